@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Idempotent test-environment setup for corral (Debian 12, run as root).
+#
+#  * Debian packages: zookeeper (reference server 3.8.0, zkCli.sh, jars),
+#    zookeeper-bin (C tools cli_mt / load_gen), python3 + venv.
+#  * Python venv at <repo>/.venv with pinned test dependencies.
+#  * aiozk's own shipped test suite (from its PyPI sdist) unpacked under
+#    <repo>/.cache/aiozk-<ver>/ (third-party code: never committed).
+#
+# Safe to rerun: every step checks whether it is already done.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+AIOZK_VERSION=0.32.0
+PY_PINS=(
+  "kazoo==2.11.0"
+  "aiozk==${AIOZK_VERSION}"
+  "pytest==8.4.1"
+  "pytest-timeout==2.4.0"
+  # needed by aiozk's own test suite (its pytest.ini: asyncio_mode=auto, --cov)
+  "pytest-asyncio==1.1.0"
+  "pytest-cov==6.2.1"
+  "coverage==7.10.2"
+)
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# ---------------------------------------------------------------- apt
+export DEBIAN_FRONTEND=noninteractive
+APT_PKGS=(zookeeper zookeeper-bin python3 python3-venv ca-certificates)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "[setup] missing Debian packages (${missing[*]}) and not root" >&2
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages present"
+fi
+
+for f in /usr/share/zookeeper/bin/zkCli.sh /usr/share/java/zookeeper.jar \
+         /usr/lib/zookeeper/bin/cli_mt /usr/lib/zookeeper/bin/load_gen; do
+  [[ -e $f ]] || { echo "[setup] expected file missing after install: $f" >&2; exit 1; }
+done
+command -v java >/dev/null || { echo "[setup] java not found" >&2; exit 1; }
+
+# ---------------------------------------------------------------- venv
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY="$(command -v python3)"
+if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys' 2>/dev/null; then
+  log "creating venv .venv with $PY"
+  rm -rf .venv
+  "$PY" -m venv .venv
+fi
+
+pins_ok() {
+  .venv/bin/python - "$@" <<'EOF'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for spec in sys.argv[1:]:
+    name, want = spec.split("==")
+    try:
+        if version(name) != want:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+EOF
+}
+if pins_ok "${PY_PINS[@]}"; then
+  log "python packages already at pinned versions"
+else
+  log "installing python packages: ${PY_PINS[*]}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "${PY_PINS[@]}"
+fi
+
+# ---------------------------------------------------------------- aiozk suite
+CACHE="$REPO/.cache"
+AIOZK_DIR="$CACHE/aiozk-${AIOZK_VERSION}"
+mkdir -p "$CACHE"
+if [[ ! -f "$AIOZK_DIR/aiozk/test/conftest.py" ]]; then
+  log "fetching aiozk ${AIOZK_VERSION} sdist (contains aiozk/test/)"
+  dl="$CACHE/dl"
+  rm -rf "$dl"; mkdir -p "$dl"
+  .venv/bin/python -m pip download -q --disable-pip-version-check \
+      --no-binary :all: --no-deps -d "$dl" "aiozk==${AIOZK_VERSION}"
+  tarball="$(ls "$dl"/aiozk-"${AIOZK_VERSION}".tar.gz)"
+  rm -rf "$AIOZK_DIR"
+  tar -xzf "$tarball" -C "$CACHE"
+  rm -rf "$dl"
+  [[ -f "$AIOZK_DIR/aiozk/test/conftest.py" ]] || { echo "[setup] aiozk sdist has no tests" >&2; exit 1; }
+else
+  log "aiozk test suite present at ${AIOZK_DIR#$REPO/}"
+fi
+
+log "done"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need (idempotent), builds
+# corral, runs the Rust unit/property/integration tests, then the suites
+# that drive the real binary with standard clients (kazoo, aiozk, zkCli.sh,
+# the C client) and the differential test against ZooKeeper 3.8.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release --workspace
+cargo test --release --workspace
+if [[ -x scripts/test-py.sh ]]; then
+  CORRAL_BIN="$PWD/target/release/corral" bash scripts/test-py.sh
+fi

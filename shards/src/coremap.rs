@@ -1,0 +1,155 @@
+//! The core map: which CPU runs each role.
+//!
+//! Roles: `shards` (one executor per listed CPU, each serving client
+//! connections), `sequencer` (prep, apply, sessions, election and Zab) and
+//! `log` (the txn log and snapshots). Several roles may share one CPU; on a
+//! 2-core machine they must.
+
+use serde::Deserialize;
+use std::path::Path;
+
+/// Placement of every role on a CPU id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreMap {
+    /// One client-serving shard per entry, pinned to that CPU.
+    pub shards: Vec<usize>,
+    /// The CPU of the sequencer (the "zab" core).
+    pub sequencer: usize,
+    /// The CPU of the log core.
+    pub log: usize,
+}
+
+/// Why a core map could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreMapError {
+    #[error("core map {path}: cannot read it: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("core map {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("core map {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl CoreMap {
+    /// The default placement for a machine with `cpus` usable CPUs.
+    ///
+    /// - 1 CPU: everything on CPU 0.
+    /// - 2–3 CPUs: a shard on every CPU; sequencer and log share the last.
+    /// - 4+ CPUs: the sequencer and the log get a CPU each at the top, the
+    ///   rest serve clients.
+    pub fn for_cpus(cpus: usize) -> CoreMap {
+        let cpus = cpus.max(1);
+        match cpus {
+            1 => CoreMap {
+                shards: vec![0],
+                sequencer: 0,
+                log: 0,
+            },
+            2 | 3 => CoreMap {
+                shards: (0..cpus).collect(),
+                sequencer: cpus - 1,
+                log: cpus - 1,
+            },
+            _ => CoreMap {
+                shards: (0..cpus - 2).collect(),
+                sequencer: cpus - 1,
+                log: cpus - 2,
+            },
+        }
+    }
+
+    /// The default placement for this machine.
+    pub fn detect() -> CoreMap {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        CoreMap::for_cpus(cpus)
+    }
+
+    /// Parses a core-map file (TOML) and checks it against `cpus`.
+    pub fn parse(text: &str, origin: &str, cpus: usize) -> Result<CoreMap, CoreMapError> {
+        let map: CoreMap = toml::from_str(text).map_err(|e| CoreMapError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        map.validate(origin, cpus)?;
+        Ok(map)
+    }
+
+    /// Reads and checks a core-map file.
+    pub fn load(path: &Path, cpus: usize) -> Result<CoreMap, CoreMapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CoreMapError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        CoreMap::parse(&text, &path.display().to_string(), cpus)
+    }
+
+    fn validate(&self, origin: &str, cpus: usize) -> Result<(), CoreMapError> {
+        let invalid = |message: String| CoreMapError::Invalid {
+            path: origin.to_string(),
+            message,
+        };
+        if self.shards.is_empty() {
+            return Err(invalid("`shards` lists no CPU".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for &c in &self.shards {
+            if !seen.insert(c) {
+                return Err(invalid(format!("CPU {c} is listed twice in `shards`")));
+            }
+        }
+        for (role, c) in self
+            .shards
+            .iter()
+            .map(|c| ("shards", *c))
+            .chain([("sequencer", self.sequencer), ("log", self.log)])
+        {
+            if c >= cpus {
+                return Err(invalid(format!(
+                    "`{role}` names CPU {c}, but this machine has CPUs 0..{}",
+                    cpus.saturating_sub(1)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fit_the_machine() {
+        assert_eq!(CoreMap::for_cpus(1).shards, vec![0]);
+        let two = CoreMap::for_cpus(2);
+        assert_eq!(two.shards, vec![0, 1]);
+        assert_eq!((two.sequencer, two.log), (1, 1));
+        let sixteen = CoreMap::for_cpus(16);
+        assert_eq!(sixteen.shards.len(), 14);
+        assert_eq!((sixteen.sequencer, sixteen.log), (15, 14));
+        for n in 1..64 {
+            let m = CoreMap::for_cpus(n);
+            assert!(m.validate("t", n).is_ok(), "{n} cpus: {m:?}");
+        }
+    }
+
+    #[test]
+    fn parse_checks_cpus_and_duplicates() {
+        let ok = CoreMap::parse("shards = [0, 1]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap();
+        assert_eq!(ok, CoreMap::for_cpus(2));
+        let e = CoreMap::parse("shards = [0, 4]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap_err();
+        assert!(e.to_string().contains("CPU 4"), "{e}");
+        let e = CoreMap::parse("shards = [0, 0]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+        let e = CoreMap::parse("shards = []\nsequencer = 0\nlog = 0\n", "t", 2).unwrap_err();
+        assert!(e.to_string().contains("no CPU"), "{e}");
+        assert!(CoreMap::parse("shards = 1", "t", 2).is_err());
+        assert!(CoreMap::parse("shards=[0]\nsequencer=0\nlog=0\nextra=1", "t", 2).is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! Starting pinned glommio executors.
+//!
+//! One OS thread per executor, pinned to its CPU. Executors that share a CPU
+//! never spin while idle (glommio's default), so they do not steal the core
+//! from each other.
+
+pub use glommio::ExecutorJoinHandle as JoinHandle;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::future::Future;
+
+/// Why an executor could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the {name} executor on CPU {cpu}: {source}")]
+pub struct SpawnError {
+    pub name: String,
+    pub cpu: usize,
+    #[source]
+    pub source: glommio::GlommioError<()>,
+}
+
+/// Starts an executor named `name`, pinned to `cpu`, running the future
+/// that `make` builds on that thread.
+pub fn spawn_pinned<F, Fut>(name: &str, cpu: usize, make: F) -> Result<JoinHandle<()>, SpawnError>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        .name(name)
+        .spawn(make)
+        .map_err(|source| SpawnError {
+            name: name.to_string(),
+            cpu,
+            source,
+        })
+}

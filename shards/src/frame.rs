@@ -1,0 +1,152 @@
+//! Length-prefixed frames: a 4-byte big-endian length, then that many bytes.
+//!
+//! [`FrameBuf`] accumulates bytes read from a socket and hands out whole
+//! frames. It does no I/O and never trusts the length: a negative length or
+//! one above the limit is an error, not an allocation.
+
+/// A problem with the framing of the byte stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame length {0} is negative")]
+    Negative(i32),
+    #[error("frame length {len} is larger than the limit of {max} bytes")]
+    TooLarge { len: i32, max: usize },
+}
+
+/// A growable read buffer that yields whole frames.
+#[derive(Debug)]
+pub struct FrameBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    max: usize,
+}
+
+impl FrameBuf {
+    /// A buffer accepting frames of at most `max` bytes.
+    pub fn new(max: usize) -> FrameBuf {
+        FrameBuf {
+            buf: vec![0; 16 * 1024],
+            start: 0,
+            end: 0,
+            max,
+        }
+    }
+
+    /// The free tail to read into; at least `min` bytes long.
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.buf.len() - self.end < min {
+            // Compact first, then grow if still short.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.buf.len() - self.end < min {
+                let want = (self.end + min).next_power_of_two();
+                self.buf.resize(want, 0);
+            }
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes of [`spare`](Self::spare) as filled.
+    pub fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Bytes buffered and not yet taken.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// The first four buffered bytes, if there are four.
+    pub fn peek4(&self) -> Option<[u8; 4]> {
+        let p = self.pending();
+        (p.len() >= 4).then(|| [p[0], p[1], p[2], p[3]])
+    }
+
+    /// Takes the next whole frame's body, if one is buffered.
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        let Some(head) = self.peek4() else {
+            return Ok(None);
+        };
+        let len = i32::from_be_bytes(head);
+        if len < 0 {
+            return Err(FrameError::Negative(len));
+        }
+        if len as usize > self.max {
+            return Err(FrameError::TooLarge { len, max: self.max });
+        }
+        let total = 4 + len as usize;
+        if self.end - self.start < total {
+            return Ok(None);
+        }
+        let body = self.start + 4..self.start + total;
+        self.start += total;
+        Ok(Some(&self.buf[body]))
+    }
+
+    /// How many more bytes the frame in progress needs (at least 1).
+    pub fn wanted(&self) -> usize {
+        match self.peek4() {
+            Some(h) => {
+                let len = i32::from_be_bytes(h).max(0) as usize;
+                (4 + len.min(self.max))
+                    .saturating_sub(self.pending().len())
+                    .max(1)
+            }
+            None => 4 - self.pending().len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(f: &mut FrameBuf, bytes: &[u8]) {
+        let s = f.spare(bytes.len());
+        s[..bytes.len()].copy_from_slice(bytes);
+        f.filled(bytes.len());
+    }
+
+    #[test]
+    fn splits_frames_across_reads() {
+        let mut f = FrameBuf::new(100);
+        feed(&mut f, &[0, 0, 0, 3, b'a']);
+        assert_eq!(f.next_frame().unwrap(), None);
+        assert_eq!(f.wanted(), 2);
+        feed(&mut f, &[b'b', b'c', 0, 0, 0, 0, 0, 0]);
+        assert_eq!(f.next_frame().unwrap(), Some(&b"abc"[..]));
+        assert_eq!(f.next_frame().unwrap(), Some(&b""[..]));
+        assert_eq!(f.next_frame().unwrap(), None);
+        assert_eq!(f.pending(), &[0, 0]);
+    }
+
+    #[test]
+    fn rejects_bad_lengths() {
+        let mut f = FrameBuf::new(10);
+        feed(&mut f, &(-1i32).to_be_bytes());
+        assert_eq!(f.next_frame(), Err(FrameError::Negative(-1)));
+        let mut f = FrameBuf::new(10);
+        feed(&mut f, &11i32.to_be_bytes());
+        assert!(matches!(
+            f.next_frame(),
+            Err(FrameError::TooLarge { len: 11, .. })
+        ));
+    }
+
+    #[test]
+    fn grows_for_large_frames() {
+        let mut f = FrameBuf::new(1 << 20);
+        let body = vec![7u8; 100_000];
+        feed(&mut f, &(body.len() as i32).to_be_bytes());
+        for chunk in body.chunks(1000) {
+            feed(&mut f, chunk);
+        }
+        assert_eq!(f.next_frame().unwrap().map(|b| b.len()), Some(100_000));
+    }
+}

@@ -1,0 +1,350 @@
+//! Access control: the `world`, `auth`, `digest`, `ip` and `super` schemes.
+//!
+//! Owns the permission check (`ZooKeeperServer.checkACL`), the validation
+//! and expansion of ACLs a client sets (`fixupACL`), and authentication of
+//! `addauth` packets (`DigestAuthenticationProvider`). Pure logic.
+
+use crate::jute::{Acl, Code, Id};
+use base64::Engine;
+use sha1::{Digest, Sha1};
+use std::net::IpAddr;
+
+/// Permission bits (`ZooDefs.Perms`).
+pub mod perms {
+    pub const READ: i32 = 1;
+    pub const WRITE: i32 = 2;
+    pub const CREATE: i32 = 4;
+    pub const DELETE: i32 = 8;
+    pub const ADMIN: i32 = 16;
+    pub const ALL: i32 = READ | WRITE | CREATE | DELETE | ADMIN;
+}
+
+/// What the ACL checks need to know about the server's settings.
+#[derive(Debug, Clone, Default)]
+pub struct AclPolicy {
+    /// `zookeeper.skipACL`.
+    pub skip: bool,
+    /// `zookeeper.DigestAuthenticationProvider.superDigest` (`super:<digest>`).
+    pub super_digest: Option<String>,
+}
+
+/// `user:base64(sha1("user:password"))`, as ZooKeeper computes it.
+pub fn generate_digest(id_password: &str) -> String {
+    let user = id_password.split(':').next().unwrap_or("");
+    let digest = Sha1::digest(id_password.as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+fn ip_bytes(s: &str) -> Option<Vec<u8>> {
+    // ZooKeeper accepts dotted IPv4 and IPv6 literals, nothing else.
+    match s.parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) => Some(a.octets().to_vec()),
+        IpAddr::V6(a) => Some(a.octets().to_vec()),
+    }
+}
+
+fn mask(addr: &mut [u8], bits: usize) {
+    let start = bits / 8;
+    let start_mask = ((1u16 << (8 - (bits % 8))) - 1) as u8;
+    let start_mask = !start_mask;
+    for (i, b) in addr.iter_mut().enumerate() {
+        if i == start {
+            *b &= start_mask;
+        } else if i > start {
+            *b = 0;
+        }
+    }
+}
+
+fn ip_prefix_bits(expr: &str, len: usize) -> Option<usize> {
+    match expr.split_once('/') {
+        None => Some(len * 8),
+        Some((_, bits)) => {
+            let bits: i64 = bits.parse().ok()?;
+            (0..=(len as i64 * 8))
+                .contains(&bits)
+                .then_some(bits as usize)
+        }
+    }
+}
+
+/// Whether `client` matches the `ip` ACL expression `a.b.c.d[/bits]`.
+pub fn ip_matches(client: &str, expr: &str) -> bool {
+    let addr_part = expr.split('/').next().unwrap_or("");
+    let Some(mut acl) = ip_bytes(addr_part) else {
+        return false;
+    };
+    let Some(bits) = ip_prefix_bits(expr, acl.len()) else {
+        return false;
+    };
+    let Some(mut remote) = ip_bytes(client) else {
+        return false;
+    };
+    if remote.len() != acl.len() {
+        return false;
+    }
+    mask(&mut acl, bits);
+    mask(&mut remote, bits);
+    acl == remote
+}
+
+fn ip_valid(expr: &str) -> bool {
+    let addr_part = expr.split('/').next().unwrap_or("");
+    match ip_bytes(addr_part) {
+        Some(a) => ip_prefix_bits(expr, a.len()).is_some(),
+        None => false,
+    }
+}
+
+/// Java's `String.split(":")` drops trailing empty parts; ZooKeeper's digest
+/// check relies on that: `user:` is invalid, `user:x:y` too.
+fn digest_valid(id: &str) -> bool {
+    let mut parts: Vec<&str> = id.split(':').collect();
+    while parts.len() > 1 && parts.last() == Some(&"") {
+        parts.pop();
+    }
+    parts.len() == 2
+}
+
+fn provider_known(scheme: &str) -> bool {
+    matches!(scheme, "digest" | "ip")
+}
+
+fn matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
+    match scheme {
+        "digest" => auth_id == acl_id,
+        "ip" => ip_matches(auth_id, acl_id),
+        _ => false,
+    }
+}
+
+/// Checks that `auth` grants `perm` on a node with `acl`.
+pub fn check(policy: &AclPolicy, acl: &[Acl], perm: i32, auth: &[Id]) -> Result<(), Code> {
+    if policy.skip || acl.is_empty() {
+        return Ok(());
+    }
+    if auth.iter().any(|a| a.scheme == "super") {
+        return Ok(());
+    }
+    for a in acl {
+        if a.perms & perm == 0 {
+            continue;
+        }
+        if a.id.scheme == "world" && a.id.id == "anyone" {
+            return Ok(());
+        }
+        if provider_known(&a.id.scheme)
+            && auth
+                .iter()
+                .any(|x| x.scheme == a.id.scheme && matches(&a.id.scheme, &x.id, &a.id.id))
+        {
+            return Ok(());
+        }
+    }
+    Err(Code::NoAuth)
+}
+
+/// Validates and expands the ACL a client sets (ZooKeeper's `fixupACL`).
+pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, Code> {
+    if acls.is_empty() {
+        return Err(Code::InvalidAcl);
+    }
+    let mut unique: Vec<&Acl> = Vec::with_capacity(acls.len());
+    for a in acls {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    let mut out = Vec::with_capacity(unique.len());
+    for a in unique {
+        let id = &a.id;
+        if id.scheme == "world" && id.id == "anyone" {
+            out.push(a.clone());
+        } else if id.scheme == "auth" {
+            let mut any = false;
+            for cid in auth {
+                // Only providers that authenticate (digest) expand `auth`.
+                if cid.scheme == "digest" {
+                    any = true;
+                    out.push(Acl {
+                        perms: a.perms,
+                        id: cid.clone(),
+                    });
+                }
+            }
+            if !any {
+                return Err(Code::InvalidAcl);
+            }
+        } else {
+            let valid = match id.scheme.as_str() {
+                "digest" => digest_valid(&id.id),
+                "ip" => ip_valid(&id.id),
+                _ => false,
+            };
+            if !valid {
+                return Err(Code::InvalidAcl);
+            }
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Authenticates an `addauth` packet: the ids to add, or `AuthFailed`.
+pub fn authenticate(policy: &AclPolicy, scheme: &str, auth: &[u8]) -> Result<Vec<Id>, Code> {
+    match scheme {
+        "digest" => {
+            let text = String::from_utf8_lossy(auth);
+            let digest = generate_digest(&text);
+            let mut ids = Vec::new();
+            if policy.super_digest.as_deref() == Some(digest.as_str()) {
+                ids.push(Id {
+                    scheme: "super".into(),
+                    id: String::new(),
+                });
+            }
+            ids.push(Id {
+                scheme: "digest".into(),
+                id: digest,
+            });
+            Ok(ids)
+        }
+        _ => Err(Code::AuthFailed),
+    }
+}
+
+/// The ACL as a client without ADMIN sees it: digest hashes hidden.
+pub fn redact(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| {
+            if a.id.scheme == "digest" {
+                let user = a.id.id.split(':').next().unwrap_or("");
+                Acl {
+                    perms: a.perms,
+                    id: Id {
+                        scheme: "digest".into(),
+                        id: format!("{user}:x"),
+                    },
+                }
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acl(perms: i32, scheme: &str, id: &str) -> Acl {
+        Acl {
+            perms,
+            id: Id {
+                scheme: scheme.into(),
+                id: id.into(),
+            },
+        }
+    }
+    fn id(scheme: &str, id: &str) -> Id {
+        Id {
+            scheme: scheme.into(),
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn digest_matches_zookeeper() {
+        // The value `DigestAuthenticationProvider.generateDigest("super:test")` prints.
+        assert_eq!(
+            generate_digest("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
+    }
+
+    #[test]
+    fn ip_prefixes() {
+        assert!(ip_matches("127.0.0.1", "127.0.0.1"));
+        assert!(ip_matches("10.1.2.3", "10.0.0.0/8"));
+        assert!(!ip_matches("11.1.2.3", "10.0.0.0/8"));
+        assert!(ip_matches("10.1.2.3", "10.1.2.0/25"));
+        assert!(!ip_matches("10.1.2.200", "10.1.2.0/25"));
+        assert!(!ip_matches("10.1.2.3", "10.1.2.0/33"));
+        assert!(ip_valid("1.2.3.4/0") && !ip_valid("1.2.3") && !ip_valid("host"));
+    }
+
+    #[test]
+    fn check_and_fixup() {
+        let p = AclPolicy::default();
+        let a = vec![
+            acl(perms::READ, "digest", "u:h"),
+            acl(perms::ALL, "ip", "127.0.0.1"),
+        ];
+        assert_eq!(
+            check(&p, &a, perms::WRITE, &[id("digest", "u:h")]),
+            Err(Code::NoAuth)
+        );
+        assert_eq!(check(&p, &a, perms::READ, &[id("digest", "u:h")]), Ok(()));
+        assert_eq!(
+            check(&p, &a, perms::WRITE, &[id("ip", "127.0.0.1")]),
+            Ok(())
+        );
+        assert_eq!(check(&p, &a, perms::WRITE, &[id("super", "")]), Ok(()));
+        assert_eq!(
+            check(
+                &AclPolicy {
+                    skip: true,
+                    ..p.clone()
+                },
+                &a,
+                perms::WRITE,
+                &[]
+            ),
+            Ok(())
+        );
+
+        assert_eq!(fixup(&[], &[]), Err(Code::InvalidAcl));
+        assert_eq!(
+            fixup(&[acl(31, "auth", "")], &[id("ip", "1.2.3.4")]),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(
+                &[acl(31, "auth", "")],
+                &[id("ip", "1.2.3.4"), id("digest", "u:h")]
+            )
+            .unwrap(),
+            vec![acl(31, "digest", "u:h")]
+        );
+        assert_eq!(
+            fixup(&[acl(31, "digest", "user:")], &[]),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[acl(31, "digest", "a:b:c")], &[]),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[acl(31, "world", "someone")], &[]),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(fixup(&[acl(31, "bogus", "x")], &[]), Err(Code::InvalidAcl));
+        let dup = vec![acl(31, "world", "anyone"), acl(31, "world", "anyone")];
+        assert_eq!(fixup(&dup, &[]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn super_digest_grants_super() {
+        let p = AclPolicy {
+            skip: false,
+            super_digest: Some(generate_digest("super:pw")),
+        };
+        let ids = authenticate(&p, "digest", b"super:pw").unwrap();
+        assert_eq!(ids[0].scheme, "super");
+        assert_eq!(authenticate(&p, "digest", b"bob:pw").unwrap().len(), 1);
+        assert_eq!(authenticate(&p, "kerberos", b"x"), Err(Code::AuthFailed));
+    }
+}

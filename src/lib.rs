@@ -1,0 +1,20 @@
+//! corral: a ZooKeeper-compatible server, thread-per-core on io_uring.
+//!
+//! Logic without I/O lives in plain modules ([`jute`], [`tree`], [`txn`],
+//! [`prep`], [`acl`], [`path`], [`session`], [`watch`], [`request`],
+//! [`sequencer`], [`fourlw`]); the glommio drivers in [`server`] are a thin
+//! shell around them. The thread-per-core substrate is the `shards` crate.
+
+pub mod acl;
+pub mod config;
+pub mod fourlw;
+pub mod jute;
+pub mod path;
+pub mod prep;
+pub mod request;
+pub mod sequencer;
+pub mod server;
+pub mod session;
+pub mod tree;
+pub mod txn;
+pub mod watch;

@@ -1,0 +1,103 @@
+//! The `corral` binary: parse the command line and the config, then serve.
+
+use clap::Parser;
+use corral::config::{self, Config};
+use corral::server::{self, Settings};
+use shards::coremap::CoreMap;
+use std::process::ExitCode;
+
+/// A ZooKeeper-compatible server.
+#[derive(Parser, Debug)]
+#[command(name = "corral", version, about)]
+struct Cli {
+    /// A ZooKeeper zoo.cfg (as QuorumPeerMain takes it).
+    config_file: Option<std::path::PathBuf>,
+    /// The same, as a flag.
+    #[arg(long = "config", short = 'c')]
+    config: Option<std::path::PathBuf>,
+    /// A core-map file (see tuning/); default: chosen from the CPUs.
+    #[arg(long)]
+    core_map: Option<std::path::PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("corral: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let core_map = match &cli.core_map {
+        Some(p) => CoreMap::load(p, cpus).map_err(|e| e.to_string())?,
+        None => CoreMap::detect(),
+    };
+    let mut flags = String::new();
+    for var in ["SERVER_JVMFLAGS", "JVMFLAGS"] {
+        if let Ok(v) = std::env::var(var) {
+            flags.push(' ');
+            flags.push_str(&v);
+        }
+    }
+    let jvm = config::parse_jvm_flags(&flags);
+    let loaded = match cli.config_file.or(cli.config) {
+        Some(path) => config::load(&path, &jvm),
+        None => config::load_builtin(&jvm),
+    }
+    .map_err(|e| e.to_string())?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let c = loaded.config;
+    if c.is_distributed() {
+        return Err(
+            "this config lists server.N peers, but corral runs standalone only for now \
+             (the ensemble is not built yet); remove the server.N lines to run it standalone"
+                .into(),
+        );
+    }
+    std::fs::create_dir_all(&c.data_dir)
+        .map_err(|e| format!("cannot create dataDir {}: {e}", c.data_dir.display()))?;
+    let settings = settings_from(&c, core_map);
+    server::run(settings).map_err(|e| e.to_string())
+}
+
+fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
+    let mut whitelist: Vec<String> = c.four_lw_whitelist.iter().cloned().collect();
+    whitelist.sort();
+    Settings {
+        client_addr: c.client_address(),
+        core_map,
+        tick_ms: c.tick_time as i64,
+        min_session_timeout: c.min_session_timeout as i32,
+        max_session_timeout: c.max_session_timeout as i32,
+        max_client_cnxns: c.max_client_cnxns,
+        global_outstanding_limit: c.global_outstanding_limit as usize,
+        jute_max_buffer: c.jute_maxbuffer as usize,
+        policy: corral::acl::AclPolicy {
+            skip: c.skip_acl,
+            super_digest: c.super_digest.clone(),
+        },
+        extended_types: c.extended_types_enabled,
+        container_check_interval_ms: c.container_check_interval_ms as i64,
+        container_max_per_minute: c.container_max_per_minute,
+        four_lw_whitelist: whitelist,
+        conf_lines: vec![],
+        data_dir: c.data_dir.display().to_string(),
+        data_log_dir: c.txn_log_dir().display().to_string(),
+    }
+}

@@ -1,0 +1,462 @@
+//! Prep: turning a client's write request into a txn
+//! (ZooKeeper's `PrepRequestProcessor`).
+//!
+//! Validates paths, versions, ACLs and node kinds against the current tree,
+//! in ZooKeeper's order, and produces the txn to log and apply. A request
+//! that fails becomes an error txn: it still takes a zxid, as in ZooKeeper.
+//! Pure logic: reads the tree, never changes it.
+
+use crate::acl::{self, perms, AclPolicy};
+use crate::jute::{self, op, Code, Id, TxnHeader};
+use crate::tree::{self, NodeKind, Tree, TTL_MAX};
+use crate::txn::{Txn, TxnBody};
+
+/// A decoded write request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// create, create2, createContainer, createTTL (`ttl` -1 unless TTL).
+    Create {
+        op: i32,
+        req: jute::CreateTtlRequest,
+    },
+    Delete(jute::DeleteRequest),
+    SetData(jute::SetDataRequest),
+    SetAcl(jute::SetAclRequest),
+    Check(jute::CheckVersionRequest),
+    Multi(Vec<WriteOp>),
+    Reconfig,
+    /// A request that could not be decoded: a marshalling error txn.
+    Malformed {
+        op: i32,
+    },
+}
+
+impl WriteOp {
+    pub fn op(&self) -> i32 {
+        match self {
+            WriteOp::Create { op, .. } => *op,
+            WriteOp::Delete(_) => op::DELETE,
+            WriteOp::SetData(_) => op::SET_DATA,
+            WriteOp::SetAcl(_) => op::SET_ACL,
+            WriteOp::Check(_) => op::CHECK,
+            WriteOp::Multi(_) => op::MULTI,
+            WriteOp::Reconfig => op::RECONFIG,
+            WriteOp::Malformed { op } => *op,
+        }
+    }
+}
+
+/// What prep needs besides the request.
+#[derive(Debug, Clone)]
+pub struct PrepCtx<'a> {
+    pub policy: &'a AclPolicy,
+    /// `zookeeper.extendedTypesEnabled`: TTL nodes allowed.
+    pub extended_types: bool,
+    pub session: i64,
+    pub auth: &'a [Id],
+}
+
+fn is_special(path: &str) -> bool {
+    matches!(path, "/" | tree::ZOOKEEPER | tree::QUOTA | tree::CONFIG)
+}
+
+/// The parent of `path` for create/delete: `lastSlash` and NUL rules only.
+fn parent_for(path: &str) -> Result<&str, Code> {
+    match path.rfind('/') {
+        None => Err(Code::BadArguments),
+        Some(_) if path.contains('\0') => Err(Code::BadArguments),
+        Some(0) => Ok("/"),
+        Some(i) => Ok(&path[..i]),
+    }
+}
+
+fn node<'t>(t: &'t Tree, path: &str) -> Result<&'t tree::Node, Code> {
+    t.get(path).map(|n| n.as_ref()).ok_or(Code::NoNode)
+}
+
+fn check_version(current: i32, expected: i32) -> Result<i32, Code> {
+    if expected != -1 && expected != current {
+        return Err(Code::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+fn valid_path(path: &str) -> Result<(), Code> {
+    if crate::path::valid(path) {
+        Ok(())
+    } else {
+        Err(Code::BadArguments)
+    }
+}
+
+/// Preps one (sub-)request against `t`; the txn body and its op type.
+fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), Code> {
+    match w {
+        WriteOp::Create { op: opc, req } => {
+            let flags = req.flags;
+            if !(0..=6).contains(&flags) {
+                return Err(Code::BadArguments);
+            }
+            let is_ttl = flags == 5 || flags == 6;
+            let sequential = matches!(flags, 2 | 3 | 6);
+            let ephemeral = matches!(flags, 1 | 3);
+            if is_ttl && !ctx.extended_types {
+                return Err(Code::Unimplemented);
+            }
+            if is_ttl {
+                if req.ttl <= 0 || req.ttl > TTL_MAX {
+                    return Err(Code::BadArguments);
+                }
+            } else if req.ttl >= 0 {
+                return Err(Code::BadArguments);
+            }
+            let parent_path = parent_for(&req.path)?;
+            let acl = acl::fixup(&req.acl, ctx.auth)?;
+            let parent = node(t, parent_path)?;
+            acl::check(ctx.policy, &parent.acl, perms::CREATE, ctx.auth)?;
+            let mut path = req.path.clone();
+            if sequential {
+                path.push_str(&format!("{:010}", parent.cversion));
+            }
+            valid_path(&path)?;
+            if t.get(&path).is_some() {
+                return Err(Code::NodeExists);
+            }
+            if let NodeKind::Ephemeral(_) = parent.kind() {
+                return Err(Code::NoChildrenForEphemerals);
+            }
+            let parent_cversion = parent.cversion.wrapping_add(1);
+            let data = req.data.clone();
+            let body = match *opc {
+                op::CREATE_CONTAINER => TxnBody::CreateContainer(jute::CreateContainerTxn {
+                    path,
+                    data,
+                    acl,
+                    parent_cversion,
+                }),
+                op::CREATE_TTL => TxnBody::CreateTtl(jute::CreateTtlTxn {
+                    path,
+                    data,
+                    acl,
+                    parent_cversion,
+                    ttl: req.ttl,
+                }),
+                _ => TxnBody::Create(jute::CreateTxn {
+                    path,
+                    data,
+                    acl,
+                    ephemeral,
+                    parent_cversion,
+                }),
+            };
+            Ok((*opc, body))
+        }
+        WriteOp::Delete(req) => {
+            let path = &req.path;
+            let parent_path = parent_for(path)?;
+            if is_special(path) {
+                return Err(Code::BadArguments);
+            }
+            let parent = node(t, parent_path)?;
+            acl::check(ctx.policy, &parent.acl, perms::DELETE, ctx.auth)?;
+            let n = node(t, path)?;
+            check_version(n.version, req.version)?;
+            if !n.children.is_empty() {
+                return Err(Code::NotEmpty);
+            }
+            Ok((
+                op::DELETE,
+                TxnBody::Delete(jute::DeleteTxn { path: path.clone() }),
+            ))
+        }
+        WriteOp::SetData(req) => {
+            valid_path(&req.path)?;
+            let n = node(t, &req.path)?;
+            acl::check(ctx.policy, &n.acl, perms::WRITE, ctx.auth)?;
+            let version = check_version(n.version, req.version)?;
+            Ok((
+                op::SET_DATA,
+                TxnBody::SetData(jute::SetDataTxn {
+                    path: req.path.clone(),
+                    data: req.data.clone(),
+                    version,
+                }),
+            ))
+        }
+        WriteOp::SetAcl(req) => {
+            valid_path(&req.path)?;
+            let acl = acl::fixup(&req.acl, ctx.auth)?;
+            let n = node(t, &req.path)?;
+            acl::check(ctx.policy, &n.acl, perms::ADMIN, ctx.auth)?;
+            let version = check_version(n.aversion, req.version)?;
+            Ok((
+                op::SET_ACL,
+                TxnBody::SetAcl(jute::SetAclTxn {
+                    path: req.path.clone(),
+                    acl,
+                    version,
+                }),
+            ))
+        }
+        WriteOp::Check(req) => {
+            valid_path(&req.path)?;
+            let n = node(t, &req.path)?;
+            acl::check(ctx.policy, &n.acl, perms::READ, ctx.auth)?;
+            let version = check_version(n.version, req.version)?;
+            Ok((
+                op::CHECK,
+                TxnBody::Check(jute::CheckVersionTxn {
+                    path: req.path.clone(),
+                    version,
+                }),
+            ))
+        }
+        WriteOp::Reconfig => Err(Code::ReconfigDisabled),
+        WriteOp::Malformed { .. } => Err(Code::MarshallingError),
+        WriteOp::Multi(_) => Err(Code::MarshallingError),
+    }
+}
+
+/// Preps a client write into the txn with `zxid`.
+pub fn prep(ctx: &PrepCtx<'_>, t: &Tree, cxid: i32, zxid: i64, time: i64, w: &WriteOp) -> Txn {
+    let mut hdr = TxnHeader {
+        client_id: ctx.session,
+        cxid,
+        zxid,
+        time,
+        op: w.op(),
+    };
+    let body = match w {
+        WriteOp::Multi(ops) => {
+            // Later ops see the effect of earlier ones: apply them to a
+            // scratch copy of the tree (O(1) to clone).
+            let mut scratch = t.clone();
+            let mut subs: Vec<(i32, TxnBody)> = Vec::with_capacity(ops.len());
+            let mut failed = false;
+            for sub in ops {
+                if failed {
+                    subs.push((op::ERROR, error(Code::RuntimeInconsistency)));
+                    continue;
+                }
+                match prep_one(ctx, &scratch, sub) {
+                    Ok((sub_op, body)) => {
+                        let one = Txn {
+                            hdr: TxnHeader {
+                                op: sub_op,
+                                ..hdr.clone()
+                            },
+                            body,
+                        };
+                        scratch.apply(&one, &mut Vec::new());
+                        subs.push((sub_op, one.body));
+                    }
+                    Err(code) => {
+                        failed = true;
+                        subs.push((op::ERROR, error(code)));
+                    }
+                }
+            }
+            if failed {
+                // ZooKeeper rolls back: earlier ops report Ok (0) and later
+                // ones RuntimeInconsistency, all as error sub-txns.
+                let fail_at = subs.iter().position(|(o, _)| *o == op::ERROR).unwrap_or(0);
+                for (i, s) in subs.iter_mut().enumerate() {
+                    if i < fail_at {
+                        *s = (op::ERROR, error(Code::Ok));
+                    }
+                }
+            }
+            TxnBody::Multi(subs)
+        }
+        _ => match prep_one(ctx, t, w) {
+            Ok((_, body)) => body,
+            Err(code) => {
+                hdr.op = op::ERROR;
+                error(code)
+            }
+        },
+    };
+    Txn { hdr, body }
+}
+
+fn error(code: Code) -> TxnBody {
+    TxnBody::Error(jute::ErrorTxn { err: code.as_i32() })
+}
+
+/// The txn that opens a session.
+pub fn create_session(session: i64, timeout: i32, zxid: i64, time: i64) -> Txn {
+    Txn {
+        hdr: TxnHeader {
+            client_id: session,
+            cxid: 0,
+            zxid,
+            time,
+            op: op::CREATE_SESSION,
+        },
+        body: TxnBody::CreateSession(jute::CreateSessionTxn { time_out: timeout }),
+    }
+}
+
+/// The txn that closes a session and deletes its ephemerals.
+pub fn close_session(t: &Tree, session: i64, cxid: i32, zxid: i64, time: i64) -> Txn {
+    Txn {
+        hdr: TxnHeader {
+            client_id: session,
+            cxid,
+            zxid,
+            time,
+            op: op::CLOSE_SESSION,
+        },
+        body: TxnBody::CloseSession(jute::CloseSessionTxn {
+            paths_to_delete: t.ephemerals_of(session),
+        }),
+    }
+}
+
+/// The txn the container manager submits to delete an empty container or
+/// an expired TTL node (`deleteContainer`).
+pub fn delete_container(t: &Tree, path: &str, zxid: i64, time: i64) -> Option<Txn> {
+    let n = t.get(path)?;
+    if !n.children.is_empty() || n.kind() == NodeKind::Persistent {
+        return None;
+    }
+    Some(Txn {
+        hdr: TxnHeader {
+            client_id: 0,
+            cxid: 0,
+            zxid,
+            time,
+            op: op::DELETE_CONTAINER,
+        },
+        body: TxnBody::Delete(jute::DeleteTxn {
+            path: path.to_string(),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::{CreateTtlRequest, DeleteRequest, SetDataRequest};
+    use bytes::Bytes;
+
+    fn ctx(policy: &AclPolicy) -> PrepCtx<'_> {
+        PrepCtx {
+            policy,
+            extended_types: false,
+            session: 0x55,
+            auth: &[],
+        }
+    }
+
+    fn create(path: &str, flags: i32) -> WriteOp {
+        WriteOp::Create {
+            op: op::CREATE,
+            req: CreateTtlRequest {
+                path: path.into(),
+                data: Some(Bytes::from_static(b"d")),
+                acl: tree::open_acl(),
+                flags,
+                ttl: -1,
+            },
+        }
+    }
+
+    fn run(t: &mut Tree, zxid: i64, w: &WriteOp) -> crate::tree::ApplyResult {
+        let p = AclPolicy::default();
+        let txn = prep(&ctx(&p), t, 1, zxid, 1000, w);
+        t.apply(&txn, &mut Vec::new())
+    }
+
+    #[test]
+    fn create_stats_and_sequence_names() {
+        let mut t = Tree::new();
+        let r = run(&mut t, 1, &create("/a", 0));
+        assert_eq!((r.err, r.path.as_str()), (0, "/a"));
+        let r = run(&mut t, 2, &create("/a/s-", 2));
+        assert_eq!(r.path, "/a/s-0000000000");
+        let r = run(&mut t, 3, &create("/a/s-", 2));
+        assert_eq!(r.path, "/a/s-0000000001");
+        let a = t.get("/a").unwrap().stat();
+        assert_eq!((a.cversion, a.pzxid, a.num_children, a.czxid), (2, 3, 2, 1));
+        // Errors still consume the zxid and change nothing.
+        let r = run(&mut t, 4, &create("/a", 0));
+        assert_eq!(r.err, Code::NodeExists.as_i32());
+        assert_eq!(t.last_zxid, 4);
+        assert_eq!(
+            run(&mut t, 5, &create("/x/y", 0)).err,
+            Code::NoNode.as_i32()
+        );
+        assert_eq!(
+            run(&mut t, 6, &create("/a/", 0)).err,
+            Code::BadArguments.as_i32()
+        );
+        assert_eq!(run(&mut t, 7, &create("/a/e", 1)).err, 0);
+        assert_eq!(
+            run(&mut t, 8, &create("/a/e/c", 0)).err,
+            Code::NoChildrenForEphemerals.as_i32()
+        );
+        assert_eq!(
+            run(&mut t, 9, &create("/t", 5)).err,
+            Code::Unimplemented.as_i32()
+        );
+        assert_eq!(
+            run(&mut t, 10, &create("/f", 9)).err,
+            Code::BadArguments.as_i32()
+        );
+        assert_eq!(t.ephemerals_of(0x55), vec!["/a/e".to_string()]);
+    }
+
+    #[test]
+    fn delete_and_set_rules() {
+        let mut t = Tree::new();
+        run(&mut t, 1, &create("/a", 0));
+        run(&mut t, 2, &create("/a/b", 0));
+        let del = |p: &str, v| {
+            WriteOp::Delete(DeleteRequest {
+                path: p.into(),
+                version: v,
+            })
+        };
+        assert_eq!(run(&mut t, 3, &del("/a", -1)).err, Code::NotEmpty.as_i32());
+        assert_eq!(
+            run(&mut t, 4, &del("/a/b", 3)).err,
+            Code::BadVersion.as_i32()
+        );
+        assert_eq!(
+            run(&mut t, 5, &del("/zookeeper", -1)).err,
+            Code::BadArguments.as_i32()
+        );
+        assert_eq!(run(&mut t, 6, &del("/a/b", 0)).err, 0);
+        let a = t.get("/a").unwrap().stat();
+        assert_eq!(
+            (a.cversion, a.pzxid),
+            (1, 6),
+            "delete moves pzxid, not cversion"
+        );
+        let set = WriteOp::SetData(SetDataRequest {
+            path: "/a".into(),
+            data: None,
+            version: 0,
+        });
+        let r = run(&mut t, 7, &set);
+        assert_eq!(r.stat.unwrap().version, 1);
+        assert_eq!(run(&mut t, 8, &set).err, Code::BadVersion.as_i32());
+    }
+
+    #[test]
+    fn multi_is_all_or_nothing() {
+        let mut t = Tree::new();
+        let ok = WriteOp::Multi(vec![create("/m", 0), create("/m/c", 0)]);
+        let r = run(&mut t, 1, &ok);
+        assert_eq!(r.err, 0);
+        assert_eq!(r.multi.len(), 2);
+        assert!(t.get("/m/c").is_some());
+        let bad = WriteOp::Multi(vec![create("/n", 0), create("/m", 0), create("/o", 0)]);
+        let r = run(&mut t, 2, &bad);
+        assert_eq!(r.err, Code::NodeExists.as_i32());
+        let errs: Vec<i32> = r.multi.iter().map(|s| s.err).collect();
+        assert_eq!(errs, vec![0, -110, -2]);
+        assert!(t.get("/n").is_none());
+    }
+}

@@ -1,0 +1,469 @@
+//! Client requests: decoding a packet into what it asks for, answering the
+//! reads from a tree version, and encoding replies.
+//!
+//! Owns the mapping of opcodes to records (`ZooDefs.OpCode`), multi
+//! framing, and the read side of `FinalRequestProcessor`. Pure logic: a read
+//! takes the tree version and the shard's watch table, and returns the
+//! reply's error code and body.
+
+use crate::acl::{self, perms, AclPolicy};
+use crate::jute::{self, op, Code, Id, Jute, JuteError, JuteWrite, Reader};
+use crate::prep::WriteOp;
+use crate::tree::Tree;
+use crate::watch::{ConnId, Mode, Table, Watches};
+use bytes::{Bytes, BytesMut};
+
+/// A read sub-op of multiRead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultiReadOp {
+    GetChildren(String),
+    GetData(String),
+}
+
+/// What a client packet asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Ping,
+    Auth(jute::AuthPacket),
+    CloseSession,
+    Write(WriteOp),
+    Exists(jute::PathWatchRequest),
+    GetData(jute::PathWatchRequest),
+    GetAcl(String),
+    GetChildren(jute::PathWatchRequest),
+    GetChildren2(jute::PathWatchRequest),
+    GetAllChildrenNumber(String),
+    GetEphemerals(String),
+    MultiRead(Vec<MultiReadOp>),
+    Sync(String),
+    SetWatches(jute::SetWatches2),
+    CheckWatches(jute::WatchTypeRequest),
+    RemoveWatches(jute::WatchTypeRequest),
+    AddWatch(jute::AddWatchRequest),
+    WhoAmI,
+    /// An opcode ZooKeeper does not serve: answered Unimplemented, then closed.
+    Unknown(i32),
+}
+
+fn create_req(op: i32, r: &mut Reader<'_>) -> Result<WriteOp, JuteError> {
+    let req = if op == op::CREATE_TTL {
+        jute::CreateTtlRequest::read(r)?
+    } else {
+        let c = jute::CreateRequest::read(r)?;
+        jute::CreateTtlRequest {
+            path: c.path,
+            data: c.data,
+            acl: c.acl,
+            flags: c.flags,
+            ttl: -1,
+        }
+    };
+    Ok(WriteOp::Create { op, req })
+}
+
+enum MultiSub {
+    Write(WriteOp),
+    Read(MultiReadOp),
+}
+
+fn multi_ops(r: &mut Reader<'_>) -> Result<Vec<MultiSub>, JuteError> {
+    let mut ops = Vec::new();
+    loop {
+        let h = jute::MultiHeader::read(r)?;
+        if h.done {
+            return Ok(ops);
+        }
+        let sub = match h.op {
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
+                MultiSub::Write(create_req(h.op, r)?)
+            }
+            op::DELETE => MultiSub::Write(WriteOp::Delete(Jute::read(r)?)),
+            op::SET_DATA => MultiSub::Write(WriteOp::SetData(Jute::read(r)?)),
+            op::CHECK => MultiSub::Write(WriteOp::Check(Jute::read(r)?)),
+            op::GET_CHILDREN => MultiSub::Read(MultiReadOp::GetChildren(
+                jute::PathWatchRequest::read(r)?.path,
+            )),
+            op::GET_DATA => {
+                MultiSub::Read(MultiReadOp::GetData(jute::PathWatchRequest::read(r)?.path))
+            }
+            // Any other type makes the whole record unreadable, as in
+            // ZooKeeper's MultiOperationRecord.
+            _ => return Err(JuteError::BadLength(h.op)),
+        };
+        ops.push(sub);
+    }
+}
+
+/// Decodes the body of a request with opcode `op`.
+///
+/// A body that does not decode is a marshalling error for writes (they
+/// still take a zxid) and for reads; `Err` is returned only for packets
+/// whose fault ZooKeeper answers by closing the connection.
+pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
+    let r = &mut Reader::new(body);
+    Ok(match opcode {
+        op::PING => Request::Ping,
+        op::AUTH => Request::Auth(Jute::read(r)?),
+        op::CLOSE_SESSION => Request::CloseSession,
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
+            Request::Write(create_req(opcode, r).unwrap_or(WriteOp::Malformed { op: opcode }))
+        }
+        op::DELETE => Request::Write(
+            Jute::read(r)
+                .map(WriteOp::Delete)
+                .unwrap_or(WriteOp::Malformed { op: opcode }),
+        ),
+        op::SET_DATA => Request::Write(
+            Jute::read(r)
+                .map(WriteOp::SetData)
+                .unwrap_or(WriteOp::Malformed { op: opcode }),
+        ),
+        op::SET_ACL => Request::Write(
+            Jute::read(r)
+                .map(WriteOp::SetAcl)
+                .unwrap_or(WriteOp::Malformed { op: opcode }),
+        ),
+        op::CHECK => Request::Write(
+            Jute::read(r)
+                .map(WriteOp::Check)
+                .unwrap_or(WriteOp::Malformed { op: opcode }),
+        ),
+        op::MULTI => {
+            let ops = match multi_ops(r) {
+                Ok(ops) if ops.iter().all(|o| matches!(o, MultiSub::Write(_))) => ops
+                    .into_iter()
+                    .filter_map(|o| match o {
+                        MultiSub::Write(w) => Some(w),
+                        MultiSub::Read(_) => None,
+                    })
+                    .collect(),
+                _ => return Ok(Request::Write(WriteOp::Malformed { op: opcode })),
+            };
+            Request::Write(WriteOp::Multi(ops))
+        }
+        op::MULTI_READ => {
+            let ops = multi_ops(r)?;
+            let mut reads = Vec::with_capacity(ops.len());
+            for o in ops {
+                match o {
+                    MultiSub::Read(x) => reads.push(x),
+                    MultiSub::Write(_) => return Err(JuteError::BadLength(op::MULTI_READ)),
+                }
+            }
+            Request::MultiRead(reads)
+        }
+        op::RECONFIG => Request::Write(WriteOp::Reconfig),
+        op::EXISTS => Request::Exists(Jute::read(r)?),
+        op::GET_DATA => Request::GetData(Jute::read(r)?),
+        op::GET_ACL => Request::GetAcl(jute::PathRequest::read(r)?.path),
+        op::GET_CHILDREN => Request::GetChildren(Jute::read(r)?),
+        op::GET_CHILDREN2 => Request::GetChildren2(Jute::read(r)?),
+        op::GET_ALL_CHILDREN_NUMBER => {
+            Request::GetAllChildrenNumber(jute::PathRequest::read(r)?.path)
+        }
+        op::GET_EPHEMERALS => Request::GetEphemerals(jute::PathRequest::read(r)?.path),
+        op::SYNC => Request::Sync(jute::PathRequest::read(r)?.path),
+        op::SET_WATCHES => {
+            let w = jute::SetWatches::read(r)?;
+            Request::SetWatches(jute::SetWatches2 {
+                relative_zxid: w.relative_zxid,
+                data_watches: w.data_watches,
+                exist_watches: w.exist_watches,
+                child_watches: w.child_watches,
+                persistent_watches: vec![],
+                persistent_recursive_watches: vec![],
+            })
+        }
+        op::SET_WATCHES2 => Request::SetWatches(Jute::read(r)?),
+        op::CHECK_WATCHES => Request::CheckWatches(Jute::read(r)?),
+        op::REMOVE_WATCHES => Request::RemoveWatches(Jute::read(r)?),
+        op::ADD_WATCH => Request::AddWatch(Jute::read(r)?),
+        op::WHO_AM_I => Request::WhoAmI,
+        other => Request::Unknown(other),
+    })
+}
+
+/// A reply body, ready to encode after the header.
+pub type Body = Option<BytesMut>;
+
+fn body<T: Jute>(v: &T) -> Body {
+    Some(v.encode())
+}
+
+/// Everything a shard-side read needs.
+pub struct ReadCtx<'a> {
+    pub tree: &'a Tree,
+    pub policy: &'a AclPolicy,
+    pub auth: &'a [Id],
+    pub session: i64,
+    pub conn: ConnId,
+    pub watches: &'a mut Watches,
+}
+
+fn node_checked<'t>(
+    ctx: &ReadCtx<'t>,
+    path: &str,
+    perm: i32,
+) -> Result<&'t crate::tree::Node, Code> {
+    let n = ctx.tree.get(path).ok_or(Code::NoNode)?;
+    acl::check(ctx.policy, &n.acl, perm, ctx.auth)?;
+    Ok(n)
+}
+
+fn get_data(ctx: &mut ReadCtx<'_>, path: &str, watch: bool) -> Result<jute::GetDataResponse, Code> {
+    let n = node_checked(ctx, path, perms::READ)?;
+    if watch {
+        ctx.watches.add(Table::Data, path, ctx.conn, Mode::Standard);
+    }
+    Ok(jute::GetDataResponse {
+        data: n.data.clone(),
+        stat: n.stat(),
+    })
+}
+
+fn get_children(
+    ctx: &mut ReadCtx<'_>,
+    path: &str,
+    watch: bool,
+) -> Result<(Vec<String>, jute::Stat), Code> {
+    let n = node_checked(ctx, path, perms::READ)?;
+    if watch {
+        ctx.watches
+            .add(Table::Child, path, ctx.conn, Mode::Standard);
+    }
+    Ok((n.children.iter().map(|c| c.to_string()).collect(), n.stat()))
+}
+
+fn watch_table(kind: i32) -> Option<Vec<Table>> {
+    // WatcherType: Children(1), Data(2), Any(3).
+    match kind {
+        1 => Some(vec![Table::Child]),
+        2 => Some(vec![Table::Data]),
+        3 => Some(vec![Table::Child, Table::Data]),
+        _ => None,
+    }
+}
+
+/// Answers a read; `Err` is the reply's error code.
+pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
+    match req {
+        Request::Exists(r) => {
+            if r.path.contains('\0') {
+                return Err(Code::BadArguments);
+            }
+            if r.watch {
+                ctx.watches
+                    .add(Table::Data, &r.path, ctx.conn, Mode::Standard);
+            }
+            let n = ctx.tree.get(&r.path).ok_or(Code::NoNode)?;
+            Ok(body(&jute::StatResponse { stat: n.stat() }))
+        }
+        Request::GetData(r) => get_data(ctx, &r.path, r.watch).map(|x| body(&x)),
+        Request::GetAcl(path) => {
+            let n = node_checked(ctx, path, perms::READ | perms::ADMIN)?;
+            let acl = if acl::check(ctx.policy, &n.acl, perms::ADMIN, ctx.auth).is_ok() {
+                n.acl.as_ref().clone()
+            } else {
+                acl::redact(&n.acl)
+            };
+            Ok(body(&jute::GetAclResponse {
+                acl,
+                stat: n.stat(),
+            }))
+        }
+        Request::GetChildren(r) => get_children(ctx, &r.path, r.watch)
+            .map(|(children, _)| body(&jute::GetChildrenResponse { children })),
+        Request::GetChildren2(r) => get_children(ctx, &r.path, r.watch)
+            .map(|(children, stat)| body(&jute::GetChildren2Response { children, stat })),
+        Request::GetAllChildrenNumber(path) => {
+            node_checked(ctx, path, perms::READ)?;
+            let total_number = ctx.tree.all_children_number(path) as i32;
+            Ok(body(&jute::GetAllChildrenNumberResponse { total_number }))
+        }
+        Request::GetEphemerals(prefix) => {
+            let all = ctx.tree.ephemerals_of(ctx.session);
+            let p = prefix.trim();
+            let ephemerals = if p.is_empty() || p == "/" {
+                all
+            } else {
+                all.into_iter()
+                    .filter(|e| e.starts_with(prefix.as_str()))
+                    .collect()
+            };
+            Ok(body(&jute::GetChildrenResponse {
+                children: ephemerals,
+            }))
+        }
+        Request::MultiRead(ops) => {
+            let mut out = BytesMut::new();
+            for o in ops {
+                let (kind, res) = match o {
+                    MultiReadOp::GetChildren(p) => (
+                        op::GET_CHILDREN,
+                        get_children(ctx, p, false)
+                            .map(|(children, _)| jute::GetChildrenResponse { children }.encode()),
+                    ),
+                    MultiReadOp::GetData(p) => {
+                        (op::GET_DATA, get_data(ctx, p, false).map(|x| x.encode()))
+                    }
+                };
+                match res {
+                    Ok(b) => {
+                        jute::MultiHeader {
+                            op: kind,
+                            done: false,
+                            err: 0,
+                        }
+                        .write(&mut out);
+                        out.extend_from_slice(&b);
+                    }
+                    Err(code) => {
+                        let err = code.as_i32();
+                        jute::MultiHeader {
+                            op: op::ERROR,
+                            done: false,
+                            err,
+                        }
+                        .write(&mut out);
+                        jute::ErrorResponse { err }.write(&mut out);
+                    }
+                }
+            }
+            jute::MultiHeader {
+                op: -1,
+                done: true,
+                err: -1,
+            }
+            .write(&mut out);
+            Ok(Some(out))
+        }
+        Request::Sync(path) => Ok(body(&jute::PathResponse { path: path.clone() })),
+        Request::CheckWatches(r) | Request::RemoveWatches(r) => {
+            let remove = matches!(req, Request::RemoveWatches(_));
+            let tables = watch_table(r.kind).ok_or(Code::BadArguments)?;
+            let mut found = false;
+            for t in tables {
+                if remove {
+                    found |= ctx.watches.remove(t, &r.path, ctx.conn);
+                } else {
+                    found |= ctx.watches.contains(t, &r.path, ctx.conn);
+                }
+            }
+            if found {
+                Ok(None)
+            } else {
+                Err(Code::NoWatcher)
+            }
+        }
+        Request::AddWatch(r) => {
+            match r.mode {
+                0 => ctx.watches.add_persistent(&r.path, ctx.conn, false),
+                1 => ctx.watches.add_persistent(&r.path, ctx.conn, true),
+                _ => return Err(Code::BadArguments),
+            }
+            Ok(body(&jute::ErrorResponse { err: 0 }))
+        }
+        Request::WhoAmI => {
+            let client_info = ctx
+                .auth
+                .iter()
+                .map(|id| jute::ClientInfo {
+                    auth_scheme: id.scheme.clone(),
+                    user: id.id.clone(),
+                })
+                .collect();
+            Ok(body(&jute::WhoAmIResponse { client_info }))
+        }
+        _ => Err(Code::Unimplemented),
+    }
+}
+
+/// Encodes a whole reply frame: length, header, body.
+pub fn frame(out: &mut BytesMut, xid: i32, zxid: i64, err: i32, body: Option<&[u8]>) {
+    let len = 16 + body.map_or(0, |b| b.len());
+    out.int(len as i32);
+    out.int(xid);
+    out.long(zxid);
+    out.int(err);
+    if let Some(b) = body {
+        out.extend_from_slice(b);
+    }
+}
+
+/// A watch notification frame.
+pub fn notification(out: &mut BytesMut, kind: i32, state: i32, path: &str) {
+    let ev = jute::WatcherEvent {
+        kind,
+        state,
+        path: path.to_string(),
+    }
+    .encode();
+    frame(out, jute::xid::NOTIFICATION, -1, 0, Some(&ev));
+}
+
+/// The reply body of a write, from what `apply` produced.
+pub fn write_reply(op: i32, r: &crate::tree::ApplyResult) -> (i32, Option<Bytes>) {
+    if op == op::MULTI {
+        if r.multi.is_empty() && r.err != 0 {
+            return (r.err, None);
+        }
+        let mut out = BytesMut::new();
+        for s in &r.multi {
+            let err = if s.op == op::ERROR { s.err } else { 0 };
+            jute::MultiHeader {
+                op: s.op,
+                done: false,
+                err,
+            }
+            .write(&mut out);
+            match s.op {
+                op::CREATE => jute::PathResponse {
+                    path: s.path.clone(),
+                }
+                .write(&mut out),
+                op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => jute::Create2Response {
+                    path: s.path.clone(),
+                    stat: s.stat.clone().unwrap_or_default(),
+                }
+                .write(&mut out),
+                op::SET_DATA => jute::StatResponse {
+                    stat: s.stat.clone().unwrap_or_default(),
+                }
+                .write(&mut out),
+                op::ERROR => jute::ErrorResponse { err: s.err }.write(&mut out),
+                _ => {}
+            }
+        }
+        jute::MultiHeader {
+            op: -1,
+            done: true,
+            err: -1,
+        }
+        .write(&mut out);
+        return (0, Some(out.freeze()));
+    }
+    if r.err != 0 {
+        return (r.err, None);
+    }
+    let b = match op {
+        op::CREATE => Some(
+            jute::PathResponse {
+                path: r.path.clone(),
+            }
+            .encode(),
+        ),
+        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => Some(
+            jute::Create2Response {
+                path: r.path.clone(),
+                stat: r.stat.clone().unwrap_or_default(),
+            }
+            .encode(),
+        ),
+        op::SET_DATA | op::SET_ACL | op::CHECK => r
+            .stat
+            .clone()
+            .map(|stat| jute::StatResponse { stat }.encode()),
+        _ => None,
+    };
+    (0, b.map(|b| b.freeze()))
+}

@@ -1,0 +1,602 @@
+//! The data tree: an immutable, versioned map of znodes.
+//!
+//! Owns the nodes, their stats, the ephemeral index and the container/TTL
+//! sets, and the `apply` of a committed txn (ZooKeeper's
+//! `DataTree.processTxn`). A `Tree` clones in O(1) and shares structure with
+//! its ancestors (imbl), so the sequencer mutates its own copy and publishes
+//! cheap immutable versions to the shards. It does no I/O and knows nothing
+//! of sessions, watches or connections: `apply` returns the change events
+//! instead of firing them.
+
+use crate::jute::{Acl, Code, Id, Stat};
+use crate::txn::{Txn, TxnBody};
+use bytes::Bytes;
+use imbl::{HashMap, OrdSet};
+use std::sync::Arc;
+
+/// A path as the tree stores it (shared between versions).
+pub type PathKey = Arc<str>;
+
+/// `ephemeralOwner` of a container node.
+pub const CONTAINER_OWNER: i64 = i64::MIN;
+const EXTENDED_MASK: i64 = 0xff00_0000_0000_0000u64 as i64;
+const RESERVED_BITS_MASK: i64 = 0x00ff_ff00_0000_0000;
+/// The largest TTL ZooKeeper accepts, in ms.
+pub const TTL_MAX: i64 = !(EXTENDED_MASK | RESERVED_BITS_MASK);
+
+/// What kind of node an `ephemeralOwner` says this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Persistent,
+    Ephemeral(i64),
+    Container,
+    Ttl(i64),
+}
+
+impl NodeKind {
+    pub fn of_owner(owner: i64) -> NodeKind {
+        if owner == 0 {
+            NodeKind::Persistent
+        } else if owner == CONTAINER_OWNER {
+            NodeKind::Container
+        } else if owner & EXTENDED_MASK == EXTENDED_MASK {
+            NodeKind::Ttl(owner & TTL_MAX)
+        } else {
+            NodeKind::Ephemeral(owner)
+        }
+    }
+
+    /// The `ephemeralOwner` encoding of a TTL.
+    pub fn ttl_owner(ttl: i64) -> i64 {
+        EXTENDED_MASK | ttl
+    }
+}
+
+/// One znode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub data: Option<Bytes>,
+    pub acl: Arc<Vec<Acl>>,
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub pzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub children: OrdSet<PathKey>,
+}
+
+impl Node {
+    fn empty(acl: Arc<Vec<Acl>>) -> Node {
+        Node {
+            data: Some(Bytes::new()),
+            acl,
+            czxid: 0,
+            mzxid: 0,
+            pzxid: 0,
+            ctime: 0,
+            mtime: 0,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: 0,
+            children: OrdSet::new(),
+        }
+    }
+
+    pub fn data_len(&self) -> i32 {
+        self.data.as_ref().map_or(0, |d| d.len() as i32)
+    }
+
+    /// The client-visible Stat.
+    pub fn stat(&self) -> Stat {
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion,
+            aversion: self.aversion,
+            ephemeral_owner: self.ephemeral_owner,
+            data_length: self.data_len(),
+            num_children: self.children.len() as i32,
+            pzxid: self.pzxid,
+        }
+    }
+
+    pub fn kind(&self) -> NodeKind {
+        NodeKind::of_owner(self.ephemeral_owner)
+    }
+}
+
+/// A change that watches may care about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum EventType {
+    NodeCreated = 1,
+    NodeDeleted = 2,
+    NodeDataChanged = 3,
+    NodeChildrenChanged = 4,
+}
+
+/// A change event produced by `apply`, in txn order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub path: PathKey,
+    pub kind: EventType,
+}
+
+/// What applying one txn (or one sub-txn of a multi) produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyResult {
+    pub op: i32,
+    pub err: i32,
+    pub path: String,
+    pub stat: Option<Stat>,
+    pub multi: Vec<ApplyResult>,
+}
+
+impl ApplyResult {
+    fn new(op: i32) -> ApplyResult {
+        ApplyResult {
+            op,
+            err: 0,
+            path: String::new(),
+            stat: None,
+            multi: Vec::new(),
+        }
+    }
+}
+
+/// ACL `world:anyone` with all permissions.
+pub fn open_acl() -> Vec<Acl> {
+    vec![Acl {
+        perms: crate::acl::perms::ALL,
+        id: Id {
+            scheme: "world".into(),
+            id: "anyone".into(),
+        },
+    }]
+}
+
+/// ACL `world:anyone` with read permission only.
+pub fn read_acl() -> Vec<Acl> {
+    vec![Acl {
+        perms: crate::acl::perms::READ,
+        id: Id {
+            scheme: "world".into(),
+            id: "anyone".into(),
+        },
+    }]
+}
+
+/// One immutable version of the whole tree.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    nodes: HashMap<PathKey, Arc<Node>>,
+    ephemerals: HashMap<i64, OrdSet<PathKey>>,
+    containers: OrdSet<PathKey>,
+    ttls: OrdSet<PathKey>,
+    /// The zxid of the last txn applied.
+    pub last_zxid: i64,
+    data_size: u64,
+}
+
+/// The special paths ZooKeeper creates and protects.
+pub const ZOOKEEPER: &str = "/zookeeper";
+pub const QUOTA: &str = "/zookeeper/quota";
+pub const CONFIG: &str = "/zookeeper/config";
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::new()
+    }
+}
+
+fn parent_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => "/",
+    }
+}
+
+fn name_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+impl Tree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`.
+    pub fn new() -> Tree {
+        let open = Arc::new(open_acl());
+        let mut root = Node::empty(open.clone());
+        root.children.insert(Arc::from("zookeeper"));
+        let mut zk = Node::empty(open.clone());
+        zk.children.insert(Arc::from("quota"));
+        zk.children.insert(Arc::from("config"));
+        let quota = Node::empty(open);
+        let config = Node::empty(Arc::new(read_acl()));
+        let mut nodes = HashMap::new();
+        nodes.insert(Arc::from("/"), Arc::new(root));
+        nodes.insert(Arc::from(ZOOKEEPER), Arc::new(zk));
+        nodes.insert(Arc::from(QUOTA), Arc::new(quota));
+        nodes.insert(Arc::from(CONFIG), Arc::new(config));
+        let mut t = Tree {
+            nodes,
+            ephemerals: HashMap::new(),
+            containers: OrdSet::new(),
+            ttls: OrdSet::new(),
+            last_zxid: 0,
+            data_size: 0,
+        };
+        t.data_size = t.nodes.keys().map(|k| k.len() as u64).sum();
+        t
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Arc<Node>> {
+        self.nodes.get(path)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// ZooKeeper's `approximateDataSize`: path lengths plus data lengths.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// The ephemeral paths a session owns.
+    pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    /// Sessions owning ephemerals, with their paths (for `dump`).
+    pub fn ephemerals_by_session(&self) -> Vec<(i64, Vec<String>)> {
+        let mut v: Vec<_> = self
+            .ephemerals
+            .iter()
+            .map(|(s, p)| (*s, p.iter().map(|x| x.to_string()).collect()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &PathKey> {
+        self.containers.iter()
+    }
+
+    pub fn ttls(&self) -> impl Iterator<Item = &PathKey> {
+        self.ttls.iter()
+    }
+
+    /// Children names of `path`, sorted.
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        self.get(path)
+            .map(|n| n.children.iter().map(|c| c.to_string()).collect())
+    }
+
+    /// Number of descendants of `path` (ZooKeeper's getAllChildrenNumber).
+    pub fn all_children_number(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.get(&p) {
+                for c in n.children.iter() {
+                    count += 1;
+                    stack.push(child_path(&p, c));
+                }
+            }
+        }
+        count
+    }
+
+    /// Applies one committed txn. Errors inside are reported in the result
+    /// (as ZooKeeper does), never as a panic.
+    pub fn apply(&mut self, txn: &Txn, events: &mut Vec<Event>) -> ApplyResult {
+        let r = self.apply_body(txn.hdr.op, &txn.body, txn, events);
+        if txn.hdr.zxid > self.last_zxid {
+            self.last_zxid = txn.hdr.zxid;
+        }
+        r
+    }
+
+    fn apply_body(
+        &mut self,
+        op: i32,
+        body: &TxnBody,
+        txn: &Txn,
+        events: &mut Vec<Event>,
+    ) -> ApplyResult {
+        let zxid = txn.hdr.zxid;
+        let time = txn.hdr.time;
+        let mut r = ApplyResult::new(op);
+        let outcome = match body {
+            TxnBody::Create(c) => {
+                let owner = if c.ephemeral { txn.hdr.client_id } else { 0 };
+                self.create(
+                    &c.path,
+                    &c.data,
+                    &c.acl,
+                    owner,
+                    c.parent_cversion,
+                    zxid,
+                    time,
+                    events,
+                )
+            }
+            TxnBody::CreateContainer(c) => self.create(
+                &c.path,
+                &c.data,
+                &c.acl,
+                CONTAINER_OWNER,
+                c.parent_cversion,
+                zxid,
+                time,
+                events,
+            ),
+            TxnBody::CreateTtl(c) => self.create(
+                &c.path,
+                &c.data,
+                &c.acl,
+                NodeKind::ttl_owner(c.ttl),
+                c.parent_cversion,
+                zxid,
+                time,
+                events,
+            ),
+            TxnBody::Delete(d) => {
+                r.path = d.path.clone();
+                self.delete(&d.path, zxid, events).map(|_| None)
+            }
+            TxnBody::SetData(s) => {
+                r.path = s.path.clone();
+                self.set_data(&s.path, &s.data, s.version, zxid, time, events)
+                    .map(Some)
+            }
+            TxnBody::SetAcl(s) => {
+                r.path = s.path.clone();
+                self.set_acl(&s.path, &s.acl, s.version).map(Some)
+            }
+            TxnBody::Check(c) => {
+                r.path = c.path.clone();
+                Ok(None)
+            }
+            TxnBody::CreateSession(_) => Ok(None),
+            TxnBody::CloseSession(_) => {
+                // Delete what the session owns now; the txn's list is what
+                // prep saw, and the two agree in a single-writer tree.
+                for p in self.ephemerals_of(txn.hdr.client_id) {
+                    let _ = self.delete(&p, zxid, events);
+                }
+                Ok(None)
+            }
+            TxnBody::Error(e) => {
+                r.err = e.err;
+                Ok(None)
+            }
+            TxnBody::Multi(subs) => {
+                let failed = subs.iter().any(|(op, _)| *op == crate::jute::op::ERROR);
+                for (sub_op, sub) in subs {
+                    let sr = if failed {
+                        // A failed multi applies nothing: every sub-txn is an error.
+                        let mut e = ApplyResult::new(crate::jute::op::ERROR);
+                        if let TxnBody::Error(x) = sub {
+                            e.err = x.err;
+                        }
+                        e
+                    } else {
+                        self.apply_body(*sub_op, sub, txn, events)
+                    };
+                    if sr.err != 0 && r.err == 0 {
+                        r.err = sr.err;
+                    }
+                    r.multi.push(sr);
+                }
+                Ok(None)
+            }
+        };
+        match outcome {
+            Ok(Some(stat)) => r.stat = Some(stat),
+            Ok(None) => {}
+            Err(code) => r.err = code.as_i32(),
+        }
+        if let TxnBody::Create(_) | TxnBody::CreateContainer(_) | TxnBody::CreateTtl(_) = body {
+            if r.err == 0 {
+                r.path = body.path().unwrap_or_default().to_string();
+                r.stat = self.get(&r.path).map(|n| n.stat());
+            }
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        path: &str,
+        data: &Option<Bytes>,
+        acl: &[Acl],
+        owner: i64,
+        parent_cversion: i32,
+        zxid: i64,
+        time: i64,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<Stat>, Code> {
+        let parent_path = parent_of(path);
+        let Some(parent) = self.nodes.get(parent_path) else {
+            return Err(Code::NoNode);
+        };
+        let name: PathKey = Arc::from(name_of(path));
+        if parent.children.contains(&name) {
+            return Err(Code::NodeExists);
+        }
+        let mut parent = Node::clone(parent);
+        let cv = if parent_cversion == -1 {
+            parent.cversion + 1
+        } else {
+            parent_cversion
+        };
+        if cv > parent.cversion {
+            parent.cversion = cv;
+            parent.pzxid = zxid;
+        }
+        parent.children.insert(name);
+        let parent_key: PathKey = Arc::from(parent_path);
+        self.nodes.insert(parent_key.clone(), Arc::new(parent));
+        let key: PathKey = Arc::from(path);
+        let node = Node {
+            data: data.clone(),
+            acl: Arc::new(acl.to_vec()),
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            children: OrdSet::new(),
+        };
+        self.data_size += path.len() as u64 + node.data_len() as u64;
+        match NodeKind::of_owner(owner) {
+            NodeKind::Container => {
+                self.containers.insert(key.clone());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(key.clone());
+            }
+            NodeKind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(key.clone());
+            }
+            NodeKind::Persistent => {}
+        }
+        self.nodes.insert(key.clone(), Arc::new(node));
+        events.push(Event {
+            path: key,
+            kind: EventType::NodeCreated,
+        });
+        events.push(Event {
+            path: parent_key,
+            kind: EventType::NodeChildrenChanged,
+        });
+        Ok(None)
+    }
+
+    fn delete(&mut self, path: &str, zxid: i64, events: &mut Vec<Event>) -> Result<(), Code> {
+        let parent_path = parent_of(path);
+        let Some(parent) = self.nodes.get(parent_path) else {
+            return Err(Code::NoNode);
+        };
+        let Some(node) = self.nodes.get(path).cloned() else {
+            return Err(Code::NoNode);
+        };
+        let mut parent = Node::clone(parent);
+        parent.children.remove(name_of(path));
+        if zxid > parent.pzxid {
+            parent.pzxid = zxid;
+        }
+        let parent_key: PathKey = Arc::from(parent_path);
+        self.nodes.insert(parent_key.clone(), Arc::new(parent));
+        let key: PathKey = Arc::from(path);
+        self.nodes.remove(path);
+        self.data_size = self
+            .data_size
+            .saturating_sub(path.len() as u64 + node.data_len() as u64);
+        match node.kind() {
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            NodeKind::Ephemeral(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            NodeKind::Persistent => {}
+        }
+        events.push(Event {
+            path: key,
+            kind: EventType::NodeDeleted,
+        });
+        events.push(Event {
+            path: parent_key,
+            kind: EventType::NodeChildrenChanged,
+        });
+        Ok(())
+    }
+
+    fn set_data(
+        &mut self,
+        path: &str,
+        data: &Option<Bytes>,
+        version: i32,
+        zxid: i64,
+        time: i64,
+        events: &mut Vec<Event>,
+    ) -> Result<Stat, Code> {
+        let Some(node) = self.nodes.get(path) else {
+            return Err(Code::NoNode);
+        };
+        let mut node = Node::clone(node);
+        self.data_size = (self.data_size + data.as_ref().map_or(0, |d| d.len() as u64))
+            .saturating_sub(node.data_len() as u64);
+        node.data = data.clone();
+        node.version = version;
+        node.mzxid = zxid;
+        node.mtime = time;
+        let stat = node.stat();
+        let key: PathKey = Arc::from(path);
+        self.nodes.insert(key.clone(), Arc::new(node));
+        events.push(Event {
+            path: key,
+            kind: EventType::NodeDataChanged,
+        });
+        Ok(stat)
+    }
+
+    fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, Code> {
+        let Some(node) = self.nodes.get(path) else {
+            return Err(Code::NoNode);
+        };
+        let mut node = Node::clone(node);
+        node.acl = Arc::new(acl.to_vec());
+        node.aversion = version;
+        let stat = node.stat();
+        self.nodes.insert(Arc::from(path), Arc::new(node));
+        Ok(stat)
+    }
+}
+
+/// `parent` + "/" + `name`, without doubling the root's slash.
+pub fn child_path(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// The parent path of `path` ("/" for top-level nodes).
+pub fn parent_path(path: &str) -> &str {
+    parent_of(path)
+}
