@@ -92,6 +92,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
             skip: c.skip_acl,
             super_digest: c.super_digest.clone(),
         },
+        eager_acl_check: c.enable_eager_acl_check,
         extended_types: c.extended_types_enabled,
         container_check_interval_ms: c.container_check_interval_ms as i64,
         container_max_per_minute: c.container_max_per_minute,

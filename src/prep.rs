@@ -283,6 +283,28 @@ fn error(code: Code) -> TxnBody {
     TxnBody::Error(jute::ErrorTxn { err: code.as_i32() })
 }
 
+/// `zookeeper.enableEagerACLCheck`: the ACL check a server makes before a
+/// write is proposed (`ZooKeeperServer.authWriteRequest`). Only NoAuth and
+/// InvalidACL stop the request; a missing node or bad path is left for prep.
+pub fn eager_acl_check(policy: &AclPolicy, t: &Tree, auth: &[Id], w: &WriteOp) -> Result<(), Code> {
+    let (path, perm, acl) = match w {
+        WriteOp::Create { op: op::CREATE | op::CREATE2, req } => {
+            (parent_for(&req.path).ok(), perms::CREATE, Some(&req.acl))
+        }
+        WriteOp::Delete(r) => (parent_for(&r.path).ok(), perms::DELETE, None),
+        WriteOp::SetData(r) => (Some(r.path.as_str()), perms::WRITE, None),
+        WriteOp::SetAcl(r) => (Some(r.path.as_str()), perms::ADMIN, Some(&r.acl)),
+        _ => (None, perms::ALL, None),
+    };
+    if let Some(acl) = acl {
+        acl::fixup(acl, auth)?;
+    }
+    if let Some(n) = path.and_then(|p| t.get(p)) {
+        acl::check(policy, &n.acl, perm, auth)?;
+    }
+    Ok(())
+}
+
 /// The txn that opens a session.
 pub fn create_session(session: i64, timeout: i32, zxid: i64, time: i64) -> Txn {
     Txn {

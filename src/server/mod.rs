@@ -33,6 +33,8 @@ pub struct Settings {
     pub global_outstanding_limit: usize,
     pub jute_max_buffer: usize,
     pub policy: AclPolicy,
+    /// `zookeeper.enableEagerACLCheck`.
+    pub eager_acl_check: bool,
     pub extended_types: bool,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,

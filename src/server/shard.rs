@@ -550,6 +550,14 @@ impl Conn {
                 }
             }
             Request::Write(w) => {
+                if self.shard.settings.eager_acl_check {
+                    let version = self.shard.version.borrow().clone();
+                    let policy = &self.shard.settings.policy;
+                    if let Err(code) = crate::prep::eager_acl_check(policy, &version, &self.auth, &w) {
+                        self.reply(hdr.xid, 0, code.as_i32(), None);
+                        return;
+                    }
+                }
                 self.pending.push_back(Pending::Write);
                 let msg = ToSeq::Write {
                     from: self.me(),
