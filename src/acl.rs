@@ -216,6 +216,48 @@ pub fn authenticate(policy: &AclPolicy, scheme: &str, auth: &[u8]) -> Result<Vec
     }
 }
 
+/// The user name `whoAmI` reports for an id (`AuthUtil.getUser`).
+pub fn user_name(id: &Id) -> String {
+    match id.scheme.as_str() {
+        "digest" => id.id.split(':').next().unwrap_or("").to_string(),
+        "ip" => id.id.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Java's `String.hashCode`, over UTF-16 code units.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The jute-generated `Id.hashCode`.
+fn java_id_hash(id: &Id) -> i32 {
+    let r = 37i32.wrapping_mul(17).wrapping_add(java_string_hash(&id.scheme));
+    37i32.wrapping_mul(r).wrapping_add(java_string_hash(&id.id))
+}
+
+/// Adds `id` to a connection's auth ids, keeping the order ZooKeeper's
+/// `ConcurrentHashMap`-backed set iterates in (by hash bucket, then by
+/// insertion), since that order shows in whoAmI and in `auth` ACL expansion.
+pub fn add_auth_id(ids: &mut Vec<Id>, id: Id) {
+    if ids.contains(&id) {
+        return;
+    }
+    ids.push(id);
+    // The table starts at 16 buckets and doubles past 3/4 full.
+    let mut table = 16usize;
+    while ids.len() > table * 3 / 4 {
+        table *= 2;
+    }
+    let bucket = |id: &Id| {
+        let h = java_id_hash(id);
+        let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+        spread as usize & (table - 1)
+    };
+    ids.sort_by_key(|id| bucket(id));
+}
+
 /// The ACL as a client without ADMIN sees it: digest hashes hidden.
 pub fn redact(acl: &[Acl]) -> Vec<Acl> {
     acl.iter()
@@ -334,6 +376,19 @@ mod tests {
         assert_eq!(fixup(&[acl(31, "bogus", "x")], &[]), Err(Code::InvalidAcl));
         let dup = vec![acl(31, "world", "anyone"), acl(31, "world", "anyone")];
         assert_eq!(fixup(&dup, &[]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn auth_ids_iterate_like_zookeeper() {
+        // java: "ip".hashCode() == 3367, "digest".hashCode() == -1331913276
+        assert_eq!(java_string_hash("ip"), 3367);
+        assert_eq!(java_string_hash("digest"), -1331913276);
+        let mut ids = vec![];
+        add_auth_id(&mut ids, id("ip", "127.0.0.1"));
+        add_auth_id(&mut ids, id("digest", "alice:x"));
+        add_auth_id(&mut ids, id("ip", "127.0.0.1"));
+        assert_eq!(ids.len(), 2);
+        assert_eq!(user_name(&ids[0]).is_empty(), false);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod digest;
 pub mod fourlw;
 pub mod jute;
 pub mod path;
@@ -15,6 +16,9 @@ pub mod request;
 pub mod sequencer;
 pub mod server;
 pub mod session;
+pub mod snapshot;
+pub mod storage;
 pub mod tree;
 pub mod txn;
+pub mod txnlog;
 pub mod watch;

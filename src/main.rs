@@ -3,6 +3,7 @@
 use clap::Parser;
 use corral::config::{self, Config};
 use corral::server::{self, Settings};
+use corral::snapshot::Compression;
 use shards::coremap::CoreMap;
 use std::process::ExitCode;
 
@@ -76,6 +77,43 @@ fn run(cli: Cli) -> Result<(), String> {
     server::run(settings).map_err(|e| e.to_string())
 }
 
+/// What the `conf` four-letter word prints for a standalone server, in
+/// ZooKeeper's `dumpConf` order. The sizes are measured when asked.
+fn conf_lines(c: &Config) -> Vec<(String, String)> {
+    let snap_dir = |d: &std::path::Path| {
+        std::path::absolute(d)
+            .unwrap_or_else(|_| d.to_path_buf())
+            .join("version-2")
+            .display()
+            .to_string()
+    };
+    let lines = [
+        ("clientPort", c.client_port.to_string()),
+        (
+            "secureClientPort",
+            c.secure_client_port.map_or(-1, i64::from).to_string(),
+        ),
+        ("dataDir", snap_dir(&c.data_dir)),
+        ("dataDirSize", String::new()),
+        ("dataLogDir", snap_dir(c.txn_log_dir())),
+        ("dataLogSize", String::new()),
+        ("tickTime", c.tick_time.to_string()),
+        ("maxClientCnxns", c.max_client_cnxns.to_string()),
+        ("minSessionTimeout", c.min_session_timeout.to_string()),
+        ("maxSessionTimeout", c.max_session_timeout.to_string()),
+        (
+            "clientPortListenBacklog",
+            c.client_port_listen_backlog.map_or(-1, i64::from).to_string(),
+        ),
+        // A standalone ZooKeeperServer reports server id 0.
+        ("serverId", "0".to_string()),
+    ];
+    lines
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
 fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
     let mut whitelist: Vec<String> = c.four_lw_whitelist.iter().cloned().collect();
     whitelist.sort();
@@ -97,8 +135,23 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         container_check_interval_ms: c.container_check_interval_ms as i64,
         container_max_per_minute: c.container_max_per_minute,
         four_lw_whitelist: whitelist,
-        conf_lines: vec![],
+        conf_lines: conf_lines(c),
         data_dir: c.data_dir.display().to_string(),
         data_log_dir: c.txn_log_dir().display().to_string(),
+        log: corral::server::log::LogSettings {
+            force_sync: c.force_sync,
+            prealloc: c.pre_alloc_size_kb * 1024,
+            fsync_warn_ms: c.fsync_warning_threshold_ms,
+            snap_count: c.snap_count as u64,
+            snap_size_limit: c.snap_size_limit_in_kb.unwrap_or(0) * 1024,
+            compression: match c.snapshot_compression_method {
+                config::SnapshotCompression::None => Compression::None,
+                config::SnapshotCompression::Gzip => Compression::Gzip,
+                config::SnapshotCompression::Snappy => Compression::Snappy,
+            },
+            retain: c.autopurge_snap_retain_count as usize,
+            purge_interval_hours: c.autopurge_purge_interval as u64,
+        },
+        snapshot_trust_empty: c.snapshot_trust_empty,
     }
 }

@@ -25,6 +25,8 @@ pub enum WriteOp {
     Check(jute::CheckVersionRequest),
     Multi(Vec<WriteOp>),
     Reconfig,
+    /// deleteContainer as a client sent it (ZooKeeper reads the body as a path).
+    DeleteContainer(String),
     /// A request that could not be decoded: a marshalling error txn.
     Malformed {
         op: i32,
@@ -41,6 +43,7 @@ impl WriteOp {
             WriteOp::Check(_) => op::CHECK,
             WriteOp::Multi(_) => op::MULTI,
             WriteOp::Reconfig => op::RECONFIG,
+            WriteOp::DeleteContainer(_) => op::DELETE_CONTAINER,
             WriteOp::Malformed { op } => *op,
         }
     }
@@ -212,6 +215,24 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
             ))
         }
         WriteOp::Reconfig => Err(Code::ReconfigDisabled),
+        WriteOp::DeleteContainer(path) => {
+            let parent_path = parent_for(path)?;
+            if is_special(path) {
+                return Err(Code::BadArguments);
+            }
+            let n = node(t, path)?;
+            if !n.children.is_empty() {
+                return Err(Code::NotEmpty);
+            }
+            if let NodeKind::Ephemeral(_) = n.kind() {
+                return Err(Code::BadVersion);
+            }
+            node(t, parent_path)?;
+            Ok((
+                op::DELETE_CONTAINER,
+                TxnBody::Delete(jute::DeleteTxn { path: path.clone() }),
+            ))
+        }
         WriteOp::Malformed { .. } => Err(Code::MarshallingError),
         WriteOp::Multi(_) => Err(Code::MarshallingError),
     }
@@ -401,6 +422,7 @@ mod tests {
         assert_eq!(r.path, "/a/s-0000000001");
         let a = t.get("/a").unwrap().stat();
         assert_eq!((a.cversion, a.pzxid, a.num_children, a.czxid), (2, 3, 2, 1));
+        assert_eq!(t.get("/a").unwrap().cversion, 2, "stored cversion counts creates");
         // Errors still consume the zxid and change nothing.
         let r = run(&mut t, 4, &create("/a", 0));
         assert_eq!(r.err, Code::NodeExists.as_i32());
@@ -451,11 +473,8 @@ mod tests {
         );
         assert_eq!(run(&mut t, 6, &del("/a/b", 0)).err, 0);
         let a = t.get("/a").unwrap().stat();
-        assert_eq!(
-            (a.cversion, a.pzxid),
-            (1, 6),
-            "delete moves pzxid, not cversion"
-        );
+        assert_eq!((a.cversion, a.pzxid), (2, 6), "a delete shows as a child change");
+        assert_eq!(t.get("/a").unwrap().cversion, 1, "and keeps the stored cversion");
         let set = WriteOp::SetData(SetDataRequest {
             path: "/a".into(),
             data: None,

@@ -41,6 +41,8 @@ pub enum Request {
     RemoveWatches(jute::WatchTypeRequest),
     AddWatch(jute::AddWatchRequest),
     WhoAmI,
+    /// A SASL token: corral has no SASL provider, so it answers an empty one.
+    Sasl,
     /// An opcode ZooKeeper does not serve: answered Unimplemented, then closed.
     Unknown(i32),
 }
@@ -75,7 +77,20 @@ fn multi_ops(r: &mut Reader<'_>) -> Result<Vec<MultiSub>, JuteError> {
         }
         let sub = match h.op {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
-                MultiSub::Write(create_req(h.op, r)?)
+                // ZooKeeper rebuilds each create of a multi from its flags
+                // (`Op.create`): a create2 answers as a create, a container
+                // or TTL flag makes it one.
+                match create_req(h.op, r)? {
+                    WriteOp::Create { req, .. } => {
+                        let op = match req.flags {
+                            4 => op::CREATE_CONTAINER,
+                            5 | 6 => op::CREATE_TTL,
+                            _ => op::CREATE,
+                        };
+                        MultiSub::Write(WriteOp::Create { op, req })
+                    }
+                    other => MultiSub::Write(other),
+                }
             }
             op::DELETE => MultiSub::Write(WriteOp::Delete(Jute::read(r)?)),
             op::SET_DATA => MultiSub::Write(WriteOp::SetData(Jute::read(r)?)),
@@ -153,6 +168,13 @@ pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
             Request::MultiRead(reads)
         }
         op::RECONFIG => Request::Write(WriteOp::Reconfig),
+        // ZooKeeper preps these internal types when a client sends them: the
+        // body of deleteContainer is read as a raw path, createSession fails.
+        op::DELETE_CONTAINER => Request::Write(WriteOp::DeleteContainer(
+            String::from_utf8_lossy(body).into_owned(),
+        )),
+        op::CREATE_SESSION => Request::Write(WriteOp::Malformed { op: opcode }),
+        op::SASL => Request::Sasl,
         op::EXISTS => Request::Exists(Jute::read(r)?),
         op::GET_DATA => Request::GetData(Jute::read(r)?),
         op::GET_ACL => Request::GetAcl(jute::PathRequest::read(r)?.path),
@@ -340,7 +362,7 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
         Request::Sync(path) => Ok(body(&jute::PathResponse { path: path.clone() })),
         Request::CheckWatches(r) | Request::RemoveWatches(r) => {
             let remove = matches!(req, Request::RemoveWatches(_));
-            let tables = watch_table(r.kind).ok_or(Code::BadArguments)?;
+            let tables = watch_table(r.kind).ok_or(Code::MarshallingError)?;
             let mut found = false;
             for t in tables {
                 if remove {
@@ -359,7 +381,7 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
             match r.mode {
                 0 => ctx.watches.add_persistent(&r.path, ctx.conn, false),
                 1 => ctx.watches.add_persistent(&r.path, ctx.conn, true),
-                _ => return Err(Code::BadArguments),
+                _ => return Err(Code::MarshallingError),
             }
             Ok(body(&jute::ErrorResponse { err: 0 }))
         }
@@ -369,7 +391,7 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
                 .iter()
                 .map(|id| jute::ClientInfo {
                     auth_scheme: id.scheme.clone(),
-                    user: id.id.clone(),
+                    user: acl::user_name(id),
                 })
                 .collect();
             Ok(body(&jute::WhoAmIResponse { client_info }))
@@ -459,7 +481,7 @@ pub fn write_reply(op: i32, r: &crate::tree::ApplyResult) -> (i32, Option<Bytes>
             }
             .encode(),
         ),
-        op::SET_DATA | op::SET_ACL | op::CHECK => r
+        op::SET_DATA | op::SET_ACL => r
             .stat
             .clone()
             .map(|stat| jute::StatResponse { stat }.encode()),

@@ -8,6 +8,7 @@
 //! I/O: the glommio driver in `server` feeds it and sends what it returns.
 
 use crate::acl::AclPolicy;
+use crate::fourlw::{self, Cmd, OsFacts, Scope, ShardView};
 use crate::jute::{self, Code, Jute};
 use crate::prep::{self, PrepCtx};
 use crate::request;
@@ -43,8 +44,25 @@ pub struct Sequencer {
     owners: HashMap<i64, ConnRef>,
     per_ip: HashMap<IpAddr, u32>,
     out: Vec<Vec<Item>>,
+    /// Txns applied since the last `take_logged`, for the log core.
+    logged: Vec<Txn>,
     dirty: bool,
     next_container_check: i64,
+    /// Four-letter words waiting for every shard's view, by ticket.
+    gathers: HashMap<u64, Gathering>,
+    next_ticket: u64,
+    /// ZooKeeper's text trace mask (`gtmk`/`stmk`); corral keeps it only
+    /// to answer those words.
+    trace_mask: i64,
+    started: i64,
+}
+
+/// A gathered four-letter word in flight.
+struct Gathering {
+    from: ConnRef,
+    cmd: Cmd,
+    os: OsFacts,
+    views: Vec<ShardView>,
 }
 
 impl Sequencer {
@@ -59,12 +77,46 @@ impl Sequencer {
             owners: HashMap::new(),
             per_ip: HashMap::new(),
             out,
+            logged: Vec::new(),
             dirty: false,
+            gathers: HashMap::new(),
+            next_ticket: 1,
+            trace_mask: fourlw::DEFAULT_TRACE_MASK,
+            started: now,
         }
     }
 
     pub fn tree(&self) -> &Tree {
         &self.tree
+    }
+
+    /// Tracks sessions recovered from disk; they expire after their timeout
+    /// unless their clients come back.
+    pub fn restore_sessions(&mut self, sessions: &[(i64, i32)], now: i64) {
+        for &(id, timeout) in sessions {
+            self.sessions.add(id, timeout, now);
+        }
+    }
+
+    /// Live sessions and their timeouts (for snapshots).
+    pub fn sessions(&self) -> Vec<(i64, i32)> {
+        self.sessions.all()
+    }
+
+    /// Txns applied since the last call, in zxid order: what the log core
+    /// must make durable before their replies go out.
+    pub fn take_logged(&mut self) -> Vec<Txn> {
+        std::mem::take(&mut self.logged)
+    }
+
+    /// Goes back to the last durable version after the log failed: what was
+    /// applied after it is forgotten (its replies were never sent).
+    pub fn reset_to(&mut self, durable: Tree) {
+        self.tree = durable;
+        self.logged.clear();
+        for q in &mut self.out {
+            q.clear();
+        }
     }
 
     pub fn session_count(&self) -> usize {
@@ -79,6 +131,7 @@ impl Sequencer {
     fn apply(&mut self, txn: &Txn) -> crate::tree::ApplyResult {
         let mut events = Vec::new();
         let r = self.tree.apply(txn, &mut events);
+        self.logged.push(txn.clone());
         for ev in events {
             for q in &mut self.out {
                 q.push(Item::Event(ev.clone()));
@@ -147,6 +200,17 @@ impl Sequencer {
                 let txn = prep::prep(&ctx, &self.tree, xid, self.next_zxid(), now, &w);
                 let r = self.apply(&txn);
                 let (err, body) = request::write_reply(w.op(), &r);
+                if w.op() == jute::op::CHECK && err == 0 {
+                    // ZooKeeper sends nothing for a successful check outside
+                    // a multi; the empty frame only releases the pipeline.
+                    if let Some(q) = self.out.get_mut(from.shard) {
+                        q.push(Item::Reply {
+                            conn: from.conn,
+                            frame: Bytes::new(),
+                        });
+                    }
+                    return;
+                }
                 self.reply(from, xid, txn.hdr.zxid, err, body.as_deref());
             }
             ToSeq::Close { from, session, xid } => {
@@ -161,6 +225,8 @@ impl Sequencer {
                     self.sessions.touch_current(id, now);
                 }
             }
+            ToSeq::Gather { from, cmd, os } => self.gather(from, cmd, os, now),
+            ToSeq::Gathered { ticket, view } => self.gathered(ticket, *view, now),
             ToSeq::Gone { from, ip, session } => {
                 if self.owners.get(&session) == Some(&from) {
                     self.owners.remove(&session);
@@ -172,6 +238,72 @@ impl Sequencer {
                     }
                 }
             }
+        }
+    }
+
+    /// A four-letter word: answer it from the sequencer's state, or first
+    /// ask every shard for its view.
+    fn gather(&mut self, from: ConnRef, cmd: Cmd, os: OsFacts, now: i64) {
+        if cmd.scope() != Scope::Shards {
+            if let Cmd::Stmk(mask) = cmd {
+                self.trace_mask = mask;
+            }
+            self.answer_four_lw(from, cmd, os, &[], now);
+            return;
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        for q in &mut self.out {
+            q.push(Item::Gather { ticket, cmd });
+        }
+        self.gathers.insert(
+            ticket,
+            Gathering {
+                from,
+                cmd,
+                os,
+                views: Vec::with_capacity(self.out.len()),
+            },
+        );
+    }
+
+    /// One shard's view; the answer goes out once every shard sent one.
+    fn gathered(&mut self, ticket: u64, view: ShardView, now: i64) {
+        let Some(g) = self.gathers.get_mut(&ticket) else {
+            return;
+        };
+        g.views.push(view);
+        if g.views.len() < self.out.len() {
+            return;
+        }
+        if let Some(mut g) = self.gathers.remove(&ticket) {
+            g.views.sort_by_key(|v| v.shard);
+            self.answer_four_lw(g.from, g.cmd, g.os, &g.views, now);
+        }
+    }
+
+    fn answer_four_lw(&mut self, from: ConnRef, cmd: Cmd, os: OsFacts, views: &[ShardView], now: i64) {
+        let sets = if cmd == Cmd::Dump {
+            self.sessions.expiry_sets()
+        } else {
+            Vec::new()
+        };
+        let facts = fourlw::Facts {
+            tree: &self.tree,
+            server_state: "standalone",
+            global_sessions: self.sessions.len(),
+            session_sets: &sets,
+            uptime_ms: now - self.started,
+            trace_mask: self.trace_mask,
+            os,
+            views,
+        };
+        let text = fourlw::answer(cmd, &facts);
+        if let Some(q) = self.out.get_mut(from.shard) {
+            q.push(Item::FourLw {
+                conn: from.conn,
+                text,
+            });
         }
     }
 
@@ -199,16 +331,19 @@ impl Sequencer {
             self.apply(&txn);
             (true, id)
         } else {
+            // Any attempt to reattach closes the session's current
+            // connection first, whatever the password (as ZooKeeper does).
+            if let Some(old) = self.owners.remove(&session) {
+                if old != from {
+                    self.close_conn(old);
+                }
+            }
             let ok = passwd.as_ref() == session::password(session)
                 && self.sessions.touch(session, timeout, now);
             (ok, session)
         };
         if ok {
-            if let Some(old) = self.owners.insert(id, from) {
-                if old != from {
-                    self.close_conn(old);
-                }
-            }
+            self.owners.insert(id, from);
         }
         if let Some(q) = self.out.get_mut(from.shard) {
             q.push(Item::Connected {
@@ -308,4 +443,128 @@ pub fn connect_frame(timeout: i32, session: i64, passwd: &[u8], read_only: Optio
         jute::JuteWrite::boolean(&mut f, ro);
     }
     f.freeze()
+}
+
+#[cfg(test)]
+mod four_lw_tests {
+    use super::*;
+
+    fn seq(shards: usize) -> Sequencer {
+        let s = SeqSettings {
+            shards,
+            tick_ms: 2000,
+            min_session_timeout: 4000,
+            max_session_timeout: 40000,
+            max_client_cnxns: 0,
+            policy: AclPolicy::default(),
+            extended_types: false,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            server_id: 0,
+        };
+        Sequencer::new(s, Tree::new(), 1_000)
+    }
+
+    fn view(shard: usize, received: u64) -> Box<ShardView> {
+        Box::new(ShardView {
+            shard,
+            stats: fourlw::ShardStats {
+                received,
+                ..Default::default()
+            },
+            conn_count: 1,
+            ..Default::default()
+        })
+    }
+
+    fn four_lw(items: &[Item]) -> Vec<(u64, String)> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::FourLw { conn, text } => Some((*conn, text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gathers_every_shard_then_answers_the_asker() {
+        let mut s = seq(2);
+        let from = ConnRef { shard: 1, conn: 7 };
+        s.handle(
+            ToSeq::Gather {
+                from,
+                cmd: Cmd::Srvr,
+                os: OsFacts::default(),
+            },
+            2_000,
+        );
+        let out = s.take().expect("gather items");
+        let tickets: Vec<Vec<u64>> = out
+            .iter()
+            .map(|q| {
+                q.iter()
+                    .filter_map(|i| match i {
+                        Item::Gather { ticket, cmd: Cmd::Srvr } => Some(*ticket),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(tickets, vec![vec![1], vec![1]], "one ticket to every shard");
+        s.handle(
+            ToSeq::Gathered {
+                ticket: 1,
+                view: view(1, 5),
+            },
+            2_000,
+        );
+        assert!(s.take().is_none(), "no answer before every shard reported");
+        // A stale or unknown ticket is ignored.
+        s.handle(
+            ToSeq::Gathered {
+                ticket: 9,
+                view: view(0, 1),
+            },
+            2_000,
+        );
+        s.handle(
+            ToSeq::Gathered {
+                ticket: 1,
+                view: view(0, 4),
+            },
+            2_000,
+        );
+        let out = s.take().expect("the answer");
+        assert!(four_lw(&out[0]).is_empty());
+        let answers = four_lw(&out[1]);
+        assert_eq!(answers.len(), 1);
+        assert_eq!(answers[0].0, 7);
+        assert!(answers[0].1.contains("\nReceived: 9\n"), "{}", answers[0].1);
+        assert!(answers[0].1.contains("\nConnections: 2\n"));
+        assert!(answers[0].1.contains("\nNode count: 5\n"), "ZooKeeper counts the root twice");
+    }
+
+    #[test]
+    fn trace_mask_words_need_no_shards() {
+        let mut s = seq(2);
+        let from = ConnRef { shard: 0, conn: 3 };
+        let ask = |s: &mut Sequencer, cmd| {
+            s.handle(
+                ToSeq::Gather {
+                    from,
+                    cmd,
+                    os: OsFacts::default(),
+                },
+                2_000,
+            );
+            let out = s.take().expect("an answer");
+            assert!(out[1].is_empty());
+            four_lw(&out[0])[0].1.clone()
+        };
+        assert_eq!(ask(&mut s, Cmd::Gtmk), "306");
+        assert_eq!(ask(&mut s, Cmd::Stmk(5)), "5");
+        assert_eq!(ask(&mut s, Cmd::Gtmk), "5");
+        assert_eq!(ask(&mut s, Cmd::Hash), "");
+    }
 }

@@ -197,6 +197,15 @@ impl SessionTracker {
         self.sessions.is_empty()
     }
 
+    /// The expiry sets, soonest first: bucket time (ms) and its sessions
+    /// (the `Session Sets` of the `dump` four-letter word).
+    pub fn expiry_sets(&self) -> Vec<(i64, Vec<i64>)> {
+        self.buckets
+            .iter()
+            .map(|(t, ids)| (*t, ids.iter().copied().collect()))
+            .collect()
+    }
+
     /// Every session with its timeout (for `dump` and snapshots).
     pub fn all(&self) -> Vec<(i64, i32)> {
         let mut v: Vec<_> = self.sessions.iter().map(|(k, s)| (*k, s.timeout)).collect();
@@ -227,6 +236,7 @@ mod tests {
         t.add(a, 4000, 0);
         t.add(b, 10000, 0);
         assert_eq!(t.next_expiry(), Some(6000));
+        assert_eq!(t.expiry_sets(), vec![(6000, vec![a]), (12000, vec![b])]);
         assert!(t.expired(5999).is_empty());
         assert_eq!(t.expired(6000), vec![a]);
         assert!(!t.is_live(a) && t.is_live(b));

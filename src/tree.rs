@@ -91,19 +91,26 @@ impl Node {
         self.data.as_ref().map_or(0, |d| d.len() as i32)
     }
 
-    /// The client-visible Stat.
+    /// The client-visible Stat (ZooKeeper's `DataNode.copyStat`): the
+    /// stored cversion counts creates, the client sees changes
+    /// (`2 * cversion - numChildren`), and only true ephemerals show an owner.
     pub fn stat(&self) -> Stat {
+        let num_children = self.children.len() as i32;
+        let owner = match self.kind() {
+            NodeKind::Ephemeral(s) => s,
+            _ => 0,
+        };
         Stat {
+            cversion: self.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            ephemeral_owner: owner,
+            num_children,
             czxid: self.czxid,
             mzxid: self.mzxid,
             ctime: self.ctime,
             mtime: self.mtime,
             version: self.version,
-            cversion: self.cversion,
             aversion: self.aversion,
-            ephemeral_owner: self.ephemeral_owner,
             data_length: self.data_len(),
-            num_children: self.children.len() as i32,
             pzxid: self.pzxid,
         }
     }
@@ -222,7 +229,9 @@ impl Tree {
         zk.children.insert(Arc::from("quota"));
         zk.children.insert(Arc::from("config"));
         let quota = Node::empty(open);
-        let config = Node::empty(Arc::new(read_acl()));
+        // ZooKeeper sets this ACL with version -1, which lands in aversion.
+        let mut config = Node::empty(Arc::new(read_acl()));
+        config.aversion = -1;
         let mut nodes = HashMap::new();
         nodes.insert(Arc::from("/"), Arc::new(root));
         nodes.insert(Arc::from(ZOOKEEPER), Arc::new(zk));
@@ -240,7 +249,11 @@ impl Tree {
         t
     }
 
+    /// The node at `path`; ZooKeeper also keeps the root under "".
     pub fn get(&self, path: &str) -> Option<&Arc<Node>> {
+        if path.is_empty() {
+            return self.nodes.get("/");
+        }
         self.nodes.get(path)
     }
 
@@ -282,6 +295,63 @@ impl Tree {
 
     pub fn ttls(&self) -> impl Iterator<Item = &PathKey> {
         self.ttls.iter()
+    }
+
+    /// Every node with its path, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&PathKey, &Arc<Node>)> {
+        self.nodes.iter()
+    }
+
+    /// Builds a tree from whole nodes, as a snapshot lists them. Each node's
+    /// `children` are rebuilt from the paths (what is passed in is ignored);
+    /// the ephemeral, container and TTL indexes come from `ephemeral_owner`.
+    /// Fails with the first path whose parent is missing, or without `/`.
+    pub fn from_nodes(
+        nodes: impl IntoIterator<Item = (PathKey, Node)>,
+        last_zxid: i64,
+    ) -> Result<Tree, String> {
+        let mut all: std::collections::HashMap<PathKey, Node> = nodes
+            .into_iter()
+            .map(|(p, mut n)| {
+                n.children = OrdSet::new();
+                (p, n)
+            })
+            .collect();
+        if !all.contains_key("/") {
+            return Err("no root node".into());
+        }
+        let paths: Vec<PathKey> = all.keys().filter(|p| &***p != "/").cloned().collect();
+        let mut t = Tree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: OrdSet::new(),
+            ttls: OrdSet::new(),
+            last_zxid,
+            data_size: 0,
+        };
+        for p in &paths {
+            let parent = all
+                .get_mut(parent_of(p))
+                .ok_or_else(|| format!("parent of {p} is missing"))?;
+            parent.children.insert(Arc::from(name_of(p)));
+            match NodeKind::of_owner(all[p].ephemeral_owner) {
+                NodeKind::Container => {
+                    t.containers.insert(p.clone());
+                }
+                NodeKind::Ttl(_) => {
+                    t.ttls.insert(p.clone());
+                }
+                NodeKind::Ephemeral(s) => {
+                    t.ephemerals.entry(s).or_default().insert(p.clone());
+                }
+                NodeKind::Persistent => {}
+            }
+        }
+        for (p, n) in all {
+            t.data_size += p.len() as u64 + n.data_len() as u64;
+            t.nodes.insert(p, Arc::new(n));
+        }
+        Ok(t)
     }
 
     /// Children names of `path`, sorted.

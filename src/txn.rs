@@ -79,11 +79,31 @@ impl TxnBody {
     /// Parses a body of type `op`.
     pub fn decode(op: i32, r: &mut Reader<'_>) -> Result<TxnBody, JuteError> {
         Ok(match op {
-            op::CREATE | op::CREATE2 => TxnBody::Create(Jute::read(r)?),
+            op::CREATE | op::CREATE2 => {
+                let path = String::read(r)?;
+                let data = Option::<Bytes>::read(r)?;
+                let acl = Vec::read(r)?;
+                let ephemeral = bool::read(r)?;
+                // Logs from before parentCVersion existed carry CreateTxnV0
+                // (no trailing int); ZooKeeper reads those with -1.
+                let parent_cversion = if op == op::CREATE && r.remaining() < 4 {
+                    -1
+                } else {
+                    r.int()?
+                };
+                TxnBody::Create(jute::CreateTxn {
+                    path,
+                    data,
+                    acl,
+                    ephemeral,
+                    parent_cversion,
+                })
+            }
             op::CREATE_CONTAINER => TxnBody::CreateContainer(Jute::read(r)?),
             op::CREATE_TTL => TxnBody::CreateTtl(Jute::read(r)?),
             op::DELETE | op::DELETE_CONTAINER => TxnBody::Delete(Jute::read(r)?),
-            op::SET_DATA => TxnBody::SetData(Jute::read(r)?),
+            // A reconfig is logged as a SetDataTxn on /zookeeper/config.
+            op::SET_DATA | op::RECONFIG => TxnBody::SetData(Jute::read(r)?),
             op::SET_ACL => TxnBody::SetAcl(Jute::read(r)?),
             op::CHECK => TxnBody::Check(Jute::read(r)?),
             op::CREATE_SESSION => TxnBody::CreateSession(Jute::read(r)?),

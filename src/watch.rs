@@ -219,6 +219,20 @@ impl Watches {
         v
     }
 
+    /// Paths of the data table watched by each connection: what ZooKeeper
+    /// 3.8's `wchs`, `wchc` and `wchp` show (they dump only its data watch
+    /// manager, so child watches never appear there).
+    pub fn data_by_conn(&self) -> Vec<(ConnId, Vec<String>)> {
+        let mut v: Vec<_> = self
+            .data
+            .by_conn
+            .iter()
+            .map(|(c, p)| (*c, p.iter().cloned().collect()))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Connections watching each path (for `wchp`).
     pub fn by_path(&self) -> Vec<(String, Vec<ConnId>)> {
         let mut m: HashMap<String, BTreeSet<ConnId>> = HashMap::new();
@@ -268,5 +282,12 @@ mod tests {
         assert!(w.remove(Table::Data, "/a", 1));
         assert!(!w.remove(Table::Data, "/a", 1));
         assert!(w.contains(Table::Child, "/a", 1));
+        w.add(Table::Child, "/c", 3, Mode::Standard);
+        w.add(Table::Data, "/d", 3, Mode::Standard);
+        assert_eq!(
+            w.data_by_conn(),
+            vec![(3, vec!["/d".to_string()])],
+            "the data table only: conn 1's /a is now a child watch alone"
+        );
     }
 }

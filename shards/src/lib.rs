@@ -9,9 +9,11 @@
 //! - [`exec`]: starting one pinned glommio executor per role placement.
 //! - [`frame`]: splitting a byte stream into length-prefixed frames, with a
 //!   size limit (logic without I/O).
+//! - [`listen`]: SO_REUSEPORT listeners, one per shard, on the client port.
 //! - [`mailbox`]: a lock-free single-threaded queue that wakes its consumer.
 
 pub mod coremap;
 pub mod exec;
 pub mod frame;
+pub mod listen;
 pub mod mailbox;

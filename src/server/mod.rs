@@ -3,9 +3,13 @@
 //!
 //! - `shard`: one executor per core of the core map's `shards`, each with
 //!   its own SO_REUSEPORT listener, its connections and their watches.
-//! - the sequencer executor runs [`crate::sequencer::Sequencer`] and
-//!   publishes tree versions.
+//! - the sequencer executor runs [`crate::sequencer::Sequencer`], hands
+//!   each batch's txns to the log core, and publishes a tree version (with
+//!   its replies and events) once the log says it is durable.
+//! - `log`: the log core (group commit, snapshots, purge).
 
+pub mod facts;
+pub mod log;
 pub mod msg;
 pub mod shard;
 
@@ -13,7 +17,8 @@ use crate::acl::AclPolicy;
 use crate::sequencer::{SeqSettings, Sequencer};
 use crate::tree::Tree;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use msg::{Batch, ToSeq};
+use crate::storage::{self, Dirs};
+use msg::{Batch, FromLog, Item, ToLog, ToSeq};
 use shards::coremap::CoreMap;
 use shards::mailbox::Mailbox;
 use std::net::SocketAddr;
@@ -40,10 +45,16 @@ pub struct Settings {
     pub container_max_per_minute: u32,
     /// Four-letter words allowed (`*` allows all).
     pub four_lw_whitelist: Vec<String>,
-    /// Text lines `conf` prints.
+    /// The lines the `conf` four-letter word prints, in order (ZooKeeper's
+    /// `dumpConf`); the values of `dataDirSize` and `dataLogSize` are
+    /// measured when asked.
     pub conf_lines: Vec<(String, String)>,
     pub data_dir: String,
     pub data_log_dir: String,
+    /// The log core's settings.
+    pub log: log::LogSettings,
+    /// `snapshot.trust.empty`.
+    pub snapshot_trust_empty: bool,
 }
 
 /// Why the server could not run.
@@ -58,6 +69,17 @@ pub enum ServerError {
     },
     #[error("an executor stopped unexpectedly: {0}")]
     Join(String),
+    #[error("cannot load the data directory: {0}")]
+    Storage(#[from] storage::StorageError),
+}
+
+static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Monotonic ms since the server started (ZooKeeper's
+/// `Time.currentElapsedTime`, as `cons` prints `lresp`).
+pub(crate) fn elapsed_ms(at: std::time::Instant) -> i64 {
+    at.saturating_duration_since(*EPOCH.get_or_init(std::time::Instant::now))
+        .as_millis() as i64
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -71,15 +93,12 @@ const CHANNEL_DEPTH: usize = 16 * 1024;
 
 /// Starts every executor and blocks until they stop.
 pub fn run(settings: Settings) -> Result<(), ServerError> {
+    elapsed_ms(std::time::Instant::now());
     // Bind once here so a port in use is reported before anything starts.
-    let probe = std::net::TcpListener::bind(settings.client_addr).map_err(|source| {
-        ServerError::Listen {
-            addr: settings.client_addr,
-            source,
-        }
+    let addr = shards::listen::probe(settings.client_addr).map_err(|source| ServerError::Listen {
+        addr: settings.client_addr,
+        source,
     })?;
-    let addr = probe.local_addr().unwrap_or(settings.client_addr);
-    drop(probe);
     let settings = Settings {
         client_addr: addr,
         ..settings
@@ -98,8 +117,30 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         to_shard_tx.push(tx);
         to_shard_rx.push(rx);
     }
-    let initial = Arc::new(Tree::new());
+    // Recovery (ZooKeeper's loadDataBase) happens before anything serves.
+    let t0 = std::time::Instant::now();
+    let dirs = Dirs::open(
+        std::path::Path::new(&settings.data_dir),
+        std::path::Path::new(&settings.data_log_dir),
+    )?;
+    let rec = storage::recover(&dirs, settings.snapshot_trust_empty)?;
+    tracing::info!(
+        zxid = format!("0x{:x}", rec.tree.last_zxid),
+        nodes = rec.tree.node_count(),
+        sessions = rec.sessions.len(),
+        replayed = rec.replayed,
+        ms = t0.elapsed().as_millis() as u64,
+        "data loaded"
+    );
+    let sessions = rec.sessions;
+    let initial = Arc::new(rec.tree);
+    let (to_log_tx, to_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
+    let (from_log_tx, from_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
     let mut handles = Vec::new();
+    let log_settings = settings.log.clone();
+    handles.push(shards::exec::spawn_pinned("log", settings.core_map.log, move || {
+        log::run(log_settings, dirs, to_log_rx, from_log_tx)
+    })?);
     let seq_settings = SeqSettings {
         shards: n,
         tick_ms: settings.tick_ms,
@@ -116,7 +157,17 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     handles.push(shards::exec::spawn_pinned(
         "sequencer",
         settings.core_map.sequencer,
-        move || run_sequencer(seq_settings, seq_tree, to_seq_rx, to_shard_tx),
+        move || {
+            run_sequencer(
+                seq_settings,
+                seq_tree,
+                sessions,
+                to_seq_rx,
+                to_shard_tx,
+                to_log_tx,
+                from_log_rx,
+            )
+        },
     )?);
     for (i, (tx, rx)) in to_seq_tx.into_iter().zip(to_shard_rx).enumerate() {
         let s = settings.clone();
@@ -140,28 +191,69 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// What wakes the sequencer.
+enum Input {
+    Shard(ToSeq),
+    Log(FromLog),
+}
+
+/// A batch applied by the sequencer, waiting for its txns to be durable.
+struct Unpublished {
+    zxid: i64,
+    version: Arc<Tree>,
+    items: Vec<Vec<Item>>,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_sequencer(
     settings: SeqSettings,
     tree: Tree,
+    sessions: Vec<(i64, i32)>,
     rx: Vec<SharedReceiver<ToSeq>>,
     tx: Vec<SharedSender<Batch>>,
+    to_log: SharedSender<ToLog>,
+    from_log: SharedReceiver<FromLog>,
 ) {
-    let inbox: Rc<Mailbox<ToSeq>> = Rc::new(Mailbox::new());
+    let inbox: Rc<Mailbox<Input>> = Rc::new(Mailbox::new());
     for r in rx {
         let inbox = inbox.clone();
         glommio::spawn_local(async move {
             let r = r.connect().await;
             while let Some(m) = r.recv().await {
-                inbox.push(m);
+                inbox.push(Input::Shard(m));
             }
         })
         .detach();
     }
+    {
+        let inbox = inbox.clone();
+        glommio::spawn_local(async move {
+            let r = from_log.connect().await;
+            while let Some(m) = r.recv().await {
+                inbox.push(Input::Log(m));
+            }
+        })
+        .detach();
+    }
+    let to_log = to_log.connect().await;
     let mut senders = Vec::new();
     for t in tx {
         senders.push(t.connect().await);
     }
     let mut seq = Sequencer::new(settings, tree, now_ms());
+    seq.restore_sessions(&sessions, now_ms());
+    // The last version every shard has: durable, and what a snapshot takes.
+    let mut published = Arc::new(seq.tree().clone());
+    let mut durable = published.last_zxid;
+    let mut waiting: std::collections::VecDeque<Unpublished> = Default::default();
+    // A clean snapshot after loading, as ZooKeeper takes one.
+    let _ = to_log
+        .send(ToLog::Snapshot {
+            tree: published.clone(),
+            sessions: seq.sessions(),
+        })
+        .await;
+    let mut snapshot_due = false;
     loop {
         let wait = (seq.next_deadline() - now_ms()).clamp(1, 1000) as u64;
         futures_lite::future::or(inbox.ready(), async {
@@ -169,15 +261,66 @@ async fn run_sequencer(
         })
         .await;
         let now = now_ms();
+        let mut failed = false;
         while let Some(m) = inbox.pop() {
-            seq.handle(m, now);
+            match m {
+                Input::Shard(m) => seq.handle(m, now),
+                Input::Log(FromLog::Durable(z)) => durable = durable.max(z),
+                Input::Log(FromLog::Failed(_)) => failed = true,
+                Input::Log(FromLog::SnapshotDue) => snapshot_due = true,
+                Input::Log(FromLog::Snapshotted(_)) => {}
+            }
+        }
+        if failed {
+            // Nothing after the last durable zxid may be acknowledged: drop
+            // the waiting batches, close their connections (their clients
+            // see a connection loss, not an answer), and go back to the
+            // durable tree.
+            let mut close: Vec<(usize, u64)> = Vec::new();
+            for u in waiting.drain(..) {
+                for (shard, items) in u.items.iter().enumerate() {
+                    for it in items {
+                        match it {
+                            Item::Reply { conn, .. } | Item::Connected { conn, .. } => {
+                                close.push((shard, *conn))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            seq.reset_to(Tree::clone(&published));
+            durable = published.last_zxid;
+            for (shard, conn) in close {
+                let batch = Batch {
+                    version: published.clone(),
+                    items: vec![Item::Close { conn }],
+                };
+                if let Some(s) = senders.get(shard) {
+                    let _ = s.send(batch).await;
+                }
+            }
         }
         seq.tick(now);
-        if let Some(per_shard) = seq.take() {
+        if let Some(items) = seq.take() {
+            let txns = seq.take_logged();
             let version = Arc::new(seq.tree().clone());
-            for (items, s) in per_shard.into_iter().zip(&senders) {
+            if !txns.is_empty() && to_log.send(ToLog::Append(txns)).await.is_err() {
+                tracing::error!("the log core stopped; the sequencer stops");
+                return;
+            }
+            waiting.push_back(Unpublished {
+                zxid: version.last_zxid,
+                version,
+                items,
+            });
+        }
+        while waiting.front().is_some_and(|u| u.zxid <= durable) {
+            let Some(u) = waiting.pop_front() else { break };
+            published = u.version.clone();
+            for (items, s) in u.items.into_iter().zip(&senders) {
                 let batch = Batch {
-                    version: version.clone(),
+                    version: u.version.clone(),
                     items,
                 };
                 if s.send(batch).await.is_err() {
@@ -185,6 +328,15 @@ async fn run_sequencer(
                     return;
                 }
             }
+        }
+        if snapshot_due {
+            snapshot_due = false;
+            let _ = to_log
+                .send(ToLog::Snapshot {
+                    tree: published.clone(),
+                    sessions: seq.sessions(),
+                })
+                .await;
         }
     }
 }

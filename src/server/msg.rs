@@ -1,5 +1,6 @@
 //! The messages that cross cores: shard → sequencer and back.
 
+use crate::fourlw;
 use crate::jute::Id;
 use crate::prep::WriteOp;
 use crate::tree::{Event, Tree};
@@ -48,6 +49,19 @@ pub enum ToSeq {
         ip: IpAddr,
         session: i64,
     },
+    /// A four-letter word asked on `from` that needs the sequencer (and,
+    /// for [`fourlw::Scope::Shards`], every shard's view). `os` carries the
+    /// process facts the asking shard read for `mntr`.
+    Gather {
+        from: ConnRef,
+        cmd: fourlw::Cmd,
+        os: fourlw::OsFacts,
+    },
+    /// A shard's answer to [`Item::Gather`].
+    Gathered {
+        ticket: u64,
+        view: Box<fourlw::ShardView>,
+    },
 }
 
 /// One item of a batch, in the order the sequencer produced them.
@@ -67,6 +81,11 @@ pub enum Item {
     },
     /// Close this connection (session expired, closed, or moved).
     Close { conn: ConnId },
+    /// Report this shard's view for four-letter word `cmd` (resetting its
+    /// counters first for `crst`/`srst`) as `ToSeq::Gathered { ticket }`.
+    Gather { ticket: u64, cmd: fourlw::Cmd },
+    /// The answer to a four-letter word: write it, then close.
+    FourLw { conn: ConnId, text: String },
 }
 
 /// What the sequencer sends each shard after a batch.
@@ -74,4 +93,29 @@ pub enum Item {
 pub struct Batch {
     pub version: Arc<Tree>,
     pub items: Vec<Item>,
+}
+
+/// What the sequencer asks of the log core.
+#[derive(Debug)]
+pub enum ToLog {
+    /// Txns to make durable, in zxid order.
+    Append(Vec<crate::txn::Txn>),
+    /// A frozen version to write as a snapshot, with the sessions.
+    Snapshot {
+        tree: Arc<Tree>,
+        sessions: Vec<(i64, i32)>,
+    },
+}
+
+/// What the log core tells the sequencer.
+#[derive(Debug)]
+pub enum FromLog {
+    /// Every txn up to this zxid is durable.
+    Durable(i64),
+    /// The last batch was not written; nothing after the last `Durable` is.
+    Failed(String),
+    /// The log rolled; send a version to snapshot.
+    SnapshotDue,
+    /// A snapshot at this zxid is on disk.
+    Snapshotted(i64),
 }

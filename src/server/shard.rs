@@ -7,8 +7,8 @@
 //! watch events before any read answered from that batch's version.
 
 use super::msg::{Batch, ConnRef, Item, ToSeq};
-use super::Settings;
-use crate::fourlw;
+use super::{facts, Settings};
+use crate::fourlw::{self, Cmd, ConnInfo, Scope, ShardStats, ShardView};
 use crate::jute::{self, op, Code, Id, Jute, Reader};
 use crate::request::{self, ReadCtx, Request};
 use crate::sequencer::connect_frame;
@@ -23,6 +23,7 @@ use shards::mailbox::Mailbox;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,47 +43,14 @@ enum Out {
         ok: bool,
     },
     Close,
-}
-
-/// Counters of one shard, for the four-letter words.
-#[derive(Debug, Default, Clone)]
-pub struct ShardStats {
-    pub received: u64,
-    pub sent: u64,
-    pub lat_min: u64,
-    pub lat_max: u64,
-    pub lat_sum: u64,
-    pub lat_count: u64,
-}
-
-impl ShardStats {
-    fn latency(&mut self, us: u64) {
-        let ms = us / 1000;
-        if self.lat_count == 0 || ms < self.lat_min {
-            self.lat_min = ms;
-        }
-        self.lat_max = self.lat_max.max(ms);
-        self.lat_sum += ms;
-        self.lat_count += 1;
-    }
+    /// A four-letter word's answer: write it, then close.
+    FourLw(String),
 }
 
 /// A connection as the shard's other tasks see it.
 struct ConnHandle {
     out: Mailbox<Out>,
     info: RefCell<ConnInfo>,
-}
-
-/// What `cons` shows about a connection.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub session: i64,
-    pub timeout: i32,
-    pub received: u64,
-    pub sent: u64,
-    pub outstanding: usize,
-    pub last_zxid: i64,
 }
 
 struct Shard {
@@ -105,8 +73,12 @@ pub async fn run(
     to_seq: SharedSender<ToSeq>,
     from_seq: SharedReceiver<Batch>,
 ) {
-    let listener = match TcpListener::bind(settings.client_addr) {
-        Ok(l) => l,
+    let listener = match shards::listen::shard_listener(settings.client_addr, 1024) {
+        Ok(l) => {
+            use std::os::fd::{FromRawFd, IntoRawFd};
+            // SAFETY: the fd comes from a listening socket we own and give up.
+            unsafe { TcpListener::from_raw_fd(l.into_raw_fd()) }
+        }
         Err(e) => {
             tracing::error!(shard = id, error = %e, "cannot listen on {}", settings.client_addr);
             std::process::exit(1);
@@ -128,7 +100,15 @@ pub async fn run(
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(batch) = from_seq.recv().await {
-                shard.apply_batch(batch);
+                for msg in shard.apply_batch(batch) {
+                    // Sent from its own task so the batch loop never waits
+                    // on the sequencer (which may be waiting on us).
+                    let shard = shard.clone();
+                    glommio::spawn_local(async move {
+                        let _ = shard.to_seq.send(msg).await;
+                    })
+                    .detach();
+                }
             }
         })
         .detach();
@@ -169,7 +149,9 @@ pub async fn run(
 }
 
 impl Shard {
-    fn apply_batch(&self, batch: Batch) {
+    /// Applies a batch; returns the answers it owes the sequencer.
+    fn apply_batch(&self, batch: Batch) -> Vec<ToSeq> {
+        let mut answers = Vec::new();
         *self.version.borrow_mut() = batch.version;
         let conns = self.conns.borrow();
         let push = |conn: ConnId, o: Out| {
@@ -208,41 +190,69 @@ impl Shard {
                     },
                 ),
                 Item::Close { conn } => push(conn, Out::Close),
+                Item::Gather { ticket, cmd } => answers.push(ToSeq::Gathered {
+                    ticket,
+                    view: Box::new(self.view(cmd)),
+                }),
+                Item::FourLw { conn, text } => push(conn, Out::FourLw(text)),
             }
         }
+        answers
     }
 
-    fn snapshot(&self) -> fourlw::ServerView {
-        let v = self.version.borrow().clone();
-        let conns: Vec<ConnInfo> = self
-            .conns
-            .borrow()
-            .values()
-            .map(|c| c.info.borrow().clone())
-            .collect();
-        let w = self.watches.borrow();
-        fourlw::ServerView {
-            tree: v,
-            stats: self.stats.borrow().clone(),
-            conns,
-            watch_count: w.count(),
-            watched_paths: w.paths(),
-            watches_by_conn: w.by_conn(),
-            watches_by_path: w.by_path(),
-            settings: self.settings.clone(),
-            shard: self.id,
+    /// This shard's part of a gathered four-letter word, after the reset
+    /// `crst`/`srst` ask for.
+    fn view(&self, cmd: Cmd) -> ShardView {
+        let conns = self.conns.borrow();
+        match cmd {
+            Cmd::Crst => conns.values().for_each(|c| c.info.borrow_mut().reset()),
+            Cmd::Srst => self.stats.borrow_mut().reset(),
+            _ => {}
         }
+        let watches = self.watches.borrow();
+        let mut v = ShardView {
+            shard: self.id,
+            stats: self.stats.borrow().clone(),
+            conn_count: conns.len(),
+            outstanding: conns.values().map(|c| c.info.borrow().outstanding).sum(),
+            watch_count: watches.count() as u64,
+            ..ShardView::default()
+        };
+        if cmd.wants_conns() {
+            v.conns = conns.values().map(|c| c.info.borrow().clone()).collect();
+        }
+        if cmd.wants_watches() {
+            v.data_watches = watches
+                .data_by_conn()
+                .into_iter()
+                .map(|(c, paths)| {
+                    let session = conns.get(&c).map_or(0, |h| h.info.borrow().session);
+                    (session, paths)
+                })
+                .collect();
+        }
+        v
     }
 }
 
 enum State {
     Handshake,
-    Connecting { read_only: Option<bool> },
+    Connecting {
+        read_only: Option<bool>,
+        at: Instant,
+    },
     Active,
+    /// A four-letter word went to the sequencer; reading stops (as in
+    /// ZooKeeper, so a half-closed `nc` still gets its answer).
+    FourLw,
 }
 
 enum Pending {
-    Write,
+    Write {
+        xid: i32,
+        op: i32,
+        at: Instant,
+    },
     Read {
         xid: i32,
         op: i32,
@@ -276,15 +286,7 @@ impl Conn {
         shard.next_conn.set(id + 1);
         let handle = Rc::new(ConnHandle {
             out: Mailbox::new(),
-            info: RefCell::new(ConnInfo {
-                peer,
-                session: 0,
-                timeout: 0,
-                received: 0,
-                sent: 0,
-                outstanding: 0,
-                last_zxid: 0,
-            }),
+            info: RefCell::new(ConnInfo::new(id, peer, super::now_ms())),
         });
         shard.conns.borrow_mut().insert(id, handle.clone());
         let mut c = Conn {
@@ -338,20 +340,16 @@ impl Conn {
             }
             // 3. Send.
             if !self.wbuf.is_empty() {
-                let n = self.wbuf.len();
                 stream.write_all(&self.wbuf).await?;
                 self.wbuf.clear();
-                let mut i = self.handle.info.borrow_mut();
-                i.sent += 1;
-                let _ = n;
             }
             if self.closing {
                 return Ok(());
             }
             // 4. Wait for input or output.
             let limit = self.shard.settings.global_outstanding_limit.max(1);
-            let can_read =
-                self.pending.len() < limit && !matches!(self.state, State::Connecting { .. });
+            let can_read = self.pending.len() < limit
+                && !matches!(self.state, State::Connecting { .. } | State::FourLw);
             let spare = fb.spare(4096);
             let out = &self.handle.out;
             let wake = if can_read {
@@ -370,7 +368,10 @@ impl Conn {
             match wake {
                 Wake::Out => {}
                 Wake::Read(Ok(0)) => return Ok(()),
-                Wake::Read(Ok(n)) => fb.filled(n),
+                Wake::Read(Ok(n)) => {
+                    fb.filled(n);
+                    self.handle.info.borrow_mut().last_active_ms = super::now_ms();
+                }
                 Wake::Read(Err(e)) => return Err(e),
             }
         }
@@ -383,19 +384,46 @@ impl Conn {
         }
     }
 
+    /// Counts one packet sent, for the shard and the connection.
+    fn count_sent(&self) {
+        self.shard.stats.borrow_mut().sent += 1;
+        self.handle.info.borrow_mut().sent += 1;
+    }
+
+    /// Records an answered request in the latency and `cons` counters
+    /// (ZooKeeper's `FinalRequestProcessor.updateStats`).
+    fn record(&self, opcode: i32, xid: i32, zxid: i64, at: Instant) {
+        let now = Instant::now();
+        let ms = now.saturating_duration_since(at).as_millis() as u64;
+        self.shard.stats.borrow_mut().latency.add(ms);
+        self.handle
+            .info
+            .borrow_mut()
+            .responded(opcode, xid, zxid, super::elapsed_ms(now), ms);
+    }
+
     fn on_out(&mut self, o: Out) {
         match o {
             Out::Event { kind, path } => {
                 if matches!(self.state, State::Active) {
                     request::notification(&mut self.wbuf, kind as i32, 3, &path);
-                    self.shard.stats.borrow_mut().sent += 1;
+                    self.count_sent();
                 }
             }
             Out::Reply(frame) => {
-                self.wbuf.extend_from_slice(&frame);
-                self.shard.stats.borrow_mut().sent += 1;
-                if let Some(Pending::Write) = self.pending.front() {
+                // The zxid of a reply frame: after the length and the xid.
+                let zxid = frame
+                    .get(8..16)
+                    .map(|b| i64::from_be_bytes(b.try_into().unwrap_or_default()));
+                if !frame.is_empty() {
+                    self.wbuf.extend_from_slice(&frame);
+                    self.count_sent();
+                }
+                if let Some(Pending::Write { xid, op, at }) = self.pending.front() {
+                    let (xid, op, at) = (*xid, *op, *at);
                     self.pending.pop_front();
+                    let zxid = zxid.unwrap_or_else(|| self.shard.version.borrow().last_zxid);
+                    self.record(op, xid, zxid, at);
                 }
                 self.serve_queued_reads();
             }
@@ -406,9 +434,9 @@ impl Conn {
                 ok,
             } => {
                 self.counted = true;
-                let read_only = match self.state {
-                    State::Connecting { read_only } => read_only,
-                    _ => None,
+                let (read_only, at) = match self.state {
+                    State::Connecting { read_only, at } => (read_only, at),
+                    _ => (None, Instant::now()),
                 };
                 self.wbuf.extend_from_slice(&connect_frame(
                     timeout,
@@ -416,17 +444,27 @@ impl Conn {
                     &passwd,
                     read_only.map(|_| false),
                 ));
+                self.count_sent();
                 if ok {
                     self.state = State::Active;
                     self.session = session;
-                    let mut i = self.handle.info.borrow_mut();
-                    i.session = session;
-                    i.timeout = timeout;
+                    {
+                        let mut i = self.handle.info.borrow_mut();
+                        i.session = session;
+                        i.timeout = timeout;
+                    }
+                    let zxid = self.shard.version.borrow().last_zxid;
+                    self.record(op::CREATE_SESSION, 0, zxid, at);
                 } else {
                     self.closing = true;
                 }
             }
             Out::Close => self.closing = true,
+            Out::FourLw(text) => {
+                self.wbuf.extend_from_slice(text.as_bytes());
+                self.count_sent();
+                self.closing = true;
+            }
         }
     }
 
@@ -442,16 +480,14 @@ impl Conn {
     async fn process_frames(&mut self, fb: &mut FrameBuf) -> std::io::Result<()> {
         if matches!(self.state, State::Handshake) {
             if let Some(word) = fb.peek4() {
-                if let Some(cmd) = fourlw::command(&word) {
-                    let text = fourlw::answer(cmd, &self.shard.snapshot());
-                    self.wbuf.extend_from_slice(text.as_bytes());
-                    self.closing = true;
+                if let Some(cmd) = Cmd::parse(&word) {
+                    self.four_letter(cmd, fb).await;
                     return Ok(());
                 }
             }
         }
         loop {
-            if matches!(self.state, State::Connecting { .. }) || self.closing {
+            if matches!(self.state, State::Connecting { .. } | State::FourLw) || self.closing {
                 return Ok(());
             }
             let frame = match fb.next_frame() {
@@ -463,14 +499,85 @@ impl Conn {
                     return Ok(());
                 }
             };
-            self.shard.stats.borrow_mut().received += 1;
-            self.handle.info.borrow_mut().received += 1;
+            self.count_received();
             match self.state {
                 State::Handshake => self.handshake(&frame).await,
                 State::Active => self.request(&frame).await,
-                State::Connecting { .. } => {}
+                State::Connecting { .. } | State::FourLw => {}
             }
         }
+    }
+
+    /// A four-letter word opened the connection: answer it here, or ask
+    /// the sequencer (and through it every shard) and stop reading until
+    /// the answer comes back as [`Out::FourLw`].
+    async fn four_letter(&mut self, cmd: Cmd, fb: &FrameBuf) {
+        let settings = &self.shard.settings;
+        if fourlw::allowed(cmd, &settings.four_lw_whitelist) {
+            // `stmk` carries its mask in the next 8 bytes; wait for them.
+            let cmd = match cmd {
+                Cmd::Stmk(_) => match fb.pending().get(4..12) {
+                    Some(b) => Cmd::Stmk(i64::from_be_bytes(b.try_into().unwrap_or_default())),
+                    None => return,
+                },
+                c => c,
+            };
+            tracing::info!(peer = %self.peer, shard = self.shard.id, "processing {} command", cmd.name());
+            self.count_received();
+            match cmd.scope() {
+                Scope::Local => {
+                    let data = Path::new(&settings.data_dir).join("version-2");
+                    let log = Path::new(&settings.data_log_dir).join("version-2");
+                    let env = if cmd == Cmd::Envi {
+                        facts::env()
+                    } else {
+                        fourlw::EnvFacts::default()
+                    };
+                    let (data_dir_size, log_dir_size) = if matches!(cmd, Cmd::Conf | Cmd::Dirs) {
+                        (facts::dir_size(&data), facts::dir_size(&log))
+                    } else {
+                        (0, 0)
+                    };
+                    let text = fourlw::local(
+                        cmd,
+                        &fourlw::LocalFacts {
+                            conf_lines: &settings.conf_lines,
+                            data_dir_size,
+                            log_dir_size,
+                            env: &env,
+                        },
+                    );
+                    self.on_out(Out::FourLw(text));
+                }
+                Scope::Sequencer | Scope::Shards => {
+                    self.handle.info.borrow_mut().probe = true;
+                    self.state = State::FourLw;
+                    let os = if cmd == Cmd::Mntr {
+                        facts::os()
+                    } else {
+                        fourlw::OsFacts::default()
+                    };
+                    let msg = ToSeq::Gather {
+                        from: self.me(),
+                        cmd,
+                        os,
+                    };
+                    if self.shard.to_seq.send(msg).await.is_err() {
+                        self.closing = true;
+                    }
+                }
+            }
+        } else {
+            tracing::debug!(peer = %self.peer, "{} is not executed because it is not in the whitelist", cmd.name());
+            self.count_received();
+            self.on_out(Out::FourLw(fourlw::refused(cmd)));
+        }
+    }
+
+    /// Counts one packet received, for the shard and the connection.
+    fn count_received(&self) {
+        self.shard.stats.borrow_mut().received += 1;
+        self.handle.info.borrow_mut().received += 1;
     }
 
     async fn handshake(&mut self, frame: &[u8]) {
@@ -498,7 +605,10 @@ impl Conn {
             self.closing = true;
             return;
         }
-        self.state = State::Connecting { read_only };
+        self.state = State::Connecting {
+            read_only,
+            at: Instant::now(),
+        };
         let msg = ToSeq::Connect {
             from: self.me(),
             ip: self.peer.ip(),
@@ -533,18 +643,18 @@ impl Conn {
             }
         };
         match req {
+            // ZooKeeper answers auth with the request's own xid (Java
+            // clients send -4; others, such as the Rust client, do not).
             Request::Auth(a) => {
                 match crate::acl::authenticate(&self.shard.settings.policy, &a.scheme, &a.auth) {
                     Ok(ids) => {
                         for id in ids {
-                            if !self.auth.contains(&id) {
-                                self.auth.push(id);
-                            }
+                            crate::acl::add_auth_id(&mut self.auth, id);
                         }
-                        self.reply(jute::xid::AUTH, 0, 0, None);
+                        self.reply(hdr.xid, 0, 0, None);
                     }
                     Err(code) => {
-                        self.reply(jute::xid::AUTH, 0, code.as_i32(), None);
+                        self.reply(hdr.xid, 0, code.as_i32(), None);
                         self.closing = true;
                     }
                 }
@@ -558,7 +668,11 @@ impl Conn {
                         return;
                     }
                 }
-                self.pending.push_back(Pending::Write);
+                self.pending.push_back(Pending::Write {
+                    xid: hdr.xid,
+                    op: hdr.op,
+                    at,
+                });
                 let msg = ToSeq::Write {
                     from: self.me(),
                     session: self.session,
@@ -571,7 +685,11 @@ impl Conn {
                 }
             }
             Request::CloseSession => {
-                self.pending.push_back(Pending::Write);
+                self.pending.push_back(Pending::Write {
+                    xid: hdr.xid,
+                    op: hdr.op,
+                    at,
+                });
                 let msg = ToSeq::Close {
                     from: self.me(),
                     session: self.session,
@@ -583,8 +701,7 @@ impl Conn {
             }
             Request::Unknown(code) => {
                 tracing::warn!(peer = %self.peer, op = code, "unknown request type");
-                let zxid = self.shard.version.borrow().last_zxid;
-                self.reply(hdr.xid, zxid, Code::Unimplemented.as_i32(), None);
+                self.reply(hdr.xid, -1, Code::Unimplemented.as_i32(), None);
                 self.closing = true;
             }
             req => {
@@ -605,15 +722,19 @@ impl Conn {
 
     fn reply(&mut self, xid: i32, zxid: i64, err: i32, body: Option<&[u8]>) {
         request::frame(&mut self.wbuf, xid, zxid, err, body);
-        self.shard.stats.borrow_mut().sent += 1;
+        self.count_sent();
     }
 
     fn answer_read(&mut self, xid: i32, opcode: i32, req: &Request, at: Instant) {
         let version = self.shard.version.borrow().clone();
         let zxid = version.last_zxid;
-        self.handle.info.borrow_mut().last_zxid = zxid;
         match req {
             Request::Ping => self.reply(jute::xid::PING, zxid, 0, None),
+            // SASL is answered outside the request pipeline, with zxid 0.
+            Request::Sasl => {
+                let empty = jute::PathResponse::default().encode();
+                self.reply(xid, 0, 0, Some(&empty));
+            }
             Request::SetWatches(w) => {
                 self.set_watches(&version, w);
                 self.reply(xid, zxid, 0, None);
@@ -637,11 +758,10 @@ impl Conn {
                 }
             }
         }
-        let _ = opcode;
-        self.shard
-            .stats
-            .borrow_mut()
-            .latency(at.elapsed().as_micros() as u64);
+        // SASL is answered outside ZooKeeper's request pipeline: no stats.
+        if opcode != op::SASL {
+            self.record(opcode, xid, zxid, at);
+        }
     }
 
     /// Re-registers watches after a reconnect, firing what was missed
@@ -682,6 +802,7 @@ impl Conn {
         }
         for (kind, path) in fire {
             request::notification(&mut self.wbuf, kind as i32, 3, &path);
+            self.count_sent();
         }
     }
 }

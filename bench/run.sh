@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Debian's ZooKeeper 3.8 and corral, same machine,
+# same dataDir disk, same settings, one fresh server per run, alternating.
+#
+#   bash bench/run.sh                       # default scenarios, 10 s each
+#   DURATION=5 SCENARIOS="get set" bash bench/run.sh
+#
+# Prints one table: throughput, p50/p99 latency, server CPU per op, RSS,
+# and the corral/ZooKeeper ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+SCENARIOS=${SCENARIOS:-"get set mix lock watch churn"}
+SESSIONS=${SESSIONS:-32}
+OUTSTANDING=${OUTSTANDING:-8}
+VALUE=${VALUE:-100}
+KEYS=${KEYS:-1000}
+BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/corral-bench.XXXXXX)}
+FORCE_SYNC=${FORCE_SYNC:-yes}
+
+bash scripts/setup.sh >/dev/null
+cargo build --release -p corral -p corral-bench >/dev/null 2>&1
+CORRAL=$PWD/target/release/corral
+ZKBENCH=$PWD/target/release/zkbench
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+start_server() { # kind -> prints "pid port"
+  local kind=$1 port dir
+  port=$(free_port)
+  dir=$(mktemp -d "$BENCH_DIR/$kind.XXXX")
+  cat >"$dir/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/data
+clientPort=$port
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+forceSync=$FORCE_SYNC
+admin.enableServer=false
+4lw.commands.whitelist=*
+CFG
+  mkdir -p "$dir/data"
+  if [[ $kind == zk ]]; then
+    java -Xmx2g -Dzookeeper.admin.enableServer=false -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
+      org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$dir/log" 2>&1 &
+  else
+    "$CORRAL" "$dir/zoo.cfg" >"$dir/log" 2>&1 &
+  fi
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 300); do
+    # Serving, not just listening: `srvr` answers with the version line.
+    if python3 - "$port" 2>/dev/null <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5)
+s.sendall(b"srvr")
+data = b""
+while chunk := s.recv(4096):
+    data += chunk
+sys.exit(0 if data.startswith(b"Zookeeper version") else 1)
+PY
+    then
+      echo "$pid $port"; return 0
+    fi
+    sleep 0.1
+  done
+  echo "server $kind did not start; log:" >&2; cat "$dir/log" >&2; exit 1
+}
+
+run_one() { # kind scenario -> json line
+  local kind=$1 sc=$2 pid port extra=()
+  read -r pid port < <(start_server "$kind")
+  case $sc in
+    big) extra=(--value-size 1048000 --keys 16 --sessions 4 --outstanding 2) ;;
+    tree) extra=(--keys 1000000 --sessions 8) ;;
+  esac
+  "$ZKBENCH" --addr "127.0.0.1:$port" --scenario "$sc" --sessions "$SESSIONS" \
+    --outstanding "$OUTSTANDING" --value-size "$VALUE" --keys "$KEYS" \
+    --duration "$DURATION" --server-pid "$pid" --json "${extra[@]}"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
+echo "settings: sessions=$SESSIONS outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s forceSync=$FORCE_SYNC dataDir=$BENCH_DIR"
+results=()
+i=0
+for sc in $SCENARIOS; do
+  # Alternate which server goes first.
+  if (( i % 2 == 0 )); then order="zk corral"; else order="corral zk"; fi
+  declare -A line=()
+  for kind in $order; do line[$kind]=$(run_one "$kind" "$sc"); done
+  results+=("$sc|${line[zk]}|${line[corral]}")
+  i=$((i + 1))
+done
+python3 - "${results[@]}" <<'PY'
+import json, sys
+rows = []
+print(f"{'scenario':8} {'zk ops/s':>10} {'corral ops/s':>13} {'ratio':>6} {'zk p50/p99 us':>16} {'corral p50/p99 us':>18} {'zk cpu us/op':>12} {'corral cpu':>10} {'cpu ratio':>9} {'zk rss':>7} {'corral rss':>10} {'errors z/c':>10}")
+for arg in sys.argv[1:]:
+    sc, z, c = arg.split("|")
+    z, c = json.loads(z), json.loads(c)
+    ratio = c["ops_per_s"] / z["ops_per_s"] if z["ops_per_s"] else float("nan")
+    cr = c["cpu_us_per_op"] / z["cpu_us_per_op"] if z["cpu_us_per_op"] else float("nan")
+    print(f"{sc:8} {z['ops_per_s']:>10.0f} {c['ops_per_s']:>13.0f} {ratio:>6.2f} "
+          f"{str(z['p50_us'])+'/'+str(z['p99_us']):>16} {str(c['p50_us'])+'/'+str(c['p99_us']):>18} "
+          f"{z['cpu_us_per_op']:>12.2f} {c['cpu_us_per_op']:>10.2f} {cr:>9.2f} {z['rss_mb']:>7.0f} {c['rss_mb']:>10.0f} {str(z['errors'])+'/'+str(c['errors']):>10}")
+PY

@@ -1,0 +1,293 @@
+//! The log core: appends txns to the txn log with one write and one
+//! fdatasync per batch (group commit), through glommio's io_uring files;
+//! writes snapshots of frozen tree versions on a helper thread; runs the
+//! purge timer.
+//!
+//! Every txn that arrives while an fdatasync is in flight joins the next
+//! batch, so batches grow with load and there is no timer delay at low
+//! load. It answers the sequencer with the zxid that is durable.
+
+use super::msg::{FromLog, ToLog};
+use crate::snapshot::Compression;
+use crate::storage::{self, Dirs};
+use crate::txnlog::{self, FilePadding};
+use bytes::BytesMut;
+use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
+use glommio::io::BufferedFile;
+use shards::mailbox::Mailbox;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// The log core's settings (zoo.cfg keys in brackets).
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// [forceSync]
+    pub force_sync: bool,
+    /// [preAllocSize], in bytes.
+    pub prealloc: u64,
+    /// [fsync.warningthresholdms]
+    pub fsync_warn_ms: u64,
+    /// [snapCount]
+    pub snap_count: u64,
+    /// [snapSizeLimitInKb], in bytes; 0 is off.
+    pub snap_size_limit: u64,
+    /// [snapshot.compression.method]
+    pub compression: Compression,
+    /// [autopurge.snapRetainCount]
+    pub retain: usize,
+    /// [autopurge.purgeInterval], in hours; 0 is off.
+    pub purge_interval_hours: u64,
+}
+
+/// ZooKeeper's snapshot trigger, with its random roll so that servers of
+/// one ensemble do not all snapshot at once.
+#[derive(Debug)]
+pub struct SnapTrigger {
+    count: u64,
+    size: u64,
+    roll_count: u64,
+    roll_size: u64,
+    snap_count: u64,
+    size_limit: u64,
+    seed: u64,
+}
+
+impl SnapTrigger {
+    pub fn new(snap_count: u64, size_limit: u64, seed: u64) -> SnapTrigger {
+        let mut t = SnapTrigger {
+            count: 0,
+            size: 0,
+            roll_count: 0,
+            roll_size: 0,
+            snap_count: snap_count.max(2),
+            size_limit,
+            seed: seed | 1,
+        };
+        t.reroll();
+        t
+    }
+
+    fn rand(&mut self, bound: u64) -> u64 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        if bound == 0 {
+            0
+        } else {
+            self.seed % bound
+        }
+    }
+
+    fn reroll(&mut self) {
+        self.roll_count = self.rand(self.snap_count / 2);
+        self.roll_size = self.rand(self.size_limit / 2);
+    }
+
+    /// Counts appended txns and bytes; true when a snapshot is due (then
+    /// the counters restart with a new roll).
+    pub fn add(&mut self, txns: u64, bytes: u64) -> bool {
+        self.count += txns;
+        self.size += bytes;
+        let due = self.count > self.snap_count / 2 + self.roll_count
+            || (self.size_limit > 0 && self.size > self.size_limit / 2 + self.roll_size);
+        if due {
+            self.count = 0;
+            self.size = 0;
+            self.reroll();
+        }
+        due
+    }
+}
+
+struct LogFile {
+    file: BufferedFile,
+    pos: u64,
+    padding: FilePadding,
+}
+
+async fn open_log(dirs: &Dirs, first_zxid: i64, prealloc: u64) -> std::io::Result<LogFile> {
+    let path = dirs.log.join(txnlog::log_file_name(first_zxid));
+    let file = BufferedFile::create(&path).await?;
+    let mut hdr = BytesMut::new();
+    txnlog::write_header(&mut hdr, 0);
+    let mut lf = LogFile {
+        file,
+        pos: 0,
+        padding: FilePadding::new(prealloc),
+    };
+    write_all(&mut lf, hdr.to_vec()).await?;
+    Ok(lf)
+}
+
+async fn write_all(lf: &mut LogFile, buf: Vec<u8>) -> std::io::Result<()> {
+    if let Some(size) = lf.padding.pad(lf.pos + buf.len() as u64) {
+        // ZooKeeper extends the file with zeros in preAllocSize steps.
+        if lf.file.pre_allocate(size, false).await.is_err() {
+            lf.file.write_at(vec![0], size - 1).await?;
+        }
+    }
+    let mut off = 0;
+    while off < buf.len() {
+        let n = lf.file.write_at(buf[off..].to_vec(), lf.pos + off as u64).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing"));
+        }
+        off += n;
+    }
+    lf.pos += buf.len() as u64;
+    Ok(())
+}
+
+/// Runs the log core until the sequencer goes away.
+pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: SharedSender<FromLog>) {
+    let inbox: Rc<Mailbox<ToLog>> = Rc::new(Mailbox::new());
+    {
+        let inbox = inbox.clone();
+        glommio::spawn_local(async move {
+            let rx = rx.connect().await;
+            while let Some(m) = rx.recv().await {
+                inbox.push(m);
+            }
+            inbox.close();
+        })
+        .detach();
+    }
+    let tx = Rc::new(tx.connect().await);
+    if s.purge_interval_hours > 0 {
+        let dirs = dirs.clone();
+        let retain = s.retain;
+        let every = Duration::from_secs(s.purge_interval_hours * 3600);
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(every).await;
+                let dirs = dirs.clone();
+                let _ = std::thread::Builder::new()
+                    .name("purge".into())
+                    .spawn(move || match storage::purge(&dirs, retain) {
+                        Ok(p) => tracing::info!(snapshots = p.snapshots.len(), logs = p.logs.len(), "purge done"),
+                        Err(e) => tracing::error!(error = %e, "purge failed"),
+                    });
+            }
+        })
+        .detach();
+    }
+    let mut current: Option<LogFile> = None;
+    let seed = super::now_ms() as u64 ^ std::process::id() as u64;
+    let mut trigger = SnapTrigger::new(s.snap_count, s.snap_size_limit, seed);
+    let mut failed = false;
+    loop {
+        inbox.ready().await;
+        if inbox.is_closed() && inbox.is_empty() {
+            return;
+        }
+        let mut buf = BytesMut::new();
+        let mut first = None;
+        let mut last = None;
+        let mut count = 0u64;
+        let mut snapshots = Vec::new();
+        while let Some(m) = inbox.pop() {
+            match m {
+                ToLog::Append(txns) => {
+                    for t in &txns {
+                        first.get_or_insert(t.hdr.zxid);
+                        last = Some(t.hdr.zxid);
+                        txnlog::write_record(&mut buf, t, None);
+                        count += 1;
+                    }
+                }
+                ToLog::Snapshot { tree, sessions } => snapshots.push((tree, sessions)),
+            }
+        }
+        for (tree, sessions) in snapshots {
+            let dir = dirs.snap.clone();
+            let compression = s.compression;
+            let tx2 = tx.clone();
+            let zxid = tree.last_zxid;
+            // Serialising a big tree takes a while: a plain thread does it,
+            // from the frozen version, so neither reads nor writes wait.
+            let handle = std::thread::Builder::new()
+                .name("snapshot".into())
+                .spawn(move || {
+                    let t0 = Instant::now();
+                    let r = storage::write_snapshot(&dir, &tree, &sessions, compression);
+                    (r, t0.elapsed())
+                });
+            glommio::spawn_local(async move {
+                let Ok(h) = handle else { return };
+                // Poll for the thread without blocking the executor.
+                while !h.is_finished() {
+                    glommio::timer::sleep(Duration::from_millis(5)).await;
+                }
+                match h.join() {
+                    Ok((Ok(path), took)) => {
+                        tracing::info!(file = %path.display(), ms = took.as_millis() as u64, "snapshot written");
+                        let _ = tx2.send(FromLog::Snapshotted(zxid)).await;
+                    }
+                    Ok((Err(e), _)) => tracing::error!(error = %e, "snapshot failed"),
+                    Err(_) => tracing::error!("the snapshot thread panicked"),
+                }
+            })
+            .detach();
+        }
+        let (Some(first), Some(last)) = (first, last) else {
+            continue;
+        };
+        if current.is_none() {
+            match open_log(&dirs, first, s.prealloc).await {
+                Ok(f) => current = Some(f),
+                Err(e) => {
+                    report_failure(&tx, &mut failed, format!("cannot create a txn log: {e}")).await;
+                    continue;
+                }
+            }
+        }
+        let Some(lf) = current.as_mut() else { continue };
+        let before = lf.pos;
+        let bytes = buf.len() as u64;
+        let mut result = write_all(lf, buf.to_vec()).await;
+        if result.is_ok() && s.force_sync {
+            let t0 = Instant::now();
+            result = lf.file.fdatasync().await.map_err(std::io::Error::from);
+            let ms = t0.elapsed().as_millis() as u64;
+            if ms > s.fsync_warn_ms {
+                tracing::warn!(ms, "fsync-ing the write ahead log took longer than fsync.warningthresholdms");
+            }
+        }
+        match result {
+            Ok(()) => {
+                if failed {
+                    tracing::info!("the txn log is writable again");
+                    failed = false;
+                }
+                if tx.send(FromLog::Durable(last)).await.is_err() {
+                    return;
+                }
+                if trigger.add(count, bytes) {
+                    // Roll: the next batch opens a new log, and the sequencer
+                    // sends the version to snapshot.
+                    current = None;
+                    let _ = tx.send(FromLog::SnapshotDue).await;
+                }
+            }
+            Err(e) => {
+                // Cut back what this batch may have left, so the log ends on
+                // a whole record; the sequencer drops the batch.
+                let _ = lf.file.truncate(before).await;
+                lf.pos = before;
+                report_failure(&tx, &mut failed, format!("txn log write failed: {e}")).await;
+            }
+        }
+    }
+}
+
+async fn report_failure(
+    tx: &glommio::channels::shared_channel::ConnectedSender<FromLog>,
+    failed: &mut bool,
+    msg: String,
+) {
+    if !*failed {
+        tracing::error!("{msg}; writes are not acknowledged until the log is writable again");
+    }
+    *failed = true;
+    let _ = tx.send(FromLog::Failed(msg)).await;
+}

@@ -1,0 +1,265 @@
+//! The dataDir and dataLogDir: recovery, snapshots and purge, laid out as
+//! ZooKeeper 3.8 lays them out (`version-2/log.<zxid>`,
+//! `version-2/snapshot.<zxid>`).
+//!
+//! Owns ZooKeeper's `FileTxnSnapLog.restore` (newest valid snapshot, then
+//! the logs after it, cutting a torn tail off the last log), writing a
+//! snapshot of a frozen tree version, and `PurgeTxnLog`. Plain blocking
+//! file I/O: it runs at start-up, on the snapshot thread and in
+//! `corral purge`, never on a shard or the sequencer. Formats live in
+//! `txnlog` and `snapshot`.
+
+use crate::digest::ZxidDigest;
+use crate::jute::op;
+use crate::snapshot::{self, Compression};
+use crate::tree::Tree;
+use crate::txn::TxnBody;
+use crate::txnlog;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Why the data directories could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Bad { path: String, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The two `version-2` directories.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub snap: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Dirs {
+    /// `dataDir/version-2` and `dataLogDir/version-2`, created if missing.
+    pub fn open(data_dir: &Path, data_log_dir: &Path) -> Result<Dirs, StorageError> {
+        let snap = data_dir.join("version-2");
+        let log = data_log_dir.join("version-2");
+        std::fs::create_dir_all(&snap).map_err(io(&snap))?;
+        std::fs::create_dir_all(&log).map_err(io(&log))?;
+        Ok(Dirs { snap, log })
+    }
+}
+
+/// What recovery found.
+#[derive(Debug)]
+pub struct Recovered {
+    pub tree: Tree,
+    /// Live sessions and their timeouts.
+    pub sessions: Vec<(i64, i32)>,
+    /// The snapshot it started from, if any.
+    pub snapshot_zxid: Option<i64>,
+    /// Txns replayed from the logs.
+    pub replayed: usize,
+    /// A torn tail cut off the last log: (file, bytes removed).
+    pub truncated: Option<(PathBuf, u64)>,
+}
+
+/// Applies a txn to the session table as ZooKeeper's `processTxn` does.
+fn track_sessions(sessions: &mut Vec<(i64, i32)>, client: i64, body: &TxnBody, op_code: i32) {
+    match body {
+        TxnBody::CreateSession(c) if op_code == op::CREATE_SESSION => {
+            sessions.retain(|(s, _)| *s != client);
+            sessions.push((client, c.time_out));
+        }
+        TxnBody::CloseSession(_) => sessions.retain(|(s, _)| *s != client),
+        _ => {}
+    }
+}
+
+/// ZooKeeper's `loadDataBase`: newest valid snapshot, then the logs.
+///
+/// `trust_empty` is `snapshot.trust.empty`: without it, logs with no
+/// snapshot are refused, as ZooKeeper refuses them.
+pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError> {
+    let snaps = txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
+    let mut base: Option<snapshot::Snapshot> = None;
+    let mut base_zxid = None;
+    for (zxid, path) in snaps.iter().rev().take(100) {
+        if !snapshot::is_valid_snapshot_file(path) {
+            tracing::warn!(file = %path.display(), "skipping an invalid snapshot");
+            continue;
+        }
+        match snapshot::read_snapshot_file(path) {
+            Ok(s) => {
+                tracing::info!(file = %path.display(), "loading snapshot");
+                base = Some(s);
+                base_zxid = Some(*zxid);
+                break;
+            }
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable snapshot"),
+        }
+    }
+    let logs = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
+    if base.is_none() && !logs.is_empty() && !trust_empty {
+        return Err(StorageError::Bad {
+            path: dirs.snap.display().to_string(),
+            message: "no snapshot found, but there are log entries; something is broken \
+                      (set snapshot.trust.empty=true to start from the logs alone)"
+                .into(),
+        });
+    }
+    let (mut tree, mut sessions) = match base {
+        Some(s) => (s.tree, s.sessions),
+        None => (Tree::new(), Vec::new()),
+    };
+    let snap_zxid = base_zxid.unwrap_or(0);
+    if base_zxid.is_some() {
+        tree.last_zxid = snap_zxid;
+    }
+    let names: Vec<String> = logs
+        .iter()
+        .filter_map(|(_, p)| p.file_name().and_then(|n| n.to_str()).map(String::from))
+        .collect();
+    let to_replay = txnlog::logs_to_replay(&names, snap_zxid);
+    let mut replayed = 0;
+    let mut truncated = None;
+    let last_index = to_replay.len().saturating_sub(1);
+    for (i, (_, name)) in to_replay.iter().enumerate() {
+        let path = dirs.log.join(name);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let log = match txnlog::read_log(&bytes) {
+            Ok(l) => l,
+            Err(e) if i == last_index => {
+                // A last log whose header never reached the disk.
+                tracing::warn!(file = %path.display(), error = %e, "removing an empty last log");
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                continue;
+            }
+            Err(e) => {
+                return Err(StorageError::Bad {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        for rec in &log.records {
+            if rec.txn.hdr.zxid <= tree.last_zxid {
+                continue;
+            }
+            track_sessions(&mut sessions, rec.txn.hdr.client_id, &rec.txn.body, rec.txn.hdr.op);
+            tree.apply(&rec.txn, &mut Vec::new());
+            replayed += 1;
+        }
+        if !log.tail.is_clean() {
+            if i != last_index {
+                return Err(StorageError::Bad {
+                    path: path.display().to_string(),
+                    message: format!("corrupt record in a log that is not the last: {:?}", log.tail),
+                });
+            }
+            let cut = bytes.len() as u64 - log.valid_end;
+            tracing::warn!(file = %path.display(), at = log.valid_end, bytes = cut, "cutting a torn tail off the last log");
+            let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
+            f.set_len(log.valid_end).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+            truncated = Some((path.clone(), cut));
+        }
+    }
+    Ok(Recovered {
+        tree,
+        sessions,
+        snapshot_zxid: base_zxid,
+        replayed,
+        truncated,
+    })
+}
+
+/// Writes `snapshot.<zxid>` of a frozen tree, durably (temp file, fsync,
+/// rename, fsync of the directory). Returns its path.
+pub fn write_snapshot(
+    dir: &Path,
+    tree: &Tree,
+    sessions: &[(i64, i32)],
+    compression: Compression,
+) -> Result<PathBuf, StorageError> {
+    let name = snapshot::snapshot_file_name(tree.last_zxid, compression);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let digest = ZxidDigest::of(tree);
+    let w = snapshot::write_snapshot(std::io::BufWriter::new(file), tree, sessions, compression, Some(&digest))
+        .map_err(io(&tmp))?;
+    let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+    file.sync_all().map_err(io(&tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(path)
+}
+
+/// What a purge removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub snapshots: Vec<PathBuf>,
+    pub logs: Vec<PathBuf>,
+}
+
+/// ZooKeeper's `PurgeTxnLog.purge`: keep the newest `retain` snapshots, the
+/// logs they need (including the log that precedes the oldest kept
+/// snapshot), and remove the rest.
+pub fn purge(dirs: &Dirs, retain: usize) -> Result<Purged, StorageError> {
+    let retain = retain.max(3);
+    let snaps = txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
+    let valid: Vec<&(i64, PathBuf)> = snaps.iter().filter(|(_, p)| snapshot::is_valid_snapshot_file(p)).collect();
+    if valid.len() <= retain {
+        return Ok(Purged::default());
+    }
+    let kept = &valid[valid.len() - retain..];
+    let oldest_kept = kept[0].0;
+    let logs = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
+    // The newest log at or before the oldest kept snapshot stays: it may
+    // hold txns past that snapshot's zxid.
+    let keep_log_from = logs
+        .iter()
+        .filter(|(z, _)| *z <= oldest_kept)
+        .map(|(z, _)| *z)
+        .max()
+        .unwrap_or(oldest_kept);
+    let mut out = Purged::default();
+    for (z, p) in &snaps {
+        if *z < oldest_kept {
+            std::fs::remove_file(p).map_err(io(p))?;
+            out.snapshots.push(p.clone());
+        }
+    }
+    for (z, p) in &logs {
+        if *z < keep_log_from {
+            std::fs::remove_file(p).map_err(io(p))?;
+            out.logs.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Opens `log.<first_zxid>` with its header written and synced; used by
+/// tests and tools that write logs without the log core.
+pub fn write_log_file(dir: &Path, txns: &[crate::txn::Txn]) -> Result<PathBuf, StorageError> {
+    let first = txns.first().map_or(0, |t| t.hdr.zxid);
+    let path = dir.join(txnlog::log_file_name(first));
+    let mut buf = bytes::BytesMut::new();
+    txnlog::write_header(&mut buf, 0);
+    for t in txns {
+        txnlog::write_record(&mut buf, t, None);
+    }
+    let mut f = std::fs::File::create(&path).map_err(io(&path))?;
+    f.write_all(&buf).map_err(io(&path))?;
+    f.sync_all().map_err(io(&path))?;
+    Ok(path)
+}
