@@ -18,6 +18,7 @@ pub mod server;
 pub mod session;
 pub mod snapshot;
 pub mod storage;
+pub mod tools;
 pub mod tree;
 pub mod txn;
 pub mod txnlog;

@@ -9,8 +9,15 @@ use std::process::ExitCode;
 
 /// A ZooKeeper-compatible server.
 #[derive(Parser, Debug)]
-#[command(name = "corral", version, about)]
+#[command(
+    name = "corral",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    tool: Option<Tool>,
     /// A ZooKeeper zoo.cfg (as QuorumPeerMain takes it).
     config_file: Option<std::path::PathBuf>,
     /// The same, as a flag.
@@ -19,6 +26,58 @@ struct Cli {
     /// A core-map file (see tuning/); default: chosen from the CPUs.
     #[arg(long)]
     core_map: Option<std::path::PathBuf>,
+}
+
+/// Operator tools, run instead of the server.
+#[derive(clap::Subcommand, Debug)]
+enum Tool {
+    /// Keep the newest N snapshots and the logs they need (zkCleanup.sh).
+    Purge {
+        data_dir: std::path::PathBuf,
+        data_log_dir: Option<std::path::PathBuf>,
+        /// Snapshots to keep (at least 3).
+        #[arg(short = 'n', long = "count", default_value_t = 3)]
+        count: usize,
+    },
+    /// Print a txn log file (ZooKeeper's TxnLogToolkit).
+    LogDump { file: std::path::PathBuf },
+    /// Print a snapshot file (ZooKeeper's SnapshotFormatter).
+    SnapDump { file: std::path::PathBuf },
+}
+
+fn run_tool(tool: Tool) -> Result<(), String> {
+    match tool {
+        Tool::Purge {
+            data_dir,
+            data_log_dir,
+            count,
+        } => {
+            if count < 3 {
+                return Err(format!("-n {count}: at least 3 snapshots must be kept"));
+            }
+            let log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
+            let dirs =
+                corral::storage::Dirs::open(&data_dir, &log_dir).map_err(|e| e.to_string())?;
+            let p = corral::storage::purge(&dirs, count).map_err(|e| e.to_string())?;
+            for f in p.snapshots.iter().chain(&p.logs) {
+                println!("removed {}", f.display());
+            }
+            Ok(())
+        }
+        Tool::LogDump { file } => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let log =
+                corral::txnlog::read_log(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+            print!("{}", corral::tools::format_log(&log));
+            Ok(())
+        }
+        Tool::SnapDump { file } => {
+            let snap = corral::snapshot::read_snapshot_file(&file)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            print!("{}", corral::tools::format_snapshot(&snap));
+            Ok(())
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -30,7 +89,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match run(cli) {
+    let result = match cli.tool {
+        Some(tool) => run_tool(tool),
+        None => run(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("corral: {msg}");
@@ -103,15 +166,14 @@ fn conf_lines(c: &Config) -> Vec<(String, String)> {
         ("maxSessionTimeout", c.max_session_timeout.to_string()),
         (
             "clientPortListenBacklog",
-            c.client_port_listen_backlog.map_or(-1, i64::from).to_string(),
+            c.client_port_listen_backlog
+                .map_or(-1, i64::from)
+                .to_string(),
         ),
         // A standalone ZooKeeperServer reports server id 0.
         ("serverId", "0".to_string()),
     ];
-    lines
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+    lines.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
