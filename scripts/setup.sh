@@ -14,6 +14,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
 AIOZK_VERSION=0.32.0
+AIOZK_SDIST_SHA256=a1eace00c5d3f035aaacdce6d90d328583435cd8651165c5370f4c0593789099
 PY_PINS=(
   "kazoo==2.11.0"
   "aiozk==${AIOZK_VERSION}"
@@ -23,6 +24,16 @@ PY_PINS=(
   "pytest-asyncio==1.1.0"
   "pytest-cov==6.2.1"
   "coverage==7.10.2"
+  # transitive, pinned for reproducibility
+  "iniconfig==2.3.1"
+  "packaging==26.4"
+  "pluggy==1.7.0"
+  "Pygments==2.21.0"
+)
+# only used to let pip read the aiozk sdist's metadata (build backend: hatchling)
+SDIST_TOOL_PINS=(
+  "hatchling==1.33.0" "packaging==26.4" "pathspec==1.1.1" "pluggy==1.7.0"
+  "tomlkit==0.15.2" "trove-classifiers==2026.9.21.13"
 )
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -91,11 +102,19 @@ if [[ ! -f "$AIOZK_DIR/aiozk/test/conftest.py" ]]; then
   log "fetching aiozk ${AIOZK_VERSION} sdist (contains aiozk/test/)"
   dl="$CACHE/dl"
   rm -rf "$dl"; mkdir -p "$dl"
-  .venv/bin/python -m pip download -q --disable-pip-version-check \
-      --no-binary :all: --no-deps -d "$dl" "aiozk==${AIOZK_VERSION}"
+  # pip prepares sdist metadata even for `download`; doing that in an isolated
+  # build env is very slow here, so use a small pinned hatchling venv instead.
+  "$PY" -m venv "$dl/tools"
+  "$dl/tools/bin/python" -m pip install -q --disable-pip-version-check "${SDIST_TOOL_PINS[@]}"
+  "$dl/tools/bin/python" -m pip download -q --disable-pip-version-check \
+      --no-binary :all: --no-deps --no-build-isolation -d "$dl" "aiozk==${AIOZK_VERSION}"
   tarball="$(ls "$dl"/aiozk-"${AIOZK_VERSION}".tar.gz)"
-  rm -rf "$AIOZK_DIR"
-  tar -xzf "$tarball" -C "$CACHE"
+  echo "${AIOZK_SDIST_SHA256}  ${tarball}" | sha256sum -c --quiet - \
+    || { echo "[setup] aiozk sdist checksum mismatch" >&2; exit 1; }
+  rm -rf "$AIOZK_DIR" "$dl/x"
+  mkdir -p "$dl/x"
+  tar -xzf "$tarball" -C "$dl/x"
+  mv "$dl/x/aiozk-${AIOZK_VERSION}" "$AIOZK_DIR"   # atomic: a half-extracted tree is never used
   rm -rf "$dl"
   [[ -f "$AIOZK_DIR/aiozk/test/conftest.py" ]] || { echo "[setup] aiozk sdist has no tests" >&2; exit 1; }
 else

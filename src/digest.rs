@@ -201,7 +201,10 @@ mod tests {
         let root = digest_of("", Some(b""), 0, 0, 0, 0, 0, 0, 0, 0, 0);
         let zk = digest_of("/zookeeper", Some(b""), 0, 0, 0, 0, 0, 0, 0, 0, 0);
         assert_eq!(tree_digest(&t), root.wrapping_add(zk) as i64);
-        assert_eq!(digest_of("/zookeeper/quota", None, 1, 2, 3, 4, 5, 6, 7, 8, 9), 0);
+        assert_eq!(
+            digest_of("/zookeeper/quota", None, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+            0
+        );
         assert_eq!(
             digest_of("/", None, 1, 2, 3, 4, 5, 6, 7, 8, 9),
             digest_of("", None, 1, 2, 3, 4, 5, 6, 7, 8, 9)
@@ -262,12 +265,12 @@ mod tests {
             // What NodeHashMapImpl does: remove a changed node's old digest,
             // add its new one.
             for (p, n) in old.nodes() {
-                if t.get(p).map_or(true, |m| m != n) {
+                if t.get(p).is_none_or(|m| m != n) {
                     h.remove(node_digest(p, n));
                 }
             }
             for (p, n) in t.nodes() {
-                if old.get(p).map_or(true, |m| m != n) {
+                if old.get(p).is_none_or(|m| m != n) {
                     h.add(node_digest(p, n));
                 }
             }

@@ -81,12 +81,16 @@ fn multi_ops(r: &mut Reader<'_>) -> Result<Vec<MultiSub>, JuteError> {
                 // (`Op.create`): a create2 answers as a create, a container
                 // or TTL flag makes it one.
                 match create_req(h.op, r)? {
-                    WriteOp::Create { req, .. } => {
+                    WriteOp::Create { mut req, .. } => {
                         let op = match req.flags {
                             4 => op::CREATE_CONTAINER,
                             5 | 6 => op::CREATE_TTL,
                             _ => op::CREATE,
                         };
+                        if op != op::CREATE_TTL {
+                            // The TTL of a non-TTL mode is dropped, not refused.
+                            req.ttl = -1;
+                        }
                         MultiSub::Write(WriteOp::Create { op, req })
                     }
                     other => MultiSub::Write(other),
@@ -359,7 +363,6 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
             .write(&mut out);
             Ok(Some(out))
         }
-        Request::Sync(path) => Ok(body(&jute::PathResponse { path: path.clone() })),
         Request::CheckWatches(r) | Request::RemoveWatches(r) => {
             let remove = matches!(req, Request::RemoveWatches(_));
             let tables = watch_table(r.kind).ok_or(Code::MarshallingError)?;
@@ -432,8 +435,15 @@ pub fn write_reply(op: i32, r: &crate::tree::ApplyResult) -> (i32, Option<Bytes>
         let mut out = BytesMut::new();
         for s in &r.multi {
             let err = if s.op == op::ERROR { s.err } else { 0 };
+            // ZooKeeper's OpResult.CreateResult with a stat is always typed
+            // create2: a container or TTL create answers as one (a Java
+            // client rejects type 19 or 21 in a MultiResponse).
+            let header_op = match s.op {
+                op::CREATE_TTL | op::CREATE_CONTAINER => op::CREATE2,
+                other => other,
+            };
             jute::MultiHeader {
-                op: s.op,
+                op: header_op,
                 done: false,
                 err,
             }

@@ -213,6 +213,10 @@ impl Sequencer {
                 }
                 self.reply(from, xid, txn.hdr.zxid, err, body.as_deref());
             }
+            ToSeq::Sync { from, xid, path } => {
+                let body = jute::PathResponse { path }.encode();
+                self.reply(from, xid, self.tree.last_zxid, 0, Some(&body));
+            }
             ToSeq::Close { from, session, xid } => {
                 if self.sessions.is_live(session) {
                     self.close_session(session, xid, now);
@@ -282,7 +286,14 @@ impl Sequencer {
         }
     }
 
-    fn answer_four_lw(&mut self, from: ConnRef, cmd: Cmd, os: OsFacts, views: &[ShardView], now: i64) {
+    fn answer_four_lw(
+        &mut self,
+        from: ConnRef,
+        cmd: Cmd,
+        os: OsFacts,
+        views: &[ShardView],
+        now: i64,
+    ) {
         let sets = if cmd == Cmd::Dump {
             self.sessions.expiry_sets()
         } else {
@@ -505,7 +516,10 @@ mod four_lw_tests {
             .map(|q| {
                 q.iter()
                     .filter_map(|i| match i {
-                        Item::Gather { ticket, cmd: Cmd::Srvr } => Some(*ticket),
+                        Item::Gather {
+                            ticket,
+                            cmd: Cmd::Srvr,
+                        } => Some(*ticket),
                         _ => None,
                     })
                     .collect()
@@ -542,7 +556,10 @@ mod four_lw_tests {
         assert_eq!(answers[0].0, 7);
         assert!(answers[0].1.contains("\nReceived: 9\n"), "{}", answers[0].1);
         assert!(answers[0].1.contains("\nConnections: 2\n"));
-        assert!(answers[0].1.contains("\nNode count: 5\n"), "ZooKeeper counts the root twice");
+        assert!(
+            answers[0].1.contains("\nNode count: 5\n"),
+            "ZooKeeper counts the root twice"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@
 use crate::digest::{tree_digest, ZxidDigest};
 use crate::jute::{Acl, Jute, JuteError, JuteWrite, Reader};
 use crate::tree::{child_path, Node, PathKey, Tree};
+use crate::txn::{Txn, TxnBody};
 use crate::txnlog::{zxid_from_name, FileHeader};
 use bytes::{Bytes, BytesMut};
 use imbl::OrdSet;
@@ -93,10 +94,7 @@ impl Compression {
 
 /// `snapshot.<zxid in lowercase hex><extension>` (`Util.makeSnapshotName`).
 pub fn snapshot_file_name(zxid: i64, compression: Compression) -> String {
-    format!(
-        "{SNAPSHOT_FILE_PREFIX}.{zxid:x}{}",
-        compression.extension()
-    )
+    format!("{SNAPSHOT_FILE_PREFIX}.{zxid:x}{}", compression.extension())
 }
 
 /// Why a snapshot could not be read.
@@ -130,15 +128,94 @@ pub struct Snapshot {
     pub zxid_digest: Option<ZxidDigest>,
     /// The last-processed-zxid section that ZooKeeper 3.9 adds.
     pub last_processed_zxid: Option<i64>,
+    /// Nodes (path, ACL index) whose ACL index is not in the snapshot's ACL
+    /// cache: ZooKeeper wrote the cache, then a txn gave the node a new
+    /// list before the node itself was written. They carry an empty ACL
+    /// (no access) until [`Snapshot::resolve_acls`] fixes them from the log.
+    pub unresolved_acls: Vec<(String, i64)>,
 }
 
 impl Snapshot {
+    /// Gives each node of `unresolved_acls` the ACL list of the first txn
+    /// after the snapshot that creates it or sets its ACL (top level or in
+    /// a multi); later txns are replayed as usual. Call before replaying
+    /// the log. Leaves the aversion alone; returns the paths that no txn
+    /// resolved (they keep the empty ACL).
+    pub fn resolve_acls<'t>(&mut self, txns: impl IntoIterator<Item = &'t Txn>) -> Vec<String> {
+        if self.unresolved_acls.is_empty() {
+            return Vec::new();
+        }
+        let mut want: HashMap<String, Option<Vec<Acl>>> = self
+            .unresolved_acls
+            .iter()
+            .map(|(p, _)| (p.clone(), None))
+            .collect();
+        fn visit(b: &TxnBody, want: &mut HashMap<String, Option<Vec<Acl>>>) {
+            let found = match b {
+                TxnBody::Create(c) => Some((&c.path, &c.acl)),
+                TxnBody::CreateContainer(c) => Some((&c.path, &c.acl)),
+                TxnBody::CreateTtl(c) => Some((&c.path, &c.acl)),
+                TxnBody::SetAcl(c) => Some((&c.path, &c.acl)),
+                TxnBody::Multi(subs) => {
+                    if subs.iter().all(|(o, _)| *o != crate::jute::op::ERROR) {
+                        for (_, s) in subs {
+                            visit(s, want);
+                        }
+                    }
+                    None
+                }
+                _ => None,
+            };
+            if let Some((p, acl)) = found {
+                if let Some(slot @ None) = want.get_mut(p.as_str()) {
+                    *slot = Some(acl.clone());
+                }
+            }
+        }
+        let snap_zxid = self.tree.last_zxid;
+        for t in txns {
+            if t.hdr.zxid > snap_zxid && t.hdr.op != crate::jute::op::ERROR {
+                visit(&t.body, &mut want);
+            }
+        }
+        let mut left = Vec::new();
+        for (path, _) in std::mem::take(&mut self.unresolved_acls) {
+            let acl = want.get(&path).cloned().flatten();
+            match (acl, self.tree.get(&path)) {
+                (Some(acl), Some(n)) => {
+                    // A SetAclTxn with the node's own aversion changes only
+                    // the list.
+                    let fix = Txn {
+                        hdr: crate::jute::TxnHeader {
+                            client_id: 0,
+                            cxid: 0,
+                            zxid: snap_zxid,
+                            time: 0,
+                            op: crate::jute::op::SET_ACL,
+                        },
+                        body: TxnBody::SetAcl(crate::jute::SetAclTxn {
+                            path: path.clone(),
+                            acl,
+                            version: n.aversion,
+                        }),
+                    };
+                    self.tree.apply(&fix, &mut Vec::new());
+                }
+                _ => left.push(path),
+            }
+        }
+        left
+    }
+
     /// Whether the tree's digest equals the stored one, where the stored one
     /// is for this very zxid (ZooKeeper's snapshots are fuzzy: the digest
     /// may be for a later zxid, reached by replaying the log).
     pub fn digest_matches(&self) -> Option<bool> {
         match &self.zxid_digest {
-            Some(d) if d.zxid == self.tree.last_zxid && d.digest_version == crate::digest::DIGEST_VERSION => {
+            Some(d)
+                if d.zxid == self.tree.last_zxid
+                    && d.digest_version == crate::digest::DIGEST_VERSION =>
+            {
                 Some(d.digest == tree_digest(&self.tree))
             }
             _ => None,
@@ -147,7 +224,10 @@ impl Snapshot {
 }
 
 /// Decompresses a snapshot file's bytes into the jute stream.
-pub fn decompress(bytes: &[u8], compression: Compression) -> Result<std::borrow::Cow<'_, [u8]>, SnapError> {
+pub fn decompress(
+    bytes: &[u8],
+    compression: Compression,
+) -> Result<std::borrow::Cow<'_, [u8]>, SnapError> {
     match compression {
         Compression::None => Ok(std::borrow::Cow::Borrowed(bytes)),
         Compression::Gzip => {
@@ -190,7 +270,10 @@ pub fn snappy_java_decode(bytes: &[u8]) -> Result<Vec<u8>, SnapError> {
             continue;
         }
         if n < 0 || bytes.len() - pos < n as usize {
-            return Err(err(format!("chunk of {n} bytes, {} left", bytes.len() - pos)));
+            return Err(err(format!(
+                "chunk of {n} bytes, {} left",
+                bytes.len() - pos
+            )));
         }
         let chunk = &bytes[pos..pos + n as usize];
         pos += n as usize;
@@ -273,8 +356,8 @@ impl<W: Write> Write for SnappyJavaWriter<W> {
 
 enum Stream<W: Write> {
     Plain(W),
-    Gzip(flate2::write::GzEncoder<W>),
-    Snappy(SnappyJavaWriter<W>),
+    Gzip(Box<flate2::write::GzEncoder<W>>),
+    Snappy(Box<SnappyJavaWriter<W>>),
 }
 
 impl<W: Write> Stream<W> {
@@ -328,7 +411,10 @@ impl<W: Write> Checked<W> {
 
 /// Visits every node depth first, parents before children, children in
 /// name order (`DataTree.serializeNode`).
-fn depth_first(tree: &Tree, mut f: impl FnMut(&str, &Node) -> std::io::Result<()>) -> std::io::Result<()> {
+fn depth_first(
+    tree: &Tree,
+    mut f: impl FnMut(&str, &Node) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut stack = vec![String::from("/")];
     while let Some(p) = stack.pop() {
         let Some(n) = tree.get(&p) else { continue };
@@ -388,11 +474,11 @@ pub fn write_snapshot<W: Write>(
 ) -> std::io::Result<W> {
     let stream = match compression {
         Compression::None => Stream::Plain(out),
-        Compression::Gzip => Stream::Gzip(flate2::write::GzEncoder::new(
+        Compression::Gzip => Stream::Gzip(Box::new(flate2::write::GzEncoder::new(
             out,
             flate2::Compression::default(),
-        )),
-        Compression::Snappy => Stream::Snappy(SnappyJavaWriter::new(out)?),
+        ))),
+        Compression::Snappy => Stream::Snappy(Box::new(SnappyJavaWriter::new(out)?)),
     };
     let mut w = Checked {
         stream,
@@ -457,7 +543,12 @@ pub fn snapshot_to_vec(tree: &Tree, sessions: &[(i64, i32)], compression: Compre
 }
 
 /// The seal check (`SnapStream.checkSealIntegrity`).
-fn check_seal(r: &mut Reader<'_>, data: &[u8], adler: &mut adler2::Adler32, done: &mut usize) -> Result<(), SnapError> {
+fn check_seal(
+    r: &mut Reader<'_>,
+    data: &[u8],
+    adler: &mut adler2::Adler32,
+    done: &mut usize,
+) -> Result<(), SnapError> {
     let pos = data.len() - r.remaining();
     adler.write_slice(&data[*done..pos]);
     *done = pos;
@@ -472,7 +563,11 @@ fn check_seal(r: &mut Reader<'_>, data: &[u8], adler: &mut adler2::Adler32, done
 
 /// Reads a snapshot's bytes (as stored, compressed or not) taken at
 /// `snap_zxid` (the zxid in its name).
-pub fn read_snapshot(bytes: &[u8], compression: Compression, snap_zxid: i64) -> Result<Snapshot, SnapError> {
+pub fn read_snapshot(
+    bytes: &[u8],
+    compression: Compression,
+    snap_zxid: i64,
+) -> Result<Snapshot, SnapError> {
     let data = decompress(bytes, compression)?;
     let data: &[u8] = &data;
     let mut r = Reader::new(data);
@@ -509,6 +604,8 @@ pub fn read_snapshot(bytes: &[u8], compression: Compression, snap_zxid: i64) -> 
         acls.insert(idx, Arc::new(list));
     }
     let open = Arc::new(crate::tree::open_acl());
+    let no_access: Arc<Vec<Acl>> = Arc::new(Vec::new());
+    let mut unresolved: Vec<(String, i64)> = Vec::new();
     // The nodes.
     let mut nodes: Vec<(PathKey, Node)> = Vec::new();
     let mut seen: std::collections::HashSet<PathKey> = std::collections::HashSet::new();
@@ -523,10 +620,22 @@ pub fn read_snapshot(bytes: &[u8], compression: Compression, snap_zxid: i64) -> 
         let acl_idx = r.long()?;
         let acl = if acl_idx == OPEN_UNSAFE_ACL_ID {
             open.clone()
+        } else if let Some(a) = acls.get(&acl_idx) {
+            a.clone()
         } else {
-            acls.get(&acl_idx)
-                .cloned()
-                .ok_or_else(|| SnapError::BadTree(format!("{path}: unknown ACL index {acl_idx}")))?
+            // ZooKeeper writes the ACL cache before the nodes, and its
+            // snapshots are fuzzy: a node created (or re-ACLed) meanwhile
+            // refers to a list the cache did not yet hold. It is fixed by
+            // the log's txn for that node (`Snapshot::resolve_acls`).
+            unresolved.push((
+                if path.is_empty() {
+                    "/".to_string()
+                } else {
+                    path.clone()
+                },
+                acl_idx,
+            ));
+            no_access.clone()
         };
         let node = Node {
             data: data_buf,
@@ -551,7 +660,9 @@ pub fn read_snapshot(bytes: &[u8], compression: Compression, snap_zxid: i64) -> 
                 None => return Err(SnapError::BadTree(format!("path {path:?} is not absolute"))),
             };
             if !seen.contains(parent) {
-                return Err(SnapError::BadTree(format!("unable to find parent {parent} of path {path}")));
+                return Err(SnapError::BadTree(format!(
+                    "unable to find parent {parent} of path {path}"
+                )));
             }
             Arc::from(path.as_str())
         };
@@ -582,6 +693,7 @@ pub fn read_snapshot(bytes: &[u8], compression: Compression, snap_zxid: i64) -> 
         tree,
         zxid_digest,
         last_processed_zxid,
+        unresolved_acls: unresolved,
     })
 }
 
@@ -591,7 +703,8 @@ pub fn read_snapshot_file(path: &Path) -> Result<Snapshot, SnapError> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let zxid = zxid_from_name(name, SNAPSHOT_FILE_PREFIX).ok_or_else(|| SnapError::BadName(name.into()))?;
+    let zxid = zxid_from_name(name, SNAPSHOT_FILE_PREFIX)
+        .ok_or_else(|| SnapError::BadName(name.into()))?;
     let bytes = std::fs::read(path)?;
     read_snapshot(&bytes, Compression::of_file_name(name), zxid)
 }
@@ -693,11 +806,41 @@ mod tests {
             z += 1;
             z
         };
-        apply(&mut t, next(), 5, op::CREATE, create("/app", Some(b"hello"), open.clone(), false));
-        apply(&mut t, next(), 5, op::CREATE, create("/app/null", None, open.clone(), false));
-        apply(&mut t, next(), 5, op::CREATE, create("/app/empty", Some(b""), digest_acl("bob", 31), false));
-        apply(&mut t, next(), 5, op::CREATE, create("/app/bob2", Some(b"x"), digest_acl("bob", 31), false));
-        apply(&mut t, next(), 7, op::CREATE, create("/app/eph", Some(b"e"), open.clone(), true));
+        apply(
+            &mut t,
+            next(),
+            5,
+            op::CREATE,
+            create("/app", Some(b"hello"), open.clone(), false),
+        );
+        apply(
+            &mut t,
+            next(),
+            5,
+            op::CREATE,
+            create("/app/null", None, open.clone(), false),
+        );
+        apply(
+            &mut t,
+            next(),
+            5,
+            op::CREATE,
+            create("/app/empty", Some(b""), digest_acl("bob", 31), false),
+        );
+        apply(
+            &mut t,
+            next(),
+            5,
+            op::CREATE,
+            create("/app/bob2", Some(b"x"), digest_acl("bob", 31), false),
+        );
+        apply(
+            &mut t,
+            next(),
+            7,
+            op::CREATE,
+            create("/app/eph", Some(b"e"), open.clone(), true),
+        );
         apply(
             &mut t,
             next(),
@@ -723,7 +866,13 @@ mod tests {
                 ttl: 5000,
             }),
         );
-        apply(&mut t, next(), 5, op::CREATE, create("/box/seq0000000000", Some(b"s"), open.clone(), false));
+        apply(
+            &mut t,
+            next(),
+            5,
+            op::CREATE,
+            create("/box/seq0000000000", Some(b"s"), open.clone(), false),
+        );
         apply(
             &mut t,
             next(),
@@ -736,7 +885,18 @@ mod tests {
             }),
         );
         for i in 0..50 {
-            apply(&mut t, next(), 5, op::CREATE, create(&format!("/many{i:03}"), Some(&[i as u8; 40]), open.clone(), false));
+            apply(
+                &mut t,
+                next(),
+                5,
+                op::CREATE,
+                create(
+                    &format!("/many{i:03}"),
+                    Some(&[i as u8; 40]),
+                    open.clone(),
+                    false,
+                ),
+            );
         }
         t
     }
@@ -747,7 +907,10 @@ mod tests {
             assert_eq!(Some(n), b.get(p), "node {p}");
         }
         assert_eq!(a.ephemerals_by_session(), b.ephemerals_by_session());
-        assert_eq!(a.containers().collect::<Vec<_>>(), b.containers().collect::<Vec<_>>());
+        assert_eq!(
+            a.containers().collect::<Vec<_>>(),
+            b.containers().collect::<Vec<_>>()
+        );
         assert_eq!(a.ttls().collect::<Vec<_>>(), b.ttls().collect::<Vec<_>>());
         assert_eq!(a.approximate_data_size(), b.approximate_data_size());
     }
@@ -762,7 +925,14 @@ mod tests {
             let name = snapshot_file_name(t.last_zxid, c);
             assert!(is_valid_snapshot(&name, &bytes), "{c:?}");
             let s = read_snapshot(&bytes, c, t.last_zxid).unwrap();
-            assert_eq!(s.header, FileHeader { magic: SNAP_MAGIC, version: 2, dbid: -1 });
+            assert_eq!(
+                s.header,
+                FileHeader {
+                    magic: SNAP_MAGIC,
+                    version: 2,
+                    dbid: -1
+                }
+            );
             assert_eq!(s.sessions, SESSIONS);
             assert_same_tree(&t, &s.tree);
             assert_eq!(s.tree.last_zxid, t.last_zxid);
@@ -867,26 +1037,44 @@ mod tests {
         let t = sample_tree();
         let b = snapshot_to_vec(&t, &SESSIONS, Compression::None);
         // Flip one byte of node data (the 100 kB of zeros of /ttl).
-        let at = b.windows(64).position(|w| w.iter().all(|x| *x == 0)).unwrap() + 32;
+        let at = b
+            .windows(64)
+            .position(|w| w.iter().all(|x| *x == 0))
+            .unwrap()
+            + 32;
         let mut v = b.clone();
         v[at] = 1;
-        assert!(matches!(read_snapshot(&v, Compression::None, 1), Err(SnapError::Checksum { .. })));
+        assert!(matches!(
+            read_snapshot(&v, Compression::None, 1),
+            Err(SnapError::Checksum { .. })
+        ));
         // Flip one byte of the digest section: the second seal fails.
         let mut v = b.clone();
         let n = v.len();
         v[n - 20] ^= 1;
-        assert!(matches!(read_snapshot(&v, Compression::None, 1), Err(SnapError::Checksum { .. })));
+        assert!(matches!(
+            read_snapshot(&v, Compression::None, 1),
+            Err(SnapError::Checksum { .. })
+        ));
         // Bad magic.
         let mut v = b;
         v[0] = b'X';
-        assert!(matches!(read_snapshot(&v, Compression::None, 1), Err(SnapError::BadMagic(_))));
+        assert!(matches!(
+            read_snapshot(&v, Compression::None, 1),
+            Err(SnapError::BadMagic(_))
+        ));
     }
 
     #[test]
     fn bad_trees_are_rejected() {
-        // A node whose parent is missing, and an unknown ACL index.
+        // A node whose parent is missing.
         let mut w = BytesMut::new();
-        FileHeader { magic: SNAP_MAGIC, version: 2, dbid: -1 }.write(&mut w);
+        FileHeader {
+            magic: SNAP_MAGIC,
+            version: 2,
+            dbid: -1,
+        }
+        .write(&mut w);
         w.int(0);
         w.int(0);
         let node = |w: &mut BytesMut, p: &str, acl: i64| {
@@ -906,11 +1094,37 @@ mod tests {
         node(&mut a, "", -1);
         node(&mut a, "/x/y", -1);
         a.ustring("/");
-        assert!(matches!(read_snapshot(&a, Compression::None, 0), Err(SnapError::BadTree(_))));
+        assert!(matches!(
+            read_snapshot(&a, Compression::None, 0),
+            Err(SnapError::BadTree(_))
+        ));
+        // An ACL index missing from the cache (a fuzzy ZooKeeper snapshot):
+        // read with no access, then resolved from the log.
         let mut a = w.clone();
-        node(&mut a, "", 3);
+        node(&mut a, "", -1);
+        node(&mut a, "/x", 3);
         a.ustring("/");
-        assert!(matches!(read_snapshot(&a, Compression::None, 0), Err(SnapError::BadTree(_))));
+        let sum = adler2::adler32_slice(&a) as i64;
+        a.long(sum);
+        a.ustring("/");
+        let mut s = read_snapshot(&a, Compression::None, 0).unwrap();
+        assert_eq!(s.unresolved_acls, [("/x".to_string(), 3)]);
+        assert!(s.tree.get("/x").unwrap().acl.is_empty());
+        let acl = digest_acl("carl", 3);
+        let fix = Txn {
+            hdr: TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid: 1,
+                time: 5,
+                op: op::CREATE,
+            },
+            body: create("/x", None, acl.clone(), false),
+        };
+        assert!(s.resolve_acls([&fix]).is_empty());
+        let n = s.tree.get("/x").unwrap();
+        assert_eq!((&*n.acl, n.aversion, s.tree.last_zxid), (&acl, 0, 0));
+        assert!(s.unresolved_acls.is_empty());
         // -1 resolves to OPEN_ACL_UNSAFE.
         let mut a = w;
         node(&mut a, "", -1);
@@ -942,7 +1156,10 @@ mod tests {
         assert_eq!(&enc[..16], b"\x82SNAPPY\0\0\0\0\x01\0\0\0\x01");
         // Blocks of 32 KiB, as snappy-java writes them.
         let first = i32::from_be_bytes(enc[16..20].try_into().unwrap()) as usize;
-        assert_eq!(snap::raw::decompress_len(&enc[20..20 + first]).unwrap(), 32 * 1024);
+        assert_eq!(
+            snap::raw::decompress_len(&enc[20..20 + first]).unwrap(),
+            32 * 1024
+        );
         assert_eq!(snappy_java_decode(&enc).unwrap(), data);
         // Concatenated streams, and a raw block without the header.
         let mut two = enc.clone();
@@ -950,7 +1167,9 @@ mod tests {
         let mut want = data.clone();
         want.extend_from_slice(b"tail");
         assert_eq!(snappy_java_decode(&two).unwrap(), want);
-        let raw = snap::raw::Encoder::new().compress_vec(b"raw bytes").unwrap();
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(b"raw bytes")
+            .unwrap();
         assert_eq!(snappy_java_decode(&raw).unwrap(), b"raw bytes");
         assert!(snappy_java_decode(&enc[..enc.len() - 3]).is_err());
     }
@@ -958,9 +1177,18 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(snapshot_file_name(0x2a, Compression::None), "snapshot.2a");
-        assert_eq!(snapshot_file_name(0x2a, Compression::Gzip), "snapshot.2a.gz");
-        assert_eq!(snapshot_file_name(0x2a, Compression::Snappy), "snapshot.2a.snappy");
-        assert_eq!(Compression::of_file_name("snapshot.2a.SNAPPY"), Compression::Snappy);
+        assert_eq!(
+            snapshot_file_name(0x2a, Compression::Gzip),
+            "snapshot.2a.gz"
+        );
+        assert_eq!(
+            snapshot_file_name(0x2a, Compression::Snappy),
+            "snapshot.2a.snappy"
+        );
+        assert_eq!(
+            Compression::of_file_name("snapshot.2a.SNAPPY"),
+            Compression::Snappy
+        );
         assert_eq!(Compression::of_file_name("snapshot.2a"), Compression::None);
         assert_eq!(Compression::from_property("GZ"), Compression::Gzip);
         assert_eq!(Compression::from_property("lz4"), Compression::None);

@@ -245,7 +245,7 @@ impl Tree {
             last_zxid: 0,
             data_size: 0,
         };
-        t.data_size = t.nodes.keys().map(|k| k.len() as u64).sum();
+        t.data_size = t.nodes.keys().map(|k| java_len(k)).sum();
         t
     }
 
@@ -542,7 +542,7 @@ impl Tree {
             ephemeral_owner: owner,
             children: OrdSet::new(),
         };
-        self.data_size += path.len() as u64 + node.data_len() as u64;
+        self.data_size += java_len(path) + node.data_len() as u64;
         match NodeKind::of_owner(owner) {
             NodeKind::Container => {
                 self.containers.insert(key.clone());
@@ -555,7 +555,14 @@ impl Tree {
             }
             NodeKind::Persistent => {}
         }
+        let len = node.data_len() as i64;
         self.nodes.insert(key.clone(), Arc::new(node));
+        if let Some(target) = parent_path.strip_prefix(QUOTA) {
+            if name_of(path) == STAT_NODE {
+                self.recount_quota(target);
+            }
+        }
+        self.quota_add(path, 1, len);
         events.push(Event {
             path: key,
             kind: EventType::NodeCreated,
@@ -583,10 +590,11 @@ impl Tree {
         let parent_key: PathKey = Arc::from(parent_path);
         self.nodes.insert(parent_key.clone(), Arc::new(parent));
         let key: PathKey = Arc::from(path);
+        self.quota_add(path, -1, -(node.data_len() as i64));
         self.nodes.remove(path);
         self.data_size = self
             .data_size
-            .saturating_sub(path.len() as u64 + node.data_len() as u64);
+            .saturating_sub(java_len(path) + node.data_len() as u64);
         match node.kind() {
             NodeKind::Container => {
                 self.containers.remove(path);
@@ -628,8 +636,9 @@ impl Tree {
             return Err(Code::NoNode);
         };
         let mut node = Node::clone(node);
-        self.data_size = (self.data_size + data.as_ref().map_or(0, |d| d.len() as u64))
-            .saturating_sub(node.data_len() as u64);
+        let new_len = data.as_ref().map_or(0, |d| d.len() as i64);
+        self.quota_add(path, 0, new_len - node.data_len() as i64);
+        self.data_size = (self.data_size + new_len as u64).saturating_sub(node.data_len() as u64);
         node.data = data.clone();
         node.version = version;
         node.mzxid = zxid;
@@ -655,6 +664,97 @@ impl Tree {
         self.nodes.insert(Arc::from(path), Arc::new(node));
         Ok(stat)
     }
+}
+
+/// The node under `/zookeeper/quota/<path>` that sets a quota.
+pub const LIMIT_NODE: &str = "zookeeper_limits";
+/// The node under `/zookeeper/quota/<path>` where the server keeps counts.
+pub const STAT_NODE: &str = "zookeeper_stats";
+
+/// `count=N,bytes=M` (and any other keys, kept) as ZooKeeper's StatsTrack.
+fn stats_update(data: Option<&Bytes>, count: i64, bytes: i64, set: bool) -> Bytes {
+    let text = data.map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default();
+    let mut c = 0i64;
+    let mut b = 0i64;
+    let mut rest: Vec<String> = Vec::new();
+    for kv in text.split(',').filter(|x| !x.is_empty()) {
+        match kv.split_once('=') {
+            Some(("count", v)) => c = v.trim().parse().unwrap_or(0),
+            Some(("bytes", v)) => b = v.trim().parse().unwrap_or(0),
+            _ => rest.push(kv.to_string()),
+        }
+    }
+    if set {
+        (c, b) = (count, bytes);
+    } else {
+        c += count;
+        b += bytes;
+    }
+    let mut out = format!("count={c},bytes={b}");
+    for r in rest {
+        out.push(',');
+        out.push_str(&r);
+    }
+    Bytes::from(out)
+}
+
+impl Tree {
+    /// The deepest path at or above `path` that has a quota
+    /// (`DataTree.getMaxPrefixWithQuota`).
+    fn quota_prefix(&self, path: &str) -> Option<String> {
+        let any = self.nodes.get(QUOTA).is_some_and(|q| !q.children.is_empty());
+        if !any || path.starts_with(QUOTA) {
+            return None;
+        }
+        let mut p = path;
+        while p != "/" && !p.is_empty() {
+            if self.nodes.contains_key(format!("{QUOTA}{p}/{LIMIT_NODE}").as_str()) {
+                return Some(p.to_string());
+            }
+            p = parent_of(p);
+        }
+        None
+    }
+
+    /// Replaces the stats node's data without touching its Stat, as
+    /// ZooKeeper does.
+    fn set_stats(&mut self, target: &str, count: i64, bytes: i64, set: bool) {
+        let stat_path = format!("{QUOTA}{target}/{STAT_NODE}");
+        if let Some(n) = self.nodes.get(stat_path.as_str()) {
+            let mut n = Node::clone(n);
+            n.data = Some(stats_update(n.data.as_ref(), count, bytes, set));
+            self.nodes.insert(Arc::from(stat_path.as_str()), Arc::new(n));
+        }
+    }
+
+    fn quota_add(&mut self, path: &str, count: i64, bytes: i64) {
+        if let Some(target) = self.quota_prefix(path) {
+            self.set_stats(&target, count, bytes, false);
+        }
+    }
+
+    /// Counts the subtree at `target` into its stats node
+    /// (`DataTree.updateQuotaForPath`).
+    fn recount_quota(&mut self, target: &str) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack = vec![target.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(p.as_str()) {
+                count += 1;
+                bytes += n.data_len() as i64;
+                for c in n.children.iter() {
+                    stack.push(child_path(&p, c));
+                }
+            }
+        }
+        self.set_stats(target, count, bytes, true);
+    }
+}
+
+/// A path's length as Java's `String.length()` counts it (UTF-16 units),
+/// which is what ZooKeeper's approximate data size adds up.
+fn java_len(path: &str) -> u64 {
+    path.encode_utf16().count() as u64
 }
 
 /// `parent` + "/" + `name`, without doubling the root's slash.

@@ -368,7 +368,10 @@ pub fn log_file_name(zxid: i64) -> String {
 pub fn zxid_from_name(name: &str, prefix: &str) -> Option<i64> {
     // Java's split drops trailing empty parts.
     let parts: Vec<&str> = name.split('.').collect();
-    let n = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
+    let n = parts
+        .iter()
+        .rposition(|p| !p.is_empty())
+        .map_or(0, |i| i + 1);
     if n < 2 || parts[0] != prefix {
         return None;
     }
@@ -376,7 +379,11 @@ pub fn zxid_from_name(name: &str, prefix: &str) -> Option<i64> {
 }
 
 /// Names with `prefix` and a zxid, sorted by zxid (`Util.sortDataDir`).
-pub fn sort_by_zxid<S: AsRef<str>>(names: &[S], prefix: &str, ascending: bool) -> Vec<(i64, String)> {
+pub fn sort_by_zxid<S: AsRef<str>>(
+    names: &[S],
+    prefix: &str,
+    ascending: bool,
+) -> Vec<(i64, String)> {
     let mut v: Vec<(i64, String)> = names
         .iter()
         .filter_map(|n| zxid_from_name(n.as_ref(), prefix).map(|z| (z, n.as_ref().to_string())))
@@ -524,7 +531,10 @@ mod tests {
         let mut b = BytesMut::new();
         write_record(&mut b, &t, None);
         let entry = t.encode();
-        assert_eq!(&b[0..8], &(adler2::adler32_slice(&entry) as i64).to_be_bytes());
+        assert_eq!(
+            &b[0..8],
+            &(adler2::adler32_slice(&entry) as i64).to_be_bytes()
+        );
         assert_eq!(&b[8..12], &(entry.len() as i32).to_be_bytes());
         assert_eq!(&b[12..12 + entry.len()], &entry[..]);
         assert_eq!(b[b.len() - 1], b'B');
@@ -568,7 +578,12 @@ mod tests {
                 // bits written as a long): a cut inside them leaves only
                 // zeros, which is padding, and truncating changes nothing.
                 let zeros = v[last_good as usize..].iter().all(|b| *b == 0);
-                assert_eq!(f.tail.is_clean(), zeros, "cut {cut} padded {padded}: {:?}", f.tail);
+                assert_eq!(
+                    f.tail.is_clean(),
+                    zeros,
+                    "cut {cut} padded {padded}: {:?}",
+                    f.tail
+                );
             }
         }
         let f = read_log(&b).unwrap();
@@ -579,7 +594,7 @@ mod tests {
     fn corrupt_checksum_and_marker() {
         let (b, ends) = log_of(1..5);
         let start = ends[1] as usize; // third record
-        // Flip a byte inside the entry: checksum mismatch.
+                                      // Flip a byte inside the entry: checksum mismatch.
         let mut v = b.to_vec();
         v[start + 20] ^= 0x55;
         let f = read_log(&v).unwrap();
@@ -634,7 +649,10 @@ mod tests {
             version: 2,
             tree_digest: 5,
         };
-        assert_eq!(decode_entry(&marshall_entry(&t, Some(&dg))).unwrap(), (t, Some(dg)));
+        assert_eq!(
+            decode_entry(&marshall_entry(&t, Some(&dg))).unwrap(),
+            (t, Some(dg))
+        );
     }
 
     #[test]
@@ -693,7 +711,15 @@ mod tests {
         assert_eq!(zxid_from_name("log.xyz", "log"), None);
         assert_eq!(zxid_from_name("log.", "log"), None);
         assert_eq!(zxid_from_name("log", "log"), None);
-        let names = ["log.1", "log.50", "snapshot.40", "log.20", "log.90", "junk", "log.zz"];
+        let names = [
+            "log.1",
+            "log.50",
+            "snapshot.40",
+            "log.20",
+            "log.90",
+            "junk",
+            "log.zz",
+        ];
         let pick = |z| {
             logs_to_replay(&names, z)
                 .into_iter()

@@ -62,11 +62,10 @@ impl Manager {
         if e.is_empty() {
             self.by_path.remove(path);
         }
+        // ZooKeeper keeps a connection's (now empty) entry until the
+        // connection closes, and `wchs` counts it: so do we.
         if let Some(p) = self.by_conn.get_mut(&conn) {
             p.remove(path);
-            if p.is_empty() {
-                self.by_conn.remove(&conn);
-            }
         }
         true
     }

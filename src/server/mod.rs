@@ -15,9 +15,9 @@ pub mod shard;
 
 use crate::acl::AclPolicy;
 use crate::sequencer::{SeqSettings, Sequencer};
+use crate::storage::{self, Dirs};
 use crate::tree::Tree;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use crate::storage::{self, Dirs};
 use msg::{Batch, FromLog, Item, ToLog, ToSeq};
 use shards::coremap::CoreMap;
 use shards::mailbox::Mailbox;
@@ -95,10 +95,11 @@ const CHANNEL_DEPTH: usize = 16 * 1024;
 pub fn run(settings: Settings) -> Result<(), ServerError> {
     elapsed_ms(std::time::Instant::now());
     // Bind once here so a port in use is reported before anything starts.
-    let addr = shards::listen::probe(settings.client_addr).map_err(|source| ServerError::Listen {
-        addr: settings.client_addr,
-        source,
-    })?;
+    let addr =
+        shards::listen::probe(settings.client_addr).map_err(|source| ServerError::Listen {
+            addr: settings.client_addr,
+            source,
+        })?;
     let settings = Settings {
         client_addr: addr,
         ..settings
@@ -138,9 +139,11 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     let (from_log_tx, from_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
     let mut handles = Vec::new();
     let log_settings = settings.log.clone();
-    handles.push(shards::exec::spawn_pinned("log", settings.core_map.log, move || {
-        log::run(log_settings, dirs, to_log_rx, from_log_tx)
-    })?);
+    handles.push(shards::exec::spawn_pinned(
+        "log",
+        settings.core_map.log,
+        move || log::run(log_settings, dirs, to_log_rx, from_log_tx),
+    )?);
     let seq_settings = SeqSettings {
         shards: n,
         tick_ms: settings.tick_ms,
@@ -151,7 +154,8 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         extended_types: settings.extended_types,
         container_check_interval_ms: settings.container_check_interval_ms,
         container_max_per_minute: settings.container_max_per_minute,
-        server_id: 0,
+        // Standalone ZooKeeper makes session ids with tracker id 1.
+        server_id: 1,
     };
     let seq_tree = Tree::clone(&initial);
     handles.push(shards::exec::spawn_pinned(

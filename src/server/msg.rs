@@ -35,6 +35,9 @@ pub enum ToSeq {
         op: WriteOp,
         auth: Vec<Id>,
     },
+    /// sync: answered by the sequencer, so the answer reaches the shard
+    /// after every change committed before it (and its watch events).
+    Sync { from: ConnRef, xid: i32, path: String },
     /// closeSession.
     Close {
         from: ConnRef,

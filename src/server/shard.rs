@@ -663,7 +663,9 @@ impl Conn {
                 if self.shard.settings.eager_acl_check {
                     let version = self.shard.version.borrow().clone();
                     let policy = &self.shard.settings.policy;
-                    if let Err(code) = crate::prep::eager_acl_check(policy, &version, &self.auth, &w) {
+                    if let Err(code) =
+                        crate::prep::eager_acl_check(policy, &version, &self.auth, &w)
+                    {
                         self.reply(hdr.xid, 0, code.as_i32(), None);
                         return;
                     }
@@ -679,6 +681,21 @@ impl Conn {
                     xid: hdr.xid,
                     op: w,
                     auth: self.auth.clone(),
+                };
+                if self.shard.to_seq.send(msg).await.is_err() {
+                    self.closing = true;
+                }
+            }
+            Request::Sync(path) => {
+                self.pending.push_back(Pending::Write {
+                    xid: hdr.xid,
+                    op: hdr.op,
+                    at,
+                });
+                let msg = ToSeq::Sync {
+                    from: self.me(),
+                    xid: hdr.xid,
+                    path,
                 };
                 if self.shard.to_seq.send(msg).await.is_err() {
                     self.closing = true;

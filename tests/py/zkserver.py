@@ -1,0 +1,223 @@
+"""Start/stop corral or the reference ZooKeeper 3.8 (Debian) for tests.
+
+Guarantees:
+  * each server gets a fresh temp dataDir and a free loopback port;
+  * start() returns only after a TCP connect + ZooKeeper handshake succeeded
+    (the probe session is closed cleanly: exactly createSession+closeSession);
+  * stop() always kills the whole process group; children also get
+    PR_SET_PDEATHSIG=SIGKILL so they die if the test runner dies; an atexit
+    hook kills anything still registered.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from zkproto import handshake_probe
+
+REPO = Path(__file__).resolve().parents[2]
+
+ZK_SHARE = Path("/usr/share/zookeeper")
+ZK_JAR = Path("/usr/share/java/zookeeper.jar")
+ZK_CONF_DIR = Path("/etc/zookeeper/conf")
+ZKCLI = ZK_SHARE / "bin" / "zkCli.sh"
+ZK_C_BIN = Path("/usr/lib/zookeeper/bin")
+CLI_MT = ZK_C_BIN / "cli_mt"
+LOAD_GEN = ZK_C_BIN / "load_gen"
+
+_LIVE: set = set()
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def die_with_parent():
+    """preexec_fn: SIGKILL this child when the test runner dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def corral_bin() -> Path:
+    p = Path(os.environ.get("CORRAL_BIN", REPO / "target" / "release" / "corral"))
+    if not p.is_absolute():
+        p = REPO / p
+    return p
+
+
+def java_bin() -> str:
+    j = shutil.which("java")
+    if not j:
+        raise ToolMissing("java not found (run scripts/setup.sh)")
+    return j
+
+
+def ref_classpath() -> str:
+    """Debian's zkEnv.sh uses CLASSPATH=/etc/zookeeper/conf:/usr/share/java/zookeeper.jar;
+    zookeeper.jar's manifest Class-Path pulls in its dependencies (netty, jute, ...).
+    We add slf4j-simple (if present) so the server log is readable."""
+    if not ZK_JAR.exists():
+        raise ToolMissing(f"{ZK_JAR} missing (run scripts/setup.sh)")
+    cp = [str(ZK_JAR)]
+    simple = Path("/usr/share/java/slf4j-simple.jar")
+    if simple.exists():
+        cp.append(str(simple))
+    return ":".join(cp)
+
+
+class ZKServer:
+    """A running server. Attributes: kind, host, port, hostport, datadir, log."""
+
+    def __init__(self, kind: str, extra_cfg: dict | None = None, start_timeout: float = 60.0):
+        assert kind in ("corral", "ref"), kind
+        self.kind = kind
+        self.host = "127.0.0.1"
+        self.port = None
+        self.extra_cfg = dict(extra_cfg or {})
+        self.start_timeout = start_timeout
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"zk-{kind}-"))
+        self.datadir = self.tmp / "data"
+        self.datadir.mkdir()
+        self.cfg = self.tmp / "zoo.cfg"
+        self.log = self.tmp / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def hostport(self):
+        return f"{self.host}:{self.port}"
+
+    # -------------------------------------------------------------- config
+    def _write_cfg(self):
+        lines = {
+            "tickTime": "2000",
+            "dataDir": str(self.datadir),
+            "clientPort": str(self.port),
+            "clientPortAddress": "127.0.0.1",
+            "4lw.commands.whitelist": "*",
+        }
+        if self.kind == "ref":
+            lines["admin.enableServer"] = "false"
+        lines.update({k: str(v) for k, v in self.extra_cfg.items()})
+        self.cfg.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+
+    def _cmd(self):
+        if self.kind == "corral":
+            b = corral_bin()
+            if not b.exists():
+                raise ToolMissing(f"corral binary {b} not found (cargo build --release, or set CORRAL_BIN)")
+            return [str(b), str(self.cfg)], None
+        java = java_bin()
+        cmd = [
+            java, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-Dzookeeper.admin.enableServer=false",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+            "-Dorg.slf4j.simpleLogger.showDateTime=true",
+            "-cp", ref_classpath(),
+            "org.apache.zookeeper.server.ZooKeeperServerMain", str(self.cfg),
+        ]
+        return cmd, None
+
+    # -------------------------------------------------------------- lifecycle
+    def start(self):
+        last_err = None
+        for _attempt in range(3):  # retry on port races
+            self.port = free_port()
+            self._write_cfg()
+            cmd, env = self._cmd()
+            logf = open(self.log, "ab")
+            logf.write(f"\n=== start {cmd}\n".encode())
+            logf.flush()
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                cwd=str(self.tmp), start_new_session=True, preexec_fn=die_with_parent, env=env,
+            )
+            logf.close()
+            _LIVE.add(self)
+            deadline = time.monotonic() + self.start_timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    last_err = f"{self.kind} exited with {self.proc.returncode} during startup"
+                    break
+                if self._tcp_open() and handshake_probe(self.host, self.port):
+                    return self
+                time.sleep(0.1)
+            else:
+                last_err = f"{self.kind} not ready after {self.start_timeout}s"
+            self.stop(cleanup=False)
+        raise RuntimeError(f"{last_err}; log tail:\n{self.log_tail()}")
+
+    def _tcp_open(self):
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, cleanup=True):
+        p = self.proc
+        if p is not None and p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if p is not None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # whole group, incl. stragglers
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        _LIVE.discard(self)
+        if cleanup and os.environ.get("ZK_KEEP_TMP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def log_tail(self, n=60):
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "<no log>"
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __repr__(self):
+        return f"<ZKServer {self.kind} {self.hostport}>"
+
+
+@atexit.register
+def _kill_all():
+    for s in list(_LIVE):
+        try:
+            s.stop()
+        except Exception:
+            pass
