@@ -170,6 +170,19 @@ pub fn open_acl() -> Vec<Acl> {
     }]
 }
 
+/// One shared copy of the open ACL, which most nodes carry (ZooKeeper
+/// shares ACL lists through its ACL cache for the same reason: memory).
+static OPEN_ACL: std::sync::LazyLock<Arc<Vec<Acl>>> = std::sync::LazyLock::new(|| Arc::new(open_acl()));
+
+/// The ACL list to store on a node: the shared one where it is the open ACL.
+pub fn shared_acl(acl: &[Acl]) -> Arc<Vec<Acl>> {
+    if acl == OPEN_ACL.as_slice() {
+        OPEN_ACL.clone()
+    } else {
+        Arc::new(acl.to_vec())
+    }
+}
+
 /// ACL `world:anyone` with read permission only.
 pub fn read_acl() -> Vec<Acl> {
     vec![Acl {
@@ -530,7 +543,7 @@ impl Tree {
         let key: PathKey = Arc::from(path);
         let node = Node {
             data: data.clone(),
-            acl: Arc::new(acl.to_vec()),
+            acl: shared_acl(acl),
             czxid: zxid,
             mzxid: zxid,
             pzxid: zxid,
@@ -658,7 +671,7 @@ impl Tree {
             return Err(Code::NoNode);
         };
         let mut node = Node::clone(node);
-        node.acl = Arc::new(acl.to_vec());
+        node.acl = shared_acl(acl);
         node.aversion = version;
         let stat = node.stat();
         self.nodes.insert(Arc::from(path), Arc::new(node));
