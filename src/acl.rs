@@ -7,7 +7,6 @@
 use crate::jute::{Acl, Code, Id};
 use base64::Engine;
 use sha1::{Digest, Sha1};
-use std::net::IpAddr;
 
 /// Permission bits (`ZooDefs.Perms`).
 pub mod perms {
@@ -38,12 +37,37 @@ pub fn generate_digest(id_password: &str) -> String {
     )
 }
 
-fn ip_bytes(s: &str) -> Option<Vec<u8>> {
-    // ZooKeeper accepts dotted IPv4 and IPv6 literals, nothing else.
-    match s.parse::<IpAddr>().ok()? {
-        IpAddr::V4(a) => Some(a.octets().to_vec()),
-        IpAddr::V6(a) => Some(a.octets().to_vec()),
+/// Java's `Integer.parseInt` for the decimal strings an ip ACL holds: an
+/// optional sign, then ASCII digits.
+fn java_parse_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    let v: i64 = digits.parse().ok()?;
+    let v = if s.starts_with('-') { -v } else { v };
+    (i32::MIN as i64..=i32::MAX as i64)
+        .contains(&v)
+        .then_some(v)
+}
+
+fn ip_bytes(s: &str) -> Option<Vec<u8>> {
+    // ZooKeeper 3.8's IPAuthenticationProvider reads dotted IPv4 only
+    // (`v4addr2Bytes`; its v6 parser is a TODO): four parts, each an
+    // Integer.parseInt in 0..=255. An IPv6 ACL is invalid and an IPv6
+    // client matches nothing.
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    parts
+        .iter()
+        .map(|p| {
+            java_parse_int(p)
+                .filter(|v| (0..=255).contains(v))
+                .map(|v| v as u8)
+        })
+        .collect()
 }
 
 fn mask(addr: &mut [u8], bits: usize) {
@@ -212,6 +236,9 @@ pub fn authenticate(policy: &AclPolicy, scheme: &str, auth: &[u8]) -> Result<Vec
             });
             Ok(ids)
         }
+        // IPAuthenticationProvider ignores the data and adds the client's
+        // own address, which every connection already holds: nothing new.
+        "ip" => Ok(Vec::new()),
         _ => Err(Code::AuthFailed),
     }
 }
@@ -316,6 +343,10 @@ mod tests {
         assert!(!ip_matches("10.1.2.200", "10.1.2.0/25"));
         assert!(!ip_matches("10.1.2.3", "10.1.2.0/33"));
         assert!(ip_valid("1.2.3.4/0") && !ip_valid("1.2.3") && !ip_valid("host"));
+        // 3.8.0 parses IPv4 only, with Java's parseInt per part.
+        assert!(!ip_valid("fe80::1") && !ip_valid("::1/128") && !ip_valid("1.2.3.256"));
+        assert!(ip_valid("010.0.0.1") && ip_matches("10.0.0.1", "010.0.0.+1"));
+        assert!(!ip_matches("::1", "0.0.0.0/0"));
     }
 
     #[test]

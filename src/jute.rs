@@ -77,13 +77,13 @@ impl<'a> Reader<'a> {
         self.take(len as usize).map(Some)
     }
 
-    /// A string; `None` for the null string.
+    /// A string; `None` for the null string. Bytes that are not UTF-8
+    /// become U+FFFD, as Java's decoder makes them, so a bad path is then
+    /// refused by the path rules (BadArguments), as ZooKeeper refuses it.
     pub fn ustring(&mut self) -> Result<Option<String>, JuteError> {
         match self.buffer()? {
             None => Ok(None),
-            Some(b) => std::str::from_utf8(b)
-                .map(|s| Some(s.to_string()))
-                .map_err(|_| JuteError::Utf8),
+            Some(b) => Ok(Some(String::from_utf8_lossy(b).into_owned())),
         }
     }
 
@@ -541,8 +541,8 @@ mod tests {
             Err(JuteError::Short { .. })
         ));
         let mut b = BytesMut::new();
-        b.buffer(Some(&[0xff, 0xfe]));
-        assert_eq!(String::decode(&b), Err(JuteError::Utf8));
+        b.buffer(Some(&[b'/', 0xff]));
+        assert_eq!(String::decode(&b).unwrap(), "/\u{fffd}");
     }
 
     #[test]

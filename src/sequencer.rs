@@ -44,6 +44,8 @@ pub struct Sequencer {
     owners: HashMap<i64, ConnRef>,
     per_ip: HashMap<IpAddr, u32>,
     out: Vec<Vec<Item>>,
+    /// Where each connection's last reply of the current batch sits.
+    last_reply: HashMap<ConnRef, usize>,
     /// Txns applied since the last `take_logged`, for the log core.
     logged: Vec<Txn>,
     dirty: bool,
@@ -77,6 +79,7 @@ impl Sequencer {
             owners: HashMap::new(),
             per_ip: HashMap::new(),
             out,
+            last_reply: HashMap::new(),
             logged: Vec::new(),
             dirty: false,
             gathers: HashMap::new(),
@@ -114,6 +117,7 @@ impl Sequencer {
     pub fn reset_to(&mut self, durable: Tree) {
         self.tree = durable;
         self.logged.clear();
+        self.last_reply.clear();
         for q in &mut self.out {
             q.clear();
         }
@@ -144,11 +148,31 @@ impl Sequencer {
     fn reply(&mut self, to: ConnRef, xid: i32, zxid: i64, err: i32, body: Option<&[u8]>) {
         let mut f = BytesMut::new();
         request::frame(&mut f, xid, zxid, err, body);
+        self.push_reply(to, f.freeze());
+    }
+
+    fn push_reply(&mut self, to: ConnRef, frame: Bytes) {
         if let Some(q) = self.out.get_mut(to.shard) {
+            self.last_reply.insert(to, q.len());
             q.push(Item::Reply {
                 conn: to.conn,
-                frame: f.freeze(),
+                frame,
+                version: None,
             });
+        }
+    }
+
+    /// Before a connection's next request changes the tree: pins its
+    /// previous reply of this batch (if any) to the tree as it is now.
+    fn seal_previous_reply(&mut self, from: ConnRef) {
+        let Some(&idx) = self.last_reply.get(&from) else {
+            return;
+        };
+        let now = &self.tree;
+        if let Some(Item::Reply { version, .. }) = self.out.get_mut(from.shard).and_then(|q| q.get_mut(idx)) {
+            if version.is_none() {
+                *version = Some(std::sync::Arc::new(now.clone()));
+            }
         }
     }
 
@@ -191,6 +215,7 @@ impl Sequencer {
                     return;
                 }
                 self.sessions.touch_current(session, now);
+                self.seal_previous_reply(from);
                 let ctx = PrepCtx {
                     policy: &self.s.policy,
                     extended_types: self.s.extended_types,
@@ -203,12 +228,7 @@ impl Sequencer {
                 if w.op() == jute::op::CHECK && err == 0 {
                     // ZooKeeper sends nothing for a successful check outside
                     // a multi; the empty frame only releases the pipeline.
-                    if let Some(q) = self.out.get_mut(from.shard) {
-                        q.push(Item::Reply {
-                            conn: from.conn,
-                            frame: Bytes::new(),
-                        });
-                    }
+                    self.push_reply(from, Bytes::new());
                     return;
                 }
                 self.reply(from, xid, txn.hdr.zxid, err, body.as_deref());
@@ -218,6 +238,7 @@ impl Sequencer {
                 self.reply(from, xid, self.tree.last_zxid, 0, Some(&body));
             }
             ToSeq::Close { from, session, xid } => {
+                self.seal_previous_reply(from);
                 if self.sessions.is_live(session) {
                     self.close_session(session, xid, now);
                 }
@@ -429,6 +450,7 @@ impl Sequencer {
             return None;
         }
         self.dirty = false;
+        self.last_reply.clear();
         let n = self.out.len();
         Some(std::mem::replace(
             &mut self.out,

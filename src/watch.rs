@@ -285,8 +285,8 @@ mod tests {
         w.add(Table::Data, "/d", 3, Mode::Standard);
         assert_eq!(
             w.data_by_conn(),
-            vec![(3, vec!["/d".to_string()])],
-            "the data table only: conn 1's /a is now a child watch alone"
+            vec![(1, vec![]), (3, vec!["/d".to_string()])],
+            "the data table only; conn 1 stays listed with no path, as in ZooKeeper"
         );
     }
 }

@@ -73,7 +73,15 @@ pub enum Item {
     /// A change, for the shard's watches.
     Event(Event),
     /// A whole reply frame for a connection of this shard.
-    Reply { conn: ConnId, frame: Bytes },
+    Reply {
+        conn: ConnId,
+        frame: Bytes,
+        /// The tree right after this request, when the same connection has
+        /// a later write in the batch: reads queued behind this reply must
+        /// see this state, not the batch's last one (which would show them
+        /// their own session's later writes). `None`: the batch's version.
+        version: Option<Arc<Tree>>,
+    },
     /// The answer to a handshake.
     Connected {
         conn: ConnId,

@@ -35,7 +35,8 @@ enum Out {
         kind: EventType,
         path: Arc<str>,
     },
-    Reply(Bytes),
+    /// A reply, and the version that reads queued behind it must see.
+    Reply(Bytes, Option<Arc<Tree>>),
     Connected {
         session: i64,
         timeout: i32,
@@ -152,6 +153,7 @@ impl Shard {
     /// Applies a batch; returns the answers it owes the sequencer.
     fn apply_batch(&self, batch: Batch) -> Vec<ToSeq> {
         let mut answers = Vec::new();
+        let batch_version = batch.version.clone();
         *self.version.borrow_mut() = batch.version;
         let conns = self.conns.borrow();
         let push = |conn: ConnId, o: Out| {
@@ -173,7 +175,17 @@ impl Shard {
                         );
                     }
                 }
-                Item::Reply { conn, frame } => push(conn, Out::Reply(frame)),
+                Item::Reply {
+                    conn,
+                    frame,
+                    version,
+                } => {
+                    // Reads queued behind this reply see this batch's version
+                    // (or the reply's own), even if later batches arrive
+                    // before the connection gets to them.
+                    let v = version.unwrap_or_else(|| batch_version.clone());
+                    push(conn, Out::Reply(frame, Some(v)))
+                }
                 Item::Connected {
                     conn,
                     session,
@@ -267,6 +279,8 @@ enum Wake {
 }
 
 struct Conn {
+    /// The version the reads queued behind the last reply must see.
+    read_version: Option<Arc<Tree>>,
     shard: Rc<Shard>,
     id: ConnId,
     handle: Rc<ConnHandle>,
@@ -304,6 +318,7 @@ impl Conn {
             wbuf: BytesMut::new(),
             closing: false,
             counted: false,
+            read_version: None,
         };
         let mut fb = FrameBuf::new(shard.settings.jute_max_buffer);
         let result = c.pump(&mut stream, &mut fb).await;
@@ -410,7 +425,8 @@ impl Conn {
                     self.count_sent();
                 }
             }
-            Out::Reply(frame) => {
+            Out::Reply(frame, version) => {
+                self.read_version = version;
                 // The zxid of a reply frame: after the length and the xid.
                 let zxid = frame
                     .get(8..16)
@@ -474,6 +490,8 @@ impl Conn {
                 self.answer_read(xid, op, &req, at);
             }
         }
+        // Later reads, queued or not, use the shard's version again.
+        self.read_version = None;
         self.handle.info.borrow_mut().outstanding = self.pending.len();
     }
 
@@ -743,14 +761,17 @@ impl Conn {
     }
 
     fn answer_read(&mut self, xid: i32, opcode: i32, req: &Request, at: Instant) {
-        let version = self.shard.version.borrow().clone();
+        let version = match &self.read_version {
+            Some(v) => v.clone(),
+            None => self.shard.version.borrow().clone(),
+        };
         let zxid = version.last_zxid;
         match req {
             Request::Ping => self.reply(jute::xid::PING, zxid, 0, None),
             // SASL is answered outside the request pipeline, with zxid 0.
             Request::Sasl => {
-                let empty = jute::PathResponse::default().encode();
-                self.reply(xid, 0, 0, Some(&empty));
+                // A null token (length -1): corral has no SASL provider.
+                self.reply(xid, 0, 0, Some(&(-1i32).to_be_bytes()));
             }
             Request::SetWatches(w) => {
                 self.set_watches(&version, w);
