@@ -260,7 +260,9 @@ fn java_string_hash(s: &str) -> i32 {
 
 /// The jute-generated `Id.hashCode`.
 fn java_id_hash(id: &Id) -> i32 {
-    let r = 37i32.wrapping_mul(17).wrapping_add(java_string_hash(&id.scheme));
+    let r = 37i32
+        .wrapping_mul(17)
+        .wrapping_add(java_string_hash(&id.scheme));
     37i32.wrapping_mul(r).wrapping_add(java_string_hash(&id.id))
 }
 
@@ -419,7 +421,7 @@ mod tests {
         add_auth_id(&mut ids, id("digest", "alice:x"));
         add_auth_id(&mut ids, id("ip", "127.0.0.1"));
         assert_eq!(ids.len(), 2);
-        assert_eq!(user_name(&ids[0]).is_empty(), false);
+        assert!(!user_name(&ids[0]).is_empty());
     }
 
     #[test]

@@ -309,9 +309,10 @@ fn error(code: Code) -> TxnBody {
 /// InvalidACL stop the request; a missing node or bad path is left for prep.
 pub fn eager_acl_check(policy: &AclPolicy, t: &Tree, auth: &[Id], w: &WriteOp) -> Result<(), Code> {
     let (path, perm, acl) = match w {
-        WriteOp::Create { op: op::CREATE | op::CREATE2, req } => {
-            (parent_for(&req.path).ok(), perms::CREATE, Some(&req.acl))
-        }
+        WriteOp::Create {
+            op: op::CREATE | op::CREATE2,
+            req,
+        } => (parent_for(&req.path).ok(), perms::CREATE, Some(&req.acl)),
         WriteOp::Delete(r) => (parent_for(&r.path).ok(), perms::DELETE, None),
         WriteOp::SetData(r) => (Some(r.path.as_str()), perms::WRITE, None),
         WriteOp::SetAcl(r) => (Some(r.path.as_str()), perms::ADMIN, Some(&r.acl)),
@@ -422,7 +423,11 @@ mod tests {
         assert_eq!(r.path, "/a/s-0000000001");
         let a = t.get("/a").unwrap().stat();
         assert_eq!((a.cversion, a.pzxid, a.num_children, a.czxid), (2, 3, 2, 1));
-        assert_eq!(t.get("/a").unwrap().cversion, 2, "stored cversion counts creates");
+        assert_eq!(
+            t.get("/a").unwrap().cversion,
+            2,
+            "stored cversion counts creates"
+        );
         // Errors still consume the zxid and change nothing.
         let r = run(&mut t, 4, &create("/a", 0));
         assert_eq!(r.err, Code::NodeExists.as_i32());
@@ -473,8 +478,16 @@ mod tests {
         );
         assert_eq!(run(&mut t, 6, &del("/a/b", 0)).err, 0);
         let a = t.get("/a").unwrap().stat();
-        assert_eq!((a.cversion, a.pzxid), (2, 6), "a delete shows as a child change");
-        assert_eq!(t.get("/a").unwrap().cversion, 1, "and keeps the stored cversion");
+        assert_eq!(
+            (a.cversion, a.pzxid),
+            (2, 6),
+            "a delete shows as a child change"
+        );
+        assert_eq!(
+            t.get("/a").unwrap().cversion,
+            1,
+            "and keeps the stored cversion"
+        );
         let set = WriteOp::SetData(SetDataRequest {
             path: "/a".into(),
             data: None,
@@ -499,5 +512,130 @@ mod tests {
         let errs: Vec<i32> = r.multi.iter().map(|s| s.err).collect();
         assert_eq!(errs, vec![0, -110, -2]);
         assert!(t.get("/n").is_none());
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    //! The tree, through prep and apply, against a plain map as the model.
+    use super::*;
+    use crate::jute::{CreateTtlRequest, DeleteRequest, SetDataRequest};
+    use bytes::Bytes;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create(usize, u8, bool),
+        Delete(usize, i32),
+        Set(usize, u8, i32),
+    }
+
+    // A small path space so that ops collide: /a, /b, /a/a, /a/b, /b/a, ...
+    const PATHS: [&str; 7] = ["/a", "/b", "/a/a", "/a/b", "/b/a", "/a/a/a", "/b/a/b"];
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..PATHS.len(), any::<u8>(), any::<bool>()).prop_map(|(p, d, s)| Op::Create(p, d, s)),
+            (0..PATHS.len(), -1..3i32).prop_map(|(p, v)| Op::Delete(p, v)),
+            (0..PATHS.len(), any::<u8>(), -1..3i32).prop_map(|(p, d, v)| Op::Set(p, d, v)),
+        ]
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct M {
+        data: Vec<u8>,
+        version: i32,
+        czxid: i64,
+        mzxid: i64,
+        creates: i32,
+    }
+
+    fn parent(p: &str) -> &str {
+        match p.rfind('/') {
+            Some(0) => "/",
+            Some(i) => &p[..i],
+            None => "/",
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn tree_matches_a_simple_model(ops in proptest::collection::vec(op(), 1..60)) {
+            let policy = AclPolicy::default();
+            let ctx = PrepCtx { policy: &policy, extended_types: false, session: 7, auth: &[] };
+            let mut t = Tree::new();
+            let mut model: BTreeMap<String, M> = BTreeMap::new();
+            let mut seq_next: BTreeMap<String, i32> = BTreeMap::new();
+            for (i, o) in ops.iter().enumerate() {
+                let zxid = i as i64 + 1;
+                let (w, expect): (WriteOp, Result<(), Code>) = match o {
+                    Op::Create(p, d, seq) => {
+                        let path = PATHS[*p].to_string();
+                        let par = parent(&path).to_string();
+                        let par_ok = par == "/" || model.contains_key(&par);
+                        let name = if *seq {
+                            format!("{path}{:010}", seq_next.get(&par).copied().unwrap_or(0))
+                        } else {
+                            path.clone()
+                        };
+                        let e = if !par_ok { Err(Code::NoNode) }
+                            else if model.contains_key(&name) { Err(Code::NodeExists) }
+                            else { Ok(()) };
+                        if e.is_ok() {
+                            model.insert(name, M { data: vec![*d], version: 0, czxid: zxid, mzxid: zxid, creates: 0 });
+                            *seq_next.entry(par.clone()).or_insert(0) += 1;
+                            if let Some(pm) = model.get_mut(&par) { pm.creates += 1; }
+                        }
+                        let req = CreateTtlRequest { path, data: Some(Bytes::from(vec![*d])), acl: crate::tree::open_acl(), flags: if *seq { 2 } else { 0 }, ttl: -1 };
+                        (WriteOp::Create { op: op::CREATE, req }, e)
+                    }
+                    Op::Delete(p, v) => {
+                        let path = PATHS[*p].to_string();
+                        let par = parent(&path).to_string();
+                        let has_children = model.keys().any(|k| k.starts_with(&format!("{path}/")));
+                        let e = if par != "/" && !model.contains_key(&par) { Err(Code::NoNode) }
+                            else { match model.get(&path) {
+                                None => Err(Code::NoNode),
+                                Some(m) if *v != -1 && *v != m.version => Err(Code::BadVersion),
+                                Some(_) if has_children => Err(Code::NotEmpty),
+                                Some(_) => Ok(()),
+                            } };
+                        if e.is_ok() { model.remove(&path); }
+                        (WriteOp::Delete(DeleteRequest { path, version: *v }), e)
+                    }
+                    Op::Set(p, d, v) => {
+                        let path = PATHS[*p].to_string();
+                        let e = match model.get_mut(&path) {
+                            None => Err(Code::NoNode),
+                            Some(m) if *v != -1 && *v != m.version => Err(Code::BadVersion),
+                            Some(m) => { m.version += 1; m.data = vec![*d]; m.mzxid = zxid; Ok(()) }
+                        };
+                        (WriteOp::SetData(SetDataRequest { path, data: Some(Bytes::from(vec![*d])), version: *v }), e)
+                    }
+                };
+                let txn = prep(&ctx, &t, 1, zxid, 0, &w);
+                let r = t.apply(&txn, &mut Vec::new());
+                let got = if r.err == 0 { Ok(()) } else { Err(r.err) };
+                prop_assert_eq!(got, expect.map_err(|c| c.as_i32()), "op {} {:?}", i, o);
+                prop_assert_eq!(t.last_zxid, zxid);
+                // The whole tree agrees with the model after every op.
+                for (path, m) in &model {
+                    let n = t.get(path);
+                    prop_assert!(n.is_some(), "{} missing", path);
+                    let n = n.unwrap();
+                    let st = n.stat();
+                    prop_assert_eq!(n.data.as_deref(), Some(m.data.as_slice()));
+                    prop_assert_eq!((st.version, st.czxid, st.mzxid), (m.version, m.czxid, m.mzxid));
+                    let kids: Vec<String> = model.keys()
+                        .filter(|k| parent(k) == path.as_str() && *k != path)
+                        .map(|k| k[path.len() + 1..].to_string()).collect();
+                    prop_assert_eq!(t.children(path).unwrap(), kids);
+                    prop_assert_eq!(st.cversion, 2 * m.creates - st.num_children);
+                }
+                prop_assert_eq!(t.node_count(), model.len() + 4);
+            }
+        }
     }
 }

@@ -169,7 +169,9 @@ impl Sequencer {
             return;
         };
         let now = &self.tree;
-        if let Some(Item::Reply { version, .. }) = self.out.get_mut(from.shard).and_then(|q| q.get_mut(idx)) {
+        if let Some(Item::Reply { version, .. }) =
+            self.out.get_mut(from.shard).and_then(|q| q.get_mut(idx))
+        {
             if version.is_none() {
                 *version = Some(std::sync::Arc::new(now.clone()));
             }

@@ -86,7 +86,9 @@ fn track_sessions(sessions: &mut Vec<(i64, i32)>, client: i64, body: &TxnBody, o
 /// `trust_empty` is `snapshot.trust.empty`: without it, logs with no
 /// snapshot are refused, as ZooKeeper refuses them.
 pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError> {
-    let snaps = txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
+    remove_snapshot_temps(&dirs.snap);
+    let snaps =
+        txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
     let mut base: Option<snapshot::Snapshot> = None;
     let mut base_zxid = None;
     for (zxid, path) in snaps.iter().rev().take(100) {
@@ -101,7 +103,9 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                 base_zxid = Some(*zxid);
                 break;
             }
-            Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable snapshot"),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable snapshot")
+            }
         }
     }
     let logs = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
@@ -134,9 +138,10 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         let bytes = std::fs::read(&path).map_err(io(&path))?;
         let log = match txnlog::read_log(&bytes) {
             Ok(l) => l,
-            Err(e) if i == last_index => {
-                // A last log whose header never reached the disk.
-                tracing::warn!(file = %path.display(), error = %e, "removing an empty last log");
+            Err(e) if i == last_index || matches!(e, txnlog::LogError::ShortHeader(_)) => {
+                // A log whose header never reached the disk (a crash, or a
+                // full disk, right after it was created) holds no txns.
+                tracing::warn!(file = %path.display(), error = %e, "removing a log without a header");
                 std::fs::remove_file(&path).map_err(io(&path))?;
                 continue;
             }
@@ -151,7 +156,12 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
             if rec.txn.hdr.zxid <= tree.last_zxid {
                 continue;
             }
-            track_sessions(&mut sessions, rec.txn.hdr.client_id, &rec.txn.body, rec.txn.hdr.op);
+            track_sessions(
+                &mut sessions,
+                rec.txn.hdr.client_id,
+                &rec.txn.body,
+                rec.txn.hdr.op,
+            );
             tree.apply(&rec.txn, &mut Vec::new());
             replayed += 1;
         }
@@ -159,12 +169,18 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
             if i != last_index {
                 return Err(StorageError::Bad {
                     path: path.display().to_string(),
-                    message: format!("corrupt record in a log that is not the last: {:?}", log.tail),
+                    message: format!(
+                        "corrupt record in a log that is not the last: {:?}",
+                        log.tail
+                    ),
                 });
             }
             let cut = bytes.len() as u64 - log.valid_end;
             tracing::warn!(file = %path.display(), at = log.valid_end, bytes = cut, "cutting a torn tail off the last log");
-            let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
             f.set_len(log.valid_end).map_err(io(&path))?;
             f.sync_all().map_err(io(&path))?;
             truncated = Some((path.clone(), cut));
@@ -179,6 +195,25 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
     })
 }
 
+/// Removes the temp files of snapshots that a crash interrupted
+/// ([`write_snapshot`]'s `.snapshot.<zxid>.tmp`): nothing reads them, and
+/// they hold space.
+fn remove_snapshot_temps(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&format!(".{}.", snapshot::SNAPSHOT_FILE_PREFIX))
+            && name.ends_with(".tmp")
+        {
+            tracing::info!(file = %e.path().display(), "removing an unfinished snapshot");
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Writes `snapshot.<zxid>` of a frozen tree, durably (temp file, fsync,
 /// rename, fsync of the directory). Returns its path.
 pub fn write_snapshot(
@@ -190,18 +225,41 @@ pub fn write_snapshot(
     let name = snapshot::snapshot_file_name(tree.last_zxid, compression);
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let r = write_snapshot_to(dir, &tmp, &path, tree, sessions, compression);
+    if r.is_err() {
+        // A half-written snapshot must not keep the space (on a full disk
+        // it is what keeps the disk full).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+fn write_snapshot_to(
+    dir: &Path,
+    tmp: &Path,
+    path: &Path,
+    tree: &Tree,
+    sessions: &[(i64, i32)],
+    compression: Compression,
+) -> Result<PathBuf, StorageError> {
+    let file = std::fs::File::create(tmp).map_err(io(tmp))?;
     let digest = ZxidDigest::of(tree);
-    let w = snapshot::write_snapshot(std::io::BufWriter::new(file), tree, sessions, compression, Some(&digest))
-        .map_err(io(&tmp))?;
-    let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-    file.sync_all().map_err(io(&tmp))?;
+    let w = snapshot::write_snapshot(
+        std::io::BufWriter::new(file),
+        tree,
+        sessions,
+        compression,
+        Some(&digest),
+    )
+    .map_err(io(tmp))?;
+    let file = w.into_inner().map_err(|e| io(tmp)(e.into_error()))?;
+    file.sync_all().map_err(io(tmp))?;
     drop(file);
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    std::fs::rename(tmp, path).map_err(io(path))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(path)
+    Ok(path.to_path_buf())
 }
 
 /// What a purge removed.
@@ -216,8 +274,12 @@ pub struct Purged {
 /// snapshot), and remove the rest.
 pub fn purge(dirs: &Dirs, retain: usize) -> Result<Purged, StorageError> {
     let retain = retain.max(3);
-    let snaps = txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
-    let valid: Vec<&(i64, PathBuf)> = snaps.iter().filter(|(_, p)| snapshot::is_valid_snapshot_file(p)).collect();
+    let snaps =
+        txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
+    let valid: Vec<&(i64, PathBuf)> = snaps
+        .iter()
+        .filter(|(_, p)| snapshot::is_valid_snapshot_file(p))
+        .collect();
     if valid.len() <= retain {
         return Ok(Purged::default());
     }

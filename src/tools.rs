@@ -78,8 +78,21 @@ fn body_str(b: &TxnBody) -> String {
             c.ephemeral,
             c.parent_cversion
         ),
-        TxnBody::CreateContainer(c) => format!("{},#{},v{{{}}},{}", c.path, data_str(&c.data), acl_str(&c.acl), c.parent_cversion),
-        TxnBody::CreateTtl(c) => format!("{},#{},v{{{}}},{},{}", c.path, data_str(&c.data), acl_str(&c.acl), c.parent_cversion, c.ttl),
+        TxnBody::CreateContainer(c) => format!(
+            "{},#{},v{{{}}},{}",
+            c.path,
+            data_str(&c.data),
+            acl_str(&c.acl),
+            c.parent_cversion
+        ),
+        TxnBody::CreateTtl(c) => format!(
+            "{},#{},v{{{}}},{},{}",
+            c.path,
+            data_str(&c.data),
+            acl_str(&c.acl),
+            c.parent_cversion,
+            c.ttl
+        ),
         TxnBody::Delete(d) => d.path.clone(),
         TxnBody::SetData(s) => format!("{},#{},{}", s.path, data_str(&s.data), s.version),
         TxnBody::SetAcl(s) => format!("{},v{{{}}},{}", s.path, acl_str(&s.acl), s.version),
@@ -166,7 +179,11 @@ pub fn format_snapshot(snap: &Snapshot) -> String {
     node_lines(&mut s, &snap.tree, "/");
     let _ = writeln!(s, "Session Details (sid, timeout, ephemeralCount):");
     for (sid, timeout) in &snap.sessions {
-        let _ = writeln!(s, "0x{sid:x}, {timeout}, {}", snap.tree.ephemerals_of(*sid).len());
+        let _ = writeln!(
+            s,
+            "0x{sid:x}, {timeout}, {}",
+            snap.tree.ephemerals_of(*sid).len()
+        );
     }
     let _ = writeln!(s, "----\nLast zxid: 0x{:x}", snap.tree.last_zxid);
     s

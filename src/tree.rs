@@ -172,7 +172,8 @@ pub fn open_acl() -> Vec<Acl> {
 
 /// One shared copy of the open ACL, which most nodes carry (ZooKeeper
 /// shares ACL lists through its ACL cache for the same reason: memory).
-static OPEN_ACL: std::sync::LazyLock<Arc<Vec<Acl>>> = std::sync::LazyLock::new(|| Arc::new(open_acl()));
+static OPEN_ACL: std::sync::LazyLock<Arc<Vec<Acl>>> =
+    std::sync::LazyLock::new(|| Arc::new(open_acl()));
 
 /// The ACL list to store on a node: the shared one where it is the open ACL.
 pub fn shared_acl(acl: &[Acl]) -> Arc<Vec<Acl>> {
@@ -686,7 +687,9 @@ pub const STAT_NODE: &str = "zookeeper_stats";
 
 /// `count=N,bytes=M` (and any other keys, kept) as ZooKeeper's StatsTrack.
 fn stats_update(data: Option<&Bytes>, count: i64, bytes: i64, set: bool) -> Bytes {
-    let text = data.map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default();
+    let text = data
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .unwrap_or_default();
     let mut c = 0i64;
     let mut b = 0i64;
     let mut rest: Vec<String> = Vec::new();
@@ -715,13 +718,19 @@ impl Tree {
     /// The deepest path at or above `path` that has a quota
     /// (`DataTree.getMaxPrefixWithQuota`).
     fn quota_prefix(&self, path: &str) -> Option<String> {
-        let any = self.nodes.get(QUOTA).is_some_and(|q| !q.children.is_empty());
+        let any = self
+            .nodes
+            .get(QUOTA)
+            .is_some_and(|q| !q.children.is_empty());
         if !any || path.starts_with(QUOTA) {
             return None;
         }
         let mut p = path;
         while p != "/" && !p.is_empty() {
-            if self.nodes.contains_key(format!("{QUOTA}{p}/{LIMIT_NODE}").as_str()) {
+            if self
+                .nodes
+                .contains_key(format!("{QUOTA}{p}/{LIMIT_NODE}").as_str())
+            {
                 return Some(p.to_string());
             }
             p = parent_of(p);
@@ -736,7 +745,8 @@ impl Tree {
         if let Some(n) = self.nodes.get(stat_path.as_str()) {
             let mut n = Node::clone(n);
             n.data = Some(stats_update(n.data.as_ref(), count, bytes, set));
-            self.nodes.insert(Arc::from(stat_path.as_str()), Arc::new(n));
+            self.nodes
+                .insert(Arc::from(stat_path.as_str()), Arc::new(n));
         }
     }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{body, closed_by_peer, err, op, write_frame, Connect, Raw, Server, Stat, W, OPEN};
+use common::{body, closed_by_peer, err, op, write_frame, Connect, Raw, Server, Stat, OPEN, W};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -54,7 +54,10 @@ fn closes_before_handshake(srv: &Server, bytes: &[u8], what: &str) {
 fn closes_after_handshake(srv: &Server, bytes: &[u8], what: &str) {
     let mut c = Raw::connect(&srv.addr());
     c.stream.write_all(bytes).unwrap();
-    assert!(closed_by_peer(&mut c.stream, CLOSE_WAIT), "not closed: {what}");
+    assert!(
+        closed_by_peer(&mut c.stream, CLOSE_WAIT),
+        "not closed: {what}"
+    );
 }
 
 #[test]
@@ -107,7 +110,10 @@ fn max_buffer_is_the_limit() {
     s.write_all(&0xf_ffffi32.to_be_bytes()).unwrap();
     assert!(!closed_by_peer(&mut s, Duration::from_millis(300)));
     let mut c = Raw::connect(&srv.addr());
-    assert_eq!(c.get_data("/big", false).unwrap().0.unwrap().len(), data.len());
+    assert_eq!(
+        c.get_data("/big", false).unwrap().0.unwrap().len(),
+        data.len()
+    );
 }
 
 #[test]
@@ -166,7 +172,10 @@ fn handshake_with_and_without_the_read_only_byte() {
     };
     let (mut c, b) = Raw::connect_with(&srv.addr(), &without).unwrap();
     assert_eq!((b.len, b.read_only), (36, None));
-    assert_eq!((b.protocol_version, b.timeout, b.passwd.len()), (0, 30_000, 16));
+    assert_eq!(
+        (b.protocol_version, b.timeout, b.passwd.len()),
+        (0, 30_000, 16)
+    );
     assert_ne!(b.session, 0);
     assert_ne!(b.session, a.session);
     c.ping();
@@ -246,7 +255,11 @@ fn unknown_opcodes_are_unimplemented_then_closed() {
     for opcode in [0, 10, 50, 99, 108, 1000, -1, -2000] {
         let mut c = Raw::connect(&srv.addr());
         let r = c.call(opcode, &body::path("/"));
-        assert_eq!((r.err, r.body.len()), (err::UNIMPLEMENTED, 0), "op {opcode}");
+        assert_eq!(
+            (r.err, r.body.len()),
+            (err::UNIMPLEMENTED, 0),
+            "op {opcode}"
+        );
         assert!(closed_by_peer(&mut c.stream, CLOSE_WAIT), "op {opcode}");
     }
     healthy(&srv, &tree);
@@ -260,7 +273,9 @@ fn bad_paths() {
     for p in ["", "a", "//a", "/a\u{0}b", "/base/"] {
         assert_eq!(c.create(p, b"", 0).err, err::BAD_ARGUMENTS, "create {p:?}");
     }
-    for p in ["", "a", "//a", "/base/", "/a/./b", "/a/../b", "/.", "/a\u{1}"] {
+    for p in [
+        "", "a", "//a", "/base/", "/a/./b", "/a/../b", "/.", "/a\u{1}",
+    ] {
         assert_eq!(
             c.set_data(p, b"", -1).unwrap_err(),
             err::BAD_ARGUMENTS,

@@ -6,8 +6,8 @@ mod common;
 
 use common::{body, err, ev, op, Raw, Server, OPEN};
 use std::time::Duration;
-use zookeeper_client as zk;
 use zk::{Acl, Acls, AddWatchMode, AuthId, Client, CreateMode, Error, EventType, Permission};
+use zookeeper_client as zk;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -70,7 +70,11 @@ async fn create_every_mode_with_exact_stats() {
     assert_eq!(seq.into_i64(), -1);
     assert_eq!((p.mzxid, p.pzxid), (p.czxid, p.czxid));
     assert_eq!(p.ctime, p.mtime);
-    assert!(p.ctime > 1_600_000_000_000, "ctime is wall-clock ms: {}", p.ctime);
+    assert!(
+        p.ctime > 1_600_000_000_000,
+        "ctime is wall-clock ms: {}",
+        p.ctime
+    );
     assert_eq!(
         (p.version, p.cversion, p.aversion, p.ephemeral_owner),
         (0, 0, 0, 0)
@@ -170,7 +174,10 @@ async fn container_is_deleted_once_emptied() {
     let (_, w) = c.check_and_watch_stat("/box").await.unwrap();
     c.delete("/box/item", None).await.unwrap();
     let e = event(w).await;
-    assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeDeleted, "/box"));
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDeleted, "/box")
+    );
     assert!(c.check_stat("/box").await.unwrap().is_none());
     // Never had a child: kept (maxNeverUsedIntervalMs is 0 by default).
     assert!(c.check_stat("/never").await.unwrap().is_some());
@@ -214,7 +221,10 @@ async fn ttl_nodes_expire_when_enabled() {
 
     let (_, w) = c.check_and_watch_stat("/t").await.unwrap();
     let e = event(w).await;
-    assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeDeleted, "/t"));
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDeleted, "/t")
+    );
     wait_gone(&c, "/dir/s-0000000000").await;
     // A TTL node with children, and one whose TTL has not run out, stay.
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -238,7 +248,10 @@ async fn delete_checks_versions_and_children() {
     let (k, _) = c.create("/d/k", b"", &persistent()).await.unwrap();
     let k1 = c.set_data("/d/k", b"1", None).await.unwrap();
     assert_eq!(k1.version, 1);
-    assert_eq!(c.delete("/d/k", Some(0)).await.unwrap_err(), Error::BadVersion);
+    assert_eq!(
+        c.delete("/d/k", Some(0)).await.unwrap_err(),
+        Error::BadVersion
+    );
     assert_eq!(c.delete("/d", None).await.unwrap_err(), Error::NotEmpty);
     let (_, before) = c.get_children("/d").await.unwrap();
     assert_eq!(
@@ -255,7 +268,10 @@ async fn delete_checks_versions_and_children() {
     assert_eq!(after.cversion, 2);
     assert_eq!(after.mzxid, before.mzxid);
     assert_eq!(c.delete("/d/k", None).await.unwrap_err(), Error::NoNode);
-    assert_eq!(c.delete("/d", Some(3)).await.unwrap_err(), Error::BadVersion);
+    assert_eq!(
+        c.delete("/d", Some(3)).await.unwrap_err(),
+        Error::BadVersion
+    );
     c.delete("/d", Some(0)).await.unwrap();
     assert!(c.check_stat("/d").await.unwrap().is_none());
 }
@@ -267,7 +283,10 @@ async fn set_data_checks_versions() {
     let (s0, _) = c.create("/s", b"a", &persistent()).await.unwrap();
     let s1 = c.set_data("/s", b"bb", None).await.unwrap();
     assert_eq!((s1.version, s1.data_length), (1, 2));
-    assert_eq!((s1.czxid, s1.ctime, s1.pzxid), (s0.czxid, s0.ctime, s0.pzxid));
+    assert_eq!(
+        (s1.czxid, s1.ctime, s1.pzxid),
+        (s0.czxid, s0.ctime, s0.pzxid)
+    );
     assert_eq!(s1.mzxid, s0.czxid + 1);
     assert!(s1.mtime >= s0.mtime);
     assert_eq!(
@@ -313,10 +332,7 @@ async fn exists_get_data_and_children() {
     let mut root = sorted_children(&c, "/").await;
     root.sort();
     assert_eq!(root, ["k", "zookeeper"]);
-    assert_eq!(
-        sorted_children(&c, "/zookeeper").await,
-        ["config", "quota"]
-    );
+    assert_eq!(sorted_children(&c, "/zookeeper").await, ["config", "quota"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,11 +341,18 @@ async fn acls_digest_world_ip() {
     let c = connect(&srv).await;
     let id = common::digest("user:pw");
     let digest_all = [Acl::new(Permission::ALL, AuthId::new("digest", &id))];
-    c.create("/sec", b"secret", &CreateMode::Persistent.with_acls(Acls::new(&digest_all)))
-        .await
-        .unwrap();
+    c.create(
+        "/sec",
+        b"secret",
+        &CreateMode::Persistent.with_acls(Acls::new(&digest_all)),
+    )
+    .await
+    .unwrap();
     assert_eq!(c.get_data("/sec").await.unwrap_err(), Error::NoAuth);
-    assert_eq!(c.set_data("/sec", b"x", None).await.unwrap_err(), Error::NoAuth);
+    assert_eq!(
+        c.set_data("/sec", b"x", None).await.unwrap_err(),
+        Error::NoAuth
+    );
     assert_eq!(c.list_children("/sec").await.unwrap_err(), Error::NoAuth);
     assert_eq!(c.get_acl("/sec").await.unwrap_err(), Error::NoAuth);
     assert_eq!(
@@ -373,7 +396,10 @@ async fn acls_digest_world_ip() {
     assert_eq!((st.aversion, st.version), (1, 0));
     c.sync("/").await.unwrap(); // c reads what u wrote
     assert_eq!(c.get_data("/sec").await.unwrap().0, b"secret");
-    assert_eq!(c.set_data("/sec", b"x", None).await.unwrap_err(), Error::NoAuth);
+    assert_eq!(
+        c.set_data("/sec", b"x", None).await.unwrap_err(),
+        Error::NoAuth
+    );
     assert_eq!(c.get_acl("/sec").await.unwrap(), (read_only.to_vec(), st));
     assert_eq!(
         c.set_acl("/sec", &digest_all, None).await.unwrap_err(),
@@ -382,23 +408,39 @@ async fn acls_digest_world_ip() {
 
     // creator_all: expands to the session's digest ids; refused without one.
     assert_eq!(
-        c.create("/mine", b"", &CreateMode::Persistent.with_acls(Acls::creator_all()))
-            .await
-            .unwrap_err(),
+        c.create(
+            "/mine",
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::creator_all())
+        )
+        .await
+        .unwrap_err(),
         Error::InvalidAcl
     );
-    u.create("/mine", b"", &CreateMode::Persistent.with_acls(Acls::creator_all()))
-        .await
-        .unwrap();
+    u.create(
+        "/mine",
+        b"",
+        &CreateMode::Persistent.with_acls(Acls::creator_all()),
+    )
+    .await
+    .unwrap();
     assert_eq!(u.get_acl("/mine").await.unwrap().0, digest_all);
 
     // ip: the client's address matches 127.0.0.1 and 127.0.0.0/8, not 10/8.
-    for (expr, ok) in [("127.0.0.1", true), ("127.0.0.0/8", true), ("10.0.0.0/8", false)] {
+    for (expr, ok) in [
+        ("127.0.0.1", true),
+        ("127.0.0.0/8", true),
+        ("10.0.0.0/8", false),
+    ] {
         let acl = [Acl::new(Permission::READ, AuthId::new("ip", expr))];
         let path = format!("/ip-{}", expr.replace('/', "_"));
-        c.create(&path, b"i", &CreateMode::Persistent.with_acls(Acls::new(&acl)))
-            .await
-            .unwrap();
+        c.create(
+            &path,
+            b"i",
+            &CreateMode::Persistent.with_acls(Acls::new(&acl)),
+        )
+        .await
+        .unwrap();
         let got = c.get_data(&path).await.map(|(d, _)| d);
         if ok {
             assert_eq!(got.unwrap(), b"i", "{expr}");
@@ -418,9 +460,13 @@ async fn acls_digest_world_ip() {
     ] {
         let acl = [Acl::new(Permission::ALL, AuthId::new(scheme, id))];
         assert_eq!(
-            c.create("/bad", b"", &CreateMode::Persistent.with_acls(Acls::new(&acl)))
-                .await
-                .unwrap_err(),
+            c.create(
+                "/bad",
+                b"",
+                &CreateMode::Persistent.with_acls(Acls::new(&acl))
+            )
+            .await
+            .unwrap_err(),
             Error::InvalidAcl,
             "{scheme}:{id}"
         );
@@ -440,12 +486,19 @@ async fn get_acl_hides_digests_without_admin() {
     let u = connect(&srv).await;
     auth(&u, "digest", b"user:pw").await;
     let acl = [Acl::new(Permission::READ, AuthId::new("digest", &id))];
-    u.create("/r", b"", &CreateMode::Persistent.with_acls(Acls::new(&acl)))
-        .await
-        .unwrap();
+    u.create(
+        "/r",
+        b"",
+        &CreateMode::Persistent.with_acls(Acls::new(&acl)),
+    )
+    .await
+    .unwrap();
     // READ without ADMIN: the digest is shown as user:x.
     let (got, _) = u.get_acl("/r").await.unwrap();
-    assert_eq!(got, [Acl::new(Permission::READ, AuthId::new("digest", "user:x"))]);
+    assert_eq!(
+        got,
+        [Acl::new(Permission::READ, AuthId::new("digest", "user:x"))]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,7 +566,10 @@ async fn multi_success_results() {
     let zk::MultiWriteResult::SetData { stat } = &r[2] else {
         panic!("{r:?}")
     };
-    assert_eq!((stat.version, stat.data_length, stat.mzxid), (1, 2, m.czxid));
+    assert_eq!(
+        (stat.version, stat.data_length, stat.mzxid),
+        (1, 2, m.czxid)
+    );
     assert_eq!(stat, &m);
     assert_eq!(r[3], zk::MultiWriteResult::Check);
     assert_eq!(r[4], zk::MultiWriteResult::Delete);
@@ -612,7 +668,10 @@ fn multi_ttl_create_answers_as_create2() {
         op::MULTI,
         &body::multi(&[
             (op::CREATE_TTL, body::create_ttl("/t", b"", OPEN, 5, 60_000)),
-            (op::CREATE_TTL, body::create_ttl("/s-", b"", OPEN, 6, 60_000)),
+            (
+                op::CREATE_TTL,
+                body::create_ttl("/s-", b"", OPEN, 6, 60_000),
+            ),
         ]),
     );
     let mut rd = r.ok();
@@ -643,9 +702,13 @@ async fn multi_read_per_op_results() {
     c.create("/r/x", b"", &persistent()).await.unwrap();
     let id = common::digest("user:pw");
     let locked = [Acl::new(Permission::ALL, AuthId::new("digest", &id))];
-    c.create("/locked", b"", &CreateMode::Persistent.with_acls(Acls::new(&locked)))
-        .await
-        .unwrap();
+    c.create(
+        "/locked",
+        b"",
+        &CreateMode::Persistent.with_acls(Acls::new(&locked)),
+    )
+    .await
+    .unwrap();
     let mut m = c.new_multi_reader();
     m.add_get_data("/r").unwrap();
     m.add_get_children("/r").unwrap();
@@ -703,7 +766,10 @@ async fn ephemerals_and_descendant_counts() {
     app.sort();
     assert_eq!(app, ["/app/e1", "/app/e2-0000000001"]);
     // A prefix of names, not only of paths.
-    assert_eq!(c.list_ephemerals("/app/e2").await.unwrap(), ["/app/e2-0000000001"]);
+    assert_eq!(
+        c.list_ephemerals("/app/e2").await.unwrap(),
+        ["/app/e2-0000000001"]
+    );
     assert_eq!(c.list_ephemerals("/t").await.unwrap(), ["/top"]);
     assert!(c.list_ephemerals("/nothing").await.unwrap().is_empty());
     assert_eq!(other.list_ephemerals("/").await.unwrap(), ["/app/theirs"]);
@@ -734,13 +800,22 @@ async fn one_shot_watches() {
 
     w2.set_data("/w", b"1", None).await.unwrap();
     let e = event(data_w).await;
-    assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeDataChanged, "/w"));
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDataChanged, "/w")
+    );
     let e = event(exist_w).await;
-    assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeDataChanged, "/w"));
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDataChanged, "/w")
+    );
 
     w2.create("/w/new", b"", &persistent()).await.unwrap();
     let e = event(created_w).await;
-    assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeCreated, "/w/new"));
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeCreated, "/w/new")
+    );
     let e = event(child_w).await;
     assert_eq!(
         (e.event_type, e.path.as_str()),
@@ -753,9 +828,15 @@ async fn one_shot_watches() {
     let (_, parent_w) = c.list_and_watch_children("/w").await.unwrap();
     w2.delete("/w/new", None).await.unwrap();
     let e = event(data_w).await;
-    assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeDeleted, "/w/new"));
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDeleted, "/w/new")
+    );
     let e = event(child_w).await;
-    assert_eq!((e.event_type, e.path.as_str()), (EventType::NodeDeleted, "/w/new"));
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDeleted, "/w/new")
+    );
     let e = event(parent_w).await;
     assert_eq!(
         (e.event_type, e.path.as_str()),

@@ -145,6 +145,33 @@ fn parse_log(bytes: &[u8]) -> (Vec<LogRec>, u64) {
     (recs, pos as u64)
 }
 
+/// The txns of all the logs, in file order, have zxids that go up by one
+/// (from the first log's first), and each log is named after its first.
+fn assert_log_zxids_contiguous(data: &Path, ctx: &str) {
+    let mut prev: Option<i64> = None;
+    for (z, f) in logs(data) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(bytes.len() >= 16, "{ctx}: {} has no header", f.display());
+        let (recs, _) = parse_log(&bytes);
+        if let Some(r) = recs.first() {
+            assert_eq!(r.zxid, z, "{ctx}: {} starts at 0x{:x}", f.display(), r.zxid);
+        }
+        for r in recs {
+            if let Some(p) = prev {
+                assert_eq!(
+                    r.zxid,
+                    p + 1,
+                    "{ctx}: {}: zxid 0x{:x} ({:?}) follows 0x{p:x}",
+                    f.display(),
+                    r.zxid,
+                    r.path
+                );
+            }
+            prev = Some(r.zxid);
+        }
+    }
+}
+
 /// Sends one request frame; an error means the connection is gone.
 fn send(raw: &mut Raw, xid: i32, opcode: i32, b: &[u8]) -> std::io::Result<()> {
     let mut p = W::new().int(xid).int(opcode).bytes();
@@ -184,8 +211,15 @@ fn get_many(srv: &Server, paths: &[String]) -> Vec<Result<(Option<Vec<u8>>, Stat
 /// A write of a load plan.
 #[derive(Debug, Clone)]
 enum Wr {
-    Create { path: String, data: Vec<u8> },
-    Set { path: String, data: Vec<u8>, version: i32 },
+    Create {
+        path: String,
+        data: Vec<u8>,
+    },
+    Set {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
 }
 
 /// What happened to one session's pipelined writes.
@@ -222,7 +256,9 @@ fn run_load(addr: &str, plan: &[Wr], window: usize) -> Outcome {
     while o.acked < plan.len() {
         while can_send && o.sent < plan.len() && o.sent - o.acked < window {
             let (opc, b) = match &plan[o.sent] {
-                Wr::Create { path, data } => (op::CREATE, body::create(path, data, common::OPEN, 0)),
+                Wr::Create { path, data } => {
+                    (op::CREATE, body::create(path, data, common::OPEN, 0))
+                }
                 Wr::Set {
                     path,
                     data,
@@ -357,8 +393,14 @@ fn check_session(
     let data = data.unwrap_or_default();
     let present: BTreeSet<String> = kids(raw, &node).into_iter().collect();
     let lost: Vec<&String> = m.names.difference(&present).collect();
-    assert!(lost.is_empty(), "{ctx}: earlier acknowledged nodes lost: {lost:?}");
-    let index_of = |p: &str| plan.iter().position(|w| matches!(w, Wr::Create { path, .. } if path == p));
+    assert!(
+        lost.is_empty(),
+        "{ctx}: earlier acknowledged nodes lost: {lost:?}"
+    );
+    let index_of = |p: &str| {
+        plan.iter()
+            .position(|w| matches!(w, Wr::Create { path, .. } if path == p))
+    };
     let mut top: Option<usize> = None;
     for n in present.difference(&m.names) {
         let full = format!("{node}/{n}");
@@ -372,7 +414,10 @@ fn check_session(
             .iter()
             .position(|w| matches!(w, Wr::Set { data: d, .. } if *d == data))
             .unwrap_or_else(|| {
-                panic!("{ctx}: {node} holds {:?}, written by no one", String::from_utf8_lossy(&data))
+                panic!(
+                    "{ctx}: {node} holds {:?}, written by no one",
+                    String::from_utf8_lossy(&data)
+                )
             });
         top = top.max(Some(k));
         Some(k)
@@ -384,7 +429,11 @@ fn check_session(
         o.acked,
         plan.get(applied)
     );
-    assert!(applied <= o.sent, "{ctx}: {applied} writes applied, {} sent", o.sent);
+    assert!(
+        applied <= o.sent,
+        "{ctx}: {applied} writes applied, {} sent",
+        o.sent
+    );
     let mut next = m.clone();
     let mut last_set = None;
     for (k, w) in plan[..applied].iter().enumerate() {
@@ -469,7 +518,11 @@ fn kill9_under_load_keeps_every_acknowledged_write() {
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for (s, o) in outcomes.iter().enumerate() {
-            assert!(o.error.is_none(), "cycle {cycle} session {s}: {:?}", o.error);
+            assert!(
+                o.error.is_none(),
+                "cycle {cycle} session {s}: {:?}",
+                o.error
+            );
             assert!(
                 o.refused.is_none(),
                 "cycle {cycle} session {s}: write refused {:?}",
@@ -482,7 +535,10 @@ fn kill9_under_load_keeps_every_acknowledged_write() {
         total_acked += outcomes.iter().map(|o| o.acked).sum::<usize>();
         eprintln!(
             "cycle {cycle}: killed after {delay:?}, acked/sent/planned {:?}",
-            outcomes.iter().map(|o| (o.acked, o.sent, per)).collect::<Vec<_>>()
+            outcomes
+                .iter()
+                .map(|o| (o.acked, o.sent, per))
+                .collect::<Vec<_>>()
         );
         srv.restart();
         let mut raw = connect(&srv);
@@ -504,6 +560,7 @@ fn kill9_under_load_keeps_every_acknowledged_write() {
         raw.close_session();
         assert_created(&srv, &all, &format!("cycle {cycle}"));
     }
+    assert_log_zxids_contiguous(&data_dir, "after the kills");
     let snaps = snapshots(&data_dir).len();
     let nlogs = logs(&data_dir).len();
     eprintln!(
@@ -512,9 +569,15 @@ fn kill9_under_load_keeps_every_acknowledged_write() {
         all.len(),
         t0.elapsed()
     );
-    assert!(mid_load >= cycles / 2, "only {mid_load} of {cycles} kills hit the load");
+    assert!(
+        mid_load >= cycles / 2,
+        "only {mid_load} of {cycles} kills hit the load"
+    );
     assert!(total_acked > 1000, "only {total_acked} writes acknowledged");
-    assert!(snaps >= 3, "snapCount=200 should have left snapshots, found {snaps}");
+    assert!(
+        snaps >= 3,
+        "snapCount=200 should have left snapshots, found {snaps}"
+    );
 }
 
 /// Creates of `/<dir>/<prefix>n<k>` for k in 0..n, each with its own data.
@@ -577,7 +640,10 @@ fn wait_snapshot_after(data: &Path, than: i64) -> i64 {
                 return *z;
             }
         }
-        assert!(Instant::now() < deadline, "no snapshot after 0x{than:x} within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "no snapshot after 0x{than:x} within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -615,7 +681,10 @@ fn torn_log_tail_recovers_to_the_last_whole_record() {
         );
         let logged: Vec<&String> = recs.iter().filter_map(|r| r.path.as_ref()).collect();
         for p in planned.keys() {
-            assert!(logged.contains(&p), "{ctx}: acknowledged {p} is not in the newest log");
+            assert!(
+                logged.contains(&p),
+                "{ctx}: acknowledged {p} is not in the newest log"
+            );
         }
         // Cut inside one of the last records: shorten the file, or (as a
         // write that reached only part of the pre-allocated file) zero the
@@ -635,7 +704,9 @@ fn torn_log_tail_recovers_to_the_last_whole_record() {
         }
         // Adler32 fills only the low half of the 8-byte checksum: a cut in
         // the high half leaves zeros, which read as padding (a clean end).
-        let clean = bytes[victim.start as usize..cut as usize].iter().all(|b| *b == 0);
+        let clean = bytes[victim.start as usize..cut as usize]
+            .iter()
+            .all(|b| *b == 0);
         let (ok, out, e) = tool(&["log-dump", &last.display().to_string()]);
         assert!(ok, "{ctx}: log-dump failed: {e}");
         let want = if clean {
@@ -643,7 +714,10 @@ fn torn_log_tail_recovers_to_the_last_whole_record() {
         } else {
             format!("Stopped after {idx} txns at byte {}", victim.start)
         };
-        assert!(out.contains(&want), "{ctx}: log-dump says\n{out}\nnot {want:?}");
+        assert!(
+            out.contains(&want),
+            "{ctx}: log-dump says\n{out}\nnot {want:?}"
+        );
         srv.restart();
         for r in &recs[..idx] {
             if let Some(p) = &r.path {
@@ -788,19 +862,34 @@ impl Drop for Tmpfs {
 
 #[test]
 fn full_disk_fails_writes_cleanly_and_recovers() {
-    let fs = Tmpfs::mount("8m");
+    for round in 0..3 {
+        full_disk_round(round);
+    }
+}
+
+fn full_disk_round(round: usize) {
+    let fs = Tmpfs::mount("12m");
     let data = fs.path.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    // Space to give back later.
+    // Space to give back later: enough for the snapshot corral takes of
+    // the whole tree when it restarts.
     let filler = fs.path.join("filler");
-    std::fs::write(&filler, vec![0xa5u8; 2 << 20]).unwrap();
+    std::fs::write(&filler, vec![0xa5u8; 6 << 20]).unwrap();
     let mut srv = Server::opts()
         .cfg("dataDir", &data.display().to_string())
         .cfg("preAllocSize", "64")
-        .cfg("snapCount", "400")
+        // Snapshots fail on the full disk too in round 0; later rounds
+        // fill it with the log alone.
+        .cfg("snapCount", if round == 0 { "400" } else { "100000" })
+        .cfg("tickTime", "200")
+        .cfg("maxSessionTimeout", "60000")
         .start();
     let mut reader = connect(&srv);
     reader.create("/d", b"", 0).ok();
+    // A short session with an ephemeral, to be closed while the disk is
+    // full.
+    let mut eph = Raw::connect_timeout(&srv.addr(), 3000);
+    eph.create("/d/eph", b"e", 1).ok();
     let mut acked: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut planned: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut failed_in_a_row = 0;
@@ -808,40 +897,91 @@ fn full_disk_fails_writes_cleanly_and_recovers() {
     let mut refusals = 0;
     while failed_in_a_row < 3 {
         assert!(attempts < 200, "8 MB never filled up");
-        let plan = creates("/d", &format!("a{attempts}"), 32, 4096);
-        record(&mut planned, &plan);
-        let o = run_load(&srv.addr(), &plan, 8);
-        assert!(
-            o.error.is_none(),
-            "attempt {attempts}: {:?}; server log:\n{}",
-            o.error,
-            srv.log_tail()
-        );
-        if o.refused.is_some() {
-            refusals += 1;
+        // Three sessions at once, so that batches queue up behind the
+        // one that meets the full disk.
+        let plans: Vec<Vec<Wr>> = (0..3)
+            .map(|w| creates("/d", &format!("a{attempts}w{w}"), 24, 4096))
+            .collect();
+        let outcomes: Vec<Outcome> = std::thread::scope(|sc| {
+            let hs: Vec<_> = plans
+                .iter()
+                .map(|p| {
+                    let addr = srv.addr();
+                    sc.spawn(move || run_load(&addr, p, 8))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut failed = false;
+        for (plan, o) in plans.iter().zip(&outcomes) {
+            assert!(
+                o.error.is_none(),
+                "attempt {attempts}: {:?}; server log:\n{}",
+                o.error,
+                srv.log_tail()
+            );
+            if o.refused.is_some() {
+                refusals += 1;
+            }
+            record(&mut planned, plan);
+            record(&mut acked, &plan[..o.acked]);
+            failed |= o.acked < plan.len();
         }
-        record(&mut acked, &plan[..o.acked]);
-        if o.acked < plan.len() {
+        if failed {
             failed_in_a_row += 1;
         } else {
             failed_in_a_row = 0;
         }
         attempts += 1;
     }
+    // Squeeze the last bytes out with tiny writes, so that the next one
+    // is sure to fail.
+    let mut tiny_failed = 0;
+    for t in 0..100 {
+        if tiny_failed >= 3 {
+            break;
+        }
+        let plan = creates("/d", &format!("tiny{t}"), 1, 0);
+        record(&mut planned, &plan);
+        let o = run_load(&srv.addr(), &plan, 1);
+        assert!(o.error.is_none(), "tiny write {t}: {:?}", o.error);
+        record(&mut acked, &plan[..o.acked]);
+        if o.acked == 0 {
+            tiny_failed += 1;
+        } else {
+            tiny_failed = 0;
+        }
+    }
+    // closeSession cannot be logged now: the session must live on (and
+    // expire later), not vanish with its ephemeral left behind.
+    let close_failed = send(&mut eph, 1, op::CLOSE_SESSION, &[]).is_err()
+        || match eph.recv() {
+            Ok(r) => {
+                assert_eq!(r.xid, 1);
+                r.err != err::OK
+            }
+            Err(_) => true,
+        };
+    drop(eph);
     let free = free_bytes(&fs.path);
     eprintln!(
-        "full disk: {} writes acknowledged in {attempts} attempts ({refusals} refused with an \
-         error), {free} bytes free",
+        "full disk round {round}: {} writes acknowledged in {attempts} attempts ({refusals} \
+         refused with an error), {free} bytes free, closeSession failed: {close_failed}",
         acked.len()
     );
     // Reads keep working on a session opened before the disk filled.
     let present: BTreeSet<String> = kids(&mut reader, "/d").into_iter().collect();
     for p in acked.keys() {
         let name = p.strip_prefix("/d/").unwrap();
-        assert!(present.contains(name), "acknowledged {p} not visible while the disk is full");
+        assert!(
+            present.contains(name),
+            "acknowledged {p} not visible while the disk is full"
+        );
     }
     for p in [acked.keys().next().unwrap(), acked.keys().last().unwrap()] {
-        let (d, _) = reader.get_data(p, false).expect("read while the disk is full");
+        let (d, _) = reader
+            .get_data(p, false)
+            .expect("read while the disk is full");
         assert_eq!(d.as_deref(), Some(&acked[p][..]), "{p} read while full");
     }
     assert_eq!(srv.four_letter("ruok"), "imok");
@@ -868,9 +1008,33 @@ fn full_disk_fails_writes_cleanly_and_recovers() {
     );
     let (d, _) = reader.get_data("/d", false).expect("reader still works");
     assert_eq!(d.as_deref(), Some(&b""[..]));
+    // The session whose close could not be logged expires (3 s), and its
+    // ephemeral goes with it.
+    let t = Instant::now();
+    assert!(
+        common::eventually(Duration::from_secs(10), || reader
+            .exists("/d/eph", false)
+            .is_none()),
+        "the ephemeral of a session closed while the disk was full is still there after \
+         10 s (close failed: {close_failed}); server log:\n{}",
+        srv.log_tail()
+    );
+    eprintln!(
+        "full disk round {round}: ephemeral gone after {:?}",
+        t.elapsed()
+    );
     drop(reader);
     // Crash, and recover from what is on the (formerly full) disk.
     srv.kill9();
+    // Failed batches left nothing behind, and nothing built on them was
+    // logged: the zxids run on without a gap or a repeat.
+    assert_log_zxids_contiguous(&data, "after the full disk");
+    let last_zxid = logs(&data)
+        .iter()
+        .flat_map(|(_, f)| parse_log(&std::fs::read(f).unwrap()).0)
+        .map(|r| r.zxid)
+        .max()
+        .unwrap();
     srv.restart();
     assert_created(&srv, &acked, "after restart");
     // Nothing visible that was not written as planned (no torn data).
@@ -891,6 +1055,16 @@ fn full_disk_fails_writes_cleanly_and_recovers() {
     let plan = creates("/d", "end", 8, 0);
     load_all(&srv, &plan, 4);
     raw.close_session();
+    // Once the snapshot taken at start-up is written, no unfinished
+    // snapshot is left holding space.
+    wait_snapshot_after(&data, last_zxid - 1);
+    let temps: Vec<String> = std::fs::read_dir(data.join("version-2"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "unfinished snapshots left: {temps:?}");
     drop(srv);
 }
 
@@ -935,7 +1109,10 @@ fn zk_retention(
         .unwrap_or(least);
     (
         snaps.iter().filter(|(z, _)| *z >= least).cloned().collect(),
-        logs.iter().filter(|(z, _)| *z >= log_from).cloned().collect(),
+        logs.iter()
+            .filter(|(z, _)| *z >= log_from)
+            .cloned()
+            .collect(),
     )
 }
 
@@ -945,7 +1122,11 @@ fn purge_and_check(data_dir: &Path, valid: impl Fn(&Path) -> bool, ctx: &str) {
     // Fewer than 3 is refused, and removes nothing.
     let (ok, _, _) = tool(&["purge", &d, "-n", "2"]);
     assert!(!ok, "{ctx}: purge -n 2 was accepted");
-    assert_eq!(snapshots(data_dir), snaps, "{ctx}: purge -n 2 removed snapshots");
+    assert_eq!(
+        snapshots(data_dir),
+        snaps,
+        "{ctx}: purge -n 2 removed snapshots"
+    );
     let (want_snaps, want_logs) = zk_retention(&snaps, &logs_before, valid, 3);
     assert!(
         want_snaps.len() < snaps.len() && want_logs.len() < logs_before.len(),
@@ -1053,7 +1234,10 @@ fn log_dump_and_snap_dump_print_the_paths() {
     let mut all = String::new();
     let mut last_zxid = 0;
     let logs_now = logs(&data_dir);
-    assert!(logs_now.len() >= 2, "snapCount=60 should have rolled the log");
+    assert!(
+        logs_now.len() >= 2,
+        "snapCount=60 should have rolled the log"
+    );
     for (_, f) in &logs_now {
         let (ok, out, e) = tool(&["log-dump", &f.display().to_string()]);
         assert!(ok, "log-dump {}: {e}", f.display());
@@ -1084,7 +1268,10 @@ fn log_dump_and_snap_dump_print_the_paths() {
         all.push_str(&out);
     }
     for p in expect.keys() {
-        assert!(all.contains(&format!(" create {p},#")), "log-dump never shows create {p}");
+        assert!(
+            all.contains(&format!(" create {p},#")),
+            "log-dump never shows create {p}"
+        );
     }
     for v in 0..20 {
         assert!(
@@ -1100,7 +1287,11 @@ fn log_dump_and_snap_dump_print_the_paths() {
     assert!(ok, "snap-dump {}: {e}", snap.display());
     assert!(out.starts_with("ZNode Details (count="), "{out}");
     let lines: BTreeSet<&str> = out.lines().collect();
-    for p in expect.keys().map(String::as_str).chain(["/", "/dump", "/zookeeper"]) {
+    for p in expect
+        .keys()
+        .map(String::as_str)
+        .chain(["/", "/dump", "/zookeeper"])
+    {
         assert!(lines.contains(p), "snap-dump does not list {p}");
     }
     assert!(

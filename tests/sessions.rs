@@ -109,7 +109,9 @@ fn pings_keep_a_session_alive() {
         a.ping();
     }
     let mut b = Raw::connect(&srv.addr());
-    let st = b.exists("/alive", false).expect("session kept alive by pings");
+    let st = b
+        .exists("/alive", false)
+        .expect("session kept alive by pings");
     assert_eq!(st.ephemeral_owner, a.session);
     // Reads count as activity too.
     let start = Instant::now();
@@ -189,7 +191,11 @@ fn wrong_password_or_unknown_session_is_refused() {
     let mut a = Raw::connect_timeout(&srv.addr(), 10_000);
     assert_eq!(a.create("/w", b"", EPHEMERAL).err, 0);
     let (id, passwd) = (a.session, a.passwd.clone());
-    for (session, pw) in [(id, vec![1u8; 16]), (id, vec![]), (0x1234_5678, vec![0u8; 16])] {
+    for (session, pw) in [
+        (id, vec![1u8; 16]),
+        (id, vec![]),
+        (0x1234_5678, vec![0u8; 16]),
+    ] {
         let c = Connect {
             session,
             passwd: pw,

@@ -121,7 +121,8 @@ impl Session {
     async fn read_frame(&mut self) -> Res<BytesMut> {
         loop {
             if self.rbuf.len() >= 4 {
-                let len = i32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]);
+                let len =
+                    i32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]);
                 if len < 0 {
                     return Err("negative frame".into());
                 }
@@ -192,7 +193,7 @@ fn next_request(a: &Args, rng: &mut Rng, value: &[u8], sid: usize) -> (i32, Byte
     let read = match a.scenario {
         Scenario::Get | Scenario::Tree => true,
         Scenario::Set => false,
-        Scenario::Big => rng.next() % 2 == 0,
+        Scenario::Big => rng.next().is_multiple_of(2),
         _ => (rng.next() % 100) < a.read_share as u64,
     };
     if a.scenario == Scenario::Lock {
@@ -200,7 +201,14 @@ fn next_request(a: &Args, rng: &mut Rng, value: &[u8], sid: usize) -> (i32, Byte
         return (op::CREATE, create_body(&p, b"", 3));
     }
     if read {
-        (op::GET_DATA, jute::PathWatchRequest { path: k, watch: false }.encode())
+        (
+            op::GET_DATA,
+            jute::PathWatchRequest {
+                path: k,
+                watch: false,
+            }
+            .encode(),
+        )
     } else {
         let body = jute::SetDataRequest {
             path: k,
@@ -225,7 +233,7 @@ async fn run_session(a: Args, sid: usize, sh: Arc<Shared>) -> Res<Histogram<u64>
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut s = Session::connect(&a.addr).await?;
     let value = vec![b'v'; a.value_size];
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (sid as u64 + 1) * 0x1000_0000_01B3);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((sid as u64 + 1) * 0x1000_0000_01B3));
     let mut inflight: VecDeque<(Instant, i32)> = VecDeque::new();
     let mut out = BytesMut::new();
     while !sh.stop.load(Ordering::Relaxed) {
@@ -270,7 +278,8 @@ async fn run_session(a: Args, sid: usize, sh: Arc<Shared>) -> Res<Histogram<u64>
 async fn preload(a: &Args) -> Res<()> {
     let events = AtomicU64::new(0);
     let mut s = Session::connect(&a.addr).await?;
-    s.call(op::CREATE, &create_body("/bench", b"", 0), &events).await?;
+    s.call(op::CREATE, &create_body("/bench", b"", 0), &events)
+        .await?;
     let value = vec![b'v'; a.value_size];
     // Pipeline creates in windows of 1000.
     let mut i = 0;
@@ -288,7 +297,8 @@ async fn preload(a: &Args) -> Res<()> {
         i = end;
     }
     if a.scenario == Scenario::Watch {
-        s.call(op::CREATE, &create_body("/bench/watched", b"", 0), &events).await?;
+        s.call(op::CREATE, &create_body("/bench/watched", b"", 0), &events)
+            .await?;
     }
     Ok(())
 }
@@ -318,7 +328,11 @@ async fn watch_scenario(a: &Args, sh: Arc<Shared>) -> Res<(u64, u64)> {
         let sh = sh.clone();
         tasks.push(tokio::spawn(async move {
             let mut s = Session::connect(&a.addr).await?;
-            let body = jute::PathWatchRequest { path: "/bench/watched".into(), watch: true }.encode();
+            let body = jute::PathWatchRequest {
+                path: "/bench/watched".into(),
+                watch: true,
+            }
+            .encode();
             let events = AtomicU64::new(0);
             s.call(op::GET_DATA, &body, &events).await?;
             while !sh.stop.load(Ordering::Relaxed) {
@@ -347,7 +361,12 @@ async fn watch_scenario(a: &Args, sh: Arc<Shared>) -> Res<(u64, u64)> {
         if start.elapsed().as_secs_f64() >= a.warmup && !sh.measuring.load(Ordering::Relaxed) {
             sh.measuring.store(true, Ordering::Relaxed);
         }
-        let body = jute::SetDataRequest { path: "/bench/watched".into(), data: None, version: -1 }.encode();
+        let body = jute::SetDataRequest {
+            path: "/bench/watched".into(),
+            data: None,
+            version: -1,
+        }
+        .encode();
         setter.call(op::SET_DATA, &body, &events).await?;
         if sh.measuring.load(Ordering::Relaxed) {
             sets += 1;
@@ -446,7 +465,13 @@ async fn run(a: Args) -> Res<()> {
         _ => f64::NAN,
     };
     let rss_mb = after.map_or(f64::NAN, |(_, r)| r as f64 / 1048576.0);
-    let q = |p: f64| if hist.is_empty() { 0 } else { hist.value_at_quantile(p) };
+    let q = |p: f64| {
+        if hist.is_empty() {
+            0
+        } else {
+            hist.value_at_quantile(p)
+        }
+    };
     if a.json {
         println!(
             "{{\"scenario\":\"{:?}\",\"ops\":{ops},\"ops_per_s\":{rate:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{},\"cpu_us_per_op\":{cpu_us_per_op:.2},\"rss_mb\":{rss_mb:.1}}}",
@@ -473,7 +498,10 @@ async fn run(a: Args) -> Res<()> {
 
 fn main() {
     let a = Args::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("zkbench: {e}");

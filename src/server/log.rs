@@ -128,9 +128,15 @@ async fn write_all(lf: &mut LogFile, buf: Vec<u8>) -> std::io::Result<()> {
     }
     let mut off = 0;
     while off < buf.len() {
-        let n = lf.file.write_at(buf[off..].to_vec(), lf.pos + off as u64).await?;
+        let n = lf
+            .file
+            .write_at(buf[off..].to_vec(), lf.pos + off as u64)
+            .await?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                "wrote nothing",
+            ));
         }
         off += n;
     }
@@ -164,7 +170,11 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                 let _ = std::thread::Builder::new()
                     .name("purge".into())
                     .spawn(move || match storage::purge(&dirs, retain) {
-                        Ok(p) => tracing::info!(snapshots = p.snapshots.len(), logs = p.logs.len(), "purge done"),
+                        Ok(p) => tracing::info!(
+                            snapshots = p.snapshots.len(),
+                            logs = p.logs.len(),
+                            "purge done"
+                        ),
                         Err(e) => tracing::error!(error = %e, "purge failed"),
                     });
             }
@@ -175,6 +185,14 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
     let seed = super::now_ms() as u64 ^ std::process::id() as u64;
     let mut trigger = SnapTrigger::new(s.snap_count, s.snap_size_limit, seed);
     let mut failed = false;
+    // The zxid the next batch must start with. After a failed write the
+    // sequencer goes back to the last durable zxid and starts again from
+    // the failed batch's first zxid: batches it built on the failed one,
+    // already queued here, are stale and must never reach the log (their
+    // zxids are about to be given to other txns).
+    let mut next_zxid: Option<i64> = None;
+    // Whether a snapshot thread is running.
+    let snapping = Rc::new(std::cell::Cell::new(false));
     loop {
         inbox.ready().await;
         if inbox.is_closed() && inbox.is_empty() {
@@ -188,17 +206,40 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
         while let Some(m) = inbox.pop() {
             match m {
                 ToLog::Append(txns) => {
+                    let Some(head) = txns.first() else { continue };
+                    if next_zxid.is_some_and(|n| head.hdr.zxid != n) {
+                        tracing::debug!(
+                            zxid = head.hdr.zxid,
+                            txns = txns.len(),
+                            "dropping a batch built on a failed one"
+                        );
+                        continue;
+                    }
                     for t in &txns {
                         first.get_or_insert(t.hdr.zxid);
                         last = Some(t.hdr.zxid);
                         txnlog::write_record(&mut buf, t, None);
                         count += 1;
                     }
+                    next_zxid = last.map(|l| l + 1);
                 }
                 ToLog::Snapshot { tree, sessions } => snapshots.push((tree, sessions)),
             }
         }
         for (tree, sessions) in snapshots {
+            // One snapshot at a time, as ZooKeeper's SyncRequestProcessor:
+            // under load a new one can fall due before the last is
+            // written, and piling up threads (each holding a version of
+            // the tree) helps no one. The log has rolled all the same.
+            if snapping.get() {
+                tracing::warn!(
+                    zxid = format!("0x{:x}", tree.last_zxid),
+                    "too busy to snap, skipping"
+                );
+                continue;
+            }
+            snapping.set(true);
+            let done = snapping.clone();
             let dir = dirs.snap.clone();
             let compression = s.compression;
             let tx2 = tx.clone();
@@ -213,12 +254,17 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                     (r, t0.elapsed())
                 });
             glommio::spawn_local(async move {
-                let Ok(h) = handle else { return };
+                let Ok(h) = handle else {
+                    done.set(false);
+                    return;
+                };
                 // Poll for the thread without blocking the executor.
                 while !h.is_finished() {
                     glommio::timer::sleep(Duration::from_millis(5)).await;
                 }
-                match h.join() {
+                let joined = h.join();
+                done.set(false);
+                match joined {
                     Ok((Ok(path), took)) => {
                         tracing::info!(file = %path.display(), ms = took.as_millis() as u64, "snapshot written");
                         let _ = tx2.send(FromLog::Snapshotted(zxid)).await;
@@ -236,6 +282,10 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
             match open_log(&dirs, first, s.prealloc).await {
                 Ok(f) => current = Some(f),
                 Err(e) => {
+                    // No log file without its header: remove what the
+                    // failed create left (the retry uses the same name).
+                    let _ = std::fs::remove_file(dirs.log.join(txnlog::log_file_name(first)));
+                    next_zxid = Some(first);
                     report_failure(&tx, &mut failed, format!("cannot create a txn log: {e}")).await;
                     continue;
                 }
@@ -250,7 +300,10 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
             result = lf.file.fdatasync().await.map_err(std::io::Error::from);
             let ms = t0.elapsed().as_millis() as u64;
             if ms > s.fsync_warn_ms {
-                tracing::warn!(ms, "fsync-ing the write ahead log took longer than fsync.warningthresholdms");
+                tracing::warn!(
+                    ms,
+                    "fsync-ing the write ahead log took longer than fsync.warningthresholdms"
+                );
             }
         }
         match result {
@@ -274,6 +327,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                 // a whole record; the sequencer drops the batch.
                 let _ = lf.file.truncate(before).await;
                 lf.pos = before;
+                next_zxid = Some(first);
                 report_failure(&tx, &mut failed, format!("txn log write failed: {e}")).await;
             }
         }

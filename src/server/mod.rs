@@ -133,7 +133,19 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         ms = t0.elapsed().as_millis() as u64,
         "data loaded"
     );
-    let sessions = rec.sessions;
+    let mut sessions = rec.sessions;
+    // Every owner of ephemerals is a live session, so that it expires and
+    // they go: a snapshot's session list can miss one whose closeSession
+    // never became durable (it is taken from the sessions the sequencer
+    // tracks, which may be ahead of the snapshot's tree).
+    let orphans = orphan_owners(&rec.tree, &sessions, settings.min_session_timeout);
+    if !orphans.is_empty() {
+        tracing::warn!(
+            sessions = orphans.len(),
+            "restoring sessions that own ephemerals"
+        );
+        sessions.extend(orphans);
+    }
     let initial = Arc::new(rec.tree);
     let (to_log_tx, to_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
     let (from_log_tx, from_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
@@ -195,6 +207,17 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Sessions that own ephemerals in `tree` but are not in `live`, with
+/// `timeout`.
+fn orphan_owners(tree: &Tree, live: &[(i64, i32)], timeout: i32) -> Vec<(i64, i32)> {
+    let live: std::collections::HashSet<i64> = live.iter().map(|(s, _)| *s).collect();
+    tree.ephemerals_by_session()
+        .into_iter()
+        .filter(|(s, _)| !live.contains(s))
+        .map(|(s, _)| (s, timeout))
+        .collect()
+}
+
 /// What wakes the sequencer.
 enum Input {
     Shard(ToSeq),
@@ -244,6 +267,7 @@ async fn run_sequencer(
     for t in tx {
         senders.push(t.connect().await);
     }
+    let min_session_timeout = settings.min_session_timeout;
     let mut seq = Sequencer::new(settings, tree, now_ms());
     seq.restore_sessions(&sessions, now_ms());
     // The last version every shard has: durable, and what a snapshot takes.
@@ -276,25 +300,65 @@ async fn run_sequencer(
             }
         }
         if failed {
-            // Nothing after the last durable zxid may be acknowledged: drop
-            // the waiting batches, close their connections (their clients
-            // see a connection loss, not an answer), and go back to the
-            // durable tree.
+            // Nothing after the last durable zxid may be acknowledged. The
+            // batches the log made durable before the failure stay (their
+            // txns are in the log, so they are published). The rest,
+            // and what this wake-up applied on top of them, are dropped:
+            // their connections are closed (their clients see a connection
+            // loss, not an answer), and the sequencer goes back to the
+            // durable tree, so the log core's next batch starts right
+            // after the durable zxid (it drops batches queued behind the
+            // failed one).
+            let keep = waiting.iter().take_while(|u| u.zxid <= durable).count();
+            let base = match keep {
+                0 => published.clone(),
+                n => waiting[n - 1].version.clone(),
+            };
+            let mut dropped: Vec<Vec<Vec<Item>>> = waiting.drain(keep..).map(|u| u.items).collect();
+            dropped.extend(seq.take());
             let mut close: Vec<(usize, u64)> = Vec::new();
-            for u in waiting.drain(..) {
-                for (shard, items) in u.items.iter().enumerate() {
+            for batch in &dropped {
+                for (shard, items) in batch.iter().enumerate() {
                     for it in items {
                         match it {
-                            Item::Reply { conn, .. } | Item::Connected { conn, .. } => {
-                                close.push((shard, *conn))
-                            }
+                            Item::Reply { conn, .. }
+                            | Item::Connected { conn, .. }
+                            | Item::Close { conn }
+                            | Item::FourLw { conn, .. } => close.push((shard, *conn)),
                             _ => {}
                         }
                     }
                 }
             }
-            seq.reset_to(Tree::clone(&published));
-            durable = published.last_zxid;
+            seq.reset_to(Tree::clone(&base));
+            durable = base.last_zxid;
+            // A dropped closeSession (or expiry) took its session out of
+            // the tracker while the durable tree keeps its ephemerals:
+            // track it again, so that it expires (or its client comes
+            // back) and they go.
+            let orphans = orphan_owners(&base, &seq.sessions(), min_session_timeout);
+            if !orphans.is_empty() {
+                tracing::warn!(
+                    sessions = orphans.len(),
+                    "a dropped close left sessions with ephemerals; tracking them again"
+                );
+                seq.restore_sessions(&orphans, now);
+            }
+            // The durable batches go out first, so that a connection with
+            // a durable reply gets it before it is closed.
+            while let Some(u) = waiting.pop_front() {
+                published = u.version.clone();
+                for (items, s) in u.items.into_iter().zip(&senders) {
+                    let batch = Batch {
+                        version: u.version.clone(),
+                        items,
+                    };
+                    if s.send(batch).await.is_err() {
+                        tracing::error!("a shard stopped; the sequencer stops");
+                        return;
+                    }
+                }
+            }
             for (shard, conn) in close {
                 let batch = Batch {
                     version: published.clone(),

@@ -37,7 +37,11 @@ pub enum ToSeq {
     },
     /// sync: answered by the sequencer, so the answer reaches the shard
     /// after every change committed before it (and its watch events).
-    Sync { from: ConnRef, xid: i32, path: String },
+    Sync {
+        from: ConnRef,
+        xid: i32,
+        path: String,
+    },
     /// closeSession.
     Close {
         from: ConnRef,

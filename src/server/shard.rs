@@ -63,6 +63,10 @@ struct Shard {
     touched: RefCell<HashSet<i64>>,
     next_conn: Cell<u64>,
     to_seq: ConnectedSender<ToSeq>,
+    /// Requests read but not yet answered, over all connections.
+    outstanding: Cell<usize>,
+    /// Connections waiting for `outstanding` to drop under the limit.
+    throttled_wakers: RefCell<Vec<std::task::Waker>>,
     stats: RefCell<ShardStats>,
 }
 
@@ -94,6 +98,8 @@ pub async fn run(
         touched: RefCell::new(HashSet::new()),
         next_conn: Cell::new(1),
         to_seq: to_seq.connect().await,
+        outstanding: Cell::new(0),
+        throttled_wakers: RefCell::new(Vec::new()),
         stats: RefCell::new(ShardStats::default()),
     });
     let from_seq = from_seq.connect().await;
@@ -150,6 +156,40 @@ pub async fn run(
 }
 
 impl Shard {
+    /// This shard's share of `globalOutstandingLimit`.
+    fn outstanding_limit(&self) -> usize {
+        let shards = self.settings.core_map.shards.len().max(1);
+        (self.settings.global_outstanding_limit / shards).max(1)
+    }
+
+    fn throttled(&self) -> bool {
+        self.outstanding.get() >= self.outstanding_limit()
+    }
+
+    fn add_outstanding(&self, delta: isize) {
+        let was = self.throttled();
+        let n = (self.outstanding.get() as isize + delta).max(0) as usize;
+        self.outstanding.set(n);
+        if was && !self.throttled() {
+            for w in self.throttled_wakers.borrow_mut().drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Waits until the shard is under its outstanding limit.
+    async fn unthrottled(&self) {
+        std::future::poll_fn(|cx| {
+            if self.throttled() {
+                self.throttled_wakers.borrow_mut().push(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await
+    }
+
     /// Applies a batch; returns the answers it owes the sequencer.
     fn apply_batch(&self, batch: Batch) -> Vec<ToSeq> {
         let mut answers = Vec::new();
@@ -279,6 +319,8 @@ enum Wake {
 }
 
 struct Conn {
+    /// This connection's share of the shard's outstanding count.
+    counted_pending: usize,
     /// The version the reads queued behind the last reply must see.
     read_version: Option<Arc<Tree>>,
     shard: Rc<Shard>,
@@ -319,9 +361,12 @@ impl Conn {
             closing: false,
             counted: false,
             read_version: None,
+            counted_pending: 0,
         };
         let mut fb = FrameBuf::new(shard.settings.jute_max_buffer);
         let result = c.pump(&mut stream, &mut fb).await;
+        c.pending.clear();
+        c.sync_outstanding();
         if let Err(e) = result {
             tracing::debug!(peer = %peer, error = %e, "connection closed");
         }
@@ -361,9 +406,11 @@ impl Conn {
             if self.closing {
                 return Ok(());
             }
-            // 4. Wait for input or output.
-            let limit = self.shard.settings.global_outstanding_limit.max(1);
-            let can_read = self.pending.len() < limit
+            // 4. Wait for input or output. Past the shard's share of
+            // globalOutstandingLimit, stop reading (as ZooKeeper throttles
+            // every connection) until replies bring the count down.
+            self.sync_outstanding();
+            let can_read = !self.shard.throttled()
                 && !matches!(self.state, State::Connecting { .. } | State::FourLw);
             let spare = fb.spare(4096);
             let out = &self.handle.out;
@@ -376,6 +423,10 @@ impl Conn {
                     async { Wake::Read(stream.read(spare).await) },
                 )
                 .await
+            } else if self.shard.throttled() {
+                let shard = &self.shard;
+                futures_lite::future::or(out.ready(), shard.unthrottled()).await;
+                Wake::Out
             } else {
                 out.ready().await;
                 Wake::Out
@@ -389,6 +440,17 @@ impl Conn {
                 }
                 Wake::Read(Err(e)) => return Err(e),
             }
+        }
+    }
+
+    /// Brings the shard's count of outstanding requests up to date with
+    /// this connection's pipeline.
+    fn sync_outstanding(&mut self) {
+        let now = self.pending.len();
+        if now != self.counted_pending {
+            self.shard
+                .add_outstanding(now as isize - self.counted_pending as isize);
+            self.counted_pending = now;
         }
     }
 

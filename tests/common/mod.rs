@@ -253,10 +253,11 @@ impl Server {
         self.kill();
         // A killed corral's listening sockets can outlive the reaped
         // process for a moment (io_uring tears its ring down in the
-        // background): wait until the port refuses connections.
+        // background), and a connection they take is reset: wait until
+        // the port can be bound again (as corral's own probe binds it).
         let addr = self.addr();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && TcpStream::connect(&addr).is_ok() {
+        while Instant::now() < deadline && TcpListener::bind(&addr).is_err() {
             std::thread::sleep(Duration::from_millis(10));
         }
         let mut last = String::new();
