@@ -602,7 +602,11 @@ mod model_tests {
                                 Some(_) if has_children => Err(Code::NotEmpty),
                                 Some(_) => Ok(()),
                             } };
-                        if e.is_ok() { model.remove(&path); }
+                        if e.is_ok() {
+                            model.remove(&path);
+                            // A node made again starts a new cversion.
+                            seq_next.remove(&path);
+                        }
                         (WriteOp::Delete(DeleteRequest { path, version: *v }), e)
                     }
                     Op::Set(p, d, v) => {

@@ -113,6 +113,9 @@ fn multi_ops(r: &mut Reader<'_>) -> Result<Vec<MultiSub>, JuteError> {
     }
 }
 
+/// The error `decode` gives for a multiRead that holds a write.
+pub const WRITE_IN_MULTI_READ: JuteError = JuteError::BadLength(op::MULTI_READ);
+
 /// Decodes the body of a request with opcode `op`.
 ///
 /// A body that does not decode is a marshalling error for writes (they
@@ -166,7 +169,7 @@ pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
             for o in ops {
                 match o {
                     MultiSub::Read(x) => reads.push(x),
-                    MultiSub::Write(_) => return Err(JuteError::BadLength(op::MULTI_READ)),
+                    MultiSub::Write(_) => return Err(WRITE_IN_MULTI_READ),
                 }
             }
             Request::MultiRead(reads)

@@ -325,3 +325,57 @@ pub fn write_log_file(dir: &Path, txns: &[crate::txn::Txn]) -> Result<PathBuf, S
     f.sync_all().map_err(io(&path))?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::{CreateTxn, TxnHeader};
+    use crate::txn::Txn;
+
+    fn create(zxid: i64, path: &str) -> Txn {
+        Txn {
+            hdr: TxnHeader {
+                client_id: 1,
+                cxid: zxid as i32,
+                zxid,
+                time: 1_700_000_000_000,
+                op: op::CREATE,
+            },
+            body: TxnBody::Create(CreateTxn {
+                path: path.into(),
+                data: Some(bytes::Bytes::from_static(b"x")),
+                acl: crate::tree::open_acl(),
+                ephemeral: false,
+                parent_cversion: zxid as i32,
+            }),
+        }
+    }
+
+    #[test]
+    fn recovery_drops_headerless_logs_and_unfinished_snapshots() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(tmp.path(), tmp.path()).unwrap();
+        write_log_file(&dirs.log, &[create(1, "/a"), create(2, "/b")]).unwrap();
+        // A log whose header never got written (a full disk), between two
+        // good ones: it holds no txns.
+        std::fs::write(dirs.log.join("log.3"), b"ZKL").unwrap();
+        write_log_file(&dirs.log, &[create(4, "/d"), create(5, "/e")]).unwrap();
+        let unfinished = dirs.snap.join(".snapshot.5.tmp");
+        std::fs::write(&unfinished, b"half a snapshot").unwrap();
+        let r = recover(&dirs, true).unwrap();
+        for p in ["/a", "/b", "/d", "/e"] {
+            assert!(r.tree.get(p).is_some(), "{p} not recovered");
+        }
+        assert_eq!(r.tree.last_zxid, 5);
+        assert!(!dirs.log.join("log.3").exists());
+        assert!(!unfinished.exists());
+        // A log with a header but garbage inside, not the last, still
+        // stops recovery: that is damage, not an interrupted create.
+        std::fs::write(
+            dirs.log.join("log.3"),
+            [b"ZKLG".as_slice(), &[0; 12], &[7; 40]].concat(),
+        )
+        .unwrap();
+        assert!(recover(&dirs, true).is_err());
+    }
+}

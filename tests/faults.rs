@@ -70,8 +70,11 @@ fn tool(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Files named `<prefix>.<hex zxid>`, with their zxids.
+type Files = Vec<(i64, PathBuf)>;
+
 /// `<prefix>.<hex zxid>` files of a directory, oldest first.
-fn zxid_files(dir: &Path, prefix: &str) -> Vec<(i64, PathBuf)> {
+fn zxid_files(dir: &Path, prefix: &str) -> Files {
     let mut v = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return v;
@@ -180,7 +183,10 @@ fn send(raw: &mut Raw, xid: i32, opcode: i32, b: &[u8]) -> std::io::Result<()> {
 }
 
 /// getData of many paths, pipelined.
-fn get_many(srv: &Server, paths: &[String]) -> Vec<Result<(Option<Vec<u8>>, Stat), i32>> {
+/// A getData answer: the data and stat, or the error code.
+type Got = Result<(Option<Vec<u8>>, Stat), i32>;
+
+fn get_many(srv: &Server, paths: &[String]) -> Vec<Got> {
     let mut raw = connect(srv);
     let mut out = Vec::with_capacity(paths.len());
     let mut sent = 0usize;
@@ -489,7 +495,8 @@ fn kill9_under_load_keeps_every_acknowledged_write() {
     let mut purged = 0;
     for cycle in 0..cycles {
         let addr = srv.addr();
-        let per = rng.range(800, 1600) as usize;
+        // More than the kill usually leaves time for.
+        let per = rng.range(1500, 3000) as usize;
         let plans: Vec<Vec<Wr>> = (0..SESSIONS)
             .map(|s| plan_for(s, cycle, &models[s], per))
             .collect();
@@ -767,7 +774,8 @@ fn corrupt_newest_snapshot_falls_back_to_the_previous_one() {
     let mut expect: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for round in 0..4 {
         let ctx = format!("round {round}");
-        let newest_before = snapshots(&data_dir).last().map_or(-1, |(z, _)| *z);
+        // (snapshot.0, taken at the first start, may still be on its way.)
+        let newest_before = snapshots(&data_dir).last().map_or(0, |(z, _)| *z);
         let plan = creates("/s", &format!("r{round}"), 250, 0);
         load_all(&srv, &plan, 16);
         record(&mut expect, &plan);
@@ -862,19 +870,26 @@ impl Drop for Tmpfs {
 
 #[test]
 fn full_disk_fails_writes_cleanly_and_recovers() {
+    let mut failed_closes = 0;
     for round in 0..3 {
-        full_disk_round(round);
+        failed_closes += full_disk_round(round);
     }
+    assert!(
+        failed_closes > 0,
+        "no closeSession ever met the full disk: the dropped-close path went untested"
+    );
 }
 
-fn full_disk_round(round: usize) {
-    let fs = Tmpfs::mount("12m");
+/// One fill / free / crash round; returns how many closeSessions failed on
+/// the full disk.
+fn full_disk_round(round: usize) -> usize {
+    let fs = Tmpfs::mount("16m");
     let data = fs.path.join("data");
     std::fs::create_dir_all(&data).unwrap();
     // Space to give back later: enough for the snapshot corral takes of
     // the whole tree when it restarts.
     let filler = fs.path.join("filler");
-    std::fs::write(&filler, vec![0xa5u8; 6 << 20]).unwrap();
+    std::fs::write(&filler, vec![0xa5u8; 9 << 20]).unwrap();
     let mut srv = Server::opts()
         .cfg("dataDir", &data.display().to_string())
         .cfg("preAllocSize", "64")
@@ -886,17 +901,22 @@ fn full_disk_round(round: usize) {
         .start();
     let mut reader = connect(&srv);
     reader.create("/d", b"", 0).ok();
-    // A short session with an ephemeral, to be closed while the disk is
-    // full.
-    let mut eph = Raw::connect_timeout(&srv.addr(), 3000);
-    eph.create("/d/eph", b"e", 1).ok();
+    // Short sessions with an ephemeral each, to be closed while the disk
+    // is full.
+    let mut ephs: Vec<Raw> = (0..4)
+        .map(|i| {
+            let mut e = Raw::connect_timeout(&srv.addr(), 3000);
+            e.create(&format!("/d/eph{i}"), b"e", 1).ok();
+            e
+        })
+        .collect();
     let mut acked: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut planned: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut failed_in_a_row = 0;
     let mut attempts = 0;
     let mut refusals = 0;
     while failed_in_a_row < 3 {
-        assert!(attempts < 200, "8 MB never filled up");
+        assert!(attempts < 200, "the disk never filled up");
         // Three sessions at once, so that batches queue up behind the
         // one that meets the full disk.
         let plans: Vec<Vec<Wr>> = (0..3)
@@ -934,39 +954,32 @@ fn full_disk_round(round: usize) {
         }
         attempts += 1;
     }
-    // Squeeze the last bytes out with tiny writes, so that the next one
-    // is sure to fail.
-    let mut tiny_failed = 0;
-    for t in 0..100 {
-        if tiny_failed >= 3 {
-            break;
-        }
-        let plan = creates("/d", &format!("tiny{t}"), 1, 0);
-        record(&mut planned, &plan);
-        let o = run_load(&srv.addr(), &plan, 1);
-        assert!(o.error.is_none(), "tiny write {t}: {:?}", o.error);
-        record(&mut acked, &plan[..o.acked]);
-        if o.acked == 0 {
-            tiny_failed += 1;
-        } else {
-            tiny_failed = 0;
-        }
+    // Squeeze the last bytes out with writes as small as a closeSession
+    // (setData of "/d" to nothing: the same record size), take every page
+    // a failed write gave back (a failed write frees what it had), and
+    // squeeze again: now the closes below are sure to fail.
+    squeeze(&srv);
+    let filler2 = fs.path.join("filler2");
+    take_all_space(&filler2);
+    squeeze(&srv);
+    // A closeSession that cannot be logged must leave the session alive
+    // (to expire later), not gone with its ephemeral left behind.
+    let mut close_failed = 0;
+    for mut e in ephs.drain(..) {
+        let failed = send(&mut e, 1, op::CLOSE_SESSION, &[]).is_err()
+            || match e.recv() {
+                Ok(r) => {
+                    assert_eq!(r.xid, 1);
+                    r.err != err::OK
+                }
+                Err(_) => true,
+            };
+        close_failed += failed as usize;
     }
-    // closeSession cannot be logged now: the session must live on (and
-    // expire later), not vanish with its ephemeral left behind.
-    let close_failed = send(&mut eph, 1, op::CLOSE_SESSION, &[]).is_err()
-        || match eph.recv() {
-            Ok(r) => {
-                assert_eq!(r.xid, 1);
-                r.err != err::OK
-            }
-            Err(_) => true,
-        };
-    drop(eph);
     let free = free_bytes(&fs.path);
     eprintln!(
         "full disk round {round}: {} writes acknowledged in {attempts} attempts ({refusals} \
-         refused with an error), {free} bytes free, closeSession failed: {close_failed}",
+         refused with an error), {free} bytes free, {close_failed} of 4 closeSessions failed",
         acked.len()
     );
     // Reads keep working on a session opened before the disk filled.
@@ -988,6 +1001,7 @@ fn full_disk_round(round: usize) {
     // Give space back: writes work again (the first may still meet the
     // full disk while the space is being freed; a few tries).
     std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&filler2).unwrap();
     let mut ok_after = false;
     for t in 0..10 {
         let plan = creates("/d", &format!("after{t}"), 16, 512);
@@ -1008,19 +1022,22 @@ fn full_disk_round(round: usize) {
     );
     let (d, _) = reader.get_data("/d", false).expect("reader still works");
     assert_eq!(d.as_deref(), Some(&b""[..]));
-    // The session whose close could not be logged expires (3 s), and its
-    // ephemeral goes with it.
+    // The sessions whose close could not be logged expire (3 s), and
+    // their ephemerals go with them.
     let t = Instant::now();
-    assert!(
-        common::eventually(Duration::from_secs(10), || reader
-            .exists("/d/eph", false)
-            .is_none()),
-        "the ephemeral of a session closed while the disk was full is still there after \
-         10 s (close failed: {close_failed}); server log:\n{}",
-        srv.log_tail()
-    );
+    for i in 0..4 {
+        let p = format!("/d/eph{i}");
+        assert!(
+            common::eventually(Duration::from_secs(10), || reader
+                .exists(&p, false)
+                .is_none()),
+            "{p}, of a session closed while the disk was full, is still there after 10 s \
+             ({close_failed} closes failed); server log:\n{}",
+            srv.log_tail()
+        );
+    }
     eprintln!(
-        "full disk round {round}: ephemeral gone after {:?}",
+        "full disk round {round}: ephemerals gone after {:?}",
         t.elapsed()
     );
     drop(reader);
@@ -1066,6 +1083,41 @@ fn full_disk_round(round: usize) {
         .collect();
     assert!(temps.is_empty(), "unfinished snapshots left: {temps:?}");
     drop(srv);
+    close_failed
+}
+
+/// Small writes, one at a time, until three sessions in a row cannot
+/// make a single one.
+fn squeeze(srv: &Server) {
+    let plan: Vec<Wr> = (0..5000)
+        .map(|_| Wr::Set {
+            path: "/d".into(),
+            data: Vec::new(),
+            version: -1,
+        })
+        .collect();
+    let mut failed = 0;
+    for t in 0..50 {
+        if failed >= 3 {
+            return;
+        }
+        let o = run_load(&srv.addr(), &plan, 1);
+        assert!(o.error.is_none(), "small writes {t}: {:?}", o.error);
+        if o.acked == 0 {
+            failed += 1;
+        } else {
+            failed = 0;
+        }
+    }
+    panic!("small writes kept succeeding on a full disk");
+}
+
+/// Appends to `path` until the file system is full.
+fn take_all_space(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    while f.write_all(&[0x5a; 4096]).is_ok() {}
+    while f.write_all(&[0x5a]).is_ok() {}
 }
 
 fn free_bytes(path: &Path) -> u64 {
@@ -1091,7 +1143,7 @@ fn zk_retention(
     logs: &[(i64, PathBuf)],
     valid: impl Fn(&Path) -> bool,
     n: usize,
-) -> (Vec<(i64, PathBuf)>, Vec<(i64, PathBuf)>) {
+) -> (Files, Files) {
     let valid: Vec<i64> = snaps
         .iter()
         .filter(|(_, p)| valid(p))

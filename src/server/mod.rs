@@ -95,11 +95,24 @@ const CHANNEL_DEPTH: usize = 16 * 1024;
 pub fn run(settings: Settings) -> Result<(), ServerError> {
     elapsed_ms(std::time::Instant::now());
     // Bind once here so a port in use is reported before anything starts.
-    let addr =
-        shards::listen::probe(settings.client_addr).map_err(|source| ServerError::Listen {
-            addr: settings.client_addr,
-            source,
-        })?;
+    // A server killed a moment ago can hold its listeners for some ms
+    // while io_uring tears down: retry briefly before giving up.
+    let mut tries = 0;
+    let addr = loop {
+        match shards::listen::probe(settings.client_addr) {
+            Ok(a) => break a,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(source) => {
+                return Err(ServerError::Listen {
+                    addr: settings.client_addr,
+                    source,
+                })
+            }
+        }
+    };
     let settings = Settings {
         client_addr: addr,
         ..settings

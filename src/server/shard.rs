@@ -716,9 +716,25 @@ impl Conn {
                 self.closing = true;
                 return;
             }
-            Err(_) => {
+            Err(e) => {
                 let zxid = self.shard.version.borrow().last_zxid;
-                self.reply(hdr.xid, zxid, Code::MarshallingError.as_i32(), None);
+                // A multiRead that reads whole but holds a write fails in
+                // ZooKeeper after its (empty) response exists: the answer
+                // carries just the end marker.
+                let end = (e == request::WRITE_IN_MULTI_READ).then(|| {
+                    jute::MultiHeader {
+                        op: -1,
+                        done: true,
+                        err: -1,
+                    }
+                    .encode()
+                });
+                self.reply(
+                    hdr.xid,
+                    zxid,
+                    Code::MarshallingError.as_i32(),
+                    end.as_deref(),
+                );
                 return;
             }
         };
