@@ -117,6 +117,29 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                 .into(),
         });
     }
+    // A ZooKeeper snapshot is fuzzy: a node may name an ACL its ACL table
+    // does not yet hold. The log's txn for that node supplies it.
+    if let Some(snap) = base.as_mut().filter(|s| !s.unresolved_acls.is_empty()) {
+        let snap_zxid = base_zxid.unwrap_or(0);
+        let names: Vec<String> = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX)
+            .map_err(io(&dirs.log))?
+            .iter()
+            .filter_map(|(_, p)| p.file_name().and_then(|n| n.to_str()).map(String::from))
+            .collect();
+        let mut txns = Vec::new();
+        for (_, name) in txnlog::logs_to_replay(&names, snap_zxid) {
+            let path = dirs.log.join(&name);
+            if let Ok(bytes) = std::fs::read(&path) {
+                if let Ok(log) = txnlog::read_log(&bytes) {
+                    txns.extend(log.records.into_iter().map(|r| r.txn));
+                }
+            }
+        }
+        let left = snap.resolve_acls(txns.iter());
+        for p in left {
+            tracing::warn!(path = %p, "a snapshot node's ACL was not found in the logs; it keeps no access");
+        }
+    }
     let (mut tree, mut sessions) = match base {
         Some(s) => (s.tree, s.sessions),
         None => (Tree::new(), Vec::new()),

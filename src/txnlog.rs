@@ -740,7 +740,7 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_tails_never_panic(n in 0usize..6, junk in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let (mut b, ends) = log_of(1..(n as i64 + 1));
+            let (mut b, _) = log_of(1..(n as i64 + 1));
             let good = b.len() as u64;
             b.extend_from_slice(&junk);
             let f = read_log(&b).unwrap();
@@ -749,7 +749,6 @@ mod tests {
             prop_assert!(f.records.len() >= n);
             prop_assert!(f.valid_end >= good);
             prop_assert_eq!(f.records.len() == n, f.valid_end == good);
-            let _ = ends;
         }
     }
 }

@@ -1166,12 +1166,11 @@ fn corral_files_load_in_reference() {
             )),
             "{out}"
         );
-        for (path, n) in snap_tree.nodes() {
+        for (path, _) in snap_tree.nodes() {
             assert!(
                 out.contains(&format!("\n{path}\n")),
                 "{path} missing:\n{out}"
             );
-            let _ = n;
         }
         assert!(
             out.contains("/deep/a/b\n  cZxid = 0x0000000000000c\n"),
