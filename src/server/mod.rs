@@ -244,6 +244,25 @@ struct Unpublished {
     items: Vec<Vec<Item>>,
 }
 
+/// Sends a durable batch to every shard, each its own items with the
+/// version; false if a shard has stopped.
+async fn publish(
+    u: Unpublished,
+    senders: &[glommio::channels::shared_channel::ConnectedSender<Batch>],
+) -> bool {
+    for (items, s) in u.items.into_iter().zip(senders) {
+        let batch = Batch {
+            version: u.version.clone(),
+            items,
+        };
+        if s.send(batch).await.is_err() {
+            tracing::error!("a shard stopped; the sequencer stops");
+            return false;
+        }
+    }
+    true
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_sequencer(
     settings: SeqSettings,
@@ -361,15 +380,8 @@ async fn run_sequencer(
             // a durable reply gets it before it is closed.
             while let Some(u) = waiting.pop_front() {
                 published = u.version.clone();
-                for (items, s) in u.items.into_iter().zip(&senders) {
-                    let batch = Batch {
-                        version: u.version.clone(),
-                        items,
-                    };
-                    if s.send(batch).await.is_err() {
-                        tracing::error!("a shard stopped; the sequencer stops");
-                        return;
-                    }
+                if !publish(u, &senders).await {
+                    return;
                 }
             }
             for (shard, conn) in close {
@@ -399,15 +411,8 @@ async fn run_sequencer(
         while waiting.front().is_some_and(|u| u.zxid <= durable) {
             let Some(u) = waiting.pop_front() else { break };
             published = u.version.clone();
-            for (items, s) in u.items.into_iter().zip(&senders) {
-                let batch = Batch {
-                    version: u.version.clone(),
-                    items,
-                };
-                if s.send(batch).await.is_err() {
-                    tracing::error!("a shard stopped; the sequencer stops");
-                    return;
-                }
+            if !publish(u, &senders).await {
+                return;
             }
         }
         if snapshot_due {
