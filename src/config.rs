@@ -1213,7 +1213,14 @@ const PROPERTY_KEYS: [&str; 95] = [
 ];
 
 /// Documented prefixes of property keys.
-const PROPERTY_PREFIXES: [&str; 5] = ["ssl.", "authProvider.", "kerberos.", "admin.", "superUser."];
+const PROPERTY_PREFIXES: [&str; 6] = [
+    "ssl.",
+    "authProvider.",
+    "kerberos.",
+    "admin.",
+    "superUser.",
+    "corral.",
+];
 
 fn is_documented_property_key(key: &str) -> bool {
     PROPERTY_KEYS.contains(&key)

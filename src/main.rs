@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use corral::config::{self, Config};
+use corral::ops::{LogFormat, OpsSettings, Stop};
 use corral::server::{self, Settings};
 use corral::snapshot::Compression;
 use shards::coremap::CoreMap;
@@ -26,6 +27,32 @@ struct Cli {
     /// A core-map file (see tuning/); default: chosen from the CPUs.
     #[arg(long)]
     core_map: Option<std::path::PathBuf>,
+    /// Log format: text or json (one JSON object a line); default: the
+    /// `corral.logFormat` property, else text. RUST_LOG filters (default info).
+    #[arg(long, value_parser = parse_log_format)]
+    log_format: Option<LogFormat>,
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    s.parse().map_err(|e: corral::ops::OpsError| e.to_string())
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_thread_names(true)
+            .init(),
+    }
 }
 
 /// Operator tools, run instead of the server.
@@ -81,16 +108,12 @@ fn run_tool(tool: Tool) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let result = match cli.tool {
-        Some(tool) => run_tool(tool),
+    let mut cli = Cli::parse();
+    let result = match cli.tool.take() {
+        Some(tool) => {
+            init_logging(cli.log_format.unwrap_or_default());
+            run_tool(tool)
+        }
         None => run(cli),
     };
     match result {
@@ -123,6 +146,8 @@ fn run(cli: Cli) -> Result<(), String> {
         None => config::load_builtin(&jvm),
     }
     .map_err(|e| e.to_string())?;
+    let ops = OpsSettings::from_properties(&loaded.config.properties).map_err(|e| e.to_string())?;
+    init_logging(cli.log_format.unwrap_or(ops.log_format));
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -136,7 +161,14 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     std::fs::create_dir_all(&c.data_dir)
         .map_err(|e| format!("cannot create dataDir {}: {e}", c.data_dir.display()))?;
-    let settings = settings_from(&c, core_map);
+    let stop = Stop::new();
+    corral::ops::install_signal_handlers(stop.clone(), ops.shutdown_timeout)
+        .map_err(|e| format!("cannot install the SIGTERM/SIGINT handlers: {e}"))?;
+    let settings = Settings {
+        ops,
+        stop,
+        ..settings_from(&c, core_map)
+    };
     server::run(settings).map_err(|e| e.to_string())
 }
 
@@ -176,6 +208,8 @@ fn conf_lines(c: &Config) -> Vec<(String, String)> {
     lines.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
+/// The server's settings from the config; `ops` and `stop` are defaults
+/// that `run` replaces.
 fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
     let mut whitelist: Vec<String> = c.four_lw_whitelist.iter().cloned().collect();
     whitelist.sort();
@@ -215,5 +249,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
             purge_interval_hours: c.autopurge_purge_interval as u64,
         },
         snapshot_trust_empty: c.snapshot_trust_empty,
+        ops: OpsSettings::default(),
+        stop: Stop::new(),
     }
 }

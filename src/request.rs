@@ -47,6 +47,42 @@ pub enum Request {
     Unknown(i32),
 }
 
+impl Request {
+    /// The path a request names (the first one, for multi), for logs.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Request::Write(w) => write_path(w),
+            Request::Exists(r)
+            | Request::GetData(r)
+            | Request::GetChildren(r)
+            | Request::GetChildren2(r) => Some(&r.path),
+            Request::GetAcl(p)
+            | Request::GetAllChildrenNumber(p)
+            | Request::GetEphemerals(p)
+            | Request::Sync(p) => Some(p),
+            Request::MultiRead(ops) => ops.first().map(|o| match o {
+                MultiReadOp::GetChildren(p) | MultiReadOp::GetData(p) => p.as_str(),
+            }),
+            Request::CheckWatches(r) | Request::RemoveWatches(r) => Some(&r.path),
+            Request::AddWatch(r) => Some(&r.path),
+            _ => None,
+        }
+    }
+}
+
+fn write_path(w: &WriteOp) -> Option<&str> {
+    match w {
+        WriteOp::Create { req, .. } => Some(&req.path),
+        WriteOp::Delete(r) => Some(&r.path),
+        WriteOp::SetData(r) => Some(&r.path),
+        WriteOp::SetAcl(r) => Some(&r.path),
+        WriteOp::Check(r) => Some(&r.path),
+        WriteOp::Multi(ops) => ops.first().and_then(write_path),
+        WriteOp::DeleteContainer(p) => Some(p),
+        WriteOp::Reconfig | WriteOp::Malformed { .. } => None,
+    }
+}
+
 fn create_req(op: i32, r: &mut Reader<'_>) -> Result<WriteOp, JuteError> {
     let req = if op == op::CREATE_TTL {
         jute::CreateTtlRequest::read(r)?

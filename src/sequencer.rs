@@ -265,6 +265,8 @@ impl Sequencer {
                     }
                 }
             }
+            // Counted by the driver (shutdown); nothing to sequence.
+            ToSeq::Drained { .. } => {}
         }
     }
 

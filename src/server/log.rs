@@ -196,6 +196,9 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
     loop {
         inbox.ready().await;
         if inbox.is_closed() && inbox.is_empty() {
+            // The sequencer is gone (a graceful shutdown): everything it
+            // sent is written.
+            finish(current.take(), &snapping).await;
             return;
         }
         let mut buf = BytesMut::new();
@@ -313,6 +316,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                     failed = false;
                 }
                 if tx.send(FromLog::Durable(last)).await.is_err() {
+                    finish(current.take(), &snapping).await;
                     return;
                 }
                 if trigger.add(count, bytes) {
@@ -332,6 +336,26 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
             }
         }
     }
+}
+
+/// On the way out: waits for a snapshot being written (a half-written one
+/// would only be skipped at the next start, but it is a waste), then syncs
+/// and closes the current log (it matters with `forceSync=no`).
+async fn finish(current: Option<LogFile>, snapping: &std::cell::Cell<bool>) {
+    let t0 = Instant::now();
+    while snapping.get() {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    if let Some(lf) = current {
+        if let Err(e) = lf.file.fdatasync().await {
+            tracing::error!(error = %e, "the last fsync of the txn log failed");
+        }
+        let _ = lf.file.close().await;
+    }
+    tracing::info!(
+        ms = t0.elapsed().as_millis() as u64,
+        "txn log flushed and closed"
+    );
 }
 
 async fn report_failure(

@@ -55,6 +55,10 @@ pub struct Settings {
     pub log: log::LogSettings,
     /// `snapshot.trust.empty`.
     pub snapshot_trust_empty: bool,
+    /// The `corral.*` operational settings (stall monitor, slow requests).
+    pub ops: crate::ops::OpsSettings,
+    /// Set (by the signal thread) to shut down gracefully.
+    pub stop: crate::ops::Stop,
 }
 
 /// Why the server could not run.
@@ -164,10 +168,17 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     let (from_log_tx, from_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
     let mut handles = Vec::new();
     let log_settings = settings.log.clone();
+    let ops = settings.ops.clone();
     handles.push(shards::exec::spawn_pinned(
         "log",
         settings.core_map.log,
-        move || log::run(log_settings, dirs, to_log_rx, from_log_tx),
+        move || {
+            monitored(
+                "log",
+                &ops,
+                log::run(log_settings, dirs, to_log_rx, from_log_tx),
+            )
+        },
     )?);
     let seq_settings = SeqSettings {
         shards: n,
@@ -183,11 +194,12 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         server_id: 1,
     };
     let seq_tree = Tree::clone(&initial);
+    let (ops, stop) = (settings.ops.clone(), settings.stop.clone());
     handles.push(shards::exec::spawn_pinned(
         "sequencer",
         settings.core_map.sequencer,
         move || {
-            run_sequencer(
+            let seq = run_sequencer(
                 seq_settings,
                 seq_tree,
                 sessions,
@@ -195,18 +207,20 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                 to_shard_tx,
                 to_log_tx,
                 from_log_rx,
-            )
+                stop,
+            );
+            monitored("sequencer", &ops, seq)
         },
     )?);
     for (i, (tx, rx)) in to_seq_tx.into_iter().zip(to_shard_rx).enumerate() {
         let s = settings.clone();
         let v = initial.clone();
         let cpu = settings.core_map.shards[i];
-        handles.push(shards::exec::spawn_pinned(
-            &format!("shard-{i}"),
-            cpu,
-            move || shard::run(i, s, v, tx, rx),
-        )?);
+        let name = format!("shard-{i}");
+        handles.push(shards::exec::spawn_pinned(&name.clone(), cpu, move || {
+            let ops = s.ops.clone();
+            monitored(&name, &ops, shard::run(i, s, v, tx, rx))
+        })?);
     }
     tracing::info!(
         address = %addr,
@@ -217,7 +231,38 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     for h in handles {
         h.join().map_err(|e| ServerError::Join(e.to_string()))?;
     }
+    tracing::info!("corral has shut down");
     Ok(())
+}
+
+/// `role` with the stall monitor of its executor `name` running beside it
+/// (see [`crate::stall`]). `corral.test.stallMs` makes the sequencer hold
+/// its executor once, soon after start, so tests can see a stall.
+fn monitored(
+    name: &str,
+    ops: &crate::ops::OpsSettings,
+    role: impl std::future::Future<Output = ()>,
+) -> impl std::future::Future<Output = ()> {
+    let hb = crate::stall::Heartbeat::new(ops.stall_threshold_ms);
+    let name = name.to_string();
+    let hold = Duration::from_millis(ops.test_stall_ms);
+    async move {
+        if !hold.is_zero() && name == "sequencer" {
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(Duration::from_millis(300)).await;
+                tracing::warn!(
+                    ms = hold.as_millis() as u64,
+                    "corral.test.stallMs: holding the sequencer"
+                );
+                std::thread::sleep(hold);
+            })
+            .detach();
+        }
+        if let Some(hb) = hb {
+            glommio::spawn_local(crate::stall::monitor(name, hb)).detach();
+        }
+        role.await
+    }
 }
 
 /// Sessions that own ephemerals in `tree` but are not in `live`, with
@@ -235,6 +280,8 @@ fn orphan_owners(tree: &Tree, live: &[(i64, i32)], timeout: i32) -> Vec<(i64, i3
 enum Input {
     Shard(ToSeq),
     Log(FromLog),
+    /// A graceful shutdown was asked for.
+    Stop,
 }
 
 /// A batch applied by the sequencer, waiting for its txns to be durable.
@@ -272,8 +319,20 @@ async fn run_sequencer(
     tx: Vec<SharedSender<Batch>>,
     to_log: SharedSender<ToLog>,
     from_log: SharedReceiver<FromLog>,
+    stop: crate::ops::Stop,
 ) {
     let inbox: Rc<Mailbox<Input>> = Rc::new(Mailbox::new());
+    {
+        // The signal reaches the executors only through this flag.
+        let inbox = inbox.clone();
+        glommio::spawn_local(async move {
+            while !stop.requested() {
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+            inbox.push(Input::Stop);
+        })
+        .detach();
+    }
     for r in rx {
         let inbox = inbox.clone();
         glommio::spawn_local(async move {
@@ -314,8 +373,17 @@ async fn run_sequencer(
         })
         .await;
     let mut snapshot_due = false;
+    // Shutdown: asked, and how many shards have drained since.
+    let mut stopping = false;
+    let mut stop_asked = false;
+    let mut drained = 0;
+    let shard_count = senders.len();
     loop {
-        let wait = (seq.next_deadline() - now_ms()).clamp(1, 1000) as u64;
+        let wait = if stopping {
+            50
+        } else {
+            (seq.next_deadline() - now_ms()).clamp(1, 1000) as u64
+        };
         futures_lite::future::or(inbox.ready(), async {
             glommio::timer::sleep(Duration::from_millis(wait)).await;
         })
@@ -324,6 +392,11 @@ async fn run_sequencer(
         let mut failed = false;
         while let Some(m) = inbox.pop() {
             match m {
+                Input::Stop => stop_asked = true,
+                Input::Shard(ToSeq::Drained { shard }) => {
+                    tracing::debug!(shard, "shard drained");
+                    drained += 1;
+                }
                 Input::Shard(m) => seq.handle(m, now),
                 Input::Log(FromLog::Durable(z)) => durable = durable.max(z),
                 Input::Log(FromLog::Failed(_)) => failed = true,
@@ -394,7 +467,11 @@ async fn run_sequencer(
                 }
             }
         }
-        seq.tick(now);
+        // No expiries or container deletions while shutting down: the
+        // sessions outlive the restart.
+        if !stopping {
+            seq.tick(now);
+        }
         if let Some(items) = seq.take() {
             let txns = seq.take_logged();
             let version = Arc::new(seq.tree().clone());
@@ -415,7 +492,31 @@ async fn run_sequencer(
                 return;
             }
         }
-        if snapshot_due {
+        if stop_asked && !stopping {
+            stopping = true;
+            tracing::info!(
+                pending = waiting.len(),
+                "draining: shards stop accepting; accepted requests are answered"
+            );
+            for s in &senders {
+                let batch = Batch {
+                    version: published.clone(),
+                    items: vec![Item::Drain],
+                };
+                let _ = s.send(batch).await;
+            }
+        }
+        if stopping && drained >= shard_count && waiting.is_empty() {
+            // Every shard has had all it sent answered, and every txn is
+            // durable. Returning drops the channels: the log core flushes
+            // and stops, and the shards stop.
+            tracing::info!(
+                zxid = format!("0x{:x}", published.last_zxid),
+                "every accepted write is durable and answered"
+            );
+            return;
+        }
+        if snapshot_due && !stopping {
             snapshot_due = false;
             let _ = to_log
                 .send(ToLog::Snapshot {

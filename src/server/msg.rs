@@ -69,6 +69,10 @@ pub enum ToSeq {
         ticket: u64,
         view: Box<fourlw::ShardView>,
     },
+    /// Shutdown: after [`Item::Drain`], this shard has closed its listener
+    /// and every connection has had all it sent answered; it sends nothing
+    /// more that needs an answer.
+    Drained { shard: usize },
 }
 
 /// One item of a batch, in the order the sequencer produced them.
@@ -101,6 +105,10 @@ pub enum Item {
     Gather { ticket: u64, cmd: fourlw::Cmd },
     /// The answer to a four-letter word: write it, then close.
     FourLw { conn: ConnId, text: String },
+    /// Shutdown: stop accepting connections and reading requests; close
+    /// each connection once its pending requests are answered; then send
+    /// [`ToSeq::Drained`].
+    Drain,
 }
 
 /// What the sequencer sends each shard after a batch.

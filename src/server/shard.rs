@@ -46,6 +46,8 @@ enum Out {
     Close,
     /// A four-letter word's answer: write it, then close.
     FourLw(String),
+    /// Shutdown: stop reading; close once everything pending is answered.
+    Drain,
 }
 
 /// A connection as the shard's other tasks see it.
@@ -68,6 +70,11 @@ struct Shard {
     /// Connections waiting for `outstanding` to drop under the limit.
     throttled_wakers: RefCell<Vec<std::task::Waker>>,
     stats: RefCell<ShardStats>,
+    /// Shutdown: set by [`Item::Drain`]; wakes the accept loop.
+    draining: Cell<bool>,
+    drain_wake: Mailbox<()>,
+    /// The slow-request warnings' rate limit.
+    slow_warn: RefCell<crate::ops::WarnLimit>,
 }
 
 /// Runs shard `id` until the process stops.
@@ -101,9 +108,12 @@ pub async fn run(
         outstanding: Cell::new(0),
         throttled_wakers: RefCell::new(Vec::new()),
         stats: RefCell::new(ShardStats::default()),
+        draining: Cell::new(false),
+        drain_wake: Mailbox::new(),
+        slow_warn: RefCell::new(crate::ops::WarnLimit::default()),
     });
     let from_seq = from_seq.connect().await;
-    {
+    let batches = {
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(batch) = from_seq.recv().await {
@@ -118,8 +128,7 @@ pub async fn run(
                 }
             }
         })
-        .detach();
-    }
+    };
     {
         let shard = shard.clone();
         glommio::spawn_local(async move {
@@ -134,7 +143,13 @@ pub async fn run(
         .detach();
     }
     loop {
-        match listener.accept().await {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            shard.drain_wake.ready().await;
+            None
+        })
+        .await;
+        let Some(accepted) = accepted else { break };
+        match accepted {
             Ok(stream) => {
                 let shard = shard.clone();
                 glommio::spawn_local(async move {
@@ -152,6 +167,33 @@ pub async fn run(
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+    // Shutdown: no new connections; each open one closes once all it sent
+    // is answered (see `Conn::pump`).
+    drop(listener);
+    let t0 = Instant::now();
+    let mut told = 0;
+    while !shard.conns.borrow().is_empty() {
+        let n = shard.conns.borrow().len();
+        if told == 0 || t0.elapsed() > Duration::from_secs(told) {
+            tracing::info!(
+                shard = id,
+                connections = n,
+                "waiting for connections to drain"
+            );
+            told += 1;
+        }
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    tracing::debug!(shard = id, ms = t0.elapsed().as_millis() as u64, "drained");
+    if shard
+        .to_seq
+        .send(ToSeq::Drained { shard: id })
+        .await
+        .is_ok()
+    {
+        // Until the sequencer is done (and drops its channel).
+        batches.await;
     }
 }
 
@@ -247,6 +289,13 @@ impl Shard {
                     view: Box::new(self.view(cmd)),
                 }),
                 Item::FourLw { conn, text } => push(conn, Out::FourLw(text)),
+                Item::Drain => {
+                    self.draining.set(true);
+                    self.drain_wake.push(());
+                    for c in conns.values() {
+                        c.out.push(Out::Drain);
+                    }
+                }
             }
         }
         answers
@@ -304,6 +353,9 @@ enum Pending {
         xid: i32,
         op: i32,
         at: Instant,
+        /// The request body (shared with the frame), decoded again only
+        /// to name its path in a slow-request warning.
+        body: Bytes,
     },
     Read {
         xid: i32,
@@ -398,6 +450,14 @@ impl Conn {
             if !self.closing {
                 self.process_frames(fb).await?;
             }
+            // Shutdown: once everything this connection sent is answered,
+            // it closes (the session lives on, as across any reconnect).
+            if self.shard.draining.get()
+                && self.pending.is_empty()
+                && !matches!(self.state, State::Connecting { .. } | State::FourLw)
+            {
+                self.closing = true;
+            }
             // 3. Send.
             if !self.wbuf.is_empty() {
                 stream.write_all(&self.wbuf).await?;
@@ -411,6 +471,7 @@ impl Conn {
             // every connection) until replies bring the count down.
             self.sync_outstanding();
             let can_read = !self.shard.throttled()
+                && !self.shard.draining.get()
                 && !matches!(self.state, State::Connecting { .. } | State::FourLw);
             let spare = fb.spare(4096);
             let out = &self.handle.out;
@@ -469,7 +530,7 @@ impl Conn {
 
     /// Records an answered request in the latency and `cons` counters
     /// (ZooKeeper's `FinalRequestProcessor.updateStats`).
-    fn record(&self, opcode: i32, xid: i32, zxid: i64, at: Instant) {
+    fn record(&self, opcode: i32, xid: i32, zxid: i64, at: Instant) -> u64 {
         let now = Instant::now();
         let ms = now.saturating_duration_since(at).as_millis() as u64;
         self.shard.stats.borrow_mut().latency.add(ms);
@@ -477,6 +538,32 @@ impl Conn {
             .info
             .borrow_mut()
             .responded(opcode, xid, zxid, super::elapsed_ms(now), ms);
+        ms
+    }
+
+    /// A request answered `ms` after it was read, past
+    /// `corral.requestWarnThresholdMs`, is logged once at warn with its
+    /// session, opcode and path (at most one line a second per shard; the
+    /// next line counts the ones left out).
+    fn warn_if_slow(&self, ms: u64, opcode: i32, path: impl FnOnce() -> Option<String>) {
+        let threshold = self.shard.settings.ops.request_warn_ms;
+        if threshold == 0 || ms < threshold {
+            return;
+        }
+        let now = super::elapsed_ms(Instant::now());
+        let allowed = self.shard.slow_warn.borrow_mut().allow(now, 1000);
+        if let Some(suppressed) = allowed {
+            tracing::warn!(
+                session = format!("0x{:x}", self.session),
+                opcode = crate::tools::op_name(opcode),
+                path = path().as_deref().unwrap_or(""),
+                ms,
+                threshold_ms = threshold,
+                suppressed,
+                peer = %self.peer,
+                "slow request: answered {ms} ms after it was read"
+            );
+        }
     }
 
     fn on_out(&mut self, o: Out) {
@@ -497,11 +584,16 @@ impl Conn {
                     self.wbuf.extend_from_slice(&frame);
                     self.count_sent();
                 }
-                if let Some(Pending::Write { xid, op, at }) = self.pending.front() {
-                    let (xid, op, at) = (*xid, *op, *at);
-                    self.pending.pop_front();
-                    let zxid = zxid.unwrap_or_else(|| self.shard.version.borrow().last_zxid);
-                    self.record(op, xid, zxid, at);
+                if let Some(Pending::Write { .. }) = self.pending.front() {
+                    if let Some(Pending::Write { xid, op, at, body }) = self.pending.pop_front() {
+                        let zxid = zxid.unwrap_or_else(|| self.shard.version.borrow().last_zxid);
+                        let ms = self.record(op, xid, zxid, at);
+                        self.warn_if_slow(ms, op, || {
+                            request::decode(op, &body)
+                                .ok()
+                                .and_then(|r| r.path().map(str::to_string))
+                        });
+                    }
                 }
                 self.serve_queued_reads();
             }
@@ -538,6 +630,7 @@ impl Conn {
                 }
             }
             Out::Close => self.closing = true,
+            Out::Drain => {}
             Out::FourLw(text) => {
                 self.wbuf.extend_from_slice(text.as_bytes());
                 self.count_sent();
@@ -701,7 +794,7 @@ impl Conn {
         }
     }
 
-    async fn request(&mut self, frame: &[u8]) {
+    async fn request(&mut self, frame: &Bytes) {
         let at = Instant::now();
         let mut r = Reader::new(frame);
         let Ok(hdr) = jute::RequestHeader::read(&mut r) else {
@@ -709,7 +802,8 @@ impl Conn {
             return;
         };
         self.shard.touched.borrow_mut().insert(self.session);
-        let body = &frame[frame.len() - r.remaining()..];
+        let body_bytes = frame.slice(frame.len() - r.remaining()..);
+        let body = &body_bytes[..];
         let req = match request::decode(hdr.op, body) {
             Ok(req) => req,
             Err(_) if hdr.op == op::AUTH => {
@@ -770,6 +864,7 @@ impl Conn {
                     xid: hdr.xid,
                     op: hdr.op,
                     at,
+                    body: body_bytes.clone(),
                 });
                 let msg = ToSeq::Write {
                     from: self.me(),
@@ -787,6 +882,7 @@ impl Conn {
                     xid: hdr.xid,
                     op: hdr.op,
                     at,
+                    body: body_bytes.clone(),
                 });
                 let msg = ToSeq::Sync {
                     from: self.me(),
@@ -802,6 +898,7 @@ impl Conn {
                     xid: hdr.xid,
                     op: hdr.op,
                     at,
+                    body: body_bytes.clone(),
                 });
                 let msg = ToSeq::Close {
                     from: self.me(),
@@ -876,7 +973,8 @@ impl Conn {
         }
         // SASL is answered outside ZooKeeper's request pipeline: no stats.
         if opcode != op::SASL {
-            self.record(opcode, xid, zxid, at);
+            let ms = self.record(opcode, xid, zxid, at);
+            self.warn_if_slow(ms, opcode, || req.path().map(str::to_string));
         }
     }
 

@@ -241,6 +241,43 @@ impl Server {
         self.kill();
     }
 
+    /// The server process's id (panics if it is not running).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server not running").id()
+    }
+
+    /// Sends `signal` (a name `kill -s` takes: TERM, INT, ...) to the
+    /// server; panics if `kill` cannot.
+    pub fn signal(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args(["-s", signal, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -s {signal} failed: {st}");
+    }
+
+    /// Waits up to `within` for the server to exit and reaps it; its exit
+    /// status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The whole server log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// `<dir>/data`, the default dataDir.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
