@@ -2,6 +2,7 @@
 # Idempotent test-environment setup for corral (Debian 12, run as root).
 #
 #  * Debian packages: zookeeper (reference server 3.8.0, zkCli.sh, jars),
+#    systemd (systemd-analyze) and strace (the unit test of conf/corral.service),
 #    zookeeper-bin (C tools cli_mt / load_gen), python3 + venv.
 #  * Python venv at <repo>/.venv with pinned test dependencies.
 #  * aiozk's own shipped test suite (from its PyPI sdist) unpacked under
@@ -40,7 +41,7 @@ log() { printf '[setup] %s\n' "$*"; }
 
 # ---------------------------------------------------------------- apt
 export DEBIAN_FRONTEND=noninteractive
-APT_PKGS=(zookeeper zookeeper-bin python3 python3-venv ca-certificates)
+APT_PKGS=(zookeeper zookeeper-bin python3 python3-venv ca-certificates systemd strace)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

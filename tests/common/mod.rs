@@ -31,6 +31,8 @@ pub struct ServerOpts {
     pub cfg: Vec<(String, String)>,
     /// `SERVER_JVMFLAGS` (`-Dkey=value ...`).
     pub jvm_flags: Option<String>,
+    /// Command-line arguments of corral before the zoo.cfg path.
+    pub args: Vec<String>,
 }
 
 impl ServerOpts {
@@ -41,6 +43,12 @@ impl ServerOpts {
 
     pub fn jvm(mut self, flags: &str) -> Self {
         self.jvm_flags = Some(flags.to_string());
+        self
+    }
+
+    /// A command-line argument of corral (ignored for the reference).
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
         self
     }
 
@@ -131,6 +139,7 @@ fn spawn_server(dir: &Path, log: &Path, port: u16, opts: &ServerOpts) -> Child {
         c
     } else {
         let mut c = Command::new(env!("CARGO_BIN_EXE_corral"));
+        c.args(&opts.args);
         c.arg(&cfg);
         c.env_remove("SERVER_JVMFLAGS").env_remove("JVMFLAGS");
         if let Some(f) = &opts.jvm_flags {
