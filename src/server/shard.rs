@@ -54,6 +54,9 @@ enum Out {
 struct ConnHandle {
     out: Mailbox<Out>,
     info: RefCell<ConnInfo>,
+    /// Shutdown: close now, whatever is pending (a client that does not
+    /// read its answers must not hold the shutdown up).
+    kill: Mailbox<()>,
 }
 
 struct Shard {
@@ -169,10 +172,15 @@ pub async fn run(
         }
     }
     // Shutdown: no new connections; each open one closes once all it sent
-    // is answered (see `Conn::pump`).
+    // is answered (see `Conn::pump`). One that has not after half the
+    // shutdown timeout (its client does not read, say) is closed then: the
+    // writes it sent are still made durable, its client sees a connection
+    // loss, as with any server that goes away.
     drop(listener);
     let t0 = Instant::now();
+    let deadline = shard.settings.ops.shutdown_timeout / 2;
     let mut told = 0;
+    let mut killed = false;
     while !shard.conns.borrow().is_empty() {
         let n = shard.conns.borrow().len();
         if told == 0 || t0.elapsed() > Duration::from_secs(told) {
@@ -182,6 +190,18 @@ pub async fn run(
                 "waiting for connections to drain"
             );
             told += 1;
+        }
+        if !killed && t0.elapsed() >= deadline {
+            killed = true;
+            tracing::warn!(
+                shard = id,
+                connections = n,
+                "closing connections that did not drain in {} ms",
+                deadline.as_millis()
+            );
+            for c in shard.conns.borrow().values() {
+                c.kill.push(());
+            }
         }
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
@@ -395,6 +415,7 @@ impl Conn {
         let handle = Rc::new(ConnHandle {
             out: Mailbox::new(),
             info: RefCell::new(ConnInfo::new(id, peer, super::now_ms())),
+            kill: Mailbox::new(),
         });
         shard.conns.borrow_mut().insert(id, handle.clone());
         let mut c = Conn {
@@ -416,7 +437,12 @@ impl Conn {
             counted_pending: 0,
         };
         let mut fb = FrameBuf::new(shard.settings.jute_max_buffer);
-        let result = c.pump(&mut stream, &mut fb).await;
+        let kill = c.handle.clone();
+        let result = futures_lite::future::or(c.pump(&mut stream, &mut fb), async {
+            kill.kill.ready().await;
+            Err(std::io::Error::other("closed by the shutdown"))
+        })
+        .await;
         c.pending.clear();
         c.sync_outstanding();
         if let Err(e) = result {
