@@ -1028,7 +1028,9 @@ fn java_only(key: &str, value: &str) -> Option<&'static str> {
         return Some("Netty-specific; ignored by corral");
     }
     if k.starts_with("jvm.pause.") {
-        return Some("JVM pause monitoring does not apply to corral; ignored");
+        return Some(
+            "JVM pause monitoring does not apply to corral (its stall monitor is set with corral.stallThresholdMs); ignored",
+        );
     }
     if k.starts_with("admin.") {
         return Some("corral has no AdminServer yet; value recorded, nothing listens");
