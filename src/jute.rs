@@ -81,10 +81,12 @@ impl<'a> Reader<'a> {
     /// become U+FFFD, as Java's decoder makes them, so a bad path is then
     /// refused by the path rules (BadArguments), as ZooKeeper refuses it.
     pub fn ustring(&mut self) -> Result<Option<String>, JuteError> {
-        match self.buffer()? {
-            None => Ok(None),
-            Some(b) => Ok(Some(String::from_utf8_lossy(b).into_owned())),
-        }
+        Ok(self.ustr()?.map(|s| s.into_owned()))
+    }
+
+    /// [`Reader::ustring`] without a copy where the bytes are valid UTF-8.
+    pub fn ustr(&mut self) -> Result<Option<std::borrow::Cow<'a, str>>, JuteError> {
+        Ok(self.buffer()?.map(String::from_utf8_lossy))
     }
 
     /// A vector's element count; `None` for the null vector.

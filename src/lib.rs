@@ -8,6 +8,7 @@
 pub mod acl;
 pub mod config;
 pub mod digest;
+pub mod filemap;
 pub mod fourlw;
 pub mod jute;
 pub mod ops;

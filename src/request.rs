@@ -296,7 +296,7 @@ fn get_children(
         ctx.watches
             .add(Table::Child, path, ctx.conn, Mode::Standard);
     }
-    Ok((n.children.iter().map(|c| c.to_string()).collect(), n.stat()))
+    Ok((n.child_names().map(String::from).collect(), n.stat()))
 }
 
 fn watch_table(kind: i32) -> Option<Vec<Table>> {

@@ -27,7 +27,7 @@
 
 use crate::digest::{tree_digest, ZxidDigest};
 use crate::jute::{Acl, Jute, JuteError, JuteWrite, Reader};
-use crate::tree::{child_path, Node, PathKey, Tree};
+use crate::tree::{Node, PathKey, Tree};
 use crate::txn::{Txn, TxnBody};
 use crate::txnlog::{zxid_from_name, FileHeader};
 use bytes::{Bytes, BytesMut};
@@ -420,7 +420,7 @@ fn depth_first(
         let Some(n) = tree.get(&p) else { continue };
         f(&p, n)?;
         for c in n.children.iter().rev() {
-            stack.push(child_path(&p, c));
+            stack.push(c.to_string());
         }
     }
     Ok(())
@@ -608,14 +608,20 @@ pub fn read_snapshot(
     let mut unresolved: Vec<(String, i64)> = Vec::new();
     // The nodes.
     let mut nodes: Vec<(PathKey, Node)> = Vec::new();
-    let mut seen: std::collections::HashSet<PathKey> = std::collections::HashSet::new();
     loop {
-        let Some(path) = r.ustring()? else {
+        let Some(path) = r.ustr()? else {
             return Err(SnapError::BadTree("null path".into()));
         };
         if path == "/" {
             break;
         }
+        let key: PathKey = if path.is_empty() {
+            Arc::from("/")
+        } else if path.starts_with('/') {
+            Arc::from(&*path)
+        } else {
+            return Err(SnapError::BadTree(format!("path {path:?} is not absolute")));
+        };
         let data_buf = r.buffer()?.map(Bytes::copy_from_slice);
         let acl_idx = r.long()?;
         let acl = if acl_idx == OPEN_UNSAFE_ACL_ID {
@@ -627,14 +633,7 @@ pub fn read_snapshot(
             // snapshots are fuzzy: a node created (or re-ACLed) meanwhile
             // refers to a list the cache did not yet hold. It is fixed by
             // the log's txn for that node (`Snapshot::resolve_acls`).
-            unresolved.push((
-                if path.is_empty() {
-                    "/".to_string()
-                } else {
-                    path.clone()
-                },
-                acl_idx,
-            ));
+            unresolved.push((key.to_string(), acl_idx));
             no_access.clone()
         };
         let node = Node {
@@ -651,24 +650,11 @@ pub fn read_snapshot(
             pzxid: r.long()?,
             children: OrdSet::new(),
         };
-        let key: PathKey = if path.is_empty() {
-            Arc::from("/")
-        } else {
-            let parent = match path.rfind('/') {
-                Some(0) => "/",
-                Some(i) => &path[..i],
-                None => return Err(SnapError::BadTree(format!("path {path:?} is not absolute"))),
-            };
-            if !seen.contains(parent) {
-                return Err(SnapError::BadTree(format!(
-                    "unable to find parent {parent} of path {path}"
-                )));
-            }
-            Arc::from(path.as_str())
-        };
-        seen.insert(key.clone());
         nodes.push((key, node));
     }
+    // ZooKeeper checks each node's parent as it reads the node, before
+    // the seal.
+    let tree = Tree::from_nodes(nodes, snap_zxid).map_err(SnapError::BadTree)?;
     let mut adler = adler2::Adler32::new();
     let mut done = 0;
     check_seal(&mut r, data, &mut adler, &mut done)?;
@@ -686,7 +672,6 @@ pub fn read_snapshot(
             check_seal(&mut r, data, &mut adler, &mut done)?;
         }
     }
-    let tree = Tree::from_nodes(nodes, snap_zxid).map_err(SnapError::BadTree)?;
     Ok(Snapshot {
         header,
         sessions,
@@ -705,7 +690,7 @@ pub fn read_snapshot_file(path: &Path) -> Result<Snapshot, SnapError> {
         .unwrap_or_default();
     let zxid = zxid_from_name(name, SNAPSHOT_FILE_PREFIX)
         .ok_or_else(|| SnapError::BadName(name.into()))?;
-    let bytes = std::fs::read(path)?;
+    let bytes = crate::filemap::map(path)?;
     read_snapshot(&bytes, Compression::of_file_name(name), zxid)
 }
 

@@ -158,13 +158,14 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
     let last_index = to_replay.len().saturating_sub(1);
     for (i, (_, name)) in to_replay.iter().enumerate() {
         let path = dirs.log.join(name);
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
-        let log = match txnlog::read_log(&bytes) {
-            Ok(l) => l,
+        let bytes = crate::filemap::map(&path).map_err(io(&path))?;
+        let mut reader = match txnlog::LogReader::new(&bytes) {
+            Ok((_, r)) => r.skip_through(tree.last_zxid),
             Err(e) if i == last_index || matches!(e, txnlog::LogError::ShortHeader(_)) => {
                 // A log whose header never reached the disk (a crash, or a
                 // full disk, right after it was created) holds no txns.
                 tracing::warn!(file = %path.display(), error = %e, "removing a log without a header");
+                drop(bytes);
                 std::fs::remove_file(&path).map_err(io(&path))?;
                 continue;
             }
@@ -175,7 +176,9 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                 })
             }
         };
-        for rec in &log.records {
+        // One record at a time: decoded, applied and dropped.
+        let mut scratch = Vec::new();
+        while let Some(rec) = reader.next_record() {
             if rec.txn.hdr.zxid <= tree.last_zxid {
                 continue;
             }
@@ -185,26 +188,28 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                 &rec.txn.body,
                 rec.txn.hdr.op,
             );
-            tree.apply(&rec.txn, &mut Vec::new());
+            tree.apply(&rec.txn, &mut scratch);
+            scratch.clear();
             replayed += 1;
         }
-        if !log.tail.is_clean() {
+        let tail = reader.tail().cloned().unwrap_or(txnlog::LogTail::Eof);
+        let valid_end = reader.valid_end();
+        let file_len = bytes.len() as u64;
+        drop(bytes);
+        if !tail.is_clean() {
             if i != last_index {
                 return Err(StorageError::Bad {
                     path: path.display().to_string(),
-                    message: format!(
-                        "corrupt record in a log that is not the last: {:?}",
-                        log.tail
-                    ),
+                    message: format!("corrupt record in a log that is not the last: {tail:?}"),
                 });
             }
-            let cut = bytes.len() as u64 - log.valid_end;
-            tracing::warn!(file = %path.display(), at = log.valid_end, bytes = cut, "cutting a torn tail off the last log");
+            let cut = file_len - valid_end;
+            tracing::warn!(file = %path.display(), at = valid_end, bytes = cut, "cutting a torn tail off the last log");
             let f = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
                 .map_err(io(&path))?;
-            f.set_len(log.valid_end).map_err(io(&path))?;
+            f.set_len(valid_end).map_err(io(&path))?;
             f.sync_all().map_err(io(&path))?;
             truncated = Some((path.clone(), cut));
         }

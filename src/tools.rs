@@ -4,7 +4,7 @@
 
 use crate::jute::op;
 use crate::snapshot::Snapshot;
-use crate::tree::{child_path, Tree};
+use crate::tree::Tree;
 use crate::txn::{Txn, TxnBody};
 use crate::txnlog::{LogFile, LogTail};
 use std::fmt::Write;
@@ -173,7 +173,7 @@ fn node_lines(s: &mut String, tree: &Tree, path: &str) {
     let _ = writeln!(s, "  dataLength = {}", st.data_length);
     s.push_str("----\n");
     for c in n.children.iter() {
-        node_lines(s, tree, &child_path(path, c));
+        node_lines(s, tree, c);
     }
 }
 

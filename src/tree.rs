@@ -11,7 +11,13 @@
 use crate::jute::{Acl, Code, Id, Stat};
 use crate::txn::{Txn, TxnBody};
 use bytes::Bytes;
-use imbl::{HashMap, OrdSet};
+use imbl::{GenericHashMap, OrdSet};
+
+/// imbl's persistent hash map with a fast, randomly seeded hasher
+/// (foldhash): paths are hashed on every lookup, and SipHash was a tenth
+/// of a restart's profile.
+type HashMap<K, V> =
+    GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
 use std::sync::Arc;
 
 /// A path as the tree stores it (shared between versions).
@@ -66,6 +72,9 @@ pub struct Node {
     pub cversion: i32,
     pub aversion: i32,
     pub ephemeral_owner: i64,
+    /// The children's full paths (the same `Arc`s as the tree's keys, so a
+    /// child's path is stored once). Children of one parent share the
+    /// prefix, so path order is name order.
     pub children: OrdSet<PathKey>,
 }
 
@@ -117,6 +126,11 @@ impl Node {
 
     pub fn kind(&self) -> NodeKind {
         NodeKind::of_owner(self.ephemeral_owner)
+    }
+
+    /// The children's names, in order.
+    pub fn child_names(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
+        self.children.iter().map(|p| name_of(p))
     }
 }
 
@@ -238,22 +252,22 @@ impl Tree {
     pub fn new() -> Tree {
         let open = Arc::new(open_acl());
         let mut root = Node::empty(open.clone());
-        root.children.insert(Arc::from("zookeeper"));
+        root.children.insert(Arc::from(ZOOKEEPER));
         let mut zk = Node::empty(open.clone());
-        zk.children.insert(Arc::from("quota"));
-        zk.children.insert(Arc::from("config"));
+        zk.children.insert(Arc::from(QUOTA));
+        zk.children.insert(Arc::from(CONFIG));
         let quota = Node::empty(open);
         // ZooKeeper sets this ACL with version -1, which lands in aversion.
         let mut config = Node::empty(Arc::new(read_acl()));
         config.aversion = -1;
-        let mut nodes = HashMap::new();
+        let mut nodes = HashMap::default();
         nodes.insert(Arc::from("/"), Arc::new(root));
         nodes.insert(Arc::from(ZOOKEEPER), Arc::new(zk));
         nodes.insert(Arc::from(QUOTA), Arc::new(quota));
         nodes.insert(Arc::from(CONFIG), Arc::new(config));
         let mut t = Tree {
             nodes,
-            ephemerals: HashMap::new(),
+            ephemerals: HashMap::default(),
             containers: OrdSet::new(),
             ttls: OrdSet::new(),
             last_zxid: 0,
@@ -320,35 +334,72 @@ impl Tree {
     /// `children` are rebuilt from the paths (what is passed in is ignored);
     /// the ephemeral, container and TTL indexes come from `ephemeral_owner`.
     /// Fails with the first path whose parent is missing, or without `/`.
+    ///
+    /// This is most of a restart's work, so it builds in bulk: one index of
+    /// the paths, the children grouped per parent and sorted, then each
+    /// children set and the map filled once.
     pub fn from_nodes(
         nodes: impl IntoIterator<Item = (PathKey, Node)>,
         last_zxid: i64,
     ) -> Result<Tree, String> {
-        let mut all: std::collections::HashMap<PathKey, Node> = nodes
-            .into_iter()
-            .map(|(p, mut n)| {
-                n.children = OrdSet::new();
-                (p, n)
-            })
-            .collect();
-        if !all.contains_key("/") {
+        let mut all: Vec<(PathKey, Node)> = nodes.into_iter().collect();
+        let mut index: std::collections::HashMap<&str, u32, foldhash::fast::RandomState> =
+            std::collections::HashMap::with_capacity_and_hasher(all.len(), Default::default());
+        for (i, (p, _)) in all.iter().enumerate() {
+            index.insert(p, i as u32);
+        }
+        if !index.contains_key("/") {
             return Err("no root node".into());
         }
-        let paths: Vec<PathKey> = all.keys().filter(|p| &***p != "/").cloned().collect();
+        // Each node's parent, then the children grouped by parent (CSR).
+        let mut parent_of_node: Vec<u32> = vec![u32::MAX; all.len()];
+        let mut count: Vec<u32> = vec![0; all.len() + 1];
+        for (i, (p, _)) in all.iter().enumerate() {
+            if &**p == "/" {
+                continue;
+            }
+            let parent = parent_of(p);
+            let Some(&pi) = index.get(parent) else {
+                return Err(format!("unable to find parent {parent} of path {p}"));
+            };
+            parent_of_node[i] = pi;
+            count[pi as usize + 1] += 1;
+        }
+        drop(index);
+        for i in 1..count.len() {
+            count[i] += count[i - 1];
+        }
+        let mut fill = count.clone();
+        let mut kids: Vec<u32> = vec![0; fill[all.len()] as usize];
+        for (i, &pi) in parent_of_node.iter().enumerate() {
+            if pi != u32::MAX {
+                kids[fill[pi as usize] as usize] = i as u32;
+                fill[pi as usize] += 1;
+            }
+        }
+        drop(parent_of_node);
+        drop(fill);
+        for pi in 0..all.len() {
+            let group = &mut kids[count[pi] as usize..count[pi + 1] as usize];
+            if group.is_empty() {
+                all[pi].1.children = OrdSet::new();
+                continue;
+            }
+            group.sort_unstable_by(|a, b| all[*a as usize].0.cmp(&all[*b as usize].0));
+            let set: OrdSet<PathKey> = group.iter().map(|c| all[*c as usize].0.clone()).collect();
+            all[pi].1.children = set;
+        }
+        drop(kids);
         let mut t = Tree {
-            nodes: HashMap::new(),
-            ephemerals: HashMap::new(),
+            nodes: HashMap::default(),
+            ephemerals: HashMap::default(),
             containers: OrdSet::new(),
             ttls: OrdSet::new(),
             last_zxid,
             data_size: 0,
         };
-        for p in &paths {
-            let parent = all
-                .get_mut(parent_of(p))
-                .ok_or_else(|| format!("parent of {p} is missing"))?;
-            parent.children.insert(Arc::from(name_of(p)));
-            match NodeKind::of_owner(all[p].ephemeral_owner) {
+        for (p, n) in all {
+            match n.kind() {
                 NodeKind::Container => {
                     t.containers.insert(p.clone());
                 }
@@ -360,9 +411,7 @@ impl Tree {
                 }
                 NodeKind::Persistent => {}
             }
-        }
-        for (p, n) in all {
-            t.data_size += p.len() as u64 + n.data_len() as u64;
+            t.data_size += java_len(&p) + n.data_len() as u64;
             t.nodes.insert(p, Arc::new(n));
         }
         Ok(t)
@@ -371,7 +420,7 @@ impl Tree {
     /// Children names of `path`, sorted.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
         self.get(path)
-            .map(|n| n.children.iter().map(|c| c.to_string()).collect())
+            .map(|n| n.child_names().map(String::from).collect())
     }
 
     /// Number of descendants of `path` (ZooKeeper's getAllChildrenNumber).
@@ -382,7 +431,7 @@ impl Tree {
             if let Some(n) = self.get(&p) {
                 for c in n.children.iter() {
                     count += 1;
-                    stack.push(child_path(&p, c));
+                    stack.push(c.to_string());
                 }
             }
         }
@@ -499,6 +548,13 @@ impl Tree {
             Ok(None) => {}
             Err(code) => r.err = code.as_i32(),
         }
+        // `DataTree.processTxn`: a create (opcode 1 only) that meets its node
+        // while replaying over a fuzzy snapshot still moves the parent on.
+        if let (crate::jute::op::CREATE, TxnBody::Create(c)) = (op, body) {
+            if r.err == Code::NodeExists.as_i32() {
+                self.adjust_parent_cversion(&c.path, c.parent_cversion, zxid);
+            }
+        }
         if let TxnBody::Create(_) | TxnBody::CreateContainer(_) | TxnBody::CreateTtl(_) = body {
             if r.err == 0 {
                 r.path = body.path().unwrap_or_default().to_string();
@@ -521,27 +577,17 @@ impl Tree {
         events: &mut Vec<Event>,
     ) -> Result<Option<Stat>, Code> {
         let parent_path = parent_of(path);
-        let Some(parent) = self.nodes.get(parent_path) else {
+        let Some(parent) = self.nodes.get_mut(parent_path) else {
             return Err(Code::NoNode);
         };
-        let name: PathKey = Arc::from(name_of(path));
-        if parent.children.contains(&name) {
+        if parent.children.contains(path) {
             return Err(Code::NodeExists);
         }
-        let mut parent = Node::clone(parent);
-        let cv = if parent_cversion == -1 {
-            parent.cversion + 1
-        } else {
-            parent_cversion
-        };
-        if cv > parent.cversion {
-            parent.cversion = cv;
-            parent.pzxid = zxid;
-        }
-        parent.children.insert(name);
-        let parent_key: PathKey = Arc::from(parent_path);
-        self.nodes.insert(parent_key.clone(), Arc::new(parent));
         let key: PathKey = Arc::from(path);
+        let parent = Arc::make_mut(parent);
+        raise_cversion(parent, parent_cversion, zxid);
+        parent.children.insert(key.clone());
+        let parent_key: PathKey = Arc::from(parent_path);
         let node = Node {
             data: data.clone(),
             acl: shared_acl(acl),
@@ -588,24 +634,23 @@ impl Tree {
         Ok(None)
     }
 
+    /// ZooKeeper's `deleteNode`: the parent loses the child and its pzxid
+    /// rises even when the child is already gone (a fuzzy snapshot's
+    /// replay), then the child must exist.
     fn delete(&mut self, path: &str, zxid: i64, events: &mut Vec<Event>) -> Result<(), Code> {
         let parent_path = parent_of(path);
-        let Some(parent) = self.nodes.get(parent_path) else {
+        let Some(parent) = self.nodes.get_mut(parent_path) else {
             return Err(Code::NoNode);
         };
-        let Some(node) = self.nodes.get(path).cloned() else {
-            return Err(Code::NoNode);
-        };
-        let mut parent = Node::clone(parent);
-        parent.children.remove(name_of(path));
+        let parent = Arc::make_mut(parent);
+        parent.children.remove(path);
         if zxid > parent.pzxid {
             parent.pzxid = zxid;
         }
-        let parent_key: PathKey = Arc::from(parent_path);
-        self.nodes.insert(parent_key.clone(), Arc::new(parent));
-        let key: PathKey = Arc::from(path);
+        let Some((key, node)) = self.nodes.remove_with_key(path) else {
+            return Err(Code::NoNode);
+        };
         self.quota_add(path, -1, -(node.data_len() as i64));
-        self.nodes.remove(path);
         self.data_size = self
             .data_size
             .saturating_sub(java_len(path) + node.data_len() as u64);
@@ -631,10 +676,18 @@ impl Tree {
             kind: EventType::NodeDeleted,
         });
         events.push(Event {
-            path: parent_key,
+            path: Arc::from(parent_path),
             kind: EventType::NodeChildrenChanged,
         });
         Ok(())
+    }
+
+    /// ZooKeeper's `setCversionPzxid`, for a create that finds its node
+    /// already there while replaying over a fuzzy snapshot.
+    fn adjust_parent_cversion(&mut self, path: &str, parent_cversion: i32, zxid: i64) {
+        if let Some(parent) = self.nodes.get_mut(parent_of(path)) {
+            raise_cversion(Arc::make_mut(parent), parent_cversion, zxid);
+        }
     }
 
     fn set_data(
@@ -646,37 +699,49 @@ impl Tree {
         time: i64,
         events: &mut Vec<Event>,
     ) -> Result<Stat, Code> {
-        let Some(node) = self.nodes.get(path) else {
+        let Some(node) = self.nodes.get_mut(path) else {
             return Err(Code::NoNode);
         };
-        let mut node = Node::clone(node);
+        let node = Arc::make_mut(node);
+        let old_len = node.data_len() as i64;
         let new_len = data.as_ref().map_or(0, |d| d.len() as i64);
-        self.quota_add(path, 0, new_len - node.data_len() as i64);
-        self.data_size = (self.data_size + new_len as u64).saturating_sub(node.data_len() as u64);
         node.data = data.clone();
         node.version = version;
         node.mzxid = zxid;
         node.mtime = time;
         let stat = node.stat();
-        let key: PathKey = Arc::from(path);
-        self.nodes.insert(key.clone(), Arc::new(node));
+        self.data_size = (self.data_size + new_len as u64).saturating_sub(old_len as u64);
+        self.quota_add(path, 0, new_len - old_len);
         events.push(Event {
-            path: key,
+            path: Arc::from(path),
             kind: EventType::NodeDataChanged,
         });
         Ok(stat)
     }
 
     fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, Code> {
-        let Some(node) = self.nodes.get(path) else {
+        let Some(node) = self.nodes.get_mut(path) else {
             return Err(Code::NoNode);
         };
-        let mut node = Node::clone(node);
+        let node = Arc::make_mut(node);
         node.acl = shared_acl(acl);
         node.aversion = version;
-        let stat = node.stat();
-        self.nodes.insert(Arc::from(path), Arc::new(node));
-        Ok(stat)
+        Ok(node.stat())
+    }
+}
+
+/// A create's change to its parent (`DataTree.createNode` and
+/// `setCversionPzxid`): the txn's parent cversion, or one more than now
+/// for -1, wins when it is higher, and then sets pzxid.
+fn raise_cversion(parent: &mut Node, parent_cversion: i32, zxid: i64) {
+    let cv = if parent_cversion == -1 {
+        parent.cversion + 1
+    } else {
+        parent_cversion
+    };
+    if cv > parent.cversion {
+        parent.cversion = cv;
+        parent.pzxid = zxid;
     }
 }
 
@@ -742,11 +807,9 @@ impl Tree {
     /// ZooKeeper does.
     fn set_stats(&mut self, target: &str, count: i64, bytes: i64, set: bool) {
         let stat_path = format!("{QUOTA}{target}/{STAT_NODE}");
-        if let Some(n) = self.nodes.get(stat_path.as_str()) {
-            let mut n = Node::clone(n);
+        if let Some(n) = self.nodes.get_mut(stat_path.as_str()) {
+            let n = Arc::make_mut(n);
             n.data = Some(stats_update(n.data.as_ref(), count, bytes, set));
-            self.nodes
-                .insert(Arc::from(stat_path.as_str()), Arc::new(n));
         }
     }
 
@@ -766,7 +829,7 @@ impl Tree {
                 count += 1;
                 bytes += n.data_len() as i64;
                 for c in n.children.iter() {
-                    stack.push(child_path(&p, c));
+                    stack.push(c.to_string());
                 }
             }
         }
@@ -792,4 +855,93 @@ pub fn child_path(parent: &str, name: &str) -> String {
 /// The parent path of `path` ("/" for top-level nodes).
 pub fn parent_path(path: &str) -> &str {
     parent_of(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::{op, CreateTxn, DeleteTxn, TxnHeader};
+
+    fn txn(zxid: i64, op: i32, body: TxnBody) -> Txn {
+        Txn {
+            hdr: TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid,
+                time: 5,
+                op,
+            },
+            body,
+        }
+    }
+
+    fn create(zxid: i64, path: &str, parent_cversion: i32) -> Txn {
+        txn(
+            zxid,
+            op::CREATE,
+            TxnBody::Create(CreateTxn {
+                path: path.into(),
+                data: None,
+                acl: open_acl(),
+                ephemeral: false,
+                parent_cversion,
+            }),
+        )
+    }
+
+    #[test]
+    fn replay_over_a_fuzzy_snapshot_follows_zookeeper() {
+        let mut t = Tree::new();
+        let ev = &mut Vec::new();
+        assert_eq!(t.apply(&create(1, "/a", -1), ev).err, 0);
+        assert_eq!(t.apply(&create(2, "/a/b", -1), ev).err, 0);
+        assert_eq!(t.get("/a").unwrap().cversion, 1);
+        // The create meets its node: the parent's cversion and pzxid move.
+        let r = t.apply(&create(7, "/a/b", 4), ev);
+        assert_eq!(r.err, Code::NodeExists.as_i32());
+        let a = t.get("/a").unwrap();
+        assert_eq!((a.cversion, a.pzxid), (4, 7));
+        // ...but never back.
+        t.apply(&create(8, "/a/b", 2), ev);
+        assert_eq!(t.get("/a").unwrap().cversion, 4);
+        // A delete of a node already gone still raises the parent's pzxid.
+        let del =
+            |z: i64, p: &str| txn(z, op::DELETE, TxnBody::Delete(DeleteTxn { path: p.into() }));
+        let r = t.apply(&del(9, "/a/zz"), ev);
+        assert_eq!(r.err, Code::NoNode.as_i32());
+        assert_eq!(t.get("/a").unwrap().pzxid, 9);
+        assert_eq!(t.apply(&del(10, "/a/b"), ev).err, 0);
+        let a = t.get("/a").unwrap();
+        assert_eq!((a.pzxid, a.stat().num_children), (10, 0));
+    }
+
+    #[test]
+    fn bulk_build_matches_incremental_creates() {
+        let mut t = Tree::new();
+        let ev = &mut Vec::new();
+        let paths = ["/b", "/a", "/a/y", "/a/x", "/b/k", "/a/x/1", "/c"];
+        for (i, p) in paths.iter().enumerate() {
+            assert_eq!(t.apply(&create(i as i64 + 1, p, -1), ev).err, 0);
+        }
+        let rebuilt = Tree::from_nodes(
+            t.nodes().map(|(p, n)| (p.clone(), Node::clone(n))),
+            t.last_zxid,
+        )
+        .unwrap();
+        assert_eq!(rebuilt.node_count(), t.node_count());
+        for (p, n) in t.nodes() {
+            assert_eq!(rebuilt.get(p).unwrap().stat(), n.stat(), "{p}");
+            assert_eq!(rebuilt.children(p), t.children(p), "{p}");
+        }
+        assert_eq!(t.children("/a").unwrap(), ["x", "y"]);
+        assert_eq!(t.children("/").unwrap(), ["a", "b", "c", "zookeeper"]);
+        let orphan = vec![
+            (PathKey::from("/"), Node::empty(OPEN_ACL.clone())),
+            (PathKey::from("/q/r"), Node::empty(OPEN_ACL.clone())),
+        ];
+        assert_eq!(
+            Tree::from_nodes(orphan, 0).err().unwrap(),
+            "unable to find parent /q of path /q/r"
+        );
+    }
 }

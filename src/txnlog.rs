@@ -183,6 +183,7 @@ pub struct LogReader<'a> {
     buf: &'a [u8],
     pos: usize,
     tail: Option<LogTail>,
+    skip_through: i64,
 }
 
 impl<'a> LogReader<'a> {
@@ -201,6 +202,7 @@ impl<'a> LogReader<'a> {
                 buf,
                 pos: FileHeader::LEN,
                 tail: None,
+                skip_through: i64::MIN,
             },
         ))
     }
@@ -216,13 +218,30 @@ impl<'a> LogReader<'a> {
         self.tail.as_ref()
     }
 
-    fn stop(&mut self, t: LogTail) -> Option<LogRecord> {
+    fn stop<T>(&mut self, t: LogTail) -> Option<T> {
         self.tail = Some(t);
         None
     }
 
+    /// Records whose zxid is at or below `zxid` are checked (framing and
+    /// checksum) but not decoded, nor returned: recovery has them from the
+    /// snapshot already.
+    pub fn skip_through(mut self, zxid: i64) -> Self {
+        self.skip_through = zxid;
+        self
+    }
+
     /// The next good record, or `None` at the end (see [`LogReader::tail`]).
     pub fn next_record(&mut self) -> Option<LogRecord> {
+        loop {
+            match self.next_entry()? {
+                Entry::Skipped => continue,
+                Entry::Record(r) => return Some(r),
+            }
+        }
+    }
+
+    fn next_entry(&mut self) -> Option<Entry> {
         if self.tail.is_some() {
             return None;
         }
@@ -269,20 +288,33 @@ impl<'a> LogReader<'a> {
                 "checksum {crc:#x} != computed {actual:#x}"
             )));
         }
+        // The TxnHeader opens the entry: clientId (8), cxid (4), zxid (8).
+        if let Some(z) = entry.get(12..20) {
+            let zxid = i64::from_be_bytes(z.try_into().unwrap_or_default());
+            if zxid <= self.skip_through {
+                self.pos += 12 + len + 1;
+                return Some(Entry::Skipped);
+            }
+        }
         match decode_entry(entry) {
             Ok((txn, digest)) => {
                 let offset = self.pos as u64;
                 self.pos += 12 + len + 1;
-                Some(LogRecord {
+                Some(Entry::Record(LogRecord {
                     offset,
                     end: self.pos as u64,
                     txn,
                     digest,
-                })
+                }))
             }
             Err(e) => self.stop(LogTail::Corrupt(format!("entry does not decode: {e}"))),
         }
     }
+}
+
+enum Entry {
+    Skipped,
+    Record(LogRecord),
 }
 
 impl Iterator for LogReader<'_> {
@@ -483,6 +515,27 @@ mod tests {
                 }),
             },
         }
+    }
+
+    #[test]
+    fn skipping_checks_but_does_not_return_old_records() {
+        let mut out = BytesMut::new();
+        write_header(&mut out, 0);
+        for z in 1..=20 {
+            write_record(&mut out, &sample(z), None);
+        }
+        let (_, r) = LogReader::new(&out).unwrap();
+        let zxids: Vec<i64> = r.skip_through(12).map(|r| r.txn.hdr.zxid).collect();
+        assert_eq!(zxids, (13..=20).collect::<Vec<_>>());
+        // A bad checksum among the skipped records still stops the log.
+        let mut bad = out.to_vec();
+        let second = FileHeader::LEN + 12 + 1 + marshall_entry(&sample(1), None).len();
+        bad[second] ^= 0xff;
+        let (_, mut r) = LogReader::new(&bad).unwrap();
+        r = r.skip_through(12);
+        assert_eq!(r.next_record(), None);
+        assert!(matches!(r.tail(), Some(LogTail::Corrupt(_))));
+        assert_eq!(r.valid_end(), second as u64);
     }
 
     fn digest(zxid: i64) -> Option<TxnDigest> {

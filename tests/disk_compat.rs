@@ -448,7 +448,7 @@ fn served_view(t: &Tree) -> BTreeMap<String, Served> {
                     data: n.data.clone(),
                     stat: n.stat(),
                     acl: (*n.acl).clone(),
-                    children: n.children.iter().map(|c| c.to_string()).collect(),
+                    children: n.child_names().map(String::from).collect(),
                 },
             )
         })
