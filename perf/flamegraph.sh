@@ -40,14 +40,18 @@ top=$OUT/top-$SCENARIO.txt
 {
   echo "# corral, scenario $SCENARIO, ${DURATION}s, event $event; zkbench: $json"
   echo "## self time, by symbol"
-  perf report -i "$data" --no-children --stdio --sort symbol --percent-limit 0.7 -g none 2>/dev/null | grep -v '^$'
+  perf report -i "$data" --no-children --stdio --sort symbol --percent-limit 0.7 -g none 2>/dev/null | grep -v '^#' | grep -v '^$' || true
   echo "## self time, by thread"
-  perf report -i "$data" --no-children --stdio --sort comm -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+  perf report -i "$data" --no-children --stdio --sort comm -g none 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+  echo "## self time, by binary"
+  perf report -i "$data" --no-children --stdio --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' || true
 } >"$top"
-head -45 "$top"
+sed -n '1,40p' "$top"
 if [[ -x $TOOLS/bin/inferno-flamegraph ]]; then
   svg=$OUT/flame-$SCENARIO.svg
   perf script -i "$data" 2>/dev/null | "$TOOLS/bin/inferno-collapse-perf" >"$OUT/folded-$SCENARIO.txt"
   "$TOOLS/bin/inferno-flamegraph" --title "corral $SCENARIO ($event)" <"$OUT/folded-$SCENARIO.txt" >"$svg"
+  echo "## inclusive, by part (perf/breakdown.py)"
+  python3 "$ROOT/perf/breakdown.py" "$OUT/folded-$SCENARIO.txt" | tee -a "$top"
   echo "flamegraph: $svg"
 fi
