@@ -5,12 +5,16 @@
 #   bash bench/run.sh                       # default scenarios, 10 s each
 #   DURATION=5 SCENARIOS="get set" bash bench/run.sh
 #
+# Scenarios: zkbench's (get set mix lock watch churn big tree), plus
+# get8x1 / set8x1: getData / setData at 8 sessions x 1 outstanding (p50 at
+# low load). SESSIONS/OUTSTANDING/VALUE/KEYS apply to the others.
+#
 # Prints one table: throughput, p50/p99 latency, server CPU per op, RSS,
 # and the corral/ZooKeeper ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
-SCENARIOS=${SCENARIOS:-"get set mix lock watch churn"}
+SCENARIOS=${SCENARIOS:-"get set mix lock watch churn get8x1 set8x1"}
 SESSIONS=${SESSIONS:-32}
 OUTSTANDING=${OUTSTANDING:-8}
 VALUE=${VALUE:-100}
@@ -71,15 +75,19 @@ PY
 }
 
 run_one() { # kind scenario -> json line
-  local kind=$1 sc=$2 pid port extra=()
+  local kind=$1 sc=$2 pid port
+  local zsc=$sc s=$SESSIONS o=$OUTSTANDING v=$VALUE k=$KEYS
   read -r pid port < <(start_server "$kind")
   case $sc in
-    big) extra=(--value-size 1048000 --keys 16 --sessions 4 --outstanding 2) ;;
-    tree) extra=(--keys 1000000 --sessions 8) ;;
+    big) v=1048000 k=16 s=4 o=2 ;;
+    tree) k=1000000 s=8 ;;
+    # Latency at low load: 8 sessions, one request in flight each.
+    get8x1) zsc=get s=8 o=1 ;;
+    set8x1) zsc=set s=8 o=1 ;;
   esac
-  "$ZKBENCH" --addr "127.0.0.1:$port" --scenario "$sc" --sessions "$SESSIONS" \
-    --outstanding "$OUTSTANDING" --value-size "$VALUE" --keys "$KEYS" \
-    --duration "$DURATION" --server-pid "$pid" --json "${extra[@]}"
+  "$ZKBENCH" --addr "127.0.0.1:$port" --scenario "$zsc" --sessions "$s" \
+    --outstanding "$o" --value-size "$v" --keys "$k" \
+    --duration "$DURATION" --server-pid "$pid" --json
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
