@@ -164,7 +164,7 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
             acl::check(ctx.policy, &parent.acl, perms::DELETE, ctx.auth)?;
             let n = node(t, path)?;
             check_version(n.version, req.version)?;
-            if !n.children.is_empty() {
+            if n.num_children > 0 {
                 return Err(Code::NotEmpty);
             }
             Ok((
@@ -221,7 +221,7 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
                 return Err(Code::BadArguments);
             }
             let n = node(t, path)?;
-            if !n.children.is_empty() {
+            if n.num_children > 0 {
                 return Err(Code::NotEmpty);
             }
             if let NodeKind::Ephemeral(_) = n.kind() {
@@ -361,7 +361,7 @@ pub fn close_session(t: &Tree, session: i64, cxid: i32, zxid: i64, time: i64) ->
 /// an expired TTL node (`deleteContainer`).
 pub fn delete_container(t: &Tree, path: &str, zxid: i64, time: i64) -> Option<Txn> {
     let n = t.get(path)?;
-    if !n.children.is_empty() || n.kind() == NodeKind::Persistent {
+    if n.num_children > 0 || n.kind() == NodeKind::Persistent {
         return None;
     }
     Some(Txn {

@@ -296,7 +296,8 @@ fn get_children(
         ctx.watches
             .add(Table::Child, path, ctx.conn, Mode::Standard);
     }
-    Ok((n.child_names().map(String::from).collect(), n.stat()))
+    let names = ctx.tree.children(path).unwrap_or_default();
+    Ok((names, n.stat()))
 }
 
 fn watch_table(kind: i32) -> Option<Vec<Table>> {

@@ -419,7 +419,7 @@ impl Sequencer {
         let mut candidates: Vec<String> = Vec::new();
         for p in self.tree.containers() {
             if let Some(n) = self.tree.get(p) {
-                if n.children.is_empty() && n.cversion > 0 {
+                if n.num_children == 0 && n.cversion > 0 {
                     candidates.push(p.to_string());
                 }
             }
@@ -427,7 +427,7 @@ impl Sequencer {
         for p in self.tree.ttls() {
             if let Some(n) = self.tree.get(p) {
                 if let NodeKind::Ttl(ttl) = n.kind() {
-                    if n.children.is_empty() && ttl != 0 && now - n.mtime > ttl {
+                    if n.num_children == 0 && ttl != 0 && now - n.mtime > ttl {
                         candidates.push(p.to_string());
                     }
                 }

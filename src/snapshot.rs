@@ -31,7 +31,6 @@ use crate::tree::{Node, PathKey, Tree};
 use crate::txn::{Txn, TxnBody};
 use crate::txnlog::{zxid_from_name, FileHeader};
 use bytes::{Bytes, BytesMut};
-use imbl::OrdSet;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -409,23 +408,6 @@ impl<W: Write> Checked<W> {
     }
 }
 
-/// Visits every node depth first, parents before children, children in
-/// name order (`DataTree.serializeNode`).
-fn depth_first(
-    tree: &Tree,
-    mut f: impl FnMut(&str, &Node) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let mut stack = vec![String::from("/")];
-    while let Some(p) = stack.pop() {
-        let Some(n) = tree.get(&p) else { continue };
-        f(&p, n)?;
-        for c in n.children.iter().rev() {
-            stack.push(c.to_string());
-        }
-    }
-    Ok(())
-}
-
 fn write_acl_list(w: &mut BytesMut, acl: &[Acl]) {
     w.int(acl.len() as i32);
     for a in acl {
@@ -499,19 +481,20 @@ pub fn write_snapshot<W: Write>(
     }
     // The ACL cache: one index per distinct list.
     let mut index = AclIndex::default();
-    depth_first(tree, |_, n| {
+    for (_, n) in tree.nodes() {
         index.index_of(&n.acl);
-        Ok(())
-    })?;
+    }
     w.buf.int(index.lists.len() as i32);
     for (i, l) in index.lists.iter().enumerate() {
         w.buf.long(i as i64 + 1);
         write_acl_list(&mut w.buf, l);
         w.maybe_flush()?;
     }
-    // Pass 2: the nodes.
-    depth_first(tree, |p, n| {
-        w.buf.ustring(if p == "/" { "" } else { p });
+    // Pass 2: the nodes, in the tree's order: by depth, so every parent
+    // comes before its children as ZooKeeper's reader needs (ZooKeeper
+    // itself writes depth first), and a restart's sort finds them sorted.
+    for (p, n) in tree.nodes() {
+        w.buf.ustring(if &**p == "/" { "" } else { p });
         w.buf.buffer(n.data.as_deref());
         w.buf.long(index.index_of(&n.acl));
         w.buf.long(n.czxid);
@@ -523,8 +506,8 @@ pub fn write_snapshot<W: Write>(
         w.buf.int(n.aversion);
         w.buf.long(n.ephemeral_owner);
         w.buf.long(n.pzxid);
-        w.maybe_flush()
-    })?;
+        w.maybe_flush()?;
+    }
     w.buf.ustring("/");
     w.seal()?;
     if let Some(d) = zxid_digest {
@@ -648,7 +631,7 @@ pub fn read_snapshot(
             aversion: r.int()?,
             ephemeral_owner: r.long()?,
             pzxid: r.long()?,
-            children: OrdSet::new(),
+            num_children: 0,
         };
         nodes.push((key, node));
     }

@@ -172,7 +172,7 @@ fn node_lines(s: &mut String, tree: &Tree, path: &str) {
     let _ = writeln!(s, "  ephemeralOwner = 0x{:014x}", n.ephemeral_owner);
     let _ = writeln!(s, "  dataLength = {}", st.data_length);
     s.push_str("----\n");
-    for c in n.children.iter() {
+    for c in tree.child_paths(path) {
         node_lines(s, tree, c);
     }
 }

@@ -11,13 +11,95 @@
 use crate::jute::{Acl, Code, Id, Stat};
 use crate::txn::{Txn, TxnBody};
 use bytes::Bytes;
-use imbl::{GenericHashMap, OrdSet};
+use imbl::{GenericHashMap, OrdMap, OrdSet};
+use ref_cast::RefCast;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 
 /// imbl's persistent hash map with a fast, randomly seeded hasher
-/// (foldhash): paths are hashed on every lookup, and SipHash was a tenth
-/// of a restart's profile.
+/// (foldhash), for the small indexes.
 type HashMap<K, V> =
     GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+
+/// ZooKeeper paths in the tree's order: by depth (the number of `/`), then
+/// bytewise. Under this order a node's children are one contiguous run, in
+/// name order, so no node needs a children set of its own: a B-tree of all
+/// nodes holds everything (imbl's HAMT cost 134 bytes a node, the children
+/// sets 43 more). The depths only differ after the common prefix, so only
+/// the suffixes are counted.
+pub fn path_order(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let common = common_prefix(a, b);
+    let (a, b) = (&a[common..], &b[common..]);
+    let depth = |s: &[u8]| s.iter().filter(|c| **c == b'/').count();
+    depth(a)
+        .cmp(&depth(b))
+        .then_with(|| match (a.first(), b.first()) {
+            (Some(x), Some(y)) => x.cmp(y),
+            _ => a.len().cmp(&b.len()),
+        })
+}
+
+/// The length of the common prefix of `a` and `b`, eight bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or_default());
+        let y = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        if x != y {
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// A borrowed path under [`path_order`], for lookups in the node map.
+#[derive(Debug, RefCast, PartialEq, Eq)]
+#[repr(transparent)]
+struct PathStr(str);
+
+impl Ord for PathStr {
+    fn cmp(&self, o: &Self) -> Ordering {
+        path_order(&self.0, &o.0)
+    }
+}
+
+impl PartialOrd for PathStr {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// A node map key: the shared path, ordered by [`path_order`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key(PathKey);
+
+impl Borrow<PathStr> for Key {
+    fn borrow(&self) -> &PathStr {
+        PathStr::ref_cast(&self.0)
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, o: &Self) -> Ordering {
+        path_order(&self.0, &o.0)
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+fn ps(path: &str) -> &PathStr {
+    PathStr::ref_cast(path)
+}
 use std::sync::Arc;
 
 /// A path as the tree stores it (shared between versions).
@@ -72,10 +154,8 @@ pub struct Node {
     pub cversion: i32,
     pub aversion: i32,
     pub ephemeral_owner: i64,
-    /// The children's full paths (the same `Arc`s as the tree's keys, so a
-    /// child's path is stored once). Children of one parent share the
-    /// prefix, so path order is name order.
-    pub children: OrdSet<PathKey>,
+    /// How many children the node has (the tree holds them).
+    pub num_children: i32,
 }
 
 impl Node {
@@ -92,7 +172,7 @@ impl Node {
             cversion: 0,
             aversion: 0,
             ephemeral_owner: 0,
-            children: OrdSet::new(),
+            num_children: 0,
         }
     }
 
@@ -104,7 +184,7 @@ impl Node {
     /// stored cversion counts creates, the client sees changes
     /// (`2 * cversion - numChildren`), and only true ephemerals show an owner.
     pub fn stat(&self) -> Stat {
-        let num_children = self.children.len() as i32;
+        let num_children = self.num_children;
         let owner = match self.kind() {
             NodeKind::Ephemeral(s) => s,
             _ => 0,
@@ -126,11 +206,6 @@ impl Node {
 
     pub fn kind(&self) -> NodeKind {
         NodeKind::of_owner(self.ephemeral_owner)
-    }
-
-    /// The children's names, in order.
-    pub fn child_names(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
-        self.children.iter().map(|p| name_of(p))
     }
 }
 
@@ -212,7 +287,7 @@ pub fn read_acl() -> Vec<Acl> {
 /// One immutable version of the whole tree.
 #[derive(Debug, Clone)]
 pub struct Tree {
-    nodes: HashMap<PathKey, Arc<Node>>,
+    nodes: OrdMap<Key, Arc<Node>>,
     ephemerals: HashMap<i64, OrdSet<PathKey>>,
     containers: OrdSet<PathKey>,
     ttls: OrdSet<PathKey>,
@@ -252,19 +327,18 @@ impl Tree {
     pub fn new() -> Tree {
         let open = Arc::new(open_acl());
         let mut root = Node::empty(open.clone());
-        root.children.insert(Arc::from(ZOOKEEPER));
+        root.num_children = 1;
         let mut zk = Node::empty(open.clone());
-        zk.children.insert(Arc::from(QUOTA));
-        zk.children.insert(Arc::from(CONFIG));
+        zk.num_children = 2;
         let quota = Node::empty(open);
         // ZooKeeper sets this ACL with version -1, which lands in aversion.
         let mut config = Node::empty(Arc::new(read_acl()));
         config.aversion = -1;
-        let mut nodes = HashMap::default();
-        nodes.insert(Arc::from("/"), Arc::new(root));
-        nodes.insert(Arc::from(ZOOKEEPER), Arc::new(zk));
-        nodes.insert(Arc::from(QUOTA), Arc::new(quota));
-        nodes.insert(Arc::from(CONFIG), Arc::new(config));
+        let mut nodes = OrdMap::new();
+        nodes.insert(Key(Arc::from("/")), Arc::new(root));
+        nodes.insert(Key(Arc::from(ZOOKEEPER)), Arc::new(zk));
+        nodes.insert(Key(Arc::from(QUOTA)), Arc::new(quota));
+        nodes.insert(Key(Arc::from(CONFIG)), Arc::new(config));
         let mut t = Tree {
             nodes,
             ephemerals: HashMap::default(),
@@ -273,16 +347,16 @@ impl Tree {
             last_zxid: 0,
             data_size: 0,
         };
-        t.data_size = t.nodes.keys().map(|k| java_len(k)).sum();
+        t.data_size = t.nodes.keys().map(|k| java_len(&k.0)).sum();
         t
     }
 
     /// The node at `path`; ZooKeeper also keeps the root under "".
     pub fn get(&self, path: &str) -> Option<&Arc<Node>> {
         if path.is_empty() {
-            return self.nodes.get("/");
+            return self.nodes.get(ps("/"));
         }
-        self.nodes.get(path)
+        self.nodes.get(ps(path))
     }
 
     pub fn node_count(&self) -> usize {
@@ -325,73 +399,77 @@ impl Tree {
         self.ttls.iter()
     }
 
-    /// Every node with its path, in no particular order.
+    /// Every node with its path, in [`path_order`].
     pub fn nodes(&self) -> impl Iterator<Item = (&PathKey, &Arc<Node>)> {
-        self.nodes.iter()
+        self.nodes.iter().map(|(k, n)| (&k.0, n))
     }
 
-    /// Builds a tree from whole nodes, as a snapshot lists them. Each node's
-    /// `children` are rebuilt from the paths (what is passed in is ignored);
-    /// the ephemeral, container and TTL indexes come from `ephemeral_owner`.
-    /// Fails with the first path whose parent is missing, or without `/`.
+    /// The full paths of `path`'s children, in name order: the run of
+    /// keys one level deeper that start with `path/`.
+    pub fn child_paths<'t>(&'t self, path: &str) -> impl Iterator<Item = &'t PathKey> + 't {
+        let prefix: String = if path == "/" || path.is_empty() {
+            "/".into()
+        } else {
+            format!("{path}/")
+        };
+        let start = if prefix == "/" {
+            std::ops::Bound::Excluded(ps("/"))
+        } else {
+            std::ops::Bound::Included(ps(&prefix))
+        };
+        self.nodes
+            .range::<_, PathStr>((start, std::ops::Bound::Unbounded))
+            .map(|(k, _)| &k.0)
+            .take_while(move |k| {
+                k.strip_prefix(prefix.as_str())
+                    .is_some_and(|name| !name.contains('/'))
+            })
+    }
+
+    /// Builds a tree from whole nodes, as a snapshot lists them. Each
+    /// node's `num_children` is recounted from the paths (what is passed in
+    /// is ignored); the ephemeral, container and TTL indexes come from
+    /// `ephemeral_owner`. Fails with the first path whose parent is
+    /// missing, or without `/`.
     ///
-    /// This is most of a restart's work, so it builds in bulk: one index of
-    /// the paths, the children grouped per parent and sorted, then each
-    /// children set and the map filled once.
+    /// This is most of a restart's work, so it builds in bulk: the nodes
+    /// sorted once into the map's order, the parents found by a search in
+    /// that order, then the map filled in order.
     pub fn from_nodes(
         nodes: impl IntoIterator<Item = (PathKey, Node)>,
         last_zxid: i64,
     ) -> Result<Tree, String> {
         let mut all: Vec<(PathKey, Node)> = nodes.into_iter().collect();
-        let mut index: std::collections::HashMap<&str, u32, foldhash::fast::RandomState> =
-            std::collections::HashMap::with_capacity_and_hasher(all.len(), Default::default());
-        for (i, (p, _)) in all.iter().enumerate() {
-            index.insert(p, i as u32);
-        }
-        if !index.contains_key("/") {
+        all.sort_unstable_by(|a, b| path_order(&a.0, &b.0));
+        all.dedup_by(|b, a| a.0 == b.0);
+        if all.first().is_none_or(|(p, _)| &**p != "/") {
             return Err("no root node".into());
         }
-        // Each node's parent, then the children grouped by parent (CSR).
-        let mut parent_of_node: Vec<u32> = vec![u32::MAX; all.len()];
-        let mut count: Vec<u32> = vec![0; all.len() + 1];
-        for (i, (p, _)) in all.iter().enumerate() {
-            if &**p == "/" {
-                continue;
-            }
-            let parent = parent_of(p);
-            let Some(&pi) = index.get(parent) else {
-                return Err(format!("unable to find parent {parent} of path {p}"));
+        for (_, n) in all.iter_mut() {
+            n.num_children = 0;
+        }
+        // Parents are one level up: a binary search in the sorted nodes,
+        // skipped while siblings follow each other.
+        let mut last: Option<(PathKey, usize)> = None;
+        for i in 1..all.len() {
+            let child = all[i].0.clone();
+            let parent = parent_of(&child);
+            let pi = match &last {
+                Some((p, pi)) if &**p == parent => *pi,
+                _ => match all.binary_search_by(|(p, _)| path_order(p, parent)) {
+                    Ok(pi) => {
+                        last = Some((all[pi].0.clone(), pi));
+                        pi
+                    }
+                    Err(_) => {
+                        return Err(format!("unable to find parent {parent} of path {child}"))
+                    }
+                },
             };
-            parent_of_node[i] = pi;
-            count[pi as usize + 1] += 1;
+            all[pi].1.num_children += 1;
         }
-        drop(index);
-        for i in 1..count.len() {
-            count[i] += count[i - 1];
-        }
-        let mut fill = count.clone();
-        let mut kids: Vec<u32> = vec![0; fill[all.len()] as usize];
-        for (i, &pi) in parent_of_node.iter().enumerate() {
-            if pi != u32::MAX {
-                kids[fill[pi as usize] as usize] = i as u32;
-                fill[pi as usize] += 1;
-            }
-        }
-        drop(parent_of_node);
-        drop(fill);
-        for pi in 0..all.len() {
-            let group = &mut kids[count[pi] as usize..count[pi + 1] as usize];
-            if group.is_empty() {
-                all[pi].1.children = OrdSet::new();
-                continue;
-            }
-            group.sort_unstable_by(|a, b| all[*a as usize].0.cmp(&all[*b as usize].0));
-            let set: OrdSet<PathKey> = group.iter().map(|c| all[*c as usize].0.clone()).collect();
-            all[pi].1.children = set;
-        }
-        drop(kids);
         let mut t = Tree {
-            nodes: HashMap::default(),
+            nodes: OrdMap::new(),
             ephemerals: HashMap::default(),
             containers: OrdSet::new(),
             ttls: OrdSet::new(),
@@ -412,15 +490,19 @@ impl Tree {
                 NodeKind::Persistent => {}
             }
             t.data_size += java_len(&p) + n.data_len() as u64;
-            t.nodes.insert(p, Arc::new(n));
+            t.nodes.insert(Key(p), Arc::new(n));
         }
         Ok(t)
     }
 
     /// Children names of `path`, sorted.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.get(path)
-            .map(|n| n.child_names().map(String::from).collect())
+        self.get(path)?;
+        Some(
+            self.child_paths(path)
+                .map(|c| name_of(c).to_string())
+                .collect(),
+        )
     }
 
     /// Number of descendants of `path` (ZooKeeper's getAllChildrenNumber).
@@ -428,11 +510,9 @@ impl Tree {
         let mut count = 0;
         let mut stack = vec![path.to_string()];
         while let Some(p) = stack.pop() {
-            if let Some(n) = self.get(&p) {
-                for c in n.children.iter() {
-                    count += 1;
-                    stack.push(c.to_string());
-                }
+            for c in self.child_paths(&p) {
+                count += 1;
+                stack.push(c.to_string());
             }
         }
         count
@@ -577,16 +657,16 @@ impl Tree {
         events: &mut Vec<Event>,
     ) -> Result<Option<Stat>, Code> {
         let parent_path = parent_of(path);
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
-            return Err(Code::NoNode);
-        };
-        if parent.children.contains(path) {
+        if self.nodes.contains_key(ps(path)) {
             return Err(Code::NodeExists);
         }
+        let Some(parent) = self.nodes.get_mut(ps(parent_path)) else {
+            return Err(Code::NoNode);
+        };
         let key: PathKey = Arc::from(path);
         let parent = Arc::make_mut(parent);
         raise_cversion(parent, parent_cversion, zxid);
-        parent.children.insert(key.clone());
+        parent.num_children += 1;
         let parent_key: PathKey = Arc::from(parent_path);
         let node = Node {
             data: data.clone(),
@@ -600,7 +680,7 @@ impl Tree {
             cversion: 0,
             aversion: 0,
             ephemeral_owner: owner,
-            children: OrdSet::new(),
+            num_children: 0,
         };
         self.data_size += java_len(path) + node.data_len() as u64;
         match NodeKind::of_owner(owner) {
@@ -616,7 +696,7 @@ impl Tree {
             NodeKind::Persistent => {}
         }
         let len = node.data_len() as i64;
-        self.nodes.insert(key.clone(), Arc::new(node));
+        self.nodes.insert(Key(key.clone()), Arc::new(node));
         if let Some(target) = parent_path.strip_prefix(QUOTA) {
             if name_of(path) == STAT_NODE {
                 self.recount_quota(target);
@@ -639,15 +719,18 @@ impl Tree {
     /// replay), then the child must exist.
     fn delete(&mut self, path: &str, zxid: i64, events: &mut Vec<Event>) -> Result<(), Code> {
         let parent_path = parent_of(path);
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
+        let exists = self.nodes.contains_key(ps(path));
+        let Some(parent) = self.nodes.get_mut(ps(parent_path)) else {
             return Err(Code::NoNode);
         };
         let parent = Arc::make_mut(parent);
-        parent.children.remove(path);
+        if exists {
+            parent.num_children -= 1;
+        }
         if zxid > parent.pzxid {
             parent.pzxid = zxid;
         }
-        let Some((key, node)) = self.nodes.remove_with_key(path) else {
+        let Some((Key(key), node)) = self.nodes.remove_with_key(ps(path)) else {
             return Err(Code::NoNode);
         };
         self.quota_add(path, -1, -(node.data_len() as i64));
@@ -685,7 +768,7 @@ impl Tree {
     /// ZooKeeper's `setCversionPzxid`, for a create that finds its node
     /// already there while replaying over a fuzzy snapshot.
     fn adjust_parent_cversion(&mut self, path: &str, parent_cversion: i32, zxid: i64) {
-        if let Some(parent) = self.nodes.get_mut(parent_of(path)) {
+        if let Some(parent) = self.nodes.get_mut(ps(parent_of(path))) {
             raise_cversion(Arc::make_mut(parent), parent_cversion, zxid);
         }
     }
@@ -699,7 +782,7 @@ impl Tree {
         time: i64,
         events: &mut Vec<Event>,
     ) -> Result<Stat, Code> {
-        let Some(node) = self.nodes.get_mut(path) else {
+        let Some(node) = self.nodes.get_mut(ps(path)) else {
             return Err(Code::NoNode);
         };
         let node = Arc::make_mut(node);
@@ -720,7 +803,7 @@ impl Tree {
     }
 
     fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, Code> {
-        let Some(node) = self.nodes.get_mut(path) else {
+        let Some(node) = self.nodes.get_mut(ps(path)) else {
             return Err(Code::NoNode);
         };
         let node = Arc::make_mut(node);
@@ -785,8 +868,8 @@ impl Tree {
     fn quota_prefix(&self, path: &str) -> Option<String> {
         let any = self
             .nodes
-            .get(QUOTA)
-            .is_some_and(|q| !q.children.is_empty());
+            .get(ps(QUOTA))
+            .is_some_and(|q| q.num_children > 0);
         if !any || path.starts_with(QUOTA) {
             return None;
         }
@@ -794,7 +877,7 @@ impl Tree {
         while p != "/" && !p.is_empty() {
             if self
                 .nodes
-                .contains_key(format!("{QUOTA}{p}/{LIMIT_NODE}").as_str())
+                .contains_key(ps(&format!("{QUOTA}{p}/{LIMIT_NODE}")))
             {
                 return Some(p.to_string());
             }
@@ -807,7 +890,7 @@ impl Tree {
     /// ZooKeeper does.
     fn set_stats(&mut self, target: &str, count: i64, bytes: i64, set: bool) {
         let stat_path = format!("{QUOTA}{target}/{STAT_NODE}");
-        if let Some(n) = self.nodes.get_mut(stat_path.as_str()) {
+        if let Some(n) = self.nodes.get_mut(ps(&stat_path)) {
             let n = Arc::make_mut(n);
             n.data = Some(stats_update(n.data.as_ref(), count, bytes, set));
         }
@@ -825,12 +908,10 @@ impl Tree {
         let (mut count, mut bytes) = (0i64, 0i64);
         let mut stack = vec![target.to_string()];
         while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(p.as_str()) {
+            if let Some(n) = self.get(&p) {
                 count += 1;
                 bytes += n.data_len() as i64;
-                for c in n.children.iter() {
-                    stack.push(c.to_string());
-                }
+                stack.extend(self.child_paths(&p).map(|c| c.to_string()));
             }
         }
         self.set_stats(target, count, bytes, true);
@@ -913,6 +994,14 @@ mod tests {
         assert_eq!(t.apply(&del(10, "/a/b"), ev).err, 0);
         let a = t.get("/a").unwrap();
         assert_eq!((a.pzxid, a.stat().num_children), (10, 0));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn path_order_is_depth_then_bytes(a in "(/[ab]{0,2}){1,4}", b in "(/[ab]{0,2}){1,4}") {
+            let key = |p: &str| (p.matches('/').count(), p.as_bytes().to_vec());
+            proptest::prop_assert_eq!(path_order(&a, &b), key(&a).cmp(&key(&b)));
+        }
     }
 
     #[test]

@@ -448,7 +448,7 @@ fn served_view(t: &Tree) -> BTreeMap<String, Served> {
                     data: n.data.clone(),
                     stat: n.stat(),
                     acl: (*n.acl).clone(),
-                    children: n.child_names().map(String::from).collect(),
+                    children: t.children(p).unwrap_or_default().into_iter().collect(),
                 },
             )
         })
