@@ -155,7 +155,9 @@ pub trait Jute: Sized {
 
     /// Encodes the record into a fresh buffer.
     fn encode(&self) -> BytesMut {
-        let mut b = BytesMut::new();
+        // Most records (a Stat, a path, a small value) fit: one allocation
+        // instead of a chain of doublings from empty.
+        let mut b = BytesMut::with_capacity(256);
         self.write(&mut b);
         b
     }
