@@ -8,6 +8,12 @@ pub use glommio::ExecutorJoinHandle as JoinHandle;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::future::Future;
 
+/// glommio's registered buffer pool per executor, for DMA file I/O. corral
+/// reads and writes through sockets and buffered files only, so the pool
+/// is not used: the 10 MiB default would be resident, and locked, memory
+/// in every executor for nothing. glommio's floor is 64 KiB.
+const IO_MEMORY: usize = 64 << 10;
+
 /// Why an executor could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the {name} executor on CPU {cpu}: {source}")]
@@ -27,6 +33,7 @@ where
 {
     LocalExecutorBuilder::new(Placement::Fixed(cpu))
         .name(name)
+        .io_memory(IO_MEMORY)
         .spawn(make)
         .map_err(|source| SpawnError {
             name: name.to_string(),
