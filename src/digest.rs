@@ -63,7 +63,7 @@ pub fn digest_of(
 pub fn node_digest(path: &str, node: &Node) -> u64 {
     digest_of(
         path,
-        node.data.as_deref(),
+        node.data(),
         node.czxid,
         node.mzxid,
         node.pzxid,

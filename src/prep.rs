@@ -74,7 +74,7 @@ fn parent_for(path: &str) -> Result<&str, Code> {
 }
 
 fn node<'t>(t: &'t Tree, path: &str) -> Result<&'t tree::Node, Code> {
-    t.get(path).map(|n| n.as_ref()).ok_or(Code::NoNode)
+    t.get(path).ok_or(Code::NoNode)
 }
 
 fn check_version(current: i32, expected: i32) -> Result<i32, Code> {
@@ -630,7 +630,7 @@ mod model_tests {
                     prop_assert!(n.is_some(), "{} missing", path);
                     let n = n.unwrap();
                     let st = n.stat();
-                    prop_assert_eq!(n.data.as_deref(), Some(m.data.as_slice()));
+                    prop_assert_eq!(n.data(), Some(m.data.as_slice()));
                     prop_assert_eq!((st.version, st.czxid, st.mzxid), (m.version, m.czxid, m.mzxid));
                     let kids: Vec<String> = model.keys()
                         .filter(|k| parent(k) == path.as_str() && *k != path)

@@ -281,7 +281,7 @@ fn get_data(ctx: &mut ReadCtx<'_>, path: &str, watch: bool) -> Result<jute::GetD
         ctx.watches.add(Table::Data, path, ctx.conn, Mode::Standard);
     }
     Ok(jute::GetDataResponse {
-        data: n.data.clone(),
+        data: n.data().map(Bytes::copy_from_slice),
         stat: n.stat(),
     })
 }

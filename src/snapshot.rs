@@ -27,7 +27,7 @@
 
 use crate::digest::{tree_digest, ZxidDigest};
 use crate::jute::{Acl, Jute, JuteError, JuteWrite, Reader};
-use crate::tree::{Node, PathKey, Tree};
+use crate::tree::{Node, NodeHead, Tree};
 use crate::txn::{Txn, TxnBody};
 use crate::txnlog::{zxid_from_name, FileHeader};
 use bytes::{Bytes, BytesMut};
@@ -494,8 +494,8 @@ pub fn write_snapshot<W: Write>(
     // comes before its children as ZooKeeper's reader needs (ZooKeeper
     // itself writes depth first), and a restart's sort finds them sorted.
     for (p, n) in tree.nodes() {
-        w.buf.ustring(if &**p == "/" { "" } else { p });
-        w.buf.buffer(n.data.as_deref());
+        w.buf.ustring(if p == "/" { "" } else { p });
+        w.buf.buffer(n.data());
         w.buf.long(index.index_of(&n.acl));
         w.buf.long(n.czxid);
         w.buf.long(n.mzxid);
@@ -590,7 +590,7 @@ pub fn read_snapshot(
     let no_access: Arc<Vec<Acl>> = Arc::new(Vec::new());
     let mut unresolved: Vec<(String, i64)> = Vec::new();
     // The nodes.
-    let mut nodes: Vec<(PathKey, Node)> = Vec::new();
+    let mut nodes: Vec<Node> = Vec::new();
     loop {
         let Some(path) = r.ustr()? else {
             return Err(SnapError::BadTree("null path".into()));
@@ -598,14 +598,14 @@ pub fn read_snapshot(
         if path == "/" {
             break;
         }
-        let key: PathKey = if path.is_empty() {
-            Arc::from("/")
+        let key: &str = if path.is_empty() {
+            "/"
         } else if path.starts_with('/') {
-            Arc::from(&*path)
+            &path
         } else {
             return Err(SnapError::BadTree(format!("path {path:?} is not absolute")));
         };
-        let data_buf = r.buffer()?.map(Bytes::copy_from_slice);
+        let data_buf = r.buffer()?;
         let acl_idx = r.long()?;
         let acl = if acl_idx == OPEN_UNSAFE_ACL_ID {
             open.clone()
@@ -619,21 +619,17 @@ pub fn read_snapshot(
             unresolved.push((key.to_string(), acl_idx));
             no_access.clone()
         };
-        let node = Node {
-            data: data_buf,
-            acl,
-            czxid: r.long()?,
-            mzxid: r.long()?,
-            ctime: r.long()?,
-            mtime: r.long()?,
-            version: r.int()?,
-            cversion: r.int()?,
-            aversion: r.int()?,
-            ephemeral_owner: r.long()?,
-            pzxid: r.long()?,
-            num_children: 0,
-        };
-        nodes.push((key, node));
+        let mut h = NodeHead::new(acl);
+        h.czxid = r.long()?;
+        h.mzxid = r.long()?;
+        h.ctime = r.long()?;
+        h.mtime = r.long()?;
+        h.version = r.int()?;
+        h.cversion = r.int()?;
+        h.aversion = r.int()?;
+        h.ephemeral_owner = r.long()?;
+        h.pzxid = r.long()?;
+        nodes.push(Node::new(key, h, data_buf));
     }
     // ZooKeeper checks each node's parent as it reads the node, before
     // the seal.
@@ -1102,7 +1098,7 @@ mod tests {
         a.ustring("/");
         let s = read_snapshot(&a, Compression::None, 0).unwrap();
         assert_eq!(*s.tree.get("/").unwrap().acl, crate::tree::open_acl());
-        assert_eq!(s.tree.get("/").unwrap().data, None);
+        assert_eq!(s.tree.get("/").unwrap().data(), None);
     }
 
     #[test]

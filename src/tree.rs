@@ -11,10 +11,12 @@
 use crate::jute::{Acl, Code, Id, Stat};
 use crate::txn::{Txn, TxnBody};
 use bytes::Bytes;
-use imbl::{GenericHashMap, OrdMap, OrdSet};
+use imbl::{GenericHashMap, OrdSet};
 use ref_cast::RefCast;
 use std::borrow::Borrow;
 use std::cmp::Ordering;
+use std::sync::Arc;
+use triomphe::ThinArc;
 
 /// imbl's persistent hash map with a fast, randomly seeded hasher
 /// (foldhash), for the small indexes.
@@ -28,7 +30,10 @@ type HashMap<K, V> =
 /// sets 43 more). The depths only differ after the common prefix, so only
 /// the suffixes are counted.
 pub fn path_order(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    byte_order(a.as_bytes(), b.as_bytes())
+}
+
+fn byte_order(a: &[u8], b: &[u8]) -> Ordering {
     let common = common_prefix(a, b);
     let (a, b) = (&a[common..], &b[common..]);
     let depth = |s: &[u8]| s.iter().filter(|c| **c == b'/').count();
@@ -61,11 +66,11 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// A borrowed path under [`path_order`], for lookups in the node map.
 #[derive(Debug, RefCast, PartialEq, Eq)]
 #[repr(transparent)]
-struct PathStr(str);
+struct PathStr([u8]);
 
 impl Ord for PathStr {
     fn cmp(&self, o: &Self) -> Ordering {
-        path_order(&self.0, &o.0)
+        byte_order(&self.0, &o.0)
     }
 }
 
@@ -75,32 +80,39 @@ impl PartialOrd for PathStr {
     }
 }
 
-/// A node map key: the shared path, ordered by [`path_order`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Key(PathKey);
+/// A node as the map holds it: equal and ordered by its path alone.
+#[derive(Debug, Clone)]
+struct Entry(Node);
 
-impl Borrow<PathStr> for Key {
+impl Borrow<PathStr> for Entry {
     fn borrow(&self) -> &PathStr {
-        PathStr::ref_cast(&self.0)
+        PathStr::ref_cast(self.0.path_bytes())
     }
 }
 
-impl Ord for Key {
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.path_bytes() == o.0.path_bytes()
+    }
+}
+
+impl Eq for Entry {}
+
+impl Ord for Entry {
     fn cmp(&self, o: &Self) -> Ordering {
-        path_order(&self.0, &o.0)
+        byte_order(self.0.path_bytes(), o.0.path_bytes())
     }
 }
 
-impl PartialOrd for Key {
+impl PartialOrd for Entry {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
     }
 }
 
 fn ps(path: &str) -> &PathStr {
-    PathStr::ref_cast(path)
+    PathStr::ref_cast(path.as_bytes())
 }
-use std::sync::Arc;
 
 /// A path as the tree stores it (shared between versions).
 pub type PathKey = Arc<str>;
@@ -140,10 +152,9 @@ impl NodeKind {
     }
 }
 
-/// One znode.
+/// A znode's fixed fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub data: Option<Bytes>,
+pub struct NodeHead {
     pub acl: Arc<Vec<Acl>>,
     pub czxid: i64,
     pub mzxid: i64,
@@ -156,12 +167,16 @@ pub struct Node {
     pub ephemeral_owner: i64,
     /// How many children the node has (the tree holds them).
     pub num_children: i32,
+    /// The data's length, -1 for null data (set by [`Node::new`]).
+    data_len: i32,
+    /// The path's length in bytes (set by [`Node::new`]).
+    path_len: u32,
 }
 
-impl Node {
-    fn empty(acl: Arc<Vec<Acl>>) -> Node {
-        Node {
-            data: Some(Bytes::new()),
+impl NodeHead {
+    /// Zeros everywhere, with `acl`.
+    pub fn new(acl: Arc<Vec<Acl>>) -> NodeHead {
+        NodeHead {
             acl,
             czxid: 0,
             mzxid: 0,
@@ -173,11 +188,112 @@ impl Node {
             aversion: 0,
             ephemeral_owner: 0,
             num_children: 0,
+            data_len: 0,
+            path_len: 0,
         }
+    }
+}
+
+/// One znode: its fixed fields, its path and its data in one shared,
+/// immutable allocation (a thin `Arc` of a header and a byte slice). A
+/// change makes a new one. One allocation a node, instead of a node, a
+/// path and a data buffer, is most of what keeps 1M znodes small.
+#[derive(Clone)]
+pub struct Node(ThinArc<NodeHead, u8>);
+
+/// The bytes of a path followed by those of the data, counted.
+struct Concat<'a> {
+    it: std::iter::Chain<std::slice::Iter<'a, u8>, std::slice::Iter<'a, u8>>,
+    left: usize,
+}
+
+impl Iterator for Concat<'_> {
+    type Item = u8;
+    fn next(&mut self) -> Option<u8> {
+        let b = self.it.next().copied();
+        self.left = self.left.saturating_sub(1);
+        b
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Concat<'_> {}
+
+impl std::ops::Deref for Node {
+    type Target = NodeHead;
+    fn deref(&self) -> &NodeHead {
+        &self.0.header.header
+    }
+}
+
+impl PartialEq for Node {
+    fn eq(&self, o: &Node) -> bool {
+        **self == **o && self.0.slice == o.0.slice
+    }
+}
+
+impl Eq for Node {}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("path", &self.path())
+            .field("head", &**self)
+            .field("data", &self.data())
+            .finish()
+    }
+}
+
+impl Node {
+    /// A node at `path` with these fields and data.
+    pub fn new(path: &str, mut head: NodeHead, data: Option<&[u8]>) -> Node {
+        head.path_len = path.len() as u32;
+        head.data_len = data.map_or(-1, |d| d.len() as i32);
+        let d = data.unwrap_or_default();
+        let bytes = Concat {
+            it: path.as_bytes().iter().chain(d.iter()),
+            left: path.len() + d.len(),
+        };
+        Node(ThinArc::from_header_and_iter(head, bytes))
+    }
+
+    fn empty(path: &str, acl: Arc<Vec<Acl>>) -> Node {
+        Node::new(path, NodeHead::new(acl), Some(&[]))
+    }
+
+    fn path_bytes(&self) -> &[u8] {
+        &self.0.slice[..self.path_len as usize]
+    }
+
+    /// The node's path.
+    pub fn path(&self) -> &str {
+        // Always UTF-8: `new` copied it from a `str`.
+        std::str::from_utf8(self.path_bytes()).unwrap_or_default()
+    }
+
+    /// The data; `None` for null data.
+    pub fn data(&self) -> Option<&[u8]> {
+        (self.0.header.header.data_len >= 0).then(|| &self.0.slice[self.path_len as usize..])
+    }
+
+    /// A copy with the fixed fields changed by `f`.
+    pub fn with(&self, f: impl FnOnce(&mut NodeHead)) -> Node {
+        let mut h = NodeHead::clone(self);
+        f(&mut h);
+        Node::new(self.path(), h, self.data())
+    }
+
+    /// A copy with new data and the fixed fields changed by `f`.
+    pub fn with_data(&self, data: Option<&[u8]>, f: impl FnOnce(&mut NodeHead)) -> Node {
+        let mut h = NodeHead::clone(self);
+        f(&mut h);
+        Node::new(self.path(), h, data)
     }
 
     pub fn data_len(&self) -> i32 {
-        self.data.as_ref().map_or(0, |d| d.len() as i32)
+        self.data_len.max(0)
     }
 
     /// The client-visible Stat (ZooKeeper's `DataNode.copyStat`): the
@@ -287,7 +403,7 @@ pub fn read_acl() -> Vec<Acl> {
 /// One immutable version of the whole tree.
 #[derive(Debug, Clone)]
 pub struct Tree {
-    nodes: OrdMap<Key, Arc<Node>>,
+    nodes: OrdSet<Entry>,
     ephemerals: HashMap<i64, OrdSet<PathKey>>,
     containers: OrdSet<PathKey>,
     ttls: OrdSet<PathKey>,
@@ -326,19 +442,15 @@ impl Tree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`.
     pub fn new() -> Tree {
         let open = Arc::new(open_acl());
-        let mut root = Node::empty(open.clone());
-        root.num_children = 1;
-        let mut zk = Node::empty(open.clone());
-        zk.num_children = 2;
-        let quota = Node::empty(open);
+        let root = Node::empty("/", open.clone()).with(|h| h.num_children = 1);
+        let zk = Node::empty(ZOOKEEPER, open.clone()).with(|h| h.num_children = 2);
+        let quota = Node::empty(QUOTA, open);
         // ZooKeeper sets this ACL with version -1, which lands in aversion.
-        let mut config = Node::empty(Arc::new(read_acl()));
-        config.aversion = -1;
-        let mut nodes = OrdMap::new();
-        nodes.insert(Key(Arc::from("/")), Arc::new(root));
-        nodes.insert(Key(Arc::from(ZOOKEEPER)), Arc::new(zk));
-        nodes.insert(Key(Arc::from(QUOTA)), Arc::new(quota));
-        nodes.insert(Key(Arc::from(CONFIG)), Arc::new(config));
+        let config = Node::empty(CONFIG, Arc::new(read_acl())).with(|h| h.aversion = -1);
+        let mut nodes = OrdSet::new();
+        for n in [root, zk, quota, config] {
+            nodes.insert(Entry(n));
+        }
         let mut t = Tree {
             nodes,
             ephemerals: HashMap::default(),
@@ -347,16 +459,14 @@ impl Tree {
             last_zxid: 0,
             data_size: 0,
         };
-        t.data_size = t.nodes.keys().map(|k| java_len(&k.0)).sum();
+        t.data_size = t.nodes.iter().map(|e| java_len(e.0.path())).sum();
         t
     }
 
     /// The node at `path`; ZooKeeper also keeps the root under "".
-    pub fn get(&self, path: &str) -> Option<&Arc<Node>> {
-        if path.is_empty() {
-            return self.nodes.get(ps("/"));
-        }
-        self.nodes.get(ps(path))
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        let path = if path.is_empty() { "/" } else { path };
+        self.nodes.get(ps(path)).map(|e| &e.0)
     }
 
     pub fn node_count(&self) -> usize {
@@ -400,13 +510,13 @@ impl Tree {
     }
 
     /// Every node with its path, in [`path_order`].
-    pub fn nodes(&self) -> impl Iterator<Item = (&PathKey, &Arc<Node>)> {
-        self.nodes.iter().map(|(k, n)| (&k.0, n))
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|e| (e.0.path(), &e.0))
     }
 
     /// The full paths of `path`'s children, in name order: the run of
     /// keys one level deeper that start with `path/`.
-    pub fn child_paths<'t>(&'t self, path: &str) -> impl Iterator<Item = &'t PathKey> + 't {
+    pub fn child_paths<'t>(&'t self, path: &str) -> impl Iterator<Item = &'t str> + 't {
         let prefix: String = if path == "/" || path.is_empty() {
             "/".into()
         } else {
@@ -419,7 +529,7 @@ impl Tree {
         };
         self.nodes
             .range::<_, PathStr>((start, std::ops::Bound::Unbounded))
-            .map(|(k, _)| &k.0)
+            .map(|e| e.0.path())
             .take_while(move |k| {
                 k.strip_prefix(prefix.as_str())
                     .is_some_and(|name| !name.contains('/'))
@@ -436,63 +546,75 @@ impl Tree {
     /// sorted once into the map's order, the parents found by a search in
     /// that order, then the map filled in order.
     pub fn from_nodes(
-        nodes: impl IntoIterator<Item = (PathKey, Node)>,
+        nodes: impl IntoIterator<Item = Node>,
         last_zxid: i64,
     ) -> Result<Tree, String> {
-        let mut all: Vec<(PathKey, Node)> = nodes.into_iter().collect();
-        all.sort_unstable_by(|a, b| path_order(&a.0, &b.0));
-        all.dedup_by(|b, a| a.0 == b.0);
-        if all.first().is_none_or(|(p, _)| &**p != "/") {
+        let mut all: Vec<Node> = nodes.into_iter().collect();
+        all.sort_unstable_by(|a, b| byte_order(a.path_bytes(), b.path_bytes()));
+        all.dedup_by(|b, a| a.path_bytes() == b.path_bytes());
+        if all.first().is_none_or(|n| n.path() != "/") {
             return Err("no root node".into());
-        }
-        for (_, n) in all.iter_mut() {
-            n.num_children = 0;
         }
         // Parents are one level up: a binary search in the sorted nodes,
         // skipped while siblings follow each other.
-        let mut last: Option<(PathKey, usize)> = None;
+        let mut counts = vec![0i32; all.len()];
+        let mut last: Option<usize> = None;
         for i in 1..all.len() {
-            let child = all[i].0.clone();
-            let parent = parent_of(&child);
-            let pi = match &last {
-                Some((p, pi)) if &**p == parent => *pi,
-                _ => match all.binary_search_by(|(p, _)| path_order(p, parent)) {
-                    Ok(pi) => {
-                        last = Some((all[pi].0.clone(), pi));
-                        pi
+            let parent = parent_of(all[i].path());
+            let pi = match last {
+                Some(pi) if all[pi].path() == parent => pi,
+                _ => {
+                    match all.binary_search_by(|n| byte_order(n.path_bytes(), parent.as_bytes())) {
+                        Ok(pi) => pi,
+                        Err(_) => {
+                            return Err(format!(
+                                "unable to find parent {parent} of path {}",
+                                all[i].path()
+                            ))
+                        }
                     }
-                    Err(_) => {
-                        return Err(format!("unable to find parent {parent} of path {child}"))
-                    }
-                },
+                }
             };
-            all[pi].1.num_children += 1;
+            last = Some(pi);
+            counts[pi] += 1;
         }
         let mut t = Tree {
-            nodes: OrdMap::new(),
+            nodes: OrdSet::new(),
             ephemerals: HashMap::default(),
             containers: OrdSet::new(),
             ttls: OrdSet::new(),
             last_zxid,
             data_size: 0,
         };
-        for (p, n) in all {
-            match n.kind() {
-                NodeKind::Container => {
-                    t.containers.insert(p.clone());
-                }
-                NodeKind::Ttl(_) => {
-                    t.ttls.insert(p.clone());
-                }
-                NodeKind::Ephemeral(s) => {
-                    t.ephemerals.entry(s).or_default().insert(p.clone());
-                }
-                NodeKind::Persistent => {}
-            }
-            t.data_size += java_len(&p) + n.data_len() as u64;
-            t.nodes.insert(Key(p), Arc::new(n));
+        for (n, count) in all.into_iter().zip(counts) {
+            let n = if n.num_children == count {
+                n
+            } else {
+                n.with(|h| h.num_children = count)
+            };
+            t.index(&n);
+            t.data_size += java_len(n.path()) + n.data_len() as u64;
+            t.nodes.insert(Entry(n));
         }
         Ok(t)
+    }
+
+    /// Adds a node to the ephemeral, container or TTL index its owner
+    /// says it belongs to.
+    fn index(&mut self, n: &Node) {
+        let key = || PathKey::from(n.path());
+        match n.kind() {
+            NodeKind::Container => {
+                self.containers.insert(key());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(key());
+            }
+            NodeKind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(key());
+            }
+            NodeKind::Persistent => {}
+        }
     }
 
     /// Children names of `path`, sorted.
@@ -657,46 +779,26 @@ impl Tree {
         events: &mut Vec<Event>,
     ) -> Result<Option<Stat>, Code> {
         let parent_path = parent_of(path);
-        if self.nodes.contains_key(ps(path)) {
+        if self.nodes.contains(ps(path)) {
             return Err(Code::NodeExists);
         }
-        let Some(parent) = self.nodes.get_mut(ps(parent_path)) else {
-            return Err(Code::NoNode);
-        };
-        let key: PathKey = Arc::from(path);
-        let parent = Arc::make_mut(parent);
-        raise_cversion(parent, parent_cversion, zxid);
-        parent.num_children += 1;
-        let parent_key: PathKey = Arc::from(parent_path);
-        let node = Node {
-            data: data.clone(),
-            acl: shared_acl(acl),
-            czxid: zxid,
-            mzxid: zxid,
-            pzxid: zxid,
-            ctime: time,
-            mtime: time,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            num_children: 0,
-        };
-        self.data_size += java_len(path) + node.data_len() as u64;
-        match NodeKind::of_owner(owner) {
-            NodeKind::Container => {
-                self.containers.insert(key.clone());
-            }
-            NodeKind::Ttl(_) => {
-                self.ttls.insert(key.clone());
-            }
-            NodeKind::Ephemeral(s) => {
-                self.ephemerals.entry(s).or_default().insert(key.clone());
-            }
-            NodeKind::Persistent => {}
-        }
+        self.update(parent_path, |h| {
+            raise_cversion(h, parent_cversion, zxid);
+            h.num_children += 1;
+        })
+        .ok_or(Code::NoNode)?;
+        let mut head = NodeHead::new(shared_acl(acl));
+        head.czxid = zxid;
+        head.mzxid = zxid;
+        head.pzxid = zxid;
+        head.ctime = time;
+        head.mtime = time;
+        head.ephemeral_owner = owner;
+        let node = Node::new(path, head, data.as_deref());
         let len = node.data_len() as i64;
-        self.nodes.insert(Key(key.clone()), Arc::new(node));
+        self.data_size += java_len(path) + len as u64;
+        self.index(&node);
+        self.nodes.insert(Entry(node));
         if let Some(target) = parent_path.strip_prefix(QUOTA) {
             if name_of(path) == STAT_NODE {
                 self.recount_quota(target);
@@ -704,14 +806,22 @@ impl Tree {
         }
         self.quota_add(path, 1, len);
         events.push(Event {
-            path: key,
+            path: Arc::from(path),
             kind: EventType::NodeCreated,
         });
         events.push(Event {
-            path: parent_key,
+            path: Arc::from(parent_path),
             kind: EventType::NodeChildrenChanged,
         });
         Ok(None)
+    }
+
+    /// Replaces the node at `path` with a copy whose fixed fields `f`
+    /// changed; returns it, or `None` when there is no such node.
+    fn update(&mut self, path: &str, f: impl FnOnce(&mut NodeHead)) -> Option<Node> {
+        let n = self.nodes.get(ps(path))?.0.with(f);
+        self.nodes.insert(Entry(n.clone()));
+        Some(n)
     }
 
     /// ZooKeeper's `deleteNode`: the parent loses the child and its pzxid
@@ -719,18 +829,17 @@ impl Tree {
     /// replay), then the child must exist.
     fn delete(&mut self, path: &str, zxid: i64, events: &mut Vec<Event>) -> Result<(), Code> {
         let parent_path = parent_of(path);
-        let exists = self.nodes.contains_key(ps(path));
-        let Some(parent) = self.nodes.get_mut(ps(parent_path)) else {
-            return Err(Code::NoNode);
-        };
-        let parent = Arc::make_mut(parent);
-        if exists {
-            parent.num_children -= 1;
-        }
-        if zxid > parent.pzxid {
-            parent.pzxid = zxid;
-        }
-        let Some((Key(key), node)) = self.nodes.remove_with_key(ps(path)) else {
+        let exists = self.nodes.contains(ps(path));
+        self.update(parent_path, |h| {
+            if exists {
+                h.num_children -= 1;
+            }
+            if zxid > h.pzxid {
+                h.pzxid = zxid;
+            }
+        })
+        .ok_or(Code::NoNode)?;
+        let Some(Entry(node)) = self.nodes.remove(ps(path)) else {
             return Err(Code::NoNode);
         };
         self.quota_add(path, -1, -(node.data_len() as i64));
@@ -755,7 +864,7 @@ impl Tree {
             NodeKind::Persistent => {}
         }
         events.push(Event {
-            path: key,
+            path: Arc::from(path),
             kind: EventType::NodeDeleted,
         });
         events.push(Event {
@@ -768,9 +877,9 @@ impl Tree {
     /// ZooKeeper's `setCversionPzxid`, for a create that finds its node
     /// already there while replaying over a fuzzy snapshot.
     fn adjust_parent_cversion(&mut self, path: &str, parent_cversion: i32, zxid: i64) {
-        if let Some(parent) = self.nodes.get_mut(ps(parent_of(path))) {
-            raise_cversion(Arc::make_mut(parent), parent_cversion, zxid);
-        }
+        self.update(parent_of(path), |h| {
+            raise_cversion(h, parent_cversion, zxid)
+        });
     }
 
     fn set_data(
@@ -782,17 +891,18 @@ impl Tree {
         time: i64,
         events: &mut Vec<Event>,
     ) -> Result<Stat, Code> {
-        let Some(node) = self.nodes.get_mut(ps(path)) else {
+        let Some(Entry(old)) = self.nodes.get(ps(path)) else {
             return Err(Code::NoNode);
         };
-        let node = Arc::make_mut(node);
-        let old_len = node.data_len() as i64;
-        let new_len = data.as_ref().map_or(0, |d| d.len() as i64);
-        node.data = data.clone();
-        node.version = version;
-        node.mzxid = zxid;
-        node.mtime = time;
+        let node = old.with_data(data.as_deref(), |h| {
+            h.version = version;
+            h.mzxid = zxid;
+            h.mtime = time;
+        });
+        let old_len = old.data_len() as i64;
+        let new_len = node.data_len() as i64;
         let stat = node.stat();
+        self.nodes.insert(Entry(node));
         self.data_size = (self.data_size + new_len as u64).saturating_sub(old_len as u64);
         self.quota_add(path, 0, new_len - old_len);
         events.push(Event {
@@ -803,20 +913,19 @@ impl Tree {
     }
 
     fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, Code> {
-        let Some(node) = self.nodes.get_mut(ps(path)) else {
-            return Err(Code::NoNode);
-        };
-        let node = Arc::make_mut(node);
-        node.acl = shared_acl(acl);
-        node.aversion = version;
-        Ok(node.stat())
+        self.update(path, |h| {
+            h.acl = shared_acl(acl);
+            h.aversion = version;
+        })
+        .map(|n| n.stat())
+        .ok_or(Code::NoNode)
     }
 }
 
 /// A create's change to its parent (`DataTree.createNode` and
 /// `setCversionPzxid`): the txn's parent cversion, or one more than now
 /// for -1, wins when it is higher, and then sets pzxid.
-fn raise_cversion(parent: &mut Node, parent_cversion: i32, zxid: i64) {
+fn raise_cversion(parent: &mut NodeHead, parent_cversion: i32, zxid: i64) {
     let cv = if parent_cversion == -1 {
         parent.cversion + 1
     } else {
@@ -834,7 +943,7 @@ pub const LIMIT_NODE: &str = "zookeeper_limits";
 pub const STAT_NODE: &str = "zookeeper_stats";
 
 /// `count=N,bytes=M` (and any other keys, kept) as ZooKeeper's StatsTrack.
-fn stats_update(data: Option<&Bytes>, count: i64, bytes: i64, set: bool) -> Bytes {
+fn stats_update(data: Option<&[u8]>, count: i64, bytes: i64, set: bool) -> Bytes {
     let text = data
         .map(|d| String::from_utf8_lossy(d).into_owned())
         .unwrap_or_default();
@@ -869,16 +978,13 @@ impl Tree {
         let any = self
             .nodes
             .get(ps(QUOTA))
-            .is_some_and(|q| q.num_children > 0);
+            .is_some_and(|q| q.0.num_children > 0);
         if !any || path.starts_with(QUOTA) {
             return None;
         }
         let mut p = path;
         while p != "/" && !p.is_empty() {
-            if self
-                .nodes
-                .contains_key(ps(&format!("{QUOTA}{p}/{LIMIT_NODE}")))
-            {
+            if self.nodes.contains(ps(&format!("{QUOTA}{p}/{LIMIT_NODE}"))) {
                 return Some(p.to_string());
             }
             p = parent_of(p);
@@ -890,9 +996,10 @@ impl Tree {
     /// ZooKeeper does.
     fn set_stats(&mut self, target: &str, count: i64, bytes: i64, set: bool) {
         let stat_path = format!("{QUOTA}{target}/{STAT_NODE}");
-        if let Some(n) = self.nodes.get_mut(ps(&stat_path)) {
-            let n = Arc::make_mut(n);
-            n.data = Some(stats_update(n.data.as_ref(), count, bytes, set));
+        if let Some(Entry(n)) = self.nodes.get(ps(&stat_path)) {
+            let data = stats_update(n.data(), count, bytes, set);
+            let n = n.with_data(Some(&data), |_| {});
+            self.nodes.insert(Entry(n));
         }
     }
 
@@ -1012,11 +1119,7 @@ mod tests {
         for (i, p) in paths.iter().enumerate() {
             assert_eq!(t.apply(&create(i as i64 + 1, p, -1), ev).err, 0);
         }
-        let rebuilt = Tree::from_nodes(
-            t.nodes().map(|(p, n)| (p.clone(), Node::clone(n))),
-            t.last_zxid,
-        )
-        .unwrap();
+        let rebuilt = Tree::from_nodes(t.nodes().map(|(_, n)| n.clone()), t.last_zxid).unwrap();
         assert_eq!(rebuilt.node_count(), t.node_count());
         for (p, n) in t.nodes() {
             assert_eq!(rebuilt.get(p).unwrap().stat(), n.stat(), "{p}");
@@ -1025,8 +1128,8 @@ mod tests {
         assert_eq!(t.children("/a").unwrap(), ["x", "y"]);
         assert_eq!(t.children("/").unwrap(), ["a", "b", "c", "zookeeper"]);
         let orphan = vec![
-            (PathKey::from("/"), Node::empty(OPEN_ACL.clone())),
-            (PathKey::from("/q/r"), Node::empty(OPEN_ACL.clone())),
+            Node::empty("/", OPEN_ACL.clone()),
+            Node::empty("/q/r", OPEN_ACL.clone()),
         ];
         assert_eq!(
             Tree::from_nodes(orphan, 0).err().unwrap(),

@@ -445,7 +445,7 @@ fn served_view(t: &Tree) -> BTreeMap<String, Served> {
             (
                 p.to_string(),
                 Served {
-                    data: n.data.clone(),
+                    data: n.data().map(bytes::Bytes::copy_from_slice),
                     stat: n.stat(),
                     acl: (*n.acl).clone(),
                     children: t.children(p).unwrap_or_default().into_iter().collect(),
