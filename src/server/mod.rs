@@ -8,6 +8,7 @@
 //!   its replies and events) once the log says it is durable.
 //! - `log`: the log core (group commit, snapshots, purge).
 
+pub mod counters;
 pub mod facts;
 pub mod log;
 pub mod msg;
@@ -55,6 +56,15 @@ pub struct Settings {
     pub log: log::LogSettings,
     /// `snapshot.trust.empty`.
     pub snapshot_trust_empty: bool,
+    /// The AdminServer (`admin.enableServer`, default on).
+    pub admin: Option<crate::admin::AdminSettings>,
+    /// Where `/metrics` listens, when `metricsProvider.className` is
+    /// ZooKeeper's PrometheusMetricsProvider.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The configuration text the server started from (`initial_configuration`).
+    pub initial_config: String,
+    /// The system properties (`system_properties`), sorted by name.
+    pub properties: Vec<(String, String)>,
 }
 
 /// Why the server could not run.
@@ -182,6 +192,9 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         // Standalone ZooKeeper makes session ids with tracker id 1.
         server_id: 1,
     };
+    // The AdminServer's way in: a channel it can send on from a plain
+    // thread (glommio wakes the sequencer's task from there).
+    let (admin_tx, admin_rx) = async_channel::bounded::<ToSeq>(256);
     let seq_tree = Tree::clone(&initial);
     handles.push(shards::exec::spawn_pinned(
         "sequencer",
@@ -195,6 +208,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                 to_shard_tx,
                 to_log_tx,
                 from_log_rx,
+                admin_rx,
             )
         },
     )?);
@@ -208,6 +222,20 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
             move || shard::run(i, s, v, tx, rx),
         )?);
     }
+    crate::admin::start(
+        settings.admin.clone(),
+        settings.metrics_addr,
+        crate::admin::Link::new(
+            admin_tx,
+            crate::admin::Static {
+                conf_lines: settings.conf_lines.clone(),
+                data_dir: settings.data_dir.clone().into(),
+                data_log_dir: settings.data_log_dir.clone().into(),
+                initial_config: settings.initial_config.clone(),
+                properties: settings.properties.clone(),
+            },
+        ),
+    );
     tracing::info!(
         address = %addr,
         shards = n,
@@ -272,6 +300,7 @@ async fn run_sequencer(
     tx: Vec<SharedSender<Batch>>,
     to_log: SharedSender<ToLog>,
     from_log: SharedReceiver<FromLog>,
+    admin: async_channel::Receiver<ToSeq>,
 ) {
     let inbox: Rc<Mailbox<Input>> = Rc::new(Mailbox::new());
     for r in rx {
@@ -279,6 +308,15 @@ async fn run_sequencer(
         glommio::spawn_local(async move {
             let r = r.connect().await;
             while let Some(m) = r.recv().await {
+                inbox.push(Input::Shard(m));
+            }
+        })
+        .detach();
+    }
+    {
+        let inbox = inbox.clone();
+        glommio::spawn_local(async move {
+            while let Ok(m) = admin.recv().await {
                 inbox.push(Input::Shard(m));
             }
         })
@@ -322,7 +360,9 @@ async fn run_sequencer(
         .await;
         let now = now_ms();
         let mut failed = false;
+        let mut drained = 0u64;
         while let Some(m) = inbox.pop() {
+            drained += 1;
             match m {
                 Input::Shard(m) => seq.handle(m, now),
                 Input::Log(FromLog::Durable(z)) => durable = durable.max(z),
@@ -331,6 +371,7 @@ async fn run_sequencer(
                 Input::Log(FromLog::Snapshotted(_)) => {}
             }
         }
+        counters::SEQ_QUEUE.store(drained, std::sync::atomic::Ordering::Relaxed);
         if failed {
             // Nothing after the last durable zxid may be acknowledged. The
             // batches the log made durable before the failure stay (their
