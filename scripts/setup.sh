@@ -40,7 +40,8 @@ log() { printf '[setup] %s\n' "$*"; }
 
 # ---------------------------------------------------------------- apt
 export DEBIAN_FRONTEND=noninteractive
-APT_PKGS=(zookeeper zookeeper-bin python3 python3-venv ca-certificates)
+# libservlet-api-java: the servlet API the reference's AdminServer (Jetty) needs.
+APT_PKGS=(zookeeper zookeeper-bin libservlet-api-java python3 python3-venv ca-certificates)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -59,7 +60,7 @@ else
   log "Debian packages present"
 fi
 
-for f in /usr/share/zookeeper/bin/zkCli.sh /usr/share/java/zookeeper.jar \
+for f in /usr/share/zookeeper/bin/zkCli.sh /usr/share/java/zookeeper.jar /usr/share/java/servlet-api.jar \
          /usr/lib/zookeeper/bin/cli_mt /usr/lib/zookeeper/bin/load_gen; do
   [[ -e $f ]] || { echo "[setup] expected file missing after install: $f" >&2; exit 1; }
 done
