@@ -41,7 +41,8 @@ log() { printf '[setup] %s\n' "$*"; }
 # ---------------------------------------------------------------- apt
 export DEBIAN_FRONTEND=noninteractive
 # libservlet-api-java: the servlet API the reference's AdminServer (Jetty) needs.
-APT_PKGS=(zookeeper zookeeper-bin libservlet-api-java python3 python3-venv ca-certificates)
+# chromium: the headless browser of tests/py/test_console.py.
+APT_PKGS=(zookeeper zookeeper-bin libservlet-api-java chromium python3 python3-venv ca-certificates)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

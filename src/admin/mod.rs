@@ -52,6 +52,8 @@ pub struct Static {
     pub initial_config: String,
     /// The system properties corral knows, sorted by name.
     pub properties: Vec<(String, String)>,
+    /// Which core runs which role (`shard-0`, …, `sequencer`, `log`).
+    pub core_map: Vec<(String, usize)>,
 }
 
 /// Why gathered facts did not come.

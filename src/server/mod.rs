@@ -233,6 +233,17 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                 data_log_dir: settings.data_log_dir.clone().into(),
                 initial_config: settings.initial_config.clone(),
                 properties: settings.properties.clone(),
+                core_map: settings
+                    .core_map
+                    .shards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, cpu)| (format!("shard-{i}"), *cpu))
+                    .chain([
+                        ("sequencer".to_string(), settings.core_map.sequencer),
+                        ("log".to_string(), settings.core_map.log),
+                    ])
+                    .collect(),
             },
         ),
     );
