@@ -41,7 +41,10 @@ log() { printf '[setup] %s\n' "$*"; }
 
 # ---------------------------------------------------------------- apt
 export DEBIAN_FRONTEND=noninteractive
-APT_PKGS=(zookeeper zookeeper-bin python3 python3-venv ca-certificates systemd strace)
+# libservlet-api-java: the servlet API the reference's AdminServer (Jetty) needs.
+# chromium: the headless browser of tests/py/test_console.py.
+# systemd, strace: tests/ops.rs verifies conf/corral.service and its syscall filter.
+APT_PKGS=(zookeeper zookeeper-bin libservlet-api-java chromium python3 python3-venv ca-certificates systemd strace)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -60,7 +63,7 @@ else
   log "Debian packages present"
 fi
 
-for f in /usr/share/zookeeper/bin/zkCli.sh /usr/share/java/zookeeper.jar \
+for f in /usr/share/zookeeper/bin/zkCli.sh /usr/share/java/zookeeper.jar /usr/share/java/servlet-api.jar \
          /usr/lib/zookeeper/bin/cli_mt /usr/lib/zookeeper/bin/load_gen; do
   [[ -e $f ]] || { echo "[setup] expected file missing after install: $f" >&2; exit 1; }
 done

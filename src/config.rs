@@ -1032,11 +1032,14 @@ fn java_only(key: &str, value: &str) -> Option<&'static str> {
             "JVM pause monitoring does not apply to corral (its stall monitor is set with corral.stallThresholdMs); ignored",
         );
     }
-    if k.starts_with("admin.") {
-        return Some("corral has no AdminServer yet; value recorded, nothing listens");
+    if k == "admin.portUnification" || k == "admin.forceHttps" {
+        return Some("TLS on the AdminServer is not supported by corral; it serves plain HTTP");
     }
-    if k.starts_with("metricsProvider.") {
-        return Some("corral has no metrics provider yet; value recorded, nothing listens");
+    if k == "metricsProvider.className"
+        && value != DEFAULT_METRICS_PROVIDER
+        && value != PROMETHEUS_METRICS_PROVIDER
+    {
+        return Some("unknown metrics provider class; corral serves no metrics endpoint for it");
     }
     if k == "oraclePath" {
         return Some("the quorum oracle (QuorumOracleMaj) is not supported by corral; ignored");
@@ -3050,7 +3053,8 @@ mod tests {
              metricsProvider.httpPort=7001\nsecureClientPort=2281\nkerberos.removeHostFromPrincipal=true\n"
         );
         let l = ok(&text);
-        assert_eq!(l.warnings.len(), 9, "{:#?}", l.warnings);
+        // admin.* and metricsProvider.* are served (no warning).
+        assert_eq!(l.warnings.len(), 6, "{:#?}", l.warnings);
         assert!(l.warnings[0]
             .starts_with("zoo.cfg line 3: serverCnxnFactory: selects a Java implementation class"));
         assert!(has_warning(
@@ -3061,10 +3065,6 @@ mod tests {
             &l,
             "zoo.cfg line 6: authProvider.1: Java authentication provider"
         ));
-        assert!(has_warning(
-            &l,
-            "zoo.cfg line 7: admin.serverPort: corral has no AdminServer yet"
-        ));
         assert!(has_warning(&l, "zoo.cfg line 10: secureClientPort: TLS"));
         assert!(has_warning(
             &l,
@@ -3072,10 +3072,7 @@ mod tests {
         ));
         let c = &l.config;
         assert_eq!(c.secure_client_port, Some(2281));
-        assert_eq!(
-            c.admin_server_port, 9999,
-            "recorded for when an AdminServer exists"
-        );
+        assert_eq!(c.admin_server_port, 9999);
         assert!(c.metrics_prometheus_enabled());
         assert_eq!(c.metrics_http_port, 7001);
         assert_eq!(

@@ -180,6 +180,29 @@ pub fn refused(cmd: Cmd) -> String {
     )
 }
 
+/// Whether a request of type `op` goes through the sequencer (and, if it
+/// changes anything, the log) rather than being answered by its shard.
+pub fn is_write(op: i32) -> bool {
+    use crate::jute::op;
+    matches!(
+        op,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::DELETE_CONTAINER
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::CHECK
+            | op::MULTI
+            | op::RECONFIG
+            | op::SYNC
+            | op::CREATE_SESSION
+            | op::CLOSE_SESSION
+    )
+}
+
 /// ZooKeeper's name of a request type in `cons` (`lop=`), as its
 /// `FinalRequestProcessor` records it.
 pub fn op_name(op: i32) -> &'static str {
@@ -279,6 +302,11 @@ pub struct ShardStats {
     pub received: u64,
     pub sent: u64,
     pub latency: Latency,
+    /// corral's own split of the same requests, in microseconds: reads
+    /// (answered by the shard) and writes (through the sequencer and the
+    /// log, [`is_write`]). `/metrics` shows them per shard.
+    pub read_us: Latency,
+    pub write_us: Latency,
 }
 
 impl ShardStats {
@@ -291,6 +319,8 @@ impl ShardStats {
         self.received += o.received;
         self.sent += o.sent;
         self.latency.merge(&o.latency);
+        self.read_us.merge(&o.read_us);
+        self.write_us.merge(&o.write_us);
     }
 }
 
@@ -425,8 +455,58 @@ pub struct Facts<'a> {
     pub views: &'a [ShardView],
 }
 
+/// [`Facts`] as one owned, `Send` value: what the sequencer hands a reader
+/// on another thread (the AdminServer) instead of formatting text itself,
+/// so that the four-letter words, the AdminServer's JSON and `/metrics`
+/// all come from the same gathered facts ([`Gathered::facts`]).
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// The sequencer's tree when it answered (cheap to clone: shared).
+    pub tree: Tree,
+    pub server_state: String,
+    pub global_sessions: usize,
+    pub session_sets: Vec<(i64, Vec<i64>)>,
+    pub uptime_ms: i64,
+    pub trace_mask: i64,
+    pub os: OsFacts,
+    pub views: Vec<ShardView>,
+}
+
+impl Gathered {
+    /// The same facts, borrowed, as the text formatters take them.
+    pub fn facts(&self) -> Facts<'_> {
+        Facts {
+            tree: &self.tree,
+            server_state: &self.server_state,
+            global_sessions: self.global_sessions,
+            session_sets: &self.session_sets,
+            uptime_ms: self.uptime_ms,
+            trace_mask: self.trace_mask,
+            os: self.os,
+            views: &self.views,
+        }
+    }
+}
+
+impl<'a> Facts<'a> {
+    /// An owned copy (see [`Gathered`]).
+    pub fn to_owned(&self) -> Gathered {
+        Gathered {
+            tree: self.tree.clone(),
+            server_state: self.server_state.to_string(),
+            global_sessions: self.global_sessions,
+            session_sets: self.session_sets.to_vec(),
+            uptime_ms: self.uptime_ms,
+            trace_mask: self.trace_mask,
+            os: self.os,
+            views: self.views.to_vec(),
+        }
+    }
+}
+
 impl Facts<'_> {
-    fn stats(&self) -> ShardStats {
+    /// The server-wide counters, merged over the shards.
+    pub fn stats(&self) -> ShardStats {
         let mut s = ShardStats::default();
         for v in self.views {
             s.merge(&v.stats);
@@ -434,16 +514,16 @@ impl Facts<'_> {
         s
     }
 
-    fn conn_count(&self) -> usize {
+    pub fn conn_count(&self) -> usize {
         self.views.iter().map(|v| v.conn_count).sum()
     }
 
-    fn outstanding(&self) -> usize {
+    pub fn outstanding(&self) -> usize {
         self.views.iter().map(|v| v.outstanding).sum()
     }
 
     /// Every connection, oldest first.
-    fn conns(&self) -> Vec<(usize, &ConnInfo)> {
+    pub fn conns(&self) -> Vec<(usize, &ConnInfo)> {
         let mut all: Vec<(usize, &ConnInfo)> = self
             .views
             .iter()
@@ -454,7 +534,7 @@ impl Facts<'_> {
     }
 
     /// Watching connections (session, paths), sorted by session.
-    fn watchers(&self) -> Vec<&(i64, Vec<String>)> {
+    pub fn watchers(&self) -> Vec<&(i64, Vec<String>)> {
         let mut w: Vec<_> = self.views.iter().flat_map(|v| &v.data_watches).collect();
         w.sort();
         w
@@ -535,7 +615,7 @@ pub fn answer(cmd: Cmd, f: &Facts) -> String {
 
 /// ZooKeeper's `DataTree.getNodeCount`: its node map holds the root twice
 /// (under `""` and `/`), so a fresh tree counts 5 where corral holds 4 nodes.
-fn znode_count(t: &Tree) -> usize {
+pub fn znode_count(t: &Tree) -> usize {
     t.node_count() + 1
 }
 
@@ -554,37 +634,41 @@ fn conf(f: &LocalFacts) -> String {
 
 /// `envi`: ZooKeeper's `Environment.list` keys, in its order.
 fn envi(e: &EnvFacts) -> String {
-    fn na(v: &Option<String>) -> &str {
-        v.as_deref().unwrap_or("<NA>")
+    let mut s = String::from("Environment:\n");
+    for (k, v) in envi_values(e) {
+        let _ = writeln!(s, "{k}={v}");
+    }
+    s
+}
+
+/// The `envi` keys and values (the AdminServer's `environment` too).
+pub fn envi_values(e: &EnvFacts) -> Vec<(&'static str, String)> {
+    fn na(v: &Option<String>) -> String {
+        v.as_deref().unwrap_or("<NA>").to_string()
     }
     fn mb(v: Option<u64>) -> String {
         v.map_or("<NA>".to_string(), |m| format!("{m}MB"))
     }
-    let mut s = String::from("Environment:\n");
-    let lines: [(&str, String); 18] = [
+    vec![
         ("zookeeper.version", VERSION.to_string()),
-        ("host.name", na(&e.host_name).to_string()),
+        ("host.name", na(&e.host_name)),
         ("java.version", "<NA>".into()),
         ("java.vendor", "<NA>".into()),
         ("java.home", "<NA>".into()),
         ("java.class.path", "<NA>".into()),
         ("java.library.path", "<NA>".into()),
-        ("java.io.tmpdir", na(&e.tmp_dir).to_string()),
+        ("java.io.tmpdir", na(&e.tmp_dir)),
         ("java.compiler", "<NA>".into()),
-        ("os.name", na(&e.os_name).to_string()),
-        ("os.arch", na(&e.os_arch).to_string()),
-        ("os.version", na(&e.os_version).to_string()),
-        ("user.name", na(&e.user_name).to_string()),
-        ("user.home", na(&e.user_home).to_string()),
-        ("user.dir", na(&e.user_dir).to_string()),
+        ("os.name", na(&e.os_name)),
+        ("os.arch", na(&e.os_arch)),
+        ("os.version", na(&e.os_version)),
+        ("user.name", na(&e.user_name)),
+        ("user.home", na(&e.user_home)),
+        ("user.dir", na(&e.user_dir)),
         ("os.memory.free", mb(e.mem_free_mb)),
         ("os.memory.max", mb(e.mem_max_mb)),
         ("os.memory.total", mb(e.mem_total_mb)),
-    ];
-    for (k, v) in &lines {
-        let _ = writeln!(s, "{k}={v}");
-    }
-    s
+    ]
 }
 
 /// One connection as `ServerCnxn.dumpConnectionInfo` prints it.
@@ -678,37 +762,61 @@ fn cons(f: &Facts) -> String {
 ///   does not have;
 /// - the ensemble keys (`zk_followers`, `zk_synced_followers`,
 ///   `zk_pending_syncs`, `zk_peer_state`, …): standalone only for now.
-fn mntr(f: &Facts) -> String {
-    let st = f.stats();
-    let watches: u64 = f.views.iter().map(|v| v.watch_count).sum();
-    let lines: [(&str, String); 18] = [
-        ("version", VERSION.to_string()),
-        ("server_state", f.server_state.to_string()),
-        ("ephemerals_count", f.tree.ephemeral_count().to_string()),
-        ("num_alive_connections", f.conn_count().to_string()),
-        ("avg_latency", java_double(st.latency.avg())),
-        ("outstanding_requests", f.outstanding().to_string()),
-        ("znode_count", znode_count(f.tree).to_string()),
-        ("global_sessions", f.global_sessions.to_string()),
-        ("packets_sent", st.sent.to_string()),
-        ("packets_received", st.received.to_string()),
-        ("watch_count", watches.to_string()),
-        ("min_latency", st.latency.min().to_string()),
-        ("max_file_descriptor_count", f.os.max_fds.to_string()),
-        (
-            "approximate_data_size",
-            f.tree.approximate_data_size().to_string(),
-        ),
-        ("open_file_descriptor_count", f.os.open_fds.to_string()),
-        ("local_sessions", "0".to_string()),
-        ("uptime", f.uptime_ms.to_string()),
-        ("max_latency", st.latency.max.to_string()),
-    ];
+pub fn mntr(f: &Facts) -> String {
     let mut s = String::new();
-    for (k, v) in &lines {
+    for (k, v) in mntr_values(f) {
         let _ = writeln!(s, "zk_{k}\t{v}");
     }
     s
+}
+
+/// One `mntr` value, typed as ZooKeeper's (the AdminServer's `monitor`
+/// prints these types in JSON, `/metrics` as Prometheus samples).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    /// A Java double (printed with [`java_double`]).
+    Double(f64),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Double(d) => f.write_str(&java_double(*d)),
+        }
+    }
+}
+
+/// The `mntr` keys (without `zk_`) and values, in ZooKeeper 3.8's order:
+/// the one list that `mntr`, the AdminServer's `monitor` and `/metrics`
+/// print.
+pub fn mntr_values(f: &Facts) -> Vec<(&'static str, Value)> {
+    let st = f.stats();
+    let watches: u64 = f.views.iter().map(|v| v.watch_count).sum();
+    let i = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    vec![
+        ("version", Value::Str(VERSION.to_string())),
+        ("server_state", Value::Str(f.server_state.to_string())),
+        ("ephemerals_count", i(f.tree.ephemeral_count() as u64)),
+        ("num_alive_connections", i(f.conn_count() as u64)),
+        ("avg_latency", Value::Double(st.latency.avg())),
+        ("outstanding_requests", i(f.outstanding() as u64)),
+        ("znode_count", i(znode_count(f.tree) as u64)),
+        ("global_sessions", i(f.global_sessions as u64)),
+        ("packets_sent", i(st.sent)),
+        ("packets_received", i(st.received)),
+        ("watch_count", i(watches)),
+        ("min_latency", i(st.latency.min())),
+        ("max_file_descriptor_count", Value::Int(f.os.max_fds)),
+        ("approximate_data_size", i(f.tree.approximate_data_size())),
+        ("open_file_descriptor_count", Value::Int(f.os.open_fds)),
+        ("local_sessions", Value::Int(0)),
+        ("uptime", Value::Int(f.uptime_ms)),
+        ("max_latency", i(st.latency.max)),
+    ]
 }
 
 /// `dump`: session expiry sets, ephemerals, connection expiry sets.

@@ -6,6 +6,7 @@
 //! shell around them. The thread-per-core substrate is the `shards` crate.
 
 pub mod acl;
+pub mod admin;
 pub mod config;
 pub mod digest;
 pub mod filemap;

@@ -141,13 +141,20 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     let jvm = config::parse_jvm_flags(&flags);
-    let loaded = match cli.config_file.or(cli.config) {
-        Some(path) => config::load(&path, &jvm),
+    let path = cli.config_file.or(cli.config);
+    let loaded = match &path {
+        Some(path) => config::load(path, &jvm),
         None => config::load_builtin(&jvm),
     }
     .map_err(|e| e.to_string())?;
     let ops = OpsSettings::from_properties(&loaded.config.properties).map_err(|e| e.to_string())?;
     init_logging(cli.log_format.unwrap_or(ops.log_format));
+    // ZooKeeper's `initial_configuration`: the file as it was read.
+    let initial_config = path
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -167,6 +174,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings {
         ops,
         stop,
+        initial_config,
         ..settings_from(&c, core_map)
     };
     server::run(settings).map_err(|e| e.to_string())
@@ -251,5 +259,19 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         snapshot_trust_empty: c.snapshot_trust_empty,
         ops: OpsSettings::default(),
         stop: Stop::new(),
+        admin: c.admin_enable_server.then(|| corral::admin::AdminSettings {
+            addr: std::net::SocketAddr::new(c.admin_server_address, c.admin_server_port),
+            idle_timeout: std::time::Duration::from_millis(c.admin_idle_timeout_ms as u64),
+            command_url: c.admin_command_url.clone(),
+        }),
+        metrics_addr: c
+            .metrics_prometheus_enabled()
+            .then(|| std::net::SocketAddr::new(c.metrics_http_host, c.metrics_http_port)),
+        initial_config: String::new(),
+        properties: c
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }

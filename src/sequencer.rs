@@ -12,7 +12,7 @@ use crate::fourlw::{self, Cmd, OsFacts, Scope, ShardView};
 use crate::jute::{self, Code, Jute};
 use crate::prep::{self, PrepCtx};
 use crate::request;
-use crate::server::msg::{ConnRef, Item, ToSeq};
+use crate::server::msg::{Asker, ConnRef, Item, ToSeq};
 use crate::session::{self, SessionTracker};
 use crate::tree::{NodeKind, Tree};
 use crate::txn::Txn;
@@ -61,7 +61,7 @@ pub struct Sequencer {
 
 /// A gathered four-letter word in flight.
 struct Gathering {
-    from: ConnRef,
+    from: Asker,
     cmd: Cmd,
     os: OsFacts,
     views: Vec<ShardView>,
@@ -272,7 +272,7 @@ impl Sequencer {
 
     /// A four-letter word: answer it from the sequencer's state, or first
     /// ask every shard for its view.
-    fn gather(&mut self, from: ConnRef, cmd: Cmd, os: OsFacts, now: i64) {
+    fn gather(&mut self, from: Asker, cmd: Cmd, os: OsFacts, now: i64) {
         if cmd.scope() != Scope::Shards {
             if let Cmd::Stmk(mask) = cmd {
                 self.trace_mask = mask;
@@ -313,7 +313,7 @@ impl Sequencer {
 
     fn answer_four_lw(
         &mut self,
-        from: ConnRef,
+        from: Asker,
         cmd: Cmd,
         os: OsFacts,
         views: &[ShardView],
@@ -334,12 +334,21 @@ impl Sequencer {
             os,
             views,
         };
-        let text = fourlw::answer(cmd, &facts);
-        if let Some(q) = self.out.get_mut(from.shard) {
-            q.push(Item::FourLw {
-                conn: from.conn,
-                text,
-            });
+        match from {
+            Asker::Conn(from) => {
+                let text = fourlw::answer(cmd, &facts);
+                if let Some(q) = self.out.get_mut(from.shard) {
+                    q.push(Item::FourLw {
+                        conn: from.conn,
+                        text,
+                    });
+                }
+            }
+            Asker::Reply(tx) => {
+                if tx.try_send(Box::new(facts.to_owned())).is_err() {
+                    tracing::debug!("a gathered answer found no one waiting");
+                }
+            }
         }
     }
 
@@ -530,7 +539,7 @@ mod four_lw_tests {
         let from = ConnRef { shard: 1, conn: 7 };
         s.handle(
             ToSeq::Gather {
-                from,
+                from: Asker::Conn(from),
                 cmd: Cmd::Srvr,
                 os: OsFacts::default(),
             },
@@ -589,13 +598,47 @@ mod four_lw_tests {
     }
 
     #[test]
+    fn a_reply_asker_gets_the_facts_themselves() {
+        let mut s = seq(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        s.handle(
+            ToSeq::Gather {
+                from: Asker::Reply(tx),
+                cmd: Cmd::Mntr,
+                os: OsFacts::default(),
+            },
+            2_000,
+        );
+        let out = s.take().expect("gather items");
+        assert!(out.iter().all(|q| q.len() == 1));
+        assert!(rx.try_recv().is_err(), "no answer before every shard");
+        for shard in [1, 0] {
+            s.handle(
+                ToSeq::Gathered {
+                    ticket: 1,
+                    view: view(shard, 4),
+                },
+                2_100,
+            );
+        }
+        let g = rx.try_recv().expect("the gathered facts");
+        assert_eq!(g.views.len(), 2);
+        assert_eq!(g.views[0].shard, 0);
+        assert_eq!(g.server_state, "standalone");
+        // The same facts give the 4lw text.
+        assert!(crate::fourlw::answer(Cmd::Mntr, &g.facts()).contains("zk_packets_received\t8\n"));
+        // Nothing goes to the shards for it.
+        assert!(s.take().is_none_or(|o| o.iter().all(|q| q.is_empty())));
+    }
+
+    #[test]
     fn trace_mask_words_need_no_shards() {
         let mut s = seq(2);
         let from = ConnRef { shard: 0, conn: 3 };
         let ask = |s: &mut Sequencer, cmd| {
             s.handle(
                 ToSeq::Gather {
-                    from,
+                    from: Asker::Conn(from),
                     cmd,
                     os: OsFacts::default(),
                 },

@@ -269,6 +269,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                 done.set(false);
                 match joined {
                     Ok((Ok(path), took)) => {
+                        super::counters::LOG.snapshot.add(took.as_micros() as u64);
                         tracing::info!(file = %path.display(), ms = took.as_millis() as u64, "snapshot written");
                         let _ = tx2.send(FromLog::Snapshotted(zxid)).await;
                     }
@@ -301,7 +302,9 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
         if result.is_ok() && s.force_sync {
             let t0 = Instant::now();
             result = lf.file.fdatasync().await.map_err(std::io::Error::from);
-            let ms = t0.elapsed().as_millis() as u64;
+            let took = t0.elapsed();
+            let ms = took.as_millis() as u64;
+            super::counters::LOG.fsync(took.as_micros() as u64, ms > s.fsync_warn_ms);
             if ms > s.fsync_warn_ms {
                 tracing::warn!(
                     ms,
@@ -311,6 +314,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
         }
         match result {
             Ok(()) => {
+                super::counters::LOG.batch(count);
                 if failed {
                     tracing::info!("the txn log is writable again");
                     failed = false;

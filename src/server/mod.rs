@@ -8,6 +8,7 @@
 //!   its replies and events) once the log says it is durable.
 //! - `log`: the log core (group commit, snapshots, purge).
 
+pub mod counters;
 pub mod facts;
 pub mod log;
 pub mod msg;
@@ -59,6 +60,15 @@ pub struct Settings {
     pub ops: crate::ops::OpsSettings,
     /// Set (by the signal thread) to shut down gracefully.
     pub stop: crate::ops::Stop,
+    /// The AdminServer (`admin.enableServer`, default on).
+    pub admin: Option<crate::admin::AdminSettings>,
+    /// Where `/metrics` listens, when `metricsProvider.className` is
+    /// ZooKeeper's PrometheusMetricsProvider.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The configuration text the server started from (`initial_configuration`).
+    pub initial_config: String,
+    /// The system properties (`system_properties`), sorted by name.
+    pub properties: Vec<(String, String)>,
 }
 
 /// Why the server could not run.
@@ -193,6 +203,9 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         // Standalone ZooKeeper makes session ids with tracker id 1.
         server_id: 1,
     };
+    // The AdminServer's way in: a channel it can send on from a plain
+    // thread (glommio wakes the sequencer's task from there).
+    let (admin_tx, admin_rx) = async_channel::bounded::<ToSeq>(256);
     let seq_tree = Tree::clone(&initial);
     let (ops, stop) = (settings.ops.clone(), settings.stop.clone());
     handles.push(shards::exec::spawn_pinned(
@@ -208,6 +221,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                 to_log_tx,
                 from_log_rx,
                 stop,
+                admin_rx,
             );
             monitored("sequencer", &ops, seq)
         },
@@ -222,6 +236,31 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
             monitored(&name, &ops, shard::run(i, s, v, tx, rx))
         })?);
     }
+    crate::admin::start(
+        settings.admin.clone(),
+        settings.metrics_addr,
+        crate::admin::Link::new(
+            admin_tx,
+            crate::admin::Static {
+                conf_lines: settings.conf_lines.clone(),
+                data_dir: settings.data_dir.clone().into(),
+                data_log_dir: settings.data_log_dir.clone().into(),
+                initial_config: settings.initial_config.clone(),
+                properties: settings.properties.clone(),
+                core_map: settings
+                    .core_map
+                    .shards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, cpu)| (format!("shard-{i}"), *cpu))
+                    .chain([
+                        ("sequencer".to_string(), settings.core_map.sequencer),
+                        ("log".to_string(), settings.core_map.log),
+                    ])
+                    .collect(),
+            },
+        ),
+    );
     tracing::info!(
         address = %addr,
         shards = n,
@@ -320,6 +359,7 @@ async fn run_sequencer(
     to_log: SharedSender<ToLog>,
     from_log: SharedReceiver<FromLog>,
     stop: crate::ops::Stop,
+    admin: async_channel::Receiver<ToSeq>,
 ) {
     let inbox: Rc<Mailbox<Input>> = Rc::new(Mailbox::new());
     {
@@ -338,6 +378,15 @@ async fn run_sequencer(
         glommio::spawn_local(async move {
             let r = r.connect().await;
             while let Some(m) = r.recv().await {
+                inbox.push(Input::Shard(m));
+            }
+        })
+        .detach();
+    }
+    {
+        let inbox = inbox.clone();
+        glommio::spawn_local(async move {
+            while let Ok(m) = admin.recv().await {
                 inbox.push(Input::Shard(m));
             }
         })
@@ -390,7 +439,9 @@ async fn run_sequencer(
         .await;
         let now = now_ms();
         let mut failed = false;
+        let mut queued = 0u64;
         while let Some(m) = inbox.pop() {
+            queued += 1;
             match m {
                 Input::Stop => stop_asked = true,
                 Input::Shard(ToSeq::Drained { shard }) => {
@@ -404,6 +455,7 @@ async fn run_sequencer(
                 Input::Log(FromLog::Snapshotted(_)) => {}
             }
         }
+        counters::SEQ_QUEUE.store(queued, std::sync::atomic::Ordering::Relaxed);
         if failed {
             // Nothing after the last durable zxid may be acknowledged. The
             // batches the log made durable before the failure stay (their

@@ -16,6 +16,18 @@ pub struct ConnRef {
     pub conn: ConnId,
 }
 
+/// Who asked for gathered facts, and so where the answer goes.
+#[derive(Debug, Clone)]
+pub enum Asker {
+    /// A four-letter word on a client connection: the text goes back to
+    /// its shard as [`Item::FourLw`], in order with that shard's batches.
+    Conn(ConnRef),
+    /// The AdminServer (its own thread): the facts themselves, owned, on
+    /// this reply channel; it formats them (JSON, Prometheus) itself. A
+    /// full or closed channel drops the answer (the asker gave up).
+    Reply(std::sync::mpsc::SyncSender<Box<fourlw::Gathered>>),
+}
+
 /// What a shard asks of the sequencer.
 #[derive(Debug)]
 pub enum ToSeq {
@@ -56,11 +68,11 @@ pub enum ToSeq {
         ip: IpAddr,
         session: i64,
     },
-    /// A four-letter word asked on `from` that needs the sequencer (and,
+    /// A four-letter word asked by `from` that needs the sequencer (and,
     /// for [`fourlw::Scope::Shards`], every shard's view). `os` carries the
-    /// process facts the asking shard read for `mntr`.
+    /// process facts the asker read for `mntr`.
     Gather {
-        from: ConnRef,
+        from: Asker,
         cmd: fourlw::Cmd,
         os: fourlw::OsFacts,
     },

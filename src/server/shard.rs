@@ -558,8 +558,18 @@ impl Conn {
     /// (ZooKeeper's `FinalRequestProcessor.updateStats`).
     fn record(&self, opcode: i32, xid: i32, zxid: i64, at: Instant) -> u64 {
         let now = Instant::now();
-        let ms = now.saturating_duration_since(at).as_millis() as u64;
-        self.shard.stats.borrow_mut().latency.add(ms);
+        let took = now.saturating_duration_since(at);
+        let ms = took.as_millis() as u64;
+        {
+            let mut st = self.shard.stats.borrow_mut();
+            st.latency.add(ms);
+            let us = took.as_micros() as u64;
+            if fourlw::is_write(opcode) {
+                st.write_us.add(us);
+            } else {
+                st.read_us.add(us);
+            }
+        }
         self.handle
             .info
             .borrow_mut()
@@ -757,7 +767,7 @@ impl Conn {
                         fourlw::OsFacts::default()
                     };
                     let msg = ToSeq::Gather {
-                        from: self.me(),
+                        from: super::msg::Asker::Conn(self.me()),
                         cmd,
                         os,
                     };

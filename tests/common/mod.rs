@@ -106,9 +106,9 @@ fn spawn_server(dir: &Path, log: &Path, port: u16, opts: &ServerOpts) -> Child {
         ("clientPortAddress".into(), "127.0.0.1".into()),
         ("4lw.commands.whitelist".into(), "*".into()),
     ];
-    if against_reference() {
-        keys.push(("admin.enableServer".into(), "false".into()));
-    }
+    // Off unless a test turns it on with its own port: parallel servers
+    // must not fight over the AdminServer's default port 8080.
+    keys.push(("admin.enableServer".into(), "false".into()));
     // A test's keys replace the defaults in place (no duplicate keys).
     for (k, v) in &opts.cfg {
         match keys.iter_mut().find(|(dk, _)| dk == k) {

@@ -70,7 +70,10 @@ def java_bin() -> str:
     return j
 
 
-def ref_classpath() -> str:
+SERVLET_API_JAR = Path("/usr/share/java/servlet-api.jar")
+
+
+def ref_classpath(admin: bool = False) -> str:
     """Debian's zkEnv.sh uses CLASSPATH=/etc/zookeeper/conf:/usr/share/java/zookeeper.jar;
     zookeeper.jar's manifest Class-Path pulls in its dependencies (netty, jute, ...).
     We add slf4j-simple (if present) so the server log is readable."""
@@ -80,15 +83,28 @@ def ref_classpath() -> str:
     simple = Path("/usr/share/java/slf4j-simple.jar")
     if simple.exists():
         cp.append(str(simple))
+    if admin:
+        # Debian's zookeeper.jar names the Jetty jars in its manifest but
+        # not the servlet API they need (javax.servlet.Servlet): without it
+        # the reference logs "Unable to load jetty" and serves no AdminServer.
+        if not SERVLET_API_JAR.exists():
+            raise ToolMissing(f"{SERVLET_API_JAR} missing (libservlet-api-java; run scripts/setup.sh)")
+        cp.append(str(SERVLET_API_JAR))
     return ":".join(cp)
 
 
 class ZKServer:
     """A running server. Attributes: kind, host, port, hostport, datadir, log."""
 
-    def __init__(self, kind: str, extra_cfg: dict | None = None, start_timeout: float = 60.0):
+    def __init__(self, kind: str, extra_cfg: dict | None = None, start_timeout: float = 60.0,
+                 admin: bool = False):
         assert kind in ("corral", "ref"), kind
         self.kind = kind
+        # admin=True: serve the AdminServer on a free loopback port
+        # (self.admin_port); otherwise it is off, so that parallel servers
+        # never fight over its default port 8080.
+        self.admin = admin
+        self.admin_port = None
         self.host = "127.0.0.1"
         self.port = None
         self.extra_cfg = dict(extra_cfg or {})
@@ -113,7 +129,11 @@ class ZKServer:
             "clientPortAddress": "127.0.0.1",
             "4lw.commands.whitelist": "*",
         }
-        if self.kind == "ref":
+        if self.admin:
+            self.admin_port = free_port()
+            lines["admin.serverAddress"] = "127.0.0.1"
+            lines["admin.serverPort"] = str(self.admin_port)
+        else:
             lines["admin.enableServer"] = "false"
         lines.update({k: str(v) for k, v in self.extra_cfg.items()})
         self.cfg.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
@@ -127,10 +147,10 @@ class ZKServer:
         java = java_bin()
         cmd = [
             java, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-Dzookeeper.admin.enableServer=false",
+            f"-Dzookeeper.admin.enableServer={'true' if self.admin else 'false'}",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
-            "-cp", ref_classpath(),
+            "-cp", ref_classpath(admin=self.admin),
             "org.apache.zookeeper.server.ZooKeeperServerMain", str(self.cfg),
         ]
         return cmd, None

@@ -1,0 +1,199 @@
+//! The live web console: one self-contained page at `/` (embedded, no
+//! external assets) and the small read-only JSON endpoints it polls:
+//!
+//! - `GET /api/node?path=/a` — a node: children, data (text and hex), Stat,
+//!   ACL (404 JSON when it does not exist);
+//! - `GET /api/stats` — per shard connections, packets and read/write
+//!   latency sums, the log's fsync timer, sessions with their watches, the
+//!   core map, the zxid and node count.
+//!
+//! The JSON is built by pure functions ([`node_json`], [`stats_json`]) from
+//! the same gathered facts the AdminServer commands use.
+
+use super::http::{Request, Response};
+use super::Link;
+use crate::fourlw::{self, Cmd, Facts};
+use crate::server::counters;
+use crate::tree::Tree;
+use serde_json::{json, Value};
+
+/// The page.
+pub const PAGE: &str = include_str!("console.html");
+
+/// Bytes of data the node endpoint shows.
+const DATA_SHOWN: usize = 4096;
+
+/// The console's routes (`/`, `/api/*`); `None` for any other path.
+pub fn route(link: &Link, req: &Request) -> Option<Response> {
+    match req.path.as_str() {
+        "/" | "/index.html" => Some(Response {
+            status: 200,
+            content_type: "text/html;charset=utf-8",
+            body: PAGE.as_bytes().to_vec(),
+        }),
+        "/api/node" => {
+            let path = req.arg("path").unwrap_or("/");
+            // `gtmk` needs only the sequencer: the cheapest way to the tree.
+            Some(match link.gather(Cmd::Gtmk) {
+                Ok(g) => match node_json(&g.tree, path) {
+                    Some(v) => Response::json(200, super::json::pretty(&v)),
+                    None => Response::error(404, &format!("no node {path}")),
+                },
+                Err(e) => Response::error(503, &e.to_string()),
+            })
+        }
+        "/api/stats" => {
+            let r = link
+                .gather(Cmd::Cons)
+                .and_then(|cons| Ok((cons, link.gather(Cmd::Wchc)?)));
+            Some(match r {
+                Ok((cons, watches)) => {
+                    let v = stats_json(
+                        &cons.facts(),
+                        &watches.facts(),
+                        &counters::values(),
+                        &link.fixed.core_map,
+                        crate::server::now_ms(),
+                    );
+                    Response::json(200, super::json::pretty(&v))
+                }
+                Err(e) => Response::error(503, &e.to_string()),
+            })
+        }
+        _ => None,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A node as the console shows it; `None` if there is no such node.
+pub fn node_json(tree: &Tree, path: &str) -> Option<Value> {
+    let node = tree.get(path)?;
+    let st = node.stat();
+    let data = node.data().unwrap_or(&[]);
+    let shown = &data[..data.len().min(DATA_SHOWN)];
+    let acl: Vec<Value> = node
+        .acl
+        .iter()
+        .map(|a| json!({ "perms": a.perms, "scheme": a.id.scheme, "id": a.id.id }))
+        .collect();
+    Some(json!({
+        "path": path,
+        "children": tree.children(path).unwrap_or_default(),
+        "data_length": data.len(),
+        "data_text": String::from_utf8_lossy(shown),
+        "data_hex": hex(shown),
+        "truncated": data.len() > DATA_SHOWN,
+        "stat": {
+            "czxid": st.czxid, "mzxid": st.mzxid, "pzxid": st.pzxid,
+            "ctime": st.ctime, "mtime": st.mtime,
+            "version": st.version, "cversion": st.cversion, "aversion": st.aversion,
+            "ephemeralOwner": st.ephemeral_owner, "dataLength": st.data_length,
+            "numChildren": st.num_children,
+        },
+        "acl": acl,
+    }))
+}
+
+/// What `/api/stats` answers: `cons` gathered with connections, `watches`
+/// with watch tables.
+pub fn stats_json(
+    cons: &Facts,
+    watches: &Facts,
+    c: &counters::Values,
+    core_map: &[(String, usize)],
+    now_ms: i64,
+) -> Value {
+    let shards: Vec<Value> = cons
+        .views
+        .iter()
+        .map(|v| {
+            json!({
+                "shard": v.shard,
+                "connections": v.conn_count,
+                "received": v.stats.received,
+                "sent": v.stats.sent,
+                "reads": v.stats.read_us.count,
+                "read_us": v.stats.read_us.sum,
+                "writes": v.stats.write_us.count,
+                "write_us": v.stats.write_us.sum,
+            })
+        })
+        .collect();
+    let watched: std::collections::HashMap<i64, &Vec<String>> = watches
+        .watchers()
+        .into_iter()
+        .map(|(s, p)| (*s, p))
+        .collect();
+    let sessions: Vec<Value> = cons
+        .conns()
+        .into_iter()
+        .filter(|(_, ci)| ci.session != 0)
+        .map(|(shard, ci)| {
+            json!({
+                "session": format!("0x{:x}", ci.session),
+                "shard": shard,
+                "peer": super::commands::conn_info(ci, true)["remote_socket_address"],
+                "timeout": ci.timeout,
+                "last_op": ci.last_op,
+                "watches": watched.get(&ci.session).map_or(&[][..], |p| &p[..]),
+            })
+        })
+        .collect();
+    let cores: Vec<Value> = core_map
+        .iter()
+        .map(|(role, cpu)| json!({ "role": role, "cpu": cpu }))
+        .collect();
+    json!({
+        "time_ms": now_ms,
+        "zxid": format!("0x{:x}", cons.tree.last_zxid),
+        "znode_count": fourlw::znode_count(cons.tree),
+        "shards": shards,
+        "fsync": { "count": c.log.fsync.count, "sum_us": c.log.fsync.sum_us, "max_us": c.log.fsync.max_us },
+        "log": { "batches": c.log.batches, "txns": c.log.txns },
+        "sessions": sessions,
+        "cores": cores,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fourlw::{ConnInfo, ShardView, DEFAULT_TRACE_MASK};
+
+    #[test]
+    fn node_and_stats() {
+        let tree = Tree::new();
+        let v = node_json(&tree, "/zookeeper").expect("a node");
+        assert_eq!(v["children"], json!(["config", "quota"]));
+        assert_eq!(v["acl"][0]["scheme"], "world");
+        assert!(node_json(&tree, "/missing").is_none());
+        let mut ci = ConnInfo::new(1, "127.0.0.1:5".parse().unwrap(), 0);
+        ci.session = 0x10;
+        let views = vec![ShardView {
+            shard: 0,
+            conn_count: 1,
+            conns: vec![ci],
+            data_watches: vec![(0x10, vec!["/a".into()])],
+            ..Default::default()
+        }];
+        let f = Facts {
+            tree: &tree,
+            server_state: "standalone",
+            global_sessions: 1,
+            session_sets: &[],
+            uptime_ms: 0,
+            trace_mask: DEFAULT_TRACE_MASK,
+            os: Default::default(),
+            views: &views,
+        };
+        let s = stats_json(&f, &f, &Default::default(), &[("log".into(), 1)], 7);
+        assert_eq!(s["sessions"][0]["session"], "0x10");
+        assert_eq!(s["sessions"][0]["watches"], json!(["/a"]));
+        assert_eq!(s["shards"][0]["connections"], 1);
+        assert_eq!(s["cores"][0]["role"], "log");
+        assert!(PAGE.contains("id=\"tree\""));
+    }
+}

@@ -1,0 +1,288 @@
+//! `/metrics` in the Prometheus text format (0.0.4). Pure: gathered facts
+//! and counters in, text out.
+//!
+//! ZooKeeper's names first, as its `PrometheusMetricsProvider` exports
+//! them: every numeric `mntr` value is a gauge of the same name
+//! (`znode_count`, `avg_latency`, `packets_received`, …, from the very
+//! list `mntr` prints, [`fourlw::mntr_values`]), and the log's
+//! `fsynctime` and `snapshottime` summaries (ms; `_count` and `_sum`, no
+//! quantiles: corral keeps no distribution). Then corral's own, all
+//! prefixed `corral_`: per shard connections, packets and read/write
+//! latency; the log core's batches and fsyncs; the sequencer's queue; the
+//! zxid counter left before it rolls over; stalls.
+
+use crate::fourlw::{self, java_double, Facts};
+use crate::server::counters::{TimerValues, Values};
+use std::fmt::Write;
+
+/// The content type Prometheus expects.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn num(v: f64) -> String {
+    java_double(v)
+}
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, v: f64) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {}", num(v));
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {}", num(v));
+        }
+    }
+
+    fn one(&mut self, name: &str, kind: &str, help: &str, v: f64) {
+        self.head(name, kind, help);
+        self.sample(name, "", v);
+    }
+
+    /// A summary of ms from a microsecond timer (`_count`, `_sum`).
+    fn summary_ms(&mut self, name: &str, help: &str, t: &TimerValues) {
+        self.head(name, "summary", help);
+        self.sample(&format!("{name}_count"), "", t.count as f64);
+        self.sample(&format!("{name}_sum"), "", t.sum_us as f64 / 1000.0);
+    }
+}
+
+/// The whole `/metrics` page.
+pub fn render(f: &Facts, c: &Values) -> String {
+    let mut o = Out(String::new());
+    for (k, v) in fourlw::mntr_values(f) {
+        let x = match v {
+            fourlw::Value::Int(i) => i as f64,
+            fourlw::Value::Double(d) => d,
+            fourlw::Value::Str(_) => continue,
+        };
+        o.one(k, "gauge", k, x);
+    }
+    o.summary_ms("fsynctime", "fsynctime", &c.log.fsync);
+    o.summary_ms("snapshottime", "snapshottime", &c.log.snapshot);
+
+    o.head(
+        "corral_shard_connections",
+        "gauge",
+        "Open client connections per shard",
+    );
+    for v in f.views {
+        o.sample(
+            "corral_shard_connections",
+            &format!("shard=\"{}\"", v.shard),
+            v.conn_count as f64,
+        );
+    }
+    o.head(
+        "corral_shard_packets_received_total",
+        "counter",
+        "Packets received per shard (reset by srst)",
+    );
+    for v in f.views {
+        o.sample(
+            "corral_shard_packets_received_total",
+            &format!("shard=\"{}\"", v.shard),
+            v.stats.received as f64,
+        );
+    }
+    o.head(
+        "corral_shard_packets_sent_total",
+        "counter",
+        "Packets sent per shard (reset by srst)",
+    );
+    for v in f.views {
+        o.sample(
+            "corral_shard_packets_sent_total",
+            &format!("shard=\"{}\"", v.shard),
+            v.stats.sent as f64,
+        );
+    }
+    o.head(
+        "corral_shard_request_latency_seconds",
+        "summary",
+        "Request latency per shard and kind (read: answered by the shard; write: through the sequencer)",
+    );
+    for v in f.views {
+        for (kind, l) in [("read", &v.stats.read_us), ("write", &v.stats.write_us)] {
+            let labels = format!("shard=\"{}\",kind=\"{kind}\"", v.shard);
+            o.sample(
+                "corral_shard_request_latency_seconds_count",
+                &labels,
+                l.count as f64,
+            );
+            o.sample(
+                "corral_shard_request_latency_seconds_sum",
+                &labels,
+                l.sum as f64 / 1e6,
+            );
+        }
+    }
+    o.head(
+        "corral_shard_request_latency_max_seconds",
+        "gauge",
+        "Largest request latency per shard and kind since the last srst",
+    );
+    for v in f.views {
+        for (kind, l) in [("read", &v.stats.read_us), ("write", &v.stats.write_us)] {
+            let labels = format!("shard=\"{}\",kind=\"{kind}\"", v.shard);
+            o.sample(
+                "corral_shard_request_latency_max_seconds",
+                &labels,
+                l.max as f64 / 1e6,
+            );
+        }
+    }
+    o.one(
+        "corral_log_batches_total",
+        "counter",
+        "Txn log batches written (one write and one fdatasync each)",
+        c.log.batches as f64,
+    );
+    o.one(
+        "corral_log_txns_total",
+        "counter",
+        "Txns written to the log",
+        c.log.txns as f64,
+    );
+    o.one(
+        "corral_log_batch_size_max",
+        "gauge",
+        "The largest log batch, in txns",
+        c.log.max_batch as f64,
+    );
+    o.head(
+        "corral_log_fsync_seconds",
+        "summary",
+        "fdatasync time of the txn log",
+    );
+    o.sample(
+        "corral_log_fsync_seconds_count",
+        "",
+        c.log.fsync.count as f64,
+    );
+    o.sample(
+        "corral_log_fsync_seconds_sum",
+        "",
+        c.log.fsync.sum_us as f64 / 1e6,
+    );
+    o.one(
+        "corral_log_fsync_max_seconds",
+        "gauge",
+        "The longest fdatasync of the txn log",
+        c.log.fsync.max_us as f64 / 1e6,
+    );
+    o.one(
+        "corral_log_fsync_over_threshold_total",
+        "counter",
+        "fsyncs over fsync.warningthresholdms",
+        c.log.fsync_over_threshold as f64,
+    );
+    o.one(
+        "corral_sequencer_queue",
+        "gauge",
+        "Messages the sequencer drained in its last wake-up",
+        c.seq_queue as f64,
+    );
+    o.one(
+        "corral_zxid_counter_remaining",
+        "gauge",
+        "Txns left before the zxid counter (low 32 bits) rolls over",
+        zxid_left(f.tree.last_zxid) as f64,
+    );
+    o.one(
+        "corral_stalls_total",
+        "counter",
+        "Stalls seen (see server::counters)",
+        c.stalls as f64,
+    );
+    o.0
+}
+
+/// Txns before the low 32 bits of `zxid` reach 0xffffffff, where ZooKeeper
+/// forces a new epoch.
+pub fn zxid_left(zxid: i64) -> u64 {
+    0xffff_ffff - (zxid as u64 & 0xffff_ffff)
+}
+
+/// The samples of a `/metrics` page without labels, by name (for tests and
+/// tools comparing it with `mntr`).
+pub fn parse(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.contains('{'))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fourlw::{ShardView, DEFAULT_TRACE_MASK};
+    use crate::tree::Tree;
+
+    #[test]
+    fn mntr_and_metrics_say_the_same() {
+        let tree = Tree::new();
+        let mut v0 = ShardView {
+            shard: 0,
+            conn_count: 2,
+            ..Default::default()
+        };
+        v0.stats.received = 7;
+        v0.stats.read_us.add(250);
+        v0.stats.latency.add(3);
+        let views = vec![
+            v0,
+            ShardView {
+                shard: 1,
+                ..Default::default()
+            },
+        ];
+        let f = Facts {
+            tree: &tree,
+            server_state: "standalone",
+            global_sessions: 1,
+            session_sets: &[],
+            uptime_ms: 99,
+            trace_mask: DEFAULT_TRACE_MASK,
+            os: Default::default(),
+            views: &views,
+        };
+        let mut c = Values {
+            stalls: 2,
+            ..Default::default()
+        };
+        c.log.fsync = TimerValues {
+            count: 4,
+            sum_us: 2000,
+            max_us: 900,
+        };
+        let text = render(&f, &c);
+        let samples = parse(&text);
+        let get = |k: &str| samples.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        for line in fourlw::mntr(&f).lines() {
+            let (k, v) = line.split_once('\t').unwrap();
+            let k = k.trim_start_matches("zk_");
+            if let Ok(x) = v.parse::<f64>() {
+                assert_eq!(get(k), Some(x), "{k}");
+            }
+        }
+        assert_eq!(get("znode_count"), Some(5.0));
+        assert_eq!(get("fsynctime_count"), Some(4.0));
+        assert_eq!(get("fsynctime_sum"), Some(2.0));
+        assert_eq!(get("corral_stalls_total"), Some(2.0));
+        assert_eq!(get("corral_zxid_counter_remaining"), Some(4_294_967_295.0));
+        assert!(text.contains("# TYPE znode_count gauge\n"));
+        assert!(text.contains("corral_shard_connections{shard=\"0\"} 2.0\n"));
+        assert!(text.contains(
+            "corral_shard_request_latency_seconds_sum{shard=\"0\",kind=\"read\"} 2.5E-4\n"
+        ));
+        assert_eq!(zxid_left(0x5_ffff_fffe), 1);
+    }
+}

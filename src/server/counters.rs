@@ -1,0 +1,174 @@
+//! Process-wide counters that cores other than the shards keep, for the
+//! AdminServer and `/metrics` to read: plain relaxed atomics, written by
+//! their one owner and read by anyone, never reset (Prometheus counters).
+//!
+//! Who writes what:
+//! - the log core: [`LOG`] (`batch`, `fsync`, `snapshot`);
+//! - the sequencer: [`SEQ_QUEUE`] (messages drained in its last wake-up);
+//! - the stall monitor keeps its own count ([`crate::stall::STALLS`]);
+//!   [`values`] reads it from there.
+//!
+//! Per-shard counters are not here: they live in each shard and are
+//! gathered by message (see `crate::fourlw`), as the 4lw words read them.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Times in microseconds: count, sum, max (a Prometheus summary's
+/// `_count`/`_sum`, plus the max ZooKeeper's `AvgMinMaxCounter` shows).
+#[derive(Debug, Default)]
+pub struct Timer {
+    count: AtomicU64,
+    sum_us: AtomicU64,
+    max_us: AtomicU64,
+}
+
+/// A [`Timer`]'s values at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimerValues {
+    pub count: u64,
+    pub sum_us: u64,
+    pub max_us: u64,
+}
+
+impl Timer {
+    pub const fn new() -> Timer {
+        Timer {
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+            max_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn add(&self, us: u64) {
+        self.count.fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+        self.max_us.fetch_max(us, Relaxed);
+    }
+
+    pub fn get(&self) -> TimerValues {
+        TimerValues {
+            count: self.count.load(Relaxed),
+            sum_us: self.sum_us.load(Relaxed),
+            max_us: self.max_us.load(Relaxed),
+        }
+    }
+}
+
+/// What the log core reports.
+#[derive(Debug)]
+pub struct LogCounters {
+    /// Batches written (one write and at most one fdatasync each).
+    pub batches: AtomicU64,
+    /// Txns in those batches (their sum / `batches` is the mean batch size).
+    pub txns: AtomicU64,
+    /// The largest batch, in txns.
+    pub max_batch: AtomicU64,
+    /// fdatasync times (ZooKeeper's `fsynctime`).
+    pub fsync: Timer,
+    /// fsyncs over `fsync.warningthresholdms` (ZooKeeper's
+    /// `fsync_threshold_exceed_count`).
+    pub fsync_over_threshold: AtomicU64,
+    /// Snapshot write times (ZooKeeper's `snapshottime`).
+    pub snapshot: Timer,
+}
+
+impl LogCounters {
+    pub fn batch(&self, txns: u64) {
+        self.batches.fetch_add(1, Relaxed);
+        self.txns.fetch_add(txns, Relaxed);
+        self.max_batch.fetch_max(txns, Relaxed);
+    }
+
+    pub fn fsync(&self, us: u64, over_threshold: bool) {
+        self.fsync.add(us);
+        if over_threshold {
+            self.fsync_over_threshold.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn get(&self) -> LogValues {
+        LogValues {
+            batches: self.batches.load(Relaxed),
+            txns: self.txns.load(Relaxed),
+            max_batch: self.max_batch.load(Relaxed),
+            fsync: self.fsync.get(),
+            fsync_over_threshold: self.fsync_over_threshold.load(Relaxed),
+            snapshot: self.snapshot.get(),
+        }
+    }
+}
+
+/// [`LogCounters`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogValues {
+    pub batches: u64,
+    pub txns: u64,
+    pub max_batch: u64,
+    pub fsync: TimerValues,
+    pub fsync_over_threshold: u64,
+    pub snapshot: TimerValues,
+}
+
+pub static LOG: LogCounters = LogCounters {
+    batches: AtomicU64::new(0),
+    txns: AtomicU64::new(0),
+    max_batch: AtomicU64::new(0),
+    fsync: Timer::new(),
+    fsync_over_threshold: AtomicU64::new(0),
+    snapshot: Timer::new(),
+};
+
+/// Messages the sequencer drained in its last wake-up (a gauge of its
+/// input queue).
+pub static SEQ_QUEUE: AtomicU64 = AtomicU64::new(0);
+
+/// Everything here at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Values {
+    pub log: LogValues,
+    pub seq_queue: u64,
+    pub stalls: u64,
+}
+
+pub fn values() -> Values {
+    Values {
+        log: LOG.get(),
+        seq_queue: SEQ_QUEUE.load(Relaxed),
+        stalls: crate::stall::stall_count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_and_batches_add_up() {
+        let t = Timer::new();
+        t.add(5);
+        t.add(3);
+        assert_eq!(
+            t.get(),
+            TimerValues {
+                count: 2,
+                sum_us: 8,
+                max_us: 5
+            }
+        );
+        let l = LogCounters {
+            batches: AtomicU64::new(0),
+            txns: AtomicU64::new(0),
+            max_batch: AtomicU64::new(0),
+            fsync: Timer::new(),
+            fsync_over_threshold: AtomicU64::new(0),
+            snapshot: Timer::new(),
+        };
+        l.batch(3);
+        l.batch(7);
+        l.fsync(100, false);
+        l.fsync(2000, true);
+        let v = l.get();
+        assert_eq!((v.batches, v.txns, v.max_batch), (2, 10, 7));
+        assert_eq!((v.fsync.count, v.fsync_over_threshold), (2, 1));
+    }
+}
