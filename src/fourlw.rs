@@ -296,6 +296,47 @@ impl Latency {
     }
 }
 
+/// The upper bounds, in microseconds, of corral's latency histograms
+/// (`/metrics`): 100 µs to 5 s.
+pub const HISTOGRAM_US: [u64; 14] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 5_000_000,
+];
+
+/// Counts of latencies per [`HISTOGRAM_US`] bucket (each counts the
+/// values above the previous bound, up to its own; larger ones are only
+/// in the total a [`Latency`] keeps beside it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Histogram(pub [u64; HISTOGRAM_US.len()]);
+
+impl Histogram {
+    pub fn add(&mut self, us: u64) {
+        if let Some(i) = Histogram::bucket(us) {
+            self.0[i] += 1;
+        }
+    }
+
+    /// The bucket `us` falls in; `None` past the last bound.
+    pub fn bucket(us: u64) -> Option<usize> {
+        HISTOGRAM_US.iter().position(|b| us <= *b)
+    }
+
+    pub fn merge(&mut self, o: &Histogram) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a += b;
+        }
+    }
+
+    /// Cumulative counts per bound, as Prometheus's `_bucket{le=…}`.
+    pub fn cumulative(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let mut total = 0;
+        HISTOGRAM_US.iter().zip(self.0).map(move |(b, n)| {
+            total += n;
+            (*b, total)
+        })
+    }
+}
+
 /// Server-wide counters one shard keeps (ZooKeeper's `ServerStats`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardStats {
@@ -307,6 +348,9 @@ pub struct ShardStats {
     /// log, [`is_write`]). `/metrics` shows them per shard.
     pub read_us: Latency,
     pub write_us: Latency,
+    /// The same, bucketed.
+    pub read_hist: Histogram,
+    pub write_hist: Histogram,
 }
 
 impl ShardStats {
@@ -321,6 +365,8 @@ impl ShardStats {
         self.latency.merge(&o.latency);
         self.read_us.merge(&o.read_us);
         self.write_us.merge(&o.write_us);
+        self.read_hist.merge(&o.read_hist);
+        self.write_hist.merge(&o.write_hist);
     }
 }
 

@@ -6,12 +6,13 @@
 //! (`znode_count`, `avg_latency`, `packets_received`, …, from the very
 //! list `mntr` prints, [`fourlw::mntr_values`]), and the log's
 //! `fsynctime` and `snapshottime` summaries (ms; `_count` and `_sum`, no
-//! quantiles: corral keeps no distribution). Then corral's own, all
-//! prefixed `corral_`: per shard connections, packets and read/write
-//! latency; the log core's batches and fsyncs; the sequencer's queue; the
-//! zxid counter left before it rolls over; stalls.
+//! quantiles). Then corral's own, all prefixed `corral_`: per shard
+//! connections, packets and read/write latency histograms; the log core's
+//! batches and fsync latency histogram; the sequencer's queue; the zxid
+//! counter left before it rolls over; stalls. Histogram buckets are
+//! [`fourlw::HISTOGRAM_US`], 100 µs to 5 s.
 
-use crate::fourlw::{self, java_double, Facts};
+use crate::fourlw::{self, java_double, Facts, Histogram};
 use crate::server::counters::{TimerValues, Values};
 use std::fmt::Write;
 
@@ -41,6 +42,27 @@ impl Out {
     fn one(&mut self, name: &str, kind: &str, help: &str, v: f64) {
         self.head(name, kind, help);
         self.sample(name, "", v);
+    }
+
+    /// One labelled series of a histogram of microseconds, in seconds:
+    /// `_bucket{le=…}` (cumulative, then `+Inf`), `_sum`, `_count`.
+    fn histogram(&mut self, name: &str, labels: &str, h: &Histogram, count: u64, sum_us: u64) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (le, n) in h.cumulative() {
+            let le = num(le as f64 / 1e6);
+            self.sample(
+                &format!("{name}_bucket"),
+                &format!("{labels}{sep}le=\"{le}\""),
+                n as f64,
+            );
+        }
+        self.sample(
+            &format!("{name}_bucket"),
+            &format!("{labels}{sep}le=\"+Inf\""),
+            count as f64,
+        );
+        self.sample(&format!("{name}_sum"), labels, sum_us as f64 / 1e6);
+        self.sample(&format!("{name}_count"), labels, count as f64);
     }
 
     /// A summary of ms from a microsecond timer (`_count`, `_sum`).
@@ -78,6 +100,18 @@ pub fn render(f: &Facts, c: &Values) -> String {
         );
     }
     o.head(
+        "corral_shard_outstanding_requests",
+        "gauge",
+        "Requests a shard has read and not yet answered: its queue towards the sequencer and back",
+    );
+    for v in f.views {
+        o.sample(
+            "corral_shard_outstanding_requests",
+            &format!("shard=\"{}\"", v.shard),
+            v.outstanding as f64,
+        );
+    }
+    o.head(
         "corral_shard_packets_received_total",
         "counter",
         "Packets received per shard (reset by srst)",
@@ -103,21 +137,22 @@ pub fn render(f: &Facts, c: &Values) -> String {
     }
     o.head(
         "corral_shard_request_latency_seconds",
-        "summary",
+        "histogram",
         "Request latency per shard and kind (read: answered by the shard; write: through the sequencer)",
     );
     for v in f.views {
-        for (kind, l) in [("read", &v.stats.read_us), ("write", &v.stats.write_us)] {
+        let s = &v.stats;
+        for (kind, l, h) in [
+            ("read", &s.read_us, &s.read_hist),
+            ("write", &s.write_us, &s.write_hist),
+        ] {
             let labels = format!("shard=\"{}\",kind=\"{kind}\"", v.shard);
-            o.sample(
-                "corral_shard_request_latency_seconds_count",
+            o.histogram(
+                "corral_shard_request_latency_seconds",
                 &labels,
-                l.count as f64,
-            );
-            o.sample(
-                "corral_shard_request_latency_seconds_sum",
-                &labels,
-                l.sum as f64 / 1e6,
+                h,
+                l.count,
+                l.sum,
             );
         }
     }
@@ -156,18 +191,16 @@ pub fn render(f: &Facts, c: &Values) -> String {
     );
     o.head(
         "corral_log_fsync_seconds",
-        "summary",
+        "histogram",
         "fdatasync time of the txn log",
     );
-    o.sample(
-        "corral_log_fsync_seconds_count",
+    let t = &c.log.fsync;
+    o.histogram(
+        "corral_log_fsync_seconds",
         "",
-        c.log.fsync.count as f64,
-    );
-    o.sample(
-        "corral_log_fsync_seconds_sum",
-        "",
-        c.log.fsync.sum_us as f64 / 1e6,
+        &t.histogram,
+        t.count,
+        t.sum_us,
     );
     o.one(
         "corral_log_fsync_max_seconds",
@@ -236,6 +269,7 @@ mod tests {
         };
         v0.stats.received = 7;
         v0.stats.read_us.add(250);
+        v0.stats.read_hist.add(250);
         v0.stats.latency.add(3);
         let views = vec![
             v0,
@@ -258,10 +292,15 @@ mod tests {
             stalls: 2,
             ..Default::default()
         };
+        let mut fsyncs = Histogram::default();
+        for us in [100, 300, 700, 900] {
+            fsyncs.add(us);
+        }
         c.log.fsync = TimerValues {
             count: 4,
             sum_us: 2000,
             max_us: 900,
+            histogram: fsyncs,
         };
         let text = render(&f, &c);
         let samples = parse(&text);
@@ -282,6 +321,18 @@ mod tests {
         assert!(text.contains("corral_shard_connections{shard=\"0\"} 2.0\n"));
         assert!(text.contains(
             "corral_shard_request_latency_seconds_sum{shard=\"0\",kind=\"read\"} 2.5E-4\n"
+        ));
+        // Histograms: cumulative buckets in seconds, then +Inf = count.
+        assert!(text.contains("# TYPE corral_log_fsync_seconds histogram\n"));
+        assert!(text.contains("corral_log_fsync_seconds_bucket{le=\"1.0E-4\"} 1.0\n"));
+        assert!(text.contains("corral_log_fsync_seconds_bucket{le=\"5.0E-4\"} 2.0\n"));
+        assert!(text.contains("corral_log_fsync_seconds_bucket{le=\"0.001\"} 4.0\n"));
+        assert!(text.contains("corral_log_fsync_seconds_bucket{le=\"+Inf\"} 4.0\n"));
+        assert!(text.contains(
+            "corral_shard_request_latency_seconds_bucket{shard=\"0\",kind=\"read\",le=\"2.5E-4\"} 1.0\n"
+        ));
+        assert!(text.contains(
+            "corral_shard_request_latency_seconds_bucket{shard=\"0\",kind=\"read\",le=\"1.0E-4\"} 0.0\n"
         ));
         assert_eq!(zxid_left(0x5_ffff_fffe), 1);
     }

@@ -11,6 +11,7 @@
 //! Per-shard counters are not here: they live in each shard and are
 //! gathered by message (see `crate::fourlw`), as the 4lw words read them.
 
+use crate::fourlw::{Histogram, HISTOGRAM_US};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Times in microseconds: count, sum, max (a Prometheus summary's
@@ -20,6 +21,8 @@ pub struct Timer {
     count: AtomicU64,
     sum_us: AtomicU64,
     max_us: AtomicU64,
+    /// Per [`HISTOGRAM_US`] bucket.
+    buckets: [AtomicU64; HISTOGRAM_US.len()],
 }
 
 /// A [`Timer`]'s values at one moment.
@@ -28,6 +31,7 @@ pub struct TimerValues {
     pub count: u64,
     pub sum_us: u64,
     pub max_us: u64,
+    pub histogram: Histogram,
 }
 
 impl Timer {
@@ -36,6 +40,7 @@ impl Timer {
             count: AtomicU64::new(0),
             sum_us: AtomicU64::new(0),
             max_us: AtomicU64::new(0),
+            buckets: [const { AtomicU64::new(0) }; HISTOGRAM_US.len()],
         }
     }
 
@@ -43,6 +48,9 @@ impl Timer {
         self.count.fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
         self.max_us.fetch_max(us, Relaxed);
+        if let Some(i) = Histogram::bucket(us) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
     }
 
     pub fn get(&self) -> TimerValues {
@@ -50,6 +58,7 @@ impl Timer {
             count: self.count.load(Relaxed),
             sum_us: self.sum_us.load(Relaxed),
             max_us: self.max_us.load(Relaxed),
+            histogram: Histogram(std::array::from_fn(|i| self.buckets[i].load(Relaxed))),
         }
     }
 }
@@ -147,12 +156,18 @@ mod tests {
         let t = Timer::new();
         t.add(5);
         t.add(3);
+        t.add(300);
+        t.add(9_000_000);
+        let mut h = Histogram::default();
+        h.0[0] = 2; // <= 100 us
+        h.0[2] = 1; // <= 500 us; 9 s is past the last bucket
         assert_eq!(
             t.get(),
             TimerValues {
-                count: 2,
-                sum_us: 8,
-                max_us: 5
+                count: 4,
+                sum_us: 9_000_308,
+                max_us: 9_000_000,
+                histogram: h,
             }
         );
         let l = LogCounters {

@@ -566,8 +566,10 @@ impl Conn {
             let us = took.as_micros() as u64;
             if fourlw::is_write(opcode) {
                 st.write_us.add(us);
+                st.write_hist.add(us);
             } else {
                 st.read_us.add(us);
+                st.read_hist.add(us);
             }
         }
         self.handle
