@@ -20,6 +20,7 @@ bash scripts/setup.sh >/dev/null
 cargo build --release -p corral -p corral-bench >/dev/null 2>&1
 CORRAL=$PWD/target/release/corral
 ZKBENCH=$PWD/target/release/zkbench
+SERVING=$PWD/bench/serving.py
 PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 PID=
 trap '[[ -n $PID ]] && kill -9 $PID 2>/dev/null || true' EXIT
@@ -36,17 +37,7 @@ CFG
   echo "$1.cfg"
 }
 
-serving() { # answers srvr?
-  python3 - "$PORT" 2>/dev/null <<'PY'
-import socket, sys
-try:
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5)
-    s.sendall(b"srvr")
-    sys.exit(0 if s.recv(64).startswith(b"Zookeeper version") else 1)
-except OSError:
-    sys.exit(1)
-PY
-}
+serving() { python3 "$SERVING" "$PORT" 2>/dev/null; }
 
 start() { # kind cfg -> prints "seconds-until-serving pid"
   local t0 t1

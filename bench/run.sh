@@ -26,6 +26,7 @@ bash scripts/setup.sh >/dev/null
 cargo build --release -p corral -p corral-bench >/dev/null 2>&1
 CORRAL=$PWD/target/release/corral
 ZKBENCH=$PWD/target/release/zkbench
+SERVING=$PWD/bench/serving.py
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 PIDS=()
@@ -57,15 +58,7 @@ CFG
   PIDS+=("$pid")
   for _ in $(seq 1 300); do
     # Serving, not just listening: `srvr` answers with the version line.
-    if python3 - "$port" 2>/dev/null <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5)
-s.sendall(b"srvr")
-data = b""
-while chunk := s.recv(4096):
-    data += chunk
-sys.exit(0 if data.startswith(b"Zookeeper version") else 1)
-PY
+    if python3 "$SERVING" "$port" 2>/dev/null
     then
       echo "$pid $port"; return 0
     fi

@@ -2,6 +2,7 @@
 # Source it; it sets CORRAL, ZKBENCH, REQPATH, OUT and defines start_corral.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SERVING=$ROOT/bench/serving.py
 OUT=${OUT:-$ROOT/perf/out}
 mkdir -p "$OUT"
 
@@ -65,15 +66,7 @@ CFG
   RUST_LOG=warn ${CORRAL_PREFIX:-} "$CORRAL" "$@" "$dir/zoo.cfg" >"$dir/log" 2>&1 &
   CORRAL_PID=$!
   for _ in $(seq 1 300); do
-    if python3 - "$PORT" 2>/dev/null <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5)
-s.sendall(b"srvr")
-data = b""
-while chunk := s.recv(4096):
-    data += chunk
-sys.exit(0 if data.startswith(b"Zookeeper version") else 1)
-PY
+    if python3 "$SERVING" "$PORT" 2>/dev/null
     then return 0; fi
     sleep 0.1
   done
