@@ -712,9 +712,14 @@ impl Tree {
                 Ok(None)
             }
             TxnBody::CreateSession(_) => Ok(None),
-            TxnBody::CloseSession(_) => {
-                // Delete what the session owns now; the txn's list is what
-                // prep saw, and the two agree in a single-writer tree.
+            TxnBody::CloseSession(c) => {
+                // ZooKeeper's `killSession`: the txn's paths, then whatever
+                // else the session still owns. They agree in a single-writer
+                // tree; over a fuzzy snapshot a listed path may be gone
+                // already, and its delete still raises the parent's pzxid.
+                for p in &c.paths_to_delete {
+                    let _ = self.delete(p, zxid, events);
+                }
                 for p in self.ephemerals_of(txn.hdr.client_id) {
                     let _ = self.delete(&p, zxid, events);
                 }
@@ -1101,6 +1106,16 @@ mod tests {
         assert_eq!(t.apply(&del(10, "/a/b"), ev).err, 0);
         let a = t.get("/a").unwrap();
         assert_eq!((a.pzxid, a.stat().num_children), (10, 0));
+        // A closeSession deletes the paths it lists, gone or not.
+        let close = txn(
+            11,
+            op::CLOSE_SESSION,
+            TxnBody::CloseSession(crate::jute::CloseSessionTxn {
+                paths_to_delete: vec!["/a/gone".into()],
+            }),
+        );
+        t.apply(&close, ev);
+        assert_eq!(t.get("/a").unwrap().pzxid, 11);
     }
 
     proptest::proptest! {

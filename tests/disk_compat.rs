@@ -466,74 +466,6 @@ fn assert_serves(t: &Tree, served: &BTreeMap<String, Served>, what: &str) {
 
 // ------------------------------------------------------------ replay
 
-/// Applies a synthetic create + delete of a scratch child of `parent` at
-/// `zxid`: with `pcv` above the parent's cversion this sets cversion and
-/// pzxid (ZooKeeper's `setCversionPzxid`); otherwise it only raises pzxid
-/// to `zxid` (what `DataTree.deleteNode` does even when the child is gone).
-fn touch_parent(tree: &mut Tree, parent: &str, pcv: i32, zxid: i64) {
-    let scratch = child_path(parent, "\u{1}corral-replay");
-    let mk = |op, body| Txn {
-        hdr: hdr(0, zxid, op),
-        body,
-    };
-    let c = mk(op::CREATE, create_txn(&scratch, None, open(), false, pcv));
-    assert_eq!(tree.apply(&c, &mut Vec::new()).err, 0);
-    let d = mk(op::DELETE, TxnBody::Delete(DeleteTxn { path: scratch }));
-    assert_eq!(tree.apply(&d, &mut Vec::new()).err, 0);
-}
-
-/// `Tree::apply` plus the two rules ZooKeeper's restore relies on to replay
-/// txns that a fuzzy snapshot already partly holds:
-/// - `deleteNode` raises the parent's pzxid before it finds the child
-///   missing (delete, multi deletes, and closeSession's listed paths);
-/// - a top-level create failing with NodeExists still sets the parent's
-///   cversion/pzxid from the txn (`DataTree.processTxn`).
-///
-/// corral's `Tree::apply` does neither; see the module's report.
-fn apply_restoring(tree: &mut Tree, txn: &Txn) {
-    let zxid = txn.hdr.zxid;
-    let mut deletes: Vec<String> = vec![];
-    match &txn.body {
-        TxnBody::Delete(d) => deletes.push(d.path.clone()),
-        TxnBody::CloseSession(c) => deletes.extend(c.paths_to_delete.iter().cloned()),
-        TxnBody::Multi(subs) if subs.iter().all(|(o, _)| *o != op::ERROR) => {
-            for (_, b) in subs {
-                if let TxnBody::Delete(d) = b {
-                    deletes.push(d.path.clone());
-                }
-            }
-        }
-        _ => {}
-    }
-    for p in deletes {
-        let parent = corral::tree::parent_path(&p);
-        if tree.get(&p).is_none() {
-            if let Some(n) = tree.get(parent) {
-                if zxid > n.pzxid {
-                    let cv = n.cversion;
-                    touch_parent(tree, parent, cv, zxid);
-                }
-            }
-        }
-    }
-    let r = tree.apply(txn, &mut Vec::new());
-    if let (op::CREATE, TxnBody::Create(c)) = (txn.hdr.op, &txn.body) {
-        if r.err == corral::jute::Code::NodeExists.as_i32() {
-            let parent = corral::tree::parent_path(&c.path);
-            if let Some(n) = tree.get(parent) {
-                let pcv = if c.parent_cversion == -1 {
-                    n.cversion + 1
-                } else {
-                    c.parent_cversion
-                };
-                if pcv > n.cversion {
-                    touch_parent(tree, parent, pcv, zxid);
-                }
-            }
-        }
-    }
-}
-
 /// What replaying one snapshot's logs checked.
 #[derive(Debug, Default)]
 struct Restored {
@@ -620,7 +552,9 @@ fn restore(dir: &Path, snap: &Path, fuzzy: bool) -> Restored {
                 }
                 _ => {}
             }
-            apply_restoring(&mut out.tree, &r.txn);
+            // `Tree::apply` follows ZooKeeper's replay rules for txns a
+            // fuzzy snapshot already partly holds.
+            out.tree.apply(&r.txn, &mut Vec::new());
             check_pending(&mut pending, &out.tree, z, &mut out.snapshot_digest_matched);
             let Some(d) = r.digest else { continue };
             assert_eq!(d.version, DIGEST_VERSION);
