@@ -134,7 +134,7 @@ impl ZxidDigest {
         ZxidDigest {
             zxid: tree.last_zxid,
             digest_version: DIGEST_VERSION,
-            digest: tree_digest(tree),
+            digest: tree.digest(),
         }
     }
 }

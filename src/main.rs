@@ -255,6 +255,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
             },
             retain: c.autopurge_snap_retain_count as usize,
             purge_interval_hours: c.autopurge_purge_interval as u64,
+            digest: c.digest_enabled,
         },
         snapshot_trust_empty: c.snapshot_trust_empty,
         ops: OpsSettings::default(),

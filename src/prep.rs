@@ -639,6 +639,8 @@ mod model_tests {
                     prop_assert_eq!(st.cversion, 2 * m.creates - st.num_children);
                 }
                 prop_assert_eq!(t.node_count(), model.len() + 4);
+                // The digest kept as nodes change is the whole tree's.
+                prop_assert_eq!(t.digest(), crate::digest::tree_digest(&t));
             }
         }
     }

@@ -8,6 +8,7 @@
 //! I/O: the glommio driver in `server` feeds it and sends what it returns.
 
 use crate::acl::AclPolicy;
+use crate::digest::TxnDigest;
 use crate::fourlw::{self, Cmd, OsFacts, Scope, ShardView};
 use crate::jute::{self, Code, Jute};
 use crate::prep::{self, PrepCtx};
@@ -46,8 +47,9 @@ pub struct Sequencer {
     out: Vec<Vec<Item>>,
     /// Where each connection's last reply of the current batch sits.
     last_reply: HashMap<ConnRef, usize>,
-    /// Txns applied since the last `take_logged`, for the log core.
-    logged: Vec<Txn>,
+    /// Txns applied since the last `take_logged`, each with the tree's
+    /// digest after it, for the log core.
+    logged: Vec<(Txn, TxnDigest)>,
     dirty: bool,
     next_container_check: i64,
     /// Four-letter words waiting for every shard's view, by ticket.
@@ -108,7 +110,7 @@ impl Sequencer {
 
     /// Txns applied since the last call, in zxid order: what the log core
     /// must make durable before their replies go out.
-    pub fn take_logged(&mut self) -> Vec<Txn> {
+    pub fn take_logged(&mut self) -> Vec<(Txn, TxnDigest)> {
         std::mem::take(&mut self.logged)
     }
 
@@ -135,7 +137,11 @@ impl Sequencer {
     fn apply(&mut self, txn: &Txn) -> crate::tree::ApplyResult {
         let mut events = Vec::new();
         let r = self.tree.apply(txn, &mut events);
-        self.logged.push(txn.clone());
+        let digest = TxnDigest {
+            version: crate::digest::DIGEST_VERSION,
+            tree_digest: self.tree.digest(),
+        };
+        self.logged.push((txn.clone(), digest));
         for ev in events {
             for q in &mut self.out {
                 q.push(Item::Event(ev.clone()));

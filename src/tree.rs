@@ -8,6 +8,7 @@
 //! of sessions, watches or connections: `apply` returns the change events
 //! instead of firing them.
 
+use crate::digest::AdHash;
 use crate::jute::{Acl, Code, Id, Stat};
 use crate::txn::{Txn, TxnBody};
 use bytes::Bytes;
@@ -278,6 +279,11 @@ impl Node {
         (self.0.header.header.data_len >= 0).then(|| &self.0.slice[self.path_len as usize..])
     }
 
+    /// ZooKeeper's digest of this node ([`crate::digest::node_digest`]).
+    pub fn digest(&self) -> u64 {
+        crate::digest::node_digest(self.path(), self)
+    }
+
     /// A copy with the fixed fields changed by `f`.
     pub fn with(&self, f: impl FnOnce(&mut NodeHead)) -> Node {
         let mut h = NodeHead::clone(self);
@@ -410,6 +416,8 @@ pub struct Tree {
     /// The zxid of the last txn applied.
     pub last_zxid: i64,
     data_size: u64,
+    /// ZooKeeper's tree digest, kept up to date as nodes change.
+    digest: AdHash,
 }
 
 /// The special paths ZooKeeper creates and protects.
@@ -458,8 +466,14 @@ impl Tree {
             ttls: OrdSet::new(),
             last_zxid: 0,
             data_size: 0,
+            digest: AdHash::default(),
         };
         t.data_size = t.nodes.iter().map(|e| java_len(e.0.path())).sum();
+        t.digest = AdHash(
+            t.nodes
+                .iter()
+                .fold(0u64, |a, e| a.wrapping_add(e.0.digest())),
+        );
         t
     }
 
@@ -585,6 +599,7 @@ impl Tree {
             ttls: OrdSet::new(),
             last_zxid,
             data_size: 0,
+            digest: AdHash::default(),
         };
         for (n, count) in all.into_iter().zip(counts) {
             let n = if n.num_children == count {
@@ -594,6 +609,7 @@ impl Tree {
             };
             t.index(&n);
             t.data_size += java_len(n.path()) + n.data_len() as u64;
+            t.digest.add(n.digest());
             t.nodes.insert(Entry(n));
         }
         Ok(t)
@@ -803,7 +819,7 @@ impl Tree {
         let len = node.data_len() as i64;
         self.data_size += java_len(path) + len as u64;
         self.index(&node);
-        self.nodes.insert(Entry(node));
+        self.put(node);
         if let Some(target) = parent_path.strip_prefix(QUOTA) {
             if name_of(path) == STAT_NODE {
                 self.recount_quota(target);
@@ -825,8 +841,21 @@ impl Tree {
     /// changed; returns it, or `None` when there is no such node.
     fn update(&mut self, path: &str, f: impl FnOnce(&mut NodeHead)) -> Option<Node> {
         let n = self.nodes.get(ps(path))?.0.with(f);
-        self.nodes.insert(Entry(n.clone()));
+        self.put(n.clone());
         Some(n)
+    }
+
+    /// Stores `n`, replacing the node at its path, and keeps the digest.
+    fn put(&mut self, n: Node) {
+        self.digest.add(n.digest());
+        if let Some(Entry(old)) = self.nodes.insert(Entry(n)) {
+            self.digest.remove(old.digest());
+        }
+    }
+
+    /// ZooKeeper's tree digest (`DataTree.getTreeDigest`) of this version.
+    pub fn digest(&self) -> i64 {
+        self.digest.value()
     }
 
     /// ZooKeeper's `deleteNode`: the parent loses the child and its pzxid
@@ -847,6 +876,7 @@ impl Tree {
         let Some(Entry(node)) = self.nodes.remove(ps(path)) else {
             return Err(Code::NoNode);
         };
+        self.digest.remove(node.digest());
         self.quota_add(path, -1, -(node.data_len() as i64));
         self.data_size = self
             .data_size
@@ -907,7 +937,7 @@ impl Tree {
         let old_len = old.data_len() as i64;
         let new_len = node.data_len() as i64;
         let stat = node.stat();
-        self.nodes.insert(Entry(node));
+        self.put(node);
         self.data_size = (self.data_size + new_len as u64).saturating_sub(old_len as u64);
         self.quota_add(path, 0, new_len - old_len);
         events.push(Event {
@@ -1004,7 +1034,7 @@ impl Tree {
         if let Some(Entry(n)) = self.nodes.get(ps(&stat_path)) {
             let data = stats_update(n.data(), count, bytes, set);
             let n = n.with_data(Some(&data), |_| {});
-            self.nodes.insert(Entry(n));
+            self.put(n);
         }
     }
 
@@ -1116,6 +1146,7 @@ mod tests {
         );
         t.apply(&close, ev);
         assert_eq!(t.get("/a").unwrap().pzxid, 11);
+        assert_eq!(t.digest(), crate::digest::tree_digest(&t));
     }
 
     proptest::proptest! {
@@ -1136,6 +1167,8 @@ mod tests {
         }
         let rebuilt = Tree::from_nodes(t.nodes().map(|(_, n)| n.clone()), t.last_zxid).unwrap();
         assert_eq!(rebuilt.node_count(), t.node_count());
+        assert_eq!(rebuilt.digest(), t.digest());
+        assert_eq!(t.digest(), crate::digest::tree_digest(&t));
         for (p, n) in t.nodes() {
             assert_eq!(rebuilt.get(p).unwrap().stat(), n.stat(), "{p}");
             assert_eq!(rebuilt.children(p), t.children(p), "{p}");

@@ -229,7 +229,9 @@ fn stuck_client(srv: &Server) -> Raw {
     let mut raw = Raw::connect(&srv.addr());
     let big = vec![b'b'; 1_000_000];
     assert_eq!(raw.create("/big", &big, 0).err, err::OK);
-    for x in 0..40 {
+    // 120 MB of answers: far more than loopback's socket buffers hold
+    // (tcp_rmem can grow to 32 MB, tcp_wmem to 4 MB), so it never drains.
+    for x in 0..120 {
         send(
             &mut raw,
             1000 + x,

@@ -37,6 +37,9 @@ pub struct LogSettings {
     pub retain: usize,
     /// [autopurge.purgeInterval], in hours; 0 is off.
     pub purge_interval_hours: u64,
+    /// [zookeeper.digest.enabled]: each record carries the tree's digest
+    /// after its txn, as ZooKeeper 3.8 writes it.
+    pub digest: bool,
 }
 
 /// ZooKeeper's snapshot trigger, with its random roll so that servers of
@@ -209,7 +212,9 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
         while let Some(m) = inbox.pop() {
             match m {
                 ToLog::Append(txns) => {
-                    let Some(head) = txns.first() else { continue };
+                    let Some((head, _)) = txns.first() else {
+                        continue;
+                    };
                     if next_zxid.is_some_and(|n| head.hdr.zxid != n) {
                         tracing::debug!(
                             zxid = head.hdr.zxid,
@@ -218,10 +223,10 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                         );
                         continue;
                     }
-                    for t in &txns {
+                    for (t, d) in &txns {
                         first.get_or_insert(t.hdr.zxid);
                         last = Some(t.hdr.zxid);
-                        txnlog::write_record(&mut buf, t, None);
+                        txnlog::write_record(&mut buf, t, s.digest.then_some(d));
                         count += 1;
                     }
                     next_zxid = last.map(|l| l + 1);

@@ -133,8 +133,9 @@ pub struct Batch {
 /// What the sequencer asks of the log core.
 #[derive(Debug)]
 pub enum ToLog {
-    /// Txns to make durable, in zxid order.
-    Append(Vec<crate::txn::Txn>),
+    /// Txns to make durable, in zxid order, each with the tree's digest
+    /// after it (ZooKeeper's `TxnDigest`).
+    Append(Vec<(crate::txn::Txn, crate::digest::TxnDigest)>),
     /// A frozen version to write as a snapshot, with the sessions.
     Snapshot {
         tree: Arc<Tree>,
