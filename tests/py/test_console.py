@@ -70,6 +70,16 @@ def test_console_shows_tree_node_sessions_and_charts(server):
     assert "<td>sequencer</td>" in dom and "<td>log</td>" in dom
     assert 'id="ops-values"><span class="val"' in dom and "shard 0:" in dom and "ops/s" in dom
     assert 'id="fsync-values"><span class="val"' in dom
+    # ...and what the charts plot is real: the page's own feed counts the
+    # 22 writes above, their fsyncs, and reads on the shards.
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.admin_port}/api/stats", timeout=10) as r:
+        stats = json.load(r)
+    assert sum(s["writes"] for s in stats["shards"]) >= 22, stats
+    assert sum(s["reads"] for s in stats["shards"]) >= 1, stats
+    assert stats["fsync"]["count"] >= 1 and stats["fsync"]["sum_us"] > 0, stats
+    assert stats["log"]["txns"] >= 22, stats
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "console.png"
     if shot.exists():
