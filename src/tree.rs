@@ -7,6 +7,12 @@
 //! cheap immutable versions to the shards. It does no I/O and knows nothing
 //! of sessions, watches or connections: `apply` returns the change events
 //! instead of firing them.
+//!
+//! Layout, chosen for memory and restart time (perf/README.md): one
+//! persistent B-tree of all nodes ordered by (depth, path) — so a node's
+//! children are one contiguous run and no node keeps a children set — and
+//! one allocation per node holding its fields, path and data. The tree
+//! also keeps ZooKeeper's digest up to date as nodes change.
 
 use crate::digest::AdHash;
 use crate::jute::{Acl, Code, Id, Stat};
