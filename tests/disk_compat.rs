@@ -16,7 +16,10 @@
 //! killed on drop (and with the test thread) and listen on free loopback
 //! ports.
 
+mod common;
+
 use bytes::{Bytes, BytesMut};
+use common::{die_with_parent, free_port};
 use corral::digest::{tree_digest, TxnDigest, ZxidDigest, DIGEST_VERSION};
 use corral::jute::{
     op, Acl, AuthPacket, CheckVersionRequest, CheckVersionTxn, CloseSessionTxn, ConnectRequest,
@@ -32,7 +35,7 @@ use corral::txn::{Txn, TxnBody};
 use corral::txnlog;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,26 +44,6 @@ const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 const CLASSPATH: &str = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
 
 // ------------------------------------------------------------ the server
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
-
-/// SIGKILL the child when the spawning thread dies (`PR_SET_PDEATHSIG`).
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    extern "C" {
-        fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
-    }
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            prctl(1 /* PR_SET_PDEATHSIG */, 9 /* SIGKILL */, 0, 0, 0);
-            Ok(())
-        });
-    }
-}
 
 fn java() -> Command {
     assert!(

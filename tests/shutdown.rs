@@ -262,8 +262,8 @@ fn a_client_that_does_not_read_does_not_hold_up_the_shutdown() {
     let status = status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM; log:\n{log}"));
     assert_eq!(status.code(), Some(0), "exit status {status}; log:\n{log}");
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(1900),
-        "exited after {took:?}; the stuck connection is closed at 1 s"
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "exited after {took:?}; the stuck connection is closed at 1 s, the shutdown times out at 2 s"
     );
     assert!(log.contains("did not drain"), "log:\n{log}");
     srv.restart();

@@ -64,7 +64,7 @@ impl Timer {
 }
 
 /// What the log core reports.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LogCounters {
     /// Batches written (one write and at most one fdatasync each).
     pub batches: AtomicU64,
@@ -82,6 +82,17 @@ pub struct LogCounters {
 }
 
 impl LogCounters {
+    pub const fn new() -> LogCounters {
+        LogCounters {
+            batches: AtomicU64::new(0),
+            txns: AtomicU64::new(0),
+            max_batch: AtomicU64::new(0),
+            fsync: Timer::new(),
+            fsync_over_threshold: AtomicU64::new(0),
+            snapshot: Timer::new(),
+        }
+    }
+
     pub fn batch(&self, txns: u64) {
         self.batches.fetch_add(1, Relaxed);
         self.txns.fetch_add(txns, Relaxed);
@@ -118,14 +129,7 @@ pub struct LogValues {
     pub snapshot: TimerValues,
 }
 
-pub static LOG: LogCounters = LogCounters {
-    batches: AtomicU64::new(0),
-    txns: AtomicU64::new(0),
-    max_batch: AtomicU64::new(0),
-    fsync: Timer::new(),
-    fsync_over_threshold: AtomicU64::new(0),
-    snapshot: Timer::new(),
-};
+pub static LOG: LogCounters = LogCounters::new();
 
 /// Messages the sequencer drained in its last wake-up (a gauge of its
 /// input queue).
@@ -170,14 +174,7 @@ mod tests {
                 histogram: h,
             }
         );
-        let l = LogCounters {
-            batches: AtomicU64::new(0),
-            txns: AtomicU64::new(0),
-            max_batch: AtomicU64::new(0),
-            fsync: Timer::new(),
-            fsync_over_threshold: AtomicU64::new(0),
-            snapshot: Timer::new(),
-        };
+        let l = LogCounters::new();
         l.batch(3);
         l.batch(7);
         l.fsync(100, false);
