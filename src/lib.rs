@@ -15,6 +15,7 @@ pub mod jute;
 pub mod ops;
 pub mod path;
 pub mod prep;
+pub mod quorum;
 pub mod request;
 pub mod sequencer;
 pub mod server;
