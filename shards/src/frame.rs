@@ -62,6 +62,12 @@ impl FrameBuf {
         &self.buf[self.start..self.end]
     }
 
+    /// Drops `n` buffered bytes already taken some other way (a header
+    /// that is not a frame, such as a peer's initial message).
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
     /// The first four buffered bytes, if there are four.
     pub fn peek4(&self) -> Option<[u8; 4]> {
         let p = self.pending();

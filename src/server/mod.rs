@@ -12,6 +12,7 @@ pub mod counters;
 pub mod facts;
 pub mod log;
 pub mod msg;
+pub mod peers;
 pub mod shard;
 
 use crate::acl::AclPolicy;

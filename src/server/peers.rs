@@ -1,0 +1,429 @@
+//! The election connections: ZooKeeper's `QuorumCnxManager` on glommio.
+//!
+//! One TCP connection per pair of peers on the election port. A connecting
+//! peer first sends its initial message (protocol version, sid, election
+//! address); after that each message is a 4-byte length and the payload.
+//! When both peers connect at once, only a connection initiated by the
+//! larger sid survives: a smaller sid that connects sends its initial
+//! message and hangs up, and the larger one, on accepting a smaller sid,
+//! hangs up and connects back.
+//!
+//! Each peer has its own one-message send queue (`SEND_CAPACITY` 1: a newer
+//! notification replaces one not yet sent), so a slow or dead peer never
+//! blocks the others. A fresh connection with nothing queued re-sends the
+//! last message sent to that peer, as ZooKeeper's `SendWorker` does.
+//!
+//! This module owns the sockets and the queues; what the messages say is
+//! `election`'s business. It runs on the sequencer executor.
+
+use crate::quorum::Sid;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use shards::frame::FrameBuf;
+use shards::mailbox::Mailbox;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// ZooKeeper's `PACKETMAXSIZE`: the largest election message accepted.
+pub const PACKET_MAX_SIZE: usize = 512 * 1024;
+
+/// What an incoming initial message said, or that more bytes are needed.
+pub type ParseInitial = fn(&[u8]) -> Result<Option<(Sid, usize)>, String>;
+
+/// Where the election connections listen and whom they reach.
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    pub me: Sid,
+    /// The election address to listen on.
+    pub listen: SocketAddr,
+    /// Every other member's election address, as `host:port`.
+    pub peers: HashMap<Sid, String>,
+    /// `cnxTimeout`: how long a connect or an initial message may take.
+    pub cnx_timeout: Duration,
+    /// `electionPortBindRetry`: binds tried before giving up (0 = forever).
+    pub bind_retry: u32,
+    /// This server's initial message, already encoded.
+    pub initial: Vec<u8>,
+}
+
+/// A problem starting the election connections.
+#[derive(Debug, thiserror::Error)]
+pub enum PeersError {
+    #[error("cannot listen on the election address {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The link to one peer: its send queue and its live connection, if any.
+#[derive(Default)]
+struct Link {
+    queued: RefCell<Option<Rc<[u8]>>>,
+    last: RefCell<Option<Rc<[u8]>>>,
+    wake: Mailbox<()>,
+    /// Bumped when a connection is installed; an older one stops.
+    generation: Cell<u64>,
+    up: Cell<bool>,
+    connecting: Cell<bool>,
+}
+
+struct Inner {
+    s: PeerSettings,
+    parse: ParseInitial,
+    links: RefCell<HashMap<Sid, Rc<Link>>>,
+    inbox: Mailbox<(Sid, Vec<u8>)>,
+}
+
+/// The election connections of this server.
+#[derive(Clone)]
+pub struct Peers(Rc<Inner>);
+
+impl Peers {
+    /// Binds the election port (retrying as `electionPortBindRetry` says,
+    /// a second apart) and starts accepting peers.
+    pub async fn start(s: PeerSettings, parse: ParseInitial) -> Result<Peers, PeersError> {
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(s.listen) {
+                Ok(l) => break l,
+                Err(e) => {
+                    tries += 1;
+                    if s.bind_retry != 0 && tries >= s.bind_retry {
+                        return Err(PeersError::Bind {
+                            addr: s.listen,
+                            source: std::io::Error::other(e.to_string()),
+                        });
+                    }
+                    tracing::warn!(addr = %s.listen, error = %e, "cannot bind the election port; retrying");
+                    glommio::timer::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let peers = Peers(Rc::new(Inner {
+            s,
+            parse,
+            links: RefCell::new(HashMap::new()),
+            inbox: Mailbox::new(),
+        }));
+        let p = peers.clone();
+        glommio::spawn_local(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        let p = p.clone();
+                        glommio::spawn_local(async move { p.accepted(stream).await }).detach();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "election port accept failed");
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        })
+        .detach();
+        Ok(peers)
+    }
+
+    /// This server's id.
+    pub fn me(&self) -> Sid {
+        self.0.s.me
+    }
+
+    /// Queues `msg` for `to` (replacing one not yet sent) and connects if
+    /// there is no connection. A message to oneself loops back.
+    pub fn send(&self, to: Sid, msg: Vec<u8>) {
+        if to == self.0.s.me {
+            self.0.inbox.push((to, msg));
+            return;
+        }
+        let link = self.link(to);
+        *link.queued.borrow_mut() = Some(msg.into());
+        link.wake.push(());
+        self.connect_one(to);
+    }
+
+    /// Whether a connection to `sid` is up.
+    pub fn is_connected(&self, sid: Sid) -> bool {
+        self.0.links.borrow().get(&sid).is_some_and(|l| l.up.get())
+    }
+
+    /// The next message received, with its sender.
+    pub async fn recv(&self) -> (Sid, Vec<u8>) {
+        loop {
+            if let Some(m) = self.0.inbox.pop() {
+                return m;
+            }
+            self.0.inbox.ready().await;
+        }
+    }
+
+    /// A message already received, if any.
+    pub fn try_recv(&self) -> Option<(Sid, Vec<u8>)> {
+        self.0.inbox.pop()
+    }
+
+    fn link(&self, sid: Sid) -> Rc<Link> {
+        self.0.links.borrow_mut().entry(sid).or_default().clone()
+    }
+
+    /// Starts connecting to `sid` unless connected or connecting.
+    fn connect_one(&self, sid: Sid) {
+        let link = self.link(sid);
+        if link.up.get() || link.connecting.get() {
+            return;
+        }
+        let Some(addr) = self.0.s.peers.get(&sid).cloned() else {
+            tracing::warn!(sid, "no election address for this server id");
+            return;
+        };
+        link.connecting.set(true);
+        let p = self.clone();
+        glommio::spawn_local(async move {
+            let r = p.connect(sid, &addr).await;
+            p.link(sid).connecting.set(false);
+            if let Err(e) = r {
+                tracing::debug!(sid, addr = %addr, error = %e, "cannot reach the peer's election port");
+            }
+        })
+        .detach();
+    }
+
+    async fn connect(&self, sid: Sid, addr: &str) -> std::io::Result<()> {
+        let resolved = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
+        let mut stream = TcpStream::connect_timeout(resolved, self.0.s.cnx_timeout)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        stream.write_all(&self.0.s.initial).await?;
+        stream.flush().await?;
+        if sid > self.0.s.me {
+            // The larger sid keeps only the connections it starts: it will
+            // connect back.
+            tracing::debug!(
+                sid,
+                "smaller server id: dropping the connection, the peer connects back"
+            );
+            let _ = stream.close().await;
+            return Ok(());
+        }
+        self.install(sid, stream, FrameBuf::new(PACKET_MAX_SIZE));
+        Ok(())
+    }
+
+    async fn accepted(&self, mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let mut fb = FrameBuf::new(PACKET_MAX_SIZE);
+        let parse = self.0.parse;
+        let read = async {
+            loop {
+                match parse(fb.pending()) {
+                    Ok(Some((sid, used))) => return Ok((sid, used)),
+                    Ok(None) => {}
+                    Err(e) => return Err(std::io::Error::other(e)),
+                }
+                let spare = fb.spare(512);
+                let n = stream.read(spare).await?;
+                if n == 0 {
+                    return Err(std::io::Error::other("closed before its initial message"));
+                }
+                fb.filled(n);
+            }
+        };
+        let timeout = self.0.s.cnx_timeout;
+        let got = futures_lite::future::or(read, async {
+            glommio::timer::sleep(timeout).await;
+            Err(std::io::Error::other("no initial message in cnxTimeout"))
+        })
+        .await;
+        let (sid, used) = match got {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "election connection dropped");
+                return;
+            }
+        };
+        fb.consume(used);
+        let me = self.0.s.me;
+        if sid < me {
+            tracing::debug!(
+                sid,
+                "larger server id: dropping the connection and connecting back"
+            );
+            let _ = stream.close().await;
+            let link = self.link(sid);
+            link.generation.set(link.generation.get() + 1);
+            link.up.set(false);
+            link.wake.push(());
+            self.connect_one(sid);
+        } else if sid == me {
+            tracing::warn!(
+                sid,
+                "a connection request from a server with our own id: a configuration error, or a bug"
+            );
+            let _ = stream.close().await;
+        } else {
+            self.install(sid, stream, fb);
+        }
+    }
+
+    /// Makes `stream` the connection to `sid`, replacing any other.
+    fn install(&self, sid: Sid, stream: TcpStream, fb: FrameBuf) {
+        let link = self.link(sid);
+        let generation = link.generation.get() + 1;
+        link.generation.set(generation);
+        link.up.set(true);
+        link.wake.push(());
+        tracing::debug!(sid, "election connection up");
+        let p = self.clone();
+        glommio::spawn_local(async move {
+            let r = p.pump(sid, &link, generation, stream, fb).await;
+            if link.generation.get() == generation {
+                link.up.set(false);
+            }
+            if let Err(e) = r {
+                tracing::debug!(sid, error = %e, "election connection closed");
+            }
+        })
+        .detach();
+    }
+
+    async fn pump(
+        &self,
+        sid: Sid,
+        link: &Link,
+        generation: u64,
+        mut stream: TcpStream,
+        mut fb: FrameBuf,
+    ) -> std::io::Result<()> {
+        // Nothing newer queued: re-send the last message (it may have been
+        // lost with the old connection; duplicates are harmless).
+        if link.queued.borrow().is_none() {
+            let last = link.last.borrow().clone();
+            *link.queued.borrow_mut() = last;
+        }
+        let mut wbuf = Vec::new();
+        let result = loop {
+            if link.generation.get() != generation {
+                break Ok(());
+            }
+            loop {
+                match fb.next_frame() {
+                    Ok(Some(body)) if body.is_empty() => {
+                        break;
+                    }
+                    Ok(Some(body)) => self.0.inbox.push((sid, body.to_vec())),
+                    Ok(None) => break,
+                    Err(e) => return Err(std::io::Error::other(e.to_string())),
+                }
+            }
+            let next = link.queued.borrow_mut().take();
+            if let Some(m) = next {
+                wbuf.clear();
+                wbuf.extend_from_slice(&(m.len() as i32).to_be_bytes());
+                wbuf.extend_from_slice(&m);
+                *link.last.borrow_mut() = Some(m);
+                if let Err(e) = stream.write_all(&wbuf).await {
+                    break Err(e);
+                }
+                continue;
+            }
+            let spare = fb.spare(4096);
+            let woke = futures_lite::future::or(
+                async {
+                    link.wake.ready().await;
+                    while link.wake.pop().is_some() {}
+                    None
+                },
+                async { Some(stream.read(spare).await) },
+            )
+            .await;
+            match woke {
+                None => {}
+                Some(Ok(0)) => break Err(std::io::Error::other("closed by the peer")),
+                Some(Ok(n)) => fb.filled(n),
+                Some(Err(e)) => break Err(e),
+            }
+        };
+        let _ = stream.close().await;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in initial message for the driver's own test: 8-byte sid.
+    fn parse(b: &[u8]) -> Result<Option<(Sid, usize)>, String> {
+        if b.len() < 8 {
+            return Ok(None);
+        }
+        let mut sid = [0u8; 8];
+        sid.copy_from_slice(&b[..8]);
+        Ok(Some((i64::from_be_bytes(sid), 8)))
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn two_peers_keep_one_connection_and_exchange_messages_both_ways() {
+        let ex = glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+                let addr = |i: usize| format!("127.0.0.1:{}", ports[i]);
+                let mk = |me: Sid| PeerSettings {
+                    me,
+                    listen: addr(me as usize).parse().unwrap(),
+                    peers: (0..3)
+                        .filter(|&i| i != me as usize)
+                        .map(|i| (i as Sid, addr(i)))
+                        .collect(),
+                    cnx_timeout: Duration::from_secs(2),
+                    bind_retry: 3,
+                    initial: me.to_be_bytes().to_vec(),
+                };
+                let mut p = Vec::new();
+                for me in 0..3 {
+                    p.push(Peers::start(mk(me), parse).await.unwrap());
+                }
+                // The smaller sid speaks first: its connection is dropped,
+                // the larger connects back, and the message still arrives.
+                p[0].send(2, b"zero to two".to_vec());
+                p[2].send(1, b"two to one".to_vec());
+                p[1].send(1, b"loopback".to_vec());
+                let got = [p[2].recv().await, p[1].recv().await, p[1].recv().await];
+                let mut got: Vec<(Sid, String)> = got
+                    .into_iter()
+                    .map(|(s, m)| (s, String::from_utf8(m).unwrap()))
+                    .collect();
+                got.sort();
+                assert_eq!(
+                    got,
+                    vec![
+                        (0, "zero to two".to_string()),
+                        (1, "loopback".to_string()),
+                        (2, "two to one".to_string())
+                    ]
+                );
+                assert!(p[0].is_connected(2) && p[2].is_connected(0));
+                // A newer message replaces an unsent one; the reply comes
+                // back over the same connection.
+                p[2].send(0, b"reply".to_vec());
+                assert_eq!(p[0].recv().await, (2, b"reply".to_vec()));
+            })
+            .unwrap();
+        ex.join().unwrap();
+    }
+}
