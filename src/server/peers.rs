@@ -315,9 +315,8 @@ impl Peers {
             }
             loop {
                 match fb.next_frame() {
-                    Ok(Some(body)) if body.is_empty() => {
-                        break;
-                    }
+                    // ZooKeeper closes on a length of zero, as on a negative one.
+                    Ok(Some([])) => return Err(std::io::Error::other("an empty election message")),
                     Ok(Some(body)) => self.0.inbox.push((sid, body.to_vec())),
                     Ok(None) => break,
                     Err(e) => return Err(std::io::Error::other(e.to_string())),
