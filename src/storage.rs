@@ -407,3 +407,146 @@ mod tests {
         assert!(recover(&dirs, true).is_err());
     }
 }
+
+/// `currentEpoch` and `acceptedEpoch`, files in `dataDir/version-2` that a
+/// quorum peer keeps (ZooKeeper's `QuorumPeer` rules).
+pub mod epochs {
+    use super::{io, Dirs, StorageError};
+    use std::io::Write;
+    use std::path::Path;
+
+    pub const CURRENT: &str = "currentEpoch";
+    pub const ACCEPTED: &str = "acceptedEpoch";
+
+    /// The epochs a quorum peer starts with.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Epochs {
+        pub current: i64,
+        pub accepted: i64,
+    }
+
+    fn read(path: &Path) -> Result<Option<i64>, StorageError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(path)(e)),
+        };
+        let line = text.lines().next().unwrap_or("");
+        line.trim_end_matches('\r')
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| StorageError::Bad {
+                path: path.display().to_string(),
+                message: format!("found {line:?} where an epoch number belongs"),
+            })
+    }
+
+    /// Writes `value` as ZooKeeper's `writeLongToFile` does: the decimal
+    /// number alone, through a fsynced `.tmp` file renamed into place.
+    pub fn write(dirs: &Dirs, name: &str, value: i64) -> Result<(), StorageError> {
+        let path = dirs.snap.join(name);
+        let tmp = dirs.snap.join(format!("{name}.tmp"));
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(value.to_string().as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        if let Ok(d) = std::fs::File::open(&dirs.snap) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// ZooKeeper's `loadDataBase` epoch rules: a missing file starts at the
+    /// epoch of the last zxid (and is written); a current epoch older than
+    /// the last zxid's is taken from `currentEpoch.tmp` when one was left
+    /// mid-write, else it is an error; so is an accepted epoch below the
+    /// current one.
+    pub fn load(dirs: &Dirs, last_zxid: i64) -> Result<Epochs, StorageError> {
+        let of_zxid = crate::quorum::epoch_of(last_zxid);
+        let cur_path = dirs.snap.join(CURRENT);
+        let mut current = match read(&cur_path)? {
+            Some(e) => e,
+            None => {
+                tracing::info!(
+                    epoch = of_zxid,
+                    "{CURRENT} not found; creating it with the epoch of the last zxid"
+                );
+                write(dirs, CURRENT, of_zxid)?;
+                of_zxid
+            }
+        };
+        if of_zxid > current {
+            let tmp = dirs.snap.join(format!("{CURRENT}.tmp"));
+            match read(&tmp)? {
+                Some(e) => {
+                    tracing::info!(epoch = e, "{CURRENT}.tmp found; setting the current epoch");
+                    write(dirs, CURRENT, e)?;
+                    current = e;
+                }
+                None => return Err(StorageError::Bad {
+                    path: cur_path.display().to_string(),
+                    message: format!(
+                        "the current epoch {current} is older than the last zxid 0x{last_zxid:x}"
+                    ),
+                }),
+            }
+        }
+        let acc_path = dirs.snap.join(ACCEPTED);
+        let accepted = match read(&acc_path)? {
+            Some(e) => e,
+            None => {
+                tracing::info!(
+                    epoch = of_zxid,
+                    "{ACCEPTED} not found; creating it with the epoch of the last zxid"
+                );
+                write(dirs, ACCEPTED, of_zxid)?;
+                of_zxid
+            }
+        };
+        if accepted < current {
+            return Err(StorageError::Bad {
+                path: acc_path.display().to_string(),
+                message: format!(
+                    "the accepted epoch {accepted} is less than the current epoch {current}"
+                ),
+            });
+        }
+        Ok(Epochs { current, accepted })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn missing_files_start_at_the_zxid_epoch_and_bad_ones_are_refused() {
+            let d = tempfile::tempdir().unwrap();
+            let dirs = Dirs::open(d.path(), d.path()).unwrap();
+            let z = crate::quorum::make_zxid(3, 9);
+            assert_eq!(
+                load(&dirs, z).unwrap(),
+                Epochs {
+                    current: 3,
+                    accepted: 3
+                }
+            );
+            assert_eq!(
+                std::fs::read_to_string(dirs.snap.join(CURRENT)).unwrap(),
+                "3"
+            );
+            write(&dirs, ACCEPTED, 5).unwrap();
+            assert_eq!(load(&dirs, z).unwrap().accepted, 5);
+            // A current epoch behind the data: only a left-over .tmp saves it.
+            write(&dirs, CURRENT, 2).unwrap();
+            assert!(load(&dirs, z).is_err());
+            std::fs::write(dirs.snap.join("currentEpoch.tmp"), "4").unwrap();
+            assert_eq!(load(&dirs, z).unwrap().current, 4);
+            write(&dirs, ACCEPTED, 1).unwrap();
+            let e = load(&dirs, z).unwrap_err().to_string();
+            assert!(e.contains("less than the current epoch"), "{e}");
+            std::fs::write(dirs.snap.join(ACCEPTED), "x7").unwrap();
+            assert!(load(&dirs, z).unwrap_err().to_string().contains("x7"));
+        }
+    }
+}
