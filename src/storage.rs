@@ -484,12 +484,14 @@ pub mod epochs {
                     write(dirs, CURRENT, e)?;
                     current = e;
                 }
-                None => return Err(StorageError::Bad {
-                    path: cur_path.display().to_string(),
-                    message: format!(
+                None => {
+                    return Err(StorageError::Bad {
+                        path: cur_path.display().to_string(),
+                        message: format!(
                         "the current epoch {current} is older than the last zxid 0x{last_zxid:x}"
                     ),
-                }),
+                    })
+                }
             }
         }
         let acc_path = dirs.snap.join(ACCEPTED);

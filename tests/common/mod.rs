@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod ensemble;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -1,0 +1,224 @@
+//! An ensemble on loopback: corral and ZooKeeper 3.8 quorum peers in any
+//! mix, each with its own dataDir, `myid` and zoo.cfg listing every
+//! member. Members are killed (and reaped) when the ensemble is dropped.
+
+use super::{die_with_parent, free_port};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which server a member runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Corral,
+    ZooKeeper,
+}
+
+/// One member's identity and ports.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub sid: i64,
+    pub kind: Kind,
+    pub observer: bool,
+    pub client: u16,
+    pub quorum: u16,
+    pub election: u16,
+}
+
+pub struct Ensemble {
+    pub dir: tempfile::TempDir,
+    pub members: Vec<Member>,
+    procs: Vec<Option<Child>>,
+    extra: Vec<(String, String)>,
+}
+
+impl Ensemble {
+    /// Members with sids 1.. in the order given; none started yet.
+    pub fn new(kinds: &[Kind]) -> Ensemble {
+        let dir = tempfile::Builder::new()
+            .prefix("corral-ens-")
+            .tempdir()
+            .expect("temp dir");
+        let members = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &kind)| Member {
+                sid: i as i64 + 1,
+                kind,
+                observer: false,
+                client: free_port(),
+                quorum: free_port(),
+                election: free_port(),
+            })
+            .collect();
+        Ensemble {
+            dir,
+            procs: kinds.iter().map(|_| None).collect(),
+            members,
+            extra: Vec::new(),
+        }
+    }
+
+    /// An extra zoo.cfg key for every member.
+    pub fn cfg(mut self, key: &str, value: &str) -> Ensemble {
+        self.extra.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn member_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("m{}", self.members[i].sid))
+    }
+
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.member_dir(i).join("server.log")
+    }
+
+    pub fn log_text(&self, i: usize) -> String {
+        std::fs::read_to_string(self.log_path(i)).unwrap_or_default()
+    }
+
+    fn write_config(&self, i: usize) -> PathBuf {
+        let d = self.member_dir(i);
+        let data = d.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("myid"), self.members[i].sid.to_string()).unwrap();
+        let m = &self.members[i];
+        let mut text = format!(
+            "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
+             clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nadmin.enableServer=false\n",
+            data.display(),
+            m.client
+        );
+        for p in &self.members {
+            let role = if p.observer {
+                "observer"
+            } else {
+                "participant"
+            };
+            text.push_str(&format!(
+                "server.{}=127.0.0.1:{}:{}:{role};127.0.0.1:{}\n",
+                p.sid, p.quorum, p.election, p.client
+            ));
+        }
+        if m.observer {
+            text.push_str("peerType=observer\n");
+        }
+        for (k, v) in &self.extra {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        let cfg = d.join("zoo.cfg");
+        std::fs::write(&cfg, text).unwrap();
+        cfg
+    }
+
+    /// Starts member `i` (its config is written afresh).
+    pub fn start(&mut self, i: usize) {
+        self.kill9(i);
+        let cfg = self.write_config(i);
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))
+            .unwrap();
+        let mut cmd = match self.members[i].kind {
+            Kind::ZooKeeper => {
+                let mut c = Command::new("java");
+                c.args([
+                    "-Xmx256m",
+                    "-XX:+UseSerialGC",
+                    "-XX:TieredStopAtLevel=1",
+                    "-Dzookeeper.admin.enableServer=false",
+                    "-cp",
+                    "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar",
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                ]);
+                c.arg(&cfg);
+                c
+            }
+            Kind::Corral => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_corral"));
+                c.arg(&cfg).env("RUST_LOG", "info");
+                c.env_remove("SERVER_JVMFLAGS").env_remove("JVMFLAGS");
+                c
+            }
+        };
+        cmd.current_dir(self.member_dir(i))
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf);
+        die_with_parent(&mut cmd);
+        self.procs[i] = Some(cmd.spawn().expect("spawn ensemble member"));
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.start(i);
+        }
+    }
+
+    /// SIGKILL member `i` and reap it.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut c) = self.procs[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A four-letter word's answer from member `i` ("" when it does not
+    /// answer).
+    pub fn four_letter(&self, i: usize, word: &str) -> String {
+        let addr = format!("127.0.0.1:{}", self.members[i].client);
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+        if s.write_all(word.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    /// Member `i`'s `Mode:` from `srvr` (leader, follower, observer,
+    /// standalone), if it serves.
+    pub fn mode(&self, i: usize) -> Option<String> {
+        self.four_letter(i, "srvr")
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
+    }
+
+    /// Waits until `f` holds, up to `within`; panics with `what` and every
+    /// member's log tail if it never does.
+    pub fn wait_for(&self, within: Duration, what: &str, mut f: impl FnMut(&Ensemble) -> bool) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if f(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut logs = String::new();
+        for i in 0..self.members.len() {
+            let t = self.log_text(i);
+            let lines: Vec<&str> = t.lines().collect();
+            logs.push_str(&format!(
+                "\n--- member {} ({:?}):\n{}",
+                self.members[i].sid,
+                self.members[i].kind,
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            ));
+        }
+        panic!("timed out waiting for {what}{logs}");
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for i in 0..self.procs.len() {
+            self.kill9(i);
+        }
+    }
+}
