@@ -28,3 +28,4 @@ pub mod tree;
 pub mod txn;
 pub mod txnlog;
 pub mod watch;
+pub mod zab;

@@ -1,0 +1,1086 @@
+//! The leader's side of Zab: discovery, sync and broadcast, as a state
+//! machine with no I/O.
+//!
+//! Owns what ZooKeeper 3.8 splits between `Leader` and its
+//! `LearnerHandler`s: choosing the new epoch from a quorum's accepted
+//! epochs (`getEpochToPropose`), collecting a quorum of ACKEPOCHs
+//! (`waitForEpochAck`), syncing each learner ([`super::sync`]) and
+//! collecting a quorum of NEWLEADER acks (`waitForNewLeaderAck`), then
+//! proposing, counting acks (the leader's own durable log included) and
+//! committing in order, INFORMing observers, pinging every half tick and
+//! stepping down when a quorum is no longer in touch.
+//!
+//! The driver feeds it learner connections, decoded packets, its own log's
+//! durability and the time in ms, and carries out the returned
+//! [`LeaderAction`]s in order (persisting epochs before sending what
+//! follows them). Learners are named by the driver's [`Handle`].
+
+use super::sync::{plan_sync, txnlog_size_limit, txnlog_usable, SyncInput, SyncPlan};
+use super::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumPacket, Touch, WireError};
+use crate::quorum::{counter_of, epoch_of, make_zxid, QuorumMaj, Sid};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The driver's name for one learner connection.
+pub type Handle = u64;
+
+/// Timing and sync knobs (`tickTime`, `initLimit`, `syncLimit`,
+/// `zookeeper.commitLogCount`, `zookeeper.snapshotSizeFactor`,
+/// `zookeeper.forceSnapshotSync`) and the quorum config NEWLEADER carries.
+#[derive(Debug, Clone)]
+pub struct LeaderSettings {
+    pub tick_ms: u64,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub commit_log_count: usize,
+    pub snapshot_size_factor: f64,
+    pub force_snap_sync: bool,
+    /// The `server.N=...` lines of the quorum config, each ending in `\n`
+    /// (`QuorumMaj.toString` without its `version=` line).
+    pub config_servers: String,
+    /// The config's version; 0 (a config file without one) makes NEWLEADER
+    /// carry the new epoch's zxid as the version, as `Leader.lead` does.
+    pub config_version: i64,
+}
+
+impl LeaderSettings {
+    /// ZooKeeper's defaults for the given timing.
+    pub fn new(tick_ms: u64, init_limit: u32, sync_limit: u32) -> LeaderSettings {
+        LeaderSettings {
+            tick_ms,
+            init_limit,
+            sync_limit,
+            commit_log_count: super::sync::DEFAULT_COMMIT_LOG_COUNT,
+            snapshot_size_factor: super::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR,
+            force_snap_sync: false,
+            config_servers: String::new(),
+            config_version: 0,
+        }
+    }
+
+    fn init_ms(&self) -> u64 {
+        self.tick_ms * self.init_limit as u64
+    }
+
+    fn sync_ms(&self) -> u64 {
+        self.tick_ms * self.sync_limit as u64
+    }
+}
+
+/// What the on-disk txn log holds from the file containing a zxid on
+/// (`FileTxnSnapLog.readTxnLog(zxid, false)`), for DIFFs older than the
+/// in-memory committed log.
+#[derive(Debug, Clone, Default)]
+pub struct TxnLogRead {
+    /// The first txn's zxid; `None` when there is no log.
+    pub first_zxid: Option<i64>,
+    /// The size on disk of the log from that file on.
+    pub storage_size: u64,
+    /// The txns, ascending, with their PROPOSAL data.
+    pub txns: Vec<(i64, Bytes)>,
+}
+
+/// The leader's read access to its own disk, used only while syncing a
+/// learner that is behind the in-memory committed log.
+pub trait TxnLogSource {
+    /// The txn log from the file that holds `zxid` on.
+    fn read_from(&self, zxid: i64) -> TxnLogRead;
+    /// The size of the most recent snapshot (0 when there is none).
+    fn snapshot_size(&self) -> u64;
+}
+
+/// A [`TxnLogSource`] with nothing on disk: every learner older than the
+/// committed log gets a snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTxnLog;
+
+impl TxnLogSource for NoTxnLog {
+    fn read_from(&self, _: i64) -> TxnLogRead {
+        TxnLogRead::default()
+    }
+    fn snapshot_size(&self) -> u64 {
+        0
+    }
+}
+
+/// Why the leader dropped one learner.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LearnerFault {
+    #[error("first packet is {0}, not FOLLOWERINFO or OBSERVERINFO")]
+    NotInfo(&'static str),
+    #[error("learner protocol version {0:#x} predates Zab 1.0")]
+    OldProtocol(i32),
+    #[error("learner has a later activated config ({0:#x})")]
+    ConfigAhead(i64),
+    #[error("expected ACKEPOCH, got {0}")]
+    NotAckEpoch(&'static str),
+    #[error("expected the NEWLEADER ACK, got {0}")]
+    NotNewLeaderAck(&'static str),
+    #[error("follower is ahead of the leader: epoch {epoch}, zxid {zxid:#x}")]
+    Ahead { epoch: i64, zxid: i64 },
+    #[error("bad packet body: {0}")]
+    Body(#[from] WireError),
+    #[error("nothing read for {0} ms")]
+    ReadTimeout(u64),
+    #[error("a proposal went unacked for syncLimit")]
+    SyncLimit,
+}
+
+/// Why the leader stopped leading (and its server goes back to election).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepDownReason {
+    #[error("timeout while waiting for epoch from quorum")]
+    NoEpochQuorum,
+    #[error("timeout while waiting for epoch to be acked by quorum")]
+    NoEpochAckQuorum,
+    #[error("timeout while waiting for NEWLEADER to be acked by quorum")]
+    NoNewLeaderQuorum,
+    #[error("not sufficient followers synced, only synced with sids: {0:?}")]
+    LostQuorum(Vec<Sid>),
+}
+
+/// Why a proposal was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("not an established leader")]
+    NotLeading,
+    #[error("proposal zxid {got:#x}, expected {expected:#x}")]
+    OutOfOrder { expected: i64, got: i64 },
+    #[error("zxid lower 32 bits have rolled over, forcing re-election")]
+    Rollover,
+}
+
+/// What the driver does, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaderAction {
+    /// Write a packet to a learner.
+    Send { to: Handle, pkt: QuorumPacket },
+    /// Right after the SNAP packet before it, write the serialized tree and
+    /// sessions as of the last `Commit`, then [`wire::SNAP_SIGNATURE`].
+    SendSnapshot { to: Handle },
+    /// Close a learner's connection; no `learner_gone` is needed after.
+    Close { to: Handle, why: LearnerFault },
+    /// Write `acceptedEpoch` durably before going on.
+    PersistAcceptedEpoch(i64),
+    /// Write `currentEpoch` durably before going on.
+    PersistCurrentEpoch(i64),
+    /// Append a proposal to the own txn log; report it with `own_durable`.
+    Log { zxid: i64, data: Bytes },
+    /// A quorum acked: apply the txn and answer its client.
+    Commit { zxid: i64, data: Bytes },
+    /// Leading in `epoch`: start serving and proposing.
+    Established { epoch: i64 },
+    /// A learner forwarded a client request (a `sync` one is answered by
+    /// calling [`Leader::sync`] once it reaches the proposal stage).
+    Request { from: Handle, sid: Sid, req: ForwardedRequest },
+    /// A learner's ping touched a session.
+    Touch { sid: Sid, touch: Touch },
+    /// A learner asks whether a session is valid; answer with
+    /// [`Leader::revalidated`].
+    Revalidate {
+        from: Handle,
+        session_id: i64,
+        timeout: i32,
+    },
+    /// Stop leading: close every learner and go back to election.
+    StepDown { why: StepDownReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a quorum of accepted epochs (`getEpochToPropose`).
+    Discovery,
+    /// Waiting for a quorum of ACKEPOCHs (`waitForEpochAck`).
+    EpochAck,
+    /// Waiting for a quorum of NEWLEADER acks (`waitForNewLeaderAck`).
+    NewLeaderAck,
+    /// Established.
+    Broadcast,
+    /// Stepped down.
+    Stopped,
+}
+
+/// Where one learner's handler is (`LearnerHandler.run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    AwaitInfo,
+    /// Blocked in `getEpochToPropose`.
+    AwaitEpoch,
+    /// LEADERINFO sent.
+    AwaitAckEpoch,
+    /// Blocked in `waitForEpochAck`.
+    AwaitEpochQuorum,
+    /// NEWLEADER sent, reading its ACK.
+    AwaitNewLeaderAck,
+    /// Blocked in `waitForNewLeaderAck`/`waitForStartup`.
+    AwaitStartup,
+    /// UPTODATE sent.
+    Active,
+}
+
+/// `LearnerHandler.SyncLimitCheck`: the oldest proposal sent and not yet
+/// acked, and the one after it.
+#[derive(Debug, Clone, Copy, Default)]
+struct SyncLimitCheck {
+    started: bool,
+    current: Option<(i64, u64)>,
+    next: Option<(i64, u64)>,
+}
+
+impl SyncLimitCheck {
+    fn update_proposal(&mut self, zxid: i64, now: u64) {
+        if !self.started {
+            return;
+        }
+        if self.current.is_none() {
+            self.current = Some((zxid, now));
+        } else {
+            self.next = Some((zxid, now));
+        }
+    }
+
+    fn update_ack(&mut self, zxid: i64) {
+        if self.current.is_some_and(|(z, _)| z == zxid) {
+            self.current = self.next.take();
+        } else if self.next.is_some_and(|(z, _)| z == zxid) {
+            self.next = None;
+        }
+    }
+
+    fn check(&self, now: u64, sync_ms: u64) -> bool {
+        match self.current {
+            None => true,
+            Some((_, t)) => now.saturating_sub(t) < sync_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    sid: Option<Sid>,
+    observer: bool,
+    stage: Stage,
+    /// The socket read deadline; `None` while the handler is blocked.
+    read_deadline: Option<u64>,
+    /// `tickOfNextAckDeadline`.
+    tick_deadline: u64,
+    sync_check: SyncLimitCheck,
+    /// The last zxid its ACKEPOCH reported.
+    peer_zxid: i64,
+    /// Added to `forwardingFollowers`/`observingLearners`.
+    forwarding: bool,
+    /// `sendingThreadStarted`: pings go out.
+    pinging: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Proposal {
+    data: Bytes,
+    acks: BTreeSet<Sid>,
+}
+
+/// The leader's state machine. See the module doc.
+pub struct Leader {
+    me: Sid,
+    quorum: QuorumMaj,
+    settings: LeaderSettings,
+    disk: Box<dyn TxnLogSource>,
+    phase: Phase,
+    phase_deadline: u64,
+    accepted_epoch: i64,
+    /// `leaderStateSummary`: our current epoch and last zxid at the start.
+    summary: (i64, i64),
+    /// The epoch being proposed (`Leader.epoch`).
+    epoch: i64,
+    connecting: BTreeSet<Sid>,
+    electing: BTreeSet<Sid>,
+    newleader_acks: BTreeSet<Sid>,
+    /// `getDataTreeLastProcessedZxid`.
+    last_processed: i64,
+    committed_log: VecDeque<(i64, Bytes)>,
+    outstanding: BTreeMap<i64, Proposal>,
+    last_proposed: i64,
+    last_committed: i64,
+    own_durable: i64,
+    pending_syncs: BTreeMap<i64, Vec<Handle>>,
+    peers: BTreeMap<Handle, Peer>,
+    follower_counter: Sid,
+    tick: u64,
+    tick_skip: bool,
+    next_half_tick: u64,
+    out: Vec<LeaderAction>,
+}
+
+impl Leader {
+    /// A leader elected with its persisted epochs, its last zxid (the
+    /// tree's, after loading snapshot and log) and the tail of its log as
+    /// the committed log (`ZKDatabase.committedLog`, at most
+    /// `commit_log_count` txns, ascending). Call [`Leader::start`] next.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        me: Sid,
+        quorum: QuorumMaj,
+        accepted_epoch: i64,
+        current_epoch: i64,
+        last_zxid: i64,
+        committed_log: Vec<(i64, Bytes)>,
+        disk: Box<dyn TxnLogSource>,
+        settings: LeaderSettings,
+    ) -> Leader {
+        let mut committed_log: VecDeque<(i64, Bytes)> = committed_log.into();
+        while committed_log.len() > settings.commit_log_count.max(1) {
+            committed_log.pop_front();
+        }
+        Leader {
+            me,
+            quorum,
+            settings,
+            disk,
+            phase: Phase::Discovery,
+            phase_deadline: 0,
+            accepted_epoch,
+            summary: (current_epoch, last_zxid),
+            epoch: -1,
+            connecting: BTreeSet::new(),
+            electing: BTreeSet::new(),
+            newleader_acks: BTreeSet::new(),
+            last_processed: last_zxid,
+            committed_log,
+            outstanding: BTreeMap::new(),
+            last_proposed: last_zxid,
+            last_committed: -1,
+            own_durable: last_zxid,
+            pending_syncs: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            follower_counter: -1,
+            tick: 0,
+            tick_skip: true,
+            next_half_tick: 0,
+            out: Vec::new(),
+        }
+    }
+
+    /// Starts leading at `now`: the leader's own bid for the epoch
+    /// (`getEpochToPropose(self, acceptedEpoch)`).
+    pub fn start(&mut self, now: u64) -> Vec<LeaderAction> {
+        self.phase_deadline = now + self.settings.init_ms();
+        let (me, accepted) = (self.me, self.accepted_epoch);
+        self.bid_epoch(me, accepted, now);
+        self.take()
+    }
+
+    /// The epoch being led, once chosen.
+    pub fn epoch(&self) -> Option<i64> {
+        (self.epoch >= 0 && self.phase != Phase::Discovery).then_some(self.epoch)
+    }
+
+    /// Whether the leader is established (broadcasting).
+    pub fn is_established(&self) -> bool {
+        self.phase == Phase::Broadcast
+    }
+
+    /// Whether the leader has stepped down.
+    pub fn is_stopped(&self) -> bool {
+        self.phase == Phase::Stopped
+    }
+
+    /// The zxid the next proposal must carry.
+    pub fn next_zxid(&self) -> i64 {
+        self.last_proposed + 1
+    }
+
+    /// The last zxid proposed (what PINGs carry).
+    pub fn last_proposed(&self) -> i64 {
+        self.last_proposed
+    }
+
+    /// The last zxid committed.
+    pub fn last_committed(&self) -> i64 {
+        self.last_committed
+    }
+
+    /// The sids of learners whose handlers are past the INFO packet.
+    pub fn learners(&self) -> Vec<Sid> {
+        self.peers.values().filter_map(|p| p.sid).collect()
+    }
+
+    /// A learner connected to the quorum port.
+    pub fn learner_connected(&mut self, h: Handle, now: u64) -> Vec<LeaderAction> {
+        if self.phase != Phase::Stopped {
+            let tick_deadline =
+                self.tick + self.settings.init_limit as u64 + self.settings.sync_limit as u64;
+            self.peers.insert(
+                h,
+                Peer {
+                    sid: None,
+                    observer: false,
+                    stage: Stage::AwaitInfo,
+                    read_deadline: Some(now + self.settings.init_ms()),
+                    tick_deadline,
+                    sync_check: SyncLimitCheck::default(),
+                    peer_zxid: -1,
+                    forwarding: false,
+                    pinging: false,
+                },
+            );
+        }
+        self.take()
+    }
+
+    /// A learner's connection closed (idempotent).
+    pub fn learner_gone(&mut self, h: Handle) -> Vec<LeaderAction> {
+        self.peers.remove(&h);
+        for hs in self.pending_syncs.values_mut() {
+            hs.retain(|x| *x != h);
+        }
+        self.take()
+    }
+
+    /// A packet from a learner.
+    pub fn packet(&mut self, h: Handle, p: QuorumPacket, now: u64) -> Vec<LeaderAction> {
+        if self.phase == Phase::Stopped {
+            return self.take();
+        }
+        let Some(peer) = self.peers.get_mut(&h) else {
+            return self.take();
+        };
+        if peer.read_deadline.is_some() {
+            let limit = if matches!(peer.stage, Stage::Active) {
+                self.settings.sync_ms()
+            } else {
+                self.settings.init_ms()
+            };
+            peer.read_deadline = Some(now + limit);
+        }
+        if let Err(why) = self.on_packet(h, p, now) {
+            self.close(h, why);
+        }
+        self.take()
+    }
+
+    /// The own txn log is durable up to `zxid`: the leader's ack.
+    pub fn own_durable(&mut self, zxid: i64) -> Vec<LeaderAction> {
+        if zxid > self.own_durable {
+            self.own_durable = zxid;
+            if self.phase == Phase::Broadcast {
+                let me = self.me;
+                let todo: Vec<i64> = self.outstanding.range(..=zxid).map(|(z, _)| *z).collect();
+                for z in todo {
+                    self.process_ack(me, z);
+                }
+            }
+        }
+        self.take()
+    }
+
+    /// Proposes a txn whose data (TxnHeader, txn, digest) carries
+    /// `zxid`, which must be [`Leader::next_zxid`]. A zxid whose counter is
+    /// 0xffffffff is refused with [`ProposeError::Rollover`] and the leader
+    /// stops, as `Leader.propose` shuts down: the driver closes every
+    /// learner and goes back to election, so a new epoch starts afresh.
+    pub fn propose(
+        &mut self,
+        zxid: i64,
+        data: Bytes,
+        now: u64,
+    ) -> Result<Vec<LeaderAction>, ProposeError> {
+        if self.phase != Phase::Broadcast {
+            return Err(ProposeError::NotLeading);
+        }
+        if zxid != self.next_zxid() {
+            return Err(ProposeError::OutOfOrder {
+                expected: self.next_zxid(),
+                got: zxid,
+            });
+        }
+        if counter_of(zxid) == 0xffff_ffff {
+            self.phase = Phase::Stopped;
+            self.peers.clear();
+            return Err(ProposeError::Rollover);
+        }
+        self.last_proposed = zxid;
+        self.outstanding.insert(
+            zxid,
+            Proposal {
+                data: data.clone(),
+                acks: BTreeSet::new(),
+            },
+        );
+        let p = QuorumPacket::with_data(pkt::PROPOSAL, zxid, data.clone());
+        let to: Vec<Handle> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.forwarding && !p.observer)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in to {
+            if let Some(peer) = self.peers.get_mut(&h) {
+                peer.sync_check.update_proposal(zxid, now);
+            }
+            self.send(h, p.clone());
+        }
+        self.out.push(LeaderAction::Log { zxid, data });
+        if self.own_durable >= zxid {
+            let me = self.me;
+            self.process_ack(me, zxid);
+        }
+        Ok(self.take())
+    }
+
+    /// A learner's `sync` request reached the proposal stage
+    /// (`Leader.processSync`): SYNC goes back once what is outstanding now
+    /// has committed.
+    pub fn sync(&mut self, h: Handle) -> Vec<LeaderAction> {
+        if self.outstanding.is_empty() {
+            self.send(h, QuorumPacket::new(pkt::SYNC, 0));
+        } else {
+            self.pending_syncs
+                .entry(self.last_proposed)
+                .or_default()
+                .push(h);
+        }
+        self.take()
+    }
+
+    /// The answer to a learner's REVALIDATE.
+    pub fn revalidated(&mut self, h: Handle, session_id: i64, valid: bool) -> Vec<LeaderAction> {
+        self.send(h, wire::revalidate_reply(session_id, valid));
+        self.take()
+    }
+
+    /// Time passes: phase timeouts, read timeouts, and in broadcast the
+    /// half-tick loop (pings, the synced-quorum check every tick).
+    pub fn tick(&mut self, now: u64) -> Vec<LeaderAction> {
+        match self.phase {
+            Phase::Stopped => return self.take(),
+            Phase::Broadcast => {
+                let half = (self.settings.tick_ms / 2).max(1);
+                while now >= self.next_half_tick && self.phase == Phase::Broadcast {
+                    self.half_tick(self.next_half_tick);
+                    self.next_half_tick += half;
+                }
+            }
+            phase if now >= self.phase_deadline => {
+                let why = match phase {
+                    Phase::Discovery => StepDownReason::NoEpochQuorum,
+                    Phase::EpochAck => StepDownReason::NoEpochAckQuorum,
+                    _ => StepDownReason::NoNewLeaderQuorum,
+                };
+                self.step_down(why);
+                return self.take();
+            }
+            _ => {}
+        }
+        let late: Vec<(Handle, u64)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.read_deadline.is_some_and(|d| now >= d))
+            .map(|(h, p)| {
+                let limit = if p.stage == Stage::Active {
+                    self.settings.sync_ms()
+                } else {
+                    self.settings.init_ms()
+                };
+                (*h, limit)
+            })
+            .collect();
+        for (h, limit) in late {
+            self.close(h, LearnerFault::ReadTimeout(limit));
+        }
+        self.take()
+    }
+
+    fn take(&mut self) -> Vec<LeaderAction> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn send(&mut self, to: Handle, pkt: QuorumPacket) {
+        self.out.push(LeaderAction::Send { to, pkt });
+    }
+
+    fn close(&mut self, h: Handle, why: LearnerFault) {
+        if self.peers.remove(&h).is_some() {
+            self.out.push(LeaderAction::Close { to: h, why });
+        }
+    }
+
+    fn step_down(&mut self, why: StepDownReason) {
+        if self.phase != Phase::Stopped {
+            self.phase = Phase::Stopped;
+            self.peers.clear();
+            self.out.push(LeaderAction::StepDown { why });
+        }
+    }
+
+    fn newleader_zxid(&self) -> i64 {
+        make_zxid(self.epoch, 0)
+    }
+
+    fn config_bytes(&self) -> Bytes {
+        let version = if self.settings.config_version == 0 {
+            self.newleader_zxid()
+        } else {
+            self.settings.config_version
+        };
+        Bytes::from(format!(
+            "{}version={:x}",
+            self.settings.config_servers, version
+        ))
+    }
+
+    fn on_packet(&mut self, h: Handle, p: QuorumPacket, now: u64) -> Result<(), LearnerFault> {
+        let Some(stage) = self.peers.get(&h).map(|x| x.stage) else {
+            return Ok(());
+        };
+        match stage {
+            Stage::AwaitInfo => self.on_info(h, p, now),
+            Stage::AwaitAckEpoch => {
+                if p.typ != pkt::ACKEPOCH {
+                    return Err(LearnerFault::NotAckEpoch(pkt::name(p.typ)));
+                }
+                let epoch = wire::body_int("ACKEPOCH", p.data.as_deref())? as i64;
+                self.on_ack_epoch(h, epoch, p.zxid, now)
+            }
+            Stage::AwaitNewLeaderAck => {
+                if p.typ != pkt::ACK {
+                    return Err(LearnerFault::NotNewLeaderAck(pkt::name(p.typ)));
+                }
+                self.on_newleader_ack(h, p.zxid, now);
+                Ok(())
+            }
+            // Blocked in a wait: the packets sit in the socket until the
+            // handler reads again, by when the leader is established. The
+            // learner sends only ACKs then, of txns the leader has
+            // committed already, which processAck ignores.
+            Stage::AwaitEpoch | Stage::AwaitEpochQuorum => Ok(()),
+            Stage::AwaitStartup | Stage::Active => self.on_broadcast_packet(h, p),
+        }
+    }
+
+    fn on_info(&mut self, h: Handle, p: QuorumPacket, now: u64) -> Result<(), LearnerFault> {
+        if p.typ != pkt::FOLLOWERINFO && p.typ != pkt::OBSERVERINFO {
+            return Err(LearnerFault::NotInfo(pkt::name(p.typ)));
+        }
+        let (sid, version, config) = match &p.data {
+            Some(d) => LearnerInfo::decode_lenient(d),
+            None => (None, 0, None),
+        };
+        if let Some(c) = config {
+            if c > self.settings.config_version {
+                return Err(LearnerFault::ConfigAhead(c));
+            }
+        }
+        if version < wire::PROTOCOL_VERSION {
+            // Pre-3.4 learners (no LEADERINFO/ACKEPOCH) are not spoken to.
+            return Err(LearnerFault::OldProtocol(version));
+        }
+        let sid = sid.unwrap_or_else(|| {
+            let s = self.follower_counter;
+            self.follower_counter -= 1;
+            s
+        });
+        if let Some(peer) = self.peers.get_mut(&h) {
+            peer.sid = Some(sid);
+            peer.observer = p.typ == pkt::OBSERVERINFO;
+            peer.stage = Stage::AwaitEpoch;
+            peer.read_deadline = None;
+        }
+        self.bid_epoch(sid, epoch_of(p.zxid), now);
+        Ok(())
+    }
+
+    /// `getEpochToPropose(sid, lastAcceptedEpoch)`.
+    fn bid_epoch(&mut self, sid: Sid, last_accepted: i64, now: u64) {
+        if self.phase != Phase::Discovery {
+            // The epoch is chosen: LEADERINFO right away.
+            self.send_leader_info(now);
+            return;
+        }
+        if last_accepted >= self.epoch {
+            self.epoch = last_accepted + 1;
+        }
+        if self.quorum.is_voter(sid) {
+            self.connecting.insert(sid);
+        }
+        if self.connecting.contains(&self.me) && self.quorum.contains_quorum(&self.connecting) {
+            self.accepted_epoch = self.epoch;
+            self.last_proposed = self.newleader_zxid();
+            self.out
+                .push(LeaderAction::PersistAcceptedEpoch(self.epoch));
+            self.phase = Phase::EpochAck;
+            self.phase_deadline = now + self.settings.init_ms();
+            self.send_leader_info(now);
+            // The leader's own `waitForEpochAck(self, leaderStateSummary)`.
+            let (me, summary) = (self.me, self.summary);
+            self.epoch_ack(me, summary.0, summary.1, now);
+        }
+    }
+
+    fn send_leader_info(&mut self, now: u64) {
+        let info = wire::leader_info(self.newleader_zxid());
+        let waiting: Vec<Handle> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.stage == Stage::AwaitEpoch)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in waiting {
+            if let Some(p) = self.peers.get_mut(&h) {
+                p.stage = Stage::AwaitAckEpoch;
+                p.read_deadline = Some(now + self.settings.init_ms());
+            }
+            self.send(h, info.clone());
+        }
+    }
+
+    fn on_ack_epoch(
+        &mut self,
+        h: Handle,
+        epoch: i64,
+        zxid: i64,
+        now: u64,
+    ) -> Result<(), LearnerFault> {
+        let Some(sid) = self.peers.get(&h).and_then(|p| p.sid) else {
+            return Ok(());
+        };
+        if let Some(p) = self.peers.get_mut(&h) {
+            p.stage = Stage::AwaitEpochQuorum;
+            p.read_deadline = None;
+            p.peer_zxid = zxid;
+        }
+        // A handler past `waitForEpochAck` once the election is finished
+        // is not checked again.
+        if self.phase == Phase::EpochAck {
+            let (cur, last) = self.summary;
+            if epoch != -1 {
+                if epoch > cur || (epoch == cur && zxid > last) {
+                    return Err(LearnerFault::Ahead { epoch, zxid });
+                }
+            }
+            self.epoch_ack(sid, epoch, zxid, now);
+        }
+        if matches!(self.phase, Phase::NewLeaderAck | Phase::Broadcast) {
+            self.sync_learner(h, now);
+        }
+        Ok(())
+    }
+
+    /// `waitForEpochAck(sid, StateSummary(epoch, zxid))`.
+    fn epoch_ack(&mut self, sid: Sid, epoch: i64, zxid: i64, now: u64) {
+        if epoch != -1 && zxid != -1 && self.quorum.is_voter(sid) {
+            self.electing.insert(sid);
+        }
+        if self.electing.contains(&self.me) && self.quorum.contains_quorum(&self.electing) {
+            self.phase = Phase::NewLeaderAck;
+            self.phase_deadline = now + self.settings.init_ms();
+            self.out.push(LeaderAction::PersistCurrentEpoch(self.epoch));
+            let waiting: Vec<Handle> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.stage == Stage::AwaitEpochQuorum)
+                .map(|(h, _)| *h)
+                .collect();
+            for h in waiting {
+                self.sync_learner(h, now);
+            }
+            // The leader's own `waitForNewLeaderAck(self, zxid)`.
+            let (me, nz) = (self.me, self.newleader_zxid());
+            self.newleader_ack(me, nz, now);
+        }
+    }
+
+    /// `syncFollower` + `startForwarding` + NEWLEADER for one learner
+    /// whose ACKEPOCH is in.
+    fn sync_learner(&mut self, h: Handle, now: u64) {
+        let Some(peer) = self.peers.get(&h) else {
+            return;
+        };
+        if peer.stage != Stage::AwaitEpochQuorum {
+            return;
+        }
+        let (peer_zxid, observer) = (peer.peer_zxid, peer.observer);
+        let committed: Vec<i64> = self.committed_log.iter().map(|(z, _)| *z).collect();
+        let factor = self.settings.snapshot_size_factor;
+        let mut from_disk: Vec<(i64, Bytes)> = Vec::new();
+        let disk = &self.disk;
+        let decision = plan_sync(
+            SyncInput {
+                peer_last_zxid: peer_zxid,
+                last_processed_zxid: self.last_processed,
+                committed: &committed,
+                force_snap: self.settings.force_snap_sync,
+                txnlog_sync_enabled: factor >= 0.0,
+            },
+            |start| {
+                let limit = txnlog_size_limit(disk.snapshot_size(), factor);
+                let read = disk.read_from(start);
+                if !txnlog_usable(start, read.first_zxid, read.storage_size, limit) {
+                    return None;
+                }
+                let zxids = read.txns.iter().map(|(z, _)| *z).collect();
+                from_disk = read.txns;
+                Some(zxids)
+            },
+        );
+        let txns = |s: &Self, zxids: &[i64], out: &mut Vec<QuorumPacket>| {
+            for &z in zxids {
+                let data = s
+                    .committed_log
+                    .binary_search_by_key(&z, |(x, _)| *x)
+                    .ok()
+                    .map(|i| s.committed_log[i].1.clone())
+                    .or_else(|| {
+                        from_disk
+                            .binary_search_by_key(&z, |(x, _)| *x)
+                            .ok()
+                            .map(|i| from_disk[i].1.clone())
+                    })
+                    .unwrap_or_default();
+                out.push(QuorumPacket::with_data(pkt::PROPOSAL, z, data));
+                out.push(QuorumPacket::new(pkt::COMMIT, z));
+            }
+        };
+        let mut pkts = Vec::new();
+        let mut snap = false;
+        match &decision.plan {
+            SyncPlan::Snap => {
+                pkts.push(QuorumPacket::new(pkt::SNAP, self.last_processed));
+                snap = true;
+            }
+            SyncPlan::Diff { zxid, txns: t } => {
+                pkts.push(QuorumPacket::new(pkt::DIFF, *zxid));
+                txns(self, t, &mut pkts);
+            }
+            SyncPlan::Trunc { to } => pkts.push(QuorumPacket::new(pkt::TRUNC, *to)),
+            SyncPlan::TruncThenDiff { to, txns: t } => {
+                pkts.push(QuorumPacket::new(pkt::TRUNC, *to));
+                txns(self, t, &mut pkts);
+            }
+        }
+        let mut pkts = pkts.into_iter();
+        if snap {
+            if let Some(p) = pkts.next() {
+                self.send(h, p);
+            }
+            self.out.push(LeaderAction::SendSnapshot { to: h });
+        }
+        for p in pkts {
+            self.send(h, p);
+        }
+        // `startForwarding`: proposals still outstanding past where the
+        // learner will be (participants only), then join the broadcast.
+        if !observer && self.last_proposed > decision.forward_from {
+            let todo: Vec<(i64, Bytes)> = self
+                .outstanding
+                .range(decision.forward_from + 1..)
+                .map(|(z, p)| (*z, p.data.clone()))
+                .collect();
+            for (z, d) in todo {
+                self.send(h, QuorumPacket::with_data(pkt::PROPOSAL, z, d));
+            }
+        }
+        let nl = QuorumPacket::with_data(pkt::NEWLEADER, self.newleader_zxid(), self.config_bytes());
+        self.send(h, nl);
+        if let Some(p) = self.peers.get_mut(&h) {
+            p.forwarding = true;
+            p.pinging = true;
+            p.stage = Stage::AwaitNewLeaderAck;
+            p.read_deadline = Some(now + self.settings.init_ms());
+        }
+    }
+
+    fn on_newleader_ack(&mut self, h: Handle, zxid: i64, now: u64) {
+        let Some(peer) = self.peers.get_mut(&h) else {
+            return;
+        };
+        peer.stage = Stage::AwaitStartup;
+        peer.read_deadline = None;
+        peer.sync_check.started = true;
+        let sid = peer.sid.unwrap_or(0);
+        self.newleader_ack(sid, zxid, now);
+        if self.phase == Phase::Broadcast {
+            self.uptodate(h, now);
+        }
+    }
+
+    /// `waitForNewLeaderAck(sid, zxid)`.
+    fn newleader_ack(&mut self, sid: Sid, zxid: i64, now: u64) {
+        if self.phase != Phase::NewLeaderAck || zxid != self.newleader_zxid() {
+            // Already formed, or an ACK from another epoch (which ZooKeeper
+            // logs and lets through to UPTODATE without counting).
+            return;
+        }
+        self.newleader_acks.insert(sid);
+        if self.quorum.contains_quorum(&self.newleader_acks) {
+            self.establish(now);
+        }
+    }
+
+    /// `startZkServer` and the broadcast loop's start.
+    fn establish(&mut self, now: u64) {
+        self.phase = Phase::Broadcast;
+        let z = self.newleader_zxid();
+        self.last_committed = z;
+        self.last_processed = z;
+        self.tick = 0;
+        self.tick_skip = true;
+        self.next_half_tick = now + (self.settings.tick_ms / 2).max(1);
+        self.out
+            .push(LeaderAction::Established { epoch: self.epoch });
+        let waiting: Vec<Handle> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.stage == Stage::AwaitStartup)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in waiting {
+            self.uptodate(h, now);
+        }
+    }
+
+    fn uptodate(&mut self, h: Handle, now: u64) {
+        if let Some(p) = self.peers.get_mut(&h) {
+            p.stage = Stage::Active;
+            p.read_deadline = Some(now + self.settings.sync_ms());
+        }
+        self.send(h, QuorumPacket::new(pkt::UPTODATE, -1));
+    }
+
+    fn on_broadcast_packet(&mut self, h: Handle, p: QuorumPacket) -> Result<(), LearnerFault> {
+        let tick_deadline = self.tick + self.settings.sync_limit as u64;
+        let Some(peer) = self.peers.get_mut(&h) else {
+            return Ok(());
+        };
+        if peer.stage == Stage::Active {
+            peer.tick_deadline = tick_deadline;
+        }
+        let sid = peer.sid.unwrap_or(0);
+        match p.typ {
+            pkt::ACK => {
+                peer.sync_check.update_ack(p.zxid);
+                self.process_ack(sid, p.zxid);
+            }
+            pkt::PING => {
+                for touch in wire::decode_touches(p.data.as_deref())? {
+                    self.out.push(LeaderAction::Touch { sid, touch });
+                }
+            }
+            pkt::REVALIDATE => {
+                let (session_id, timeout) = wire::decode_revalidate_request(p.data.as_deref())?;
+                self.out.push(LeaderAction::Revalidate {
+                    from: h,
+                    session_id,
+                    timeout,
+                });
+            }
+            pkt::REQUEST => {
+                let req = ForwardedRequest::from_packet(&p)?;
+                self.out.push(LeaderAction::Request { from: h, sid, req });
+            }
+            // "unexpected quorum packet": logged and ignored.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `Leader.processAck`.
+    fn process_ack(&mut self, sid: Sid, zxid: i64) {
+        if self.phase != Phase::Broadcast || counter_of(zxid) == 0 {
+            // The ACK of NEWLEADER or UPTODATE.
+            return;
+        }
+        if self.outstanding.is_empty() || self.last_committed >= zxid {
+            return;
+        }
+        let Some(p) = self.outstanding.get_mut(&zxid) else {
+            // "Trying to commit future proposal".
+            return;
+        };
+        p.acks.insert(sid);
+        let mut z = zxid;
+        // Commit in order; a later proposal that already has its quorum
+        // follows the one that completes.
+        while self.try_commit(z) {
+            z += 1;
+        }
+    }
+
+    /// `Leader.tryToCommit`.
+    fn try_commit(&mut self, zxid: i64) -> bool {
+        if self.outstanding.contains_key(&(zxid - 1)) {
+            return false;
+        }
+        let Some(p) = self.outstanding.get(&zxid) else {
+            return false;
+        };
+        if !self.quorum.contains_quorum(&p.acks) {
+            return false;
+        }
+        let Some(p) = self.outstanding.remove(&zxid) else {
+            return false;
+        };
+        self.last_committed = zxid;
+        self.last_processed = zxid;
+        let commit = QuorumPacket::new(pkt::COMMIT, zxid);
+        let inform = QuorumPacket::with_data(pkt::INFORM, zxid, p.data.clone());
+        let to: Vec<(Handle, bool)> = self
+            .peers
+            .iter()
+            .filter(|(_, x)| x.forwarding)
+            .map(|(h, x)| (*h, x.observer))
+            .collect();
+        for (h, observer) in to {
+            self.send(h, if observer { inform.clone() } else { commit.clone() });
+        }
+        self.out.push(LeaderAction::Commit {
+            zxid,
+            data: p.data.clone(),
+        });
+        // `ZKDatabase.addCommittedProposal`.
+        if self.committed_log.len() > self.settings.commit_log_count {
+            self.committed_log.pop_front();
+        }
+        self.committed_log.push_back((zxid, p.data));
+        if let Some(hs) = self.pending_syncs.remove(&zxid) {
+            for h in hs {
+                self.send(h, QuorumPacket::new(pkt::SYNC, 0));
+            }
+        }
+        true
+    }
+
+    /// One pass of `lead()`'s loop, every half tick.
+    fn half_tick(&mut self, now: u64) {
+        if !self.tick_skip {
+            self.tick += 1;
+            let mut synced: BTreeSet<Sid> = BTreeSet::from([self.me]);
+            synced.extend(
+                self.peers
+                    .values()
+                    .filter(|p| self.tick <= p.tick_deadline)
+                    .filter_map(|p| p.sid),
+            );
+            if !self.quorum.contains_quorum(&synced) {
+                let sids = synced.into_iter().filter(|s| self.quorum.is_voter(*s));
+                self.step_down(StepDownReason::LostQuorum(sids.collect()));
+                return;
+            }
+        }
+        self.tick_skip = !self.tick_skip;
+        let ping = QuorumPacket::new(pkt::PING, self.last_proposed);
+        let sync_ms = self.settings.sync_ms();
+        let hs: Vec<(Handle, bool)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.pinging)
+            .map(|(h, p)| (*h, p.sync_check.check(now, sync_ms)))
+            .collect();
+        for (h, ok) in hs {
+            if ok {
+                self.send(h, ping.clone());
+            } else {
+                self.close(h, LearnerFault::SyncLimit);
+            }
+        }
+    }
+}
