@@ -443,6 +443,80 @@ impl AclIndex {
     }
 }
 
+/// Where a snapshot body goes: a buffer, flushed now and then.
+trait Sink {
+    fn buf(&mut self) -> &mut BytesMut;
+    fn maybe_flush(&mut self) -> std::io::Result<()>;
+}
+
+impl<W: Write> Sink for Checked<W> {
+    fn buf(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+    fn maybe_flush(&mut self) -> std::io::Result<()> {
+        Checked::maybe_flush(self)
+    }
+}
+
+impl Sink for BytesMut {
+    fn buf(&mut self) -> &mut BytesMut {
+        self
+    }
+    fn maybe_flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The body every snapshot shares (`SerializeUtils.serializeSnapshot`):
+/// sessions, the ACL cache, the nodes, then the "/" end marker.
+fn write_body(w: &mut impl Sink, tree: &Tree, sessions: &[(i64, i32)]) -> std::io::Result<()> {
+    w.buf().int(sessions.len() as i32);
+    for (id, timeout) in sessions {
+        w.buf().long(*id);
+        w.buf().int(*timeout);
+        w.maybe_flush()?;
+    }
+    // The ACL cache: one index per distinct list.
+    let mut index = AclIndex::default();
+    for (_, n) in tree.nodes() {
+        index.index_of(&n.acl);
+    }
+    w.buf().int(index.lists.len() as i32);
+    for (i, l) in index.lists.iter().enumerate() {
+        w.buf().long(i as i64 + 1);
+        write_acl_list(w.buf(), l);
+        w.maybe_flush()?;
+    }
+    // Pass 2: the nodes, in the tree's order: by depth, so every parent
+    // comes before its children as ZooKeeper's reader needs (ZooKeeper
+    // itself writes depth first), and a restart's sort finds them sorted.
+    for (p, n) in tree.nodes() {
+        w.buf().ustring(if p == "/" { "" } else { p });
+        w.buf().buffer(n.data());
+        w.buf().long(index.index_of(&n.acl));
+        w.buf().long(n.czxid);
+        w.buf().long(n.mzxid);
+        w.buf().long(n.ctime);
+        w.buf().long(n.mtime);
+        w.buf().int(n.version);
+        w.buf().int(n.cversion);
+        w.buf().int(n.aversion);
+        w.buf().long(n.ephemeral_owner);
+        w.buf().long(n.pzxid);
+        w.maybe_flush()?;
+    }
+    w.buf().ustring("/");
+    Ok(())
+}
+
+/// The snapshot a Zab leader streams after SNAP (`ZKDatabase.serializeSnapshot`):
+/// the body alone, with no file header, seal or digest. The caller writes
+/// the signature after it.
+pub fn write_sync_snapshot(out: &mut BytesMut, tree: &Tree, sessions: &[(i64, i32)]) {
+    // Writing to memory cannot fail.
+    let _ = write_body(out, tree, sessions);
+}
+
 /// Writes `tree` and `sessions` as a snapshot (`FileSnap.serialize`) and
 /// returns the writer. `zxid_digest` is the digest section (ZooKeeper writes
 /// one unless `zookeeper.digest.enabled=false`; see [`ZxidDigest::of`]).
@@ -473,42 +547,7 @@ pub fn write_snapshot<W: Write>(
         dbid: DBID,
     }
     .write(&mut w.buf);
-    w.buf.int(sessions.len() as i32);
-    for (id, timeout) in sessions {
-        w.buf.long(*id);
-        w.buf.int(*timeout);
-        w.maybe_flush()?;
-    }
-    // The ACL cache: one index per distinct list.
-    let mut index = AclIndex::default();
-    for (_, n) in tree.nodes() {
-        index.index_of(&n.acl);
-    }
-    w.buf.int(index.lists.len() as i32);
-    for (i, l) in index.lists.iter().enumerate() {
-        w.buf.long(i as i64 + 1);
-        write_acl_list(&mut w.buf, l);
-        w.maybe_flush()?;
-    }
-    // Pass 2: the nodes, in the tree's order: by depth, so every parent
-    // comes before its children as ZooKeeper's reader needs (ZooKeeper
-    // itself writes depth first), and a restart's sort finds them sorted.
-    for (p, n) in tree.nodes() {
-        w.buf.ustring(if p == "/" { "" } else { p });
-        w.buf.buffer(n.data());
-        w.buf.long(index.index_of(&n.acl));
-        w.buf.long(n.czxid);
-        w.buf.long(n.mzxid);
-        w.buf.long(n.ctime);
-        w.buf.long(n.mtime);
-        w.buf.int(n.version);
-        w.buf.int(n.cversion);
-        w.buf.int(n.aversion);
-        w.buf.long(n.ephemeral_owner);
-        w.buf.long(n.pzxid);
-        w.maybe_flush()?;
-    }
-    w.buf.ustring("/");
+    write_body(&mut w, tree, sessions)?;
     w.seal()?;
     if let Some(d) = zxid_digest {
         d.write(&mut w.buf);
@@ -544,24 +583,20 @@ fn check_seal(
     Ok(())
 }
 
-/// Reads a snapshot's bytes (as stored, compressed or not) taken at
-/// `snap_zxid` (the zxid in its name).
-pub fn read_snapshot(
-    bytes: &[u8],
-    compression: Compression,
+/// The body every snapshot shares: sessions, the ACL cache and the nodes
+/// up to the "/" end marker. `total` is the length of the buffer `r` reads
+/// (for error offsets). Returns the sessions, the tree at `snap_zxid`, and
+/// the nodes whose ACL index the cache lacked.
+#[allow(clippy::type_complexity)]
+fn read_body(
+    r: &mut Reader<'_>,
+    total: usize,
     snap_zxid: i64,
-) -> Result<Snapshot, SnapError> {
-    let data = decompress(bytes, compression)?;
-    let data: &[u8] = &data;
-    let mut r = Reader::new(data);
-    let header = FileHeader::read(&mut r)?;
-    if header.magic != SNAP_MAGIC {
-        return Err(SnapError::BadMagic(header.magic));
-    }
+) -> Result<(Vec<(i64, i32)>, Tree, Vec<(String, i64)>), SnapError> {
     let count = r.int()?;
     if count > 0 && count as usize > r.remaining() / 12 {
         return Err(JuteError::Short {
-            at: data.len() - r.remaining(),
+            at: total - r.remaining(),
             needed: count as usize * 12 - r.remaining(),
         }
         .into());
@@ -582,7 +617,7 @@ pub fn read_snapshot(
         };
         let mut list = Vec::with_capacity(len);
         for _ in 0..len {
-            list.push(Acl::read(&mut r)?);
+            list.push(Acl::read(r)?);
         }
         acls.insert(idx, Arc::new(list));
     }
@@ -634,6 +669,40 @@ pub fn read_snapshot(
     // ZooKeeper checks each node's parent as it reads the node, before
     // the seal.
     let tree = Tree::from_nodes(nodes, snap_zxid).map_err(SnapError::BadTree)?;
+    Ok((sessions, tree, unresolved))
+}
+
+/// The snapshot a Zab leader streams after SNAP: sessions and the tree
+/// (its last zxid `zxid`), with no header, seal or digest. `Ok(None)` when
+/// `buf` does not hold all of it yet; otherwise also how many bytes it took.
+#[allow(clippy::type_complexity)]
+pub fn read_sync_snapshot(
+    buf: &[u8],
+    zxid: i64,
+) -> Result<Option<(Vec<(i64, i32)>, Tree, usize)>, SnapError> {
+    let mut r = Reader::new(buf);
+    match read_body(&mut r, buf.len(), zxid) {
+        Ok((sessions, tree, _)) => Ok(Some((sessions, tree, buf.len() - r.remaining()))),
+        Err(SnapError::Jute(JuteError::Short { .. })) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a snapshot's bytes (as stored, compressed or not) taken at
+/// `snap_zxid` (the zxid in its name).
+pub fn read_snapshot(
+    bytes: &[u8],
+    compression: Compression,
+    snap_zxid: i64,
+) -> Result<Snapshot, SnapError> {
+    let data = decompress(bytes, compression)?;
+    let data: &[u8] = &data;
+    let mut r = Reader::new(data);
+    let header = FileHeader::read(&mut r)?;
+    if header.magic != SNAP_MAGIC {
+        return Err(SnapError::BadMagic(header.magic));
+    }
+    let (sessions, tree, unresolved) = read_body(&mut r, data.len(), snap_zxid)?;
     let mut adler = adler2::Adler32::new();
     let mut done = 0;
     check_seal(&mut r, data, &mut adler, &mut done)?;
@@ -762,6 +831,32 @@ mod tests {
 
     /// A tree with every kind of node, shared and distinct ACLs, null and
     /// empty data.
+    #[test]
+    fn a_sync_snapshot_round_trips_and_a_short_one_waits() {
+        let tree = sample_tree();
+        let sessions = vec![(0x1234, 30000), (0x99, 4000)];
+        let mut out = BytesMut::new();
+        write_sync_snapshot(&mut out, &tree, &sessions);
+        out.extend_from_slice(b"after");
+        let (s2, t2, used) = read_sync_snapshot(&out, tree.last_zxid).unwrap().unwrap();
+        assert_eq!(used, out.len() - 5, "stops at the end marker");
+        assert_eq!(s2, sessions);
+        assert_eq!(t2.node_count(), tree.node_count());
+        for (p, n) in tree.nodes() {
+            let m = t2.get(p).unwrap();
+            assert_eq!(
+                (m.data(), m.czxid, m.mzxid, m.version),
+                (n.data(), n.czxid, n.mzxid, n.version)
+            );
+        }
+        for cut in [0, 3, 10, used / 2, used - 1] {
+            assert!(
+                read_sync_snapshot(&out[..cut], 1).unwrap().is_none(),
+                "cut at {cut}"
+            );
+        }
+    }
+
     pub(crate) fn sample_tree() -> Tree {
         let mut t = Tree::new();
         let open = crate::tree::open_acl();

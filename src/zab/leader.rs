@@ -172,7 +172,11 @@ pub enum LeaderAction {
     Established { epoch: i64 },
     /// A learner forwarded a client request (a `sync` one is answered by
     /// calling [`Leader::sync`] once it reaches the proposal stage).
-    Request { from: Handle, sid: Sid, req: ForwardedRequest },
+    Request {
+        from: Handle,
+        sid: Sid,
+        req: ForwardedRequest,
+    },
     /// A learner's ping touched a session.
     Touch { sid: Sid, touch: Touch },
     /// A learner asks whether a session is valid; answer with
@@ -879,7 +883,8 @@ impl Leader {
                 self.send(h, QuorumPacket::with_data(pkt::PROPOSAL, z, d));
             }
         }
-        let nl = QuorumPacket::with_data(pkt::NEWLEADER, self.newleader_zxid(), self.config_bytes());
+        let nl =
+            QuorumPacket::with_data(pkt::NEWLEADER, self.newleader_zxid(), self.config_bytes());
         self.send(h, nl);
         if let Some(p) = self.peers.get_mut(&h) {
             p.forwarding = true;
@@ -1030,7 +1035,14 @@ impl Leader {
             .map(|(h, x)| (*h, x.observer))
             .collect();
         for (h, observer) in to {
-            self.send(h, if observer { inform.clone() } else { commit.clone() });
+            self.send(
+                h,
+                if observer {
+                    inform.clone()
+                } else {
+                    commit.clone()
+                },
+            );
         }
         self.out.push(LeaderAction::Commit {
             zxid,
