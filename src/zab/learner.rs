@@ -84,7 +84,12 @@ pub enum LearnerAction {
     /// Apply a committed txn to the tree without logging it (a SNAP or
     /// TRUNC sync before NEWLEADER: the snapshot taken then keeps it).
     ApplyUnlogged { zxid: i64, data: Bytes },
-    /// Write a snapshot of the tree as it is now, durably, before going on.
+    /// Write a snapshot of the tree as it is now, durably, before going on;
+    /// the txn log written before it must not replay on top of it (drop
+    /// it). After a SNAP or TRUNC sync the snapshot holds all the history
+    /// there is, and an old log tail past its zxid would be a dead
+    /// branch. (ZooKeeper keeps the old log, and with
+    /// `forceSnapshotSync` would replay such a tail after a restart.)
     TakeSnapshot,
     /// Append a txn to the txn log; report it with [`Learner::durable`].
     Log { zxid: i64, data: Bytes },
@@ -377,8 +382,7 @@ impl Learner {
         let ours = if new_epoch > self.accepted_epoch {
             let cur = self.current_epoch as i32;
             self.accepted_epoch = new_epoch;
-            self.out
-                .push(LearnerAction::PersistAcceptedEpoch(new_epoch));
+            self.out.push(LearnerAction::PersistAcceptedEpoch(new_epoch));
             cur
         } else if new_epoch == self.accepted_epoch {
             // We acked this epoch already (to another would-be leader): say
@@ -445,8 +449,7 @@ impl Learner {
                     p.data.unwrap_or_default()
                 };
                 if !self.write_to_txn_log {
-                    self.out
-                        .push(LearnerAction::ApplyUnlogged { zxid: p.zxid, data });
+                    self.out.push(LearnerAction::ApplyUnlogged { zxid: p.zxid, data });
                 } else {
                     self.not_committed.push_back((p.zxid, data));
                     self.committed.push_back(p.zxid);

@@ -205,22 +205,14 @@ pub fn decode_with_limit(
     buf: &[u8],
     max_len: usize,
 ) -> Result<Option<(QuorumPacket, usize)>, WireError> {
-    let mut c = Cursor {
-        buf,
-        pos: 0,
-        max_len,
-    };
+    let mut c = Cursor { buf, pos: 0, max_len };
     let Some(typ) = c.int() else { return Ok(None) };
-    let Some(zxid) = c.long() else {
-        return Ok(None);
-    };
+    let Some(zxid) = c.long() else { return Ok(None) };
     let data = match c.buffer()? {
         Step::More => return Ok(None),
         Step::Got(d) => d.map(Bytes::copy_from_slice),
     };
-    let Some(count) = c.int() else {
-        return Ok(None);
-    };
+    let Some(count) = c.int() else { return Ok(None) };
     let authinfo = if count == -1 {
         None
     } else {
@@ -376,17 +368,19 @@ fn be_i64(b: &[u8]) -> i64 {
 /// Reads a big-endian int at the front of a body (`ByteBuffer.getInt`).
 pub fn body_int(what: &'static str, data: Option<&[u8]>) -> Result<i32, WireError> {
     let d = data.ok_or(WireError::NoData(what))?;
-    d.get(..4)
-        .map(be_i32)
-        .ok_or(WireError::ShortBody { what, len: d.len() })
+    d.get(..4).map(be_i32).ok_or(WireError::ShortBody {
+        what,
+        len: d.len(),
+    })
 }
 
 /// Reads a big-endian long at the front of a body (`ByteBuffer.getLong`).
 pub fn body_long(what: &'static str, data: Option<&[u8]>) -> Result<i64, WireError> {
     let d = data.ok_or(WireError::NoData(what))?;
-    d.get(..8)
-        .map(be_i64)
-        .ok_or(WireError::ShortBody { what, len: d.len() })
+    d.get(..8).map(be_i64).ok_or(WireError::ShortBody {
+        what,
+        len: d.len(),
+    })
 }
 
 /// An int as four big-endian bytes: LEADERINFO's and ACKEPOCH's data.
@@ -434,7 +428,7 @@ pub fn ping_reply(ping: &QuorumPacket, touches: &[Touch]) -> QuorumPacket {
 /// bytes remain; a partial pair is an EOF there, an error here.
 pub fn decode_touches(data: Option<&[u8]>) -> Result<Vec<Touch>, WireError> {
     let d = data.unwrap_or(&[]);
-    if d.len() % 12 != 0 {
+    if !d.len().is_multiple_of(12) {
         return Err(WireError::ShortBody {
             what: "PING touches",
             len: d.len(),
@@ -618,10 +612,7 @@ mod tests {
             LearnerInfo::decode_lenient(p.body()),
             (Some(3), PROTOCOL_VERSION, Some(0))
         );
-        assert_eq!(
-            LearnerInfo::decode_lenient(&p.body()[..8]),
-            (Some(3), 0, None)
-        );
+        assert_eq!(LearnerInfo::decode_lenient(&p.body()[..8]), (Some(3), 0, None));
         assert_eq!(LearnerInfo::decode_lenient(&[]), (None, 0, None));
     }
 
@@ -691,9 +682,7 @@ mod tests {
         );
         assert_eq!(p.zxid, -1);
         assert_eq!(ForwardedRequest::from_packet(&full(&p)), Ok(r));
-        assert!(
-            ForwardedRequest::from_packet(&QuorumPacket::with_data(1, 0, vec![0; 15])).is_err()
-        );
+        assert!(ForwardedRequest::from_packet(&QuorumPacket::with_data(1, 0, vec![0; 15])).is_err());
 
         let ping = QuorumPacket::new(pkt::PING, 42);
         let t = [
