@@ -300,6 +300,21 @@ pub fn prep(ctx: &PrepCtx<'_>, t: &Tree, cxid: i32, zxid: i64, time: i64, w: &Wr
     Txn { hdr, body }
 }
 
+/// A txn that only carries an error (a request that fails before prep,
+/// such as one from an expired session).
+pub fn error_txn(session: i64, cxid: i32, zxid: i64, time: i64, code: Code) -> Txn {
+    Txn {
+        hdr: TxnHeader {
+            client_id: session,
+            cxid,
+            zxid,
+            time,
+            op: op::ERROR,
+        },
+        body: error(code),
+    }
+}
+
 fn error(code: Code) -> TxnBody {
     TxnBody::Error(jute::ErrorTxn { err: code.as_i32() })
 }

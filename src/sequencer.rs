@@ -16,7 +16,7 @@ use crate::request;
 use crate::server::msg::{Asker, ConnRef, Item, ToSeq};
 use crate::session::{self, SessionTracker};
 use crate::tree::{NodeKind, Tree};
-use crate::txn::Txn;
+use crate::txn::{Txn, TxnBody};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -59,6 +59,72 @@ pub struct Sequencer {
     /// to answer those words.
     trace_mask: i64,
     started: i64,
+    /// This server's part in the ensemble.
+    role: Role,
+    /// A leader's first zxid of its epoch; 0 when not leading.
+    epoch_start: i64,
+    /// Follower: what goes to the leader, in order.
+    forwards: Vec<Forward>,
+    /// Follower: forwarded requests waiting for their txn's commit.
+    waiting: HashMap<(i64, i32), Waiter>,
+    /// Follower: forwarded `sync`s, answered in order when the leader's
+    /// SYNC comes back.
+    syncs: std::collections::VecDeque<(ConnRef, i32, String)>,
+    /// Follower: sessions touched since the last ping.
+    touched: Vec<i64>,
+}
+
+/// How this server takes part: alone, or its role in the ensemble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// No ensemble: every write is prepped and applied here.
+    Standalone,
+    /// Between leaders (electing, or syncing with one): no client is
+    /// served; connections are closed, as ZooKeeper closes them.
+    NotServing,
+    /// The leader: preps every write, its own and the learners'.
+    Leader,
+    /// A follower or observer: forwards writes and session changes to the
+    /// leader and applies what the leader commits.
+    Learner,
+}
+
+/// What a learner sends its leader.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Forward {
+    /// A request (`Learner.request`): the session, cxid, op code and the
+    /// request bytes. createSession carries the timeout; closeSession
+    /// nothing.
+    Request {
+        session: i64,
+        cxid: i32,
+        op: i32,
+        body: Bytes,
+        auth: Vec<jute::Id>,
+    },
+    /// Is this session (reconnecting here) valid (REVALIDATE)?
+    Revalidate { session: i64, timeout: i32 },
+}
+
+/// A learner's client request waiting for the leader's txn.
+#[derive(Debug, Clone)]
+enum Waiter {
+    Write {
+        from: ConnRef,
+        op: i32,
+    },
+    Connect {
+        from: ConnRef,
+        timeout: i32,
+    },
+    Close {
+        from: ConnRef,
+    },
+    Revalidate {
+        from: ConnRef,
+        passwd: Bytes,
+        timeout: i32,
+    },
 }
 
 /// A gathered four-letter word in flight.
@@ -88,6 +154,12 @@ impl Sequencer {
             next_ticket: 1,
             trace_mask: fourlw::DEFAULT_TRACE_MASK,
             started: now,
+            role: Role::Standalone,
+            epoch_start: 0,
+            forwards: Vec::new(),
+            waiting: HashMap::new(),
+            syncs: Default::default(),
+            touched: Vec::new(),
         }
     }
 
@@ -130,24 +202,18 @@ impl Sequencer {
     }
 
     fn next_zxid(&self) -> i64 {
-        self.tree.last_zxid + 1
+        (self.tree.last_zxid + 1).max(self.epoch_start)
     }
 
-    /// Applies a txn and queues its events to every shard.
+    /// Applies a txn, queues its events to every shard, and queues it for
+    /// the log with the tree's digest after it.
     fn apply(&mut self, txn: &Txn) -> crate::tree::ApplyResult {
-        let mut events = Vec::new();
-        let r = self.tree.apply(txn, &mut events);
+        let r = self.apply_only(txn);
         let digest = TxnDigest {
             version: crate::digest::DIGEST_VERSION,
             tree_digest: self.tree.digest(),
         };
         self.logged.push((txn.clone(), digest));
-        for ev in events {
-            for q in &mut self.out {
-                q.push(Item::Event(ev.clone()));
-            }
-        }
-        self.dirty = true;
         r
     }
 
@@ -197,6 +263,17 @@ impl Sequencer {
 
     /// Handles one message from a shard.
     pub fn handle(&mut self, msg: ToSeq, now: i64) {
+        let msg = match self.role {
+            Role::Standalone | Role::Leader => msg,
+            Role::NotServing => match self.refuse(msg) {
+                Some(m) => m,
+                None => return,
+            },
+            Role::Learner => match self.forward(msg, now) {
+                Some(m) => m,
+                None => return,
+            },
+        };
         match msg {
             ToSeq::Connect {
                 from,
@@ -211,6 +288,7 @@ impl Sequencer {
                 xid,
                 op: w,
                 auth,
+                ..
             } => {
                 if !self.sessions.is_live(session) {
                     self.reply(
@@ -478,6 +556,362 @@ impl Sequencer {
     }
 }
 
+/// The ensemble roles: what a leader does with its learners' requests,
+/// and how a learner forwards its clients' and applies the leader's
+/// commits. Logic only; the quorum driver carries the packets.
+impl Sequencer {
+    /// This server's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Takes a new role. A leader's first zxid is `make_zxid(epoch, 1)`.
+    /// Leaving a role closes every client connection it had (their
+    /// sessions live on; their clients reconnect, here or elsewhere).
+    pub fn set_role(&mut self, role: Role, epoch: i64) {
+        if role != self.role {
+            tracing::info!(from = ?self.role, to = ?role, epoch, "role");
+        }
+        self.epoch_start = if role == Role::Leader {
+            crate::quorum::make_zxid(epoch, 1)
+        } else {
+            0
+        };
+        if role != self.role && self.role != Role::Standalone {
+            let owners: Vec<ConnRef> = self.owners.drain().map(|(_, c)| c).collect();
+            for c in owners {
+                self.close_conn(c);
+            }
+            let waiting: Vec<Waiter> = self.waiting.drain().map(|(_, w)| w).collect();
+            for w in waiting {
+                let (Waiter::Write { from, .. }
+                | Waiter::Connect { from, .. }
+                | Waiter::Close { from }
+                | Waiter::Revalidate { from, .. }) = w;
+                self.close_conn(from);
+            }
+            for (from, _, _) in std::mem::take(&mut self.syncs) {
+                self.close_conn(from);
+            }
+            self.forwards.clear();
+            self.touched.clear();
+        }
+        self.role = role;
+    }
+
+    /// Replaces the tree (a learner's SNAP, or a reload after TRUNC).
+    pub fn install_tree(&mut self, tree: Tree, sessions: &[(i64, i32)], now: i64) {
+        self.reset_to(tree);
+        self.sessions = SessionTracker::new(
+            self.s.tick_ms,
+            session::initial_session_id(self.s.server_id, now),
+        );
+        self.restore_sessions(sessions, now);
+        self.dirty = true;
+    }
+
+    /// Not serving: a handshake or request gets its connection closed.
+    fn refuse(&mut self, msg: ToSeq) -> Option<ToSeq> {
+        match msg {
+            ToSeq::Connect { from, .. }
+            | ToSeq::Write { from, .. }
+            | ToSeq::Sync { from, .. }
+            | ToSeq::Close { from, .. } => {
+                self.close_conn(from);
+                None
+            }
+            ToSeq::Touch(_) => None,
+            other => Some(other),
+        }
+    }
+
+    /// A learner's client traffic: writes, session changes and syncs go to
+    /// the leader; the rest is handled here as usual.
+    fn forward(&mut self, msg: ToSeq, now: i64) -> Option<ToSeq> {
+        match msg {
+            ToSeq::Connect {
+                from,
+                ip,
+                session,
+                passwd,
+                timeout,
+            } => {
+                let count = self.per_ip.entry(ip).or_insert(0);
+                if self.s.max_client_cnxns != 0 && *count >= self.s.max_client_cnxns {
+                    tracing::warn!(%ip, max = self.s.max_client_cnxns, "too many connections from one address");
+                    self.close_conn(from);
+                    return None;
+                }
+                *count += 1;
+                let timeout = self.clamp_timeout(timeout);
+                if session == 0 {
+                    let id = self.sessions.next_session_id();
+                    self.waiting
+                        .insert((id, 0), Waiter::Connect { from, timeout });
+                    self.forwards.push(Forward::Request {
+                        session: id,
+                        cxid: 0,
+                        op: jute::op::CREATE_SESSION,
+                        body: Bytes::copy_from_slice(&timeout.to_be_bytes()),
+                        auth: Vec::new(),
+                    });
+                } else {
+                    if let Some(old) = self.owners.remove(&session) {
+                        if old != from {
+                            self.close_conn(old);
+                        }
+                    }
+                    self.waiting.insert(
+                        (session, i32::MIN),
+                        Waiter::Revalidate {
+                            from,
+                            passwd,
+                            timeout,
+                        },
+                    );
+                    self.forwards.push(Forward::Revalidate { session, timeout });
+                }
+                let _ = now;
+                None
+            }
+            ToSeq::Write {
+                from,
+                session,
+                xid,
+                op,
+                body,
+                auth,
+            } => {
+                self.touched.push(session);
+                self.waiting
+                    .insert((session, xid), Waiter::Write { from, op: op.op() });
+                self.forwards.push(Forward::Request {
+                    session,
+                    cxid: xid,
+                    op: op.op(),
+                    body,
+                    auth,
+                });
+                None
+            }
+            ToSeq::Close { from, session, xid } => {
+                self.waiting.insert((session, xid), Waiter::Close { from });
+                self.forwards.push(Forward::Request {
+                    session,
+                    cxid: xid,
+                    op: jute::op::CLOSE_SESSION,
+                    body: Bytes::new(),
+                    auth: Vec::new(),
+                });
+                None
+            }
+            ToSeq::Sync { from, xid, path } => {
+                let body = jute::PathResponse { path: path.clone() }.encode();
+                self.syncs.push_back((from, xid, path));
+                self.forwards.push(Forward::Request {
+                    session: 0,
+                    cxid: xid,
+                    op: jute::op::SYNC,
+                    body: body.freeze(),
+                    auth: Vec::new(),
+                });
+                None
+            }
+            ToSeq::Touch(ids) => {
+                self.touched.extend(ids);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Learner: what to send the leader since the last call.
+    pub fn take_forwards(&mut self) -> Vec<Forward> {
+        std::mem::take(&mut self.forwards)
+    }
+
+    /// Learner: the sessions to report in the next ping, with timeouts.
+    pub fn take_touched(&mut self) -> Vec<(i64, i32)> {
+        let mut ids = std::mem::take(&mut self.touched);
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .map(|id| (id, self.sessions.timeout_of(id).unwrap_or(0)))
+            .collect()
+    }
+
+    /// Learner: a txn the leader committed: apply it, and answer the
+    /// client of this server that asked for it.
+    pub fn apply_committed(&mut self, txn: &Txn, now: i64) {
+        let id = txn.hdr.client_id;
+        let key = (id, txn.hdr.cxid);
+        let waiter = match &txn.body {
+            TxnBody::CreateSession(_) => self.waiting.remove(&(id, 0)),
+            _ => self.waiting.remove(&key),
+        };
+        if let Some(Waiter::Write { from, .. } | Waiter::Close { from }) = &waiter {
+            self.seal_previous_reply(*from);
+        }
+        let r = self.apply_only(txn);
+        let zxid = txn.hdr.zxid;
+        match (&txn.body, waiter) {
+            (TxnBody::CreateSession(c), w) => {
+                self.sessions.add(id, c.time_out, now);
+                if let Some(Waiter::Connect { from, timeout }) = w {
+                    self.owners.insert(id, from);
+                    self.connected(from, id, timeout, true);
+                }
+            }
+            (TxnBody::CloseSession(_), w) => {
+                self.sessions.remove(id);
+                if let Some(Waiter::Close { from }) = w {
+                    self.reply(from, key.1, zxid, 0, None);
+                    self.close_conn(from);
+                }
+                // Expired by the leader, or closed elsewhere.
+                if let Some(owner) = self.owners.remove(&id) {
+                    self.close_conn(owner);
+                }
+            }
+            (_, Some(Waiter::Write { from, op })) => {
+                let (err, body) = request::write_reply(op, &r);
+                if op == jute::op::CHECK && err == 0 {
+                    self.push_reply(from, Bytes::new());
+                } else {
+                    self.reply(from, key.1, zxid, err, body.as_deref());
+                }
+            }
+            (_, _) => {}
+        }
+    }
+
+    /// Learner: the leader's SYNC came back: the oldest `sync` answers.
+    pub fn sync_done(&mut self) {
+        if let Some((from, xid, path)) = self.syncs.pop_front() {
+            let body = jute::PathResponse { path }.encode();
+            self.reply(from, xid, self.tree.last_zxid, 0, Some(&body));
+        }
+    }
+
+    /// Learner: the leader's answer to a reconnecting session.
+    pub fn revalidated(&mut self, session: i64, valid: bool, now: i64) {
+        let Some(Waiter::Revalidate {
+            from,
+            passwd,
+            timeout,
+        }) = self.waiting.remove(&(session, i32::MIN))
+        else {
+            return;
+        };
+        let ok = valid && passwd.as_ref() == session::password(session);
+        if ok {
+            self.sessions.add(session, timeout, now);
+            self.owners.insert(session, from);
+        }
+        self.connected(from, session, timeout, ok);
+    }
+
+    fn connected(&mut self, from: ConnRef, id: i64, timeout: i32, ok: bool) {
+        if let Some(q) = self.out.get_mut(from.shard) {
+            q.push(Item::Connected {
+                conn: from.conn,
+                session: if ok { id } else { 0 },
+                timeout: if ok { timeout } else { 0 },
+                passwd: if ok { session::password(id) } else { [0; 16] },
+                ok,
+            });
+        }
+        self.dirty = true;
+    }
+
+    /// Leader: a request a learner forwarded (`sync` aside, which the
+    /// quorum driver answers). Its txn is applied and logged like a local
+    /// one; the learner answers the client when it commits.
+    pub fn handle_forwarded(
+        &mut self,
+        session: i64,
+        cxid: i32,
+        op: i32,
+        body: &[u8],
+        auth: Vec<jute::Id>,
+        now: i64,
+    ) {
+        match op {
+            jute::op::CREATE_SESSION => {
+                let Some(t) = body.get(..4) else {
+                    tracing::warn!(
+                        session = format!("0x{session:x}"),
+                        "a forwarded createSession without its timeout"
+                    );
+                    return;
+                };
+                let timeout = i32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+                self.sessions.add(session, timeout, now);
+                let txn = prep::create_session(session, timeout, self.next_zxid(), now);
+                self.apply(&txn);
+            }
+            jute::op::CLOSE_SESSION => {
+                self.sessions.set_closing(session);
+                let txn = prep::close_session(&self.tree, session, cxid, self.next_zxid(), now);
+                self.apply(&txn);
+                self.sessions.remove(session);
+                if let Some(owner) = self.owners.remove(&session) {
+                    self.close_conn(owner);
+                }
+            }
+            _ => {
+                let w = match request::decode(op, body) {
+                    Ok(request::Request::Write(w)) => w,
+                    _ => {
+                        tracing::warn!(op, "a forwarded request that is not a write; dropped");
+                        return;
+                    }
+                };
+                let txn = if self.sessions.is_live(session) {
+                    self.sessions.touch_current(session, now);
+                    let ctx = PrepCtx {
+                        policy: &self.s.policy,
+                        extended_types: self.s.extended_types,
+                        session,
+                        auth: &auth,
+                    };
+                    prep::prep(&ctx, &self.tree, cxid, self.next_zxid(), now, &w)
+                } else {
+                    prep::error_txn(session, cxid, self.next_zxid(), now, Code::SessionExpired)
+                };
+                self.apply(&txn);
+            }
+        }
+    }
+
+    /// Leader: a learner's ping touched these sessions.
+    pub fn touch_sessions(&mut self, ids: impl IntoIterator<Item = i64>, now: i64) {
+        for id in ids {
+            self.sessions.touch_current(id, now);
+        }
+    }
+
+    /// Leader: whether a session reconnecting at a learner is valid (and
+    /// touch it if so).
+    pub fn revalidate(&mut self, session: i64, timeout: i32, now: i64) -> bool {
+        self.sessions.is_live(session) && self.sessions.touch(session, timeout, now)
+    }
+
+    /// Applies a txn and queues its events to every shard (a learner's
+    /// commits: it logged them as proposals).
+    fn apply_only(&mut self, txn: &Txn) -> crate::tree::ApplyResult {
+        let mut events = Vec::new();
+        let r = self.tree.apply(txn, &mut events);
+        for ev in events {
+            for q in &mut self.out {
+                q.push(Item::Event(ev.clone()));
+            }
+        }
+        self.dirty = true;
+        r
+    }
+}
+
 /// Encodes the handshake answer (no reply header, as ZooKeeper sends it).
 pub fn connect_frame(timeout: i32, session: i64, passwd: &[u8], read_only: Option<bool>) -> Bytes {
     let body = jute::ConnectResponse {
@@ -515,6 +949,159 @@ mod four_lw_tests {
             server_id: 0,
         };
         Sequencer::new(s, Tree::new(), 1_000)
+    }
+
+    /// Carries a learner's forwards to the leader, and the leader's txns
+    /// back as commits; returns the txns.
+    fn relay(learner: &mut Sequencer, leader: &mut Sequencer, now: i64) -> Vec<Txn> {
+        for f in learner.take_forwards() {
+            match f {
+                Forward::Request {
+                    session,
+                    cxid,
+                    op,
+                    body,
+                    auth,
+                } => leader.handle_forwarded(session, cxid, op, &body, auth, now),
+                Forward::Revalidate { session, timeout } => {
+                    let ok = leader.revalidate(session, timeout, now);
+                    learner.revalidated(session, ok, now);
+                }
+            }
+        }
+        let txns: Vec<Txn> = leader.take_logged().into_iter().map(|(t, _)| t).collect();
+        for t in &txns {
+            learner.apply_committed(t, now);
+        }
+        txns
+    }
+
+    #[test]
+    fn a_learner_forwards_and_answers_from_the_leaders_commits() {
+        let mut leader = seq(1);
+        leader.set_role(Role::Leader, 3);
+        let mut learner = seq(1);
+        learner.set_role(Role::Learner, 3);
+        let c = ConnRef { shard: 0, conn: 7 };
+        learner.handle(
+            ToSeq::Connect {
+                from: c,
+                ip: "127.0.0.1".parse().unwrap(),
+                session: 0,
+                passwd: Bytes::new(),
+                timeout: 10_000,
+            },
+            2_000,
+        );
+        assert!(
+            learner.take().is_none(),
+            "no answer before the leader commits"
+        );
+        let txns = relay(&mut learner, &mut leader, 2_000);
+        assert_eq!(txns.len(), 1);
+        assert_eq!(
+            txns[0].hdr.zxid,
+            crate::quorum::make_zxid(3, 1),
+            "the epoch's first zxid"
+        );
+        let items = learner.take().unwrap();
+        let session = match &items[0][..] {
+            [Item::Connected {
+                conn: 7,
+                session,
+                timeout: 10_000,
+                ok: true,
+                ..
+            }] => *session,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(txns[0].hdr.client_id, session);
+        // A write, and one that fails: both answered with the leader's verdict.
+        let mk = |xid: i32, path: &str| {
+            let req = jute::SetDataRequest {
+                path: path.into(),
+                data: Some(Bytes::from_static(b"v")),
+                version: -1,
+            };
+            ToSeq::Write {
+                from: c,
+                session,
+                xid,
+                body: req.encode().freeze(),
+                op: prep::WriteOp::SetData(req),
+                auth: Vec::new(),
+            }
+        };
+        learner.handle(mk(1, "/"), 2_100);
+        learner.handle(mk(2, "/missing"), 2_100);
+        let txns = relay(&mut learner, &mut leader, 2_100);
+        assert_eq!(txns.len(), 2);
+        let items = learner.take().unwrap();
+        let replies: Vec<(i32, i64, i32)> = items[0]
+            .iter()
+            .filter_map(|i| match i {
+                Item::Reply { frame, .. } => {
+                    let mut r = jute::Reader::new(&frame[4..]);
+                    let h = jute::ReplyHeader::read(&mut r).unwrap();
+                    Some((h.xid, h.zxid, h.err))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            replies,
+            vec![
+                (1, txns[0].hdr.zxid, 0),
+                (2, txns[1].hdr.zxid, Code::NoNode.as_i32())
+            ]
+        );
+        assert_eq!(learner.tree().get("/").unwrap().data(), Some(&b"v"[..]));
+        assert_eq!(learner.tree().digest(), leader.tree().digest());
+        // A reconnect elsewhere is checked with the leader.
+        let d = ConnRef { shard: 0, conn: 8 };
+        learner.handle(
+            ToSeq::Connect {
+                from: d,
+                ip: "127.0.0.1".parse().unwrap(),
+                session,
+                passwd: Bytes::copy_from_slice(&session::password(session)),
+                timeout: 10_000,
+            },
+            2_200,
+        );
+        relay(&mut learner, &mut leader, 2_200);
+        let items = learner.take().unwrap();
+        assert!(
+            items[0]
+                .iter()
+                .any(|i| matches!(i, Item::Close { conn: 7 })),
+            "the old connection closes"
+        );
+        assert!(items[0].iter().any(|i| matches!(
+            i,
+            Item::Connected {
+                conn: 8,
+                ok: true,
+                ..
+            }
+        )));
+        // Not serving: a new handshake is refused.
+        learner.set_role(Role::NotServing, 0);
+        let _ = learner.take();
+        learner.handle(
+            ToSeq::Connect {
+                from: ConnRef { shard: 0, conn: 9 },
+                ip: "127.0.0.1".parse().unwrap(),
+                session: 0,
+                passwd: Bytes::new(),
+                timeout: 10_000,
+            },
+            2_300,
+        );
+        let items = learner.take().unwrap();
+        assert!(items[0]
+            .iter()
+            .any(|i| matches!(i, Item::Close { conn: 9 })));
     }
 
     fn view(shard: usize, received: u64) -> Box<ShardView> {

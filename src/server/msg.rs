@@ -45,6 +45,9 @@ pub enum ToSeq {
         session: i64,
         xid: i32,
         op: WriteOp,
+        /// The request's bytes after its header, as the client sent them
+        /// (a follower forwards them to the leader).
+        body: Bytes,
         auth: Vec<Id>,
     },
     /// sync: answered by the sequencer, so the answer reaches the shard

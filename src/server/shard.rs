@@ -909,6 +909,7 @@ impl Conn {
                     session: self.session,
                     xid: hdr.xid,
                     op: w,
+                    body: body_bytes,
                     auth: self.auth.clone(),
                 };
                 if self.shard.to_seq.send(msg).await.is_err() {
