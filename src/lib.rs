@@ -9,6 +9,7 @@ pub mod acl;
 pub mod admin;
 pub mod config;
 pub mod digest;
+pub mod election;
 pub mod filemap;
 pub mod fourlw;
 pub mod jute;

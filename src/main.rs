@@ -159,13 +159,20 @@ fn run(cli: Cli) -> Result<(), String> {
         tracing::warn!("{w}");
     }
     let c = loaded.config;
-    if c.is_distributed() {
-        return Err(
-            "this config lists server.N peers, but corral runs standalone only for now \
-             (the ensemble is not built yet); remove the server.N lines to run it standalone"
-                .into(),
-        );
-    }
+    let quorum = if c.is_distributed() {
+        if !ops.experimental_ensemble {
+            return Err(
+                "this config lists server.N peers, but corral's ensemble is experimental: \
+                 leader election and Zab run, but TRUNC sync, reconfig and read-only mode \
+                 are missing. Set corral.experimental.ensemble=true to try it, or remove \
+                 the server.N lines to run standalone"
+                    .into(),
+            );
+        }
+        Some(quorum_settings(&c)?)
+    } else {
+        None
+    };
     std::fs::create_dir_all(&c.data_dir)
         .map_err(|e| format!("cannot create dataDir {}: {e}", c.data_dir.display()))?;
     let stop = Stop::new();
@@ -174,6 +181,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings {
         ops,
         stop,
+        quorum,
         initial_config,
         ..settings_from(&c, core_map)
     };
@@ -218,6 +226,75 @@ fn conf_lines(c: &Config) -> Vec<(String, String)> {
 
 /// The server's settings from the config; `ops` and `stop` are defaults
 /// that `run` replaces.
+/// The quorum peer's settings from a distributed config (QuorumPeerConfig).
+fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSettings, String> {
+    use corral::election;
+    use corral::quorum::{QuorumMaj, Sid};
+    let me = c
+        .my_server()
+        .ok_or("this server's myid is not one of the server.N lines")?;
+    let sid = me.id as Sid;
+    let resolve = |host: &str, port: u16| -> Result<std::net::SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host}:{port} resolves to nothing"))
+    };
+    let listen = |port: u16| -> Result<std::net::SocketAddr, String> {
+        if c.quorum_listen_on_all_ips {
+            Ok(std::net::SocketAddr::from(([0, 0, 0, 0], port)))
+        } else {
+            resolve(&me.host, port)
+        }
+    };
+    let hostport = |h: &str, p: u16| {
+        if h.contains(':') {
+            format!("[{h}]:{p}")
+        } else {
+            format!("{h}:{p}")
+        }
+    };
+    let config = election::wire::quorum_config_string(&c.servers, 0);
+    let config_servers = election::wire::quorum_config_string(&c.servers, 0)
+        .lines()
+        .filter(|l| l.starts_with("server."))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Ok(corral::server::quorum_peer::QuorumSettings {
+        me: sid,
+        quorum: QuorumMaj::from_servers(&c.servers),
+        observer: me.role == corral::config::PeerType::Observer,
+        quorum_addrs: c
+            .servers
+            .iter()
+            .map(|s| (s.id as Sid, hostport(&s.host, s.quorum_port)))
+            .collect(),
+        quorum_listen: listen(me.quorum_port)?,
+        peers: corral::server::peers::PeerSettings {
+            me: sid,
+            listen: listen(me.election_port)?,
+            peers: c
+                .servers
+                .iter()
+                .filter(|s| s.id != me.id)
+                .map(|s| (s.id as Sid, hostport(&s.host, s.election_port)))
+                .collect(),
+            cnx_timeout: std::time::Duration::from_millis(c.cnx_timeout_ms as u64),
+            bind_retry: c.election_port_bind_retry,
+            initial: election::wire::initial_message(sid, &hostport(&me.host, me.election_port)),
+        },
+        election: election::ElectionSettings::default(),
+        config: config.into_bytes(),
+        config_servers,
+        tick_ms: c.tick_time as u64,
+        init_limit: c.init_limit,
+        sync_limit: c.sync_limit,
+        max_buffer: c.jute_maxbuffer as usize,
+    })
+}
+
 fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
     let mut whitelist: Vec<String> = c.four_lw_whitelist.iter().cloned().collect();
     whitelist.sort();
@@ -260,6 +337,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         snapshot_trust_empty: c.snapshot_trust_empty,
         ops: OpsSettings::default(),
         stop: Stop::new(),
+        quorum: None,
         admin: c.admin_enable_server.then(|| corral::admin::AdminSettings {
             addr: std::net::SocketAddr::new(c.admin_server_address, c.admin_server_port),
             idle_timeout: std::time::Duration::from_millis(c.admin_idle_timeout_ms as u64),

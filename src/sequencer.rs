@@ -84,9 +84,24 @@ pub enum Role {
     NotServing,
     /// The leader: preps every write, its own and the learners'.
     Leader,
-    /// A follower or observer: forwards writes and session changes to the
-    /// leader and applies what the leader commits.
+    /// A follower: forwards writes and session changes to the leader and
+    /// applies what the leader commits.
     Learner,
+    /// An observer: a learner that does not vote.
+    Observer,
+}
+
+impl Role {
+    /// The server state the four-letter words and `mntr` report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::NotServing => "looking",
+            Role::Leader => "leader",
+            Role::Learner => "follower",
+            Role::Observer => "observer",
+        }
+    }
 }
 
 /// What a learner sends its leader.
@@ -269,7 +284,7 @@ impl Sequencer {
                 Some(m) => m,
                 None => return,
             },
-            Role::Learner => match self.forward(msg, now) {
+            Role::Learner | Role::Observer => match self.forward(msg, now) {
                 Some(m) => m,
                 None => return,
             },
@@ -410,7 +425,7 @@ impl Sequencer {
         };
         let facts = fourlw::Facts {
             tree: &self.tree,
-            server_state: "standalone",
+            server_state: self.role.name(),
             global_sessions: self.sessions.len(),
             session_sets: &sets,
             uptime_ms: now - self.started,
@@ -498,6 +513,11 @@ impl Sequencer {
 
     /// Expires sessions and runs the container manager when due.
     pub fn tick(&mut self, now: i64) {
+        // Only a leader (or a server alone) expires sessions and deletes
+        // containers; a learner hears of it through the leader's txns.
+        if !matches!(self.role, Role::Standalone | Role::Leader) {
+            return;
+        }
         for id in self.sessions.expired(now) {
             tracing::info!(session = format!("0x{id:x}"), "session expired");
             self.close_session(id, 0, now);
@@ -536,6 +556,9 @@ impl Sequencer {
 
     /// When `tick` next has work, in ms.
     pub fn next_deadline(&self) -> i64 {
+        if !matches!(self.role, Role::Standalone | Role::Leader) {
+            return i64::MAX;
+        }
         let c = self.next_container_check;
         self.sessions.next_expiry().map_or(c, |e| e.min(c))
     }

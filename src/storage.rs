@@ -360,6 +360,24 @@ mod tests {
     use crate::jute::{CreateTxn, TxnHeader};
     use crate::txn::Txn;
 
+    #[test]
+    fn truncation_keeps_the_log_up_to_a_zxid_and_drops_what_follows() {
+        let d = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(d.path(), d.path()).unwrap();
+        let first: Vec<Txn> = (1..=5).map(|z| create(z, &format!("/a{z}"))).collect();
+        let second: Vec<Txn> = (6..=8).map(|z| create(z, &format!("/a{z}"))).collect();
+        let f1 = write_log_file(&dirs.log, &first).unwrap();
+        let f2 = write_log_file(&dirs.log, &second).unwrap();
+        let newer = dirs.snap.join(crate::snapshot::snapshot_file_name(7, Compression::None));
+        std::fs::write(&newer, b"x").unwrap();
+        truncate_log(&dirs, 3).unwrap();
+        assert!(!f2.exists() && !newer.exists());
+        let kept = txnlog::read_log(&std::fs::read(&f1).unwrap()).unwrap();
+        let zxids: Vec<i64> = kept.records.iter().map(|r| r.txn.hdr.zxid).collect();
+        assert_eq!(zxids, vec![1, 2, 3]);
+        assert!(kept.tail.is_clean(), "the file ends on a whole record");
+    }
+
     fn create(zxid: i64, path: &str) -> Txn {
         Txn {
             hdr: TxnHeader {
@@ -406,6 +424,47 @@ mod tests {
         .unwrap();
         assert!(recover(&dirs, true).is_err());
     }
+}
+
+/// ZooKeeper's `FileTxnLog.truncate`, for a learner the leader sends
+/// TRUNC: the log keeps its txns up to `zxid` (the file holding it is cut
+/// right after it, later files are removed), and snapshots newer than
+/// `zxid` are removed so a reload cannot pick them.
+pub fn truncate_log(dirs: &Dirs, zxid: i64) -> Result<(), StorageError> {
+    let logs = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
+    for (start, path) in logs.iter().rev() {
+        if *start > zxid {
+            std::fs::remove_file(path).map_err(io(path))?;
+            continue;
+        }
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let (_, mut r) = txnlog::LogReader::new(&bytes).map_err(|e| StorageError::Bad {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut end = None;
+        while let Some(rec) = r.next_record() {
+            if rec.txn.hdr.zxid > zxid {
+                break;
+            }
+            end = Some(rec.end);
+        }
+        let end = end.unwrap_or(r.valid_end().min(bytes.len() as u64));
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io(path))?;
+        f.set_len(end).and_then(|_| f.sync_all()).map_err(io(path))?;
+        break;
+    }
+    let snaps = txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX)
+        .map_err(io(&dirs.snap))?;
+    for (z, path) in snaps {
+        if z > zxid {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// `currentEpoch` and `acceptedEpoch`, files in `dataDir/version-2` that a

@@ -4,6 +4,7 @@
 mod common;
 
 use common::ensemble::{Ensemble, Kind};
+use common::{Connect, Raw};
 use std::time::Duration;
 
 /// The harness's baseline: three ZooKeeper 3.8 peers elect exactly one
@@ -29,4 +30,72 @@ fn reference_ensemble_elects_one_leader() {
                     == 2
         },
     );
+}
+
+fn modes(e: &Ensemble) -> Vec<Option<String>> {
+    (0..e.members.len()).map(|i| e.mode(i)).collect()
+}
+
+fn one_leader(e: &Ensemble, among: &[usize]) -> Option<usize> {
+    let leaders: Vec<usize> = among
+        .iter()
+        .copied()
+        .filter(|&i| e.mode(i).as_deref() == Some("leader"))
+        .collect();
+    let followers = among
+        .iter()
+        .filter(|&&i| e.mode(i).as_deref() == Some("follower"))
+        .count();
+    (leaders.len() == 1 && followers == among.len() - 1).then(|| leaders[0])
+}
+
+/// Three corral peers elect a leader, serve clients on every server, and
+/// a write through any of them is readable on all; a session moves
+/// between servers with its ephemeral node.
+#[test]
+fn corral_ensemble_elects_serves_and_replicates() {
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
+        .cfg("corral.experimental.ensemble", "true");
+    e.start_all();
+    e.wait_for(Duration::from_secs(30), "one leader and two followers", |e| {
+        one_leader(e, &[0, 1, 2]).is_some()
+    });
+    let leader = one_leader(&e, &[0, 1, 2]).unwrap();
+    assert_eq!(e.members[leader].sid, 3, "fresh peers elect the highest sid: {:?}", modes(&e));
+    let addr = |i: usize| format!("127.0.0.1:{}", e.members[i].client);
+    // Writes through each server.
+    for i in 0..3 {
+        let mut c = Raw::connect(&addr(i));
+        let r = c.create(&format!("/via{i}"), format!("from {i}").as_bytes(), 0);
+        assert_eq!(r.err, 0, "create through server {i}");
+    }
+    // Every server has every write (after a sync, as ZooKeeper promises).
+    for i in 0..3 {
+        let mut c = Raw::connect(&addr(i));
+        c.sync();
+        for j in 0..3 {
+            let (data, _) = c
+                .get_data(&format!("/via{j}"), false)
+                .unwrap_or_else(|err| panic!("/via{j} on server {i}: error {err}"));
+            assert_eq!(data.as_deref(), Some(format!("from {j}").as_bytes()));
+        }
+    }
+    // A session moves from one follower to another with its ephemeral.
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let (mut a, connected) = Raw::connect_with(&addr(followers[0]), &Connect::default()).unwrap();
+    assert_eq!(a.create("/eph", b"", 1).err, 0);
+    let again = Connect {
+        session: connected.session,
+        passwd: connected.passwd.clone(),
+        ..Connect::default()
+    };
+    let (mut b, moved) = Raw::connect_with(&addr(followers[1]), &again).unwrap();
+    assert_eq!(moved.session, connected.session, "the session moved");
+    let stat = b.exists("/eph", false).expect("the ephemeral lives on");
+    assert_eq!(stat.ephemeral_owner, connected.session);
+    // Closing it there deletes the ephemeral everywhere.
+    b.close_session();
+    let mut c = Raw::connect(&addr(leader));
+    c.sync();
+    assert!(c.exists("/eph", false).is_none());
 }

@@ -215,7 +215,12 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                     let Some((head, _)) = txns.first() else {
                         continue;
                     };
-                    if next_zxid.is_some_and(|n| head.hdr.zxid != n) {
+                    // A new epoch starts its own count (a leader's first
+                    // txn, or a learner's first proposal, of an epoch).
+                    let epoch = crate::quorum::epoch_of;
+                    if next_zxid
+                        .is_some_and(|n| head.hdr.zxid != n && epoch(head.hdr.zxid) <= epoch(n))
+                    {
                         tracing::debug!(
                             zxid = head.hdr.zxid,
                             txns = txns.len(),
@@ -232,6 +237,24 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                     next_zxid = last.map(|l| l + 1);
                 }
                 ToLog::Snapshot { tree, sessions } => snapshots.push((tree, sessions)),
+                ToLog::Truncate(to) => {
+                    // Only between leaders: nothing is being appended.
+                    if !buf.is_empty() {
+                        tracing::warn!("a truncation with appends in flight; they go first");
+                    }
+                    if let Some(lf) = current.take() {
+                        let _ = lf.file.close().await;
+                    }
+                    let r = storage::truncate_log(&dirs, to).map_err(|e| e.to_string());
+                    match &r {
+                        Ok(()) => tracing::info!(zxid = format!("0x{to:x}"), "txn log truncated"),
+                        Err(e) => tracing::error!(error = %e, "cannot truncate the txn log"),
+                    }
+                    next_zxid = None;
+                    if tx.send(FromLog::Truncated(to, r)).await.is_err() {
+                        return;
+                    }
+                }
             }
         }
         for (tree, sessions) in snapshots {

@@ -13,6 +13,7 @@ pub mod facts;
 pub mod log;
 pub mod msg;
 pub mod peers;
+pub mod quorum_peer;
 pub mod shard;
 
 use crate::acl::AclPolicy;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub snapshot_trust_empty: bool,
     /// The `corral.*` operational settings (stall monitor, slow requests).
     pub ops: crate::ops::OpsSettings,
+    /// In an ensemble: the quorum peer's settings (`None` standalone).
+    pub quorum: Option<quorum_peer::QuorumSettings>,
     /// Set (by the signal thread) to shut down gracefully.
     pub stop: crate::ops::Stop,
     /// The AdminServer (`admin.enableServer`, default on).
@@ -174,6 +177,14 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         );
         sessions.extend(orphans);
     }
+    let quorum = match &settings.quorum {
+        None => None,
+        Some(q) => Some(QuorumBoot {
+            settings: q.clone(),
+            epochs: crate::storage::epochs::load(&dirs, rec.tree.last_zxid)?,
+            dirs: dirs.clone(),
+        }),
+    };
     let initial = Arc::new(rec.tree);
     let (to_log_tx, to_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
     let (from_log_tx, from_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
@@ -201,8 +212,9 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         extended_types: settings.extended_types,
         container_check_interval_ms: settings.container_check_interval_ms,
         container_max_per_minute: settings.container_max_per_minute,
-        // Standalone ZooKeeper makes session ids with tracker id 1.
-        server_id: 1,
+        // Standalone ZooKeeper makes session ids with tracker id 1; a
+        // quorum peer with its myid.
+        server_id: settings.quorum.as_ref().map_or(1, |q| q.me),
     };
     // The AdminServer's way in: a channel it can send on from a plain
     // thread (glommio wakes the sequencer's task from there).
@@ -223,6 +235,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                 from_log_rx,
                 stop,
                 admin_rx,
+                quorum,
             );
             monitored("sequencer", &ops, seq)
         },
@@ -317,11 +330,22 @@ fn orphan_owners(tree: &Tree, live: &[(i64, i32)], timeout: i32) -> Vec<(i64, i3
 }
 
 /// What wakes the sequencer.
-enum Input {
+pub(crate) enum Input {
     Shard(ToSeq),
     Log(FromLog),
     /// A graceful shutdown was asked for.
     Stop,
+    /// The quorum peer's sockets.
+    Quorum(quorum_peer::QuorumInput),
+    /// A learner's connection to this leader: its send side.
+    LearnerLink(crate::zab::leader::Handle, Rc<quorum_peer::Link>),
+}
+
+/// What a quorum peer starts with.
+pub struct QuorumBoot {
+    pub settings: quorum_peer::QuorumSettings,
+    pub dirs: Dirs,
+    pub epochs: crate::storage::epochs::Epochs,
 }
 
 /// A batch applied by the sequencer, waiting for its txns to be durable.
@@ -361,6 +385,7 @@ async fn run_sequencer(
     from_log: SharedReceiver<FromLog>,
     stop: crate::ops::Stop,
     admin: async_channel::Receiver<ToSeq>,
+    quorum: Option<QuorumBoot>,
 ) {
     let inbox: Rc<Mailbox<Input>> = Rc::new(Mailbox::new());
     {
@@ -414,6 +439,19 @@ async fn run_sequencer(
     // The last version every shard has: durable, and what a snapshot takes.
     let mut published = Arc::new(seq.tree().clone());
     let mut durable = published.last_zxid;
+    let mut qp = match quorum {
+        None => None,
+        Some(b) => {
+            seq.set_role(crate::sequencer::Role::NotServing, 0);
+            match quorum_peer::QuorumPeer::start(b.settings, b.dirs, b.epochs, published.clone(), inbox.clone()).await {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return;
+                }
+            }
+        }
+    };
     let mut waiting: std::collections::VecDeque<Unpublished> = Default::default();
     // A clean snapshot after loading, as ZooKeeper takes one.
     let _ = to_log
@@ -432,7 +470,8 @@ async fn run_sequencer(
         let wait = if stopping {
             50
         } else {
-            (seq.next_deadline() - now_ms()).clamp(1, 1000) as u64
+            let w = (seq.next_deadline().saturating_sub(now_ms())).clamp(1, 1000) as u64;
+            qp.as_ref().map_or(w, |q| w.min(q.next_wait_ms()))
         };
         futures_lite::future::or(inbox.ready(), async {
             glommio::timer::sleep(Duration::from_millis(wait)).await;
@@ -450,10 +489,30 @@ async fn run_sequencer(
                     drained += 1;
                 }
                 Input::Shard(m) => seq.handle(m, now),
-                Input::Log(FromLog::Durable(z)) => durable = durable.max(z),
+                Input::Log(FromLog::Durable(z)) => {
+                    durable = durable.max(z);
+                    if let Some(q) = qp.as_mut() {
+                        q.durable(z, &mut seq, &published);
+                    }
+                }
+                Input::Quorum(m) => {
+                    if let Some(q) = qp.as_mut() {
+                        q.input(m, &mut seq, &published);
+                    }
+                }
+                Input::LearnerLink(h, l) => {
+                    if let Some(q) = qp.as_mut() {
+                        q.learner_link(h, l);
+                    }
+                }
                 Input::Log(FromLog::Failed(_)) => failed = true,
                 Input::Log(FromLog::SnapshotDue) => snapshot_due = true,
                 Input::Log(FromLog::Snapshotted(_)) => {}
+                Input::Log(FromLog::Truncated(to, r)) => {
+                    if let Some(q) = qp.as_mut() {
+                        q.truncated(to, r, &mut seq);
+                    }
+                }
             }
         }
         counters::SEQ_QUEUE.store(queued, std::sync::atomic::Ordering::Relaxed);
@@ -525,9 +584,16 @@ async fn run_sequencer(
         if !stopping {
             seq.tick(now);
         }
+        if let Some(q) = qp.as_mut() {
+            q.tick(&mut seq, &published);
+            q.forward(&mut seq);
+        }
         if let Some(items) = seq.take() {
             let txns = seq.take_logged();
             let version = Arc::new(seq.tree().clone());
+            if let Some(q) = qp.as_mut() {
+                q.propose(&txns, &mut seq, &published);
+            }
             if !txns.is_empty() && to_log.send(ToLog::Append(txns)).await.is_err() {
                 tracing::error!("the log core stopped; the sequencer stops");
                 return;
@@ -538,9 +604,26 @@ async fn run_sequencer(
                 items,
             });
         }
-        while waiting.front().is_some_and(|u| u.zxid <= durable) {
+        // A learner's proposals and snapshots.
+        for m in qp.as_mut().map(|q| q.take_log()).unwrap_or_default() {
+            if to_log.send(m).await.is_err() {
+                tracing::error!("the log core stopped; the sequencer stops");
+                return;
+            }
+        }
+        // Alone, a batch goes out once durable; in an ensemble, once a
+        // quorum has it. Between roles, what no quorum had is dropped
+        // (its connections are closed).
+        let gate = qp.as_ref().map_or(durable, |q| q.committed());
+        if seq.role() == crate::sequencer::Role::NotServing {
+            waiting.retain(|u| u.zxid <= gate);
+        }
+        while waiting.front().is_some_and(|u| u.zxid <= gate) {
             let Some(u) = waiting.pop_front() else { break };
             published = u.version.clone();
+            if let Some(q) = qp.as_mut() {
+                q.set_published(&published);
+            }
             if !publish(u, &senders).await {
                 return;
             }

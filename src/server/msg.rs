@@ -144,6 +144,8 @@ pub enum ToLog {
         tree: Arc<Tree>,
         sessions: Vec<(i64, i32)>,
     },
+    /// A learner's TRUNC: keep the txns up to this zxid, drop the rest.
+    Truncate(i64),
 }
 
 /// What the log core tells the sequencer.
@@ -157,4 +159,6 @@ pub enum FromLog {
     SnapshotDue,
     /// A snapshot at this zxid is on disk.
     Snapshotted(i64),
+    /// The log was truncated after this zxid (or why it could not be).
+    Truncated(i64, Result<(), String>),
 }

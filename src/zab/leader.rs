@@ -172,7 +172,11 @@ pub enum LeaderAction {
     Established { epoch: i64 },
     /// A learner forwarded a client request (a `sync` one is answered by
     /// calling [`Leader::sync`] once it reaches the proposal stage).
-    Request { from: Handle, sid: Sid, req: ForwardedRequest },
+    Request {
+        from: Handle,
+        sid: Sid,
+        req: ForwardedRequest,
+    },
     /// A learner's ping touched a session.
     Touch { sid: Sid, touch: Touch },
     /// A learner asks whether a session is valid; answer with
@@ -877,7 +881,8 @@ impl Leader {
                 self.send(h, QuorumPacket::with_data(pkt::PROPOSAL, z, d));
             }
         }
-        let nl = QuorumPacket::with_data(pkt::NEWLEADER, self.newleader_zxid(), self.config_bytes());
+        let nl =
+            QuorumPacket::with_data(pkt::NEWLEADER, self.newleader_zxid(), self.config_bytes());
         self.send(h, nl);
         if let Some(p) = self.peers.get_mut(&h) {
             p.forwarding = true;
@@ -897,7 +902,10 @@ impl Leader {
         let sid = peer.sid.unwrap_or(0);
         self.newleader_ack(sid, zxid, now);
         // Established already (or just now, which sent it UPTODATE).
-        let waiting = self.peers.get(&h).is_some_and(|p| p.stage == Stage::AwaitStartup);
+        let waiting = self
+            .peers
+            .get(&h)
+            .is_some_and(|p| p.stage == Stage::AwaitStartup);
         if self.phase == Phase::Broadcast && waiting {
             self.uptodate(h, now);
         }
@@ -1030,7 +1038,14 @@ impl Leader {
             .map(|(h, x)| (*h, x.observer))
             .collect();
         for (h, observer) in to {
-            self.send(h, if observer { inform.clone() } else { commit.clone() });
+            self.send(
+                h,
+                if observer {
+                    inform.clone()
+                } else {
+                    commit.clone()
+                },
+            );
         }
         self.out.push(LeaderAction::Commit {
             zxid,

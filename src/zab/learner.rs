@@ -382,7 +382,8 @@ impl Learner {
         let ours = if new_epoch > self.accepted_epoch {
             let cur = self.current_epoch as i32;
             self.accepted_epoch = new_epoch;
-            self.out.push(LearnerAction::PersistAcceptedEpoch(new_epoch));
+            self.out
+                .push(LearnerAction::PersistAcceptedEpoch(new_epoch));
             cur
         } else if new_epoch == self.accepted_epoch {
             // We acked this epoch already (to another would-be leader): say
@@ -449,7 +450,8 @@ impl Learner {
                     p.data.unwrap_or_default()
                 };
                 if !self.write_to_txn_log {
-                    self.out.push(LearnerAction::ApplyUnlogged { zxid: p.zxid, data });
+                    self.out
+                        .push(LearnerAction::ApplyUnlogged { zxid: p.zxid, data });
                 } else {
                     self.not_committed.push_back((p.zxid, data));
                     self.committed.push_back(p.zxid);
