@@ -752,10 +752,8 @@ impl Leader {
         // is not checked again.
         if self.phase == Phase::EpochAck {
             let (cur, last) = self.summary;
-            if epoch != -1 {
-                if epoch > cur || (epoch == cur && zxid > last) {
-                    return Err(LearnerFault::Ahead { epoch, zxid });
-                }
+            if epoch != -1 && (epoch > cur || (epoch == cur && zxid > last)) {
+                return Err(LearnerFault::Ahead { epoch, zxid });
             }
             self.epoch_ack(sid, epoch, zxid, now);
         }
@@ -898,7 +896,9 @@ impl Leader {
         peer.sync_check.started = true;
         let sid = peer.sid.unwrap_or(0);
         self.newleader_ack(sid, zxid, now);
-        if self.phase == Phase::Broadcast {
+        // Established already (or just now, which sent it UPTODATE).
+        let waiting = self.peers.get(&h).is_some_and(|p| p.stage == Stage::AwaitStartup);
+        if self.phase == Phase::Broadcast && waiting {
             self.uptodate(h, now);
         }
     }

@@ -84,7 +84,12 @@ pub enum LearnerAction {
     /// Apply a committed txn to the tree without logging it (a SNAP or
     /// TRUNC sync before NEWLEADER: the snapshot taken then keeps it).
     ApplyUnlogged { zxid: i64, data: Bytes },
-    /// Write a snapshot of the tree as it is now, durably, before going on.
+    /// Write a snapshot of the tree as it is now, durably, before going on;
+    /// the txn log written before it must not replay on top of it (drop
+    /// it). After a SNAP or TRUNC sync the snapshot holds all the history
+    /// there is, and an old log tail past its zxid would be a dead
+    /// branch. (ZooKeeper keeps the old log, and with
+    /// `forceSnapshotSync` would replay such a tail after a restart.)
     TakeSnapshot,
     /// Append a txn to the txn log; report it with [`Learner::durable`].
     Log { zxid: i64, data: Bytes },

@@ -428,7 +428,7 @@ pub fn ping_reply(ping: &QuorumPacket, touches: &[Touch]) -> QuorumPacket {
 /// bytes remain; a partial pair is an EOF there, an error here.
 pub fn decode_touches(data: Option<&[u8]>) -> Result<Vec<Touch>, WireError> {
     let d = data.unwrap_or(&[]);
-    if d.len() % 12 != 0 {
+    if !d.len().is_multiple_of(12) {
         return Err(WireError::ShortBody {
             what: "PING touches",
             len: d.len(),
