@@ -23,9 +23,7 @@
 
 use bytes::Bytes;
 use corral::quorum::{QuorumMaj, Sid};
-use corral::zab::leader::{
-    Leader, LeaderAction, LeaderSettings, TxnLogRead, TxnLogSource,
-};
+use corral::zab::leader::{Leader, LeaderAction, LeaderSettings, TxnLogRead, TxnLogSource};
 use corral::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
 use corral::zab::wire::{self, pkt, QuorumPacket};
 use std::cell::RefCell;
@@ -87,7 +85,12 @@ struct Disk {
 impl Disk {
     fn history(&self) -> Vec<Txn> {
         let mut h = self.base.clone();
-        h.extend(self.log.iter().copied().filter(|(z, _)| *z > self.snap_zxid));
+        h.extend(
+            self.log
+                .iter()
+                .copied()
+                .filter(|(z, _)| *z > self.snap_zxid),
+        );
         h
     }
     fn last_zxid(&self) -> i64 {
@@ -1036,12 +1039,24 @@ impl Sim {
         let i = self.idx(sid);
         let mut d = self.servers[i].disk.borrow_mut();
         if let Some(e) = accepted {
-            check!(e >= d.accepted, "s{sid} accepted epoch goes back: {} -> {e}", d.accepted);
+            check!(
+                e >= d.accepted,
+                "s{sid} accepted epoch goes back: {} -> {e}",
+                d.accepted
+            );
             d.accepted = e;
         }
         if let Some(e) = current {
-            check!(e >= d.current, "s{sid} current epoch goes back: {} -> {e}", d.current);
-            check!(e <= d.accepted, "s{sid} current epoch {e} past accepted {}", d.accepted);
+            check!(
+                e >= d.current,
+                "s{sid} current epoch goes back: {} -> {e}",
+                d.current
+            );
+            check!(
+                e <= d.accepted,
+                "s{sid} current epoch {e} past accepted {}",
+                d.accepted
+            );
             d.current = e;
         }
         Ok(())
@@ -1064,7 +1079,10 @@ impl Sim {
         self.t(|| format!("s{sid} ESTABLISHED epoch {epoch}"));
         self.stats.established += 1;
         if let Some(other) = self.leaders.insert(epoch, sid) {
-            check!(other == sid, "two leaders of epoch {epoch}: s{other} and s{sid}");
+            check!(
+                other == sid,
+                "two leaders of epoch {epoch}: s{other} and s{sid}"
+            );
         }
         let i = self.idx(sid);
         let applied = &self.servers[i].applied;
@@ -1099,7 +1117,10 @@ impl Sim {
             self.quiet_commits += 1;
         }
         match self.committed_index(zxid) {
-            Some(k) => check!(self.committed[k].1 == v, "commit {zxid:#x} changes its value"),
+            Some(k) => check!(
+                self.committed[k].1 == v,
+                "commit {zxid:#x} changes its value"
+            ),
             None => {
                 let last = self.committed.last().map(|t| t.0).unwrap_or(0);
                 let mine = self.servers[i].applied.last().map(|t| t.0).unwrap_or(0);
@@ -1158,9 +1179,9 @@ impl Sim {
         }
         // Liveness once the faults stop.
         let epoch = self.leaders.keys().next_back().copied();
-        let leader = self.servers.iter().find(|s| {
-            matches!(&s.role, Role::Leading(l) if l.is_established() && l.epoch() == epoch)
-        });
+        let leader = self.servers.iter().find(
+            |s| matches!(&s.role, Role::Leading(l) if l.is_established() && l.epoch() == epoch),
+        );
         check!(
             leader.is_some(),
             "no leader established at the end (last epoch {epoch:?})"
@@ -1223,18 +1244,52 @@ fn zab_survives_faults() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5000);
     let start = std::time::Instant::now();
+    // Seeds are independent: spread them over the cores, each thread
+    // taking every k-th seed; the lowest failing seed is reported.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8) as u64;
+    let results: Vec<(Stats, Option<(u64, String)>)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                sc.spawn(move || {
+                    let mut total = Stats::default();
+                    let mut seed = t;
+                    while seed < seeds {
+                        let (r, _, stats) = run_seed(seed, false);
+                        total.add(&stats);
+                        if let Err(e) = r {
+                            return (total, Some((seed, e)));
+                        }
+                        seed += threads;
+                    }
+                    (total, None)
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("sim thread"))
+            .collect()
+    });
     let mut total = Stats::default();
-    for seed in 0..seeds {
-        let (r, _, stats) = run_seed(seed, false);
-        total.add(&stats);
-        if let Err(e) = r {
-            let (_, tr, _) = run_seed(seed, true);
-            let tr = tr.unwrap_or_default();
-            for l in tr.iter().skip(tr.len().saturating_sub(80)) {
-                eprintln!("{l}");
-            }
-            panic!("seed {seed} ({:?}): {e}\nrerun: SIM_ZAB_SEED={seed}", shape(seed));
+    for (s, _) in &results {
+        total.add(s);
+    }
+    if let Some((seed, e)) = results
+        .into_iter()
+        .filter_map(|(_, f)| f)
+        .min_by_key(|f| f.0)
+    {
+        let (_, tr, _) = run_seed(seed, true);
+        let tr = tr.unwrap_or_default();
+        for l in tr.iter().skip(tr.len().saturating_sub(80)) {
+            eprintln!("{l}");
         }
+        panic!(
+            "seed {seed} ({:?}): {e}\nrerun: SIM_ZAB_SEED={seed}",
+            shape(seed)
+        );
     }
     eprintln!("{seeds} seeds in {:?}: {total:?}", start.elapsed());
 }

@@ -89,10 +89,7 @@ pub fn txnlog_size_limit(snapshot_size: u64, factor: f64) -> i64 {
 /// `disk(start)` is consulted only on the txn-log path and returns the
 /// zxids the on-disk log iterates from `start`'s file on, or `None` when
 /// it yields nothing ([`txnlog_usable`] false, or no log).
-pub fn plan_sync(
-    input: SyncInput<'_>,
-    disk: impl FnOnce(i64) -> Option<Vec<i64>>,
-) -> SyncDecision {
+pub fn plan_sync(input: SyncInput<'_>, disk: impl FnOnce(i64) -> Option<Vec<i64>>) -> SyncDecision {
     let peer = input.peer_last_zxid;
     // A learner whose last zxid is an epoch's zxid 0 got there by a DIFF or
     // SNAP of a new leader: that zxid is in nobody's history, so it never

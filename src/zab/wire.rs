@@ -205,14 +205,22 @@ pub fn decode_with_limit(
     buf: &[u8],
     max_len: usize,
 ) -> Result<Option<(QuorumPacket, usize)>, WireError> {
-    let mut c = Cursor { buf, pos: 0, max_len };
+    let mut c = Cursor {
+        buf,
+        pos: 0,
+        max_len,
+    };
     let Some(typ) = c.int() else { return Ok(None) };
-    let Some(zxid) = c.long() else { return Ok(None) };
+    let Some(zxid) = c.long() else {
+        return Ok(None);
+    };
     let data = match c.buffer()? {
         Step::More => return Ok(None),
         Step::Got(d) => d.map(Bytes::copy_from_slice),
     };
-    let Some(count) = c.int() else { return Ok(None) };
+    let Some(count) = c.int() else {
+        return Ok(None);
+    };
     let authinfo = if count == -1 {
         None
     } else {
@@ -368,19 +376,17 @@ fn be_i64(b: &[u8]) -> i64 {
 /// Reads a big-endian int at the front of a body (`ByteBuffer.getInt`).
 pub fn body_int(what: &'static str, data: Option<&[u8]>) -> Result<i32, WireError> {
     let d = data.ok_or(WireError::NoData(what))?;
-    d.get(..4).map(be_i32).ok_or(WireError::ShortBody {
-        what,
-        len: d.len(),
-    })
+    d.get(..4)
+        .map(be_i32)
+        .ok_or(WireError::ShortBody { what, len: d.len() })
 }
 
 /// Reads a big-endian long at the front of a body (`ByteBuffer.getLong`).
 pub fn body_long(what: &'static str, data: Option<&[u8]>) -> Result<i64, WireError> {
     let d = data.ok_or(WireError::NoData(what))?;
-    d.get(..8).map(be_i64).ok_or(WireError::ShortBody {
-        what,
-        len: d.len(),
-    })
+    d.get(..8)
+        .map(be_i64)
+        .ok_or(WireError::ShortBody { what, len: d.len() })
 }
 
 /// An int as four big-endian bytes: LEADERINFO's and ACKEPOCH's data.
@@ -612,7 +618,10 @@ mod tests {
             LearnerInfo::decode_lenient(p.body()),
             (Some(3), PROTOCOL_VERSION, Some(0))
         );
-        assert_eq!(LearnerInfo::decode_lenient(&p.body()[..8]), (Some(3), 0, None));
+        assert_eq!(
+            LearnerInfo::decode_lenient(&p.body()[..8]),
+            (Some(3), 0, None)
+        );
         assert_eq!(LearnerInfo::decode_lenient(&[]), (None, 0, None));
     }
 
@@ -682,7 +691,9 @@ mod tests {
         );
         assert_eq!(p.zxid, -1);
         assert_eq!(ForwardedRequest::from_packet(&full(&p)), Ok(r));
-        assert!(ForwardedRequest::from_packet(&QuorumPacket::with_data(1, 0, vec![0; 15])).is_err());
+        assert!(
+            ForwardedRequest::from_packet(&QuorumPacket::with_data(1, 0, vec![0; 15])).is_err()
+        );
 
         let ping = QuorumPacket::new(pkt::PING, 42);
         let t = [
