@@ -1099,3 +1099,413 @@ impl Leader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> LeaderSettings {
+        let mut s = LeaderSettings::new(100, 10, 5);
+        s.config_servers = "server.1=a:2888:3888:participant\n".into();
+        s
+    }
+
+    fn leader(voters: &[Sid], accepted: i64, current: i64, last: i64) -> Leader {
+        Leader::new(
+            1,
+            QuorumMaj::new(voters.iter().copied(), []),
+            accepted,
+            current,
+            last,
+            Vec::new(),
+            Box::new(NoTxnLog),
+            settings(),
+        )
+    }
+
+    fn info(typ: i32, sid: Sid, accepted: i64) -> QuorumPacket {
+        let li = LearnerInfo {
+            serverid: sid,
+            protocol_version: wire::PROTOCOL_VERSION,
+            config_version: 0,
+        };
+        QuorumPacket::with_data(typ, make_zxid(accepted, 0), li.encode())
+    }
+
+    fn sent(acts: &[LeaderAction], to: Handle) -> Vec<QuorumPacket> {
+        acts.iter()
+            .filter_map(|a| match a {
+                LeaderAction::Send { to: t, pkt } if *t == to => Some(pkt.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn types(p: &[QuorumPacket]) -> Vec<&'static str> {
+        p.iter().map(|p| pkt::name(p.typ)).collect()
+    }
+
+    /// Leader 1 of {1,2,3} with follower 2 on handle 7 through to
+    /// established; returns the actions of the last step.
+    fn establish(l: &mut Leader, peer_zxid: i64) -> Vec<LeaderAction> {
+        assert!(l.start(0).is_empty());
+        l.learner_connected(7, 0);
+        let a = l.packet(7, info(pkt::FOLLOWERINFO, 2, 3), 1);
+        assert_eq!(a[0], LeaderAction::PersistAcceptedEpoch(4));
+        assert_eq!(sent(&a, 7), vec![wire::leader_info(make_zxid(4, 0))]);
+        let a = l.packet(7, wire::ack_epoch(peer_zxid, 3), 2);
+        assert_eq!(a[0], LeaderAction::PersistCurrentEpoch(4));
+        let a2 = l.packet(7, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 3);
+        assert!(a2.contains(&LeaderAction::Established { epoch: 4 }));
+        assert_eq!(types(&sent(&a2, 7)), vec!["UPTODATE"]);
+        a
+    }
+
+    #[test]
+    fn discovery_sync_and_broadcast() {
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        let a = establish(&mut l, make_zxid(3, 5));
+        // In sync: an empty DIFF of the peer's zxid, then NEWLEADER with
+        // the config, its version the new epoch's zxid.
+        let p = sent(&a, 7);
+        assert_eq!(types(&p), vec!["DIFF", "NEWLEADER"]);
+        assert_eq!(p[0].zxid, make_zxid(3, 5));
+        assert_eq!(
+            p[1].data.as_deref(),
+            Some(&b"server.1=a:2888:3888:participant\nversion=400000000"[..])
+        );
+        assert!(l.is_established());
+        assert_eq!(l.next_zxid(), make_zxid(4, 1));
+
+        // Broadcast: PROPOSAL out, own log, commit on the first quorum.
+        let z = make_zxid(4, 1);
+        let a = l.propose(z, Bytes::from_static(b"t1"), 10).unwrap();
+        assert_eq!(
+            sent(&a, 7),
+            vec![QuorumPacket::with_data(pkt::PROPOSAL, z, &b"t1"[..])]
+        );
+        assert!(a.contains(&LeaderAction::Log {
+            zxid: z,
+            data: Bytes::from_static(b"t1")
+        }));
+        // The follower's ACK alone is no quorum of three.
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z), 11);
+        assert!(a.is_empty());
+        let a = l.own_durable(z);
+        assert_eq!(sent(&a, 7), vec![QuorumPacket::new(pkt::COMMIT, z)]);
+        assert!(a.contains(&LeaderAction::Commit {
+            zxid: z,
+            data: Bytes::from_static(b"t1")
+        }));
+        assert_eq!(l.last_committed(), z);
+        // Out of order proposals are refused.
+        assert!(matches!(
+            l.propose(make_zxid(4, 3), Bytes::new(), 12),
+            Err(ProposeError::OutOfOrder { .. })
+        ));
+    }
+
+    #[test]
+    fn commits_go_in_order() {
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        establish(&mut l, make_zxid(3, 5));
+        let (z1, z2) = (make_zxid(4, 1), make_zxid(4, 2));
+        l.propose(z1, Bytes::new(), 10).unwrap();
+        l.propose(z2, Bytes::new(), 10).unwrap();
+        // z2 has a quorum before z1: nothing commits until z1 does.
+        l.own_durable(z2);
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z2), 11);
+        assert!(!a.iter().any(|a| matches!(a, LeaderAction::Commit { .. })));
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z1), 12);
+        let commits: Vec<i64> = a
+            .iter()
+            .filter_map(|a| match a {
+                LeaderAction::Commit { zxid, .. } => Some(*zxid),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(commits, vec![z1, z2]);
+    }
+
+    #[test]
+    fn new_epoch_is_one_past_the_highest_accepted_of_a_quorum() {
+        let mut l = leader(&[1, 2, 3, 4, 5], 2, 2, make_zxid(2, 1));
+        l.start(0);
+        l.learner_connected(1, 0);
+        l.learner_connected(2, 0);
+        // An observer's (non-voter's) epoch still raises the bid.
+        assert!(l.packet(1, info(pkt::FOLLOWERINFO, 2, 6), 1).is_empty());
+        let a = l.packet(2, info(pkt::FOLLOWERINFO, 3, 1), 1);
+        assert_eq!(a[0], LeaderAction::PersistAcceptedEpoch(7));
+        assert_eq!(sent(&a, 1), vec![wire::leader_info(make_zxid(7, 0))]);
+        assert_eq!(sent(&a, 2), vec![wire::leader_info(make_zxid(7, 0))]);
+        // A learner after the choice gets LEADERINFO at once.
+        l.learner_connected(3, 2);
+        let a = l.packet(3, info(pkt::OBSERVERINFO, 9, 0), 2);
+        assert_eq!(sent(&a, 3), vec![wire::leader_info(make_zxid(7, 0))]);
+    }
+
+    #[test]
+    fn a_follower_ahead_of_the_leader_is_refused_and_minus_one_does_not_count() {
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        l.start(0);
+        l.learner_connected(7, 0);
+        l.learner_connected(8, 0);
+        l.packet(7, info(pkt::FOLLOWERINFO, 2, 3), 1);
+        l.packet(8, info(pkt::FOLLOWERINFO, 3, 3), 1);
+        let a = l.packet(7, wire::ack_epoch(make_zxid(3, 6), 3), 2);
+        assert!(matches!(
+            &a[..],
+            [LeaderAction::Close {
+                to: 7,
+                why: LearnerFault::Ahead { .. }
+            }]
+        ));
+        // -1: already accepted this epoch elsewhere; not an ack.
+        let a = l.packet(8, wire::ack_epoch(make_zxid(3, 1), -1), 2);
+        assert!(a.is_empty());
+        assert!(!l.is_established());
+        // initLimit ticks after the epoch was chosen (t=1), it gives up.
+        assert!(l.tick(1000).is_empty());
+        let a = l.tick(1001);
+        assert_eq!(
+            a,
+            vec![LeaderAction::StepDown {
+                why: StepDownReason::NoEpochAckQuorum
+            }]
+        );
+        assert!(l.is_stopped());
+        assert!(l.packet(8, QuorumPacket::new(pkt::ACK, 0), 1002).is_empty());
+    }
+
+    #[test]
+    fn no_quorum_in_discovery_steps_down_after_init_limit() {
+        let mut l = leader(&[1, 2, 3], 0, 0, 0);
+        l.start(0);
+        assert!(l.tick(999).is_empty());
+        assert_eq!(
+            l.tick(1000),
+            vec![LeaderAction::StepDown {
+                why: StepDownReason::NoEpochQuorum
+            }]
+        );
+    }
+
+    #[test]
+    fn first_packet_must_be_info_and_old_protocols_are_refused() {
+        let mut l = leader(&[1, 2, 3], 0, 0, 0);
+        l.start(0);
+        l.learner_connected(1, 0);
+        let a = l.packet(1, QuorumPacket::new(pkt::ACK, 0), 1);
+        assert!(matches!(
+            &a[..],
+            [LeaderAction::Close {
+                to: 1,
+                why: LearnerFault::NotInfo("ACK")
+            }]
+        ));
+        l.learner_connected(2, 0);
+        let old = QuorumPacket::with_data(pkt::FOLLOWERINFO, 0, 2i64.to_be_bytes().to_vec());
+        let a = l.packet(2, old, 1);
+        assert!(matches!(
+            &a[..],
+            [LeaderAction::Close {
+                why: LearnerFault::OldProtocol(0),
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn pings_every_half_tick_and_steps_down_without_a_synced_quorum() {
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        establish(&mut l, make_zxid(3, 5));
+        // Established at t=3: half ticks at 53, 103, ...
+        let a = l.tick(53);
+        assert_eq!(
+            sent(&a, 7),
+            vec![QuorumPacket::new(pkt::PING, make_zxid(4, 0))]
+        );
+        // The follower answers each ping; it stays synced.
+        let mut t = 53;
+        while t < 2000 {
+            t += 50;
+            let a = l.tick(t);
+            assert!(!a.iter().any(|a| matches!(a, LeaderAction::StepDown { .. })));
+            l.packet(
+                7,
+                wire::ping_reply(&QuorumPacket::new(pkt::PING, 0), &[]),
+                t,
+            );
+        }
+        // Silence: past syncLimit ticks (and the read timeout) it goes.
+        let mut gone = false;
+        while t < 4000 && !gone {
+            t += 50;
+            gone = l.tick(t).iter().any(|a| {
+                matches!(a, LeaderAction::StepDown { why: StepDownReason::LostQuorum(s) } if s == &vec![1])
+            });
+        }
+        assert!(gone, "stepped down");
+    }
+
+    #[test]
+    fn a_proposal_unacked_for_sync_limit_closes_the_follower() {
+        let mut l = leader(&[1, 2, 3, 4, 5], 3, 3, make_zxid(3, 5));
+        l.start(0);
+        for (h, sid) in [(7, 2), (8, 3)] {
+            l.learner_connected(h, 0);
+            l.packet(h, info(pkt::FOLLOWERINFO, sid, 3), 1);
+        }
+        for h in [7, 8] {
+            l.packet(h, wire::ack_epoch(make_zxid(3, 5), 3), 2);
+        }
+        for h in [7, 8] {
+            l.packet(h, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 3);
+        }
+        assert!(l.is_established());
+        l.propose(make_zxid(4, 1), Bytes::new(), 10).unwrap();
+        // Follower 8 acks; 7 keeps pinging but never acks.
+        l.packet(8, QuorumPacket::new(pkt::ACK, make_zxid(4, 1)), 12);
+        let mut closed = None;
+        let mut t = 10;
+        while t < 700 && closed.is_none() {
+            t += 50;
+            for h in [7, 8] {
+                l.packet(
+                    h,
+                    wire::ping_reply(&QuorumPacket::new(pkt::PING, 0), &[]),
+                    t,
+                );
+            }
+            closed = l.tick(t).into_iter().find_map(|a| match a {
+                LeaderAction::Close { to, why } => Some((to, why, t)),
+                _ => None,
+            });
+        }
+        let (to, why, at) = closed.expect("closed");
+        assert_eq!((to, why), (7, LearnerFault::SyncLimit));
+        assert!(at >= 510, "not before syncLimit: {at}");
+    }
+
+    #[test]
+    fn zxid_rollover_forces_a_new_election() {
+        let mut l = leader(&[1], 3, 3, make_zxid(3, 5));
+        let a = l.start(0);
+        assert!(a.contains(&LeaderAction::Established { epoch: 4 }));
+        // Run the counter up to the edge.
+        l.last_proposed = make_zxid(4, 0xffff_fffe);
+        l.own_durable = make_zxid(4, 0xffff_fffe);
+        assert_eq!(
+            l.propose(make_zxid(4, 0xffff_ffff), Bytes::new(), 1),
+            Err(ProposeError::Rollover)
+        );
+        assert!(l.is_stopped());
+    }
+
+    #[test]
+    fn sync_requests_wait_for_what_is_outstanding() {
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        establish(&mut l, make_zxid(3, 5));
+        assert_eq!(sent(&l.sync(7), 7), vec![QuorumPacket::new(pkt::SYNC, 0)]);
+        let z = make_zxid(4, 1);
+        l.propose(z, Bytes::new(), 10).unwrap();
+        assert!(l.sync(7).is_empty());
+        l.own_durable(z);
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z), 11);
+        assert_eq!(types(&sent(&a, 7)), vec!["COMMIT", "SYNC"]);
+    }
+
+    #[test]
+    fn learner_requests_pings_and_revalidations_become_actions() {
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        establish(&mut l, make_zxid(3, 5));
+        let req = ForwardedRequest {
+            session_id: 5,
+            cxid: 1,
+            op: 1,
+            request: Bytes::from_static(b"r"),
+            authinfo: None,
+        };
+        let a = l.packet(7, req.to_packet(), 10);
+        assert_eq!(
+            a,
+            vec![LeaderAction::Request {
+                from: 7,
+                sid: 2,
+                req
+            }]
+        );
+        let touch = Touch {
+            session_id: 5,
+            timeout: 30,
+        };
+        let a = l.packet(
+            7,
+            wire::ping_reply(&QuorumPacket::new(pkt::PING, 0), &[touch]),
+            10,
+        );
+        assert_eq!(a, vec![LeaderAction::Touch { sid: 2, touch }]);
+        let a = l.packet(7, wire::revalidate_request(5, 30), 10);
+        assert_eq!(
+            a,
+            vec![LeaderAction::Revalidate {
+                from: 7,
+                session_id: 5,
+                timeout: 30
+            }]
+        );
+        let a = l.revalidated(7, 5, true);
+        assert_eq!(sent(&a, 7), vec![wire::revalidate_reply(5, true)]);
+        // A torn ping body closes the learner.
+        let bad = QuorumPacket::with_data(pkt::PING, 0, vec![0u8; 5]);
+        assert!(matches!(
+            &l.packet(7, bad, 11)[..],
+            [LeaderAction::Close { to: 7, .. }]
+        ));
+    }
+
+    #[test]
+    fn a_learner_behind_the_committed_log_gets_txns_then_outstanding_proposals() {
+        let committed: Vec<(i64, Bytes)> = (1..=4)
+            .map(|c| (make_zxid(3, c), Bytes::from(vec![c as u8])))
+            .collect();
+        let mut l = Leader::new(
+            1,
+            QuorumMaj::new([1, 2, 3], []),
+            3,
+            3,
+            make_zxid(3, 4),
+            committed,
+            Box::new(NoTxnLog),
+            settings(),
+        );
+        establish(&mut l, make_zxid(3, 4));
+        let z = make_zxid(4, 1);
+        l.propose(z, Bytes::from_static(b"p"), 10).unwrap();
+        // A second follower at (3,2) joins while (4,1) is outstanding.
+        l.learner_connected(9, 11);
+        l.packet(9, info(pkt::FOLLOWERINFO, 3, 4), 11);
+        let a = l.packet(9, wire::ack_epoch(make_zxid(3, 2), 4), 12);
+        let p = sent(&a, 9);
+        assert_eq!(
+            types(&p),
+            vec![
+                "DIFF",
+                "PROPOSAL",
+                "COMMIT",
+                "PROPOSAL",
+                "COMMIT",
+                "PROPOSAL",
+                "NEWLEADER"
+            ]
+        );
+        assert_eq!(p[0].zxid, make_zxid(3, 4));
+        assert_eq!(p[1].zxid, make_zxid(3, 3));
+        assert_eq!(p[1].data.as_deref(), Some(&[3u8][..]));
+        assert_eq!(p[5].zxid, z);
+        // Once it acks NEWLEADER it is up to date straight away.
+        let a = l.packet(9, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 13);
+        assert_eq!(types(&sent(&a, 9)), vec!["UPTODATE"]);
+    }
+}

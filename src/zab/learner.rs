@@ -570,3 +570,378 @@ impl Learner {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn follower(accepted: i64, current: i64, last: i64) -> Learner {
+        Learner::new(
+            2,
+            LearnerKind::Follower,
+            accepted,
+            current,
+            last,
+            LearnerSettings::new(100, 10, 5),
+        )
+    }
+
+    fn sends(a: &[LearnerAction]) -> Vec<QuorumPacket> {
+        a.iter()
+            .filter_map(|a| match a {
+                LearnerAction::Send(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn prop(zxid: i64, d: &'static [u8]) -> QuorumPacket {
+        QuorumPacket::with_data(pkt::PROPOSAL, zxid, d)
+    }
+
+    fn op(typ: i32, zxid: i64) -> QuorumPacket {
+        QuorumPacket::new(typ, zxid)
+    }
+
+    #[test]
+    fn handshake_accepts_a_newer_epoch_and_reports_the_current_one() {
+        let mut f = follower(3, 2, make_zxid(2, 9));
+        let a = f.connected(0);
+        let info = LearnerInfo {
+            serverid: 2,
+            protocol_version: 0x10000,
+            config_version: 0,
+        };
+        assert_eq!(
+            a,
+            vec![LearnerAction::Send(QuorumPacket::with_data(
+                pkt::FOLLOWERINFO,
+                make_zxid(3, 0),
+                info.encode()
+            ))]
+        );
+        let a = f.packet(wire::leader_info(make_zxid(4, 0)), 1);
+        assert_eq!(
+            a,
+            vec![
+                LearnerAction::PersistAcceptedEpoch(4),
+                LearnerAction::Send(wire::ack_epoch(make_zxid(2, 9), 2)),
+            ]
+        );
+        assert_eq!(f.epochs(), (4, 2));
+    }
+
+    #[test]
+    fn handshake_says_minus_one_for_an_epoch_already_accepted() {
+        let mut f = follower(4, 2, make_zxid(2, 9));
+        f.connected(0);
+        let a = f.packet(wire::leader_info(make_zxid(4, 0)), 1);
+        assert_eq!(
+            a,
+            vec![LearnerAction::Send(wire::ack_epoch(make_zxid(2, 9), -1))]
+        );
+    }
+
+    #[test]
+    fn handshake_refuses_an_older_epoch_and_other_first_packets() {
+        let mut f = follower(5, 5, 0);
+        f.connected(0);
+        let a = f.packet(wire::leader_info(make_zxid(4, 0)), 1);
+        assert_eq!(
+            a,
+            vec![LearnerAction::LostLeader {
+                why: LearnerError::EpochLower { leader: 4, ours: 5 }
+            }]
+        );
+        assert!(f.is_lost());
+        let mut f = follower(5, 5, 0);
+        f.connected(0);
+        let a = f.packet(op(pkt::NEWLEADER, make_zxid(6, 0)), 1);
+        assert!(matches!(
+            &a[..],
+            [LearnerAction::LostLeader {
+                why: LearnerError::NotLeaderInfo("NEWLEADER")
+            }]
+        ));
+        let mut f = follower(5, 5, 0);
+        f.connected(0);
+        let short = QuorumPacket::with_data(pkt::LEADERINFO, make_zxid(6, 0), vec![0u8; 2]);
+        assert!(matches!(
+            &f.packet(short, 1)[..],
+            [LearnerAction::LostLeader {
+                why: LearnerError::Body(_)
+            }]
+        ));
+    }
+
+    fn synced_to(f: &mut Learner, mode: QuorumPacket) -> Vec<LearnerAction> {
+        f.connected(0);
+        f.packet(wire::leader_info(make_zxid(4, 0)), 1);
+        f.packet(mode, 2)
+    }
+
+    #[test]
+    fn diff_logs_at_newleader_acks_once_durable_and_commits_at_uptodate() {
+        let mut f = follower(3, 3, make_zxid(3, 1));
+        assert!(synced_to(&mut f, op(pkt::DIFF, make_zxid(3, 3))).is_empty());
+        let (z2, z3) = (make_zxid(3, 2), make_zxid(3, 3));
+        assert!(f.packet(prop(z2, b"a"), 3).is_empty());
+        assert!(f.packet(op(pkt::COMMIT, z2), 3).is_empty());
+        f.packet(prop(z3, b"b"), 3);
+        f.packet(op(pkt::COMMIT, z3), 3);
+        let cfg = QuorumPacket::with_data(
+            pkt::NEWLEADER,
+            make_zxid(4, 0),
+            &b"server.1=x\nversion=1"[..],
+        );
+        let a = f.packet(cfg, 4);
+        assert_eq!(
+            a,
+            vec![
+                LearnerAction::LeaderConfig(Bytes::from_static(b"server.1=x\nversion=1")),
+                LearnerAction::PersistCurrentEpoch(4),
+                LearnerAction::Log {
+                    zxid: z2,
+                    data: Bytes::from_static(b"a")
+                },
+                LearnerAction::Log {
+                    zxid: z3,
+                    data: Bytes::from_static(b"b")
+                },
+            ]
+        );
+        assert_eq!(f.epochs(), (4, 4));
+        // Half durable: no ACK yet.
+        assert!(f.durable(z2).is_empty());
+        let a = f.durable(z3);
+        assert_eq!(
+            sends(&a),
+            vec![
+                op(pkt::ACK, make_zxid(4, 0)),
+                op(pkt::ACK, z2),
+                op(pkt::ACK, z3)
+            ]
+        );
+        let a = f.packet(op(pkt::UPTODATE, -1), 5);
+        assert_eq!(
+            a,
+            vec![
+                LearnerAction::Send(op(pkt::ACK, make_zxid(4, 0))),
+                LearnerAction::Established { epoch: 4 },
+                LearnerAction::Commit {
+                    zxid: z2,
+                    data: Bytes::from_static(b"a")
+                },
+                LearnerAction::Commit {
+                    zxid: z3,
+                    data: Bytes::from_static(b"b")
+                },
+            ]
+        );
+        assert!(f.is_established());
+    }
+
+    #[test]
+    fn snap_applies_commits_directly_and_snapshots_at_newleader() {
+        let mut f = follower(3, 3, make_zxid(2, 1));
+        let a = synced_to(&mut f, op(pkt::SNAP, make_zxid(3, 7)));
+        assert_eq!(
+            a,
+            vec![LearnerAction::LoadSnapshot {
+                zxid: make_zxid(3, 7)
+            }]
+        );
+        let z = make_zxid(3, 8);
+        f.packet(prop(z, b"x"), 3);
+        let a = f.packet(op(pkt::COMMIT, z), 3);
+        assert_eq!(
+            a,
+            vec![LearnerAction::ApplyUnlogged {
+                zxid: z,
+                data: Bytes::from_static(b"x")
+            }]
+        );
+        // An outstanding proposal forwarded after the sync.
+        let z9 = make_zxid(3, 9);
+        f.packet(prop(z9, b"y"), 3);
+        let a = f.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 4);
+        assert_eq!(
+            a,
+            vec![
+                LearnerAction::TakeSnapshot,
+                LearnerAction::PersistCurrentEpoch(4),
+                LearnerAction::Log {
+                    zxid: z9,
+                    data: Bytes::from_static(b"y")
+                },
+            ]
+        );
+        assert_eq!(
+            sends(&f.durable(z9)),
+            vec![op(pkt::ACK, make_zxid(4, 0)), op(pkt::ACK, z9)]
+        );
+    }
+
+    #[test]
+    fn trunc_then_nothing_acks_newleader_at_once() {
+        let mut f = follower(3, 3, make_zxid(3, 9));
+        let a = synced_to(&mut f, op(pkt::TRUNC, make_zxid(3, 5)));
+        assert_eq!(
+            a,
+            vec![LearnerAction::Truncate {
+                to: make_zxid(3, 5)
+            }]
+        );
+        let a = f.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 4);
+        assert_eq!(
+            a,
+            vec![
+                LearnerAction::TakeSnapshot,
+                LearnerAction::PersistCurrentEpoch(4),
+                LearnerAction::Send(op(pkt::ACK, make_zxid(4, 0))),
+            ]
+        );
+    }
+
+    #[test]
+    fn unexpected_sync_mode_is_an_error() {
+        let mut f = follower(3, 3, 0);
+        let a = synced_to(&mut f, op(pkt::UPTODATE, -1));
+        assert!(matches!(
+            &a[..],
+            [LearnerAction::LostLeader {
+                why: LearnerError::NotSyncMode("UPTODATE")
+            }]
+        ));
+    }
+
+    #[test]
+    fn broadcast_logs_acks_and_commits_in_order() {
+        let mut f = follower(3, 3, make_zxid(3, 1));
+        synced_to(&mut f, op(pkt::DIFF, make_zxid(3, 1)));
+        f.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 3);
+        f.packet(op(pkt::UPTODATE, -1), 3);
+        let (z1, z2) = (make_zxid(4, 1), make_zxid(4, 2));
+        assert_eq!(
+            f.packet(prop(z1, b"1"), 4),
+            vec![LearnerAction::Log {
+                zxid: z1,
+                data: Bytes::from_static(b"1")
+            }]
+        );
+        f.packet(prop(z2, b"2"), 4);
+        assert_eq!(
+            sends(&f.durable(z2)),
+            vec![op(pkt::ACK, z1), op(pkt::ACK, z2)]
+        );
+        assert_eq!(
+            f.packet(op(pkt::COMMIT, z1), 5),
+            vec![LearnerAction::Commit {
+                zxid: z1,
+                data: Bytes::from_static(b"1")
+            }]
+        );
+        // A commit that is not the next pending txn is fatal.
+        let a = f.packet(op(pkt::COMMIT, make_zxid(4, 3)), 5);
+        assert!(matches!(
+            &a[..],
+            [LearnerAction::LostLeader {
+                why: LearnerError::UnmatchedCommit { .. }
+            }]
+        ));
+    }
+
+    #[test]
+    fn broadcast_answers_pings_revalidations_and_syncs() {
+        let mut f = follower(3, 3, 0);
+        synced_to(&mut f, op(pkt::DIFF, 0));
+        f.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 3);
+        f.packet(op(pkt::UPTODATE, -1), 3);
+        let ping = op(pkt::PING, make_zxid(4, 0));
+        assert_eq!(
+            f.packet(ping.clone(), 4),
+            vec![LearnerAction::ReplyPing { ping }]
+        );
+        assert_eq!(
+            f.packet(wire::revalidate_reply(9, false), 4),
+            vec![LearnerAction::Revalidated {
+                session_id: 9,
+                valid: false
+            }]
+        );
+        assert_eq!(f.packet(op(pkt::SYNC, 0), 4), vec![LearnerAction::SyncDone]);
+        assert_eq!(
+            sends(&f.revalidate(9, 100)),
+            vec![wire::revalidate_request(9, 100)]
+        );
+    }
+
+    #[test]
+    fn times_out_by_init_limit_then_sync_limit() {
+        let mut f = follower(3, 3, 0);
+        f.connected(0);
+        assert!(f.tick(999).is_empty());
+        assert!(matches!(
+            &f.tick(1000)[..],
+            [LearnerAction::LostLeader {
+                why: LearnerError::Timeout(1000)
+            }]
+        ));
+        let mut f = follower(3, 3, 0);
+        synced_to(&mut f, op(pkt::DIFF, 0));
+        f.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 100);
+        assert!(f.tick(599).is_empty());
+        assert!(matches!(
+            &f.tick(600)[..],
+            [LearnerAction::LostLeader {
+                why: LearnerError::Timeout(500)
+            }]
+        ));
+    }
+
+    #[test]
+    fn an_observer_logs_and_applies_informs_and_never_acks_them() {
+        let mut o = Learner::new(
+            9,
+            LearnerKind::Observer,
+            3,
+            3,
+            0,
+            LearnerSettings::new(100, 10, 5),
+        );
+        assert_eq!(sends(&o.connected(0))[0].typ, pkt::OBSERVERINFO);
+        o.packet(wire::leader_info(make_zxid(4, 0)), 1);
+        o.packet(op(pkt::DIFF, 0), 2);
+        let z = make_zxid(3, 1);
+        o.packet(QuorumPacket::with_data(pkt::INFORM, z, &b"i"[..]), 2);
+        // NEWLEADER: nothing logged by an observer; ACK at once.
+        let a = o.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 3);
+        assert_eq!(sends(&a), vec![op(pkt::ACK, make_zxid(4, 0))]);
+        let a = o.packet(op(pkt::UPTODATE, -1), 4);
+        assert!(a.contains(&LearnerAction::Log {
+            zxid: z,
+            data: Bytes::from_static(b"i")
+        }));
+        assert!(a.contains(&LearnerAction::Commit {
+            zxid: z,
+            data: Bytes::from_static(b"i")
+        }));
+        let z2 = make_zxid(4, 1);
+        let a = o.packet(QuorumPacket::with_data(pkt::INFORM, z2, &b"j"[..]), 5);
+        assert_eq!(
+            a,
+            vec![
+                LearnerAction::Log {
+                    zxid: z2,
+                    data: Bytes::from_static(b"j")
+                },
+                LearnerAction::Commit {
+                    zxid: z2,
+                    data: Bytes::from_static(b"j")
+                },
+            ]
+        );
+        assert!(sends(&o.durable(z2)).is_empty());
+        assert!(o.packet(prop(make_zxid(4, 2), b"p"), 6).is_empty());
+    }
+}
