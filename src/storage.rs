@@ -368,7 +368,9 @@ mod tests {
         let second: Vec<Txn> = (6..=8).map(|z| create(z, &format!("/a{z}"))).collect();
         let f1 = write_log_file(&dirs.log, &first).unwrap();
         let f2 = write_log_file(&dirs.log, &second).unwrap();
-        let newer = dirs.snap.join(crate::snapshot::snapshot_file_name(7, Compression::None));
+        let newer = dirs
+            .snap
+            .join(crate::snapshot::snapshot_file_name(7, Compression::None));
         std::fs::write(&newer, b"x").unwrap();
         truncate_log(&dirs, 3).unwrap();
         assert!(!f2.exists() && !newer.exists());
@@ -454,11 +456,13 @@ pub fn truncate_log(dirs: &Dirs, zxid: i64) -> Result<(), StorageError> {
             .write(true)
             .open(path)
             .map_err(io(path))?;
-        f.set_len(end).and_then(|_| f.sync_all()).map_err(io(path))?;
+        f.set_len(end)
+            .and_then(|_| f.sync_all())
+            .map_err(io(path))?;
         break;
     }
-    let snaps = txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX)
-        .map_err(io(&dirs.snap))?;
+    let snaps =
+        txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
     for (z, path) in snaps {
         if z > zxid {
             std::fs::remove_file(&path).map_err(io(&path))?;

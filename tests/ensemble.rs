@@ -57,11 +57,18 @@ fn corral_ensemble_elects_serves_and_replicates() {
     let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
         .cfg("corral.experimental.ensemble", "true");
     e.start_all();
-    e.wait_for(Duration::from_secs(30), "one leader and two followers", |e| {
-        one_leader(e, &[0, 1, 2]).is_some()
-    });
+    e.wait_for(
+        Duration::from_secs(30),
+        "one leader and two followers",
+        |e| one_leader(e, &[0, 1, 2]).is_some(),
+    );
     let leader = one_leader(&e, &[0, 1, 2]).unwrap();
-    assert_eq!(e.members[leader].sid, 3, "fresh peers elect the highest sid: {:?}", modes(&e));
+    assert_eq!(
+        e.members[leader].sid,
+        3,
+        "fresh peers elect the highest sid: {:?}",
+        modes(&e)
+    );
     let addr = |i: usize| format!("127.0.0.1:{}", e.members[i].client);
     // Writes through each server.
     for i in 0..3 {

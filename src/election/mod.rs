@@ -74,9 +74,15 @@ impl Vote {
 /// What the driver does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Send { to: Sid, msg: Notification },
+    Send {
+        to: Sid,
+        msg: Notification,
+    },
     /// The round ended: this peer leads, follows or observes `vote.leader`.
-    Decided { state: ServerState, vote: Vote },
+    Decided {
+        state: ServerState,
+        vote: Vote,
+    },
 }
 
 /// The election state of one peer. See the module doc.
@@ -244,11 +250,12 @@ impl Election {
                     self.logical_clock = n.election_epoch;
                     self.recvset.clear();
                     let (i, z, e) = self.init;
-                    self.proposed = if total_order(&self.quorum, n.leader, n.zxid, n.peer_epoch, i, z, e) {
-                        (n.leader, n.zxid, n.peer_epoch)
-                    } else {
-                        self.init
-                    };
+                    self.proposed =
+                        if total_order(&self.quorum, n.leader, n.zxid, n.peer_epoch, i, z, e) {
+                            (n.leader, n.zxid, n.peer_epoch)
+                        } else {
+                            self.init
+                        };
                     self.send_notifications();
                 } else if n.election_epoch < self.logical_clock {
                     return;
@@ -328,7 +335,14 @@ impl Election {
         }
     }
 
-    fn decide(&mut self, leader: Sid, zxid: i64, election_epoch: i64, peer_epoch: i64, version: i32) {
+    fn decide(
+        &mut self,
+        leader: Sid,
+        zxid: i64,
+        election_epoch: i64,
+        peer_epoch: i64,
+        version: i32,
+    ) {
         self.state = if leader == self.me {
             ServerState::Leading
         } else if self.quorum.is_voter(self.me) {
@@ -428,7 +442,10 @@ mod tests {
 
     /// Delivers every message at once (loopback included) until quiet,
     /// then lets timers run; returns each peer's decision.
-    fn run(peers: &mut BTreeMap<Sid, Election>, mut inflight: Vec<(Sid, Sid, Notification)>) -> BTreeMap<Sid, Vote> {
+    fn run(
+        peers: &mut BTreeMap<Sid, Election>,
+        mut inflight: Vec<(Sid, Sid, Notification)>,
+    ) -> BTreeMap<Sid, Vote> {
         let mut decided = BTreeMap::new();
         let mut now = 0;
         for _ in 0..200 {
@@ -459,10 +476,9 @@ mod tests {
         decided
     }
 
-    fn start(
-        zxids: &[(Sid, i64, i64)],
-        q: &QuorumMaj,
-    ) -> (BTreeMap<Sid, Election>, Vec<(Sid, Sid, Notification)>) {
+    type InFlight = Vec<(Sid, Sid, Notification)>;
+
+    fn start(zxids: &[(Sid, i64, i64)], q: &QuorumMaj) -> (BTreeMap<Sid, Election>, InFlight) {
         let mut peers = BTreeMap::new();
         let mut inflight = Vec::new();
         for &(sid, zxid, epoch) in zxids {
@@ -489,7 +505,10 @@ mod tests {
         let (mut p, f) = start(&[(1, 5, 1), (2, 5, 1), (3, 5, 1)], &q);
         assert!(run(&mut p, f).values().all(|v| v.leader == 3));
         let (mut p, f) = start(&[(1, 1, 2), (2, 9, 1), (3, 9, 1)], &q);
-        assert!(run(&mut p, f).values().all(|v| v.leader == 1), "a newer epoch wins");
+        assert!(
+            run(&mut p, f).values().all(|v| v.leader == 1),
+            "a newer epoch wins"
+        );
     }
 
     #[test]
@@ -538,12 +557,17 @@ mod tests {
         };
         let _ = e.receive(1, n(1, 5), 10);
         let _ = e.receive(2, n(1, 5), 10);
-        assert!(e.next_deadline() == Some(210), "quorum: finalizing");
+        assert_eq!(e.finalize_at, Some(210), "a quorum agrees: finalizing");
         // Server 3 has more: within finalizeWait, the round goes on.
         let a = e.receive(3, n(3, 9), 100);
-        assert!(a.iter().any(|a| matches!(a, Action::Send { msg, .. } if msg.leader == 3)));
+        assert!(a
+            .iter()
+            .any(|a| matches!(a, Action::Send { msg, .. } if msg.leader == 3)));
         let a = e.timeout(250);
-        assert!(!a.iter().any(|a| matches!(a, Action::Decided { .. })), "{a:?}");
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::Decided { .. })),
+            "{a:?}"
+        );
         assert_eq!(e.state(), ServerState::Looking);
     }
 }

@@ -179,7 +179,10 @@ impl Notification {
         } else if n == 40 {
             (long(b, 28).ok_or_else(short)?, 0)
         } else {
-            (long(b, 28).ok_or_else(short)?, int(b, 36).ok_or_else(short)?)
+            (
+                long(b, 28).ok_or_else(short)?,
+                int(b, 36).ok_or_else(short)?,
+            )
         };
         let mut config = Vec::new();
         if version > 0x1 {
@@ -219,13 +222,14 @@ pub fn quorum_config_string(servers: &[ServerSpec], version: i64) -> String {
     let mut s = String::new();
     for m in servers {
         s.push_str(&format!("server.{}=", m.id));
-        let mut addrs: Vec<(String, u16, u16)> = std::iter::once((m.host.clone(), m.quorum_port, m.election_port))
-            .chain(
-                m.extra_addresses
-                    .iter()
-                    .map(|a| (a.host.clone(), a.quorum_port, a.election_port)),
-            )
-            .collect();
+        let mut addrs: Vec<(String, u16, u16)> =
+            std::iter::once((m.host.clone(), m.quorum_port, m.election_port))
+                .chain(
+                    m.extra_addresses
+                        .iter()
+                        .map(|a| (a.host.clone(), a.quorum_port, a.election_port)),
+                )
+                .collect();
         addrs.sort_by(|a, b| a.0.cmp(&b.0));
         let joined: Vec<String> = addrs
             .iter()
@@ -294,7 +298,10 @@ mod tests {
         let v40 = Notification::decode(&b[..40]).unwrap();
         assert_eq!((v40.peer_epoch, v40.version), (1, 0));
         assert!(Notification::decode(&b[..27]).is_err());
-        assert!(Notification::decode(&b[..43]).is_err(), "version 2 needs its config length");
+        assert!(
+            Notification::decode(&b[..43]).is_err(),
+            "version 2 needs its config length"
+        );
         let mut bad = b.clone();
         bad[..4].copy_from_slice(&9i32.to_be_bytes());
         assert_eq!(Notification::decode(&bad), Err(WireError::State(9)));

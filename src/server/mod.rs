@@ -330,7 +330,7 @@ fn orphan_owners(tree: &Tree, live: &[(i64, i32)], timeout: i32) -> Vec<(i64, i3
 }
 
 /// What wakes the sequencer.
-pub(crate) enum Input {
+pub enum Input {
     Shard(ToSeq),
     Log(FromLog),
     /// A graceful shutdown was asked for.
@@ -443,7 +443,15 @@ async fn run_sequencer(
         None => None,
         Some(b) => {
             seq.set_role(crate::sequencer::Role::NotServing, 0);
-            match quorum_peer::QuorumPeer::start(b.settings, b.dirs, b.epochs, published.clone(), inbox.clone()).await {
+            match quorum_peer::QuorumPeer::start(
+                b.settings,
+                b.dirs,
+                b.epochs,
+                published.clone(),
+                inbox.clone(),
+            )
+            .await
+            {
                 Ok(q) => Some(q),
                 Err(e) => {
                     tracing::error!("{e}");

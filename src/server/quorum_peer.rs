@@ -97,11 +97,11 @@ impl Link {
 enum State {
     Looking,
     Leading {
-        leader: Leader,
+        leader: Box<Leader>,
         links: HashMap<Handle, Rc<Link>>,
     },
     Following {
-        learner: Learner,
+        learner: Box<Learner>,
         link: Option<Rc<Link>>,
         generation: u64,
     },
@@ -237,13 +237,15 @@ impl QuorumPeer {
     pub fn input(&mut self, q: QuorumInput, seq: &mut Sequencer, published: &Arc<Tree>) {
         let now = ms(self.started);
         match q {
-            QuorumInput::Election(from, bytes) => match election::wire::Notification::decode(&bytes) {
-                Ok(n) => {
-                    let a = self.election.receive(from, n, now);
-                    self.election_actions(a, seq.tree().last_zxid);
+            QuorumInput::Election(from, bytes) => {
+                match election::wire::Notification::decode(&bytes) {
+                    Ok(n) => {
+                        let a = self.election.receive(from, n, now);
+                        self.election_actions(a, seq.tree().last_zxid);
+                    }
+                    Err(e) => tracing::warn!(from, error = %e, "a bad election message; ignored"),
                 }
-                Err(e) => tracing::warn!(from, error = %e, "a bad election message; ignored"),
-            },
+            }
             QuorumInput::LearnerUp(h) => {
                 if let State::Leading { leader, .. } = &mut self.state {
                     let a = leader.learner_connected(h, now);
@@ -332,7 +334,10 @@ impl QuorumPeer {
         if seq.tree().last_zxid > to {
             match crate::storage::recover(&self.dirs, true) {
                 Ok(rec) => {
-                    tracing::info!(zxid = format!("0x{:x}", rec.tree.last_zxid), "reloaded after TRUNC");
+                    tracing::info!(
+                        zxid = format!("0x{:x}", rec.tree.last_zxid),
+                        "reloaded after TRUNC"
+                    );
                     seq.install_tree(rec.tree, &rec.sessions, super::now_ms());
                 }
                 Err(e) => {
@@ -346,7 +351,9 @@ impl QuorumPeer {
         self.committed = seq.tree().last_zxid;
         let now = ms(self.started);
         while self.truncating.is_none() {
-            let Some(p) = self.held.pop_front() else { break };
+            let Some(p) = self.held.pop_front() else {
+                break;
+            };
             let State::Following { learner, .. } = &mut self.state else {
                 self.held.clear();
                 return;
@@ -521,7 +528,7 @@ impl QuorumPeer {
         self.spawn_listener(stop);
         let a = leader.start(ms(self.started));
         self.state = State::Leading {
-            leader,
+            leader: Box::new(leader),
             links: HashMap::new(),
         };
         // Actions before any learner: epochs to persist at most.
@@ -556,7 +563,7 @@ impl QuorumPeer {
         let g = self.generation;
         let link = Rc::new(Link::default());
         self.state = State::Following {
-            learner,
+            learner: Box::new(learner),
             link: Some(link.clone()),
             generation: g,
         };
@@ -594,11 +601,12 @@ impl QuorumPeer {
                 }
             };
             while !stop.get() {
-                let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                    glommio::timer::sleep(Duration::from_millis(100)).await;
-                    None
-                })
-                .await;
+                let accepted =
+                    futures_lite::future::or(async { Some(listener.accept().await) }, async {
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                        None
+                    })
+                    .await;
                 let Some(r) = accepted else { continue };
                 let stream = match r {
                     Ok(s) => s,
@@ -617,10 +625,16 @@ impl QuorumPeer {
                 inbox.push(super::Input::Quorum(QuorumInput::LearnerUp(h)));
                 let inbox = inbox.clone();
                 glommio::spawn_local(async move {
-                    let why = pump(stream, link.clone(), max, |p| {
-                        inbox.push(super::Input::Quorum(QuorumInput::FromLearner(h, p)));
-                        None
-                    }, |_| {})
+                    let why = pump(
+                        stream,
+                        link.clone(),
+                        max,
+                        |p| {
+                            inbox.push(super::Input::Quorum(QuorumInput::FromLearner(h, p)));
+                            None
+                        },
+                        |_| {},
+                    )
                     .await;
                     tracing::debug!(handle = h, why, "learner connection closed");
                     link.closed.set(true);
@@ -641,7 +655,12 @@ impl QuorumPeer {
         }
     }
 
-    fn leader_actions(&mut self, actions: Vec<LeaderAction>, seq: &mut Sequencer, published: &Arc<Tree>) {
+    fn leader_actions(
+        &mut self,
+        actions: Vec<LeaderAction>,
+        seq: &mut Sequencer,
+        published: &Arc<Tree>,
+    ) {
         let mut queue: std::collections::VecDeque<LeaderAction> = actions.into();
         while let Some(a) = queue.pop_front() {
             let State::Leading { links, .. } = &self.state else {
@@ -858,7 +877,9 @@ async fn leader_conn(
         },
         move |(sessions, tree)| {
             snap_wait.set(false);
-            inbox2.push(super::Input::Quorum(QuorumInput::Snapshot(g, sessions, tree)));
+            inbox2.push(super::Input::Quorum(QuorumInput::Snapshot(
+                g, sessions, tree,
+            )));
         },
     )
     .await
