@@ -106,3 +106,71 @@ fn corral_ensemble_elects_serves_and_replicates() {
     c.sync();
     assert!(c.exists("/eph", false).is_none());
 }
+
+/// One create through `addr` on a fresh session, without panicking: the
+/// zxid it got, or why not.
+fn try_create(addr: &str, path: &str, data: &[u8]) -> Result<i64, String> {
+    let (mut raw, c) = Raw::connect_with(addr, &Connect::default()).map_err(|e| e.to_string())?;
+    if c.session == 0 {
+        return Err("session refused".into());
+    }
+    let mut p = common::W::new().int(1).int(common::op::CREATE).bytes();
+    p.extend_from_slice(&common::body::create(path, data, common::OPEN, 0));
+    common::write_frame(&mut raw.stream, &p).map_err(|e| e.to_string())?;
+    let r = raw.recv().map_err(|e| e.to_string())?;
+    match r.err {
+        0 => Ok(r.zxid),
+        e => Err(format!("error {e}")),
+    }
+}
+
+/// kill -9 the leader of three corral peers: the two survivors elect a
+/// new one, writes succeed again, and every acknowledged write is on every
+/// server, the old leader too once it is back.
+#[test]
+fn corral_ensemble_fails_over_when_the_leader_is_killed() {
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
+        .cfg("corral.experimental.ensemble", "true");
+    e.start_all();
+    e.wait_for(Duration::from_secs(30), "a leader", |e| {
+        one_leader(e, &[0, 1, 2]).is_some()
+    });
+    let addr = |e: &Ensemble, i: usize| format!("127.0.0.1:{}", e.members[i].client);
+    let mut acked: Vec<String> = Vec::new();
+    for round in 0..3 {
+        let leader = one_leader(&e, &[0, 1, 2]).expect("a leader");
+        let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+        for k in 0..20 {
+            let p = format!("/r{round}-{k}");
+            try_create(&addr(&e, others[k % 2]), &p, b"v").unwrap_or_else(|err| panic!("{p}: {err}"));
+            acked.push(p);
+        }
+        e.kill9(leader);
+        let killed = std::time::Instant::now();
+        let mut first_ok = None;
+        let mut n = 0;
+        while first_ok.is_none() {
+            assert!(killed.elapsed() < Duration::from_secs(30), "no write succeeded after the kill");
+            let p = format!("/after{round}-{n}");
+            n += 1;
+            if try_create(&addr(&e, others[n % 2]), &p, b"v").is_ok() {
+                first_ok = Some(killed.elapsed());
+                acked.push(p);
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        eprintln!("round {round}: kill to first write {:?}", first_ok.unwrap());
+        e.start(leader);
+        e.wait_for(Duration::from_secs(30), "the old leader back as a follower", |e| {
+            one_leader(e, &[0, 1, 2]).is_some()
+        });
+    }
+    for i in 0..3 {
+        let mut c = Raw::connect(&addr(&e, i));
+        c.sync();
+        for p in &acked {
+            assert!(c.exists(p, false).is_some(), "{p} missing on server {}", e.members[i].sid);
+        }
+    }
+}
