@@ -142,7 +142,8 @@ fn corral_ensemble_fails_over_when_the_leader_is_killed() {
         let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
         for k in 0..20 {
             let p = format!("/r{round}-{k}");
-            try_create(&addr(&e, others[k % 2]), &p, b"v").unwrap_or_else(|err| panic!("{p}: {err}"));
+            try_create(&addr(&e, others[k % 2]), &p, b"v")
+                .unwrap_or_else(|err| panic!("{p}: {err}"));
             acked.push(p);
         }
         e.kill9(leader);
@@ -150,7 +151,10 @@ fn corral_ensemble_fails_over_when_the_leader_is_killed() {
         let mut first_ok = None;
         let mut n = 0;
         while first_ok.is_none() {
-            assert!(killed.elapsed() < Duration::from_secs(30), "no write succeeded after the kill");
+            assert!(
+                killed.elapsed() < Duration::from_secs(30),
+                "no write succeeded after the kill"
+            );
             let p = format!("/after{round}-{n}");
             n += 1;
             if try_create(&addr(&e, others[n % 2]), &p, b"v").is_ok() {
@@ -162,15 +166,71 @@ fn corral_ensemble_fails_over_when_the_leader_is_killed() {
         }
         eprintln!("round {round}: kill to first write {:?}", first_ok.unwrap());
         e.start(leader);
-        e.wait_for(Duration::from_secs(30), "the old leader back as a follower", |e| {
-            one_leader(e, &[0, 1, 2]).is_some()
-        });
+        e.wait_for(
+            Duration::from_secs(30),
+            "the old leader back as a follower",
+            |e| one_leader(e, &[0, 1, 2]).is_some(),
+        );
     }
     for i in 0..3 {
         let mut c = Raw::connect(&addr(&e, i));
         c.sync();
         for p in &acked {
-            assert!(c.exists(p, false).is_some(), "{p} missing on server {}", e.members[i].sid);
+            assert!(
+                c.exists(p, false).is_some(),
+                "{p} missing on server {}",
+                e.members[i].sid
+            );
         }
+    }
+}
+
+/// Writes through every server of a mixed ensemble, then checks that each
+/// server has every write.
+fn writes_reach_every_server(e: &Ensemble, tag: &str) {
+    let addr = |i: usize| format!("127.0.0.1:{}", e.members[i].client);
+    let n = e.members.len();
+    for i in 0..n {
+        let p = format!("/{tag}{i}");
+        try_create(&addr(i), &p, format!("via {i}").as_bytes())
+            .unwrap_or_else(|err| panic!("{p} through server {}: {err}", e.members[i].sid));
+    }
+    for i in 0..n {
+        let mut c = Raw::connect(&addr(i));
+        c.sync();
+        for j in 0..n {
+            let (data, _) = c
+                .get_data(&format!("/{tag}{j}"), false)
+                .unwrap_or_else(|err| {
+                    panic!("/{tag}{j} on server {}: error {err}", e.members[i].sid)
+                });
+            assert_eq!(data.as_deref(), Some(format!("via {j}").as_bytes()));
+        }
+    }
+}
+
+/// One corral peer with two ZooKeeper 3.8 peers: ZooKeeper leads, corral
+/// follows it; then the reverse, two ZooKeeper peers follow a corral leader.
+#[test]
+fn corral_and_zookeeper_share_an_ensemble_either_way() {
+    // sid 3 (the highest) wins a fresh election.
+    for kinds in [
+        [Kind::Corral, Kind::ZooKeeper, Kind::ZooKeeper],
+        [Kind::ZooKeeper, Kind::ZooKeeper, Kind::Corral],
+    ] {
+        let mut e = Ensemble::new(&kinds).cfg("corral.experimental.ensemble", "true");
+        e.start_all();
+        e.wait_for(
+            Duration::from_secs(60),
+            "one leader and two followers",
+            |e| one_leader(e, &[0, 1, 2]).is_some(),
+        );
+        assert_eq!(
+            one_leader(&e, &[0, 1, 2]),
+            Some(2),
+            "{kinds:?}: {:?}",
+            modes(&e)
+        );
+        writes_reach_every_server(&e, "mixed");
     }
 }
