@@ -286,6 +286,13 @@ impl QuorumPeer {
                 } = &mut self.state
                 {
                     if *generation == g {
+                        if matches!(p.typ, pkt::DIFF | pkt::TRUNC | pkt::SNAP) {
+                            tracing::info!(
+                                mode = pkt::name(p.typ),
+                                zxid = format!("0x{:x}", p.zxid),
+                                "syncing with the leader"
+                            );
+                        }
                         if self.truncating.is_some() {
                             self.held.push_back(p);
                         } else {
