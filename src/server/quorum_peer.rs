@@ -134,6 +134,9 @@ pub struct QuorumPeer {
     /// The last version published to the shards: what a server that stops
     /// leading or following goes back to.
     published: Arc<Tree>,
+    /// A leader's commits past `published`: a SNAP's snapshot is the
+    /// published version with these applied, exactly at the last commit.
+    unpublished_commits: std::collections::VecDeque<(i64, Bytes)>,
 }
 
 fn ms(started: std::time::Instant) -> u64 {
@@ -181,6 +184,7 @@ impl QuorumPeer {
             started: std::time::Instant::now(),
             listener_stop: None,
             published,
+            unpublished_commits: Default::default(),
         };
         tracing::info!("LOOKING");
         let a = p.election.look(last_zxid, epochs.current, ms(p.started));
@@ -196,6 +200,31 @@ impl QuorumPeer {
     /// The version the shards now have.
     pub fn set_published(&mut self, v: &Arc<Tree>) {
         self.published = v.clone();
+        while self
+            .unpublished_commits
+            .front()
+            .is_some_and(|(z, _)| *z <= v.last_zxid)
+        {
+            self.unpublished_commits.pop_front();
+        }
+    }
+
+    /// The tree exactly at the last commit: the published version and the
+    /// commits since.
+    fn committed_tree(&self) -> Tree {
+        let mut t = Tree::clone(&self.published);
+        for (z, data) in &self.unpublished_commits {
+            if *z <= t.last_zxid {
+                continue;
+            }
+            match crate::txnlog::decode_entry(data) {
+                Ok((txn, _)) => {
+                    t.apply(&txn, &mut Vec::new());
+                }
+                Err(e) => tracing::error!(error = %e, "a committed txn does not decode"),
+            }
+        }
+        t
     }
 
     /// What the log core must do, in order.
@@ -216,14 +245,14 @@ impl QuorumPeer {
     }
 
     /// Timers: the election's back-off, and the Zab machines' ticks.
-    pub fn tick(&mut self, seq: &mut Sequencer, published: &Arc<Tree>) {
+    pub fn tick(&mut self, seq: &mut Sequencer) {
         let now = ms(self.started);
         let a = self.election.timeout(now);
         self.election_actions(a, seq.tree().last_zxid);
         match &mut self.state {
             State::Leading { leader, .. } => {
                 let a = leader.tick(now);
-                self.leader_actions(a, seq, published);
+                self.leader_actions(a, seq);
             }
             State::Following { learner, .. } => {
                 let a = learner.tick(now);
@@ -234,7 +263,7 @@ impl QuorumPeer {
     }
 
     /// One input from the sockets.
-    pub fn input(&mut self, q: QuorumInput, seq: &mut Sequencer, published: &Arc<Tree>) {
+    pub fn input(&mut self, q: QuorumInput, seq: &mut Sequencer) {
         let now = ms(self.started);
         match q {
             QuorumInput::Election(from, bytes) => {
@@ -249,20 +278,20 @@ impl QuorumPeer {
             QuorumInput::LearnerUp(h) => {
                 if let State::Leading { leader, .. } = &mut self.state {
                     let a = leader.learner_connected(h, now);
-                    self.leader_actions(a, seq, published);
+                    self.leader_actions(a, seq);
                 }
             }
             QuorumInput::FromLearner(h, p) => {
                 if let State::Leading { leader, .. } = &mut self.state {
                     let a = leader.packet(h, p, now);
-                    self.leader_actions(a, seq, published);
+                    self.leader_actions(a, seq);
                 }
             }
             QuorumInput::LearnerDown(h) => {
                 if let State::Leading { leader, links } = &mut self.state {
                     links.remove(&h);
                     let a = leader.learner_gone(h);
-                    self.leader_actions(a, seq, published);
+                    self.leader_actions(a, seq);
                 }
             }
             QuorumInput::LeaderUp(g) => {
@@ -371,11 +400,11 @@ impl QuorumPeer {
     }
 
     /// The own txn log is durable up to `zxid`.
-    pub fn durable(&mut self, zxid: i64, seq: &mut Sequencer, published: &Arc<Tree>) {
+    pub fn durable(&mut self, zxid: i64, seq: &mut Sequencer) {
         match &mut self.state {
             State::Leading { leader, .. } => {
                 let a = leader.own_durable(zxid);
-                self.leader_actions(a, seq, published);
+                self.leader_actions(a, seq);
             }
             State::Following { learner, .. } => {
                 let a = learner.durable(zxid);
@@ -391,7 +420,6 @@ impl QuorumPeer {
         &mut self,
         txns: &[(Txn, TxnDigest)],
         seq: &mut Sequencer,
-        published: &Arc<Tree>,
     ) {
         let now = ms(self.started);
         for (t, d) in txns {
@@ -400,7 +428,7 @@ impl QuorumPeer {
             };
             let data = crate::txnlog::marshall_entry(t, Some(d));
             match leader.propose(t.hdr.zxid, data, now) {
-                Ok(a) => self.leader_actions(a, seq, published),
+                Ok(a) => self.leader_actions(a, seq),
                 Err(e) => {
                     tracing::error!(error = %e, zxid = format!("0x{:x}", t.hdr.zxid), "cannot propose; leaving leadership");
                     self.look(seq);
@@ -478,6 +506,7 @@ impl QuorumPeer {
             seq.reset_to(Tree::clone(&self.published));
         }
         self.committed = self.published.last_zxid;
+        self.unpublished_commits.clear();
         seq.set_role(Role::NotServing, 0);
         tracing::info!("LOOKING");
         let now = ms(self.started);
@@ -666,7 +695,6 @@ impl QuorumPeer {
         &mut self,
         actions: Vec<LeaderAction>,
         seq: &mut Sequencer,
-        published: &Arc<Tree>,
     ) {
         let mut queue: std::collections::VecDeque<LeaderAction> = actions.into();
         while let Some(a) = queue.pop_front() {
@@ -683,7 +711,8 @@ impl QuorumPeer {
                 LeaderAction::SendSnapshot { to } => {
                     if let Some(l) = link_to(&to) {
                         let mut b = BytesMut::new();
-                        crate::snapshot::write_sync_snapshot(&mut b, published, &seq.sessions());
+                        let tree = self.committed_tree();
+                        crate::snapshot::write_sync_snapshot(&mut b, &tree, &seq.sessions());
                         wire::write_snap_signature(&mut b);
                         l.send(b.freeze());
                     }
@@ -700,7 +729,10 @@ impl QuorumPeer {
                 LeaderAction::PersistCurrentEpoch(e) => self.persist(epochs::CURRENT, e),
                 // The sequencer logs its own txns.
                 LeaderAction::Log { .. } => {}
-                LeaderAction::Commit { zxid, .. } => self.committed = self.committed.max(zxid),
+                LeaderAction::Commit { zxid, data } => {
+                    self.committed = self.committed.max(zxid);
+                    self.unpublished_commits.push_back((zxid, data));
+                }
                 LeaderAction::Established { epoch } => {
                     tracing::info!(epoch, "leading: established");
                     self.committed = self.committed.max(seq.tree().last_zxid);
@@ -892,6 +924,13 @@ async fn leader_conn(
     .await
 }
 
+/// The signature string that ends a SNAP's snapshot, as jute writes it.
+const SIGNATURE: [u8; 14] = *b"\0\0\0\x0aBenWasHere";
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// Reads packets off `stream` (and, after a packet for which `on_packet`
 /// returns a zxid, the snapshot and signature a SNAP brings) and writes
 /// what `link` queues. Returns why it stopped.
@@ -906,12 +945,23 @@ async fn pump(
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
     let mut snapshot_at: Option<i64> = None;
+    // How far the buffer was searched for the snapshot's signature.
+    let mut scanned = 0usize;
     let mut chunk = vec![0u8; 64 * 1024];
     let mut wbuf: Vec<u8> = Vec::new();
     loop {
         // Whole packets (and a snapshot) already read.
         loop {
             if let Some(z) = snapshot_at {
+                // Parse only once the signature that ends the snapshot may
+                // be there: parsing a big tree on every read would hold
+                // the core for seconds.
+                let from = scanned.max(start);
+                let Some(at) = find(&buf[from..], &SIGNATURE) else {
+                    scanned = buf.len().saturating_sub(SIGNATURE.len());
+                    break;
+                };
+                scanned = from + at + 1;
                 match crate::snapshot::read_sync_snapshot(&buf[start..], z) {
                     Ok(Some((sessions, tree, used))) => {
                         match wire::decode_snap_signature(&buf[start + used..]) {
@@ -933,6 +983,7 @@ async fn pump(
                 Ok(Some((p, used))) => {
                     start += used;
                     snapshot_at = on_packet(p);
+                    scanned = start;
                 }
                 Ok(None) => break,
                 Err(e) => return format!("bad packet: {e}"),
@@ -941,8 +992,10 @@ async fn pump(
         if start > 0 && start == buf.len() {
             buf.clear();
             start = 0;
+            scanned = 0;
         } else if start > 1 << 20 {
             buf.drain(..start);
+            scanned = scanned.saturating_sub(start);
             start = 0;
         }
         // Queued output.

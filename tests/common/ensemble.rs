@@ -203,12 +203,16 @@ impl Ensemble {
         let mut logs = String::new();
         for i in 0..self.members.len() {
             let t = self.log_text(i);
-            let lines: Vec<&str> = t.lines().collect();
+            // The harness's own four-letter words are noise here.
+            let lines: Vec<&str> = t
+                .lines()
+                .filter(|l| !l.contains("srvr command") && !l.contains("Processing srvr"))
+                .collect();
             logs.push_str(&format!(
                 "\n--- member {} ({:?}):\n{}",
                 self.members[i].sid,
                 self.members[i].kind,
-                lines[lines.len().saturating_sub(30)..].join("\n")
+                lines[lines.len().saturating_sub(40)..].join("\n")
             ));
         }
         panic!("timed out waiting for {what}{logs}");
