@@ -125,6 +125,8 @@ pub struct QuorumPeer {
     generation: u64,
     /// A learner's SNAP waits for its snapshot before later packets.
     awaiting_snapshot: bool,
+    /// A learner's logged proposals not yet committed, by zxid.
+    uncommitted: std::collections::BTreeMap<i64, Bytes>,
     /// A learner's TRUNC in progress: the leader's packets wait here.
     truncating: Option<i64>,
     held: std::collections::VecDeque<QuorumPacket>,
@@ -134,8 +136,11 @@ pub struct QuorumPeer {
     /// The last version published to the shards: what a server that stops
     /// leading or following goes back to.
     published: Arc<Tree>,
-    /// A leader's commits past `published`: a SNAP's snapshot is the
-    /// published version with these applied, exactly at the last commit.
+    /// A leader's committed tree short of its latest commits: the newer
+    /// of the last published version and the history it led with.
+    snap_base: Arc<Tree>,
+    /// A leader's commits past `snap_base`: a SNAP's snapshot is the base
+    /// with these applied, exactly at the last commit.
     unpublished_commits: std::collections::VecDeque<(i64, Bytes)>,
 }
 
@@ -153,7 +158,7 @@ impl QuorumPeer {
         inbox: Rc<Mailbox<super::Input>>,
     ) -> Result<QuorumPeer, super::peers::PeersError> {
         let last_zxid = published.last_zxid;
-        let peers = Peers::start(s.peers.clone(), election::wire::parse_initial).await?;
+        let peers = Peers::start(s.peers.clone()).await?;
         {
             let peers = peers.clone();
             let inbox = inbox.clone();
@@ -180,15 +185,18 @@ impl QuorumPeer {
             generation: 0,
             awaiting_snapshot: false,
             truncating: None,
+            uncommitted: Default::default(),
             held: Default::default(),
             started: std::time::Instant::now(),
             listener_stop: None,
+            snap_base: published.clone(),
             published,
             unpublished_commits: Default::default(),
         };
         tracing::info!("LOOKING");
         let a = p.election.look(last_zxid, epochs.current, ms(p.started));
-        p.election_actions(a, last_zxid);
+        let base = p.published.clone();
+        p.election_actions(a, &base);
         Ok(p)
     }
 
@@ -200,10 +208,14 @@ impl QuorumPeer {
     /// The version the shards now have.
     pub fn set_published(&mut self, v: &Arc<Tree>) {
         self.published = v.clone();
+        if v.last_zxid > self.snap_base.last_zxid {
+            self.snap_base = v.clone();
+        }
+        let base = self.snap_base.last_zxid;
         while self
             .unpublished_commits
             .front()
-            .is_some_and(|(z, _)| *z <= v.last_zxid)
+            .is_some_and(|(z, _)| *z <= base)
         {
             self.unpublished_commits.pop_front();
         }
@@ -212,7 +224,7 @@ impl QuorumPeer {
     /// The tree exactly at the last commit: the published version and the
     /// commits since.
     fn committed_tree(&self) -> Tree {
-        let mut t = Tree::clone(&self.published);
+        let mut t = Tree::clone(&self.snap_base);
         for (z, data) in &self.unpublished_commits {
             if *z <= t.last_zxid {
                 continue;
@@ -248,7 +260,7 @@ impl QuorumPeer {
     pub fn tick(&mut self, seq: &mut Sequencer) {
         let now = ms(self.started);
         let a = self.election.timeout(now);
-        self.election_actions(a, seq.tree().last_zxid);
+        self.election_actions(a, seq.tree());
         match &mut self.state {
             State::Leading { leader, .. } => {
                 let a = leader.tick(now);
@@ -270,7 +282,7 @@ impl QuorumPeer {
                 match election::wire::Notification::decode(&bytes) {
                     Ok(n) => {
                         let a = self.election.receive(from, n, now);
-                        self.election_actions(a, seq.tree().last_zxid);
+                        self.election_actions(a, seq.tree());
                     }
                     Err(e) => tracing::warn!(from, error = %e, "a bad election message; ignored"),
                 }
@@ -500,10 +512,20 @@ impl QuorumPeer {
             stop.set(true);
         }
         self.awaiting_snapshot = false;
-        // What no quorum committed is forgotten; then every connection
-        // closes (the order matters: a reset drops queued items).
-        if seq.tree().last_zxid > self.published.last_zxid {
-            seq.reset_to(Tree::clone(&self.published));
+        // The election must see the whole logged history, as ZooKeeper
+        // reloads its database from disk here: a txn a quorum logged may
+        // have been committed and acknowledged. A leader's tree has every
+        // txn it proposed; a learner applies what it logged and never
+        // saw committed. None of it is published until a leader commits
+        // it (or TRUNC takes it back).
+        for (_, data) in std::mem::take(&mut self.uncommitted) {
+            match crate::txnlog::decode_entry(&data) {
+                Ok((t, _)) if t.hdr.zxid > seq.tree().last_zxid => {
+                    seq.apply_committed(&t, super::now_ms())
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "a logged txn does not decode"),
+            }
         }
         self.committed = self.published.last_zxid;
         self.unpublished_commits.clear();
@@ -513,14 +535,14 @@ impl QuorumPeer {
         let a = self
             .election
             .look(seq.tree().last_zxid, self.epochs.current, now);
-        self.election_actions(a, seq.tree().last_zxid);
+        self.election_actions(a, seq.tree());
     }
 
-    fn election_actions(&mut self, actions: Vec<Action>, last_zxid: i64) {
+    fn election_actions(&mut self, actions: Vec<Action>, tree: &Tree) {
         for a in actions {
             match a {
                 Action::Send { to, msg } => self.peers.send(to, msg.encode()),
-                Action::Decided { state, vote } => {
+                Action::Decided { state, vote, .. } => {
                     tracing::info!(
                         leader = vote.leader,
                         zxid = format!("0x{:x}", vote.zxid),
@@ -535,9 +557,9 @@ impl QuorumPeer {
                         }
                     );
                     match state {
-                        ServerState::Leading => self.lead(last_zxid),
+                        ServerState::Leading => self.lead(tree),
                         ServerState::Following | ServerState::Observing => {
-                            self.follow(vote.leader, last_zxid)
+                            self.follow(vote.leader, tree.last_zxid)
                         }
                         ServerState::Looking => {}
                     }
@@ -546,7 +568,11 @@ impl QuorumPeer {
         }
     }
 
-    fn lead(&mut self, last_zxid: i64) {
+    fn lead(&mut self, tree: &Tree) {
+        let last_zxid = tree.last_zxid;
+        // Its whole history is what it leads with: a SNAP sends it.
+        self.snap_base = Arc::new(tree.clone());
+        self.unpublished_commits.clear();
         let mut ls = LeaderSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit);
         ls.config_servers = self.s.config_servers.clone();
         let mut leader = Leader::new(
@@ -735,6 +761,7 @@ impl QuorumPeer {
                 }
                 LeaderAction::Established { epoch } => {
                     tracing::info!(epoch, "leading: established");
+                    self.election.update_election_vote(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
                     seq.set_role(Role::Leader, epoch);
                 }
@@ -797,7 +824,8 @@ impl QuorumPeer {
                     self.truncating = Some(to);
                     self.to_log.push(ToLog::Truncate(to));
                 }
-                LearnerAction::ApplyUnlogged { data, .. } | LearnerAction::Commit { data, .. } => {
+                LearnerAction::ApplyUnlogged { zxid, data } | LearnerAction::Commit { zxid, data } => {
+                    self.uncommitted.remove(&zxid);
                     match crate::txnlog::decode_entry(&data) {
                         Ok((t, _)) => {
                             seq.apply_committed(&t, super::now_ms());
@@ -814,8 +842,9 @@ impl QuorumPeer {
                     tree: Arc::new(seq.tree().clone()),
                     sessions: seq.sessions(),
                 }),
-                LearnerAction::Log { data, .. } => match crate::txnlog::decode_entry(&data) {
+                LearnerAction::Log { data, zxid } => match crate::txnlog::decode_entry(&data) {
                     Ok((t, d)) => {
+                        self.uncommitted.insert(zxid, data.clone());
                         let d = d.unwrap_or(TxnDigest {
                             version: crate::digest::DIGEST_VERSION,
                             tree_digest: 0,
@@ -831,6 +860,7 @@ impl QuorumPeer {
                 LearnerAction::LeaderConfig(_) => {}
                 LearnerAction::Established { epoch } => {
                     tracing::info!(epoch, "following: in sync");
+                    self.election.update_election_vote(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
                     let role = if self.s.observer {
                         Role::Observer
