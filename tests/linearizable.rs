@@ -205,6 +205,7 @@ where
     /// comes first), in which every completed op takes effect and returns
     /// what it did, and an op in flight takes effect or not; `None` if there
     /// is none.
+    #[allow(clippy::type_complexity)]
     fn linearize(&self, init: &S) -> Option<Vec<(S::Op, Option<S::Ret>)>> {
         let mut seen = HashSet::new();
         let mut pos = vec![0usize; self.threads.len()];
@@ -508,6 +509,7 @@ fn corral_register_is_linearizable_under_crashes() {
             std::thread::spawn(move || client(id, ports, id % 3, history, stop))
         })
         .collect();
+    let t0 = Instant::now();
     let ok_now = |h: &Arc<Mutex<History<Znode>>>| h.lock().unwrap().len();
 
     // Some history before any fault, then a follower crashes and comes
@@ -524,13 +526,18 @@ fn corral_register_is_linearizable_under_crashes() {
             one_leader(e, &rest).is_some()
         });
         let before = ok_now(&history);
-        e.wait_for(Duration::from_secs(10), "ops with one member down", |_| {
+        e.wait_for(Duration::from_secs(20), "ops with one member down", |_| {
             ok_now(&history) >= before + 30
         });
         e.start(victim);
         e.wait_for(Duration::from_secs(20), "three serving", |e| {
             one_leader(e, &all).is_some()
         });
+        eprintln!(
+            "round {round}: member {} back at {:?}",
+            e.members[victim].sid,
+            t0.elapsed()
+        );
     }
     let before = ok_now(&history);
     e.wait_for(Duration::from_secs(10), "ops after the faults", |_| {
