@@ -606,11 +606,22 @@ async fn run_sequencer(
                 tracing::error!("the log core stopped; the sequencer stops");
                 return;
             }
-            waiting.push_back(Unpublished {
-                zxid: version.last_zxid,
-                version,
-                items,
-            });
+            if seq.role() == crate::sequencer::Role::NotServing {
+                // Between leaders the tree may hold logged txns no quorum
+                // has committed: what goes out now (connections closed)
+                // goes with the version the shards already have.
+                waiting.push_back(Unpublished {
+                    zxid: published.last_zxid,
+                    version: published.clone(),
+                    items,
+                });
+            } else {
+                waiting.push_back(Unpublished {
+                    zxid: version.last_zxid,
+                    version,
+                    items,
+                });
+            }
         }
         // A learner's proposals and snapshots.
         for m in qp.as_mut().map(|q| q.take_log()).unwrap_or_default() {
