@@ -159,6 +159,17 @@ impl Election {
         }
     }
 
+    /// `QuorumPeer.updateElectionVote` (ZOOKEEPER-1732): once a leader is
+    /// established, or a learner is in sync with it, the decided vote
+    /// takes the new epoch as its peer epoch, so that every member
+    /// reports the same vote to a peer that joins later. Without it, a
+    /// peer that decided from replies of an earlier round reports an older
+    /// peer epoch than the rest, and a latecomer can never count a quorum
+    /// agreeing on the leader.
+    pub fn update_peer_epoch(&mut self, epoch: i64) {
+        self.current.peer_epoch = epoch;
+    }
+
     /// Starts a round (`lookForLeader`): a new logical clock, a vote for
     /// itself, and notifications to every voter.
     pub fn look(&mut self, last_logged_zxid: i64, current_epoch: i64, now: u64) -> Vec<Action> {
@@ -539,6 +550,60 @@ mod tests {
         let d = run(&mut p, f);
         assert!(d.values().all(|v| v.leader == 3), "{d:?}");
         assert_eq!(p[&4].state(), ServerState::Observing);
+    }
+
+    /// Found by `tests/sim_zab.rs` (seed 37, before `update_peer_epoch`):
+    /// of 5 servers, 2 followers are in sync with the leader but one of
+    /// them decided from a reply of an earlier round, with an older peer
+    /// epoch. A latecomer counted only {leader, one follower} agreeing on
+    /// (leader, peer epoch) and stayed LOOKING for good.
+    #[test]
+    fn a_latecomer_joins_when_the_members_report_one_peer_epoch() {
+        let q = QuorumMaj::new([1, 2, 3, 4, 5], []);
+        let settled = |sid: Sid, state: ServerState, peer_epoch: i64| {
+            let mut e = Election::new(sid, q.clone(), Vec::new(), ElectionSettings::default());
+            let _ = e.look(0x1_0000_0001, 1, 0);
+            e.decide(5, 0x1_0000_0001, 3, peer_epoch, wire::NOTIFICATION_VERSION);
+            assert_eq!(e.state(), state);
+            e
+        };
+        // The leader and s1 decided in round 3 on peer epoch 2; s3 joined
+        // from older replies that said peer epoch 1. All are now in epoch 3.
+        let mut members = vec![
+            (5, settled(5, ServerState::Leading, 2)),
+            (1, settled(1, ServerState::Following, 2)),
+            (3, settled(3, ServerState::Following, 1)),
+        ];
+        let late = |members: &mut Vec<(Sid, Election)>| {
+            let mut me = Election::new(2, q.clone(), Vec::new(), ElectionSettings::default());
+            let hello: Vec<Notification> = me
+                .look(0x3_0000_0001, 3, 0)
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Send { to: 5, msg } => Some(msg),
+                    _ => None,
+                })
+                .collect();
+            let mut decided = None;
+            for (sid, e) in members.iter_mut() {
+                for a in e.receive(2, hello[0].clone(), 10) {
+                    if let Action::Send { msg, .. } = a {
+                        for b in me.receive(*sid, msg, 20) {
+                            if let Action::Decided { vote, .. } = b {
+                                decided = Some(vote);
+                            }
+                        }
+                    }
+                }
+            }
+            decided
+        };
+        assert_eq!(late(&mut members), None, "one vote disagrees: no quorum");
+        for (_, e) in members.iter_mut() {
+            e.update_peer_epoch(3);
+        }
+        let v = late(&mut members).expect("the latecomer joins");
+        assert_eq!((v.leader, v.peer_epoch), (5, 3));
     }
 
     #[test]

@@ -703,6 +703,7 @@ impl QuorumPeer {
                 LeaderAction::Commit { zxid, .. } => self.committed = self.committed.max(zxid),
                 LeaderAction::Established { epoch } => {
                     tracing::info!(epoch, "leading: established");
+                    self.election.update_peer_epoch(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
                     seq.set_role(Role::Leader, epoch);
                 }
@@ -799,6 +800,7 @@ impl QuorumPeer {
                 LearnerAction::LeaderConfig(_) => {}
                 LearnerAction::Established { epoch } => {
                     tracing::info!(epoch, "following: in sync");
+                    self.election.update_peer_epoch(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
                     let role = if self.s.observer {
                         Role::Observer
