@@ -1,22 +1,46 @@
-//! A seeded, deterministic simulation of Zab: 3 and 5 servers (and 3 with
-//! an observer) run `corral::zab`'s Leader and Learner machines over a
-//! simulated network and disks, through delays, dropped connections,
+//! A seeded, deterministic simulation of leader election and Zab: 3 and 5
+//! servers (and 3 with an observer) run `corral::election`'s
+//! FastLeaderElection and `corral::zab`'s Leader and Learner machines over
+//! a simulated network and disks, through delays, dropped connections,
 //! partitions, crashes and restarts, with clients writing at random.
 //!
-//! The network models TCP: within a connection nothing is reordered or
+//! Zab's links model TCP: within a connection nothing is reordered or
 //! lost; a dropped link closes the connection (both ends told), and a
 //! partition breaks it silently (each end finds out by its timeouts). A
-//! crash keeps only what the disk made durable and the persisted epochs.
-//! Leaders are chosen by an oracle standing in for FastLeaderElection:
-//! among a reachable quorum of LOOKING voters, the highest
-//! (currentEpoch, lastZxid, sid). It is a closure ([`Elector`]) so the real
-//! election can take its place.
+//! learner dials its leader's quorum port again and again until it answers
+//! or `initLimit` ticks pass, as the real driver does. A crash keeps only
+//! what the disk made durable and the persisted epochs.
 //!
-//! Checked all along: at most one established leader per epoch; a new
-//! leader holds every committed txn; no two txns ever share a zxid; every
-//! server applies the committed chain in order with nothing skipped; a
-//! commit was acked by a quorum (each ack sent only once durable). After
-//! the faults stop, a leader must be established and writes must commit.
+//! Election notifications travel between every pair of servers as
+//! datagrams: each with its own random delay (so they reorder), lost across
+//! a partition or to a crash, and lost at random while the faults run; a
+//! server's notifications to itself arrive at once. Each server owns an
+//! [`Election`] (a new one at each restart) and drives it as
+//! `server::quorum_peer` does: `look` with its last logged zxid and current
+//! epoch when it starts, restarts, or leaves a Leader or Learner role;
+//! `timeout` once `next_deadline` passes; on `Decided` it leads or learns;
+//! and `update_peer_epoch` once established or in sync. The election's
+//! timing is ZooKeeper's shape scaled down: finalizeWait (and
+//! minNotificationInterval) 20 to 200 ms, and maxNotificationInterval 400
+//! to 800 ms instead of 60 s, so that convergence fits the quiet period.
+//! `SIM_ZAB_ORACLE=1` puts back the old oracle (among a reachable quorum
+//! of LOOKING voters, the highest (currentEpoch, lastZxid, sid) leads at
+//! once; a closure, [`Elector`]).
+//!
+//! Checked all along: a decided vote names a voter, an observer never
+//! decides to lead, and a server decides only while LOOKING; at most one
+//! established leader per epoch; a new leader holds every committed txn;
+//! no two txns ever share a zxid; every server applies the committed chain
+//! in order with nothing skipped; a commit was acked by a quorum (each ack
+//! sent only once durable). After the faults stop (the network heals and
+//! every server is up), within the quiet period (at least three
+//! maxNotificationIntervals plus 40 ticks plus 2 s): every server follows
+//! or observes one established leader of the latest epoch, in sync with
+//! it, and writes commit. The one exception is ZooKeeper's own: a server
+//! that accepted a later epoch than the leader's (from a would-be leader
+//! that never got established) refuses that leader, as 3.8's
+//! `registerWithLeader` does, and waits for the next election (counted as
+//! `stranded`).
 //!
 //! `SIM_ZAB_SEEDS` sets how many seeds run (default 5000), and
 //! `SIM_ZAB_SEED` runs one seed with its trace printed.
@@ -397,7 +421,7 @@ impl Sim {
 
     fn t(&mut self, f: impl FnOnce() -> String) {
         if let Some(tr) = &mut self.trace {
-            if tr.len() >= 100_000 {
+            if tr.len() >= 20_000 {
                 tr.pop_front();
             }
             tr.push_back(format!("{:>6} {}", self.now, f()));
