@@ -552,11 +552,13 @@ mod tests {
         assert_eq!(p[&4].state(), ServerState::Observing);
     }
 
-    /// Found by `tests/sim_zab.rs` (seed 37, before `update_peer_epoch`):
-    /// of 5 servers, 2 followers are in sync with the leader but one of
-    /// them decided from a reply of an earlier round, with an older peer
-    /// epoch. A latecomer counted only {leader, one follower} agreeing on
-    /// (leader, peer epoch) and stayed LOOKING for good.
+    /// Found by `tests/sim_zab.rs` (seed 4051, 5 voters, without
+    /// `update_peer_epoch`): the leader and a follower decided in one round
+    /// on peer epoch 2, another follower had joined from replies of an
+    /// earlier round that said peer epoch 1; all three were in sync in
+    /// epoch 3. The servers restarting after them counted only {leader,
+    /// one follower} agreeing on (leader, peer epoch), never a quorum, and
+    /// stayed LOOKING for good.
     #[test]
     fn a_latecomer_joins_when_the_members_report_one_peer_epoch() {
         let q = QuorumMaj::new([1, 2, 3, 4, 5], []);
