@@ -2,8 +2,9 @@
 //!
 //! Logic without I/O lives in plain modules ([`jute`], [`tree`], [`txn`],
 //! [`prep`], [`acl`], [`path`], [`session`], [`watch`], [`request`],
-//! [`sequencer`], [`fourlw`], [`quorum`], [`zab`]); the glommio drivers in
-//! [`server`] are a thin shell around them. The thread-per-core substrate is the `shards` crate.
+//! [`sequencer`], [`fourlw`], [`quorum`], [`election`], [`zab`]); the
+//! glommio drivers in [`server`] are a thin shell around them. The
+//! thread-per-core substrate is the `shards` crate.
 
 pub mod acl;
 pub mod admin;

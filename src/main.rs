@@ -283,7 +283,15 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
                 .collect(),
             cnx_timeout: std::time::Duration::from_millis(c.cnx_timeout_ms as u64),
             bind_retry: c.election_port_bind_retry,
-            initial: election::wire::initial_message(sid, &hostport(&me.host, me.election_port)),
+            initial: election::wire::InitialMessage {
+                protocol: election::wire::Protocol::V1,
+                sid,
+                addresses: vec![election::wire::ElectionAddress {
+                    host: me.host.clone(),
+                    port: me.election_port,
+                }],
+            }
+            .encode(),
         },
         election: election::ElectionSettings::default(),
         config: config.into_bytes(),

@@ -234,3 +234,40 @@ fn corral_and_zookeeper_share_an_ensemble_either_way() {
         writes_reach_every_server(&e, "mixed");
     }
 }
+
+/// An observer serves reads and forwards writes, and does not vote: with
+/// two of the three participants gone there is no quorum, and a write
+/// through the observer is not acknowledged.
+#[test]
+fn an_observer_serves_forwards_and_does_not_vote() {
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral, Kind::Corral])
+        .cfg("corral.experimental.ensemble", "true");
+    e.members[3].observer = true;
+    e.start_all();
+    e.wait_for(Duration::from_secs(30), "a leader, two followers, an observer", |e| {
+        one_leader(e, &[0, 1, 2]).is_some() && e.mode(3).as_deref() == Some("observer")
+    });
+    let leader = one_leader(&e, &[0, 1, 2]).unwrap();
+    assert_eq!(e.members[leader].sid, 3, "the observer (sid 4) is never elected");
+    let obs = format!("127.0.0.1:{}", e.members[3].client);
+    try_create(&obs, "/through-observer", b"o").expect("a write through the observer");
+    let mut c = Raw::connect(&format!("127.0.0.1:{}", e.members[0].client));
+    c.sync();
+    let (data, _) = c.get_data("/through-observer", false).expect("replicated");
+    assert_eq!(data.as_deref(), Some(&b"o"[..]));
+    let mut r = Raw::connect(&obs);
+    r.sync();
+    assert!(r.exists("/through-observer", false).is_some(), "the observer reads it");
+    // Two participants gone: the observer cannot make a quorum.
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    e.kill9(followers[0]);
+    e.kill9(followers[1]);
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        assert!(
+            try_create(&obs, "/no-quorum", b"").is_err(),
+            "a write was acknowledged without a quorum"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

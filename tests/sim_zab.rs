@@ -19,7 +19,7 @@
 //! `server::quorum_peer` does: `look` with its last logged zxid and current
 //! epoch when it starts, restarts, or leaves a Leader or Learner role;
 //! `timeout` once `next_deadline` passes; on `Decided` it leads or learns;
-//! and `update_peer_epoch` once established or in sync. The election's
+//! and `update_election_vote` once established or in sync. The election's
 //! timing is ZooKeeper's shape scaled down: finalizeWait (and
 //! minNotificationInterval) 20 to 200 ms, and maxNotificationInterval 400
 //! to 800 ms instead of 60 s, so that convergence fits the quiet period.
@@ -35,7 +35,7 @@
 //! sent only once durable). After the faults stop (the network heals and
 //! every server is up), within the quiet period (2 s plus 40 ticks, at
 //! least 3.5 maxNotificationIntervals; the slowest of 30000 seeds took
-//! about 2 s): every server follows
+//! about 3 s): every server follows
 //! or observes one established leader of the latest epoch, in sync with
 //! it, and writes commit. The one exception is ZooKeeper's own: a server
 //! that accepted a later epoch than the leader's (from a would-be leader
@@ -695,7 +695,7 @@ impl Sim {
         for a in acts {
             match a {
                 Action::Send { to, msg } => self.send_vote(sid, to, msg),
-                Action::Decided { state, vote } => {
+                Action::Decided { state, vote, .. } => {
                     self.t(|| {
                         format!(
                             "s{sid} DECIDED {state:?} s{} (zxid {:#x}, round {}, peer epoch {})",
@@ -1221,7 +1221,7 @@ impl Sim {
                     self.leader_commit(sid, zxid, value_of(&data))?
                 }
                 LeaderAction::Established { epoch } => {
-                    self.servers[i].election.update_peer_epoch(epoch);
+                    self.servers[i].election.update_election_vote(epoch);
                     self.established(sid, epoch)?
                 }
                 LeaderAction::StepDown { why } => {
@@ -1295,7 +1295,7 @@ impl Sim {
                 LearnerAction::Commit { zxid, data } => self.apply(sid, zxid, value_of(&data))?,
                 LearnerAction::Established { epoch } => {
                     self.t(|| format!("s{sid} UPTODATE in epoch {epoch}"));
-                    self.servers[i].election.update_peer_epoch(epoch);
+                    self.servers[i].election.update_election_vote(epoch);
                 }
                 LearnerAction::LostLeader { why } => {
                     self.t(|| format!("s{sid} LOST LEADER: {why}"));

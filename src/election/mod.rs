@@ -1,38 +1,74 @@
-//! Leader election: ZooKeeper 3.8's FastLeaderElection as a plain state
-//! machine. It takes notifications and the time (ms), and returns the
-//! notifications to send and, once, the decision.
+//! Leader election: ZooKeeper 3.8's FastLeaderElection as a state machine
+//! without I/O.
 //!
-//! Owns the logical clock, the vote this peer proposes, `recvset` (the
-//! LOOKING votes of this round) and `outofelection` (what FOLLOWING and
-//! LEADING peers report), and the `WorkerReceiver` rules for answering
-//! peers while deciding and after. The wire format is in [`wire`]; the
-//! election connections (`server::peers`) carry the bytes.
+//! [`Election`] owns what `FastLeaderElection` and the election half of
+//! `QuorumPeer` own: the logical clock (election round), the current
+//! proposal, `recvset` and `outofelection`, the notification back-off and
+//! the finalize wait, the peer's [`ServerState`] and its current vote. It
+//! takes inputs — [`Election::look`] (start `lookForLeader`),
+//! [`Election::receive`] (a notification arrived: `WorkerReceiver` and then
+//! one step of the `lookForLeader` loop), [`Election::timeout`] (the loop's
+//! poll timed out) — with the time passed in as milliseconds, and returns
+//! [`Action`]s: notifications to send and, once, the decision. The caller
+//! arms a timer for [`Election::next_deadline`]. [`wire`] has the bytes.
 //!
-//! Followed from the source: `totalOrderPredicate` (epoch, then zxid, then
-//! sid; a non-voter never wins), the quorum of agreeing votes
-//! (`QuorumMaj`), the `finalizeWait` re-check (a better vote within it
-//! reopens the round; others are dropped, as the source drains them), the
-//! notification back-off up to `maxNotificationInterval`, and joining an
-//! established leader (`checkLeader`). Left out: dynamic reconfig (a
-//! notification's config is not acted on) and the oracle of two-server
-//! ensembles (`QuorumOracleMaj`).
+//! Behaviour follows the 3.8 source:
+//! * A vote beats another by peer epoch, then zxid, then sid
+//!   (`totalOrderPredicate`; with `QuorumMaj` every server weighs 1).
+//! * Notifications go to every voter, this peer included: a message to
+//!   oneself is looped back internally, as `QuorumCnxManager.toSend` does.
+//!   An observer sends to the voters only, proposes nobody (`Long.MIN_VALUE`
+//!   as leader, zxid and epoch) and ends up `Observing`.
+//! * A notification from a non-voter is answered at once with the current
+//!   vote and never counted; one naming a non-voter as leader is ignored.
+//! * A LOOKING peer answers a LOOKING sender whose round is behind with its
+//!   proposal; a peer that is not LOOKING answers a LOOKING sender with the
+//!   vote it decided.
+//! * Once the votes of a quorum in this round equal the proposal, the peer
+//!   waits `finalize_wait_ms` for a better vote; each worse notification that
+//!   arrives meanwhile is dropped and restarts the wait, a better one resumes
+//!   the election.
+//! * FOLLOWING/LEADING notifications decide at once when a quorum in this
+//!   round, or a quorum of everyone seen following (`outofelection`), agrees
+//!   on a leader that itself said LEADING (`checkLeader`).
+//! * Without notifications the peer re-sends its vote after the poll
+//!   timeout, which doubles from `min_notification_interval_ms` up to
+//!   `max_notification_interval_ms`.
+//!
+//! Simplified, on purpose:
+//! * No dynamic reconfiguration: the config a notification carries is not
+//!   parsed (ZooKeeper restarts the election on a newer config version), and
+//!   the voters are one fixed `QuorumMaj`. No `QuorumOracleMaj`.
+//! * When no message went out since the last timeout ZooKeeper reconnects
+//!   instead of re-sending (`haveDelivered`); here the vote is always re-sent
+//!   and the transport decides what to do with it.
+//! * The leader's `reportLookingSid` (a metric) is not reported.
+//! * Notifications that arrive while LOOKING but before [`Election::look`]
+//!   are kept up to 1024 (ZooKeeper's queue is unbounded).
 
 pub mod wire;
 
-use crate::quorum::{QuorumMaj, Sid};
-use std::collections::BTreeMap;
 pub use wire::{Notification, ServerState};
 
-/// `finalizeWait`, `minNotificationInterval`, `maxNotificationInterval`.
+use crate::quorum::{QuorumMaj, Sid};
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Timing of an election, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElectionSettings {
+    /// How long to wait for a better vote once a quorum agrees
+    /// (`FastLeaderElection.finalizeWait`, 200).
     pub finalize_wait_ms: u64,
+    /// First poll timeout (`zookeeper.fastleader.minNotificationInterval`,
+    /// 200).
     pub min_notification_interval_ms: u64,
+    /// Longest poll timeout (`zookeeper.fastleader.maxNotificationInterval`,
+    /// 60000).
     pub max_notification_interval_ms: u64,
 }
 
 impl Default for ElectionSettings {
-    /// ZooKeeper's defaults: 200 ms, 200 ms, 60 s.
     fn default() -> Self {
         ElectionSettings {
             finalize_wait_ms: 200,
@@ -42,98 +78,264 @@ impl Default for ElectionSettings {
     }
 }
 
-/// A vote (ZooKeeper's `Vote`).
+/// A vote (ZooKeeper's `Vote`): who should lead, with that server's last
+/// zxid and epoch, in which round, and the voter's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Vote {
+    /// The proposed or followed leader.
     pub leader: Sid,
     pub zxid: i64,
+    /// The round (logical clock) the vote was cast in.
     pub election_epoch: i64,
     pub peer_epoch: i64,
     pub state: ServerState,
+    /// The notification format version the vote came in; matters only for
+    /// [`Vote::agrees_with`].
     pub version: i32,
 }
 
 impl Vote {
-    /// `Vote.equals`: LOOKING votes agree on everything; votes of settled
-    /// peers on the leader (and its epoch, unless only one side predates
-    /// the epoch field).
-    fn agrees(&self, o: &Vote) -> bool {
-        if self.state == ServerState::Looking || o.state == ServerState::Looking {
-            self.leader == o.leader
-                && self.zxid == o.zxid
-                && self.election_epoch == o.election_epoch
-                && self.peer_epoch == o.peer_epoch
-        } else if (self.version > 0) ^ (o.version > 0) {
-            self.leader == o.leader
+    /// A vote as ZooKeeper's four-argument constructor makes it (LOOKING,
+    /// version 0).
+    pub fn looking(leader: Sid, zxid: i64, election_epoch: i64, peer_epoch: i64) -> Vote {
+        Vote {
+            leader,
+            zxid,
+            election_epoch,
+            peer_epoch,
+            state: ServerState::Looking,
+            version: 0,
+        }
+    }
+
+    /// ZooKeeper's `Vote.equals`: if either vote is LOOKING, leader, zxid,
+    /// round and peer epoch must match; otherwise the leader, and the peer
+    /// epoch too unless exactly one of the votes has version 0.
+    pub fn agrees_with(&self, other: &Vote) -> bool {
+        if self.state == ServerState::Looking || other.state == ServerState::Looking {
+            self.leader == other.leader
+                && self.zxid == other.zxid
+                && self.election_epoch == other.election_epoch
+                && self.peer_epoch == other.peer_epoch
+        } else if (self.version > 0) ^ (other.version > 0) {
+            self.leader == other.leader
         } else {
-            self.leader == o.leader && self.peer_epoch == o.peer_epoch
+            self.leader == other.leader && self.peer_epoch == other.peer_epoch
         }
     }
 }
 
-/// What the driver does.
+/// Why an election ended: whose agreeing votes made the quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    /// Votes of this round (`recvset`), this peer's own among them if it
+    /// votes.
+    Round(Vec<Sid>),
+    /// Votes of servers already following or leading (`outofelection`):
+    /// this peer joined an established leader.
+    Established(Vec<Sid>),
+}
+
+impl Support {
+    /// The servers whose votes agreed.
+    pub fn sids(&self) -> &[Sid] {
+        match self {
+            Support::Round(s) | Support::Established(s) => s,
+        }
+    }
+}
+
+/// What the caller must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Send {
-        to: Sid,
-        msg: Notification,
-    },
-    /// The round ended: this peer leads, follows or observes `vote.leader`.
+    /// Send `msg` to server `to` (framed, on the election connection).
+    Send { to: Sid, msg: Notification },
+    /// The election is over: this peer is now `state` (Leading, Following or
+    /// Observing) behind `vote`. No more timeouts until the next
+    /// [`Election::look`].
     Decided {
         state: ServerState,
         vote: Vote,
+        support: Support,
     },
 }
 
-/// The election state of one peer. See the module doc.
+/// Notifications kept while LOOKING before [`Election::look`] runs.
+const MAX_QUEUED: usize = 1024;
+
+/// One peer's FastLeaderElection. See the module doc.
+#[derive(Debug, Clone)]
 pub struct Election {
     me: Sid,
     quorum: QuorumMaj,
-    config: Vec<u8>,
-    s: ElectionSettings,
+    config: Bytes,
+    settings: ElectionSettings,
+    /// Learner type PARTICIPANT (a voter), else OBSERVER.
+    participant: bool,
     state: ServerState,
+    /// `QuorumPeer.currentVote`.
+    current_vote: Vote,
+    started: bool,
     logical_clock: i64,
-    /// (leader, zxid, peer epoch) this peer proposes.
-    proposed: (Sid, i64, i64),
-    /// `getInitId`, `getInitLastLoggedZxid`, `getPeerEpoch`.
-    init: (Sid, i64, i64),
+    proposed_leader: Sid,
+    proposed_zxid: i64,
+    proposed_epoch: i64,
+    last_logged_zxid: i64,
+    current_epoch: i64,
+    /// Whether `lookForLeader` is running.
+    running: bool,
     recvset: BTreeMap<Sid, Vote>,
     outofelection: BTreeMap<Sid, Vote>,
-    /// The decided vote (`QuorumPeer.getCurrentVote`).
-    current: Vote,
     not_timeout: u64,
-    resend_at: Option<u64>,
-    /// A quorum agrees: decide at this time unless a better vote comes.
-    finalize_at: Option<u64>,
-    out: Vec<Action>,
+    deadline: Option<u64>,
+    /// In the finalize wait, with the votes that made the quorum.
+    finalizing: Option<Vec<Sid>>,
+    /// `recvqueue`: notifications for `lookForLeader`.
+    recvqueue: VecDeque<(Sid, ServerState, Notification)>,
+    /// Messages to self, on their way back in.
+    loopback: VecDeque<Notification>,
 }
 
 impl Election {
-    pub fn new(me: Sid, quorum: QuorumMaj, config: Vec<u8>, s: ElectionSettings) -> Election {
+    /// The election of server `me` among `quorum`. `config` is the text of
+    /// `QuorumVerifier.toString()` (see [`wire::quorum_config_string`]), sent
+    /// in every notification. The peer starts LOOKING; call
+    /// [`Election::look`] to start.
+    pub fn new(
+        me: Sid,
+        quorum: QuorumMaj,
+        config: impl Into<Bytes>,
+        settings: ElectionSettings,
+    ) -> Election {
+        let participant = quorum.is_voter(me);
+        let config = config.into();
         Election {
             me,
             quorum,
             config,
-            s,
+            settings,
+            participant,
             state: ServerState::Looking,
+            current_vote: Vote::looking(me, -1, -1, -1),
+            started: false,
             logical_clock: 0,
-            proposed: (me, -1, -1),
-            init: (me, -1, -1),
+            proposed_leader: -1,
+            proposed_zxid: -1,
+            proposed_epoch: 0,
+            last_logged_zxid: -1,
+            current_epoch: -1,
+            running: false,
             recvset: BTreeMap::new(),
             outofelection: BTreeMap::new(),
-            current: Vote {
-                leader: me,
-                zxid: -1,
-                election_epoch: 0,
-                peer_epoch: -1,
-                state: ServerState::Looking,
-                version: wire::NOTIFICATION_VERSION,
-            },
-            not_timeout: s.min_notification_interval_ms,
-            resend_at: None,
-            finalize_at: None,
-            out: Vec::new(),
+            not_timeout: settings.min_notification_interval_ms,
+            deadline: None,
+            finalizing: None,
+            recvqueue: VecDeque::new(),
+            loopback: VecDeque::new(),
         }
+    }
+
+    /// Starts an election round (`lookForLeader`) with this peer's last
+    /// logged zxid and current (accepted) epoch: the state becomes LOOKING,
+    /// the logical clock advances, and the initial vote goes to every voter.
+    /// Notifications that arrived while LOOKING before this call are then
+    /// processed.
+    pub fn look(&mut self, last_logged_zxid: i64, current_epoch: i64, now_ms: u64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !self.started {
+            // QuorumPeer.startLeaderElection.
+            self.started = true;
+            self.current_vote = Vote::looking(self.me, last_logged_zxid, -1, current_epoch);
+        }
+        self.last_logged_zxid = last_logged_zxid;
+        self.current_epoch = current_epoch;
+        self.state = ServerState::Looking;
+        self.running = true;
+        self.recvset.clear();
+        self.outofelection.clear();
+        self.finalizing = None;
+        self.not_timeout = self.settings.min_notification_interval_ms;
+        self.logical_clock += 1;
+        let (l, z, e) = self.init_vote();
+        self.update_proposal(l, z, e);
+        tracing::info!(
+            me = self.me,
+            round = self.logical_clock,
+            zxid = format_args!("{:#x}", self.proposed_zxid),
+            "new election"
+        );
+        self.send_notifications(&mut actions);
+        self.deadline = Some(now_ms + self.not_timeout);
+        self.pump(now_ms, &mut actions);
+        actions
+    }
+
+    /// A notification from server `from` arrived.
+    pub fn receive(&mut self, from: Sid, msg: Notification, now_ms: u64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.worker_receive(from, msg, &mut actions);
+        self.pump(now_ms, &mut actions);
+        actions
+    }
+
+    /// Time passed. Does nothing before [`Election::next_deadline`].
+    pub fn timeout(&mut self, now_ms: u64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match self.deadline {
+            Some(d) if self.running && now_ms >= d => {}
+            _ => return actions,
+        }
+        if let Some(support) = self.finalizing.take() {
+            // No better vote within finalizeWait: done.
+            let vote = Vote::looking(
+                self.proposed_leader,
+                self.proposed_zxid,
+                self.logical_clock,
+                self.proposed_epoch,
+            );
+            self.decide(vote, Support::Round(support), &mut actions);
+        } else {
+            tracing::debug!(
+                me = self.me,
+                after_ms = self.not_timeout,
+                "notification time out"
+            );
+            self.send_notifications(&mut actions);
+            self.not_timeout = self
+                .not_timeout
+                .saturating_mul(2)
+                .min(self.settings.max_notification_interval_ms);
+            self.deadline = Some(now_ms + self.not_timeout);
+        }
+        self.pump(now_ms, &mut actions);
+        actions
+    }
+
+    /// When to call [`Election::timeout`] next, if at all.
+    pub fn next_deadline(&self) -> Option<u64> {
+        if self.running {
+            self.deadline
+        } else {
+            None
+        }
+    }
+
+    /// The vote this peer stands by (`QuorumPeer.getCurrentVote`): the last
+    /// decision (its `state` is the role taken); before the first decision
+    /// the peer's own vote from its first [`Election::look`]
+    /// (`startLeaderElection`), and `(me, -1, -1, -1)` before that.
+    pub fn current_vote(&self) -> Vote {
+        self.current_vote
+    }
+
+    /// The current proposal of a running election, in this round.
+    pub fn proposal(&self) -> Vote {
+        Vote::looking(
+            self.proposed_leader,
+            self.proposed_zxid,
+            self.logical_clock,
+            self.proposed_epoch,
+        )
     }
 
     /// This peer's state.
@@ -141,201 +343,324 @@ impl Election {
         self.state
     }
 
-    /// The decided vote (or the initial one before any decision).
-    pub fn current_vote(&self) -> Vote {
-        self.current
+    /// This peer's id.
+    pub fn me(&self) -> Sid {
+        self.me
     }
 
-    /// The logical clock (the election round).
+    /// The logical clock (current or last election round).
     pub fn logical_clock(&self) -> i64 {
         self.logical_clock
     }
 
-    /// When [`Election::timeout`] next has work.
-    pub fn next_deadline(&self) -> Option<u64> {
-        match (self.resend_at, self.finalize_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+    /// Whether an election is running (between [`Election::look`] and the
+    /// decision).
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// The votes of this round received so far (`recvset`).
+    pub fn round_votes(&self) -> impl Iterator<Item = (Sid, &Vote)> + '_ {
+        self.recvset.iter().map(|(s, v)| (*s, v))
+    }
+
+    /// Sets the peer's state as Zab moves it. Leaving LOOKING stops a
+    /// running election; setting LOOKING alone starts none (call
+    /// [`Election::look`]), but notifications are then kept for it.
+    pub fn set_state(&mut self, state: ServerState) {
+        self.state = state;
+        if state != ServerState::Looking {
+            self.running = false;
+            self.finalizing = None;
+            self.deadline = None;
+            self.recvqueue.clear();
         }
     }
 
-    /// `QuorumPeer.updateElectionVote` (ZOOKEEPER-1732): once a leader is
-    /// established, or a learner is in sync with it, the decided vote
-    /// takes the new epoch as its peer epoch, so that every member
-    /// reports the same vote to a peer that joins later. Without it, a
-    /// peer that decided from replies of an earlier round reports an older
-    /// peer epoch than the rest, and a latecomer can never count a quorum
-    /// agreeing on the leader.
-    pub fn update_peer_epoch(&mut self, epoch: i64) {
-        self.current.peer_epoch = epoch;
+    /// `QuorumPeer.updateElectionVote`: Zab settled on a new epoch; the
+    /// current vote carries it from now on.
+    pub fn update_election_vote(&mut self, new_epoch: i64) {
+        self.current_vote.peer_epoch = new_epoch;
     }
 
-    /// Starts a round (`lookForLeader`): a new logical clock, a vote for
-    /// itself, and notifications to every voter.
-    pub fn look(&mut self, last_logged_zxid: i64, current_epoch: i64, now: u64) -> Vec<Action> {
-        let voter = self.quorum.is_voter(self.me);
-        self.state = ServerState::Looking;
-        self.logical_clock += 1;
-        self.init = if voter {
-            (self.me, last_logged_zxid, current_epoch)
+    // -- internals ---------------------------------------------------------
+
+    fn valid_voter(&self, sid: Sid) -> bool {
+        self.quorum.is_voter(sid)
+    }
+
+    /// `getInitId`, `getInitLastLoggedZxid`, `getPeerEpoch`.
+    fn init_vote(&self) -> (Sid, i64, i64) {
+        let id = if self.quorum.is_voter(self.me) {
+            self.me
         } else {
-            (i64::MIN, i64::MIN, i64::MIN)
+            Sid::MIN
         };
-        self.proposed = self.init;
-        self.current = self.proposal_vote();
-        self.recvset.clear();
-        self.outofelection.clear();
-        self.finalize_at = None;
-        self.not_timeout = self.s.min_notification_interval_ms;
-        self.resend_at = Some(now + self.not_timeout);
-        self.send_notifications();
-        self.take()
+        if self.participant {
+            (id, self.last_logged_zxid, self.current_epoch)
+        } else {
+            (id, i64::MIN, i64::MIN)
+        }
     }
 
-    /// The time passed: decide after `finalizeWait`, or send the vote
-    /// again (backing off) when nothing arrived.
-    pub fn timeout(&mut self, now: u64) -> Vec<Action> {
-        if self.state != ServerState::Looking {
-            return self.take();
-        }
-        if self.finalize_at.is_some_and(|t| now >= t) {
-            let (leader, zxid, peer_epoch) = self.proposed;
-            let clock = self.logical_clock;
-            self.decide(leader, zxid, clock, peer_epoch, wire::NOTIFICATION_VERSION);
-            return self.take();
-        }
-        if self.resend_at.is_some_and(|t| now >= t) {
-            self.send_notifications();
-            self.not_timeout = (self.not_timeout * 2).min(self.s.max_notification_interval_ms);
-            self.resend_at = Some(now + self.not_timeout);
-        }
-        self.take()
+    fn update_proposal(&mut self, leader: Sid, zxid: i64, epoch: i64) {
+        self.proposed_leader = leader;
+        self.proposed_zxid = zxid;
+        self.proposed_epoch = epoch;
     }
 
-    /// A notification from `from`.
-    pub fn receive(&mut self, from: Sid, n: Notification, now: u64) -> Vec<Action> {
-        // WorkerReceiver: a non-voter (an observer) is told our vote.
-        if !self.quorum.is_voter(from) {
-            let v = self.reply_vote();
-            self.send(from, v);
-            return self.take();
-        }
-        if self.state != ServerState::Looking {
-            // Settled: a LOOKING peer learns whom we follow or lead.
-            if n.state == ServerState::Looking {
-                let v = self.reply_vote();
-                self.send(from, v);
-            }
-            return self.take();
-        }
-        let behind = n.state == ServerState::Looking && n.election_epoch < self.logical_clock;
-        self.step(from, &n, now);
-        // A LOOKING peer a round behind gets our proposal back.
-        if behind && self.state == ServerState::Looking {
-            let v = self.proposal_vote();
-            self.send(from, v);
-        }
-        self.take()
+    /// `totalOrderPredicate`: whether (new_id, new_zxid, new_epoch) beats
+    /// the current one. `QuorumMaj.getWeight` is 1 for every id, so no id
+    /// is excluded here.
+    fn total_order(new: (Sid, i64, i64), cur: (Sid, i64, i64)) -> bool {
+        let (new_id, new_zxid, new_epoch) = new;
+        let (cur_id, cur_zxid, cur_epoch) = cur;
+        new_epoch > cur_epoch
+            || (new_epoch == cur_epoch
+                && (new_zxid > cur_zxid || (new_zxid == cur_zxid && new_id > cur_id)))
     }
 
-    /// One notification through `lookForLeader`.
-    fn step(&mut self, from: Sid, n: &Notification, now: u64) {
-        if !self.quorum.is_voter(n.leader) {
-            tracing::warn!(leader = n.leader, from, "ignoring a vote for a non-member");
+    fn proposed(&self) -> (Sid, i64, i64) {
+        (
+            self.proposed_leader,
+            self.proposed_zxid,
+            self.proposed_epoch,
+        )
+    }
+
+    fn send(&mut self, to: Sid, msg: Notification, actions: &mut Vec<Action>) {
+        if to == self.me {
+            self.loopback.push_back(msg);
+        } else {
+            actions.push(Action::Send { to, msg });
+        }
+    }
+
+    /// `sendNotifications`: the proposal, LOOKING, to every voter.
+    fn send_notifications(&mut self, actions: &mut Vec<Action>) {
+        let voters: Vec<Sid> = self.quorum.voters().collect();
+        for sid in voters {
+            let msg = Notification::new(
+                ServerState::Looking,
+                self.proposed_leader,
+                self.proposed_zxid,
+                self.logical_clock,
+                self.proposed_epoch,
+                self.config.clone(),
+            );
+            self.send(sid, msg, actions);
+        }
+    }
+
+    /// `WorkerReceiver.run` for one message.
+    fn worker_receive(&mut self, from: Sid, n: Notification, actions: &mut Vec<Action>) {
+        if !self.valid_voter(from) {
+            // A non-voter (an observer) gets the current vote right away.
+            let cv = self.current_vote;
+            let msg = Notification::new(
+                self.state,
+                cv.leader,
+                cv.zxid,
+                self.logical_clock,
+                cv.peer_epoch,
+                self.config.clone(),
+            );
+            self.send(from, msg, actions);
             return;
         }
-        if self.finalize_at.is_some() {
-            // The finalizeWait drain: only a better vote reopens the round.
-            if self.better(n.leader, n.zxid, n.peer_epoch) {
-                self.finalize_at = None;
+        let Some(ack_state) = n.server_state() else {
+            tracing::debug!(
+                me = self.me,
+                from,
+                state = n.state,
+                "unknown state, skipped"
+            );
+            return;
+        };
+        tracing::debug!(
+            me = self.me,
+            my_state = ?self.state,
+            from,
+            state = ?ack_state,
+            leader = n.leader,
+            round = n.election_epoch,
+            peer_epoch = n.peer_epoch,
+            zxid = format_args!("{:#x}", n.zxid),
+            "notification"
+        );
+        if self.state == ServerState::Looking {
+            if ack_state == ServerState::Looking && n.election_epoch < self.logical_clock {
+                // The sender is a round behind: tell it ours.
+                let msg = Notification::new(
+                    ServerState::Looking,
+                    self.proposed_leader,
+                    self.proposed_zxid,
+                    self.logical_clock,
+                    self.proposed_epoch,
+                    self.config.clone(),
+                );
+                self.send(from, msg, actions);
+            }
+            if !self.running && self.recvqueue.len() >= MAX_QUEUED {
+                self.recvqueue.pop_front();
+            }
+            self.recvqueue.push_back((from, ack_state, n));
+        } else if ack_state == ServerState::Looking {
+            // Not looking ourselves: tell a looking peer whom we follow.
+            let cv = self.current_vote;
+            let msg = Notification::new(
+                self.state,
+                cv.leader,
+                cv.zxid,
+                cv.election_epoch,
+                cv.peer_epoch,
+                self.config.clone(),
+            );
+            self.send(from, msg, actions);
+        }
+    }
+
+    /// Processes looped-back messages and queued notifications until none
+    /// is left.
+    fn pump(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+        loop {
+            if let Some(n) = self.loopback.pop_front() {
+                self.worker_receive(self.me, n, actions);
+            } else if self.running {
+                let Some((from, state, n)) = self.recvqueue.pop_front() else {
+                    return;
+                };
+                self.step(from, state, n, now_ms, actions);
             } else {
                 return;
             }
         }
-        match n.state {
+    }
+
+    /// One iteration of the `lookForLeader` loop with notification `n`.
+    fn step(
+        &mut self,
+        from: Sid,
+        n_state: ServerState,
+        n: Notification,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let nvote = (n.leader, n.zxid, n.peer_epoch);
+        if self.finalizing.is_some() {
+            if Self::total_order(nvote, self.proposed()) {
+                // A better vote: back to the main loop with it.
+                self.finalizing = None;
+            } else {
+                // Dropped; wait finalizeWait again.
+                self.deadline = Some(now_ms + self.settings.finalize_wait_ms);
+                return;
+            }
+        }
+        // The next poll starts after this notification.
+        self.deadline = Some(now_ms + self.not_timeout);
+        if !(self.valid_voter(from) && self.valid_voter(n.leader)) {
+            tracing::warn!(
+                me = self.me,
+                from,
+                leader = n.leader,
+                "ignoring notification from or for a non-voter"
+            );
+            return;
+        }
+        match n_state {
             ServerState::Looking => {
-                if self.init.1 == -1 || n.zxid == -1 {
+                if self.init_vote().1 == -1 || n.zxid == -1 {
+                    tracing::debug!(me = self.me, from, "ignoring notification: zxid -1");
                     return;
                 }
                 if n.election_epoch > self.logical_clock {
                     self.logical_clock = n.election_epoch;
                     self.recvset.clear();
-                    let (i, z, e) = self.init;
-                    self.proposed =
-                        if total_order(&self.quorum, n.leader, n.zxid, n.peer_epoch, i, z, e) {
-                            (n.leader, n.zxid, n.peer_epoch)
-                        } else {
-                            self.init
-                        };
-                    self.send_notifications();
+                    let init = self.init_vote();
+                    let (l, z, e) = if Self::total_order(nvote, init) {
+                        nvote
+                    } else {
+                        init
+                    };
+                    self.update_proposal(l, z, e);
+                    self.send_notifications(actions);
                 } else if n.election_epoch < self.logical_clock {
                     return;
-                } else if self.better(n.leader, n.zxid, n.peer_epoch) {
-                    self.proposed = (n.leader, n.zxid, n.peer_epoch);
-                    self.send_notifications();
+                } else if Self::total_order(nvote, self.proposed()) {
+                    self.update_proposal(n.leader, n.zxid, n.peer_epoch);
+                    self.send_notifications(actions);
                 }
                 self.recvset.insert(
                     from,
-                    Vote {
-                        leader: n.leader,
-                        zxid: n.zxid,
-                        election_epoch: n.election_epoch,
-                        peer_epoch: n.peer_epoch,
-                        state: ServerState::Looking,
-                        version: 0,
-                    },
+                    Vote::looking(n.leader, n.zxid, n.election_epoch, n.peer_epoch),
                 );
-                let mine = self.proposal_vote();
-                if self.has_quorum(&self.recvset, &mine) {
-                    self.finalize_at = Some(now + self.s.finalize_wait_ms);
+                let mine = self.proposal();
+                let agree = agreeing(&self.recvset, &mine);
+                if self.quorum.contains_quorum(&agree) {
+                    self.finalizing = Some(agree);
+                    self.deadline = Some(now_ms + self.settings.finalize_wait_ms);
                 }
             }
-            ServerState::Observing => {}
+            ServerState::Observing => {
+                tracing::debug!(me = self.me, from, "notification from an observer");
+            }
             ServerState::Following | ServerState::Leading => {
-                let v = Vote {
-                    leader: n.leader,
-                    zxid: n.zxid,
-                    election_epoch: n.election_epoch,
-                    peer_epoch: n.peer_epoch,
-                    state: n.state,
-                    version: n.version,
-                };
-                if n.election_epoch == self.logical_clock {
-                    self.recvset.insert(from, v);
-                    if self.has_quorum(&self.recvset, &v)
-                        && self.check_leader(&self.recvset, n.leader, n.election_epoch)
-                    {
-                        self.decide(n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.version);
-                        return;
-                    }
-                }
-                self.outofelection.insert(from, v);
-                if self.has_quorum(&self.outofelection, &v)
-                    && self.check_leader(&self.outofelection, n.leader, n.election_epoch)
-                {
-                    self.logical_clock = n.election_epoch;
-                    self.decide(n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.version);
-                }
+                // receivedLeadingNotification adds only QuorumOracleMaj's
+                // oracle to receivedFollowingNotification.
+                self.received_following(from, n_state, &n, actions);
             }
         }
     }
 
-    fn better(&self, leader: Sid, zxid: i64, epoch: i64) -> bool {
-        let (l, z, e) = self.proposed;
-        total_order(&self.quorum, leader, zxid, epoch, l, z, e)
+    /// `receivedFollowingNotification`.
+    fn received_following(
+        &mut self,
+        from: Sid,
+        n_state: ServerState,
+        n: &Notification,
+        actions: &mut Vec<Action>,
+    ) {
+        let theirs = Vote {
+            leader: n.leader,
+            zxid: n.zxid,
+            election_epoch: n.election_epoch,
+            peer_epoch: n.peer_epoch,
+            state: n_state,
+            version: n.version,
+        };
+        let end = Vote::looking(n.leader, n.zxid, n.election_epoch, n.peer_epoch);
+        if n.election_epoch == self.logical_clock {
+            // Stored without the version, as ZooKeeper does.
+            self.recvset.insert(
+                from,
+                Vote {
+                    version: 0,
+                    ..theirs
+                },
+            );
+            let agree = agreeing(&self.recvset, &theirs);
+            if self.quorum.contains_quorum(&agree)
+                && self.check_leader(&self.recvset, n.leader, n.election_epoch)
+            {
+                self.decide(end, Support::Round(agree), actions);
+                return;
+            }
+        }
+        // Before joining an established ensemble, a quorum must follow the
+        // same leader (outofelection also holds this round's votes).
+        self.outofelection.insert(from, theirs);
+        let agree = agreeing(&self.outofelection, &theirs);
+        if self.quorum.contains_quorum(&agree)
+            && self.check_leader(&self.outofelection, n.leader, n.election_epoch)
+        {
+            self.logical_clock = n.election_epoch;
+            self.decide(end, Support::Established(agree), actions);
+        }
     }
 
-    fn has_quorum(&self, votes: &BTreeMap<Sid, Vote>, v: &Vote) -> bool {
-        let acks: Vec<Sid> = votes
-            .iter()
-            .filter(|(_, o)| v.agrees(o))
-            .map(|(s, _)| *s)
-            .collect();
-        self.quorum.contains_quorum(&acks)
-    }
-
-    /// `checkLeader`: the leader must have said it leads, or be us in
-    /// this very round.
+    /// `checkLeader`: another leader must itself have said LEADING; this
+    /// peer may lead only in its own round.
     fn check_leader(&self, votes: &BTreeMap<Sid, Vote>, leader: Sid, election_epoch: i64) -> bool {
         if leader != self.me {
             votes
@@ -346,295 +671,47 @@ impl Election {
         }
     }
 
-    fn decide(
-        &mut self,
-        leader: Sid,
-        zxid: i64,
-        election_epoch: i64,
-        peer_epoch: i64,
-        version: i32,
-    ) {
-        self.state = if leader == self.me {
+    /// `setPeerState` + `leaveInstance`.
+    fn decide(&mut self, vote: Vote, support: Support, actions: &mut Vec<Action>) {
+        let state = if vote.leader == self.me {
             ServerState::Leading
-        } else if self.quorum.is_voter(self.me) {
+        } else if self.participant {
             ServerState::Following
         } else {
             ServerState::Observing
         };
-        self.current = Vote {
-            leader,
-            zxid,
-            election_epoch,
-            peer_epoch,
-            state: self.state,
-            version,
-        };
-        self.finalize_at = None;
-        self.resend_at = None;
-        self.out.push(Action::Decided {
-            state: self.state,
-            vote: self.current,
+        tracing::info!(
+            me = self.me,
+            ?state,
+            leader = vote.leader,
+            round = vote.election_epoch,
+            peer_epoch = vote.peer_epoch,
+            zxid = format_args!("{:#x}", vote.zxid),
+            ?support,
+            "election decided"
+        );
+        self.state = state;
+        self.current_vote = Vote { state, ..vote };
+        self.running = false;
+        self.finalizing = None;
+        self.deadline = None;
+        self.recvqueue.clear();
+        actions.push(Action::Decided {
+            state,
+            vote: self.current_vote,
+            support,
         });
-    }
-
-    fn proposal_vote(&self) -> Vote {
-        let (leader, zxid, peer_epoch) = self.proposed;
-        Vote {
-            leader,
-            zxid,
-            election_epoch: self.logical_clock,
-            peer_epoch,
-            state: ServerState::Looking,
-            version: wire::NOTIFICATION_VERSION,
-        }
-    }
-
-    /// What `WorkerReceiver` answers with: the current vote and state.
-    fn reply_vote(&self) -> Vote {
-        if self.state == ServerState::Looking {
-            self.proposal_vote()
-        } else {
-            Vote {
-                state: self.state,
-                ..self.current
-            }
-        }
-    }
-
-    fn send(&mut self, to: Sid, v: Vote) {
-        self.out.push(Action::Send {
-            to,
-            msg: Notification {
-                state: v.state,
-                leader: v.leader,
-                zxid: v.zxid,
-                election_epoch: v.election_epoch,
-                peer_epoch: v.peer_epoch,
-                version: wire::NOTIFICATION_VERSION,
-                config: self.config.clone(),
-            },
-        });
-    }
-
-    /// `sendNotifications`: our proposal to every voter (ourselves too).
-    fn send_notifications(&mut self) {
-        let v = self.proposal_vote();
-        let voters: Vec<Sid> = self.quorum.voters().collect();
-        for sid in voters {
-            self.send(sid, v);
-        }
-    }
-
-    fn take(&mut self) -> Vec<Action> {
-        std::mem::take(&mut self.out)
     }
 }
 
-/// `totalOrderPredicate`: is the new vote better? A higher epoch, then a
-/// higher zxid, then a higher sid; a non-voter never wins.
-pub fn total_order(
-    q: &QuorumMaj,
-    new_id: Sid,
-    new_zxid: i64,
-    new_epoch: i64,
-    cur_id: Sid,
-    cur_zxid: i64,
-    cur_epoch: i64,
-) -> bool {
-    if !q.is_voter(new_id) {
-        return false;
-    }
-    (new_epoch, new_zxid, new_id) > (cur_epoch, cur_zxid, cur_id)
+/// The sids whose votes agree with `vote` (`getVoteTracker`).
+fn agreeing(votes: &BTreeMap<Sid, Vote>, vote: &Vote) -> Vec<Sid> {
+    votes
+        .iter()
+        .filter(|(_, v)| vote.agrees_with(v))
+        .map(|(s, _)| *s)
+        .collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Delivers every message at once (loopback included) until quiet,
-    /// then lets timers run; returns each peer's decision.
-    fn run(
-        peers: &mut BTreeMap<Sid, Election>,
-        mut inflight: Vec<(Sid, Sid, Notification)>,
-    ) -> BTreeMap<Sid, Vote> {
-        let mut decided = BTreeMap::new();
-        let mut now = 0;
-        for _ in 0..200 {
-            while let Some((from, to, n)) = inflight.pop() {
-                if let Some(p) = peers.get_mut(&to) {
-                    for a in p.receive(from, n, now) {
-                        match a {
-                            Action::Send { to: t, msg } => inflight.insert(0, (to, t, msg)),
-                            Action::Decided { vote, .. } => {
-                                decided.insert(to, vote);
-                            }
-                        }
-                    }
-                }
-            }
-            now += 100;
-            for (&sid, p) in peers.iter_mut() {
-                for a in p.timeout(now) {
-                    match a {
-                        Action::Send { to, msg } => inflight.push((sid, to, msg)),
-                        Action::Decided { vote, .. } => {
-                            decided.insert(sid, vote);
-                        }
-                    }
-                }
-            }
-        }
-        decided
-    }
-
-    type InFlight = Vec<(Sid, Sid, Notification)>;
-
-    fn start(zxids: &[(Sid, i64, i64)], q: &QuorumMaj) -> (BTreeMap<Sid, Election>, InFlight) {
-        let mut peers = BTreeMap::new();
-        let mut inflight = Vec::new();
-        for &(sid, zxid, epoch) in zxids {
-            let mut e = Election::new(sid, q.clone(), Vec::new(), ElectionSettings::default());
-            for a in e.look(zxid, epoch, 0) {
-                if let Action::Send { to, msg } = a {
-                    inflight.push((sid, to, msg));
-                }
-            }
-            peers.insert(sid, e);
-        }
-        (peers, inflight)
-    }
-
-    #[test]
-    fn the_highest_epoch_then_zxid_then_sid_leads() {
-        let q = QuorumMaj::new([1, 2, 3], []);
-        let (mut p, f) = start(&[(1, 9, 1), (2, 5, 1), (3, 5, 1)], &q);
-        let d = run(&mut p, f);
-        assert_eq!(d.len(), 3);
-        assert!(d.values().all(|v| v.leader == 1), "{d:?}");
-        assert_eq!(p[&1].state(), ServerState::Leading);
-        assert_eq!(p[&2].state(), ServerState::Following);
-        let (mut p, f) = start(&[(1, 5, 1), (2, 5, 1), (3, 5, 1)], &q);
-        assert!(run(&mut p, f).values().all(|v| v.leader == 3));
-        let (mut p, f) = start(&[(1, 1, 2), (2, 9, 1), (3, 9, 1)], &q);
-        assert!(
-            run(&mut p, f).values().all(|v| v.leader == 1),
-            "a newer epoch wins"
-        );
-    }
-
-    #[test]
-    fn a_latecomer_joins_the_established_leader() {
-        let q = QuorumMaj::new([1, 2, 3], []);
-        let (mut p, f) = start(&[(1, 5, 1), (2, 5, 1)], &q);
-        let d = run(&mut p, f);
-        assert!(d.values().all(|v| v.leader == 2));
-        // Server 3, with a higher zxid, comes late: it cannot take over; it
-        // follows the leader the others report.
-        let mut late = Election::new(3, q.clone(), Vec::new(), ElectionSettings::default());
-        let mut f = Vec::new();
-        for a in late.look(99, 1, 0) {
-            if let Action::Send { to, msg } = a {
-                f.push((3, to, msg));
-            }
-        }
-        p.insert(3, late);
-        let d = run(&mut p, f);
-        assert_eq!(d.get(&3).map(|v| v.leader), Some(2), "{d:?}");
-        assert_eq!(p[&3].state(), ServerState::Following);
-    }
-
-    #[test]
-    fn an_observer_follows_without_being_voted_for() {
-        let q = QuorumMaj::new([1, 2, 3], [4]);
-        let (mut p, f) = start(&[(1, 5, 1), (2, 5, 1), (3, 5, 1), (4, 50, 9)], &q);
-        let d = run(&mut p, f);
-        assert!(d.values().all(|v| v.leader == 3), "{d:?}");
-        assert_eq!(p[&4].state(), ServerState::Observing);
-    }
-
-    /// Found by `tests/sim_zab.rs` (seed 4051, 5 voters, without
-    /// `update_peer_epoch`): the leader and a follower decided in one round
-    /// on peer epoch 2, another follower had joined from replies of an
-    /// earlier round that said peer epoch 1; all three were in sync in
-    /// epoch 3. The servers restarting after them counted only {leader,
-    /// one follower} agreeing on (leader, peer epoch), never a quorum, and
-    /// stayed LOOKING for good.
-    #[test]
-    fn a_latecomer_joins_when_the_members_report_one_peer_epoch() {
-        let q = QuorumMaj::new([1, 2, 3, 4, 5], []);
-        let settled = |sid: Sid, state: ServerState, peer_epoch: i64| {
-            let mut e = Election::new(sid, q.clone(), Vec::new(), ElectionSettings::default());
-            let _ = e.look(0x1_0000_0001, 1, 0);
-            e.decide(5, 0x1_0000_0001, 3, peer_epoch, wire::NOTIFICATION_VERSION);
-            assert_eq!(e.state(), state);
-            e
-        };
-        // The leader and s1 decided in round 3 on peer epoch 2; s3 joined
-        // from older replies that said peer epoch 1. All are now in epoch 3.
-        let mut members = vec![
-            (5, settled(5, ServerState::Leading, 2)),
-            (1, settled(1, ServerState::Following, 2)),
-            (3, settled(3, ServerState::Following, 1)),
-        ];
-        let late = |members: &mut Vec<(Sid, Election)>| {
-            let mut me = Election::new(2, q.clone(), Vec::new(), ElectionSettings::default());
-            let hello: Vec<Notification> = me
-                .look(0x3_0000_0001, 3, 0)
-                .into_iter()
-                .filter_map(|a| match a {
-                    Action::Send { to: 5, msg } => Some(msg),
-                    _ => None,
-                })
-                .collect();
-            let mut decided = None;
-            for (sid, e) in members.iter_mut() {
-                for a in e.receive(2, hello[0].clone(), 10) {
-                    if let Action::Send { msg, .. } = a {
-                        for b in me.receive(*sid, msg, 20) {
-                            if let Action::Decided { vote, .. } = b {
-                                decided = Some(vote);
-                            }
-                        }
-                    }
-                }
-            }
-            decided
-        };
-        assert_eq!(late(&mut members), None, "one vote disagrees: no quorum");
-        for (_, e) in members.iter_mut() {
-            e.update_peer_epoch(3);
-        }
-        let v = late(&mut members).expect("the latecomer joins");
-        assert_eq!((v.leader, v.peer_epoch), (5, 3));
-    }
-
-    #[test]
-    fn a_better_vote_within_finalize_wait_reopens_the_round() {
-        let q = QuorumMaj::new([1, 2, 3], []);
-        let mut e = Election::new(1, q, Vec::new(), ElectionSettings::default());
-        let _ = e.look(5, 1, 0);
-        let n = |leader: Sid, zxid| Notification {
-            state: ServerState::Looking,
-            leader,
-            zxid,
-            election_epoch: 1,
-            peer_epoch: 1,
-            version: 2,
-            config: Vec::new(),
-        };
-        let _ = e.receive(1, n(1, 5), 10);
-        let _ = e.receive(2, n(1, 5), 10);
-        assert_eq!(e.finalize_at, Some(210), "a quorum agrees: finalizing");
-        // Server 3 has more: within finalizeWait, the round goes on.
-        let a = e.receive(3, n(3, 9), 100);
-        assert!(a
-            .iter()
-            .any(|a| matches!(a, Action::Send { msg, .. } if msg.leader == 3)));
-        let a = e.timeout(250);
-        assert!(
-            !a.iter().any(|a| matches!(a, Action::Decided { .. })),
-            "{a:?}"
-        );
-        assert_eq!(e.state(), ServerState::Looking);
-    }
-}
+mod tests;

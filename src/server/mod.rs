@@ -500,12 +500,12 @@ async fn run_sequencer(
                 Input::Log(FromLog::Durable(z)) => {
                     durable = durable.max(z);
                     if let Some(q) = qp.as_mut() {
-                        q.durable(z, &mut seq, &published);
+                        q.durable(z, &mut seq);
                     }
                 }
                 Input::Quorum(m) => {
                     if let Some(q) = qp.as_mut() {
-                        q.input(m, &mut seq, &published);
+                        q.input(m, &mut seq);
                     }
                 }
                 Input::LearnerLink(h, l) => {
@@ -593,14 +593,14 @@ async fn run_sequencer(
             seq.tick(now);
         }
         if let Some(q) = qp.as_mut() {
-            q.tick(&mut seq, &published);
+            q.tick(&mut seq);
             q.forward(&mut seq);
         }
         if let Some(items) = seq.take() {
             let txns = seq.take_logged();
             let version = Arc::new(seq.tree().clone());
             if let Some(q) = qp.as_mut() {
-                q.propose(&txns, &mut seq, &published);
+                q.propose(&txns, &mut seq);
             }
             if !txns.is_empty() && to_log.send(ToLog::Append(txns)).await.is_err() {
                 tracing::error!("the log core stopped; the sequencer stops");

@@ -16,6 +16,7 @@
 //! This module owns the sockets and the queues; what the messages say is
 //! `election`'s business. It runs on the sequencer executor.
 
+use crate::election::wire::{self as ewire, InitialMessage, TieBreak};
 use crate::quorum::Sid;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
@@ -27,11 +28,16 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::Duration;
 
-/// ZooKeeper's `PACKETMAXSIZE`: the largest election message accepted.
-pub const PACKET_MAX_SIZE: usize = 512 * 1024;
+use ewire::PACKET_MAX_SIZE;
 
-/// What an incoming initial message said, or that more bytes are needed.
-pub type ParseInitial = fn(&[u8]) -> Result<Option<(Sid, usize)>, String>;
+/// An incoming initial message's sid and length, `None` while incomplete.
+fn parse_initial(b: &[u8]) -> Result<Option<(Sid, usize)>, String> {
+    match InitialMessage::decode(b) {
+        Ok((m, used)) => Ok(Some((m.sid, used))),
+        Err(e) if e.is_incomplete() => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 /// Where the election connections listen and whom they reach.
 #[derive(Debug, Clone)]
@@ -73,7 +79,6 @@ struct Link {
 
 struct Inner {
     s: PeerSettings,
-    parse: ParseInitial,
     links: RefCell<HashMap<Sid, Rc<Link>>>,
     inbox: Mailbox<(Sid, Vec<u8>)>,
 }
@@ -85,7 +90,7 @@ pub struct Peers(Rc<Inner>);
 impl Peers {
     /// Binds the election port (retrying as `electionPortBindRetry` says,
     /// a second apart) and starts accepting peers.
-    pub async fn start(s: PeerSettings, parse: ParseInitial) -> Result<Peers, PeersError> {
+    pub async fn start(s: PeerSettings) -> Result<Peers, PeersError> {
         let mut tries = 0;
         let listener = loop {
             match TcpListener::bind(s.listen) {
@@ -105,7 +110,6 @@ impl Peers {
         };
         let peers = Peers(Rc::new(Inner {
             s,
-            parse,
             links: RefCell::new(HashMap::new()),
             inbox: Mailbox::new(),
         }));
@@ -203,7 +207,7 @@ impl Peers {
         let _ = stream.set_nodelay(true);
         stream.write_all(&self.0.s.initial).await?;
         stream.flush().await?;
-        if sid > self.0.s.me {
+        if !ewire::keep_connection(self.0.s.me, sid, true) {
             // The larger sid keeps only the connections it starts: it will
             // connect back.
             tracing::debug!(
@@ -220,10 +224,9 @@ impl Peers {
     async fn accepted(&self, mut stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let mut fb = FrameBuf::new(PACKET_MAX_SIZE);
-        let parse = self.0.parse;
         let read = async {
             loop {
-                match parse(fb.pending()) {
+                match parse_initial(fb.pending()) {
                     Ok(Some((sid, used))) => return Ok((sid, used)),
                     Ok(None) => {}
                     Err(e) => return Err(std::io::Error::other(e)),
@@ -250,26 +253,24 @@ impl Peers {
             }
         };
         fb.consume(used);
-        let me = self.0.s.me;
-        if sid < me {
-            tracing::debug!(
-                sid,
-                "larger server id: dropping the connection and connecting back"
-            );
-            let _ = stream.close().await;
-            let link = self.link(sid);
-            link.generation.set(link.generation.get() + 1);
-            link.up.set(false);
-            link.wake.push(());
-            self.connect_one(sid);
-        } else if sid == me {
-            tracing::warn!(
-                sid,
-                "a connection request from a server with our own id: a configuration error, or a bug"
-            );
-            let _ = stream.close().await;
-        } else {
-            self.install(sid, stream, fb);
+        match ewire::tie_break(self.0.s.me, sid, false) {
+            TieBreak::CloseAndConnect => {
+                tracing::debug!(sid, "larger server id: dropping the connection and connecting back");
+                let _ = stream.close().await;
+                let link = self.link(sid);
+                link.generation.set(link.generation.get() + 1);
+                link.up.set(false);
+                link.wake.push(());
+                self.connect_one(sid);
+            }
+            TieBreak::Close => {
+                tracing::warn!(
+                    sid,
+                    "a connection request from a server with our own id: a configuration error, or a bug"
+                );
+                let _ = stream.close().await;
+            }
+            TieBreak::Keep => self.install(sid, stream, fb),
         }
     }
 
@@ -359,16 +360,6 @@ impl Peers {
 mod tests {
     use super::*;
 
-    /// A stand-in initial message for the driver's own test: 8-byte sid.
-    fn parse(b: &[u8]) -> Result<Option<(Sid, usize)>, String> {
-        if b.len() < 8 {
-            return Ok(None);
-        }
-        let mut sid = [0u8; 8];
-        sid.copy_from_slice(&b[..8]);
-        Ok(Some((i64::from_be_bytes(sid), 8)))
-    }
-
     fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -391,11 +382,19 @@ mod tests {
                         .collect(),
                     cnx_timeout: Duration::from_secs(2),
                     bind_retry: 3,
-                    initial: me.to_be_bytes().to_vec(),
+                    initial: InitialMessage {
+                        protocol: ewire::Protocol::V1,
+                        sid: me,
+                        addresses: vec![ewire::ElectionAddress {
+                            host: "127.0.0.1".into(),
+                            port: ports[me as usize],
+                        }],
+                    }
+                    .encode(),
                 };
                 let mut p = Vec::new();
                 for me in 0..3 {
-                    p.push(Peers::start(mk(me), parse).await.unwrap());
+                    p.push(Peers::start(mk(me)).await.unwrap());
                 }
                 // The smaller sid speaks first: its connection is dropped,
                 // the larger connects back, and the message still arrives.

@@ -125,6 +125,8 @@ pub struct QuorumPeer {
     generation: u64,
     /// A learner's SNAP waits for its snapshot before later packets.
     awaiting_snapshot: bool,
+    /// A learner's logged proposals not yet committed, by zxid.
+    uncommitted: std::collections::BTreeMap<i64, Bytes>,
     /// A learner's TRUNC in progress: the leader's packets wait here.
     truncating: Option<i64>,
     held: std::collections::VecDeque<QuorumPacket>,
@@ -134,6 +136,12 @@ pub struct QuorumPeer {
     /// The last version published to the shards: what a server that stops
     /// leading or following goes back to.
     published: Arc<Tree>,
+    /// A leader's committed tree short of its latest commits: the newer
+    /// of the last published version and the history it led with.
+    snap_base: Arc<Tree>,
+    /// A leader's commits past `snap_base`: a SNAP's snapshot is the base
+    /// with these applied, exactly at the last commit.
+    unpublished_commits: std::collections::VecDeque<(i64, Bytes)>,
 }
 
 fn ms(started: std::time::Instant) -> u64 {
@@ -150,7 +158,7 @@ impl QuorumPeer {
         inbox: Rc<Mailbox<super::Input>>,
     ) -> Result<QuorumPeer, super::peers::PeersError> {
         let last_zxid = published.last_zxid;
-        let peers = Peers::start(s.peers.clone(), election::wire::parse_initial).await?;
+        let peers = Peers::start(s.peers.clone()).await?;
         {
             let peers = peers.clone();
             let inbox = inbox.clone();
@@ -177,14 +185,18 @@ impl QuorumPeer {
             generation: 0,
             awaiting_snapshot: false,
             truncating: None,
+            uncommitted: Default::default(),
             held: Default::default(),
             started: std::time::Instant::now(),
             listener_stop: None,
+            snap_base: published.clone(),
             published,
+            unpublished_commits: Default::default(),
         };
         tracing::info!("LOOKING");
         let a = p.election.look(last_zxid, epochs.current, ms(p.started));
-        p.election_actions(a, last_zxid);
+        let base = p.published.clone();
+        p.election_actions(a, &base);
         Ok(p)
     }
 
@@ -196,6 +208,35 @@ impl QuorumPeer {
     /// The version the shards now have.
     pub fn set_published(&mut self, v: &Arc<Tree>) {
         self.published = v.clone();
+        if v.last_zxid > self.snap_base.last_zxid {
+            self.snap_base = v.clone();
+        }
+        let base = self.snap_base.last_zxid;
+        while self
+            .unpublished_commits
+            .front()
+            .is_some_and(|(z, _)| *z <= base)
+        {
+            self.unpublished_commits.pop_front();
+        }
+    }
+
+    /// The tree exactly at the last commit: the published version and the
+    /// commits since.
+    fn committed_tree(&self) -> Tree {
+        let mut t = Tree::clone(&self.snap_base);
+        for (z, data) in &self.unpublished_commits {
+            if *z <= t.last_zxid {
+                continue;
+            }
+            match crate::txnlog::decode_entry(data) {
+                Ok((txn, _)) => {
+                    t.apply(&txn, &mut Vec::new());
+                }
+                Err(e) => tracing::error!(error = %e, "a committed txn does not decode"),
+            }
+        }
+        t
     }
 
     /// What the log core must do, in order.
@@ -216,14 +257,14 @@ impl QuorumPeer {
     }
 
     /// Timers: the election's back-off, and the Zab machines' ticks.
-    pub fn tick(&mut self, seq: &mut Sequencer, published: &Arc<Tree>) {
+    pub fn tick(&mut self, seq: &mut Sequencer) {
         let now = ms(self.started);
         let a = self.election.timeout(now);
-        self.election_actions(a, seq.tree().last_zxid);
+        self.election_actions(a, seq.tree());
         match &mut self.state {
             State::Leading { leader, .. } => {
                 let a = leader.tick(now);
-                self.leader_actions(a, seq, published);
+                self.leader_actions(a, seq);
             }
             State::Following { learner, .. } => {
                 let a = learner.tick(now);
@@ -234,14 +275,14 @@ impl QuorumPeer {
     }
 
     /// One input from the sockets.
-    pub fn input(&mut self, q: QuorumInput, seq: &mut Sequencer, published: &Arc<Tree>) {
+    pub fn input(&mut self, q: QuorumInput, seq: &mut Sequencer) {
         let now = ms(self.started);
         match q {
             QuorumInput::Election(from, bytes) => {
                 match election::wire::Notification::decode(&bytes) {
                     Ok(n) => {
                         let a = self.election.receive(from, n, now);
-                        self.election_actions(a, seq.tree().last_zxid);
+                        self.election_actions(a, seq.tree());
                     }
                     Err(e) => tracing::warn!(from, error = %e, "a bad election message; ignored"),
                 }
@@ -249,20 +290,20 @@ impl QuorumPeer {
             QuorumInput::LearnerUp(h) => {
                 if let State::Leading { leader, .. } = &mut self.state {
                     let a = leader.learner_connected(h, now);
-                    self.leader_actions(a, seq, published);
+                    self.leader_actions(a, seq);
                 }
             }
             QuorumInput::FromLearner(h, p) => {
                 if let State::Leading { leader, .. } = &mut self.state {
                     let a = leader.packet(h, p, now);
-                    self.leader_actions(a, seq, published);
+                    self.leader_actions(a, seq);
                 }
             }
             QuorumInput::LearnerDown(h) => {
                 if let State::Leading { leader, links } = &mut self.state {
                     links.remove(&h);
                     let a = leader.learner_gone(h);
-                    self.leader_actions(a, seq, published);
+                    self.leader_actions(a, seq);
                 }
             }
             QuorumInput::LeaderUp(g) => {
@@ -371,11 +412,11 @@ impl QuorumPeer {
     }
 
     /// The own txn log is durable up to `zxid`.
-    pub fn durable(&mut self, zxid: i64, seq: &mut Sequencer, published: &Arc<Tree>) {
+    pub fn durable(&mut self, zxid: i64, seq: &mut Sequencer) {
         match &mut self.state {
             State::Leading { leader, .. } => {
                 let a = leader.own_durable(zxid);
-                self.leader_actions(a, seq, published);
+                self.leader_actions(a, seq);
             }
             State::Following { learner, .. } => {
                 let a = learner.durable(zxid);
@@ -391,7 +432,6 @@ impl QuorumPeer {
         &mut self,
         txns: &[(Txn, TxnDigest)],
         seq: &mut Sequencer,
-        published: &Arc<Tree>,
     ) {
         let now = ms(self.started);
         for (t, d) in txns {
@@ -400,7 +440,7 @@ impl QuorumPeer {
             };
             let data = crate::txnlog::marshall_entry(t, Some(d));
             match leader.propose(t.hdr.zxid, data, now) {
-                Ok(a) => self.leader_actions(a, seq, published),
+                Ok(a) => self.leader_actions(a, seq),
                 Err(e) => {
                     tracing::error!(error = %e, zxid = format!("0x{:x}", t.hdr.zxid), "cannot propose; leaving leadership");
                     self.look(seq);
@@ -472,26 +512,37 @@ impl QuorumPeer {
             stop.set(true);
         }
         self.awaiting_snapshot = false;
-        // What no quorum committed is forgotten; then every connection
-        // closes (the order matters: a reset drops queued items).
-        if seq.tree().last_zxid > self.published.last_zxid {
-            seq.reset_to(Tree::clone(&self.published));
+        // The election must see the whole logged history, as ZooKeeper
+        // reloads its database from disk here: a txn a quorum logged may
+        // have been committed and acknowledged. A leader's tree has every
+        // txn it proposed; a learner applies what it logged and never
+        // saw committed. None of it is published until a leader commits
+        // it (or TRUNC takes it back).
+        for (_, data) in std::mem::take(&mut self.uncommitted) {
+            match crate::txnlog::decode_entry(&data) {
+                Ok((t, _)) if t.hdr.zxid > seq.tree().last_zxid => {
+                    seq.apply_committed(&t, super::now_ms())
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "a logged txn does not decode"),
+            }
         }
         self.committed = self.published.last_zxid;
+        self.unpublished_commits.clear();
         seq.set_role(Role::NotServing, 0);
         tracing::info!("LOOKING");
         let now = ms(self.started);
         let a = self
             .election
             .look(seq.tree().last_zxid, self.epochs.current, now);
-        self.election_actions(a, seq.tree().last_zxid);
+        self.election_actions(a, seq.tree());
     }
 
-    fn election_actions(&mut self, actions: Vec<Action>, last_zxid: i64) {
+    fn election_actions(&mut self, actions: Vec<Action>, tree: &Tree) {
         for a in actions {
             match a {
                 Action::Send { to, msg } => self.peers.send(to, msg.encode()),
-                Action::Decided { state, vote } => {
+                Action::Decided { state, vote, .. } => {
                     tracing::info!(
                         leader = vote.leader,
                         zxid = format!("0x{:x}", vote.zxid),
@@ -506,9 +557,9 @@ impl QuorumPeer {
                         }
                     );
                     match state {
-                        ServerState::Leading => self.lead(last_zxid),
+                        ServerState::Leading => self.lead(tree),
                         ServerState::Following | ServerState::Observing => {
-                            self.follow(vote.leader, last_zxid)
+                            self.follow(vote.leader, tree.last_zxid)
                         }
                         ServerState::Looking => {}
                     }
@@ -517,7 +568,11 @@ impl QuorumPeer {
         }
     }
 
-    fn lead(&mut self, last_zxid: i64) {
+    fn lead(&mut self, tree: &Tree) {
+        let last_zxid = tree.last_zxid;
+        // Its whole history is what it leads with: a SNAP sends it.
+        self.snap_base = Arc::new(tree.clone());
+        self.unpublished_commits.clear();
         let mut ls = LeaderSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit);
         ls.config_servers = self.s.config_servers.clone();
         let mut leader = Leader::new(
@@ -666,7 +721,6 @@ impl QuorumPeer {
         &mut self,
         actions: Vec<LeaderAction>,
         seq: &mut Sequencer,
-        published: &Arc<Tree>,
     ) {
         let mut queue: std::collections::VecDeque<LeaderAction> = actions.into();
         while let Some(a) = queue.pop_front() {
@@ -683,7 +737,8 @@ impl QuorumPeer {
                 LeaderAction::SendSnapshot { to } => {
                     if let Some(l) = link_to(&to) {
                         let mut b = BytesMut::new();
-                        crate::snapshot::write_sync_snapshot(&mut b, published, &seq.sessions());
+                        let tree = self.committed_tree();
+                        crate::snapshot::write_sync_snapshot(&mut b, &tree, &seq.sessions());
                         wire::write_snap_signature(&mut b);
                         l.send(b.freeze());
                     }
@@ -700,10 +755,13 @@ impl QuorumPeer {
                 LeaderAction::PersistCurrentEpoch(e) => self.persist(epochs::CURRENT, e),
                 // The sequencer logs its own txns.
                 LeaderAction::Log { .. } => {}
-                LeaderAction::Commit { zxid, .. } => self.committed = self.committed.max(zxid),
+                LeaderAction::Commit { zxid, data } => {
+                    self.committed = self.committed.max(zxid);
+                    self.unpublished_commits.push_back((zxid, data));
+                }
                 LeaderAction::Established { epoch } => {
                     tracing::info!(epoch, "leading: established");
-                    self.election.update_peer_epoch(epoch);
+                    self.election.update_election_vote(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
                     seq.set_role(Role::Leader, epoch);
                 }
@@ -766,7 +824,8 @@ impl QuorumPeer {
                     self.truncating = Some(to);
                     self.to_log.push(ToLog::Truncate(to));
                 }
-                LearnerAction::ApplyUnlogged { data, .. } | LearnerAction::Commit { data, .. } => {
+                LearnerAction::ApplyUnlogged { zxid, data } | LearnerAction::Commit { zxid, data } => {
+                    self.uncommitted.remove(&zxid);
                     match crate::txnlog::decode_entry(&data) {
                         Ok((t, _)) => {
                             seq.apply_committed(&t, super::now_ms());
@@ -783,8 +842,9 @@ impl QuorumPeer {
                     tree: Arc::new(seq.tree().clone()),
                     sessions: seq.sessions(),
                 }),
-                LearnerAction::Log { data, .. } => match crate::txnlog::decode_entry(&data) {
+                LearnerAction::Log { data, zxid } => match crate::txnlog::decode_entry(&data) {
                     Ok((t, d)) => {
+                        self.uncommitted.insert(zxid, data.clone());
                         let d = d.unwrap_or(TxnDigest {
                             version: crate::digest::DIGEST_VERSION,
                             tree_digest: 0,
@@ -800,7 +860,7 @@ impl QuorumPeer {
                 LearnerAction::LeaderConfig(_) => {}
                 LearnerAction::Established { epoch } => {
                     tracing::info!(epoch, "following: in sync");
-                    self.election.update_peer_epoch(epoch);
+                    self.election.update_election_vote(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
                     let role = if self.s.observer {
                         Role::Observer
@@ -894,6 +954,13 @@ async fn leader_conn(
     .await
 }
 
+/// The signature string that ends a SNAP's snapshot, as jute writes it.
+const SIGNATURE: [u8; 14] = *b"\0\0\0\x0aBenWasHere";
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// Reads packets off `stream` (and, after a packet for which `on_packet`
 /// returns a zxid, the snapshot and signature a SNAP brings) and writes
 /// what `link` queues. Returns why it stopped.
@@ -908,12 +975,23 @@ async fn pump(
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
     let mut snapshot_at: Option<i64> = None;
+    // How far the buffer was searched for the snapshot's signature.
+    let mut scanned = 0usize;
     let mut chunk = vec![0u8; 64 * 1024];
     let mut wbuf: Vec<u8> = Vec::new();
     loop {
         // Whole packets (and a snapshot) already read.
         loop {
             if let Some(z) = snapshot_at {
+                // Parse only once the signature that ends the snapshot may
+                // be there: parsing a big tree on every read would hold
+                // the core for seconds.
+                let from = scanned.max(start);
+                let Some(at) = find(&buf[from..], &SIGNATURE) else {
+                    scanned = buf.len().saturating_sub(SIGNATURE.len());
+                    break;
+                };
+                scanned = from + at + 1;
                 match crate::snapshot::read_sync_snapshot(&buf[start..], z) {
                     Ok(Some((sessions, tree, used))) => {
                         match wire::decode_snap_signature(&buf[start + used..]) {
@@ -935,6 +1013,7 @@ async fn pump(
                 Ok(Some((p, used))) => {
                     start += used;
                     snapshot_at = on_packet(p);
+                    scanned = start;
                 }
                 Ok(None) => break,
                 Err(e) => return format!("bad packet: {e}"),
@@ -943,8 +1022,10 @@ async fn pump(
         if start > 0 && start == buf.len() {
             buf.clear();
             start = 0;
+            scanned = 0;
         } else if start > 1 << 20 {
             buf.drain(..start);
+            scanned = scanned.saturating_sub(start);
             start = 0;
         }
         // Queued output.

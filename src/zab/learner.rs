@@ -427,6 +427,13 @@ impl Learner {
                 self.not_committed
                     .push_back((p.zxid, p.data.unwrap_or_default()));
             }
+            pkt::COMMIT | pkt::COMMITANDACTIVATE if self.write_to_txn_log => {
+                // Between NEWLEADER and UPTODATE: the proposals were logged
+                // at NEWLEADER; the commit is applied at UPTODATE (3.8.0
+                // dereferences an empty packetsNotCommitted here and dies,
+                // ZOOKEEPER-4394; later releases commit it as here).
+                self.committed.push_back(p.zxid);
+            }
             pkt::COMMIT | pkt::COMMITANDACTIVATE => {
                 let Some((first, _)) = self.not_committed.front() else {
                     return Err(LearnerError::CommitWithoutProposal(p.zxid));

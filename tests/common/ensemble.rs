@@ -1,7 +1,13 @@
 //! An ensemble on loopback: corral and ZooKeeper 3.8 quorum peers in any
 //! mix, each with its own dataDir, `myid` and zoo.cfg listing every
 //! member. Members are killed (and reaped) when the ensemble is dropped.
+//!
+//! [`Ensemble::with_proxy`] routes every peer connection through a
+//! [`Proxy`]: each member's zoo.cfg names its own real quorum and election
+//! ports (which it listens on) and, for every other member, a proxy port of
+//! its own that forwards to that member, so the test can cut links.
 
+use super::proxy::Proxy;
 use super::{die_with_parent, free_port};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -32,6 +38,10 @@ pub struct Ensemble {
     pub members: Vec<Member>,
     procs: Vec<Option<Child>>,
     extra: Vec<(String, String)>,
+    proxy: Option<Proxy>,
+    /// With a proxy: `views[i][j]` is the (quorum, election) ports member
+    /// `i`'s zoo.cfg lists for member `j`.
+    views: Vec<Vec<(u16, u16)>>,
 }
 
 impl Ensemble {
@@ -58,7 +68,43 @@ impl Ensemble {
             procs: kinds.iter().map(|_| None).collect(),
             members,
             extra: Vec::new(),
+            proxy: None,
+            views: Vec::new(),
         }
+    }
+
+    /// Routes every member's connections to the others (quorum and
+    /// election ports) through a proxy; see [`Ensemble::proxy`].
+    pub fn with_proxy(mut self) -> Ensemble {
+        let proxy = Proxy::new();
+        let n = self.members.len();
+        self.views = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| {
+                        let m = &self.members[j];
+                        if i == j {
+                            (m.quorum, m.election)
+                        } else {
+                            (proxy.listen(i, j, m.quorum), proxy.listen(i, j, m.election))
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The proxy between members (see [`Ensemble::with_proxy`]).
+    pub fn proxy(&self) -> &Proxy {
+        self.proxy.as_ref().expect("an ensemble with_proxy")
+    }
+
+    /// Removes member `i`'s data (its `myid` is written again on start).
+    pub fn wipe(&mut self, i: usize) {
+        self.kill9(i);
+        let _ = std::fs::remove_dir_all(self.member_dir(i).join("data"));
     }
 
     /// An extra zoo.cfg key for every member.
@@ -91,15 +137,16 @@ impl Ensemble {
             data.display(),
             m.client
         );
-        for p in &self.members {
+        for (j, p) in self.members.iter().enumerate() {
+            let (quorum, election) = self.views.get(i).map_or((p.quorum, p.election), |v| v[j]);
             let role = if p.observer {
                 "observer"
             } else {
                 "participant"
             };
             text.push_str(&format!(
-                "server.{}=127.0.0.1:{}:{}:{role};127.0.0.1:{}\n",
-                p.sid, p.quorum, p.election, p.client
+                "server.{}=127.0.0.1:{quorum}:{election}:{role};127.0.0.1:{}\n",
+                p.sid, p.client
             ));
         }
         if m.observer {
@@ -203,12 +250,16 @@ impl Ensemble {
         let mut logs = String::new();
         for i in 0..self.members.len() {
             let t = self.log_text(i);
-            let lines: Vec<&str> = t.lines().collect();
+            // The harness's own four-letter words are noise here.
+            let lines: Vec<&str> = t
+                .lines()
+                .filter(|l| !l.contains("srvr command") && !l.contains("Processing srvr"))
+                .collect();
             logs.push_str(&format!(
                 "\n--- member {} ({:?}):\n{}",
                 self.members[i].sid,
                 self.members[i].kind,
-                lines[lines.len().saturating_sub(30)..].join("\n")
+                lines[lines.len().saturating_sub(40)..].join("\n")
             ));
         }
         panic!("timed out waiting for {what}{logs}");

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod ensemble;
+pub mod proxy;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
@@ -779,9 +780,22 @@ impl Raw {
 
     /// Sends `c` and reads the answer (which may refuse the session).
     pub fn connect_with(addr: &str, c: &Connect) -> std::io::Result<(Raw, Connected)> {
-        let mut stream = TcpStream::connect(addr)?;
+        Raw::connect_within(addr, c, Duration::from_secs(20))
+    }
+
+    /// As [`Raw::connect_with`], with `within` for the connect and as the
+    /// read timeout.
+    pub fn connect_within(
+        addr: &str,
+        c: &Connect,
+        within: Duration,
+    ) -> std::io::Result<(Raw, Connected)> {
+        let sa = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+            .next()
+            .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
+        let mut stream = TcpStream::connect_timeout(&sa, within)?;
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        stream.set_read_timeout(Some(within))?;
         write_frame(&mut stream, &c.encode())?;
         let b = read_frame(&mut stream)?;
         let resp = parse_connected(&b);

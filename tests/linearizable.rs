@@ -1,0 +1,567 @@
+//! Linearizability of one znode as a register on a corral ensemble under
+//! crashes: clients on every member read (sync + getData), write (setData
+//! at any version) and compare-and-set (setData at a version) while a
+//! follower and then the leader are killed with -9 and restarted. The
+//! history is checked against the znode's sequential spec (stateright's
+//! `SequentialSpec`) by a Wing & Gong search with Lowe's memo of visited
+//! (linearized prefix, state) pairs: stateright's own
+//! `LinearizabilityTester` has no memo and took 85 s on some 500-op
+//! histories, so it only cross-checks the small histories here. An
+//! operation without an answer (timeout, lost connection) stays in flight:
+//! it may or may not have taken effect.
+
+mod common;
+
+use common::ensemble::{Ensemble, Kind};
+use common::{body, err, op, write_frame, Connect, Raw, Reply, W};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The znode: its data (a number) and its version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Znode {
+    value: u64,
+    version: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum RegOp {
+    /// sync, then getData.
+    Read,
+    /// setData at version -1.
+    Write(u64),
+    /// setData at an expected version.
+    Cas { expect: i32, value: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum RegRet {
+    Read {
+        value: u64,
+        version: i32,
+    },
+    /// The version after the write.
+    Written(i32),
+    BadVersion,
+}
+
+impl SequentialSpec for Znode {
+    type Op = RegOp;
+    type Ret = RegRet;
+
+    fn invoke(&mut self, op: &RegOp) -> RegRet {
+        match *op {
+            RegOp::Read => RegRet::Read {
+                value: self.value,
+                version: self.version,
+            },
+            RegOp::Write(v) => {
+                self.value = v;
+                self.version += 1;
+                RegRet::Written(self.version)
+            }
+            RegOp::Cas { expect, value } if expect == self.version => {
+                self.value = value;
+                self.version += 1;
+                RegRet::Written(self.version)
+            }
+            RegOp::Cas { .. } => RegRet::BadVersion,
+        }
+    }
+}
+
+const PATH: &str = "/register";
+
+/// One request and its reply on `raw`, or why there is none.
+fn request(raw: &mut Raw, opcode: i32, body: &[u8]) -> Result<Reply, String> {
+    let xid = raw.next_xid();
+    let mut p = W::new().int(xid).int(opcode).bytes();
+    p.extend_from_slice(body);
+    write_frame(&mut raw.stream, &p).map_err(|e| e.to_string())?;
+    let r = raw.recv().map_err(|e| e.to_string())?;
+    if r.xid != xid {
+        return Err(format!("reply to xid {} for {xid}", r.xid));
+    }
+    Ok(r)
+}
+
+/// Runs `op`; `None` when it has no certain outcome.
+fn run(raw: &mut Raw, op: &RegOp) -> Option<RegRet> {
+    match *op {
+        RegOp::Read => {
+            let r = request(raw, op::SYNC, &body::path("/")).ok()?;
+            if r.err != 0 {
+                return None;
+            }
+            let r = request(raw, op::GET_DATA, &body::path_watch(PATH, false)).ok()?;
+            if r.err != 0 {
+                return None;
+            }
+            let mut b = r.r();
+            let data = b.buf().unwrap_or_default();
+            let stat = b.stat();
+            let value = String::from_utf8(data).ok()?.parse().ok()?;
+            Some(RegRet::Read {
+                value,
+                version: stat.version,
+            })
+        }
+        RegOp::Write(value) | RegOp::Cas { value, .. } => {
+            let expect = match *op {
+                RegOp::Cas { expect, .. } => expect,
+                _ => -1,
+            };
+            let b = body::set_data(PATH, value.to_string().as_bytes(), expect);
+            let r = request(raw, op::SET_DATA, &b).ok()?;
+            match r.err {
+                0 => Some(RegRet::Written(r.r().stat().version)),
+                err::BAD_VERSION => Some(RegRet::BadVersion),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// One operation of a history: its thread, its invocation and, unless it
+/// stayed in flight, its return, with the times of both on one clock.
+struct Entry<S: SequentialSpec> {
+    op: S::Op,
+    ret: Option<S::Ret>,
+    invoked: u64,
+    returned: u64,
+}
+
+/// A history being recorded: ops per thread, in order; a thread has at
+/// most one op in flight, and only as its last.
+struct History<S: SequentialSpec> {
+    clock: u64,
+    threads: Vec<Vec<Entry<S>>>,
+}
+
+impl<S: SequentialSpec> std::fmt::Debug for Entry<S>
+where
+    S::Op: std::fmt::Debug,
+    S::Ret: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {:?} -> ", self.invoked, self.op)?;
+        match &self.ret {
+            Some(r) => write!(f, "{}: {r:?}", self.returned),
+            None => write!(f, "in flight"),
+        }
+    }
+}
+
+impl<S: SequentialSpec + Clone + Eq + Hash> History<S>
+where
+    S::Op: Clone + std::fmt::Debug,
+    S::Ret: Clone + std::fmt::Debug,
+{
+    fn new() -> Self {
+        History {
+            clock: 0,
+            threads: Vec::new(),
+        }
+    }
+
+    /// A new thread's id.
+    fn thread(&mut self) -> usize {
+        self.threads.push(Vec::new());
+        self.threads.len() - 1
+    }
+
+    fn invoke(&mut self, t: usize, op: S::Op) {
+        assert!(
+            self.threads[t].last().is_none_or(|e| e.ret.is_some()),
+            "thread {t} has an op in flight"
+        );
+        self.clock += 1;
+        self.threads[t].push(Entry {
+            op,
+            ret: None,
+            invoked: self.clock,
+            returned: u64::MAX,
+        });
+    }
+
+    fn ret(&mut self, t: usize, ret: S::Ret) {
+        self.clock += 1;
+        let e = self.threads[t].last_mut().expect("an op in flight");
+        assert!(e.ret.is_none(), "thread {t} has no op in flight");
+        e.ret = Some(ret);
+        e.returned = self.clock;
+    }
+
+    fn len(&self) -> usize {
+        self.threads.iter().map(Vec::len).sum()
+    }
+
+    /// A sequential order of the history that `init` allows and that keeps
+    /// the real-time order (an op that returned before another was invoked
+    /// comes first), in which every completed op takes effect and returns
+    /// what it did, and an op in flight takes effect or not; `None` if there
+    /// is none.
+    #[allow(clippy::type_complexity)]
+    fn linearize(&self, init: &S) -> Option<Vec<(S::Op, Option<S::Ret>)>> {
+        let mut seen = HashSet::new();
+        let mut pos = vec![0usize; self.threads.len()];
+        let mut order = Vec::new();
+        self.search(init, &mut pos, &mut order, &mut seen).then(|| {
+            order
+                .into_iter()
+                .map(|(t, i)| {
+                    let e = &self.threads[t][i];
+                    (e.op.clone(), e.ret.clone())
+                })
+                .collect()
+        })
+    }
+
+    fn search(
+        &self,
+        state: &S,
+        pos: &mut Vec<usize>,
+        order: &mut Vec<(usize, usize)>,
+        seen: &mut HashSet<(Vec<usize>, S)>,
+    ) -> bool {
+        // The next op of each thread; done when only ops in flight are left.
+        let next = |t: usize, pos: &[usize]| self.threads[t].get(pos[t]);
+        let mut first_return = u64::MAX;
+        let mut done = true;
+        for t in 0..self.threads.len() {
+            if let Some(e) = next(t, pos) {
+                if e.ret.is_some() {
+                    done = false;
+                    first_return = first_return.min(e.returned);
+                }
+            }
+        }
+        if done {
+            return true;
+        }
+        if !seen.insert((pos.clone(), state.clone())) {
+            return false;
+        }
+        for t in 0..self.threads.len() {
+            let Some(e) = next(t, pos) else { continue };
+            // Whatever returned before this op was invoked comes first.
+            if e.invoked > first_return {
+                continue;
+            }
+            let mut s = state.clone();
+            match &e.ret {
+                Some(r) => {
+                    if !s.is_valid_step(&e.op, r) {
+                        continue;
+                    }
+                }
+                None => {
+                    s.invoke(&e.op);
+                }
+            }
+            pos[t] += 1;
+            order.push((t, pos[t] - 1));
+            if self.search(&s, pos, order, seen) {
+                return true;
+            }
+            order.pop();
+            pos[t] -= 1;
+        }
+        false
+    }
+}
+
+/// What one client saw.
+#[derive(Default, Debug)]
+struct Tally {
+    ok: usize,
+    indeterminate: usize,
+    writes: usize,
+}
+
+/// A client: ops on a session with `home` (or, while it is down, the
+/// next member), until `stop`. It is a new thread of the history after
+/// each indeterminate op, which stays in flight.
+fn client(
+    id: usize,
+    ports: Vec<u16>,
+    home: usize,
+    history: Arc<Mutex<History<Znode>>>,
+    stop: Arc<AtomicBool>,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (id as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut thread = history.lock().unwrap().thread();
+    let mut raw: Option<Raw> = None;
+    let mut member = home;
+    let mut seen_version = 0;
+    let mut k = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        let Some(r) = raw.as_mut() else {
+            let a = format!("127.0.0.1:{}", ports[member]);
+            match Raw::connect_within(&a, &Connect::default(), Duration::from_secs(2)) {
+                Ok((r, c)) if c.session != 0 => raw = Some(r),
+                _ => {
+                    member = (member + 1) % ports.len();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            continue;
+        };
+        k += 1;
+        let value = (id as u64) << 32 | k;
+        let op = match next() % 3 {
+            0 => RegOp::Read,
+            1 => RegOp::Write(value),
+            _ => RegOp::Cas {
+                expect: seen_version,
+                value,
+            },
+        };
+        history.lock().unwrap().invoke(thread, op.clone());
+        match run(r, &op) {
+            Some(ret) => {
+                history.lock().unwrap().ret(thread, ret.clone());
+                tally.ok += 1;
+                match ret {
+                    RegRet::Read { version, .. } | RegRet::Written(version) => {
+                        seen_version = version
+                    }
+                    RegRet::BadVersion => {}
+                }
+                if matches!(ret, RegRet::Written(_)) {
+                    tally.writes += 1;
+                }
+            }
+            None => {
+                // In flight for good; go on as a new thread on a new
+                // session, with the home member again.
+                tally.indeterminate += 1;
+                thread = history.lock().unwrap().thread();
+                raw = None;
+                member = home;
+            }
+        }
+        // Pace the workload so that the history stays checkable.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tally
+}
+
+fn one_leader(e: &Ensemble, among: &[usize]) -> Option<usize> {
+    let modes: Vec<Option<String>> = among.iter().map(|&i| e.mode(i)).collect();
+    let leaders: Vec<usize> = among
+        .iter()
+        .zip(&modes)
+        .filter(|(_, m)| m.as_deref() == Some("leader"))
+        .map(|(&i, _)| i)
+        .collect();
+    let followers = modes
+        .iter()
+        .filter(|m| m.as_deref() == Some("follower"))
+        .count();
+    (leaders.len() == 1 && followers == among.len() - 1).then(|| leaders[0])
+}
+
+/// Both checkers on small histories: a stale read is caught, an op in
+/// flight may or may not have taken effect, a CAS sees the version.
+#[test]
+fn the_checkers_agree_on_small_histories() {
+    use RegOp::*;
+    use RegRet::*;
+    let read = |value, version| RegRet::Read { value, version };
+    // (thread, op) invokes, (thread, ret) returns, in real-time order.
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(Vec<(usize, Result<RegOp, RegRet>)>, bool)> = vec![
+        // A read after a write returned sees it.
+        (
+            vec![
+                (0, Ok(Write(7))),
+                (0, Err(Written(1))),
+                (1, Ok(RegOp::Read)),
+                (1, Err(read(0, 0))),
+            ],
+            false,
+        ),
+        // Concurrent with the write, either is fine.
+        (
+            vec![
+                (0, Ok(Write(7))),
+                (1, Ok(RegOp::Read)),
+                (1, Err(read(0, 0))),
+                (0, Err(Written(1))),
+            ],
+            true,
+        ),
+        // A write in flight that a read saw.
+        (
+            vec![
+                (0, Ok(Write(7))),
+                (1, Ok(RegOp::Read)),
+                (1, Err(read(7, 1))),
+            ],
+            true,
+        ),
+        // A CAS at the current version succeeds; a second one at the same
+        // version must fail.
+        (
+            vec![
+                (
+                    0,
+                    Ok(Cas {
+                        expect: 0,
+                        value: 1,
+                    }),
+                ),
+                (0, Err(Written(1))),
+                (
+                    1,
+                    Ok(Cas {
+                        expect: 0,
+                        value: 2,
+                    }),
+                ),
+                (1, Err(Written(1))),
+            ],
+            false,
+        ),
+        (
+            vec![
+                (
+                    0,
+                    Ok(Cas {
+                        expect: 0,
+                        value: 1,
+                    }),
+                ),
+                (0, Err(Written(1))),
+                (
+                    1,
+                    Ok(Cas {
+                        expect: 0,
+                        value: 2,
+                    }),
+                ),
+                (1, Err(BadVersion)),
+                (1, Ok(RegOp::Read)),
+                (1, Err(read(1, 1))),
+            ],
+            true,
+        ),
+    ];
+    for (events, linearizable) in cases {
+        let mut ours = History::<Znode>::new();
+        let mut theirs = LinearizabilityTester::<usize, Znode>::new(Znode::default());
+        for _ in 0..2 {
+            ours.thread();
+        }
+        for (t, ev) in &events {
+            match ev {
+                Ok(op) => {
+                    ours.invoke(*t, op.clone());
+                    theirs.on_invoke(*t, op.clone()).unwrap();
+                }
+                Err(ret) => {
+                    ours.ret(*t, ret.clone());
+                    theirs.on_return(*t, ret.clone()).unwrap();
+                }
+            }
+        }
+        assert_eq!(
+            ours.linearize(&Znode::default()).is_some(),
+            linearizable,
+            "{events:?}"
+        );
+        assert_eq!(theirs.is_consistent(), linearizable, "{events:?}");
+    }
+}
+
+/// Five clients over three corral peers, a follower and then the leader
+/// killed -9 and restarted under them: the register history is
+/// linearizable.
+#[test]
+fn corral_register_is_linearizable_under_crashes() {
+    let mut e = Ensemble::new(&[Kind::Corral; 3]).cfg("corral.experimental.ensemble", "true");
+    e.start_all();
+    let all = [0, 1, 2];
+    e.wait_for(Duration::from_secs(30), "a leader", |e| {
+        one_leader(e, &all).is_some()
+    });
+    let ports: Vec<u16> = e.members.iter().map(|m| m.client).collect();
+    let mut c = Raw::connect(&format!("127.0.0.1:{}", ports[0]));
+    assert_eq!(c.create(PATH, b"0", 0).err, 0);
+
+    let history = Arc::new(Mutex::new(History::<Znode>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..5)
+        .map(|id| {
+            let (ports, history, stop) = (ports.clone(), history.clone(), stop.clone());
+            std::thread::spawn(move || client(id, ports, id % 3, history, stop))
+        })
+        .collect();
+    let t0 = Instant::now();
+    let ok_now = |h: &Arc<Mutex<History<Znode>>>| h.lock().unwrap().len();
+
+    // Some history before any fault, then a follower crashes and comes
+    // back, then the leader.
+    e.wait_for(Duration::from_secs(10), "ops before the faults", |_| {
+        ok_now(&history) >= 50
+    });
+    for round in 0..2 {
+        let leader = one_leader(&e, &all).expect("a leader");
+        let victim = if round == 0 { (leader + 1) % 3 } else { leader };
+        e.kill9(victim);
+        let rest: Vec<usize> = all.iter().copied().filter(|&i| i != victim).collect();
+        e.wait_for(Duration::from_secs(20), "two serving", |e| {
+            one_leader(e, &rest).is_some()
+        });
+        let before = ok_now(&history);
+        e.wait_for(Duration::from_secs(20), "ops with one member down", |_| {
+            ok_now(&history) >= before + 30
+        });
+        e.start(victim);
+        e.wait_for(Duration::from_secs(20), "three serving", |e| {
+            one_leader(e, &all).is_some()
+        });
+        eprintln!(
+            "round {round}: member {} back at {:?}",
+            e.members[victim].sid,
+            t0.elapsed()
+        );
+    }
+    let before = ok_now(&history);
+    e.wait_for(Duration::from_secs(10), "ops after the faults", |_| {
+        ok_now(&history) >= before + 30
+    });
+    stop.store(true, Ordering::SeqCst);
+    let tallies: Vec<Tally> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    eprintln!("clients: {tallies:?}");
+    assert!(tallies.iter().all(|t| t.ok > 0), "every client got answers");
+    assert!(tallies.iter().map(|t| t.writes).sum::<usize>() > 20);
+
+    let h = history.lock().unwrap();
+    let started = Instant::now();
+    let order = h.linearize(&Znode::default());
+    eprintln!("{} ops checked in {:?}", h.len(), started.elapsed());
+    assert!(
+        order.is_some(),
+        "the history is not linearizable: {:#?}",
+        h.threads
+    );
+    let order = order.unwrap();
+    let writes = order
+        .iter()
+        .filter(|(_, r)| matches!(r, Some(RegRet::Written(_))))
+        .count();
+    assert!(writes > 20, "{writes} writes took effect");
+}
