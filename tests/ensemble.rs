@@ -244,11 +244,16 @@ fn an_observer_serves_forwards_and_does_not_vote() {
         .cfg("corral.experimental.ensemble", "true");
     e.members[3].observer = true;
     e.start_all();
-    e.wait_for(Duration::from_secs(30), "a leader, two followers, an observer", |e| {
-        one_leader(e, &[0, 1, 2]).is_some() && e.mode(3).as_deref() == Some("observer")
-    });
+    e.wait_for(
+        Duration::from_secs(30),
+        "a leader, two followers, an observer",
+        |e| one_leader(e, &[0, 1, 2]).is_some() && e.mode(3).as_deref() == Some("observer"),
+    );
     let leader = one_leader(&e, &[0, 1, 2]).unwrap();
-    assert_eq!(e.members[leader].sid, 3, "the observer (sid 4) is never elected");
+    assert_eq!(
+        e.members[leader].sid, 3,
+        "the observer (sid 4) is never elected"
+    );
     let obs = format!("127.0.0.1:{}", e.members[3].client);
     try_create(&obs, "/through-observer", b"o").expect("a write through the observer");
     let mut c = Raw::connect(&format!("127.0.0.1:{}", e.members[0].client));
@@ -257,7 +262,10 @@ fn an_observer_serves_forwards_and_does_not_vote() {
     assert_eq!(data.as_deref(), Some(&b"o"[..]));
     let mut r = Raw::connect(&obs);
     r.sync();
-    assert!(r.exists("/through-observer", false).is_some(), "the observer reads it");
+    assert!(
+        r.exists("/through-observer", false).is_some(),
+        "the observer reads it"
+    );
     // Two participants gone: the observer cannot make a quorum.
     let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     e.kill9(followers[0]);

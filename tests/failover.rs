@@ -8,7 +8,7 @@
 mod common;
 
 use common::ensemble::{Ensemble, Kind};
-use common::{body, op, write_frame, Connect, Raw, W, OPEN};
+use common::{body, op, write_frame, Connect, Raw, OPEN, W};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,8 +22,13 @@ const OUTSTANDING: usize = 8;
 fn one_leader(e: &Ensemble) -> Option<usize> {
     let n = e.members.len();
     let modes: Vec<Option<String>> = (0..n).map(|i| e.mode(i)).collect();
-    let leaders: Vec<usize> = (0..n).filter(|&i| modes[i].as_deref() == Some("leader")).collect();
-    let followers = modes.iter().filter(|m| m.as_deref() == Some("follower")).count();
+    let leaders: Vec<usize> = (0..n)
+        .filter(|&i| modes[i].as_deref() == Some("leader"))
+        .collect();
+    let followers = modes
+        .iter()
+        .filter(|m| m.as_deref() == Some("follower"))
+        .count();
     (leaders.len() == 1 && followers == n - 1).then(|| leaders[0])
 }
 
@@ -88,7 +93,9 @@ fn writer(w: usize, addrs: Vec<String>, acks: Arc<Mutex<Acks>>, stop: Arc<Atomic
 fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
     let mut e = Ensemble::new(&vec![kind; n]).cfg("corral.experimental.ensemble", "true");
     e.start_all();
-    e.wait_for(Duration::from_secs(60), "a leader", |e| one_leader(e).is_some());
+    e.wait_for(Duration::from_secs(60), "a leader", |e| {
+        one_leader(e).is_some()
+    });
     let addrs: Vec<String> = e
         .members
         .iter()
@@ -111,7 +118,10 @@ fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
         let before = acks.lock().unwrap().paths.len();
         let t = Instant::now();
         while acks.lock().unwrap().paths.len() < before + 50 {
-            assert!(t.elapsed() < Duration::from_secs(30), "round {round}: no load before the kill");
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "round {round}: no load before the kill"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         e.kill9(leader);
@@ -131,19 +141,28 @@ fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
                 break t;
             }
             drop(a);
-            assert!(killed.elapsed() < Duration::from_secs(60), "round {round}: no write after the kill");
+            assert!(
+                killed.elapsed() < Duration::from_secs(60),
+                "round {round}: no write after the kill"
+            );
             std::thread::sleep(Duration::from_millis(2));
         };
         took.push(first - killed);
         e.start(leader);
-        e.wait_for(Duration::from_secs(60), "the old leader back", |e| one_leader(e).is_some());
+        e.wait_for(Duration::from_secs(60), "the old leader back", |e| {
+            one_leader(e).is_some()
+        });
     }
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
     }
     let acked: BTreeSet<String> = acks.lock().unwrap().paths.iter().cloned().collect();
-    assert!(acked.len() > KILLS * 50, "the load ran: {} writes", acked.len());
+    assert!(
+        acked.len() > KILLS * 50,
+        "the load ran: {} writes",
+        acked.len()
+    );
     for (i, addr) in addrs.iter().enumerate() {
         let mut c = Raw::connect(addr);
         c.sync();
@@ -178,7 +197,10 @@ fn summary(t: &mut [Duration]) -> String {
 fn kill_the_leader_under_load_twenty_times() {
     for n in [3, 5] {
         let mut corral = kill_the_leader_repeatedly(Kind::Corral, n);
-        if ONLY_CORRAL { eprintln!("corral {n}: {}", summary(&mut corral)); continue; }
+        if ONLY_CORRAL {
+            eprintln!("corral {n}: {}", summary(&mut corral));
+            continue;
+        }
         let mut zk = kill_the_leader_repeatedly(Kind::ZooKeeper, n);
         eprintln!(
             "{n} servers, kill -9 leader to first acknowledged write, {KILLS} kills: \

@@ -255,7 +255,10 @@ impl Peers {
         fb.consume(used);
         match ewire::tie_break(self.0.s.me, sid, false) {
             TieBreak::CloseAndConnect => {
-                tracing::debug!(sid, "larger server id: dropping the connection and connecting back");
+                tracing::debug!(
+                    sid,
+                    "larger server id: dropping the connection and connecting back"
+                );
                 let _ = stream.close().await;
                 let link = self.link(sid);
                 link.generation.set(link.generation.get() + 1);

@@ -428,11 +428,7 @@ impl QuorumPeer {
 
     /// A leader's new txns: proposed to the learners (the sequencer logs
     /// them itself).
-    pub fn propose(
-        &mut self,
-        txns: &[(Txn, TxnDigest)],
-        seq: &mut Sequencer,
-    ) {
+    pub fn propose(&mut self, txns: &[(Txn, TxnDigest)], seq: &mut Sequencer) {
         let now = ms(self.started);
         for (t, d) in txns {
             let State::Leading { leader, .. } = &mut self.state else {
@@ -717,11 +713,7 @@ impl QuorumPeer {
         }
     }
 
-    fn leader_actions(
-        &mut self,
-        actions: Vec<LeaderAction>,
-        seq: &mut Sequencer,
-    ) {
+    fn leader_actions(&mut self, actions: Vec<LeaderAction>, seq: &mut Sequencer) {
         let mut queue: std::collections::VecDeque<LeaderAction> = actions.into();
         while let Some(a) = queue.pop_front() {
             let State::Leading { links, .. } = &self.state else {
@@ -824,7 +816,8 @@ impl QuorumPeer {
                     self.truncating = Some(to);
                     self.to_log.push(ToLog::Truncate(to));
                 }
-                LearnerAction::ApplyUnlogged { zxid, data } | LearnerAction::Commit { zxid, data } => {
+                LearnerAction::ApplyUnlogged { zxid, data }
+                | LearnerAction::Commit { zxid, data } => {
                     self.uncommitted.remove(&zxid);
                     match crate::txnlog::decode_entry(&data) {
                         Ok((t, _)) => {
