@@ -1,27 +1,53 @@
-//! A seeded, deterministic simulation of Zab: 3 and 5 servers (and 3 with
-//! an observer) run `corral::zab`'s Leader and Learner machines over a
-//! simulated network and disks, through delays, dropped connections,
+//! A seeded, deterministic simulation of leader election and Zab: 3 and 5
+//! servers (and 3 with an observer) run `corral::election`'s
+//! FastLeaderElection and `corral::zab`'s Leader and Learner machines over
+//! a simulated network and disks, through delays, dropped connections,
 //! partitions, crashes and restarts, with clients writing at random.
 //!
-//! The network models TCP: within a connection nothing is reordered or
+//! Zab's links model TCP: within a connection nothing is reordered or
 //! lost; a dropped link closes the connection (both ends told), and a
 //! partition breaks it silently (each end finds out by its timeouts). A
-//! crash keeps only what the disk made durable and the persisted epochs.
-//! Leaders are chosen by an oracle standing in for FastLeaderElection:
-//! among a reachable quorum of LOOKING voters, the highest
-//! (currentEpoch, lastZxid, sid). It is a closure ([`Elector`]) so the real
-//! election can take its place.
+//! learner dials its leader's quorum port again and again until it answers
+//! or `initLimit` ticks pass, as the real driver does. A crash keeps only
+//! what the disk made durable and the persisted epochs.
 //!
-//! Checked all along: at most one established leader per epoch; a new
-//! leader holds every committed txn; no two txns ever share a zxid; every
-//! server applies the committed chain in order with nothing skipped; a
-//! commit was acked by a quorum (each ack sent only once durable). After
-//! the faults stop, a leader must be established and writes must commit.
+//! Election notifications travel between every pair of servers as
+//! datagrams: each with its own random delay (so they reorder), lost across
+//! a partition or to a crash, and lost at random while the faults run; a
+//! server's notifications to itself arrive at once. Each server owns an
+//! [`Election`] (a new one at each restart) and drives it as
+//! `server::quorum_peer` does: `look` with its last logged zxid and current
+//! epoch when it starts, restarts, or leaves a Leader or Learner role;
+//! `timeout` once `next_deadline` passes; on `Decided` it leads or learns;
+//! and `update_election_vote` once established or in sync. The election's
+//! timing is ZooKeeper's shape scaled down: finalizeWait (and
+//! minNotificationInterval) 20 to 200 ms, and maxNotificationInterval 400
+//! to 800 ms instead of 60 s, so that convergence fits the quiet period.
+//! `SIM_ZAB_ORACLE=1` puts back the old oracle (among a reachable quorum
+//! of LOOKING voters, the highest (currentEpoch, lastZxid, sid) leads at
+//! once; a closure, [`Elector`]).
+//!
+//! Checked all along: a decided vote names a voter, an observer never
+//! decides to lead, and a server decides only while LOOKING; at most one
+//! established leader per epoch; a new leader holds every committed txn;
+//! no two txns ever share a zxid; every server applies the committed chain
+//! in order with nothing skipped; a commit was acked by a quorum (each ack
+//! sent only once durable). After the faults stop (the network heals and
+//! every server is up), within the quiet period (2 s plus 40 ticks, at
+//! least 3.5 maxNotificationIntervals; the slowest of 30000 seeds took
+//! about 3 s): every server follows
+//! or observes one established leader of the latest epoch, in sync with
+//! it, and writes commit. The one exception is ZooKeeper's own: a server
+//! that accepted a later epoch than the leader's (from a would-be leader
+//! that never got established) refuses that leader, as 3.8's
+//! `registerWithLeader` does, and waits for the next election (counted as
+//! `stranded`).
 //!
 //! `SIM_ZAB_SEEDS` sets how many seeds run (default 5000), and
 //! `SIM_ZAB_SEED` runs one seed with its trace printed.
 
 use bytes::Bytes;
+use corral::election::{Action, Election, ElectionSettings, Notification, ServerState};
 use corral::quorum::{QuorumMaj, Sid};
 use corral::zab::leader::{Leader, LeaderAction, LeaderSettings, TxnLogRead, TxnLogSource};
 use corral::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
@@ -136,7 +162,7 @@ pub type Elector = Box<dyn FnMut(&[Candidate]) -> Option<Sid>>;
 
 /// The oracle: the highest (currentEpoch, lastZxid, sid), as
 /// FastLeaderElection's `totalOrderPredicate` orders votes.
-fn oracle() -> Elector {
+fn oracle_elector() -> Elector {
     Box::new(|c: &[Candidate]| {
         c.iter()
             .max_by_key(|c| (c.current_epoch, c.last_zxid, c.sid))
@@ -148,9 +174,15 @@ enum Role {
     Down,
     Looking,
     Leading(Box<Leader>),
+    /// Following or observing `leader`: `conn` is `None` until the
+    /// quorum port answers (tried again and again until `connect_by`, as
+    /// the real driver's `leader_conn`).
     Learning {
         learner: Box<Learner>,
-        conn: usize,
+        leader: Sid,
+        conn: Option<usize>,
+        connect_by: u64,
+        next_try: u64,
         expect_snap: bool,
     },
 }
@@ -166,6 +198,11 @@ struct Server {
     rid: u64,
     fsync_at: u64,
     own_durable: i64,
+    /// FastLeaderElection; a new one at each restart.
+    election: Election,
+    /// Bumped at each crash and restart: election messages in flight to
+    /// an earlier incarnation are lost.
+    boot: u64,
 }
 
 struct Conn {
@@ -198,6 +235,13 @@ enum Ev {
         rid: u64,
         zxid: i64,
     },
+    /// An election notification (its bytes), datagram-like.
+    Vote {
+        from: Sid,
+        to: Sid,
+        boot: u64,
+        bytes: Vec<u8>,
+    },
     Tick,
 }
 
@@ -213,6 +257,11 @@ struct Params {
     quiet_ms: u64,
     fault_rate: u64,
     write_rate: u64,
+    /// Election messages: per-mille lost while faults run, and the
+    /// longest delay (each message its own, so they reorder).
+    vote_loss: u64,
+    vote_max_delay: u64,
+    election: ElectionSettings,
 }
 
 /// What happened, summed over seeds, to show the faults were exercised.
@@ -228,6 +277,12 @@ struct Stats {
     drops: u64,
     step_downs: u64,
     lost_leaders: u64,
+    decisions: u64,
+    votes_lost: u64,
+    /// The longest any seed took, after the faults stopped, to converge.
+    slowest_convergence_ms: u64,
+    /// Servers left out at the end (see [`Sim::stranded`]).
+    stranded: u64,
 }
 
 impl Stats {
@@ -242,6 +297,10 @@ impl Stats {
         self.drops += o.drops;
         self.step_downs += o.step_downs;
         self.lost_leaders += o.lost_leaders;
+        self.decisions += o.decisions;
+        self.votes_lost += o.votes_lost;
+        self.slowest_convergence_ms = self.slowest_convergence_ms.max(o.slowest_convergence_ms);
+        self.stranded += o.stranded;
     }
 }
 
@@ -257,7 +316,8 @@ struct Sim {
     conns: Vec<Conn>,
     cut: Vec<Vec<bool>>,
     p: Params,
-    elector: Elector,
+    /// `None`: the real FastLeaderElection ([`Election`]).
+    elector: Option<Elector>,
     next_value: u64,
     // What the invariants are checked against.
     committed: Vec<Txn>,
@@ -265,6 +325,9 @@ struct Sim {
     leaders: BTreeMap<i64, Sid>,
     acks: HashMap<(Sid, u64, i64), BTreeSet<Sid>>,
     quiet_commits: usize,
+    /// When, after the faults stopped, every server first followed (or
+    /// observed) one established leader.
+    converged_at: Option<u64>,
     stats: Stats,
     trace: Option<VecDeque<String>>,
 }
@@ -280,9 +343,18 @@ macro_rules! check {
 }
 
 impl Sim {
-    fn new(seed: u64, voters: usize, observers: usize, trace: bool) -> Sim {
+    fn new(seed: u64, voters: usize, observers: usize, oracle: bool, trace: bool) -> Sim {
         let mut rng = Rng(seed);
         let tick_ms = 20 * rng.range(1, 3);
+        // finalizeWait (minNotificationInterval defaults to it, as in
+        // ZooKeeper), and a maxNotificationInterval far below the 60 s
+        // default so that the quiet period bounds convergence.
+        let finalize_wait_ms = rng.range(20, 200);
+        let election = ElectionSettings {
+            finalize_wait_ms,
+            min_notification_interval_ms: finalize_wait_ms,
+            max_notification_interval_ms: rng.range(400, 800),
+        };
         let p = Params {
             tick_ms,
             init_limit: rng.range(5, 10) as u32,
@@ -295,6 +367,9 @@ impl Sim {
             quiet_ms: 2000 + 40 * tick_ms,
             fault_rate: rng.range(5, 40),
             write_rate: rng.range(100, 600),
+            vote_loss: rng.range(0, 200),
+            vote_max_delay: rng.range(2, 3 * tick_ms),
+            election,
         };
         let n = voters + observers;
         let sids: Vec<Sid> = (1..=n as Sid).collect();
@@ -314,6 +389,8 @@ impl Sim {
                 rid: 0,
                 fsync_at: 0,
                 own_durable: 0,
+                election: Election::new(sid, quorum.clone(), Vec::new(), p.election),
+                boot: 0,
             })
             .collect();
         let mut sim = Sim {
@@ -328,13 +405,14 @@ impl Sim {
             conns: Vec::new(),
             cut: vec![vec![false; n]; n],
             p,
-            elector: oracle(),
+            elector: oracle.then(oracle_elector),
             next_value: 1,
             committed: Vec::new(),
             values: HashMap::new(),
             leaders: BTreeMap::new(),
             acks: HashMap::new(),
             quiet_commits: 0,
+            converged_at: None,
             stats: Stats::default(),
             trace: trace.then(VecDeque::new),
         };
@@ -344,7 +422,7 @@ impl Sim {
 
     fn t(&mut self, f: impl FnOnce() -> String) {
         if let Some(tr) = &mut self.trace {
-            if tr.len() >= 400 {
+            if tr.len() >= 20_000 {
                 tr.pop_front();
             }
             tr.push_back(format!("{:>6} {}", self.now, f()));
@@ -377,6 +455,9 @@ impl Sim {
 
     fn run(&mut self) -> Res {
         let end = self.p.fault_ms + self.p.quiet_ms;
+        for i in 0..self.servers.len() {
+            self.start_looking(self.servers[i].sid)?;
+        }
         while let Some(Reverse((when, _, i))) = self.events.pop() {
             if when > end {
                 break;
@@ -399,6 +480,12 @@ impl Sim {
                 } => self.deliver(conn, to_leader, msg)?,
                 Ev::Closed { conn, to_leader } => self.closed(conn, to_leader)?,
                 Ev::Durable { sid, rid, zxid } => self.durable(sid, rid, zxid)?,
+                Ev::Vote {
+                    from,
+                    to,
+                    boot,
+                    bytes,
+                } => self.deliver_vote(from, to, boot, bytes)?,
             }
         }
         self.final_checks()
@@ -415,35 +502,54 @@ impl Sim {
                     let acts = l.tick(now);
                     self.leader_actions(sid, acts)?;
                 }
+                Role::Learning {
+                    conn: None,
+                    next_try,
+                    ..
+                } if now >= *next_try => self.try_connect(sid)?,
+                Role::Learning { conn: None, .. } => {}
                 Role::Learning { learner, .. } => {
                     let acts = learner.tick(now);
                     self.learner_actions(sid, acts)?;
                 }
                 _ => {}
             }
+            if self.elector.is_none() && self.servers[i].is_up() {
+                let e = &mut self.servers[i].election;
+                if e.next_deadline().is_some_and(|d| d <= now) {
+                    let acts = e.timeout(now);
+                    self.election_actions(sid, acts)?;
+                }
+            }
         }
         let quiet = now >= self.p.fault_ms;
         if quiet {
-            self.heal_all();
+            self.heal_all()?;
+            if self.converged_at.is_none() && self.converged() {
+                self.converged_at = Some(now);
+            }
         } else if self.rng.chance(self.p.fault_rate * 10) {
             self.fault()?;
         }
-        self.elect()?;
+        if self.elector.is_some() {
+            self.elect()?;
+        }
         if self.rng.chance(self.p.write_rate) {
             self.write()?;
         }
         Ok(())
     }
 
-    fn heal_all(&mut self) {
+    fn heal_all(&mut self) -> Res {
         for row in &mut self.cut {
             row.iter_mut().for_each(|c| *c = false);
         }
         for i in 0..self.servers.len() {
             if !self.servers[i].is_up() {
-                self.restart(self.servers[i].sid);
+                self.restart(self.servers[i].sid)?;
             }
         }
+        Ok(())
     }
 
     fn fault(&mut self) -> Res {
@@ -458,13 +564,13 @@ impl Sim {
                     self.crash(sid, clean)?;
                 } else {
                     self.t(|| format!("RESTART s{sid}"));
-                    self.restart(sid);
+                    self.restart(sid)?;
                 }
             }
             2 => {
                 self.t(|| format!("RESTART s{sid}"));
                 if !self.servers[self.idx(sid)].is_up() {
-                    self.restart(sid);
+                    self.restart(sid)?;
                 }
             }
             3 | 4 => {
@@ -517,6 +623,7 @@ impl Sim {
         let i = self.idx(sid);
         let s = &mut self.servers[i];
         s.role = Role::Down;
+        s.boot += 1;
         s.applied.clear();
         let mut d = s.disk.borrow_mut();
         let keep = d.durable;
@@ -524,15 +631,18 @@ impl Sim {
         Ok(())
     }
 
-    fn restart(&mut self, sid: Sid) {
+    fn restart(&mut self, sid: Sid) -> Res {
         let i = self.idx(sid);
         let s = &mut self.servers[i];
         s.rid += 1;
+        s.boot += 1;
         s.role = Role::Looking;
+        s.election = Election::new(sid, self.quorum.clone(), Vec::new(), self.p.election);
         let d = s.disk.borrow();
         s.applied = d.history();
         s.last_processed = d.last_zxid();
         drop(d);
+        self.start_looking(sid)
     }
 
     /// Ends a server's role: its connections close (the other ends told
@@ -561,8 +671,73 @@ impl Sim {
         s.last_processed = d.last_zxid();
     }
 
-    fn become_looking(&mut self, sid: Sid) {
+    fn become_looking(&mut self, sid: Sid) -> Res {
         self.drop_role(sid, true);
+        self.start_looking(sid)
+    }
+
+    /// LOOKING: a new election round with the last logged zxid and the
+    /// current epoch, as the real driver's `look`.
+    fn start_looking(&mut self, sid: Sid) -> Res {
+        if self.elector.is_some() {
+            return Ok(());
+        }
+        let i = self.idx(sid);
+        let s = &mut self.servers[i];
+        let (zxid, epoch) = (s.last_processed, s.disk.borrow().current);
+        let acts = s.election.look(zxid, epoch, self.now);
+        self.t(|| format!("s{sid} LOOKING zxid {zxid:#x} epoch {epoch}"));
+        self.election_actions(sid, acts)
+    }
+
+    fn election_actions(&mut self, sid: Sid, acts: Vec<Action>) -> Res {
+        let i = self.idx(sid);
+        for a in acts {
+            match a {
+                Action::Send { to, msg } => self.send_vote(sid, to, msg),
+                Action::Decided { state, vote, .. } => {
+                    self.t(|| {
+                        format!(
+                            "s{sid} DECIDED {state:?} s{} (zxid {:#x}, round {}, peer epoch {})",
+                            vote.leader, vote.zxid, vote.election_epoch, vote.peer_epoch
+                        )
+                    });
+                    self.stats.decisions += 1;
+                    check!(
+                        self.quorum.is_voter(vote.leader),
+                        "s{sid} decided on s{}, not a voter",
+                        vote.leader
+                    );
+                    let voter = self.servers[i].voter;
+                    check!(
+                        voter || state != ServerState::Leading,
+                        "observer s{sid} decided to lead"
+                    );
+                    let expect = if vote.leader == sid {
+                        ServerState::Leading
+                    } else if voter {
+                        ServerState::Following
+                    } else {
+                        ServerState::Observing
+                    };
+                    check!(
+                        state == expect,
+                        "s{sid} decided {state:?} for leader s{}",
+                        vote.leader
+                    );
+                    check!(
+                        matches!(self.servers[i].role, Role::Looking),
+                        "s{sid} decided while not LOOKING"
+                    );
+                    if state == ServerState::Leading {
+                        self.lead(sid)?;
+                    } else {
+                        self.follow(sid, vote.leader)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn elect(&mut self) -> Res {
@@ -608,7 +783,7 @@ impl Sim {
             if !self.quorum.contains_quorum(&sids) {
                 continue;
             }
-            let Some(l) = (self.elector)(&group) else {
+            let Some(l) = self.elector.as_mut().and_then(|e| e(&group)) else {
                 continue;
             };
             self.t(|| format!("ELECT s{l} among {sids:?}"));
@@ -656,8 +831,9 @@ impl Sim {
     }
 
     fn follow(&mut self, sid: Sid, leader: Sid) -> Res {
-        let (i, li) = (self.idx(sid), self.idx(leader));
+        let i = self.idx(sid);
         let p = &self.p;
+        let connect_by = self.now + p.tick_ms * p.init_limit as u64;
         let kind = if self.servers[i].voter {
             LearnerKind::Follower
         } else {
@@ -666,7 +842,7 @@ impl Sim {
         let s = &mut self.servers[i];
         s.rid += 1;
         let d = s.disk.borrow();
-        let mut learner = Learner::new(
+        let learner = Learner::new(
             sid,
             kind,
             d.accepted,
@@ -675,6 +851,52 @@ impl Sim {
             LearnerSettings::new(p.tick_ms, p.init_limit, p.sync_limit),
         );
         drop(d);
+        let now = self.now;
+        self.t(|| format!("s{sid} FOLLOWS s{leader}"));
+        self.servers[i].role = Role::Learning {
+            learner: Box::new(learner),
+            leader,
+            conn: None,
+            connect_by,
+            next_try: now,
+            expect_snap: false,
+        };
+        self.try_connect(sid)
+    }
+
+    /// A learner dials its leader's quorum port: it answers while that
+    /// server leads and is reachable; the learner gives up (LOOKING
+    /// again) after `initLimit` ticks.
+    fn try_connect(&mut self, sid: Sid) -> Res {
+        let i = self.idx(sid);
+        let now = self.now;
+        let Role::Learning {
+            leader,
+            conn: None,
+            connect_by,
+            ..
+        } = &self.servers[i].role
+        else {
+            return Ok(());
+        };
+        let (leader, connect_by) = (*leader, *connect_by);
+        let li = self.idx(leader);
+        let listening = matches!(&self.servers[li].role, Role::Leading(l) if !l.is_stopped());
+        if !listening || !self.reachable(sid, leader) {
+            if now >= connect_by {
+                self.t(|| format!("s{sid} cannot connect to s{leader}"));
+                self.stats.lost_leaders += 1;
+                return self.become_looking(sid);
+            }
+            // The driver retries every 100 ms; the sim's ticks are 20 to
+            // 60 ms, so it retries sooner, at random (no lockstep with the
+            // leader's initLimit).
+            let retry = now + self.rng.range(10, 50);
+            if let Role::Learning { next_try, .. } = &mut self.servers[i].role {
+                *next_try = retry;
+            }
+            return Ok(());
+        }
         let conn = self.conns.len();
         self.conns.push(Conn {
             leader,
@@ -685,14 +907,15 @@ impl Sim {
             broken: false,
             last: [0, 0],
         });
-        self.t(|| format!("s{sid} FOLLOWS s{leader} conn{conn}"));
-        let now = self.now;
-        let acts = learner.connected(now);
-        self.servers[i].role = Role::Learning {
-            learner: Box::new(learner),
-            conn,
-            expect_snap: false,
+        self.t(|| format!("s{sid} CONNECTS to s{leader} conn{conn}"));
+        let Role::Learning {
+            learner, conn: c, ..
+        } = &mut self.servers[i].role
+        else {
+            return Ok(());
         };
+        *c = Some(conn);
+        let acts = learner.connected(now);
         if let Role::Leading(l) = &mut self.servers[li].role {
             let la = l.learner_connected(conn as u64, now);
             self.leader_actions(leader, la)?;
@@ -727,6 +950,53 @@ impl Sim {
     }
 
     // ---- network ----
+
+    /// An election notification: to itself at once and never lost (as
+    /// `QuorumCnxManager` queues it); to another server after its own
+    /// random delay (so they reorder), lost across a partition, to a
+    /// crash, and at random while the faults run.
+    fn send_vote(&mut self, from: Sid, to: Sid, msg: Notification) {
+        let bytes = msg.encode();
+        let boot = self.servers[self.idx(to)].boot;
+        let when = if from == to {
+            self.now
+        } else {
+            if !self.reachable(from, to) {
+                return;
+            }
+            if self.now < self.p.fault_ms && self.rng.chance(self.p.vote_loss) {
+                self.stats.votes_lost += 1;
+                return;
+            }
+            self.now + self.rng.range(1, self.p.vote_max_delay)
+        };
+        self.at(
+            when,
+            Ev::Vote {
+                from,
+                to,
+                boot,
+                bytes,
+            },
+        );
+    }
+
+    fn deliver_vote(&mut self, from: Sid, to: Sid, boot: u64, bytes: Vec<u8>) -> Res {
+        let i = self.idx(to);
+        if !self.servers[i].is_up() || self.servers[i].boot != boot {
+            return Ok(());
+        }
+        if from != to && self.cut[self.idx(from)][i] {
+            return Ok(());
+        }
+        let n = Notification::decode(&bytes).map_err(|e| format!("a bad notification: {e}"))?;
+        check!(
+            n.encode() == bytes,
+            "a notification does not re-encode to its bytes"
+        );
+        let acts = self.servers[i].election.receive(from, n, self.now);
+        self.election_actions(to, acts)
+    }
 
     fn send(&mut self, conn: usize, to_leader: bool, msg: Msg) {
         let c = &self.conns[conn];
@@ -814,11 +1084,12 @@ impl Sim {
                 learner,
                 conn: c,
                 expect_snap,
+                ..
             } = &mut self.servers[i].role
             else {
                 return Ok(());
             };
-            if *c != conn {
+            if *c != Some(conn) {
                 return Ok(());
             }
             match msg {
@@ -862,7 +1133,7 @@ impl Sim {
             let i = self.idx(learner_sid);
             if self.servers[i].rid == c.learner_rid {
                 self.t(|| format!("s{learner_sid} connection to leader closed"));
-                self.become_looking(learner_sid);
+                self.become_looking(learner_sid)?;
             }
         }
         Ok(())
@@ -949,12 +1220,14 @@ impl Sim {
                 LeaderAction::Commit { zxid, data } => {
                     self.leader_commit(sid, zxid, value_of(&data))?
                 }
-                LeaderAction::Established { epoch } => self.established(sid, epoch)?,
+                LeaderAction::Established { epoch } => {
+                    self.servers[i].election.update_election_vote(epoch);
+                    self.established(sid, epoch)?
+                }
                 LeaderAction::StepDown { why } => {
                     self.t(|| format!("s{sid} STEPS DOWN: {why}"));
                     self.stats.step_downs += 1;
-                    self.become_looking(sid);
-                    return Ok(());
+                    return self.become_looking(sid);
                 }
                 LeaderAction::Request { .. }
                 | LeaderAction::Touch { .. }
@@ -970,7 +1243,9 @@ impl Sim {
             let Role::Learning { conn, .. } = &self.servers[i].role else {
                 return Ok(());
             };
-            let conn = *conn;
+            let Some(conn) = *conn else {
+                return Err(format!("s{sid}: learner acts before it connects"));
+            };
             match a {
                 LearnerAction::Send(p) => {
                     if p.typ == pkt::ACK && p.zxid & 0xffff_ffff != 0 {
@@ -1020,12 +1295,12 @@ impl Sim {
                 LearnerAction::Commit { zxid, data } => self.apply(sid, zxid, value_of(&data))?,
                 LearnerAction::Established { epoch } => {
                     self.t(|| format!("s{sid} UPTODATE in epoch {epoch}"));
+                    self.servers[i].election.update_election_vote(epoch);
                 }
                 LearnerAction::LostLeader { why } => {
                     self.t(|| format!("s{sid} LOST LEADER: {why}"));
                     self.stats.lost_leaders += 1;
-                    self.become_looking(sid);
-                    return Ok(());
+                    return self.become_looking(sid);
                 }
                 LearnerAction::LeaderConfig(_)
                 | LearnerAction::Revalidated { .. }
@@ -1186,17 +1461,99 @@ impl Sim {
             leader.is_some(),
             "no leader established at the end (last epoch {epoch:?})"
         );
+        let roles: Vec<String> = self.servers.iter().map(Server::role_name).collect();
+        check!(
+            self.converged_at.is_some() && self.converged(),
+            "the servers did not converge on one established leader in {} ms after the faults: {roles:?}",
+            self.p.quiet_ms
+        );
+        let took = self.converged_at.unwrap_or(0) - self.p.fault_ms;
+        self.stats.slowest_convergence_ms = took;
+        self.stats.stranded = self.stranded();
         check!(
             self.quiet_commits > 0 || self.p.write_rate == 0,
             "nothing committed after the faults stopped"
         );
         Ok(())
     }
+
+    /// Every server follows (or observes) one established leader of the
+    /// latest epoch, in sync with it; the leader and its synced voters
+    /// are a quorum. The one exception is ZooKeeper's own: a server that
+    /// accepted a later epoch (from a would-be leader that never got
+    /// established) refuses this leader's LEADERINFO ("Epoch of leader is
+    /// lower") and waits for the next election; see [`Sim::stranded`].
+    fn converged(&self) -> bool {
+        let Some((leader, epoch)) = self.established_leader() else {
+            return false;
+        };
+        let mut synced = vec![leader];
+        for s in &self.servers {
+            match &s.role {
+                _ if s.sid == leader => {}
+                Role::Learning {
+                    learner,
+                    leader: l,
+                    conn: Some(_),
+                    ..
+                } if *l == leader && learner.is_established() => synced.push(s.sid),
+                _ if s.disk.borrow().accepted > epoch => {}
+                _ => return false,
+            }
+        }
+        self.quorum.contains_quorum(&synced)
+    }
+
+    /// The established leader of the latest epoch, and the epoch.
+    fn established_leader(&self) -> Option<(Sid, i64)> {
+        let epoch = self.leaders.keys().next_back().copied()?;
+        self.servers
+            .iter()
+            .find(|s| matches!(&s.role, Role::Leading(l) if l.is_established() && l.epoch() == Some(epoch)))
+            .map(|s| (s.sid, epoch))
+    }
+
+    /// Servers that cannot follow the established leader: they accepted a
+    /// later epoch than its. ZooKeeper 3.8's learner refuses such a leader
+    /// too (`registerWithLeader`), so they stay out until the next
+    /// election.
+    fn stranded(&self) -> u64 {
+        let Some((_, epoch)) = self.established_leader() else {
+            return 0;
+        };
+        self.servers
+            .iter()
+            .filter(|s| s.disk.borrow().accepted > epoch)
+            .count() as u64
+    }
 }
 
 impl Server {
     fn is_up(&self) -> bool {
         !matches!(self.role, Role::Down)
+    }
+
+    fn role_name(&self) -> String {
+        match &self.role {
+            Role::Down => format!("s{} down", self.sid),
+            Role::Looking => format!("s{} looking", self.sid),
+            Role::Leading(l) => format!(
+                "s{} leading epoch {:?} established {}",
+                self.sid,
+                l.epoch(),
+                l.is_established()
+            ),
+            Role::Learning {
+                learner,
+                leader,
+                conn,
+                ..
+            } => format!(
+                "s{} learning from s{leader} conn {conn:?} established {}",
+                self.sid,
+                learner.is_established()
+            ),
+        }
     }
 }
 
@@ -1222,7 +1579,9 @@ fn shape(seed: u64) -> (usize, usize) {
 
 fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
     let (v, o) = shape(seed);
-    let mut sim = Sim::new(seed, v, o, trace);
+    // `SIM_ZAB_ORACLE=1`: the election oracle instead of the real one.
+    let oracle = std::env::var_os("SIM_ZAB_ORACLE").is_some_and(|v| v == "1");
+    let mut sim = Sim::new(seed, v, o, oracle, trace);
     let r = sim.run();
     (r, sim.trace.take(), sim.stats)
 }
