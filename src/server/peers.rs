@@ -70,7 +70,10 @@ pub enum PeersError {
 struct Link {
     queued: RefCell<Option<Rc<[u8]>>>,
     last: RefCell<Option<Rc<[u8]>>>,
-    wake: Mailbox<()>,
+    /// The live connection's wake-up. Each connection has its own: with
+    /// one shared mailbox (one waiter), a replaced connection's pump could
+    /// take the wake-up meant for the new one and leave a message unsent.
+    wake: RefCell<Rc<Mailbox<()>>>,
     /// Bumped when a connection is installed; an older one stops.
     generation: Cell<u64>,
     up: Cell<bool>,
@@ -146,7 +149,7 @@ impl Peers {
         }
         let link = self.link(to);
         *link.queued.borrow_mut() = Some(msg.into());
-        link.wake.push(());
+        link.wake.borrow().push(());
         self.connect_one(to);
     }
 
@@ -263,7 +266,8 @@ impl Peers {
                 let link = self.link(sid);
                 link.generation.set(link.generation.get() + 1);
                 link.up.set(false);
-                link.wake.push(());
+                // The old connection's pump sees the new generation and stops.
+                link.wake.replace(Rc::new(Mailbox::new())).push(());
                 self.connect_one(sid);
             }
             TieBreak::Close => {
@@ -283,11 +287,15 @@ impl Peers {
         let generation = link.generation.get() + 1;
         link.generation.set(generation);
         link.up.set(true);
-        link.wake.push(());
+        // Stop the old connection's pump (it sees the new generation), and
+        // give this one its own wake-up, already set for what is queued.
+        let wake = Rc::new(Mailbox::new());
+        wake.push(());
+        link.wake.replace(wake.clone()).push(());
         tracing::debug!(sid, "election connection up");
         let p = self.clone();
         glommio::spawn_local(async move {
-            let r = p.pump(sid, &link, generation, stream, fb).await;
+            let r = p.pump(sid, &link, &wake, generation, stream, fb).await;
             if link.generation.get() == generation {
                 link.up.set(false);
             }
@@ -302,6 +310,7 @@ impl Peers {
         &self,
         sid: Sid,
         link: &Link,
+        wake: &Mailbox<()>,
         generation: u64,
         mut stream: TcpStream,
         mut fb: FrameBuf,
@@ -340,8 +349,8 @@ impl Peers {
             let spare = fb.spare(4096);
             let woke = futures_lite::future::or(
                 async {
-                    link.wake.ready().await;
-                    while link.wake.pop().is_some() {}
+                    wake.ready().await;
+                    while wake.pop().is_some() {}
                     None
                 },
                 async { Some(stream.read(spare).await) },
