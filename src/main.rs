@@ -300,6 +300,9 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
         init_limit: c.init_limit,
         sync_limit: c.sync_limit,
         max_buffer: c.jute_maxbuffer as usize,
+        // Only the JVM flag, as in ZooKeeper (`-Dreadonlymode.enabled=true`
+        // in SERVER_JVMFLAGS); the config warns about it in zoo.cfg.
+        read_only_mode: c.property("readonlymode.enabled") == Some("true"),
     })
 }
 

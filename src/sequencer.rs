@@ -89,6 +89,9 @@ pub enum Role {
     Learner,
     /// An observer: a learner that does not vote.
     Observer,
+    /// Cut off from the quorum with `readonlymode.enabled`: clients that
+    /// allow it read the last committed version; writes get NotReadOnly.
+    ReadOnly,
 }
 
 impl Role {
@@ -100,6 +103,7 @@ impl Role {
             Role::Leader => "leader",
             Role::Learner => "follower",
             Role::Observer => "observer",
+            Role::ReadOnly => "read-only",
         }
     }
 }
@@ -280,6 +284,10 @@ impl Sequencer {
     pub fn handle(&mut self, msg: ToSeq, now: i64) {
         let msg = match self.role {
             Role::Standalone | Role::Leader => msg,
+            Role::ReadOnly => match self.read_only(msg, now) {
+                Some(m) => m,
+                None => return,
+            },
             Role::NotServing => match self.refuse(msg) {
                 Some(m) => m,
                 None => return,
@@ -296,6 +304,7 @@ impl Sequencer {
                 session,
                 passwd,
                 timeout,
+                ..
             } => self.connect(from, ip, session, passwd, timeout, now),
             ToSeq::Write {
                 from,
@@ -496,6 +505,7 @@ impl Sequencer {
                 timeout: if ok { timeout } else { 0 },
                 passwd: if ok { session::password(id) } else { [0; 16] },
                 ok,
+                read_only: self.role == Role::ReadOnly,
             });
         }
         self.dirty = true;
@@ -633,6 +643,64 @@ impl Sequencer {
         self.dirty = true;
     }
 
+    /// Read-only: sessions are local and only for clients that allow a
+    /// read-only server; what would write gets NotReadOnly (ZooKeeper's
+    /// `ReadOnlyRequestProcessor`). Reads never come here.
+    fn read_only(&mut self, msg: ToSeq, now: i64) -> Option<ToSeq> {
+        match msg {
+            ToSeq::Connect {
+                from,
+                session,
+                passwd,
+                timeout,
+                read_only,
+                ..
+            } => {
+                if !read_only {
+                    // "Refusing session request for not-read-only client".
+                    self.close_conn(from);
+                    return None;
+                }
+                let timeout = self.clamp_timeout(timeout);
+                let (ok, id) = if session == 0 {
+                    let id = self.sessions.next_session_id();
+                    self.sessions.add(id, timeout, now);
+                    (true, id)
+                } else {
+                    let ok = passwd.as_ref() == session::password(session);
+                    if ok {
+                        self.sessions.add(session, timeout, now);
+                    }
+                    (ok, session)
+                };
+                if ok {
+                    if let Some(old) = self.owners.insert(id, from) {
+                        if old != from {
+                            self.close_conn(old);
+                        }
+                    }
+                }
+                self.connected(from, id, timeout, ok);
+                None
+            }
+            ToSeq::Write { from, xid, .. } | ToSeq::Sync { from, xid, .. } => {
+                let z = self.tree.last_zxid;
+                self.reply(from, xid, z, Code::NotReadOnly.as_i32(), None);
+                None
+            }
+            ToSeq::Close { from, session, xid } => {
+                self.sessions.remove(session);
+                self.owners.remove(&session);
+                let z = self.tree.last_zxid;
+                self.reply(from, xid, z, 0, None);
+                self.close_conn(from);
+                None
+            }
+            ToSeq::Touch(_) => None,
+            other => Some(other),
+        }
+    }
+
     /// Not serving: a handshake or request gets its connection closed.
     fn refuse(&mut self, msg: ToSeq) -> Option<ToSeq> {
         match msg {
@@ -658,6 +726,7 @@ impl Sequencer {
                 session,
                 passwd,
                 timeout,
+                ..
             } => {
                 let count = self.per_ip.entry(ip).or_insert(0);
                 if self.s.max_client_cnxns != 0 && *count >= self.s.max_client_cnxns {
@@ -842,6 +911,7 @@ impl Sequencer {
                 timeout: if ok { timeout } else { 0 },
                 passwd: if ok { session::password(id) } else { [0; 16] },
                 ok,
+                read_only: self.role == Role::ReadOnly,
             });
         }
         self.dirty = true;
@@ -1013,6 +1083,7 @@ mod four_lw_tests {
                 session: 0,
                 passwd: Bytes::new(),
                 timeout: 10_000,
+                read_only: false,
             },
             2_000,
         );
@@ -1089,6 +1160,7 @@ mod four_lw_tests {
                 session,
                 passwd: Bytes::copy_from_slice(&session::password(session)),
                 timeout: 10_000,
+                read_only: false,
             },
             2_200,
         );
@@ -1118,6 +1190,7 @@ mod four_lw_tests {
                 session: 0,
                 passwd: Bytes::new(),
                 timeout: 10_000,
+                read_only: false,
             },
             2_300,
         );
@@ -1125,6 +1198,61 @@ mod four_lw_tests {
         assert!(items[0]
             .iter()
             .any(|i| matches!(i, Item::Close { conn: 9 })));
+    }
+
+    #[test]
+    fn read_only_takes_only_read_only_clients_and_refuses_writes() {
+        let mut s = seq(1);
+        s.set_role(Role::ReadOnly, 0);
+        let connect = |conn, read_only| ToSeq::Connect {
+            from: ConnRef { shard: 0, conn },
+            ip: "127.0.0.1".parse().unwrap(),
+            session: 0,
+            passwd: Bytes::new(),
+            timeout: 10_000,
+            read_only,
+        };
+        s.handle(connect(1, false), 2_000);
+        s.handle(connect(2, true), 2_000);
+        let items = s.take().unwrap();
+        assert!(
+            matches!(items[0][0], Item::Close { conn: 1 }),
+            "{:?}",
+            items[0]
+        );
+        let session = match &items[0][1] {
+            Item::Connected {
+                conn: 2,
+                session,
+                ok: true,
+                read_only: true,
+                ..
+            } => *session,
+            other => panic!("{other:?}"),
+        };
+        let req = jute::SetDataRequest {
+            path: "/".into(),
+            data: None,
+            version: -1,
+        };
+        s.handle(
+            ToSeq::Write {
+                from: ConnRef { shard: 0, conn: 2 },
+                session,
+                xid: 5,
+                body: req.encode().freeze(),
+                op: prep::WriteOp::SetData(req),
+                auth: Vec::new(),
+            },
+            2_100,
+        );
+        let items = s.take().unwrap();
+        let Item::Reply { frame, .. } = &items[0][0] else {
+            panic!("{:?}", items[0]);
+        };
+        let h = jute::ReplyHeader::read(&mut jute::Reader::new(&frame[4..])).unwrap();
+        assert_eq!((h.xid, h.err), (5, Code::NotReadOnly.as_i32()));
+        assert!(s.take_logged().is_empty(), "nothing is written");
     }
 
     fn view(shard: usize, received: u64) -> Box<ShardView> {

@@ -328,3 +328,67 @@ fn corral_ensemble_survives_partitions() {
         book.unknown
     );
 }
+
+/// Read-only mode (`readonlymode.enabled`): a follower cut off from the
+/// quorum serves reads of what it has to clients that allow a read-only
+/// server (ConnectedReadOnly), answers writes with NotReadOnly, refuses
+/// other clients; once the quorum is back, its read-only clients are
+/// closed and reconnect read-write.
+#[test]
+fn a_cut_off_server_serves_reads_in_read_only_mode() {
+    let mut e = corral3().jvm("-Dreadonlymode.enabled=true");
+    e.start_all();
+    e.wait_for(Duration::from_secs(30), "a leader", |e| {
+        one_leader(e, &[0, 1, 2]).is_some()
+    });
+    let leader = one_leader(&e, &[0, 1, 2]).unwrap();
+    let f = (0..3).find(|&i| i != leader).unwrap();
+    let mut w = Raw::connect(&addr(&e, leader));
+    assert_eq!(w.create("/before", b"seen", 0).err, 0);
+    let mut r = Raw::connect(&addr(&e, f));
+    r.sync();
+    assert!(r.exists("/before", false).is_some());
+    drop(r);
+    e.proxy().cut(f, Cut::Refuse);
+    let ro = Connect {
+        read_only: Some(true),
+        ..Connect::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no read-only session on the cut-off server"
+        );
+        if let Ok((raw, c)) = Raw::connect_within(&addr(&e, f), &ro, Duration::from_secs(2)) {
+            if c.session != 0 && c.read_only == Some(true) {
+                break raw;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(e.mode(f).as_deref(), Some("read-only"));
+    let (data, _) = c
+        .get_data("/before", false)
+        .expect("a read in read-only mode");
+    assert_eq!(data.as_deref(), Some(&b"seen"[..]));
+    assert_eq!(c.create("/during", b"", 0).err, -119, "NotReadOnly");
+    // A client that does not allow read-only is refused.
+    let refused = Raw::connect_within(&addr(&e, f), &Connect::default(), Duration::from_secs(2));
+    assert!(
+        refused.map_or(true, |(_, c)| c.session == 0),
+        "a read-write client got a session from a read-only server"
+    );
+    // The quorum is back: the read-only connection closes; a new one is
+    // read-write.
+    e.proxy().heal(f);
+    e.wait_for(Duration::from_secs(30), "the follower back", |e| {
+        e.mode(f).as_deref() == Some("follower")
+    });
+    assert!(
+        common::closed_by_peer(&mut c.stream, Duration::from_secs(10)),
+        "the read-only connection is closed when the server rejoins"
+    );
+    let mut rw = Raw::connect(&addr(&e, f));
+    assert_eq!(rw.create("/after", b"", 0).err, 0);
+}

@@ -38,6 +38,8 @@ pub enum ToSeq {
         session: i64,
         passwd: Bytes,
         timeout: i32,
+        /// The client accepts a read-only server (`canBeReadOnly`).
+        read_only: bool,
     },
     /// A write request of an attached session.
     Write {
@@ -112,6 +114,8 @@ pub enum Item {
         timeout: i32,
         passwd: [u8; 16],
         ok: bool,
+        /// This server is read-only (`ConnectedReadOnly` for the client).
+        read_only: bool,
     },
     /// Close this connection (session expired, closed, or moved).
     Close { conn: ConnId },

@@ -53,6 +53,8 @@ pub struct QuorumSettings {
     pub init_limit: u32,
     pub sync_limit: u32,
     pub max_buffer: usize,
+    /// `readonlymode.enabled`: serve reads while cut off from a quorum.
+    pub read_only_mode: bool,
 }
 
 /// What the sockets and timers of the quorum peer report.
@@ -131,6 +133,8 @@ pub struct QuorumPeer {
     truncating: Option<i64>,
     held: std::collections::VecDeque<QuorumPacket>,
     started: std::time::Instant,
+    /// When this server last went LOOKING (ms since start).
+    looking_since: u64,
     /// The leader's quorum listener; dropped to stop it.
     listener_stop: Option<Rc<Cell<bool>>>,
     /// The last version published to the shards: what a server that stops
@@ -188,6 +192,7 @@ impl QuorumPeer {
             uncommitted: Default::default(),
             held: Default::default(),
             started: std::time::Instant::now(),
+            looking_since: 0,
             listener_stop: None,
             snap_base: published.clone(),
             published,
@@ -259,6 +264,20 @@ impl QuorumPeer {
     /// Timers: the election's back-off, and the Zab machines' ticks.
     pub fn tick(&mut self, seq: &mut Sequencer) {
         let now = ms(self.started);
+        // Read-only mode: LOOKING for max(2 s, tickTime) (ZooKeeper's
+        // roZkMgr) serves reads; a decision ends it.
+        let looking = matches!(self.state, State::Looking);
+        if self.s.read_only_mode
+            && looking
+            && seq.role() == Role::NotServing
+            && now.saturating_sub(self.looking_since) >= self.s.tick_ms.max(2000)
+        {
+            tracing::info!("no quorum: serving reads in read-only mode");
+            seq.set_role(Role::ReadOnly, 0);
+        }
+        if !looking && seq.role() == Role::ReadOnly {
+            seq.set_role(Role::NotServing, 0);
+        }
         let a = self.election.timeout(now);
         self.election_actions(a, seq.tree());
         match &mut self.state {
@@ -531,6 +550,7 @@ impl QuorumPeer {
         seq.set_role(Role::NotServing, 0);
         tracing::info!("LOOKING");
         let now = ms(self.started);
+        self.looking_since = now;
         let a = self
             .election
             .look(seq.tree().last_zxid, self.epochs.current, now);

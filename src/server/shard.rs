@@ -42,6 +42,7 @@ enum Out {
         timeout: i32,
         passwd: [u8; 16],
         ok: bool,
+        read_only: bool,
     },
     Close,
     /// A four-letter word's answer: write it, then close.
@@ -294,6 +295,7 @@ impl Shard {
                     timeout,
                     passwd,
                     ok,
+                    read_only,
                 } => push(
                     conn,
                     Out::Connected {
@@ -301,6 +303,7 @@ impl Shard {
                         timeout,
                         passwd,
                         ok,
+                        read_only,
                     },
                 ),
                 Item::Close { conn } => push(conn, Out::Close),
@@ -640,6 +643,7 @@ impl Conn {
                 timeout,
                 passwd,
                 ok,
+                read_only: server_read_only,
             } => {
                 self.counted = true;
                 let (read_only, at) = match self.state {
@@ -650,7 +654,7 @@ impl Conn {
                     timeout,
                     session,
                     &passwd,
-                    read_only.map(|_| false),
+                    read_only.map(|_| server_read_only),
                 ));
                 self.count_sent();
                 if ok {
@@ -826,6 +830,7 @@ impl Conn {
             session: req.session_id,
             passwd: req.passwd,
             timeout: req.time_out,
+            read_only: read_only == Some(true),
         };
         if self.shard.to_seq.send(msg).await.is_err() {
             self.closing = true;

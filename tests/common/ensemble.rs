@@ -38,6 +38,8 @@ pub struct Ensemble {
     pub members: Vec<Member>,
     procs: Vec<Option<Child>>,
     extra: Vec<(String, String)>,
+    /// JVM-style `-D` flags (`SERVER_JVMFLAGS` for corral).
+    jvm: Vec<String>,
     proxy: Option<Proxy>,
     /// With a proxy: `views[i][j]` is the (quorum, election) ports member
     /// `i`'s zoo.cfg lists for member `j`.
@@ -68,6 +70,7 @@ impl Ensemble {
             procs: kinds.iter().map(|_| None).collect(),
             members,
             extra: Vec::new(),
+            jvm: Vec::new(),
             proxy: None,
             views: Vec::new(),
         }
@@ -105,6 +108,13 @@ impl Ensemble {
     pub fn wipe(&mut self, i: usize) {
         self.kill9(i);
         let _ = std::fs::remove_dir_all(self.member_dir(i).join("data"));
+    }
+
+    /// A `-D` flag for every member (the JVM's for ZooKeeper,
+    /// `SERVER_JVMFLAGS` for corral).
+    pub fn jvm(mut self, flag: &str) -> Ensemble {
+        self.jvm.push(flag.into());
+        self
     }
 
     /// An extra zoo.cfg key for every member.
@@ -177,6 +187,9 @@ impl Ensemble {
                     "-XX:+UseSerialGC",
                     "-XX:TieredStopAtLevel=1",
                     "-Dzookeeper.admin.enableServer=false",
+                ]);
+                c.args(&self.jvm);
+                c.args([
                     "-cp",
                     "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar",
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -188,6 +201,9 @@ impl Ensemble {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_corral"));
                 c.arg(&cfg).env("RUST_LOG", "info");
                 c.env_remove("SERVER_JVMFLAGS").env_remove("JVMFLAGS");
+                if !self.jvm.is_empty() {
+                    c.env("SERVER_JVMFLAGS", self.jvm.join(" "));
+                }
                 c
             }
         };
