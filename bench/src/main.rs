@@ -38,6 +38,8 @@ enum Scenario {
 #[derive(Parser, Debug, Clone)]
 #[command(name = "zkbench", about = "ZooKeeper-protocol load generator")]
 struct Args {
+    /// Server address; a comma-separated list spreads the sessions over
+    /// an ensemble (session i uses address i mod n).
     #[arg(long, default_value = "127.0.0.1:2181")]
     addr: String,
     #[arg(long, value_enum, default_value = "get")]
@@ -59,9 +61,10 @@ struct Args {
     duration: f64,
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// The server's pid, for CPU seconds per op and RSS.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The server's pid, for CPU seconds per op and RSS; a comma-separated
+    /// list (an ensemble) sums them.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -231,7 +234,21 @@ struct Shared {
 /// A pipelined session: keeps `outstanding` requests in flight.
 async fn run_session(a: Args, sid: usize, sh: Arc<Shared>) -> Res<Histogram<u64>> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut s = Session::connect(&a.addr).await?;
+    let addrs: Vec<&str> = a.addr.split(',').collect();
+    let mut s = Session::connect(addrs[sid % addrs.len()]).await?;
+    if addrs.len() > 1 {
+        // A follower may not have applied the preload yet.
+        let events = AtomicU64::new(0);
+        s.call(
+            op::SYNC,
+            &jute::PathRequest {
+                path: "/bench".into(),
+            }
+            .encode(),
+            &events,
+        )
+        .await?;
+    }
     let value = vec![b'v'; a.value_size];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((sid as u64 + 1) * 0x1000_0000_01B3));
     let mut inflight: VecDeque<(Instant, i32)> = VecDeque::new();
@@ -277,7 +294,7 @@ async fn run_session(a: Args, sid: usize, sh: Arc<Shared>) -> Res<Histogram<u64>
 
 async fn preload(a: &Args) -> Res<()> {
     let events = AtomicU64::new(0);
-    let mut s = Session::connect(&a.addr).await?;
+    let mut s = Session::connect(a.addr.split(',').next().unwrap_or(&a.addr)).await?;
     s.call(op::CREATE, &create_body("/bench", b"", 0), &events)
         .await?;
     let value = vec![b'v'; a.value_size];
@@ -301,6 +318,16 @@ async fn preload(a: &Args) -> Res<()> {
             .await?;
     }
     Ok(())
+}
+
+/// utime+stime seconds and RSS bytes, summed over processes.
+fn procs_usage(pids: &[u32]) -> Option<(f64, u64)> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold((0.0, 0), |(c, r), &p| {
+        proc_usage(p).map(|(c2, r2)| (c + c2, r + r2))
+    })
 }
 
 /// utime+stime seconds and RSS bytes of a process.
@@ -427,7 +454,7 @@ async fn run(a: Args) -> Res<()> {
         errors: AtomicU64::new(0),
         events: AtomicU64::new(0),
     });
-    let before = a.server_pid.and_then(proc_usage);
+    let before = procs_usage(&a.server_pid);
     let t0 = Instant::now();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut extra = String::new();
@@ -453,7 +480,7 @@ async fn run(a: Args) -> Res<()> {
         }
     }
     let _ = t0;
-    let after = a.server_pid.and_then(proc_usage);
+    let after = procs_usage(&a.server_pid);
     let ops = sh.ops.load(Ordering::Relaxed);
     let secs = a.duration;
     let rate = ops as f64 / secs;
