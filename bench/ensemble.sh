@@ -20,7 +20,7 @@ CORRAL=$PWD/target/release/corral
 ZKBENCH=$PWD/target/release/zkbench
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; }
+cleanup() { for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 # Starts a 3-member ensemble of `kind`; sets ADDRS and EPIDS.
