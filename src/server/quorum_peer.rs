@@ -106,6 +106,11 @@ enum State {
         learner: Box<Learner>,
         link: Option<Rc<Link>>,
         generation: u64,
+        leader: Sid,
+        /// When following began (ms since start).
+        since: u64,
+        /// Whether the leader has sent anything on this connection.
+        heard: bool,
     },
 }
 
@@ -342,10 +347,12 @@ impl QuorumPeer {
                 if let State::Following {
                     learner,
                     generation,
+                    heard,
                     ..
                 } = &mut self.state
                 {
                     if *generation == g {
+                        *heard = true;
                         if matches!(p.typ, pkt::DIFF | pkt::TRUNC | pkt::SNAP) {
                             tracing::info!(
                                 mode = pkt::name(p.typ),
@@ -377,7 +384,32 @@ impl QuorumPeer {
                 }
             }
             QuorumInput::LeaderDown(g, why) => {
-                if matches!(&self.state, State::Following { generation, .. } if *generation == g) {
+                let State::Following {
+                    generation,
+                    leader,
+                    since,
+                    heard,
+                    ..
+                } = &self.state
+                else {
+                    return;
+                };
+                if *generation != g {
+                    return;
+                }
+                // The leader may not listen yet (it decided a moment after
+                // us, or a proxy in between took the connection): within
+                // initLimit, and before it said anything, try it again.
+                let limit = self.s.tick_ms * self.s.init_limit as u64;
+                if !*heard && now.saturating_sub(*since) < limit {
+                    tracing::debug!(
+                        why,
+                        leader,
+                        "the leader's quorum port is not up yet; retrying"
+                    );
+                    let leader = *leader;
+                    self.follow(leader, seq.tree().last_zxid, true);
+                } else {
                     tracing::warn!(why, "lost the leader");
                     self.look(seq);
                 }
@@ -578,7 +610,7 @@ impl QuorumPeer {
                     match state {
                         ServerState::Leading => self.lead(tree),
                         ServerState::Following | ServerState::Observing => {
-                            self.follow(vote.leader, tree.last_zxid)
+                            self.follow(vote.leader, tree.last_zxid, false)
                         }
                         ServerState::Looking => {}
                     }
@@ -626,7 +658,7 @@ impl QuorumPeer {
         }
     }
 
-    fn follow(&mut self, leader: Sid, last_zxid: i64) {
+    fn follow(&mut self, leader: Sid, last_zxid: i64, retry: bool) {
         let kind = if self.s.observer {
             LearnerKind::Observer
         } else {
@@ -643,10 +675,20 @@ impl QuorumPeer {
         self.generation += 1;
         let g = self.generation;
         let link = Rc::new(Link::default());
+        let since = match &self.state {
+            // A retry keeps the first attempt's clock.
+            State::Following {
+                leader: l, since, ..
+            } if *l == leader => *since,
+            _ => ms(self.started),
+        };
         self.state = State::Following {
             learner: Box::new(learner),
             link: Some(link.clone()),
             generation: g,
+            leader,
+            since,
+            heard: false,
         };
         let Some(addr) = self.s.quorum_addrs.get(&leader).cloned() else {
             tracing::error!(leader, "no quorum address for the leader");
@@ -656,6 +698,9 @@ impl QuorumPeer {
         let max = self.s.max_buffer;
         let limit = Duration::from_millis(self.s.tick_ms * self.s.init_limit as u64);
         glommio::spawn_local(async move {
+            if retry {
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
             let why = leader_conn(&addr, g, link.clone(), inbox.clone(), max, limit).await;
             link.closed.set(true);
             inbox.push(super::Input::Quorum(QuorumInput::LeaderDown(g, why)));
