@@ -498,17 +498,7 @@ impl Sequencer {
         if ok {
             self.owners.insert(id, from);
         }
-        if let Some(q) = self.out.get_mut(from.shard) {
-            q.push(Item::Connected {
-                conn: from.conn,
-                session: if ok { id } else { 0 },
-                timeout: if ok { timeout } else { 0 },
-                passwd: if ok { session::password(id) } else { [0; 16] },
-                ok,
-                read_only: self.role == Role::ReadOnly,
-            });
-        }
-        self.dirty = true;
+        self.connected(from, id, timeout, ok);
     }
 
     fn close_session(&mut self, session: i64, cxid: i32, now: i64) {

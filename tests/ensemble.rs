@@ -35,20 +35,6 @@ fn reference_ensemble_elects_one_leader() {
 fn modes(e: &Ensemble) -> Vec<Option<String>> {
     (0..e.members.len()).map(|i| e.mode(i)).collect()
 }
-
-fn one_leader(e: &Ensemble, among: &[usize]) -> Option<usize> {
-    let leaders: Vec<usize> = among
-        .iter()
-        .copied()
-        .filter(|&i| e.mode(i).as_deref() == Some("leader"))
-        .collect();
-    let followers = among
-        .iter()
-        .filter(|&&i| e.mode(i).as_deref() == Some("follower"))
-        .count();
-    (leaders.len() == 1 && followers == among.len() - 1).then(|| leaders[0])
-}
-
 /// Three corral peers elect a leader, serve clients on every server, and
 /// a write through any of them is readable on all; a session moves
 /// between servers with its ephemeral node.
@@ -60,9 +46,9 @@ fn corral_ensemble_elects_serves_and_replicates() {
     e.wait_for(
         Duration::from_secs(30),
         "one leader and two followers",
-        |e| one_leader(e, &[0, 1, 2]).is_some(),
+        |e| e.one_leader(&[0, 1, 2]).is_some(),
     );
-    let leader = one_leader(&e, &[0, 1, 2]).unwrap();
+    let leader = e.one_leader(&[0, 1, 2]).unwrap();
     assert_eq!(
         e.members[leader].sid,
         3,
@@ -133,12 +119,12 @@ fn corral_ensemble_fails_over_when_the_leader_is_killed() {
         .cfg("corral.experimental.ensemble", "true");
     e.start_all();
     e.wait_for(Duration::from_secs(30), "a leader", |e| {
-        one_leader(e, &[0, 1, 2]).is_some()
+        e.one_leader(&[0, 1, 2]).is_some()
     });
     let addr = |e: &Ensemble, i: usize| format!("127.0.0.1:{}", e.members[i].client);
     let mut acked: Vec<String> = Vec::new();
     for round in 0..3 {
-        let leader = one_leader(&e, &[0, 1, 2]).expect("a leader");
+        let leader = e.one_leader(&[0, 1, 2]).expect("a leader");
         let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
         for k in 0..20 {
             let p = format!("/r{round}-{k}");
@@ -169,7 +155,7 @@ fn corral_ensemble_fails_over_when_the_leader_is_killed() {
         e.wait_for(
             Duration::from_secs(30),
             "the old leader back as a follower",
-            |e| one_leader(e, &[0, 1, 2]).is_some(),
+            |e| e.one_leader(&[0, 1, 2]).is_some(),
         );
     }
     for i in 0..3 {
@@ -223,10 +209,10 @@ fn corral_and_zookeeper_share_an_ensemble_either_way() {
         e.wait_for(
             Duration::from_secs(60),
             "one leader and two followers",
-            |e| one_leader(e, &[0, 1, 2]).is_some(),
+            |e| e.one_leader(&[0, 1, 2]).is_some(),
         );
         assert_eq!(
-            one_leader(&e, &[0, 1, 2]),
+            e.one_leader(&[0, 1, 2]),
             Some(2),
             "{kinds:?}: {:?}",
             modes(&e)
@@ -247,9 +233,9 @@ fn an_observer_serves_forwards_and_does_not_vote() {
     e.wait_for(
         Duration::from_secs(30),
         "a leader, two followers, an observer",
-        |e| one_leader(e, &[0, 1, 2]).is_some() && e.mode(3).as_deref() == Some("observer"),
+        |e| e.one_leader(&[0, 1, 2]).is_some() && e.mode(3).as_deref() == Some("observer"),
     );
-    let leader = one_leader(&e, &[0, 1, 2]).unwrap();
+    let leader = e.one_leader(&[0, 1, 2]).unwrap();
     assert_eq!(
         e.members[leader].sid, 3,
         "the observer (sid 4) is never elected"

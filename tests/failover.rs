@@ -23,20 +23,6 @@ fn kills() -> usize {
 
 const WRITERS: usize = 4;
 const OUTSTANDING: usize = 8;
-
-fn one_leader(e: &Ensemble) -> Option<usize> {
-    let n = e.members.len();
-    let modes: Vec<Option<String>> = (0..n).map(|i| e.mode(i)).collect();
-    let leaders: Vec<usize> = (0..n)
-        .filter(|&i| modes[i].as_deref() == Some("leader"))
-        .collect();
-    let followers = modes
-        .iter()
-        .filter(|m| m.as_deref() == Some("follower"))
-        .count();
-    (leaders.len() == 1 && followers == n - 1).then(|| leaders[0])
-}
-
 /// What the writers saw: acknowledged paths, and for each when its
 /// request went out and when its answer came.
 #[derive(Default)]
@@ -97,16 +83,17 @@ fn writer(w: usize, addrs: Vec<String>, acks: Arc<Mutex<Acks>>, stop: Arc<Atomic
 /// Runs the kills; returns the kill-to-first-acknowledged-write times.
 fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
     let mut e = Ensemble::new(&vec![kind; n]).cfg("corral.experimental.ensemble", "true");
+    let all: Vec<usize> = (0..n).collect();
     e.start_all();
     e.wait_for(Duration::from_secs(60), "a leader", |e| {
-        one_leader(e).is_some()
+        e.one_leader(&all).is_some()
     });
     let addrs: Vec<String> = e
         .members
         .iter()
         .map(|m| format!("127.0.0.1:{}", m.client))
         .collect();
-    let leader = one_leader(&e).unwrap();
+    let leader = e.one_leader(&all).unwrap();
     Raw::connect(&addrs[leader]).create("/load", b"", 0);
     let acks = Arc::new(Mutex::new(Acks::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -118,7 +105,7 @@ fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
         .collect();
     let mut took = Vec::new();
     for round in 0..kills() {
-        let leader = one_leader(&e).expect("a leader");
+        let leader = e.one_leader(&all).expect("a leader");
         let _ = round;
         // Load is flowing before the kill.
         let before = acks.lock().unwrap().paths.len();
@@ -157,7 +144,7 @@ fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
         eprintln!("{kind:?} {n}: round {round}: {:?}", first - killed);
         e.start(leader);
         e.wait_for(Duration::from_secs(60), "the old leader back", |e| {
-            one_leader(e).is_some()
+            e.one_leader(&all).is_some()
         });
     }
     stop.store(true, Ordering::Relaxed);

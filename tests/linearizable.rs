@@ -357,22 +357,6 @@ fn client(
     }
     tally
 }
-
-fn one_leader(e: &Ensemble, among: &[usize]) -> Option<usize> {
-    let modes: Vec<Option<String>> = among.iter().map(|&i| e.mode(i)).collect();
-    let leaders: Vec<usize> = among
-        .iter()
-        .zip(&modes)
-        .filter(|(_, m)| m.as_deref() == Some("leader"))
-        .map(|(&i, _)| i)
-        .collect();
-    let followers = modes
-        .iter()
-        .filter(|m| m.as_deref() == Some("follower"))
-        .count();
-    (leaders.len() == 1 && followers == among.len() - 1).then(|| leaders[0])
-}
-
 /// Both checkers on small histories: a stale read is caught, an op in
 /// flight may or may not have taken effect, a CAS sees the version.
 #[test]
@@ -495,7 +479,7 @@ fn corral_register_is_linearizable_under_crashes() {
     e.start_all();
     let all = [0, 1, 2];
     e.wait_for(Duration::from_secs(30), "a leader", |e| {
-        one_leader(e, &all).is_some()
+        e.one_leader(&all).is_some()
     });
     let ports: Vec<u16> = e.members.iter().map(|m| m.client).collect();
     let mut c = Raw::connect(&format!("127.0.0.1:{}", ports[0]));
@@ -518,12 +502,12 @@ fn corral_register_is_linearizable_under_crashes() {
         ok_now(&history) >= 50
     });
     for round in 0..2 {
-        let leader = one_leader(&e, &all).expect("a leader");
+        let leader = e.one_leader(&all).expect("a leader");
         let victim = if round == 0 { (leader + 1) % 3 } else { leader };
         e.kill9(victim);
         let rest: Vec<usize> = all.iter().copied().filter(|&i| i != victim).collect();
         e.wait_for(Duration::from_secs(20), "two serving", |e| {
-            one_leader(e, &rest).is_some()
+            e.one_leader(&rest).is_some()
         });
         let before = ok_now(&history);
         e.wait_for(Duration::from_secs(20), "ops with one member down", |_| {
@@ -531,7 +515,7 @@ fn corral_register_is_linearizable_under_crashes() {
         });
         e.start(victim);
         e.wait_for(Duration::from_secs(20), "three serving", |e| {
-            one_leader(e, &all).is_some()
+            e.one_leader(&all).is_some()
         });
         eprintln!(
             "round {round}: member {} back at {:?}",

@@ -22,23 +22,6 @@ fn corral3() -> Ensemble {
 fn addr(e: &Ensemble, i: usize) -> String {
     format!("127.0.0.1:{}", e.members[i].client)
 }
-
-/// The one leader among `among` when every other of them follows it.
-fn one_leader(e: &Ensemble, among: &[usize]) -> Option<usize> {
-    let modes: Vec<Option<String>> = among.iter().map(|&i| e.mode(i)).collect();
-    let leaders: Vec<usize> = among
-        .iter()
-        .zip(&modes)
-        .filter(|(_, m)| m.as_deref() == Some("leader"))
-        .map(|(&i, _)| i)
-        .collect();
-    let followers = modes
-        .iter()
-        .filter(|m| m.as_deref() == Some("follower"))
-        .count();
-    (leaders.len() == 1 && followers == among.len() - 1).then(|| leaders[0])
-}
-
 /// What became of a write.
 #[derive(Debug)]
 enum Outcome {
@@ -209,7 +192,7 @@ fn corral_ensemble_survives_partitions() {
     e.start_all();
     let all = [0, 1, 2];
     e.wait_for(Duration::from_secs(30), "a leader", |e| {
-        one_leader(e, &all).is_some()
+        e.one_leader(&all).is_some()
     });
     let mut book = Book::default();
     for i in all {
@@ -217,7 +200,7 @@ fn corral_ensemble_survives_partitions() {
     }
 
     // 1. A follower is cut off.
-    let leader = one_leader(&e, &all).unwrap();
+    let leader = e.one_leader(&all).unwrap();
     let f = (leader + 1) % 3;
     let rest: Vec<usize> = all.iter().copied().filter(|&i| i != f).collect();
     let mark = e.log_text(f).len();
@@ -228,7 +211,7 @@ fn corral_ensemble_survives_partitions() {
     book.note("/through-cut-follower", o);
     e.proxy().heal(f);
     e.wait_for(Duration::from_secs(20), "the follower back", |e| {
-        one_leader(e, &all) == Some(leader)
+        e.one_leader(&all) == Some(leader)
     });
     synced_by(&e, f, mark, "DIFF");
     let have = children(&e, f);
@@ -251,9 +234,9 @@ fn corral_ensemble_survives_partitions() {
     assert!(!matches!(o, Outcome::Acked), "a cut-off leader committed");
     book.note("/through-cut-leader", o);
     e.wait_for(Duration::from_secs(20), "a new leader of two", |e| {
-        one_leader(e, &rest).is_some()
+        e.one_leader(&rest).is_some()
     });
-    let leader = one_leader(&e, &rest).unwrap();
+    let leader = e.one_leader(&rest).unwrap();
     book.writes(&e, &rest, "new-epoch", 10);
     e.wait_for(
         Duration::from_secs(20),
@@ -262,7 +245,7 @@ fn corral_ensemble_survives_partitions() {
     );
     e.proxy().heal(old);
     e.wait_for(Duration::from_secs(20), "the old leader following", |e| {
-        one_leader(e, &all) == Some(leader)
+        e.one_leader(&all) == Some(leader)
     });
     synced_by(&e, old, mark, "SNAP");
 
@@ -285,9 +268,9 @@ fn corral_ensemble_survives_partitions() {
     book.note("/logged-then-crashed", o);
     e.kill9(old);
     e.wait_for(Duration::from_secs(20), "a new leader of two", |e| {
-        one_leader(e, &rest).is_some()
+        e.one_leader(&rest).is_some()
     });
-    let survivor = one_leader(&e, &rest).unwrap();
+    let survivor = e.one_leader(&rest).unwrap();
     let other = rest.iter().copied().find(|&i| i != survivor).unwrap();
     e.kill9(other);
     e.wait_for(Duration::from_secs(20), "the survivor stepping down", |e| {
@@ -299,12 +282,12 @@ fn corral_ensemble_survives_partitions() {
     e.wait_for(
         Duration::from_secs(20),
         "the crashed leader following",
-        |e| one_leader(e, &[old, survivor]) == Some(survivor),
+        |e| e.one_leader(&[old, survivor]) == Some(survivor),
     );
     synced_by(&e, old, mark, "TRUNC");
     e.start(other);
     e.wait_for(Duration::from_secs(20), "all three back", |e| {
-        one_leader(e, &all) == Some(survivor)
+        e.one_leader(&all) == Some(survivor)
     });
     book.writes(&e, &all, "end", 6);
 
@@ -339,9 +322,9 @@ fn a_cut_off_server_serves_reads_in_read_only_mode() {
     let mut e = corral3().jvm("-Dreadonlymode.enabled=true");
     e.start_all();
     e.wait_for(Duration::from_secs(30), "a leader", |e| {
-        one_leader(e, &[0, 1, 2]).is_some()
+        e.one_leader(&[0, 1, 2]).is_some()
     });
-    let leader = one_leader(&e, &[0, 1, 2]).unwrap();
+    let leader = e.one_leader(&[0, 1, 2]).unwrap();
     let f = (0..3).find(|&i| i != leader).unwrap();
     let mut w = Raw::connect(&addr(&e, leader));
     assert_eq!(w.create("/before", b"seen", 0).err, 0);

@@ -253,6 +253,23 @@ impl Ensemble {
             .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
     }
 
+    /// The one leader among members `among` when the others all follow
+    /// it (by `srvr`), else `None`.
+    pub fn one_leader(&self, among: &[usize]) -> Option<usize> {
+        let modes: Vec<Option<String>> = among.iter().map(|&i| self.mode(i)).collect();
+        let leaders: Vec<usize> = among
+            .iter()
+            .zip(&modes)
+            .filter(|(_, m)| m.as_deref() == Some("leader"))
+            .map(|(&i, _)| i)
+            .collect();
+        let followers = modes
+            .iter()
+            .filter(|m| m.as_deref() == Some("follower"))
+            .count();
+        (leaders.len() == 1 && followers == among.len() - 1).then(|| leaders[0])
+    }
+
     /// Waits until `f` holds, up to `within`; panics with `what` and every
     /// member's log tail if it never does.
     pub fn wait_for(&self, within: Duration, what: &str, mut f: impl FnMut(&Ensemble) -> bool) {
