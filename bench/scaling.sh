@@ -38,7 +38,7 @@ trap cleanup EXIT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-echo "machine: $CPUS CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $CPUS CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), memlock $(ulimit -l), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "settings: getData, sessions=$SESSIONS outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s"
 printf '%-6s %-26s %-10s %10s %14s %11s %12s\n' shards "core map (shards/seq/log)" loadgen "ops/s" "p50/p99 us" "cpu us/op" "corral cores"
 for n in $SHARDS; do
@@ -61,10 +61,16 @@ for n in $SHARDS; do
     "$dir/data" "$port" >"$dir/zoo.cfg"
   RUST_LOG=warn "$CORRAL" --core-map "$map" "$dir/zoo.cfg" >"$dir/log" 2>&1 &
   PID=$!
+  up=
   for _ in $(seq 1 200); do
-    python3 -c 'import socket,sys;s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5);s.sendall(b"ruok");sys.exit(0 if s.recv(4)==b"imok" else 1)' "$port" 2>/dev/null && break
+    python3 -c 'import socket,sys;s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5);s.sendall(b"ruok");sys.exit(0 if s.recv(4)==b"imok" else 1)' "$port" 2>/dev/null && { up=1; break; }
     sleep 0.1
   done
+  if [[ -z $up ]]; then
+    echo "scaling: corral with $n shards did not answer ruok in 20 s; its log:" >&2
+    cat "$dir/log" >&2
+    exit 1
+  fi
   common=(--addr "127.0.0.1:$port" --scenario get --outstanding "$OUTSTANDING" --value-size "$VALUE" --keys "$KEYS" --json)
   "$ZKBENCH" "${common[@]}" --sessions 1 --duration 0.2 --warmup 0 >/dev/null # creates the keys
   ng=${#gens[@]}
