@@ -33,29 +33,34 @@ enum Outcome {
     Unknown(String),
 }
 
-/// A session on member `i` with short timeouts, or why not.
-fn session(e: &Ensemble, i: usize, within: Duration) -> Result<Raw, String> {
-    let (raw, c) =
-        Raw::connect_within(&addr(e, i), &Connect::default(), within).map_err(|e| e.to_string())?;
+/// A session on member `i` made with `c` within `within`, and its id, or
+/// why not.
+fn session_with(
+    e: &Ensemble,
+    i: usize,
+    c: &Connect,
+    within: Duration,
+) -> Result<(Raw, i64), String> {
+    let (raw, c) = Raw::connect_within(&addr(e, i), c, within).map_err(|e| e.to_string())?;
     if c.session == 0 {
         return Err("session refused".into());
     }
-    Ok(raw)
+    Ok((raw, c.session))
+}
+
+/// A session on member `i` with short timeouts, or why not.
+fn session(e: &Ensemble, i: usize, within: Duration) -> Result<Raw, String> {
+    session_with(e, i, &Connect::default(), within).map(|(raw, _)| raw)
 }
 
 /// A session on member `i` that expires `timeout_ms` after its server
-/// is gone.
-fn session_for(e: &Ensemble, i: usize, timeout_ms: i32) -> Result<Raw, String> {
+/// is gone, and its id.
+fn session_for(e: &Ensemble, i: usize, timeout_ms: i32) -> Result<(Raw, i64), String> {
     let c = Connect {
         timeout: timeout_ms,
         ..Connect::default()
     };
-    let (raw, c) =
-        Raw::connect_within(&addr(e, i), &c, Duration::from_secs(3)).map_err(|e| e.to_string())?;
-    if c.session == 0 {
-        return Err("session refused".into());
-    }
-    Ok(raw)
+    session_with(e, i, &c, Duration::from_secs(3))
 }
 
 /// A create on `raw`, waiting at most its read timeout.
@@ -223,7 +228,7 @@ fn corral_ensemble_survives_partitions() {
     let old = leader;
     let rest: Vec<usize> = all.iter().copied().filter(|&i| i != old).collect();
     // Short-lived: it expires before the next partition.
-    let mut on_old = session_for(&e, old, 2_000).expect("a session on the leader");
+    let (mut on_old, short_session) = session_for(&e, old, 2_000).expect("a session on the leader");
     let mark = e.log_text(old).len();
     e.proxy().cut(old, Cut::Blackhole);
     on_old
@@ -257,7 +262,14 @@ fn corral_ensemble_survives_partitions() {
     // that would be a write, and a write makes this a SNAP.)
     let old = leader;
     let rest: Vec<usize> = all.iter().copied().filter(|&i| i != old).collect();
-    let mut on_old = session_for(&e, old, 60_000).expect("a session on the leader");
+    // The short session of step 2 must have expired (a committed write)
+    // first: expired later, by the cut-off leader, it would be a second
+    // uncommitted txn, and by the next leader, a write of the new epoch.
+    let short = format!("0x{short_session:x}");
+    e.wait_for(Duration::from_secs(20), "step 2's session expiring", |e| {
+        !e.four_letter(old, "dump").contains(&short)
+    });
+    let (mut on_old, _) = session_for(&e, old, 60_000).expect("a session on the leader");
     e.proxy().cut(old, Cut::Blackhole);
     on_old
         .stream
