@@ -38,7 +38,10 @@ impl CoreMap {
     /// The default placement for a machine with `cpus` usable CPUs.
     ///
     /// - 1 CPU: everything on CPU 0.
-    /// - 2–3 CPUs: a shard on every CPU; sequencer and log share the last.
+    /// - 2–3 CPUs: the sequencer and the log share the last CPU, shards the
+    ///   rest. (A shard on the sequencer's CPU as well was measured on 2
+    ///   CPUs, clients on the same machine: 35% more CPU per getData, a 3×
+    ///   worse p99, and no gain for writes; `bench/RESULTS.md`, run 8.)
     /// - 4+ CPUs: the sequencer and the log get a CPU each at the top, the
     ///   rest serve clients.
     pub fn for_cpus(cpus: usize) -> CoreMap {
@@ -50,7 +53,7 @@ impl CoreMap {
                 log: 0,
             },
             2 | 3 => CoreMap {
-                shards: (0..cpus).collect(),
+                shards: (0..cpus - 1).collect(),
                 sequencer: cpus - 1,
                 log: cpus - 1,
             },
@@ -128,8 +131,11 @@ mod tests {
     fn defaults_fit_the_machine() {
         assert_eq!(CoreMap::for_cpus(1).shards, vec![0]);
         let two = CoreMap::for_cpus(2);
-        assert_eq!(two.shards, vec![0, 1]);
+        assert_eq!(two.shards, vec![0]);
         assert_eq!((two.sequencer, two.log), (1, 1));
+        let three = CoreMap::for_cpus(3);
+        assert_eq!(three.shards, vec![0, 1]);
+        assert_eq!((three.sequencer, three.log), (2, 2));
         let sixteen = CoreMap::for_cpus(16);
         assert_eq!(sixteen.shards.len(), 14);
         assert_eq!((sixteen.sequencer, sixteen.log), (15, 14));
@@ -141,7 +147,7 @@ mod tests {
 
     #[test]
     fn parse_checks_cpus_and_duplicates() {
-        let ok = CoreMap::parse("shards = [0, 1]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap();
+        let ok = CoreMap::parse("shards = [0]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap();
         assert_eq!(ok, CoreMap::for_cpus(2));
         let e = CoreMap::parse("shards = [0, 4]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap_err();
         assert!(e.to_string().contains("CPU 4"), "{e}");

@@ -143,6 +143,15 @@ fn spawn_server(dir: &Path, log: &Path, port: u16, opts: &ServerOpts) -> Child {
     } else {
         let mut c = Command::new(env!("CARGO_BIN_EXE_corral"));
         c.args(&opts.args);
+        // Two shards wherever there are two CPUs, so that the tests cross
+        // shards (watches, sessions moving, connection counts) even where
+        // the built-in default has one shard.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cpus >= 2 && !opts.args.iter().any(|a| a == "--core-map") {
+            let map = dir.join("two-shards.toml");
+            std::fs::write(&map, "shards = [0, 1]\nsequencer = 1\nlog = 1\n").unwrap();
+            c.arg("--core-map").arg(map);
+        }
         c.arg(&cfg);
         c.env_remove("SERVER_JVMFLAGS").env_remove("JVMFLAGS");
         if let Some(f) = &opts.jvm_flags {
