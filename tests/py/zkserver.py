@@ -241,3 +241,151 @@ def _kill_all():
             s.stop()
         except Exception:
             pass
+
+
+def four_letter(host: str, port: int, word: str, timeout: float = 2.0) -> str:
+    """A four-letter word's answer, or '' when the server does not answer."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(word.encode())
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+            return b"".join(chunks).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class Ensemble:
+    """A quorum of corral and/or reference servers on loopback.
+
+    kinds: one of "corral" / "ref" per member; member i has sid i + 1.
+    Each member gets its own dataDir (with myid) and zoo.cfg listing every
+    peer; corral members run with `corral.experimental.ensemble=true`.
+    """
+
+    def __init__(self, kinds, tick_ms: int = 500):
+        self.kinds = list(kinds)
+        self.tmp = Path(tempfile.mkdtemp(prefix="zk-ensemble-"))
+        self.tick_ms = tick_ms
+        self.members = [
+            {"sid": i + 1, "kind": k, "client": free_port(), "quorum": free_port(),
+             "election": free_port(), "proc": None}
+            for i, k in enumerate(self.kinds)
+        ]
+        _LIVE.add(self)
+
+    def hostport(self, i: int) -> str:
+        return f"127.0.0.1:{self.members[i]['client']}"
+
+    def _dir(self, i: int) -> Path:
+        return self.tmp / f"m{self.members[i]['sid']}"
+
+    def log(self, i: int) -> Path:
+        return self._dir(i) / "server.log"
+
+    def _write_cfg(self, i: int) -> Path:
+        d = self._dir(i)
+        data = d / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        m = self.members[i]
+        (data / "myid").write_text(str(m["sid"]))
+        lines = [
+            f"tickTime={self.tick_ms}", "initLimit=10", "syncLimit=5",
+            f"dataDir={data}", f"clientPort={m['client']}", "clientPortAddress=127.0.0.1",
+            "4lw.commands.whitelist=*", "admin.enableServer=false",
+            "corral.experimental.ensemble=true",
+        ]
+        for p in self.members:
+            lines.append(f"server.{p['sid']}=127.0.0.1:{p['quorum']}:{p['election']}:participant"
+                         f";127.0.0.1:{p['client']}")
+        cfg = d / "zoo.cfg"
+        cfg.write_text("\n".join(lines) + "\n")
+        return cfg
+
+    def start(self, i: int):
+        """Starts member i; it serves once it has joined a quorum."""
+        self.kill9(i)
+        cfg = self._write_cfg(i)
+        m = self.members[i]
+        if m["kind"] == "corral":
+            b = corral_bin()
+            if not b.exists():
+                raise ToolMissing(f"corral binary {b} not found (cargo build --release, or set CORRAL_BIN)")
+            cmd = [str(b), str(cfg)]
+        else:
+            cmd = [
+                java_bin(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-Dzookeeper.admin.enableServer=false",
+                "-cp", ref_classpath(), "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg),
+            ]
+        logf = open(self.log(i), "ab")
+        logf.write(f"\n=== start {cmd}\n".encode())
+        logf.flush()
+        m["proc"] = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+            cwd=str(self._dir(i)), start_new_session=True, preexec_fn=die_with_parent,
+        )
+        logf.close()
+
+    def start_all(self):
+        for i in range(len(self.members)):
+            self.start(i)
+
+    def kill9(self, i: int):
+        p = self.members[i]["proc"]
+        if p is not None and p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=10)
+        self.members[i]["proc"] = None
+
+    def mode(self, i: int):
+        """'leader', 'follower', ... from `srvr`, or None when not serving."""
+        if self.members[i]["proc"] is None:
+            return None
+        for line in four_letter("127.0.0.1", self.members[i]["client"], "srvr").splitlines():
+            if line.startswith("Mode: "):
+                return line[len("Mode: "):].strip()
+        return None
+
+    def one_leader(self, among):
+        """The index of the one leader in `among` when every other member
+        of it follows, else None."""
+        modes = {i: self.mode(i) for i in among}
+        leaders = [i for i, md in modes.items() if md == "leader"]
+        if len(leaders) == 1 and all(md in ("leader", "follower") for md in modes.values()):
+            return leaders[0]
+        return None
+
+    def wait_leader(self, among, timeout: float = 60.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.one_leader(among)
+            if got is not None:
+                return got
+            time.sleep(0.2)
+        raise AssertionError(f"no single leader among {among} in {timeout}s: "
+                             f"{ {i: self.mode(i) for i in among} }\n{self.log_tails()}")
+
+    def log_tails(self, n: int = 30) -> str:
+        out = []
+        for i, m in enumerate(self.members):
+            try:
+                tail = "\n".join(self.log(i).read_text(errors="replace").splitlines()[-n:])
+            except OSError:
+                tail = "<no log>"
+            out.append(f"--- sid {m['sid']} ({m['kind']}) ---\n{tail}")
+        return "\n".join(out)
+
+    def stop(self, cleanup: bool = True):
+        for i in range(len(self.members)):
+            self.kill9(i)
+        _LIVE.discard(self)
+        if cleanup and os.environ.get("ZK_KEEP_TMP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
