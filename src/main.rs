@@ -310,7 +310,25 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
         // Only the JVM flag, as in ZooKeeper (`-Dreadonlymode.enabled=true`
         // in SERVER_JVMFLAGS); the config warns about it in zoo.cfg.
         read_only_mode: c.property("readonlymode.enabled") == Some("true"),
+        snapshot_size_factor: snapshot_size_factor(c),
     })
+}
+
+/// `zookeeper.snapshotSizeFactor`, read as `ZKDatabase` reads it: a
+/// value that is not a number is logged and the default used.
+fn snapshot_size_factor(c: &Config) -> f64 {
+    let default = corral::zab::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR;
+    match c.property("zookeeper.snapshotSizeFactor") {
+        None => default,
+        Some(v) => v.trim().parse().unwrap_or_else(|_| {
+            tracing::error!(
+                value = v,
+                default,
+                "zookeeper.snapshotSizeFactor is not a number; using the default"
+            );
+            default
+        }),
+    }
 }
 
 fn settings_from(c: &Config, core_map: CoreMap) -> Settings {

@@ -67,6 +67,10 @@ pub struct Recovered {
     pub replayed: usize,
     /// A torn tail cut off the last log: (file, bytes removed).
     pub truncated: Option<(PathBuf, u64)>,
+    /// The last replayed txns (at most `commitLogCount`), each as a
+    /// PROPOSAL carries it: the committed log a quorum peer starts with,
+    /// as ZooKeeper's `loadDataBase` fills `committedLog`.
+    pub replayed_tail: std::collections::VecDeque<(i64, bytes::Bytes)>,
 }
 
 /// Applies a txn to the session table as ZooKeeper's `processTxn` does.
@@ -155,6 +159,7 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
     let to_replay = txnlog::logs_to_replay(&names, snap_zxid);
     let mut replayed = 0;
     let mut truncated = None;
+    let mut replayed_tail = std::collections::VecDeque::new();
     let last_index = to_replay.len().saturating_sub(1);
     for (i, (_, name)) in to_replay.iter().enumerate() {
         let path = dirs.log.join(name);
@@ -191,6 +196,13 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
             tree.apply(&rec.txn, &mut scratch);
             scratch.clear();
             replayed += 1;
+            // The record is crc (8 bytes), length (4), the entry, 'B'.
+            if let Some(entry) = bytes.get(rec.offset as usize + 12..rec.end as usize - 1) {
+                if replayed_tail.len() == crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT {
+                    replayed_tail.pop_front();
+                }
+                replayed_tail.push_back((rec.txn.hdr.zxid, bytes::Bytes::copy_from_slice(entry)));
+            }
         }
         let tail = reader.tail().cloned().unwrap_or(txnlog::LogTail::Eof);
         let valid_end = reader.valid_end();
@@ -220,6 +232,7 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         snapshot_zxid: base_zxid,
         replayed,
         truncated,
+        replayed_tail,
     })
 }
 
@@ -354,6 +367,63 @@ pub fn write_log_file(dir: &Path, txns: &[crate::txn::Txn]) -> Result<PathBuf, S
     Ok(path)
 }
 
+/// What the txn log holds from the file containing `zxid` on, as
+/// `FileTxnSnapLog.readTxnLog(zxid, false)` iterates it: that file is the
+/// newest log starting at or before `zxid` (or the oldest, when every log
+/// starts after it), and every later one.
+#[derive(Debug, Default)]
+pub struct LogFrom {
+    /// The first txn's zxid; `None` when there is no txn at all.
+    pub first_zxid: Option<i64>,
+    /// The size of those files on disk (preallocation included, as
+    /// `FileTxnIterator.getStorageSize`).
+    pub storage_size: u64,
+    /// Each txn's zxid and its marshalled entry (a PROPOSAL's data),
+    /// ascending; empty when `storage_size` is over `size_limit`.
+    pub txns: Vec<(i64, bytes::Bytes)>,
+}
+
+/// Reads the txn log from the file that holds `zxid` on, for a leader's
+/// DIFF. With `size_limit > 0` and the files larger than that, only the
+/// size is reported (ZooKeeper then declines the txn log, and reading it
+/// would be wasted). A torn or preallocated tail ends a file.
+pub fn log_from(dirs: &Dirs, zxid: i64, size_limit: i64) -> Result<LogFrom, StorageError> {
+    let files = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
+    let start = files.iter().rposition(|(z, _)| *z <= zxid).unwrap_or(0);
+    let files = files.get(start..).unwrap_or_default();
+    let mut out = LogFrom::default();
+    for (_, path) in files {
+        out.storage_size += std::fs::metadata(path).map_err(io(path))?.len();
+    }
+    if size_limit > 0 && out.storage_size > size_limit as u64 {
+        return Ok(out);
+    }
+    for (_, path) in files {
+        let buf = std::fs::read(path).map_err(io(path))?;
+        let (_, mut reader) = txnlog::LogReader::new(&buf).map_err(|e| StorageError::Bad {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        while let Some(r) = reader.next_record() {
+            out.first_zxid.get_or_insert(r.txn.hdr.zxid);
+            out.txns.push((
+                r.txn.hdr.zxid,
+                txnlog::marshall_entry(&r.txn, r.digest.as_ref()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The size of the newest snapshot file in `dirs` (0 when there is none),
+/// for `calculateTxnLogSizeLimit`.
+pub fn newest_snapshot_size(dirs: &Dirs) -> u64 {
+    txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX)
+        .ok()
+        .and_then(|v| v.last().and_then(|(_, p)| std::fs::metadata(p).ok()))
+        .map_or(0, |m| m.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +448,70 @@ mod tests {
         let zxids: Vec<i64> = kept.records.iter().map(|r| r.txn.hdr.zxid).collect();
         assert_eq!(zxids, vec![1, 2, 3]);
         assert!(kept.tail.is_clean(), "the file ends on a whole record");
+    }
+
+    #[test]
+    fn log_from_reads_from_the_file_holding_the_zxid() {
+        let d = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(d.path(), d.path()).unwrap();
+        assert!(
+            log_from(&dirs, 3, 0).unwrap().first_zxid.is_none(),
+            "no log"
+        );
+        let first: Vec<Txn> = (1..=5).map(|z| create(z, &format!("/a{z}"))).collect();
+        let second: Vec<Txn> = (6..=8).map(|z| create(z, &format!("/a{z}"))).collect();
+        let f1 = write_log_file(&dirs.log, &first).unwrap();
+        let f2 = write_log_file(&dirs.log, &second).unwrap();
+        let size = |p: &PathBuf| std::fs::metadata(p).unwrap().len();
+
+        // zxid 3 is in the first file: both files, from its first txn.
+        let l = log_from(&dirs, 3, 0).unwrap();
+        assert_eq!(l.first_zxid, Some(1));
+        assert_eq!(l.storage_size, size(&f1) + size(&f2));
+        let zxids: Vec<i64> = l.txns.iter().map(|(z, _)| *z).collect();
+        assert_eq!(zxids, (1..=8).collect::<Vec<_>>());
+        // Each entry is the txn as a PROPOSAL carries it.
+        let (t, _) = txnlog::decode_entry(&l.txns[6].1).unwrap();
+        assert_eq!(t, second[1]);
+
+        // zxid 7 is in the second file only.
+        let l = log_from(&dirs, 7, 0).unwrap();
+        assert_eq!((l.first_zxid, l.storage_size), (Some(6), size(&f2)));
+        assert_eq!(l.txns.len(), 3);
+
+        // Over the size limit: the size, no txns.
+        let l = log_from(&dirs, 3, 10).unwrap();
+        assert_eq!(l.storage_size, size(&f1) + size(&f2));
+        assert!(l.txns.is_empty() && l.first_zxid.is_none());
+
+        // Every file starts after the zxid: the oldest, whose first txn
+        // is then past it (ZooKeeper declines such a log).
+        std::fs::remove_file(&f1).unwrap();
+        assert_eq!(log_from(&dirs, 3, 0).unwrap().first_zxid, Some(6));
+
+        assert_eq!(newest_snapshot_size(&dirs), 0);
+        std::fs::write(
+            dirs.snap
+                .join(crate::snapshot::snapshot_file_name(7, Compression::None)),
+            b"twelve bytes",
+        )
+        .unwrap();
+        assert_eq!(newest_snapshot_size(&dirs), 12);
+    }
+
+    #[test]
+    fn recovery_keeps_the_replayed_tail_as_proposal_data() {
+        let d = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(d.path(), d.path()).unwrap();
+        let txns: Vec<Txn> = (1..=3).map(|z| create(z, &format!("/t{z}"))).collect();
+        write_log_file(&dirs.log, &txns).unwrap();
+        let r = recover(&dirs, true).unwrap();
+        let zxids: Vec<i64> = r.replayed_tail.iter().map(|(z, _)| *z).collect();
+        assert_eq!(zxids, vec![1, 2, 3]);
+        for ((_, data), t) in r.replayed_tail.iter().zip(&txns) {
+            assert_eq!(&txnlog::decode_entry(data).unwrap().0, t);
+            assert_eq!(data, &txnlog::marshall_entry(t, None));
+        }
     }
 
     fn create(zxid: i64, path: &str) -> Txn {

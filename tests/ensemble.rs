@@ -265,3 +265,61 @@ fn an_observer_serves_forwards_and_does_not_vote() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A learner older than a leader's committed log is synced from the
+/// leader's txn log on disk (`getProposalsFromTxnLog`), not by a SNAP:
+/// a follower misses 300 writes (600 txns with their sessions), the
+/// leader restarts (its committed log is then the last 500 txns it
+/// replayed) and leads again, and the follower's sync is a DIFF that
+/// brings every write. `snapshotSizeFactor=0` lifts the size limit (the
+/// preallocated 64 MB log file is far over a third of this small tree's
+/// snapshot, so ZooKeeper's default would pick a SNAP too).
+#[test]
+fn a_restarted_leader_diffs_a_lagging_follower_from_its_txn_log() {
+    const MISSED: usize = 300;
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
+        .cfg("corral.experimental.ensemble", "true")
+        .cfg("snapshotSizeFactor", "0");
+    e.start_all();
+    e.wait_for(Duration::from_secs(30), "sid 3 leading", |e| {
+        e.one_leader(&[0, 1, 2]) == Some(2)
+    });
+    // The follower must hold a txn of the leader's first log file: a log
+    // that starts after the learner's zxid cannot serve it ("we cannot
+    // guarantee that this is strictly the starting txn"), a SNAP then.
+    let leader = format!("127.0.0.1:{}", e.members[2].client);
+    try_create(&leader, "/seen", b"s").expect("a write through the leader");
+    let mut f = Raw::connect(&format!("127.0.0.1:{}", e.members[0].client));
+    f.sync();
+    assert!(f.exists("/seen", false).is_some(), "/seen on the follower");
+    drop(f);
+    e.kill9(0);
+    for n in 0..MISSED {
+        try_create(&leader, &format!("/missed{n}"), b"m").expect("a write through the leader");
+    }
+    e.kill9(2);
+    let leader_mark = e.log_text(2).len();
+    e.start(2);
+    e.wait_for(Duration::from_secs(30), "sid 3 leading again", |e| {
+        e.one_leader(&[1, 2]) == Some(2)
+    });
+    let mark = e.log_text(0).len();
+    e.start(0);
+    e.wait_for(Duration::from_secs(30), "sid 1 following", |e| {
+        e.one_leader(&[0, 1, 2]) == Some(2)
+    });
+    e.synced_by(0, mark, "DIFF");
+    assert!(
+        e.log_text(2)[leader_mark..]
+            .contains("read the txn log for a learner older than the committed log"),
+        "the leader did not read its txn log"
+    );
+    let mut c = Raw::connect(&format!("127.0.0.1:{}", e.members[0].client));
+    c.sync();
+    for n in 0..MISSED {
+        assert!(
+            c.exists(&format!("/missed{n}"), false).is_some(),
+            "/missed{n} on the follower"
+        );
+    }
+}

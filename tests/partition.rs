@@ -143,40 +143,6 @@ fn children(e: &Ensemble, i: usize) -> BTreeSet<String> {
     r.ok().strings().into_iter().collect()
 }
 
-/// A log line without its ANSI colours.
-fn plain(l: &str) -> String {
-    let mut out = String::with_capacity(l.len());
-    let mut esc = false;
-    for c in l.chars() {
-        match (esc, c) {
-            (false, '\x1b') => esc = true,
-            (false, c) => out.push(c),
-            (true, c) if c.is_ascii_alphabetic() => esc = false,
-            (true, _) => {}
-        }
-    }
-    out
-}
-
-/// Waits for `i`'s log to say it synced with the leader by `mode` after
-/// byte `from` of it.
-fn synced_by(e: &Ensemble, i: usize, from: usize, mode: &str) {
-    e.wait_for(
-        Duration::from_secs(20),
-        &format!("member {} syncing by {mode}", e.members[i].sid),
-        |e| {
-            let t = e.log_text(i);
-            t.get(from..).is_some_and(|t| {
-                t.lines().map(plain).any(|l| {
-                    l.contains("syncing with the leader")
-                        && (l.contains(&format!("mode={mode}"))
-                            || l.contains(&format!("mode=\"{mode}\"")))
-                })
-            })
-        },
-    );
-}
-
 /// Three corral peers behind the proxy go through four partitions:
 ///
 /// 1. A follower is cut off: the other two commit, a write through it is
@@ -218,7 +184,7 @@ fn corral_ensemble_survives_partitions() {
     e.wait_for(Duration::from_secs(20), "the follower back", |e| {
         e.one_leader(&all) == Some(leader)
     });
-    synced_by(&e, f, mark, "DIFF");
+    e.synced_by(f, mark, "DIFF");
     let have = children(&e, f);
     for p in &book.acked {
         assert!(have.contains(&p[1..]), "{p} missing on the healed follower");
@@ -252,7 +218,7 @@ fn corral_ensemble_survives_partitions() {
     e.wait_for(Duration::from_secs(20), "the old leader following", |e| {
         e.one_leader(&all) == Some(leader)
     });
-    synced_by(&e, old, mark, "SNAP");
+    e.synced_by(old, mark, "SNAP");
 
     // 3. The leader is blackholed, logs a write that no one else gets, and
     // crashes; the other two elect (no writes), then the follower of them
@@ -296,7 +262,7 @@ fn corral_ensemble_survives_partitions() {
         "the crashed leader following",
         |e| e.one_leader(&[old, survivor]) == Some(survivor),
     );
-    synced_by(&e, old, mark, "TRUNC");
+    e.synced_by(old, mark, "TRUNC");
     e.start(other);
     e.wait_for(Duration::from_secs(20), "all three back", |e| {
         e.one_leader(&all) == Some(survivor)

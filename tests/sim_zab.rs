@@ -131,7 +131,7 @@ impl Disk {
 struct SimLog(Rc<RefCell<Disk>>);
 
 impl TxnLogSource for SimLog {
-    fn read_from(&self, _zxid: i64) -> TxnLogRead {
+    fn read_from(&self, _zxid: i64, _size_limit: i64) -> TxnLogRead {
         let d = self.0.borrow();
         TxnLogRead {
             first_zxid: d.log.first().map(|(z, _)| *z),

@@ -183,6 +183,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
             settings: q.clone(),
             epochs: crate::storage::epochs::load(&dirs, rec.tree.last_zxid)?,
             dirs: dirs.clone(),
+            committed_log: rec.replayed_tail,
         }),
     };
     let initial = Arc::new(rec.tree);
@@ -346,6 +347,8 @@ pub struct QuorumBoot {
     pub settings: quorum_peer::QuorumSettings,
     pub dirs: Dirs,
     pub epochs: crate::storage::epochs::Epochs,
+    /// The last txns replayed at start-up (the initial committed log).
+    pub committed_log: std::collections::VecDeque<(i64, bytes::Bytes)>,
 }
 
 /// A batch applied by the sequencer, waiting for its txns to be durable.
@@ -447,6 +450,7 @@ async fn run_sequencer(
                 b.settings,
                 b.dirs,
                 b.epochs,
+                b.committed_log,
                 published.clone(),
                 inbox.clone(),
             )

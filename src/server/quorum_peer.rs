@@ -18,8 +18,9 @@ use crate::sequencer::{Forward, Role, Sequencer};
 use crate::storage::{epochs, Dirs};
 use crate::tree::Tree;
 use crate::txn::Txn;
-use crate::zab::leader::{Handle, Leader, LeaderAction, LeaderSettings, NoTxnLog};
+use crate::zab::leader::{Handle, Leader, LeaderAction, LeaderSettings, TxnLogRead, TxnLogSource};
 use crate::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
+use crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT;
 use crate::zab::wire::{self, pkt, ForwardedRequest, QuorumPacket};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -55,6 +56,10 @@ pub struct QuorumSettings {
     pub max_buffer: usize,
     /// `readonlymode.enabled`: serve reads while cut off from a quorum.
     pub read_only_mode: bool,
+    /// `zookeeper.snapshotSizeFactor`: a leader serves a DIFF from its
+    /// txn log while the log is under this fraction of its newest
+    /// snapshot's size (negative: never; 0: always).
+    pub snapshot_size_factor: f64,
 }
 
 /// What the sockets and timers of the quorum peer report.
@@ -134,6 +139,10 @@ pub struct QuorumPeer {
     awaiting_snapshot: bool,
     /// A learner's logged proposals not yet committed, by zxid.
     uncommitted: std::collections::BTreeMap<i64, Bytes>,
+    /// The last committed txns (at most `commitLogCount`), in zxid order:
+    /// the committed log a new leader starts with, as ZooKeeper's
+    /// `ZKDatabase.committedLog` outlives an election.
+    recent: std::collections::VecDeque<(i64, Bytes)>,
     /// A learner's TRUNC in progress: the leader's packets wait here.
     truncating: Option<i64>,
     held: std::collections::VecDeque<QuorumPacket>,
@@ -163,6 +172,7 @@ impl QuorumPeer {
         s: QuorumSettings,
         dirs: Dirs,
         epochs: epochs::Epochs,
+        committed_log: std::collections::VecDeque<(i64, Bytes)>,
         published: Arc<Tree>,
         inbox: Rc<Mailbox<super::Input>>,
     ) -> Result<QuorumPeer, super::peers::PeersError> {
@@ -195,6 +205,7 @@ impl QuorumPeer {
             awaiting_snapshot: false,
             truncating: None,
             uncommitted: Default::default(),
+            recent: committed_log,
             held: Default::default(),
             started: std::time::Instant::now(),
             looking_since: 0,
@@ -565,10 +576,11 @@ impl QuorumPeer {
         // txn it proposed; a learner applies what it logged and never
         // saw committed. None of it is published until a leader commits
         // it (or TRUNC takes it back).
-        for (_, data) in std::mem::take(&mut self.uncommitted) {
+        for (zxid, data) in std::mem::take(&mut self.uncommitted) {
             match crate::txnlog::decode_entry(&data) {
                 Ok((t, _)) if t.hdr.zxid > seq.tree().last_zxid => {
-                    seq.apply_committed(&t, super::now_ms())
+                    seq.apply_committed(&t, super::now_ms());
+                    self.remember(zxid, data);
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "a logged txn does not decode"),
@@ -619,6 +631,17 @@ impl QuorumPeer {
         }
     }
 
+    /// Adds a committed (or, going LOOKING, logged) txn to `recent`.
+    fn remember(&mut self, zxid: i64, data: Bytes) {
+        if self.recent.back().is_some_and(|(z, _)| *z >= zxid) {
+            return;
+        }
+        if self.recent.len() >= DEFAULT_COMMIT_LOG_COUNT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((zxid, data));
+    }
+
     fn lead(&mut self, tree: &Tree) {
         let last_zxid = tree.last_zxid;
         // Its whole history is what it leads with: a SNAP sends it.
@@ -626,14 +649,24 @@ impl QuorumPeer {
         self.unpublished_commits.clear();
         let mut ls = LeaderSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit);
         ls.config_servers = self.s.config_servers.clone();
+        ls.snapshot_size_factor = self.s.snapshot_size_factor;
+        // The committed log must end at the leader's last zxid: one that
+        // ends before it (a former leader's own uncommitted proposals are
+        // in its tree, not in `recent`) would TRUNC learners that hold
+        // them. Without it, older learners get the txn log or a SNAP.
+        let committed = if self.recent.back().map(|(z, _)| *z) == Some(last_zxid) {
+            self.recent.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let mut leader = Leader::new(
             self.s.me,
             self.s.quorum.clone(),
             self.epochs.accepted,
             self.epochs.current,
             last_zxid,
-            Vec::new(),
-            Box::new(NoTxnLog),
+            committed,
+            Box::new(DiskLog(self.dirs.clone())),
             ls,
         );
         let stop = Rc::new(Cell::new(false));
@@ -817,6 +850,7 @@ impl QuorumPeer {
                 LeaderAction::Log { .. } => {}
                 LeaderAction::Commit { zxid, data } => {
                     self.committed = self.committed.max(zxid);
+                    self.remember(zxid, data.clone());
                     self.unpublished_commits.push_back((zxid, data));
                 }
                 LeaderAction::Established { epoch } => {
@@ -878,8 +912,14 @@ impl QuorumPeer {
                 }
                 LearnerAction::PersistAcceptedEpoch(e) => self.persist(epochs::ACCEPTED, e),
                 LearnerAction::PersistCurrentEpoch(e) => self.persist(epochs::CURRENT, e),
-                LearnerAction::LoadSnapshot { .. } => self.awaiting_snapshot = true,
+                LearnerAction::LoadSnapshot { .. } => {
+                    self.awaiting_snapshot = true;
+                    self.recent.clear();
+                }
                 LearnerAction::Truncate { to } => {
+                    while self.recent.back().is_some_and(|(z, _)| *z > to) {
+                        self.recent.pop_back();
+                    }
                     // The log core cuts the log; packets wait until it has.
                     self.truncating = Some(to);
                     self.to_log.push(ToLog::Truncate(to));
@@ -891,6 +931,7 @@ impl QuorumPeer {
                         Ok((t, _)) => {
                             seq.apply_committed(&t, super::now_ms());
                             self.committed = self.committed.max(t.hdr.zxid);
+                            self.remember(zxid, data);
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "a txn from the leader does not decode; leaving it");
@@ -1123,5 +1164,40 @@ async fn pump(
             Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
             Some(Err(e)) => return format!("read failed: {e}"),
         }
+    }
+}
+
+/// The leader's txn log on disk, read while syncing a learner older than
+/// the committed log (`ZKDatabase.getProposalsFromTxnLog`). It runs on the
+/// sequencer's core, as a `LearnerHandler` thread reads it in ZooKeeper;
+/// the size limit keeps it to a fraction of a snapshot's size.
+struct DiskLog(Dirs);
+
+impl TxnLogSource for DiskLog {
+    fn read_from(&self, zxid: i64, size_limit: i64) -> TxnLogRead {
+        match crate::storage::log_from(&self.0, zxid, size_limit) {
+            Ok(l) => {
+                tracing::info!(
+                    from = format!("0x{zxid:x}"),
+                    size = l.storage_size,
+                    size_limit,
+                    txns = l.txns.len(),
+                    "read the txn log for a learner older than the committed log"
+                );
+                TxnLogRead {
+                    first_zxid: l.first_zxid,
+                    storage_size: l.storage_size,
+                    txns: l.txns,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the txn log for a DIFF; sending a snapshot");
+                TxnLogRead::default()
+            }
+        }
+    }
+
+    fn snapshot_size(&self) -> u64 {
+        crate::storage::newest_snapshot_size(&self.0)
     }
 }

@@ -83,8 +83,10 @@ pub struct TxnLogRead {
 /// The leader's read access to its own disk, used only while syncing a
 /// learner that is behind the in-memory committed log.
 pub trait TxnLogSource {
-    /// The txn log from the file that holds `zxid` on.
-    fn read_from(&self, zxid: i64) -> TxnLogRead;
+    /// The txn log from the file that holds `zxid` on; with `size_limit`
+    /// over 0 and the log larger, its txns may be left out (the size
+    /// alone makes the leader decline it).
+    fn read_from(&self, zxid: i64, size_limit: i64) -> TxnLogRead;
     /// The size of the most recent snapshot (0 when there is none).
     fn snapshot_size(&self) -> u64;
 }
@@ -95,7 +97,7 @@ pub trait TxnLogSource {
 pub struct NoTxnLog;
 
 impl TxnLogSource for NoTxnLog {
-    fn read_from(&self, _: i64) -> TxnLogRead {
+    fn read_from(&self, _: i64, _: i64) -> TxnLogRead {
         TxnLogRead::default()
     }
     fn snapshot_size(&self) -> u64 {
@@ -815,7 +817,7 @@ impl Leader {
             },
             |start| {
                 let limit = txnlog_size_limit(disk.snapshot_size(), factor);
-                let read = disk.read_from(start);
+                let read = disk.read_from(start, limit);
                 if !txnlog_usable(start, read.first_zxid, read.storage_size, limit) {
                     return None;
                 }

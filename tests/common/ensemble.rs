@@ -270,6 +270,25 @@ impl Ensemble {
         (leaders.len() == 1 && followers == among.len() - 1).then(|| leaders[0])
     }
 
+    /// Waits for member `i`'s log to say it synced with the leader by
+    /// `mode` (DIFF, TRUNC, SNAP) after byte `from` of it.
+    pub fn synced_by(&self, i: usize, from: usize, mode: &str) {
+        self.wait_for(
+            Duration::from_secs(20),
+            &format!("member {} syncing by {mode}", self.members[i].sid),
+            |e| {
+                let t = e.log_text(i);
+                t.get(from..).is_some_and(|t| {
+                    t.lines().map(plain).any(|l| {
+                        l.contains("syncing with the leader")
+                            && (l.contains(&format!("mode={mode}"))
+                                || l.contains(&format!("mode=\"{mode}\"")))
+                    })
+                })
+            },
+        );
+    }
+
     /// Waits until `f` holds, up to `within`; panics with `what` and every
     /// member's log tail if it never does.
     pub fn wait_for(&self, within: Duration, what: &str, mut f: impl FnMut(&Ensemble) -> bool) {
@@ -305,4 +324,19 @@ impl Drop for Ensemble {
             self.kill9(i);
         }
     }
+}
+
+/// A log line without its ANSI colours.
+fn plain(l: &str) -> String {
+    let mut out = String::with_capacity(l.len());
+    let mut esc = false;
+    for c in l.chars() {
+        match (esc, c) {
+            (false, '\x1b') => esc = true,
+            (false, c) => out.push(c),
+            (true, c) if c.is_ascii_alphabetic() => esc = false,
+            (true, _) => {}
+        }
+    }
+    out
 }
