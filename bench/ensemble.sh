@@ -36,7 +36,6 @@ start_ensemble() {
       echo "tickTime=2000"; echo "initLimit=10"; echo "syncLimit=5"
       echo "dataDir=$dir/data"; echo "clientPort=${cp[$i]}"; echo "clientPortAddress=127.0.0.1"
       echo "maxClientCnxns=0"; echo "admin.enableServer=false"; echo "4lw.commands.whitelist=*"
-      echo "corral.experimental.ensemble=true"
       for j in 1 2 3; do echo "server.$j=127.0.0.1:${qp[$j]}:${ep[$j]}:participant;127.0.0.1:${cp[$j]}"; done
     } >"$dir/zoo.cfg"
     if [[ $kind == zk ]]; then

@@ -167,15 +167,6 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let c = loaded.config;
     let quorum = if c.is_distributed() {
-        if !ops.experimental_ensemble {
-            return Err(
-                "this config lists server.N peers, but corral's ensemble is experimental: \
-                 leader election and Zab run, but TRUNC sync, reconfig and read-only mode \
-                 are missing. Set corral.experimental.ensemble=true to try it, or remove \
-                 the server.N lines to run standalone"
-                    .into(),
-            );
-        }
         Some(quorum_settings(&c)?)
     } else {
         None

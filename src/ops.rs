@@ -83,9 +83,6 @@ pub struct OpsSettings {
     /// `corral.test.stallMs` (tests only): the sequencer holds its
     /// executor this long, once, soon after start. Default 0 (never).
     pub test_stall_ms: u64,
-    /// `corral.experimental.ensemble`: run a config with `server.N` lines
-    /// as a quorum peer (the ensemble is not finished; off by default).
-    pub experimental_ensemble: bool,
 }
 
 impl Default for OpsSettings {
@@ -96,7 +93,6 @@ impl Default for OpsSettings {
             shutdown_timeout: Duration::from_secs(10),
             log_format: LogFormat::Text,
             test_stall_ms: 0,
-            experimental_ensemble: false,
         }
     }
 }
@@ -139,7 +135,6 @@ impl OpsSettings {
             }
             s.shutdown_timeout = Duration::from_millis(v as u64);
         }
-        s.experimental_ensemble = get(props, "corral.experimental.ensemble") == Some("true");
         if let Some(v) = int("corral.test.stallMs")? {
             s.test_stall_ms = v.max(0) as u64;
         }

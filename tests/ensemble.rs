@@ -40,8 +40,7 @@ fn modes(e: &Ensemble) -> Vec<Option<String>> {
 /// between servers with its ephemeral node.
 #[test]
 fn corral_ensemble_elects_serves_and_replicates() {
-    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
-        .cfg("corral.experimental.ensemble", "true");
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral]);
     e.start_all();
     e.wait_for(
         Duration::from_secs(30),
@@ -115,8 +114,7 @@ fn try_create(addr: &str, path: &str, data: &[u8]) -> Result<i64, String> {
 /// server, the old leader too once it is back.
 #[test]
 fn corral_ensemble_fails_over_when_the_leader_is_killed() {
-    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
-        .cfg("corral.experimental.ensemble", "true");
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral]);
     e.start_all();
     e.wait_for(Duration::from_secs(30), "a leader", |e| {
         e.one_leader(&[0, 1, 2]).is_some()
@@ -204,7 +202,7 @@ fn corral_and_zookeeper_share_an_ensemble_either_way() {
         [Kind::Corral, Kind::ZooKeeper, Kind::ZooKeeper],
         [Kind::ZooKeeper, Kind::ZooKeeper, Kind::Corral],
     ] {
-        let mut e = Ensemble::new(&kinds).cfg("corral.experimental.ensemble", "true");
+        let mut e = Ensemble::new(&kinds);
         e.start_all();
         e.wait_for(
             Duration::from_secs(60),
@@ -226,8 +224,7 @@ fn corral_and_zookeeper_share_an_ensemble_either_way() {
 /// through the observer is not acknowledged.
 #[test]
 fn an_observer_serves_forwards_and_does_not_vote() {
-    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral, Kind::Corral])
-        .cfg("corral.experimental.ensemble", "true");
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral, Kind::Corral]);
     e.members[3].observer = true;
     e.start_all();
     e.wait_for(
@@ -277,9 +274,8 @@ fn an_observer_serves_forwards_and_does_not_vote() {
 #[test]
 fn a_restarted_leader_diffs_a_lagging_follower_from_its_txn_log() {
     const MISSED: usize = 300;
-    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
-        .cfg("corral.experimental.ensemble", "true")
-        .cfg("snapshotSizeFactor", "0");
+    let mut e =
+        Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral]).cfg("snapshotSizeFactor", "0");
     e.start_all();
     e.wait_for(Duration::from_secs(30), "sid 3 leading", |e| {
         e.one_leader(&[0, 1, 2]) == Some(2)

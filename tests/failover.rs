@@ -82,7 +82,7 @@ fn writer(w: usize, addrs: Vec<String>, acks: Arc<Mutex<Acks>>, stop: Arc<Atomic
 
 /// Runs the kills; returns the kill-to-first-acknowledged-write times.
 fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
-    let mut e = Ensemble::new(&vec![kind; n]).cfg("corral.experimental.ensemble", "true");
+    let mut e = Ensemble::new(&vec![kind; n]);
     let all: Vec<usize> = (0..n).collect();
     e.start_all();
     e.wait_for(Duration::from_secs(60), "a leader", |e| {

@@ -475,7 +475,7 @@ fn the_checkers_agree_on_small_histories() {
 /// linearizable.
 #[test]
 fn corral_register_is_linearizable_under_crashes() {
-    let mut e = Ensemble::new(&[Kind::Corral; 3]).cfg("corral.experimental.ensemble", "true");
+    let mut e = Ensemble::new(&[Kind::Corral; 3]);
     e.start_all();
     let all = [0, 1, 2];
     e.wait_for(Duration::from_secs(30), "a leader", |e| {

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 fn corral3() -> Ensemble {
     Ensemble::new(&[Kind::Corral; 3])
-        .cfg("corral.experimental.ensemble", "true")
         .cfg("maxSessionTimeout", "60000")
         .with_proxy()
 }

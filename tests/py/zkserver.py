@@ -264,7 +264,7 @@ class Ensemble:
 
     kinds: one of "corral" / "ref" per member; member i has sid i + 1.
     Each member gets its own dataDir (with myid) and zoo.cfg listing every
-    peer; corral members run with `corral.experimental.ensemble=true`.
+    peer.
     """
 
     def __init__(self, kinds, tick_ms: int = 500):
@@ -297,7 +297,6 @@ class Ensemble:
             f"tickTime={self.tick_ms}", "initLimit=10", "syncLimit=5",
             f"dataDir={data}", f"clientPort={m['client']}", "clientPortAddress=127.0.0.1",
             "4lw.commands.whitelist=*", "admin.enableServer=false",
-            "corral.experimental.ensemble=true",
         ]
         for p in self.members:
             lines.append(f"server.{p['sid']}=127.0.0.1:{p['quorum']}:{p['election']}:participant"
