@@ -1,7 +1,8 @@
 //! Linearizability of one znode as a register on a corral ensemble under
-//! crashes: clients on every member read (sync + getData), write (setData
-//! at any version) and compare-and-set (setData at a version) while a
-//! follower and then the leader are killed with -9 and restarted. The
+//! crashes and partitions: clients on every member read (sync + getData),
+//! write (setData at any version) and compare-and-set (setData at a
+//! version) while a follower and then the leader are killed with -9 and
+//! restarted, or cut off by a proxy between the peers and healed. The
 //! history is checked against the znode's sequential spec (stateright's
 //! `SequentialSpec`) by a Wing & Gong search with Lowe's memo of visited
 //! (linearized prefix, state) pairs: stateright's own
@@ -13,6 +14,7 @@
 mod common;
 
 use common::ensemble::{Ensemble, Kind};
+use common::proxy::Cut;
 use common::{body, err, op, write_frame, Connect, Raw, Reply, W};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 use std::collections::HashSet;
@@ -475,7 +477,68 @@ fn the_checkers_agree_on_small_histories() {
 /// linearizable.
 #[test]
 fn corral_register_is_linearizable_under_crashes() {
-    let mut e = Ensemble::new(&[Kind::Corral; 3]);
+    let e = Ensemble::new(&[Kind::Corral; 3]);
+    register_is_linearizable_under(e, |e, progress| {
+        let all = [0, 1, 2];
+        for round in 0..2 {
+            let leader = e.one_leader(&all).expect("a leader");
+            let victim = if round == 0 { (leader + 1) % 3 } else { leader };
+            e.kill9(victim);
+            let rest: Vec<usize> = all.iter().copied().filter(|&i| i != victim).collect();
+            e.wait_for(Duration::from_secs(20), "two serving", |e| {
+                e.one_leader(&rest).is_some()
+            });
+            progress(e, "ops with one member down");
+            e.start(victim);
+            e.wait_for(Duration::from_secs(20), "three serving", |e| {
+                e.one_leader(&all).is_some()
+            });
+        }
+    });
+}
+
+/// The same under partitions (a proxy between the peers): a follower is
+/// cut off and healed, then the leader is blackholed, the other two elect
+/// and serve, and it is healed.
+#[test]
+fn corral_register_is_linearizable_under_partitions() {
+    let e = Ensemble::new(&[Kind::Corral; 3]).with_proxy();
+    register_is_linearizable_under(e, |e, progress| {
+        let all = [0, 1, 2];
+        for round in 0..2 {
+            let leader = e.one_leader(&all).expect("a leader");
+            let (victim, how) = if round == 0 {
+                ((leader + 1) % 3, Cut::Refuse)
+            } else {
+                (leader, Cut::Blackhole)
+            };
+            e.proxy().cut(victim, how);
+            let rest: Vec<usize> = all.iter().copied().filter(|&i| i != victim).collect();
+            e.wait_for(
+                Duration::from_secs(20),
+                "the cut-off member out of the quorum",
+                |e| !matches!(e.mode(victim).as_deref(), Some("leader" | "follower")),
+            );
+            e.wait_for(Duration::from_secs(20), "the majority serving", |e| {
+                e.one_leader(&rest).is_some()
+            });
+            progress(e, "ops with one member cut off");
+            progress(e, "more ops with one member cut off");
+            e.proxy().heal(victim);
+            e.wait_for(Duration::from_secs(30), "three serving", |e| {
+                e.one_leader(&all).is_some()
+            });
+        }
+    });
+}
+
+/// Starts `e`, runs five register clients over its members while
+/// `faults` runs (it may call `progress` to wait for 30 more answered
+/// ops), and checks the history for linearizability.
+fn register_is_linearizable_under(
+    mut e: Ensemble,
+    faults: impl FnOnce(&mut Ensemble, &dyn Fn(&Ensemble, &str)),
+) {
     e.start_all();
     let all = [0, 1, 2];
     e.wait_for(Duration::from_secs(30), "a leader", |e| {
@@ -494,39 +557,20 @@ fn corral_register_is_linearizable_under_crashes() {
         })
         .collect();
     let t0 = Instant::now();
-    let ok_now = |h: &Arc<Mutex<History<Znode>>>| h.lock().unwrap().len();
-
-    // Some history before any fault, then a follower crashes and comes
-    // back, then the leader.
+    let answered = {
+        let history = history.clone();
+        move || history.lock().unwrap().len()
+    };
+    let progress = |e: &Ensemble, what: &str| {
+        let before = answered();
+        e.wait_for(Duration::from_secs(20), what, |_| answered() >= before + 30);
+        eprintln!("{what}: {} ops at {:?}", answered(), t0.elapsed());
+    };
     e.wait_for(Duration::from_secs(10), "ops before the faults", |_| {
-        ok_now(&history) >= 50
+        answered() >= 50
     });
-    for round in 0..2 {
-        let leader = e.one_leader(&all).expect("a leader");
-        let victim = if round == 0 { (leader + 1) % 3 } else { leader };
-        e.kill9(victim);
-        let rest: Vec<usize> = all.iter().copied().filter(|&i| i != victim).collect();
-        e.wait_for(Duration::from_secs(20), "two serving", |e| {
-            e.one_leader(&rest).is_some()
-        });
-        let before = ok_now(&history);
-        e.wait_for(Duration::from_secs(20), "ops with one member down", |_| {
-            ok_now(&history) >= before + 30
-        });
-        e.start(victim);
-        e.wait_for(Duration::from_secs(20), "three serving", |e| {
-            e.one_leader(&all).is_some()
-        });
-        eprintln!(
-            "round {round}: member {} back at {:?}",
-            e.members[victim].sid,
-            t0.elapsed()
-        );
-    }
-    let before = ok_now(&history);
-    e.wait_for(Duration::from_secs(10), "ops after the faults", |_| {
-        ok_now(&history) >= before + 30
-    });
+    faults(&mut e, &progress);
+    progress(&e, "ops after the faults");
     stop.store(true, Ordering::SeqCst);
     let tallies: Vec<Tally> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     eprintln!("clients: {tallies:?}");
