@@ -1119,8 +1119,11 @@ const QPC_KEYS: [&str; 43] = [
 /// Documented (zookeeperAdmin.md, 3.8) keys that become `zookeeper.<key>`
 /// system properties, plus `zookeeper.`-documented properties written without
 /// the prefix (which also work from zoo.cfg).
-const PROPERTY_KEYS: [&str; 95] = [
+const PROPERTY_KEYS: [&str; 96] = [
     "globalOutstandingLimit",
+    // Read by ZKDatabase (a leader's DIFF from its txn log); not in the
+    // admin guide, but a 3.8 property all the same.
+    "snapshotSizeFactor",
     "preAllocSize",
     "snapCount",
     "commitLogCount",

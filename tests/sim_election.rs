@@ -44,29 +44,9 @@ const ZAB_TICK_MS: u64 = 200;
 /// After the faults stop, everyone must agree within this.
 const SETTLE_MS: u64 = 300_000;
 
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::SplitMix;
 
 /// (peer epoch, zxid, sid): the order of `totalOrderPredicate`.
 type Rank = (i64, i64, Sid);

@@ -455,17 +455,9 @@ impl Election {
     /// `WorkerReceiver.run` for one message.
     fn worker_receive(&mut self, from: Sid, n: Notification, actions: &mut Vec<Action>) {
         if !self.valid_voter(from) {
-            // A non-voter (an observer) gets the current vote right away.
-            let cv = self.current_vote;
-            let msg = Notification::new(
-                self.state,
-                cv.leader,
-                cv.zxid,
-                self.logical_clock,
-                cv.peer_epoch,
-                self.config.clone(),
-            );
-            self.send(from, msg, actions);
+            // A non-voter (an observer) gets the current vote right away,
+            // with our logical clock as the round.
+            self.send_current_vote(from, self.logical_clock, actions);
             return;
         }
         let Some(ack_state) = n.server_state() else {
@@ -506,18 +498,25 @@ impl Election {
             }
             self.recvqueue.push_back((from, ack_state, n));
         } else if ack_state == ServerState::Looking {
-            // Not looking ourselves: tell a looking peer whom we follow.
-            let cv = self.current_vote;
-            let msg = Notification::new(
-                self.state,
-                cv.leader,
-                cv.zxid,
-                cv.election_epoch,
-                cv.peer_epoch,
-                self.config.clone(),
-            );
-            self.send(from, msg, actions);
+            // Not looking ourselves: tell a looking peer whom we follow,
+            // with the round that decided it.
+            self.send_current_vote(from, self.current_vote.election_epoch, actions);
         }
+    }
+
+    /// Sends `to` our state and current vote, as of `round` (the two
+    /// replies of `WorkerReceiver` differ only in the round).
+    fn send_current_vote(&mut self, to: Sid, round: i64, actions: &mut Vec<Action>) {
+        let cv = self.current_vote;
+        let msg = Notification::new(
+            self.state,
+            cv.leader,
+            cv.zxid,
+            round,
+            cv.peer_epoch,
+            self.config.clone(),
+        );
+        self.send(to, msg, actions);
     }
 
     /// Processes looped-back messages and queued notifications until none

@@ -141,7 +141,8 @@ pub struct QuorumPeer {
     uncommitted: std::collections::BTreeMap<i64, Bytes>,
     /// The last committed txns (at most `commitLogCount`), in zxid order:
     /// the committed log a new leader starts with, as ZooKeeper's
-    /// `ZKDatabase.committedLog` outlives an election.
+    /// `ZKDatabase.committedLog` outlives an election. While this server
+    /// leads, the `Leader` keeps it, and hands it back on leaving.
     recent: std::collections::VecDeque<(i64, Bytes)>,
     /// A learner's TRUNC in progress: the leader's packets wait here.
     truncating: Option<i64>,
@@ -554,10 +555,12 @@ impl QuorumPeer {
     /// not committed; the election starts again.
     fn look(&mut self, seq: &mut Sequencer) {
         match std::mem::replace(&mut self.state, State::Looking) {
-            State::Leading { links, .. } => {
+            State::Leading { leader, links } => {
                 for l in links.values() {
                     l.close();
                 }
+                // The leader kept the committed log while it led.
+                self.recent = leader.committed_log().clone();
             }
             State::Following { link, .. } => {
                 if let Some(l) = link {
@@ -850,7 +853,6 @@ impl QuorumPeer {
                 LeaderAction::Log { .. } => {}
                 LeaderAction::Commit { zxid, data } => {
                     self.committed = self.committed.max(zxid);
-                    self.remember(zxid, data.clone());
                     self.unpublished_commits.push_back((zxid, data));
                 }
                 LeaderAction::Established { epoch } => {

@@ -375,6 +375,12 @@ impl Leader {
         self.take()
     }
 
+    /// The committed log (ascending): what a later leader starts from,
+    /// as ZooKeeper's `committedLog` outlives the leadership.
+    pub fn committed_log(&self) -> &VecDeque<(i64, Bytes)> {
+        &self.committed_log
+    }
+
     /// The epoch being led, once chosen.
     pub fn epoch(&self) -> Option<i64> {
         (self.epoch >= 0 && self.phase != Phase::Discovery).then_some(self.epoch)
