@@ -232,10 +232,7 @@ fn systemd_unit_verifies_and_allows_every_syscall_corral_makes() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let cfg = dir.path().join("zoo.cfg");
     std::fs::write(
         &cfg,

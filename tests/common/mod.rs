@@ -69,9 +69,41 @@ pub struct Server {
     opts: ServerOpts,
 }
 
+/// A loopback port that nothing listens on, taken from *below* the
+/// kernel's ephemeral range. A port from `bind(0)` lies inside that range,
+/// and once its server is killed any outgoing connection (a client's, or a
+/// ZooKeeper peer's) may take it as its local port, so the restarted
+/// server cannot bind it again. Ports handed out by this process are never
+/// handed out twice; the starting point depends on the pid, so test
+/// processes that overlap start apart.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (lo, hi) = below_ephemeral();
+    let span = u32::from(hi - lo);
+    let start = std::process::id().wrapping_mul(2654435761) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = lo + ((start + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {lo}..{hi}");
+}
+
+/// `[10000, low)` where `low` starts the ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`, 32768 by default).
+fn below_ephemeral() -> (u16, u16) {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    assert!(
+        low > 12000,
+        "the ephemeral port range starts at {low}: too low for test ports below it"
+    );
+    (10000, low)
 }
 
 /// Makes the child die with the test process: SIGKILL when the thread that

@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 from kazoo.client import KazooClient
 
-from zkserver import ZKServer, ToolMissing
+from zkserver import ZKServer, ToolMissing, free_port
 
 PROMETHEUS = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
 
@@ -235,7 +235,7 @@ def corral():
         "admin.idleTimeout": "700",
         "metricsProvider.className": PROMETHEUS,
         "metricsProvider.httpHost": "127.0.0.1",
-        "metricsProvider.httpPort": str(_free_port()),
+        "metricsProvider.httpPort": str(free_port()),
     })
     zk = populate(srv)
     try:
@@ -244,12 +244,6 @@ def corral():
         zk.stop()
         zk.close()
         srv.stop()
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raw(port, data: bytes, timeout=5.0):

@@ -41,10 +41,35 @@ class ToolMissing(RuntimeError):
     pass
 
 
+_NEXT_PORT = [0]
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port from below the kernel's ephemeral range.
+
+    A port from bind(0) lies inside that range, and once its server is
+    killed an outgoing connection may take it as its local port, so the
+    restarted server could not bind it again. Never hands a port out twice
+    in one process; the start depends on the pid."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    assert low > 12000, f"ephemeral range starts at {low}: no room below it"
+    lo, span = 10000, low - 10000
+    start = (os.getpid() * 2654435761) % span
+    for _ in range(span):
+        port = lo + (start + _NEXT_PORT[0]) % span
+        _NEXT_PORT[0] += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {lo}..{low}")
 
 
 def die_with_parent():
