@@ -18,7 +18,7 @@ use crate::session::{self, SessionTracker};
 use crate::tree::{NodeKind, Tree};
 use crate::txn::{Txn, TxnBody};
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// The sequencer's settings.
@@ -72,6 +72,11 @@ pub struct Sequencer {
     syncs: std::collections::VecDeque<(ConnRef, i32, String)>,
     /// Follower: sessions touched since the last ping.
     touched: Vec<i64>,
+    /// Connections closed because the log failed under their writes:
+    /// what they sent after those writes is dropped unanswered until the
+    /// shard reports them gone, so a session's writes are never applied
+    /// with a hole in them.
+    fenced: HashSet<ConnRef>,
 }
 
 /// How this server takes part: alone, or its role in the ensemble.
@@ -179,6 +184,7 @@ impl Sequencer {
             waiting: HashMap::new(),
             syncs: Default::default(),
             touched: Vec::new(),
+            fenced: HashSet::new(),
         }
     }
 
@@ -214,6 +220,12 @@ impl Sequencer {
         for q in &mut self.out {
             q.clear();
         }
+    }
+
+    /// After a failed log write: `conns` are being closed, and whatever
+    /// they sent that is still on its way here is dropped (see `fenced`).
+    pub fn fence(&mut self, conns: impl IntoIterator<Item = ConnRef>) {
+        self.fenced.extend(conns);
     }
 
     pub fn session_count(&self) -> usize {
@@ -282,6 +294,17 @@ impl Sequencer {
 
     /// Handles one message from a shard.
     pub fn handle(&mut self, msg: ToSeq, now: i64) {
+        match &msg {
+            ToSeq::Write { from, .. } | ToSeq::Sync { from, .. } | ToSeq::Close { from, .. }
+                if self.fenced.contains(from) =>
+            {
+                return;
+            }
+            ToSeq::Gone { from, .. } => {
+                self.fenced.remove(from);
+            }
+            _ => {}
+        }
         let msg = match self.role {
             Role::Standalone | Role::Leader => msg,
             Role::ReadOnly => match self.read_only(msg, now) {
@@ -1243,6 +1266,71 @@ mod four_lw_tests {
         let h = jute::ReplyHeader::read(&mut jute::Reader::new(&frame[4..])).unwrap();
         assert_eq!((h.xid, h.err), (5, Code::NotReadOnly.as_i32()));
         assert!(s.take_logged().is_empty(), "nothing is written");
+    }
+
+    #[test]
+    fn a_fenced_connection_is_not_served_until_it_is_gone() {
+        let mut s = seq(1);
+        let from = ConnRef { shard: 0, conn: 7 };
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        s.handle(
+            ToSeq::Connect {
+                from,
+                ip,
+                session: 0,
+                passwd: Bytes::new(),
+                timeout: 10_000,
+                read_only: false,
+            },
+            2_000,
+        );
+        let session = match &s.take().unwrap()[0][0] {
+            Item::Connected { session, .. } => *session,
+            other => panic!("{other:?}"),
+        };
+        s.take_logged();
+        let create = |xid| {
+            let req = jute::CreateTtlRequest {
+                path: format!("/n{xid}"),
+                data: Some(Bytes::new()),
+                acl: crate::tree::open_acl(),
+                flags: 0,
+                ttl: -1,
+            };
+            ToSeq::Write {
+                from,
+                session,
+                xid,
+                body: Bytes::new(),
+                op: prep::WriteOp::Create {
+                    op: jute::op::CREATE,
+                    req,
+                },
+                auth: Vec::new(),
+            }
+        };
+        s.handle(create(1), 2_001);
+        assert_eq!(s.take_logged().len(), 1);
+        s.take();
+        // The log failed under that write: the connection is closed, and
+        // what it sent after it must not be applied.
+        s.reset_to(Tree::new());
+        s.fence([from]);
+        s.handle(create(2), 2_002);
+        s.handle(
+            ToSeq::Sync {
+                from,
+                xid: 3,
+                path: "/".into(),
+            },
+            2_002,
+        );
+        assert!(s.take_logged().is_empty(), "a write behind a dropped one");
+        assert!(s.take().is_none(), "an answer to a fenced connection");
+        // Once the shard reports it gone, the id is served again.
+        s.handle(ToSeq::Gone { from, ip, session }, 2_003);
+        s.handle(create(4), 2_004);
+        assert_eq!(s.take_logged().len(), 1);
     }
 
     fn view(shard: usize, received: u64) -> Box<ShardView> {

@@ -18,13 +18,15 @@ fn socket(addr: SocketAddr) -> std::io::Result<Socket> {
     Ok(s)
 }
 
-/// Checks that nothing else listens on `addr` (a live listener makes this
-/// fail even where SO_REUSEPORT would let a second one in), and returns the
-/// address actually bound (port 0 becomes a real port).
+/// Checks that nothing else listens on `addr` (a live listener makes the
+/// bind fail even where SO_REUSEPORT would let a second one in), and
+/// returns the address actually bound (port 0 becomes a real port).
+///
+/// It binds but never listens: a probe that listened would take the
+/// connections that arrive in its moment, and reset them when it closes.
 pub fn probe(addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let s = socket(addr)?;
     s.bind(&SockAddr::from(addr))?;
-    s.listen(1)?;
     let local = s.local_addr()?.as_socket().unwrap_or(addr);
     Ok(local)
 }

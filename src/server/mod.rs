@@ -21,7 +21,7 @@ use crate::sequencer::{SeqSettings, Sequencer};
 use crate::storage::{self, Dirs};
 use crate::tree::Tree;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use msg::{Batch, FromLog, Item, ToLog, ToSeq};
+use msg::{Batch, ConnRef, FromLog, Item, ToLog, ToSeq};
 use shards::coremap::CoreMap;
 use shards::mailbox::Mailbox;
 use std::net::SocketAddr;
@@ -560,6 +560,7 @@ async fn run_sequencer(
                 }
             }
             seq.reset_to(Tree::clone(&base));
+            seq.fence(close.iter().map(|&(shard, conn)| ConnRef { shard, conn }));
             durable = base.last_zxid;
             // A dropped closeSession (or expiry) took its session out of
             // the tracker while the durable tree keeps its ephemerals:

@@ -471,8 +471,14 @@ impl Conn {
 
     async fn pump(&mut self, stream: &mut TcpStream, fb: &mut FrameBuf) -> std::io::Result<()> {
         loop {
-            // 1. What the shard queued for us, in order.
-            while let Some(o) = self.handle.out.pop() {
+            // 1. What the shard queued for us, in order, up to a close:
+            // nothing queued behind a close may reach the client (after a
+            // failed log write, a later write's reply would leave a hole
+            // where the dropped writes' replies were).
+            while !self.closing {
+                let Some(o) = self.handle.out.pop() else {
+                    break;
+                };
                 self.on_out(o);
             }
             // 2. Whole frames already read.
