@@ -372,6 +372,11 @@ impl Sequencer {
             }
             ToSeq::Close { from, session, xid } => {
                 self.seal_previous_reply(from);
+                // The asking connection is closed after its reply, not
+                // before it as another owner would be.
+                if self.owners.get(&session) == Some(&from) {
+                    self.owners.remove(&session);
+                }
                 if self.sessions.is_live(session) {
                     self.close_session(session, xid, now);
                 }
@@ -1266,6 +1271,48 @@ mod four_lw_tests {
         let h = jute::ReplyHeader::read(&mut jute::Reader::new(&frame[4..])).unwrap();
         assert_eq!((h.xid, h.err), (5, Code::NotReadOnly.as_i32()));
         assert!(s.take_logged().is_empty(), "nothing is written");
+    }
+
+    #[test]
+    fn close_session_answers_before_it_closes_the_connection() {
+        let mut s = seq(1);
+        let from = ConnRef { shard: 0, conn: 3 };
+        s.handle(
+            ToSeq::Connect {
+                from,
+                ip: "127.0.0.1".parse().unwrap(),
+                session: 0,
+                passwd: Bytes::new(),
+                timeout: 10_000,
+                read_only: false,
+            },
+            2_000,
+        );
+        let session = match &s.take().unwrap()[0][0] {
+            Item::Connected { session, .. } => *session,
+            other => panic!("{other:?}"),
+        };
+        s.handle(
+            ToSeq::Close {
+                from,
+                session,
+                xid: 4,
+            },
+            2_001,
+        );
+        let items = s.take().unwrap();
+        // The shard stops at a connection's first close: the reply must
+        // come before it.
+        let kinds: Vec<&str> = items[0]
+            .iter()
+            .filter_map(|i| match i {
+                Item::Reply { conn: 3, .. } => Some("reply"),
+                Item::Close { conn: 3 } => Some("close"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds.first(), Some(&"reply"), "{kinds:?}");
+        assert!(kinds.contains(&"close"), "{kinds:?}");
     }
 
     #[test]
