@@ -263,7 +263,7 @@ fn a_client_that_does_not_read_does_not_hold_up_the_shutdown() {
     assert_eq!(status.code(), Some(0), "exit status {status}; log:\n{log}");
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(4),
-        "exited after {took:?}; the stuck connection is closed at 1 s, the shutdown times out at 2 s"
+        "exited after {took:?}; the stuck connection is closed at 1 s, the shutdown times out at 2 s; log:\n{log}"
     );
     assert!(log.contains("did not drain"), "log:\n{log}");
     srv.restart();
