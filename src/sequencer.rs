@@ -1094,17 +1094,7 @@ mod four_lw_tests {
         let mut learner = seq(1);
         learner.set_role(Role::Learner, 3);
         let c = ConnRef { shard: 0, conn: 7 };
-        learner.handle(
-            ToSeq::Connect {
-                from: c,
-                ip: "127.0.0.1".parse().unwrap(),
-                session: 0,
-                passwd: Bytes::new(),
-                timeout: 10_000,
-                read_only: false,
-            },
-            2_000,
-        );
+        learner.handle(connect(c, false), 2_000);
         assert!(
             learner.take().is_none(),
             "no answer before the leader commits"
@@ -1222,16 +1212,9 @@ mod four_lw_tests {
     fn read_only_takes_only_read_only_clients_and_refuses_writes() {
         let mut s = seq(1);
         s.set_role(Role::ReadOnly, 0);
-        let connect = |conn, read_only| ToSeq::Connect {
-            from: ConnRef { shard: 0, conn },
-            ip: "127.0.0.1".parse().unwrap(),
-            session: 0,
-            passwd: Bytes::new(),
-            timeout: 10_000,
-            read_only,
-        };
-        s.handle(connect(1, false), 2_000);
-        s.handle(connect(2, true), 2_000);
+        let conn = |conn| ConnRef { shard: 0, conn };
+        s.handle(connect(conn(1), false), 2_000);
+        s.handle(connect(conn(2), true), 2_000);
         let items = s.take().unwrap();
         assert!(
             matches!(items[0][0], Item::Close { conn: 1 }),
@@ -1273,25 +1256,34 @@ mod four_lw_tests {
         assert!(s.take_logged().is_empty(), "nothing is written");
     }
 
+    /// A handshake for a new session (10 s) from 127.0.0.1.
+    fn connect(from: ConnRef, read_only: bool) -> ToSeq {
+        ToSeq::Connect {
+            from,
+            ip: "127.0.0.1".parse().unwrap(),
+            session: 0,
+            passwd: Bytes::new(),
+            timeout: 10_000,
+            read_only,
+        }
+    }
+
+    /// A new session on `from` (at t = 2 s); its createSession txn is
+    /// taken off the log queue.
+    fn new_session(s: &mut Sequencer, from: ConnRef) -> i64 {
+        s.handle(connect(from, false), 2_000);
+        s.take_logged();
+        match &s.take().unwrap()[0][0] {
+            Item::Connected { session, .. } => *session,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn close_session_answers_before_it_closes_the_connection() {
         let mut s = seq(1);
         let from = ConnRef { shard: 0, conn: 3 };
-        s.handle(
-            ToSeq::Connect {
-                from,
-                ip: "127.0.0.1".parse().unwrap(),
-                session: 0,
-                passwd: Bytes::new(),
-                timeout: 10_000,
-                read_only: false,
-            },
-            2_000,
-        );
-        let session = match &s.take().unwrap()[0][0] {
-            Item::Connected { session, .. } => *session,
-            other => panic!("{other:?}"),
-        };
+        let session = new_session(&mut s, from);
         s.handle(
             ToSeq::Close {
                 from,
@@ -1320,22 +1312,7 @@ mod four_lw_tests {
         let mut s = seq(1);
         let from = ConnRef { shard: 0, conn: 7 };
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        s.handle(
-            ToSeq::Connect {
-                from,
-                ip,
-                session: 0,
-                passwd: Bytes::new(),
-                timeout: 10_000,
-                read_only: false,
-            },
-            2_000,
-        );
-        let session = match &s.take().unwrap()[0][0] {
-            Item::Connected { session, .. } => *session,
-            other => panic!("{other:?}"),
-        };
-        s.take_logged();
+        let session = new_session(&mut s, from);
         let create = |xid| {
             let req = jute::CreateTtlRequest {
                 path: format!("/n{xid}"),
