@@ -75,7 +75,8 @@ pub struct Sequencer {
     /// Connections closed because the log failed under their writes:
     /// what they sent after those writes is dropped unanswered until the
     /// shard reports them gone, so a session's writes are never applied
-    /// with a hole in them.
+    /// with a hole in them. (One whose handshake was dropped never
+    /// reports: its entry stays, which is harmless, as ids are not reused.)
     fenced: HashSet<ConnRef>,
 }
 
