@@ -15,6 +15,8 @@ use crate::snapshot::{self, Compression};
 use crate::tree::Tree;
 use crate::txn::TxnBody;
 use crate::txnlog;
+use bytes::Bytes;
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -70,7 +72,15 @@ pub struct Recovered {
     /// The last replayed txns (at most `commitLogCount`), each as a
     /// PROPOSAL carries it: the committed log a quorum peer starts with,
     /// as ZooKeeper's `loadDataBase` fills `committedLog`.
-    pub replayed_tail: std::collections::VecDeque<(i64, bytes::Bytes)>,
+    pub replayed_tail: VecDeque<(i64, Bytes)>,
+}
+
+/// Appends to a deque kept to the last `commitLogCount` items.
+fn push_bounded<T>(q: &mut VecDeque<T>, item: T) {
+    if q.len() == crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT {
+        q.pop_front();
+    }
+    q.push_back(item);
 }
 
 /// Applies a txn to the session table as ZooKeeper's `processTxn` does.
@@ -159,7 +169,7 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
     let to_replay = txnlog::logs_to_replay(&names, snap_zxid);
     let mut replayed = 0;
     let mut truncated = None;
-    let mut replayed_tail = std::collections::VecDeque::new();
+    let mut replayed_tail = VecDeque::new();
     let last_index = to_replay.len().saturating_sub(1);
     for (i, (_, name)) in to_replay.iter().enumerate() {
         let path = dirs.log.join(name);
@@ -183,6 +193,9 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         };
         // One record at a time: decoded, applied and dropped.
         let mut scratch = Vec::new();
+        // Where this file's last replayed entries lie: copied once the
+        // file is done, not one copy per replayed record.
+        let mut spans: VecDeque<(i64, std::ops::Range<usize>)> = VecDeque::new();
         while let Some(rec) = reader.next_record() {
             if rec.txn.hdr.zxid <= tree.last_zxid {
                 continue;
@@ -197,11 +210,17 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
             scratch.clear();
             replayed += 1;
             // The record is crc (8 bytes), length (4), the entry, 'B'.
-            if let Some(entry) = bytes.get(rec.offset as usize + 12..rec.end as usize - 1) {
-                if replayed_tail.len() == crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT {
-                    replayed_tail.pop_front();
-                }
-                replayed_tail.push_back((rec.txn.hdr.zxid, bytes::Bytes::copy_from_slice(entry)));
+            push_bounded(
+                &mut spans,
+                (
+                    rec.txn.hdr.zxid,
+                    rec.offset as usize + 12..rec.end as usize - 1,
+                ),
+            );
+        }
+        for (zxid, span) in spans {
+            if let Some(entry) = bytes.get(span) {
+                push_bounded(&mut replayed_tail, (zxid, Bytes::copy_from_slice(entry)));
             }
         }
         let tail = reader.tail().cloned().unwrap_or(txnlog::LogTail::Eof);
@@ -512,6 +531,17 @@ mod tests {
             assert_eq!(&txnlog::decode_entry(data).unwrap().0, t);
             assert_eq!(data, &txnlog::marshall_entry(t, None));
         }
+        // Over two files and past the bound: the last `commitLogCount`.
+        let n = crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT as i64;
+        let more: Vec<Txn> = (4..=n + 100)
+            .map(|z| create(z, &format!("/t{z}")))
+            .collect();
+        write_log_file(&dirs.log, &more).unwrap();
+        let r = recover(&dirs, true).unwrap();
+        let zxids: Vec<i64> = r.replayed_tail.iter().map(|(z, _)| *z).collect();
+        assert_eq!(zxids, (101..=n + 100).collect::<Vec<_>>());
+        let (t, _) = txnlog::decode_entry(&r.replayed_tail[0].1).unwrap();
+        assert_eq!(t, more[97]);
     }
 
     fn create(zxid: i64, path: &str) -> Txn {

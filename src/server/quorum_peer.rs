@@ -560,7 +560,7 @@ impl QuorumPeer {
                     l.close();
                 }
                 // The leader kept the committed log while it led.
-                self.recent = leader.committed_log().clone();
+                self.recent = leader.into_committed_log();
             }
             State::Following { link, .. } => {
                 if let Some(l) = link {

@@ -375,10 +375,11 @@ impl Leader {
         self.take()
     }
 
-    /// The committed log (ascending): what a later leader starts from,
-    /// as ZooKeeper's `committedLog` outlives the leadership.
-    pub fn committed_log(&self) -> &VecDeque<(i64, Bytes)> {
-        &self.committed_log
+    /// The committed log (ascending), as the leadership ends: what a
+    /// later leader starts from, as ZooKeeper's `committedLog` outlives
+    /// the leadership.
+    pub fn into_committed_log(self) -> VecDeque<(i64, Bytes)> {
+        self.committed_log
     }
 
     /// The epoch being led, once chosen.
