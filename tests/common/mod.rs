@@ -124,6 +124,11 @@ pub fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// The log's length so far (0 before it exists).
+fn log_len(log: &Path) -> u64 {
+    std::fs::metadata(log).map_or(0, |m| m.len())
+}
+
 fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -199,14 +204,25 @@ fn spawn_server(dir: &Path, log: &Path, port: u16, opts: &ServerOpts) -> Child {
     cmd.spawn().expect("spawn server")
 }
 
-fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
+/// Waits until the server just spawned (its log starting at byte `from`)
+/// serves on `port`. For corral that is its own "corral is serving" line
+/// and a connection taken: a connection alone can be taken by a listener
+/// of a server killed a moment ago (io_uring closes it in the background)
+/// that then resets it, while the new corral waits for the port.
+fn wait_ready(child: &mut Child, port: u16, log: &Path, from: u64) -> Result<(), String> {
     let addr = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
+    let serving = || {
+        std::fs::read(log).is_ok_and(|b| {
+            b.get(from as usize..)
+                .is_some_and(|t| String::from_utf8_lossy(t).contains("corral is serving"))
+        })
+    };
     while Instant::now() < deadline {
         if let Some(st) = child.try_wait().unwrap() {
             return Err(format!("server exited with {st}"));
         }
-        if TcpStream::connect(&addr).is_ok() {
+        if (against_reference() || serving()) && TcpStream::connect(&addr).is_ok() {
             if !against_reference() {
                 return Ok(());
             }
@@ -245,8 +261,9 @@ impl Server {
         // before the server binds it: retry with a new one.
         for _ in 0..3 {
             let port = free_port();
+            let from = log_len(&log);
             let mut child = spawn_server(dir.path(), &log, port, &opts);
-            match wait_ready(&mut child, port) {
+            match wait_ready(&mut child, port, &log, from) {
                 Ok(()) => {
                     return Server {
                         child: Some(child),
@@ -353,8 +370,9 @@ impl Server {
         let mut last = String::new();
         for attempt in 0..3 {
             let port = if attempt == 0 { self.port } else { free_port() };
+            let from = log_len(&self.log);
             let mut child = spawn_server(self.dir.path(), &self.log, port, &self.opts);
-            match wait_ready(&mut child, port) {
+            match wait_ready(&mut child, port, &self.log, from) {
                 Ok(()) => {
                     self.child = Some(child);
                     self.port = port;
