@@ -895,6 +895,27 @@ struct SleepableRing {
     in_kernel: usize,
 }
 
+/// corral: the main ring is set up with `IORING_SETUP_COOP_TASKRUN` where
+/// the kernel has it. Without it, every completion that arrives while the
+/// executor runs in user space (a poll made ready by a peer's send, say)
+/// interrupts it with an inter-processor interrupt to run io_uring's task
+/// work; with it, that work waits for the executor's next system call, and
+/// an executor sleeping in `io_uring_enter` is woken as before. The latency
+/// ring keeps the default: its timer completions preempt long tasks, which
+/// may make no system call.
+fn new_sleepable_ring(size: u32, name: &'static str) -> io::Result<iou::IoUring> {
+    if name == "main" {
+        if let Ok(ring) = iou::IoUring::new_with_flags(
+            size,
+            iou::SetupFlags::COOP_TASKRUN,
+            iou::SetupFeatures::empty(),
+        ) {
+            return Ok(ring);
+        }
+    }
+    iou::IoUring::new(size)
+}
+
 impl SleepableRing {
     fn new(
         size: usize,
@@ -904,7 +925,7 @@ impl SleepableRing {
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            ring: new_sleepable_ring(size as _, name)?,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
