@@ -137,6 +137,7 @@ enum Waiter {
     Write {
         from: ConnRef,
         op: i32,
+        reads_before: bool,
     },
     Connect {
         from: ConnRef,
@@ -336,6 +337,7 @@ impl Sequencer {
                 xid,
                 op: w,
                 auth,
+                reads_before,
                 ..
             } => {
                 if !self.sessions.is_live(session) {
@@ -349,7 +351,9 @@ impl Sequencer {
                     return;
                 }
                 self.sessions.touch_current(session, now);
-                self.seal_previous_reply(from);
+                if reads_before {
+                    self.seal_previous_reply(from);
+                }
                 let ctx = PrepCtx {
                     policy: &self.s.policy,
                     extended_types: self.s.extended_types,
@@ -792,10 +796,17 @@ impl Sequencer {
                 op,
                 body,
                 auth,
+                reads_before,
             } => {
                 self.touched.push(session);
-                self.waiting
-                    .insert((session, xid), Waiter::Write { from, op: op.op() });
+                self.waiting.insert(
+                    (session, xid),
+                    Waiter::Write {
+                        from,
+                        op: op.op(),
+                        reads_before,
+                    },
+                );
                 self.forwards.push(Forward::Request {
                     session,
                     cxid: xid,
@@ -860,7 +871,15 @@ impl Sequencer {
             TxnBody::CreateSession(_) => self.waiting.remove(&(id, 0)),
             _ => self.waiting.remove(&key),
         };
-        if let Some(Waiter::Write { from, .. } | Waiter::Close { from }) = &waiter {
+        if let Some(
+            Waiter::Write {
+                from,
+                reads_before: true,
+                ..
+            }
+            | Waiter::Close { from },
+        ) = &waiter
+        {
             self.seal_previous_reply(*from);
         }
         let r = self.apply_only(txn);
@@ -884,7 +903,7 @@ impl Sequencer {
                     self.close_conn(owner);
                 }
             }
-            (_, Some(Waiter::Write { from, op })) => {
+            (_, Some(Waiter::Write { from, op, .. })) => {
                 let (err, body) = request::write_reply(op, &r);
                 if op == jute::op::CHECK && err == 0 {
                     self.push_reply(from, Bytes::new());
@@ -1133,6 +1152,7 @@ mod four_lw_tests {
                 body: req.encode().freeze(),
                 op: prep::WriteOp::SetData(req),
                 auth: Vec::new(),
+                reads_before: true,
             }
         };
         learner.handle(mk(1, "/"), 2_100);
@@ -1245,6 +1265,7 @@ mod four_lw_tests {
                 body: req.encode().freeze(),
                 op: prep::WriteOp::SetData(req),
                 auth: Vec::new(),
+                reads_before: true,
             },
             2_100,
         );
@@ -1332,6 +1353,7 @@ mod four_lw_tests {
                     req,
                 },
                 auth: Vec::new(),
+                reads_before: false,
             }
         };
         s.handle(create(1), 2_001);

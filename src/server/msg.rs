@@ -51,6 +51,12 @@ pub enum ToSeq {
         /// (a follower forwards them to the leader).
         body: Bytes,
         auth: Vec<Id>,
+        /// Reads of this connection wait between its previous write and
+        /// this one: they must see the tree as it is before this write, so
+        /// the previous write's reply is pinned to that version. Without
+        /// reads in between, no version needs to be kept (each kept
+        /// version makes the next write copy its tree path).
+        reads_before: bool,
     },
     /// sync: answered by the sequencer, so the answer reaches the shard
     /// after every change committed before it (and its watch events).

@@ -909,6 +909,8 @@ impl Conn {
                         return;
                     }
                 }
+                // Reads wait in `pending` only behind a write.
+                let reads_before = matches!(self.pending.back(), Some(Pending::Read { .. }));
                 self.pending.push_back(Pending::Write {
                     xid: hdr.xid,
                     op: hdr.op,
@@ -922,6 +924,7 @@ impl Conn {
                     op: w,
                     body: body_bytes,
                     auth: self.auth.clone(),
+                    reads_before,
                 };
                 if self.shard.to_seq.send(msg).await.is_err() {
                     self.closing = true;
