@@ -208,26 +208,6 @@ impl NodeHead {
 #[derive(Clone)]
 pub struct Node(ThinArc<NodeHead, u8>);
 
-/// The bytes of a path followed by those of the data, counted.
-struct Concat<'a> {
-    it: std::iter::Chain<std::slice::Iter<'a, u8>, std::slice::Iter<'a, u8>>,
-    left: usize,
-}
-
-impl Iterator for Concat<'_> {
-    type Item = u8;
-    fn next(&mut self) -> Option<u8> {
-        let b = self.it.next().copied();
-        self.left = self.left.saturating_sub(1);
-        b
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
-    }
-}
-
-impl ExactSizeIterator for Concat<'_> {}
-
 impl std::ops::Deref for Node {
     type Target = NodeHead;
     fn deref(&self) -> &NodeHead {
@@ -258,12 +238,25 @@ impl Node {
     pub fn new(path: &str, mut head: NodeHead, data: Option<&[u8]>) -> Node {
         head.path_len = path.len() as u32;
         head.data_len = data.map_or(-1, |d| d.len() as i32);
-        let d = data.unwrap_or_default();
-        let bytes = Concat {
-            it: path.as_bytes().iter().chain(d.iter()),
-            left: path.len() + d.len(),
+        let (p, d) = (path.as_bytes(), data.unwrap_or_default());
+        let len = p.len() + d.len();
+        // The path and the data, concatenated for one copy into the node
+        // (an iterator would copy them a byte at a time).
+        let fill = |buf: &mut [u8]| {
+            buf[..p.len()].copy_from_slice(p);
+            buf[p.len()..].copy_from_slice(d);
         };
-        Node(ThinArc::from_header_and_iter(head, bytes))
+        const SMALL: usize = 256;
+        let arc = if len <= SMALL {
+            let mut buf = [0u8; SMALL];
+            fill(&mut buf[..len]);
+            ThinArc::from_header_and_slice(head, &buf[..len])
+        } else {
+            let mut buf = vec![0u8; len];
+            fill(&mut buf);
+            ThinArc::from_header_and_slice(head, &buf)
+        };
+        Node(arc)
     }
 
     fn empty(path: &str, acl: Arc<Vec<Acl>>) -> Node {
@@ -424,6 +417,9 @@ pub struct Tree {
     data_size: u64,
     /// ZooKeeper's tree digest, kept up to date as nodes change.
     digest: AdHash,
+    /// Whether `/zookeeper/quota` has children, so that a write looks for
+    /// a quota above its path only when there may be one.
+    quotas: bool,
 }
 
 /// The special paths ZooKeeper creates and protects.
@@ -473,6 +469,7 @@ impl Tree {
             last_zxid: 0,
             data_size: 0,
             digest: AdHash::default(),
+            quotas: false,
         };
         t.data_size = t.nodes.iter().map(|e| java_len(e.0.path())).sum();
         t.digest = AdHash(
@@ -606,6 +603,7 @@ impl Tree {
             last_zxid,
             data_size: 0,
             digest: AdHash::default(),
+            quotas: false,
         };
         for (n, count) in all.into_iter().zip(counts) {
             let n = if n.num_children == count {
@@ -618,6 +616,7 @@ impl Tree {
             t.digest.add(n.digest());
             t.nodes.insert(Entry(n));
         }
+        t.quotas = t.get(QUOTA).is_some_and(|q| q.num_children > 0);
         Ok(t)
     }
 
@@ -853,6 +852,9 @@ impl Tree {
 
     /// Stores `n`, replacing the node at its path, and keeps the digest.
     fn put(&mut self, n: Node) {
+        if n.path_bytes() == QUOTA.as_bytes() {
+            self.quotas = n.num_children > 0;
+        }
         self.digest.add(n.digest());
         if let Some(Entry(old)) = self.nodes.insert(Entry(n)) {
             self.digest.remove(old.digest());
@@ -882,6 +884,9 @@ impl Tree {
         let Some(Entry(node)) = self.nodes.remove(ps(path)) else {
             return Err(Code::NoNode);
         };
+        if path == QUOTA {
+            self.quotas = false;
+        }
         self.digest.remove(node.digest());
         self.quota_add(path, -1, -(node.data_len() as i64));
         self.data_size = self
@@ -1016,11 +1021,7 @@ impl Tree {
     /// The deepest path at or above `path` that has a quota
     /// (`DataTree.getMaxPrefixWithQuota`).
     fn quota_prefix(&self, path: &str) -> Option<String> {
-        let any = self
-            .nodes
-            .get(ps(QUOTA))
-            .is_some_and(|q| q.0.num_children > 0);
-        if !any || path.starts_with(QUOTA) {
+        if !self.quotas || path.starts_with(QUOTA) {
             return None;
         }
         let mut p = path;

@@ -115,9 +115,22 @@ pub fn write_entry(out: &mut BytesMut, entry: &[u8]) {
     out.put_u8(EOR);
 }
 
-/// Appends one record for `txn`.
+/// Appends one record for `txn`: what [`write_entry`] writes for
+/// [`marshall_entry`]'s bytes, encoded in place (the checksum and the
+/// length are filled in after the entry).
 pub fn write_record(out: &mut BytesMut, txn: &Txn, digest: Option<&TxnDigest>) {
-    write_entry(out, &marshall_entry(txn, digest));
+    let start = out.len();
+    out.put_bytes(0, 12);
+    txn.hdr.write(out);
+    txn.body.encode(out);
+    if let Some(d) = digest {
+        d.write(out);
+    }
+    let entry = &out[start + 12..];
+    let (sum, len) = (adler32(entry), entry.len() as i32);
+    out[start..start + 8].copy_from_slice(&sum.to_be_bytes());
+    out[start + 8..start + 12].copy_from_slice(&len.to_be_bytes());
+    out.put_u8(EOR);
 }
 
 /// Decodes entry bytes into the txn and its optional digest, as
