@@ -446,6 +446,7 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
 /// Encodes a whole reply frame: length, header, body.
 pub fn frame(out: &mut BytesMut, xid: i32, zxid: i64, err: i32, body: Option<&[u8]>) {
     let len = 16 + body.map_or(0, |b| b.len());
+    out.reserve(4 + len);
     out.int(len as i32);
     out.int(xid);
     out.long(zxid);

@@ -78,6 +78,8 @@ pub struct Sequencer {
     /// with a hole in them. (One whose handshake was dropped never
     /// reports: its entry stays, which is harmless, as ids are not reused.)
     fenced: HashSet<ConnRef>,
+    /// Each connection's auth ids, as its shard last sent them.
+    auths: HashMap<ConnRef, Vec<jute::Id>>,
 }
 
 /// How this server takes part: alone, or its role in the ensemble.
@@ -187,6 +189,7 @@ impl Sequencer {
             syncs: Default::default(),
             touched: Vec::new(),
             fenced: HashSet::new(),
+            auths: HashMap::new(),
         }
     }
 
@@ -295,7 +298,15 @@ impl Sequencer {
     }
 
     /// Handles one message from a shard.
-    pub fn handle(&mut self, msg: ToSeq, now: i64) {
+    pub fn handle(&mut self, mut msg: ToSeq, now: i64) {
+        if let ToSeq::Write {
+            from,
+            auth: auth @ Some(_),
+            ..
+        } = &mut msg
+        {
+            self.auths.insert(*from, auth.take().unwrap_or_default());
+        }
         match &msg {
             ToSeq::Write { from, .. } | ToSeq::Sync { from, .. } | ToSeq::Close { from, .. }
                 if self.fenced.contains(from) =>
@@ -304,6 +315,7 @@ impl Sequencer {
             }
             ToSeq::Gone { from, .. } => {
                 self.fenced.remove(from);
+                self.auths.remove(from);
             }
             _ => {}
         }
@@ -336,7 +348,6 @@ impl Sequencer {
                 session,
                 xid,
                 op: w,
-                auth,
                 reads_before,
                 ..
             } => {
@@ -358,7 +369,7 @@ impl Sequencer {
                     policy: &self.s.policy,
                     extended_types: self.s.extended_types,
                     session,
-                    auth: &auth,
+                    auth: self.auths.get(&from).map_or(&[], Vec::as_slice),
                 };
                 let txn = prep::prep(&ctx, &self.tree, xid, self.next_zxid(), now, &w);
                 let r = self.apply(&txn);
@@ -795,9 +806,10 @@ impl Sequencer {
                 xid,
                 op,
                 body,
-                auth,
                 reads_before,
+                ..
             } => {
+                let auth = self.auths.get(&from).cloned().unwrap_or_default();
                 self.touched.push(session);
                 self.waiting.insert(
                     (session, xid),
@@ -1151,7 +1163,7 @@ mod four_lw_tests {
                 xid,
                 body: req.encode().freeze(),
                 op: prep::WriteOp::SetData(req),
-                auth: Vec::new(),
+                auth: Some(Vec::new()),
                 reads_before: true,
             }
         };
@@ -1264,7 +1276,7 @@ mod four_lw_tests {
                 xid: 5,
                 body: req.encode().freeze(),
                 op: prep::WriteOp::SetData(req),
-                auth: Vec::new(),
+                auth: Some(Vec::new()),
                 reads_before: true,
             },
             2_100,
@@ -1352,7 +1364,7 @@ mod four_lw_tests {
                     op: jute::op::CREATE,
                     req,
                 },
-                auth: Vec::new(),
+                auth: Some(Vec::new()),
                 reads_before: false,
             }
         };

@@ -50,7 +50,10 @@ pub enum ToSeq {
         /// The request's bytes after its header, as the client sent them
         /// (a follower forwards them to the leader).
         body: Bytes,
-        auth: Vec<Id>,
+        /// The connection's auth ids, sent with its first write and again
+        /// only after they change (the sequencer keeps them until the
+        /// connection is gone).
+        auth: Option<Vec<Id>>,
         /// Reads of this connection wait between its previous write and
         /// this one: they must see the tree as it is before this write, so
         /// the previous write's reply is pinned to that version. Without

@@ -405,10 +405,17 @@ struct Conn {
     state: State,
     session: i64,
     auth: Vec<Id>,
+    /// Whether the sequencer has `auth` as it is now.
+    auth_sent: bool,
     pending: VecDeque<Pending>,
     wbuf: BytesMut,
     closing: bool,
     counted: bool,
+    /// When the last socket read completed: the arrival time of the
+    /// requests it brought (one clock read a read, not one a request).
+    read_at: Instant,
+    /// The answer time of this round of `pump`, read once on first use.
+    answered_at: Cell<Option<Instant>>,
 }
 
 impl Conn {
@@ -432,12 +439,15 @@ impl Conn {
                 scheme: "ip".into(),
                 id: peer.ip().to_string(),
             }],
+            auth_sent: false,
             pending: VecDeque::new(),
             wbuf: BytesMut::new(),
             closing: false,
             counted: false,
             read_version: None,
             counted_pending: 0,
+            read_at: Instant::now(),
+            answered_at: Cell::new(None),
         };
         let mut fb = FrameBuf::new(shard.settings.jute_max_buffer);
         let kill = c.handle.clone();
@@ -471,6 +481,7 @@ impl Conn {
 
     async fn pump(&mut self, stream: &mut TcpStream, fb: &mut FrameBuf) -> std::io::Result<()> {
         loop {
+            self.answered_at.set(None);
             // 1. What the shard queued for us, in order, up to a close:
             // nothing queued behind a close may reach the client (after a
             // failed log write, a later write's reply would leave a hole
@@ -532,6 +543,7 @@ impl Conn {
                 Wake::Read(Ok(0)) => return Ok(()),
                 Wake::Read(Ok(n)) => {
                     fb.filled(n);
+                    self.read_at = Instant::now();
                     self.handle.info.borrow_mut().last_active_ms = super::now_ms();
                 }
                 Wake::Read(Err(e)) => return Err(e),
@@ -566,7 +578,14 @@ impl Conn {
     /// Records an answered request in the latency and `cons` counters
     /// (ZooKeeper's `FinalRequestProcessor.updateStats`).
     fn record(&self, opcode: i32, xid: i32, zxid: i64, at: Instant) -> u64 {
-        let now = Instant::now();
+        let now = match self.answered_at.get() {
+            Some(t) => t,
+            None => {
+                let t = Instant::now();
+                self.answered_at.set(Some(t));
+                t
+            }
+        };
         let took = now.saturating_duration_since(at);
         let ms = took.as_millis() as u64;
         {
@@ -712,7 +731,7 @@ impl Conn {
                 return Ok(());
             }
             let frame = match fb.next_frame() {
-                Ok(Some(f)) => Bytes::copy_from_slice(f),
+                Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     tracing::info!(peer = %self.peer, error = %e, "closing connection: bad frame");
@@ -722,8 +741,8 @@ impl Conn {
             };
             self.count_received();
             match self.state {
-                State::Handshake => self.handshake(&frame).await,
-                State::Active => self.request(&frame).await,
+                State::Handshake => self.handshake(frame).await,
+                State::Active => self.request(frame).await,
                 State::Connecting { .. } | State::FourLw => {}
             }
         }
@@ -843,16 +862,19 @@ impl Conn {
         }
     }
 
-    async fn request(&mut self, frame: &Bytes) {
-        let at = Instant::now();
+    async fn request(&mut self, frame: &[u8]) {
+        let at = self.read_at;
         let mut r = Reader::new(frame);
         let Ok(hdr) = jute::RequestHeader::read(&mut r) else {
             self.closing = true;
             return;
         };
         self.shard.touched.borrow_mut().insert(self.session);
-        let body_bytes = frame.slice(frame.len() - r.remaining()..);
-        let body = &body_bytes[..];
+        let body = &frame[frame.len() - r.remaining()..];
+        // Requests that go to the sequencer keep their bytes (a follower
+        // forwards them; a slow-request warning names their path); reads
+        // are answered from the frame in place.
+        let body_bytes = || Bytes::copy_from_slice(body);
         let req = match request::decode(hdr.op, body) {
             Ok(req) => req,
             Err(_) if hdr.op == op::AUTH => {
@@ -890,6 +912,7 @@ impl Conn {
                         for id in ids {
                             crate::acl::add_auth_id(&mut self.auth, id);
                         }
+                        self.auth_sent = false;
                         self.reply(hdr.xid, 0, 0, None);
                     }
                     Err(code) => {
@@ -911,21 +934,23 @@ impl Conn {
                 }
                 // Reads wait in `pending` only behind a write.
                 let reads_before = matches!(self.pending.back(), Some(Pending::Read { .. }));
+                let body = body_bytes();
                 self.pending.push_back(Pending::Write {
                     xid: hdr.xid,
                     op: hdr.op,
                     at,
-                    body: body_bytes.clone(),
+                    body: body.clone(),
                 });
                 let msg = ToSeq::Write {
                     from: self.me(),
                     session: self.session,
                     xid: hdr.xid,
                     op: w,
-                    body: body_bytes,
-                    auth: self.auth.clone(),
+                    body,
+                    auth: (!self.auth_sent).then(|| self.auth.clone()),
                     reads_before,
                 };
+                self.auth_sent = true;
                 if self.shard.to_seq.send(msg).await.is_err() {
                     self.closing = true;
                 }
@@ -935,7 +960,7 @@ impl Conn {
                     xid: hdr.xid,
                     op: hdr.op,
                     at,
-                    body: body_bytes.clone(),
+                    body: body_bytes(),
                 });
                 let msg = ToSeq::Sync {
                     from: self.me(),
@@ -951,7 +976,7 @@ impl Conn {
                     xid: hdr.xid,
                     op: hdr.op,
                     at,
-                    body: body_bytes.clone(),
+                    body: body_bytes(),
                 });
                 let msg = ToSeq::Close {
                     from: self.me(),
