@@ -17,8 +17,8 @@ use crate::server::msg::{Asker, ConnRef, Item, ToSeq};
 use crate::session::{self, SessionTracker};
 use crate::tree::{NodeKind, Tree};
 use crate::txn::{Txn, TxnBody};
+use crate::{FastMap as HashMap, FastSet as HashSet};
 use bytes::{Bytes, BytesMut};
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// The sequencer's settings.
@@ -172,24 +172,24 @@ impl Sequencer {
             next_container_check: now + s.container_check_interval_ms,
             s,
             tree,
-            owners: HashMap::new(),
-            per_ip: HashMap::new(),
+            owners: HashMap::default(),
+            per_ip: HashMap::default(),
             out,
-            last_reply: HashMap::new(),
+            last_reply: HashMap::default(),
             logged: Vec::new(),
             dirty: false,
-            gathers: HashMap::new(),
+            gathers: HashMap::default(),
             next_ticket: 1,
             trace_mask: fourlw::DEFAULT_TRACE_MASK,
             started: now,
             role: Role::Standalone,
             epoch_start: 0,
             forwards: Vec::new(),
-            waiting: HashMap::new(),
+            waiting: HashMap::default(),
             syncs: Default::default(),
             touched: Vec::new(),
-            fenced: HashSet::new(),
-            auths: HashMap::new(),
+            fenced: HashSet::default(),
+            auths: HashMap::default(),
         }
     }
 

@@ -5,7 +5,8 @@
 //! It does not close connections or delete ephemerals: `expired` returns
 //! the sessions whose time is up, and the sequencer acts on them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::FastMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The secret ZooKeeper mixes into session passwords.
 const SUPER_SECRET: i64 = 0xB341_5C00;
@@ -73,7 +74,7 @@ impl SessionTracker {
         SessionTracker {
             tick: tick_ms.max(1),
             next_id: first_id,
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             buckets: BTreeMap::new(),
         }
     }

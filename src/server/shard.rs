@@ -14,6 +14,7 @@ use crate::request::{self, ReadCtx, Request};
 use crate::sequencer::connect_frame;
 use crate::tree::{EventType, Tree};
 use crate::watch::{ConnId, Mode, Table, Watches};
+use crate::{FastMap as HashMap, FastSet as HashSet};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
@@ -21,7 +22,7 @@ use glommio::net::{TcpListener, TcpStream};
 use shards::frame::FrameBuf;
 use shards::mailbox::Mailbox;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
@@ -104,9 +105,9 @@ pub async fn run(
         id,
         settings,
         version: RefCell::new(version),
-        conns: RefCell::new(HashMap::new()),
+        conns: RefCell::new(HashMap::default()),
         watches: RefCell::new(Watches::default()),
-        touched: RefCell::new(HashSet::new()),
+        touched: RefCell::new(HashSet::default()),
         next_conn: Cell::new(1),
         to_seq: to_seq.connect().await,
         outstanding: Cell::new(0),
