@@ -243,13 +243,13 @@ impl Sequencer {
 
     /// Applies a txn, queues its events to every shard, and queues it for
     /// the log with the tree's digest after it.
-    fn apply(&mut self, txn: &Txn) -> crate::tree::ApplyResult {
-        let r = self.apply_only(txn);
+    fn apply(&mut self, txn: Txn) -> crate::tree::ApplyResult {
+        let r = self.apply_only(&txn);
         let digest = TxnDigest {
             version: crate::digest::DIGEST_VERSION,
             tree_digest: self.tree.digest(),
         };
-        self.logged.push((txn.clone(), digest));
+        self.logged.push((txn, digest));
         r
     }
 
@@ -372,7 +372,8 @@ impl Sequencer {
                     auth: self.auths.get(&from).map_or(&[], Vec::as_slice),
                 };
                 let txn = prep::prep(&ctx, &self.tree, xid, self.next_zxid(), now, &w);
-                let r = self.apply(&txn);
+                let zxid = txn.hdr.zxid;
+                let r = self.apply(txn);
                 let (err, body) = request::write_reply(w.op(), &r);
                 if w.op() == jute::op::CHECK && err == 0 {
                     // ZooKeeper sends nothing for a successful check outside
@@ -380,7 +381,7 @@ impl Sequencer {
                     self.push_reply(from, Bytes::new());
                     return;
                 }
-                self.reply(from, xid, txn.hdr.zxid, err, body.as_deref());
+                self.reply(from, xid, zxid, err, body.as_deref());
             }
             ToSeq::Sync { from, xid, path } => {
                 let body = jute::PathResponse { path }.encode();
@@ -525,7 +526,7 @@ impl Sequencer {
             let id = self.sessions.next_session_id();
             self.sessions.add(id, timeout, now);
             let txn = prep::create_session(id, timeout, self.next_zxid(), now);
-            self.apply(&txn);
+            self.apply(txn);
             (true, id)
         } else {
             // Any attempt to reattach closes the session's current
@@ -548,7 +549,7 @@ impl Sequencer {
     fn close_session(&mut self, session: i64, cxid: i32, now: i64) {
         self.sessions.set_closing(session);
         let txn = prep::close_session(&self.tree, session, cxid, self.next_zxid(), now);
-        self.apply(&txn);
+        self.apply(txn);
         self.sessions.remove(session);
         if let Some(owner) = self.owners.remove(&session) {
             self.close_conn(owner);
@@ -593,7 +594,7 @@ impl Sequencer {
         let limit = self.s.container_max_per_minute.max(1) as usize;
         for p in candidates.into_iter().take(limit) {
             if let Some(txn) = prep::delete_container(&self.tree, &p, self.next_zxid(), now) {
-                self.apply(&txn);
+                self.apply(txn);
             }
         }
     }
@@ -991,12 +992,12 @@ impl Sequencer {
                 let timeout = i32::from_be_bytes([t[0], t[1], t[2], t[3]]);
                 self.sessions.add(session, timeout, now);
                 let txn = prep::create_session(session, timeout, self.next_zxid(), now);
-                self.apply(&txn);
+                self.apply(txn);
             }
             jute::op::CLOSE_SESSION => {
                 self.sessions.set_closing(session);
                 let txn = prep::close_session(&self.tree, session, cxid, self.next_zxid(), now);
-                self.apply(&txn);
+                self.apply(txn);
                 self.sessions.remove(session);
                 if let Some(owner) = self.owners.remove(&session) {
                     self.close_conn(owner);
@@ -1022,7 +1023,7 @@ impl Sequencer {
                 } else {
                     prep::error_txn(session, cxid, self.next_zxid(), now, Code::SessionExpired)
                 };
-                self.apply(&txn);
+                self.apply(txn);
             }
         }
     }
