@@ -34,40 +34,9 @@ type HashMap<K, V> =
 /// bytewise. Under this order a node's children are one contiguous run, in
 /// name order, so no node needs a children set of its own: a B-tree of all
 /// nodes holds everything (imbl's HAMT cost 134 bytes a node, the children
-/// sets 43 more). The depths only differ after the common prefix, so only
-/// the suffixes are counted.
+/// sets 43 more). It is the byte order of the paths' keys ([`PathStr`]).
 pub fn path_order(a: &str, b: &str) -> Ordering {
-    byte_order(a.as_bytes(), b.as_bytes())
-}
-
-fn byte_order(a: &[u8], b: &[u8]) -> Ordering {
-    let common = common_prefix(a, b);
-    let (a, b) = (&a[common..], &b[common..]);
-    let depth = |s: &[u8]| s.iter().filter(|c| **c == b'/').count();
-    depth(a)
-        .cmp(&depth(b))
-        .then_with(|| match (a.first(), b.first()) {
-            (Some(x), Some(y)) => x.cmp(y),
-            _ => a.len().cmp(&b.len()),
-        })
-}
-
-/// The length of the common prefix of `a` and `b`, eight bytes at a time.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or_default());
-        let y = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
-        if x != y {
-            return i + ((x ^ y).trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < n && a[i] == b[i] {
-        i += 1;
-    }
-    i
+    Key::new(a, &[]).get().cmp(Key::new(b, &[]).get())
 }
 
 /// A node's key: its depth (the number of `/`, big-endian) and then its
@@ -115,35 +84,51 @@ impl PartialOrd for Entry {
     }
 }
 
-/// The key of a path, built for one lookup (on the stack when short).
+/// A key (depth, path) followed by `data`: what a node stores after its
+/// header, or, without data, what a lookup compares. Built on the stack
+/// when short.
 enum Key {
-    Short([u8; 128], usize),
+    Short([u8; Key::SHORT], usize),
     Long(Vec<u8>),
 }
 
 impl Key {
-    fn get(&self) -> &PathStr {
-        PathStr::ref_cast(match self {
+    const SHORT: usize = 128;
+
+    fn new(path: &str, data: &[u8]) -> Key {
+        let p = path.as_bytes();
+        let n = DEPTH + p.len() + data.len();
+        let fill = |buf: &mut [u8]| {
+            buf[..DEPTH].copy_from_slice(&depth_of(p));
+            buf[DEPTH..DEPTH + p.len()].copy_from_slice(p);
+            buf[DEPTH + p.len()..].copy_from_slice(data);
+        };
+        if n <= Key::SHORT {
+            let mut b = [0u8; Key::SHORT];
+            fill(&mut b[..n]);
+            Key::Short(b, n)
+        } else {
+            let mut v = vec![0u8; n];
+            fill(&mut v);
+            Key::Long(v)
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
             Key::Short(b, n) => &b[..*n],
             Key::Long(v) => v,
-        })
+        }
+    }
+
+    fn get(&self) -> &PathStr {
+        PathStr::ref_cast(self.bytes())
     }
 }
 
+/// The lookup key of `path`.
 fn ps(path: &str) -> Key {
-    let p = path.as_bytes();
-    let n = DEPTH + p.len();
-    if n <= 128 {
-        let mut b = [0u8; 128];
-        b[..DEPTH].copy_from_slice(&depth_of(p));
-        b[DEPTH..n].copy_from_slice(p);
-        Key::Short(b, n)
-    } else {
-        let mut v = Vec::with_capacity(n);
-        v.extend_from_slice(&depth_of(p));
-        v.extend_from_slice(p);
-        Key::Long(v)
-    }
+    Key::new(path, &[])
 }
 
 /// A path as the tree stores it (shared between versions).
@@ -263,26 +248,8 @@ impl Node {
     pub fn new(path: &str, mut head: NodeHead, data: Option<&[u8]>) -> Node {
         head.path_len = path.len() as u32;
         head.data_len = data.map_or(-1, |d| d.len() as i32);
-        let (p, d) = (path.as_bytes(), data.unwrap_or_default());
-        let len = DEPTH + p.len() + d.len();
-        // The key (depth, path) and the data, concatenated for one copy
-        // into the node (an iterator would copy them a byte at a time).
-        let fill = |buf: &mut [u8]| {
-            buf[..DEPTH].copy_from_slice(&depth_of(p));
-            buf[DEPTH..DEPTH + p.len()].copy_from_slice(p);
-            buf[DEPTH + p.len()..].copy_from_slice(d);
-        };
-        const SMALL: usize = 256;
-        let arc = if len <= SMALL {
-            let mut buf = [0u8; SMALL];
-            fill(&mut buf[..len]);
-            ThinArc::from_header_and_slice(head, &buf[..len])
-        } else {
-            let mut buf = vec![0u8; len];
-            fill(&mut buf);
-            ThinArc::from_header_and_slice(head, &buf)
-        };
-        Node(arc)
+        let bytes = Key::new(path, data.unwrap_or_default());
+        Node(ThinArc::from_header_and_slice(head, bytes.bytes()))
     }
 
     fn empty(path: &str, acl: Arc<Vec<Acl>>) -> Node {
@@ -1158,6 +1125,23 @@ mod tests {
     }
 
     #[test]
+    fn long_paths_and_data_are_stored_and_found() {
+        let mut t = Tree::new();
+        let ev = &mut Vec::new();
+        let parent = format!("/{}", "p".repeat(300));
+        let child = format!("{parent}/{}", "c".repeat(300));
+        t.apply(&create(1, &parent, 0), ev);
+        t.apply(&create(2, &child, 1), ev);
+        let n = t.get(&child).unwrap();
+        assert_eq!(n.path(), child);
+        assert_eq!(n.data(), None);
+        assert_eq!(t.child_paths(&parent).collect::<Vec<_>>(), [child.as_str()]);
+        let big = vec![7u8; 1000];
+        let n = Node::new(&child, NodeHead::new(Arc::new(open_acl())), Some(&big));
+        assert_eq!((n.path(), n.data()), (child.as_str(), Some(&big[..])));
+    }
+
+    #[test]
     fn replay_over_a_fuzzy_snapshot_follows_zookeeper() {
         let mut t = Tree::new();
         let ev = &mut Vec::new();
@@ -1199,8 +1183,13 @@ mod tests {
         fn path_order_is_depth_then_bytes(a in "(/[ab]{0,2}){1,4}", b in "(/[ab]{0,2}){1,4}") {
             let key = |p: &str| (p.matches('/').count(), p.as_bytes().to_vec());
             proptest::prop_assert_eq!(path_order(&a, &b), key(&a).cmp(&key(&b)));
-            // The map's keys (depth prefix, then bytes) sort the same way.
-            proptest::prop_assert_eq!(path_order(&a, &b), ps(&a).get().cmp(ps(&b).get()));
+        }
+
+        // Keys past the stack buffer (`Key::SHORT`) order the same way.
+        #[test]
+        fn long_path_order_is_depth_then_bytes(a in "(/[ab]{0,90}){1,5}", b in "(/[ab]{0,90}){1,5}") {
+            let key = |p: &str| (p.matches('/').count(), p.as_bytes().to_vec());
+            proptest::prop_assert_eq!(path_order(&a, &b), key(&a).cmp(&key(&b)));
         }
     }
 

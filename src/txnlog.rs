@@ -92,12 +92,16 @@ pub fn adler32(bytes: &[u8]) -> i64 {
 /// the digest if given.
 pub fn marshall_entry(txn: &Txn, digest: Option<&TxnDigest>) -> Bytes {
     let mut b = BytesMut::new();
-    txn.hdr.write(&mut b);
-    txn.body.encode(&mut b);
-    if let Some(d) = digest {
-        d.write(&mut b);
-    }
+    encode_entry(&mut b, txn, digest);
     b.freeze()
+}
+
+fn encode_entry(out: &mut BytesMut, txn: &Txn, digest: Option<&TxnDigest>) {
+    txn.hdr.write(out);
+    txn.body.encode(out);
+    if let Some(d) = digest {
+        d.write(out);
+    }
 }
 
 /// Appends a file header.
@@ -105,27 +109,14 @@ pub fn write_header(out: &mut BytesMut, dbid: i64) {
     FileHeader::txnlog(dbid).write(out);
 }
 
-/// Appends one record (checksum, entry, 'B') for already marshalled entry
-/// bytes.
-pub fn write_entry(out: &mut BytesMut, entry: &[u8]) {
-    out.reserve(13 + entry.len());
-    out.put_i64(adler32(entry));
-    out.put_i32(entry.len() as i32);
-    out.put_slice(entry);
-    out.put_u8(EOR);
-}
-
-/// Appends one record for `txn`: what [`write_entry`] writes for
-/// [`marshall_entry`]'s bytes, encoded in place (the checksum and the
-/// length are filled in after the entry).
+/// Appends one record for `txn`: the Adler32 of its entry
+/// ([`marshall_entry`]'s bytes), the entry's length, the entry, and 'B'.
+/// The entry is encoded in place; the checksum and the length are filled
+/// in after it.
 pub fn write_record(out: &mut BytesMut, txn: &Txn, digest: Option<&TxnDigest>) {
     let start = out.len();
     out.put_bytes(0, 12);
-    txn.hdr.write(out);
-    txn.body.encode(out);
-    if let Some(d) = digest {
-        d.write(out);
-    }
+    encode_entry(out, txn, digest);
     let entry = &out[start + 12..];
     let (sum, len) = (adler32(entry), entry.len() as i32);
     out[start..start + 8].copy_from_slice(&sum.to_be_bytes());
