@@ -198,7 +198,7 @@ impl Ensemble {
                 c
             }
             Kind::Corral => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_corral"));
+                let mut c = Command::new(super::corral_bin());
                 c.arg(&cfg).env("RUST_LOG", "info");
                 c.env_remove("SERVER_JVMFLAGS").env_remove("JVMFLAGS");
                 if !self.jvm.is_empty() {

@@ -27,6 +27,14 @@ pub fn against_reference() -> bool {
     std::env::var("CORRAL_TEST_SERVER").is_ok_and(|v| v == "zookeeper")
 }
 
+/// The corral binary the tests start: this build's, or the one named by
+/// `CORRAL_TEST_BIN` (how a new test is shown to fail on an older build).
+pub fn corral_bin() -> PathBuf {
+    std::env::var_os("CORRAL_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_corral")))
+}
+
 /// How a test server is configured.
 #[derive(Default, Clone)]
 pub struct ServerOpts {
@@ -178,7 +186,7 @@ fn spawn_server(dir: &Path, log: &Path, port: u16, opts: &ServerOpts) -> Child {
         c.arg(&cfg);
         c
     } else {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_corral"));
+        let mut c = Command::new(corral_bin());
         c.args(&opts.args);
         // Two shards wherever there are two CPUs, so that the tests cross
         // shards (watches, sessions moving, connection counts) even where

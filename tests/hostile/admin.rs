@@ -1,0 +1,4 @@
+//! Hostile tests: admin.
+
+#[allow(unused_imports)]
+use crate::common;

@@ -1,0 +1,4 @@
+//! Hostile tests: conn.
+
+#[allow(unused_imports)]
+use crate::common;

@@ -1,0 +1,4 @@
+//! Hostile tests: disk.
+
+#[allow(unused_imports)]
+use crate::common;

@@ -1,0 +1,4 @@
+//! Hostile tests: peers.
+
+#[allow(unused_imports)]
+use crate::common;

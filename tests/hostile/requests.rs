@@ -1,0 +1,4 @@
+//! Hostile tests: requests.
+
+#[allow(unused_imports)]
+use crate::common;
