@@ -18,6 +18,10 @@ pub enum JuteError {
     BadLength(i32),
     #[error("string is not valid UTF-8")]
     Utf8,
+    /// A record that reads whole but that ZooKeeper refuses as it serves it
+    /// (a null path it dereferences, a write inside a multiRead).
+    #[error("{0}")]
+    Refused(&'static str),
 }
 
 /// Reads primitives from a byte slice.
@@ -35,6 +39,11 @@ impl<'a> Reader<'a> {
     /// Bytes not yet read.
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
+    }
+
+    /// The bytes not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], JuteError> {
@@ -96,7 +105,9 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         if n < 0 {
-            return Err(JuteError::BadLength(n));
+            // Java's archive loops `for (i = 0; i < n; i++)`: any other
+            // negative count is an empty vector, not an error.
+            return Ok(Some(0));
         }
         // Each element takes at least one byte: a count larger than what is
         // left is a lie, and must not drive an allocation.

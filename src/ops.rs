@@ -83,6 +83,11 @@ pub struct OpsSettings {
     /// `corral.test.stallMs` (tests only): the sequencer holds its
     /// executor this long, once, soon after start. Default 0 (never).
     pub test_stall_ms: u64,
+    /// `corral.maxAuthIdsPerConnection`: the auth ids one connection may
+    /// hold (its `ip` id included); an addauth past it fails with
+    /// AuthFailed and closes the connection. Every ACL check walks them.
+    /// Default 64.
+    pub max_auth_ids: usize,
 }
 
 impl Default for OpsSettings {
@@ -93,6 +98,7 @@ impl Default for OpsSettings {
             shutdown_timeout: Duration::from_secs(10),
             log_format: LogFormat::Text,
             test_stall_ms: 0,
+            max_auth_ids: 64,
         }
     }
 }
@@ -137,6 +143,16 @@ impl OpsSettings {
         }
         if let Some(v) = int("corral.test.stallMs")? {
             s.test_stall_ms = v.max(0) as u64;
+        }
+        if let Some(v) = int("corral.maxAuthIdsPerConnection")? {
+            if v < 1 {
+                return Err(OpsError::Invalid {
+                    key: "corral.maxAuthIdsPerConnection".into(),
+                    value: v.to_string(),
+                    why: "must be at least 1".into(),
+                });
+            }
+            s.max_auth_ids = v as usize;
         }
         if let Some(v) = get(props, "corral.logFormat") {
             s.log_format = v.parse()?;

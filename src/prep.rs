@@ -25,8 +25,12 @@ pub enum WriteOp {
     Check(jute::CheckVersionRequest),
     Multi(Vec<WriteOp>),
     Reconfig,
-    /// deleteContainer as a client sent it (ZooKeeper reads the body as a path).
-    DeleteContainer(String),
+    /// An internal opcode sent by a client: refused with `err` in an error
+    /// txn, whatever its body.
+    Internal {
+        op: i32,
+        err: Code,
+    },
     /// A request that could not be decoded: a marshalling error txn.
     Malformed {
         op: i32,
@@ -43,7 +47,7 @@ impl WriteOp {
             WriteOp::Check(_) => op::CHECK,
             WriteOp::Multi(_) => op::MULTI,
             WriteOp::Reconfig => op::RECONFIG,
-            WriteOp::DeleteContainer(_) => op::DELETE_CONTAINER,
+            WriteOp::Internal { op, .. } => *op,
             WriteOp::Malformed { op } => *op,
         }
     }
@@ -215,24 +219,7 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
             ))
         }
         WriteOp::Reconfig => Err(Code::ReconfigDisabled),
-        WriteOp::DeleteContainer(path) => {
-            let parent_path = parent_for(path)?;
-            if is_special(path) {
-                return Err(Code::BadArguments);
-            }
-            let n = node(t, path)?;
-            if n.num_children > 0 {
-                return Err(Code::NotEmpty);
-            }
-            if let NodeKind::Ephemeral(_) = n.kind() {
-                return Err(Code::BadVersion);
-            }
-            node(t, parent_path)?;
-            Ok((
-                op::DELETE_CONTAINER,
-                TxnBody::Delete(jute::DeleteTxn { path: path.clone() }),
-            ))
-        }
+        WriteOp::Internal { err, .. } => Err(*err),
         WriteOp::Malformed { .. } => Err(Code::MarshallingError),
         WriteOp::Multi(_) => Err(Code::MarshallingError),
     }

@@ -45,6 +45,12 @@ pub enum Request {
     Sasl,
     /// An opcode ZooKeeper does not serve: answered Unimplemented, then closed.
     Unknown(i32),
+    /// A body that does not decode, where ZooKeeper answers it with a
+    /// marshalling error and no txn (in its turn, behind earlier requests);
+    /// `end_marker`: the answer carries an empty multi response.
+    Undecodable {
+        end_marker: bool,
+    },
 }
 
 impl Request {
@@ -78,8 +84,7 @@ fn write_path(w: &WriteOp) -> Option<&str> {
         WriteOp::SetAcl(r) => Some(&r.path),
         WriteOp::Check(r) => Some(&r.path),
         WriteOp::Multi(ops) => ops.first().and_then(write_path),
-        WriteOp::DeleteContainer(p) => Some(p),
-        WriteOp::Reconfig | WriteOp::Malformed { .. } => None,
+        WriteOp::Reconfig | WriteOp::Internal { .. } | WriteOp::Malformed { .. } => None,
     }
 }
 
@@ -110,6 +115,21 @@ fn multi_ops(r: &mut Reader<'_>) -> Result<Vec<MultiSub>, JuteError> {
         let h = jute::MultiHeader::read(r)?;
         if h.done {
             return Ok(ops);
+        }
+        let known = matches!(
+            h.op,
+            op::CREATE
+                | op::CREATE2
+                | op::CREATE_CONTAINER
+                | op::CREATE_TTL
+                | op::DELETE
+                | op::SET_DATA
+                | op::CHECK
+                | op::GET_CHILDREN
+                | op::GET_DATA
+        );
+        if known && starts_with_null(r.rest()) {
+            return Err(NULL_PATH);
         }
         let sub = match h.op {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
@@ -149,8 +169,37 @@ fn multi_ops(r: &mut Reader<'_>) -> Result<Vec<MultiSub>, JuteError> {
     }
 }
 
-/// The error `decode` gives for a multiRead that holds a write.
-pub const WRITE_IN_MULTI_READ: JuteError = JuteError::BadLength(op::MULTI_READ);
+/// The error `decode` gives for a multiRead that reads whole but fails in
+/// ZooKeeper after its (empty) response exists: one that holds a write, or
+/// a sub-op with a null path.
+pub const MULTI_FAILED: JuteError =
+    JuteError::Refused("a multi that ZooKeeper fails as it serves it");
+
+/// The error `decode` gives for a null path where ZooKeeper dereferences
+/// it (a marshalling error in its answer).
+const NULL_PATH: JuteError = JuteError::Refused("null path");
+
+/// Whether a request body begins with a null string (length -1).
+fn starts_with_null(body: &[u8]) -> bool {
+    body.get(..4) == Some(&(-1i32).to_be_bytes()[..])
+}
+
+/// The opcodes whose null path ZooKeeper answers with MarshallingError
+/// (it dereferences the path before any check); the others treat a null
+/// path as their checks do an empty one. Read off the reference by
+/// `tests/py/test_differential.py` (script `malformed`).
+fn null_path_fails(opcode: i32) -> bool {
+    matches!(
+        opcode,
+        op::DELETE
+            | op::EXISTS
+            | op::GET_DATA
+            | op::GET_ACL
+            | op::GET_CHILDREN
+            | op::GET_CHILDREN2
+            | op::GET_ALL_CHILDREN_NUMBER
+    )
+}
 
 /// Decodes the body of a request with opcode `op`.
 ///
@@ -159,6 +208,12 @@ pub const WRITE_IN_MULTI_READ: JuteError = JuteError::BadLength(op::MULTI_READ);
 /// whose fault ZooKeeper answers by closing the connection.
 pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
     let r = &mut Reader::new(body);
+    if null_path_fails(opcode) && starts_with_null(body) {
+        return Ok(match opcode {
+            op::DELETE => Request::Write(WriteOp::Malformed { op: opcode }),
+            _ => return Err(NULL_PATH),
+        });
+    }
     Ok(match opcode {
         op::PING => Request::Ping,
         op::AUTH => Request::Auth(Jute::read(r)?),
@@ -188,6 +243,13 @@ pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
         ),
         op::MULTI => {
             let ops = match multi_ops(r) {
+                // A null path in a sub-op: ZooKeeper logs an error txn
+                // (and answers with an empty multi response, where corral
+                // answers with no body: tests/py/test_differential.py,
+                // KNOWN_DIFFERENCES).
+                Err(e) if e == NULL_PATH => {
+                    return Ok(Request::Write(WriteOp::Malformed { op: opcode }))
+                }
                 Ok(ops) if ops.iter().all(|o| matches!(o, MultiSub::Write(_))) => ops
                     .into_iter()
                     .filter_map(|o| match o {
@@ -200,24 +262,37 @@ pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
             Request::Write(WriteOp::Multi(ops))
         }
         op::MULTI_READ => {
-            let ops = multi_ops(r)?;
+            let ops = multi_ops(r).map_err(|e| if e == NULL_PATH { MULTI_FAILED } else { e })?;
             let mut reads = Vec::with_capacity(ops.len());
             for o in ops {
                 match o {
                     MultiSub::Read(x) => reads.push(x),
-                    MultiSub::Write(_) => return Err(WRITE_IN_MULTI_READ),
+                    MultiSub::Write(_) => return Err(MULTI_FAILED),
                 }
             }
             Request::MultiRead(reads)
         }
-        op::RECONFIG => Request::Write(WriteOp::Reconfig),
-        // ZooKeeper preps these internal types when a client sends them: the
-        // body of deleteContainer is read as a raw path, createSession fails.
-        op::DELETE_CONTAINER => Request::Write(WriteOp::DeleteContainer(
-            String::from_utf8_lossy(body).into_owned(),
-        )),
+        // A reconfig body that does not decode fails before ZooKeeper gives
+        // it a zxid: a marshalling error with no txn.
+        op::RECONFIG => {
+            jute::ReconfigRequest::read(r)?;
+            Request::Write(WriteOp::Reconfig)
+        }
+        // Internal types are never served from a client: deleteContainer is
+        // the container manager's (it skips the ACL check), createSession
+        // the handshake's. ZooKeeper answers them with an error txn:
+        // BadArguments and MarshallingError.
+        op::DELETE_CONTAINER => Request::Write(WriteOp::Internal {
+            op: opcode,
+            err: Code::BadArguments,
+        }),
         op::CREATE_SESSION => Request::Write(WriteOp::Malformed { op: opcode }),
-        op::SASL => Request::Sasl,
+        // GetSASLRequest: a token that does not decode (or is null) makes
+        // ZooKeeper close the connection.
+        op::SASL => match r.buffer()? {
+            Some(_) => Request::Sasl,
+            None => return Err(JuteError::Refused("null SASL token")),
+        },
         op::EXISTS => Request::Exists(Jute::read(r)?),
         op::GET_DATA => Request::GetData(Jute::read(r)?),
         op::GET_ACL => Request::GetAcl(jute::PathRequest::read(r)?.path),
@@ -228,18 +303,31 @@ pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
         }
         op::GET_EPHEMERALS => Request::GetEphemerals(jute::PathRequest::read(r)?.path),
         op::SYNC => Request::Sync(jute::PathRequest::read(r)?.path),
-        op::SET_WATCHES => {
-            let w = jute::SetWatches::read(r)?;
+        // A null path list fails in ZooKeeper (it walks each list): a
+        // marshalling error; a negative count other than -1 is empty.
+        op::SET_WATCHES | op::SET_WATCHES2 => {
+            let relative_zxid = r.long()?;
+            let mut list = || -> Result<Vec<String>, JuteError> {
+                if starts_with_null(r.rest()) {
+                    return Err(NULL_PATH);
+                }
+                Vec::<String>::read(r)
+            };
+            let (data_watches, exist_watches, child_watches) = (list()?, list()?, list()?);
+            let (persistent_watches, persistent_recursive_watches) = if opcode == op::SET_WATCHES2 {
+                (list()?, list()?)
+            } else {
+                (vec![], vec![])
+            };
             Request::SetWatches(jute::SetWatches2 {
-                relative_zxid: w.relative_zxid,
-                data_watches: w.data_watches,
-                exist_watches: w.exist_watches,
-                child_watches: w.child_watches,
-                persistent_watches: vec![],
-                persistent_recursive_watches: vec![],
+                relative_zxid,
+                data_watches,
+                exist_watches,
+                child_watches,
+                persistent_watches,
+                persistent_recursive_watches,
             })
         }
-        op::SET_WATCHES2 => Request::SetWatches(Jute::read(r)?),
         op::CHECK_WATCHES => Request::CheckWatches(Jute::read(r)?),
         op::REMOVE_WATCHES => Request::RemoveWatches(Jute::read(r)?),
         op::ADD_WATCH => Request::AddWatch(Jute::read(r)?),

@@ -344,6 +344,10 @@ pub enum EventType {
 pub struct Event {
     pub path: PathKey,
     pub kind: EventType,
+    /// The ACL of the node at `path` as the change left it (a deleted
+    /// node's last ACL): a watcher is told only if it may READ the node
+    /// (ZooKeeper 3.8.4's fix for CVE-2024-23944).
+    pub acl: Arc<Vec<Acl>>,
 }
 
 /// What applying one txn (or one sub-txn of a multi) produced.
@@ -810,12 +814,14 @@ impl Tree {
         if self.nodes.contains(ps(path).get()) {
             return Err(Code::NodeExists);
         }
-        self.update(parent_path, |h| {
-            raise_cversion(h, parent_cversion, zxid);
-            h.num_children += 1;
-        })
-        .ok_or(Code::NoNode)?;
+        let parent = self
+            .update(parent_path, |h| {
+                raise_cversion(h, parent_cversion, zxid);
+                h.num_children += 1;
+            })
+            .ok_or(Code::NoNode)?;
         let mut head = NodeHead::new(shared_acl(acl));
+        let node_acl = head.acl.clone();
         head.czxid = zxid;
         head.mzxid = zxid;
         head.pzxid = zxid;
@@ -836,10 +842,12 @@ impl Tree {
         events.push(Event {
             path: Arc::from(path),
             kind: EventType::NodeCreated,
+            acl: node_acl,
         });
         events.push(Event {
             path: Arc::from(parent_path),
             kind: EventType::NodeChildrenChanged,
+            acl: parent.acl.clone(),
         });
         Ok(None)
     }
@@ -874,15 +882,16 @@ impl Tree {
     fn delete(&mut self, path: &str, zxid: i64, events: &mut Vec<Event>) -> Result<(), Code> {
         let parent_path = parent_of(path);
         let exists = self.nodes.contains(ps(path).get());
-        self.update(parent_path, |h| {
-            if exists {
-                h.num_children -= 1;
-            }
-            if zxid > h.pzxid {
-                h.pzxid = zxid;
-            }
-        })
-        .ok_or(Code::NoNode)?;
+        let parent = self
+            .update(parent_path, |h| {
+                if exists {
+                    h.num_children -= 1;
+                }
+                if zxid > h.pzxid {
+                    h.pzxid = zxid;
+                }
+            })
+            .ok_or(Code::NoNode)?;
         let Some(Entry(node)) = self.nodes.remove(ps(path).get()) else {
             return Err(Code::NoNode);
         };
@@ -914,10 +923,12 @@ impl Tree {
         events.push(Event {
             path: Arc::from(path),
             kind: EventType::NodeDeleted,
+            acl: node.acl.clone(),
         });
         events.push(Event {
             path: Arc::from(parent_path),
             kind: EventType::NodeChildrenChanged,
+            acl: parent.acl.clone(),
         });
         Ok(())
     }
@@ -950,12 +961,14 @@ impl Tree {
         let old_len = old.data_len() as i64;
         let new_len = node.data_len() as i64;
         let stat = node.stat();
+        let acl = node.acl.clone();
         self.put(node);
         self.data_size = (self.data_size + new_len as u64).saturating_sub(old_len as u64);
         self.quota_add(path, 0, new_len - old_len);
         events.push(Event {
             path: Arc::from(path),
             kind: EventType::NodeDataChanged,
+            acl,
         });
         Ok(stat)
     }

@@ -8,6 +8,7 @@
 
 use super::msg::{Batch, ConnRef, Item, ToSeq};
 use super::{facts, Settings};
+use crate::acl::{self, perms};
 use crate::fourlw::{self, Cmd, ConnInfo, Scope, ShardStats, ShardView};
 use crate::jute::{self, op, Code, Id, Jute, Reader};
 use crate::request::{self, ReadCtx, Request};
@@ -35,6 +36,8 @@ enum Out {
     Event {
         kind: EventType,
         path: Arc<str>,
+        /// The node's ACL: only a connection that may READ it is told.
+        acl: Arc<Vec<jute::Acl>>,
     },
     /// A reply, and the version that reads queued behind it must see.
     Reply(Bytes, Option<Arc<Tree>>),
@@ -275,6 +278,7 @@ impl Shard {
                             Out::Event {
                                 kind: ev.kind,
                                 path: ev.path.clone(),
+                                acl: ev.acl.clone(),
                             },
                         );
                     }
@@ -635,8 +639,16 @@ impl Conn {
 
     fn on_out(&mut self, o: Out) {
         match o {
-            Out::Event { kind, path } => {
-                if matches!(self.state, State::Active) {
+            Out::Event {
+                kind,
+                path,
+                acl: node_acl,
+            } => {
+                // The watch is used up either way, as in ZooKeeper; the
+                // event reaches only a client that may READ the node.
+                let policy = &self.shard.settings.policy;
+                let readable = acl::check(policy, &node_acl, perms::READ, &self.auth).is_ok();
+                if readable && matches!(self.state, State::Active) {
                     request::notification(&mut self.wbuf, kind as i32, 3, &path);
                     self.count_sent();
                 }
@@ -878,31 +890,15 @@ impl Conn {
         let body_bytes = || Bytes::copy_from_slice(body);
         let req = match request::decode(hdr.op, body) {
             Ok(req) => req,
-            Err(_) if hdr.op == op::AUTH => {
+            // A bad auth or SASL packet closes the connection, as in
+            // ZooKeeper.
+            Err(_) if hdr.op == op::AUTH || hdr.op == op::SASL => {
                 self.closing = true;
                 return;
             }
-            Err(e) => {
-                let zxid = self.shard.version.borrow().last_zxid;
-                // A multiRead that reads whole but holds a write fails in
-                // ZooKeeper after its (empty) response exists: the answer
-                // carries just the end marker.
-                let end = (e == request::WRITE_IN_MULTI_READ).then(|| {
-                    jute::MultiHeader {
-                        op: -1,
-                        done: true,
-                        err: -1,
-                    }
-                    .encode()
-                });
-                self.reply(
-                    hdr.xid,
-                    zxid,
-                    Code::MarshallingError.as_i32(),
-                    end.as_deref(),
-                );
-                return;
-            }
+            Err(e) => Request::Undecodable {
+                end_marker: e == request::MULTI_FAILED,
+            },
         };
         match req {
             // ZooKeeper answers auth with the request's own xid (Java
@@ -910,7 +906,18 @@ impl Conn {
             Request::Auth(a) => {
                 match crate::acl::authenticate(&self.shard.settings.policy, &a.scheme, &a.auth) {
                     Ok(ids) => {
+                        let max = self.shard.settings.ops.max_auth_ids;
                         for id in ids {
+                            if !self.auth.contains(&id) && self.auth.len() >= max {
+                                tracing::warn!(
+                                    peer = %self.peer,
+                                    max,
+                                    "addauth past corral.maxAuthIdsPerConnection: closing the connection"
+                                );
+                                self.reply(hdr.xid, 0, Code::AuthFailed.as_i32(), None);
+                                self.closing = true;
+                                return;
+                            }
                             crate::acl::add_auth_id(&mut self.auth, id);
                         }
                         self.auth_sent = false;
@@ -1031,6 +1038,18 @@ impl Conn {
                 self.set_watches(&version, w);
                 self.reply(xid, zxid, 0, None);
             }
+            Request::Undecodable { end_marker } => {
+                let end = end_marker.then(|| {
+                    jute::MultiHeader {
+                        op: -1,
+                        done: true,
+                        err: -1,
+                    }
+                    .encode()
+                });
+                let code = Code::MarshallingError.as_i32();
+                self.reply(xid, zxid, code, end.as_deref());
+            }
             _ => {
                 let result = {
                     let mut watches = self.shard.watches.borrow_mut();
@@ -1062,6 +1081,10 @@ impl Conn {
     fn set_watches(&mut self, t: &Tree, w: &jute::SetWatches2) {
         let rel = w.relative_zxid;
         let mut fire: Vec<(EventType, String)> = Vec::new();
+        // Missed changes are told for the paths the client names, READ or
+        // not, as ZooKeeper does: exists() shows the same stat without a
+        // check. What a re-registered persistent watch sees later is
+        // checked when it fires (`Out::Event`).
         {
             let mut watches = self.shard.watches.borrow_mut();
             for p in &w.data_watches {
