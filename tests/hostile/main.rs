@@ -4,7 +4,6 @@
 //! there, the server alive, memory bounded, a connection closed in time, a
 //! start-up refused.
 
-#[allow(dead_code)]
 #[path = "../common/mod.rs"]
 mod common;
 
