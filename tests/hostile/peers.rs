@@ -36,47 +36,47 @@ fn time_wait_on(port: u16) -> usize {
     out.lines().filter(|l| l.contains(&me)).count()
 }
 
-/// Kills every member (the leader first, while its peers are connected to
-/// its ports: the kernel closes its side first, so its quorum and election
-/// ports sit in TIME_WAIT), restarts them at once, and expects a leader
-/// within seconds, as ZooKeeper elects one (about 2.5 s).
+/// Waits until a TIME_WAIT socket holds `port`.
+fn await_time_wait(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while time_wait_on(port) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the {what} ({port}) never went to TIME_WAIT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills members while their peers are connected to their ports (the
+/// kernel closes the killed side first, so those ports sit in TIME_WAIT),
+/// restarts them at once, and expects a leader within seconds, as
+/// ZooKeeper elects one (about 2.5 s). Sid 1 holds accepted election
+/// connections (a larger sid's connection is the one kept); the leader
+/// holds its learners' quorum connections.
 #[test]
 fn members_restarted_over_time_wait_ports_elect_a_leader_within_seconds() {
     let mut e = started(3);
     let all = [0, 1, 2];
-    let leader = e.one_leader(&all).expect("a leader");
-    let (q, el) = (e.members[leader].quorum, e.members[leader].election);
-    e.kill9(leader);
-    // The followers see the connections close and close their ends.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while time_wait_on(q) == 0 || time_wait_on(el) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the killed leader's ports never went to TIME_WAIT ({} on {q}, {} on {el})",
-            time_wait_on(q),
-            time_wait_on(el)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The old leader comes back at once, its ports still in TIME_WAIT.
-    e.start(leader);
+    let el = e.members[0].election;
+    e.kill9(0);
+    await_time_wait(el, "election port of sid 1");
+    // It comes back at once, its election port still in TIME_WAIT.
+    e.start(0);
     e.wait_for(
         Duration::from_secs(10),
-        "a leader with the old leader back",
+        "a leader with sid 1 back",
         |e| e.one_leader(&all).is_some(),
     );
     // Now every member at once: the leader first, then the others.
     let leader = e.one_leader(&all).expect("a leader");
     let (q, el) = (e.members[leader].quorum, e.members[leader].election);
     e.kill9(leader);
-    std::thread::sleep(Duration::from_millis(300));
+    await_time_wait(q, "leader's quorum port");
     for i in all {
         e.kill9(i);
     }
-    assert!(
-        time_wait_on(q) + time_wait_on(el) > 0,
-        "the leader's ports are not in TIME_WAIT"
-    );
+    assert!(time_wait_on(el) + time_wait_on(e.members[0].election) > 0);
     let t0 = Instant::now();
     e.start_all();
     e.wait_for(Duration::from_secs(10), "a leader after restarting all", |e| {
@@ -156,11 +156,19 @@ fn a_follower_that_cannot_persist_the_epoch_does_not_follow() {
     std::fs::remove_file(&accepted).unwrap();
     std::fs::create_dir(&accepted).unwrap();
     std::fs::write(accepted.join("in-the-way"), b"x").unwrap();
-    // The other follower goes: the leader loses its quorum, and the next
-    // epoch needs the broken member.
-    e.kill9(other);
-    std::thread::sleep(Duration::from_secs(3));
-    e.start(other);
+    // The leader goes: the next epoch needs both followers, and the
+    // broken one fails to write it.
+    e.kill9(leader);
+    e.wait_for(
+        Duration::from_secs(30),
+        "a failed acceptedEpoch write",
+        |e| {
+            e.log_text(broken)
+                .lines()
+                .any(|l| l.contains("acceptedEpoch") && (l.contains("ERROR") || l.contains("error")))
+        },
+    );
+    e.start(leader);
     let pair = [leader, other];
     e.wait_for(Duration::from_secs(30), "a leader without the broken member", |e| {
         e.one_leader(&pair).is_some()
