@@ -48,16 +48,44 @@ fn await_time_wait(port: u16, what: &str) {
     }
 }
 
-/// Kills members while their peers are connected to their ports (the
-/// kernel closes the killed side first, so those ports sit in TIME_WAIT),
-/// restarts them at once, and expects a leader within seconds, as
-/// ZooKeeper elects one (about 2.5 s). Sid 1 holds accepted election
-/// connections (a larger sid's connection is the one kept); the leader
-/// holds its learners' quorum connections.
+/// Leaves a TIME_WAIT socket on `port` as a server that used the port
+/// before leaves it: it accepted a connection and closed first. Its
+/// socket had SO_REUSEADDR, as Java's (ZooKeeper's) and this build's
+/// listeners have.
+fn leave_time_wait(port: u16) {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (a, _) = l.accept().expect("accept");
+    drop(a);
+    let mut b = [0u8; 1];
+    let _ = c.read(&mut b);
+    drop(c);
+    drop(l);
+    await_time_wait(port, "port");
+}
+
+/// Members start on ports that TIME_WAIT sockets still hold, left as a
+/// ZooKeeper on the same ports, or an earlier run, leaves them (the server
+/// closed first), and later restart after a kill -9 while their peers are
+/// connected (the kernel closes the killed side first). Every time a leader
+/// must be there within seconds, as ZooKeeper elects one (about 2.5 s).
+/// Sid 1 holds accepted election connections (a larger sid's connection is
+/// the one kept); the leader holds its learners' quorum connections.
 #[test]
 fn members_restarted_over_time_wait_ports_elect_a_leader_within_seconds() {
-    let mut e = started(3);
+    let mut e = Ensemble::new(&vec![kind(); 3]);
     let all = [0, 1, 2];
+    for m in [0, 2] {
+        leave_time_wait(e.members[m].election);
+        leave_time_wait(e.members[m].quorum);
+    }
+    e.start_all();
+    e.wait_for(
+        Duration::from_secs(10),
+        "a leader on ports in TIME_WAIT",
+        |e| e.one_leader(&all).is_some(),
+    );
     let el = e.members[0].election;
     e.kill9(0);
     await_time_wait(el, "election port of sid 1");
