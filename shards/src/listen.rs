@@ -72,7 +72,10 @@ mod tests {
     fn a_peer_port_binds_over_time_wait_but_never_twice() {
         let l = peer_listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
         let addr = l.local_addr().unwrap();
-        assert!(peer_listener(addr, 16).is_err(), "one listener per peer port");
+        assert!(
+            peer_listener(addr, 16).is_err(),
+            "one listener per peer port"
+        );
         // The server side closes first: its socket waits in TIME_WAIT.
         let c = std::net::TcpStream::connect(addr).unwrap();
         let (a, _) = l.accept().unwrap();

@@ -638,11 +638,7 @@ impl Election {
                     self.logical_clock = n.election_epoch;
                     self.recvset.clear();
                     let init = self.init_vote();
-                    let (l, z, e) = if self.beats(nvote, init) {
-                        nvote
-                    } else {
-                        init
-                    };
+                    let (l, z, e) = if self.beats(nvote, init) { nvote } else { init };
                     self.update_proposal(l, z, e);
                     self.send_notifications(actions);
                 } else if n.election_epoch < self.logical_clock {

@@ -562,7 +562,9 @@ fn ending_the_stand_aside_puts_the_own_vote_forward_again() {
     assert!(net.decisions.is_empty());
     let now = net.now;
     let a = net.peers.get_mut(&3).unwrap().set_stand_aside(false, now);
-    assert!(sends(&a).iter().all(|(_, m)| m.leader == 3 && m.zxid == make_zxid(2, 10)));
+    assert!(sends(&a)
+        .iter()
+        .all(|(_, m)| m.leader == 3 && m.zxid == make_zxid(2, 10)));
     assert!(!sends(&a).is_empty());
     net.absorb(3, a);
     net.run(net.now + 10_000);

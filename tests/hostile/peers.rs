@@ -74,7 +74,7 @@ fn leave_time_wait(port: u16) {
 /// the one kept); the leader holds its learners' quorum connections.
 #[test]
 fn members_restarted_over_time_wait_ports_elect_a_leader_within_seconds() {
-    let mut e = Ensemble::new(&vec![kind(); 3]);
+    let mut e = Ensemble::new(&[kind(); 3]);
     let all = [0, 1, 2];
     for m in [0, 2] {
         leave_time_wait(e.members[m].election);
@@ -91,25 +91,28 @@ fn members_restarted_over_time_wait_ports_elect_a_leader_within_seconds() {
     await_time_wait(el, "election port of sid 1");
     // It comes back at once, its election port still in TIME_WAIT.
     e.start(0);
-    e.wait_for(
-        Duration::from_secs(10),
-        "a leader with sid 1 back",
-        |e| e.one_leader(&all).is_some(),
-    );
+    e.wait_for(Duration::from_secs(10), "a leader with sid 1 back", |e| {
+        e.one_leader(&all).is_some()
+    });
     // Now every member at once: the leader first, then the others.
     let leader = e.one_leader(&all).expect("a leader");
     let (q, el) = (e.members[leader].quorum, e.members[leader].election);
     e.kill9(leader);
-    await_time_wait(q, "leader's quorum port");
+    if !common::against_reference() {
+        // ZooKeeper's learners may close first; corral's leader does.
+        await_time_wait(q, "leader's quorum port");
+    }
     for i in all {
         e.kill9(i);
     }
     assert!(time_wait_on(el) + time_wait_on(e.members[0].election) > 0);
     let t0 = Instant::now();
     e.start_all();
-    e.wait_for(Duration::from_secs(10), "a leader after restarting all", |e| {
-        e.one_leader(&all).is_some()
-    });
+    e.wait_for(
+        Duration::from_secs(10),
+        "a leader after restarting all",
+        |e| e.one_leader(&all).is_some(),
+    );
     eprintln!("leader after {:?}", t0.elapsed());
 }
 
@@ -119,7 +122,7 @@ fn members_restarted_over_time_wait_ports_elect_a_leader_within_seconds() {
 /// stepping down and winning again.
 #[test]
 fn a_member_that_cannot_bind_its_quorum_port_lets_another_lead() {
-    let mut e = Ensemble::new(&vec![kind(); 3]);
+    let mut e = Ensemble::new(&[kind(); 3]);
     let blocked = 2; // sid 3
     let hold = std::net::TcpListener::bind(("127.0.0.1", e.members[blocked].quorum))
         .expect("hold the quorum port");
@@ -131,18 +134,17 @@ fn a_member_that_cannot_bind_its_quorum_port_lets_another_lead() {
     // It stays that way.
     std::thread::sleep(Duration::from_secs(2));
     let l = e.one_leader(&all);
-    assert!(
-        l.is_some_and(|l| l != blocked),
-        "the leader changed: {l:?}"
-    );
+    assert!(l.is_some_and(|l| l != blocked), "the leader changed: {l:?}");
     // With the port free and the leader gone, sid 3 may lead again.
     drop(hold);
     let leader = l.unwrap();
     e.kill9(leader);
     let others: Vec<usize> = all.iter().copied().filter(|&i| i != leader).collect();
-    e.wait_for(Duration::from_secs(15), "a leader among the other two", |e| {
-        e.one_leader(&others).is_some()
-    });
+    e.wait_for(
+        Duration::from_secs(15),
+        "a leader among the other two",
+        |e| e.one_leader(&others).is_some(),
+    );
 }
 
 /// A member whose election port a foreign listener holds cannot take part
@@ -151,7 +153,7 @@ fn a_member_that_cannot_bind_its_quorum_port_lets_another_lead() {
 /// its client port open and no election.
 #[test]
 fn a_member_that_cannot_bind_its_election_port_exits() {
-    let mut e = Ensemble::new(&vec![kind(); 3]);
+    let mut e = Ensemble::new(&[kind(); 3]);
     let _hold = std::net::TcpListener::bind(("127.0.0.1", e.members[0].election))
         .expect("hold the election port");
     e.start_all();
@@ -191,16 +193,19 @@ fn a_follower_that_cannot_persist_the_epoch_does_not_follow() {
         Duration::from_secs(30),
         "a failed acceptedEpoch write",
         |e| {
-            e.log_text(broken)
-                .lines()
-                .any(|l| l.contains("acceptedEpoch") && (l.contains("ERROR") || l.contains("error")))
+            e.log_text(broken).lines().any(|l| {
+                l.contains("acceptedEpoch")
+                    && ["ERROR", "WARN", "Exception"].iter().any(|w| l.contains(w))
+            })
         },
     );
     e.start(leader);
     let pair = [leader, other];
-    e.wait_for(Duration::from_secs(30), "a leader without the broken member", |e| {
-        e.one_leader(&pair).is_some()
-    });
+    e.wait_for(
+        Duration::from_secs(30),
+        "a leader without the broken member",
+        |e| e.one_leader(&pair).is_some(),
+    );
     // For a while: the broken member never follows.
     let until = Instant::now() + Duration::from_secs(4);
     while Instant::now() < until {
@@ -219,7 +224,9 @@ fn a_follower_that_cannot_persist_the_epoch_does_not_follow() {
     );
     // Repaired, it joins.
     std::fs::remove_dir_all(&accepted).unwrap();
-    e.wait_for(Duration::from_secs(20), "the repaired member following", |e| {
-        e.one_leader(&all).is_some()
-    });
+    e.wait_for(
+        Duration::from_secs(20),
+        "the repaired member following",
+        |e| e.one_leader(&all).is_some(),
+    );
 }
