@@ -170,9 +170,13 @@ pub struct QuorumPeer {
     looking_since: u64,
     /// The leader's quorum listener's stop switch.
     listener_stop: Option<Rc<Stop>>,
-    /// This server cannot bind its quorum port: it stands aside in
-    /// elections (see [`Election::set_stand_aside`]) until it can.
+    /// This server cannot lead (it cannot bind its quorum port, or write
+    /// its epoch files): it stands aside in elections (see
+    /// [`Election::set_stand_aside`]) until it can.
     stand_aside: bool,
+    /// An epoch file could not be written: this server can neither lead
+    /// nor follow until it can.
+    epochs_unwritable: bool,
     /// When the quorum port was last tried while standing aside (ms).
     last_probe: u64,
     /// Leaving a role failed before the sequencer was at hand: go
@@ -238,6 +242,7 @@ impl QuorumPeer {
             looking_since: 0,
             listener_stop: None,
             stand_aside: false,
+            epochs_unwritable: false,
             last_probe: 0,
             relook: false,
             snap_base: published.clone(),
@@ -324,8 +329,8 @@ impl QuorumPeer {
             && now.saturating_sub(self.last_probe) >= PROBE_EVERY_MS
         {
             self.last_probe = now;
-            if self.quorum_port_free() {
-                tracing::info!(addr = %self.s.quorum_listen, "the quorum port is free again: no longer standing aside");
+            if self.can_lead() {
+                tracing::info!(addr = %self.s.quorum_listen, "this server can lead again: no longer standing aside");
                 self.stand_aside = false;
                 let a = self.election.set_stand_aside(false, now);
                 self.election_actions(a, seq.tree());
@@ -629,8 +634,9 @@ impl QuorumPeer {
                 tracing::error!(
                     epoch = e,
                     error = %err,
-                    "cannot persist {name}; leaving the role without acknowledging the epoch"
+                    "cannot persist {name}; leaving the role without acknowledging the epoch, standing aside in elections until it can be written"
                 );
+                self.epochs_unwritable = true;
                 self.look(seq);
                 false
             }
@@ -686,7 +692,7 @@ impl QuorumPeer {
         let now = ms(self.started);
         self.looking_since = now;
         // A leader held its quorum port until now: it may lead again.
-        if was_leading {
+        if was_leading && !self.epochs_unwritable {
             self.stand_aside = false;
             self.election.set_stand_aside(false, now);
         } else {
@@ -739,20 +745,44 @@ impl QuorumPeer {
         self.recent.push_back((zxid, data));
     }
 
-    /// Before an election: a server whose quorum port cannot be bound
-    /// stands aside, so that it does not win an election it cannot serve.
+    /// Before an election: a server that cannot lead (see
+    /// [`QuorumPeer::can_lead`]) stands aside, so that it does not win an
+    /// election it cannot serve.
     fn check_quorum_port(&mut self) {
         let now = ms(self.started);
         self.last_probe = now;
-        let free = self.quorum_port_free();
+        let free = self.can_lead();
         if !free && !self.stand_aside {
             tracing::warn!(
                 addr = %self.s.quorum_listen,
-                "the quorum port cannot be bound: standing aside in this election so that another member leads"
+                epochs_unwritable = self.epochs_unwritable,
+                "this server cannot lead: standing aside in this election so that another member leads"
             );
         }
         self.stand_aside = !free;
         self.election.set_stand_aside(!free, now);
+    }
+
+    /// Whether this server could lead now: its epoch files can be
+    /// written (after a failure, they are written again with the values
+    /// they hold) and its quorum port bound.
+    fn can_lead(&mut self) -> bool {
+        if self.epochs_unwritable {
+            let (a, c) = (self.epochs.accepted, self.epochs.current);
+            let r = epochs::write(&self.dirs, epochs::ACCEPTED, a)
+                .and_then(|_| epochs::write(&self.dirs, epochs::CURRENT, c));
+            match r {
+                Ok(()) => {
+                    tracing::info!("the epoch files can be written again");
+                    self.epochs_unwritable = false;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "epoch files still not writable");
+                    return false;
+                }
+            }
+        }
+        self.quorum_port_free()
     }
 
     /// Whether the quorum port can be bound now (bound and let go, never
@@ -839,7 +869,8 @@ impl QuorumPeer {
             if let Err(err) = r {
                 // The sequencer is not at hand here: LOOKING at the next
                 // tick, and nothing after the failed write is done.
-                tracing::error!(error = %err, "cannot persist an epoch; leaving leadership");
+                tracing::error!(error = %err, "cannot persist an epoch; leaving leadership, standing aside in elections until it can be written");
+                self.epochs_unwritable = true;
                 self.relook = true;
                 return;
             }

@@ -230,3 +230,52 @@ fn a_follower_that_cannot_persist_the_epoch_does_not_follow() {
         |e| e.one_leader(&all).is_some(),
     );
 }
+
+/// The leader's `acceptedEpoch` becomes unwritable; both followers go and
+/// come back. The old leader would win the next election again (same
+/// history, highest sid), fail to write the new epoch, and win again:
+/// instead it must not lead with an epoch it did not persist, and the two
+/// others must elect one of them within seconds.
+#[test]
+fn a_leader_that_cannot_persist_the_epoch_lets_another_lead() {
+    let mut e = started(3);
+    let all = [0, 1, 2];
+    let leader = e.one_leader(&all).expect("a leader");
+    let pair: Vec<usize> = all.iter().copied().filter(|&i| i != leader).collect();
+    let accepted = e.member_dir(leader).join("data/version-2/acceptedEpoch");
+    std::fs::remove_file(&accepted).unwrap();
+    std::fs::create_dir(&accepted).unwrap();
+    std::fs::write(accepted.join("in-the-way"), b"x").unwrap();
+    for &i in &pair {
+        e.kill9(i);
+    }
+    // The leader loses its quorum and goes LOOKING.
+    e.wait_for(Duration::from_secs(30), "the leader stepping down", |e| {
+        e.log_text(leader)
+            .lines()
+            .filter(|l| l.contains("LOOKING"))
+            .count()
+            >= 2
+            && e.mode(leader).as_deref() != Some("leader")
+    });
+    for &i in &pair {
+        e.start(i);
+    }
+    e.wait_for(
+        Duration::from_secs(15),
+        "a leader other than the one that cannot write its epoch",
+        |e| e.one_leader(&pair).is_some(),
+    );
+    let mode = e.mode(leader);
+    assert!(
+        mode.as_deref() != Some("leader") && mode.as_deref() != Some("follower"),
+        "the member that cannot write acceptedEpoch serves as {mode:?}"
+    );
+    // Repaired, it joins.
+    std::fs::remove_dir_all(&accepted).unwrap();
+    e.wait_for(
+        Duration::from_secs(20),
+        "the repaired member following",
+        |e| e.one_leader(&all).is_some(),
+    );
+}
