@@ -46,7 +46,8 @@
 //! * Notifications that arrive while LOOKING but before [`Election::look`]
 //!   are kept up to 1024 (ZooKeeper's queue is unbounded).
 //!
-//! Added: a voter that cannot lead (its quorum port cannot be bound) can
+//! Added: a voter that cannot lead (its quorum port cannot be bound, or
+//! its epoch files cannot be written) can
 //! [`Election::set_stand_aside`]. It then proposes nobody it could win
 //! for (itself with `Long.MIN_VALUE` zxid and epoch, a vote no peer ever
 //! adopts) and adopts the first vote for another server that is at least
