@@ -678,9 +678,11 @@ pub mod epochs {
             .and_then(|_| f.sync_all())
             .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        if let Ok(d) = std::fs::File::open(&dirs.snap) {
-            let _ = d.sync_all();
-        }
+        // The rename is durable once the directory is: a failure here is
+        // a failed write like any other (the caller must not ack it).
+        std::fs::File::open(&dirs.snap)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&dirs.snap))?;
         Ok(())
     }
 

@@ -1,8 +1,11 @@
-//! Client-port listeners: one per shard on the same address.
+//! Listening sockets: the client port's, one per shard on the same
+//! address, and the peer ports' (election and quorum), one per server.
 //!
 //! Every shard binds its own socket with `SO_REUSEPORT`, so the kernel
 //! spreads new connections across shards; `SO_REUSEADDR` lets a restarted
-//! server bind while old connections sit in TIME_WAIT.
+//! server bind while old connections sit in TIME_WAIT. A peer port gets
+//! `SO_REUSEADDR` alone, as Java's `ServerSocket` binds on Linux: a second
+//! process can never share it.
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::SocketAddr;
@@ -40,6 +43,16 @@ pub fn shard_listener(addr: SocketAddr, backlog: i32) -> std::io::Result<std::ne
     Ok(s.into())
 }
 
+/// A listening socket for a peer port (election or quorum): TIME_WAIT
+/// sockets left by an earlier run do not keep it from binding; a live
+/// listener or connection that holds the port without `SO_REUSEADDR` does.
+pub fn peer_listener(addr: SocketAddr, backlog: i32) -> std::io::Result<std::net::TcpListener> {
+    let s = socket(addr)?;
+    s.bind(&SockAddr::from(addr))?;
+    s.listen(backlog)?;
+    Ok(s.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +66,24 @@ mod tests {
         assert!(probe(addr).is_err(), "a live listener must be reported");
         drop((a, b));
         assert_eq!(probe(addr).unwrap(), addr);
+    }
+
+    #[test]
+    fn a_peer_port_binds_over_time_wait_but_never_twice() {
+        let l = peer_listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let addr = l.local_addr().unwrap();
+        assert!(
+            peer_listener(addr, 16).is_err(),
+            "one listener per peer port"
+        );
+        // The server side closes first: its socket waits in TIME_WAIT.
+        let c = std::net::TcpStream::connect(addr).unwrap();
+        let (a, _) = l.accept().unwrap();
+        drop(a);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(c);
+        drop(l);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(peer_listener(addr, 16).is_ok());
     }
 }

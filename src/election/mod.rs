@@ -45,6 +45,17 @@
 //! * The leader's `reportLookingSid` (a metric) is not reported.
 //! * Notifications that arrive while LOOKING but before [`Election::look`]
 //!   are kept up to 1024 (ZooKeeper's queue is unbounded).
+//!
+//! Added: a voter that cannot lead (its quorum port cannot be bound, or
+//! its epoch files cannot be written) can
+//! [`Election::set_stand_aside`]. It then proposes nobody it could win
+//! for (itself with `Long.MIN_VALUE` zxid and epoch, a vote no peer ever
+//! adopts) and adopts the first vote for another server that is at least
+//! as recent as its own history (peer epoch, then zxid), so that another
+//! member leads instead of this one winning, failing and winning again.
+//! It never adopts a less recent server: that one would truncate what it
+//! may have acknowledged. ZooKeeper has no such mode; its peers elect the
+//! same way whichever one stands aside.
 
 pub mod wire;
 
@@ -172,6 +183,8 @@ pub struct Election {
     settings: ElectionSettings,
     /// Learner type PARTICIPANT (a voter), else OBSERVER.
     participant: bool,
+    /// A voter that must not lead: see [`Election::set_stand_aside`].
+    stand_aside: bool,
     state: ServerState,
     /// `QuorumPeer.currentVote`.
     current_vote: Vote,
@@ -215,6 +228,7 @@ impl Election {
             config,
             settings,
             participant,
+            stand_aside: false,
             state: ServerState::Looking,
             current_vote: Vote::looking(me, -1, -1, -1),
             started: false,
@@ -311,6 +325,31 @@ impl Election {
         actions
     }
 
+    /// A voter that cannot lead stands aside (`true`) from the next
+    /// [`Election::look`] on: it proposes no one it could win for, never
+    /// adopts a vote for itself, and adopts a vote for another server only
+    /// if that server's peer epoch and zxid are at least its own. Ending
+    /// it (`false`) during an election still abstaining puts forward its
+    /// own vote again, at once.
+    pub fn set_stand_aside(&mut self, on: bool, now_ms: u64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let was = self.stand_aside;
+        self.stand_aside = on;
+        if was && !on && self.running && self.proposed() == self.abstention() {
+            let (l, z, e) = self.init_vote();
+            self.update_proposal(l, z, e);
+            self.send_notifications(&mut actions);
+            self.deadline = Some(now_ms + self.not_timeout);
+            self.pump(now_ms, &mut actions);
+        }
+        actions
+    }
+
+    /// Whether this voter stands aside (see [`Election::set_stand_aside`]).
+    pub fn stands_aside(&self) -> bool {
+        self.stand_aside
+    }
+
     /// When to call [`Election::timeout`] next, if at all.
     pub fn next_deadline(&self) -> Option<u64> {
         if self.running {
@@ -396,11 +435,34 @@ impl Election {
         } else {
             Sid::MIN
         };
-        if self.participant {
+        if self.participant && self.stand_aside {
+            self.abstention()
+        } else if self.participant {
             (id, self.last_logged_zxid, self.current_epoch)
         } else {
             (id, i64::MIN, i64::MIN)
         }
+    }
+
+    /// The vote of a voter standing aside: itself, below every real vote.
+    fn abstention(&self) -> (Sid, i64, i64) {
+        (self.me, i64::MIN, i64::MIN)
+    }
+
+    /// Whether `new` beats `cur` for this peer: [`Election::total_order`],
+    /// but a voter standing aside never takes a vote for itself, and
+    /// leaves its abstention only for a server at least as recent as its
+    /// own history.
+    fn beats(&self, new: (Sid, i64, i64), cur: (Sid, i64, i64)) -> bool {
+        if self.stand_aside && self.participant {
+            if new.0 == self.me {
+                return false;
+            }
+            if cur == self.abstention() {
+                return (new.2, new.1) >= (self.current_epoch, self.last_logged_zxid);
+            }
+        }
+        Self::total_order(new, cur)
     }
 
     fn update_proposal(&mut self, leader: Sid, zxid: i64, epoch: i64) {
@@ -547,7 +609,7 @@ impl Election {
     ) {
         let nvote = (n.leader, n.zxid, n.peer_epoch);
         if self.finalizing.is_some() {
-            if Self::total_order(nvote, self.proposed()) {
+            if self.beats(nvote, self.proposed()) {
                 // A better vote: back to the main loop with it.
                 self.finalizing = None;
             } else {
@@ -569,7 +631,7 @@ impl Election {
         }
         match n_state {
             ServerState::Looking => {
-                if self.init_vote().1 == -1 || n.zxid == -1 {
+                if (self.participant && self.last_logged_zxid == -1) || n.zxid == -1 {
                     tracing::debug!(me = self.me, from, "ignoring notification: zxid -1");
                     return;
                 }
@@ -577,16 +639,12 @@ impl Election {
                     self.logical_clock = n.election_epoch;
                     self.recvset.clear();
                     let init = self.init_vote();
-                    let (l, z, e) = if Self::total_order(nvote, init) {
-                        nvote
-                    } else {
-                        init
-                    };
+                    let (l, z, e) = if self.beats(nvote, init) { nvote } else { init };
                     self.update_proposal(l, z, e);
                     self.send_notifications(actions);
                 } else if n.election_epoch < self.logical_clock {
                     return;
-                } else if Self::total_order(nvote, self.proposed()) {
+                } else if self.beats(nvote, self.proposed()) {
                     self.update_proposal(n.leader, n.zxid, n.peer_epoch);
                     self.send_notifications(actions);
                 }

@@ -515,3 +515,59 @@ impl Vote {
         Vote { version, ..self }
     }
 }
+
+#[test]
+fn a_server_standing_aside_lets_the_next_best_lead() {
+    // Without it, 3 (equal zxids, highest sid) would win again and again.
+    let q = QuorumMaj::new([1, 2, 3], []);
+    let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
+    net.peers.get_mut(&3).unwrap().set_stand_aside(true, 0);
+    for sid in [1, 2, 3] {
+        net.look(sid, make_zxid(2, 10), 2);
+    }
+    net.run(10_000);
+    for sid in [1, 2, 3] {
+        assert_eq!(net.leader_of(sid), Some(2), "server {sid}");
+    }
+    assert_eq!(net.decisions[&2].0, ServerState::Leading);
+    assert_eq!(net.decisions[&3].0, ServerState::Following);
+}
+
+#[test]
+fn a_server_standing_aside_never_follows_a_less_recent_one() {
+    // 3 has a txn 2 lacks: following 2 would truncate it. Alone with 2,
+    // it neither adopts 2's vote nor puts its own forward: no decision.
+    let q = QuorumMaj::new([1, 2, 3], []);
+    let mut net = Net::new(vec![election(2, &q), election(3, &q)]);
+    net.peers.get_mut(&3).unwrap().set_stand_aside(true, 0);
+    net.look(2, make_zxid(2, 9), 2);
+    net.look(3, make_zxid(2, 10), 2);
+    net.run(10_000);
+    assert!(net.decisions.is_empty(), "{:?}", net.decisions);
+    assert_eq!(net.peers[&3].proposal().leader, 3);
+    assert_eq!(net.peers[&3].proposal().zxid, i64::MIN);
+    assert_eq!(net.peers[&2].proposal().leader, 2);
+}
+
+#[test]
+fn ending_the_stand_aside_puts_the_own_vote_forward_again() {
+    // 1 and 3 alone; 3 is more recent, so nobody can lead while it
+    // stands aside; once its port is free it proposes itself and wins.
+    let q = QuorumMaj::new([1, 2, 3], []);
+    let mut net = Net::new(vec![election(1, &q), election(3, &q)]);
+    net.peers.get_mut(&3).unwrap().set_stand_aside(true, 0);
+    net.look(1, make_zxid(2, 9), 2);
+    net.look(3, make_zxid(2, 10), 2);
+    net.run(3_000);
+    assert!(net.decisions.is_empty());
+    let now = net.now;
+    let a = net.peers.get_mut(&3).unwrap().set_stand_aside(false, now);
+    assert!(sends(&a)
+        .iter()
+        .all(|(_, m)| m.leader == 3 && m.zxid == make_zxid(2, 10)));
+    assert!(!sends(&a).is_empty());
+    net.absorb(3, a);
+    net.run(net.now + 10_000);
+    assert_eq!(net.leader_of(1), Some(3));
+    assert_eq!(net.decisions[&3].0, ServerState::Leading);
+}

@@ -109,6 +109,10 @@ pub(crate) fn now_ms() -> i64 {
 
 const CHANNEL_DEPTH: usize = 16 * 1024;
 
+/// ZooKeeper's `ExitCode.UNABLE_TO_BIND_QUORUM_PORT`: the election port
+/// could not be bound within `electionPortBindRetry` tries.
+pub const UNABLE_TO_BIND_QUORUM_PORT: i32 = 14;
+
 /// Starts every executor and blocks until they stop.
 pub fn run(settings: Settings) -> Result<(), ServerError> {
     elapsed_ms(std::time::Instant::now());
@@ -458,8 +462,11 @@ async fn run_sequencer(
             {
                 Ok(q) => Some(q),
                 Err(e) => {
-                    tracing::error!("{e}");
-                    return;
+                    // ZooKeeper's Listener exits with
+                    // UNABLE_TO_BIND_QUORUM_PORT: a server that cannot take
+                    // part in elections must not linger half alive.
+                    tracing::error!("{e}; exiting");
+                    std::process::exit(UNABLE_TO_BIND_QUORUM_PORT);
                 }
             }
         }
@@ -590,6 +597,13 @@ async fn run_sequencer(
                 if let Some(s) = senders.get(shard) {
                     let _ = s.send(batch).await;
                 }
+            }
+            // A quorum peer whose log failed leaves its role, as
+            // ZooKeeper's does when its SyncRequestProcessor dies: a
+            // leader must not hand out the failed zxids again to txns its
+            // learners may already hold, a learner must not ack.
+            if let Some(q) = qp.as_mut() {
+                q.log_failed(durable, &mut seq);
             }
         }
         // No expiries or container deletions while shutting down: the

@@ -39,6 +39,15 @@ fn parse_initial(b: &[u8]) -> Result<Option<(Sid, usize)>, String> {
     }
 }
 
+/// A glommio listener on a peer port, bound as ZooKeeper binds it
+/// (`SO_REUSEADDR`: a restarted server binds over TIME_WAIT sockets).
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let l = shards::listen::peer_listener(addr, 1024)?;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    // SAFETY: the fd comes from a listening socket we own and give up.
+    Ok(unsafe { TcpListener::from_raw_fd(l.into_raw_fd()) })
+}
+
 /// Where the election connections listen and whom they reach.
 #[derive(Debug, Clone)]
 pub struct PeerSettings {
@@ -96,7 +105,7 @@ impl Peers {
     pub async fn start(s: PeerSettings) -> Result<Peers, PeersError> {
         let mut tries = 0;
         let listener = loop {
-            match TcpListener::bind(s.listen) {
+            match bind(s.listen) {
                 Ok(l) => break l,
                 Err(e) => {
                     tries += 1;

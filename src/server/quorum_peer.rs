@@ -82,6 +82,24 @@ pub enum QuorumInput {
     LeaderDown(u64, String),
 }
 
+/// How often a server standing aside tries its quorum port (ms).
+const PROBE_EVERY_MS: u64 = 1000;
+
+/// The stop switch of a leader's quorum listener: stopping wakes it, so
+/// that it lets go of the port at once.
+#[derive(Default)]
+pub struct Stop {
+    stopped: Cell<bool>,
+    wake: Mailbox<()>,
+}
+
+impl Stop {
+    fn stop(&self) {
+        self.stopped.set(true);
+        self.wake.push(());
+    }
+}
+
 /// One quorum-port connection's send side.
 #[derive(Default)]
 pub struct Link {
@@ -150,8 +168,20 @@ pub struct QuorumPeer {
     started: std::time::Instant,
     /// When this server last went LOOKING (ms since start).
     looking_since: u64,
-    /// The leader's quorum listener; dropped to stop it.
-    listener_stop: Option<Rc<Cell<bool>>>,
+    /// The leader's quorum listener's stop switch.
+    listener_stop: Option<Rc<Stop>>,
+    /// This server cannot lead (it cannot bind its quorum port, or write
+    /// its epoch files): it stands aside in elections (see
+    /// [`Election::set_stand_aside`]) until it can.
+    stand_aside: bool,
+    /// An epoch file could not be written: this server can neither lead
+    /// nor follow until it can.
+    epochs_unwritable: bool,
+    /// When the quorum port was last tried while standing aside (ms).
+    last_probe: u64,
+    /// Leaving a role failed before the sequencer was at hand: go
+    /// LOOKING at the next tick.
+    relook: bool,
     /// The last version published to the shards: what a server that stops
     /// leading or following goes back to.
     published: Arc<Tree>,
@@ -211,11 +241,16 @@ impl QuorumPeer {
             started: std::time::Instant::now(),
             looking_since: 0,
             listener_stop: None,
+            stand_aside: false,
+            epochs_unwritable: false,
+            last_probe: 0,
+            relook: false,
             snap_base: published.clone(),
             published,
             unpublished_commits: Default::default(),
         };
         tracing::info!("LOOKING");
+        p.check_quorum_port();
         let a = p.election.look(last_zxid, epochs.current, ms(p.started));
         let base = p.published.clone();
         p.election_actions(a, &base);
@@ -275,12 +310,32 @@ impl QuorumPeer {
             .map(|d| d.saturating_sub(now))
             .unwrap_or(1000);
         let tick = (self.s.tick_ms / 2).max(1);
+        if self.relook {
+            return 1;
+        }
         e.min(tick).clamp(1, 1000)
     }
 
     /// Timers: the election's back-off, and the Zab machines' ticks.
     pub fn tick(&mut self, seq: &mut Sequencer) {
+        if std::mem::take(&mut self.relook) {
+            self.look(seq);
+        }
         let now = ms(self.started);
+        // Standing aside: once a second, see whether the quorum port is
+        // free again; if so, put this server's own vote forward.
+        if self.stand_aside
+            && self.election.is_running()
+            && now.saturating_sub(self.last_probe) >= PROBE_EVERY_MS
+        {
+            self.last_probe = now;
+            if self.can_lead() {
+                tracing::info!(addr = %self.s.quorum_listen, "this server can lead again: no longer standing aside");
+                self.stand_aside = false;
+                let a = self.election.set_stand_aside(false, now);
+                self.election_actions(a, seq.tree());
+            }
+        }
         // Read-only mode: LOOKING for max(2 s, tickTime) (ZooKeeper's
         // roZkMgr) serves reads; a decision ends it.
         let looking = matches!(self.state, State::Looking);
@@ -474,6 +529,21 @@ impl QuorumPeer {
         }
     }
 
+    /// The own txn log failed a write; it is durable up to `durable`. A
+    /// leader or learner leaves its role (ZooKeeper's server stops and
+    /// its peer goes back to LOOKING); what was not logged is forgotten.
+    pub fn log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
+        if matches!(self.state, State::Looking) {
+            return;
+        }
+        tracing::error!(
+            durable = format!("0x{durable:x}"),
+            "the txn log failed: leaving the role"
+        );
+        self.uncommitted.retain(|z, _| *z <= durable);
+        self.look(seq);
+    }
+
     /// The own txn log is durable up to `zxid`.
     pub fn durable(&mut self, zxid: i64, seq: &mut Sequencer) {
         match &mut self.state {
@@ -540,20 +610,43 @@ impl QuorumPeer {
         self.learner_actions(actions, seq);
     }
 
-    fn persist(&mut self, name: &str, e: i64) {
-        if let Err(err) = epochs::write(&self.dirs, name, e) {
-            tracing::error!(error = %err, "cannot persist {name}");
-        }
+    /// Writes an epoch file. A failure is fatal to the role, as in
+    /// ZooKeeper (`setAcceptedEpoch`/`setCurrentEpoch` throw, and the peer
+    /// goes back to LOOKING): the caller leaves leading or following
+    /// before anything acknowledges the epoch, and the epoch kept in
+    /// memory stays the one on disk.
+    fn persist(&mut self, name: &str, e: i64) -> Result<(), crate::storage::StorageError> {
+        epochs::write(&self.dirs, name, e)?;
         if name == epochs::CURRENT {
             self.epochs.current = e;
         } else {
             self.epochs.accepted = e;
+        }
+        Ok(())
+    }
+
+    /// Carries out a `Persist*Epoch` action; on failure goes LOOKING and
+    /// says so (`false`: the actions after it must not run).
+    fn persist_or_look(&mut self, name: &str, e: i64, seq: &mut Sequencer) -> bool {
+        match self.persist(name, e) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!(
+                    epoch = e,
+                    error = %err,
+                    "cannot persist {name}; leaving the role without acknowledging the epoch, standing aside in elections until it can be written"
+                );
+                self.epochs_unwritable = true;
+                self.look(seq);
+                false
+            }
         }
     }
 
     /// Back to LOOKING: the sequencer stops serving and forgets what was
     /// not committed; the election starts again.
     fn look(&mut self, seq: &mut Sequencer) {
+        let was_leading = matches!(self.state, State::Leading { .. });
         match std::mem::replace(&mut self.state, State::Looking) {
             State::Leading { leader, links } => {
                 for l in links.values() {
@@ -570,7 +663,7 @@ impl QuorumPeer {
             State::Looking => {}
         }
         if let Some(stop) = self.listener_stop.take() {
-            stop.set(true);
+            stop.stop();
         }
         self.awaiting_snapshot = false;
         // The election must see the whole logged history, as ZooKeeper
@@ -598,6 +691,13 @@ impl QuorumPeer {
         tracing::info!("LOOKING");
         let now = ms(self.started);
         self.looking_since = now;
+        // A leader held its quorum port until now: it may lead again.
+        if was_leading && !self.epochs_unwritable {
+            self.stand_aside = false;
+            self.election.set_stand_aside(false, now);
+        } else {
+            self.check_quorum_port();
+        }
         let a = self
             .election
             .look(seq.tree().last_zxid, self.epochs.current, now);
@@ -645,7 +745,79 @@ impl QuorumPeer {
         self.recent.push_back((zxid, data));
     }
 
+    /// Before an election: a server that cannot lead (see
+    /// [`QuorumPeer::can_lead`]) stands aside, so that it does not win an
+    /// election it cannot serve.
+    fn check_quorum_port(&mut self) {
+        let now = ms(self.started);
+        self.last_probe = now;
+        let free = self.can_lead();
+        if !free && !self.stand_aside {
+            tracing::warn!(
+                addr = %self.s.quorum_listen,
+                epochs_unwritable = self.epochs_unwritable,
+                "this server cannot lead: standing aside in this election so that another member leads"
+            );
+        }
+        self.stand_aside = !free;
+        self.election.set_stand_aside(!free, now);
+    }
+
+    /// Whether this server could lead now: its epoch files can be
+    /// written (after a failure, they are written again with the values
+    /// they hold) and its quorum port bound.
+    fn can_lead(&mut self) -> bool {
+        if self.epochs_unwritable {
+            let (a, c) = (self.epochs.accepted, self.epochs.current);
+            let r = epochs::write(&self.dirs, epochs::ACCEPTED, a)
+                .and_then(|_| epochs::write(&self.dirs, epochs::CURRENT, c));
+            match r {
+                Ok(()) => {
+                    tracing::info!("the epoch files can be written again");
+                    self.epochs_unwritable = false;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "epoch files still not writable");
+                    return false;
+                }
+            }
+        }
+        self.quorum_port_free()
+    }
+
+    /// Whether the quorum port can be bound now (bound and let go, never
+    /// listened on). An observer never leads: for it, always.
+    fn quorum_port_free(&self) -> bool {
+        if self.s.observer {
+            return true;
+        }
+        match shards::listen::probe(self.s.quorum_listen) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(addr = %self.s.quorum_listen, error = %e, "quorum port probe");
+                false
+            }
+        }
+    }
+
     fn lead(&mut self, tree: &Tree) {
+        // ZooKeeper's Leader binds its quorum port first and gives up
+        // leading when it cannot. Here the server then stands aside in
+        // the next election, rather than win it again.
+        let listener = match super::peers::bind(self.s.quorum_listen) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(
+                    addr = %self.s.quorum_listen,
+                    error = %e,
+                    "cannot bind the quorum port: not leading; standing aside so that another member leads"
+                );
+                self.stand_aside = true;
+                self.election.set_stand_aside(true, ms(self.started));
+                self.relook = true;
+                return;
+            }
+        };
         let last_zxid = tree.last_zxid;
         // Its whole history is what it leads with: a SNAP sends it.
         self.snap_base = Arc::new(tree.clone());
@@ -672,9 +844,9 @@ impl QuorumPeer {
             Box::new(DiskLog(self.dirs.clone())),
             ls,
         );
-        let stop = Rc::new(Cell::new(false));
+        let stop = Rc::new(Stop::default());
         self.listener_stop = Some(stop.clone());
-        self.spawn_listener(stop);
+        self.spawn_listener(listener, stop);
         let a = leader.start(ms(self.started));
         self.state = State::Leading {
             leader: Box::new(leader),
@@ -686,10 +858,21 @@ impl QuorumPeer {
 
     fn pending_leader_actions(&mut self, a: Vec<LeaderAction>) {
         for x in a {
-            match x {
+            let r = match x {
                 LeaderAction::PersistAcceptedEpoch(e) => self.persist(epochs::ACCEPTED, e),
                 LeaderAction::PersistCurrentEpoch(e) => self.persist(epochs::CURRENT, e),
-                other => tracing::debug!(?other, "leader action before any learner"),
+                other => {
+                    tracing::debug!(?other, "leader action before any learner");
+                    Ok(())
+                }
+            };
+            if let Err(err) = r {
+                // The sequencer is not at hand here: LOOKING at the next
+                // tick, and nothing after the failed write is done.
+                tracing::error!(error = %err, "cannot persist an epoch; leaving leadership, standing aside in elections until it can be written");
+                self.epochs_unwritable = true;
+                self.relook = true;
+                return;
             }
         }
     }
@@ -744,32 +927,19 @@ impl QuorumPeer {
         .detach();
     }
 
-    fn spawn_listener(&self, stop: Rc<Cell<bool>>) {
-        let addr = self.s.quorum_listen;
+    fn spawn_listener(&self, listener: TcpListener, stop: Rc<Stop>) {
         let inbox = self.inbox.clone();
         let next = self.next_handle.clone();
         let max = self.s.max_buffer;
         glommio::spawn_local(async move {
-            let listener = loop {
-                match TcpListener::bind(addr) {
-                    Ok(l) => break l,
-                    Err(e) => {
-                        if stop.get() {
-                            return;
-                        }
-                        tracing::warn!(%addr, error = %e, "cannot bind the quorum port; retrying");
-                        glommio::timer::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            };
-            while !stop.get() {
+            while !stop.stopped.get() {
                 let accepted =
                     futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                        stop.wake.ready().await;
                         None
                     })
                     .await;
-                let Some(r) = accepted else { continue };
+                let Some(r) = accepted else { break };
                 let stream = match r {
                     Ok(s) => s,
                     Err(e) => {
@@ -777,7 +947,7 @@ impl QuorumPeer {
                         continue;
                     }
                 };
-                if stop.get() {
+                if stop.stopped.get() {
                     break;
                 }
                 let h = next.get();
@@ -847,8 +1017,16 @@ impl QuorumPeer {
                         }
                     }
                 }
-                LeaderAction::PersistAcceptedEpoch(e) => self.persist(epochs::ACCEPTED, e),
-                LeaderAction::PersistCurrentEpoch(e) => self.persist(epochs::CURRENT, e),
+                LeaderAction::PersistAcceptedEpoch(e) => {
+                    if !self.persist_or_look(epochs::ACCEPTED, e, seq) {
+                        return;
+                    }
+                }
+                LeaderAction::PersistCurrentEpoch(e) => {
+                    if !self.persist_or_look(epochs::CURRENT, e, seq) {
+                        return;
+                    }
+                }
                 // The sequencer logs its own txns.
                 LeaderAction::Log { .. } => {}
                 LeaderAction::Commit { zxid, data } => {
@@ -912,8 +1090,16 @@ impl QuorumPeer {
                         l.send(p.encode().freeze());
                     }
                 }
-                LearnerAction::PersistAcceptedEpoch(e) => self.persist(epochs::ACCEPTED, e),
-                LearnerAction::PersistCurrentEpoch(e) => self.persist(epochs::CURRENT, e),
+                LearnerAction::PersistAcceptedEpoch(e) => {
+                    if !self.persist_or_look(epochs::ACCEPTED, e, seq) {
+                        return;
+                    }
+                }
+                LearnerAction::PersistCurrentEpoch(e) => {
+                    if !self.persist_or_look(epochs::CURRENT, e, seq) {
+                        return;
+                    }
+                }
                 LearnerAction::LoadSnapshot { .. } => {
                     self.awaiting_snapshot = true;
                     self.recent.clear();

@@ -229,6 +229,23 @@ impl Ensemble {
         }
     }
 
+    /// Waits up to `within` for member `i` to exit by itself; its status,
+    /// or `None` if it still runs (or was never started).
+    pub fn wait_exit(&mut self, i: usize, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let c = self.procs[i].as_mut()?;
+            if let Ok(Some(st)) = c.try_wait() {
+                self.procs[i] = None;
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A four-letter word's answer from member `i` ("" when it does not
     /// answer).
     pub fn four_letter(&self, i: usize, word: &str) -> String {
