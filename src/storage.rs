@@ -30,6 +30,8 @@ pub enum StorageError {
     },
     #[error("{path}: {message}")]
     Bad { path: String, message: String },
+    #[error("{0}")]
+    Corrupt(Corruption),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
@@ -95,19 +97,83 @@ fn track_sessions(sessions: &mut Vec<(i64, i32)>, client: i64, body: &TxnBody, o
     }
 }
 
+/// Where a log is damaged in a way a crash cannot explain, said in plain
+/// words for the operator: start-up stops here rather than drop txns.
+#[derive(Debug)]
+pub struct Corruption {
+    pub path: PathBuf,
+    /// Where the damage starts (the header's offset 0 for a broken header).
+    pub offset: u64,
+    /// What is wrong there.
+    pub why: String,
+    /// The last txn recovered before the damage.
+    pub last_zxid: i64,
+    /// Valid records found in this file past the damage.
+    pub beyond: txnlog::Beyond,
+    /// Log files after this one.
+    pub later_logs: usize,
+}
+
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the txn log {} is corrupt at byte {} ({}); the last good zxid is 0x{:x}, and {} valid record(s) lie beyond the damage",
+            self.path.display(),
+            self.offset,
+            self.why,
+            self.last_zxid,
+            self.beyond.records,
+        )?;
+        if let (Some(at), Some(z)) = (self.beyond.first_offset, self.beyond.last_zxid) {
+            write!(f, " (from byte {at}, up to zxid 0x{z:x})")?;
+        }
+        if self.later_logs > 0 {
+            write!(f, ", and {} later log file(s) follow", self.later_logs)?;
+        }
+        write!(
+            f,
+            ". corral refuses to start rather than drop them: nothing was changed. \
+             Repair the file with `corral log-dump -r` (ZooKeeper's TxnLogToolkit -r; \
+             see docs/operations.md), or, on an ensemble member, move the data \
+             directory aside so that the member syncs from the leader"
+        )
+    }
+}
+
+/// A file that recovery removes or cuts, once every check has passed (a
+/// refused start leaves the data directories as they were).
+enum Repair {
+    /// A log that holds no txns: its header never reached the disk.
+    Remove(PathBuf),
+    /// A torn tail: the last log is cut to `at`.
+    Cut { path: PathBuf, at: u64 },
+}
+
 /// ZooKeeper's `loadDataBase`: newest valid snapshot, then the logs.
 ///
 /// `trust_empty` is `snapshot.trust.empty`: without it, logs with no
 /// snapshot are refused, as ZooKeeper refuses them.
+///
+/// Damage is told apart from a crash. A torn tail (the last log's last
+/// record is partial and nothing valid follows it) is cut, with a warning
+/// saying how much. A bad record with valid records after it, a damaged
+/// record that is whole (its checksum fails), or a broken header on a log
+/// that holds data stops recovery with [`StorageError::Corrupt`]. A
+/// snapshot that does not read is passed over for an older one only when
+/// the logs hold every txn from that older snapshot to the broken one.
 pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError> {
     remove_snapshot_temps(&dirs.snap);
     let snaps =
         txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
     let mut base: Option<snapshot::Snapshot> = None;
     let mut base_zxid = None;
+    // Snapshots newer than the one loaded that could not be read.
+    let mut broken: Vec<(i64, PathBuf, String)> = Vec::new();
     for (zxid, path) in snaps.iter().rev().take(100) {
         if !snapshot::is_valid_snapshot_file(path) {
             tracing::warn!(file = %path.display(), "skipping an invalid snapshot");
+            broken.push((*zxid, path.clone(), "it fails the quick validity check".into()));
             continue;
         }
         match snapshot::read_snapshot_file(path) {
@@ -118,8 +184,21 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                 break;
             }
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable snapshot")
+                tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable snapshot");
+                broken.push((*zxid, path.clone(), e.to_string()));
             }
+        }
+    }
+    if base.is_none() {
+        if let Some((_, path, why)) = broken.first() {
+            return Err(StorageError::Bad {
+                path: dirs.snap.display().to_string(),
+                message: format!(
+                    "not able to find a valid snapshot: the newest, {}, does not read ({why}), \
+                     and no older one does; nothing was changed",
+                    path.display()
+                ),
+            });
         }
     }
     let logs = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
@@ -168,27 +247,37 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         .collect();
     let to_replay = txnlog::logs_to_replay(&names, snap_zxid);
     let mut replayed = 0;
-    let mut truncated = None;
+    let mut repairs = Vec::new();
     let mut replayed_tail = VecDeque::new();
     let last_index = to_replay.len().saturating_sub(1);
     for (i, (_, name)) in to_replay.iter().enumerate() {
         let path = dirs.log.join(name);
         let bytes = crate::filemap::map(&path).map_err(io(&path))?;
+        let later_logs = last_index - i;
         let mut reader = match txnlog::LogReader::new(&bytes) {
             Ok((_, r)) => r.skip_through(tree.last_zxid),
-            Err(e) if i == last_index || matches!(e, txnlog::LogError::ShortHeader(_)) => {
-                // A log whose header never reached the disk (a crash, or a
-                // full disk, right after it was created) holds no txns.
-                tracing::warn!(file = %path.display(), error = %e, "removing a log without a header");
-                drop(bytes);
-                std::fs::remove_file(&path).map_err(io(&path))?;
-                continue;
-            }
             Err(e) => {
-                return Err(StorageError::Bad {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })
+                let body = bytes.get(txnlog::FileHeader::LEN..).unwrap_or_default();
+                if body.iter().all(|b| *b == 0) {
+                    // A log whose header never reached the disk (a crash,
+                    // or a full disk, right after it was created) holds no
+                    // txns.
+                    tracing::warn!(file = %path.display(), error = %e, "removing a log without a header (it holds no txns)");
+                    repairs.push(Repair::Remove(path.clone()));
+                    continue;
+                }
+                return Err(StorageError::Corrupt(Corruption {
+                    why: format!("broken header: {e}"),
+                    offset: 0,
+                    last_zxid: tree.last_zxid,
+                    beyond: txnlog::records_beyond(
+                        &bytes,
+                        txnlog::FileHeader::LEN,
+                        tree.last_zxid,
+                    ),
+                    later_logs,
+                    path,
+                }));
             }
         };
         // One record at a time: decoded, applied and dropped.
@@ -225,24 +314,80 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         }
         let tail = reader.tail().cloned().unwrap_or(txnlog::LogTail::Eof);
         let valid_end = reader.valid_end();
-        let file_len = bytes.len() as u64;
-        drop(bytes);
         if !tail.is_clean() {
-            if i != last_index {
-                return Err(StorageError::Bad {
-                    path: path.display().to_string(),
-                    message: format!("corrupt record in a log that is not the last: {tail:?}"),
-                });
+            let beyond = txnlog::records_beyond(&bytes, valid_end as usize + 1, tree.last_zxid);
+            let (torn, why) = match tail {
+                txnlog::LogTail::Torn(w) => (true, format!("a partial record: {w}")),
+                txnlog::LogTail::Corrupt(w) => (false, format!("a bad record: {w}")),
+                txnlog::LogTail::Eof | txnlog::LogTail::Padding => (true, String::new()),
+            };
+            if !torn || beyond.records > 0 || later_logs > 0 {
+                return Err(StorageError::Corrupt(Corruption {
+                    path,
+                    offset: valid_end,
+                    why,
+                    last_zxid: tree.last_zxid,
+                    beyond,
+                    later_logs,
+                }));
             }
-            let cut = file_len - valid_end;
-            tracing::warn!(file = %path.display(), at = valid_end, bytes = cut, "cutting a torn tail off the last log");
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(io(&path))?;
-            f.set_len(valid_end).map_err(io(&path))?;
-            f.sync_all().map_err(io(&path))?;
-            truncated = Some((path.clone(), cut));
+            repairs.push(Repair::Cut {
+                path: path.clone(),
+                at: valid_end,
+            });
+        }
+    }
+    // A broken snapshot is passed over only when the logs replayed from
+    // the older one reach past it: no txn is lost between them.
+    if let Some((newest_broken, path, why)) = broken.first() {
+        let first_log = to_replay.first().map(|(z, _)| *z);
+        let covered =
+            first_log.is_some_and(|z| z <= snap_zxid + 1) && tree.last_zxid >= *newest_broken;
+        if !covered {
+            return Err(StorageError::Bad {
+                path: path.display().to_string(),
+                message: format!(
+                    "this snapshot does not read ({why}), and the logs do not cover the gap \
+                     from the older snapshot at 0x{snap_zxid:x} to 0x{newest_broken:x} \
+                     (they hold txns {} to 0x{:x}); corral refuses to start rather than lose \
+                     those txns: nothing was changed",
+                    first_log.map_or("none".into(), |z| format!("from the log starting at 0x{z:x}")),
+                    tree.last_zxid
+                ),
+            });
+        }
+        for (z, p, why) in &broken {
+            tracing::warn!(
+                file = %p.display(),
+                error = %why,
+                fallback = format!("0x{snap_zxid:x}"),
+                "snapshot 0x{z:x} does not read; fell back to the older snapshot, and the logs cover every txn up to 0x{:x}",
+                tree.last_zxid
+            );
+        }
+    }
+    let mut truncated = None;
+    for r in repairs {
+        match r {
+            Repair::Remove(path) => std::fs::remove_file(&path).map_err(io(&path))?,
+            Repair::Cut { path, at } => {
+                let len = std::fs::metadata(&path).map_err(io(&path))?.len();
+                let cut = len.saturating_sub(at);
+                tracing::warn!(
+                    file = %path.display(),
+                    at,
+                    bytes = cut,
+                    last_zxid = format!("0x{:x}", tree.last_zxid),
+                    "cutting a torn tail off the last log: a partial last record with nothing valid after it; {cut} bytes cut at byte {at}"
+                );
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io(&path))?;
+                f.set_len(at).map_err(io(&path))?;
+                f.sync_all().map_err(io(&path))?;
+                truncated = Some((path, cut));
+            }
         }
     }
     Ok(Recovered {

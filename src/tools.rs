@@ -157,6 +157,133 @@ pub fn format_log(log: &LogFile) -> String {
     s
 }
 
+/// What the operator answers when `log-dump -r` finds a bad checksum
+/// (TxnLogToolkit's "Would you like to fix it (Yes/No/Abort) ?").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    Abort,
+}
+
+/// Why `log-dump -r` stopped without writing a repaired file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoverError {
+    #[error("Invalid magic number for {0}")]
+    BadMagic(String),
+    #[error("Last transaction was partial.")]
+    Partial,
+    #[error("Unreasonable length {0} at byte {1}")]
+    BadLength(i32, usize),
+    #[error("Recovery aborted.")]
+    Aborted,
+}
+
+/// What `log-dump -r` produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecovery {
+    /// The repaired log (header and every record, checksums recomputed
+    /// where the operator said yes), to be written to `<file>.fixed`.
+    pub fixed_log: Vec<u8>,
+    /// How many checksums were recomputed.
+    pub crc_fixed: usize,
+    /// How many records were read.
+    pub txns: usize,
+}
+
+fn entry_line(entry: &[u8]) -> String {
+    match crate::txnlog::decode_entry(entry) {
+        Ok((t, _)) => txn_line(&t),
+        Err(e) => format!("(an entry of {} bytes that does not decode: {e})", entry.len()),
+    }
+}
+
+/// ZooKeeper's `TxnLogToolkit` in recovery mode (`-r`), as pure logic:
+/// reads the records of `buf` up to the end of the log (the end of the
+/// file, or an empty entry: pre-allocation), and copies each one to the
+/// repaired log; a record whose Adler32 does not match its entry is shown
+/// ("CRC ERROR - ..."), and `ask` decides whether its checksum is
+/// recomputed (`force`, TxnLogToolkit's `-y`, recomputes every one without
+/// asking and shows "CRC FIXED - ..."). `verbose` (`-v`) shows every
+/// record. A record without its end-of-record mark stops it ("Last
+/// transaction was partial."), as it stops TxnLogToolkit. Lines go to `out`.
+pub fn recover_log(
+    name: &str,
+    buf: &[u8],
+    force: bool,
+    verbose: bool,
+    out: &mut String,
+    mut ask: impl FnMut(&mut String) -> Answer,
+) -> Result<LogRecovery, RecoverError> {
+    use crate::jute::Jute;
+    use crate::txnlog::{adler32, FileHeader, EOR, TXNLOG_MAGIC};
+    let header = buf
+        .get(..FileHeader::LEN)
+        .and_then(|h| FileHeader::decode(h).ok())
+        .filter(|h| h.magic == TXNLOG_MAGIC)
+        .ok_or_else(|| RecoverError::BadMagic(name.to_string()))?;
+    let _ = writeln!(
+        out,
+        "ZooKeeper Transactional Log File with dbid {} txnlog format version {}",
+        header.dbid, header.version
+    );
+    let mut fixed_log = buf[..FileHeader::LEN].to_vec();
+    let mut pos = FileHeader::LEN;
+    let mut crc_fixed = 0;
+    let mut txns = 0;
+    loop {
+        let Some(frame) = buf.get(pos..pos + 12) else {
+            break;
+        };
+        let mut crc = i64::from_be_bytes(frame[..8].try_into().unwrap_or_default());
+        let len = i32::from_be_bytes(frame[8..12].try_into().unwrap_or_default());
+        if len == 0 {
+            // Pre-allocated space: the end of the log.
+            break;
+        }
+        let n = usize::try_from(len).map_err(|_| RecoverError::BadLength(len, pos))?;
+        let Some(entry) = buf.get(pos + 12..pos + 12 + n) else {
+            break;
+        };
+        let actual = adler32(entry);
+        if crc != actual {
+            if force {
+                crc = actual;
+                crc_fixed += 1;
+                let _ = writeln!(out, "CRC FIXED - {}", entry_line(entry));
+            } else {
+                let _ = writeln!(out, "CRC ERROR - {}", entry_line(entry));
+                match ask(out) {
+                    Answer::Yes => {
+                        crc = actual;
+                        crc_fixed += 1;
+                    }
+                    Answer::No => {}
+                    Answer::Abort => return Err(RecoverError::Aborted),
+                }
+            }
+        }
+        if verbose {
+            let _ = writeln!(out, "{}", entry_line(entry));
+        }
+        if buf.get(pos + 12 + n) != Some(&EOR) {
+            return Err(RecoverError::Partial);
+        }
+        fixed_log.extend_from_slice(&crc.to_be_bytes());
+        fixed_log.extend_from_slice(&frame[8..12]);
+        fixed_log.extend_from_slice(entry);
+        fixed_log.push(EOR);
+        pos += 12 + n + 1;
+        txns += 1;
+    }
+    let _ = writeln!(out, "EOF reached after {txns} txns.");
+    Ok(LogRecovery {
+        fixed_log,
+        crc_fixed,
+        txns,
+    })
+}
+
 fn node_lines(s: &mut String, tree: &Tree, path: &str) {
     let Some(n) = tree.get(path) else { return };
     let st = n.stat();
@@ -196,6 +323,66 @@ pub fn format_snapshot(snap: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn log_of(n: i64) -> Vec<u8> {
+        let mut b = bytes::BytesMut::new();
+        crate::txnlog::write_header(&mut b, 0);
+        for z in 1..=n {
+            let t = Txn {
+                hdr: crate::jute::TxnHeader {
+                    client_id: 1,
+                    cxid: z as i32,
+                    zxid: z,
+                    time: 0,
+                    op: op::DELETE,
+                },
+                body: TxnBody::Delete(crate::jute::DeleteTxn {
+                    path: format!("/n{z}"),
+                }),
+            };
+            crate::txnlog::write_record(&mut b, &t, None);
+        }
+        b.to_vec()
+    }
+
+    #[test]
+    fn recovery_recomputes_bad_checksums_as_asked() {
+        let good = log_of(5);
+        let rec = |n: usize| 16 + n * (12 + 32 + 4 + 3 + 1);
+        let mut bad = good.clone();
+        bad[rec(1) + 7] ^= 0x10; // record 2's checksum
+        bad[rec(3) + 7] ^= 0x10; // record 4's checksum
+        bad.extend_from_slice(&[0; 64]);
+        let mut out = String::new();
+        let r = recover_log("log.1", &bad, true, false, &mut out, |_| Answer::No).unwrap();
+        assert_eq!((r.crc_fixed, r.txns), (2, 5));
+        assert_eq!(r.fixed_log, good, "{out}");
+        assert_eq!(out.matches("CRC FIXED - ").count(), 2, "{out}");
+        assert!(out.ends_with("EOF reached after 5 txns.\n"), "{out}");
+        // Asked: yes to the first, no to the second.
+        let mut answers = [Answer::Yes, Answer::No].into_iter();
+        let mut out = String::new();
+        let r = recover_log("log.1", &bad, false, true, &mut out, |_| {
+            answers.next().unwrap()
+        })
+        .unwrap();
+        assert_eq!(r.crc_fixed, 1);
+        assert_eq!(r.fixed_log[..rec(3)], good[..rec(3)]);
+        assert_ne!(r.fixed_log, good);
+        assert_eq!(out.matches("CRC ERROR - ").count(), 2, "{out}");
+        assert_eq!(out.matches("zxid 0x").count(), 7, "verbose: {out}");
+        let mut out = String::new();
+        let e = recover_log("log.1", &bad, false, false, &mut out, |_| Answer::Abort);
+        assert_eq!(e, Err(RecoverError::Aborted));
+        // A partial last record and a bad header stop it.
+        let mut torn = good.clone();
+        torn.pop();
+        torn.push(0);
+        let e = recover_log("log.1", &torn, true, false, &mut out, |_| Answer::Yes);
+        assert_eq!(e, Err(RecoverError::Partial));
+        let e = recover_log("log.1", b"ZKSN and more", true, false, &mut out, |_| Answer::Yes);
+        assert_eq!(e, Err(RecoverError::BadMagic("log.1".into())));
+    }
 
     #[test]
     fn dates_are_civil() {

@@ -229,6 +229,23 @@ impl Ensemble {
         }
     }
 
+    /// Waits up to `within` for member `i` to exit by itself and reaps
+    /// it: its exit status, or `None` while it still runs.
+    pub fn wait_exit(&mut self, i: usize, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let child = self.procs[i].as_mut()?;
+            if let Ok(Some(st)) = child.try_wait() {
+                self.procs[i] = None;
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A four-letter word's answer from member `i` ("" when it does not
     /// answer).
     pub fn four_letter(&self, i: usize, word: &str) -> String {
