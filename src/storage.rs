@@ -709,6 +709,90 @@ mod tests {
     }
 
     #[test]
+    fn corruption_is_refused_untouched_and_a_torn_tail_is_cut() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(tmp.path(), tmp.path()).unwrap();
+        let txns: Vec<Txn> = (1..=30).map(|z| create(z, &format!("/a{z}"))).collect();
+        let path = write_log_file(&dirs.log, &txns).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let ends: Vec<u64> = txnlog::read_log(&good)
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.end)
+            .collect();
+        // A flipped byte in record 11 (the 'B' mark: a partial-looking
+        // record) with 19 valid ones after it.
+        let mut bad = good.clone();
+        bad[ends[10] as usize - 1] = b'C';
+        bad.resize(bad.len() + 4096, 0);
+        std::fs::write(&path, &bad).unwrap();
+        let Err(StorageError::Corrupt(c)) = recover(&dirs, true) else {
+            panic!("corruption was not refused");
+        };
+        assert_eq!((c.offset, c.last_zxid, c.beyond.records), (ends[9], 10, 19));
+        assert_eq!(std::fs::read(&path).unwrap(), bad, "the log was changed");
+        // The same damage on the last record: a torn tail, cut.
+        let mut torn = good.clone();
+        torn[ends[29] as usize - 1] = 0;
+        torn.resize(torn.len() + 4096, 0);
+        std::fs::write(&path, &torn).unwrap();
+        let r = recover(&dirs, true).unwrap();
+        assert_eq!(r.tree.last_zxid, 29);
+        assert_eq!(r.truncated.map(|(_, n)| n), Some(torn.len() as u64 - ends[28]));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), ends[28]);
+        // A broken header on a log with data: refused; on a log of zeros
+        // (a header that never reached the disk): removed.
+        let mut hdr = good.clone();
+        hdr[1] = b'X';
+        std::fs::write(&path, &hdr).unwrap();
+        let Err(StorageError::Corrupt(c)) = recover(&dirs, true) else {
+            panic!("a broken header was not refused");
+        };
+        assert_eq!((c.offset, c.beyond.records), (0, 30));
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        assert_eq!(recover(&dirs, true).unwrap().tree.last_zxid, 0);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_broken_snapshot_is_passed_over_only_when_the_logs_cover_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(tmp.path(), tmp.path()).unwrap();
+        let mut tree = Tree::new();
+        let mut scratch = Vec::new();
+        let txns: Vec<Txn> = (1..=20).map(|z| create(z, &format!("/a{z}"))).collect();
+        for t in &txns[..5] {
+            tree.apply(t, &mut scratch);
+        }
+        write_snapshot(&dirs.snap, &tree, &[], Compression::None).unwrap();
+        for t in &txns[5..15] {
+            tree.apply(t, &mut scratch);
+        }
+        let newest = write_snapshot(&dirs.snap, &tree, &[], Compression::None).unwrap();
+        let mut b = std::fs::read(&newest).unwrap();
+        let mid = b.len() / 2;
+        b[mid] ^= 0x10;
+        std::fs::write(&newest, &b).unwrap();
+        // Logs from zxid 6 on: the gap 6..=15 is covered.
+        let log = write_log_file(&dirs.log, &txns[5..]).unwrap();
+        let r = recover(&dirs, false).unwrap();
+        assert_eq!((r.snapshot_zxid, r.tree.last_zxid), (Some(5), 20));
+        // Logs from zxid 8 on: 6 and 7 are lost; refused.
+        std::fs::remove_file(&log).unwrap();
+        write_log_file(&dirs.log, &txns[7..]).unwrap();
+        let e = recover(&dirs, false).unwrap_err().to_string();
+        assert!(e.contains("do not cover the gap"), "{e}");
+        // Logs that stop short of the broken snapshot: refused.
+        for (_, p) in txnlog::list_files(&dirs.log, "log").unwrap() {
+            std::fs::remove_file(p).unwrap();
+        }
+        write_log_file(&dirs.log, &txns[5..12]).unwrap();
+        assert!(recover(&dirs, false).is_err());
+        assert_eq!(std::fs::read(&newest).unwrap(), b);
+    }
+
+    #[test]
     fn recovery_drops_headerless_logs_and_unfinished_snapshots() {
         let tmp = tempfile::tempdir().unwrap();
         let dirs = Dirs::open(tmp.path(), tmp.path()).unwrap();

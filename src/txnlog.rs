@@ -645,6 +645,40 @@ mod tests {
     }
 
     #[test]
+    fn records_beyond_damage_are_found_and_counted() {
+        let (b, ends) = log_of(1..41);
+        // A flipped byte inside record 21: 19 whole records follow it.
+        let mut v = b.to_vec();
+        v[ends[19] as usize + 20] ^= 0x04;
+        let f = read_log(&v).unwrap();
+        assert_eq!((f.records.len(), f.valid_end), (20, ends[19]));
+        let beyond = records_beyond(&v, f.valid_end as usize + 1, 20);
+        assert_eq!(beyond.records, 19);
+        assert_eq!(beyond.first_offset, Some(ends[20]));
+        assert_eq!(beyond.last_zxid, Some(40));
+        // Two damaged records: the scan resumes past the second.
+        v[ends[29] as usize + 3] ^= 0x01;
+        assert_eq!(
+            records_beyond(&v, f.valid_end as usize + 1, 20).records,
+            18
+        );
+        // Records at or below the last good zxid do not count.
+        assert_eq!(records_beyond(&v, 16, 40).records, 0);
+        // A torn last record, then pre-allocated zeros: nothing beyond.
+        let mut t = b[..ends[39] as usize - 5].to_vec();
+        t.resize(t.len() + (1 << 20), 0);
+        let f = read_log(&t).unwrap();
+        assert!(matches!(f.tail, LogTail::Torn(_)));
+        assert_eq!(
+            records_beyond(&t, f.valid_end as usize + 1, 39),
+            Beyond::default()
+        );
+        // Garbage never passes for a record.
+        let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+        assert_eq!(records_beyond(&junk, 0, 0).records, 0);
+    }
+
+    #[test]
     fn header_bytes() {
         let mut b = BytesMut::new();
         write_header(&mut b, 0);
