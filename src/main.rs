@@ -165,7 +165,12 @@ fn recover_log(file: &std::path::Path, yes: bool, verbose: bool) -> Result<(), S
                 Ok(0) | Err(_) => return Answer::Abort,
                 Ok(_) => {}
             }
-            match line.trim_start().chars().next().map(|c| c.to_ascii_uppercase()) {
+            match line
+                .trim_start()
+                .chars()
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+            {
                 Some('Y') => return Answer::Yes,
                 Some('N') => return Answer::No,
                 Some('A') => return Answer::Abort,

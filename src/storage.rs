@@ -3,7 +3,9 @@
 //! `version-2/snapshot.<zxid>`).
 //!
 //! Owns ZooKeeper's `FileTxnSnapLog.restore` (newest valid snapshot, then
-//! the logs after it, cutting a torn tail off the last log), writing a
+//! the logs after it; a torn tail of the last log is cut, corruption stops
+//! start-up with [`StorageError::Corrupt`], and a broken snapshot is passed
+//! over only when the logs cover the gap), writing a
 //! snapshot of a frozen tree version, and `PurgeTxnLog`. Plain blocking
 //! file I/O: it runs at start-up, on the snapshot thread and in
 //! `corral purge`, never on a shard or the sequencer. Formats live in
@@ -173,7 +175,11 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
     for (zxid, path) in snaps.iter().rev().take(100) {
         if !snapshot::is_valid_snapshot_file(path) {
             tracing::warn!(file = %path.display(), "skipping an invalid snapshot");
-            broken.push((*zxid, path.clone(), "it fails the quick validity check".into()));
+            broken.push((
+                *zxid,
+                path.clone(),
+                "it fails the quick validity check".into(),
+            ));
             continue;
         }
         match snapshot::read_snapshot_file(path) {
@@ -270,11 +276,7 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                     why: format!("broken header: {e}"),
                     offset: 0,
                     last_zxid: tree.last_zxid,
-                    beyond: txnlog::records_beyond(
-                        &bytes,
-                        txnlog::FileHeader::LEN,
-                        tree.last_zxid,
-                    ),
+                    beyond: txnlog::records_beyond(&bytes, txnlog::FileHeader::LEN, tree.last_zxid),
                     later_logs,
                     path,
                 }));
@@ -351,7 +353,9 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                      from the older snapshot at 0x{snap_zxid:x} to 0x{newest_broken:x} \
                      (they hold txns {} to 0x{:x}); corral refuses to start rather than lose \
                      those txns: nothing was changed",
-                    first_log.map_or("none".into(), |z| format!("from the log starting at 0x{z:x}")),
+                    first_log.map_or("none".into(), |z| format!(
+                        "from the log starting at 0x{z:x}"
+                    )),
                     tree.last_zxid
                 ),
             });
@@ -739,7 +743,10 @@ mod tests {
         std::fs::write(&path, &torn).unwrap();
         let r = recover(&dirs, true).unwrap();
         assert_eq!(r.tree.last_zxid, 29);
-        assert_eq!(r.truncated.map(|(_, n)| n), Some(torn.len() as u64 - ends[28]));
+        assert_eq!(
+            r.truncated.map(|(_, n)| n),
+            Some(torn.len() as u64 - ends[28])
+        );
         assert_eq!(std::fs::metadata(&path).unwrap().len(), ends[28]);
         // A broken header on a log with data: refused; on a log of zeros
         // (a header that never reached the disk): removed.

@@ -1,6 +1,7 @@
-//! Operator tools: `corral log-dump` (ZooKeeper's `TxnLogToolkit`) and
-//! `corral snap-dump` (`SnapshotFormatter`), as pure formatting of what
-//! `txnlog` and `snapshot` read. `corral purge` lives in `storage`.
+//! Operator tools: `corral log-dump` (ZooKeeper's `TxnLogToolkit`, with
+//! its recovery mode `-r` that recomputes bad checksums) and
+//! `corral snap-dump` (`SnapshotFormatter`), as pure logic over what
+//! `txnlog` and `snapshot` read; `main` does the file and terminal I/O. `corral purge` lives in `storage`.
 
 use crate::jute::op;
 use crate::snapshot::Snapshot;
@@ -194,7 +195,10 @@ pub struct LogRecovery {
 fn entry_line(entry: &[u8]) -> String {
     match crate::txnlog::decode_entry(entry) {
         Ok((t, _)) => txn_line(&t),
-        Err(e) => format!("(an entry of {} bytes that does not decode: {e})", entry.len()),
+        Err(e) => format!(
+            "(an entry of {} bytes that does not decode: {e})",
+            entry.len()
+        ),
     }
 }
 
@@ -231,10 +235,7 @@ pub fn recover_log(
     let mut pos = FileHeader::LEN;
     let mut crc_fixed = 0;
     let mut txns = 0;
-    loop {
-        let Some(frame) = buf.get(pos..pos + 12) else {
-            break;
-        };
+    while let Some(frame) = buf.get(pos..pos + 12) {
         let mut crc = i64::from_be_bytes(frame[..8].try_into().unwrap_or_default());
         let len = i32::from_be_bytes(frame[8..12].try_into().unwrap_or_default());
         if len == 0 {
@@ -380,7 +381,9 @@ mod tests {
         torn.push(0);
         let e = recover_log("log.1", &torn, true, false, &mut out, |_| Answer::Yes);
         assert_eq!(e, Err(RecoverError::Partial));
-        let e = recover_log("log.1", b"ZKSN and more", true, false, &mut out, |_| Answer::Yes);
+        let e = recover_log("log.1", b"ZKSN and more", true, false, &mut out, |_| {
+            Answer::Yes
+        });
         assert_eq!(e, Err(RecoverError::BadMagic("log.1".into())));
     }
 

@@ -15,6 +15,9 @@
 //! 0: that is the end of the log. A record cut short by a crash, or one that
 //! fails its checksum, ends the readable log too; [`LogReader`] says which,
 //! and where the last good record ended so the caller can truncate there.
+//! [`records_beyond`] finds the valid records past a damaged spot, which
+//! is how recovery tells a torn tail (nothing valid after it) from
+//! corruption.
 //!
 //! Also here: file names, and which log files to replay after a snapshot
 //! (`FileTxnLog.getLogFiles`). Pure logic over byte buffers; the only I/O is
@@ -658,10 +661,7 @@ mod tests {
         assert_eq!(beyond.last_zxid, Some(40));
         // Two damaged records: the scan resumes past the second.
         v[ends[29] as usize + 3] ^= 0x01;
-        assert_eq!(
-            records_beyond(&v, f.valid_end as usize + 1, 20).records,
-            18
-        );
+        assert_eq!(records_beyond(&v, f.valid_end as usize + 1, 20).records, 18);
         // Records at or below the last good zxid do not count.
         assert_eq!(records_beyond(&v, 16, 40).records, 0);
         // A torn last record, then pre-allocated zeros: nothing beyond.

@@ -166,7 +166,10 @@ fn byte_flip_inside_record_21_refuses_start_and_changes_nothing() {
         format!("last good zxid is 0x{last_good:x}"),
         format!("{beyond} valid record(s) lie beyond"),
     ] {
-        assert!(out.contains(&want), "the refusal does not say {want:?}:\n{out}");
+        assert!(
+            out.contains(&want),
+            "the refusal does not say {want:?}:\n{out}"
+        );
     }
     // Nothing was cut: same size (pre-allocation included), same bytes.
     assert_eq!(std::fs::read(&log).unwrap(), b, "{name} was changed");
@@ -266,7 +269,11 @@ fn log_dump_recover_repairs_a_flipped_checksum() {
         "{out}"
     );
     let fixed = PathBuf::from(format!("{file}.fixed"));
-    assert_eq!(std::fs::read(&log).unwrap(), b, "the original is left alone");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        b,
+        "the original is left alone"
+    );
     // A second run does not overwrite the repaired file.
     let (ok, out) = run_tool(&["log-dump", "-r", "-y", &file]);
     assert!(!ok && out.contains("already exists"), "{out}");
@@ -288,7 +295,12 @@ fn server_with_snapshots() -> (Server, Vec<(i64, PathBuf)>) {
         raw.create(&format!("/c{i:03}"), b"x", 0).ok();
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while files(&data, "snapshot").iter().filter(|(z, _)| *z > 100).count() < 2 {
+    while files(&data, "snapshot")
+        .iter()
+        .filter(|(z, _)| *z > 100)
+        .count()
+        < 2
+    {
         assert!(Instant::now() < deadline, "no snapshots after zxid 100");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -347,7 +359,11 @@ fn broken_newest_snapshot_without_logs_covering_refuses_start() {
         "{out}"
     );
     assert_eq!(std::fs::read(&newest).unwrap(), broken);
-    assert_eq!(files(&srv.data_dir(), "snapshot"), snaps, "snapshots changed");
+    assert_eq!(
+        files(&srv.data_dir(), "snapshot"),
+        snaps,
+        "snapshots changed"
+    );
 }
 
 #[test]
@@ -395,7 +411,11 @@ fn ensemble_member_with_a_corrupt_log_does_not_start_and_resyncs_once_wiped() {
         "the member with a corrupt log did not refuse to start ({st:?}):\n{out}"
     );
     assert!(out.contains("is corrupt"), "{out}");
-    assert_eq!(std::fs::read(&log).unwrap(), b, "the member changed its log");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        b,
+        "the member changed its log"
+    );
     // The other two still serve every write.
     let kids = Raw::connect(&addr).children("/", false).unwrap();
     assert_eq!(kids.iter().filter(|c| c.starts_with('c')).count(), 200);
