@@ -122,6 +122,11 @@ fn run_tool(tool: Tool) -> Result<(), String> {
             let log =
                 corral::txnlog::read_log(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
             print!("{}", corral::tools::format_log(&log));
+            if !log.tail.is_clean() {
+                let after = log.records.last().map_or(0, |r| r.txn.hdr.zxid);
+                let b = corral::txnlog::records_beyond(&bytes, log.valid_end as usize + 1, after);
+                print!("{}", corral::tools::format_beyond(&b));
+            }
             Ok(())
         }
         Tool::SnapDump { file } => {

@@ -285,6 +285,19 @@ pub fn recover_log(
     })
 }
 
+/// What `log-dump` adds after a damaged record: the valid records past
+/// it (a torn tail has none; corruption has some, and start-up refuses).
+pub fn format_beyond(b: &crate::txnlog::Beyond) -> String {
+    match (b.first_offset, b.last_zxid) {
+        (Some(at), Some(z)) => format!(
+            "{} valid record(s) lie beyond the damage, from byte {at} up to zxid 0x{z:x}: the log is corrupt, not torn.\n",
+            b.records
+        ),
+        _ => "No valid record lies beyond: a torn tail, which start-up cuts if the record is partial.\n"
+            .to_string(),
+    }
+}
+
 fn node_lines(s: &mut String, tree: &Tree, path: &str) {
     let Some(n) = tree.get(path) else { return };
     let st = n.stat();

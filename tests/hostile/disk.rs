@@ -171,6 +171,12 @@ fn byte_flip_inside_record_21_refuses_start_and_changes_nothing() {
             "the refusal does not say {want:?}:\n{out}"
         );
     }
+    // log-dump says so too.
+    let (_, dump) = run_tool(&["log-dump", &log.display().to_string()]);
+    assert!(
+        dump.contains(&format!("{beyond} valid record(s) lie beyond the damage")),
+        "{dump}"
+    );
     // Nothing was cut: same size (pre-allocation included), same bytes.
     assert_eq!(std::fs::read(&log).unwrap(), b, "{name} was changed");
 }
