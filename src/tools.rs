@@ -178,6 +178,11 @@ pub enum RecoverError {
     BadLength(i32, usize),
     #[error("Recovery aborted.")]
     Aborted,
+    #[error(
+        "the log cannot be read past byte {0}, but {1} valid record(s) lie beyond it; \
+         no repaired file was written (it would drop them)"
+    )]
+    Beyond(usize, usize),
 }
 
 /// What `log-dump -r` produced.
@@ -276,6 +281,17 @@ pub fn recover_log(
         fixed_log.push(EOR);
         pos += 12 + n + 1;
         txns += 1;
+    }
+    // Where reading stopped is the end of the log only if nothing valid
+    // lies past it: a repaired file must not drop records silently.
+    let after = buf
+        .get(..pos)
+        .and_then(|b| crate::txnlog::read_log(b).ok())
+        .and_then(|l| l.records.last().map(|r| r.txn.hdr.zxid))
+        .unwrap_or(0);
+    let beyond = crate::txnlog::records_beyond(buf, pos + 1, after);
+    if beyond.records > 0 {
+        return Err(RecoverError::Beyond(pos, beyond.records));
     }
     let _ = writeln!(out, "EOF reached after {txns} txns.");
     Ok(LogRecovery {
@@ -394,6 +410,12 @@ mod tests {
         torn.push(0);
         let e = recover_log("log.1", &torn, true, false, &mut out, |_| Answer::Yes);
         assert_eq!(e, Err(RecoverError::Partial));
+        // A length that runs past the file, with valid records after it:
+        // no repaired file, rather than one that drops them.
+        let mut long = good.clone();
+        long[rec(2) + 8..rec(2) + 12].copy_from_slice(&100_000i32.to_be_bytes());
+        let e = recover_log("log.1", &long, true, false, &mut out, |_| Answer::Yes);
+        assert_eq!(e, Err(RecoverError::Beyond(rec(2), 2)));
         let e = recover_log("log.1", b"ZKSN and more", true, false, &mut out, |_| {
             Answer::Yes
         });
