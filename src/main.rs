@@ -87,6 +87,18 @@ enum Tool {
         /// With -r: print every entry, not only the broken ones.
         #[arg(short = 'v', long = "verbose", requires = "recover")]
         verbose: bool,
+        /// Chop mode: write `<file>.chopped<zxid>` with the records up to
+        /// the zxid given by -z.
+        #[arg(
+            short = 'c',
+            long = "chop",
+            requires = "zxid",
+            conflicts_with = "recover"
+        )]
+        chop: bool,
+        /// With -c: the zxid to chop at (decimal, or hex with 0x).
+        #[arg(short = 'z', long = "zxid", requires = "chop", value_parser = parse_zxid)]
+        zxid: Option<i64>,
     },
     /// Print a snapshot file (ZooKeeper's SnapshotFormatter).
     SnapDump { file: std::path::PathBuf },
@@ -116,7 +128,13 @@ fn run_tool(tool: Tool) -> Result<(), String> {
             recover: true,
             yes,
             verbose,
+            ..
         } => recover_log(&file, yes, verbose),
+        Tool::LogDump {
+            file,
+            zxid: Some(zxid),
+            ..
+        } => chop_log(&file, zxid),
         Tool::LogDump { file, .. } => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let log =
@@ -200,6 +218,37 @@ fn recover_log(file: &std::path::Path, yes: bool, verbose: bool) -> Result<(), S
         r.crc_fixed
     );
     Ok(())
+}
+
+/// A zxid as Java's `Long.decode` reads it: decimal, or hex after 0x.
+fn parse_zxid(s: &str) -> Result<i64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => i64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s}: {e}"))
+}
+
+/// `corral log-dump -c -z <zxid>`: TxnLogToolkit's chop mode, into
+/// `<file>.chopped<zxid>`.
+fn chop_log(file: &std::path::Path, zxid: i64) -> Result<(), String> {
+    use std::io::Write;
+    let shown = file.display().to_string();
+    let target = std::path::PathBuf::from(format!("{shown}.chopped{zxid}"));
+    let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+    let mut out = String::new();
+    let r = corral::tools::chop_log(&shown, &bytes, zxid, &mut out);
+    print!("{out}");
+    let chopped = r.map_err(|e| e.to_string())?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)?;
+        f.write_all(&chopped)?;
+        f.sync_all()
+    };
+    write().map_err(|e| format!("{}: {e}", target.display()))
 }
 
 fn main() -> ExitCode {

@@ -1,5 +1,6 @@
 //! Operator tools: `corral log-dump` (ZooKeeper's `TxnLogToolkit`, with
-//! its recovery mode `-r` that recomputes bad checksums) and
+//! its recovery mode `-r` that recomputes bad checksums and its chop mode
+//! `-c -z`) and
 //! `corral snap-dump` (`SnapshotFormatter`), as pure logic over what
 //! `txnlog` and `snapshot` read; `main` does the file and terminal I/O. `corral purge` lives in `storage`.
 
@@ -301,6 +302,44 @@ pub fn recover_log(
     })
 }
 
+/// Why `log-dump -c` wrote no chopped file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChopError {
+    #[error("Invalid magic number in txn log file {0}")]
+    BadMagic(String),
+    #[error("This log does not contain zxid {0:x}")]
+    NoZxid(i64),
+}
+
+/// ZooKeeper's `TxnLogToolkit -c -z <zxid>` (`LogChopper`): the log's
+/// header and its records up to and including `zxid`, which it must hold.
+/// Unlike LogChopper, the record after `zxid` need not be readable: this
+/// is how an operator keeps what precedes damage that `-r` cannot repair.
+pub fn chop_log(name: &str, buf: &[u8], zxid: i64, out: &mut String) -> Result<Vec<u8>, ChopError> {
+    let (header, reader) =
+        crate::txnlog::LogReader::new(buf).map_err(|_| ChopError::BadMagic(name.to_string()))?;
+    let _ = writeln!(
+        out,
+        "ZooKeeper Transactional Log File with dbid {} txnlog format version {}",
+        header.dbid, header.version
+    );
+    let mut chopped = buf[..crate::txnlog::FileHeader::LEN].to_vec();
+    let (mut count, mut found) = (0, false);
+    for r in reader {
+        if r.txn.hdr.zxid > zxid {
+            break;
+        }
+        found |= r.txn.hdr.zxid == zxid;
+        chopped.extend_from_slice(&buf[r.offset as usize..r.end as usize]);
+        count += 1;
+    }
+    if !found {
+        return Err(ChopError::NoZxid(zxid));
+    }
+    let _ = writeln!(out, "Chopping at {zxid:x} new log has {count} records");
+    Ok(chopped)
+}
+
 /// What `log-dump` adds after a damaged record: the valid records past
 /// it (a torn tail has none; corruption has some, and start-up refuses).
 pub fn format_beyond(b: &crate::txnlog::Beyond) -> String {
@@ -420,6 +459,23 @@ mod tests {
             Answer::Yes
         });
         assert_eq!(e, Err(RecoverError::BadMagic("log.1".into())));
+    }
+
+    #[test]
+    fn chop_keeps_the_records_up_to_a_zxid_it_holds() {
+        let good = log_of(5);
+        let rec = |n: usize| 16 + n * 52;
+        let mut bad = good.clone();
+        bad[rec(3) + 20] ^= 1; // record 4 is damaged
+        let mut out = String::new();
+        let c = chop_log("log.1", &bad, 3, &mut out).unwrap();
+        assert_eq!(c, good[..rec(3)]);
+        assert!(out.contains("Chopping at 3 new log has 3 records"), "{out}");
+        assert_eq!(
+            chop_log("log.1", &bad, 4, &mut out),
+            Err(ChopError::NoZxid(4))
+        );
+        assert_eq!(chop_log("log.1", &good, 5, &mut out).unwrap(), good);
     }
 
     #[test]

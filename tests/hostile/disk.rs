@@ -204,6 +204,15 @@ fn byte_flip_inside_record_21_refuses_start_and_changes_nothing() {
     );
     // Nothing was cut: same size (pre-allocation included), same bytes.
     assert_eq!(std::fs::read(&log).unwrap(), b, "{name} was changed");
+    // The operator may choose to keep what precedes the damage
+    // (TxnLogToolkit's chop mode), and then it starts with that.
+    let file = log.display().to_string();
+    let (ok, out) = run_tool(&["log-dump", "-c", "-z", &format!("0x{last_good:x}"), &file]);
+    assert!(ok && out.contains("new log has 20 records"), "{out}");
+    std::fs::rename(format!("{file}.chopped{last_good}"), &log).unwrap();
+    let mut srv = srv;
+    srv.restart();
+    assert_eq!(children(&srv).len(), 19);
 }
 
 #[test]
