@@ -136,9 +136,11 @@ impl std::fmt::Display for Corruption {
         write!(
             f,
             ". corral refuses to start rather than drop them: nothing was changed. \
-             Repair the file with `corral log-dump -r` (ZooKeeper's TxnLogToolkit -r; \
+             Repair bad checksums with `corral log-dump -r`, or keep only what precedes \
+             the damage with `corral log-dump -c -z 0x{:x}` (ZooKeeper's TxnLogToolkit; \
              see docs/operations.md), or, on an ensemble member, move the data \
-             directory aside so that the member syncs from the leader"
+             directory aside so that the member syncs from the leader",
+            self.last_zxid
         )
     }
 }
