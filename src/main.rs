@@ -73,8 +73,33 @@ enum Tool {
         #[arg(short = 'n', long = "count", default_value_t = 3)]
         count: usize,
     },
-    /// Print a txn log file (ZooKeeper's TxnLogToolkit).
-    LogDump { file: std::path::PathBuf },
+    /// Print a txn log file (ZooKeeper's TxnLogToolkit); with -r, repair
+    /// its bad checksums into `<file>.fixed`.
+    LogDump {
+        file: std::path::PathBuf,
+        /// Recovery mode: recompute the checksum of broken entries, asking
+        /// for each (Yes/No/Abort) unless -y, and write `<file>.fixed`.
+        #[arg(short = 'r', long = "recover")]
+        recover: bool,
+        /// With -r: repair every checksum error without asking.
+        #[arg(short = 'y', long = "yes", requires = "recover")]
+        yes: bool,
+        /// With -r: print every entry, not only the broken ones.
+        #[arg(short = 'v', long = "verbose", requires = "recover")]
+        verbose: bool,
+        /// Chop mode: write `<file>.chopped<zxid>` with the records up to
+        /// the zxid given by -z.
+        #[arg(
+            short = 'c',
+            long = "chop",
+            requires = "zxid",
+            conflicts_with = "recover"
+        )]
+        chop: bool,
+        /// With -c: the zxid to chop at (decimal, or hex with 0x).
+        #[arg(short = 'z', long = "zxid", requires = "chop", value_parser = parse_zxid)]
+        zxid: Option<i64>,
+    },
     /// Print a snapshot file (ZooKeeper's SnapshotFormatter).
     SnapDump { file: std::path::PathBuf },
 }
@@ -98,11 +123,28 @@ fn run_tool(tool: Tool) -> Result<(), String> {
             }
             Ok(())
         }
-        Tool::LogDump { file } => {
+        Tool::LogDump {
+            file,
+            recover: true,
+            yes,
+            verbose,
+            ..
+        } => recover_log(&file, yes, verbose),
+        Tool::LogDump {
+            file,
+            zxid: Some(zxid),
+            ..
+        } => chop_log(&file, zxid),
+        Tool::LogDump { file, .. } => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let log =
                 corral::txnlog::read_log(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
             print!("{}", corral::tools::format_log(&log));
+            if !log.tail.is_clean() {
+                let after = log.records.last().map_or(0, |r| r.txn.hdr.zxid);
+                let b = corral::txnlog::records_beyond(&bytes, log.valid_end as usize + 1, after);
+                print!("{}", corral::tools::format_beyond(&b));
+            }
             Ok(())
         }
         Tool::SnapDump { file } => {
@@ -112,6 +154,101 @@ fn run_tool(tool: Tool) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `corral log-dump -r`: TxnLogToolkit's recovery mode. The repaired log
+/// goes to `<file>.fixed` (never over the original: the operator moves it
+/// into place, as with ZooKeeper).
+fn recover_log(file: &std::path::Path, yes: bool, verbose: bool) -> Result<(), String> {
+    use std::io::{BufRead, Write};
+    let shown = file.display().to_string();
+    let fixed = std::path::PathBuf::from(format!("{shown}.fixed"));
+    if fixed.exists() {
+        return Err(format!(
+            "Recovery file {} already exists or not writable",
+            fixed.display()
+        ));
+    }
+    let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| shown.clone());
+    let mut out = String::new();
+    let mut stdin = std::io::stdin().lock();
+    let r = corral::tools::recover_log(&name, &bytes, yes, verbose, &mut out, |out| {
+        use corral::tools::Answer;
+        print!("{out}");
+        out.clear();
+        loop {
+            print!("Would you like to fix it (Yes/No/Abort) ? ");
+            let _ = std::io::stdout().flush();
+            let mut line = String::new();
+            match stdin.read_line(&mut line) {
+                Ok(0) | Err(_) => return Answer::Abort,
+                Ok(_) => {}
+            }
+            match line
+                .trim_start()
+                .chars()
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+            {
+                Some('Y') => return Answer::Yes,
+                Some('N') => return Answer::No,
+                Some('A') => return Answer::Abort,
+                _ => {}
+            }
+        }
+    });
+    print!("{out}");
+    let r = r.map_err(|e| e.to_string())?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&fixed)?;
+        f.write_all(&r.fixed_log)?;
+        f.sync_all()
+    };
+    write().map_err(|e| format!("{}: {e}", fixed.display()))?;
+    println!(
+        "Recovery file {} has been written with {} fixed CRC error(s)",
+        fixed.display(),
+        r.crc_fixed
+    );
+    Ok(())
+}
+
+/// A zxid as Java's `Long.decode` reads it: decimal, or hex after 0x.
+fn parse_zxid(s: &str) -> Result<i64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => i64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s}: {e}"))
+}
+
+/// `corral log-dump -c -z <zxid>`: TxnLogToolkit's chop mode, into
+/// `<file>.chopped<zxid>`.
+fn chop_log(file: &std::path::Path, zxid: i64) -> Result<(), String> {
+    use std::io::Write;
+    let shown = file.display().to_string();
+    let target = std::path::PathBuf::from(format!("{shown}.chopped{zxid}"));
+    let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+    let mut out = String::new();
+    let r = corral::tools::chop_log(&shown, &bytes, zxid, &mut out);
+    print!("{out}");
+    let chopped = r.map_err(|e| e.to_string())?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)?;
+        f.write_all(&chopped)?;
+        f.sync_all()
+    };
+    write().map_err(|e| format!("{}: {e}", target.display()))
 }
 
 fn main() -> ExitCode {

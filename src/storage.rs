@@ -3,7 +3,9 @@
 //! `version-2/snapshot.<zxid>`).
 //!
 //! Owns ZooKeeper's `FileTxnSnapLog.restore` (newest valid snapshot, then
-//! the logs after it, cutting a torn tail off the last log), writing a
+//! the logs after it; a torn tail of the last log is cut, corruption stops
+//! start-up with [`StorageError::Corrupt`], and a broken snapshot is passed
+//! over only when the logs cover the gap), writing a
 //! snapshot of a frozen tree version, and `PurgeTxnLog`. Plain blocking
 //! file I/O: it runs at start-up, on the snapshot thread and in
 //! `corral purge`, never on a shard or the sequencer. Formats live in
@@ -30,6 +32,8 @@ pub enum StorageError {
     },
     #[error("{path}: {message}")]
     Bad { path: String, message: String },
+    #[error("{0}")]
+    Corrupt(Corruption),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
@@ -95,19 +99,89 @@ fn track_sessions(sessions: &mut Vec<(i64, i32)>, client: i64, body: &TxnBody, o
     }
 }
 
+/// Where a log is damaged in a way a crash cannot explain, said in plain
+/// words for the operator: start-up stops here rather than drop txns.
+#[derive(Debug)]
+pub struct Corruption {
+    pub path: PathBuf,
+    /// Where the damage starts (the header's offset 0 for a broken header).
+    pub offset: u64,
+    /// What is wrong there.
+    pub why: String,
+    /// The last txn recovered before the damage.
+    pub last_zxid: i64,
+    /// Valid records found in this file past the damage.
+    pub beyond: txnlog::Beyond,
+    /// Log files after this one.
+    pub later_logs: usize,
+}
+
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the txn log {} is corrupt at byte {} ({}); the last good zxid is 0x{:x}, and {} valid record(s) lie beyond the damage",
+            self.path.display(),
+            self.offset,
+            self.why,
+            self.last_zxid,
+            self.beyond.records,
+        )?;
+        if let (Some(at), Some(z)) = (self.beyond.first_offset, self.beyond.last_zxid) {
+            write!(f, " (from byte {at}, up to zxid 0x{z:x})")?;
+        }
+        if self.later_logs > 0 {
+            write!(f, ", and {} later log file(s) follow", self.later_logs)?;
+        }
+        write!(
+            f,
+            ". corral refuses to start rather than drop them: nothing was changed. \
+             Repair bad checksums with `corral log-dump -r`, or keep only what precedes \
+             the damage with `corral log-dump -c -z 0x{:x}` (ZooKeeper's TxnLogToolkit; \
+             see docs/operations.md), or, on an ensemble member, move the data \
+             directory aside so that the member syncs from the leader",
+            self.last_zxid
+        )
+    }
+}
+
+/// A file that recovery removes or cuts, once every check has passed (a
+/// refused start leaves the data directories as they were).
+enum Repair {
+    /// A log that holds no txns: its header never reached the disk.
+    Remove(PathBuf),
+    /// A torn tail: the last log is cut to `at`.
+    Cut { path: PathBuf, at: u64 },
+}
+
 /// ZooKeeper's `loadDataBase`: newest valid snapshot, then the logs.
 ///
 /// `trust_empty` is `snapshot.trust.empty`: without it, logs with no
 /// snapshot are refused, as ZooKeeper refuses them.
+///
+/// Damage is told apart from a crash. A torn tail (the last log's last
+/// record is partial and nothing valid follows it) is cut, with a warning
+/// saying how much. A bad record with valid records after it, a damaged
+/// record that is whole (its checksum fails), or a broken header on a log
+/// that holds data stops recovery with [`StorageError::Corrupt`]. A
+/// snapshot that does not read is passed over for an older one only when
+/// the logs hold every txn from that older snapshot to the broken one.
 pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError> {
     remove_snapshot_temps(&dirs.snap);
     let snaps =
         txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
     let mut base: Option<snapshot::Snapshot> = None;
     let mut base_zxid = None;
+    // Snapshots newer than the one loaded that could not be read.
+    let mut broken: Vec<(i64, PathBuf, String)> = Vec::new();
     for (zxid, path) in snaps.iter().rev().take(100) {
         if !snapshot::is_valid_snapshot_file(path) {
             tracing::warn!(file = %path.display(), "skipping an invalid snapshot");
+            broken.push((
+                *zxid,
+                path.clone(),
+                "it fails the quick validity check".into(),
+            ));
             continue;
         }
         match snapshot::read_snapshot_file(path) {
@@ -118,8 +192,21 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                 break;
             }
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable snapshot")
+                tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable snapshot");
+                broken.push((*zxid, path.clone(), e.to_string()));
             }
+        }
+    }
+    if base.is_none() {
+        if let Some((_, path, why)) = broken.first() {
+            return Err(StorageError::Bad {
+                path: dirs.snap.display().to_string(),
+                message: format!(
+                    "not able to find a valid snapshot: the newest, {}, does not read ({why}), \
+                     and no older one does; nothing was changed",
+                    path.display()
+                ),
+            });
         }
     }
     let logs = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
@@ -168,27 +255,33 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         .collect();
     let to_replay = txnlog::logs_to_replay(&names, snap_zxid);
     let mut replayed = 0;
-    let mut truncated = None;
+    let mut repairs = Vec::new();
     let mut replayed_tail = VecDeque::new();
     let last_index = to_replay.len().saturating_sub(1);
     for (i, (_, name)) in to_replay.iter().enumerate() {
         let path = dirs.log.join(name);
         let bytes = crate::filemap::map(&path).map_err(io(&path))?;
+        let later_logs = last_index - i;
         let mut reader = match txnlog::LogReader::new(&bytes) {
             Ok((_, r)) => r.skip_through(tree.last_zxid),
-            Err(e) if i == last_index || matches!(e, txnlog::LogError::ShortHeader(_)) => {
-                // A log whose header never reached the disk (a crash, or a
-                // full disk, right after it was created) holds no txns.
-                tracing::warn!(file = %path.display(), error = %e, "removing a log without a header");
-                drop(bytes);
-                std::fs::remove_file(&path).map_err(io(&path))?;
-                continue;
-            }
             Err(e) => {
-                return Err(StorageError::Bad {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })
+                let body = bytes.get(txnlog::FileHeader::LEN..).unwrap_or_default();
+                if body.iter().all(|b| *b == 0) {
+                    // A log whose header never reached the disk (a crash,
+                    // or a full disk, right after it was created) holds no
+                    // txns.
+                    tracing::warn!(file = %path.display(), error = %e, "removing a log without a header (it holds no txns)");
+                    repairs.push(Repair::Remove(path.clone()));
+                    continue;
+                }
+                return Err(StorageError::Corrupt(Corruption {
+                    why: format!("broken header: {e}"),
+                    offset: 0,
+                    last_zxid: tree.last_zxid,
+                    beyond: txnlog::records_beyond(&bytes, txnlog::FileHeader::LEN, tree.last_zxid),
+                    later_logs,
+                    path,
+                }));
             }
         };
         // One record at a time: decoded, applied and dropped.
@@ -225,24 +318,82 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         }
         let tail = reader.tail().cloned().unwrap_or(txnlog::LogTail::Eof);
         let valid_end = reader.valid_end();
-        let file_len = bytes.len() as u64;
-        drop(bytes);
         if !tail.is_clean() {
-            if i != last_index {
-                return Err(StorageError::Bad {
-                    path: path.display().to_string(),
-                    message: format!("corrupt record in a log that is not the last: {tail:?}"),
-                });
+            let beyond = txnlog::records_beyond(&bytes, valid_end as usize + 1, tree.last_zxid);
+            let (torn, why) = match tail {
+                txnlog::LogTail::Torn(w) => (true, format!("a partial record: {w}")),
+                txnlog::LogTail::Corrupt(w) => (false, format!("a bad record: {w}")),
+                txnlog::LogTail::Eof | txnlog::LogTail::Padding => (true, String::new()),
+            };
+            if !torn || beyond.records > 0 || later_logs > 0 {
+                return Err(StorageError::Corrupt(Corruption {
+                    path,
+                    offset: valid_end,
+                    why,
+                    last_zxid: tree.last_zxid,
+                    beyond,
+                    later_logs,
+                }));
             }
-            let cut = file_len - valid_end;
-            tracing::warn!(file = %path.display(), at = valid_end, bytes = cut, "cutting a torn tail off the last log");
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(io(&path))?;
-            f.set_len(valid_end).map_err(io(&path))?;
-            f.sync_all().map_err(io(&path))?;
-            truncated = Some((path.clone(), cut));
+            repairs.push(Repair::Cut {
+                path: path.clone(),
+                at: valid_end,
+            });
+        }
+    }
+    // A broken snapshot is passed over only when the logs replayed from
+    // the older one reach past it: no txn is lost between them.
+    if let Some((newest_broken, path, why)) = broken.first() {
+        let first_log = to_replay.first().map(|(z, _)| *z);
+        let covered =
+            first_log.is_some_and(|z| z <= snap_zxid + 1) && tree.last_zxid >= *newest_broken;
+        if !covered {
+            return Err(StorageError::Bad {
+                path: path.display().to_string(),
+                message: format!(
+                    "this snapshot does not read ({why}), and the logs do not cover the gap \
+                     from the older snapshot at 0x{snap_zxid:x} to 0x{newest_broken:x} \
+                     (they hold txns {} to 0x{:x}); corral refuses to start rather than lose \
+                     those txns: nothing was changed",
+                    first_log.map_or("none".into(), |z| format!(
+                        "from the log starting at 0x{z:x}"
+                    )),
+                    tree.last_zxid
+                ),
+            });
+        }
+        for (z, p, why) in &broken {
+            tracing::warn!(
+                file = %p.display(),
+                error = %why,
+                fallback = format!("0x{snap_zxid:x}"),
+                "snapshot 0x{z:x} does not read; fell back to the older snapshot, and the logs cover every txn up to 0x{:x}",
+                tree.last_zxid
+            );
+        }
+    }
+    let mut truncated = None;
+    for r in repairs {
+        match r {
+            Repair::Remove(path) => std::fs::remove_file(&path).map_err(io(&path))?,
+            Repair::Cut { path, at } => {
+                let len = std::fs::metadata(&path).map_err(io(&path))?.len();
+                let cut = len.saturating_sub(at);
+                tracing::warn!(
+                    file = %path.display(),
+                    at,
+                    bytes = cut,
+                    last_zxid = format!("0x{:x}", tree.last_zxid),
+                    "cutting a torn tail off the last log: a partial last record with nothing valid after it; {cut} bytes cut at byte {at}"
+                );
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io(&path))?;
+                f.set_len(at).map_err(io(&path))?;
+                f.sync_all().map_err(io(&path))?;
+                truncated = Some((path, cut));
+            }
         }
     }
     Ok(Recovered {
@@ -561,6 +712,93 @@ mod tests {
                 parent_cversion: zxid as i32,
             }),
         }
+    }
+
+    #[test]
+    fn corruption_is_refused_untouched_and_a_torn_tail_is_cut() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(tmp.path(), tmp.path()).unwrap();
+        let txns: Vec<Txn> = (1..=30).map(|z| create(z, &format!("/a{z}"))).collect();
+        let path = write_log_file(&dirs.log, &txns).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let ends: Vec<u64> = txnlog::read_log(&good)
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.end)
+            .collect();
+        // A flipped byte in record 11 (the 'B' mark: a partial-looking
+        // record) with 19 valid ones after it.
+        let mut bad = good.clone();
+        bad[ends[10] as usize - 1] = b'C';
+        bad.resize(bad.len() + 4096, 0);
+        std::fs::write(&path, &bad).unwrap();
+        let Err(StorageError::Corrupt(c)) = recover(&dirs, true) else {
+            panic!("corruption was not refused");
+        };
+        assert_eq!((c.offset, c.last_zxid, c.beyond.records), (ends[9], 10, 19));
+        assert_eq!(std::fs::read(&path).unwrap(), bad, "the log was changed");
+        // The same damage on the last record: a torn tail, cut.
+        let mut torn = good.clone();
+        torn[ends[29] as usize - 1] = 0;
+        torn.resize(torn.len() + 4096, 0);
+        std::fs::write(&path, &torn).unwrap();
+        let r = recover(&dirs, true).unwrap();
+        assert_eq!(r.tree.last_zxid, 29);
+        assert_eq!(
+            r.truncated.map(|(_, n)| n),
+            Some(torn.len() as u64 - ends[28])
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), ends[28]);
+        // A broken header on a log with data: refused; on a log of zeros
+        // (a header that never reached the disk): removed.
+        let mut hdr = good.clone();
+        hdr[1] = b'X';
+        std::fs::write(&path, &hdr).unwrap();
+        let Err(StorageError::Corrupt(c)) = recover(&dirs, true) else {
+            panic!("a broken header was not refused");
+        };
+        assert_eq!((c.offset, c.beyond.records), (0, 30));
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        assert_eq!(recover(&dirs, true).unwrap().tree.last_zxid, 0);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_broken_snapshot_is_passed_over_only_when_the_logs_cover_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(tmp.path(), tmp.path()).unwrap();
+        let mut tree = Tree::new();
+        let mut scratch = Vec::new();
+        let txns: Vec<Txn> = (1..=20).map(|z| create(z, &format!("/a{z}"))).collect();
+        for t in &txns[..5] {
+            tree.apply(t, &mut scratch);
+        }
+        write_snapshot(&dirs.snap, &tree, &[], Compression::None).unwrap();
+        for t in &txns[5..15] {
+            tree.apply(t, &mut scratch);
+        }
+        let newest = write_snapshot(&dirs.snap, &tree, &[], Compression::None).unwrap();
+        let mut b = std::fs::read(&newest).unwrap();
+        let mid = b.len() / 2;
+        b[mid] ^= 0x10;
+        std::fs::write(&newest, &b).unwrap();
+        // Logs from zxid 6 on: the gap 6..=15 is covered.
+        let log = write_log_file(&dirs.log, &txns[5..]).unwrap();
+        let r = recover(&dirs, false).unwrap();
+        assert_eq!((r.snapshot_zxid, r.tree.last_zxid), (Some(5), 20));
+        // Logs from zxid 8 on: 6 and 7 are lost; refused.
+        std::fs::remove_file(&log).unwrap();
+        write_log_file(&dirs.log, &txns[7..]).unwrap();
+        let e = recover(&dirs, false).unwrap_err().to_string();
+        assert!(e.contains("do not cover the gap"), "{e}");
+        // Logs that stop short of the broken snapshot: refused.
+        for (_, p) in txnlog::list_files(&dirs.log, "log").unwrap() {
+            std::fs::remove_file(p).unwrap();
+        }
+        write_log_file(&dirs.log, &txns[5..12]).unwrap();
+        assert!(recover(&dirs, false).is_err());
+        assert_eq!(std::fs::read(&newest).unwrap(), b);
     }
 
     #[test]

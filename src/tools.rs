@@ -1,6 +1,8 @@
-//! Operator tools: `corral log-dump` (ZooKeeper's `TxnLogToolkit`) and
-//! `corral snap-dump` (`SnapshotFormatter`), as pure formatting of what
-//! `txnlog` and `snapshot` read. `corral purge` lives in `storage`.
+//! Operator tools: `corral log-dump` (ZooKeeper's `TxnLogToolkit`, with
+//! its recovery mode `-r` that recomputes bad checksums and its chop mode
+//! `-c -z`) and
+//! `corral snap-dump` (`SnapshotFormatter`), as pure logic over what
+//! `txnlog` and `snapshot` read; `main` does the file and terminal I/O. `corral purge` lives in `storage`.
 
 use crate::jute::op;
 use crate::snapshot::Snapshot;
@@ -157,6 +159,200 @@ pub fn format_log(log: &LogFile) -> String {
     s
 }
 
+/// What the operator answers when `log-dump -r` finds a bad checksum
+/// (TxnLogToolkit's "Would you like to fix it (Yes/No/Abort) ?").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    Abort,
+}
+
+/// Why `log-dump -r` stopped without writing a repaired file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoverError {
+    #[error("Invalid magic number for {0}")]
+    BadMagic(String),
+    #[error("Last transaction was partial.")]
+    Partial,
+    #[error("Unreasonable length {0} at byte {1}")]
+    BadLength(i32, usize),
+    #[error("Recovery aborted.")]
+    Aborted,
+    #[error(
+        "the log cannot be read past byte {0}, but {1} valid record(s) lie beyond it; \
+         no repaired file was written (it would drop them)"
+    )]
+    Beyond(usize, usize),
+}
+
+/// What `log-dump -r` produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecovery {
+    /// The repaired log (header and every record, checksums recomputed
+    /// where the operator said yes), to be written to `<file>.fixed`.
+    pub fixed_log: Vec<u8>,
+    /// How many checksums were recomputed.
+    pub crc_fixed: usize,
+    /// How many records were read.
+    pub txns: usize,
+}
+
+fn entry_line(entry: &[u8]) -> String {
+    match crate::txnlog::decode_entry(entry) {
+        Ok((t, _)) => txn_line(&t),
+        Err(e) => format!(
+            "(an entry of {} bytes that does not decode: {e})",
+            entry.len()
+        ),
+    }
+}
+
+/// ZooKeeper's `TxnLogToolkit` in recovery mode (`-r`), as pure logic:
+/// reads the records of `buf` up to the end of the log (the end of the
+/// file, or an empty entry: pre-allocation), and copies each one to the
+/// repaired log; a record whose Adler32 does not match its entry is shown
+/// ("CRC ERROR - ..."), and `ask` decides whether its checksum is
+/// recomputed (`force`, TxnLogToolkit's `-y`, recomputes every one without
+/// asking and shows "CRC FIXED - ..."). `verbose` (`-v`) shows every
+/// record. A record without its end-of-record mark stops it ("Last
+/// transaction was partial."), as it stops TxnLogToolkit. Lines go to `out`.
+pub fn recover_log(
+    name: &str,
+    buf: &[u8],
+    force: bool,
+    verbose: bool,
+    out: &mut String,
+    mut ask: impl FnMut(&mut String) -> Answer,
+) -> Result<LogRecovery, RecoverError> {
+    use crate::jute::Jute;
+    use crate::txnlog::{adler32, FileHeader, EOR, TXNLOG_MAGIC};
+    let header = buf
+        .get(..FileHeader::LEN)
+        .and_then(|h| FileHeader::decode(h).ok())
+        .filter(|h| h.magic == TXNLOG_MAGIC)
+        .ok_or_else(|| RecoverError::BadMagic(name.to_string()))?;
+    let _ = writeln!(
+        out,
+        "ZooKeeper Transactional Log File with dbid {} txnlog format version {}",
+        header.dbid, header.version
+    );
+    let mut fixed_log = buf[..FileHeader::LEN].to_vec();
+    let mut pos = FileHeader::LEN;
+    let mut crc_fixed = 0;
+    let mut txns = 0;
+    while let Some(frame) = buf.get(pos..pos + 12) {
+        let mut crc = i64::from_be_bytes(frame[..8].try_into().unwrap_or_default());
+        let len = i32::from_be_bytes(frame[8..12].try_into().unwrap_or_default());
+        if len == 0 {
+            // Pre-allocated space: the end of the log.
+            break;
+        }
+        let n = usize::try_from(len).map_err(|_| RecoverError::BadLength(len, pos))?;
+        let Some(entry) = buf.get(pos + 12..pos + 12 + n) else {
+            break;
+        };
+        let actual = adler32(entry);
+        if crc != actual {
+            if force {
+                crc = actual;
+                crc_fixed += 1;
+                let _ = writeln!(out, "CRC FIXED - {}", entry_line(entry));
+            } else {
+                let _ = writeln!(out, "CRC ERROR - {}", entry_line(entry));
+                match ask(out) {
+                    Answer::Yes => {
+                        crc = actual;
+                        crc_fixed += 1;
+                    }
+                    Answer::No => {}
+                    Answer::Abort => return Err(RecoverError::Aborted),
+                }
+            }
+        }
+        if verbose {
+            let _ = writeln!(out, "{}", entry_line(entry));
+        }
+        if buf.get(pos + 12 + n) != Some(&EOR) {
+            return Err(RecoverError::Partial);
+        }
+        fixed_log.extend_from_slice(&crc.to_be_bytes());
+        fixed_log.extend_from_slice(&frame[8..12]);
+        fixed_log.extend_from_slice(entry);
+        fixed_log.push(EOR);
+        pos += 12 + n + 1;
+        txns += 1;
+    }
+    // Where reading stopped is the end of the log only if nothing valid
+    // lies past it: a repaired file must not drop records silently.
+    let after = buf
+        .get(..pos)
+        .and_then(|b| crate::txnlog::read_log(b).ok())
+        .and_then(|l| l.records.last().map(|r| r.txn.hdr.zxid))
+        .unwrap_or(0);
+    let beyond = crate::txnlog::records_beyond(buf, pos + 1, after);
+    if beyond.records > 0 {
+        return Err(RecoverError::Beyond(pos, beyond.records));
+    }
+    let _ = writeln!(out, "EOF reached after {txns} txns.");
+    Ok(LogRecovery {
+        fixed_log,
+        crc_fixed,
+        txns,
+    })
+}
+
+/// Why `log-dump -c` wrote no chopped file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChopError {
+    #[error("Invalid magic number in txn log file {0}")]
+    BadMagic(String),
+    #[error("This log does not contain zxid {0:x}")]
+    NoZxid(i64),
+}
+
+/// ZooKeeper's `TxnLogToolkit -c -z <zxid>` (`LogChopper`): the log's
+/// header and its records up to and including `zxid`, which it must hold.
+/// Unlike LogChopper, the record after `zxid` need not be readable: this
+/// is how an operator keeps what precedes damage that `-r` cannot repair.
+pub fn chop_log(name: &str, buf: &[u8], zxid: i64, out: &mut String) -> Result<Vec<u8>, ChopError> {
+    let (header, reader) =
+        crate::txnlog::LogReader::new(buf).map_err(|_| ChopError::BadMagic(name.to_string()))?;
+    let _ = writeln!(
+        out,
+        "ZooKeeper Transactional Log File with dbid {} txnlog format version {}",
+        header.dbid, header.version
+    );
+    let mut chopped = buf[..crate::txnlog::FileHeader::LEN].to_vec();
+    let (mut count, mut found) = (0, false);
+    for r in reader {
+        if r.txn.hdr.zxid > zxid {
+            break;
+        }
+        found |= r.txn.hdr.zxid == zxid;
+        chopped.extend_from_slice(&buf[r.offset as usize..r.end as usize]);
+        count += 1;
+    }
+    if !found {
+        return Err(ChopError::NoZxid(zxid));
+    }
+    let _ = writeln!(out, "Chopping at {zxid:x} new log has {count} records");
+    Ok(chopped)
+}
+
+/// What `log-dump` adds after a damaged record: the valid records past
+/// it (a torn tail has none; corruption has some, and start-up refuses).
+pub fn format_beyond(b: &crate::txnlog::Beyond) -> String {
+    match (b.first_offset, b.last_zxid) {
+        (Some(at), Some(z)) => format!(
+            "{} valid record(s) lie beyond the damage, from byte {at} up to zxid 0x{z:x}: the log is corrupt, not torn.\n",
+            b.records
+        ),
+        _ => "No valid record lies beyond: a torn tail, which start-up cuts if the record is partial.\n"
+            .to_string(),
+    }
+}
+
 fn node_lines(s: &mut String, tree: &Tree, path: &str) {
     let Some(n) = tree.get(path) else { return };
     let st = n.stat();
@@ -196,6 +392,91 @@ pub fn format_snapshot(snap: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn log_of(n: i64) -> Vec<u8> {
+        let mut b = bytes::BytesMut::new();
+        crate::txnlog::write_header(&mut b, 0);
+        for z in 1..=n {
+            let t = Txn {
+                hdr: crate::jute::TxnHeader {
+                    client_id: 1,
+                    cxid: z as i32,
+                    zxid: z,
+                    time: 0,
+                    op: op::DELETE,
+                },
+                body: TxnBody::Delete(crate::jute::DeleteTxn {
+                    path: format!("/n{z}"),
+                }),
+            };
+            crate::txnlog::write_record(&mut b, &t, None);
+        }
+        b.to_vec()
+    }
+
+    #[test]
+    fn recovery_recomputes_bad_checksums_as_asked() {
+        let good = log_of(5);
+        let rec = |n: usize| 16 + n * (12 + 32 + 4 + 3 + 1);
+        let mut bad = good.clone();
+        bad[rec(1) + 7] ^= 0x10; // record 2's checksum
+        bad[rec(3) + 7] ^= 0x10; // record 4's checksum
+        bad.extend_from_slice(&[0; 64]);
+        let mut out = String::new();
+        let r = recover_log("log.1", &bad, true, false, &mut out, |_| Answer::No).unwrap();
+        assert_eq!((r.crc_fixed, r.txns), (2, 5));
+        assert_eq!(r.fixed_log, good, "{out}");
+        assert_eq!(out.matches("CRC FIXED - ").count(), 2, "{out}");
+        assert!(out.ends_with("EOF reached after 5 txns.\n"), "{out}");
+        // Asked: yes to the first, no to the second.
+        let mut answers = [Answer::Yes, Answer::No].into_iter();
+        let mut out = String::new();
+        let r = recover_log("log.1", &bad, false, true, &mut out, |_| {
+            answers.next().unwrap()
+        })
+        .unwrap();
+        assert_eq!(r.crc_fixed, 1);
+        assert_eq!(r.fixed_log[..rec(3)], good[..rec(3)]);
+        assert_ne!(r.fixed_log, good);
+        assert_eq!(out.matches("CRC ERROR - ").count(), 2, "{out}");
+        assert_eq!(out.matches("zxid 0x").count(), 7, "verbose: {out}");
+        let mut out = String::new();
+        let e = recover_log("log.1", &bad, false, false, &mut out, |_| Answer::Abort);
+        assert_eq!(e, Err(RecoverError::Aborted));
+        // A partial last record and a bad header stop it.
+        let mut torn = good.clone();
+        torn.pop();
+        torn.push(0);
+        let e = recover_log("log.1", &torn, true, false, &mut out, |_| Answer::Yes);
+        assert_eq!(e, Err(RecoverError::Partial));
+        // A length that runs past the file, with valid records after it:
+        // no repaired file, rather than one that drops them.
+        let mut long = good.clone();
+        long[rec(2) + 8..rec(2) + 12].copy_from_slice(&100_000i32.to_be_bytes());
+        let e = recover_log("log.1", &long, true, false, &mut out, |_| Answer::Yes);
+        assert_eq!(e, Err(RecoverError::Beyond(rec(2), 2)));
+        let e = recover_log("log.1", b"ZKSN and more", true, false, &mut out, |_| {
+            Answer::Yes
+        });
+        assert_eq!(e, Err(RecoverError::BadMagic("log.1".into())));
+    }
+
+    #[test]
+    fn chop_keeps_the_records_up_to_a_zxid_it_holds() {
+        let good = log_of(5);
+        let rec = |n: usize| 16 + n * 52;
+        let mut bad = good.clone();
+        bad[rec(3) + 20] ^= 1; // record 4 is damaged
+        let mut out = String::new();
+        let c = chop_log("log.1", &bad, 3, &mut out).unwrap();
+        assert_eq!(c, good[..rec(3)]);
+        assert!(out.contains("Chopping at 3 new log has 3 records"), "{out}");
+        assert_eq!(
+            chop_log("log.1", &bad, 4, &mut out),
+            Err(ChopError::NoZxid(4))
+        );
+        assert_eq!(chop_log("log.1", &good, 5, &mut out).unwrap(), good);
+    }
 
     #[test]
     fn dates_are_civil() {

@@ -15,6 +15,9 @@
 //! 0: that is the end of the log. A record cut short by a crash, or one that
 //! fails its checksum, ends the readable log too; [`LogReader`] says which,
 //! and where the last good record ended so the caller can truncate there.
+//! [`records_beyond`] finds the valid records past a damaged spot, which
+//! is how recovery tells a torn tail (nothing valid after it) from
+//! corruption.
 //!
 //! Also here: file names, and which log files to replay after a snapshot
 //! (`FileTxnLog.getLogFiles`). Pure logic over byte buffers; the only I/O is
@@ -328,6 +331,90 @@ impl Iterator for LogReader<'_> {
     }
 }
 
+/// The smallest entry: a `TxnHeader` (clientId, cxid, zxid, time, type).
+const MIN_ENTRY: usize = 32;
+
+/// A whole record at `at` that passes every check a reader makes (the
+/// checksum's high half is zero and its low half is not, a length that
+/// fits, the 'B' mark, the Adler32, an entry that decodes) and whose zxid
+/// is above `after`: its zxid and where it ends.
+pub fn plausible_record(buf: &[u8], at: usize, after: i64) -> Option<(i64, usize)> {
+    let rest = buf.get(at..)?;
+    let crc = i64::from_be_bytes(rest.get(0..8)?.try_into().ok()?);
+    // Adler32 of a non-empty entry is never 0 and never above 32 bits.
+    if crc <= 0 || crc > i64::from(u32::MAX) {
+        return None;
+    }
+    let len = i32::from_be_bytes(rest.get(8..12)?.try_into().ok()?);
+    let len = usize::try_from(len).ok().filter(|l| *l >= MIN_ENTRY)?;
+    if *rest.get(12 + len)? != EOR {
+        return None;
+    }
+    let entry = &rest[12..12 + len];
+    let zxid = i64::from_be_bytes(entry[12..20].try_into().ok()?);
+    if zxid <= after || adler32(entry) != crc {
+        return None;
+    }
+    decode_entry(entry).ok()?;
+    Some((zxid, at + 12 + len + 1))
+}
+
+/// The first offset at or after `from` where [`plausible_record`] finds a
+/// record with a zxid above `after`. Runs of zeros (pre-allocation) are
+/// skipped at memory speed: a record's checksum has a non-zero low half.
+pub fn find_record(buf: &[u8], from: usize, after: i64) -> Option<(usize, i64, usize)> {
+    let mut o = from;
+    while o + 12 + MIN_ENTRY < buf.len() {
+        if buf[o + 4..o + 8] == [0; 4] {
+            // The next candidate needs a non-zero byte in its o+4..o+8.
+            let q = o + 8 + buf[o + 8..].iter().position(|b| *b != 0)?;
+            o = (q - 7).max(o + 1);
+            continue;
+        }
+        if let Some((zxid, end)) = plausible_record(buf, o, after) {
+            return Some((o, zxid, end));
+        }
+        o += 1;
+    }
+    None
+}
+
+/// The valid records found past a damaged spot of a log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Beyond {
+    /// How many.
+    pub records: usize,
+    /// Where the first one starts.
+    pub first_offset: Option<u64>,
+    /// The zxid of the last one.
+    pub last_zxid: Option<i64>,
+}
+
+/// Counts the valid records that lie at or after `from` (records must
+/// carry rising zxids, all above `after`): past a damaged record, what a
+/// cut there would throw away. Each byte is looked at by the scan at most
+/// once; whole records are followed from one to the next, and the scan
+/// resumes past any further damage.
+pub fn records_beyond(buf: &[u8], from: usize, after: i64) -> Beyond {
+    let mut out = Beyond::default();
+    let mut from = from;
+    let mut after = after;
+    while let Some((at, zxid, end)) = find_record(buf, from, after) {
+        out.first_offset.get_or_insert(at as u64);
+        out.records += 1;
+        after = zxid;
+        let mut pos = end;
+        while let Some((z, e)) = plausible_record(buf, pos, after) {
+            out.records += 1;
+            after = z;
+            pos = e;
+        }
+        out.last_zxid = Some(after);
+        from = pos + 1;
+    }
+    out
+}
+
 /// A whole log file, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFile {
@@ -558,6 +645,37 @@ mod tests {
             ends.push(b.len() as u64);
         }
         (b, ends)
+    }
+
+    #[test]
+    fn records_beyond_damage_are_found_and_counted() {
+        let (b, ends) = log_of(1..41);
+        // A flipped byte inside record 21: 19 whole records follow it.
+        let mut v = b.to_vec();
+        v[ends[19] as usize + 20] ^= 0x04;
+        let f = read_log(&v).unwrap();
+        assert_eq!((f.records.len(), f.valid_end), (20, ends[19]));
+        let beyond = records_beyond(&v, f.valid_end as usize + 1, 20);
+        assert_eq!(beyond.records, 19);
+        assert_eq!(beyond.first_offset, Some(ends[20]));
+        assert_eq!(beyond.last_zxid, Some(40));
+        // Two damaged records: the scan resumes past the second.
+        v[ends[29] as usize + 3] ^= 0x01;
+        assert_eq!(records_beyond(&v, f.valid_end as usize + 1, 20).records, 18);
+        // Records at or below the last good zxid do not count.
+        assert_eq!(records_beyond(&v, 16, 40).records, 0);
+        // A torn last record, then pre-allocated zeros: nothing beyond.
+        let mut t = b[..ends[39] as usize - 5].to_vec();
+        t.resize(t.len() + (1 << 20), 0);
+        let f = read_log(&t).unwrap();
+        assert!(matches!(f.tail, LogTail::Torn(_)));
+        assert_eq!(
+            records_beyond(&t, f.valid_end as usize + 1, 39),
+            Beyond::default()
+        );
+        // Garbage never passes for a record.
+        let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+        assert_eq!(records_beyond(&junk, 0, 0).records, 0);
     }
 
     #[test]
