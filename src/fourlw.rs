@@ -122,6 +122,21 @@ impl Cmd {
         Cmd::ALL.into_iter().find(|c| c.name().as_bytes() == word)
     }
 
+    /// The four-letter word a new connection opens with, read from the
+    /// bytes it has sent so far: `None` while fewer than four bytes have
+    /// come, or when they name no command (a ZooKeeper frame follows).
+    pub fn read_word(pending: &[u8]) -> Option<Cmd> {
+        let word: &[u8; 4] = pending.get(..4)?.try_into().ok()?;
+        Cmd::parse(word)
+    }
+
+    /// The mask of a `stmk` opening `pending` (the 8 big-endian bytes after
+    /// the word), or `None` while they have not all come.
+    pub fn stmk_mask(pending: &[u8]) -> Option<i64> {
+        let mask: [u8; 8] = pending.get(4..12)?.try_into().ok()?;
+        Some(i64::from_be_bytes(mask))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Cmd::Ruok => "ruok",
