@@ -34,8 +34,7 @@ fn body(p: &wire::QuorumPacket) {
             let _ = wire::body_long("zxid", data);
         }
         pkt::SNAP => {
-            if let Ok(Some((_, _, used))) = corral::snapshot::read_sync_snapshot(p.body(), p.zxid)
-            {
+            if let Ok(Some((_, _, used))) = corral::snapshot::read_sync_snapshot(p.body(), p.zxid) {
                 let _ = wire::decode_snap_signature(&p.body()[used..]);
             }
         }
@@ -57,7 +56,9 @@ corral_fuzz::target!(|data: &[u8]| {
     while let Ok(Some((p, used))) = wire::decode_with_limit(&data[at..], wire::DEFAULT_MAX_BUFFER) {
         assert!(used > 0 && at + used <= data.len());
         at += used;
-        let again = wire::decode(&p.encode()).expect("re-encoded packet").expect("whole");
+        let again = wire::decode(&p.encode())
+            .expect("re-encoded packet")
+            .expect("whole");
         assert_eq!(p, again.0, "quorum packet round trip");
         body(&p);
     }
