@@ -54,10 +54,6 @@ mod tests {
         f.set_len(5_000).unwrap();
         let m = map(&path).unwrap();
         assert_eq!(&m[..], &bytes[..5_000]);
-        assert_eq!(
-            m.iter().map(|b| *b as u64).sum::<u64>(),
-            bytes[..5_000].iter().map(|b| *b as u64).sum()
-        );
         drop(m);
         f.set_len(0).unwrap();
         assert!(map(&path).unwrap().is_empty());

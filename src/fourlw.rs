@@ -1069,6 +1069,21 @@ mod tests {
         c
     }
 
+    /// The opening reader a shard uses (and fuzz/src/bin/fourlw.rs).
+    #[test]
+    fn opening_words_and_the_stmk_mask() {
+        assert_eq!(Cmd::read_word(b"ruok"), Some(Cmd::Ruok));
+        assert_eq!(Cmd::read_word(b"mntr\r\n"), Some(Cmd::Mntr));
+        assert_eq!(Cmd::read_word(b"ruo"), None, "not all there yet");
+        assert_eq!(Cmd::read_word(b"\0\0\0\x2d\0"), None, "a frame");
+        assert_eq!(Cmd::read_word(b"RUOK"), None);
+        assert_eq!(Cmd::read_word(b"stmk"), Some(Cmd::Stmk(0)));
+        let mut stmk = b"stmk".to_vec();
+        stmk.extend_from_slice(&306i64.to_be_bytes());
+        assert_eq!(Cmd::stmk_mask(&stmk[..11]), None, "mask not all there");
+        assert_eq!(Cmd::stmk_mask(&stmk), Some(306));
+    }
+
     /// Two shards: shard 0 holds a client with one watch and the probe
     /// asking; shard 1 holds a client with two watches.
     fn two_shards() -> Vec<ShardView> {
