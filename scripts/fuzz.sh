@@ -40,7 +40,7 @@ cargo afl build --release --manifest-path fuzz/Cargo.toml --bins
 
 # The allocation bound must bite: with a bound of 0 MiB, a seed that
 # allocates has to abort. Otherwise a broken bound would pass silently.
-if (CORRAL_FUZZ_ALLOC_MB=0 "$BIN/jute" <fuzz/corpus/jute/rec3 >/dev/null 2>&1) 2>/dev/null; then
+if bash -c 'CORRAL_FUZZ_ALLOC_MB=0 "$1" <"$2"; exit $?' _ "$BIN/jute" fuzz/corpus/jute/rec3 >/dev/null 2>&1; then
   echo "[fuzz] the allocation bound did not abort the jute target" >&2
   exit 1
 fi
