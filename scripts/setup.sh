@@ -5,6 +5,8 @@
 #    systemd (systemd-analyze) and strace (the unit test of conf/corral.service),
 #    zookeeper-bin (C tools cli_mt / load_gen), python3 + venv.
 #  * Python venv at <repo>/.venv with pinned test dependencies.
+#  * cargo-afl (pinned), which builds AFL++ from the sources it bundles,
+#    for scripts/fuzz.sh (needs gcc and make, on the machine already).
 #  * aiozk's own shipped test suite (from its PyPI sdist) unpacked under
 #    <repo>/.cache/aiozk-<ver>/ (third-party code: never committed).
 #
@@ -96,6 +98,26 @@ if pins_ok "${PY_PINS[@]}"; then
 else
   log "installing python packages: ${PY_PINS[*]}"
   .venv/bin/python -m pip install -q --disable-pip-version-check "${PY_PINS[@]}"
+fi
+
+# ---------------------------------------------------------------- cargo-afl
+# scripts/fuzz.sh: coverage-guided fuzzing on the stable toolchain. Keep the
+# version equal to the `afl` crate's in fuzz/Cargo.toml.
+CARGO_AFL_VERSION=0.18.2
+if cargo afl --version 2>/dev/null | grep -q "cargo-afl ${CARGO_AFL_VERSION}\b"; then
+  log "cargo-afl ${CARGO_AFL_VERSION} present"
+else
+  log "installing cargo-afl ${CARGO_AFL_VERSION}"
+  cargo install --locked --force --version "${CARGO_AFL_VERSION}" cargo-afl
+fi
+# AFL++'s fuzzer and runtime, built for this rustc (cargo install builds
+# them; a rustc update needs them built again).
+AFL_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/afl.rs/rustc-$(rustc -vV | sed -n 's/^release: //p')-$(rustc -vV | sed -n 's/^commit-hash: //p' | cut -c1-7)/afl.rs-${CARGO_AFL_VERSION}"
+if [[ -x $AFL_DIR/afl/bin/afl-fuzz && -f $AFL_DIR/afl-llvm/afl-compiler-rt.o ]]; then
+  log "AFL++ built for this rustc"
+else
+  log "building AFL++ for this rustc"
+  cargo afl config --build --force
 fi
 
 # ---------------------------------------------------------------- aiozk suite

@@ -122,6 +122,21 @@ impl Cmd {
         Cmd::ALL.into_iter().find(|c| c.name().as_bytes() == word)
     }
 
+    /// The four-letter word a new connection opens with, read from the
+    /// bytes it has sent so far: `None` while fewer than four bytes have
+    /// come, or when they name no command (a ZooKeeper frame follows).
+    pub fn read_word(pending: &[u8]) -> Option<Cmd> {
+        let word: &[u8; 4] = pending.get(..4)?.try_into().ok()?;
+        Cmd::parse(word)
+    }
+
+    /// The mask of a `stmk` opening `pending` (the 8 big-endian bytes after
+    /// the word), or `None` while they have not all come.
+    pub fn stmk_mask(pending: &[u8]) -> Option<i64> {
+        let mask: [u8; 8] = pending.get(4..12)?.try_into().ok()?;
+        Some(i64::from_be_bytes(mask))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Cmd::Ruok => "ruok",
@@ -1052,6 +1067,21 @@ mod tests {
         c.session = session;
         c.timeout = if session != 0 { 30_000 } else { 0 };
         c
+    }
+
+    /// The opening reader a shard uses (and fuzz/src/bin/fourlw.rs).
+    #[test]
+    fn opening_words_and_the_stmk_mask() {
+        assert_eq!(Cmd::read_word(b"ruok"), Some(Cmd::Ruok));
+        assert_eq!(Cmd::read_word(b"mntr\r\n"), Some(Cmd::Mntr));
+        assert_eq!(Cmd::read_word(b"ruo"), None, "not all there yet");
+        assert_eq!(Cmd::read_word(b"\0\0\0\x2d\0"), None, "a frame");
+        assert_eq!(Cmd::read_word(b"RUOK"), None);
+        assert_eq!(Cmd::read_word(b"stmk"), Some(Cmd::Stmk(0)));
+        let mut stmk = b"stmk".to_vec();
+        stmk.extend_from_slice(&306i64.to_be_bytes());
+        assert_eq!(Cmd::stmk_mask(&stmk[..11]), None, "mask not all there");
+        assert_eq!(Cmd::stmk_mask(&stmk), Some(306));
     }
 
     /// Two shards: shard 0 holds a client with one watch and the probe

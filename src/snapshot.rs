@@ -249,6 +249,7 @@ pub fn snappy_java_decode(bytes: &[u8]) -> Result<Vec<u8>, SnapError> {
         return Ok(Vec::new());
     }
     if bytes.len() < 16 || bytes[..8] != SNAPPY_MAGIC {
+        snappy_block_len(bytes)?;
         return snap::raw::Decoder::new()
             .decompress_vec(bytes)
             .map_err(|e| err(e.to_string()));
@@ -276,13 +277,33 @@ pub fn snappy_java_decode(bytes: &[u8]) -> Result<Vec<u8>, SnapError> {
         }
         let chunk = &bytes[pos..pos + n as usize];
         pos += n as usize;
-        let len = snap::raw::decompress_len(chunk).map_err(|e| err(e.to_string()))?;
+        let len = snappy_block_len(chunk)?;
         let at = out.len();
         out.resize(at + len, 0);
         dec.decompress(chunk, &mut out[at..])
             .map_err(|e| err(e.to_string()))?;
     }
     Ok(out)
+}
+
+/// The most bytes one byte of a snappy block can stand for: a 3-byte copy
+/// element makes at most 64 bytes, and no element does better.
+const SNAPPY_MAX_RATIO: usize = 22;
+
+/// The length a raw snappy block says it decompresses to, refused when no
+/// block of its size could make that much: the length drives an
+/// allocation, and a damaged or hostile header must not (found by
+/// fuzz/src/bin/snapshot.rs: 64 KiB of input asked for 184 MB).
+fn snappy_block_len(block: &[u8]) -> Result<usize, SnapError> {
+    let len = snap::raw::decompress_len(block)
+        .map_err(|e| SnapError::Decompress(format!("snappy: {e}")))?;
+    if len > block.len().saturating_mul(SNAPPY_MAX_RATIO) {
+        return Err(SnapError::Decompress(format!(
+            "snappy: a block of {} bytes claims {len} bytes decompressed",
+            block.len()
+        )));
+    }
+    Ok(len)
 }
 
 /// Encodes `data` as snappy-java's `SnappyOutputStream` does.
@@ -1231,6 +1252,40 @@ mod tests {
             .unwrap();
         assert_eq!(snappy_java_decode(&raw).unwrap(), b"raw bytes");
         assert!(snappy_java_decode(&enc[..enc.len() - 3]).is_err());
+    }
+
+    /// A snappy block whose header claims far more than any block of its
+    /// size can make is refused before anything is allocated for it (the
+    /// fuzzer's find: 64 KiB asking for 184 MB). Data as compressible as
+    /// snappy allows still decodes.
+    #[test]
+    fn snappy_lengths_that_no_block_can_make_are_refused() {
+        let mut claim = Vec::new();
+        let mut n: u32 = 184_549_375;
+        while n >= 0x80 {
+            claim.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        claim.push(n as u8);
+        claim.extend_from_slice(&[0u8; 40]);
+        let e = snappy_java_decode(&claim).unwrap_err().to_string();
+        assert!(e.contains("claims 184549375 bytes"), "{e}");
+        let mut stream = snappy_java_encode(b"");
+        stream.extend_from_slice(&(claim.len() as i32).to_be_bytes());
+        stream.extend_from_slice(&claim);
+        let e = snappy_java_decode(&stream).unwrap_err().to_string();
+        assert!(e.contains("claims 184549375 bytes"), "{e}");
+        let zeros = vec![0u8; 1 << 20];
+        let raw = snap::raw::Encoder::new().compress_vec(&zeros).unwrap();
+        assert!(
+            raw.len() * 20 < zeros.len(),
+            "as compressible as snappy gets"
+        );
+        assert_eq!(snappy_java_decode(&raw).unwrap(), zeros);
+        assert_eq!(
+            snappy_java_decode(&snappy_java_encode(&zeros)).unwrap(),
+            zeros
+        );
     }
 
     #[test]

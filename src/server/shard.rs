@@ -732,11 +732,9 @@ impl Conn {
 
     async fn process_frames(&mut self, fb: &mut FrameBuf) -> std::io::Result<()> {
         if matches!(self.state, State::Handshake) {
-            if let Some(word) = fb.peek4() {
-                if let Some(cmd) = Cmd::parse(&word) {
-                    self.four_letter(cmd, fb).await;
-                    return Ok(());
-                }
+            if let Some(cmd) = Cmd::read_word(fb.pending()) {
+                self.four_letter(cmd, fb).await;
+                return Ok(());
             }
         }
         loop {
@@ -769,8 +767,8 @@ impl Conn {
         if fourlw::allowed(cmd, &settings.four_lw_whitelist) {
             // `stmk` carries its mask in the next 8 bytes; wait for them.
             let cmd = match cmd {
-                Cmd::Stmk(_) => match fb.pending().get(4..12) {
-                    Some(b) => Cmd::Stmk(i64::from_be_bytes(b.try_into().unwrap_or_default())),
+                Cmd::Stmk(_) => match Cmd::stmk_mask(fb.pending()) {
+                    Some(mask) => Cmd::Stmk(mask),
                     None => return,
                 },
                 c => c,
