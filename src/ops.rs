@@ -83,7 +83,15 @@ pub struct OpsSettings {
     /// `corral.test.stallMs` (tests only): the sequencer holds its
     /// executor this long, once, soon after start. Default 0 (never).
     pub test_stall_ms: u64,
+    /// `corral.maxQueuedReplyBytes`: once this many reply bytes wait to be
+    /// written to a connection, its shard stops reading and answering its
+    /// requests until they are sent (the client reads them). Default
+    /// 1 MiB; at least 1.
+    pub max_queued_reply_bytes: usize,
 }
+
+/// `corral.maxQueuedReplyBytes`' default.
+pub const DEFAULT_MAX_QUEUED_REPLY_BYTES: usize = 1 << 20;
 
 impl Default for OpsSettings {
     fn default() -> OpsSettings {
@@ -93,6 +101,7 @@ impl Default for OpsSettings {
             shutdown_timeout: Duration::from_secs(10),
             log_format: LogFormat::Text,
             test_stall_ms: 0,
+            max_queued_reply_bytes: DEFAULT_MAX_QUEUED_REPLY_BYTES,
         }
     }
 }
@@ -137,6 +146,16 @@ impl OpsSettings {
         }
         if let Some(v) = int("corral.test.stallMs")? {
             s.test_stall_ms = v.max(0) as u64;
+        }
+        if let Some(v) = int("corral.maxQueuedReplyBytes")? {
+            if v <= 0 {
+                return Err(OpsError::Invalid {
+                    key: "corral.maxQueuedReplyBytes".into(),
+                    value: v.to_string(),
+                    why: "must be positive".into(),
+                });
+            }
+            s.max_queued_reply_bytes = usize::try_from(v).unwrap_or(usize::MAX);
         }
         if let Some(v) = get(props, "corral.logFormat") {
             s.log_format = v.parse()?;
@@ -282,9 +301,11 @@ mod tests {
             ("corral.shutdownTimeoutMs", "3000"),
             ("corral.logFormat", "JSON"),
             ("zookeeper.corral.stallThresholdMs", "40"),
+            ("corral.maxQueuedReplyBytes", "65536"),
         ]))
         .unwrap();
         assert_eq!(s.stall_threshold_ms, 40);
+        assert_eq!(s.max_queued_reply_bytes, 65536);
         assert_eq!(s.request_warn_ms, 0);
         assert_eq!(s.shutdown_timeout, Duration::from_secs(3));
         assert_eq!(s.log_format, LogFormat::Json);
@@ -302,6 +323,11 @@ mod tests {
             OpsSettings::from_properties(&props(&[("corral.shutdownTimeoutMs", "0")])).is_err()
         );
         assert!(OpsSettings::from_properties(&props(&[("corral.logFormat", "xml")])).is_err());
+        for bad in ["0", "-1", "1MB"] {
+            let e = OpsSettings::from_properties(&props(&[("corral.maxQueuedReplyBytes", bad)]))
+                .unwrap_err();
+            assert!(e.to_string().contains("corral.maxQueuedReplyBytes"), "{e}");
+        }
     }
 
     #[test]

@@ -263,6 +263,63 @@ pub struct ReadCtx<'a> {
     pub session: i64,
     pub conn: ConnId,
     pub watches: &'a mut Watches,
+    /// The largest reply payload (header and body, without the length
+    /// prefix) this read may build: `jute.maxbuffer`, the largest packet
+    /// ZooKeeper's clients accept. See [`REPLY_TOO_LARGE`].
+    pub max_reply: usize,
+}
+
+/// The answer to a read whose reply would exceed [`ReadCtx::max_reply`]:
+/// the request fails with this code and no body. ZooKeeper 3.8 builds such
+/// a reply whole (its clients then drop the connection with "Packet len
+/// is out of range"); corral stops building it as soon as it would grow
+/// past the bound, so a request can never make the server allocate more
+/// than `jute.maxbuffer` for its answer.
+pub const REPLY_TOO_LARGE: Code = Code::MarshallingError;
+
+/// Bytes of the reply header (xid, zxid, err) in the payload.
+const REPLY_HEADER: usize = 16;
+/// Bytes of an encoded `Stat`.
+const STAT_LEN: usize = 68;
+/// Bytes of a multi sub-result header (type, done, err).
+const MULTI_HEADER: usize = 9;
+
+/// What a reply body may still take, or [`REPLY_TOO_LARGE`] (logged, with
+/// the request and the bound) when `need` bytes more would not fit.
+fn within(ctx: &ReadCtx<'_>, what: &str, used: usize, need: usize) -> Result<(), Code> {
+    let total = REPLY_HEADER.saturating_add(used).saturating_add(need);
+    if total > ctx.max_reply {
+        tracing::warn!(
+            session = format!("0x{:x}", ctx.session),
+            request = what,
+            reply_bytes_at_least = total,
+            limit = ctx.max_reply,
+            "reply would exceed jute.maxbuffer; answering MarshallingError (-5) instead"
+        );
+        return Err(REPLY_TOO_LARGE);
+    }
+    Ok(())
+}
+
+/// The names of `path`'s children, if their encoded list (a count, then
+/// each as a length and bytes) fits in `budget` bytes; stops at the first
+/// name past it, before collecting more.
+fn children_within(tree: &Tree, path: &str, budget: usize) -> Result<Vec<String>, usize> {
+    let mut size = 4usize;
+    let mut names = Vec::new();
+    for c in tree.child_paths(path) {
+        let name = name_of(c);
+        size = size.saturating_add(4 + name.len());
+        if size > budget {
+            return Err(size);
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+fn name_of(path: &str) -> &str {
+    path.rfind('/').map_or(path, |i| &path[i + 1..])
 }
 
 fn node_checked<'t>(
@@ -275,8 +332,18 @@ fn node_checked<'t>(
     Ok(n)
 }
 
-fn get_data(ctx: &mut ReadCtx<'_>, path: &str, watch: bool) -> Result<jute::GetDataResponse, Code> {
+/// getData's answer, if it fits in the reply after `used` body bytes
+/// (`extra` more bytes go with it: a multi sub-result's header).
+fn get_data(
+    ctx: &mut ReadCtx<'_>,
+    path: &str,
+    watch: bool,
+    used: usize,
+    extra: usize,
+) -> Result<jute::GetDataResponse, Code> {
     let n = node_checked(ctx, path, perms::READ)?;
+    let len = n.data().map_or(0, <[u8]>::len);
+    within(ctx, "getData", used, extra + 4 + len + STAT_LEN)?;
     if watch {
         ctx.watches.add(Table::Data, path, ctx.conn, Mode::Standard);
     }
@@ -286,17 +353,30 @@ fn get_data(ctx: &mut ReadCtx<'_>, path: &str, watch: bool) -> Result<jute::GetD
     })
 }
 
+/// getChildren's answer, if the names fit in the reply after `used` body
+/// bytes plus `extra` (a stat, a multi sub-result's header).
 fn get_children(
     ctx: &mut ReadCtx<'_>,
     path: &str,
     watch: bool,
+    used: usize,
+    extra: usize,
 ) -> Result<(Vec<String>, jute::Stat), Code> {
     let n = node_checked(ctx, path, perms::READ)?;
+    let budget = ctx
+        .max_reply
+        .saturating_sub(REPLY_HEADER + used + extra);
+    let names = match children_within(ctx.tree, path, budget) {
+        Ok(names) => names,
+        Err(size) => {
+            within(ctx, "getChildren", used + extra, size)?;
+            Vec::new()
+        }
+    };
     if watch {
         ctx.watches
             .add(Table::Child, path, ctx.conn, Mode::Standard);
     }
-    let names = ctx.tree.children(path).unwrap_or_default();
     Ok((names, n.stat()))
 }
 
@@ -324,7 +404,7 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
             let n = ctx.tree.get(&r.path).ok_or(Code::NoNode)?;
             Ok(body(&jute::StatResponse { stat: n.stat() }))
         }
-        Request::GetData(r) => get_data(ctx, &r.path, r.watch).map(|x| body(&x)),
+        Request::GetData(r) => get_data(ctx, &r.path, r.watch, 0, 0).map(|x| body(&x)),
         Request::GetAcl(path) => {
             let n = node_checked(ctx, path, perms::READ | perms::ADMIN)?;
             let acl = if acl::check(ctx.policy, &n.acl, perms::ADMIN, ctx.auth).is_ok() {
@@ -337,9 +417,9 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
                 stat: n.stat(),
             }))
         }
-        Request::GetChildren(r) => get_children(ctx, &r.path, r.watch)
+        Request::GetChildren(r) => get_children(ctx, &r.path, r.watch, 0, 0)
             .map(|(children, _)| body(&jute::GetChildrenResponse { children })),
-        Request::GetChildren2(r) => get_children(ctx, &r.path, r.watch)
+        Request::GetChildren2(r) => get_children(ctx, &r.path, r.watch, 0, STAT_LEN)
             .map(|(children, stat)| body(&jute::GetChildren2Response { children, stat })),
         Request::GetAllChildrenNumber(path) => {
             node_checked(ctx, path, perms::READ)?;
@@ -349,29 +429,45 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
         Request::GetEphemerals(prefix) => {
             let all = ctx.tree.ephemerals_of(ctx.session);
             let p = prefix.trim();
-            let ephemerals = if p.is_empty() || p == "/" {
+            let ephemerals: Vec<String> = if p.is_empty() || p == "/" {
                 all
             } else {
                 all.into_iter()
                     .filter(|e| e.starts_with(prefix.as_str()))
                     .collect()
             };
+            let size = ephemerals.iter().map(|e| 4 + e.len()).sum::<usize>();
+            within(ctx, "getEphemerals", 0, 4 + size)?;
             Ok(body(&jute::GetChildrenResponse {
                 children: ephemerals,
             }))
         }
         Request::MultiRead(ops) => {
+            // Each sub-result is checked against the bound before it is
+            // built: the whole answer never grows past `max_reply`.
             let mut out = BytesMut::new();
+            // The end marker goes last, whatever came before.
+            let end = MULTI_HEADER;
             for o in ops {
+                let used = out.len();
                 let (kind, res) = match o {
                     MultiReadOp::GetChildren(p) => (
                         op::GET_CHILDREN,
-                        get_children(ctx, p, false)
+                        get_children(ctx, p, false, used, MULTI_HEADER + end)
                             .map(|(children, _)| jute::GetChildrenResponse { children }.encode()),
                     ),
-                    MultiReadOp::GetData(p) => {
-                        (op::GET_DATA, get_data(ctx, p, false).map(|x| x.encode()))
+                    MultiReadOp::GetData(p) => (
+                        op::GET_DATA,
+                        get_data(ctx, p, false, used, MULTI_HEADER + end).map(|x| x.encode()),
+                    ),
+                };
+                let res = match res {
+                    Err(c) if c == REPLY_TOO_LARGE => return Err(c),
+                    Err(c) => {
+                        within(ctx, "multiRead", used, MULTI_HEADER + 4 + end)?;
+                        Err(c)
                     }
+                    ok => ok,
                 };
                 match res {
                     Ok(b) => {

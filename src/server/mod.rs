@@ -40,6 +40,8 @@ pub struct Settings {
     pub max_client_cnxns: u32,
     pub global_outstanding_limit: usize,
     pub jute_max_buffer: usize,
+    /// `zookeeper.nio.sessionlessCnxnTimeout` (ms).
+    pub sessionless_timeout_ms: u64,
     pub policy: AclPolicy,
     /// `zookeeper.enableEagerACLCheck`.
     pub eager_acl_check: bool,

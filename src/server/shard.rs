@@ -29,6 +29,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Capacity of a connection's write buffer kept between rounds; a larger
+/// one (a burst of replies) is freed once written.
+const WBUF_KEEP: usize = 256 * 1024;
+
 /// What a connection is told by its shard.
 #[derive(Debug)]
 enum Out {
@@ -483,18 +487,23 @@ impl Conn {
     async fn pump(&mut self, stream: &mut TcpStream, fb: &mut FrameBuf) -> std::io::Result<()> {
         loop {
             self.answered_at.set(None);
+            // 0. Reads queued behind a write whose reply came in an earlier
+            // round that stopped at the bound on queued reply bytes.
+            self.serve_queued_reads();
             // 1. What the shard queued for us, in order, up to a close:
             // nothing queued behind a close may reach the client (after a
             // failed log write, a later write's reply would leave a hole
             // where the dropped writes' replies were).
-            while !self.closing {
+            while !self.closing && !self.queue_full() {
                 let Some(o) = self.handle.out.pop() else {
                     break;
                 };
                 self.on_out(o);
             }
-            // 2. Whole frames already read.
-            if !self.closing {
+            // 2. Whole frames already read (none while the answers queued
+            // for this connection are at their bound: they are sent first,
+            // and the client must read them before more is read from it).
+            if !self.closing && !self.queue_full() {
                 self.process_frames(fb).await?;
             }
             // Shutdown: once everything this connection sent is answered,
@@ -505,13 +514,24 @@ impl Conn {
             {
                 self.closing = true;
             }
-            // 3. Send.
+            // 3. Send. The buffer holds at most the bound plus one reply
+            // (itself at most jute.maxbuffer); a much larger one, left by
+            // a burst, is given back once sent.
             if !self.wbuf.is_empty() {
                 stream.write_all(&self.wbuf).await?;
                 self.wbuf.clear();
+                if self.wbuf.capacity() > WBUF_KEEP {
+                    self.wbuf = BytesMut::new();
+                }
             }
+            fb.release();
             if self.closing {
                 return Ok(());
+            }
+            // Work left over from a round that stopped at the bound: do it
+            // before waiting for anything.
+            if self.queue_left(fb) {
+                continue;
             }
             // 4. Wait for input or output. Past the shard's share of
             // globalOutstandingLimit, stop reading (as ZooKeeper throttles
@@ -707,8 +727,14 @@ impl Conn {
         }
     }
 
+    /// Answers the reads at the front of the pipeline (those no write
+    /// precedes any more), until the queued reply bytes reach their bound;
+    /// the rest wait for the next round of `pump`, after the send.
     fn serve_queued_reads(&mut self) {
         while let Some(Pending::Read { .. }) = self.pending.front() {
+            if self.queue_full() {
+                return;
+            }
             if let Some(Pending::Read { xid, op, req, at }) = self.pending.pop_front() {
                 self.answer_read(xid, op, &req, at);
             }
@@ -716,6 +742,20 @@ impl Conn {
         // Later reads, queued or not, use the shard's version again.
         self.read_version = None;
         self.handle.info.borrow_mut().outstanding = self.pending.len();
+    }
+
+    /// Whether the replies queued for this connection have reached
+    /// `corral.maxQueuedReplyBytes`: no more requests are read or answered
+    /// until they are sent.
+    fn queue_full(&self) -> bool {
+        self.wbuf.len() >= self.shard.settings.ops.max_queued_reply_bytes
+    }
+
+    /// Whether a round that stopped at the bound left work: reads at the
+    /// front of the pipeline, or whole frames already read.
+    fn queue_left(&self, fb: &FrameBuf) -> bool {
+        matches!(self.pending.front(), Some(Pending::Read { .. }))
+            || (matches!(self.state, State::Handshake | State::Active) && fb.has_frame())
     }
 
     async fn process_frames(&mut self, fb: &mut FrameBuf) -> std::io::Result<()> {
@@ -728,7 +768,10 @@ impl Conn {
             }
         }
         loop {
-            if matches!(self.state, State::Connecting { .. } | State::FourLw) || self.closing {
+            if matches!(self.state, State::Connecting { .. } | State::FourLw)
+                || self.closing
+                || self.queue_full()
+            {
                 return Ok(());
             }
             let frame = match fb.next_frame() {
@@ -1041,10 +1084,24 @@ impl Conn {
                         session: self.session,
                         conn: self.id,
                         watches: &mut watches,
+                        max_reply: self.shard.settings.jute_max_buffer,
                     };
                     request::serve_read(&mut ctx, req)
                 };
                 match result {
+                    // The reads not bounded while built (getACL, whoAmI)
+                    // are bounded by what was accepted into the tree and
+                    // the connection; checked here all the same.
+                    Ok(Some(body)) if 16 + body.len() > self.shard.settings.jute_max_buffer => {
+                        tracing::warn!(
+                            session = format!("0x{:x}", self.session),
+                            op = crate::tools::op_name(opcode),
+                            reply_bytes = 16 + body.len(),
+                            limit = self.shard.settings.jute_max_buffer,
+                            "reply would exceed jute.maxbuffer; answering MarshallingError (-5) instead"
+                        );
+                        self.reply(xid, zxid, request::REPLY_TOO_LARGE.as_i32(), None)
+                    }
                     Ok(body) => self.reply(xid, zxid, 0, body.as_deref()),
                     Err(code) => self.reply(xid, zxid, code.as_i32(), None),
                 }
