@@ -31,10 +31,14 @@ pub enum Asker {
 /// What a shard asks of the sequencer.
 #[derive(Debug)]
 pub enum ToSeq {
+    /// A connection was accepted: the sequencer counts it for its client
+    /// IP (`maxClientCnxns`, across every shard) and, past the limit,
+    /// closes it at once ([`Item::Close`]) and ignores what it sends.
+    /// Every accepted connection later reports [`ToSeq::Gone`].
+    Accept { from: ConnRef, ip: IpAddr },
     /// A handshake: a new session (`session == 0`) or a reconnect.
     Connect {
         from: ConnRef,
-        ip: IpAddr,
         session: i64,
         passwd: Bytes,
         timeout: i32,

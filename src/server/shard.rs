@@ -396,6 +396,8 @@ enum Pending {
 enum Wake {
     Out,
     Read(std::io::Result<usize>),
+    /// No session, and nothing read for the sessionless timeout.
+    Expired,
 }
 
 struct Conn {
@@ -415,7 +417,6 @@ struct Conn {
     pending: VecDeque<Pending>,
     wbuf: BytesMut,
     closing: bool,
-    counted: bool,
     /// When the last socket read completed: the arrival time of the
     /// requests it brought (one clock read a read, not one a request).
     read_at: Instant,
@@ -448,12 +449,20 @@ impl Conn {
             pending: VecDeque::new(),
             wbuf: BytesMut::new(),
             closing: false,
-            counted: false,
             read_version: None,
             counted_pending: 0,
             read_at: Instant::now(),
             answered_at: Cell::new(None),
         };
+        // Counted for its IP across every shard (`maxClientCnxns`); past
+        // the limit the sequencer closes it at once.
+        let accept = ToSeq::Accept {
+            from: c.me(),
+            ip: peer.ip(),
+        };
+        if shard.to_seq.send(accept).await.is_err() {
+            c.closing = true;
+        }
         let mut fb = FrameBuf::new(shard.settings.jute_max_buffer);
         let kill = c.handle.clone();
         let result = futures_lite::future::or(c.pump(&mut stream, &mut fb), async {
@@ -469,19 +478,17 @@ impl Conn {
         let _ = stream.close().await;
         shard.conns.borrow_mut().remove(&id);
         shard.watches.borrow_mut().drop_conn(id);
-        if c.counted {
-            let _ = shard
-                .to_seq
-                .send(ToSeq::Gone {
-                    from: ConnRef {
-                        shard: shard.id,
-                        conn: id,
-                    },
-                    ip: peer.ip(),
-                    session: c.session,
-                })
-                .await;
-        }
+        let _ = shard
+            .to_seq
+            .send(ToSeq::Gone {
+                from: ConnRef {
+                    shard: shard.id,
+                    conn: id,
+                },
+                ip: peer.ip(),
+                session: c.session,
+            })
+            .await;
     }
 
     async fn pump(&mut self, stream: &mut TcpStream, fb: &mut FrameBuf) -> std::io::Result<()> {
@@ -542,25 +549,62 @@ impl Conn {
                 && !matches!(self.state, State::Connecting { .. } | State::FourLw);
             let spare = fb.spare(4096);
             let out = &self.handle.out;
+            // A connection without a session lives until it has read
+            // nothing for `zookeeper.nio.sessionlessCnxnTimeout` (as
+            // ZooKeeper's connection expiry queue, touched on each read).
+            let expiry = async {
+                match self.state {
+                    State::Active => std::future::pending::<()>().await,
+                    _ => {
+                        let limit = Duration::from_millis(self.shard.settings.sessionless_timeout_ms);
+                        let left = limit.saturating_sub(self.read_at.elapsed());
+                        glommio::timer::sleep(left).await;
+                    }
+                }
+                Wake::Expired
+            };
             let wake = if can_read {
+                futures_lite::future::or(
+                    futures_lite::future::or(
+                        async {
+                            out.ready().await;
+                            Wake::Out
+                        },
+                        async { Wake::Read(stream.read(spare).await) },
+                    ),
+                    expiry,
+                )
+                .await
+            } else if self.shard.throttled() {
+                let shard = &self.shard;
+                futures_lite::future::or(
+                    async {
+                        futures_lite::future::or(out.ready(), shard.unthrottled()).await;
+                        Wake::Out
+                    },
+                    expiry,
+                )
+                .await
+            } else {
                 futures_lite::future::or(
                     async {
                         out.ready().await;
                         Wake::Out
                     },
-                    async { Wake::Read(stream.read(spare).await) },
+                    expiry,
                 )
                 .await
-            } else if self.shard.throttled() {
-                let shard = &self.shard;
-                futures_lite::future::or(out.ready(), shard.unthrottled()).await;
-                Wake::Out
-            } else {
-                out.ready().await;
-                Wake::Out
             };
             match wake {
                 Wake::Out => {}
+                Wake::Expired => {
+                    tracing::info!(
+                        peer = %self.peer,
+                        ms = self.shard.settings.sessionless_timeout_ms,
+                        "closing a connection without a session: nothing read for zookeeper.nio.sessionlessCnxnTimeout"
+                    );
+                    return Ok(());
+                }
                 Wake::Read(Ok(0)) => return Ok(()),
                 Wake::Read(Ok(n)) => {
                     fb.filled(n);
@@ -691,7 +735,6 @@ impl Conn {
                 ok,
                 read_only: server_read_only,
             } => {
-                self.counted = true;
                 let (read_only, at) = match self.state {
                     State::Connecting { read_only, at } => (read_only, at),
                     _ => (None, Instant::now()),
@@ -895,7 +938,6 @@ impl Conn {
         };
         let msg = ToSeq::Connect {
             from: self.me(),
-            ip: self.peer.ip(),
             session: req.session_id,
             passwd: req.passwd,
             timeout: req.time_out,
