@@ -43,11 +43,12 @@ fn open(s: &Server) -> TcpStream {
 }
 
 /// Whether the server has closed `t` (EOF or reset), without waiting.
-fn is_closed(t: &mut TcpStream) -> bool {
+fn is_closed(t: &TcpStream) -> bool {
     t.set_nonblocking(true).unwrap();
     let mut b = [0u8; 256];
+    let mut r = t;
     let closed = loop {
-        match t.read(&mut b) {
+        match r.read(&mut b) {
             Ok(0) => break true,
             Ok(_) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
@@ -58,8 +59,8 @@ fn is_closed(t: &mut TcpStream) -> bool {
     closed
 }
 
-fn count_closed(conns: &mut [TcpStream]) -> usize {
-    conns.iter_mut().filter(|t| is_closed(t)).count()
+fn count_closed(conns: &[TcpStream]) -> usize {
+    conns.iter().filter(|t| is_closed(t)).count()
 }
 
 /// Waits until `f` holds, polling; false after `within`.
@@ -92,10 +93,10 @@ fn connections_past_max_client_cnxns_are_closed_at_accept() {
     let s = Server::opts().cfg("maxClientCnxns", "60").start();
     let mut conns: Vec<TcpStream> = (0..300).map(|_| open(&s)).collect();
     let settled = until(Duration::from_secs(5), || {
-        conns.iter_mut().filter(|t| is_closed(t)).count() >= 240
+        conns.iter().filter(|t| is_closed(t)).count() >= 240
     });
     std::thread::sleep(Duration::from_millis(300));
-    let closed = count_closed(&mut conns);
+    let closed = count_closed(&conns);
     assert!(
         settled && closed == 240,
         "{closed} of 300 handshake-less connections closed; expected 240 (maxClientCnxns=60)"
@@ -112,7 +113,7 @@ fn connections_past_max_client_cnxns_are_closed_at_accept() {
         "a 61st connection from one address got a session"
     );
     // Closing some frees their places.
-    conns.retain_mut(|t| !is_closed(t));
+    conns.retain(|t| !is_closed(t));
     conns.truncate(50);
     let ok = until(Duration::from_secs(5), || {
         Raw::connect_within(
@@ -157,14 +158,14 @@ fn sessionless_connections_are_closed_after_the_timeout() {
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        count_closed(&mut conns),
+        count_closed(&conns),
         0,
         "closed well before the sessionless timeout"
     );
     let all = until(Duration::from_secs(6), || {
-        conns.iter_mut().all(|t| is_closed(t))
+        conns.iter().all(is_closed)
     });
-    let left = conns.len() - count_closed(&mut conns);
+    let left = conns.len() - count_closed(&conns);
     assert!(
         all,
         "{left} of 30 sessionless connections still open {} ms after they went quiet \
@@ -200,12 +201,13 @@ fn partial_large_frames_cost_bounded_memory_and_are_closed() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let peak = peak_mb(&s);
+    eprintln!("partial frames: RSS {base} MB at start, peak {peak} MB");
     assert!(
         peak < base + 160,
         "peak RSS {peak} MB with 300 partial 1 MiB frames (started at {base} MB)"
     );
     let all = until(Duration::from_secs(10), || {
-        conns.iter_mut().all(|t| is_closed(t))
+        conns.iter().all(is_closed)
     });
     assert!(all, "connections holding partial frames were not closed");
     // The server still serves.
@@ -243,6 +245,7 @@ fn a_multiread_bomb_is_answered_with_an_error() {
     assert!(r.body.is_empty());
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     let peak = peak_mb(&s);
+    eprintln!("multiRead bomb: RSS {base} MB before, peak {peak} MB");
     assert!(
         peak < base + 40,
         "peak RSS {peak} MB after the bomb (was {base} MB)"
@@ -302,7 +305,8 @@ fn pipelined_reads_that_are_never_read_cost_bounded_memory() {
             }
         }));
     }
-    // Until the writers stall (the server stopped reading them).
+    // Until the writers are done or stall (the requests are small: the
+    // socket buffers may hold them all while the server reads none).
     let mut last = 0;
     loop {
         std::thread::sleep(Duration::from_millis(700));
@@ -313,11 +317,11 @@ fn pipelined_reads_that_are_never_read_cost_bounded_memory() {
         last = now;
     }
     let peak = peak_mb(&s);
+    eprintln!("unread pipelines: RSS {base} MB before, peak {peak} MB");
     assert!(
         peak < base + 64,
         "peak RSS {peak} MB with 8 connections not reading (was {base} MB, {last} requests sent)"
     );
-    assert!(last < 80_000, "the server read every request ({last})");
     // A client that reads gets every answer, in order.
     let first = &mut sessions[0];
     for xid in 1..=10_000 {
