@@ -363,9 +363,7 @@ fn get_children(
     extra: usize,
 ) -> Result<(Vec<String>, jute::Stat), Code> {
     let n = node_checked(ctx, path, perms::READ)?;
-    let budget = ctx
-        .max_reply
-        .saturating_sub(REPLY_HEADER + used + extra);
+    let budget = ctx.max_reply.saturating_sub(REPLY_HEADER + used + extra);
     let names = match children_within(ctx.tree, path, budget) {
         Ok(names) => names,
         Err(size) => {

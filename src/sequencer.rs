@@ -551,14 +551,7 @@ impl Sequencer {
         }
     }
 
-    fn connect(
-        &mut self,
-        from: ConnRef,
-        session: i64,
-        passwd: Bytes,
-        timeout: i32,
-        now: i64,
-    ) {
+    fn connect(&mut self, from: ConnRef, session: i64, passwd: Bytes, timeout: i32, now: i64) {
         let timeout = self.clamp_timeout(timeout);
         let (ok, id) = if session == 0 {
             let id = self.sessions.next_session_id();
@@ -1389,7 +1382,13 @@ mod four_lw_tests {
         };
         s.handle(ToSeq::Accept { from: c(0, 1), ip }, 1_000);
         s.handle(ToSeq::Accept { from: c(1, 1), ip }, 1_000);
-        s.handle(ToSeq::Accept { from: c(0, 2), ip: other }, 1_000);
+        s.handle(
+            ToSeq::Accept {
+                from: c(0, 2),
+                ip: other,
+            },
+            1_000,
+        );
         assert!(closed(&mut s).is_empty());
         // The third from one IP, on either shard, is closed at once.
         s.handle(ToSeq::Accept { from: c(1, 2), ip }, 1_001);

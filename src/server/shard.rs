@@ -557,7 +557,8 @@ impl Conn {
                 match self.state {
                     State::Active => std::future::pending::<()>().await,
                     _ => {
-                        let limit = Duration::from_millis(self.shard.settings.sessionless_timeout_ms);
+                        let limit =
+                            Duration::from_millis(self.shard.settings.sessionless_timeout_ms);
                         let left = limit.saturating_sub(self.read_at.elapsed());
                         glommio::timer::sleep(left).await;
                     }

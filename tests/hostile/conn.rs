@@ -162,9 +162,7 @@ fn sessionless_connections_are_closed_after_the_timeout() {
         0,
         "closed well before the sessionless timeout"
     );
-    let all = until(Duration::from_secs(6), || {
-        conns.iter().all(is_closed)
-    });
+    let all = until(Duration::from_secs(6), || conns.iter().all(is_closed));
     let left = conns.len() - count_closed(&conns);
     assert!(
         all,
