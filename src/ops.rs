@@ -88,16 +88,7 @@ pub struct OpsSettings {
     /// requests until they are sent (the client reads them). Default
     /// 1 MiB; at least 1.
     pub max_queued_reply_bytes: usize,
-    /// `corral.maxHandshakeBytes`: the largest frame a connection may send
-    /// before it has a session (its ConnectRequest: about 50 bytes from
-    /// every ZooKeeper client). A longer length closes the connection at
-    /// once, before anything is allocated for it. Default 4096; at least
-    /// 64.
-    pub max_handshake_bytes: usize,
 }
-
-/// `corral.maxHandshakeBytes`' default.
-pub const DEFAULT_MAX_HANDSHAKE_BYTES: usize = 4096;
 
 /// `corral.maxQueuedReplyBytes`' default.
 pub const DEFAULT_MAX_QUEUED_REPLY_BYTES: usize = 1 << 20;
@@ -111,7 +102,6 @@ impl Default for OpsSettings {
             log_format: LogFormat::Text,
             test_stall_ms: 0,
             max_queued_reply_bytes: DEFAULT_MAX_QUEUED_REPLY_BYTES,
-            max_handshake_bytes: DEFAULT_MAX_HANDSHAKE_BYTES,
         }
     }
 }
@@ -166,16 +156,6 @@ impl OpsSettings {
                 });
             }
             s.max_queued_reply_bytes = usize::try_from(v).unwrap_or(usize::MAX);
-        }
-        if let Some(v) = int("corral.maxHandshakeBytes")? {
-            if v < 64 {
-                return Err(OpsError::Invalid {
-                    key: "corral.maxHandshakeBytes".into(),
-                    value: v.to_string(),
-                    why: "must be at least 64 (a ConnectRequest takes about 50)".into(),
-                });
-            }
-            s.max_handshake_bytes = usize::try_from(v).unwrap_or(usize::MAX);
         }
         if let Some(v) = get(props, "corral.logFormat") {
             s.log_format = v.parse()?;
@@ -322,10 +302,8 @@ mod tests {
             ("corral.logFormat", "JSON"),
             ("zookeeper.corral.stallThresholdMs", "40"),
             ("corral.maxQueuedReplyBytes", "65536"),
-            ("corral.maxHandshakeBytes", "100"),
         ]))
         .unwrap();
-        assert_eq!(s.max_handshake_bytes, 100);
         assert_eq!(s.stall_threshold_ms, 40);
         assert_eq!(s.max_queued_reply_bytes, 65536);
         assert_eq!(s.request_warn_ms, 0);
@@ -345,9 +323,6 @@ mod tests {
             OpsSettings::from_properties(&props(&[("corral.shutdownTimeoutMs", "0")])).is_err()
         );
         assert!(OpsSettings::from_properties(&props(&[("corral.logFormat", "xml")])).is_err());
-        assert!(
-            OpsSettings::from_properties(&props(&[("corral.maxHandshakeBytes", "63")])).is_err()
-        );
         for bad in ["0", "-1", "1MB"] {
             let e = OpsSettings::from_properties(&props(&[("corral.maxQueuedReplyBytes", bad)]))
                 .unwrap_err();

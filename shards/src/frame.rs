@@ -38,12 +38,6 @@ impl FrameBuf {
         }
     }
 
-    /// Changes the largest frame accepted from now on (a connection
-    /// allows larger frames once it has a session).
-    pub fn set_max(&mut self, max: usize) {
-        self.max = max;
-    }
-
     /// The free tail to read into; at least `min` bytes long.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
         if self.start == self.end {

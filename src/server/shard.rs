@@ -463,7 +463,7 @@ impl Conn {
         if shard.to_seq.send(accept).await.is_err() {
             c.closing = true;
         }
-        let mut fb = FrameBuf::new(c.frame_limit());
+        let mut fb = FrameBuf::new(shard.settings.jute_max_buffer);
         let kill = c.handle.clone();
         let result = futures_lite::future::or(c.pump(&mut stream, &mut fb), async {
             kill.kill.ready().await;
@@ -507,7 +507,6 @@ impl Conn {
                 };
                 self.on_out(o);
             }
-            fb.set_max(self.frame_limit());
             // 2. Whole frames already read (none while the answers queued
             // for this connection are at their bound: they are sent first,
             // and the client must read them before more is read from it).
@@ -787,17 +786,6 @@ impl Conn {
         // Later reads, queued or not, use the shard's version again.
         self.read_version = None;
         self.handle.info.borrow_mut().outstanding = self.pending.len();
-    }
-
-    /// The largest frame this connection may send now: before it has a
-    /// session, `corral.maxHandshakeBytes` (a ConnectRequest is about 50
-    /// bytes); then `jute.maxbuffer`.
-    fn frame_limit(&self) -> usize {
-        let full = self.shard.settings.jute_max_buffer;
-        match self.state {
-            State::Active => full,
-            _ => self.shard.settings.ops.max_handshake_bytes.min(full),
-        }
     }
 
     /// Whether the replies queued for this connection have reached
