@@ -264,9 +264,18 @@ pub struct ReadCtx<'a> {
     pub conn: ConnId,
     pub watches: &'a mut Watches,
     /// The largest reply payload (header and body, without the length
-    /// prefix) this read may build: `jute.maxbuffer`, the largest packet
-    /// ZooKeeper's clients accept. See [`REPLY_TOO_LARGE`].
+    /// prefix) this read may build: [`max_reply`] of `jute.maxbuffer`.
+    /// See [`REPLY_TOO_LARGE`].
     pub max_reply: usize,
+}
+
+/// The largest reply payload for `jute.maxbuffer` = `max_buffer`: the
+/// largest packet ZooKeeper's clients accept, plus 1 KiB so that a node
+/// whose data came in a request within `jute.maxbuffer` can always be read
+/// back (its reply adds a header and a stat to the data: at most 88 bytes
+/// more than the request's own overhead).
+pub fn max_reply(max_buffer: usize) -> usize {
+    max_buffer.saturating_add(1024)
 }
 
 /// The answer to a read whose reply would exceed [`ReadCtx::max_reply`]:
@@ -294,7 +303,7 @@ fn within(ctx: &ReadCtx<'_>, what: &str, used: usize, need: usize) -> Result<(),
             request = what,
             reply_bytes_at_least = total,
             limit = ctx.max_reply,
-            "reply would exceed jute.maxbuffer; answering MarshallingError (-5) instead"
+            "reply would exceed jute.maxbuffer (+1 KiB); answering MarshallingError (-5) instead"
         );
         return Err(REPLY_TOO_LARGE);
     }

@@ -319,6 +319,9 @@ impl Sequencer {
             return;
         }
         *count += 1;
+        if let Some(q) = self.out.get_mut(from.shard) {
+            q.push(Item::Admitted { conn: from.conn });
+        }
     }
 
     fn clamp_timeout(&self, t: i32) -> i32 {
@@ -1396,6 +1399,16 @@ mod four_lw_tests {
         // What it sends is not served: no session for it.
         s.handle(connect(c(1, 2), false), 1_002);
         assert!(s.take().is_none(), "a refused connection got an answer");
+        // The others are told they are counted.
+        s.handle(
+            ToSeq::Accept {
+                from: c(1, 3),
+                ip: other,
+            },
+            1_002,
+        );
+        let items = s.take().unwrap();
+        assert!(matches!(items[1][..], [Item::Admitted { conn: 3 }]));
         // Its going frees nothing; a counted one's going frees a place.
         let gone = |from| ToSeq::Gone {
             from,

@@ -124,6 +124,12 @@ impl FrameBuf {
         }
     }
 
+    /// Whether the frame in progress (if its length is known) fits in the
+    /// buffer's size at rest: reading it needs no growth.
+    pub fn fits_at_rest(&self) -> bool {
+        self.frame_total().is_none_or(|t| t <= INITIAL)
+    }
+
     /// The buffer's allocated size.
     pub fn capacity(&self) -> usize {
         self.buf.len()

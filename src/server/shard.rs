@@ -50,6 +50,8 @@ enum Out {
         read_only: bool,
     },
     Close,
+    /// Counted for its IP: frames of any length may be read now.
+    Admitted,
     /// A four-letter word's answer: write it, then close.
     FourLw(String),
     /// Shutdown: stop reading; close once everything pending is answered.
@@ -312,6 +314,7 @@ impl Shard {
                     },
                 ),
                 Item::Close { conn } => push(conn, Out::Close),
+                Item::Admitted { conn } => push(conn, Out::Admitted),
                 Item::Gather { ticket, cmd } => answers.push(ToSeq::Gathered {
                     ticket,
                     view: Box::new(self.view(cmd)),
@@ -417,6 +420,10 @@ struct Conn {
     pending: VecDeque<Pending>,
     wbuf: BytesMut,
     closing: bool,
+    /// Counted for its IP by the sequencer ([`Out::Admitted`]). Until
+    /// then, a frame longer than the buffer at rest is not read (so a
+    /// connection refused at accept costs no more than that).
+    admitted: bool,
     /// When the last socket read completed: the arrival time of the
     /// requests it brought (one clock read a read, not one a request).
     read_at: Instant,
@@ -449,6 +456,7 @@ impl Conn {
             pending: VecDeque::new(),
             wbuf: BytesMut::new(),
             closing: false,
+            admitted: false,
             read_version: None,
             counted_pending: 0,
             read_at: Instant::now(),
@@ -546,8 +554,10 @@ impl Conn {
             self.sync_outstanding();
             let can_read = !self.shard.throttled()
                 && !self.shard.draining.get()
-                && !matches!(self.state, State::Connecting { .. } | State::FourLw);
-            let spare = fb.spare(4096);
+                && !matches!(self.state, State::Connecting { .. } | State::FourLw)
+                && (self.admitted || fb.fits_at_rest());
+            // (No room is made for a frame that is not to be read yet.)
+            let spare = fb.spare(if can_read { 4096 } else { 0 });
             let out = &self.handle.out;
             // A connection without a session lives until it has read
             // nothing for `zookeeper.nio.sessionlessCnxnTimeout` (as
@@ -762,6 +772,7 @@ impl Conn {
                 }
             }
             Out::Close => self.closing = true,
+            Out::Admitted => self.admitted = true,
             Out::Drain => {}
             Out::FourLw(text) => {
                 self.wbuf.extend_from_slice(text.as_bytes());
@@ -1127,7 +1138,7 @@ impl Conn {
                         session: self.session,
                         conn: self.id,
                         watches: &mut watches,
-                        max_reply: self.shard.settings.jute_max_buffer,
+                        max_reply: request::max_reply(self.shard.settings.jute_max_buffer),
                     };
                     request::serve_read(&mut ctx, req)
                 };
@@ -1135,13 +1146,16 @@ impl Conn {
                     // The reads not bounded while built (getACL, whoAmI)
                     // are bounded by what was accepted into the tree and
                     // the connection; checked here all the same.
-                    Ok(Some(body)) if 16 + body.len() > self.shard.settings.jute_max_buffer => {
+                    Ok(Some(body))
+                        if 16 + body.len()
+                            > request::max_reply(self.shard.settings.jute_max_buffer) =>
+                    {
                         tracing::warn!(
                             session = format!("0x{:x}", self.session),
                             op = crate::tools::op_name(opcode),
                             reply_bytes = 16 + body.len(),
-                            limit = self.shard.settings.jute_max_buffer,
-                            "reply would exceed jute.maxbuffer; answering MarshallingError (-5) instead"
+                            limit = request::max_reply(self.shard.settings.jute_max_buffer),
+                            "reply would exceed jute.maxbuffer (+1 KiB); answering MarshallingError (-5) instead"
                         );
                         self.reply(xid, zxid, request::REPLY_TOO_LARGE.as_i32(), None)
                     }
