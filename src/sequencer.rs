@@ -30,6 +30,8 @@ pub struct SeqSettings {
     pub max_session_timeout: i32,
     /// Per client IP; 0 is no limit.
     pub max_client_cnxns: u32,
+    /// `zookeeper.maxCnxns`: all client connections; 0 is no limit.
+    pub max_cnxns: u32,
     pub policy: AclPolicy,
     pub extended_types: bool,
     pub container_check_interval_ms: i64,
@@ -45,6 +47,8 @@ pub struct Sequencer {
     owners: HashMap<i64, ConnRef>,
     /// Open connections by client IP, counted at accept.
     per_ip: HashMap<IpAddr, u32>,
+    /// Open connections counted at accept, over every IP.
+    cnxns: u32,
     /// Connections refused at accept (over `maxClientCnxns`), until gone:
     /// closed, not counted, and nothing they send is served.
     refused: HashSet<ConnRef>,
@@ -180,6 +184,7 @@ impl Sequencer {
             tree,
             owners: HashMap::default(),
             per_ip: HashMap::default(),
+            cnxns: 0,
             refused: HashSet::default(),
             refuse_warn: crate::ops::WarnLimit::default(),
             out,
@@ -303,6 +308,20 @@ impl Sequencer {
     /// A new connection from `ip`: counted, or, past `maxClientCnxns`,
     /// closed at once (ZooKeeper's `NIOServerCnxnFactory.doAccept`).
     fn accept(&mut self, from: ConnRef, ip: IpAddr, now: i64) {
+        let total = self.s.max_cnxns;
+        if total != 0 && self.cnxns >= total {
+            if let Some(suppressed) = self.refuse_warn.allow(now, 1000) {
+                tracing::warn!(
+                    %ip,
+                    max = total,
+                    suppressed,
+                    "Error accepting new connection: Too many connections max allowed is {total}"
+                );
+            }
+            self.refused.insert(from);
+            self.close_conn(from);
+            return;
+        }
         let count = self.per_ip.entry(ip).or_insert(0);
         let max = self.s.max_client_cnxns;
         if max != 0 && *count >= max {
@@ -319,6 +338,7 @@ impl Sequencer {
             return;
         }
         *count += 1;
+        self.cnxns += 1;
         if let Some(q) = self.out.get_mut(from.shard) {
             q.push(Item::Admitted { conn: from.conn });
         }
@@ -364,6 +384,7 @@ impl Sequencer {
                 self.fenced.remove(from);
                 self.auths.remove(from);
                 if !self.refused.remove(from) {
+                    self.cnxns = self.cnxns.saturating_sub(1);
                     if let Some(n) = self.per_ip.get_mut(ip) {
                         *n = n.saturating_sub(1);
                         if *n == 0 {
@@ -1112,6 +1133,7 @@ mod four_lw_tests {
             min_session_timeout: 4000,
             max_session_timeout: 40000,
             max_client_cnxns: 0,
+            max_cnxns: 0,
             policy: AclPolicy::default(),
             extended_types: false,
             container_check_interval_ms: 60_000,
@@ -1426,6 +1448,25 @@ mod four_lw_tests {
         assert!(s.take().is_some_and(|items| items[0]
             .iter()
             .any(|i| matches!(i, Item::Connected { ok: true, .. }))));
+        // zookeeper.maxCnxns counts every IP: 4 are open now.
+        s.s.max_cnxns = 5;
+        let third: IpAddr = "127.0.0.3".parse().unwrap();
+        s.handle(
+            ToSeq::Accept {
+                from: c(0, 5),
+                ip: third,
+            },
+            1_008,
+        );
+        assert!(closed(&mut s).is_empty());
+        s.handle(
+            ToSeq::Accept {
+                from: c(1, 5),
+                ip: third,
+            },
+            1_008,
+        );
+        assert_eq!(closed(&mut s), vec![(1, 5)]);
     }
 
     #[test]

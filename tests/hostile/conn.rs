@@ -131,6 +131,35 @@ fn connections_past_max_client_cnxns_are_closed_at_accept() {
 }
 
 #[test]
+fn max_cnxns_bounds_all_connections_at_accept() {
+    // zookeeper.maxCnxns (zoo.cfg maxCnxns) counts every connection, from
+    // any address: past it, new ones are closed at accept, as ZooKeeper's
+    // doAccept does. (corral before issue 13 read the key and ignored it.)
+    let s = Server::opts()
+        .cfg("maxClientCnxns", "0")
+        .cfg("maxCnxns", "20")
+        .start();
+    let conns: Vec<TcpStream> = (0..50).map(|_| open(&s)).collect();
+    let settled = until(Duration::from_secs(5), || count_closed(&conns) >= 30);
+    std::thread::sleep(Duration::from_millis(300));
+    let closed = count_closed(&conns);
+    assert!(
+        settled && closed == 30,
+        "{closed} of 50 connections closed with maxCnxns=20"
+    );
+    drop(conns);
+    let ok = until(Duration::from_secs(5), || {
+        Raw::connect_within(
+            &s.addr(),
+            &common::Connect::default(),
+            Duration::from_secs(2),
+        )
+        .is_ok_and(|(_, c)| c.session != 0)
+    });
+    assert!(ok, "no session once the connections went away");
+}
+
+#[test]
 fn sessionless_connections_are_closed_after_the_timeout() {
     // zookeeper.nio.sessionlessCnxnTimeout=1000: a connection that sends
     // nothing, or half a frame, or a ConnectRequest cut short, is closed
