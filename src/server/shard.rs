@@ -5,6 +5,16 @@
 //! version. A batch is applied in one synchronous step (switch version,
 //! queue events, queue replies), so a connection always sends a batch's
 //! watch events before any read answered from that batch's version.
+//!
+//! What a connection may cost is bounded (DESIGN.md, "Hostile input has
+//! bounds"): it is counted at accept by the sequencer, for its IP
+//! (`maxClientCnxns`) and in all (`zookeeper.maxCnxns`), and reads no
+//! frame longer than its buffer at rest until it is counted; without a
+//! session it is closed after `zookeeper.nio.sessionlessCnxnTimeout`
+//! without a read; a reply never grows past `jute.maxbuffer` (+1 KiB) while
+//! built; once `corral.maxQueuedReplyBytes` of replies wait to be written,
+//! it answers and reads nothing more until they are sent; its frame buffer
+//! shrinks back after a large frame.
 
 use super::msg::{Batch, ConnRef, Item, ToSeq};
 use super::{facts, Settings};
