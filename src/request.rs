@@ -278,12 +278,15 @@ pub fn max_reply(max_buffer: usize) -> usize {
     max_buffer.saturating_add(1024)
 }
 
-/// The answer to a read whose reply would exceed [`ReadCtx::max_reply`]:
-/// the request fails with this code and no body. ZooKeeper 3.8 builds such
-/// a reply whole (its clients then drop the connection with "Packet len
+/// The answer to a multiRead whose reply would exceed
+/// [`ReadCtx::max_reply`]: the request fails with this code and no body.
+/// ZooKeeper 3.8 builds such a reply whole (a 380 KB multiRead can ask for
+/// gigabytes; its Java client then drops the connection with "Packet len
 /// is out of range"); corral stops building it as soon as it would grow
-/// past the bound, so a request can never make the server allocate more
-/// than `jute.maxbuffer` for its answer.
+/// past the bound. Single reads (getData, getChildren, ...) are answered
+/// whole, as in ZooKeeper: their size is bounded by what the tree holds,
+/// not by the request, and clients that raise their own `jute.maxbuffer`
+/// read large child lists that way.
 pub const REPLY_TOO_LARGE: Code = Code::MarshallingError;
 
 /// Bytes of the reply header (xid, zxid, err) in the payload.
@@ -341,18 +344,19 @@ fn node_checked<'t>(
     Ok(n)
 }
 
-/// getData's answer, if it fits in the reply after `used` body bytes
-/// (`extra` more bytes go with it: a multi sub-result's header).
+/// getData's answer; in a multiRead (`room`: the body bytes used so far
+/// and the bytes that go with it), only if it fits in the reply.
 fn get_data(
     ctx: &mut ReadCtx<'_>,
     path: &str,
     watch: bool,
-    used: usize,
-    extra: usize,
+    room: Option<(usize, usize)>,
 ) -> Result<jute::GetDataResponse, Code> {
     let n = node_checked(ctx, path, perms::READ)?;
-    let len = n.data().map_or(0, <[u8]>::len);
-    within(ctx, "getData", used, extra + 4 + len + STAT_LEN)?;
+    if let Some((used, extra)) = room {
+        let len = n.data().map_or(0, <[u8]>::len);
+        within(ctx, "multiRead", used, extra + 4 + len + STAT_LEN)?;
+    }
     if watch {
         ctx.watches.add(Table::Data, path, ctx.conn, Mode::Standard);
     }
@@ -362,22 +366,26 @@ fn get_data(
     })
 }
 
-/// getChildren's answer, if the names fit in the reply after `used` body
-/// bytes plus `extra` (a stat, a multi sub-result's header).
+/// getChildren's answer; in a multiRead (`room` as for [`get_data`]),
+/// only if the names fit in the reply, found out before they are copied.
 fn get_children(
     ctx: &mut ReadCtx<'_>,
     path: &str,
     watch: bool,
-    used: usize,
-    extra: usize,
+    room: Option<(usize, usize)>,
 ) -> Result<(Vec<String>, jute::Stat), Code> {
     let n = node_checked(ctx, path, perms::READ)?;
-    let budget = ctx.max_reply.saturating_sub(REPLY_HEADER + used + extra);
-    let names = match children_within(ctx.tree, path, budget) {
-        Ok(names) => names,
-        Err(size) => {
-            within(ctx, "getChildren", used + extra, size)?;
-            Vec::new()
+    let names = match room {
+        None => ctx.tree.children(path).unwrap_or_default(),
+        Some((used, extra)) => {
+            let budget = ctx.max_reply.saturating_sub(REPLY_HEADER + used + extra);
+            match children_within(ctx.tree, path, budget) {
+                Ok(names) => names,
+                Err(size) => {
+                    within(ctx, "multiRead", used + extra, size)?;
+                    Vec::new()
+                }
+            }
         }
     };
     if watch {
@@ -411,7 +419,7 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
             let n = ctx.tree.get(&r.path).ok_or(Code::NoNode)?;
             Ok(body(&jute::StatResponse { stat: n.stat() }))
         }
-        Request::GetData(r) => get_data(ctx, &r.path, r.watch, 0, 0).map(|x| body(&x)),
+        Request::GetData(r) => get_data(ctx, &r.path, r.watch, None).map(|x| body(&x)),
         Request::GetAcl(path) => {
             let n = node_checked(ctx, path, perms::READ | perms::ADMIN)?;
             let acl = if acl::check(ctx.policy, &n.acl, perms::ADMIN, ctx.auth).is_ok() {
@@ -424,9 +432,9 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
                 stat: n.stat(),
             }))
         }
-        Request::GetChildren(r) => get_children(ctx, &r.path, r.watch, 0, 0)
+        Request::GetChildren(r) => get_children(ctx, &r.path, r.watch, None)
             .map(|(children, _)| body(&jute::GetChildrenResponse { children })),
-        Request::GetChildren2(r) => get_children(ctx, &r.path, r.watch, 0, STAT_LEN)
+        Request::GetChildren2(r) => get_children(ctx, &r.path, r.watch, None)
             .map(|(children, stat)| body(&jute::GetChildren2Response { children, stat })),
         Request::GetAllChildrenNumber(path) => {
             node_checked(ctx, path, perms::READ)?;
@@ -436,15 +444,13 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
         Request::GetEphemerals(prefix) => {
             let all = ctx.tree.ephemerals_of(ctx.session);
             let p = prefix.trim();
-            let ephemerals: Vec<String> = if p.is_empty() || p == "/" {
+            let ephemerals = if p.is_empty() || p == "/" {
                 all
             } else {
                 all.into_iter()
                     .filter(|e| e.starts_with(prefix.as_str()))
                     .collect()
             };
-            let size = ephemerals.iter().map(|e| 4 + e.len()).sum::<usize>();
-            within(ctx, "getEphemerals", 0, 4 + size)?;
             Ok(body(&jute::GetChildrenResponse {
                 children: ephemerals,
             }))
@@ -460,12 +466,13 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
                 let (kind, res) = match o {
                     MultiReadOp::GetChildren(p) => (
                         op::GET_CHILDREN,
-                        get_children(ctx, p, false, used, MULTI_HEADER + end)
+                        get_children(ctx, p, false, Some((used, MULTI_HEADER + end)))
                             .map(|(children, _)| jute::GetChildrenResponse { children }.encode()),
                     ),
                     MultiReadOp::GetData(p) => (
                         op::GET_DATA,
-                        get_data(ctx, p, false, used, MULTI_HEADER + end).map(|x| x.encode()),
+                        get_data(ctx, p, false, Some((used, MULTI_HEADER + end)))
+                            .map(|x| x.encode()),
                     ),
                 };
                 let res = match res {

@@ -11,8 +11,8 @@
 //! (`maxClientCnxns`) and in all (`zookeeper.maxCnxns`), and reads no
 //! frame longer than its buffer at rest until it is counted; without a
 //! session it is closed after `zookeeper.nio.sessionlessCnxnTimeout`
-//! without a read; a reply never grows past `jute.maxbuffer` (+1 KiB) while
-//! built; once `corral.maxQueuedReplyBytes` of replies wait to be written,
+//! without a read; a multiRead's reply never grows past `jute.maxbuffer`
+//! (+1 KiB) while built; once `corral.maxQueuedReplyBytes` of replies wait to be written,
 //! it answers and reads nothing more until they are sent; its frame buffer
 //! shrinks back after a large frame.
 
@@ -1153,22 +1153,6 @@ impl Conn {
                     request::serve_read(&mut ctx, req)
                 };
                 match result {
-                    // The reads not bounded while built (getACL, whoAmI)
-                    // are bounded by what was accepted into the tree and
-                    // the connection; checked here all the same.
-                    Ok(Some(body))
-                        if 16 + body.len()
-                            > request::max_reply(self.shard.settings.jute_max_buffer) =>
-                    {
-                        tracing::warn!(
-                            session = format!("0x{:x}", self.session),
-                            op = crate::tools::op_name(opcode),
-                            reply_bytes = 16 + body.len(),
-                            limit = request::max_reply(self.shard.settings.jute_max_buffer),
-                            "reply would exceed jute.maxbuffer (+1 KiB); answering MarshallingError (-5) instead"
-                        );
-                        self.reply(xid, zxid, request::REPLY_TOO_LARGE.as_i32(), None)
-                    }
                     Ok(body) => self.reply(xid, zxid, 0, body.as_deref()),
                     Err(code) => self.reply(xid, zxid, code.as_i32(), None),
                 }
