@@ -75,6 +75,12 @@ fn until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Lets the server see the harness's readiness probe go (it is counted
+/// until its going reaches the sequencer).
+fn settle() {
+    std::thread::sleep(Duration::from_millis(500));
+}
+
 /// A request frame: xid, opcode, body.
 fn request(xid: i32, opcode: i32, body: &[u8]) -> Vec<u8> {
     let mut p = W::new().int(xid).int(opcode).bytes();
@@ -91,6 +97,7 @@ fn connections_past_max_client_cnxns_are_closed_at_accept() {
     // counts at accept); 60 stay, until the sessionless timeout (10 s by
     // default, longer than this test).
     let s = Server::opts().cfg("maxClientCnxns", "60").start();
+    settle();
     let mut conns: Vec<TcpStream> = (0..300).map(|_| open(&s)).collect();
     let settled = until(Duration::from_secs(5), || {
         conns.iter().filter(|t| is_closed(t)).count() >= 240
@@ -139,6 +146,7 @@ fn max_cnxns_bounds_all_connections_at_accept() {
         .cfg("maxClientCnxns", "0")
         .cfg("maxCnxns", "20")
         .start();
+    settle();
     let conns: Vec<TcpStream> = (0..50).map(|_| open(&s)).collect();
     let settled = until(Duration::from_secs(5), || count_closed(&conns) >= 30);
     std::thread::sleep(Duration::from_millis(300));
