@@ -255,6 +255,9 @@ pub struct Config {
     pub max_client_cnxns: u32,
     /// `zookeeper.maxCnxns`: total connections; 0 = unlimited (default).
     pub max_cnxns: u32,
+    /// `zookeeper.nio.sessionlessCnxnTimeout` (ms): a connection without a
+    /// session that reads nothing for this long is closed. Default 10000.
+    pub sessionless_cnxn_timeout_ms: u32,
     /// `minSessionTimeout` (ms); default 2 × tickTime.
     pub min_session_timeout: u32,
     /// `maxSessionTimeout` (ms); default 20 × tickTime.
@@ -456,6 +459,7 @@ fn zk_defaults() -> Config {
         client_port_listen_backlog: None,
         max_client_cnxns: 60,
         max_cnxns: 0,
+        sessionless_cnxn_timeout_ms: 10_000,
         min_session_timeout: 2 * DEFAULT_TICK_TIME_MS,
         max_session_timeout: 20 * DEFAULT_TICK_TIME_MS,
         local_sessions_enabled: false,
@@ -1119,7 +1123,7 @@ const QPC_KEYS: [&str; 43] = [
 /// Documented (zookeeperAdmin.md, 3.8) keys that become `zookeeper.<key>`
 /// system properties, plus `zookeeper.`-documented properties written without
 /// the prefix (which also work from zoo.cfg).
-const PROPERTY_KEYS: [&str; 96] = [
+const PROPERTY_KEYS: [&str; 97] = [
     "globalOutstandingLimit",
     // Read by ZKDatabase (a leader's DIFF from its txn log); not in the
     // admin guide, but a 3.8 property all the same.
@@ -1213,6 +1217,7 @@ const PROPERTY_KEYS: [&str; 96] = [
     "forceSync",
     "nio.numSelectorThreads",
     "nio.numWorkerThreads",
+    "nio.sessionlessCnxnTimeout",
     "commitProcessor.numWorkerThreads",
     "commitProcessor.maxReadBatchSize",
     "commitProcessor.maxCommitBatchSize",
@@ -1789,6 +1794,11 @@ impl Parser {
                 );
             }
             cfg.max_cnxns = to_u32(n);
+        }
+        // `Integer.getInteger`; ZooKeeper's expiry queue divides by it, so
+        // 0 or less cannot work there either: refused.
+        if let Some(n) = self.prop_decode("zookeeper.nio.sessionlessCnxnTimeout", 1, INT_MAX)? {
+            cfg.sessionless_cnxn_timeout_ms = to_u32(n);
         }
         if let Some(v) = self.prop("zookeeper.snapshot.compression.method") {
             cfg.snapshot_compression_method = match v.trim().to_ascii_lowercase().as_str() {
@@ -2535,6 +2545,7 @@ mod tests {
         assert_eq!(c.data_log_dir, None);
         assert_eq!(c.max_client_cnxns, 60);
         assert_eq!(c.max_cnxns, 0);
+        assert_eq!(c.sessionless_cnxn_timeout_ms, 10_000);
         assert_eq!(c.global_outstanding_limit, 1000);
         assert_eq!(c.snap_count, 100_000);
         assert_eq!(c.snap_size_limit_in_kb, Some(4_194_304));
@@ -2822,14 +2833,24 @@ mod tests {
     }
 
     #[test]
+    fn sessionless_timeout_must_be_positive() {
+        for bad in ["0", "-5", "soon"] {
+            let e = err(&format!("{BASE}nio.sessionlessCnxnTimeout={bad}\n")).to_string();
+            assert!(e.contains("nio.sessionlessCnxnTimeout"), "{e}");
+        }
+    }
+
+    #[test]
     fn typed_settings_resolve_from_zoo_cfg_keys() {
         let text = format!(
             "{BASE}skipACL=yes\nextendedTypesEnabled=true\nenableEagerACLCheck=true\n\
              DigestAuthenticationProvider.superDigest=super:xyz\nforceSync=no\npreAllocSize=1024\n\
              snapSizeLimitInKb=-1\ntxnLogSizeLimitInKb=2048\nfsync.warningthresholdms=50\n\
-             globalOutstandingLimit=5\nmaxCnxns=100\nsnapshot.compression.method=gz\nleaderServes=no\n"
+             globalOutstandingLimit=5\nmaxCnxns=100\nsnapshot.compression.method=gz\nleaderServes=no\n\
+             nio.sessionlessCnxnTimeout=1500\n"
         );
         let c = ok(&text).config;
+        assert_eq!(c.sessionless_cnxn_timeout_ms, 1500);
         assert!(c.skip_acl && c.extended_types_enabled && c.enable_eager_acl_check);
         assert_eq!(c.super_digest.as_deref(), Some("super:xyz"));
         assert!(!c.force_sync);

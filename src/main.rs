@@ -469,8 +469,10 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         min_session_timeout: c.min_session_timeout as i32,
         max_session_timeout: c.max_session_timeout as i32,
         max_client_cnxns: c.max_client_cnxns,
+        max_cnxns: c.max_cnxns,
         global_outstanding_limit: c.global_outstanding_limit as usize,
         jute_max_buffer: c.jute_maxbuffer as usize,
+        sessionless_timeout_ms: c.sessionless_cnxn_timeout_ms as u64,
         policy: corral::acl::AclPolicy {
             skip: c.skip_acl,
             super_digest: c.super_digest.clone(),

@@ -88,7 +88,15 @@ pub struct OpsSettings {
     /// AuthFailed and closes the connection. Every ACL check walks them.
     /// Default 64.
     pub max_auth_ids: usize,
+    /// `corral.maxQueuedReplyBytes`: once this many reply bytes wait to be
+    /// written to a connection, its shard stops reading and answering its
+    /// requests until they are sent (the client reads them). Default
+    /// 1 MiB; at least 1.
+    pub max_queued_reply_bytes: usize,
 }
+
+/// `corral.maxQueuedReplyBytes`' default.
+pub const DEFAULT_MAX_QUEUED_REPLY_BYTES: usize = 1 << 20;
 
 impl Default for OpsSettings {
     fn default() -> OpsSettings {
@@ -99,6 +107,7 @@ impl Default for OpsSettings {
             log_format: LogFormat::Text,
             test_stall_ms: 0,
             max_auth_ids: 64,
+            max_queued_reply_bytes: DEFAULT_MAX_QUEUED_REPLY_BYTES,
         }
     }
 }
@@ -144,15 +153,22 @@ impl OpsSettings {
         if let Some(v) = int("corral.test.stallMs")? {
             s.test_stall_ms = v.max(0) as u64;
         }
-        if let Some(v) = int("corral.maxAuthIdsPerConnection")? {
-            if v < 1 {
-                return Err(OpsError::Invalid {
-                    key: "corral.maxAuthIdsPerConnection".into(),
+        // A bound of at least 1.
+        let positive = |k: &str| -> Result<Option<usize>, OpsError> {
+            match int(k)? {
+                Some(v) if v < 1 => Err(OpsError::Invalid {
+                    key: k.into(),
                     value: v.to_string(),
                     why: "must be at least 1".into(),
-                });
+                }),
+                v => Ok(v.map(|v| usize::try_from(v).unwrap_or(usize::MAX))),
             }
-            s.max_auth_ids = v as usize;
+        };
+        if let Some(v) = positive("corral.maxAuthIdsPerConnection")? {
+            s.max_auth_ids = v;
+        }
+        if let Some(v) = positive("corral.maxQueuedReplyBytes")? {
+            s.max_queued_reply_bytes = v;
         }
         if let Some(v) = get(props, "corral.logFormat") {
             s.log_format = v.parse()?;
@@ -298,9 +314,11 @@ mod tests {
             ("corral.shutdownTimeoutMs", "3000"),
             ("corral.logFormat", "JSON"),
             ("zookeeper.corral.stallThresholdMs", "40"),
+            ("corral.maxQueuedReplyBytes", "65536"),
         ]))
         .unwrap();
         assert_eq!(s.stall_threshold_ms, 40);
+        assert_eq!(s.max_queued_reply_bytes, 65536);
         assert_eq!(s.request_warn_ms, 0);
         assert_eq!(s.shutdown_timeout, Duration::from_secs(3));
         assert_eq!(s.log_format, LogFormat::Json);
@@ -318,6 +336,11 @@ mod tests {
             OpsSettings::from_properties(&props(&[("corral.shutdownTimeoutMs", "0")])).is_err()
         );
         assert!(OpsSettings::from_properties(&props(&[("corral.logFormat", "xml")])).is_err());
+        for bad in ["0", "-1", "1MB"] {
+            let e = OpsSettings::from_properties(&props(&[("corral.maxQueuedReplyBytes", bad)]))
+                .unwrap_err();
+            assert!(e.to_string().contains("corral.maxQueuedReplyBytes"), "{e}");
+        }
     }
 
     #[test]

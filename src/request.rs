@@ -351,6 +351,75 @@ pub struct ReadCtx<'a> {
     pub session: i64,
     pub conn: ConnId,
     pub watches: &'a mut Watches,
+    /// The largest reply payload (header and body, without the length
+    /// prefix) this read may build: [`max_reply`] of `jute.maxbuffer`.
+    /// See [`REPLY_TOO_LARGE`].
+    pub max_reply: usize,
+}
+
+/// The largest reply payload for `jute.maxbuffer` = `max_buffer`: the
+/// largest packet ZooKeeper's clients accept, plus 1 KiB so that a node
+/// whose data came in a request within `jute.maxbuffer` can always be read
+/// back (its reply adds a header and a stat to the data: at most 88 bytes
+/// more than the request's own overhead).
+pub fn max_reply(max_buffer: usize) -> usize {
+    max_buffer.saturating_add(1024)
+}
+
+/// The answer to a multiRead whose reply would exceed
+/// [`ReadCtx::max_reply`]: the request fails with this code and no body.
+/// ZooKeeper 3.8 builds such a reply whole (a 380 KB multiRead can ask for
+/// gigabytes; its Java client then drops the connection with "Packet len
+/// is out of range"); corral stops building it as soon as it would grow
+/// past the bound. Single reads (getData, getChildren, ...) are answered
+/// whole, as in ZooKeeper: their size is bounded by what the tree holds,
+/// not by the request, and clients that raise their own `jute.maxbuffer`
+/// read large child lists that way.
+pub const REPLY_TOO_LARGE: Code = Code::MarshallingError;
+
+/// Bytes of the reply header (xid, zxid, err) in the payload.
+const REPLY_HEADER: usize = 16;
+/// Bytes of an encoded `Stat`.
+const STAT_LEN: usize = 68;
+/// Bytes of a multi sub-result header (type, done, err).
+const MULTI_HEADER: usize = 9;
+
+/// What a reply body may still take, or [`REPLY_TOO_LARGE`] (logged, with
+/// the request and the bound) when `need` bytes more would not fit.
+fn within(ctx: &ReadCtx<'_>, what: &str, used: usize, need: usize) -> Result<(), Code> {
+    let total = REPLY_HEADER.saturating_add(used).saturating_add(need);
+    if total > ctx.max_reply {
+        tracing::warn!(
+            session = format!("0x{:x}", ctx.session),
+            request = what,
+            reply_bytes_at_least = total,
+            limit = ctx.max_reply,
+            "reply would exceed jute.maxbuffer (+1 KiB); answering MarshallingError (-5) instead"
+        );
+        return Err(REPLY_TOO_LARGE);
+    }
+    Ok(())
+}
+
+/// The names of `path`'s children, if their encoded list (a count, then
+/// each as a length and bytes) fits in `budget` bytes; stops at the first
+/// name past it, before collecting more.
+fn children_within(tree: &Tree, path: &str, budget: usize) -> Result<Vec<String>, usize> {
+    let mut size = 4usize;
+    let mut names = Vec::new();
+    for c in tree.child_paths(path) {
+        let name = name_of(c);
+        size = size.saturating_add(4 + name.len());
+        if size > budget {
+            return Err(size);
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+fn name_of(path: &str) -> &str {
+    path.rfind('/').map_or(path, |i| &path[i + 1..])
 }
 
 fn node_checked<'t>(
@@ -363,8 +432,19 @@ fn node_checked<'t>(
     Ok(n)
 }
 
-fn get_data(ctx: &mut ReadCtx<'_>, path: &str, watch: bool) -> Result<jute::GetDataResponse, Code> {
+/// getData's answer; in a multiRead (`room`: the body bytes used so far
+/// and the bytes that go with it), only if it fits in the reply.
+fn get_data(
+    ctx: &mut ReadCtx<'_>,
+    path: &str,
+    watch: bool,
+    room: Option<(usize, usize)>,
+) -> Result<jute::GetDataResponse, Code> {
     let n = node_checked(ctx, path, perms::READ)?;
+    if let Some((used, extra)) = room {
+        let len = n.data().map_or(0, <[u8]>::len);
+        within(ctx, "multiRead", used, extra + 4 + len + STAT_LEN)?;
+    }
     if watch {
         ctx.watches.add(Table::Data, path, ctx.conn, Mode::Standard);
     }
@@ -374,17 +454,32 @@ fn get_data(ctx: &mut ReadCtx<'_>, path: &str, watch: bool) -> Result<jute::GetD
     })
 }
 
+/// getChildren's answer; in a multiRead (`room` as for [`get_data`]),
+/// only if the names fit in the reply, found out before they are copied.
 fn get_children(
     ctx: &mut ReadCtx<'_>,
     path: &str,
     watch: bool,
+    room: Option<(usize, usize)>,
 ) -> Result<(Vec<String>, jute::Stat), Code> {
     let n = node_checked(ctx, path, perms::READ)?;
+    let names = match room {
+        None => ctx.tree.children(path).unwrap_or_default(),
+        Some((used, extra)) => {
+            let budget = ctx.max_reply.saturating_sub(REPLY_HEADER + used + extra);
+            match children_within(ctx.tree, path, budget) {
+                Ok(names) => names,
+                Err(size) => {
+                    within(ctx, "multiRead", used + extra, size)?;
+                    Vec::new()
+                }
+            }
+        }
+    };
     if watch {
         ctx.watches
             .add(Table::Child, path, ctx.conn, Mode::Standard);
     }
-    let names = ctx.tree.children(path).unwrap_or_default();
     Ok((names, n.stat()))
 }
 
@@ -412,7 +507,7 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
             let n = ctx.tree.get(&r.path).ok_or(Code::NoNode)?;
             Ok(body(&jute::StatResponse { stat: n.stat() }))
         }
-        Request::GetData(r) => get_data(ctx, &r.path, r.watch).map(|x| body(&x)),
+        Request::GetData(r) => get_data(ctx, &r.path, r.watch, None).map(|x| body(&x)),
         Request::GetAcl(path) => {
             let n = node_checked(ctx, path, perms::READ | perms::ADMIN)?;
             let acl = if acl::check(ctx.policy, &n.acl, perms::ADMIN, ctx.auth).is_ok() {
@@ -425,9 +520,9 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
                 stat: n.stat(),
             }))
         }
-        Request::GetChildren(r) => get_children(ctx, &r.path, r.watch)
+        Request::GetChildren(r) => get_children(ctx, &r.path, r.watch, None)
             .map(|(children, _)| body(&jute::GetChildrenResponse { children })),
-        Request::GetChildren2(r) => get_children(ctx, &r.path, r.watch)
+        Request::GetChildren2(r) => get_children(ctx, &r.path, r.watch, None)
             .map(|(children, stat)| body(&jute::GetChildren2Response { children, stat })),
         Request::GetAllChildrenNumber(path) => {
             node_checked(ctx, path, perms::READ)?;
@@ -449,17 +544,32 @@ pub fn serve_read(ctx: &mut ReadCtx<'_>, req: &Request) -> Result<Body, Code> {
             }))
         }
         Request::MultiRead(ops) => {
+            // Each sub-result is checked against the bound before it is
+            // built: the whole answer never grows past `max_reply`.
             let mut out = BytesMut::new();
+            // The end marker goes last, whatever came before.
+            let end = MULTI_HEADER;
             for o in ops {
+                let used = out.len();
                 let (kind, res) = match o {
                     MultiReadOp::GetChildren(p) => (
                         op::GET_CHILDREN,
-                        get_children(ctx, p, false)
+                        get_children(ctx, p, false, Some((used, MULTI_HEADER + end)))
                             .map(|(children, _)| jute::GetChildrenResponse { children }.encode()),
                     ),
-                    MultiReadOp::GetData(p) => {
-                        (op::GET_DATA, get_data(ctx, p, false).map(|x| x.encode()))
+                    MultiReadOp::GetData(p) => (
+                        op::GET_DATA,
+                        get_data(ctx, p, false, Some((used, MULTI_HEADER + end)))
+                            .map(|x| x.encode()),
+                    ),
+                };
+                let res = match res {
+                    Err(c) if c == REPLY_TOO_LARGE => return Err(c),
+                    Err(c) => {
+                        within(ctx, "multiRead", used, MULTI_HEADER + 4 + end)?;
+                        Err(c)
                     }
+                    ok => ok,
                 };
                 match res {
                     Ok(b) => {

@@ -30,6 +30,8 @@ pub struct SeqSettings {
     pub max_session_timeout: i32,
     /// Per client IP; 0 is no limit.
     pub max_client_cnxns: u32,
+    /// `zookeeper.maxCnxns`: all client connections; 0 is no limit.
+    pub max_cnxns: u32,
     pub policy: AclPolicy,
     pub extended_types: bool,
     pub container_check_interval_ms: i64,
@@ -43,7 +45,15 @@ pub struct Sequencer {
     tree: Tree,
     sessions: SessionTracker,
     owners: HashMap<i64, ConnRef>,
+    /// Open connections by client IP, counted at accept.
     per_ip: HashMap<IpAddr, u32>,
+    /// Open connections counted at accept, over every IP.
+    cnxns: u32,
+    /// Connections refused at accept (over `maxClientCnxns`), until gone:
+    /// closed, not counted, and nothing they send is served.
+    refused: HashSet<ConnRef>,
+    /// The refusals' warning rate limit.
+    refuse_warn: crate::ops::WarnLimit,
     out: Vec<Vec<Item>>,
     /// Where each connection's last reply of the current batch sits.
     last_reply: HashMap<ConnRef, usize>,
@@ -174,6 +184,9 @@ impl Sequencer {
             tree,
             owners: HashMap::default(),
             per_ip: HashMap::default(),
+            cnxns: 0,
+            refused: HashSet::default(),
+            refuse_warn: crate::ops::WarnLimit::default(),
             out,
             last_reply: HashMap::default(),
             logged: Vec::new(),
@@ -292,6 +305,45 @@ impl Sequencer {
         }
     }
 
+    /// A new connection from `ip`: counted, or, past `maxClientCnxns`,
+    /// closed at once (ZooKeeper's `NIOServerCnxnFactory.doAccept`).
+    fn accept(&mut self, from: ConnRef, ip: IpAddr, now: i64) {
+        let total = self.s.max_cnxns;
+        if total != 0 && self.cnxns >= total {
+            if let Some(suppressed) = self.refuse_warn.allow(now, 1000) {
+                tracing::warn!(
+                    %ip,
+                    max = total,
+                    suppressed,
+                    "Error accepting new connection: Too many connections max allowed is {total}"
+                );
+            }
+            self.refused.insert(from);
+            self.close_conn(from);
+            return;
+        }
+        let count = self.per_ip.entry(ip).or_insert(0);
+        let max = self.s.max_client_cnxns;
+        if max != 0 && *count >= max {
+            if let Some(suppressed) = self.refuse_warn.allow(now, 1000) {
+                tracing::warn!(
+                    %ip,
+                    max,
+                    suppressed,
+                    "Error accepting new connection: Too many connections from {ip} - max is {max}"
+                );
+            }
+            self.refused.insert(from);
+            self.close_conn(from);
+            return;
+        }
+        *count += 1;
+        self.cnxns += 1;
+        if let Some(q) = self.out.get_mut(from.shard) {
+            q.push(Item::Admitted { conn: from.conn });
+        }
+    }
+
     fn clamp_timeout(&self, t: i32) -> i32 {
         t.max(self.s.min_session_timeout)
             .min(self.s.max_session_timeout)
@@ -308,14 +360,38 @@ impl Sequencer {
             self.auths.insert(*from, auth.take().unwrap_or_default());
         }
         match &msg {
+            // Counted in every role, as ZooKeeper counts at accept.
+            ToSeq::Accept { from, ip } => {
+                self.accept(*from, *ip, now);
+                return;
+            }
             ToSeq::Write { from, .. } | ToSeq::Sync { from, .. } | ToSeq::Close { from, .. }
                 if self.fenced.contains(from) =>
             {
                 return;
             }
-            ToSeq::Gone { from, .. } => {
+            ToSeq::Connect { from, .. }
+            | ToSeq::Write { from, .. }
+            | ToSeq::Sync { from, .. }
+            | ToSeq::Close { from, .. }
+            | ToSeq::Gather {
+                from: Asker::Conn(from),
+                ..
+            } if self.refused.contains(from) => {
+                return;
+            }
+            ToSeq::Gone { from, ip, .. } => {
                 self.fenced.remove(from);
                 self.auths.remove(from);
+                if !self.refused.remove(from) {
+                    self.cnxns = self.cnxns.saturating_sub(1);
+                    if let Some(n) = self.per_ip.get_mut(ip) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            self.per_ip.remove(ip);
+                        }
+                    }
+                }
             }
             _ => {}
         }
@@ -337,12 +413,11 @@ impl Sequencer {
         match msg {
             ToSeq::Connect {
                 from,
-                ip,
                 session,
                 passwd,
                 timeout,
                 ..
-            } => self.connect(from, ip, session, passwd, timeout, now),
+            } => self.connect(from, session, passwd, timeout, now),
             ToSeq::Write {
                 from,
                 session,
@@ -407,17 +482,12 @@ impl Sequencer {
             }
             ToSeq::Gather { from, cmd, os } => self.gather(from, cmd, os, now),
             ToSeq::Gathered { ticket, view } => self.gathered(ticket, *view, now),
-            ToSeq::Gone { from, ip, session } => {
+            ToSeq::Gone { from, session, .. } => {
                 if self.owners.get(&session) == Some(&from) {
                     self.owners.remove(&session);
                 }
-                if let Some(n) = self.per_ip.get_mut(&ip) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        self.per_ip.remove(&ip);
-                    }
-                }
             }
+            ToSeq::Accept { .. } => {}
             // Counted by the driver (shutdown); nothing to sequence.
             ToSeq::Drained { .. } => {}
         }
@@ -505,22 +575,7 @@ impl Sequencer {
         }
     }
 
-    fn connect(
-        &mut self,
-        from: ConnRef,
-        ip: IpAddr,
-        session: i64,
-        passwd: Bytes,
-        timeout: i32,
-        now: i64,
-    ) {
-        let count = self.per_ip.entry(ip).or_insert(0);
-        if self.s.max_client_cnxns != 0 && *count >= self.s.max_client_cnxns {
-            tracing::warn!(%ip, max = self.s.max_client_cnxns, "too many connections from one address");
-            self.close_conn(from);
-            return;
-        }
-        *count += 1;
+    fn connect(&mut self, from: ConnRef, session: i64, passwd: Bytes, timeout: i32, now: i64) {
         let timeout = self.clamp_timeout(timeout);
         let (ok, id) = if session == 0 {
             let id = self.sessions.next_session_id();
@@ -757,19 +812,11 @@ impl Sequencer {
         match msg {
             ToSeq::Connect {
                 from,
-                ip,
                 session,
                 passwd,
                 timeout,
                 ..
             } => {
-                let count = self.per_ip.entry(ip).or_insert(0);
-                if self.s.max_client_cnxns != 0 && *count >= self.s.max_client_cnxns {
-                    tracing::warn!(%ip, max = self.s.max_client_cnxns, "too many connections from one address");
-                    self.close_conn(from);
-                    return None;
-                }
-                *count += 1;
                 let timeout = self.clamp_timeout(timeout);
                 if session == 0 {
                     let id = self.sessions.next_session_id();
@@ -1086,6 +1133,7 @@ mod four_lw_tests {
             min_session_timeout: 4000,
             max_session_timeout: 40000,
             max_client_cnxns: 0,
+            max_cnxns: 0,
             policy: AclPolicy::default(),
             extended_types: false,
             container_check_interval_ms: 60_000,
@@ -1198,7 +1246,6 @@ mod four_lw_tests {
         learner.handle(
             ToSeq::Connect {
                 from: d,
-                ip: "127.0.0.1".parse().unwrap(),
                 session,
                 passwd: Bytes::copy_from_slice(&session::password(session)),
                 timeout: 10_000,
@@ -1228,7 +1275,6 @@ mod four_lw_tests {
         learner.handle(
             ToSeq::Connect {
                 from: ConnRef { shard: 0, conn: 9 },
-                ip: "127.0.0.1".parse().unwrap(),
                 session: 0,
                 passwd: Bytes::new(),
                 timeout: 10_000,
@@ -1295,7 +1341,6 @@ mod four_lw_tests {
     fn connect(from: ConnRef, read_only: bool) -> ToSeq {
         ToSeq::Connect {
             from,
-            ip: "127.0.0.1".parse().unwrap(),
             session: 0,
             passwd: Bytes::new(),
             timeout: 10_000,
@@ -1340,6 +1385,88 @@ mod four_lw_tests {
             .collect();
         assert_eq!(kinds.first(), Some(&"reply"), "{kinds:?}");
         assert!(kinds.contains(&"close"), "{kinds:?}");
+    }
+
+    #[test]
+    fn connections_are_counted_per_ip_at_accept_across_shards() {
+        let mut s = seq(2);
+        s.s.max_client_cnxns = 2;
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        let c = |shard, conn| ConnRef { shard, conn };
+        let closed = |s: &mut Sequencer| -> Vec<(usize, u64)> {
+            let mut v = Vec::new();
+            for (shard, items) in s.take().unwrap_or_default().into_iter().enumerate() {
+                for it in items {
+                    if let Item::Close { conn } = it {
+                        v.push((shard, conn));
+                    }
+                }
+            }
+            v
+        };
+        s.handle(ToSeq::Accept { from: c(0, 1), ip }, 1_000);
+        s.handle(ToSeq::Accept { from: c(1, 1), ip }, 1_000);
+        s.handle(
+            ToSeq::Accept {
+                from: c(0, 2),
+                ip: other,
+            },
+            1_000,
+        );
+        assert!(closed(&mut s).is_empty());
+        // The third from one IP, on either shard, is closed at once.
+        s.handle(ToSeq::Accept { from: c(1, 2), ip }, 1_001);
+        assert_eq!(closed(&mut s), vec![(1, 2)]);
+        // What it sends is not served: no session for it.
+        s.handle(connect(c(1, 2), false), 1_002);
+        assert!(s.take().is_none(), "a refused connection got an answer");
+        // The others are told they are counted.
+        s.handle(
+            ToSeq::Accept {
+                from: c(1, 3),
+                ip: other,
+            },
+            1_002,
+        );
+        let items = s.take().unwrap();
+        assert!(matches!(items[1][..], [Item::Admitted { conn: 3 }]));
+        // Its going frees nothing; a counted one's going frees a place.
+        let gone = |from| ToSeq::Gone {
+            from,
+            ip,
+            session: 0,
+        };
+        s.handle(gone(c(1, 2)), 1_003);
+        s.handle(ToSeq::Accept { from: c(0, 3), ip }, 1_004);
+        assert_eq!(closed(&mut s), vec![(0, 3)]);
+        s.handle(gone(c(0, 3)), 1_005);
+        s.handle(gone(c(0, 1)), 1_005);
+        s.handle(ToSeq::Accept { from: c(0, 4), ip }, 1_006);
+        assert!(closed(&mut s).is_empty());
+        s.handle(connect(c(0, 4), false), 1_007);
+        assert!(s.take().is_some_and(|items| items[0]
+            .iter()
+            .any(|i| matches!(i, Item::Connected { ok: true, .. }))));
+        // zookeeper.maxCnxns counts every IP: 4 are open now.
+        s.s.max_cnxns = 5;
+        let third: IpAddr = "127.0.0.3".parse().unwrap();
+        s.handle(
+            ToSeq::Accept {
+                from: c(0, 5),
+                ip: third,
+            },
+            1_008,
+        );
+        assert!(closed(&mut s).is_empty());
+        s.handle(
+            ToSeq::Accept {
+                from: c(1, 5),
+                ip: third,
+            },
+            1_008,
+        );
+        assert_eq!(closed(&mut s), vec![(1, 5)]);
     }
 
     #[test]

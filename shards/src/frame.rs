@@ -2,7 +2,9 @@
 //!
 //! [`FrameBuf`] accumulates bytes read from a socket and hands out whole
 //! frames. It does no I/O and never trusts the length: a negative length or
-//! one above the limit is an error, not an allocation.
+//! one above the limit is an error, not an allocation. It grows only as
+//! bytes arrive (to the size of the frame in progress), and
+//! [`FrameBuf::release`] gives a large buffer back once its frame is done.
 
 /// A problem with the framing of the byte stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,11 +24,14 @@ pub struct FrameBuf {
     max: usize,
 }
 
+/// The buffer's size at rest; [`FrameBuf::release`] shrinks back to it.
+const INITIAL: usize = 16 * 1024;
+
 impl FrameBuf {
     /// A buffer accepting frames of at most `max` bytes.
     pub fn new(max: usize) -> FrameBuf {
         FrameBuf {
-            buf: vec![0; 16 * 1024],
+            buf: vec![0; INITIAL],
             start: 0,
             end: 0,
             max,
@@ -45,7 +50,13 @@ impl FrameBuf {
             self.end -= self.start;
             self.start = 0;
             if self.buf.len() - self.end < min {
-                let want = (self.end + min).next_power_of_two();
+                // The frame in progress, exactly, when that is enough;
+                // else the next power of two.
+                let need = self.end + min;
+                let want = match self.frame_total() {
+                    Some(t) if t >= need => t,
+                    _ => need.next_power_of_two(),
+                };
                 self.buf.resize(want, 0);
             }
         }
@@ -93,6 +104,54 @@ impl FrameBuf {
         let body = self.start + 4..self.start + total;
         self.start += total;
         Ok(Some(&self.buf[body]))
+    }
+
+    /// The whole size (length prefix included) of the frame in progress,
+    /// once its length is buffered and valid.
+    fn frame_total(&self) -> Option<usize> {
+        let len = i32::from_be_bytes(self.peek4()?);
+        (len >= 0 && len as usize <= self.max).then(|| 4 + len as usize)
+    }
+
+    /// Whether [`next_frame`](Self::next_frame) has something to say: a
+    /// whole frame, or a bad length.
+    pub fn has_frame(&self) -> bool {
+        match self.peek4() {
+            None => false,
+            Some(_) => self
+                .frame_total()
+                .is_none_or(|t| self.end - self.start >= t),
+        }
+    }
+
+    /// Whether the frame in progress (if its length is known) fits in the
+    /// buffer's size at rest: reading it needs no growth.
+    pub fn fits_at_rest(&self) -> bool {
+        self.frame_total().is_none_or(|t| t <= INITIAL)
+    }
+
+    /// The buffer's allocated size.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Gives back a buffer grown for a large frame once that frame is
+    /// done: when what is buffered (and the rest of the frame it starts)
+    /// fits the size at rest, it moves to a buffer of that size.
+    pub fn release(&mut self) {
+        if self.buf.len() <= INITIAL {
+            return;
+        }
+        let held = self.end - self.start;
+        let need = self.frame_total().unwrap_or(0).max(held);
+        if need > INITIAL / 2 {
+            return;
+        }
+        let mut buf = vec![0; INITIAL];
+        buf[..held].copy_from_slice(&self.buf[self.start..self.end]);
+        self.buf = buf;
+        self.start = 0;
+        self.end = held;
     }
 
     /// How many more bytes the frame in progress needs (at least 1).
@@ -143,6 +202,40 @@ mod tests {
             f.next_frame(),
             Err(FrameError::TooLarge { len: 11, .. })
         ));
+    }
+
+    #[test]
+    fn gives_a_large_buffer_back_once_its_frame_is_done() {
+        let mut f = FrameBuf::new(1 << 20);
+        let body = vec![7u8; 500_000];
+        feed(&mut f, &(body.len() as i32).to_be_bytes());
+        for chunk in body.chunks(4096) {
+            feed(&mut f, chunk);
+        }
+        // Grown to the frame, not past it to the next power of two.
+        assert!(f.capacity() < 600_000, "{}", f.capacity());
+        // The frame is not done yet: nothing is given back.
+        f.release();
+        assert!(f.capacity() >= 500_004);
+        // A small frame's start is buffered behind it.
+        feed(&mut f, &[0, 0, 0, 3, b'a']);
+        assert!(f.has_frame());
+        assert_eq!(f.next_frame().unwrap().map(|b| b.len()), Some(500_000));
+        assert!(!f.has_frame());
+        f.release();
+        assert_eq!(f.capacity(), INITIAL);
+        feed(&mut f, b"bc");
+        assert!(f.has_frame());
+        assert_eq!(f.next_frame().unwrap(), Some(&b"abc"[..]));
+        // A partial large frame keeps its room.
+        feed(&mut f, &(400_000i32).to_be_bytes());
+        feed(&mut f, &[1; 10]);
+        f.release();
+        assert_eq!(f.capacity(), INITIAL);
+        feed(&mut f, &[1; 20_000]);
+        assert!(f.capacity() >= 20_014);
+        f.release();
+        assert!(f.capacity() >= 20_014);
     }
 
     #[test]

@@ -38,8 +38,12 @@ pub struct Settings {
     pub min_session_timeout: i32,
     pub max_session_timeout: i32,
     pub max_client_cnxns: u32,
+    /// `zookeeper.maxCnxns`: all client connections; 0 is no limit.
+    pub max_cnxns: u32,
     pub global_outstanding_limit: usize,
     pub jute_max_buffer: usize,
+    /// `zookeeper.nio.sessionlessCnxnTimeout` (ms).
+    pub sessionless_timeout_ms: u64,
     pub policy: AclPolicy,
     /// `zookeeper.enableEagerACLCheck`.
     pub eager_acl_check: bool,
@@ -213,6 +217,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         min_session_timeout: settings.min_session_timeout,
         max_session_timeout: settings.max_session_timeout,
         max_client_cnxns: settings.max_client_cnxns,
+        max_cnxns: settings.max_cnxns,
         policy: settings.policy.clone(),
         extended_types: settings.extended_types,
         container_check_interval_ms: settings.container_check_interval_ms,

@@ -31,10 +31,15 @@ pub enum Asker {
 /// What a shard asks of the sequencer.
 #[derive(Debug)]
 pub enum ToSeq {
+    /// A connection was accepted: the sequencer counts it for its client
+    /// IP (`maxClientCnxns`, across every shard) and answers
+    /// [`Item::Admitted`], or, past the limit, closes it at once
+    /// ([`Item::Close`]) and ignores what it sends.
+    /// Every accepted connection later reports [`ToSeq::Gone`].
+    Accept { from: ConnRef, ip: IpAddr },
     /// A handshake: a new session (`session == 0`) or a reconnect.
     Connect {
         from: ConnRef,
-        ip: IpAddr,
         session: i64,
         passwd: Bytes,
         timeout: i32,
@@ -128,6 +133,10 @@ pub enum Item {
     },
     /// Close this connection (session expired, closed, or moved).
     Close { conn: ConnId },
+    /// This connection is counted for its IP (the answer to
+    /// [`ToSeq::Accept`] under `maxClientCnxns`): until it comes, the
+    /// shard reads no frame that would grow the connection's buffer.
+    Admitted { conn: ConnId },
     /// Report this shard's view for four-letter word `cmd` (resetting its
     /// counters first for `crst`/`srst`) as `ToSeq::Gathered { ticket }`.
     Gather { ticket: u64, cmd: fourlw::Cmd },

@@ -5,6 +5,16 @@
 //! version. A batch is applied in one synchronous step (switch version,
 //! queue events, queue replies), so a connection always sends a batch's
 //! watch events before any read answered from that batch's version.
+//!
+//! What a connection may cost is bounded (DESIGN.md, "Hostile input has
+//! bounds"): it is counted at accept by the sequencer, for its IP
+//! (`maxClientCnxns`) and in all (`zookeeper.maxCnxns`), and reads no
+//! frame longer than its buffer at rest until it is counted; without a
+//! session it is closed after `zookeeper.nio.sessionlessCnxnTimeout`
+//! without a read; a multiRead's reply never grows past `jute.maxbuffer`
+//! (+1 KiB) while built; once `corral.maxQueuedReplyBytes` of replies wait to be written,
+//! it answers and reads nothing more until they are sent; its frame buffer
+//! shrinks back after a large frame.
 
 use super::msg::{Batch, ConnRef, Item, ToSeq};
 use super::{facts, Settings};
@@ -30,6 +40,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Capacity of a connection's write buffer kept between rounds; a larger
+/// one (a burst of replies) is freed once written.
+const WBUF_KEEP: usize = 256 * 1024;
+
 /// What a connection is told by its shard.
 #[derive(Debug)]
 enum Out {
@@ -49,6 +63,8 @@ enum Out {
         read_only: bool,
     },
     Close,
+    /// Counted for its IP: frames of any length may be read now.
+    Admitted,
     /// A four-letter word's answer: write it, then close.
     FourLw(String),
     /// Shutdown: stop reading; close once everything pending is answered.
@@ -312,6 +328,7 @@ impl Shard {
                     },
                 ),
                 Item::Close { conn } => push(conn, Out::Close),
+                Item::Admitted { conn } => push(conn, Out::Admitted),
                 Item::Gather { ticket, cmd } => answers.push(ToSeq::Gathered {
                     ticket,
                     view: Box::new(self.view(cmd)),
@@ -396,6 +413,8 @@ enum Pending {
 enum Wake {
     Out,
     Read(std::io::Result<usize>),
+    /// No session, and nothing read for the sessionless timeout.
+    Expired,
 }
 
 struct Conn {
@@ -415,7 +434,10 @@ struct Conn {
     pending: VecDeque<Pending>,
     wbuf: BytesMut,
     closing: bool,
-    counted: bool,
+    /// Counted for its IP by the sequencer ([`Out::Admitted`]). Until
+    /// then, a frame longer than the buffer at rest is not read (so a
+    /// connection refused at accept costs no more than that).
+    admitted: bool,
     /// When the last socket read completed: the arrival time of the
     /// requests it brought (one clock read a read, not one a request).
     read_at: Instant,
@@ -448,12 +470,21 @@ impl Conn {
             pending: VecDeque::new(),
             wbuf: BytesMut::new(),
             closing: false,
-            counted: false,
+            admitted: false,
             read_version: None,
             counted_pending: 0,
             read_at: Instant::now(),
             answered_at: Cell::new(None),
         };
+        // Counted for its IP across every shard (`maxClientCnxns`); past
+        // the limit the sequencer closes it at once.
+        let accept = ToSeq::Accept {
+            from: c.me(),
+            ip: peer.ip(),
+        };
+        if shard.to_seq.send(accept).await.is_err() {
+            c.closing = true;
+        }
         let mut fb = FrameBuf::new(shard.settings.jute_max_buffer);
         let kill = c.handle.clone();
         let result = futures_lite::future::or(c.pump(&mut stream, &mut fb), async {
@@ -469,36 +500,39 @@ impl Conn {
         let _ = stream.close().await;
         shard.conns.borrow_mut().remove(&id);
         shard.watches.borrow_mut().drop_conn(id);
-        if c.counted {
-            let _ = shard
-                .to_seq
-                .send(ToSeq::Gone {
-                    from: ConnRef {
-                        shard: shard.id,
-                        conn: id,
-                    },
-                    ip: peer.ip(),
-                    session: c.session,
-                })
-                .await;
-        }
+        let _ = shard
+            .to_seq
+            .send(ToSeq::Gone {
+                from: ConnRef {
+                    shard: shard.id,
+                    conn: id,
+                },
+                ip: peer.ip(),
+                session: c.session,
+            })
+            .await;
     }
 
     async fn pump(&mut self, stream: &mut TcpStream, fb: &mut FrameBuf) -> std::io::Result<()> {
         loop {
             self.answered_at.set(None);
+            // 0. Reads queued behind a write whose reply came in an earlier
+            // round that stopped at the bound on queued reply bytes.
+            self.serve_queued_reads();
             // 1. What the shard queued for us, in order, up to a close:
             // nothing queued behind a close may reach the client (after a
             // failed log write, a later write's reply would leave a hole
             // where the dropped writes' replies were).
-            while !self.closing {
+            while !self.closing && !self.queue_full() {
                 let Some(o) = self.handle.out.pop() else {
                     break;
                 };
                 self.on_out(o);
             }
-            // 2. Whole frames already read.
-            if !self.closing {
+            // 2. Whole frames already read (none while the answers queued
+            // for this connection are at their bound: they are sent first,
+            // and the client must read them before more is read from it).
+            if !self.closing && !self.queue_full() {
                 self.process_frames(fb).await?;
             }
             // Shutdown: once everything this connection sent is answered,
@@ -509,13 +543,24 @@ impl Conn {
             {
                 self.closing = true;
             }
-            // 3. Send.
+            // 3. Send. The buffer holds at most the bound plus one reply
+            // (itself at most jute.maxbuffer); a much larger one, left by
+            // a burst, is given back once sent.
             if !self.wbuf.is_empty() {
                 stream.write_all(&self.wbuf).await?;
                 self.wbuf.clear();
+                if self.wbuf.capacity() > WBUF_KEEP {
+                    self.wbuf = BytesMut::new();
+                }
             }
+            fb.release();
             if self.closing {
                 return Ok(());
+            }
+            // Work left over from a round that stopped at the bound: do it
+            // before waiting for anything.
+            if self.queue_left(fb) {
+                continue;
             }
             // 4. Wait for input or output. Past the shard's share of
             // globalOutstandingLimit, stop reading (as ZooKeeper throttles
@@ -523,28 +568,68 @@ impl Conn {
             self.sync_outstanding();
             let can_read = !self.shard.throttled()
                 && !self.shard.draining.get()
-                && !matches!(self.state, State::Connecting { .. } | State::FourLw);
-            let spare = fb.spare(4096);
+                && !matches!(self.state, State::Connecting { .. } | State::FourLw)
+                && (self.admitted || fb.fits_at_rest());
+            // (No room is made for a frame that is not to be read yet.)
+            let spare = fb.spare(if can_read { 4096 } else { 0 });
             let out = &self.handle.out;
+            // A connection without a session lives until it has read
+            // nothing for `zookeeper.nio.sessionlessCnxnTimeout` (as
+            // ZooKeeper's connection expiry queue, touched on each read).
+            let expiry = async {
+                match self.state {
+                    State::Active => std::future::pending::<()>().await,
+                    _ => {
+                        let limit =
+                            Duration::from_millis(self.shard.settings.sessionless_timeout_ms);
+                        let left = limit.saturating_sub(self.read_at.elapsed());
+                        glommio::timer::sleep(left).await;
+                    }
+                }
+                Wake::Expired
+            };
             let wake = if can_read {
+                futures_lite::future::or(
+                    futures_lite::future::or(
+                        async {
+                            out.ready().await;
+                            Wake::Out
+                        },
+                        async { Wake::Read(stream.read(spare).await) },
+                    ),
+                    expiry,
+                )
+                .await
+            } else if self.shard.throttled() {
+                let shard = &self.shard;
+                futures_lite::future::or(
+                    async {
+                        futures_lite::future::or(out.ready(), shard.unthrottled()).await;
+                        Wake::Out
+                    },
+                    expiry,
+                )
+                .await
+            } else {
                 futures_lite::future::or(
                     async {
                         out.ready().await;
                         Wake::Out
                     },
-                    async { Wake::Read(stream.read(spare).await) },
+                    expiry,
                 )
                 .await
-            } else if self.shard.throttled() {
-                let shard = &self.shard;
-                futures_lite::future::or(out.ready(), shard.unthrottled()).await;
-                Wake::Out
-            } else {
-                out.ready().await;
-                Wake::Out
             };
             match wake {
                 Wake::Out => {}
+                Wake::Expired => {
+                    tracing::info!(
+                        peer = %self.peer,
+                        ms = self.shard.settings.sessionless_timeout_ms,
+                        "closing a connection without a session: nothing read for zookeeper.nio.sessionlessCnxnTimeout"
+                    );
+                    return Ok(());
+                }
                 Wake::Read(Ok(0)) => return Ok(()),
                 Wake::Read(Ok(n)) => {
                     fb.filled(n);
@@ -683,7 +768,6 @@ impl Conn {
                 ok,
                 read_only: server_read_only,
             } => {
-                self.counted = true;
                 let (read_only, at) = match self.state {
                     State::Connecting { read_only, at } => (read_only, at),
                     _ => (None, Instant::now()),
@@ -710,6 +794,7 @@ impl Conn {
                 }
             }
             Out::Close => self.closing = true,
+            Out::Admitted => self.admitted = true,
             Out::Drain => {}
             Out::FourLw(text) => {
                 self.wbuf.extend_from_slice(text.as_bytes());
@@ -719,8 +804,14 @@ impl Conn {
         }
     }
 
+    /// Answers the reads at the front of the pipeline (those no write
+    /// precedes any more), until the queued reply bytes reach their bound;
+    /// the rest wait for the next round of `pump`, after the send.
     fn serve_queued_reads(&mut self) {
         while let Some(Pending::Read { .. }) = self.pending.front() {
+            if self.queue_full() {
+                return;
+            }
             if let Some(Pending::Read { xid, op, req, at }) = self.pending.pop_front() {
                 self.answer_read(xid, op, &req, at);
             }
@@ -728,6 +819,20 @@ impl Conn {
         // Later reads, queued or not, use the shard's version again.
         self.read_version = None;
         self.handle.info.borrow_mut().outstanding = self.pending.len();
+    }
+
+    /// Whether the replies queued for this connection have reached
+    /// `corral.maxQueuedReplyBytes`: no more requests are read or answered
+    /// until they are sent.
+    fn queue_full(&self) -> bool {
+        self.wbuf.len() >= self.shard.settings.ops.max_queued_reply_bytes
+    }
+
+    /// Whether a round that stopped at the bound left work: reads at the
+    /// front of the pipeline, or whole frames already read.
+    fn queue_left(&self, fb: &FrameBuf) -> bool {
+        matches!(self.pending.front(), Some(Pending::Read { .. }))
+            || (matches!(self.state, State::Handshake | State::Active) && fb.has_frame())
     }
 
     async fn process_frames(&mut self, fb: &mut FrameBuf) -> std::io::Result<()> {
@@ -738,7 +843,10 @@ impl Conn {
             }
         }
         loop {
-            if matches!(self.state, State::Connecting { .. } | State::FourLw) || self.closing {
+            if matches!(self.state, State::Connecting { .. } | State::FourLw)
+                || self.closing
+                || self.queue_full()
+            {
                 return Ok(());
             }
             let frame = match fb.next_frame() {
@@ -862,7 +970,6 @@ impl Conn {
         };
         let msg = ToSeq::Connect {
             from: self.me(),
-            ip: self.peer.ip(),
             session: req.session_id,
             passwd: req.passwd,
             timeout: req.time_out,
@@ -1058,6 +1165,7 @@ impl Conn {
                         session: self.session,
                         conn: self.id,
                         watches: &mut watches,
+                        max_reply: request::max_reply(self.shard.settings.jute_max_buffer),
                     };
                     request::serve_read(&mut ctx, req)
                 };
