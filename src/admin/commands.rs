@@ -19,6 +19,22 @@ impl Command {
     pub fn primary(&self) -> &'static str {
         self.names[0]
     }
+
+    /// ZooKeeper's `CommandBase.isServerRequired`: every command but
+    /// `environment`, `get_trace_mask`, `monitor`, `set_trace_mask`,
+    /// `system_properties` and `zabstate` answers only while the server
+    /// serves ([`not_serving`] otherwise).
+    pub fn server_required(&self) -> bool {
+        !matches!(
+            self.primary(),
+            "environment"
+                | "get_trace_mask"
+                | "monitor"
+                | "set_trace_mask"
+                | "system_properties"
+                | "zabstate"
+        )
+    }
 }
 
 const fn c(names: &'static [&'static str], gather: Option<Cmd>) -> Command {
@@ -107,6 +123,12 @@ pub fn trace_mask_arg(kwargs: &[(String, String)]) -> Result<i64, Value> {
             ))
         }),
     }
+}
+
+/// ZooKeeper's answer (`Commands.runCommand`) to a command that needs a
+/// serving server while there is none: `command` is the name as asked.
+pub fn not_serving(name: &str) -> Value {
+    json!({ "command": name, "error": fourlw::NOT_SERVING })
 }
 
 /// ZooKeeper's answer to a name no command has.
@@ -365,10 +387,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
         // ruok, crst, srst, orst: nothing but `command` and `error`.
         (_, f) => {
             if cmd.gather.is_some() && !need(f) {
-                m.insert(
-                    "error".into(),
-                    "This ZooKeeper instance is not currently serving requests".into(),
-                );
+                m.insert("error".into(), fourlw::NOT_SERVING.into());
             }
         }
     }

@@ -24,6 +24,7 @@ pub mod json;
 pub mod metrics;
 
 use crate::fourlw::{self, Cmd, Gathered};
+use crate::sequencer::RoleCell;
 use crate::server::msg::{Asker, ToSeq};
 use crate::server::{counters, facts};
 use http::{Handler, Request, Response};
@@ -75,14 +76,23 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Link {
     to_seq: async_channel::Sender<ToSeq>,
     pub fixed: Arc<Static>,
+    /// The sequencer's role: commands that need a serving server are
+    /// gated on it.
+    role: RoleCell,
 }
 
 impl Link {
-    pub fn new(to_seq: async_channel::Sender<ToSeq>, fixed: Static) -> Link {
+    pub fn new(to_seq: async_channel::Sender<ToSeq>, fixed: Static, role: RoleCell) -> Link {
         Link {
             to_seq,
             fixed: Arc::new(fixed),
+            role,
         }
+    }
+
+    /// Whether the server serves clients now.
+    pub fn serving(&self) -> bool {
+        self.role.get().serving()
     }
 
     /// The facts four-letter word `cmd` reads, gathered from the sequencer
@@ -147,6 +157,9 @@ impl Link {
             // ZooKeeper 3.8 answers an unknown command 200 with an error.
             return (200, commands::unknown(name));
         };
+        if cmd.server_required() && !self.serving() {
+            return (200, commands::not_serving(name));
+        }
         let gather = match cmd.gather {
             Some(Cmd::Stmk(_)) => match commands::trace_mask_arg(args) {
                 Ok(mask) => Some(Cmd::Stmk(mask)),
@@ -163,6 +176,9 @@ impl Link {
             }
         };
         let facts = gathered.as_ref().map(Gathered::facts);
+        if cmd.server_required() && facts.as_ref().is_some_and(|f| !f.serving()) {
+            return (200, commands::not_serving(name));
+        }
         let local = self.local(cmd.primary());
         (200, commands::render(cmd, facts.as_ref(), &local))
     }

@@ -203,6 +203,12 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
             )
         },
     )?);
+    // A quorum member serves nobody until it has a leader.
+    let role = crate::sequencer::RoleCell::new(if settings.quorum.is_some() {
+        crate::sequencer::Role::NotServing
+    } else {
+        crate::sequencer::Role::Standalone
+    });
     let seq_settings = SeqSettings {
         shards: n,
         tick_ms: settings.tick_ms,
@@ -216,6 +222,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         // Standalone ZooKeeper makes session ids with tracker id 1; a
         // quorum peer with its myid.
         server_id: settings.quorum.as_ref().map_or(1, |q| q.me),
+        role: role.clone(),
     };
     // The AdminServer's way in: a channel it can send on from a plain
     // thread (glommio wakes the sequencer's task from there).
@@ -245,10 +252,11 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         let s = settings.clone();
         let v = initial.clone();
         let cpu = settings.core_map.shards[i];
+        let role = role.clone();
         let name = format!("shard-{i}");
         handles.push(shards::exec::spawn_pinned(&name.clone(), cpu, move || {
             let ops = s.ops.clone();
-            monitored(&name, &ops, shard::run(i, s, v, tx, rx))
+            monitored(&name, &ops, shard::run(i, s, v, tx, rx, role))
         })?);
     }
     crate::admin::start(
@@ -274,6 +282,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                     ])
                     .collect(),
             },
+            role,
         ),
     );
     tracing::info!(
