@@ -37,8 +37,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct AdminSettings {
     pub addr: SocketAddr,
-    /// `admin.idleTimeout`.
-    pub idle_timeout: Duration,
     /// `admin.commandURL`.
     pub command_url: String,
 }
@@ -55,6 +53,8 @@ pub struct Static {
     pub properties: Vec<(String, String)>,
     /// Which core runs which role (`shard-0`, …, `sequencer`, `log`).
     pub core_map: Vec<(String, usize)>,
+    /// `corral.admin.showSessionIds`: show session ids in the JSON.
+    pub show_session_ids: bool,
 }
 
 /// Why gathered facts did not come.
@@ -259,13 +259,18 @@ impl Handler for MetricsHandler {
 /// Starts the AdminServer and/or the metrics endpoint. A port that cannot
 /// be bound is logged and skipped (ZooKeeper logs a failed AdminServer
 /// and serves clients all the same).
-pub fn start(admin: Option<AdminSettings>, metrics_addr: Option<SocketAddr>, link: Link) {
+pub fn start(
+    admin: Option<AdminSettings>,
+    metrics_addr: Option<SocketAddr>,
+    limits: http::Limits,
+    link: Link,
+) {
     if let Some(a) = admin {
         let h = Arc::new(AdminHandler {
             link: link.clone(),
             command_url: a.command_url.clone(),
         });
-        match http::serve("admin", a.addr, a.idle_timeout, h) {
+        match http::serve("admin", a.addr, limits, h) {
             Ok(bound) => tracing::info!(
                 address = %bound,
                 command_url = %a.command_url,
@@ -280,7 +285,7 @@ pub fn start(admin: Option<AdminSettings>, metrics_addr: Option<SocketAddr>, lin
     }
     if let Some(addr) = metrics_addr {
         let h = Arc::new(MetricsHandler { link });
-        match http::serve("metrics", addr, Duration::from_secs(30), h) {
+        match http::serve("metrics", addr, limits, h) {
             Ok(bound) => tracing::info!(address = %bound, "started /metrics HTTP endpoint"),
             Err(e) => tracing::error!(address = %addr, error = %e, "cannot start /metrics server"),
         }

@@ -66,6 +66,10 @@ pub struct Settings {
     pub stop: crate::ops::Stop,
     /// The AdminServer (`admin.enableServer`, default on).
     pub admin: Option<crate::admin::AdminSettings>,
+    /// The bounds of the AdminServer's and `/metrics`' HTTP connections.
+    pub http_limits: crate::admin::http::Limits,
+    /// `corral.admin.showSessionIds`.
+    pub admin_show_session_ids: bool,
     /// Where `/metrics` listens, when `metricsProvider.className` is
     /// ZooKeeper's PrometheusMetricsProvider.
     pub metrics_addr: Option<SocketAddr>,
@@ -262,6 +266,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     crate::admin::start(
         settings.admin.clone(),
         settings.metrics_addr,
+        settings.http_limits,
         crate::admin::Link::new(
             admin_tx,
             crate::admin::Static {
@@ -281,6 +286,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                         ("log".to_string(), settings.core_map.log),
                     ])
                     .collect(),
+                show_session_ids: settings.admin_show_session_ids,
             },
             role,
         ),

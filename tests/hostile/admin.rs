@@ -4,7 +4,7 @@
 //! answers.
 
 use crate::common::ensemble::{Ensemble, Kind};
-use crate::common::free_port;
+use crate::common::{free_port, Server};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -110,4 +110,112 @@ fn a_member_without_a_leader_says_it_is_not_serving() {
     }
     let (_, body) = get(admin, "/commands/monitor");
     assert_eq!(json(&body)["server_state"], "looking", "{body}");
+}
+
+// -------------------------------------------------------------- item 8
+
+/// A corral with its AdminServer on a port of its own, and `keys`.
+fn with_admin(keys: &[(&str, &str)]) -> (Server, u16) {
+    let port = free_port();
+    let mut o = Server::opts()
+        .cfg("admin.enableServer", "true")
+        .cfg("admin.serverAddress", "127.0.0.1")
+        .cfg("admin.serverPort", &port.to_string());
+    for (k, v) in keys {
+        o = o.cfg(k, v);
+    }
+    let srv = o.start();
+    wait("the AdminServer", || get(port, "/commands/ruok").0 == 200);
+    (srv, port)
+}
+
+/// A connection that sent half a request head and then nothing.
+fn half_sent(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.write_all(b"GET /commands/ruok HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    s
+}
+
+/// Whether the server closed `s` (EOF or reset) within `within`.
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// 40 idle, half-sent requests (ZooKeeper's default `admin.idleTimeout`
+/// is 30 s) must not lock real requests out.
+#[test]
+fn idle_half_sent_requests_do_not_lock_the_admin_port_out() {
+    let (_srv, port) = with_admin(&[]);
+    let _idle: Vec<TcpStream> = (0..40).map(|_| half_sent(port)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..5 {
+        let (status, body) = get(port, "/commands/ruok");
+        assert_eq!(status, 200, "{body}");
+        assert!(json(&body)["error"].is_null(), "{body}");
+    }
+}
+
+/// `corral.admin.maxConnections`: at the bound, the connection that has
+/// waited longest on its client is closed for the newcomer.
+#[test]
+fn at_max_connections_the_oldest_waiting_connection_goes() {
+    let (_srv, port) = with_admin(&[("corral.admin.maxConnections", "4")]);
+    let mut idle: Vec<TcpStream> = (0..4).map(|_| half_sent(port)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, body) = get(port, "/commands/ruok");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        closed_within(&mut idle[0], Duration::from_secs(2)),
+        "the oldest half-sent connection was not closed"
+    );
+}
+
+/// `corral.admin.requestTimeoutMs`: a head trickled in a byte at a time
+/// (never idle long enough for `admin.idleTimeout`) is cut off with 408.
+#[test]
+fn a_trickled_request_head_is_cut_off_at_the_request_timeout() {
+    let (_srv, port) = with_admin(&[("corral.admin.requestTimeoutMs", "1000")]);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    for b in b"GET /commands/ruok HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+        if started.elapsed() > Duration::from_secs(6) {
+            break;
+        }
+        if s.write_all(&[*b]).is_err() {
+            break;
+        }
+        let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut buf = [0u8; 1024];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => answer.extend_from_slice(&buf[..k]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?} after {took:?}");
+    assert!(took < Duration::from_secs(3), "cut off after {took:?}");
 }
