@@ -85,9 +85,71 @@ pub fn primary_names() -> Vec<&'static str> {
     v
 }
 
+/// How session ids appear in the JSON (`corral.admin.showSessionIds`).
+///
+/// A session id is half of a session's credentials: ZooKeeper derives the
+/// session password from the id alone (`session::password`), so whoever
+/// reads an id can take the session over. By default an id is shown as a
+/// pseudonym instead: `~` and 16 hex digits of a keyed hash whose key is
+/// drawn at random when the server starts. The same session has the same
+/// pseudonym in every answer of one run, so answers can still be joined
+/// (a session's watches, its ephemerals, its connection).
+#[derive(Debug, Clone, Default)]
+pub struct SessionIds {
+    /// Show the ids themselves.
+    pub show: bool,
+    key: std::collections::hash_map::RandomState,
+}
+
+impl SessionIds {
+    pub fn new(show: bool) -> SessionIds {
+        SessionIds {
+            show,
+            key: Default::default(),
+        }
+    }
+
+    /// The pseudonym of `id`.
+    pub fn pseudonym(&self, id: i64) -> String {
+        use std::hash::BuildHasher;
+        format!("~{:016x}", self.key.hash_one(id))
+    }
+
+    /// `id` as a JSON value: the number (ZooKeeper's type), or its
+    /// pseudonym.
+    pub fn json(&self, id: i64) -> Value {
+        if self.show {
+            Value::from(id)
+        } else {
+            Value::String(self.pseudonym(id))
+        }
+    }
+
+    /// `id` as a JSON object key: the decimal id ZooKeeper prints, or its
+    /// pseudonym.
+    pub fn key(&self, id: i64) -> String {
+        if self.show {
+            id.to_string()
+        } else {
+            self.pseudonym(id)
+        }
+    }
+
+    /// `id` as the console shows it: `0x…`, or its pseudonym.
+    pub fn hex(&self, id: i64) -> String {
+        if self.show {
+            format!("0x{id:x}")
+        } else {
+            self.pseudonym(id)
+        }
+    }
+}
+
 /// What the AdminServer's thread reads itself: settings, disk and process.
 #[derive(Debug, Clone, Default)]
 pub struct Local<'a> {
+    /// How session ids are shown.
+    pub ids: SessionIds,
     /// The `conf` lines (camelCase keys, as the 4lw prints them).
     pub conf_lines: &'a [(String, String)],
     pub data_dir_size: u64,
@@ -166,7 +228,7 @@ fn socket_addr(a: &std::net::SocketAddr) -> String {
 }
 
 /// `ServerCnxn.getConnectionInfo(brief)`.
-pub fn conn_info(c: &ConnInfo, brief: bool) -> Value {
+pub fn conn_info(c: &ConnInfo, brief: bool, ids: &SessionIds) -> Value {
     let mut m = Map::new();
     m.insert("remote_socket_address".into(), socket_addr(&c.peer).into());
     m.insert(
@@ -177,7 +239,7 @@ pub fn conn_info(c: &ConnInfo, brief: bool) -> Value {
     m.insert("packets_received".into(), n(c.received));
     m.insert("packets_sent".into(), n(c.sent));
     if !brief {
-        m.insert("session_id".into(), Value::from(c.session));
+        m.insert("session_id".into(), ids.json(c.session));
         m.insert("last_operation".into(), c.last_op.into());
         m.insert("established".into(), Value::from(c.established_ms));
         m.insert("session_timeout".into(), Value::from(c.timeout));
@@ -192,8 +254,13 @@ pub fn conn_info(c: &ConnInfo, brief: bool) -> Value {
     Value::Object(m)
 }
 
-fn conns(f: &Facts, brief: bool) -> Value {
-    Value::Array(f.conns().iter().map(|(_, c)| conn_info(c, brief)).collect())
+fn conns(f: &Facts, brief: bool, ids: &SessionIds) -> Value {
+    Value::Array(
+        f.conns()
+            .iter()
+            .map(|(_, c)| conn_info(c, brief, ids))
+            .collect(),
+    )
 }
 
 /// A `mntr` value with its JSON type.
@@ -278,7 +345,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
     match (primary, f) {
         ("configuration", _) => m = configuration(l),
         ("connections", Some(f)) => {
-            m.insert("connections".into(), conns(f, false));
+            m.insert("connections".into(), conns(f, false, &l.ids));
             m.insert("secure_connections".into(), json!([]));
         }
         ("hash", _) => {
@@ -292,11 +359,12 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
         ("dump", Some(f)) => {
             let mut exp = Map::new();
             for (at, ids) in f.session_sets {
-                exp.insert(at.to_string(), json!(ids));
+                let shown: Vec<Value> = ids.iter().map(|id| l.ids.json(*id)).collect();
+                exp.insert(at.to_string(), Value::Array(shown));
             }
             let mut eph = Map::new();
             for (id, paths) in f.tree.ephemerals_by_session() {
-                eph.insert(id.to_string(), json!(paths));
+                eph.insert(l.ids.key(id), json!(paths));
             }
             m.insert("expiry_time_to_session_ids".into(), Value::Object(exp));
             m.insert("session_id_to_ephemeral_paths".into(), Value::Object(eph));
@@ -335,7 +403,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
             m.insert("client_response".into(), client_response());
             m.insert("node_count".into(), n(fourlw::znode_count(f.tree) as u64));
             if primary == "stats" {
-                m.insert("connections".into(), conns(f, true));
+                m.insert("connections".into(), conns(f, true, &l.ids));
                 m.insert("secure_connections".into(), json!([]));
             }
         }
@@ -354,7 +422,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
         ("watches", Some(f)) => {
             let mut w = Map::new();
             for (session, paths) in f.watchers() {
-                w.insert(session.to_string(), json!(paths));
+                w.insert(l.ids.key(*session), json!(paths));
             }
             m.insert("session_id_to_watched_paths".into(), Value::Object(w));
         }
@@ -367,7 +435,8 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
             }
             let mut w = Map::new();
             for (p, ids) in by {
-                w.insert(p.into(), json!(ids));
+                let shown: Vec<Value> = ids.iter().map(|id| l.ids.json(*id)).collect();
+                w.insert(p.into(), Value::Array(shown));
             }
             m.insert("path_to_session_ids".into(), Value::Object(w));
         }

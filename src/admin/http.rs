@@ -26,6 +26,8 @@ pub struct Request {
     pub path: String,
     /// The query's `key=value` pairs, percent-decoded, in order.
     pub query: Vec<(String, String)>,
+    /// Who asked (the console checks ACLs of scheme `ip` against it).
+    pub peer: Option<SocketAddr>,
 }
 
 impl Request {
@@ -162,6 +164,7 @@ pub fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
         method: method.to_string(),
         path: decode(path, false)?,
         query: q,
+        peer: None,
     })
 }
 
@@ -384,11 +387,12 @@ fn serve_conn(mut s: TcpStream, l: &Limits, h: &dyn Handler, slots: &Slots, id: 
         Err(r) => (r, false),
         Ok(Some(head)) => match parse_head(&head) {
             Err(e) => (Response::error(e.status(), &e.to_string()), false),
-            Ok(req) => match req.method.as_str() {
+            Ok(mut req) => match req.method.as_str() {
                 "GET" | "HEAD" => {
                     if !slots.set(id, Phase::Busy) {
                         return;
                     }
+                    req.peer = s.peer_addr().ok();
                     let r = h.handle(&req);
                     if !slots.set(id, Phase::Waiting) {
                         return;

@@ -55,6 +55,9 @@ pub struct Static {
     pub core_map: Vec<(String, usize)>,
     /// `corral.admin.showSessionIds`: show session ids in the JSON.
     pub show_session_ids: bool,
+    /// The ACL policy (`zookeeper.skipACL`): the console's node endpoint
+    /// checks the node's ACL as the client port would.
+    pub policy: crate::acl::AclPolicy,
 }
 
 /// Why gathered facts did not come.
@@ -79,12 +82,15 @@ pub struct Link {
     /// The sequencer's role: commands that need a serving server are
     /// gated on it.
     role: RoleCell,
+    /// How session ids are shown (one pseudonym key per run).
+    pub ids: commands::SessionIds,
 }
 
 impl Link {
     pub fn new(to_seq: async_channel::Sender<ToSeq>, fixed: Static, role: RoleCell) -> Link {
         Link {
             to_seq,
+            ids: commands::SessionIds::new(fixed.show_session_ids),
             fixed: Arc::new(fixed),
             role,
         }
@@ -132,6 +138,7 @@ impl Link {
             (0, 0)
         };
         commands::Local {
+            ids: self.ids.clone(),
             conf_lines: &f.conf_lines,
             data_dir_size,
             log_dir_size,

@@ -287,6 +287,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                     ])
                     .collect(),
                 show_session_ids: settings.admin_show_session_ids,
+                policy: settings.policy.clone(),
             },
             role,
         ),

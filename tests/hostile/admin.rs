@@ -4,7 +4,7 @@
 //! answers.
 
 use crate::common::ensemble::{Ensemble, Kind};
-use crate::common::{free_port, Server};
+use crate::common::{self, body, free_port, op, Raw, Server, ALL};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -218,4 +218,125 @@ fn a_trickled_request_head_is_cut_off_at_the_request_timeout() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408"), "{text:?} after {took:?}");
     assert!(took < Duration::from_secs(3), "cut off after {took:?}");
+}
+
+// -------------------------------------------------------------- item 3
+
+/// Creates `path` with `data` and `acl`, as a client with no auth.
+fn create(c: &mut Raw, path: &str, data: &[u8], acl: &[(i32, &str, &str)]) {
+    let r = c.call(op::CREATE, &body::create(path, data, acl, 0));
+    assert_eq!(r.err, 0, "create {path}");
+}
+
+/// The console's node endpoint answers as ZooKeeper would answer a client
+/// with no authentication from the same address: no READ, nothing shown;
+/// digests hidden as getACL hides them.
+#[test]
+fn the_console_obeys_node_acls_and_hides_digests() {
+    let (srv, port) = with_admin(&[]);
+    let alice = common::digest("alice:pw");
+    let hash = alice.split_once(':').expect("user:hash").1.to_string();
+    let mut c = Raw::connect(&srv.addr());
+    create(
+        &mut c,
+        "/secret",
+        b"s3cret-data",
+        &[(ALL, "digest", &alice)],
+    );
+    create(
+        &mut c,
+        "/open",
+        b"public-data",
+        &[(1, "world", "anyone"), (ALL, "digest", &alice)],
+    );
+    create(&mut c, "/mine", b"by-ip", &[(1, "ip", "127.0.0.1")]);
+    create(&mut c, "/theirs", b"other-ip", &[(1, "ip", "10.9.9.9")]);
+
+    for path in ["/secret", "/theirs"] {
+        let (status, body) = get(port, &format!("/api/node?path={path}"));
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(!body.contains("data"), "{path}: {body}");
+        assert!(!body.contains(&hash), "{path}: {body}");
+    }
+    let (status, body) = get(port, "/api/node?path=/open");
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["data_text"], "public-data");
+    assert!(!body.contains(&hash), "a digest shown: {body}");
+    let ids: Vec<String> = v["acl"]
+        .as_array()
+        .expect("acl")
+        .iter()
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a["scheme"].as_str().unwrap(),
+                a["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ids, ["world:anyone", "digest:alice:x"]);
+    let (status, body) = get(port, "/api/node?path=/mine");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["data_text"], "by-ip");
+    // The page shows nothing more than the endpoint does.
+    let (_, page) = get(port, "/");
+    assert!(!page.contains("s3cret"));
+}
+
+/// A session id is half a session's credentials (the password derives
+/// from it): the AdminServer's JSON shows none by default, and shows them
+/// with `corral.admin.showSessionIds=true`.
+#[test]
+fn admin_json_shows_no_session_ids_unless_asked() {
+    for show in [false, true] {
+        let (srv, port) = with_admin(&[("corral.admin.showSessionIds", &show.to_string())]);
+        let mut c = Raw::connect(&srv.addr());
+        create(&mut c, "/w", b"", &[(ALL, "world", "anyone")]);
+        let r = c.call(
+            op::CREATE,
+            &body::create("/eph", b"", &[(ALL, "world", "anyone")], 1),
+        );
+        assert_eq!(r.err, 0);
+        c.exists("/w", true);
+        let sid = c.session;
+        let dec = sid.to_string();
+        let hex = format!("{sid:x}");
+        let mut all = String::new();
+        for target in [
+            "/commands/connections",
+            "/commands/dump",
+            "/commands/watches",
+            "/commands/watches_by_path",
+            "/commands/stats",
+            "/commands/monitor",
+            "/api/stats",
+        ] {
+            let (status, body) = get(port, target);
+            assert_eq!(status, 200, "{target}: {body}");
+            if !show {
+                assert!(
+                    !body.contains(&dec) && !body.to_lowercase().contains(&hex),
+                    "{target} shows session {sid:#x}: {body}"
+                );
+            }
+            all.push_str(&body);
+        }
+        if show {
+            assert!(all.contains(&dec), "no session id shown when asked: {all}");
+        } else {
+            // Still joinable: the same pseudonym in cons, dump and wchc.
+            let (_, cons) = get(port, "/commands/connections");
+            let label = json(&cons)["connections"]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .find_map(|c| c["session_id"].as_str().map(str::to_string))
+                })
+                .expect("a pseudonym");
+            let (_, dump) = get(port, "/commands/dump");
+            let (_, wchc) = get(port, "/commands/watches");
+            assert!(dump.contains(&label) && wchc.contains(&label), "{label}");
+        }
+    }
 }
