@@ -2861,6 +2861,61 @@ mod tests {
     }
 
     #[test]
+    fn admin_defaults_are_safe_and_its_bounds_have_keys() {
+        let c = ok(BASE).config;
+        assert!(c.admin_enable_server);
+        assert_eq!(
+            c.admin_server_address,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            "loopback unless admin.serverAddress says otherwise"
+        );
+        assert_eq!(c.admin_idle_timeout_ms, 30_000);
+        assert_eq!(c.admin_request_timeout_ms, 10_000);
+        assert_eq!(c.admin_max_connections, 32);
+        assert!(!c.admin_show_session_ids);
+        let c = ok(&format!(
+            "{BASE}admin.serverAddress=0.0.0.0
+corral.admin.requestTimeoutMs=500
+             corral.admin.maxConnections=4
+corral.admin.showSessionIds=true
+"
+        ))
+        .config;
+        assert_eq!(c.admin_server_address, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(c.admin_request_timeout_ms, 500);
+        assert_eq!(c.admin_max_connections, 4);
+        assert!(c.admin_show_session_ids);
+        // -D flags, and the zoo.cfg key wins over the flag.
+        let jvm = flags(&[
+            ("corral.admin.maxConnections", "7"),
+            ("corral.admin.requestTimeoutMs", "900"),
+        ]);
+        let c = ok_with(
+            &format!(
+                "{BASE}corral.admin.maxConnections=5
+"
+            ),
+            &jvm,
+        )
+        .config;
+        assert_eq!(c.admin_max_connections, 5);
+        assert_eq!(c.admin_request_timeout_ms, 900);
+        for bad in [
+            "corral.admin.maxConnections=0",
+            "corral.admin.requestTimeoutMs=0",
+            "corral.admin.requestTimeoutMs=soon",
+        ] {
+            let e = err(&format!(
+                "{BASE}{bad}
+"
+            ))
+            .to_string();
+            let key = bad.split('=').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn typed_settings_resolve_from_zoo_cfg_keys() {
         let text = format!(
             "{BASE}skipACL=yes\nextendedTypesEnabled=true\nenableEagerACLCheck=true\n\
