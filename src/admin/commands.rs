@@ -187,6 +187,36 @@ pub fn trace_mask_arg(kwargs: &[(String, String)]) -> Result<i64, Value> {
     }
 }
 
+/// What a secret's value shows as.
+pub const HIDDEN: &str = "<hidden>";
+
+/// Whether a setting's value is a credential the AdminServer must not show
+/// (`system_properties`, `initial_configuration`): the super digest
+/// (a password's SHA1, open to offline guessing) and any password.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password") || k.contains("superdigest") || k.contains("secret")
+}
+
+/// A zoo.cfg text with the values of secret keys replaced by [`HIDDEN`].
+pub fn hide_secret_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let end = &line[body.len()..];
+        match body.split_once(['=', ':']) {
+            Some((k, _)) if !body.trim_start().starts_with('#') && is_secret_key(k.trim()) => {
+                out.push_str(k);
+                out.push('=');
+                out.push_str(HIDDEN);
+                out.push_str(end);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
 /// ZooKeeper's answer (`Commands.runCommand`) to a command that needs a
 /// serving server while there is none: `command` is the name as asked.
 pub fn not_serving(name: &str) -> Value {
@@ -378,7 +408,10 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
             m.insert("tracemask".into(), Value::from(f.trace_mask));
         }
         ("initial_configuration", _) => {
-            m.insert("initial_configuration".into(), l.initial_config.into());
+            m.insert(
+                "initial_configuration".into(),
+                hide_secret_lines(l.initial_config).into(),
+            );
         }
         ("is_read_only", _) => {
             m.insert("read_only".into(), false.into());
@@ -413,7 +446,8 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
         }
         ("system_properties", _) => {
             for (k, v) in l.properties {
-                m.insert(k.clone(), v.clone().into());
+                let v = if is_secret_key(k) { HIDDEN } else { v };
+                m.insert(k.clone(), v.into());
             }
         }
         ("voting_view", _) => {
@@ -534,6 +568,40 @@ mod tests {
             trace_mask_arg(&[("traceMask".into(), "12".into())]).unwrap(),
             12
         );
+    }
+
+    #[test]
+    fn secrets_are_hidden() {
+        let text = "dataDir=/d\nDigestAuthenticationProvider.superDigest=super:abc=\n\
+                    # superDigest=keep comments\nssl.keyStore.password: pw\n";
+        assert_eq!(
+            hide_secret_lines(text),
+            "dataDir=/d\nDigestAuthenticationProvider.superDigest=<hidden>\n\
+             # superDigest=keep comments\nssl.keyStore.password=<hidden>\n"
+        );
+        let props = vec![
+            (
+                "zookeeper.DigestAuthenticationProvider.superDigest".to_string(),
+                "super:abc=".to_string(),
+            ),
+            ("zookeeper.tickTime".to_string(), "2000".to_string()),
+        ];
+        let l = Local {
+            properties: &props,
+            initial_config: text,
+            ..Default::default()
+        };
+        let v = render(lookup("sysp").unwrap(), None, &l);
+        assert_eq!(
+            v["zookeeper.DigestAuthenticationProvider.superDigest"],
+            HIDDEN
+        );
+        assert_eq!(v["zookeeper.tickTime"], "2000");
+        let v = render(lookup("icfg").unwrap(), None, &l);
+        assert!(!v["initial_configuration"]
+            .as_str()
+            .unwrap()
+            .contains("abc="));
     }
 
     #[test]

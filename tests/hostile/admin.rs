@@ -340,3 +340,25 @@ fn admin_json_shows_no_session_ids_unless_asked() {
         }
     }
 }
+
+/// The super digest (a password's SHA1, open to offline guessing) is not
+/// shown by `system_properties` or `initial_configuration`.
+#[test]
+fn admin_commands_do_not_show_the_super_digest() {
+    let secret = common::digest("super:letmein");
+    let hash = secret.split_once(':').expect("user:hash").1.to_string();
+    let (_srv, port) = with_admin(&[("DigestAuthenticationProvider.superDigest", &secret)]);
+    for target in [
+        "/commands/system_properties",
+        "/commands/initial_configuration",
+        "/commands/configuration",
+        "/commands/environment",
+    ] {
+        let (status, body) = get(port, target);
+        assert_eq!(status, 200, "{target}: {body}");
+        assert!(
+            !body.contains(&hash),
+            "{target} shows the super digest: {body}"
+        );
+    }
+}
