@@ -1158,6 +1158,26 @@ mod tests {
     }
 
     #[test]
+    fn gated_words_answer_not_serving_while_looking() {
+        let tree = Tree::new();
+        let mut f = facts(&tree, &[], &[]);
+        f.server_state = LOOKING;
+        for cmd in Cmd::ALL {
+            let text = answer(cmd, &f);
+            match cmd {
+                Cmd::Gtmk | Cmd::Stmk(_) => assert_eq!(text, DEFAULT_TRACE_MASK.to_string()),
+                // Answered by the shard (`local`), never gated there.
+                Cmd::Ruok | Cmd::Envi => assert_eq!(text, ""),
+                Cmd::Isro => assert_eq!(text, "null"),
+                Cmd::Hash => assert_eq!(text, NOT_SERVING),
+                _ => assert_eq!(text, format!("{NOT_SERVING}\n"), "{}", cmd.name()),
+            }
+        }
+        f.server_state = "follower";
+        assert!(answer(Cmd::Srvr, &f).contains("Mode: follower\n"));
+    }
+
+    #[test]
     fn words_parse_and_scope() {
         assert_eq!(Cmd::parse(b"ruok"), Some(Cmd::Ruok));
         assert_eq!(Cmd::parse(b"stmk"), Some(Cmd::Stmk(0)));
