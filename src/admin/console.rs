@@ -2,9 +2,12 @@
 //! external assets) and the small read-only JSON endpoints it polls:
 //!
 //! - `GET /api/node?path=/a` — a node: children, data (text and hex), Stat,
-//!   ACL (404 JSON when it does not exist);
+//!   ACL (404 JSON when it does not exist), as a client with no
+//!   authentication from the asker's address would get them (403 without
+//!   READ; digests redacted without ADMIN);
 //! - `GET /api/stats` — per shard connections, packets and read/write
-//!   latency sums, the log's fsync timer, sessions with their watches, the
+//!   latency sums, the log's fsync timer, sessions with their watches
+//!   (session ids as pseudonyms unless `corral.admin.showSessionIds`), the
 //!   core map, the zxid and node count.
 //!
 //! The JSON is built by pure functions ([`node_json`], [`stats_json`]) from

@@ -3,7 +3,10 @@
 //!
 //! Why hand-written and not a crate: the two endpoints need GET, query
 //! strings, and JSON error bodies for every failure, with a bounded header
-//! size, an idle timeout and a cap on connections. That is ~200 lines
+//! size, deadlines and a cap on connections ([`Limits`]: an idle gap and a
+//! whole-head deadline per request, a total write deadline per answer, and
+//! a cap where a newcomer closes the connection waiting longest on its
+//! client, so that idle or slow clients cannot lock the port out). That is ~200 lines
 //! whose parser ([`parse_head`]) is pure and unit-tested; `tiny_http` would
 //! add its own thread pool and HTML error pages we would have to work
 //! around. Each response closes its connection (`Connection: close`).

@@ -10,6 +10,9 @@
 //!   gathered facts (the same map-reduce over the shards the four-letter
 //!   words use, so the 4lw text, the JSON and `/metrics` come from the same
 //!   facts);
+//! - the sequencer's role, through a `RoleCell` it only reads: commands
+//!   ZooKeeper runs only while serving answer "not currently serving"
+//!   otherwise;
 //! - the read-only settings it was started with, the data directories
 //!   (sizes, the newest snapshot's name and time), `/proc` (see
 //!   `server::facts`), and the atomics of `server::counters`.
@@ -273,6 +276,14 @@ pub fn start(
     link: Link,
 ) {
     if let Some(a) = admin {
+        if !a.addr.ip().is_loopback() {
+            tracing::warn!(
+                address = %a.addr,
+                "the AdminServer listens beyond loopback: anyone who reaches it reads the \
+                 server's configuration, connections and world-readable nodes \
+                 (see docs/security.md)"
+            );
+        }
         let h = Arc::new(AdminHandler {
             link: link.clone(),
             command_url: a.command_url.clone(),
