@@ -150,6 +150,8 @@ impl SessionIds {
 pub struct Local<'a> {
     /// How session ids are shown.
     pub ids: SessionIds,
+    /// The server serves read-only clients only (`is_read_only`).
+    pub read_only: bool,
     /// The `conf` lines (camelCase keys, as the 4lw prints them).
     pub conf_lines: &'a [(String, String)],
     pub data_dir_size: u64,
@@ -414,7 +416,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
             );
         }
         ("is_read_only", _) => {
-            m.insert("read_only".into(), false.into());
+            m.insert("read_only".into(), l.read_only.into());
         }
         ("last_snapshot", _) => {
             let (zxid, ts) = l.last_snapshot.unwrap_or((-1, -1));

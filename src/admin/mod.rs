@@ -142,6 +142,7 @@ impl Link {
         };
         commands::Local {
             ids: self.ids.clone(),
+            read_only: self.role.get() == crate::sequencer::Role::ReadOnly,
             conf_lines: &f.conf_lines,
             data_dir_size,
             log_dir_size,
