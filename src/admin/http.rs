@@ -6,8 +6,8 @@
 //! size, deadlines and a cap on connections ([`Limits`]: an idle gap and a
 //! whole-head deadline per request, a total write deadline per answer, and
 //! a cap where a newcomer closes the connection waiting longest on its
-//! client, so that idle or slow clients cannot lock the port out). That is ~200 lines
-//! whose parser ([`parse_head`]) is pure and unit-tested; `tiny_http` would
+//! client, so that idle or slow clients cannot lock the port out). Its
+//! parser ([`parse_head`]) is pure and unit-tested; `tiny_http` would
 //! add its own thread pool and HTML error pages we would have to work
 //! around. Each response closes its connection (`Connection: close`).
 
@@ -509,6 +509,26 @@ mod tests {
             Err(HeadError::BadEncoding)
         );
         assert_eq!(parse_head(&[0xff, 0xfe]), Err(HeadError::BadRequestLine));
+    }
+
+    #[test]
+    fn a_newcomer_closes_the_connection_waiting_longest() {
+        let slots = Slots::default();
+        assert!(slots.admit(1, None, 2));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(slots.admit(2, None, 2));
+        // Full: 1 waited longest on its client and goes.
+        assert!(slots.admit(3, None, 2));
+        assert!(!slots.set(1, Phase::Busy), "1 was evicted");
+        slots.leave(1);
+        // Both left are being answered: nobody to close, 503.
+        assert!(slots.set(2, Phase::Busy) && slots.set(3, Phase::Busy));
+        assert!(!slots.admit(4, None, 2));
+        // One answered and writing: it may go for a newcomer.
+        assert!(slots.set(2, Phase::Waiting));
+        assert!(slots.admit(5, None, 2));
+        assert!(!slots.set(2, Phase::Busy));
+        assert!(slots.set(3, Phase::Waiting) && slots.set(5, Phase::Busy));
     }
 
     #[test]
