@@ -117,9 +117,7 @@ impl Role {
             Role::ReadOnly => "read-only",
         }
     }
-}
 
-impl Role {
     /// ZooKeeper's `ZooKeeperServer.isRunning()`: whether clients are
     /// served. The four-letter words and AdminServer commands that
     /// ZooKeeper gates on it answer [`crate::fourlw::NOT_SERVING`] otherwise.
