@@ -126,6 +126,15 @@ fn with_admin(keys: &[(&str, &str)]) -> (Server, u16) {
     }
     let srv = o.start();
     wait("the AdminServer", || get(port, "/commands/ruok").0 == 200);
+    // The port is this server's, not another test process's that took it
+    // first (then this server would have logged that it could not bind).
+    let (_, conf) = get(port, "/commands/configuration");
+    assert_eq!(
+        json(&conf)["client_port"],
+        srv.port,
+        "the admin port {port} belongs to another server; log:\n{}",
+        srv.log_tail()
+    );
     (srv, port)
 }
 
