@@ -58,8 +58,16 @@ fn wait(what: &str, mut f: impl FnMut() -> bool) {
 /// prints a `Mode:` a health check would take for ready.
 #[test]
 fn a_member_without_a_leader_says_it_is_not_serving() {
+    // Against ZooKeeper (`CORRAL_TEST_SERVER=zookeeper`) the words are
+    // checked alike; Debian's ZooKeeper has no Jetty for the AdminServer.
+    let reference = common::against_reference();
+    let kind = if reference {
+        Kind::ZooKeeper
+    } else {
+        Kind::Corral
+    };
     let admin = free_port();
-    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
+    let mut e = Ensemble::new(&[kind, kind, kind])
         .cfg("admin.enableServer", "true")
         .cfg("admin.serverAddress", "127.0.0.1")
         .cfg("admin.serverPort", &admin.to_string());
@@ -67,7 +75,6 @@ fn a_member_without_a_leader_says_it_is_not_serving() {
     wait("the lone member to answer ruok", || {
         e.four_letter(0, "ruok") == "imok"
     });
-    wait("the AdminServer", || get(admin, "/commands/ruok").0 == 200);
     for w in [
         "srvr", "stat", "mntr", "cons", "conf", "dump", "wchs", "wchc", "wchp", "crst", "srst",
         "dirs",
@@ -81,6 +88,10 @@ fn a_member_without_a_leader_says_it_is_not_serving() {
     assert_eq!(e.four_letter(0, "ruok"), "imok");
     assert!(e.four_letter(0, "envi").starts_with("Environment:\n"));
     assert!(e.four_letter(0, "gtmk").trim().parse::<i64>().is_ok());
+    if reference {
+        return;
+    }
+    wait("the AdminServer", || get(admin, "/commands/ruok").0 == 200);
 
     for name in [
         "srvr",
