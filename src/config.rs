@@ -350,7 +350,7 @@ pub struct Config {
     pub enforce_quota: bool,
     /// `zookeeper.admin.enableServer`: anything but `false` means true (default).
     pub admin_enable_server: bool,
-    /// `zookeeper.admin.serverAddress` (default 0.0.0.0).
+    /// `zookeeper.admin.serverAddress` (default 127.0.0.1; ZooKeeper: 0.0.0.0).
     pub admin_server_address: IpAddr,
     /// `zookeeper.admin.serverPort` (default 8080).
     pub admin_server_port: u16,
@@ -358,6 +358,16 @@ pub struct Config {
     pub admin_idle_timeout_ms: u32,
     /// `zookeeper.admin.commandURL` (default `/commands`).
     pub admin_command_url: String,
+    /// `corral.admin.requestTimeoutMs`: the whole request head must
+    /// arrive within this (default 10000; the AdminServer and `/metrics`).
+    pub admin_request_timeout_ms: u32,
+    /// `corral.admin.maxConnections`: HTTP connections served at once on
+    /// each of the AdminServer and `/metrics` ports (default 32).
+    pub admin_max_connections: u32,
+    /// `corral.admin.showSessionIds`: whether the AdminServer's JSON shows
+    /// session ids (default false: a session id is half a session's
+    /// credentials, see docs/admin.md).
+    pub admin_show_session_ids: bool,
     /// `metricsProvider.className` (default [`DEFAULT_METRICS_PROVIDER`]).
     pub metrics_provider_class_name: String,
     /// `metricsProvider.httpHost` (Prometheus exporter; default 0.0.0.0).
@@ -505,10 +515,16 @@ fn zk_defaults() -> Config {
         enable_eager_acl_check: false,
         enforce_quota: false,
         admin_enable_server: true,
-        admin_server_address: any,
+        // ZooKeeper's default is 0.0.0.0; corral's console shows more than
+        // ZooKeeper's AdminServer, so it listens on loopback unless told
+        // otherwise (docs/admin.md, "What the console shows").
+        admin_server_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
         admin_server_port: 8080,
         admin_idle_timeout_ms: 30_000,
         admin_command_url: "/commands".to_string(),
+        admin_request_timeout_ms: 10_000,
+        admin_max_connections: 32,
+        admin_show_session_ids: false,
         metrics_provider_class_name: DEFAULT_METRICS_PROVIDER.to_string(),
         metrics_http_host: any,
         metrics_http_port: 7000,
@@ -1668,6 +1684,17 @@ impl Parser {
 
     // --- properties --------------------------------------------------------
 
+    /// The property that sets `corral.<name>`: the zoo.cfg key (which
+    /// becomes `zookeeper.corral.<name>` and wins) or the `-D` flag.
+    fn corral_prop(&self, name: &str) -> String {
+        let zk = format!("zookeeper.{name}");
+        if self.props.contains_key(&zk) {
+            zk
+        } else {
+            name.to_string()
+        }
+    }
+
     fn prop(&self, name: &str) -> Option<&str> {
         self.props.get(name).map(String::as_str)
     }
@@ -1916,6 +1943,18 @@ impl Parser {
         }
         if let Some(v) = self.prop("zookeeper.admin.commandURL") {
             cfg.admin_command_url = v.to_string();
+        }
+        let key = self.corral_prop("corral.admin.requestTimeoutMs");
+        if let Some(n) = self.prop_decode(&key, 1, INT_MAX)? {
+            cfg.admin_request_timeout_ms = to_u32(n);
+        }
+        let key = self.corral_prop("corral.admin.maxConnections");
+        if let Some(n) = self.prop_decode(&key, 1, 65_536)? {
+            cfg.admin_max_connections = to_u32(n);
+        }
+        let key = self.corral_prop("corral.admin.showSessionIds");
+        if let Some(b) = self.prop_java_bool(&key) {
+            cfg.admin_show_session_ids = b;
         }
 
         cfg.four_lw_whitelist = self.four_letter_whitelist();
@@ -2837,6 +2876,61 @@ mod tests {
         for bad in ["0", "-5", "soon"] {
             let e = err(&format!("{BASE}nio.sessionlessCnxnTimeout={bad}\n")).to_string();
             assert!(e.contains("nio.sessionlessCnxnTimeout"), "{e}");
+        }
+    }
+
+    #[test]
+    fn admin_defaults_are_safe_and_its_bounds_have_keys() {
+        let c = ok(BASE).config;
+        assert!(c.admin_enable_server);
+        assert_eq!(
+            c.admin_server_address,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            "loopback unless admin.serverAddress says otherwise"
+        );
+        assert_eq!(c.admin_idle_timeout_ms, 30_000);
+        assert_eq!(c.admin_request_timeout_ms, 10_000);
+        assert_eq!(c.admin_max_connections, 32);
+        assert!(!c.admin_show_session_ids);
+        let c = ok(&format!(
+            "{BASE}admin.serverAddress=0.0.0.0
+corral.admin.requestTimeoutMs=500
+             corral.admin.maxConnections=4
+corral.admin.showSessionIds=true
+"
+        ))
+        .config;
+        assert_eq!(c.admin_server_address, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(c.admin_request_timeout_ms, 500);
+        assert_eq!(c.admin_max_connections, 4);
+        assert!(c.admin_show_session_ids);
+        // -D flags, and the zoo.cfg key wins over the flag.
+        let jvm = flags(&[
+            ("corral.admin.maxConnections", "7"),
+            ("corral.admin.requestTimeoutMs", "900"),
+        ]);
+        let c = ok_with(
+            &format!(
+                "{BASE}corral.admin.maxConnections=5
+"
+            ),
+            &jvm,
+        )
+        .config;
+        assert_eq!(c.admin_max_connections, 5);
+        assert_eq!(c.admin_request_timeout_ms, 900);
+        for bad in [
+            "corral.admin.maxConnections=0",
+            "corral.admin.requestTimeoutMs=0",
+            "corral.admin.requestTimeoutMs=soon",
+        ] {
+            let e = err(&format!(
+                "{BASE}{bad}
+"
+            ))
+            .to_string();
+            let key = bad.split('=').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
         }
     }
 

@@ -58,6 +58,14 @@ pub const DEFAULT_TRACE_MASK: i64 = 0b1_0011_0010;
 /// expiry buckets `dump` prints.
 pub const SESSIONLESS_CNXN_TIMEOUT_MS: i64 = 10_000;
 
+/// ZooKeeper's `ZK_NOT_SERVING`: the answer of a gated command (see
+/// [`Cmd::needs_serving`]) while the server looks for a leader.
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+
+/// The server state of a quorum member that serves nobody (electing, or
+/// syncing with a leader).
+pub const LOOKING: &str = "looking";
+
 /// A four-letter word (ZooKeeper 3.8 knows exactly these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cmd {
@@ -168,6 +176,14 @@ impl Cmd {
         }
     }
 
+    /// Whether ZooKeeper 3.8 answers it only while serving
+    /// (`AbstractFourLetterCommand.isZKServerRunning`): every word but
+    /// `ruok`, `envi`, `gtmk` and `stmk`. While not serving, the others
+    /// answer [`not_serving`].
+    pub fn needs_serving(self) -> bool {
+        !matches!(self, Cmd::Ruok | Cmd::Envi | Cmd::Gtmk | Cmd::Stmk(_))
+    }
+
     /// Whether the shards must send their watch tables (big; only `wch*`).
     pub fn wants_watches(self) -> bool {
         matches!(self, Cmd::Wchs | Cmd::Wchc | Cmd::Wchp)
@@ -193,6 +209,17 @@ pub fn refused(cmd: Cmd) -> String {
         "{} is not executed because it is not in the whitelist.\n",
         cmd.name()
     )
+}
+
+/// ZooKeeper's answer to a gated word while not serving: `isro` prints
+/// `null`, `hash` the message without a line end (`print`), the others
+/// the message and a line end (`println`).
+pub fn not_serving(cmd: Cmd) -> String {
+    match cmd {
+        Cmd::Isro => "null".to_string(),
+        Cmd::Hash => NOT_SERVING.to_string(),
+        _ => format!("{NOT_SERVING}\n"),
+    }
 }
 
 /// Whether a request of type `op` goes through the sequencer (and, if it
@@ -566,6 +593,11 @@ impl<'a> Facts<'a> {
 }
 
 impl Facts<'_> {
+    /// Whether the server served clients when the facts were gathered.
+    pub fn serving(&self) -> bool {
+        self.server_state != LOOKING
+    }
+
     /// The server-wide counters, merged over the shards.
     pub fn stats(&self) -> ShardStats {
         let mut s = ShardStats::default();
@@ -633,6 +665,8 @@ pub struct LocalFacts<'a> {
     pub data_dir_size: u64,
     pub log_dir_size: u64,
     pub env: &'a EnvFacts,
+    /// The server serves read-only clients only (`isro` answers `ro`).
+    pub read_only: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -643,6 +677,7 @@ pub struct LocalFacts<'a> {
 pub fn local(cmd: Cmd, f: &LocalFacts) -> String {
     match cmd {
         Cmd::Ruok => "imok".to_string(),
+        Cmd::Isro if f.read_only => "ro".to_string(),
         Cmd::Isro => "rw".to_string(),
         Cmd::Conf => conf(f),
         Cmd::Envi => envi(f.env),
@@ -656,6 +691,9 @@ pub fn local(cmd: Cmd, f: &LocalFacts) -> String {
 
 /// The text of a [`Scope::Shards`] or [`Scope::Sequencer`] command.
 pub fn answer(cmd: Cmd, f: &Facts) -> String {
+    if cmd.needs_serving() && !f.serving() {
+        return not_serving(cmd);
+    }
     match cmd {
         Cmd::Srvr => stat(f, false),
         Cmd::Stat => stat(f, true),
@@ -1150,6 +1188,26 @@ mod tests {
     }
 
     #[test]
+    fn gated_words_answer_not_serving_while_looking() {
+        let tree = Tree::new();
+        let mut f = facts(&tree, &[], &[]);
+        f.server_state = LOOKING;
+        for cmd in Cmd::ALL {
+            let text = answer(cmd, &f);
+            match cmd {
+                Cmd::Gtmk | Cmd::Stmk(_) => assert_eq!(text, DEFAULT_TRACE_MASK.to_string()),
+                // Answered by the shard (`local`), never gated there.
+                Cmd::Ruok | Cmd::Envi => assert_eq!(text, ""),
+                Cmd::Isro => assert_eq!(text, "null"),
+                Cmd::Hash => assert_eq!(text, NOT_SERVING),
+                _ => assert_eq!(text, format!("{NOT_SERVING}\n"), "{}", cmd.name()),
+            }
+        }
+        f.server_state = "follower";
+        assert!(answer(Cmd::Srvr, &f).contains("Mode: follower\n"));
+    }
+
+    #[test]
     fn words_parse_and_scope() {
         assert_eq!(Cmd::parse(b"ruok"), Some(Cmd::Ruok));
         assert_eq!(Cmd::parse(b"stmk"), Some(Cmd::Stmk(0)));
@@ -1366,6 +1424,7 @@ mod tests {
             data_dir_size: 7,
             log_dir_size: 9,
             env: &env,
+            read_only: false,
         };
         assert_eq!(local(Cmd::Ruok, &f), "imok");
         assert_eq!(local(Cmd::Isro, &f), "rw");

@@ -506,9 +506,19 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         quorum: None,
         admin: c.admin_enable_server.then(|| corral::admin::AdminSettings {
             addr: std::net::SocketAddr::new(c.admin_server_address, c.admin_server_port),
-            idle_timeout: std::time::Duration::from_millis(c.admin_idle_timeout_ms as u64),
             command_url: c.admin_command_url.clone(),
         }),
+        http_limits: corral::admin::http::Limits {
+            // Jetty: 0 is no idle timeout; the request deadline still holds.
+            idle: std::time::Duration::from_millis(u64::from(if c.admin_idle_timeout_ms == 0 {
+                c.admin_request_timeout_ms
+            } else {
+                c.admin_idle_timeout_ms
+            })),
+            request: std::time::Duration::from_millis(u64::from(c.admin_request_timeout_ms)),
+            max_conns: c.admin_max_connections as usize,
+        },
+        admin_show_session_ids: c.admin_show_session_ids,
         metrics_addr: c
             .metrics_prometheus_enabled()
             .then(|| std::net::SocketAddr::new(c.metrics_http_host, c.metrics_http_port)),

@@ -37,6 +37,9 @@ pub struct SeqSettings {
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
     pub server_id: i64,
+    /// Where the sequencer publishes its role, for the shards and the
+    /// AdminServer (which gate their answers on it).
+    pub role: RoleCell,
 }
 
 /// The sequencer state.
@@ -117,12 +120,58 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Standalone => "standalone",
-            Role::NotServing => "looking",
+            Role::NotServing => fourlw::LOOKING,
             Role::Leader => "leader",
             Role::Learner => "follower",
             Role::Observer => "observer",
             Role::ReadOnly => "read-only",
         }
+    }
+
+    /// ZooKeeper's `ZooKeeperServer.isRunning()`: whether clients are
+    /// served. The four-letter words and AdminServer commands that
+    /// ZooKeeper gates on it answer [`crate::fourlw::NOT_SERVING`] otherwise.
+    pub fn serving(self) -> bool {
+        self != Role::NotServing
+    }
+
+    const ALL: [Role; 6] = [
+        Role::Standalone,
+        Role::NotServing,
+        Role::Leader,
+        Role::Learner,
+        Role::Observer,
+        Role::ReadOnly,
+    ];
+}
+
+/// The sequencer's role, readable from other threads (the shards answer
+/// some four-letter words alone; the AdminServer runs on its own threads).
+/// Only the sequencer writes it ([`Sequencer::set_role`]).
+#[derive(Debug, Clone, Default)]
+pub struct RoleCell(std::sync::Arc<std::sync::atomic::AtomicU8>);
+
+impl RoleCell {
+    pub fn new(role: Role) -> RoleCell {
+        let c = RoleCell::default();
+        c.set(role);
+        c
+    }
+
+    pub fn set(&self, role: Role) {
+        let i = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
+        self.0.store(
+            u8::try_from(i).unwrap_or(0),
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+
+    pub fn get(&self) -> Role {
+        let i = self.0.load(std::sync::atomic::Ordering::Acquire);
+        Role::ALL
+            .get(usize::from(i))
+            .copied()
+            .unwrap_or(Role::Standalone)
     }
 }
 
@@ -496,7 +545,12 @@ impl Sequencer {
     /// A four-letter word: answer it from the sequencer's state, or first
     /// ask every shard for its view.
     fn gather(&mut self, from: Asker, cmd: Cmd, os: OsFacts, now: i64) {
-        if cmd.scope() != Scope::Shards {
+        // Not serving: a gated word answers ZK_NOT_SERVING at once, and
+        // no shard resets its counters for `crst`/`srst`.
+        // (The AdminServer gates its commands itself: its `monitor` answers
+        // in full, with the state `looking`.)
+        let gated = matches!(from, Asker::Conn(_)) && cmd.needs_serving() && !self.role.serving();
+        if cmd.scope() != Scope::Shards || gated {
             if let Cmd::Stmk(mask) = cmd {
                 self.trace_mask = mask;
             }
@@ -720,6 +774,7 @@ impl Sequencer {
             self.touched.clear();
         }
         self.role = role;
+        self.s.role.set(role);
     }
 
     /// Replaces the tree (a learner's SNAP, or a reload after TRUNC).
@@ -1139,6 +1194,7 @@ mod four_lw_tests {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             server_id: 0,
+            role: RoleCell::default(),
         };
         Sequencer::new(s, Tree::new(), 1_000)
     }

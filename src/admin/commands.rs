@@ -19,6 +19,22 @@ impl Command {
     pub fn primary(&self) -> &'static str {
         self.names[0]
     }
+
+    /// ZooKeeper's `CommandBase.isServerRequired`: every command but
+    /// `environment`, `get_trace_mask`, `monitor`, `set_trace_mask`,
+    /// `system_properties` and `zabstate` answers only while the server
+    /// serves ([`not_serving`] otherwise).
+    pub fn server_required(&self) -> bool {
+        !matches!(
+            self.primary(),
+            "environment"
+                | "get_trace_mask"
+                | "monitor"
+                | "set_trace_mask"
+                | "system_properties"
+                | "zabstate"
+        )
+    }
 }
 
 const fn c(names: &'static [&'static str], gather: Option<Cmd>) -> Command {
@@ -69,9 +85,73 @@ pub fn primary_names() -> Vec<&'static str> {
     v
 }
 
+/// How session ids appear in the JSON (`corral.admin.showSessionIds`).
+///
+/// A session id is half of a session's credentials: ZooKeeper derives the
+/// session password from the id alone (`session::password`), so whoever
+/// reads an id can take the session over. By default an id is shown as a
+/// pseudonym instead: `~` and 16 hex digits of a keyed hash whose key is
+/// drawn at random when the server starts. The same session has the same
+/// pseudonym in every answer of one run, so answers can still be joined
+/// (a session's watches, its ephemerals, its connection).
+#[derive(Debug, Clone, Default)]
+pub struct SessionIds {
+    /// Show the ids themselves.
+    pub show: bool,
+    key: std::collections::hash_map::RandomState,
+}
+
+impl SessionIds {
+    pub fn new(show: bool) -> SessionIds {
+        SessionIds {
+            show,
+            key: Default::default(),
+        }
+    }
+
+    /// The pseudonym of `id`.
+    pub fn pseudonym(&self, id: i64) -> String {
+        use std::hash::BuildHasher;
+        format!("~{:016x}", self.key.hash_one(id))
+    }
+
+    /// `id` as a JSON value: the number (ZooKeeper's type), or its
+    /// pseudonym.
+    pub fn json(&self, id: i64) -> Value {
+        if self.show {
+            Value::from(id)
+        } else {
+            Value::String(self.pseudonym(id))
+        }
+    }
+
+    /// `id` as a JSON object key: the decimal id ZooKeeper prints, or its
+    /// pseudonym.
+    pub fn key(&self, id: i64) -> String {
+        if self.show {
+            id.to_string()
+        } else {
+            self.pseudonym(id)
+        }
+    }
+
+    /// `id` as the console shows it: `0x…`, or its pseudonym.
+    pub fn hex(&self, id: i64) -> String {
+        if self.show {
+            format!("0x{id:x}")
+        } else {
+            self.pseudonym(id)
+        }
+    }
+}
+
 /// What the AdminServer's thread reads itself: settings, disk and process.
 #[derive(Debug, Clone, Default)]
 pub struct Local<'a> {
+    /// How session ids are shown.
+    pub ids: SessionIds,
+    /// The server serves read-only clients only (`is_read_only`).
+    pub read_only: bool,
     /// The `conf` lines (camelCase keys, as the 4lw prints them).
     pub conf_lines: &'a [(String, String)],
     pub data_dir_size: u64,
@@ -109,6 +189,42 @@ pub fn trace_mask_arg(kwargs: &[(String, String)]) -> Result<i64, Value> {
     }
 }
 
+/// What a secret's value shows as.
+pub const HIDDEN: &str = "<hidden>";
+
+/// Whether a setting's value is a credential the AdminServer must not show
+/// (`system_properties`, `initial_configuration`): the super digest
+/// (a password's SHA1, open to offline guessing) and any password.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password") || k.contains("superdigest") || k.contains("secret")
+}
+
+/// A zoo.cfg text with the values of secret keys replaced by [`HIDDEN`].
+pub fn hide_secret_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let end = &line[body.len()..];
+        match body.split_once(['=', ':']) {
+            Some((k, _)) if !body.trim_start().starts_with('#') && is_secret_key(k.trim()) => {
+                out.push_str(k);
+                out.push('=');
+                out.push_str(HIDDEN);
+                out.push_str(end);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// ZooKeeper's answer (`Commands.runCommand`) to a command that needs a
+/// serving server while there is none: `command` is the name as asked.
+pub fn not_serving(name: &str) -> Value {
+    json!({ "command": name, "error": fourlw::NOT_SERVING })
+}
+
 /// ZooKeeper's answer to a name no command has.
 pub fn unknown(name: &str) -> Value {
     json!({ "command": name, "error": format!("Unknown command: {name}") })
@@ -144,7 +260,7 @@ fn socket_addr(a: &std::net::SocketAddr) -> String {
 }
 
 /// `ServerCnxn.getConnectionInfo(brief)`.
-pub fn conn_info(c: &ConnInfo, brief: bool) -> Value {
+pub fn conn_info(c: &ConnInfo, brief: bool, ids: &SessionIds) -> Value {
     let mut m = Map::new();
     m.insert("remote_socket_address".into(), socket_addr(&c.peer).into());
     m.insert(
@@ -155,7 +271,7 @@ pub fn conn_info(c: &ConnInfo, brief: bool) -> Value {
     m.insert("packets_received".into(), n(c.received));
     m.insert("packets_sent".into(), n(c.sent));
     if !brief {
-        m.insert("session_id".into(), Value::from(c.session));
+        m.insert("session_id".into(), ids.json(c.session));
         m.insert("last_operation".into(), c.last_op.into());
         m.insert("established".into(), Value::from(c.established_ms));
         m.insert("session_timeout".into(), Value::from(c.timeout));
@@ -170,8 +286,13 @@ pub fn conn_info(c: &ConnInfo, brief: bool) -> Value {
     Value::Object(m)
 }
 
-fn conns(f: &Facts, brief: bool) -> Value {
-    Value::Array(f.conns().iter().map(|(_, c)| conn_info(c, brief)).collect())
+fn conns(f: &Facts, brief: bool, ids: &SessionIds) -> Value {
+    Value::Array(
+        f.conns()
+            .iter()
+            .map(|(_, c)| conn_info(c, brief, ids))
+            .collect(),
+    )
 }
 
 /// A `mntr` value with its JSON type.
@@ -256,7 +377,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
     match (primary, f) {
         ("configuration", _) => m = configuration(l),
         ("connections", Some(f)) => {
-            m.insert("connections".into(), conns(f, false));
+            m.insert("connections".into(), conns(f, false, &l.ids));
             m.insert("secure_connections".into(), json!([]));
         }
         ("hash", _) => {
@@ -270,11 +391,12 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
         ("dump", Some(f)) => {
             let mut exp = Map::new();
             for (at, ids) in f.session_sets {
-                exp.insert(at.to_string(), json!(ids));
+                let shown: Vec<Value> = ids.iter().map(|id| l.ids.json(*id)).collect();
+                exp.insert(at.to_string(), Value::Array(shown));
             }
             let mut eph = Map::new();
             for (id, paths) in f.tree.ephemerals_by_session() {
-                eph.insert(id.to_string(), json!(paths));
+                eph.insert(l.ids.key(id), json!(paths));
             }
             m.insert("expiry_time_to_session_ids".into(), Value::Object(exp));
             m.insert("session_id_to_ephemeral_paths".into(), Value::Object(eph));
@@ -288,10 +410,13 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
             m.insert("tracemask".into(), Value::from(f.trace_mask));
         }
         ("initial_configuration", _) => {
-            m.insert("initial_configuration".into(), l.initial_config.into());
+            m.insert(
+                "initial_configuration".into(),
+                hide_secret_lines(l.initial_config).into(),
+            );
         }
         ("is_read_only", _) => {
-            m.insert("read_only".into(), false.into());
+            m.insert("read_only".into(), l.read_only.into());
         }
         ("last_snapshot", _) => {
             let (zxid, ts) = l.last_snapshot.unwrap_or((-1, -1));
@@ -313,7 +438,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
             m.insert("client_response".into(), client_response());
             m.insert("node_count".into(), n(fourlw::znode_count(f.tree) as u64));
             if primary == "stats" {
-                m.insert("connections".into(), conns(f, true));
+                m.insert("connections".into(), conns(f, true, &l.ids));
                 m.insert("secure_connections".into(), json!([]));
             }
         }
@@ -323,7 +448,8 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
         }
         ("system_properties", _) => {
             for (k, v) in l.properties {
-                m.insert(k.clone(), v.clone().into());
+                let v = if is_secret_key(k) { HIDDEN } else { v };
+                m.insert(k.clone(), v.into());
             }
         }
         ("voting_view", _) => {
@@ -332,7 +458,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
         ("watches", Some(f)) => {
             let mut w = Map::new();
             for (session, paths) in f.watchers() {
-                w.insert(session.to_string(), json!(paths));
+                w.insert(l.ids.key(*session), json!(paths));
             }
             m.insert("session_id_to_watched_paths".into(), Value::Object(w));
         }
@@ -345,7 +471,8 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
             }
             let mut w = Map::new();
             for (p, ids) in by {
-                w.insert(p.into(), json!(ids));
+                let shown: Vec<Value> = ids.iter().map(|id| l.ids.json(*id)).collect();
+                w.insert(p.into(), Value::Array(shown));
             }
             m.insert("path_to_session_ids".into(), Value::Object(w));
         }
@@ -365,10 +492,7 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
         // ruok, crst, srst, orst: nothing but `command` and `error`.
         (_, f) => {
             if cmd.gather.is_some() && !need(f) {
-                m.insert(
-                    "error".into(),
-                    "This ZooKeeper instance is not currently serving requests".into(),
-                );
+                m.insert("error".into(), fourlw::NOT_SERVING.into());
             }
         }
     }
@@ -446,6 +570,40 @@ mod tests {
             trace_mask_arg(&[("traceMask".into(), "12".into())]).unwrap(),
             12
         );
+    }
+
+    #[test]
+    fn secrets_are_hidden() {
+        let text = "dataDir=/d\nDigestAuthenticationProvider.superDigest=super:abc=\n\
+                    # superDigest=keep comments\nssl.keyStore.password: pw\n";
+        assert_eq!(
+            hide_secret_lines(text),
+            "dataDir=/d\nDigestAuthenticationProvider.superDigest=<hidden>\n\
+             # superDigest=keep comments\nssl.keyStore.password=<hidden>\n"
+        );
+        let props = vec![
+            (
+                "zookeeper.DigestAuthenticationProvider.superDigest".to_string(),
+                "super:abc=".to_string(),
+            ),
+            ("zookeeper.tickTime".to_string(), "2000".to_string()),
+        ];
+        let l = Local {
+            properties: &props,
+            initial_config: text,
+            ..Default::default()
+        };
+        let v = render(lookup("sysp").unwrap(), None, &l);
+        assert_eq!(
+            v["zookeeper.DigestAuthenticationProvider.superDigest"],
+            HIDDEN
+        );
+        assert_eq!(v["zookeeper.tickTime"], "2000");
+        let v = render(lookup("icfg").unwrap(), None, &l);
+        assert!(!v["initial_configuration"]
+            .as_str()
+            .unwrap()
+            .contains("abc="));
     }
 
     #[test]

@@ -3,20 +3,22 @@
 //!
 //! Why hand-written and not a crate: the two endpoints need GET, query
 //! strings, and JSON error bodies for every failure, with a bounded header
-//! size, an idle timeout and a cap on connections. That is ~200 lines
-//! whose parser ([`parse_head`]) is pure and unit-tested; `tiny_http` would
+//! size, deadlines and a cap on connections ([`Limits`]: an idle gap and a
+//! whole-head deadline per request, a total write deadline per answer, and
+//! a cap where a newcomer closes the connection waiting longest on its
+//! client, so that idle or slow clients cannot lock the port out). Its
+//! parser ([`parse_head`]) is pure and unit-tested; `tiny_http` would
 //! add its own thread pool and HTML error pages we would have to work
 //! around. Each response closes its connection (`Connection: close`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Jetty's default request header limit.
 pub const MAX_HEAD: usize = 8192;
-/// Connections served at once; more are answered 503 and closed.
+/// `corral.admin.maxConnections`'s default: connections served at once.
 pub const MAX_CONNS: usize = 32;
 
 /// A parsed request.
@@ -27,6 +29,8 @@ pub struct Request {
     pub path: String,
     /// The query's `key=value` pairs, percent-decoded, in order.
     pub query: Vec<(String, String)>,
+    /// Who asked (the console checks ACLs of scheme `ip` against it).
+    pub peer: Option<SocketAddr>,
 }
 
 impl Request {
@@ -163,6 +167,7 @@ pub fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
         method: method.to_string(),
         path: decode(path, false)?,
         query: q,
+        peer: None,
     })
 }
 
@@ -204,9 +209,33 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &Request) -> Response;
 }
 
-/// Reads one request head within `idle`; `Err` is the response to give.
-fn read_head(s: &mut TcpStream, idle: Duration) -> Result<Option<Vec<u8>>, Response> {
-    let deadline = Instant::now() + idle;
+/// The bounds of one HTTP port: what a few slow or idle clients may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `admin.idleTimeout`: the longest silence while a request is read,
+    /// and the longest a response may take to write.
+    pub idle: Duration,
+    /// `corral.admin.requestTimeoutMs`: the whole request head must come
+    /// within this, however steadily it trickles in.
+    pub request: Duration,
+    /// `corral.admin.maxConnections`: connections served at once.
+    pub max_conns: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            idle: Duration::from_secs(30),
+            request: Duration::from_secs(10),
+            max_conns: MAX_CONNS,
+        }
+    }
+}
+
+/// Reads one request head: no silence over `idle`, all of it within
+/// `request`. `Err` is the response to give; `Ok(None)`: close quietly.
+fn read_head(s: &mut TcpStream, l: &Limits) -> Result<Option<Vec<u8>>, Response> {
+    let deadline = Instant::now() + l.request;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
@@ -225,7 +254,8 @@ fn read_head(s: &mut TcpStream, idle: Duration) -> Result<Option<Vec<u8>>, Respo
                 Err(Response::error(408, "Request Timeout"))
             };
         }
-        let _ = s.set_read_timeout(Some(left));
+        let wait = left.min(l.idle).max(Duration::from_millis(1));
+        let _ = s.set_read_timeout(Some(wait));
         match s.read(&mut chunk) {
             Ok(0) => return Ok(None),
             Ok(k) => buf.extend_from_slice(&chunk[..k]),
@@ -235,7 +265,14 @@ fn read_head(s: &mut TcpStream, idle: Duration) -> Result<Option<Vec<u8>>, Respo
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                continue
+                // Silent for `idle`: Jetty closes an idle connection.
+                if Instant::now() < deadline {
+                    return if buf.is_empty() {
+                        Ok(None)
+                    } else {
+                        Err(Response::error(408, "Request Timeout"))
+                    };
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return Ok(None),
@@ -243,15 +280,128 @@ fn read_head(s: &mut TcpStream, idle: Duration) -> Result<Option<Vec<u8>>, Respo
     }
 }
 
-fn serve_conn(mut s: TcpStream, idle: Duration, h: &dyn Handler) {
-    let _ = s.set_write_timeout(Some(idle.max(Duration::from_millis(100))));
-    let (resp, head_only) = match read_head(&mut s, idle) {
+/// Writes `bytes` within `within` in all, whatever pace the reader keeps.
+fn write_within(s: &mut TcpStream, bytes: &[u8], within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut at = 0;
+    while at < bytes.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let _ = s.set_write_timeout(Some(left));
+        match s.write(&bytes[at..]) {
+            Ok(0) => return,
+            Ok(k) => at += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// What a connection is doing: whether it may be closed for a newcomer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the request, or writing the answer: at the client's pace.
+    Waiting,
+    /// The handler runs: bounded by the server, not the client.
+    Busy,
+    /// Closed for a newcomer; its thread is on its way out.
+    Evicted,
+}
+
+/// One live connection, as the accept thread sees it.
+struct Slot {
+    id: u64,
+    since: Instant,
+    phase: Phase,
+    /// A handle to shut the socket down from the accept thread.
+    stream: Option<TcpStream>,
+}
+
+/// Every live connection of one port.
+#[derive(Default)]
+struct Slots {
+    slots: std::sync::Mutex<Vec<Slot>>,
+}
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes room for a new connection: below `max` there is room; at
+    /// `max`, the connection waiting longest on its client is shut down to
+    /// make it. `false`: every connection is busy being answered.
+    fn admit(&self, id: u64, stream: Option<TcpStream>, max: usize) -> bool {
+        let mut v = self.lock();
+        let live = v.iter().filter(|s| s.phase != Phase::Evicted).count();
+        // Evicted threads leave at once; a hard bound all the same.
+        if live >= max && v.len() < 2 * max {
+            let oldest = v
+                .iter_mut()
+                .filter(|s| s.phase == Phase::Waiting)
+                .min_by_key(|s| s.since);
+            if let Some(old) = oldest {
+                old.phase = Phase::Evicted;
+                if let Some(st) = old.stream.take() {
+                    let _ = st.shutdown(std::net::Shutdown::Both);
+                }
+            } else {
+                return false;
+            }
+        } else if live >= max {
+            return false;
+        }
+        v.push(Slot {
+            id,
+            since: Instant::now(),
+            phase: Phase::Waiting,
+            stream,
+        });
+        true
+    }
+
+    /// The connection's phase changes (an evicted one stays evicted).
+    /// `false`: it was evicted.
+    fn set(&self, id: u64, phase: Phase) -> bool {
+        let mut v = self.lock();
+        match v.iter_mut().find(|s| s.id == id) {
+            Some(s) if s.phase == Phase::Evicted => false,
+            Some(s) => {
+                s.phase = phase;
+                s.since = Instant::now();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn leave(&self, id: u64) {
+        self.lock().retain(|s| s.id != id);
+    }
+}
+
+fn serve_conn(mut s: TcpStream, l: &Limits, h: &dyn Handler, slots: &Slots, id: u64) {
+    let (resp, head_only) = match read_head(&mut s, l) {
         Ok(None) => return,
         Err(r) => (r, false),
         Ok(Some(head)) => match parse_head(&head) {
             Err(e) => (Response::error(e.status(), &e.to_string()), false),
-            Ok(req) => match req.method.as_str() {
-                "GET" | "HEAD" => (h.handle(&req), req.method == "HEAD"),
+            Ok(mut req) => match req.method.as_str() {
+                "GET" | "HEAD" => {
+                    if !slots.set(id, Phase::Busy) {
+                        return;
+                    }
+                    req.peer = s.peer_addr().ok();
+                    let r = h.handle(&req);
+                    if !slots.set(id, Phase::Waiting) {
+                        return;
+                    }
+                    (r, req.method == "HEAD")
+                }
                 // Jetty answers TRACE 403 (ZooKeeper constrains it).
                 "TRACE" => (Response::error(403, "Forbidden"), false),
                 m => (
@@ -264,50 +414,61 @@ fn serve_conn(mut s: TcpStream, idle: Duration, h: &dyn Handler) {
             },
         },
     };
-    let _ = s.write_all(&encode(&resp, head_only));
-    let _ = s.flush();
+    write_within(&mut s, &encode(&resp, head_only), l.idle);
     let _ = s.shutdown(std::net::Shutdown::Write);
     // Let the client read the answer before the socket goes (a reset
     // could discard it when unread request bytes remain).
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let until = Instant::now() + Duration::from_millis(200);
     let mut sink = [0u8; 1024];
-    while matches!(s.read(&mut sink), Ok(k) if k > 0) {}
+    while Instant::now() < until && matches!(s.read(&mut sink), Ok(k) if k > 0) {}
 }
 
-/// Binds `addr` and serves it on a thread named `name` (one more thread
-/// per connection, at most [`MAX_CONNS`]). Returns the bound address.
+/// Binds `addr` and serves it on a thread named `name`, one more thread
+/// per connection, at most `limits.max_conns` of them (see
+/// [`Slots::admit`]: a newcomer closes the connection that has waited
+/// longest on its client; `503` only when every one is being answered).
+/// Returns the bound address.
 pub fn serve(
     name: &str,
     addr: SocketAddr,
-    idle: Duration,
+    limits: Limits,
     handler: Arc<dyn Handler>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
-    let live = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Slots::default());
     let thread_name = name.to_string();
+    let max = limits.max_conns.max(1);
     std::thread::Builder::new()
         .name(thread_name.clone())
         .spawn(move || {
+            let mut next_id: u64 = 0;
             for conn in listener.incoming() {
                 let Ok(mut s) = conn else { continue };
-                if live.load(Ordering::Relaxed) >= MAX_CONNS {
+                next_id += 1;
+                let id = next_id;
+                if !slots.admit(id, s.try_clone().ok(), max) {
+                    tracing::warn!(
+                        port = %thread_name,
+                        max,
+                        "HTTP connection refused: every connection is being answered"
+                    );
                     let r = Response::error(503, "too many connections");
-                    let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
-                    let _ = s.write_all(&encode(&r, false));
+                    let _ = s.set_nonblocking(true);
+                    let _ = s.write(&encode(&r, false));
                     continue;
                 }
-                live.fetch_add(1, Ordering::Relaxed);
                 let h = handler.clone();
-                let l2 = live.clone();
+                let sl = slots.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("{thread_name}-conn"))
                     .spawn(move || {
-                        serve_conn(s, idle, &*h);
-                        l2.fetch_sub(1, Ordering::Relaxed);
+                        serve_conn(s, &limits, &*h, &sl, id);
+                        sl.leave(id);
                     });
                 if spawned.is_err() {
-                    live.fetch_sub(1, Ordering::Relaxed);
+                    slots.leave(id);
                     tracing::warn!("cannot start a thread for an HTTP connection");
                 }
             }
@@ -348,6 +509,26 @@ mod tests {
             Err(HeadError::BadEncoding)
         );
         assert_eq!(parse_head(&[0xff, 0xfe]), Err(HeadError::BadRequestLine));
+    }
+
+    #[test]
+    fn a_newcomer_closes_the_connection_waiting_longest() {
+        let slots = Slots::default();
+        assert!(slots.admit(1, None, 2));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(slots.admit(2, None, 2));
+        // Full: 1 waited longest on its client and goes.
+        assert!(slots.admit(3, None, 2));
+        assert!(!slots.set(1, Phase::Busy), "1 was evicted");
+        slots.leave(1);
+        // Both left are being answered: nobody to close, 503.
+        assert!(slots.set(2, Phase::Busy) && slots.set(3, Phase::Busy));
+        assert!(!slots.admit(4, None, 2));
+        // One answered and writing: it may go for a newcomer.
+        assert!(slots.set(2, Phase::Waiting));
+        assert!(slots.admit(5, None, 2));
+        assert!(!slots.set(2, Phase::Busy));
+        assert!(slots.set(3, Phase::Waiting) && slots.set(5, Phase::Busy));
     }
 
     #[test]

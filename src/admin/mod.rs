@@ -10,6 +10,9 @@
 //!   gathered facts (the same map-reduce over the shards the four-letter
 //!   words use, so the 4lw text, the JSON and `/metrics` come from the same
 //!   facts);
+//! - the sequencer's role, through a `RoleCell` it only reads: commands
+//!   ZooKeeper runs only while serving answer "not currently serving"
+//!   otherwise;
 //! - the read-only settings it was started with, the data directories
 //!   (sizes, the newest snapshot's name and time), `/proc` (see
 //!   `server::facts`), and the atomics of `server::counters`.
@@ -24,6 +27,7 @@ pub mod json;
 pub mod metrics;
 
 use crate::fourlw::{self, Cmd, Gathered};
+use crate::sequencer::RoleCell;
 use crate::server::msg::{Asker, ToSeq};
 use crate::server::{counters, facts};
 use http::{Handler, Request, Response};
@@ -36,8 +40,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct AdminSettings {
     pub addr: SocketAddr,
-    /// `admin.idleTimeout`.
-    pub idle_timeout: Duration,
     /// `admin.commandURL`.
     pub command_url: String,
 }
@@ -54,6 +56,11 @@ pub struct Static {
     pub properties: Vec<(String, String)>,
     /// Which core runs which role (`shard-0`, …, `sequencer`, `log`).
     pub core_map: Vec<(String, usize)>,
+    /// `corral.admin.showSessionIds`: show session ids in the JSON.
+    pub show_session_ids: bool,
+    /// The ACL policy (`zookeeper.skipACL`): the console's node endpoint
+    /// checks the node's ACL as the client port would.
+    pub policy: crate::acl::AclPolicy,
 }
 
 /// Why gathered facts did not come.
@@ -75,14 +82,26 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Link {
     to_seq: async_channel::Sender<ToSeq>,
     pub fixed: Arc<Static>,
+    /// The sequencer's role: commands that need a serving server are
+    /// gated on it.
+    role: RoleCell,
+    /// How session ids are shown (one pseudonym key per run).
+    pub ids: commands::SessionIds,
 }
 
 impl Link {
-    pub fn new(to_seq: async_channel::Sender<ToSeq>, fixed: Static) -> Link {
+    pub fn new(to_seq: async_channel::Sender<ToSeq>, fixed: Static, role: RoleCell) -> Link {
         Link {
             to_seq,
+            ids: commands::SessionIds::new(fixed.show_session_ids),
             fixed: Arc::new(fixed),
+            role,
         }
+    }
+
+    /// Whether the server serves clients now.
+    pub fn serving(&self) -> bool {
+        self.role.get().serving()
     }
 
     /// The facts four-letter word `cmd` reads, gathered from the sequencer
@@ -122,6 +141,8 @@ impl Link {
             (0, 0)
         };
         commands::Local {
+            ids: self.ids.clone(),
+            read_only: self.role.get() == crate::sequencer::Role::ReadOnly,
             conf_lines: &f.conf_lines,
             data_dir_size,
             log_dir_size,
@@ -147,6 +168,9 @@ impl Link {
             // ZooKeeper 3.8 answers an unknown command 200 with an error.
             return (200, commands::unknown(name));
         };
+        if cmd.server_required() && !self.serving() {
+            return (200, commands::not_serving(name));
+        }
         let gather = match cmd.gather {
             Some(Cmd::Stmk(_)) => match commands::trace_mask_arg(args) {
                 Ok(mask) => Some(Cmd::Stmk(mask)),
@@ -163,6 +187,9 @@ impl Link {
             }
         };
         let facts = gathered.as_ref().map(Gathered::facts);
+        if cmd.server_required() && facts.as_ref().is_some_and(|f| !f.serving()) {
+            return (200, commands::not_serving(name));
+        }
         let local = self.local(cmd.primary());
         (200, commands::render(cmd, facts.as_ref(), &local))
     }
@@ -243,13 +270,26 @@ impl Handler for MetricsHandler {
 /// Starts the AdminServer and/or the metrics endpoint. A port that cannot
 /// be bound is logged and skipped (ZooKeeper logs a failed AdminServer
 /// and serves clients all the same).
-pub fn start(admin: Option<AdminSettings>, metrics_addr: Option<SocketAddr>, link: Link) {
+pub fn start(
+    admin: Option<AdminSettings>,
+    metrics_addr: Option<SocketAddr>,
+    limits: http::Limits,
+    link: Link,
+) {
     if let Some(a) = admin {
+        if !a.addr.ip().is_loopback() {
+            tracing::warn!(
+                address = %a.addr,
+                "the AdminServer listens beyond loopback: anyone who reaches it reads the \
+                 server's configuration, connections and world-readable nodes \
+                 (see docs/security.md)"
+            );
+        }
         let h = Arc::new(AdminHandler {
             link: link.clone(),
             command_url: a.command_url.clone(),
         });
-        match http::serve("admin", a.addr, a.idle_timeout, h) {
+        match http::serve("admin", a.addr, limits, h) {
             Ok(bound) => tracing::info!(
                 address = %bound,
                 command_url = %a.command_url,
@@ -264,7 +304,7 @@ pub fn start(admin: Option<AdminSettings>, metrics_addr: Option<SocketAddr>, lin
     }
     if let Some(addr) = metrics_addr {
         let h = Arc::new(MetricsHandler { link });
-        match http::serve("metrics", addr, Duration::from_secs(30), h) {
+        match http::serve("metrics", addr, limits, h) {
             Ok(bound) => tracing::info!(address = %bound, "started /metrics HTTP endpoint"),
             Err(e) => tracing::error!(address = %addr, error = %e, "cannot start /metrics server"),
         }

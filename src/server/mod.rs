@@ -70,6 +70,10 @@ pub struct Settings {
     pub stop: crate::ops::Stop,
     /// The AdminServer (`admin.enableServer`, default on).
     pub admin: Option<crate::admin::AdminSettings>,
+    /// The bounds of the AdminServer's and `/metrics`' HTTP connections.
+    pub http_limits: crate::admin::http::Limits,
+    /// `corral.admin.showSessionIds`.
+    pub admin_show_session_ids: bool,
     /// Where `/metrics` listens, when `metricsProvider.className` is
     /// ZooKeeper's PrometheusMetricsProvider.
     pub metrics_addr: Option<SocketAddr>,
@@ -211,6 +215,12 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
             )
         },
     )?);
+    // A quorum member serves nobody until it has a leader.
+    let role = crate::sequencer::RoleCell::new(if settings.quorum.is_some() {
+        crate::sequencer::Role::NotServing
+    } else {
+        crate::sequencer::Role::Standalone
+    });
     let seq_settings = SeqSettings {
         shards: n,
         tick_ms: settings.tick_ms,
@@ -225,6 +235,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         // Standalone ZooKeeper makes session ids with tracker id 1; a
         // quorum peer with its myid.
         server_id: settings.quorum.as_ref().map_or(1, |q| q.me),
+        role: role.clone(),
     };
     // The AdminServer's way in: a channel it can send on from a plain
     // thread (glommio wakes the sequencer's task from there).
@@ -254,15 +265,17 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         let s = settings.clone();
         let v = initial.clone();
         let cpu = settings.core_map.shards[i];
+        let role = role.clone();
         let name = format!("shard-{i}");
         handles.push(shards::exec::spawn_pinned(&name.clone(), cpu, move || {
             let ops = s.ops.clone();
-            monitored(&name, &ops, shard::run(i, s, v, tx, rx))
+            monitored(&name, &ops, shard::run(i, s, v, tx, rx, role))
         })?);
     }
     crate::admin::start(
         settings.admin.clone(),
         settings.metrics_addr,
+        settings.http_limits,
         crate::admin::Link::new(
             admin_tx,
             crate::admin::Static {
@@ -282,7 +295,10 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                         ("log".to_string(), settings.core_map.log),
                     ])
                     .collect(),
+                show_session_ids: settings.admin_show_session_ids,
+                policy: settings.policy.clone(),
             },
+            role,
         ),
     );
     tracing::info!(

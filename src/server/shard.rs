@@ -99,6 +99,9 @@ struct Shard {
     drain_wake: Mailbox<()>,
     /// The slow-request warnings' rate limit.
     slow_warn: RefCell<crate::ops::WarnLimit>,
+    /// The sequencer's role: the four-letter words this shard answers
+    /// alone are gated on it, as ZooKeeper gates them on serving.
+    role: crate::sequencer::RoleCell,
 }
 
 /// Runs shard `id` until the process stops.
@@ -108,6 +111,7 @@ pub async fn run(
     version: Arc<Tree>,
     to_seq: SharedSender<ToSeq>,
     from_seq: SharedReceiver<Batch>,
+    role: crate::sequencer::RoleCell,
 ) {
     let listener = match shards::listen::shard_listener(settings.client_addr, 1024) {
         Ok(l) => {
@@ -122,6 +126,7 @@ pub async fn run(
     };
     let shard = Rc::new(Shard {
         id,
+        role,
         settings,
         version: RefCell::new(version),
         conns: RefCell::new(HashMap::default()),
@@ -884,6 +889,9 @@ impl Conn {
             tracing::info!(peer = %self.peer, shard = self.shard.id, "processing {} command", cmd.name());
             self.count_received();
             match cmd.scope() {
+                Scope::Local if cmd.needs_serving() && !self.shard.role.get().serving() => {
+                    self.on_out(Out::FourLw(fourlw::not_serving(cmd)));
+                }
                 Scope::Local => {
                     let data = Path::new(&settings.data_dir).join("version-2");
                     let log = Path::new(&settings.data_log_dir).join("version-2");
@@ -904,6 +912,7 @@ impl Conn {
                             data_dir_size,
                             log_dir_size,
                             env: &env,
+                            read_only: self.shard.role.get() == crate::sequencer::Role::ReadOnly,
                         },
                     );
                     self.on_out(Out::FourLw(text));

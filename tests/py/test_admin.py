@@ -128,7 +128,8 @@ def pair():
     cor = None
     clients = []
     try:
-        cor = start("corral", admin=True)
+        # ZooKeeper's JSON types: session ids as numbers, not pseudonyms.
+        cor = start("corral", admin=True, extra_cfg={"corral.admin.showSessionIds": "true"})
         clients = [populate(ref), populate(cor)]
         yield cor, ref
     finally:
