@@ -178,6 +178,7 @@ impl ReadSide {
             session: SESSION,
             conn: 1,
             watches: &mut self.watches,
+            max_reply: request::max_reply(0xfffff),
         };
         match request::serve_read(&mut ctx, &req) {
             Ok(body) => request::frame(out, hdr.xid, tree.last_zxid, 0, body.as_deref()),
