@@ -157,26 +157,6 @@ fn half_sent(port: u16) -> TcpStream {
     s
 }
 
-/// Whether the server closed `s` (EOF or reset) within `within`.
-fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return true,
-        }
-    }
-    false
-}
-
 /// 40 idle, half-sent requests (ZooKeeper's default `admin.idleTimeout`
 /// is 30 s) must not lock real requests out.
 #[test]
@@ -201,7 +181,7 @@ fn at_max_connections_the_oldest_waiting_connection_goes() {
     let (status, body) = get(port, "/commands/ruok");
     assert_eq!(status, 200, "{body}");
     assert!(
-        closed_within(&mut idle[0], Duration::from_secs(2)),
+        common::closed_by_peer(&mut idle[0], Duration::from_secs(2)),
         "the oldest half-sent connection was not closed"
     );
 }

@@ -122,14 +122,7 @@ fn connections_past_max_client_cnxns_are_closed_at_accept() {
     // Closing some frees their places.
     conns.retain(|t| !is_closed(t));
     conns.truncate(50);
-    let ok = until(Duration::from_secs(5), || {
-        Raw::connect_within(
-            &s.addr(),
-            &common::Connect::default(),
-            Duration::from_secs(2),
-        )
-        .is_ok_and(|(_, c)| c.session != 0)
-    });
+    let ok = until(Duration::from_secs(5), || gets_a_session(&s));
     assert!(
         ok,
         "no session after 10 connections went away; log:\n{}",
@@ -156,14 +149,7 @@ fn max_cnxns_bounds_all_connections_at_accept() {
         "{closed} of 50 connections closed with maxCnxns=20"
     );
     drop(conns);
-    let ok = until(Duration::from_secs(5), || {
-        Raw::connect_within(
-            &s.addr(),
-            &common::Connect::default(),
-            Duration::from_secs(2),
-        )
-        .is_ok_and(|(_, c)| c.session != 0)
-    });
+    let ok = until(Duration::from_secs(5), || gets_a_session(&s));
     assert!(ok, "no session once the connections went away");
 }
 
@@ -370,4 +356,14 @@ fn pipelined_reads_that_are_never_read_cost_bounded_memory() {
     // The server still serves.
     let (data, _) = c.get_data("/n", false).expect("getData");
     assert_eq!(data.map(|d| d.len()), Some(100_000));
+}
+
+/// Whether a new client gets a session within 2 s.
+fn gets_a_session(s: &Server) -> bool {
+    Raw::connect_within(
+        &s.addr(),
+        &common::Connect::default(),
+        Duration::from_secs(2),
+    )
+    .is_ok_and(|(_, c)| c.session != 0)
 }
