@@ -93,6 +93,11 @@ pub struct OpsSettings {
     /// requests until they are sent (the client reads them). Default
     /// 1 MiB; at least 1.
     pub max_queued_reply_bytes: usize,
+    /// `corral.maxQueuedEvents`: the messages (watch events, and the
+    /// replies behind them) that may wait for a connection whose client
+    /// does not read; a watch event past it closes the connection instead.
+    /// Default 100,000.
+    pub max_queued_events: usize,
 }
 
 /// `corral.maxQueuedReplyBytes`' default.
@@ -108,6 +113,7 @@ impl Default for OpsSettings {
             test_stall_ms: 0,
             max_auth_ids: 64,
             max_queued_reply_bytes: DEFAULT_MAX_QUEUED_REPLY_BYTES,
+            max_queued_events: 100_000,
         }
     }
 }
@@ -169,6 +175,9 @@ impl OpsSettings {
         }
         if let Some(v) = positive("corral.maxQueuedReplyBytes")? {
             s.max_queued_reply_bytes = v;
+        }
+        if let Some(v) = positive("corral.maxQueuedEvents")? {
+            s.max_queued_events = v;
         }
         if let Some(v) = get(props, "corral.logFormat") {
             s.log_format = v.parse()?;

@@ -293,15 +293,29 @@ impl Shard {
             match item {
                 Item::Event(ev) => {
                     let targets = self.watches.borrow_mut().trigger(&ev.path, ev.kind);
+                    let max = self.settings.ops.max_queued_events;
                     for c in targets {
-                        push(
-                            c,
-                            Out::Event {
-                                kind: ev.kind,
-                                path: ev.path.clone(),
-                                acl: ev.acl.clone(),
-                            },
-                        );
+                        let Some(h) = conns.get(&c) else { continue };
+                        // A client that does not read while its watches
+                        // fire would queue events without end: past the
+                        // bound it is disconnected (its session lives on;
+                        // a reconnect's setWatches tells what it missed).
+                        if h.out.len() >= max {
+                            if h.kill.is_empty() {
+                                tracing::warn!(
+                                    peer = %h.info.borrow().peer,
+                                    max,
+                                    "watch events past corral.maxQueuedEvents for a client that does not read: closing the connection"
+                                );
+                                h.kill.push(());
+                            }
+                            continue;
+                        }
+                        h.out.push(Out::Event {
+                            kind: ev.kind,
+                            path: ev.path.clone(),
+                            acl: ev.acl.clone(),
+                        });
                     }
                 }
                 Item::Reply {

@@ -358,6 +358,60 @@ fn pipelined_reads_that_are_never_read_cost_bounded_memory() {
     assert_eq!(data.map(|d| d.len()), Some(100_000));
 }
 
+#[test]
+fn a_watcher_that_never_reads_is_disconnected_at_the_event_bound() {
+    // A persistent recursive watch on `/` and a client that never reads,
+    // while another client writes: past corral.maxQueuedEvents messages
+    // waiting for it, its connection is closed instead of queueing on.
+    // (Before: the events queued without bound.) Long paths make each
+    // event ~4 KB, so the socket buffers fill after a few thousand.
+    if common::against_reference() {
+        return;
+    }
+    let s = Server::opts()
+        .jvm("-Dcorral.maxQueuedEvents=500 -Dcorral.maxQueuedReplyBytes=65536")
+        .start();
+    let mut writer = Raw::connect(&s.addr());
+    let long = format!("/{}", "w".repeat(4000));
+    assert_eq!(writer.create(&long, b"", 0).err, err::OK);
+    let mut watcher = Raw::connect(&s.addr());
+    let r = watcher.call(op::ADD_WATCH, &common::body::path_int("/", 1));
+    assert_eq!(r.err, 0);
+    // Pipelined setData, read back in batches so the writer never stalls.
+    let mut closed = false;
+    for round in 0..20 {
+        let mut batch = Vec::new();
+        for i in 0..1000 {
+            let xid = round * 1000 + i + 1000;
+            batch.extend_from_slice(&request(
+                xid,
+                op::SET_DATA,
+                &common::body::set_data(&long, b"x", -1),
+            ));
+        }
+        writer.stream.write_all(&batch).unwrap();
+        for _ in 0..1000 {
+            let r = writer.recv().expect("setData reply");
+            assert_eq!(r.err, 0);
+        }
+        if s.log_text().contains("corral.maxQueuedEvents") {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "20,000 events queued for a client that does not read, and no bound hit"
+    );
+    assert!(
+        common::closed_by_peer(&mut watcher.stream, Duration::from_secs(10)),
+        "the watcher that does not read is still connected"
+    );
+    // The writer, and new clients, are still served.
+    writer.ping();
+    assert!(gets_a_session(&s));
+}
+
 /// Whether a new client gets a session within 2 s.
 fn gets_a_session(s: &Server) -> bool {
     Raw::connect_within(
