@@ -65,6 +65,24 @@ pub enum OpsError {
     },
 }
 
+/// Every `corral.*` setting (zoo.cfg key or `-D` flag); `docs/operations.md`
+/// and `docs/admin.md` say what each does.
+pub const CORRAL_KEYS: &[&str] = &[
+    "corral.stallThresholdMs",
+    "corral.requestWarnThresholdMs",
+    "corral.shutdownTimeoutMs",
+    "corral.logFormat",
+    "corral.test.stallMs",
+    "corral.maxAuthIdsPerConnection",
+    "corral.maxQueuedReplyBytes",
+    "corral.maxQueuedEvents",
+    "corral.admin.requestTimeoutMs",
+    "corral.admin.maxConnections",
+    "corral.admin.showSessionIds",
+    // Retired: ensembles once needed it; `true` is what every build does now.
+    "corral.experimental.ensemble",
+];
+
 /// The operational settings, from system properties (`-Dcorral.x=` in
 /// `SERVER_JVMFLAGS`/`JVMFLAGS`, or `corral.x=` in zoo.cfg).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +157,30 @@ impl OpsSettings {
                 }),
             }
         };
+        // A `corral.*` key is corral's own: one it does not know is a typo
+        // that would be ignored, so it stops start-up with its name.
+        for k in props.keys() {
+            let k = k.strip_prefix("zookeeper.").unwrap_or(k);
+            if k.starts_with("corral.") && !CORRAL_KEYS.contains(&k) {
+                return Err(OpsError::Invalid {
+                    key: k.into(),
+                    value: get(props, k).unwrap_or_default().into(),
+                    why: format!(
+                        "not a corral setting; the corral settings are {}",
+                        CORRAL_KEYS.join(", ")
+                    ),
+                });
+            }
+        }
+        if let Some(v) = get(props, "corral.experimental.ensemble") {
+            if v != "true" {
+                return Err(OpsError::Invalid {
+                    key: "corral.experimental.ensemble".into(),
+                    value: v.into(),
+                    why: "retired: ensembles are always on; remove the key".into(),
+                });
+            }
+        }
         let mut s = OpsSettings::default();
         if let Some(v) = int("corral.stallThresholdMs")? {
             s.stall_threshold_ms = v.max(0) as u64;
@@ -345,6 +387,16 @@ mod tests {
             OpsSettings::from_properties(&props(&[("corral.shutdownTimeoutMs", "0")])).is_err()
         );
         assert!(OpsSettings::from_properties(&props(&[("corral.logFormat", "xml")])).is_err());
+        // A misspelt corral key is refused by name, from zoo.cfg or -D.
+        for k in ["corral.maxQueuedEventz", "zookeeper.corral.maxQueuedEventz"] {
+            let e = OpsSettings::from_properties(&props(&[(k, "5")]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("corral.maxQueuedEventz") && e.contains("not a corral setting"),
+                "{e}"
+            );
+        }
         for bad in ["0", "-1", "1MB"] {
             let e = OpsSettings::from_properties(&props(&[("corral.maxQueuedReplyBytes", bad)]))
                 .unwrap_err();
