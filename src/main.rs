@@ -203,21 +203,28 @@ fn recover_log(file: &std::path::Path, yes: bool, verbose: bool) -> Result<(), S
     });
     print!("{out}");
     let r = r.map_err(|e| e.to_string())?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&fixed)?;
-        f.write_all(&r.fixed_log)?;
-        f.sync_all()
-    };
-    write().map_err(|e| format!("{}: {e}", fixed.display()))?;
+    write_new_file(&fixed, &r.fixed_log)?;
     println!(
         "Recovery file {} has been written with {} fixed CRC error(s)",
         fixed.display(),
         r.crc_fixed
     );
     Ok(())
+}
+
+/// Writes `bytes` to a file that must not exist yet (a repair never
+/// overwrites), and syncs it.
+fn write_new_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A zxid as Java's `Long.decode` reads it: decimal, or hex after 0x.
@@ -232,7 +239,6 @@ fn parse_zxid(s: &str) -> Result<i64, String> {
 /// `corral log-dump -c -z <zxid>`: TxnLogToolkit's chop mode, into
 /// `<file>.chopped<zxid>`.
 fn chop_log(file: &std::path::Path, zxid: i64) -> Result<(), String> {
-    use std::io::Write;
     let shown = file.display().to_string();
     let target = std::path::PathBuf::from(format!("{shown}.chopped{zxid}"));
     let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
@@ -240,15 +246,7 @@ fn chop_log(file: &std::path::Path, zxid: i64) -> Result<(), String> {
     let r = corral::tools::chop_log(&shown, &bytes, zxid, &mut out);
     print!("{out}");
     let chopped = r.map_err(|e| e.to_string())?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&target)?;
-        f.write_all(&chopped)?;
-        f.sync_all()
-    };
-    write().map_err(|e| format!("{}: {e}", target.display()))
+    write_new_file(&target, &chopped)
 }
 
 fn main() -> ExitCode {
