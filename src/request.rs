@@ -51,6 +51,10 @@ pub enum Request {
     Undecodable {
         end_marker: bool,
     },
+    /// A write refused before the pipeline (`zookeeper.enableEagerACLCheck`):
+    /// answered with this error and no txn, in its turn behind the
+    /// connection's earlier requests.
+    Refused(Code),
 }
 
 impl Request {

@@ -1064,7 +1064,21 @@ impl Conn {
                     if let Err(code) =
                         crate::prep::eager_acl_check(policy, &version, &self.auth, &w)
                     {
-                        self.reply(hdr.xid, 0, code.as_i32(), None);
+                        // In its turn: a reply ahead of an earlier write
+                        // on this connection would break the client's xid
+                        // order (ZooKeeper's client drops the connection).
+                        let req = Request::Refused(code);
+                        if self.pending.is_empty() {
+                            self.answer_read(hdr.xid, hdr.op, &req, at);
+                        } else {
+                            self.pending.push_back(Pending::Read {
+                                xid: hdr.xid,
+                                op: hdr.op,
+                                req,
+                                at,
+                            });
+                            self.handle.info.borrow_mut().outstanding = self.pending.len();
+                        }
                         return;
                     }
                 }
@@ -1166,6 +1180,7 @@ impl Conn {
                 self.set_watches(&version, w);
                 self.reply(xid, zxid, 0, None);
             }
+            Request::Refused(code) => self.reply(xid, 0, code.as_i32(), None),
             Request::Undecodable { end_marker } => {
                 let end = end_marker.then(|| {
                     jute::MultiHeader {

@@ -13,7 +13,10 @@ const SASL: i32 = 102;
 /// A server with `/secret` and `/secret/leaf` readable by alice alone,
 /// and the open `/open`; the connection that made them (as alice).
 fn protected_tree() -> (Server, Raw) {
-    let srv = Server::start();
+    protected_tree_on(Server::start())
+}
+
+fn protected_tree_on(srv: Server) -> (Server, Raw) {
     let mut owner = Raw::connect(&srv.addr());
     let r = owner.call(op::AUTH, &body::auth("digest", b"alice:secret"));
     assert_eq!(r.err, 0);
@@ -166,6 +169,61 @@ fn addauth_flood_is_bounded() {
     let mut other = Raw::connect(&srv.addr());
     other.ping();
     assert!(srv.log_text().contains("corral.maxAuthIdsPerConnection"));
+}
+
+/// With `zookeeper.enableEagerACLCheck`, a refused write was answered the
+/// moment it was read, ahead of the connection's earlier writes still in
+/// the pipeline: the client saw its replies out of xid order (ZooKeeper's
+/// Java client then drops the connection). It is answered in its turn.
+#[test]
+fn eager_acl_refusals_are_answered_in_pipeline_order() {
+    let srv = Server::opts()
+        .jvm("-Dzookeeper.enableEagerACLCheck=true")
+        .start();
+    let (_srv, _owner) = protected_tree_on(srv);
+    let mut anon = Raw::connect(&_srv.addr());
+    let steps: Vec<(i32, Vec<u8>, i32)> = vec![
+        (
+            op::CREATE,
+            body::create("/open/a", b"", &common::OPEN, 0),
+            err::OK,
+        ),
+        (
+            op::CREATE,
+            body::create("/secret/x", b"", &common::OPEN, 0),
+            err::NO_AUTH,
+        ),
+        (
+            op::CREATE,
+            body::create("/open/b", b"", &common::OPEN, 0),
+            err::OK,
+        ),
+        (
+            op::SET_DATA,
+            body::set_data("/secret", b"x", -1),
+            err::NO_AUTH,
+        ),
+        (
+            op::DELETE,
+            body::path_version("/secret/leaf", -1),
+            err::NO_AUTH,
+        ),
+    ];
+    let mut frames = Vec::new();
+    for (i, (opcode, b, _)) in steps.iter().enumerate() {
+        let mut p = W::new().int(i as i32 + 1).int(*opcode).bytes();
+        p.extend_from_slice(b);
+        frames.extend_from_slice(&(p.len() as i32).to_be_bytes());
+        frames.extend_from_slice(&p);
+    }
+    use std::io::Write;
+    anon.stream.write_all(&frames).expect("send the pipeline");
+    for (i, (_, _, want)) in steps.iter().enumerate() {
+        let r = anon.recv().expect("a reply");
+        assert_eq!(r.xid, i as i32 + 1, "reply {i} out of order");
+        assert_eq!(r.err, *want, "reply to xid {}", i + 1);
+    }
+    assert!(anon.exists("/open/b", false).is_some());
 }
 
 /// Item 10: answers that differed from ZooKeeper's.
