@@ -185,17 +185,17 @@ fn eager_acl_refusals_are_answered_in_pipeline_order() {
     let steps: Vec<(i32, Vec<u8>, i32)> = vec![
         (
             op::CREATE,
-            body::create("/open/a", b"", &common::OPEN, 0),
+            body::create("/open/a", b"", common::OPEN, 0),
             err::OK,
         ),
         (
             op::CREATE,
-            body::create("/secret/x", b"", &common::OPEN, 0),
+            body::create("/secret/x", b"", common::OPEN, 0),
             err::NO_AUTH,
         ),
         (
             op::CREATE,
-            body::create("/open/b", b"", &common::OPEN, 0),
+            body::create("/open/b", b"", common::OPEN, 0),
             err::OK,
         ),
         (
