@@ -6,6 +6,8 @@
 #
 #   bash bench/ensemble.sh                     # get and set, 10 s each
 #   DURATION=5 SCENARIOS="set" bash bench/ensemble.sh
+#   CORRAL_BASE=/path/to/old/corral bash bench/ensemble.sh   # A/B: adds an
+#                                   # ensemble of that build to each scenario
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -38,7 +40,9 @@ start_ensemble() {
       echo "maxClientCnxns=0"; echo "admin.enableServer=false"; echo "4lw.commands.whitelist=*"
       for j in 1 2 3; do echo "server.$j=127.0.0.1:${qp[$j]}:${ep[$j]}:participant;127.0.0.1:${cp[$j]}"; done
     } >"$dir/zoo.cfg"
-    if [[ $kind == zk ]]; then
+    if [[ $kind == base ]]; then
+      "$CORRAL_BASE" "$dir/zoo.cfg" >"$dir/log" 2>&1 &
+    elif [[ $kind == zk ]]; then
       java -Xmx1g -Dzookeeper.admin.enableServer=false \
         -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/log" 2>&1 &
@@ -68,8 +72,14 @@ sys.exit(0 if b'Mode: leader' in d or b'Mode: follower' in d else 1)" 2>/dev/nul
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 echo "settings: 3 servers each, sessions=$SESSIONS outstanding=$OUTSTANDING duration=${DURATION}s"
+CORRAL_BASE=${CORRAL_BASE:-}
+KINDS="zk corral"
+if [[ -n $CORRAL_BASE ]]; then
+  [[ -x $CORRAL_BASE ]] || { echo "CORRAL_BASE=$CORRAL_BASE is not an executable" >&2; exit 1; }
+  KINDS="zk corral base"
+fi
 for sc in $SCENARIOS; do
-  for kind in zk corral; do
+  for kind in $KINDS; do
     start_ensemble "$kind"
     line=$("$ZKBENCH" --addr "$ADDRS" --scenario "$sc" --sessions "$SESSIONS" \
       --outstanding "$OUTSTANDING" --duration "$DURATION" --server-pid "$EPIDS" | tail -1)

@@ -11,6 +11,10 @@
 #
 # Prints one table: throughput, p50/p99 latency, server CPU per op, RSS,
 # and the corral/ZooKeeper ratios.
+#
+# A/B against an older build: CORRAL_BASE=/path/to/old/corral adds that
+# binary to every scenario in the same run (the three servers alternate),
+# and a second table compares this build with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -48,7 +52,9 @@ admin.enableServer=false
 4lw.commands.whitelist=*
 CFG
   mkdir -p "$dir/data"
-  if [[ $kind == zk ]]; then
+  if [[ $kind == base ]]; then
+    "$CORRAL_BASE" "$dir/zoo.cfg" >"$dir/log" 2>&1 &
+  elif [[ $kind == zk ]]; then
     java -Xmx2g -Dzookeeper.admin.enableServer=false -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
       org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$dir/log" 2>&1 &
   else
@@ -86,27 +92,45 @@ run_one() { # kind scenario -> json line
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
+CORRAL_BASE=${CORRAL_BASE:-}
+if [[ -n $CORRAL_BASE && ! -x $CORRAL_BASE ]]; then echo "CORRAL_BASE=$CORRAL_BASE is not an executable" >&2; exit 1; fi
 echo "settings: sessions=$SESSIONS outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s forceSync=$FORCE_SYNC dataDir=$BENCH_DIR"
 results=()
 i=0
 for sc in $SCENARIOS; do
   # Alternate which server goes first.
   if (( i % 2 == 0 )); then order="zk corral"; else order="corral zk"; fi
-  declare -A line=()
+  if [[ -n $CORRAL_BASE ]]; then
+    if (( i % 2 == 0 )); then order="$order base"; else order="base $order"; fi
+  fi
+  declare -A line=([base]='null')
   for kind in $order; do line[$kind]=$(run_one "$kind" "$sc"); done
-  results+=("$sc|${line[zk]}|${line[corral]}")
+  results+=("$sc|${line[zk]}|${line[corral]}|${line[base]}")
   i=$((i + 1))
 done
 python3 - "${results[@]}" <<'PY'
 import json, sys
 rows = []
 print(f"{'scenario':8} {'zk ops/s':>10} {'corral ops/s':>13} {'ratio':>6} {'zk p50/p99 us':>16} {'corral p50/p99 us':>18} {'zk cpu us/op':>12} {'corral cpu':>10} {'cpu ratio':>9} {'zk rss':>7} {'corral rss':>10} {'errors z/c':>10}")
+base_rows = []
 for arg in sys.argv[1:]:
-    sc, z, c = arg.split("|")
-    z, c = json.loads(z), json.loads(c)
+    sc, z, c, b = arg.split("|")
+    z, c, b = json.loads(z), json.loads(c), json.loads(b)
+    if b is not None:
+        base_rows.append((sc, c, b))
     ratio = c["ops_per_s"] / z["ops_per_s"] if z["ops_per_s"] else float("nan")
     cr = c["cpu_us_per_op"] / z["cpu_us_per_op"] if z["cpu_us_per_op"] else float("nan")
     print(f"{sc:8} {z['ops_per_s']:>10.0f} {c['ops_per_s']:>13.0f} {ratio:>6.2f} "
           f"{str(z['p50_us'])+'/'+str(z['p99_us']):>16} {str(c['p50_us'])+'/'+str(c['p99_us']):>18} "
           f"{z['cpu_us_per_op']:>12.2f} {c['cpu_us_per_op']:>10.2f} {cr:>9.2f} {z['rss_mb']:>7.0f} {c['rss_mb']:>10.0f} {str(z['errors'])+'/'+str(c['errors']):>10}")
+if base_rows:
+    print()
+    print("this build against CORRAL_BASE, same run:")
+    print(f"{'scenario':8} {'base ops/s':>11} {'new ops/s':>10} {'ratio':>6} {'base p50/p99 us':>16} {'new p50/p99 us':>15} {'base cpu':>9} {'new cpu':>8} {'cpu ratio':>9}")
+    for sc, c, b in base_rows:
+        ratio = c["ops_per_s"] / b["ops_per_s"] if b["ops_per_s"] else float("nan")
+        cr = c["cpu_us_per_op"] / b["cpu_us_per_op"] if b["cpu_us_per_op"] else float("nan")
+        print(f"{sc:8} {b['ops_per_s']:>11.0f} {c['ops_per_s']:>10.0f} {ratio:>6.2f} "
+              f"{str(b['p50_us'])+'/'+str(b['p99_us']):>16} {str(c['p50_us'])+'/'+str(c['p99_us']):>15} "
+              f"{b['cpu_us_per_op']:>9.2f} {c['cpu_us_per_op']:>8.2f} {cr:>9.2f}")
 PY
