@@ -277,9 +277,9 @@ impl QuorumLink {
                 .detach();
             }
             Action::ProbeCanLead { rewrite_epochs } => match rewrite_epochs {
-                None => self
-                    .inbox
-                    .push(Input::CanLead(self.observer || port_free(self.quorum_listen))),
+                None => self.inbox.push(Input::CanLead(
+                    self.observer || port_free(self.quorum_listen),
+                )),
                 Some(e) => {
                     let dirs = self.dirs.clone();
                     let inbox = self.inbox.clone();
