@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # AddressSanitizer over corral's unsafe blocks (see docs/fuzzing.md):
 #
-#  * src/filemap.rs (the read-only mmap of snapshots and txn logs): the unit
+#  * src/storage/filemap.rs (the read-only mmap of snapshots and txn logs): the unit
 #    tests that map files, including a file cut after its mapping was
 #    dropped and the recovery after a follower's run-time TRUNC
 #    (filemap::tests, storage::tests, snapshot::tests);
@@ -29,7 +29,7 @@ ARGS=(--release --target "$TRIPLE" --target-dir target/asan)
 
 log() { printf '[sanitize] %s\n' "$*"; }
 
-log "unit tests that reach src/filemap.rs, under ASan"
+log "unit tests that reach src/storage/filemap.rs, under ASan"
 cargo test "${ARGS[@]}" --lib -- filemap:: storage:: snapshot::
 
 log "the corral binary under ASan (src/server/shard.rs), driven by tests/fourlw.rs and tests/client.rs"

@@ -6,32 +6,15 @@
 //! glommio drivers in [`server`] are a thin shell around them. The
 //! thread-per-core substrate is the `shards` crate.
 
-pub mod acl;
 pub mod admin;
 pub mod config;
-pub mod digest;
-pub mod election;
-pub mod filemap;
-pub mod fourlw;
-pub mod jute;
+pub mod data;
 pub mod ops;
-pub mod path;
-pub mod prep;
+pub mod protocol;
 pub mod quorum;
 pub mod replica;
-pub mod request;
-pub mod sequencer;
 pub mod server;
-pub mod session;
-pub mod snapshot;
-pub mod stall;
 pub mod storage;
-pub mod tools;
-pub mod tree;
-pub mod txn;
-pub mod txnlog;
-pub mod watch;
-pub mod zab;
 
 /// Hash maps and sets keyed by what the server itself hands out (session
 /// and connection ids, addresses), with a fast, randomly seeded hasher

@@ -4,7 +4,7 @@ use clap::Parser;
 use corral::config::{self, Config};
 use corral::ops::{LogFormat, OpsSettings, Stop};
 use corral::server::{self, Settings};
-use corral::snapshot::Compression;
+use corral::storage::snapshot::Compression;
 use shards::coremap::CoreMap;
 use std::process::ExitCode;
 
@@ -137,20 +137,24 @@ fn run_tool(tool: Tool) -> Result<(), String> {
         } => chop_log(&file, zxid),
         Tool::LogDump { file, .. } => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let log =
-                corral::txnlog::read_log(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-            print!("{}", corral::tools::format_log(&log));
+            let log = corral::storage::txnlog::read_log(&bytes)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            print!("{}", corral::ops::tools::format_log(&log));
             if !log.tail.is_clean() {
                 let after = log.records.last().map_or(0, |r| r.txn.hdr.zxid);
-                let b = corral::txnlog::records_beyond(&bytes, log.valid_end as usize + 1, after);
-                print!("{}", corral::tools::format_beyond(&b));
+                let b = corral::storage::txnlog::records_beyond(
+                    &bytes,
+                    log.valid_end as usize + 1,
+                    after,
+                );
+                print!("{}", corral::ops::tools::format_beyond(&b));
             }
             Ok(())
         }
         Tool::SnapDump { file } => {
-            let snap = corral::snapshot::read_snapshot_file(&file)
+            let snap = corral::storage::snapshot::read_snapshot_file(&file)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
-            print!("{}", corral::tools::format_snapshot(&snap));
+            print!("{}", corral::ops::tools::format_snapshot(&snap));
             Ok(())
         }
     }
@@ -176,8 +180,8 @@ fn recover_log(file: &std::path::Path, yes: bool, verbose: bool) -> Result<(), S
         .unwrap_or_else(|| shown.clone());
     let mut out = String::new();
     let mut stdin = std::io::stdin().lock();
-    let r = corral::tools::recover_log(&name, &bytes, yes, verbose, &mut out, |out| {
-        use corral::tools::Answer;
+    let r = corral::ops::tools::recover_log(&name, &bytes, yes, verbose, &mut out, |out| {
+        use corral::ops::tools::Answer;
         print!("{out}");
         out.clear();
         loop {
@@ -243,7 +247,7 @@ fn chop_log(file: &std::path::Path, zxid: i64) -> Result<(), String> {
     let target = std::path::PathBuf::from(format!("{shown}.chopped{zxid}"));
     let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
     let mut out = String::new();
-    let r = corral::tools::chop_log(&shown, &bytes, zxid, &mut out);
+    let r = corral::ops::tools::chop_log(&shown, &bytes, zxid, &mut out);
     print!("{out}");
     let chopped = r.map_err(|e| e.to_string())?;
     write_new_file(&target, &chopped)
@@ -361,7 +365,7 @@ fn conf_lines(c: &Config) -> Vec<(String, String)> {
 /// that `run` replaces.
 /// The quorum peer's settings from a distributed config (QuorumPeerConfig).
 fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSettings, String> {
-    use corral::election;
+    use corral::quorum::election;
     use corral::quorum::{QuorumMaj, Sid};
     let me = c
         .my_server()
@@ -443,7 +447,7 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
 /// `zookeeper.snapshotSizeFactor`, read as `ZKDatabase` reads it: a
 /// value that is not a number is logged and the default used.
 fn snapshot_size_factor(c: &Config) -> f64 {
-    let default = corral::zab::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR;
+    let default = corral::quorum::zab::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR;
     match c.property("zookeeper.snapshotSizeFactor") {
         None => default,
         Some(v) => v.trim().parse().unwrap_or_else(|_| {
@@ -471,7 +475,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         global_outstanding_limit: c.global_outstanding_limit as usize,
         jute_max_buffer: c.jute_maxbuffer as usize,
         sessionless_timeout_ms: c.sessionless_cnxn_timeout_ms as u64,
-        policy: corral::acl::AclPolicy {
+        policy: corral::data::acl::AclPolicy {
             skip: c.skip_acl,
             super_digest: c.super_digest.clone(),
         },

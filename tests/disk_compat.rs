@@ -20,8 +20,10 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use common::{die_with_parent, free_port};
-use corral::digest::{tree_digest, TxnDigest, ZxidDigest, DIGEST_VERSION};
-use corral::jute::{
+use corral::data::digest::{tree_digest, TxnDigest, ZxidDigest, DIGEST_VERSION};
+use corral::data::tree::{child_path, Tree};
+use corral::data::txn::{Txn, TxnBody};
+use corral::protocol::jute::{
     op, Acl, AuthPacket, CheckVersionRequest, CheckVersionTxn, CloseSessionTxn, ConnectRequest,
     ConnectResponse, Create2Response, CreateContainerTxn, CreateRequest, CreateSessionTxn,
     CreateTtlRequest, CreateTtlTxn, CreateTxn, DeleteRequest, DeleteTxn, ErrorTxn, GetAclResponse,
@@ -29,10 +31,8 @@ use corral::jute::{
     PathWatchRequest, Reader, ReplyHeader, RequestHeader, SetAclRequest, SetAclTxn, SetDataRequest,
     SetDataTxn, Stat, TxnHeader,
 };
-use corral::snapshot::{self, Compression};
-use corral::tree::{child_path, Tree};
-use corral::txn::{Txn, TxnBody};
-use corral::txnlog;
+use corral::storage::snapshot::{self, Compression};
+use corral::storage::txnlog;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;

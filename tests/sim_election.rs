@@ -31,7 +31,9 @@
 //! A failure prints the seed and the trace of the run.
 
 use bytes::Bytes;
-use corral::election::{Action, Election, ElectionSettings, Notification, ServerState, Support};
+use corral::quorum::election::{
+    Action, Election, ElectionSettings, Notification, ServerState, Support,
+};
 use corral::quorum::{make_zxid, QuorumMaj, Sid};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -487,7 +489,7 @@ impl Sim {
         &mut self,
         sid: Sid,
         state: ServerState,
-        vote: corral::election::Vote,
+        vote: corral::quorum::election::Vote,
         support: Support,
     ) -> Result<(), String> {
         self.stats.decisions += 1;
@@ -520,7 +522,7 @@ impl Sim {
             return Err(format!("{sid} decided without a quorum: {support:?}"));
         }
         if let Support::Round(sids) = &support {
-            let round: BTreeMap<Sid, corral::election::Vote> =
+            let round: BTreeMap<Sid, corral::quorum::election::Vote> =
                 node.election.round_votes().map(|(s, v)| (s, *v)).collect();
             let mut checks = 0;
             for b in sids {

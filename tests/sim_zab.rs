@@ -1,6 +1,6 @@
 //! A seeded, deterministic simulation of leader election and Zab: 3 and 5
-//! servers (and 3 with an observer) run `corral::election`'s
-//! FastLeaderElection and `corral::zab`'s Leader and Learner machines over
+//! servers (and 3 with an observer) run `corral::quorum::election`'s
+//! FastLeaderElection and `corral::quorum::zab`'s Leader and Learner machines over
 //! a simulated network and disks, through delays, dropped connections,
 //! partitions, crashes and restarts, with clients writing at random.
 //!
@@ -47,11 +47,11 @@
 //! `SIM_ZAB_SEED` runs one seed with its trace printed.
 
 use bytes::Bytes;
-use corral::election::{Action, Election, ElectionSettings, Notification, ServerState};
+use corral::quorum::election::{Action, Election, ElectionSettings, Notification, ServerState};
+use corral::quorum::zab::leader::{Leader, LeaderAction, LeaderSettings, TxnLogRead, TxnLogSource};
+use corral::quorum::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
+use corral::quorum::zab::wire::{self, pkt, QuorumPacket};
 use corral::quorum::{QuorumMaj, Sid};
-use corral::zab::leader::{Leader, LeaderAction, LeaderSettings, TxnLogRead, TxnLogSource};
-use corral::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
-use corral::zab::wire::{self, pkt, QuorumPacket};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};

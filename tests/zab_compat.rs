@@ -12,9 +12,9 @@ mod common;
 use bytes::BytesMut;
 use common::ensemble::{Ensemble, Kind};
 use common::Raw;
-use corral::txn::{Txn, TxnBody};
-use corral::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
-use corral::zab::wire::{self, pkt};
+use corral::data::txn::{Txn, TxnBody};
+use corral::quorum::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
+use corral::quorum::zab::wire::{self, pkt};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -34,7 +34,7 @@ struct Peer {
     /// A SNAP's snapshot still to read off the stream, at this zxid.
     snapshot_due: Option<i64>,
     /// The snapshot a SNAP brought: sessions and the tree.
-    snapshot: Option<(Vec<(i64, i32)>, corral::tree::Tree)>,
+    snapshot: Option<(Vec<(i64, i32)>, corral::data::tree::Tree)>,
 }
 
 impl Peer {
@@ -122,7 +122,7 @@ impl Peer {
                 if let Some(zxid) = self.snapshot_due {
                     // The snapshot, then the signature, straight off the stream.
                     let Some((sessions, tree, used)) =
-                        corral::snapshot::read_sync_snapshot(&self.buf, zxid)
+                        corral::storage::snapshot::read_sync_snapshot(&self.buf, zxid)
                             .expect("ZooKeeper's SNAP snapshot reads")
                     else {
                         break;
@@ -177,7 +177,7 @@ trait DecodeEntry {
 
 impl DecodeEntry for Txn {
     fn decode_entry_or_panic(data: &[u8]) -> Txn {
-        match corral::txnlog::decode_entry(data) {
+        match corral::storage::txnlog::decode_entry(data) {
             Ok((t, _digest)) => t,
             Err(e) => panic!("a txn from ZooKeeper did not decode: {e}"),
         }

@@ -11,10 +11,10 @@
 //! `MICRO_NODES=N` sets the tree size.
 
 use bytes::{Bytes, BytesMut};
-use corral::jute::{self, op, Jute, Reader};
-use corral::tree::{open_acl, Tree};
-use corral::txn::{Txn, TxnBody};
-use corral::txnlog;
+use corral::data::tree::{open_acl, Tree};
+use corral::data::txn::{Txn, TxnBody};
+use corral::protocol::jute::{self, op, Jute, Reader};
+use corral::storage::txnlog;
 use corral_bench::{build_tree, get_data_packet, key, set_data_packet, ReadSide, Writer};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::{Arc, OnceLock};
@@ -195,12 +195,12 @@ fn jute_records(c: &mut Criterion) {
         b.iter(|| black_box(jute::ReplyHeader::decode(black_box(&hdr_bytes)).unwrap()))
     });
     g.bench_function(
-        "encode/reply frame (corral::request::frame, getData)",
+        "encode/reply frame (corral::protocol::request::frame, getData)",
         |b| {
             let mut out = BytesMut::with_capacity(256);
             b.iter(|| {
                 out.clear();
-                corral::request::frame(
+                corral::protocol::request::frame(
                     &mut out,
                     7,
                     0x1_0000_2af1,

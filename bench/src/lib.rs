@@ -12,14 +12,14 @@
 //!   the reply.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use corral::acl::AclPolicy;
-use corral::jute::{self, op, Jute, Reader};
-use corral::prep::{self, PrepCtx, WriteOp};
-use corral::request::{self, ReadCtx, Request};
-use corral::tree::Tree;
-use corral::txn::Txn;
-use corral::txnlog;
-use corral::watch::Watches;
+use corral::data::acl::AclPolicy;
+use corral::data::prep::{self, PrepCtx, WriteOp};
+use corral::data::tree::Tree;
+use corral::data::txn::Txn;
+use corral::data::watch::Watches;
+use corral::protocol::jute::{self, op, Jute, Reader};
+use corral::protocol::request::{self, ReadCtx, Request};
+use corral::storage::txnlog;
 
 /// The session id the driver's requests carry.
 pub const SESSION: i64 = 0x1000_0000_0000_0001;
@@ -65,7 +65,7 @@ pub fn create_packet(xid: i32, path: &str, value: &[u8]) -> BytesMut {
     let body = jute::CreateRequest {
         path: path.to_string(),
         data: Some(Bytes::copy_from_slice(value)),
-        acl: corral::tree::open_acl(),
+        acl: corral::data::tree::open_acl(),
         flags: 0,
     }
     .encode();
@@ -141,7 +141,7 @@ pub fn build_tree(n: usize, value: &[u8]) -> Tree {
         req: jute::CreateTtlRequest {
             path,
             data: Some(Bytes::copy_from_slice(value)),
-            acl: corral::tree::open_acl(),
+            acl: corral::data::tree::open_acl(),
             flags: 0,
             ttl: -1,
         },

@@ -5,7 +5,7 @@
 
 use bytes::{BufMut, BytesMut};
 use clap::{Parser, ValueEnum};
-use corral::jute::{self, op, Jute, Reader};
+use corral::protocol::jute::{self, op, Jute, Reader};
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -174,7 +174,7 @@ fn create_body(path: &str, data: &[u8], flags: i32) -> BytesMut {
     jute::CreateRequest {
         path: path.into(),
         data: Some(bytes::Bytes::copy_from_slice(data)),
-        acl: corral::tree::open_acl(),
+        acl: corral::data::tree::open_acl(),
         flags,
     }
     .encode()

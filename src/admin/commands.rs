@@ -3,7 +3,7 @@
 //! facts come in ([`Facts`] gathered by the sequencer, [`Local`] read by the
 //! AdminServer's thread), a JSON value goes out.
 
-use crate::fourlw::{self, Cmd, ConnInfo, EnvFacts, Facts};
+use crate::protocol::fourlw::{self, Cmd, ConnInfo, EnvFacts, Facts};
 use serde_json::{json, Map, Value};
 
 /// One command: its names (the primary first) and what it needs gathered.
@@ -502,8 +502,8 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fourlw::{ShardView, DEFAULT_TRACE_MASK};
-    use crate::tree::Tree;
+    use crate::data::tree::Tree;
+    use crate::protocol::fourlw::{ShardView, DEFAULT_TRACE_MASK};
 
     fn facts<'a>(tree: &'a Tree, views: &'a [ShardView]) -> Facts<'a> {
         Facts {

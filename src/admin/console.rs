@@ -16,11 +16,11 @@
 use super::commands::SessionIds;
 use super::http::{Request, Response};
 use super::Link;
-use crate::acl::{self, perms, AclPolicy};
-use crate::fourlw::{self, Cmd, Facts};
-use crate::jute::Id;
-use crate::server::counters;
-use crate::tree::Tree;
+use crate::admin::counters;
+use crate::data::acl::{self, perms, AclPolicy};
+use crate::data::tree::Tree;
+use crate::protocol::fourlw::{self, Cmd, Facts};
+use crate::protocol::jute::Id;
 use serde_json::{json, Value};
 
 /// The page.
@@ -216,7 +216,7 @@ pub fn stats_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fourlw::{ConnInfo, ShardView, DEFAULT_TRACE_MASK};
+    use crate::protocol::fourlw::{ConnInfo, ShardView, DEFAULT_TRACE_MASK};
 
     #[test]
     fn node_and_stats() {

@@ -3,7 +3,7 @@
 //! `[ a, b ]`, empty containers as `{ }` and `[ ]`, doubles as Java prints
 //! them (`0.0`, `6.8333`). Pure: a `serde_json::Value` in, text out.
 
-use crate::fourlw::java_double;
+use crate::protocol::fourlw::java_double;
 use serde_json::Value;
 use std::fmt::Write;
 

@@ -12,8 +12,8 @@
 //! counter left before it rolls over; stalls. Histogram buckets are
 //! [`fourlw::HISTOGRAM_US`], 100 µs to 5 s.
 
-use crate::fourlw::{self, java_double, Facts, Histogram};
-use crate::server::counters::{TimerValues, Values};
+use crate::admin::counters::{TimerValues, Values};
+use crate::protocol::fourlw::{self, java_double, Facts, Histogram};
 use std::fmt::Write;
 
 /// The content type Prometheus expects.
@@ -256,8 +256,8 @@ pub fn parse(text: &str) -> Vec<(String, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fourlw::{ShardView, DEFAULT_TRACE_MASK};
-    use crate::tree::Tree;
+    use crate::data::tree::Tree;
+    use crate::protocol::fourlw::{ShardView, DEFAULT_TRACE_MASK};
 
     #[test]
     fn mntr_and_metrics_say_the_same() {

@@ -22,14 +22,15 @@
 
 pub mod commands;
 pub mod console;
+pub mod counters;
+pub mod facts;
 pub mod http;
 pub mod json;
 pub mod metrics;
 
-use crate::fourlw::{self, Cmd, Gathered};
-use crate::sequencer::RoleCell;
-use crate::server::msg::{Asker, ToSeq};
-use crate::server::{counters, facts};
+use crate::protocol::fourlw::{self, Cmd, Gathered};
+use crate::replica::msg::{Asker, ToSeq};
+use crate::replica::sequencer::RoleCell;
 use http::{Handler, Request, Response};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,7 +61,7 @@ pub struct Static {
     pub show_session_ids: bool,
     /// The ACL policy (`zookeeper.skipACL`): the console's node endpoint
     /// checks the node's ACL as the client port would.
-    pub policy: crate::acl::AclPolicy,
+    pub policy: crate::data::acl::AclPolicy,
 }
 
 /// Why gathered facts did not come.
@@ -142,7 +143,7 @@ impl Link {
         };
         commands::Local {
             ids: self.ids.clone(),
-            read_only: self.role.get() == crate::sequencer::Role::ReadOnly,
+            read_only: self.role.get() == crate::replica::sequencer::Role::ReadOnly,
             conf_lines: &f.conf_lines,
             data_dir_size,
             log_dir_size,

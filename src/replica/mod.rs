@@ -13,22 +13,25 @@
 //!
 //! The API is described in `docs/wip/replica-api.md`.
 
+pub mod msg;
 mod peer;
+pub mod sequencer;
+pub mod session;
 pub use peer::committed_tree;
 #[cfg(test)]
 mod tests;
 
-use crate::digest::TxnDigest;
-use crate::election::ElectionSettings;
+use crate::data::digest::TxnDigest;
+use crate::data::tree::Tree;
+use crate::data::txn::Txn;
+use crate::quorum::election::ElectionSettings;
+use crate::quorum::zab::leader::{Handle, TxnLogRead};
+use crate::quorum::zab::wire::QuorumPacket;
 use crate::quorum::{QuorumMaj, Sid};
-use crate::sequencer::Role;
-use crate::sequencer::{SeqSettings, Sequencer};
-use crate::server::msg::{ConnRef, Item, ToSeq};
+use crate::replica::msg::{ConnRef, Item, ToSeq};
+use crate::replica::sequencer::Role;
+use crate::replica::sequencer::{SeqSettings, Sequencer};
 use crate::storage::epochs::Epochs;
-use crate::tree::Tree;
-use crate::txn::Txn;
-use crate::zab::leader::{Handle, TxnLogRead};
-use crate::zab::wire::QuorumPacket;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;

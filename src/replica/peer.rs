@@ -5,26 +5,26 @@
 //! ([`Peer::committed`]).
 //!
 //! No I/O: it feeds packets, durability and the time to the state machines
-//! of [`crate::election`] and [`crate::zab`], carries out what they return
+//! of [`crate::quorum::election`] and [`crate::quorum::zab`], carries out what they return
 //! on the [`Sequencer`] (roles, forwarded requests, commits, snapshots),
 //! and returns the rest as [`Action`]s. A dependent action (an epoch write,
 //! a TRUNC, binding the quorum port, the can-lead probe) holds every later
 //! Zab input and action until its answer comes.
 
 use super::{Action, EpochKind, Now, PeerInput, QuorumConfig, Reloaded};
-use crate::digest::TxnDigest;
-use crate::election::{self, Election, ServerState};
-use crate::quorum::Sid;
-use crate::sequencer::{Forward, Role, Sequencer};
-use crate::storage::epochs::Epochs;
-use crate::tree::Tree;
-use crate::txn::Txn;
-use crate::zab::leader::{
+use crate::data::digest::TxnDigest;
+use crate::data::tree::Tree;
+use crate::data::txn::Txn;
+use crate::quorum::election::{self, Election, ServerState};
+use crate::quorum::zab::leader::{
     DeferredTxnLog, Handle, Leader, LeaderAction, LeaderSettings, TxnLogRead,
 };
-use crate::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
-use crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT;
-use crate::zab::wire::{self, pkt, ForwardedRequest};
+use crate::quorum::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
+use crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT;
+use crate::quorum::zab::wire::{self, pkt, ForwardedRequest};
+use crate::quorum::Sid;
+use crate::replica::sequencer::{Forward, Role, Sequencer};
+use crate::storage::epochs::Epochs;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -306,7 +306,12 @@ impl Peer {
         }
         let txns: Vec<(i64, Bytes)> = txns
             .iter()
-            .map(|(t, d)| (t.hdr.zxid, crate::txnlog::marshall_entry(t, Some(d))))
+            .map(|(t, d)| {
+                (
+                    t.hdr.zxid,
+                    crate::storage::txnlog::marshall_entry(t, Some(d)),
+                )
+            })
             .collect();
         if self.pending.is_some() {
             self.held.push_back(Held::Propose(txns));
@@ -787,7 +792,7 @@ impl Peer {
         // saw committed. None of it is published until a leader commits
         // it (or TRUNC takes it back).
         for (zxid, data) in std::mem::take(&mut self.uncommitted) {
-            match crate::txnlog::decode_entry(&data) {
+            match crate::storage::txnlog::decode_entry(&data) {
                 Ok((t, _)) if t.hdr.zxid > seq.tree().last_zxid => {
                     seq.apply_committed(&t, now.wall_ms);
                     self.remember(zxid, data);
@@ -1010,7 +1015,7 @@ impl Peer {
                     seq.set_role(Role::Leader, epoch);
                 }
                 LeaderAction::Request { from, req, .. } => {
-                    if req.op == crate::jute::op::SYNC {
+                    if req.op == crate::protocol::jute::op::SYNC {
                         if let State::Leading { leader, .. } = &mut self.state {
                             queue.extend(leader.sync(from));
                         }
@@ -1091,7 +1096,7 @@ impl Peer {
                 LearnerAction::ApplyUnlogged { zxid, data }
                 | LearnerAction::Commit { zxid, data } => {
                     self.uncommitted.remove(&zxid);
-                    match crate::txnlog::decode_entry(&data) {
+                    match crate::storage::txnlog::decode_entry(&data) {
                         Ok((t, _)) => {
                             // Commits apply in zxid order: applying one
                             // again, or one older than the tree, would
@@ -1117,21 +1122,23 @@ impl Peer {
                     tree: Arc::new(seq.tree().clone()),
                     sessions: seq.sessions(),
                 }),
-                LearnerAction::Log { data, zxid } => match crate::txnlog::decode_entry(&data) {
-                    Ok((t, d)) => {
-                        self.uncommitted.insert(zxid, data.clone());
-                        let d = d.unwrap_or(TxnDigest {
-                            version: crate::digest::DIGEST_VERSION,
-                            tree_digest: 0,
-                        });
-                        self.to_log.push(Action::Append(vec![(t, d)]));
+                LearnerAction::Log { data, zxid } => {
+                    match crate::storage::txnlog::decode_entry(&data) {
+                        Ok((t, d)) => {
+                            self.uncommitted.insert(zxid, data.clone());
+                            let d = d.unwrap_or(TxnDigest {
+                                version: crate::data::digest::DIGEST_VERSION,
+                                tree_digest: 0,
+                            });
+                            self.to_log.push(Action::Append(vec![(t, d)]));
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "a proposal does not decode; leaving the leader");
+                            self.look(seq, now);
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "a proposal does not decode; leaving the leader");
-                        self.look(seq, now);
-                        return;
-                    }
-                },
+                }
                 LearnerAction::LeaderConfig(_) => {}
                 LearnerAction::Established { epoch } => {
                     tracing::info!(epoch, "following: in sync");
@@ -1180,7 +1187,7 @@ pub fn committed_tree(base: &Tree, commits: &[(i64, Bytes)]) -> Tree {
         if *z <= t.last_zxid {
             continue;
         }
-        match crate::txnlog::decode_entry(data) {
+        match crate::storage::txnlog::decode_entry(data) {
             Ok((txn, _)) => {
                 t.apply(&txn, &mut Vec::new());
             }

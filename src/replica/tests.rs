@@ -1,12 +1,12 @@
 //! Unit tests of the [`super::Replica`]: inputs in, actions out.
 
 use super::*;
-use crate::acl::AclPolicy;
-use crate::jute;
-use crate::prep::WriteOp;
-use crate::sequencer::RoleCell;
-use crate::server::msg::ConnRef;
-use crate::zab::wire::pkt;
+use crate::data::acl::AclPolicy;
+use crate::data::prep::WriteOp;
+use crate::protocol::jute;
+use crate::quorum::zab::wire::pkt;
+use crate::replica::msg::ConnRef;
+use crate::replica::sequencer::RoleCell;
 
 fn settings(server_id: i64) -> SeqSettings {
     SeqSettings {
@@ -48,7 +48,7 @@ fn create(from: ConnRef, session: i64, xid: i32, path: &str, ephemeral: bool) ->
     let req = jute::CreateTtlRequest {
         path: path.into(),
         data: Some(Bytes::new()),
-        acl: crate::tree::open_acl(),
+        acl: crate::data::tree::open_acl(),
         flags: if ephemeral { 1 } else { 0 },
         ttl: -1,
     };

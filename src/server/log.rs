@@ -7,10 +7,10 @@
 //! batch, so batches grow with load and there is no timer delay at low
 //! load. It answers the sequencer with the zxid that is durable.
 
-use super::msg::{FromLog, ToLog};
-use crate::snapshot::Compression;
+use crate::replica::msg::{FromLog, ToLog};
+use crate::storage::snapshot::Compression;
+use crate::storage::txnlog::{self, FilePadding};
 use crate::storage::{self, Dirs};
-use crate::txnlog::{self, FilePadding};
 use bytes::BytesMut;
 use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
 use glommio::io::BufferedFile;
@@ -310,7 +310,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                 done.set(false);
                 match joined {
                     Ok((Ok(path), took)) => {
-                        super::counters::LOG.snapshot.add(took.as_micros() as u64);
+                        crate::admin::counters::LOG.snapshot.add(took.as_micros() as u64);
                         tracing::info!(file = %path.display(), ms = took.as_millis() as u64, "snapshot written");
                         let _ = tx2.send(FromLog::Snapshotted(zxid)).await;
                     }
@@ -345,7 +345,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
             result = lf.file.fdatasync().await.map_err(std::io::Error::from);
             let took = t0.elapsed();
             let ms = took.as_millis() as u64;
-            super::counters::LOG.fsync(took.as_micros() as u64, ms > s.fsync_warn_ms);
+            crate::admin::counters::LOG.fsync(took.as_micros() as u64, ms > s.fsync_warn_ms);
             if ms > s.fsync_warn_ms {
                 tracing::warn!(
                     ms,
@@ -355,7 +355,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
         }
         match result {
             Ok(()) => {
-                super::counters::LOG.batch(count);
+                crate::admin::counters::LOG.batch(count);
                 if failed {
                     tracing::info!("the txn log is writable again");
                     failed = false;

@@ -11,21 +11,18 @@
 //! - `quorum_peer`: the zab core (an ensemble member's quorum sockets).
 //! - `log`: the log core (group commit, snapshots, purge).
 
-pub mod counters;
-pub mod facts;
 pub mod log;
-pub mod msg;
 pub mod peers;
 pub mod quorum_peer;
 pub mod shard;
 
-use crate::acl::AclPolicy;
+use crate::data::acl::AclPolicy;
+use crate::data::tree::Tree;
+use crate::replica::msg::{Batch, FromLog, Item, ToLog, ToSeq};
+use crate::replica::sequencer::SeqSettings;
 use crate::replica::{Action, Input, Now, QuorumStart, Replica};
-use crate::sequencer::SeqSettings;
 use crate::storage::{self, Dirs};
-use crate::tree::Tree;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use msg::{Batch, FromLog, Item, ToLog, ToSeq};
 use shards::coremap::CoreMap;
 use shards::mailbox::Mailbox;
 use std::net::SocketAddr;
@@ -238,10 +235,10 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         )?);
     }
     // A quorum member serves nobody until it has a leader.
-    let role = crate::sequencer::RoleCell::new(if settings.quorum.is_some() {
-        crate::sequencer::Role::NotServing
+    let role = crate::replica::sequencer::RoleCell::new(if settings.quorum.is_some() {
+        crate::replica::sequencer::Role::NotServing
     } else {
-        crate::sequencer::Role::Standalone
+        crate::replica::sequencer::Role::Standalone
     });
     let seq_settings = SeqSettings {
         shards: n,
@@ -343,14 +340,14 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
 }
 
 /// `role` with the stall monitor of its executor `name` running beside it
-/// (see [`crate::stall`]). `corral.test.stallMs` makes the sequencer hold
+/// (see [`crate::ops::stall`]). `corral.test.stallMs` makes the sequencer hold
 /// its executor once, soon after start, so tests can see a stall.
 fn monitored(
     name: &str,
     ops: &crate::ops::OpsSettings,
     role: impl std::future::Future<Output = ()>,
 ) -> impl std::future::Future<Output = ()> {
-    let hb = crate::stall::Heartbeat::new(ops.stall_threshold_ms);
+    let hb = crate::ops::stall::Heartbeat::new(ops.stall_threshold_ms);
     let name = name.to_string();
     let hold = Duration::from_millis(ops.test_stall_ms);
     async move {
@@ -366,7 +363,7 @@ fn monitored(
             .detach();
         }
         if let Some(hb) = hb {
-            glommio::spawn_local(crate::stall::monitor(name, hb)).detach();
+            glommio::spawn_local(crate::ops::stall::monitor(name, hb)).detach();
         }
         role.await
     }
@@ -564,6 +561,6 @@ async fn run_sequencer(b: SeqBoot) {
             queued += 1;
             replica.feed(m, now);
         }
-        counters::SEQ_QUEUE.store(queued, std::sync::atomic::Ordering::Relaxed);
+        crate::admin::counters::SEQ_QUEUE.store(queued, std::sync::atomic::Ordering::Relaxed);
     }
 }

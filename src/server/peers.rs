@@ -16,7 +16,7 @@
 //! This module owns the sockets and the queues; what the messages say is
 //! `election`'s business. It runs on the sequencer executor.
 
-use crate::election::wire::{self as ewire, InitialMessage, TieBreak};
+use crate::quorum::election::wire::{self as ewire, InitialMessage, TieBreak};
 use crate::quorum::Sid;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};

@@ -13,13 +13,13 @@
 //! blocking pool.
 
 use super::peers::{PeerSettings, Peers};
-use crate::election::ElectionSettings;
+use crate::data::tree::Tree;
+use crate::quorum::election::ElectionSettings;
+use crate::quorum::zab::leader::{Handle, TxnLogRead};
+use crate::quorum::zab::wire::{self, pkt, QuorumPacket};
 use crate::quorum::{QuorumMaj, Sid};
 use crate::replica::{Action, EpochKind, Input, PeerInput, QuorumConfig};
 use crate::storage::{epochs, Dirs};
-use crate::tree::Tree;
-use crate::zab::leader::{Handle, TxnLogRead};
-use crate::zab::wire::{self, pkt, QuorumPacket};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
@@ -363,7 +363,7 @@ impl QuorumIo {
                     let built = glommio::executor().spawn_blocking(move || {
                         let tree = crate::replica::committed_tree(&base, &commits);
                         let mut b = BytesMut::new();
-                        crate::snapshot::write_sync_snapshot(&mut b, &tree, &sessions);
+                        crate::storage::snapshot::write_sync_snapshot(&mut b, &tree, &sessions);
                         wire::write_snap_signature(&mut b);
                         b.freeze()
                     });
@@ -515,8 +515,10 @@ fn port_free(addr: SocketAddr) -> bool {
 /// size limit the newest snapshot's size and `factor` make
 /// (`ZKDatabase.getProposalsFromTxnLog`); on the blocking pool.
 fn read_log(dirs: &Dirs, zxid: i64, factor: f64) -> (i64, TxnLogRead) {
-    let limit =
-        crate::zab::sync::txnlog_size_limit(crate::storage::newest_snapshot_size(dirs), factor);
+    let limit = crate::quorum::zab::sync::txnlog_size_limit(
+        crate::storage::newest_snapshot_size(dirs),
+        factor,
+    );
     match crate::storage::log_from(dirs, zxid, limit) {
         Ok(l) => (
             limit,
@@ -641,7 +643,8 @@ async fn pump(
                 let data = buf[start..].to_vec();
                 let parsed = glommio::executor()
                     .spawn_blocking(move || {
-                        crate::snapshot::read_sync_snapshot(&data, z).map_err(|e| e.to_string())
+                        crate::storage::snapshot::read_sync_snapshot(&data, z)
+                            .map_err(|e| e.to_string())
                     })
                     .await;
                 match parsed {

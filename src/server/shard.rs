@@ -16,15 +16,15 @@
 //! it answers and reads nothing more until they are sent; its frame buffer
 //! shrinks back after a large frame.
 
-use super::msg::{Batch, ConnRef, Item, ToSeq};
-use super::{facts, Settings};
-use crate::acl::{self, perms};
-use crate::fourlw::{self, Cmd, ConnInfo, Scope, ShardStats, ShardView};
-use crate::jute::{self, op, Code, Id, Jute, Reader};
-use crate::request::{self, ReadCtx, Request};
-use crate::sequencer::connect_frame;
-use crate::tree::{EventType, Tree};
-use crate::watch::{ConnId, Mode, Table, Watches};
+use crate::data::acl::{self, perms};
+use crate::data::tree::{EventType, Tree};
+use crate::data::watch::{ConnId, Mode, Table, Watches};
+use crate::protocol::fourlw::{self, Cmd, ConnInfo, Scope, ShardStats, ShardView};
+use crate::protocol::jute::{self, op, Code, Id, Jute, Reader};
+use crate::protocol::request::{self, ReadCtx, Request};
+use crate::replica::msg::{Batch, ConnRef, Item, ToSeq};
+use crate::replica::sequencer::connect_frame;
+use crate::{admin::facts, server::Settings};
 use crate::{FastMap as HashMap, FastSet as HashSet};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -101,7 +101,7 @@ struct Shard {
     slow_warn: RefCell<crate::ops::WarnLimit>,
     /// The sequencer's role: the four-letter words this shard answers
     /// alone are gated on it, as ZooKeeper gates them on serving.
-    role: crate::sequencer::RoleCell,
+    role: crate::replica::sequencer::RoleCell,
 }
 
 /// Runs shard `id` until the process stops.
@@ -111,7 +111,7 @@ pub async fn run(
     version: Arc<Tree>,
     to_seq: SharedSender<ToSeq>,
     from_seq: SharedReceiver<Batch>,
-    role: crate::sequencer::RoleCell,
+    role: crate::replica::sequencer::RoleCell,
 ) {
     let listener = match shards::listen::shard_listener(settings.client_addr, 1024) {
         Ok(l) => {
@@ -730,7 +730,7 @@ impl Conn {
         if let Some(suppressed) = allowed {
             tracing::warn!(
                 session = format!("0x{:x}", self.session),
-                opcode = crate::tools::op_name(opcode),
+                opcode = crate::ops::tools::op_name(opcode),
                 path = path().as_deref().unwrap_or(""),
                 ms,
                 threshold_ms = threshold,
@@ -926,7 +926,8 @@ impl Conn {
                             data_dir_size,
                             log_dir_size,
                             env: &env,
-                            read_only: self.shard.role.get() == crate::sequencer::Role::ReadOnly,
+                            read_only: self.shard.role.get()
+                                == crate::replica::sequencer::Role::ReadOnly,
                         },
                     );
                     self.on_out(Out::FourLw(text));
@@ -940,7 +941,7 @@ impl Conn {
                         fourlw::OsFacts::default()
                     };
                     let msg = ToSeq::Gather {
-                        from: super::msg::Asker::Conn(self.me()),
+                        from: crate::replica::msg::Asker::Conn(self.me()),
                         cmd,
                         os,
                     };
@@ -1032,7 +1033,11 @@ impl Conn {
             // ZooKeeper answers auth with the request's own xid (Java
             // clients send -4; others, such as the Rust client, do not).
             Request::Auth(a) => {
-                match crate::acl::authenticate(&self.shard.settings.policy, &a.scheme, &a.auth) {
+                match crate::data::acl::authenticate(
+                    &self.shard.settings.policy,
+                    &a.scheme,
+                    &a.auth,
+                ) {
                     Ok(ids) => {
                         let max = self.shard.settings.ops.max_auth_ids;
                         for id in ids {
@@ -1046,7 +1051,7 @@ impl Conn {
                                 self.closing = true;
                                 return;
                             }
-                            crate::acl::add_auth_id(&mut self.auth, id);
+                            crate::data::acl::add_auth_id(&mut self.auth, id);
                         }
                         self.auth_sent = false;
                         self.reply(hdr.xid, 0, 0, None);
@@ -1062,7 +1067,7 @@ impl Conn {
                     let version = self.shard.version.borrow().clone();
                     let policy = &self.shard.settings.policy;
                     if let Err(code) =
-                        crate::prep::eager_acl_check(policy, &version, &self.auth, &w)
+                        crate::data::prep::eager_acl_check(policy, &version, &self.auth, &w)
                     {
                         // In its turn: a reply ahead of an earlier write
                         // on this connection would break the client's xid

@@ -1,7 +1,7 @@
 //! The election wire: a connection's initial message, then frames, each a
-//! notification (`corral::election::wire`), as the receiving peer reads
+//! notification (`corral::quorum::election::wire`), as the receiving peer reads
 //! them; what decodes re-encodes to what decodes the same.
-use corral::election::wire::{self, InitialMessage, Notification};
+use corral::quorum::election::wire::{self, InitialMessage, Notification};
 
 corral_fuzz::target!(|data: &[u8]| {
     let mut at = match InitialMessage::decode(data) {

@@ -1,7 +1,7 @@
 //! The four-letter-word reader: the opening bytes of a client connection,
 //! as a shard sees them (`Cmd::read_word`, `Cmd::stmk_mask`), and what is
 //! not a word then read as frames.
-use corral::fourlw::Cmd;
+use corral::protocol::fourlw::Cmd;
 use shards::frame::FrameBuf;
 
 corral_fuzz::target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! panic, and what decodes re-encodes to bytes that decode to the same
 //! value. The first byte picks the record.
 use bytes::Bytes;
-use corral::jute::{self, Jute};
+use corral::protocol::jute::{self, Jute};
 
 fn round_trip<T: Jute + PartialEq + std::fmt::Debug>(data: &[u8]) {
     if let Ok(v) = T::decode(data) {

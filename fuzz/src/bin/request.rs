@@ -1,8 +1,8 @@
 //! Client request decoding, as a shard does it: a stream of frames
 //! (`shards::frame::FrameBuf` with jute.maxbuffer's default), the first a
 //! ConnectRequest, each later one a RequestHeader and its body, decoded by
-//! `corral::request::decode`.
-use corral::jute::{self, Jute, Reader};
+//! `corral::protocol::request::decode`.
+use corral::protocol::jute::{self, Jute, Reader};
 use shards::frame::FrameBuf;
 
 const MAX_FRAME: usize = 1024 * 1024 + 1024;
@@ -35,7 +35,7 @@ corral_fuzz::target!(|data: &[u8]| {
                 return;
             };
             let body = &frame[frame.len() - r.remaining()..];
-            if let Ok(req) = corral::request::decode(hdr.op, body) {
+            if let Ok(req) = corral::protocol::request::decode(hdr.op, body) {
                 let _ = req.path();
             }
         }

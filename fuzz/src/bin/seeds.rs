@@ -3,16 +3,16 @@
 //! packets, HTTP heads and four-letter words. Not a fuzz target; run by
 //! hand (`fuzz/target/release/seeds fuzz/corpus`) when a format changes.
 use bytes::{Bytes, BytesMut};
-use corral::digest::TxnDigest;
-use corral::election::wire::{
+use corral::data::digest::TxnDigest;
+use corral::quorum::election::wire::{
     encode_frame, ElectionAddress, InitialMessage, Notification, Protocol, ServerState,
 };
-use corral::jute::{self, op, Acl, Id, Jute, JuteWrite, TxnHeader};
-use corral::snapshot::{self, Compression};
-use corral::tree::{open_acl, Tree};
-use corral::txn::{Txn, TxnBody};
-use corral::txnlog;
-use corral::zab::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumAuthPacket, QuorumPacket};
+use corral::protocol::jute::{self, op, Acl, Id, Jute, JuteWrite, TxnHeader};
+use corral::storage::snapshot::{self, Compression};
+use corral::data::tree::{open_acl, Tree};
+use corral::data::txn::{Txn, TxnBody};
+use corral::storage::txnlog;
+use corral::quorum::zab::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumAuthPacket, QuorumPacket};
 use std::path::Path;
 
 fn put(dir: &Path, target: &str, name: &str, bytes: &[u8]) {

@@ -1,7 +1,7 @@
 //! The snapshot readers: a snapshot file's bytes (plain, gzip or
 //! snappy-java, picked by the first byte) through `read_snapshot`, and the
 //! body a Zab leader streams after SNAP through `read_sync_snapshot`.
-use corral::snapshot::{self, Compression};
+use corral::storage::snapshot::{self, Compression};
 
 corral_fuzz::target!(|data: &[u8]| {
     let (sel, rest) = corral_fuzz::split(data);
@@ -19,7 +19,7 @@ corral_fuzz::target!(|data: &[u8]| {
         _ => {
             if let Ok(Some((_, _, used))) = snapshot::read_sync_snapshot(rest, 0x100) {
                 assert!(used <= rest.len());
-                let _ = corral::zab::wire::decode_snap_signature(&rest[used..]);
+                let _ = corral::quorum::zab::wire::decode_snap_signature(&rest[used..]);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The txn log reader: a whole log file's bytes through `LogReader`, every
 //! record and the tail verdict; and one entry through `decode_entry` (a
 //! Zab PROPOSAL's body). The first byte picks.
-use corral::txnlog;
+use corral::storage::txnlog;
 
 corral_fuzz::target!(|data: &[u8]| {
     let (sel, rest) = corral_fuzz::split(data);

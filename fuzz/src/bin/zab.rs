@@ -1,19 +1,19 @@
 //! The Zab wire, as a quorum peer reads a leader's or a learner's stream:
 //! an optional QuorumAuthPacket, then QuorumPackets (with jute.maxbuffer's
 //! default as the limit), and the bodies each packet type carries.
-use corral::zab::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumAuthPacket};
+use corral::quorum::zab::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumAuthPacket};
 
 fn body(p: &wire::QuorumPacket) {
     let data = p.data.as_deref();
     match p.typ {
         pkt::PROPOSAL | pkt::INFORM | pkt::INFORMANDACTIVATE => {
-            let _ = corral::txnlog::decode_entry(p.body());
+            let _ = corral::storage::txnlog::decode_entry(p.body());
         }
         pkt::REQUEST => {
             if let Ok(f) = ForwardedRequest::from_packet(p) {
                 let again = ForwardedRequest::from_packet(&f.to_packet()).expect("re-encoded");
                 assert_eq!(f.request, again.request);
-                let _ = corral::request::decode(f.op, &f.request);
+                let _ = corral::protocol::request::decode(f.op, &f.request);
             }
         }
         pkt::FOLLOWERINFO | pkt::OBSERVERINFO => {
@@ -34,7 +34,7 @@ fn body(p: &wire::QuorumPacket) {
             let _ = wire::body_long("zxid", data);
         }
         pkt::SNAP => {
-            if let Ok(Some((_, _, used))) = corral::snapshot::read_sync_snapshot(p.body(), p.zxid) {
+            if let Ok(Some((_, _, used))) = corral::storage::snapshot::read_sync_snapshot(p.body(), p.zxid) {
                 let _ = wire::decode_snap_signature(&p.body()[used..]);
             }
         }

@@ -11,8 +11,8 @@
 //! in the log (`TxnDigest`) and what it writes after a snapshot
 //! (`ZxidDigest`). Pure logic, no I/O.
 
-use crate::jute::{Jute, JuteError, JuteWrite, Reader};
-use crate::tree::{Node, Tree};
+use crate::data::tree::{Node, Tree};
+use crate::protocol::jute::{Jute, JuteError, JuteWrite, Reader};
 use bytes::BytesMut;
 
 /// The digest version ZooKeeper 3.8 computes (`DigestCalculator.DIGEST_VERSION`).
@@ -172,8 +172,8 @@ impl Jute for ZxidDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jute::{op, CreateTxn, DeleteTxn, SetDataTxn, TxnHeader};
-    use crate::txn::{Txn, TxnBody};
+    use crate::data::txn::{Txn, TxnBody};
+    use crate::protocol::jute::{op, CreateTxn, DeleteTxn, SetDataTxn, TxnHeader};
     use bytes::Bytes;
 
     fn txn(zxid: i64, body: TxnBody) -> Txn {
@@ -244,7 +244,7 @@ mod tests {
                 TxnBody::Create(CreateTxn {
                     path: "/a".into(),
                     data: Some(Bytes::from_static(b"v")),
-                    acl: crate::tree::open_acl(),
+                    acl: crate::data::tree::open_acl(),
                     ephemeral: false,
                     parent_cversion: 1,
                 }),

@@ -5,13 +5,13 @@
 //! Who writes what:
 //! - the log core: [`LOG`] (`batch`, `fsync`, `snapshot`);
 //! - the sequencer: [`SEQ_QUEUE`] (messages drained in its last wake-up);
-//! - the stall monitor keeps its own count ([`crate::stall::STALLS`]);
+//! - the stall monitor keeps its own count ([`crate::ops::stall::STALLS`]);
 //!   [`values`] reads it from there.
 //!
 //! Per-shard counters are not here: they live in each shard and are
-//! gathered by message (see `crate::fourlw`), as the 4lw words read them.
+//! gathered by message (see `crate::protocol::fourlw`), as the 4lw words read them.
 
-use crate::fourlw::{Histogram, HISTOGRAM_US};
+use crate::protocol::fourlw::{Histogram, HISTOGRAM_US};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Times in microseconds: count, sum, max (a Prometheus summary's
@@ -147,7 +147,7 @@ pub fn values() -> Values {
     Values {
         log: LOG.get(),
         seq_queue: SEQ_QUEUE.load(Relaxed),
-        stalls: crate::stall::stall_count(),
+        stalls: crate::ops::stall::stall_count(),
     }
 }
 

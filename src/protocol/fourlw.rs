@@ -35,8 +35,8 @@
 //! - `hash` prints nothing: corral keeps no digest log yet (ZooKeeper logs
 //!   one every 128 zxids; until then it prints nothing either).
 
-use crate::tree::Tree;
-use crate::watch::ConnId;
+use crate::data::tree::Tree;
+use crate::data::watch::ConnId;
 use std::fmt::Write;
 use std::net::SocketAddr;
 
@@ -225,7 +225,7 @@ pub fn not_serving(cmd: Cmd) -> String {
 /// Whether a request of type `op` goes through the sequencer (and, if it
 /// changes anything, the log) rather than being answered by its shard.
 pub fn is_write(op: i32) -> bool {
-    use crate::jute::op;
+    use crate::protocol::jute::op;
     matches!(
         op,
         op::CREATE
@@ -248,7 +248,7 @@ pub fn is_write(op: i32) -> bool {
 /// ZooKeeper's name of a request type in `cons` (`lop=`), as its
 /// `FinalRequestProcessor` records it.
 pub fn op_name(op: i32) -> &'static str {
-    use crate::jute::op;
+    use crate::protocol::jute::op;
     match op {
         op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => "CREA",
         op::DELETE | op::DELETE_CONTAINER => "DELE",
@@ -1078,7 +1078,7 @@ pub fn java_date(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
-    let (year, month, day) = crate::tools::civil_from_days(days);
+    let (year, month, day) = crate::ops::tools::civil_from_days(days);
     format!(
         "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
         DAYS[(days + 4).rem_euclid(7) as usize],
@@ -1128,7 +1128,7 @@ mod tests {
         let mut a = conn(1, 41948, 0x0100_0013_4f2b_0000, 1_000);
         a.received = 5;
         a.sent = 5;
-        a.responded(crate::jute::op::GET_DATA, 4, 4, 1_278_866, 1);
+        a.responded(crate::protocol::jute::op::GET_DATA, 4, 4, 1_278_866, 1);
         let mut probe = conn(2, 41980, 0, 3_000);
         probe.probe = true;
         probe.received = 1;
@@ -1284,7 +1284,7 @@ mod tests {
     fn crst_resets_a_connection() {
         let mut c = conn(1, 1, 5, 0);
         c.received = 3;
-        c.responded(crate::jute::op::PING, -2, 7, 10, 3);
+        c.responded(crate::protocol::jute::op::PING, -2, 7, 10, 3);
         assert_eq!((c.last_op, c.last_cxid, c.last_zxid), ("PING", -1, 7));
         c.reset();
         assert_eq!(c, conn(1, 1, 5, 0));

@@ -25,11 +25,11 @@
 //! snappy "framing format"). The checksum always covers the uncompressed
 //! bytes. Reading is over a byte slice, writing to any `io::Write`.
 
-use crate::digest::{tree_digest, ZxidDigest};
-use crate::jute::{Acl, Jute, JuteError, JuteWrite, Reader};
-use crate::tree::{Node, NodeHead, Tree};
-use crate::txn::{Txn, TxnBody};
-use crate::txnlog::{zxid_from_name, FileHeader};
+use crate::data::digest::{tree_digest, ZxidDigest};
+use crate::data::tree::{Node, NodeHead, Tree};
+use crate::data::txn::{Txn, TxnBody};
+use crate::protocol::jute::{Acl, Jute, JuteError, JuteWrite, Reader};
+use crate::storage::txnlog::{zxid_from_name, FileHeader};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -156,7 +156,10 @@ impl Snapshot {
                 TxnBody::CreateTtl(c) => Some((&c.path, &c.acl)),
                 TxnBody::SetAcl(c) => Some((&c.path, &c.acl)),
                 TxnBody::Multi(subs) => {
-                    if subs.iter().all(|(o, _)| *o != crate::jute::op::ERROR) {
+                    if subs
+                        .iter()
+                        .all(|(o, _)| *o != crate::protocol::jute::op::ERROR)
+                    {
                         for (_, s) in subs {
                             visit(s, want);
                         }
@@ -173,7 +176,7 @@ impl Snapshot {
         }
         let snap_zxid = self.tree.last_zxid;
         for t in txns {
-            if t.hdr.zxid > snap_zxid && t.hdr.op != crate::jute::op::ERROR {
+            if t.hdr.zxid > snap_zxid && t.hdr.op != crate::protocol::jute::op::ERROR {
                 visit(&t.body, &mut want);
             }
         }
@@ -185,14 +188,14 @@ impl Snapshot {
                     // A SetAclTxn with the node's own aversion changes only
                     // the list.
                     let fix = Txn {
-                        hdr: crate::jute::TxnHeader {
+                        hdr: crate::protocol::jute::TxnHeader {
                             client_id: 0,
                             cxid: 0,
                             zxid: snap_zxid,
                             time: 0,
-                            op: crate::jute::op::SET_ACL,
+                            op: crate::protocol::jute::op::SET_ACL,
                         },
-                        body: TxnBody::SetAcl(crate::jute::SetAclTxn {
+                        body: TxnBody::SetAcl(crate::protocol::jute::SetAclTxn {
                             path: path.clone(),
                             acl,
                             version: n.aversion,
@@ -213,7 +216,7 @@ impl Snapshot {
         match &self.zxid_digest {
             Some(d)
                 if d.zxid == self.tree.last_zxid
-                    && d.digest_version == crate::digest::DIGEST_VERSION =>
+                    && d.digest_version == crate::data::digest::DIGEST_VERSION =>
             {
                 Some(d.digest == tree_digest(&self.tree))
             }
@@ -642,7 +645,7 @@ fn read_body(
         }
         acls.insert(idx, Arc::new(list));
     }
-    let open = Arc::new(crate::tree::open_acl());
+    let open = Arc::new(crate::data::tree::open_acl());
     let no_access: Arc<Vec<Acl>> = Arc::new(Vec::new());
     let mut unresolved: Vec<(String, i64)> = Vec::new();
     // The nodes.
@@ -759,7 +762,7 @@ pub fn read_snapshot_file(path: &Path) -> Result<Snapshot, SnapError> {
         .unwrap_or_default();
     let zxid = zxid_from_name(name, SNAPSHOT_FILE_PREFIX)
         .ok_or_else(|| SnapError::BadName(name.into()))?;
-    let bytes = crate::filemap::map(path)?;
+    let bytes = crate::storage::filemap::map(path)?;
     read_snapshot(&bytes, Compression::of_file_name(name), zxid)
 }
 
@@ -812,8 +815,10 @@ pub fn is_valid_snapshot_file(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jute::{op, CreateContainerTxn, CreateTtlTxn, CreateTxn, Id, SetAclTxn, TxnHeader};
-    use crate::txn::{Txn, TxnBody};
+    use crate::data::txn::{Txn, TxnBody};
+    use crate::protocol::jute::{
+        op, CreateContainerTxn, CreateTtlTxn, CreateTxn, Id, SetAclTxn, TxnHeader,
+    };
 
     fn digest_acl(user: &str, perms: i32) -> Vec<Acl> {
         vec![Acl {
@@ -880,7 +885,7 @@ mod tests {
 
     pub(crate) fn sample_tree() -> Tree {
         let mut t = Tree::new();
-        let open = crate::tree::open_acl();
+        let open = crate::data::tree::open_acl();
         let mut z = 0;
         let mut next = || {
             z += 1;
@@ -960,7 +965,7 @@ mod tests {
             op::SET_ACL,
             TxnBody::SetAcl(SetAclTxn {
                 path: "/app".into(),
-                acl: crate::tree::read_acl(),
+                acl: crate::data::tree::read_acl(),
                 version: 1,
             }),
         );
@@ -1038,9 +1043,15 @@ mod tests {
         assert_eq!(r.int().unwrap(), 0); // sessions
         assert_eq!(r.int().unwrap(), 2); // ACL lists: open, read-only
         assert_eq!(r.long().unwrap(), 1);
-        assert_eq!(<Vec<Acl>>::read(&mut r).unwrap(), crate::tree::open_acl());
+        assert_eq!(
+            <Vec<Acl>>::read(&mut r).unwrap(),
+            crate::data::tree::open_acl()
+        );
         assert_eq!(r.long().unwrap(), 2);
-        assert_eq!(<Vec<Acl>>::read(&mut r).unwrap(), crate::tree::read_acl());
+        assert_eq!(
+            <Vec<Acl>>::read(&mut r).unwrap(),
+            crate::data::tree::read_acl()
+        );
         let mut paths = vec![];
         loop {
             let p = r.ustring().unwrap().unwrap();
@@ -1213,7 +1224,7 @@ mod tests {
         a.long(sum);
         a.ustring("/");
         let s = read_snapshot(&a, Compression::None, 0).unwrap();
-        assert_eq!(*s.tree.get("/").unwrap().acl, crate::tree::open_acl());
+        assert_eq!(*s.tree.get("/").unwrap().acl, crate::data::tree::open_acl());
         assert_eq!(s.tree.get("/").unwrap().data(), None);
     }
 

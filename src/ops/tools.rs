@@ -4,11 +4,11 @@
 //! `corral snap-dump` (`SnapshotFormatter`), as pure logic over what
 //! `txnlog` and `snapshot` read; `main` does the file and terminal I/O. `corral purge` lives in `storage`.
 
-use crate::jute::op;
-use crate::snapshot::Snapshot;
-use crate::tree::Tree;
-use crate::txn::{Txn, TxnBody};
-use crate::txnlog::{LogFile, LogTail};
+use crate::data::tree::Tree;
+use crate::data::txn::{Txn, TxnBody};
+use crate::protocol::jute::op;
+use crate::storage::snapshot::Snapshot;
+use crate::storage::txnlog::{LogFile, LogTail};
 use std::fmt::Write;
 
 /// ZooKeeper's `Request.op2String`.
@@ -114,7 +114,7 @@ fn body_str(b: &TxnBody) -> String {
     }
 }
 
-fn acl_str(acl: &[crate::jute::Acl]) -> String {
+fn acl_str(acl: &[crate::protocol::jute::Acl]) -> String {
     acl.iter()
         .map(|a| format!("s{{{},{}:{}}}", a.perms, a.id.scheme, a.id.id))
         .collect::<Vec<_>>()
@@ -199,7 +199,7 @@ pub struct LogRecovery {
 }
 
 fn entry_line(entry: &[u8]) -> String {
-    match crate::txnlog::decode_entry(entry) {
+    match crate::storage::txnlog::decode_entry(entry) {
         Ok((t, _)) => txn_line(&t),
         Err(e) => format!(
             "(an entry of {} bytes that does not decode: {e})",
@@ -225,8 +225,8 @@ pub fn recover_log(
     out: &mut String,
     mut ask: impl FnMut(&mut String) -> Answer,
 ) -> Result<LogRecovery, RecoverError> {
-    use crate::jute::Jute;
-    use crate::txnlog::{adler32, FileHeader, EOR, TXNLOG_MAGIC};
+    use crate::protocol::jute::Jute;
+    use crate::storage::txnlog::{adler32, FileHeader, EOR, TXNLOG_MAGIC};
     let header = buf
         .get(..FileHeader::LEN)
         .and_then(|h| FileHeader::decode(h).ok())
@@ -287,10 +287,10 @@ pub fn recover_log(
     // lies past it: a repaired file must not drop records silently.
     let after = buf
         .get(..pos)
-        .and_then(|b| crate::txnlog::read_log(b).ok())
+        .and_then(|b| crate::storage::txnlog::read_log(b).ok())
         .and_then(|l| l.records.last().map(|r| r.txn.hdr.zxid))
         .unwrap_or(0);
-    let beyond = crate::txnlog::records_beyond(buf, pos + 1, after);
+    let beyond = crate::storage::txnlog::records_beyond(buf, pos + 1, after);
     if beyond.records > 0 {
         return Err(RecoverError::Beyond(pos, beyond.records));
     }
@@ -316,14 +316,14 @@ pub enum ChopError {
 /// Unlike LogChopper, the record after `zxid` need not be readable: this
 /// is how an operator keeps what precedes damage that `-r` cannot repair.
 pub fn chop_log(name: &str, buf: &[u8], zxid: i64, out: &mut String) -> Result<Vec<u8>, ChopError> {
-    let (header, reader) =
-        crate::txnlog::LogReader::new(buf).map_err(|_| ChopError::BadMagic(name.to_string()))?;
+    let (header, reader) = crate::storage::txnlog::LogReader::new(buf)
+        .map_err(|_| ChopError::BadMagic(name.to_string()))?;
     let _ = writeln!(
         out,
         "ZooKeeper Transactional Log File with dbid {} txnlog format version {}",
         header.dbid, header.version
     );
-    let mut chopped = buf[..crate::txnlog::FileHeader::LEN].to_vec();
+    let mut chopped = buf[..crate::storage::txnlog::FileHeader::LEN].to_vec();
     let (mut count, mut found) = (0, false);
     for r in reader {
         if r.txn.hdr.zxid > zxid {
@@ -342,7 +342,7 @@ pub fn chop_log(name: &str, buf: &[u8], zxid: i64, out: &mut String) -> Result<V
 
 /// What `log-dump` adds after a damaged record: the valid records past
 /// it (a torn tail has none; corruption has some, and start-up refuses).
-pub fn format_beyond(b: &crate::txnlog::Beyond) -> String {
+pub fn format_beyond(b: &crate::storage::txnlog::Beyond) -> String {
     match (b.first_offset, b.last_zxid) {
         (Some(at), Some(z)) => format!(
             "{} valid record(s) lie beyond the damage, from byte {at} up to zxid 0x{z:x}: the log is corrupt, not torn.\n",
@@ -395,21 +395,21 @@ mod tests {
 
     fn log_of(n: i64) -> Vec<u8> {
         let mut b = bytes::BytesMut::new();
-        crate::txnlog::write_header(&mut b, 0);
+        crate::storage::txnlog::write_header(&mut b, 0);
         for z in 1..=n {
             let t = Txn {
-                hdr: crate::jute::TxnHeader {
+                hdr: crate::protocol::jute::TxnHeader {
                     client_id: 1,
                     cxid: z as i32,
                     zxid: z,
                     time: 0,
                     op: op::DELETE,
                 },
-                body: TxnBody::Delete(crate::jute::DeleteTxn {
+                body: TxnBody::Delete(crate::protocol::jute::DeleteTxn {
                     path: format!("/n{z}"),
                 }),
             };
-            crate::txnlog::write_record(&mut b, &t, None);
+            crate::storage::txnlog::write_record(&mut b, &t, None);
         }
         b.to_vec()
     }

@@ -15,7 +15,7 @@
 //! learner's PING touches, REQUEST, REVALIDATE both ways, and the
 //! designated-leader prefix of COMMITANDACTIVATE/INFORMANDACTIVATE.
 
-use crate::jute::{Id, Jute, JuteError, JuteWrite, Reader};
+use crate::protocol::jute::{Id, Jute, JuteError, JuteWrite, Reader};
 use crate::quorum::Sid;
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -739,7 +739,7 @@ mod tests {
         let r = ForwardedRequest {
             session_id: 0x1122,
             cxid: 7,
-            op: crate::jute::op::CREATE,
+            op: crate::protocol::jute::op::CREATE,
             request: Bytes::from_static(b"abc"),
             authinfo: None,
         };

@@ -14,9 +14,9 @@
 //! one allocation per node holding its fields, path and data. The tree
 //! also keeps ZooKeeper's digest up to date as nodes change.
 
-use crate::digest::AdHash;
-use crate::jute::{Acl, Code, Id, Stat};
-use crate::txn::{Txn, TxnBody};
+use crate::data::digest::AdHash;
+use crate::data::txn::{Txn, TxnBody};
+use crate::protocol::jute::{Acl, Code, Id, Stat};
 use bytes::Bytes;
 use imbl::{GenericHashMap, OrdSet};
 use ref_cast::RefCast;
@@ -277,9 +277,9 @@ impl Node {
             .then(|| &self.0.slice[DEPTH + self.path_len as usize..])
     }
 
-    /// ZooKeeper's digest of this node ([`crate::digest::node_digest`]).
+    /// ZooKeeper's digest of this node ([`crate::data::digest::node_digest`]).
     pub fn digest(&self) -> u64 {
-        crate::digest::node_digest(self.path(), self)
+        crate::data::digest::node_digest(self.path(), self)
     }
 
     /// A copy with the fixed fields changed by `f`.
@@ -375,7 +375,7 @@ impl ApplyResult {
 /// ACL `world:anyone` with all permissions.
 pub fn open_acl() -> Vec<Acl> {
     vec![Acl {
-        perms: crate::acl::perms::ALL,
+        perms: crate::data::acl::perms::ALL,
         id: Id {
             scheme: "world".into(),
             id: "anyone".into(),
@@ -400,7 +400,7 @@ pub fn shared_acl(acl: &[Acl]) -> Arc<Vec<Acl>> {
 /// ACL `world:anyone` with read permission only.
 pub fn read_acl() -> Vec<Acl> {
     vec![Acl {
-        perms: crate::acl::perms::READ,
+        perms: crate::data::acl::perms::READ,
         id: Id {
             scheme: "world".into(),
             id: "anyone".into(),
@@ -757,11 +757,13 @@ impl Tree {
                 Ok(None)
             }
             TxnBody::Multi(subs) => {
-                let failed = subs.iter().any(|(op, _)| *op == crate::jute::op::ERROR);
+                let failed = subs
+                    .iter()
+                    .any(|(op, _)| *op == crate::protocol::jute::op::ERROR);
                 for (sub_op, sub) in subs {
                     let sr = if failed {
                         // A failed multi applies nothing: every sub-txn is an error.
-                        let mut e = ApplyResult::new(crate::jute::op::ERROR);
+                        let mut e = ApplyResult::new(crate::protocol::jute::op::ERROR);
                         if let TxnBody::Error(x) = sub {
                             e.err = x.err;
                         }
@@ -784,7 +786,7 @@ impl Tree {
         }
         // `DataTree.processTxn`: a create (opcode 1 only) that meets its node
         // while replaying over a fuzzy snapshot still moves the parent on.
-        if let (crate::jute::op::CREATE, TxnBody::Create(c)) = (op, body) {
+        if let (crate::protocol::jute::op::CREATE, TxnBody::Create(c)) = (op, body) {
             if r.err == Code::NodeExists.as_i32() {
                 self.adjust_parent_cversion(&c.path, c.parent_cversion, zxid);
             }
@@ -1108,7 +1110,7 @@ pub fn parent_path(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jute::{op, CreateTxn, DeleteTxn, TxnHeader};
+    use crate::protocol::jute::{op, CreateTxn, DeleteTxn, TxnHeader};
 
     fn txn(zxid: i64, op: i32, body: TxnBody) -> Txn {
         Txn {
@@ -1182,13 +1184,13 @@ mod tests {
         let close = txn(
             11,
             op::CLOSE_SESSION,
-            TxnBody::CloseSession(crate::jute::CloseSessionTxn {
+            TxnBody::CloseSession(crate::protocol::jute::CloseSessionTxn {
                 paths_to_delete: vec!["/a/gone".into()],
             }),
         );
         t.apply(&close, ev);
         assert_eq!(t.get("/a").unwrap().pzxid, 11);
-        assert_eq!(t.digest(), crate::digest::tree_digest(&t));
+        assert_eq!(t.digest(), crate::data::digest::tree_digest(&t));
     }
 
     proptest::proptest! {
@@ -1217,7 +1219,7 @@ mod tests {
         let rebuilt = Tree::from_nodes(t.nodes().map(|(_, n)| n.clone()), t.last_zxid).unwrap();
         assert_eq!(rebuilt.node_count(), t.node_count());
         assert_eq!(rebuilt.digest(), t.digest());
-        assert_eq!(t.digest(), crate::digest::tree_digest(&t));
+        assert_eq!(t.digest(), crate::data::digest::tree_digest(&t));
         for (p, n) in t.nodes() {
             assert_eq!(rebuilt.get(p).unwrap().stat(), n.stat(), "{p}");
             assert_eq!(rebuilt.children(p), t.children(p), "{p}");

@@ -6,10 +6,10 @@
 //! that fails becomes an error txn: it still takes a zxid, as in ZooKeeper.
 //! Pure logic: reads the tree, never changes it.
 
-use crate::acl::{self, perms, AclPolicy};
-use crate::jute::{self, op, Code, Id, TxnHeader};
-use crate::tree::{self, NodeKind, Tree, TTL_MAX};
-use crate::txn::{Txn, TxnBody};
+use crate::data::acl::{self, perms, AclPolicy};
+use crate::data::tree::{self, NodeKind, Tree, TTL_MAX};
+use crate::data::txn::{Txn, TxnBody};
+use crate::protocol::jute::{self, op, Code, Id, TxnHeader};
 
 /// A decoded write request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ fn check_version(current: i32, expected: i32) -> Result<i32, Code> {
 }
 
 fn valid_path(path: &str) -> Result<(), Code> {
-    if crate::path::valid(path) {
+    if crate::protocol::path::valid(path) {
         Ok(())
     } else {
         Err(Code::BadArguments)
@@ -383,7 +383,7 @@ pub fn delete_container(t: &Tree, path: &str, zxid: i64, time: i64) -> Option<Tx
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jute::{CreateTtlRequest, DeleteRequest, SetDataRequest};
+    use crate::protocol::jute::{CreateTtlRequest, DeleteRequest, SetDataRequest};
     use bytes::Bytes;
 
     fn ctx(policy: &AclPolicy) -> PrepCtx<'_> {
@@ -408,7 +408,7 @@ mod tests {
         }
     }
 
-    fn run(t: &mut Tree, zxid: i64, w: &WriteOp) -> crate::tree::ApplyResult {
+    fn run(t: &mut Tree, zxid: i64, w: &WriteOp) -> crate::data::tree::ApplyResult {
         let p = AclPolicy::default();
         let txn = prep(&ctx(&p), t, 1, zxid, 1000, w);
         t.apply(&txn, &mut Vec::new())
@@ -521,7 +521,7 @@ mod tests {
 mod model_tests {
     //! The tree, through prep and apply, against a plain map as the model.
     use super::*;
-    use crate::jute::{CreateTtlRequest, DeleteRequest, SetDataRequest};
+    use crate::protocol::jute::{CreateTtlRequest, DeleteRequest, SetDataRequest};
     use bytes::Bytes;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
@@ -590,7 +590,7 @@ mod model_tests {
                             *seq_next.entry(par.clone()).or_insert(0) += 1;
                             if let Some(pm) = model.get_mut(&par) { pm.creates += 1; }
                         }
-                        let req = CreateTtlRequest { path, data: Some(Bytes::from(vec![*d])), acl: crate::tree::open_acl(), flags: if *seq { 2 } else { 0 }, ttl: -1 };
+                        let req = CreateTtlRequest { path, data: Some(Bytes::from(vec![*d])), acl: crate::data::tree::open_acl(), flags: if *seq { 2 } else { 0 }, ttl: -1 };
                         (WriteOp::Create { op: op::CREATE, req }, e)
                     }
                     Op::Delete(p, v) => {
@@ -642,7 +642,7 @@ mod model_tests {
                 }
                 prop_assert_eq!(t.node_count(), model.len() + 4);
                 // The digest kept as nodes change is the whole tree's.
-                prop_assert_eq!(t.digest(), crate::digest::tree_digest(&t));
+                prop_assert_eq!(t.digest(), crate::data::digest::tree_digest(&t));
             }
         }
     }

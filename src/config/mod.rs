@@ -3582,18 +3582,18 @@ corral.admin.showSessionIds=true
 
     #[test]
     fn sample_configs_parse() {
-        let l = ok(include_str!("../conf/zoo_sample.cfg"));
+        let l = ok(include_str!("../../conf/zoo_sample.cfg"));
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         assert_eq!(l.config.tick_time, 2000);
         assert_eq!(l.config.client_port, 2181);
         assert!(!l.config.is_distributed());
 
-        let l = ok(include_str!("../conf/zoo_ensemble3.cfg"));
+        let l = ok(include_str!("../../conf/zoo_ensemble3.cfg"));
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         assert_eq!(l.config.voting_members().count(), 3);
         assert!(l.config.is_distributed());
 
-        let l = ok(include_str!("../conf/zoo_observer.cfg"));
+        let l = ok(include_str!("../../conf/zoo_observer.cfg"));
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         assert_eq!(l.config.voting_members().count(), 3);
         assert_eq!(l.config.observers().count(), 1);

@@ -7,16 +7,16 @@
 //! closes) that go out with the next published tree version. Logic without
 //! I/O: the glommio driver in `server` feeds it and sends what it returns.
 
-use crate::acl::AclPolicy;
-use crate::digest::TxnDigest;
-use crate::fourlw::{self, Cmd, OsFacts, Scope, ShardView};
-use crate::jute::{self, Code, Jute};
-use crate::prep::{self, PrepCtx};
-use crate::request;
-use crate::server::msg::{Asker, ConnRef, Item, ToSeq};
-use crate::session::{self, SessionTracker};
-use crate::tree::{NodeKind, Tree};
-use crate::txn::{Txn, TxnBody};
+use crate::data::acl::AclPolicy;
+use crate::data::digest::TxnDigest;
+use crate::data::prep::{self, PrepCtx};
+use crate::data::tree::{NodeKind, Tree};
+use crate::data::txn::{Txn, TxnBody};
+use crate::protocol::fourlw::{self, Cmd, OsFacts, Scope, ShardView};
+use crate::protocol::jute::{self, Code, Jute};
+use crate::protocol::request;
+use crate::replica::msg::{Asker, ConnRef, Item, ToSeq};
+use crate::replica::session::{self, SessionTracker};
 use crate::{FastMap as HashMap, FastSet as HashSet};
 use bytes::{Bytes, BytesMut};
 use std::net::IpAddr;
@@ -130,7 +130,7 @@ impl Role {
 
     /// ZooKeeper's `ZooKeeperServer.isRunning()`: whether clients are
     /// served. The four-letter words and AdminServer commands that
-    /// ZooKeeper gates on it answer [`crate::fourlw::NOT_SERVING`] otherwise.
+    /// ZooKeeper gates on it answer [`crate::protocol::fourlw::NOT_SERVING`] otherwise.
     pub fn serving(self) -> bool {
         self != Role::NotServing
     }
@@ -305,7 +305,7 @@ impl Sequencer {
 
     /// Applies a txn, queues its events to every shard, and queues it for
     /// the log with the tree's digest after it.
-    fn apply(&mut self, txn: Txn) -> crate::tree::ApplyResult {
+    fn apply(&mut self, txn: Txn) -> crate::data::tree::ApplyResult {
         // The zxids handed out only increase: a repeated or older one would
         // stand for two different txns in the logs of the ensemble.
         assert!(
@@ -316,7 +316,7 @@ impl Sequencer {
         );
         let r = self.apply_only(&txn);
         let digest = TxnDigest {
-            version: crate::digest::DIGEST_VERSION,
+            version: crate::data::digest::DIGEST_VERSION,
             tree_digest: self.tree.digest(),
         };
         self.logged.push((txn, digest));
@@ -1153,7 +1153,7 @@ impl Sequencer {
 
     /// Applies a txn and queues its events to every shard (a learner's
     /// commits: it logged them as proposals).
-    fn apply_only(&mut self, txn: &Txn) -> crate::tree::ApplyResult {
+    fn apply_only(&mut self, txn: &Txn) -> crate::data::tree::ApplyResult {
         let mut events = Vec::new();
         let r = self.tree.apply(txn, &mut events);
         for ev in events {
@@ -1543,7 +1543,7 @@ mod four_lw_tests {
             let req = jute::CreateTtlRequest {
                 path: format!("/n{xid}"),
                 data: Some(Bytes::new()),
-                acl: crate::tree::open_acl(),
+                acl: crate::data::tree::open_acl(),
                 flags: 0,
                 ttl: -1,
             };
@@ -1699,7 +1699,8 @@ mod four_lw_tests {
         assert_eq!(g.views[0].shard, 0);
         assert_eq!(g.server_state, "standalone");
         // The same facts give the 4lw text.
-        assert!(crate::fourlw::answer(Cmd::Mntr, &g.facts()).contains("zk_packets_received\t8\n"));
+        assert!(crate::protocol::fourlw::answer(Cmd::Mntr, &g.facts())
+            .contains("zk_packets_received\t8\n"));
         // Nothing goes to the shards for it.
         assert!(s.take().is_none_or(|o| o.iter().all(|q| q.is_empty())));
     }

@@ -4,7 +4,7 @@
 //! and expansion of ACLs a client sets (`fixupACL`), and authentication of
 //! `addauth` packets (`DigestAuthenticationProvider`). Pure logic.
 
-use crate::jute::{Acl, Code, Id};
+use crate::protocol::jute::{Acl, Code, Id};
 use base64::Engine;
 use sha1::{Digest, Sha1};
 

@@ -7,6 +7,8 @@
 //! sequencer then tells the shards through its ordinary channel. See
 //! `docs/operations.md` for the whole sequence.
 
+pub mod stall;
+pub mod tools;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -124,7 +126,7 @@ pub const DEFAULT_MAX_QUEUED_REPLY_BYTES: usize = 1 << 20;
 impl Default for OpsSettings {
     fn default() -> OpsSettings {
         OpsSettings {
-            stall_threshold_ms: crate::stall::DEFAULT_THRESHOLD_MS,
+            stall_threshold_ms: crate::ops::stall::DEFAULT_THRESHOLD_MS,
             request_warn_ms: 1000,
             shutdown_timeout: Duration::from_secs(10),
             log_format: LogFormat::Text,

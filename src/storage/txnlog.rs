@@ -23,9 +23,9 @@
 //! (`FileTxnLog.getLogFiles`). Pure logic over byte buffers; the only I/O is
 //! [`list_files`], which reads a directory listing.
 
-use crate::digest::TxnDigest;
-use crate::jute::{op, Jute, JuteError, JuteWrite, Reader, TxnHeader};
-use crate::txn::{Txn, TxnBody};
+use crate::data::digest::TxnDigest;
+use crate::data::txn::{Txn, TxnBody};
+use crate::protocol::jute::{op, Jute, JuteError, JuteWrite, Reader, TxnHeader};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::path::{Path, PathBuf};
 
@@ -554,7 +554,7 @@ pub fn list_files(dir: &Path, prefix: &str) -> std::io::Result<Vec<(i64, PathBuf
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jute::{
+    use crate::protocol::jute::{
         CloseSessionTxn, CreateSessionTxn, CreateTxn, DeleteTxn, ErrorTxn, SetDataTxn,
     };
     use proptest::prelude::*;
@@ -576,7 +576,7 @@ mod tests {
                 body: TxnBody::Create(CreateTxn {
                     path: format!("/n{zxid}"),
                     data: Some(Bytes::from(vec![zxid as u8; (zxid % 7) as usize])),
-                    acl: crate::tree::open_acl(),
+                    acl: crate::data::tree::open_acl(),
                     ephemeral: false,
                     parent_cversion: zxid as i32,
                 }),

@@ -2,9 +2,9 @@
 //! `conf`, `dirs`), read from `/proc` and the data directories.
 //!
 //! Small blocking reads, done on the asking shard only when such a word is
-//! asked; the formatting lives in [`crate::fourlw`].
+//! asked; the formatting lives in [`crate::protocol::fourlw`].
 
-use crate::fourlw::{EnvFacts, OsFacts};
+use crate::protocol::fourlw::{EnvFacts, OsFacts};
 use std::path::Path;
 
 /// Bytes in the files under `path`, recursively (ZooKeeper's `getDirSize`;

@@ -11,12 +11,14 @@
 //! `corral purge`, never on a shard or the sequencer. Formats live in
 //! `txnlog` and `snapshot`.
 
-use crate::digest::ZxidDigest;
-use crate::jute::op;
-use crate::snapshot::{self, Compression};
-use crate::tree::Tree;
-use crate::txn::TxnBody;
-use crate::txnlog;
+pub mod filemap;
+pub mod snapshot;
+pub mod txnlog;
+use crate::data::digest::ZxidDigest;
+use crate::data::tree::Tree;
+use crate::data::txn::TxnBody;
+use crate::protocol::jute::op;
+use crate::storage::snapshot::Compression;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::Write;
@@ -81,7 +83,7 @@ pub struct Recovered {
 
 /// Appends to a deque kept to the last `commitLogCount` items.
 fn push_bounded<T>(q: &mut VecDeque<T>, item: T) {
-    if q.len() == crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT {
+    if q.len() == crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT {
         q.pop_front();
     }
     q.push_back(item);
@@ -260,7 +262,7 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
     let last_index = to_replay.len().saturating_sub(1);
     for (i, (_, name)) in to_replay.iter().enumerate() {
         let path = dirs.log.join(name);
-        let bytes = crate::filemap::map(&path).map_err(io(&path))?;
+        let bytes = crate::storage::filemap::map(&path).map_err(io(&path))?;
         let later_logs = last_index - i;
         let mut reader = match txnlog::LogReader::new(&bytes) {
             Ok((_, r)) => r.skip_through(tree.last_zxid),
@@ -523,7 +525,7 @@ pub fn purge(dirs: &Dirs, retain: usize) -> Result<Purged, StorageError> {
 
 /// Opens `log.<first_zxid>` with its header written and synced; used by
 /// tests and tools that write logs without the log core.
-pub fn write_log_file(dir: &Path, txns: &[crate::txn::Txn]) -> Result<PathBuf, StorageError> {
+pub fn write_log_file(dir: &Path, txns: &[crate::data::txn::Txn]) -> Result<PathBuf, StorageError> {
     let first = txns.first().map_or(0, |t| t.hdr.zxid);
     let path = dir.join(txnlog::log_file_name(first));
     let mut buf = bytes::BytesMut::new();
@@ -597,8 +599,8 @@ pub fn newest_snapshot_size(dirs: &Dirs) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jute::{CreateTxn, TxnHeader};
-    use crate::txn::Txn;
+    use crate::data::txn::Txn;
+    use crate::protocol::jute::{CreateTxn, TxnHeader};
 
     #[test]
     fn truncation_keeps_the_log_up_to_a_zxid_and_drops_what_follows() {
@@ -608,9 +610,10 @@ mod tests {
         let second: Vec<Txn> = (6..=8).map(|z| create(z, &format!("/a{z}"))).collect();
         let f1 = write_log_file(&dirs.log, &first).unwrap();
         let f2 = write_log_file(&dirs.log, &second).unwrap();
-        let newer = dirs
-            .snap
-            .join(crate::snapshot::snapshot_file_name(7, Compression::None));
+        let newer = dirs.snap.join(crate::storage::snapshot::snapshot_file_name(
+            7,
+            Compression::None,
+        ));
         std::fs::write(&newer, b"x").unwrap();
         truncate_log(&dirs, 3).unwrap();
         assert!(!f2.exists() && !newer.exists());
@@ -686,8 +689,10 @@ mod tests {
 
         assert_eq!(newest_snapshot_size(&dirs), 0);
         std::fs::write(
-            dirs.snap
-                .join(crate::snapshot::snapshot_file_name(7, Compression::None)),
+            dirs.snap.join(crate::storage::snapshot::snapshot_file_name(
+                7,
+                Compression::None,
+            )),
             b"twelve bytes",
         )
         .unwrap();
@@ -708,7 +713,7 @@ mod tests {
             assert_eq!(data, &txnlog::marshall_entry(t, None));
         }
         // Over two files and past the bound: the last `commitLogCount`.
-        let n = crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT as i64;
+        let n = crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT as i64;
         let more: Vec<Txn> = (4..=n + 100)
             .map(|z| create(z, &format!("/t{z}")))
             .collect();
@@ -732,7 +737,7 @@ mod tests {
             body: TxnBody::Create(CreateTxn {
                 path: path.into(),
                 data: Some(bytes::Bytes::from_static(b"x")),
-                acl: crate::tree::open_acl(),
+                acl: crate::data::tree::open_acl(),
                 ephemeral: false,
                 parent_cversion: zxid as i32,
             }),

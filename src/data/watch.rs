@@ -4,7 +4,7 @@
 //! Owns, per path, which connection watches it and in which mode. Pure
 //! logic: `trigger` returns the connections to notify; the shard sends.
 
-use crate::tree::EventType;
+use crate::data::tree::EventType;
 use std::collections::{BTreeSet, HashMap};
 
 /// A connection id, unique within a shard.
@@ -95,7 +95,7 @@ impl Manager {
         if self.recursive > 0 && kind != EventType::NodeChildrenChanged {
             let mut p = path;
             while p != "/" {
-                p = crate::tree::parent_path(p);
+                p = crate::data::tree::parent_path(p);
                 if let Some(e) = self.by_path.get(p) {
                     for (&conn, &mode) in e {
                         if mode == Mode::PersistentRecursive {

@@ -6,11 +6,11 @@
 //! takes the tree version and the shard's watch table, and returns the
 //! reply's error code and body.
 
-use crate::acl::{self, perms, AclPolicy};
-use crate::jute::{self, op, Code, Id, Jute, JuteError, JuteWrite, Reader};
-use crate::prep::WriteOp;
-use crate::tree::Tree;
-use crate::watch::{ConnId, Mode, Table, Watches};
+use crate::data::acl::{self, perms, AclPolicy};
+use crate::data::prep::WriteOp;
+use crate::data::tree::Tree;
+use crate::data::watch::{ConnId, Mode, Table, Watches};
+use crate::protocol::jute::{self, op, Code, Id, Jute, JuteError, JuteWrite, Reader};
 use bytes::{Bytes, BytesMut};
 
 /// A read sub-op of multiRead.
@@ -430,7 +430,7 @@ fn node_checked<'t>(
     ctx: &ReadCtx<'t>,
     path: &str,
     perm: i32,
-) -> Result<&'t crate::tree::Node, Code> {
+) -> Result<&'t crate::data::tree::Node, Code> {
     let n = ctx.tree.get(path).ok_or(Code::NoNode)?;
     acl::check(ctx.policy, &n.acl, perm, ctx.auth)?;
     Ok(n)
@@ -670,7 +670,7 @@ pub fn notification(out: &mut BytesMut, kind: i32, state: i32, path: &str) {
 }
 
 /// The reply body of a write, from what `apply` produced.
-pub fn write_reply(op: i32, r: &crate::tree::ApplyResult) -> (i32, Option<Bytes>) {
+pub fn write_reply(op: i32, r: &crate::data::tree::ApplyResult) -> (i32, Option<Bytes>) {
     if op == op::MULTI {
         if r.multi.is_empty() && r.err != 0 {
             return (r.err, None);

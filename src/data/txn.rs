@@ -4,7 +4,7 @@
 //! records, so it serialises to the exact bytes ZooKeeper logs
 //! (`encode_body`/`decode_body`). Owns nothing else.
 
-use crate::jute::{self, op, Jute, JuteError, Reader, TxnHeader};
+use crate::protocol::jute::{self, op, Jute, JuteError, Reader, TxnHeader};
 use bytes::{Bytes, BytesMut};
 
 /// The body of a txn, by type.
@@ -149,7 +149,7 @@ impl Txn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jute::{
+    use crate::protocol::jute::{
         op, CheckVersionTxn, CloseSessionTxn, CreateTxn, DeleteTxn, ErrorTxn, SetDataTxn, TxnHeader,
     };
 
@@ -168,7 +168,7 @@ mod tests {
                 body: TxnBody::Create(CreateTxn {
                     path: "/a".into(),
                     data: Some(Bytes::from_static(b"x")),
-                    acl: crate::tree::open_acl(),
+                    acl: crate::data::tree::open_acl(),
                     ephemeral: true,
                     parent_cversion: 1,
                 }),

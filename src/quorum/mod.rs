@@ -4,6 +4,8 @@
 //! Logic only, no I/O. `election` and `zab` build on it; it reads the
 //! parsed `server.N` lines from `config` and touches nothing else.
 
+pub mod election;
+pub mod zab;
 use crate::config::{PeerType, ServerSpec};
 use std::collections::BTreeSet;
 

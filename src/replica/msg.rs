@@ -1,10 +1,10 @@
 //! The messages that cross cores: shard → sequencer and back.
 
-use crate::fourlw;
-use crate::jute::Id;
-use crate::prep::WriteOp;
-use crate::tree::{Event, Tree};
-use crate::watch::ConnId;
+use crate::data::prep::WriteOp;
+use crate::data::tree::{Event, Tree};
+use crate::data::watch::ConnId;
+use crate::protocol::fourlw;
+use crate::protocol::jute::Id;
 use bytes::Bytes;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -160,7 +160,7 @@ pub struct Batch {
 pub enum ToLog {
     /// Txns to make durable, in zxid order, each with the tree's digest
     /// after it (ZooKeeper's `TxnDigest`).
-    Append(Vec<(crate::txn::Txn, crate::digest::TxnDigest)>),
+    Append(Vec<(crate::data::txn::Txn, crate::data::digest::TxnDigest)>),
     /// A frozen version to write as a snapshot, with the sessions.
     Snapshot {
         tree: Arc<Tree>,
