@@ -20,8 +20,8 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use common::{die_with_parent, free_port};
-use corral::data::digest::{tree_digest, TxnDigest, ZxidDigest, DIGEST_VERSION};
-use corral::data::tree::{child_path, Tree};
+use corral::data::digest::{TxnDigest, ZxidDigest, DIGEST_VERSION};
+use corral::data::tree::{child_path, tree_digest, Tree};
 use corral::data::txn::{Txn, TxnBody};
 use corral::protocol::jute::{
     op, Acl, AuthPacket, CheckVersionRequest, CheckVersionTxn, CloseSessionTxn, ConnectRequest,

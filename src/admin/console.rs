@@ -63,7 +63,7 @@ pub fn route(link: &Link, req: &Request) -> Option<Response> {
                         &watches.facts(),
                         &counters::values(),
                         &link.fixed.core_map,
-                        crate::server::now_ms(),
+                        crate::ops::clock::now_ms(),
                         &link.ids,
                     );
                     Response::json(200, super::json::pretty(&v))

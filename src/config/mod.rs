@@ -25,6 +25,7 @@
 //! `dynamicConfigFile` if one is named) nothing here does I/O or logs; callers
 //! print [`Loaded::warnings`] themselves.
 
+use crate::protocol::fourlw::Cmd;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
@@ -37,11 +38,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_TICK_TIME_MS: u32 = 3000;
 
 /// Every four-letter-word command ZooKeeper 3.8 knows (what `*` enables in
-/// `4lw.commands.whitelist`).
-pub const FOUR_LETTER_WORDS: [&str; 18] = [
-    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "mntr", "ruok", "srst",
-    "srvr", "stat", "stmk", "wchc", "wchp", "wchs",
-];
+/// `4lw.commands.whitelist`): the names of [`Cmd::ALL`], the one list.
+pub fn four_letter_words() -> impl Iterator<Item = &'static str> {
+    Cmd::ALL.into_iter().map(Cmd::name)
+}
 
 /// ZooKeeper's default metrics provider class.
 pub const DEFAULT_METRICS_PROVIDER: &str =
@@ -1969,13 +1969,13 @@ impl Parser {
         if let Some(list) = self.prop(NAME) {
             for cmd in list.split(',').map(str::trim) {
                 if cmd == "*" {
-                    set.extend(FOUR_LETTER_WORDS.iter().map(|c| c.to_string()));
+                    set.extend(four_letter_words().map(str::to_string));
                     break;
                 }
                 if cmd.is_empty() {
                     continue;
                 }
-                if FOUR_LETTER_WORDS.contains(&cmd) {
+                if four_letter_words().any(|w| w == cmd) {
                     set.insert(cmd.to_string());
                 } else {
                     unknown.push(cmd.to_string());
@@ -3048,7 +3048,7 @@ corral.admin.showSessionIds=true
         );
 
         let c = ok(&format!("{BASE}4lw.commands.whitelist=*\n")).config;
-        assert_eq!(c.four_lw_whitelist.len(), FOUR_LETTER_WORDS.len());
+        assert_eq!(c.four_lw_whitelist.len(), Cmd::ALL.len());
         assert!(c.is_four_letter_word_enabled("mntr") && c.is_four_letter_word_enabled("hash"));
 
         let c = ok_with(

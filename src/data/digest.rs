@@ -9,9 +9,9 @@
 //! incrementally: subtract a node's digest before a change, add it after.
 //! The digest of the tree after a txn is what ZooKeeper appends to that txn
 //! in the log (`TxnDigest`) and what it writes after a snapshot
-//! (`ZxidDigest`). Pure logic, no I/O.
+//! (`ZxidDigest`). Pure logic, no I/O. It knows nothing of the tree: the
+//! tree (`data::tree`) feeds it nodes (`node_digest`, `tree_digest`).
 
-use crate::data::tree::{Node, Tree};
 use crate::protocol::jute::{Jute, JuteError, JuteWrite, Reader};
 use bytes::BytesMut;
 
@@ -57,29 +57,6 @@ pub fn digest_of(
     b[52..60].copy_from_slice(&ephemeral_owner.to_be_bytes());
     h.update(&b);
     h.finalize() as u64
-}
-
-/// The digest of `node` at `path` (`"/"` and `""` both name the root).
-pub fn node_digest(path: &str, node: &Node) -> u64 {
-    digest_of(
-        path,
-        node.data(),
-        node.czxid,
-        node.mzxid,
-        node.pzxid,
-        node.ctime,
-        node.mtime,
-        node.version,
-        node.cversion,
-        node.aversion,
-        node.ephemeral_owner,
-    )
-}
-
-/// The whole tree's digest, as `DataTree.getTreeDigest()` reports it.
-pub fn tree_digest(tree: &Tree) -> i64 {
-    tree.nodes()
-        .fold(0u64, |acc, (p, n)| acc.wrapping_add(node_digest(p, n))) as i64
 }
 
 /// ZooKeeper's `AdHash`: a digest kept up to date as nodes change.
@@ -128,17 +105,6 @@ pub struct ZxidDigest {
     pub digest: i64,
 }
 
-impl ZxidDigest {
-    /// The digest of `tree` as of its `last_zxid`.
-    pub fn of(tree: &Tree) -> ZxidDigest {
-        ZxidDigest {
-            zxid: tree.last_zxid,
-            digest_version: DIGEST_VERSION,
-            digest: tree.digest(),
-        }
-    }
-}
-
 impl Jute for ZxidDigest {
     fn read(r: &mut Reader<'_>) -> Result<Self, JuteError> {
         let zxid = r.long()?;
@@ -172,6 +138,7 @@ impl Jute for ZxidDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::tree::{node_digest, tree_digest, Tree};
     use crate::data::txn::{Txn, TxnBody};
     use crate::protocol::jute::{op, CreateTxn, DeleteTxn, SetDataTxn, TxnHeader};
     use bytes::Bytes;

@@ -642,7 +642,7 @@ mod model_tests {
                 }
                 prop_assert_eq!(t.node_count(), model.len() + 4);
                 // The digest kept as nodes change is the whole tree's.
-                prop_assert_eq!(t.digest(), crate::data::digest::tree_digest(&t));
+                prop_assert_eq!(t.digest(), crate::data::tree::tree_digest(&t));
             }
         }
     }

@@ -14,7 +14,7 @@
 //! one allocation per node holding its fields, path and data. The tree
 //! also keeps ZooKeeper's digest up to date as nodes change.
 
-use crate::data::digest::AdHash;
+use crate::data::digest::{digest_of, AdHash, ZxidDigest, DIGEST_VERSION};
 use crate::data::txn::{Txn, TxnBody};
 use crate::protocol::jute::{Acl, Code, Id, Stat};
 use bytes::Bytes;
@@ -277,9 +277,9 @@ impl Node {
             .then(|| &self.0.slice[DEPTH + self.path_len as usize..])
     }
 
-    /// ZooKeeper's digest of this node ([`crate::data::digest::node_digest`]).
+    /// ZooKeeper's digest of this node ([`node_digest`]).
     pub fn digest(&self) -> u64 {
-        crate::data::digest::node_digest(self.path(), self)
+        node_digest(self.path(), self)
     }
 
     /// A copy with the fixed fields changed by `f`.
@@ -1107,6 +1107,40 @@ pub fn parent_path(path: &str) -> &str {
     parent_of(path)
 }
 
+/// The digest of `node` at `path` (`"/"` and `""` both name the root).
+pub fn node_digest(path: &str, node: &Node) -> u64 {
+    digest_of(
+        path,
+        node.data(),
+        node.czxid,
+        node.mzxid,
+        node.pzxid,
+        node.ctime,
+        node.mtime,
+        node.version,
+        node.cversion,
+        node.aversion,
+        node.ephemeral_owner,
+    )
+}
+
+/// The whole tree's digest, as `DataTree.getTreeDigest()` reports it.
+pub fn tree_digest(tree: &Tree) -> i64 {
+    tree.nodes()
+        .fold(0u64, |acc, (p, n)| acc.wrapping_add(node_digest(p, n))) as i64
+}
+
+impl ZxidDigest {
+    /// The digest of `tree` as of its `last_zxid`.
+    pub fn of(tree: &Tree) -> ZxidDigest {
+        ZxidDigest {
+            zxid: tree.last_zxid,
+            digest_version: DIGEST_VERSION,
+            digest: tree.digest(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1190,7 +1224,7 @@ mod tests {
         );
         t.apply(&close, ev);
         assert_eq!(t.get("/a").unwrap().pzxid, 11);
-        assert_eq!(t.digest(), crate::data::digest::tree_digest(&t));
+        assert_eq!(t.digest(), tree_digest(&t));
     }
 
     proptest::proptest! {
@@ -1219,7 +1253,7 @@ mod tests {
         let rebuilt = Tree::from_nodes(t.nodes().map(|(_, n)| n.clone()), t.last_zxid).unwrap();
         assert_eq!(rebuilt.node_count(), t.node_count());
         assert_eq!(rebuilt.digest(), t.digest());
-        assert_eq!(t.digest(), crate::data::digest::tree_digest(&t));
+        assert_eq!(t.digest(), tree_digest(&t));
         for (p, n) in t.nodes() {
             assert_eq!(rebuilt.get(p).unwrap().stat(), n.stat(), "{p}");
             assert_eq!(rebuilt.children(p), t.children(p), "{p}");

@@ -7,6 +7,7 @@
 //! sequencer then tells the shards through its ordinary channel. See
 //! `docs/operations.md` for the whole sequence.
 
+pub mod clock;
 pub mod stall;
 pub mod tools;
 use std::collections::BTreeMap;

@@ -6,6 +6,7 @@
 
 use crate::data::tree::Tree;
 use crate::data::txn::{Txn, TxnBody};
+use crate::ops::clock::civil_from_days;
 use crate::protocol::jute::op;
 use crate::storage::snapshot::Snapshot;
 use crate::storage::txnlog::{LogFile, LogTail};
@@ -38,20 +39,6 @@ pub fn op_name(code: i32) -> &'static str {
         op::RECONFIG => "reconfig",
         _ => "unknown",
     }
-}
-
-/// Days since 1970-01-01 as (year, month 1-12, day 1-31), by Howard
-/// Hinnant's `civil_from_days`; shared by every date corral prints.
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn time(ms: i64) -> String {

@@ -109,12 +109,7 @@ pub(crate) fn elapsed_ms(at: std::time::Instant) -> i64 {
         .as_millis() as i64
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::ops::clock::now_ms;
 
 const CHANNEL_DEPTH: usize = 16 * 1024;
 

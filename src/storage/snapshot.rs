@@ -25,7 +25,8 @@
 //! snappy "framing format"). The checksum always covers the uncompressed
 //! bytes. Reading is over a byte slice, writing to any `io::Write`.
 
-use crate::data::digest::{tree_digest, ZxidDigest};
+use crate::data::digest::ZxidDigest;
+use crate::data::tree::tree_digest;
 use crate::data::tree::{Node, NodeHead, Tree};
 use crate::data::txn::{Txn, TxnBody};
 use crate::protocol::jute::{Acl, Jute, JuteError, JuteWrite, Reader};
