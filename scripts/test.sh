@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/check-imports.sh
 cargo build --release --workspace
 cargo test --release --workspace
 if [[ -x scripts/test-py.sh ]]; then
