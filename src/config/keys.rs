@@ -1,0 +1,265 @@
+//! The known keys: what `QuorumPeerConfig` reads, the system properties
+//! ZooKeeper 3.8 documents (honoured or refused by name), and the Java-only
+//! settings corral accepts with a warning. Tables and lookups only.
+
+use super::*;
+
+/// Why corral ignores a setting ZooKeeper implements in Java, if it does.
+/// `key` is the zoo.cfg spelling (property name without `zookeeper.`).
+pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
+    const TLS: &str = "TLS is not supported by corral; ignored";
+    const SASL: &str = "SASL/Kerberos authentication is not supported by corral; ignored";
+    let k = key;
+    let any = |names: &[&str]| names.contains(&k);
+    if any(&[
+        "secureClientPort",
+        "secureClientPortAddress",
+        "sslQuorum",
+        "sslQuorumReloadCertFiles",
+        "portUnification",
+        "client.portUnification",
+        "client.certReload",
+        "X509AuthenticationProvider.superUser",
+        "netty.server.earlyDropSecureConnectionHandshakes",
+        "netty.server.outstandingHandshake.limit",
+        "outstandingHandshake.limit",
+        "fips-mode",
+    ]) || k.starts_with("ssl.")
+    {
+        return Some(TLS);
+    }
+    if any(&[
+        "quorum.cnxn.threads.size",
+        "sessionRequireClientSASLAuth",
+        "superUser",
+        "allowSaslFailedClients",
+    ]) || k.starts_with("quorum.auth.")
+        || k.starts_with("kerberos.")
+        || k.starts_with("sasl.")
+        || k.starts_with("superUser.")
+    {
+        return Some(SASL);
+    }
+    if k == "authProvider" || k.starts_with("authProvider.") {
+        return Some("Java authentication provider classes are not supported by corral; ignored");
+    }
+    if any(&["serverCnxnFactory", "watchManagerName", "audit.impl.class"]) {
+        return Some("selects a Java implementation class; corral has its own; ignored");
+    }
+    if k == "advancedFlowControlEnabled" {
+        return Some("Netty-specific; ignored by corral");
+    }
+    if k.starts_with("jvm.pause.") {
+        return Some(
+            "JVM pause monitoring does not apply to corral (its stall monitor is set with corral.stallThresholdMs); ignored",
+        );
+    }
+    if k == "admin.portUnification" || k == "admin.forceHttps" {
+        return Some("TLS on the AdminServer is not supported by corral; it serves plain HTTP");
+    }
+    if k == "metricsProvider.className"
+        && value != DEFAULT_METRICS_PROVIDER
+        && value != PROMETHEUS_METRICS_PROVIDER
+    {
+        return Some("unknown metrics provider class; corral serves no metrics endpoint for it");
+    }
+    if k == "oraclePath" {
+        return Some("the quorum oracle (QuorumOracleMaj) is not supported by corral; ignored");
+    }
+    if k.starts_with("group.") || k.starts_with("weight.") {
+        return Some("hierarchical quorums are not supported by corral; majority quorums are used");
+    }
+    if k == "DigestAuthenticationProvider.digestAlg"
+        && !(value.eq_ignore_ascii_case("SHA1") || value.eq_ignore_ascii_case("SHA-1"))
+    {
+        return Some("corral computes digest ACLs with SHA1 only; ignored");
+    }
+    None
+}
+
+/// Documented zoo.cfg keys that ZooKeeper reads only from a system property
+/// *without* the `zookeeper.` prefix, so a zoo.cfg line has no effect.
+pub(super) const JVM_ONLY_PROPERTIES: [&str; 5] = [
+    "jute.maxbuffer",
+    "readonlymode.enabled",
+    "znode.container.checkIntervalMs",
+    "znode.container.maxPerMinute",
+    "znode.container.maxNeverUsedIntervalMs",
+];
+
+/// Keys `QuorumPeerConfig.parseProperties` handles itself (they do not become
+/// system properties). `server.`/`group`/`weight` and `metricsProvider.` are
+/// matched by prefix elsewhere. (The match in `apply_entry` is authoritative;
+/// this list lets the tests check that every one of them is accepted.)
+#[cfg(test)]
+pub(super) const QPC_KEYS: [&str; 43] = [
+    "dataDir",
+    "dataLogDir",
+    "clientPort",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "clientPortAddress",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "observerMasterPort",
+    "clientPortListenBacklog",
+    "tickTime",
+    "maxClientCnxns",
+    "minSessionTimeout",
+    "maxSessionTimeout",
+    "initLimit",
+    "syncLimit",
+    "connectToLearnerMasterLimit",
+    "electionAlg",
+    "quorumListenOnAllIPs",
+    "peerType",
+    "syncEnabled",
+    "dynamicConfigFile",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
+    "standaloneEnabled",
+    "reconfigEnabled",
+    "sslQuorum",
+    "portUnification",
+    "sslQuorumReloadCertFiles",
+    "quorum.auth.enableSasl",
+    "quorum.auth.serverRequireSasl",
+    "quorum.auth.learnerRequireSasl",
+    "quorum.auth.learner.saslLoginContext",
+    "quorum.auth.server.saslLoginContext",
+    "quorum.auth.kerberos.servicePrincipal",
+    "quorum.cnxn.threads.size",
+    "jvm.pause.info-threshold.ms",
+    "jvm.pause.warn-threshold.ms",
+    "jvm.pause.sleep.time.ms",
+    "jvm.pause.monitor",
+    "multiAddress.enabled",
+    "multiAddress.reachabilityCheckTimeoutMs",
+    "multiAddress.reachabilityCheckEnabled",
+];
+
+/// Documented (zookeeperAdmin.md, 3.8) keys that become `zookeeper.<key>`
+/// system properties, plus `zookeeper.`-documented properties written without
+/// the prefix (which also work from zoo.cfg).
+pub(super) const PROPERTY_KEYS: [&str; 97] = [
+    "globalOutstandingLimit",
+    // Read by ZKDatabase (a leader's DIFF from its txn log); not in the
+    // admin guide, but a 3.8 property all the same.
+    "snapshotSizeFactor",
+    "preAllocSize",
+    "snapCount",
+    "commitLogCount",
+    "snapSizeLimitInKb",
+    "txnLogSizeLimitInKb",
+    "maxCnxns",
+    "fsync.warningthresholdms",
+    "maxResponseCacheSize",
+    "maxGetChildrenResponseCacheSize",
+    "extendedTypesEnabled",
+    "emulate353TTLNodes",
+    "watchManagerName",
+    "watcherCleanThreadsNum",
+    "watcherCleanThreshold",
+    "watcherCleanIntervalInSeconds",
+    "maxInProcessingDeadWatchers",
+    "bitHashCacheSize",
+    "fastleader.minNotificationInterval",
+    "fastleader.maxNotificationInterval",
+    "connectionMaxTokens",
+    "connectionTokenFillTime",
+    "connectionTokenFillCount",
+    "connectionFreezeTime",
+    "connectionDropIncrease",
+    "connectionDropDecrease",
+    "connectionDecreaseRatio",
+    "connection_throttle_weight_enabled",
+    "connection_throttle_global_session_weight",
+    "connection_throttle_local_session_weight",
+    "connection_throttle_renew_session_weight",
+    "serverCnxnFactory",
+    "flushDelay",
+    "maxWriteQueuePollTime",
+    "maxBatchSize",
+    "enforceQuota",
+    "requestThrottleLimit",
+    "requestThrottleStallTime",
+    "requestThrottleDropStale",
+    "requestStaleLatencyCheck",
+    "requestStaleConnectionCheck",
+    "request_throttler.shutdownTimeout",
+    "advancedFlowControlEnabled",
+    "enableEagerACLCheck",
+    "maxConcurrentSnapSyncs",
+    "maxConcurrentDiffSyncs",
+    "digest.enabled",
+    "snapshot.compression.method",
+    "snapshot.trust.empty",
+    "audit.enable",
+    "audit.impl.class",
+    "largeRequestMaxBytes",
+    "largeRequestThreshold",
+    "outstandingHandshake.limit",
+    "netty.server.outstandingHandshake.limit",
+    "netty.server.earlyDropSecureConnectionHandshakes",
+    "throttledOpWaitTime",
+    "learner.closeSocketAsync",
+    "leader.closeSocketAsync",
+    "learner.asyncSending",
+    "forward_learner_requests_to_commit_processor_disabled",
+    "maxTimeToWaitForEpoch",
+    "leaderServes",
+    "cnxTimeout",
+    "quorumCnxnTimeoutMs",
+    "4lw.commands.whitelist",
+    "tcpKeepAlive",
+    "clientTcpKeepAlive",
+    "electionPortBindRetry",
+    "observer.reconnectDelayMs",
+    "observer.election.DelayMs",
+    "observer.syncEnabled",
+    "DigestAuthenticationProvider.enabled",
+    "DigestAuthenticationProvider.superDigest",
+    "DigestAuthenticationProvider.digestAlg",
+    "X509AuthenticationProvider.superUser",
+    "superUser",
+    "ensembleAuthName",
+    "sessionRequireClientSASLAuth",
+    "enforce.auth.enabled",
+    "enforce.auth.schemes",
+    "client.certReload",
+    "client.portUnification",
+    "fips-mode",
+    "follower.skipLearnerRequestToNextProcessor",
+    "jute.maxbuffer.extrasize",
+    "skipACL",
+    "forceSync",
+    "nio.numSelectorThreads",
+    "nio.numWorkerThreads",
+    "nio.sessionlessCnxnTimeout",
+    "commitProcessor.numWorkerThreads",
+    "commitProcessor.maxReadBatchSize",
+    "commitProcessor.maxCommitBatchSize",
+    "messageTracker.BufferSize",
+    "messageTracker.Enabled",
+];
+
+/// Documented prefixes of property keys.
+pub(super) const PROPERTY_PREFIXES: [&str; 6] = [
+    "ssl.",
+    "authProvider.",
+    "kerberos.",
+    "admin.",
+    "superUser.",
+    "corral.",
+];
+
+pub(super) fn is_documented_property_key(key: &str) -> bool {
+    PROPERTY_KEYS.contains(&key)
+        || key == "authProvider"
+        || PROPERTY_PREFIXES.iter().any(|p| key.starts_with(p))
+        || matches!(key, "datadir.autocreate" | "db.autocreate")
+}
+
+pub(super) fn is_quorum_key(key: &str) -> bool {
+    key.starts_with("server.") || key.starts_with("group") || key.starts_with("weight")
+}

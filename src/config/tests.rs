@@ -1,0 +1,1181 @@
+//! The config tests: zoo.cfg and `-D` parsing, the known keys, the quorum
+//! checks, and the sample configs in `conf/`.
+
+use super::*;
+use super::{keys::*, parser::*, values::*};
+
+fn no_flags() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+fn flags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn ok(text: &str) -> Loaded {
+    ok_with(text, &no_flags())
+}
+
+fn ok_with(text: &str, jvm: &BTreeMap<String, String>) -> Loaded {
+    match parse_str(text, "zoo.cfg", jvm) {
+        Ok(l) => l,
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn err(text: &str) -> ConfigError {
+    err_with(text, &no_flags())
+}
+
+fn err_with(text: &str, jvm: &BTreeMap<String, String>) -> ConfigError {
+    match parse_str(text, "zoo.cfg", jvm) {
+        Ok(l) => panic!("expected an error, got {:?}", l.config),
+        Err(e) => e,
+    }
+}
+
+/// Parses as `load` would, with an in-memory file system.
+fn with_files(text: &str, files: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+    let map: BTreeMap<PathBuf, String> = files
+        .iter()
+        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .collect();
+    let read = move |p: &Path| {
+        map.get(p)
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    };
+    parse_with(
+        text,
+        "zoo.cfg",
+        &no_flags(),
+        &Env {
+            read: &read,
+            look_for_myid: true,
+        },
+    )
+}
+
+fn has_warning(l: &Loaded, needle: &str) -> bool {
+    l.warnings.iter().any(|w| w.contains(needle))
+}
+
+const BASE: &str = "dataDir=/var/lib/zk\nclientPort=2181\n";
+
+const ENSEMBLE: &str = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/zk\nclientPort=2181\n\
+        server.1=zk1:2888:3888\nserver.2=zk2:2888:3888\nserver.3=zk3:2888:3888\n";
+
+// --- JVM flags -----------------------------------------------------------
+
+#[test]
+fn jvm_flags_extracts_d_options_only() {
+    let f = parse_jvm_flags(
+            "-Xmx1g -server -Dzookeeper.skipACL=yes -Dreadonlymode.enabled -Dfoo=a=b -Dx=1 -Dx=2 -D -XX:+UseG1GC",
+        );
+    assert_eq!(f.len(), 4);
+    assert_eq!(f["zookeeper.skipACL"], "yes");
+    assert_eq!(f["readonlymode.enabled"], "");
+    assert_eq!(f["foo"], "a=b");
+    assert_eq!(f["x"], "2", "a repeated -D flag: the last one wins");
+}
+
+#[test]
+fn jvm_flags_handle_shell_quoting() {
+    let f = parse_jvm_flags(
+        r#"-Dzookeeper.superUser="super user" '-Dname=it''s' -Dp=a\ b "-Dq=x\"y" -Dr='  spaced  '"#,
+    );
+    assert_eq!(f["zookeeper.superUser"], "super user");
+    assert_eq!(f["name"], "its");
+    assert_eq!(f["p"], "a b");
+    assert_eq!(f["q"], "x\"y");
+    assert_eq!(f["r"], "  spaced  ");
+}
+
+#[test]
+fn jvm_flags_empty_or_without_d() {
+    assert!(parse_jvm_flags("").is_empty());
+    assert!(parse_jvm_flags("   -server   -Xss1m ").is_empty());
+    assert!(
+        parse_jvm_flags("-D=value").is_empty(),
+        "no key, no property"
+    );
+}
+
+// --- defaults --------------------------------------------------------------
+
+#[test]
+fn builtin_defaults_are_standalone_loopback() {
+    let c = Config::builtin_defaults();
+    assert_eq!(
+        c.client_address(),
+        "127.0.0.1:2181".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(c.data_dir, PathBuf::from("./data"));
+    assert_eq!(c.txn_log_dir(), Path::new("./data"));
+    assert_eq!((c.tick_time, c.init_limit, c.sync_limit), (2000, 10, 5));
+    assert_eq!(
+        (c.min_session_timeout, c.max_session_timeout),
+        (4000, 40000)
+    );
+    assert!(c.servers.is_empty() && !c.is_distributed());
+    assert!(c.properties.is_empty());
+    assert_eq!(c.four_lw_whitelist, BTreeSet::from(["srvr".to_string()]));
+    assert_eq!(c.admin_server_address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+}
+
+#[test]
+fn load_builtin_applies_jvm_flags() {
+    let l = load_builtin(&flags(&[
+        ("zookeeper.skipACL", "yes"),
+        ("zookeeper.4lw.commands.whitelist", "ruok"),
+        ("zookeeper.ssl.keyStore.location", "/k"),
+    ]))
+    .unwrap();
+    assert!(l.config.skip_acl);
+    assert!(l.config.is_four_letter_word_enabled("ruok"));
+    assert_eq!(l.config.client_address().port(), 2181);
+    assert_eq!(l.warnings.len(), 1);
+    assert!(l.warnings[0].starts_with("JVM flag -Dzookeeper.ssl.keyStore.location: TLS"));
+}
+
+#[test]
+fn minimal_file_gets_zookeeper_defaults() {
+    let l = ok(BASE);
+    let c = &l.config;
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(c.tick_time, 3000, "ZooKeeperServer.DEFAULT_TICK_TIME");
+    assert_eq!(
+        (c.min_session_timeout, c.max_session_timeout),
+        (6000, 60000)
+    );
+    assert_eq!(
+        c.client_address(),
+        "0.0.0.0:2181".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(c.data_dir, PathBuf::from("/var/lib/zk"));
+    assert_eq!(c.data_log_dir, None);
+    assert_eq!(c.max_client_cnxns, 60);
+    assert_eq!(c.max_cnxns, 0);
+    assert_eq!(c.sessionless_cnxn_timeout_ms, 10_000);
+    assert_eq!(c.global_outstanding_limit, 1000);
+    assert_eq!(c.snap_count, 100_000);
+    assert_eq!(c.snap_size_limit_in_kb, Some(4_194_304));
+    assert_eq!(c.txn_log_size_limit_in_kb, None);
+    assert_eq!(c.pre_alloc_size_kb, 65_536);
+    assert!(c.force_sync);
+    assert_eq!(c.fsync_warning_threshold_ms, 1000);
+    assert_eq!(
+        (c.autopurge_snap_retain_count, c.autopurge_purge_interval),
+        (3, 0)
+    );
+    assert!(c.sync_enabled && c.standalone_enabled && !c.reconfig_enabled);
+    assert!(!c.quorum_listen_on_all_ips);
+    assert_eq!(c.election_port_bind_retry, 3);
+    assert_eq!(c.cnx_timeout_ms, 5000);
+    assert_eq!(c.four_lw_whitelist.len(), 1);
+    assert!(c.is_four_letter_word_enabled("srvr") && !c.is_four_letter_word_enabled("ruok"));
+    assert_eq!(c.super_digest, None);
+    assert!(!c.skip_acl && !c.extended_types_enabled && !c.readonly_mode_enabled);
+    assert!(!c.enable_eager_acl_check && c.digest_enabled && c.digest_auth_enabled);
+    assert_eq!(
+        (c.container_check_interval_ms, c.container_max_per_minute),
+        (60_000, 10_000)
+    );
+    assert_eq!(c.jute_maxbuffer, 0xfffff);
+    assert_eq!(c.snapshot_compression_method, SnapshotCompression::None);
+    assert!(c.admin_enable_server);
+    assert_eq!(c.admin_server_port, 8080);
+    assert_eq!(c.metrics_http_port, 7000);
+    assert!(!c.metrics_prometheus_enabled());
+    assert!(
+        c.properties.is_empty(),
+        "known keys are not system properties"
+    );
+    assert_eq!(c.server_id, None);
+}
+
+#[test]
+fn session_timeouts_follow_tick_time_unless_set() {
+    let c = ok("dataDir=/d\nclientPort=1\ntickTime=100\n").config;
+    assert_eq!((c.min_session_timeout, c.max_session_timeout), (200, 2000));
+    let c = ok(
+        "dataDir=/d\nclientPort=1\ntickTime=100\nminSessionTimeout=-1\nmaxSessionTimeout=9000\n",
+    )
+    .config;
+    assert_eq!((c.min_session_timeout, c.max_session_timeout), (200, 9000));
+}
+
+#[test]
+fn data_log_dir_and_client_address() {
+    let c = ok("dataDir=/d\ndataLogDir=/l\nclientPort=2200\nclientPortAddress=::1\n").config;
+    assert_eq!(c.txn_log_dir(), Path::new("/l"));
+    assert_eq!(
+        c.client_address(),
+        "[::1]:2200".parse::<SocketAddr>().unwrap()
+    );
+    let c = ok("dataDir=/d\nclientPort=2200\nclientPortAddress=localhost\n").config;
+    assert_eq!(c.client_port_address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+}
+
+#[test]
+fn client_port_zero_and_missing() {
+    let l = ok("dataDir=/d\nclientPort=0\n");
+    assert_eq!(l.config.client_port, 0);
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 2: clientPort: 0: corral lets the OS pick"
+    ));
+    let l = ok("dataDir=/d\n");
+    assert_eq!(l.config.client_port, 2181);
+    assert!(has_warning(&l, "zoo.cfg: clientPort: is not set"));
+}
+
+// --- properties syntax ------------------------------------------------------
+
+#[test]
+fn java_properties_syntax() {
+    let text = "# comment\n\
+                    ! also a comment\n\
+                    \n   \t\n\
+                    dataDir : /d\n\
+                    clientPort 2181\n\
+                    tickTime   =   2500   \n\
+                    initLimit=\\\n     1\\\n   0\n\
+                    a\\=b=c\\:d\n\
+                    \\u0041key=\\u00e9\\t!\n\
+                    emptyValue\n\
+                    spaced\\ key = v\n";
+    let l = ok(text);
+    let c = &l.config;
+    assert_eq!(c.data_dir, PathBuf::from("/d"));
+    assert_eq!(c.client_port, 2181);
+    assert_eq!(c.tick_time, 2500);
+    assert_eq!(
+        c.init_limit, 10,
+        "continuation lines are joined, leading blanks dropped"
+    );
+    assert_eq!(c.property("zookeeper.a=b"), Some("c:d"));
+    assert_eq!(c.property("zookeeper.Akey"), Some("é\t!"));
+    assert_eq!(c.property("zookeeper.emptyValue"), Some(""));
+    assert_eq!(c.property("zookeeper.spaced key"), Some("v"));
+}
+
+#[test]
+fn escapes_comments_and_blank_values() {
+    let c = ok("dataDir=/d\nclientPort=1\nx=\\u00e9\\t!\ny\n  #z=1\nw=a#b\n").config;
+    assert_eq!(c.property("zookeeper.x"), Some("é\t!"));
+    assert_eq!(c.property("zookeeper.y"), Some(""));
+    assert_eq!(
+        c.property("zookeeper.z"),
+        None,
+        "indented # starts a comment"
+    );
+    assert_eq!(
+        c.property("zookeeper.w"),
+        Some("a#b"),
+        "# inside a value is not a comment"
+    );
+}
+
+#[test]
+fn crlf_and_continuation_keep_line_numbers() {
+    let e = err("dataDir=/d\r\nclientPort=1\r\ninitLimit=\\\r\n  5\r\ntickTime=abc\r\n");
+    assert_eq!(e.line(), Some(5));
+    let e = err("dataDir=/d\ntickTime=\\\n  ab\\\n  c\n");
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg line 2: tickTime: \"abc\" is not a number"
+    );
+}
+
+#[test]
+fn malformed_unicode_escape_is_an_error() {
+    let e = err("dataDir=/d\nfoo=\\u12G4\n");
+    assert_eq!(e.line(), Some(2));
+    assert!(e.to_string().contains("malformed \\uXXXX escape"), "{e}");
+}
+
+#[test]
+fn duplicate_key_last_wins_with_warning() {
+    let l = ok("dataDir=/d\nclientPort=1\ntickTime=1000\ntickTime=1500\n");
+    assert_eq!(l.config.tick_time, 1500);
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 3: tickTime: set again on line 4"
+    ));
+}
+
+#[test]
+fn latin1_fallback_decoding() {
+    assert_eq!(decode_text(b"a=\xe9".to_vec()), "a=é");
+    assert_eq!(decode_text("a=é".as_bytes().to_vec()), "a=é");
+}
+
+#[test]
+fn java_number_semantics() {
+    assert!(matches!(java_decode("0x10"), Ok(16)));
+    assert!(matches!(java_decode("#10"), Ok(16)));
+    assert!(matches!(java_decode("010"), Ok(8)));
+    assert!(matches!(java_decode("-5"), Ok(-5)));
+    assert!(matches!(java_decode("0"), Ok(0)));
+    assert!(matches!(java_decode("08"), Err(NumError::NotANumber)));
+    assert!(matches!(java_decimal("0x10"), Err(NumError::NotANumber)));
+    assert!(matches!(java_decimal("+7"), Ok(7)));
+    assert!(matches!(
+        java_decimal("99999999999999999999"),
+        Err(NumError::OutOfRange)
+    ));
+}
+
+// --- unknown keys and system properties --------------------------------------
+
+#[test]
+fn unknown_key_becomes_zookeeper_property_with_warning() {
+    let l = ok(&format!("{BASE}tickTme=2000\n"));
+    assert_eq!(l.config.property("zookeeper.tickTme"), Some("2000"));
+    assert_eq!(l.config.tick_time, 3000);
+    assert_eq!(
+            l.warnings,
+            vec!["zoo.cfg line 3: tickTme: not a ZooKeeper 3.8 setting; kept as system property zookeeper.tickTme"]
+        );
+}
+
+#[test]
+fn documented_property_key_is_stored_silently() {
+    let l = ok(&format!("{BASE}maxResponseCacheSize=10\nflushDelay=5\n"));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(
+        l.config.property("zookeeper.maxResponseCacheSize"),
+        Some("10")
+    );
+    assert_eq!(l.config.property("zookeeper.flushDelay"), Some("5"));
+}
+
+#[test]
+fn zoo_cfg_key_overrides_jvm_flag_for_same_property() {
+    let jvm = flags(&[
+        ("zookeeper.snapCount", "5"),
+        ("zookeeper.globalOutstandingLimit", "9"),
+    ]);
+    let c = ok_with(&format!("{BASE}snapCount=7\n"), &jvm).config;
+    assert_eq!(
+        c.snap_count, 7,
+        "System.setProperty from zoo.cfg wins over -D"
+    );
+    assert_eq!(c.property("zookeeper.snapCount"), Some("7"));
+    assert_eq!(c.global_outstanding_limit, 9, "-D alone applies");
+    assert_eq!(c.property("zookeeper.globalOutstandingLimit"), Some("9"));
+}
+
+#[test]
+fn jvm_flag_for_a_quorum_peer_config_key_has_no_effect() {
+    let c = ok_with(BASE, &flags(&[("zookeeper.tickTime", "1")])).config;
+    assert_eq!(
+        c.tick_time, 3000,
+        "QuorumPeerConfig never reads tickTime from properties"
+    );
+    assert_eq!(c.property("zookeeper.tickTime"), Some("1"));
+}
+
+#[test]
+fn jvm_only_property_in_zoo_cfg_has_no_effect() {
+    let l = ok(&format!("{BASE}jute.maxbuffer=4194304\nreadonlymode.enabled=true\nzookeeper.nio.numWorkerThreads=4\n"));
+    assert_eq!(l.config.jute_maxbuffer, 0xfffff);
+    assert!(!l.config.readonly_mode_enabled);
+    assert_eq!(
+        l.config.property("zookeeper.jute.maxbuffer"),
+        Some("4194304")
+    );
+    assert_eq!(
+        l.config
+            .property("zookeeper.zookeeper.nio.numWorkerThreads"),
+        Some("4")
+    );
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 3: jute.maxbuffer: has no effect in zoo.cfg"
+    ));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 4: readonlymode.enabled: has no effect"
+    ));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 5: zookeeper.nio.numWorkerThreads: has no effect"
+    ));
+}
+
+#[test]
+fn typed_settings_resolve_from_jvm_properties() {
+    let jvm = flags(&[
+        ("jute.maxbuffer", "0x400000"),
+        ("readonlymode.enabled", "true"),
+        ("znode.container.checkIntervalMs", "1000"),
+        ("znode.container.maxPerMinute", "50"),
+        ("zookeeper.extendedTypesEnabled", "TRUE"),
+        ("zookeeper.enableEagerACLCheck", "true"),
+        (
+            "zookeeper.DigestAuthenticationProvider.superDigest",
+            "super:abc=",
+        ),
+        ("zookeeper.digest.enabled", "false"),
+        ("zookeeper.snapshot.compression.method", "snappy"),
+        ("zookeeper.electionPortBindRetry", "0"),
+        ("zookeeper.cnxTimeout", "7000"),
+        ("zookeeper.admin.serverPort", "9090"),
+        ("zookeeper.admin.enableServer", "false"),
+    ]);
+    let c = ok_with(BASE, &jvm).config;
+    assert_eq!(c.jute_maxbuffer, 0x400000, "Integer.getInteger accepts hex");
+    assert!(c.readonly_mode_enabled);
+    assert!(
+        c.is_four_letter_word_enabled("isro"),
+        "read-only mode whitelists isro"
+    );
+    assert_eq!(
+        (c.container_check_interval_ms, c.container_max_per_minute),
+        (1000, 50)
+    );
+    assert!(c.extended_types_enabled && c.enable_eager_acl_check);
+    assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
+    assert!(!c.digest_enabled);
+    assert_eq!(c.snapshot_compression_method, SnapshotCompression::Snappy);
+    assert_eq!(c.election_port_bind_retry, 0);
+    assert_eq!(c.cnx_timeout_ms, 7000);
+    assert_eq!(c.admin_server_port, 9090);
+    assert!(!c.admin_enable_server);
+}
+
+#[test]
+fn sessionless_timeout_must_be_positive() {
+    for bad in ["0", "-5", "soon"] {
+        let e = err(&format!("{BASE}nio.sessionlessCnxnTimeout={bad}\n")).to_string();
+        assert!(e.contains("nio.sessionlessCnxnTimeout"), "{e}");
+    }
+}
+
+#[test]
+fn admin_defaults_are_safe_and_its_bounds_have_keys() {
+    let c = ok(BASE).config;
+    assert!(c.admin_enable_server);
+    assert_eq!(
+        c.admin_server_address,
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        "loopback unless admin.serverAddress says otherwise"
+    );
+    assert_eq!(c.admin_idle_timeout_ms, 30_000);
+    assert_eq!(c.admin_request_timeout_ms, 10_000);
+    assert_eq!(c.admin_max_connections, 32);
+    assert!(!c.admin_show_session_ids);
+    let c = ok(&format!(
+        "{BASE}admin.serverAddress=0.0.0.0
+corral.admin.requestTimeoutMs=500
+             corral.admin.maxConnections=4
+corral.admin.showSessionIds=true
+"
+    ))
+    .config;
+    assert_eq!(c.admin_server_address, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    assert_eq!(c.admin_request_timeout_ms, 500);
+    assert_eq!(c.admin_max_connections, 4);
+    assert!(c.admin_show_session_ids);
+    // -D flags, and the zoo.cfg key wins over the flag.
+    let jvm = flags(&[
+        ("corral.admin.maxConnections", "7"),
+        ("corral.admin.requestTimeoutMs", "900"),
+    ]);
+    let c = ok_with(
+        &format!(
+            "{BASE}corral.admin.maxConnections=5
+"
+        ),
+        &jvm,
+    )
+    .config;
+    assert_eq!(c.admin_max_connections, 5);
+    assert_eq!(c.admin_request_timeout_ms, 900);
+    for bad in [
+        "corral.admin.maxConnections=0",
+        "corral.admin.requestTimeoutMs=0",
+        "corral.admin.requestTimeoutMs=soon",
+    ] {
+        let e = err(&format!(
+            "{BASE}{bad}
+"
+        ))
+        .to_string();
+        let key = bad.split('=').next().unwrap();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn typed_settings_resolve_from_zoo_cfg_keys() {
+    let text = format!(
+            "{BASE}skipACL=yes\nextendedTypesEnabled=true\nenableEagerACLCheck=true\n\
+             DigestAuthenticationProvider.superDigest=super:xyz\nforceSync=no\npreAllocSize=1024\n\
+             snapSizeLimitInKb=-1\ntxnLogSizeLimitInKb=2048\nfsync.warningthresholdms=50\n\
+             globalOutstandingLimit=5\nmaxCnxns=100\nsnapshot.compression.method=gz\nleaderServes=no\n\
+             nio.sessionlessCnxnTimeout=1500\n"
+        );
+    let c = ok(&text).config;
+    assert_eq!(c.sessionless_cnxn_timeout_ms, 1500);
+    assert!(c.skip_acl && c.extended_types_enabled && c.enable_eager_acl_check);
+    assert_eq!(c.super_digest.as_deref(), Some("super:xyz"));
+    assert!(!c.force_sync);
+    assert_eq!(c.pre_alloc_size_kb, 1024);
+    assert_eq!(
+        c.snap_size_limit_in_kb, None,
+        "non-positive disables the limit"
+    );
+    assert_eq!(c.txn_log_size_limit_in_kb, Some(2048));
+    assert_eq!(c.fsync_warning_threshold_ms, 50);
+    assert_eq!(c.global_outstanding_limit, 5);
+    assert_eq!(c.max_cnxns, 100);
+    assert_eq!(c.snapshot_compression_method, SnapshotCompression::Gzip);
+    assert!(!c.leader_serves);
+    assert_eq!(c.property("zookeeper.skipACL"), Some("yes"));
+}
+
+#[test]
+fn skip_acl_only_for_exactly_yes() {
+    let l = ok(&format!("{BASE}skipACL=true\n"));
+    assert!(!l.config.skip_acl, "ZooKeeper compares with \"yes\"");
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 3: skipACL: \"true\" is neither \"yes\" nor \"no\""
+    ));
+    assert!(
+        ok_with(BASE, &flags(&[("zookeeper.skipACL", "yes")]))
+            .config
+            .skip_acl
+    );
+    assert!(
+        !ok_with(BASE, &flags(&[("zookeeper.skipACL", "no")]))
+            .config
+            .skip_acl
+    );
+}
+
+#[test]
+fn fsync_threshold_prefers_prefixed_property() {
+    let jvm = flags(&[
+        ("fsync.warningthresholdms", "10"),
+        ("zookeeper.fsync.warningthresholdms", "20"),
+    ]);
+    assert_eq!(ok_with(BASE, &jvm).config.fsync_warning_threshold_ms, 20);
+    let jvm = flags(&[("fsync.warningthresholdms", "10")]);
+    assert_eq!(ok_with(BASE, &jvm).config.fsync_warning_threshold_ms, 10);
+}
+
+#[test]
+fn sync_enabled_property_overrides_zoo_cfg() {
+    assert!(
+        !ok(&format!("{BASE}syncEnabled=false\n"))
+            .config
+            .sync_enabled
+    );
+    let jvm = flags(&[("zookeeper.observer.syncEnabled", "true")]);
+    assert!(
+        ok_with(&format!("{BASE}syncEnabled=false\n"), &jvm)
+            .config
+            .sync_enabled
+    );
+}
+
+#[test]
+fn clamped_values_warn() {
+    let l = ok(&format!(
+        "{BASE}autopurge.snapRetainCount=1\nautopurge.purgeInterval=24\nsnapCount=1\n"
+    ));
+    assert_eq!(l.config.autopurge_snap_retain_count, 3);
+    assert_eq!(l.config.autopurge_purge_interval, 24);
+    assert_eq!(l.config.snap_count, 2);
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 3: autopurge.snapRetainCount: 1 is below the minimum; using 3"
+    ));
+    assert!(has_warning(&l, "zoo.cfg line 5: snapCount: 1 is below 2"));
+    assert_eq!(
+        ok(&format!("{BASE}autopurge.snapRetainCount=10\n"))
+            .config
+            .autopurge_snap_retain_count,
+        10
+    );
+}
+
+// --- four-letter words ----------------------------------------------------
+
+#[test]
+fn four_letter_whitelist_parsing() {
+    let c = ok(&format!(
+        "{BASE}4lw.commands.whitelist=stat, ruok,, conf ,\n"
+    ))
+    .config;
+    let want: BTreeSet<String> = ["conf", "ruok", "srvr", "stat"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(c.four_lw_whitelist, want, "srvr is always enabled");
+    assert_eq!(
+        c.property("zookeeper.4lw.commands.whitelist"),
+        Some("stat, ruok,, conf ,")
+    );
+
+    let c = ok(&format!("{BASE}4lw.commands.whitelist=*\n")).config;
+    assert_eq!(c.four_lw_whitelist.len(), Cmd::ALL.len());
+    assert!(c.is_four_letter_word_enabled("mntr") && c.is_four_letter_word_enabled("hash"));
+
+    let c = ok_with(
+        BASE,
+        &flags(&[("zookeeper.4lw.commands.whitelist", "mntr")]),
+    )
+    .config;
+    assert!(c.is_four_letter_word_enabled("mntr") && !c.is_four_letter_word_enabled("isro"));
+}
+
+#[test]
+fn four_letter_whitelist_unknown_command_warns() {
+    let l = ok(&format!("{BASE}4lw.commands.whitelist=ruok,bogus\n"));
+    assert!(l.config.is_four_letter_word_enabled("ruok"));
+    assert!(!l.config.is_four_letter_word_enabled("bogus"));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 3: 4lw.commands.whitelist: \"bogus\" is not a four-letter word"
+    ));
+}
+
+// --- errors -----------------------------------------------------------------
+
+#[test]
+fn error_messages_name_file_line_and_key() {
+    let e = err("dataDir=/d\nclientPort=2181\ntickTime=abc\n");
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg line 3: tickTime: \"abc\" is not a number"
+    );
+    assert_eq!((e.line(), e.key()), (Some(3), Some("tickTime")));
+
+    let e = err("dataDir=/d\nclientPort=70000\n");
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg line 2: clientPort: 70000 is out of range (allowed: 0 to 65535)"
+    );
+
+    let e = err("clientPort=2181\n");
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg: dataDir: is not set; it is required"
+    );
+
+    let e = err_with(BASE, &flags(&[("zookeeper.snapCount", "lots")]));
+    assert_eq!(
+        e.to_string(),
+        "JVM flag -Dzookeeper.snapCount: \"lots\" is not a number"
+    );
+}
+
+#[test]
+fn invalid_values_are_errors() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("tickTime=0", 3, "must be positive"),
+        ("tickTime=-5", 3, "must be positive"),
+        ("tickTime=99999999999", 3, "out of range"),
+        ("maxClientCnxns=-1", 3, "out of range"),
+        ("standaloneEnabled=yes", 3, "\"yes\" is not true or false"),
+        ("electionAlg=1", 3, "only 3"),
+        ("peerType=leader", 3, "not a peer type"),
+        ("clientPortAddress=zk.example.com", 3, "not an IP address"),
+        (
+            "snapshot.compression.method=zip",
+            3,
+            "not a compression method",
+        ),
+        ("jvm.pause.monitor=maybe", 3, "not true or false"),
+        ("metricsProvider.httpPort=0", 3, "not a valid port"),
+        ("dataLogDir=", 3, "is empty"),
+        ("clientPortListenBacklog=0", 3, "positive"),
+        ("preAllocSize=64M", 3, "not a number"),
+    ];
+    for (line, n, needle) in cases {
+        let e = err(&format!("{BASE}{line}\n"));
+        assert_eq!(e.line(), Some(*n), "{line}: {e}");
+        assert!(e.to_string().contains(needle), "{line}: {e}");
+    }
+}
+
+#[test]
+fn contradictory_values_are_errors() {
+    let e = err(&format!("{BASE}tickTime=2000\nminSessionTimeout=50000\n"));
+    assert_eq!(
+            e.to_string(),
+            "zoo.cfg line 4: minSessionTimeout: minSessionTimeout (50000) must not be larger than maxSessionTimeout (40000)"
+        );
+    let e = err(&format!("{BASE}maxSessionTimeout=100\n"));
+    assert_eq!(e.line(), Some(3));
+    assert_eq!(e.key(), Some("maxSessionTimeout"));
+
+    let e = err("dataDir=/d\nclientPortAddress=127.0.0.1\n");
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg line 2: clientPortAddress: is set but clientPort is not"
+    );
+
+    let e = err(&format!("{BASE}secureClientPortAddress=0.0.0.0\n"));
+    assert_eq!(e.key(), Some("secureClientPortAddress"));
+
+    let e = err(&format!("{BASE}quorum.auth.serverRequireSasl=true\n"));
+    assert!(
+        e.to_string().contains("quorum.auth.enableSasl is false"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{BASE}quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true\n"
+    ));
+    assert!(e.to_string().contains("learnerRequireSasl is false"), "{e}");
+}
+
+// --- warnings for Java-only settings ----------------------------------------
+
+#[test]
+fn java_only_settings_warn_once_each() {
+    let text = format!(
+            "{BASE}serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             ssl.keyStore.location=/k\nssl.keyStore.password=pw\nauthProvider.1=org.X\n\
+             admin.serverPort=9999\nmetricsProvider.className={PROMETHEUS_METRICS_PROVIDER}\n\
+             metricsProvider.httpPort=7001\nsecureClientPort=2281\nkerberos.removeHostFromPrincipal=true\n"
+        );
+    let l = ok(&text);
+    // admin.* and metricsProvider.* are served (no warning).
+    assert_eq!(l.warnings.len(), 6, "{:#?}", l.warnings);
+    assert!(l.warnings[0]
+        .starts_with("zoo.cfg line 3: serverCnxnFactory: selects a Java implementation class"));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 4: ssl.keyStore.location: TLS is not supported"
+    ));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 6: authProvider.1: Java authentication provider"
+    ));
+    assert!(has_warning(&l, "zoo.cfg line 10: secureClientPort: TLS"));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 11: kerberos.removeHostFromPrincipal: SASL"
+    ));
+    let c = &l.config;
+    assert_eq!(c.secure_client_port, Some(2281));
+    assert_eq!(c.admin_server_port, 9999);
+    assert!(c.metrics_prometheus_enabled());
+    assert_eq!(c.metrics_http_port, 7001);
+    assert_eq!(
+        c.property("zookeeper.metricsProvider.httpPort"),
+        None,
+        "handled by QuorumPeerConfig"
+    );
+    assert_eq!(c.property("zookeeper.ssl.keyStore.location"), Some("/k"));
+}
+
+#[test]
+fn java_only_jvm_flags_warn() {
+    let jvm = flags(&[
+        ("java.security.auth.login.config", "/jaas.conf"),
+        ("zookeeper.authProvider.sasl", "org.X"),
+        ("zookeeper.log.dir", "/logs"),
+        (
+            "zookeeper.DigestAuthenticationProvider.digestAlg",
+            "SHA-256",
+        ),
+    ]);
+    let l = ok_with(BASE, &jvm);
+    assert_eq!(l.warnings.len(), 3, "{:#?}", l.warnings);
+    assert!(has_warning(
+        &l,
+        "JVM flag -Djava.security.auth.login.config: SASL"
+    ));
+    assert!(has_warning(&l, "JVM flag -Dzookeeper.DigestAuthenticationProvider.digestAlg: corral computes digest ACLs with SHA1 only"));
+    let l = ok_with(
+        BASE,
+        &flags(&[("zookeeper.DigestAuthenticationProvider.digestAlg", "SHA1")]),
+    );
+    assert!(l.warnings.is_empty());
+}
+
+#[test]
+fn every_documented_key_is_accepted() {
+    let value_for = |k: &str| -> &str {
+        match k {
+            "dataDir" | "dataLogDir" => "/d",
+            "clientPortAddress" | "secureClientPortAddress" => "127.0.0.1",
+            "electionAlg" => "3",
+            "peerType" => "participant",
+            "snapshot.compression.method" => "gz",
+            "4lw.commands.whitelist" => "ruok",
+            "DigestAuthenticationProvider.superDigest" => "super:x",
+            "DigestAuthenticationProvider.digestAlg" => "SHA1",
+            "quorum.auth.serverRequireSasl" | "quorum.auth.learnerRequireSasl" => "false",
+            "clientPortListenBacklog" | "tickTime" | "cnxTimeout" => "100",
+            k if k.contains("Enabled")
+                || k.contains("enable")
+                || k.starts_with("ssl")
+                || matches!(
+                    k,
+                    "sslQuorum"
+                        | "portUnification"
+                        | "quorumListenOnAllIPs"
+                        | "jvm.pause.monitor"
+                        | "syncEnabled"
+                        | "standaloneEnabled"
+                        | "reconfigEnabled"
+                ) =>
+            {
+                "true"
+            }
+            "skipACL" | "forceSync" | "leaderServes" => "yes",
+            _ => "10",
+        }
+    };
+    let mut text = String::new();
+    for k in QPC_KEYS.iter().chain(PROPERTY_KEYS.iter()) {
+        if *k == "dynamicConfigFile" {
+            continue;
+        }
+        text.push_str(&format!("{k}={}\n", value_for(k)));
+    }
+    text.push_str("metricsProvider.exportJvmInfo=true\nadmin.commandURL=/c\nserver.1=h:1:2\n");
+    let l = ok(&text);
+    let unknown: Vec<_> = l
+        .warnings
+        .iter()
+        .filter(|w| w.contains("not a ZooKeeper 3.8 setting"))
+        .collect();
+    assert!(unknown.is_empty(), "{unknown:#?}");
+}
+
+// --- server lines -------------------------------------------------------------
+
+#[test]
+fn ensemble_server_lines() {
+    let text = format!(
+            "{ENSEMBLE}server.4=zk4:2888:3888:observer\nserver.5=[fe80::1]:2888:3888:participant;[::1]:2182\nserver.6=zk6:2888:3888;2183\n"
+        );
+    let l = ok(&text);
+    let c = &l.config;
+    assert_eq!(c.servers.len(), 6);
+    assert!(c.is_distributed());
+    assert_eq!(c.voting_members().count(), 5);
+    assert_eq!(c.observers().map(|s| s.id).collect::<Vec<_>>(), vec![4]);
+    let s1 = &c.servers[0];
+    assert_eq!(
+        (s1.id, s1.host.as_str(), s1.quorum_port, s1.election_port),
+        (1, "zk1", 2888, 3888)
+    );
+    assert_eq!(s1.role, PeerType::Participant);
+    assert_eq!(s1.client, None);
+    let s5 = &c.servers[4];
+    assert_eq!(s5.host, "fe80::1");
+    assert_eq!(
+        s5.client,
+        Some(ClientAddress {
+            host: "::1".into(),
+            port: 2182
+        })
+    );
+    let s6 = &c.servers[5];
+    assert_eq!(
+        s6.client,
+        Some(ClientAddress {
+            host: "0.0.0.0".into(),
+            port: 2183
+        })
+    );
+    // QuorumPeerConfig lets server.N fall through to System.setProperty too.
+    assert_eq!(
+        c.property("zookeeper.server.4"),
+        Some("zk4:2888:3888:observer")
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn bad_server_lines() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "server.1=zk1:2888",
+            "is not of the form host:quorumPort:electionPort",
+        ),
+        ("server.1=zk1:2888:3888:observer:x", "is not of the form"),
+        ("server.1=zk1:2888:3888;a:b:c", "is not of the form"),
+        ("server.1=zk1:2888:3888;1;2", "is not of the form"),
+        ("server.1=zk1:2888:2888", "must be different"),
+        (
+            "server.1=zk1:x:3888",
+            "quorum port: \"x\" is not a port number",
+        ),
+        (
+            "server.1=zk1:2888:99999",
+            "election port: 99999 is not a valid port",
+        ),
+        (
+            "server.1=zk1:2888:3888:leader",
+            "\"leader\" is not a peer type",
+        ),
+        ("server.one=zk1:2888:3888", "\"one\" is not a server id"),
+        ("server.1=:2888:3888", "the host is missing"),
+        ("server.1=[::1:2888:3888", "no matching ']'"),
+        ("server.1=a:1:2|b:1:2", "multiAddress.enabled=true"),
+    ];
+    for (line, needle) in cases {
+        let e = err(&format!("{BASE}{line}\n"));
+        assert_eq!(e.line(), Some(3), "{line}: {e}");
+        assert!(
+            e.to_string().starts_with("zoo.cfg line 3: server."),
+            "{line}: {e}"
+        );
+        assert!(e.to_string().contains(needle), "{line}: {e}");
+    }
+}
+
+#[test]
+fn duplicate_server_id_is_an_error() {
+    let e = err(&format!("{BASE}server.1=a:1:2\nserver.01=b:1:2\n"));
+    assert!(
+        e.to_string()
+            .contains("server id 1 is already defined on line"),
+        "{e}"
+    );
+}
+
+#[test]
+fn multi_address_servers() {
+    let text = format!("{BASE}multiAddress.enabled=true\nserver.1=a:1:2|b:3:4\nserver.2=c:1:2\nserver.3=d:1:2\ninitLimit=5\nsyncLimit=2\n");
+    let c = ok(&text).config;
+    assert_eq!(
+        c.servers[0].extra_addresses,
+        vec![QuorumAddress {
+            host: "b".into(),
+            quorum_port: 3,
+            election_port: 4
+        }]
+    );
+    let jvm = flags(&[("zookeeper.multiAddress.enabled", "true")]);
+    let c = ok_with(&format!("{BASE}server.1=a:1:2|b:3:4\n"), &jvm).config;
+    assert_eq!(c.servers[0].extra_addresses.len(), 1);
+    let e = err(&format!(
+        "{BASE}multiAddress.enabled=true\nserver.1=a:1:2:observer|b:3:4:participant\n"
+    ));
+    assert!(e.to_string().contains("same role"), "{e}");
+}
+
+#[test]
+fn ensemble_size_checks() {
+    let l = ok(&format!("{BASE}server.1=a:1:2\n"));
+    assert!(
+        !l.config.is_distributed(),
+        "a single server runs standalone"
+    );
+    assert!(has_warning(&l, "only one server is listed"));
+
+    let c = ok(&format!(
+        "{BASE}standaloneEnabled=false\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\n"
+    ))
+    .config;
+    assert!(c.is_distributed());
+
+    let l = ok(&format!(
+        "{BASE}initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\n"
+    ));
+    assert!(has_warning(&l, "no server failure will be tolerated"));
+    let l = ok(&format!("{ENSEMBLE}server.4=d:1:2\n"));
+    assert!(has_warning(&l, "consider an odd number"));
+
+    let e = err(&format!("{BASE}server.1=a:1:2:observer\n"));
+    assert!(
+        e.to_string().contains("observers without participants"),
+        "{e}"
+    );
+    let e = err(&format!("{BASE}server.1=a:1:2\nserver.2=b:1:2:observer\n"));
+    assert!(e.to_string().contains("observers without a quorum"), "{e}");
+    let e = err(&format!("{BASE}standaloneEnabled=false\n"));
+    assert_eq!(e.key(), Some("standaloneEnabled"));
+    let e = err(&format!(
+        "{BASE}server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n"
+    ));
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg: initLimit: is not set; an ensemble needs it"
+    );
+}
+
+// --- myid, dynamic files, load ---------------------------------------------
+
+#[test]
+fn distributed_needs_myid_when_loading() {
+    let e = with_files(ENSEMBLE, &[]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/zk/myid: myid: file is missing; every ensemble member needs one in dataDir"
+    );
+    let l = with_files(ENSEMBLE, &[("/zk/myid", "2\n")]).unwrap();
+    assert_eq!(l.config.server_id, Some(2));
+    assert_eq!(l.config.my_server().map(|s| s.host.as_str()), Some("zk2"));
+    let e = with_files(ENSEMBLE, &[("/zk/myid", "7")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "zoo.cfg: server.7: is missing, but myid says this server is 7"
+    );
+    let e = with_files(ENSEMBLE, &[("/zk/myid", "two")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/zk/myid line 1: myid: \"two\" is not a server id (a non-negative number)"
+    );
+}
+
+#[test]
+fn client_port_can_come_from_own_server_line() {
+    let text = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/zk\n\
+                    server.1=zk1:2888:3888;127.0.0.1:2191\nserver.2=zk2:2888:3888;2192\nserver.3=zk3:2888:3888;2193\n";
+    let l = with_files(text, &[("/zk/myid", "1")]).unwrap();
+    assert_eq!(
+        l.config.client_address(),
+        "127.0.0.1:2191".parse::<SocketAddr>().unwrap()
+    );
+    assert!(!has_warning(&l, "clientPort"), "{:?}", l.warnings);
+    let e = with_files(&format!("clientPort=2000\n{text}"), &[("/zk/myid", "2")]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("differs from clientPortAddress/clientPort"),
+        "{e}"
+    );
+    let ok = with_files(&format!("clientPort=2192\n{text}"), &[("/zk/myid", "2")]).unwrap();
+    assert_eq!(ok.config.client_port, 2192);
+}
+
+#[test]
+fn peer_type_follows_server_line() {
+    let text = format!("{ENSEMBLE}server.4=zk4:2888:3888:observer\npeerType=participant\n");
+    let l = with_files(&text, &[("/zk/myid", "4")]).unwrap();
+    assert_eq!(l.config.peer_type, PeerType::Observer);
+    assert!(has_warning(
+        &l,
+        "peerType: participant does not match server.4 (observer)"
+    ));
+}
+
+#[test]
+fn extended_types_limit_server_ids() {
+    let mut text = format!("{ENSEMBLE}server.300=zk300:2888:3888\nextendedTypesEnabled=true\n");
+    let e = with_files(&text, &[("/zk/myid", "300")]).unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "zoo.cfg line 10: extendedTypesEnabled: is true, so the server id must be at most 254"
+        ),
+        "{e}"
+    );
+    text = text.replace("extendedTypesEnabled=true", "");
+    assert!(with_files(&text, &[("/zk/myid", "300")]).is_ok());
+}
+
+#[test]
+fn dynamic_config_file() {
+    let text = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/zk\nclientPort=2181\ndynamicConfigFile=/conf/zoo.cfg.dynamic.100000000\n";
+    let dynamic = "server.1=zk1:2888:3888;2181\nserver.2=zk2:2888:3888;2181\nserver.3=zk3:2888:3888:observer;2181\n";
+    let l = with_files(
+        text,
+        &[
+            ("/conf/zoo.cfg.dynamic.100000000", dynamic),
+            ("/zk/myid", "1"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(l.config.servers.len(), 3);
+    assert_eq!(
+        l.config.dynamic_config_file,
+        Some(PathBuf::from("/conf/zoo.cfg.dynamic.100000000"))
+    );
+    assert_eq!(
+        l.config.property("zookeeper.server.1"),
+        None,
+        "dynamic lines are not system properties"
+    );
+
+    let e = with_files(&format!("{text}server.1=zk1:1:2\n"), &[]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("zoo.cfg line 7: server.1: must be in the separate dynamic config file"),
+        "{e}"
+    );
+    let e = with_files(text, &[("/conf/zoo.cfg.dynamic.100000000", "version=1\n")]).unwrap_err();
+    assert_eq!(e.line(), Some(1));
+    let e = with_files(text, &[("/conf/zoo.cfg.dynamic.100000000", "tickTime=1\n")]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("is not allowed in a dynamic config file"),
+        "{e}"
+    );
+    assert!(matches!(err(text), ConfigError::Read { .. }));
+}
+
+#[test]
+fn load_reads_file_and_myid() {
+    let dir = std::env::temp_dir().join(format!("corral-config-test-{}", std::process::id()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let cfg_path = dir.join("zoo.cfg");
+    std::fs::write(
+            &cfg_path,
+            format!(
+                "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort=2181\n\
+                 server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+    std::fs::write(data.join("myid"), "3\n").unwrap();
+    let l = load(&cfg_path, &no_flags()).unwrap();
+    assert_eq!(l.config.server_id, Some(3));
+    assert_eq!(l.config.my_server().map(|s| s.quorum_port), Some(2890));
+
+    std::fs::write(&cfg_path, "dataDir=/d\nclientPort=2181\ntickTime=abc\n").unwrap();
+    let e = load(&cfg_path, &no_flags()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{} line 3: tickTime: \"abc\" is not a number",
+            cfg_path.display()
+        )
+    );
+
+    let missing = dir.join("nope.cfg");
+    let e = load(&missing, &no_flags()).unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }));
+    assert!(e
+        .to_string()
+        .starts_with(&format!("cannot read {}", missing.display())));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// --- shipped sample configs ---------------------------------------------------
+
+#[test]
+fn sample_configs_parse() {
+    let l = ok(include_str!("../../conf/zoo_sample.cfg"));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(l.config.tick_time, 2000);
+    assert_eq!(l.config.client_port, 2181);
+    assert!(!l.config.is_distributed());
+
+    let l = ok(include_str!("../../conf/zoo_ensemble3.cfg"));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(l.config.voting_members().count(), 3);
+    assert!(l.config.is_distributed());
+
+    let l = ok(include_str!("../../conf/zoo_observer.cfg"));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(l.config.voting_members().count(), 3);
+    assert_eq!(l.config.observers().count(), 1);
+    assert_eq!(l.config.peer_type, PeerType::Observer);
+}
