@@ -241,8 +241,9 @@ pub fn zxid_left(zxid: i64) -> u64 {
     0xffff_ffff - (zxid as u64 & 0xffff_ffff)
 }
 
-/// The samples of a `/metrics` page without labels, by name (for tests and
-/// tools comparing it with `mntr`).
+/// The samples of a `/metrics` page without labels, by name (for the tests
+/// comparing it with `mntr`).
+#[cfg(test)]
 pub fn parse(text: &str) -> Vec<(String, f64)> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.contains('{'))

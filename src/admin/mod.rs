@@ -20,13 +20,13 @@
 //! The formatting is pure and lives in [`commands`] (JSON per command),
 //! [`json`] (Jackson's layout), [`metrics`] (Prometheus) and [`console`].
 
-pub mod commands;
-pub mod console;
-pub mod counters;
-pub mod facts;
+pub(crate) mod commands;
+pub(crate) mod console;
+pub(crate) mod counters;
+pub(crate) mod facts;
 pub mod http;
-pub mod json;
-pub mod metrics;
+pub(crate) mod json;
+pub(crate) mod metrics;
 
 use crate::protocol::fourlw::{self, Cmd, Gathered};
 use crate::replica::msg::{Asker, ToSeq};

@@ -7,8 +7,8 @@
 //! sequencer then tells the shards through its ordinary channel. See
 //! `docs/operations.md` for the whole sequence.
 
-pub mod clock;
-pub mod stall;
+pub(crate) mod clock;
+pub(crate) mod stall;
 pub mod tools;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

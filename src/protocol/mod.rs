@@ -3,5 +3,5 @@
 
 pub mod fourlw;
 pub mod jute;
-pub mod path;
+pub(crate) mod path;
 pub mod request;

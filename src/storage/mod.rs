@@ -11,7 +11,7 @@
 //! `corral purge`, never on a shard or the sequencer. Formats live in
 //! `txnlog` and `snapshot`.
 
-pub mod filemap;
+pub(crate) mod filemap;
 pub mod snapshot;
 pub mod txnlog;
 use crate::data::digest::ZxidDigest;
