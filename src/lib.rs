@@ -1,10 +1,12 @@
 //! corral: a ZooKeeper-compatible server, thread-per-core on io_uring.
 //!
-//! Logic without I/O lives in plain modules ([`jute`], [`tree`], [`txn`],
-//! [`prep`], [`acl`], [`path`], [`session`], [`watch`], [`request`],
-//! [`sequencer`], [`fourlw`], [`quorum`], [`election`], [`zab`]); the
-//! glommio drivers in [`server`] are a thin shell around them. The
-//! thread-per-core substrate is the `shards` crate.
+//! Logic without I/O lives in folders by concern: [`protocol`] (the client
+//! wire), [`data`] (the tree and what changes it), [`config`], [`quorum`]
+//! (election and Zab), [`storage`] (ZooKeeper's files), [`replica`] (the
+//! sequencer and sessions), [`admin`] and [`ops`]; the glommio drivers in
+//! [`server`] are a thin shell around them. Imports point down only, in the
+//! order `docs/architecture.md` gives. The thread-per-core substrate is the
+//! `shards` crate.
 
 pub mod admin;
 pub mod config;
