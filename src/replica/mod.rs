@@ -86,12 +86,7 @@ pub enum EpochKind {
     Current,
 }
 
-/// A tree and sessions loaded from disk (after a TRUNC).
-#[derive(Debug, Clone)]
-pub struct Reloaded {
-    pub tree: Tree,
-    pub sessions: Vec<(i64, i32)>,
-}
+pub use msg::Reloaded;
 
 /// What the peer sockets report.
 #[derive(Debug)]

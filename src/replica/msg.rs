@@ -184,5 +184,12 @@ pub enum FromLog {
     Snapshotted(i64),
     /// The log was truncated after this zxid, with what was reloaded
     /// when asked (or why it could not be).
-    Truncated(i64, Result<Option<Box<crate::replica::Reloaded>>, String>),
+    Truncated(i64, Result<Option<Box<Reloaded>>, String>),
+}
+
+/// A tree and sessions loaded from disk (after a TRUNC).
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    pub tree: Tree,
+    pub sessions: Vec<(i64, i32)>,
 }
