@@ -3,7 +3,7 @@
 //! Logic without I/O lives in folders by concern: [`protocol`] (the client
 //! wire), [`data`] (the tree and what changes it), [`config`], [`quorum`]
 //! (election and Zab), [`storage`] (ZooKeeper's files), [`replica`] (the
-//! sequencer and sessions), [`admin`] and [`ops`]; the glommio drivers in
+//! sequencer, sessions, and the rules of what is published and acknowledged), [`admin`] and [`ops`]; the glommio drivers in
 //! [`server`] are a thin shell around them. Imports point down only, in the
 //! order `docs/architecture.md` gives. The thread-per-core substrate is the
 //! `shards` crate.
