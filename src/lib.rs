@@ -18,6 +18,7 @@ pub mod ops;
 pub mod path;
 pub mod prep;
 pub mod quorum;
+pub mod replica;
 pub mod request;
 pub mod sequencer;
 pub mod server;

@@ -1,0 +1,1 @@
+//! Unit tests of the [`super::Replica`]: inputs in, actions out.
