@@ -211,6 +211,10 @@ struct Sim {
     leaders: BTreeMap<i64, Sid>,
     /// The digest of every published version, by zxid.
     digests: HashMap<i64, (i64, usize)>,
+    /// Every txn any disk logged, by zxid (its encoding).
+    txns: HashMap<i64, Bytes>,
+    /// The highest zxid published anywhere: committed.
+    committed: i64,
     /// Per member: the zxids of its log that are durable (synced).
     durable: Vec<std::collections::HashSet<i64>>,
     converged_at: Option<u64>,
@@ -308,6 +312,8 @@ impl Sim {
             q,
             leaders: BTreeMap::new(),
             digests: HashMap::new(),
+            txns: HashMap::new(),
+            committed: 0,
             durable: vec![Default::default(); n],
             converged_at: None,
             stats: Stats::default(),
@@ -818,7 +824,11 @@ impl Sim {
                     let (a, b) = (a.0.hdr.zxid, b.0.hdr.zxid);
                     self.t(|| format!("s{sid} APPEND {a:#x}..{b:#x}"));
                 }
-                self.members[m].disk.append(&mut self.rng, now, &txns);
+                if self.members[m].disk.append(&mut self.rng, now, &txns) {
+                    for (t, _) in &txns {
+                        self.logged(m, t)?;
+                    }
+                }
             }
             Action::Snapshot { tree, sessions } => {
                 self.members[m]
@@ -990,6 +1000,7 @@ impl Sim {
             );
         }
         self.members[m].published = Some(z);
+        self.committed = self.committed.max(z);
         if z == 0 {
             return Ok(());
         }
@@ -1021,7 +1032,25 @@ impl Sim {
         Ok(())
     }
 
-    /// Role changes: at most one established leader per epoch.
+    /// No two txns are ever logged at one zxid.
+    fn logged(&mut self, m: usize, t: &corral::txn::Txn) -> Res {
+        let z = t.hdr.zxid;
+        let b = t.encode();
+        match self.txns.get(&z) {
+            Some(old) => check!(
+                *old == b,
+                "s{} logs a txn at {z:#x} unlike the one logged there before",
+                m + 1
+            ),
+            None => {
+                self.txns.insert(z, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Role changes: at most one established leader per epoch, a voter,
+    /// holding every committed txn.
     fn role_changed(&mut self, m: usize) -> Res {
         let role = self.members[m].role.get();
         if role == self.members[m].last_role {
@@ -1033,6 +1062,16 @@ impl Sim {
         self.t(|| format!("s{sid} ROLE {role:?} (current epoch {epoch})"));
         if role == Role::Leader {
             self.stats.leaders += 1;
+            check!(self.members[m].voter, "observer s{sid} leads");
+            let has = self.members[m]
+                .replica
+                .as_ref()
+                .map_or(0, |r| r.sequencer().tree().last_zxid);
+            check!(
+                has >= self.committed,
+                "new leader s{sid} of epoch {epoch} has {has:#x}, short of the committed {:#x}",
+                self.committed
+            );
             if let Some(other) = self.leaders.insert(epoch, sid) {
                 check!(
                     other == sid,

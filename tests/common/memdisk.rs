@@ -190,10 +190,10 @@ impl MemDisk {
 
     /// The log core's `Append`: written now (page cache), durable when
     /// the fsync completes; or failed (ENOSPC), or dropped when built on a
-    /// failed batch.
-    pub fn append(&mut self, rng: &mut Rng, now: u64, txns: &[(Txn, TxnDigest)]) {
+    /// failed batch. Returns whether it was written.
+    pub fn append(&mut self, rng: &mut Rng, now: u64, txns: &[(Txn, TxnDigest)]) -> bool {
         let Some((head, _)) = txns.first() else {
-            return;
+            return false;
         };
         let first = head.hdr.zxid;
         let epoch = |z: i64| z >> 32;
@@ -202,7 +202,7 @@ impl MemDisk {
             .is_some_and(|n| first != n && epoch(first) <= epoch(n))
         {
             self.stats.dropped_batches += 1;
-            return;
+            return false;
         }
         self.stats.appends += 1;
         if now < self.full_until || rng.chance(self.p.enospc) {
@@ -213,7 +213,7 @@ impl MemDisk {
             self.next_zxid = Some(first);
             let when = self.fsync_delay(rng, now);
             self.q.at(when, Op::Fail("No space left on device".into()));
-            return;
+            return false;
         }
         if self.roll || self.files.is_empty() {
             let mut b = BytesMut::new();
@@ -244,6 +244,7 @@ impl MemDisk {
             self.stats.rolls += 1;
             self.q.at(when, Op::Fail(String::new()));
         }
+        true
     }
 
     /// A snapshot of this version, durable once written.
