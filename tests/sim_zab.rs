@@ -1210,6 +1210,8 @@ impl Sim {
                     self.stats.step_downs += 1;
                     return self.become_looking(sid);
                 }
+                // SimLog is read in place, never deferred.
+                LeaderAction::ReadLog { .. } => {}
                 LeaderAction::Request { .. }
                 | LeaderAction::Touch { .. }
                 | LeaderAction::Revalidate { .. } => {}

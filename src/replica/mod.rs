@@ -14,14 +14,16 @@
 //! The API is described in `docs/wip/replica-api.md`.
 
 mod peer;
+pub use peer::committed_tree;
 #[cfg(test)]
 mod tests;
 
 use crate::digest::TxnDigest;
 use crate::election::ElectionSettings;
 use crate::quorum::{QuorumMaj, Sid};
+use crate::sequencer::Role;
 use crate::sequencer::{SeqSettings, Sequencer};
-use crate::server::msg::{Item, ToSeq};
+use crate::server::msg::{ConnRef, Item, ToSeq};
 use crate::storage::epochs::Epochs;
 use crate::tree::Tree;
 use crate::txn::Txn;
@@ -239,12 +241,35 @@ impl Action {
     }
 }
 
+/// A batch applied by the sequencer, waiting for its gate.
+struct Unpublished {
+    zxid: i64,
+    version: Arc<Tree>,
+    items: Vec<Vec<Item>>,
+}
+
 /// The replica. See the module doc.
 pub struct Replica {
     seq: Sequencer,
-    out: Vec<Action>,
-    #[allow(dead_code)]
     peer: Option<peer::Peer>,
+    inbox: VecDeque<Input>,
+    out: Vec<Action>,
+    /// The last version every shard has: what a snapshot takes.
+    published: Arc<Tree>,
+    /// The own log is durable up to here.
+    durable: i64,
+    /// Applied batches waiting for the gate (durable alone, committed in
+    /// an ensemble), in zxid order.
+    waiting: VecDeque<Unpublished>,
+    started: bool,
+    snapshot_due: bool,
+    /// Shutdown: asked, draining, and how many shards have drained since.
+    stop_asked: bool,
+    stopping: bool,
+    drained: usize,
+    stopped: bool,
+    shards: usize,
+    min_session_timeout: i32,
 }
 
 impl Replica {
@@ -258,33 +283,341 @@ impl Replica {
         quorum: Option<QuorumStart>,
         now: Now,
     ) -> Replica {
+        let shards = settings.shards;
+        let min_session_timeout = settings.min_session_timeout;
         let mut seq = Sequencer::new(settings, tree, now.wall_ms);
         seq.restore_sessions(&sessions, now.wall_ms);
-        let _ = quorum;
+        let published = Arc::new(seq.tree().clone());
+        let peer = quorum.map(|q| {
+            // A quorum member serves nobody until it has a leader.
+            seq.set_role(Role::NotServing, 0);
+            peer::Peer::new(q.config, q.epochs, q.committed_log, published.clone(), now)
+        });
         Replica {
             seq,
+            peer,
+            inbox: VecDeque::new(),
             out: Vec::new(),
-            peer: None,
+            durable: published.last_zxid,
+            published,
+            waiting: VecDeque::new(),
+            started: false,
+            snapshot_due: false,
+            stop_asked: false,
+            stopping: false,
+            drained: 0,
+            stopped: false,
+            shards,
+            min_session_timeout,
         }
     }
 
     /// One input. Cheap: the work happens in [`Replica::step`].
-    pub fn feed(&mut self, input: Input, now: Now) {
-        let _ = (input, now);
+    pub fn feed(&mut self, input: Input, _now: Now) {
+        self.inbox.push_back(input);
     }
 
-    /// Runs the rules over what was fed since the last step and returns
-    /// the actions, in order.
+    /// Runs the rules over what was fed since the last step (and the
+    /// timers) and returns the actions, in order.
     pub fn step(&mut self, now: Now) -> Vec<Action> {
-        let _ = now;
+        if self.stopped {
+            self.inbox.clear();
+            return std::mem::take(&mut self.out);
+        }
+        if !self.started {
+            self.started = true;
+            if let Some(p) = self.peer.as_mut() {
+                p.start(&mut self.seq, now);
+                self.out.extend(p.take_out());
+            }
+            // A clean snapshot after loading, as ZooKeeper takes one.
+            self.out.push(Action::Snapshot {
+                tree: self.published.clone(),
+                sessions: self.seq.sessions(),
+            });
+        }
+        let mut failed = false;
+        while let Some(m) = self.inbox.pop_front() {
+            self.input(m, now, &mut failed);
+        }
+        if failed {
+            self.rollback(now);
+        }
+        // No expiries or container deletions while shutting down: the
+        // sessions outlive the restart.
+        if !self.stopping {
+            self.seq.tick(now.wall_ms);
+        }
+        if let Some(p) = self.peer.as_mut() {
+            p.tick(&mut self.seq, now);
+            p.forward(&mut self.seq, now);
+            self.out.extend(p.take_out());
+        }
+        if let Some(items) = self.seq.take() {
+            let txns = self.seq.take_logged();
+            if let Some(p) = self.peer.as_mut() {
+                p.propose(&txns, &mut self.seq, now);
+                self.out.extend(p.take_out());
+            }
+            if !txns.is_empty() {
+                self.out.push(Action::Append(txns));
+            }
+            if self.seq.role() == Role::NotServing {
+                // Between leaders the tree may hold logged txns no quorum
+                // has committed: what goes out now (connections closed)
+                // goes with the version the shards already have.
+                self.waiting.push_back(Unpublished {
+                    zxid: self.published.last_zxid,
+                    version: self.published.clone(),
+                    items,
+                });
+            } else {
+                let version = Arc::new(self.seq.tree().clone());
+                self.waiting.push_back(Unpublished {
+                    zxid: version.last_zxid,
+                    version,
+                    items,
+                });
+            }
+        }
+        // A learner's proposals, snapshots and truncations.
+        if let Some(p) = self.peer.as_mut() {
+            self.out.extend(p.take_log());
+        }
+        // Alone, a batch goes out once durable; in an ensemble, once a
+        // quorum has it. Between roles, what no quorum had is dropped
+        // (its connections are closed).
+        let gate = self.gate();
+        if self.seq.role() == Role::NotServing {
+            self.waiting.retain(|u| u.zxid <= gate);
+        }
+        while self.waiting.front().is_some_and(|u| u.zxid <= gate) {
+            let Some(u) = self.waiting.pop_front() else {
+                break;
+            };
+            self.publish(u, gate);
+        }
+        if self.stop_asked && !self.stopping {
+            self.stopping = true;
+            tracing::info!(
+                pending = self.waiting.len(),
+                "draining: shards stop accepting; accepted requests are answered"
+            );
+            self.out.push(Action::Publish {
+                version: self.published.clone(),
+                items: vec![vec![Item::Drain]; self.shards],
+            });
+        }
+        if self.stopping && self.drained >= self.shards && self.waiting.is_empty() {
+            // Every shard has had all it sent answered, and every txn is
+            // durable.
+            tracing::info!(
+                zxid = format!("0x{:x}", self.published.last_zxid),
+                "every accepted write is durable and answered"
+            );
+            self.out.push(Action::Stop);
+            self.stopped = true;
+            return std::mem::take(&mut self.out);
+        }
+        if self.snapshot_due && !self.stopping {
+            self.snapshot_due = false;
+            self.out.push(Action::Snapshot {
+                tree: self.published.clone(),
+                sessions: self.seq.sessions(),
+            });
+        }
         std::mem::take(&mut self.out)
     }
 
+    fn input(&mut self, m: Input, now: Now, failed: &mut bool) {
+        let seq = &mut self.seq;
+        match m {
+            Input::Stop => self.stop_asked = true,
+            Input::Shard(ToSeq::Drained { shard }) => {
+                tracing::debug!(shard, "shard drained");
+                self.drained += 1;
+            }
+            Input::Shard(m) => seq.handle(m, now.wall_ms),
+            Input::Durable(z) => {
+                self.durable = self.durable.max(z);
+                if let Some(p) = self.peer.as_mut() {
+                    p.durable(z, seq, now);
+                }
+            }
+            Input::LogFailed(why) => {
+                tracing::debug!(why, "the log failed");
+                *failed = true;
+            }
+            Input::SnapshotDue => self.snapshot_due = true,
+            Input::Snapshotted(_) | Input::Tick => {}
+            Input::Peer(e) => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.input(e, seq, now);
+                }
+            }
+            Input::EpochPersisted {
+                kind,
+                epoch,
+                result,
+            } => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.epoch_persisted(kind, epoch, result, seq, now);
+                }
+            }
+            Input::Truncated { to, result } => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.truncated(to, result, seq, now);
+                }
+            }
+            Input::LogRead {
+                to,
+                size_limit,
+                read,
+            } => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.log_read(to, size_limit, read, seq, now);
+                }
+            }
+            Input::Listening(r) => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.listening(r, seq, now);
+                }
+            }
+            Input::CanLead(free) => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.can_lead(free, seq, now);
+                }
+            }
+        }
+        if let Some(p) = self.peer.as_mut() {
+            self.out.extend(p.take_out());
+        }
+    }
+
+    /// What may be published: durable alone, committed in an ensemble.
+    fn gate(&self) -> i64 {
+        self.peer.as_ref().map_or(self.durable, |p| p.committed())
+    }
+
+    fn publish(&mut self, u: Unpublished, gate: i64) {
+        // Nothing goes out past the gate, and versions only move forward:
+        // either would acknowledge what may yet be lost.
+        assert!(
+            u.version.last_zxid <= gate,
+            "publishing 0x{:x} past the gate 0x{gate:x}",
+            u.version.last_zxid
+        );
+        assert!(
+            u.version.last_zxid >= self.published.last_zxid,
+            "publishing 0x{:x} behind the published 0x{:x}",
+            u.version.last_zxid,
+            self.published.last_zxid
+        );
+        self.published = u.version.clone();
+        if let Some(p) = self.peer.as_mut() {
+            p.set_published(&self.published);
+        }
+        self.out.push(Action::Publish {
+            version: u.version,
+            items: u.items,
+        });
+    }
+
+    /// After a failed log write: nothing after the last durable zxid may
+    /// be acknowledged. The batches the log made durable before the
+    /// failure stay (their txns are in the log, so they are published;
+    /// in an ensemble only as far as a quorum committed them). The rest,
+    /// and what this step applied on top of them, are dropped: their
+    /// connections are closed (their clients see a connection loss, not
+    /// an answer), and the sequencer goes back to the durable tree, so the
+    /// log core's next batch starts right after the durable zxid (it drops
+    /// batches queued behind the failed one).
+    fn rollback(&mut self, now: Now) {
+        let durable = self.durable;
+        let keep = self
+            .waiting
+            .iter()
+            .take_while(|u| u.zxid <= durable)
+            .count();
+        let base = match keep {
+            0 => self.published.clone(),
+            n => self.waiting[n - 1].version.clone(),
+        };
+        let gate = self.gate().min(durable);
+        let publish = self
+            .waiting
+            .iter()
+            .take(keep)
+            .take_while(|u| u.zxid <= gate)
+            .count();
+        let mut dropped: Vec<Vec<Vec<Item>>> =
+            self.waiting.drain(publish..).map(|u| u.items).collect();
+        dropped.extend(self.seq.take());
+        let mut close: Vec<(usize, u64)> = Vec::new();
+        for batch in &dropped {
+            for (shard, items) in batch.iter().enumerate() {
+                for it in items {
+                    match it {
+                        Item::Reply { conn, .. }
+                        | Item::Connected { conn, .. }
+                        | Item::Close { conn }
+                        | Item::FourLw { conn, .. } => close.push((shard, *conn)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        self.seq.reset_to(Tree::clone(&base));
+        self.seq
+            .fence(close.iter().map(|&(shard, conn)| ConnRef { shard, conn }));
+        self.durable = base.last_zxid;
+        // A dropped closeSession (or expiry) took its session out of the
+        // tracker while the durable tree keeps its ephemerals: track it
+        // again, so that it expires (or its client comes back) and they go.
+        let orphans = orphan_owners(&base, &self.seq.sessions(), self.min_session_timeout);
+        if !orphans.is_empty() {
+            tracing::warn!(
+                sessions = orphans.len(),
+                "a dropped close left sessions with ephemerals; tracking them again"
+            );
+            self.seq.restore_sessions(&orphans, now.wall_ms);
+        }
+        // The durable batches go out first, so that a connection with a
+        // durable reply gets it before it is closed.
+        while let Some(u) = self.waiting.pop_front() {
+            self.publish(u, gate);
+        }
+        if !close.is_empty() {
+            let mut items: Vec<Vec<Item>> = vec![Vec::new(); self.shards];
+            for (shard, conn) in close {
+                if let Some(q) = items.get_mut(shard) {
+                    q.push(Item::Close { conn });
+                }
+            }
+            self.out.push(Action::Publish {
+                version: self.published.clone(),
+                items,
+            });
+        }
+        // A quorum peer whose log failed leaves its role, as ZooKeeper's
+        // does when its SyncRequestProcessor dies: a leader must not hand
+        // out the failed zxids again to txns its learners may already
+        // hold, a learner must not ack.
+        if let Some(p) = self.peer.as_mut() {
+            p.log_failed(self.durable, &mut self.seq, now);
+            self.out.extend(p.take_out());
+            self.out.extend(p.take_log());
+        }
+    }
+
     /// How long the driver may wait for input before the next
-    /// [`Input::Tick`] (ms).
+    /// [`Input::Tick`] (ms, at least 1).
     pub fn next_wake_ms(&self, now: Now) -> u64 {
-        let _ = now;
-        1000
+        if self.stopping {
+            return 50;
+        }
+        let w = (self.seq.next_deadline().saturating_sub(now.wall_ms)).clamp(1, 1000) as u64;
+        self.peer.as_ref().map_or(w, |p| w.min(p.next_wait_ms(now)))
     }
 
     /// The sequencer (read-only: facts, tests).
@@ -292,13 +625,29 @@ impl Replica {
         &self.seq
     }
 
-    /// The highest zxid published to the shards.
-    pub fn published_zxid(&self) -> i64 {
-        self.seq.tree().last_zxid
+    /// The last version published to the shards.
+    pub fn published(&self) -> &Arc<Tree> {
+        &self.published
     }
 
-    /// Whether a graceful stop has completed.
-    pub fn stopped(&self) -> bool {
-        false
+    /// The epochs as written (an ensemble member).
+    pub fn epochs(&self) -> Option<Epochs> {
+        self.peer.as_ref().map(|p| p.epochs())
     }
+
+    /// Whether a graceful stop has completed ([`Action::Stop`] returned).
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+}
+
+/// Sessions that own ephemerals in `tree` but are not in `live`, with
+/// `timeout`.
+pub fn orphan_owners(tree: &Tree, live: &[(i64, i32)], timeout: i32) -> Vec<(i64, i32)> {
+    let live: std::collections::HashSet<i64> = live.iter().map(|(s, _)| *s).collect();
+    tree.ephemerals_by_session()
+        .into_iter()
+        .filter(|(s, _)| !live.contains(s))
+        .map(|(s, _)| (s, timeout))
+        .collect()
 }

@@ -1,7 +1,1191 @@
 //! The quorum role logic of the [`super::Replica`] (ZooKeeper's
 //! `QuorumPeer`): election, then leading or following, then election
-//! again; the TRUNC hold, the commit bookkeeping and the epoch rules. No
-//! I/O: it returns [`super::Action`]s.
+//! again; the epoch persistence rules, standing aside, the TRUNC and epoch
+//! holds, and the commit bookkeeping that the quorum gate reads
+//! ([`Peer::committed`]).
+//!
+//! No I/O: it feeds packets, durability and the time to the state machines
+//! of [`crate::election`] and [`crate::zab`], carries out what they return
+//! on the [`Sequencer`] (roles, forwarded requests, commits, snapshots),
+//! and returns the rest as [`Action`]s. A dependent action (an epoch write,
+//! a TRUNC, binding the quorum port, the can-lead probe) holds every later
+//! Zab input and action until its answer comes.
 
-/// The quorum side of a replica.
-pub struct Peer {}
+use super::{Action, EpochKind, Now, PeerInput, QuorumConfig, Reloaded};
+use crate::digest::TxnDigest;
+use crate::election::{self, Election, ServerState};
+use crate::quorum::Sid;
+use crate::sequencer::{Forward, Role, Sequencer};
+use crate::storage::epochs::Epochs;
+use crate::tree::Tree;
+use crate::txn::Txn;
+use crate::zab::leader::{
+    DeferredTxnLog, Handle, Leader, LeaderAction, LeaderSettings, TxnLogRead,
+};
+use crate::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
+use crate::zab::sync::DEFAULT_COMMIT_LOG_COUNT;
+use crate::zab::wire::{self, pkt, ForwardedRequest};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// How often a server standing aside asks whether it can lead (ms).
+const PROBE_EVERY_MS: u64 = 1000;
+
+enum State {
+    Looking,
+    Leading {
+        leader: Box<Leader>,
+        /// The learner connections the leader knows.
+        links: BTreeSet<Handle>,
+    },
+    Following {
+        learner: Box<Learner>,
+        generation: u64,
+        leader: Sid,
+        /// When following began (monotonic ms).
+        since: u64,
+        /// Whether the leader has sent anything on this connection.
+        heard: bool,
+    },
+}
+
+/// A dependent action waiting for its answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pending {
+    Epoch {
+        kind: EpochKind,
+        epoch: i64,
+    },
+    Truncate {
+        to: i64,
+    },
+    Listen,
+    /// `then_look`: the probe before an election (else the periodic one
+    /// while standing aside).
+    CanLead {
+        then_look: bool,
+    },
+}
+
+/// The machine actions left behind a dependent one.
+enum Rest {
+    None,
+    Leader(VecDeque<LeaderAction>),
+    Learner(VecDeque<LearnerAction>),
+}
+
+/// A Zab input held behind a dependent action.
+enum Held {
+    Peer(PeerInput),
+    Durable(i64),
+    Propose(Vec<(i64, Bytes)>),
+    Forward(Vec<Forward>),
+    LogFailed(i64),
+    LogRead {
+        to: Handle,
+        size_limit: i64,
+        read: TxnLogRead,
+    },
+}
+
+/// The quorum side of a replica. See the module doc.
+pub(super) struct Peer {
+    s: QuorumConfig,
+    election: Election,
+    state: State,
+    epochs: Epochs,
+    /// Everything up to here is committed by a quorum: the sequencer's
+    /// versions up to it may be published.
+    committed: i64,
+    /// Actions for the log core, in order (they follow the sequencer's own
+    /// append of the same step).
+    to_log: Vec<Action>,
+    /// Every other action, in order.
+    out: Vec<Action>,
+    generation: u64,
+    /// A learner's SNAP waits for its snapshot.
+    awaiting_snapshot: bool,
+    /// A learner's logged proposals not yet committed, by zxid.
+    uncommitted: BTreeMap<i64, Bytes>,
+    /// The last committed txns (at most `commitLogCount`): the committed
+    /// log a new leader starts with. While leading, the `Leader` keeps it.
+    recent: VecDeque<(i64, Bytes)>,
+    pending: Option<Pending>,
+    rest: Rest,
+    held: VecDeque<Held>,
+    /// When this server last went LOOKING (monotonic ms).
+    looking_since: u64,
+    /// The quorum port is listened on (leading).
+    listening: bool,
+    /// This server cannot lead (quorum port, or epoch files): it stands
+    /// aside in elections until it can.
+    stand_aside: bool,
+    /// An epoch file could not be written.
+    epochs_unwritable: bool,
+    /// When the can-lead probe last ran (monotonic ms).
+    last_probe: u64,
+    /// Leading could not start: go LOOKING at the next tick.
+    relook: bool,
+    /// The last version published to the shards.
+    published: Arc<Tree>,
+    /// A leader's committed tree short of its latest commits.
+    snap_base: Arc<Tree>,
+    /// A leader's commits past `snap_base`.
+    unpublished_commits: VecDeque<(i64, Bytes)>,
+}
+
+impl Peer {
+    pub(super) fn new(
+        s: QuorumConfig,
+        epochs: Epochs,
+        committed_log: VecDeque<(i64, Bytes)>,
+        published: Arc<Tree>,
+        now: Now,
+    ) -> Peer {
+        let election = Election::new(s.me, s.quorum.clone(), s.config.clone(), s.election);
+        Peer {
+            s,
+            election,
+            state: State::Looking,
+            epochs,
+            committed: published.last_zxid,
+            to_log: Vec::new(),
+            out: Vec::new(),
+            generation: 0,
+            awaiting_snapshot: false,
+            uncommitted: Default::default(),
+            recent: committed_log,
+            pending: None,
+            rest: Rest::None,
+            held: Default::default(),
+            looking_since: now.mono_ms,
+            listening: false,
+            stand_aside: false,
+            epochs_unwritable: false,
+            last_probe: now.mono_ms,
+            relook: false,
+            snap_base: published.clone(),
+            published,
+            unpublished_commits: Default::default(),
+        }
+    }
+
+    /// The first election.
+    pub(super) fn start(&mut self, seq: &mut Sequencer, now: Now) {
+        tracing::info!("LOOKING");
+        self.probe(true, seq, now);
+    }
+
+    /// The highest zxid a quorum has committed.
+    pub(super) fn committed(&self) -> i64 {
+        self.committed
+    }
+
+    /// The epochs as written.
+    pub(super) fn epochs(&self) -> Epochs {
+        self.epochs
+    }
+
+    /// Socket and timer actions, in order.
+    pub(super) fn take_out(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Log-core actions, in order.
+    pub(super) fn take_log(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.to_log)
+    }
+
+    /// The version the shards now have.
+    pub(super) fn set_published(&mut self, v: &Arc<Tree>) {
+        self.published = v.clone();
+        if v.last_zxid > self.snap_base.last_zxid {
+            self.snap_base = v.clone();
+        }
+        let base = self.snap_base.last_zxid;
+        while self
+            .unpublished_commits
+            .front()
+            .is_some_and(|(z, _)| *z <= base)
+        {
+            self.unpublished_commits.pop_front();
+        }
+    }
+
+    /// When [`Peer::tick`] next has work (ms from `now`).
+    pub(super) fn next_wait_ms(&self, now: Now) -> u64 {
+        if self.relook {
+            return 1;
+        }
+        let e = self
+            .election
+            .next_deadline()
+            .map(|d| d.saturating_sub(now.mono_ms))
+            .unwrap_or(1000);
+        let tick = (self.s.tick_ms / 2).max(1);
+        e.min(tick).clamp(1, 1000)
+    }
+
+    // ---- entries (held while a dependent action is unanswered) ----
+
+    /// Timers: the election's back-off, the Zab machines' ticks, the
+    /// can-lead probe while standing aside, read-only mode.
+    pub(super) fn tick(&mut self, seq: &mut Sequencer, now: Now) {
+        if self.pending.is_some() {
+            return;
+        }
+        if std::mem::take(&mut self.relook) {
+            self.look(seq, now);
+            if self.pending.is_some() {
+                return;
+            }
+        }
+        let ms = now.mono_ms;
+        if self.stand_aside
+            && self.election.is_running()
+            && ms.saturating_sub(self.last_probe) >= PROBE_EVERY_MS
+        {
+            self.probe(false, seq, now);
+            if self.pending.is_some() {
+                return;
+            }
+        }
+        // Read-only mode: LOOKING for max(2 s, tickTime) (ZooKeeper's
+        // roZkMgr) serves reads; a decision ends it.
+        let looking = matches!(self.state, State::Looking);
+        if self.s.read_only_mode
+            && looking
+            && seq.role() == Role::NotServing
+            && ms.saturating_sub(self.looking_since) >= self.s.tick_ms.max(2000)
+        {
+            tracing::info!("no quorum: serving reads in read-only mode");
+            seq.set_role(Role::ReadOnly, 0);
+        }
+        if !looking && seq.role() == Role::ReadOnly {
+            seq.set_role(Role::NotServing, 0);
+        }
+        let a = self.election.timeout(ms);
+        self.election_actions(a, seq, now);
+        match &mut self.state {
+            State::Leading { leader, .. } => {
+                let a = leader.tick(ms);
+                self.leader_actions(a.into(), seq, now);
+            }
+            State::Following { learner, .. } => {
+                let a = learner.tick(ms);
+                self.learner_actions(a.into(), seq, now);
+            }
+            State::Looking => {}
+        }
+    }
+
+    /// One event of the peer sockets.
+    pub(super) fn input(&mut self, p: PeerInput, seq: &mut Sequencer, now: Now) {
+        if self.pending.is_some() {
+            self.held.push_back(Held::Peer(p));
+        } else {
+            self.do_input(p, seq, now);
+        }
+    }
+
+    /// The own txn log is durable up to `zxid`.
+    pub(super) fn durable(&mut self, zxid: i64, seq: &mut Sequencer, now: Now) {
+        if self.pending.is_some() {
+            self.held.push_back(Held::Durable(zxid));
+        } else {
+            self.do_durable(zxid, seq, now);
+        }
+    }
+
+    /// A leader's new txns: proposed to the learners (the replica logs
+    /// them itself).
+    pub(super) fn propose(&mut self, txns: &[(Txn, TxnDigest)], seq: &mut Sequencer, now: Now) {
+        if !matches!(self.state, State::Leading { .. }) || txns.is_empty() {
+            return;
+        }
+        let txns: Vec<(i64, Bytes)> = txns
+            .iter()
+            .map(|(t, d)| (t.hdr.zxid, crate::txnlog::marshall_entry(t, Some(d))))
+            .collect();
+        if self.pending.is_some() {
+            self.held.push_back(Held::Propose(txns));
+        } else {
+            self.do_propose(txns, seq, now);
+        }
+    }
+
+    /// A learner's forwards from the sequencer go to the leader.
+    pub(super) fn forward(&mut self, seq: &mut Sequencer, now: Now) {
+        let fw = seq.take_forwards();
+        if fw.is_empty() {
+            return;
+        }
+        if self.pending.is_some() {
+            self.held.push_back(Held::Forward(fw));
+        } else {
+            self.do_forward(fw, seq, now);
+        }
+    }
+
+    /// The own txn log failed a write; it is durable up to `durable`.
+    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
+        if self.pending.is_some() {
+            self.held.push_back(Held::LogFailed(durable));
+        } else {
+            self.do_log_failed(durable, seq, now);
+        }
+    }
+
+    /// The answer to a `ReadLog`.
+    pub(super) fn log_read(
+        &mut self,
+        to: Handle,
+        size_limit: i64,
+        read: TxnLogRead,
+        seq: &mut Sequencer,
+        now: Now,
+    ) {
+        if self.pending.is_some() {
+            self.held.push_back(Held::LogRead {
+                to,
+                size_limit,
+                read,
+            });
+        } else {
+            self.do_log_read(to, size_limit, read, seq, now);
+        }
+    }
+
+    // ---- the answers to dependent actions ----
+
+    pub(super) fn epoch_persisted(
+        &mut self,
+        kind: EpochKind,
+        epoch: i64,
+        result: Result<(), String>,
+        seq: &mut Sequencer,
+        now: Now,
+    ) {
+        if self.pending != Some(Pending::Epoch { kind, epoch }) {
+            tracing::warn!(?kind, epoch, "an epoch write nobody waits for");
+            return;
+        }
+        self.pending = None;
+        match result {
+            Ok(()) => match kind {
+                EpochKind::Current => self.epochs.current = epoch,
+                EpochKind::Accepted => self.epochs.accepted = epoch,
+            },
+            Err(err) => {
+                // Fatal to the role, as in ZooKeeper (`setAcceptedEpoch`/
+                // `setCurrentEpoch` throw and the peer goes LOOKING): nothing
+                // after the write runs, so the epoch is never acknowledged,
+                // and the epoch kept stays the one on disk.
+                tracing::error!(
+                    epoch,
+                    error = %err,
+                    "cannot persist {}; leaving the role without acknowledging the epoch, standing aside in elections until it can be written",
+                    match kind {
+                        EpochKind::Current => crate::storage::epochs::CURRENT,
+                        EpochKind::Accepted => crate::storage::epochs::ACCEPTED,
+                    }
+                );
+                self.epochs_unwritable = true;
+                self.look(seq, now);
+            }
+        }
+        self.resume(seq, now);
+    }
+
+    /// The log core cut the log after `to` (a TRUNC), and reloaded the
+    /// tree when it held more.
+    pub(super) fn truncated(
+        &mut self,
+        to: i64,
+        result: Result<Option<Box<Reloaded>>, String>,
+        seq: &mut Sequencer,
+        now: Now,
+    ) {
+        if self.pending != Some(Pending::Truncate { to }) {
+            return;
+        }
+        self.pending = None;
+        match result {
+            Err(e) => {
+                tracing::error!(error = %e, "TRUNC failed; leaving the leader");
+                self.look(seq, now);
+            }
+            Ok(r) => {
+                if let Some(r) = r {
+                    tracing::info!(
+                        zxid = format!("0x{:x}", r.tree.last_zxid),
+                        "reloaded after TRUNC"
+                    );
+                    let r = *r;
+                    seq.install_tree(r.tree, &r.sessions, now.wall_ms);
+                }
+                self.committed = seq.tree().last_zxid;
+            }
+        }
+        self.resume(seq, now);
+    }
+
+    /// The quorum port is bound (or why not): lead, or stand aside.
+    pub(super) fn listening(&mut self, r: Result<(), String>, seq: &mut Sequencer, now: Now) {
+        if self.pending != Some(Pending::Listen) {
+            return;
+        }
+        self.pending = None;
+        match r {
+            Err(e) => {
+                // ZooKeeper's Leader binds its quorum port first and gives
+                // up leading when it cannot. Here the server then stands
+                // aside in the next election, rather than win it again.
+                tracing::warn!(
+                    error = %e,
+                    "cannot bind the quorum port: not leading; standing aside so that another member leads"
+                );
+                self.stand_aside = true;
+                let _ = self.election.set_stand_aside(true, now.mono_ms);
+                self.relook = true;
+            }
+            Ok(()) => {
+                self.listening = true;
+                self.start_leading(seq, now);
+            }
+        }
+        self.resume(seq, now);
+    }
+
+    /// Whether this server can lead: its epoch files could be rewritten
+    /// (when asked) and its quorum port bound.
+    pub(super) fn can_lead(&mut self, free: bool, seq: &mut Sequencer, now: Now) {
+        let Some(Pending::CanLead { then_look }) = self.pending else {
+            return;
+        };
+        self.pending = None;
+        self.can_lead_is(free, then_look, seq, now);
+        self.resume(seq, now);
+    }
+
+    // ---- internals ----
+
+    /// Runs what waited behind an answered dependent action, until the
+    /// next one.
+    fn resume(&mut self, seq: &mut Sequencer, now: Now) {
+        if self.pending.is_some() {
+            return;
+        }
+        match std::mem::replace(&mut self.rest, Rest::None) {
+            Rest::None => {}
+            Rest::Leader(q) => self.leader_actions(q, seq, now),
+            Rest::Learner(q) => self.learner_actions(q, seq, now),
+        }
+        while self.pending.is_none() {
+            let Some(h) = self.held.pop_front() else {
+                break;
+            };
+            match h {
+                Held::Peer(p) => self.do_input(p, seq, now),
+                Held::Durable(z) => self.do_durable(z, seq, now),
+                Held::Propose(t) => self.do_propose(t, seq, now),
+                Held::Forward(f) => self.do_forward(f, seq, now),
+                Held::LogFailed(d) => self.do_log_failed(d, seq, now),
+                Held::LogRead {
+                    to,
+                    size_limit,
+                    read,
+                } => self.do_log_read(to, size_limit, read, seq, now),
+            }
+        }
+    }
+
+    /// Asks whether this server can lead (`then_look`: before an
+    /// election, which starts once the answer is in).
+    fn probe(&mut self, then_look: bool, seq: &mut Sequencer, now: Now) {
+        self.last_probe = now.mono_ms;
+        if self.s.observer && !self.epochs_unwritable {
+            // An observer never leads: nothing to probe.
+            self.can_lead_is(true, then_look, seq, now);
+            return;
+        }
+        self.out.push(Action::ProbeCanLead {
+            rewrite_epochs: self.epochs_unwritable.then_some(self.epochs),
+        });
+        self.pending = Some(Pending::CanLead { then_look });
+    }
+
+    fn can_lead_is(&mut self, free: bool, then_look: bool, seq: &mut Sequencer, now: Now) {
+        let ms = now.mono_ms;
+        if free && self.epochs_unwritable {
+            tracing::info!("the epoch files can be written again");
+            self.epochs_unwritable = false;
+        }
+        if then_look {
+            // Before an election: a server that cannot lead stands aside,
+            // so that it does not win an election it cannot serve.
+            if !free && !self.stand_aside {
+                tracing::warn!(
+                    epochs_unwritable = self.epochs_unwritable,
+                    "this server cannot lead: standing aside in this election so that another member leads"
+                );
+            }
+            self.stand_aside = !free;
+            let _ = self.election.set_stand_aside(!free, ms);
+            let a = self
+                .election
+                .look(seq.tree().last_zxid, self.epochs.current, ms);
+            self.election_actions(a, seq, now);
+        } else if free && self.stand_aside && self.election.is_running() {
+            tracing::info!("this server can lead again: no longer standing aside");
+            self.stand_aside = false;
+            let a = self.election.set_stand_aside(false, ms);
+            self.election_actions(a, seq, now);
+        }
+    }
+
+    fn do_input(&mut self, q: PeerInput, seq: &mut Sequencer, now: Now) {
+        let ms = now.mono_ms;
+        match q {
+            PeerInput::Election(from, bytes) => {
+                match election::wire::Notification::decode(&bytes) {
+                    Ok(n) => {
+                        let a = self.election.receive(from, n, ms);
+                        self.election_actions(a, seq, now);
+                    }
+                    Err(e) => tracing::warn!(from, error = %e, "a bad election message; ignored"),
+                }
+            }
+            PeerInput::LearnerUp(h) => {
+                if let State::Leading { leader, links } = &mut self.state {
+                    links.insert(h);
+                    let a = leader.learner_connected(h, ms);
+                    self.leader_actions(a.into(), seq, now);
+                } else {
+                    self.out.push(Action::CloseLearner { to: h });
+                }
+            }
+            PeerInput::FromLearner(h, p) => {
+                if let State::Leading { leader, .. } = &mut self.state {
+                    let a = leader.packet(h, p, ms);
+                    self.leader_actions(a.into(), seq, now);
+                }
+            }
+            PeerInput::LearnerDown(h) => {
+                if let State::Leading { leader, links } = &mut self.state {
+                    links.remove(&h);
+                    let a = leader.learner_gone(h);
+                    self.leader_actions(a.into(), seq, now);
+                }
+            }
+            PeerInput::LeaderUp(g) => {
+                if let State::Following {
+                    learner,
+                    generation,
+                    ..
+                } = &mut self.state
+                {
+                    if *generation == g {
+                        let a = learner.connected(ms);
+                        self.learner_actions(a.into(), seq, now);
+                    }
+                }
+            }
+            PeerInput::FromLeader(g, p) => {
+                if let State::Following {
+                    learner,
+                    generation,
+                    heard,
+                    ..
+                } = &mut self.state
+                {
+                    if *generation == g {
+                        *heard = true;
+                        if matches!(p.typ, pkt::DIFF | pkt::TRUNC | pkt::SNAP) {
+                            tracing::info!(
+                                mode = pkt::name(p.typ),
+                                zxid = format!("0x{:x}", p.zxid),
+                                "syncing with the leader"
+                            );
+                        }
+                        let a = learner.packet(p, ms);
+                        self.learner_actions(a.into(), seq, now);
+                    }
+                }
+            }
+            PeerInput::Snapshot(g, sessions, tree) => {
+                if matches!(&self.state, State::Following { generation, .. } if *generation == g)
+                    && self.awaiting_snapshot
+                {
+                    self.awaiting_snapshot = false;
+                    tracing::info!(
+                        zxid = format!("0x{:x}", tree.last_zxid),
+                        nodes = tree.node_count(),
+                        "snapshot from the leader installed"
+                    );
+                    self.committed = tree.last_zxid;
+                    seq.install_tree(tree, &sessions, now.wall_ms);
+                }
+            }
+            PeerInput::LeaderDown(g, why) => {
+                let State::Following {
+                    generation,
+                    leader,
+                    since,
+                    heard,
+                    ..
+                } = &self.state
+                else {
+                    return;
+                };
+                if *generation != g {
+                    return;
+                }
+                // The leader may not listen yet (it decided a moment after
+                // us, or a proxy in between took the connection): within
+                // initLimit, and before it said anything, try it again.
+                let limit = self.s.tick_ms * self.s.init_limit as u64;
+                if !*heard && ms.saturating_sub(*since) < limit {
+                    tracing::debug!(
+                        why,
+                        leader,
+                        "the leader's quorum port is not up yet; retrying"
+                    );
+                    let leader = *leader;
+                    self.follow(leader, seq.tree().last_zxid, true, now);
+                } else {
+                    tracing::warn!(why, "lost the leader");
+                    self.look(seq, now);
+                }
+            }
+        }
+    }
+
+    fn do_durable(&mut self, zxid: i64, seq: &mut Sequencer, now: Now) {
+        match &mut self.state {
+            State::Leading { leader, .. } => {
+                let a = leader.own_durable(zxid);
+                self.leader_actions(a.into(), seq, now);
+            }
+            State::Following { learner, .. } => {
+                let a = learner.durable(zxid);
+                self.learner_actions(a.into(), seq, now);
+            }
+            State::Looking => {}
+        }
+    }
+
+    fn do_propose(&mut self, txns: Vec<(i64, Bytes)>, seq: &mut Sequencer, now: Now) {
+        for (zxid, data) in txns {
+            let State::Leading { leader, .. } = &mut self.state else {
+                return;
+            };
+            match leader.propose(zxid, data, now.mono_ms) {
+                Ok(a) => self.leader_actions(a.into(), seq, now),
+                Err(e) => {
+                    tracing::error!(error = %e, zxid = format!("0x{zxid:x}"), "cannot propose; leaving leadership");
+                    self.look(seq, now);
+                    return;
+                }
+            }
+            if self.pending.is_some() {
+                // Unreachable in practice (proposing never persists an
+                // epoch); kept in order all the same.
+                return;
+            }
+        }
+    }
+
+    fn do_forward(&mut self, fw: Vec<Forward>, seq: &mut Sequencer, now: Now) {
+        let State::Following { learner, .. } = &mut self.state else {
+            return;
+        };
+        let mut actions = Vec::new();
+        for f in fw {
+            actions.extend(match f {
+                Forward::Request {
+                    session,
+                    cxid,
+                    op,
+                    body,
+                    auth,
+                } => learner.forward(&ForwardedRequest {
+                    session_id: session,
+                    cxid,
+                    op,
+                    request: body,
+                    authinfo: Some(auth),
+                }),
+                Forward::Revalidate { session, timeout } => learner.revalidate(session, timeout),
+            });
+        }
+        self.learner_actions(actions.into(), seq, now);
+    }
+
+    /// A leader or learner leaves its role (ZooKeeper's server stops and
+    /// its peer goes back to LOOKING); what was not logged is forgotten.
+    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
+        if matches!(self.state, State::Looking) {
+            return;
+        }
+        tracing::error!(
+            durable = format!("0x{durable:x}"),
+            "the txn log failed: leaving the role"
+        );
+        self.uncommitted.retain(|z, _| *z <= durable);
+        self.look(seq, now);
+    }
+
+    fn do_log_read(
+        &mut self,
+        to: Handle,
+        size_limit: i64,
+        read: TxnLogRead,
+        seq: &mut Sequencer,
+        now: Now,
+    ) {
+        if let State::Leading { leader, .. } = &mut self.state {
+            tracing::info!(
+                from = ?read.first_zxid,
+                size = read.storage_size,
+                size_limit,
+                txns = read.txns.len(),
+                "read the txn log for a learner older than the committed log"
+            );
+            let a = leader.log_read(to, size_limit, read, now.mono_ms);
+            self.leader_actions(a.into(), seq, now);
+        }
+    }
+
+    /// Back to LOOKING: the sequencer stops serving and forgets what was
+    /// not committed; the election starts again (after the can-lead probe).
+    fn look(&mut self, seq: &mut Sequencer, now: Now) {
+        let was_leading = matches!(self.state, State::Leading { .. });
+        match std::mem::replace(&mut self.state, State::Looking) {
+            State::Leading { leader, links } => {
+                for to in links {
+                    self.out.push(Action::CloseLearner { to });
+                }
+                // The leader kept the committed log while it led.
+                self.recent = leader.into_committed_log();
+            }
+            State::Following { generation, .. } => {
+                self.out.push(Action::CloseLeader { generation });
+            }
+            State::Looking => {}
+        }
+        if std::mem::take(&mut self.listening) {
+            self.out.push(Action::StopListening);
+        }
+        self.rest = Rest::None;
+        self.awaiting_snapshot = false;
+        // The election must see the whole logged history, as ZooKeeper
+        // reloads its database from disk here: a txn a quorum logged may
+        // have been committed and acknowledged. A leader's tree has every
+        // txn it proposed; a learner applies what it logged and never
+        // saw committed. None of it is published until a leader commits
+        // it (or TRUNC takes it back).
+        for (zxid, data) in std::mem::take(&mut self.uncommitted) {
+            match crate::txnlog::decode_entry(&data) {
+                Ok((t, _)) if t.hdr.zxid > seq.tree().last_zxid => {
+                    seq.apply_committed(&t, now.wall_ms);
+                    self.remember(zxid, data);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "a logged txn does not decode"),
+            }
+        }
+        // Their events and answers are not for clients: no quorum
+        // committed them yet.
+        let _ = seq.take();
+        self.committed = self.published.last_zxid;
+        self.unpublished_commits.clear();
+        seq.set_role(Role::NotServing, 0);
+        tracing::info!("LOOKING");
+        let ms = now.mono_ms;
+        self.looking_since = ms;
+        // A leader held its quorum port until now: it may lead again.
+        if was_leading && !self.epochs_unwritable {
+            self.stand_aside = false;
+            let _ = self.election.set_stand_aside(false, ms);
+            let a = self
+                .election
+                .look(seq.tree().last_zxid, self.epochs.current, ms);
+            self.election_actions(a, seq, now);
+        } else {
+            self.probe(true, seq, now);
+        }
+    }
+
+    fn election_actions(&mut self, actions: Vec<election::Action>, seq: &mut Sequencer, now: Now) {
+        for a in actions {
+            match a {
+                election::Action::Send { to, msg } => self.out.push(Action::SendElection {
+                    to,
+                    msg: msg.encode(),
+                }),
+                election::Action::Decided { state, vote, .. } => {
+                    tracing::info!(
+                        leader = vote.leader,
+                        zxid = format!("0x{:x}", vote.zxid),
+                        peer_epoch = vote.peer_epoch,
+                        "{}",
+                        match state {
+                            ServerState::Leading => "LEADING",
+                            ServerState::Following => "FOLLOWING",
+                            ServerState::Observing => "OBSERVING",
+                            ServerState::Looking => "LOOKING",
+                        }
+                    );
+                    match state {
+                        ServerState::Leading => {
+                            // The quorum port first (see `listening`).
+                            self.out.push(Action::Listen);
+                            self.pending = Some(Pending::Listen);
+                        }
+                        ServerState::Following | ServerState::Observing => {
+                            self.follow(vote.leader, seq.tree().last_zxid, false, now)
+                        }
+                        ServerState::Looking => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a committed (or, going LOOKING, logged) txn to `recent`.
+    fn remember(&mut self, zxid: i64, data: Bytes) {
+        if self.recent.back().is_some_and(|(z, _)| *z >= zxid) {
+            return;
+        }
+        if self.recent.len() >= DEFAULT_COMMIT_LOG_COUNT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((zxid, data));
+    }
+
+    fn start_leading(&mut self, seq: &mut Sequencer, now: Now) {
+        let last_zxid = seq.tree().last_zxid;
+        // Its whole history is what it leads with: a SNAP sends it.
+        self.snap_base = Arc::new(seq.tree().clone());
+        self.unpublished_commits.clear();
+        let mut ls = LeaderSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit);
+        ls.config_servers = self.s.config_servers.clone();
+        ls.snapshot_size_factor = self.s.snapshot_size_factor;
+        // The committed log must end at the leader's last zxid: one that
+        // ends before it (a former leader's own uncommitted proposals are
+        // in its tree, not in `recent`) would TRUNC learners that hold
+        // them. Without it, older learners get the txn log or a SNAP.
+        let committed = if self.recent.back().map(|(z, _)| *z) == Some(last_zxid) {
+            self.recent.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        let mut leader = Leader::new(
+            self.s.me,
+            self.s.quorum.clone(),
+            self.epochs.accepted,
+            self.epochs.current,
+            last_zxid,
+            committed,
+            Box::new(DeferredTxnLog),
+            ls,
+        );
+        let a = leader.start(now.mono_ms);
+        self.state = State::Leading {
+            leader: Box::new(leader),
+            links: BTreeSet::new(),
+        };
+        self.leader_actions(a.into(), seq, now);
+    }
+
+    fn follow(&mut self, leader: Sid, last_zxid: i64, retry: bool, now: Now) {
+        let kind = if self.s.observer {
+            LearnerKind::Observer
+        } else {
+            LearnerKind::Follower
+        };
+        let learner = Learner::new(
+            self.s.me,
+            kind,
+            self.epochs.accepted,
+            self.epochs.current,
+            last_zxid,
+            LearnerSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit),
+        );
+        self.generation += 1;
+        let g = self.generation;
+        let since = match &self.state {
+            // A retry keeps the first attempt's clock.
+            State::Following {
+                leader: l, since, ..
+            } if *l == leader => *since,
+            _ => now.mono_ms,
+        };
+        if let State::Following { generation, .. } = &self.state {
+            self.out.push(Action::CloseLeader {
+                generation: *generation,
+            });
+        }
+        self.state = State::Following {
+            learner: Box::new(learner),
+            generation: g,
+            leader,
+            since,
+            heard: false,
+        };
+        self.out.push(Action::ConnectLeader {
+            generation: g,
+            sid: leader,
+            delay_ms: if retry { 100 } else { 0 },
+            limit_ms: self.s.tick_ms * self.s.init_limit as u64,
+        });
+    }
+
+    /// Asks for an epoch write and holds what follows.
+    fn persist(&mut self, kind: EpochKind, epoch: i64) {
+        self.out.push(Action::PersistEpoch { kind, epoch });
+        self.pending = Some(Pending::Epoch { kind, epoch });
+    }
+
+    fn leader_actions(&mut self, mut queue: VecDeque<LeaderAction>, seq: &mut Sequencer, now: Now) {
+        while let Some(a) = queue.pop_front() {
+            let State::Leading { links, .. } = &mut self.state else {
+                return;
+            };
+            match a {
+                LeaderAction::Send { to, pkt } => {
+                    if links.contains(&to) {
+                        self.out.push(Action::ToLearner { to, pkt });
+                    }
+                }
+                LeaderAction::SendSnapshot { to } => {
+                    if links.contains(&to) {
+                        self.out.push(Action::SendSnapshot {
+                            to,
+                            base: self.snap_base.clone(),
+                            commits: self.unpublished_commits.iter().cloned().collect(),
+                            sessions: seq.sessions(),
+                        });
+                    }
+                }
+                LeaderAction::Close { to, why } => {
+                    tracing::warn!(handle = to, why = %why, "dropping a learner");
+                    if links.remove(&to) {
+                        self.out.push(Action::CloseLearner { to });
+                    }
+                }
+                LeaderAction::PersistAcceptedEpoch(e) => {
+                    self.persist(EpochKind::Accepted, e);
+                    self.rest = Rest::Leader(queue);
+                    return;
+                }
+                LeaderAction::PersistCurrentEpoch(e) => {
+                    self.persist(EpochKind::Current, e);
+                    self.rest = Rest::Leader(queue);
+                    return;
+                }
+                LeaderAction::ReadLog { to, from, factor } => {
+                    self.out.push(Action::ReadLog { to, from, factor });
+                }
+                // The replica logs its own txns.
+                LeaderAction::Log { .. } => {}
+                LeaderAction::Commit { zxid, data } => {
+                    // Commits come in zxid order: one out of order would
+                    // put a SNAP's tree out of step with its zxid.
+                    assert!(
+                        self.unpublished_commits
+                            .back()
+                            .is_none_or(|(z, _)| *z < zxid),
+                        "a leader commit out of zxid order: 0x{zxid:x}"
+                    );
+                    self.committed = self.committed.max(zxid);
+                    self.unpublished_commits.push_back((zxid, data));
+                }
+                LeaderAction::Established { epoch } => {
+                    tracing::info!(epoch, "leading: established");
+                    self.election.update_election_vote(epoch);
+                    self.committed = self.committed.max(seq.tree().last_zxid);
+                    seq.set_role(Role::Leader, epoch);
+                }
+                LeaderAction::Request { from, req, .. } => {
+                    if req.op == crate::jute::op::SYNC {
+                        if let State::Leading { leader, .. } = &mut self.state {
+                            queue.extend(leader.sync(from));
+                        }
+                    } else {
+                        seq.handle_forwarded(
+                            req.session_id,
+                            req.cxid,
+                            req.op,
+                            &req.request,
+                            req.authinfo.unwrap_or_default(),
+                            now.wall_ms,
+                        );
+                    }
+                }
+                LeaderAction::Touch { touch, .. } => {
+                    seq.touch_sessions([touch.session_id], now.wall_ms)
+                }
+                LeaderAction::Revalidate {
+                    from,
+                    session_id,
+                    timeout,
+                } => {
+                    let ok = seq.revalidate(session_id, timeout, now.wall_ms);
+                    if let State::Leading { leader, .. } = &mut self.state {
+                        queue.extend(leader.revalidated(from, session_id, ok));
+                    }
+                }
+                LeaderAction::StepDown { why } => {
+                    tracing::warn!(?why, "leader stepping down");
+                    self.look(seq, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn learner_actions(
+        &mut self,
+        mut queue: VecDeque<LearnerAction>,
+        seq: &mut Sequencer,
+        now: Now,
+    ) {
+        while let Some(a) = queue.pop_front() {
+            let State::Following { generation, .. } = &self.state else {
+                return;
+            };
+            let generation = *generation;
+            match a {
+                LearnerAction::Send(pkt) => self.out.push(Action::ToLeader { generation, pkt }),
+                LearnerAction::PersistAcceptedEpoch(e) => {
+                    self.persist(EpochKind::Accepted, e);
+                    self.rest = Rest::Learner(queue);
+                    return;
+                }
+                LearnerAction::PersistCurrentEpoch(e) => {
+                    self.persist(EpochKind::Current, e);
+                    self.rest = Rest::Learner(queue);
+                    return;
+                }
+                LearnerAction::LoadSnapshot { .. } => {
+                    self.awaiting_snapshot = true;
+                    self.recent.clear();
+                }
+                LearnerAction::Truncate { to } => {
+                    while self.recent.back().is_some_and(|(z, _)| *z > to) {
+                        self.recent.pop_back();
+                    }
+                    // The log core cuts the log (and reloads the tree if it
+                    // holds more); the leader's packets wait until it has.
+                    self.to_log.push(Action::Truncate {
+                        to,
+                        reload: seq.tree().last_zxid > to,
+                    });
+                    self.pending = Some(Pending::Truncate { to });
+                    self.rest = Rest::Learner(queue);
+                    return;
+                }
+                LearnerAction::ApplyUnlogged { zxid, data }
+                | LearnerAction::Commit { zxid, data } => {
+                    self.uncommitted.remove(&zxid);
+                    match crate::txnlog::decode_entry(&data) {
+                        Ok((t, _)) => {
+                            // Commits apply in zxid order: applying one
+                            // again, or one older than the tree, would
+                            // silently change it.
+                            assert!(
+                                t.hdr.zxid > seq.tree().last_zxid,
+                                "a commit at or below the tree: 0x{:x} <= 0x{:x}",
+                                t.hdr.zxid,
+                                seq.tree().last_zxid
+                            );
+                            seq.apply_committed(&t, now.wall_ms);
+                            self.committed = self.committed.max(t.hdr.zxid);
+                            self.remember(zxid, data);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "a txn from the leader does not decode; leaving it");
+                            self.look(seq, now);
+                            return;
+                        }
+                    }
+                }
+                LearnerAction::TakeSnapshot => self.to_log.push(Action::Snapshot {
+                    tree: Arc::new(seq.tree().clone()),
+                    sessions: seq.sessions(),
+                }),
+                LearnerAction::Log { data, zxid } => match crate::txnlog::decode_entry(&data) {
+                    Ok((t, d)) => {
+                        self.uncommitted.insert(zxid, data.clone());
+                        let d = d.unwrap_or(TxnDigest {
+                            version: crate::digest::DIGEST_VERSION,
+                            tree_digest: 0,
+                        });
+                        self.to_log.push(Action::Append(vec![(t, d)]));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "a proposal does not decode; leaving the leader");
+                        self.look(seq, now);
+                        return;
+                    }
+                },
+                LearnerAction::LeaderConfig(_) => {}
+                LearnerAction::Established { epoch } => {
+                    tracing::info!(epoch, "following: in sync");
+                    self.election.update_election_vote(epoch);
+                    self.committed = self.committed.max(seq.tree().last_zxid);
+                    let role = if self.s.observer {
+                        Role::Observer
+                    } else {
+                        Role::Learner
+                    };
+                    seq.set_role(role, epoch);
+                }
+                LearnerAction::ReplyPing { ping } => {
+                    let touches: Vec<wire::Touch> = seq
+                        .take_touched()
+                        .into_iter()
+                        .map(|(session_id, timeout)| wire::Touch {
+                            session_id,
+                            timeout,
+                        })
+                        .collect();
+                    self.out.push(Action::ToLeader {
+                        generation,
+                        pkt: wire::ping_reply(&ping, &touches),
+                    });
+                }
+                LearnerAction::Revalidated { session_id, valid } => {
+                    seq.revalidated(session_id, valid, now.wall_ms)
+                }
+                LearnerAction::SyncDone => seq.sync_done(),
+                LearnerAction::LostLeader { why } => {
+                    tracing::warn!(why = %why, "lost the leader");
+                    self.look(seq, now);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The tree a SNAP sends: `base` with `commits` past it applied (pure CPU
+/// work; the driver runs it off its executor).
+pub fn committed_tree(base: &Tree, commits: &[(i64, Bytes)]) -> Tree {
+    let mut t = Tree::clone(base);
+    for (z, data) in commits {
+        if *z <= t.last_zxid {
+            continue;
+        }
+        match crate::txnlog::decode_entry(data) {
+            Ok((txn, _)) => {
+                t.apply(&txn, &mut Vec::new());
+            }
+            Err(e) => tracing::error!(error = %e, "a committed txn does not decode"),
+        }
+    }
+    t
+}

@@ -1028,7 +1028,7 @@ impl QuorumPeer {
                     }
                 }
                 // The sequencer logs its own txns.
-                LeaderAction::Log { .. } => {}
+                LeaderAction::Log { .. } | LeaderAction::ReadLog { .. } => {}
                 LeaderAction::Commit { zxid, data } => {
                     self.committed = self.committed.max(zxid);
                     self.unpublished_commits.push_back((zxid, data));

@@ -89,6 +89,29 @@ pub trait TxnLogSource {
     fn read_from(&self, zxid: i64, size_limit: i64) -> TxnLogRead;
     /// The size of the most recent snapshot (0 when there is none).
     fn snapshot_size(&self) -> u64;
+    /// Whether the log is read by the driver instead: the leader asks with
+    /// [`LeaderAction::ReadLog`] and that learner's sync waits for
+    /// [`Leader::log_read`] (the other learners go on). `read_from` and
+    /// `snapshot_size` are then never called.
+    fn deferred(&self) -> bool {
+        false
+    }
+}
+
+/// A [`TxnLogSource`] read by the driver (see [`TxnLogSource::deferred`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeferredTxnLog;
+
+impl TxnLogSource for DeferredTxnLog {
+    fn read_from(&self, _: i64, _: i64) -> TxnLogRead {
+        TxnLogRead::default()
+    }
+    fn snapshot_size(&self) -> u64 {
+        0
+    }
+    fn deferred(&self) -> bool {
+        true
+    }
 }
 
 /// A [`TxnLogSource`] with nothing on disk: every learner older than the
@@ -190,6 +213,11 @@ pub enum LeaderAction {
     },
     /// Stop leading: close every learner and go back to election.
     StepDown { why: StepDownReason },
+    /// Only with a deferred [`TxnLogSource`]: read the txn log from the
+    /// file holding `from` on, with the size limit
+    /// `txnlog_size_limit(newest snapshot size, factor)`, and hand it to
+    /// [`Leader::log_read`] for learner `to`.
+    ReadLog { to: Handle, from: i64, factor: f64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +305,10 @@ struct Peer {
     forwarding: bool,
     /// `sendingThreadStarted`: pings go out.
     pinging: bool,
+    /// A deferred txn log read is on its way for this learner's sync.
+    reading: bool,
+    /// The deferred read (size limit, what it read), once in.
+    disk_read: Option<(i64, TxnLogRead)>,
 }
 
 #[derive(Debug, Clone)]
@@ -434,6 +466,8 @@ impl Leader {
                     peer_zxid: -1,
                     forwarding: false,
                     pinging: false,
+                    reading: false,
+                    disk_read: None,
                 },
             );
         }
@@ -553,6 +587,28 @@ impl Leader {
                 .push(h);
         }
         self.take()
+    }
+
+    /// The answer to a [`LeaderAction::ReadLog`] for learner `h`: the size
+    /// limit used and what the log held (the default when it could not be
+    /// read). That learner's sync goes on.
+    pub fn log_read(
+        &mut self,
+        h: Handle,
+        size_limit: i64,
+        read: TxnLogRead,
+        now: u64,
+    ) -> Vec<LeaderAction> {
+        if let Some(p) = self.peers.get_mut(&h) {
+            if p.reading {
+                p.reading = false;
+                p.disk_read = Some((size_limit, read));
+                if matches!(self.phase, Phase::NewLeaderAck | Phase::Broadcast) {
+                    self.sync_learner(h, now);
+                }
+            }
+        }
+        std::mem::take(&mut self.out)
     }
 
     /// The answer to a learner's REVALIDATE.
@@ -809,11 +865,17 @@ impl Leader {
         if peer.stage != Stage::AwaitEpochQuorum {
             return;
         }
+        if peer.reading {
+            return;
+        }
         let (peer_zxid, observer) = (peer.peer_zxid, peer.observer);
         let committed: Vec<i64> = self.committed_log.iter().map(|(z, _)| *z).collect();
         let factor = self.settings.snapshot_size_factor;
         let mut from_disk: Vec<(i64, Bytes)> = Vec::new();
         let disk = &self.disk;
+        let deferred = disk.deferred();
+        let mut cached = self.peers.get_mut(&h).and_then(|p| p.disk_read.take());
+        let mut ask: Option<i64> = None;
         let decision = plan_sync(
             SyncInput {
                 peer_last_zxid: peer_zxid,
@@ -823,8 +885,18 @@ impl Leader {
                 txnlog_sync_enabled: factor >= 0.0,
             },
             |start| {
-                let limit = txnlog_size_limit(disk.snapshot_size(), factor);
-                let read = disk.read_from(start, limit);
+                let (limit, read) = if deferred {
+                    match cached.take() {
+                        Some(c) => c,
+                        None => {
+                            ask = Some(start);
+                            return None;
+                        }
+                    }
+                } else {
+                    let limit = txnlog_size_limit(disk.snapshot_size(), factor);
+                    (limit, disk.read_from(start, limit))
+                };
                 if !txnlog_usable(start, read.first_zxid, read.storage_size, limit) {
                     return None;
                 }
@@ -833,6 +905,19 @@ impl Leader {
                 Some(zxids)
             },
         );
+        if let Some(from) = ask {
+            // The plan needs the on-disk log: this learner's sync waits
+            // for it (the plan is made again with it, from the state then).
+            if let Some(p) = self.peers.get_mut(&h) {
+                p.reading = true;
+            }
+            self.out.push(LeaderAction::ReadLog {
+                to: h,
+                from,
+                factor,
+            });
+            return;
+        }
         let txns = |s: &Self, zxids: &[i64], out: &mut Vec<QuorumPacket>| {
             for &z in zxids {
                 let data = s
