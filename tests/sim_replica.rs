@@ -993,6 +993,12 @@ impl Sim {
         self.stats.publishes += 1;
         let z = v.last_zxid;
         let sid = self.members[m].sid;
+        // A member that does not serve publishes what it loaded (its log
+        // may hold txns that never commit): no client sees it.
+        let role = self.members[m].role.get();
+        if !role.serving() {
+            return Ok(());
+        }
         if let Some(p) = self.members[m].published {
             check!(
                 z >= p,
@@ -1015,7 +1021,7 @@ impl Sim {
                 self.digests.insert(z, (d, m));
             }
         }
-        if self.members[m].role.get() == Role::Leader {
+        if role == Role::Leader {
             let epoch = z >> 32;
             let own = self.members[m].disk.epochs().1;
             if epoch == own && z & 0xffff_ffff != 0 {
@@ -1197,7 +1203,16 @@ fn shape(seed: u64) -> (usize, usize) {
 fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
     let (v, o) = shape(seed);
     let mut sim = Sim::new(seed, v, o, trace);
-    let r = sim.run();
+    // A Replica's assertion is a failure of this seed like any other.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run()))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("panicked: {msg}"))
+        });
     if let Some(tr) = &mut sim.trace {
         for l in sim.clients.log.drain(..) {
             tr.push_back(format!("client {l}"));
@@ -1227,6 +1242,9 @@ fn replicas_survive_faults() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
     let start = std::time::Instant::now();
+    // Panics are caught per seed and reported with their seed.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -1254,6 +1272,7 @@ fn replicas_survive_faults() {
             .map(|h| h.join().expect("sim thread"))
             .collect()
     });
+    std::panic::set_hook(hook);
     let mut total = Stats::default();
     let mut failed: Vec<(u64, String)> = Vec::new();
     for (s, f) in results {
