@@ -215,8 +215,6 @@ struct Sim {
     txns: HashMap<i64, Bytes>,
     /// The highest zxid published anywhere: committed.
     committed: i64,
-    /// Per member: the zxids of its log that are durable (synced).
-    durable: Vec<std::collections::HashSet<i64>>,
     converged_at: Option<u64>,
     stats: Stats,
     trace: Option<VecDeque<String>>,
@@ -314,7 +312,6 @@ impl Sim {
             digests: HashMap::new(),
             txns: HashMap::new(),
             committed: 0,
-            durable: vec![Default::default(); n],
             converged_at: None,
             stats: Stats::default(),
             trace: trace.then(VecDeque::new),
@@ -390,6 +387,24 @@ impl Sim {
                 self.event(ev)?;
             }
             self.step_all()?;
+            if self.trace.is_some() {
+                for l in std::mem::take(&mut self.clients.log) {
+                    self.t(|| l);
+                }
+            }
+        }
+        if self.trace.is_some() {
+            for k in 0..self.members.len() {
+                let mb = &self.members[k];
+                let line = format!(
+                    "END s{} {:?} version {:?} epochs {:?}",
+                    mb.sid,
+                    mb.role.get(),
+                    mb.version.as_ref().map(|v| format!("{:#x}", v.last_zxid)),
+                    mb.disk.epochs()
+                );
+                self.t(|| line);
+            }
         }
         self.final_checks()
     }
@@ -550,7 +565,6 @@ impl Sim {
         mb.wake_at = u64::MAX;
         mb.published = None;
         mb.last_role = Role::NotServing;
-        self.durable[m] = mb.disk.durable_zxids().into_iter().collect();
         self.stats.restarts += 1;
         Ok(())
     }
@@ -570,7 +584,6 @@ impl Sim {
         mb.leader_conn = None;
         mb.inbox.clear();
         mb.last_role = Role::NotServing;
-        self.durable[m] = mb.disk.durable_zxids().into_iter().collect();
         self.clients.member_down(m, now, &mut self.rng);
     }
 
@@ -758,10 +771,7 @@ impl Sim {
             return Ok(());
         }
         let input = match done {
-            Done::Durable(z) => {
-                self.durable[m] = self.members[m].disk.durable_zxids().into_iter().collect();
-                Input::Durable(z)
-            }
+            Done::Durable(z) => Input::Durable(z),
             Done::Failed(why) => {
                 self.stats.log_failures += 1;
                 self.t(|| format!("s{} LOG FAILED: {why}", m + 1));
@@ -783,7 +793,6 @@ impl Sim {
                 result,
             },
             Done::Truncated { to, result } => {
-                self.durable[m] = self.members[m].disk.durable_zxids().into_iter().collect();
                 self.members[m].published = None;
                 Input::Truncated {
                     to,
@@ -1026,7 +1035,7 @@ impl Sim {
             let own = self.members[m].disk.epochs().1;
             if epoch == own && z & 0xffff_ffff != 0 {
                 let holders: Vec<Sid> = (0..self.members.len())
-                    .filter(|&k| self.durable[k].contains(&z))
+                    .filter(|&k| self.members[k].disk.is_durable(z))
                     .map(|k| self.members[k].sid)
                     .collect();
                 check!(
@@ -1167,10 +1176,14 @@ impl Sim {
         let Some((leader, _)) = self.established_leader() else {
             return Err("no leader at the end".into());
         };
-        let tree = self.members[leader]
-            .version
-            .clone()
-            .unwrap_or_else(|| Arc::new(Tree::new()));
+        // The leader's tree (what it publishes with its next batch).
+        let Some(tree) = self.members[leader]
+            .replica
+            .as_ref()
+            .map(|r| r.sequencer().tree().clone())
+        else {
+            return Err("no leader at the end".into());
+        };
         for (k, &v) in self.clients.acked.iter().enumerate() {
             if v < 0 {
                 continue;
@@ -1203,6 +1216,7 @@ fn shape(seed: u64) -> (usize, usize) {
 fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
     let (v, o) = shape(seed);
     let mut sim = Sim::new(seed, v, o, trace);
+    sim.clients.tracing = trace;
     // A Replica's assertion is a failure of this seed like any other.
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run()))
         .unwrap_or_else(|p| {
@@ -1213,11 +1227,6 @@ fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
                 .unwrap_or_default();
             Err(format!("panicked: {msg}"))
         });
-    if let Some(tr) = &mut sim.trace {
-        for l in sim.clients.log.drain(..) {
-            tr.push_back(format!("client {l}"));
-        }
-    }
     (r, sim.trace.take(), sim.stats)
 }
 

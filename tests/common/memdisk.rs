@@ -105,6 +105,20 @@ struct LogFile {
     start: i64,
     bytes: Vec<u8>,
     synced: usize,
+    /// Each record's zxid and end, as written (rising zxids).
+    index: Vec<(i64, usize)>,
+}
+
+impl LogFile {
+    /// Rebuilds the index from the bytes (after a cut).
+    fn reindex(&mut self) {
+        self.index.clear();
+        if let Ok((_, mut r)) = txnlog::LogReader::new(&self.bytes) {
+            while let Some(rec) = r.next_record() {
+                self.index.push((rec.txn.hdr.zxid, rec.end as usize));
+            }
+        }
+    }
 }
 
 struct Snap {
@@ -222,16 +236,19 @@ impl MemDisk {
                 start: first,
                 bytes: b.to_vec(),
                 synced: 0,
+                index: Vec::new(),
             });
             self.roll = false;
         }
+        let f = self.files.len() - 1;
         let mut buf = BytesMut::new();
         let mut last = first;
+        let base = self.files[f].bytes.len();
         for (t, d) in txns {
             txnlog::write_record(&mut buf, t, Some(d));
             last = t.hdr.zxid;
+            self.files[f].index.push((last, base + buf.len()));
         }
-        let f = self.files.len() - 1;
         self.files[f].bytes.extend_from_slice(&buf);
         self.next_zxid = Some(last + 1);
         let len = self.files[f].bytes.len();
@@ -355,6 +372,7 @@ impl MemDisk {
             let end = end.unwrap_or(valid.min(f.bytes.len()));
             f.bytes.truncate(end);
             f.synced = end;
+            f.reindex();
         }
         self.snaps.retain(|s| s.zxid <= to);
         self.roll = true;
@@ -379,7 +397,10 @@ impl MemDisk {
                 f.synced
             };
             self.stats.lost_bytes += (f.bytes.len() - keep) as u64;
-            f.bytes.truncate(keep);
+            if keep < f.bytes.len() {
+                f.bytes.truncate(keep);
+                f.index.retain(|&(_, end)| end <= keep);
+            }
             f.synced = keep;
         }
         // A log file whose header never reached the disk holds nothing.
@@ -459,6 +480,7 @@ impl MemDisk {
                     torn_bytes = f.bytes.len() - end;
                     f.bytes.truncate(end);
                     f.synced = f.synced.min(end);
+                    f.index.retain(|&(_, e)| e <= end);
                 }
             }
         }
@@ -521,31 +543,14 @@ impl MemDisk {
         })
     }
 
-    /// Every durable-or-not txn zxid in the log files, in file order (for
-    /// the checks).
-    pub fn logged_zxids(&self) -> Vec<i64> {
-        let mut out = Vec::new();
-        for f in &self.files {
-            if let Ok((_, mut r)) = txnlog::LogReader::new(&f.bytes) {
-                while let Some(rec) = r.next_record() {
-                    out.push(rec.txn.hdr.zxid);
-                }
-            }
-        }
-        out
-    }
-
-    /// The durable txns (synced bytes only), in file order.
-    pub fn durable_zxids(&self) -> Vec<i64> {
-        let mut out = Vec::new();
-        for f in &self.files {
-            if let Ok((_, mut r)) = txnlog::LogReader::new(&f.bytes[..f.synced]) {
-                while let Some(rec) = r.next_record() {
-                    out.push(rec.txn.hdr.zxid);
-                }
-            }
-        }
-        out
+    /// Whether the txn at `zxid` is in the log and synced.
+    pub fn is_durable(&self, zxid: i64) -> bool {
+        self.files.iter().rev().any(|f| {
+            f.start <= zxid
+                && f.index
+                    .binary_search_by_key(&zxid, |&(z, _)| z)
+                    .is_ok_and(|i| f.index[i].1 <= f.synced)
+        })
     }
 }
 

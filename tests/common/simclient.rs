@@ -164,8 +164,9 @@ pub struct Clients {
     pub stats: ClientStats,
     /// For each key: the highest version a write was acknowledged with.
     pub acked: Vec<i32>,
-    /// A line per notable event, for the trace.
+    /// A line per notable event, for the trace (when `tracing`).
     pub log: Vec<String>,
+    pub tracing: bool,
 }
 
 fn ip_of(client: usize) -> IpAddr {
@@ -211,6 +212,7 @@ impl Clients {
             stats: ClientStats::default(),
             acked: vec![-1; p.keys],
             log: Vec::new(),
+            tracing: false,
         }
     }
 
@@ -236,7 +238,10 @@ impl Clients {
     /// The operation in flight (if any) stays so; the client goes on as a
     /// new thread.
     fn abandon(&mut self, c: usize) {
-        if let St::Busy { .. } = self.clients[c].st {
+        if let St::Busy { xid, .. } = self.clients[c].st {
+            if self.tracing {
+                self.log.push(format!("c{c} xid {xid} stays in flight"));
+            }
             self.stats.indeterminate += 1;
             self.clients[c].threads.iter_mut().for_each(|t| *t = None);
         }
@@ -436,7 +441,10 @@ impl Clients {
         };
         let Some(msg) = msg else { return };
         let t = self.thread(c, key);
-        self.histories[key].invoke(t, op.clone());
+        self.histories[key].invoke(t, op);
+        if self.tracing {
+            self.log.push(format!("c{c} -> s{} xid {xid} /k{key} {op:?}", m + 1));
+        }
         self.stats.ops += 1;
         self.clients[c].st = St::Busy {
             m,
@@ -637,6 +645,14 @@ impl Clients {
             _ => {}
         }
         self.stats.ok += 1;
+        if self.tracing {
+            self.log.push(format!(
+                "c{c} <- s{} xid {xid} /k{key} {ret:?} (zxid {:#x}, read at {:#x})",
+                m + 1,
+                hdr.zxid,
+                version.last_zxid
+            ));
+        }
         let t = self.thread(c, key);
         self.histories[key].ret(t, ret);
         self.clients[c].st = St::Idle { m, conn };
