@@ -256,7 +256,7 @@ impl Sim {
         );
         let disk = DiskParams {
             fsync_max_ms: rng.range(1, 10),
-            enospc: [0, 0, 5, 20][rng.below(4) as usize],
+            enospc: [0, 5, 20, 50][rng.below(4) as usize],
             torn: rng.range(0, 1000),
             corrupt_read: [0, 0, 50, 200][rng.below(4) as usize],
             snap_count: rng.range(10, 200),
@@ -593,6 +593,9 @@ impl Sim {
         let now = self.now;
         if now >= self.p.fault_ms {
             self.net.lossy = false;
+            for mb in &mut self.members {
+                mb.disk.faults = false;
+            }
             if self.net.is_partitioned() {
                 self.t(|| "HEAL (quiet)".into());
             }

@@ -163,6 +163,8 @@ pub struct MemDisk {
     next_zxid: Option<i64>,
     /// The disk is full until then.
     full_until: u64,
+    /// Faults strike (ENOSPC, corrupt reads); off once the faults stop.
+    pub faults: bool,
     count: u64,
     sync_at: u64,
     q: Sched<Op>,
@@ -180,6 +182,7 @@ impl MemDisk {
             current: 0,
             next_zxid: None,
             full_until: 0,
+            faults: true,
             count: 0,
             sync_at: 0,
             q: Sched::default(),
@@ -219,7 +222,7 @@ impl MemDisk {
             return false;
         }
         self.stats.appends += 1;
-        if now < self.full_until || rng.chance(self.p.enospc) {
+        if self.faults && (now < self.full_until || rng.chance(self.p.enospc)) {
             if now >= self.full_until {
                 self.full_until = now + rng.range(5, 300);
             }
@@ -431,7 +434,7 @@ impl MemDisk {
             .iter()
             .rposition(|f| f.start <= snap_zxid)
             .unwrap_or(0);
-        let corrupt = faults && rng.chance(self.p.corrupt_read);
+        let corrupt = faults && self.faults && rng.chance(self.p.corrupt_read);
         let mut tail = VecDeque::new();
         let mut replayed = 0;
         let mut torn_bytes = 0;
@@ -514,7 +517,7 @@ impl MemDisk {
         if size_limit > 0 && out.storage_size > size_limit as u64 {
             return out;
         }
-        if rng.chance(self.p.corrupt_read) {
+        if self.faults && rng.chance(self.p.corrupt_read) {
             self.stats.corrupt_reads += 1;
             return LogRange::default();
         }

@@ -352,6 +352,10 @@ impl Clients {
                     self.q.at(now + rng.range(20, 200), c);
                     return;
                 }
+                if self.tracing {
+                    let sess = self.clients[c].session;
+                    self.log.push(format!("c{c} connects to s{} (session {sess:#x})", m + 1));
+                }
                 let cl = &mut self.clients[c];
                 cl.st = St::Connecting { m, conn };
                 cl.auth_sent = false;
@@ -513,6 +517,9 @@ impl Clients {
                     if !matches!(self.clients[c].st, St::Connecting { conn: x, .. } if x == conn) {
                         continue;
                     }
+                    if self.tracing {
+                        self.log.push(format!("c{c} connected to s{} ok={ok} session {session:#x}", m + 1));
+                    }
                     if !ok {
                         // Expired: a new session next time.
                         self.stats.expired += 1;
@@ -549,6 +556,9 @@ impl Clients {
                         continue;
                     };
                     let c = cn.client;
+                    if self.tracing {
+                        self.log.push(format!("c{c} closed by s{}", m + 1));
+                    }
                     self.disconnect(c, true, &mut out);
                     self.q.at(now + rng.range(5, 100), c);
                 }
