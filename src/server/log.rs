@@ -237,7 +237,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                     next_zxid = last.map(|l| l + 1);
                 }
                 ToLog::Snapshot { tree, sessions } => snapshots.push((tree, sessions)),
-                ToLog::Truncate(to) => {
+                ToLog::Truncate { to, reload } => {
                     // Only between leaders: nothing is being appended.
                     if !buf.is_empty() {
                         tracing::warn!("a truncation with appends in flight; they go first");
@@ -251,6 +251,19 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                         Err(e) => tracing::error!(error = %e, "cannot truncate the txn log"),
                     }
                     next_zxid = None;
+                    // The tree held more than the log keeps: reload it
+                    // here, off the sequencer.
+                    let r = match r {
+                        Ok(()) if reload => match storage::recover(&dirs, true) {
+                            Ok(rec) => Ok(Some(Box::new(crate::replica::Reloaded {
+                                tree: rec.tree,
+                                sessions: rec.sessions,
+                            }))),
+                            Err(e) => Err(format!("cannot reload after TRUNC: {e}")),
+                        },
+                        Ok(()) => Ok(None),
+                        Err(e) => Err(e),
+                    };
                     if tx.send(FromLog::Truncated(to, r)).await.is_err() {
                         return;
                     }

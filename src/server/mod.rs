@@ -3,9 +3,11 @@
 //!
 //! - `shard`: one executor per core of the core map's `shards`, each with
 //!   its own SO_REUSEPORT listener, its connections and their watches.
-//! - the sequencer executor runs [`crate::sequencer::Sequencer`], hands
-//!   each batch's txns to the log core, and publishes a tree version (with
-//!   its replies and events) once the log says it is durable.
+//! - the sequencer executor feeds the [`crate::replica::Replica`] (which
+//!   decides what is logged, published and acknowledged) and carries out
+//!   its actions: txns to the log core, tree versions (with their replies
+//!   and events) to the shards, and, in an ensemble, the quorum sockets of
+//!   `quorum_peer`.
 //! - `log`: the log core (group commit, snapshots, purge).
 
 pub mod counters;
@@ -17,11 +19,12 @@ pub mod quorum_peer;
 pub mod shard;
 
 use crate::acl::AclPolicy;
-use crate::sequencer::{SeqSettings, Sequencer};
+use crate::sequencer::SeqSettings;
 use crate::storage::{self, Dirs};
 use crate::tree::Tree;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use msg::{Batch, ConnRef, FromLog, Item, ToLog, ToSeq};
+use crate::replica::{Action, Input, Now, QuorumStart, Replica};
+use msg::{Batch, FromLog, Item, ToLog, ToSeq};
 use shards::coremap::CoreMap;
 use shards::mailbox::Mailbox;
 use std::net::SocketAddr;
@@ -181,7 +184,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     // they go: a snapshot's session list can miss one whose closeSession
     // never became durable (it is taken from the sessions the sequencer
     // tracks, which may be ahead of the snapshot's tree).
-    let orphans = orphan_owners(&rec.tree, &sessions, settings.min_session_timeout);
+    let orphans = crate::replica::orphan_owners(&rec.tree, &sessions, settings.min_session_timeout);
     if !orphans.is_empty() {
         tracing::warn!(
             sessions = orphans.len(),
@@ -246,18 +249,18 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         "sequencer",
         settings.core_map.sequencer,
         move || {
-            let seq = run_sequencer(
-                seq_settings,
-                seq_tree,
+            let seq = run_sequencer(SeqBoot {
+                settings: seq_settings,
+                tree: seq_tree,
                 sessions,
-                to_seq_rx,
-                to_shard_tx,
-                to_log_tx,
-                from_log_rx,
+                from_shards: to_seq_rx,
+                to_shards: to_shard_tx,
+                to_log: to_log_tx,
+                from_log: from_log_rx,
                 stop,
-                admin_rx,
+                admin: admin_rx,
                 quorum,
-            );
+            });
             monitored("sequencer", &ops, seq)
         },
     )?);
@@ -344,29 +347,6 @@ fn monitored(
     }
 }
 
-/// Sessions that own ephemerals in `tree` but are not in `live`, with
-/// `timeout`.
-fn orphan_owners(tree: &Tree, live: &[(i64, i32)], timeout: i32) -> Vec<(i64, i32)> {
-    let live: std::collections::HashSet<i64> = live.iter().map(|(s, _)| *s).collect();
-    tree.ephemerals_by_session()
-        .into_iter()
-        .filter(|(s, _)| !live.contains(s))
-        .map(|(s, _)| (s, timeout))
-        .collect()
-}
-
-/// What wakes the sequencer.
-pub enum Input {
-    Shard(ToSeq),
-    Log(FromLog),
-    /// A graceful shutdown was asked for.
-    Stop,
-    /// The quorum peer's sockets.
-    Quorum(quorum_peer::QuorumInput),
-    /// A learner's connection to this leader: its send side.
-    LearnerLink(crate::zab::leader::Handle, Rc<quorum_peer::Link>),
-}
-
 /// What a quorum peer starts with.
 pub struct QuorumBoot {
     pub settings: quorum_peer::QuorumSettings,
@@ -376,49 +356,44 @@ pub struct QuorumBoot {
     pub committed_log: std::collections::VecDeque<(i64, bytes::Bytes)>,
 }
 
-/// A batch applied by the sequencer, waiting for its txns to be durable.
-struct Unpublished {
-    zxid: i64,
-    version: Arc<Tree>,
-    items: Vec<Vec<Item>>,
-}
-
-/// Sends a durable batch to every shard, each its own items with the
-/// version; false if a shard has stopped.
-async fn publish(
-    u: Unpublished,
-    senders: &[glommio::channels::shared_channel::ConnectedSender<Batch>],
-) -> bool {
-    for (items, s) in u.items.into_iter().zip(senders) {
-        let batch = Batch {
-            version: u.version.clone(),
-            items,
-        };
-        if s.send(batch).await.is_err() {
-            tracing::error!("a shard stopped; the sequencer stops");
-            return false;
-        }
-    }
-    true
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_sequencer(
+/// What the sequencer executor runs with.
+struct SeqBoot {
     settings: SeqSettings,
     tree: Tree,
     sessions: Vec<(i64, i32)>,
-    rx: Vec<SharedReceiver<ToSeq>>,
-    tx: Vec<SharedSender<Batch>>,
+    /// Each shard's messages.
+    from_shards: Vec<SharedReceiver<ToSeq>>,
+    /// Each shard's batches.
+    to_shards: Vec<SharedSender<Batch>>,
     to_log: SharedSender<ToLog>,
     from_log: SharedReceiver<FromLog>,
     stop: crate::ops::Stop,
+    /// The AdminServer's way in.
     admin: async_channel::Receiver<ToSeq>,
     quorum: Option<QuorumBoot>,
-) {
+}
+
+/// The time as the replica takes it.
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn now(&self) -> Now {
+        Now {
+            wall_ms: now_ms(),
+            mono_ms: self.0.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// The sequencer executor: gathers inputs from its mailbox, feeds the
+/// [`Replica`], and carries its actions out (batches to the shards, the
+/// log core, the quorum sockets). It decides nothing.
+async fn run_sequencer(b: SeqBoot) {
     let inbox: Rc<Mailbox<Input>> = Rc::new(Mailbox::new());
     {
         // The signal reaches the executors only through this flag.
         let inbox = inbox.clone();
+        let stop = b.stop;
         glommio::spawn_local(async move {
             while !stop.requested() {
                 glommio::timer::sleep(Duration::from_millis(20)).await;
@@ -427,7 +402,7 @@ async fn run_sequencer(
         })
         .detach();
     }
-    for r in rx {
+    for r in b.from_shards {
         let inbox = inbox.clone();
         glommio::spawn_local(async move {
             let r = r.connect().await;
@@ -439,6 +414,7 @@ async fn run_sequencer(
     }
     {
         let inbox = inbox.clone();
+        let admin = b.admin;
         glommio::spawn_local(async move {
             while let Ok(m) = admin.recv().await {
                 inbox.push(Input::Shard(m));
@@ -448,40 +424,37 @@ async fn run_sequencer(
     }
     {
         let inbox = inbox.clone();
+        let from_log = b.from_log;
         glommio::spawn_local(async move {
             let r = from_log.connect().await;
             while let Some(m) = r.recv().await {
-                inbox.push(Input::Log(m));
+                inbox.push(match m {
+                    FromLog::Durable(z) => Input::Durable(z),
+                    FromLog::Failed(why) => Input::LogFailed(why),
+                    FromLog::SnapshotDue => Input::SnapshotDue,
+                    FromLog::Snapshotted(z) => Input::Snapshotted(z),
+                    FromLog::Truncated(to, result) => Input::Truncated { to, result },
+                });
             }
         })
         .detach();
     }
-    let to_log = to_log.connect().await;
+    let to_log = b.to_log.connect().await;
     let mut senders = Vec::new();
-    for t in tx {
+    for t in b.to_shards {
         senders.push(t.connect().await);
     }
-    let min_session_timeout = settings.min_session_timeout;
-    let mut seq = Sequencer::new(settings, tree, now_ms());
-    seq.restore_sessions(&sessions, now_ms());
-    // The last version every shard has: durable, and what a snapshot takes.
-    let mut published = Arc::new(seq.tree().clone());
-    let mut durable = published.last_zxid;
-    let mut qp = match quorum {
-        None => None,
-        Some(b) => {
-            seq.set_role(crate::sequencer::Role::NotServing, 0);
-            match quorum_peer::QuorumPeer::start(
-                b.settings,
-                b.dirs,
-                b.epochs,
-                b.committed_log,
-                published.clone(),
-                inbox.clone(),
-            )
-            .await
-            {
-                Ok(q) => Some(q),
+    let clock = Clock(std::time::Instant::now());
+    let (mut io, quorum) = match b.quorum {
+        None => (None, None),
+        Some(q) => {
+            let start = QuorumStart {
+                config: q.settings.replica(),
+                epochs: q.epochs,
+                committed_log: q.committed_log,
+            };
+            match quorum_peer::QuorumIo::start(q.settings, q.dirs, inbox.clone()).await {
+                Ok(io) => (Some(io), Some(start)),
                 Err(e) => {
                     // ZooKeeper's Listener exits with
                     // UNABLE_TO_BIND_QUORUM_PORT: a server that cannot take
@@ -492,233 +465,63 @@ async fn run_sequencer(
             }
         }
     };
-    let mut waiting: std::collections::VecDeque<Unpublished> = Default::default();
-    // A clean snapshot after loading, as ZooKeeper takes one.
-    let _ = to_log
-        .send(ToLog::Snapshot {
-            tree: published.clone(),
-            sessions: seq.sessions(),
-        })
-        .await;
-    let mut snapshot_due = false;
-    // Shutdown: asked, and how many shards have drained since.
-    let mut stopping = false;
-    let mut stop_asked = false;
-    let mut drained = 0;
-    let shard_count = senders.len();
+    let mut replica = Replica::new(b.settings, b.tree, b.sessions, quorum, clock.now());
+    let mut now = clock.now();
     loop {
-        let wait = if stopping {
-            50
-        } else {
-            let w = (seq.next_deadline().saturating_sub(now_ms())).clamp(1, 1000) as u64;
-            qp.as_ref().map_or(w, |q| w.min(q.next_wait_ms()))
-        };
+        for a in replica.step(now) {
+            match a {
+                Action::Publish { version, items } => {
+                    // Closes and the drain go out even to a stopping shard.
+                    let must = items.iter().flatten().any(|it| {
+                        !matches!(it, Item::Close { .. } | Item::Drain)
+                    });
+                    for (items, s) in items.into_iter().zip(&senders) {
+                        let batch = Batch {
+                            version: version.clone(),
+                            items,
+                        };
+                        if s.send(batch).await.is_err() && must {
+                            tracing::error!("a shard stopped; the sequencer stops");
+                            return;
+                        }
+                    }
+                }
+                Action::Append(txns) => {
+                    if to_log.send(ToLog::Append(txns)).await.is_err() {
+                        tracing::error!("the log core stopped; the sequencer stops");
+                        return;
+                    }
+                }
+                Action::Snapshot { tree, sessions } => {
+                    let _ = to_log.send(ToLog::Snapshot { tree, sessions }).await;
+                }
+                Action::Truncate { to, reload } => {
+                    if to_log.send(ToLog::Truncate { to, reload }).await.is_err() {
+                        tracing::error!("the log core stopped; the sequencer stops");
+                        return;
+                    }
+                }
+                // Returning drops the channels: the log core flushes and
+                // stops, and the shards stop.
+                Action::Stop => return,
+                other => {
+                    if let Some(a) = io.as_mut().and_then(|q| q.act(other)) {
+                        tracing::error!(action = ?a, "an action no driver carries out");
+                    }
+                }
+            }
+        }
+        let wait = replica.next_wake_ms(clock.now());
         futures_lite::future::or(inbox.ready(), async {
             glommio::timer::sleep(Duration::from_millis(wait)).await;
         })
         .await;
-        let now = now_ms();
-        let mut failed = false;
+        now = clock.now();
         let mut queued = 0u64;
         while let Some(m) = inbox.pop() {
             queued += 1;
-            match m {
-                Input::Stop => stop_asked = true,
-                Input::Shard(ToSeq::Drained { shard }) => {
-                    tracing::debug!(shard, "shard drained");
-                    drained += 1;
-                }
-                Input::Shard(m) => seq.handle(m, now),
-                Input::Log(FromLog::Durable(z)) => {
-                    durable = durable.max(z);
-                    if let Some(q) = qp.as_mut() {
-                        q.durable(z, &mut seq);
-                    }
-                }
-                Input::Quorum(m) => {
-                    if let Some(q) = qp.as_mut() {
-                        q.input(m, &mut seq);
-                    }
-                }
-                Input::LearnerLink(h, l) => {
-                    if let Some(q) = qp.as_mut() {
-                        q.learner_link(h, l);
-                    }
-                }
-                Input::Log(FromLog::Failed(_)) => failed = true,
-                Input::Log(FromLog::SnapshotDue) => snapshot_due = true,
-                Input::Log(FromLog::Snapshotted(_)) => {}
-                Input::Log(FromLog::Truncated(to, r)) => {
-                    if let Some(q) = qp.as_mut() {
-                        q.truncated(to, r, &mut seq);
-                    }
-                }
-            }
+            replica.feed(m, now);
         }
         counters::SEQ_QUEUE.store(queued, std::sync::atomic::Ordering::Relaxed);
-        if failed {
-            // Nothing after the last durable zxid may be acknowledged. The
-            // batches the log made durable before the failure stay (their
-            // txns are in the log, so they are published). The rest,
-            // and what this wake-up applied on top of them, are dropped:
-            // their connections are closed (their clients see a connection
-            // loss, not an answer), and the sequencer goes back to the
-            // durable tree, so the log core's next batch starts right
-            // after the durable zxid (it drops batches queued behind the
-            // failed one).
-            let keep = waiting.iter().take_while(|u| u.zxid <= durable).count();
-            let base = match keep {
-                0 => published.clone(),
-                n => waiting[n - 1].version.clone(),
-            };
-            let mut dropped: Vec<Vec<Vec<Item>>> = waiting.drain(keep..).map(|u| u.items).collect();
-            dropped.extend(seq.take());
-            let mut close: Vec<(usize, u64)> = Vec::new();
-            for batch in &dropped {
-                for (shard, items) in batch.iter().enumerate() {
-                    for it in items {
-                        match it {
-                            Item::Reply { conn, .. }
-                            | Item::Connected { conn, .. }
-                            | Item::Close { conn }
-                            | Item::FourLw { conn, .. } => close.push((shard, *conn)),
-                            _ => {}
-                        }
-                    }
-                }
-            }
-            seq.reset_to(Tree::clone(&base));
-            seq.fence(close.iter().map(|&(shard, conn)| ConnRef { shard, conn }));
-            durable = base.last_zxid;
-            // A dropped closeSession (or expiry) took its session out of
-            // the tracker while the durable tree keeps its ephemerals:
-            // track it again, so that it expires (or its client comes
-            // back) and they go.
-            let orphans = orphan_owners(&base, &seq.sessions(), min_session_timeout);
-            if !orphans.is_empty() {
-                tracing::warn!(
-                    sessions = orphans.len(),
-                    "a dropped close left sessions with ephemerals; tracking them again"
-                );
-                seq.restore_sessions(&orphans, now);
-            }
-            // The durable batches go out first, so that a connection with
-            // a durable reply gets it before it is closed.
-            while let Some(u) = waiting.pop_front() {
-                published = u.version.clone();
-                if !publish(u, &senders).await {
-                    return;
-                }
-            }
-            for (shard, conn) in close {
-                let batch = Batch {
-                    version: published.clone(),
-                    items: vec![Item::Close { conn }],
-                };
-                if let Some(s) = senders.get(shard) {
-                    let _ = s.send(batch).await;
-                }
-            }
-            // A quorum peer whose log failed leaves its role, as
-            // ZooKeeper's does when its SyncRequestProcessor dies: a
-            // leader must not hand out the failed zxids again to txns its
-            // learners may already hold, a learner must not ack.
-            if let Some(q) = qp.as_mut() {
-                q.log_failed(durable, &mut seq);
-            }
-        }
-        // No expiries or container deletions while shutting down: the
-        // sessions outlive the restart.
-        if !stopping {
-            seq.tick(now);
-        }
-        if let Some(q) = qp.as_mut() {
-            q.tick(&mut seq);
-            q.forward(&mut seq);
-        }
-        if let Some(items) = seq.take() {
-            let txns = seq.take_logged();
-            let version = Arc::new(seq.tree().clone());
-            if let Some(q) = qp.as_mut() {
-                q.propose(&txns, &mut seq);
-            }
-            if !txns.is_empty() && to_log.send(ToLog::Append(txns)).await.is_err() {
-                tracing::error!("the log core stopped; the sequencer stops");
-                return;
-            }
-            if seq.role() == crate::sequencer::Role::NotServing {
-                // Between leaders the tree may hold logged txns no quorum
-                // has committed: what goes out now (connections closed)
-                // goes with the version the shards already have.
-                waiting.push_back(Unpublished {
-                    zxid: published.last_zxid,
-                    version: published.clone(),
-                    items,
-                });
-            } else {
-                waiting.push_back(Unpublished {
-                    zxid: version.last_zxid,
-                    version,
-                    items,
-                });
-            }
-        }
-        // A learner's proposals and snapshots.
-        for m in qp.as_mut().map(|q| q.take_log()).unwrap_or_default() {
-            if to_log.send(m).await.is_err() {
-                tracing::error!("the log core stopped; the sequencer stops");
-                return;
-            }
-        }
-        // Alone, a batch goes out once durable; in an ensemble, once a
-        // quorum has it. Between roles, what no quorum had is dropped
-        // (its connections are closed).
-        let gate = qp.as_ref().map_or(durable, |q| q.committed());
-        if seq.role() == crate::sequencer::Role::NotServing {
-            waiting.retain(|u| u.zxid <= gate);
-        }
-        while waiting.front().is_some_and(|u| u.zxid <= gate) {
-            let Some(u) = waiting.pop_front() else { break };
-            published = u.version.clone();
-            if let Some(q) = qp.as_mut() {
-                q.set_published(&published);
-            }
-            if !publish(u, &senders).await {
-                return;
-            }
-        }
-        if stop_asked && !stopping {
-            stopping = true;
-            tracing::info!(
-                pending = waiting.len(),
-                "draining: shards stop accepting; accepted requests are answered"
-            );
-            for s in &senders {
-                let batch = Batch {
-                    version: published.clone(),
-                    items: vec![Item::Drain],
-                };
-                let _ = s.send(batch).await;
-            }
-        }
-        if stopping && drained >= shard_count && waiting.is_empty() {
-            // Every shard has had all it sent answered, and every txn is
-            // durable. Returning drops the channels: the log core flushes
-            // and stops, and the shards stop.
-            tracing::info!(
-                zxid = format!("0x{:x}", published.last_zxid),
-                "every accepted write is durable and answered"
-            );
-            return;
-        }
-        if snapshot_due && !stopping {
-            snapshot_due = false;
-            let _ = to_log
-                .send(ToLog::Snapshot {
-                    tree: published.clone(),
-                    sessions: seq.sessions(),
-                })
-                .await;
-        }
     }
 }

@@ -166,8 +166,9 @@ pub enum ToLog {
         tree: Arc<Tree>,
         sessions: Vec<(i64, i32)>,
     },
-    /// A learner's TRUNC: keep the txns up to this zxid, drop the rest.
-    Truncate(i64),
+    /// A learner's TRUNC: keep the txns up to `to`, drop the rest; then,
+    /// when `reload`, recover the tree and sessions from disk.
+    Truncate { to: i64, reload: bool },
 }
 
 /// What the log core tells the sequencer.
@@ -181,6 +182,10 @@ pub enum FromLog {
     SnapshotDue,
     /// A snapshot at this zxid is on disk.
     Snapshotted(i64),
-    /// The log was truncated after this zxid (or why it could not be).
-    Truncated(i64, Result<(), String>),
+    /// The log was truncated after this zxid, with what was reloaded
+    /// when asked (or why it could not be).
+    Truncated(
+        i64,
+        Result<Option<Box<crate::replica::Reloaded>>, String>,
+    ),
 }

@@ -209,9 +209,11 @@ impl Peers {
     }
 
     async fn connect(&self, sid: Sid, addr: &str) -> std::io::Result<()> {
-        let resolved = addr
-            .to_socket_addrs()?
-            .next()
+        // DNS may block: on the blocking pool.
+        let a = addr.to_string();
+        let resolved = glommio::executor()
+            .spawn_blocking(move || a.to_socket_addrs().map(|mut r| r.next()))
+            .await?
             .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
         let mut stream = TcpStream::connect_timeout(resolved, self.0.s.cnx_timeout)
             .await
