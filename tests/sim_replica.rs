@@ -30,7 +30,10 @@
 //!
 //! `SIM_REPLICA_SEEDS` sets how many seeds run (default 10000);
 //! `SIM_REPLICA_SEED=<n>` runs one with its trace printed. Every failure
-//! prints the command that replays it.
+//! prints the command that replays it. `SIM_REPLICA_SKIP` (a comma list of
+//! `crash`, `partition`, `drop`, `loss`, `enospc`, `torn`, `corrupt`)
+//! switches fault kinds off (a seed then runs differently: replay it with
+//! the same setting, as the printed command does).
 
 #[path = "common/lin.rs"]
 mod lin;
@@ -190,6 +193,38 @@ impl Stats {
 
 type Res = Result<(), String>;
 
+/// The fault kinds `SIM_REPLICA_SKIP` switches off.
+#[derive(Debug, Clone, Copy, Default)]
+struct Skip {
+    crash: bool,
+    partition: bool,
+    drop: bool,
+    loss: bool,
+    enospc: bool,
+    torn: bool,
+    corrupt: bool,
+}
+
+impl Skip {
+    fn from_env() -> Skip {
+        let v = std::env::var("SIM_REPLICA_SKIP").unwrap_or_default();
+        let mut s = Skip::default();
+        for k in v.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            match k {
+                "crash" => s.crash = true,
+                "partition" => s.partition = true,
+                "drop" => s.drop = true,
+                "loss" => s.loss = true,
+                "enospc" => s.enospc = true,
+                "torn" => s.torn = true,
+                "corrupt" => s.corrupt = true,
+                other => panic!("SIM_REPLICA_SKIP: unknown fault kind {other:?}"),
+            }
+        }
+        s
+    }
+}
+
 macro_rules! check {
     ($c:expr, $($f:tt)*) => {
         if !$c {
@@ -218,10 +253,11 @@ struct Sim {
     converged_at: Option<u64>,
     stats: Stats,
     trace: Option<VecDeque<String>>,
+    skip: Skip,
 }
 
 impl Sim {
-    fn new(seed: u64, voters: usize, observers: usize, trace: bool) -> Sim {
+    fn new(seed: u64, voters: usize, observers: usize, trace: bool, skip: Skip) -> Sim {
         let mut rng = Rng(seed);
         let tick_ms = 20 * rng.range(1, 3);
         let finalize_wait_ms = rng.range(20, 200);
@@ -246,15 +282,16 @@ impl Sim {
             sids[..voters].iter().copied(),
             sids[voters..].iter().copied(),
         );
-        let net = SimNet::new(
-            n,
-            NetParams {
-                dgram_max_delay: rng.range(2, 3 * tick_ms),
-                dgram_loss: rng.range(0, 200),
-                link_max_delay: rng.range(2, tick_ms / 2),
-            },
-        );
-        let disk = DiskParams {
+        let mut net = NetParams {
+            dgram_max_delay: rng.range(2, 3 * tick_ms),
+            dgram_loss: rng.range(0, 200),
+            link_max_delay: rng.range(2, tick_ms / 2),
+        };
+        if skip.loss {
+            net.dgram_loss = 0;
+        }
+        let net = SimNet::new(n, net);
+        let mut disk = DiskParams {
             fsync_max_ms: rng.range(1, 10),
             enospc: [0, 5, 20, 50][rng.below(4) as usize],
             torn: rng.range(0, 1000),
@@ -262,6 +299,15 @@ impl Sim {
             snap_count: rng.range(10, 200),
             commit_log_count: rng.range(3, 40) as usize,
         };
+        if skip.enospc {
+            disk.enospc = 0;
+        }
+        if skip.torn {
+            disk.torn = 0;
+        }
+        if skip.corrupt {
+            disk.corrupt_read = 0;
+        }
         let members = sids
             .iter()
             .map(|&sid| Member {
@@ -315,6 +361,7 @@ impl Sim {
             converged_at: None,
             stats: Stats::default(),
             trace: trace.then(VecDeque::new),
+            skip,
         }
     }
 
@@ -618,7 +665,12 @@ impl Sim {
     fn fault(&mut self) -> Res {
         let n = self.members.len();
         let m = self.rng.below(n as u64) as usize;
-        match self.rng.below(10) {
+        let kind = self.rng.below(10);
+        let skip = self.skip;
+        match kind {
+            0 | 1 if skip.crash => {}
+            3 | 4 if skip.partition => {}
+            7..=9 if skip.drop => {}
             0 | 1 => {
                 if self.members[m].replica.is_some() {
                     let clean = self.rng.chance(500);
@@ -1218,7 +1270,7 @@ fn shape(seed: u64) -> (usize, usize) {
 
 fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
     let (v, o) = shape(seed);
-    let mut sim = Sim::new(seed, v, o, trace);
+    let mut sim = Sim::new(seed, v, o, trace, Skip::from_env());
     sim.clients.tracing = trace;
     // A Replica's assertion is a failure of this seed like any other.
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run()))
@@ -1234,7 +1286,12 @@ fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
 }
 
 fn replay_command(seed: u64) -> String {
-    format!("SIM_REPLICA_SEED={seed} cargo test --release --test sim_replica -- --nocapture")
+    let skip = std::env::var("SIM_REPLICA_SKIP")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("SIM_REPLICA_SKIP={s} "))
+        .unwrap_or_default();
+    format!("{skip}SIM_REPLICA_SEED={seed} cargo test --release --test sim_replica -- --nocapture")
 }
 
 #[test]
@@ -1296,6 +1353,7 @@ fn replicas_survive_faults() {
     if let Some((seed, e)) = failed.first() {
         for (s, e) in failed.iter().take(20) {
             eprintln!("seed {s} ({:?}): {}", shape(*s), e.lines().next().unwrap_or(""));
+            eprintln!("  replay: {}", replay_command(*s));
         }
         panic!(
             "{} of {seeds} seeds failed; the first, seed {seed} ({:?}): {e}\nreplay: {}",
