@@ -428,7 +428,7 @@ impl Sim {
                 let Some(out) = self.clients.wake_due(now, &mut self.rng, &up, &version) else {
                     break;
                 };
-                self.to_members(out);
+                self.feed_shards(out);
             }
             while let Some(ev) = self.q.pop_due(now) {
                 self.event(ev)?;
@@ -529,7 +529,7 @@ impl Sim {
         self.role_changed(m)
     }
 
-    fn to_members(&mut self, out: Vec<ToMember>) {
+    fn feed_shards(&mut self, out: Vec<ToMember>) {
         for (m, msg) in out {
             if self.members[m].replica.is_some() {
                 self.members[m].inbox.push_back(Input::Shard(msg));
@@ -778,7 +778,11 @@ impl Sim {
         if mb.boot != boot || mb.replica.is_none() {
             return Ok(());
         }
-        let Some(c) = mb.leader_conn.as_ref().filter(|c| c.gen == gen && c.link.is_none()) else {
+        let Some(c) = mb
+            .leader_conn
+            .as_ref()
+            .filter(|c| c.gen == gen && c.link.is_none())
+        else {
             return Ok(());
         };
         let (leader, give_up_at) = (c.leader, c.give_up_at);
@@ -790,7 +794,13 @@ impl Sim {
         };
         match link {
             Some(link) => {
-                self.t(|| format!("s{} CONNECTS to s{} link{link} gen {gen}", m + 1, leader + 1));
+                self.t(|| {
+                    format!(
+                        "s{} CONNECTS to s{} link{link} gen {gen}",
+                        m + 1,
+                        leader + 1
+                    )
+                });
                 if let Some(c) = self.members[m].leader_conn.as_mut() {
                     c.link = Some(link);
                 }
@@ -880,7 +890,7 @@ impl Sim {
                     let out = self
                         .clients
                         .deliver(m, now, &mut self.rng, &version, shard_items);
-                    self.to_members(out);
+                    self.feed_shards(out);
                 }
             }
             Action::Append(txns) => {
@@ -943,8 +953,9 @@ impl Sim {
                 let mut tree = (*base).clone();
                 let mut scratch = Vec::new();
                 for (z, entry) in &commits {
-                    let (t, _) = corral::txnlog::decode_entry(entry)
-                        .map_err(|e| format!("s{sid}: a commit {z:#x} for a SNAP does not decode: {e}"))?;
+                    let (t, _) = corral::txnlog::decode_entry(entry).map_err(|e| {
+                        format!("s{sid}: a commit {z:#x} for a SNAP does not decode: {e}")
+                    })?;
                     tree.apply(&t, &mut scratch);
                     scratch.clear();
                 }
@@ -963,11 +974,16 @@ impl Sim {
             Action::ToLearner { to, pkt } => {
                 if pkt.typ != wire::pkt::PING {
                     self.t(|| {
-                        format!("s{sid} -> link{to} {} {:#x}", wire::pkt::name(pkt.typ), pkt.zxid)
+                        format!(
+                            "s{sid} -> link{to} {} {:#x}",
+                            wire::pkt::name(pkt.typ),
+                            pkt.zxid
+                        )
                     });
                 }
                 let b = pkt.encode().freeze();
-                self.net.send(&mut self.rng, now, to as LinkId, m, LinkMsg::Pkt(b));
+                self.net
+                    .send(&mut self.rng, now, to as LinkId, m, LinkMsg::Pkt(b));
             }
             Action::CloseLearner { to } => {
                 self.t(|| format!("s{sid} closes link{to}"));
@@ -982,7 +998,11 @@ impl Sim {
                 if let Some(link) = link {
                     if pkt.typ != wire::pkt::PING {
                         self.t(|| {
-                            format!("s{sid} -> leader {} {:#x}", wire::pkt::name(pkt.typ), pkt.zxid)
+                            format!(
+                                "s{sid} -> leader {} {:#x}",
+                                wire::pkt::name(pkt.typ),
+                                pkt.zxid
+                            )
                         });
                     }
                     let b = pkt.encode().freeze();
@@ -1038,12 +1058,11 @@ impl Sim {
                 self.members[m].listening = false;
             }
             Action::ProbeCanLead { rewrite_epochs } => match rewrite_epochs {
-                Some(e) => self.members[m].disk.rewrite_epochs(
-                    &mut self.rng,
-                    now,
-                    e.accepted,
-                    e.current,
-                ),
+                Some(e) => {
+                    self.members[m]
+                        .disk
+                        .rewrite_epochs(&mut self.rng, now, e.accepted, e.current)
+                }
                 None => self.members[m].inbox.push_back(Input::CanLead(true)),
             },
             Action::Stop => {}
@@ -1273,8 +1292,8 @@ fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
     let mut sim = Sim::new(seed, v, o, trace, Skip::from_env());
     sim.clients.tracing = trace;
     // A Replica's assertion is a failure of this seed like any other.
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run()))
-        .unwrap_or_else(|p| {
+    let r =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run())).unwrap_or_else(|p| {
             let msg = p
                 .downcast_ref::<String>()
                 .cloned()
@@ -1352,7 +1371,11 @@ fn replicas_survive_faults() {
     eprintln!("{seeds} seeds in {:?}: {total:?}", start.elapsed());
     if let Some((seed, e)) = failed.first() {
         for (s, e) in failed.iter().take(20) {
-            eprintln!("seed {s} ({:?}): {}", shape(*s), e.lines().next().unwrap_or(""));
+            eprintln!(
+                "seed {s} ({:?}): {}",
+                shape(*s),
+                e.lines().next().unwrap_or("")
+            );
             eprintln!("  replay: {}", replay_command(*s));
         }
         panic!(

@@ -158,4 +158,3 @@ where
         false
     }
 }
-

@@ -268,7 +268,13 @@ impl MemDisk {
     }
 
     /// A snapshot of this version, durable once written.
-    pub fn snapshot(&mut self, rng: &mut Rng, now: u64, tree: Arc<Tree>, sessions: Vec<(i64, i32)>) {
+    pub fn snapshot(
+        &mut self,
+        rng: &mut Rng,
+        now: u64,
+        tree: Arc<Tree>,
+        sessions: Vec<(i64, i32)>,
+    ) {
         let when = now + rng.range(1, 20);
         let zxid = tree.last_zxid;
         self.q.at(
@@ -407,7 +413,8 @@ impl MemDisk {
             f.synced = keep;
         }
         // A log file whose header never reached the disk holds nothing.
-        self.files.retain(|f| f.bytes.len() >= txnlog::FileHeader::LEN);
+        self.files
+            .retain(|f| f.bytes.len() >= txnlog::FileHeader::LEN);
         self.q = Sched::default();
         self.roll = true;
         self.next_zxid = None;

@@ -39,7 +39,10 @@ pub struct Key(pub Option<(u64, i32)>);
 pub enum KOp {
     Create(u64),
     /// setData at `expect` (-1: any version).
-    Set { expect: i32, value: u64 },
+    Set {
+        expect: i32,
+        value: u64,
+    },
     /// sync, then getData.
     Read,
 }
@@ -99,8 +102,14 @@ enum St {
     /// No connection; try again at the next wake.
     Down,
     /// Handshake sent on `conn`.
-    Connecting { m: usize, conn: u64 },
-    Idle { m: usize, conn: u64 },
+    Connecting {
+        m: usize,
+        conn: u64,
+    },
+    Idle {
+        m: usize,
+        conn: u64,
+    },
     Busy {
         m: usize,
         conn: u64,
@@ -354,7 +363,8 @@ impl Clients {
                 }
                 if self.tracing {
                     let sess = self.clients[c].session;
-                    self.log.push(format!("c{c} connects to s{} (session {sess:#x})", m + 1));
+                    self.log
+                        .push(format!("c{c} connects to s{} (session {sess:#x})", m + 1));
                 }
                 let cl = &mut self.clients[c];
                 cl.st = St::Connecting { m, conn };
@@ -393,17 +403,22 @@ impl Clients {
         }
     }
 
-    fn issue(&mut self, c: usize, m: usize, conn: u64, now: u64, rng: &mut Rng, out: &mut Vec<ToMember>) {
+    fn issue(
+        &mut self,
+        c: usize,
+        m: usize,
+        conn: u64,
+        now: u64,
+        rng: &mut Rng,
+        out: &mut Vec<ToMember>,
+    ) {
         let key = rng.below(self.p.keys as u64) as usize;
         let cl = &mut self.clients[c];
         cl.k += 1;
         let value = ((c as u64 + 1) << 32) | cl.k;
         let op = match rng.below(10) {
             0 | 1 => KOp::Create(value),
-            2..=3 => KOp::Set {
-                expect: -1,
-                value,
-            },
+            2..=3 => KOp::Set { expect: -1, value },
             4..=5 => KOp::Set {
                 expect: cl.seen[key].max(0),
                 value,
@@ -447,7 +462,8 @@ impl Clients {
         let t = self.thread(c, key);
         self.histories[key].invoke(t, op);
         if self.tracing {
-            self.log.push(format!("c{c} -> s{} xid {xid} /k{key} {op:?}", m + 1));
+            self.log
+                .push(format!("c{c} -> s{} xid {xid} /k{key} {op:?}", m + 1));
         }
         self.stats.ops += 1;
         self.clients[c].st = St::Busy {
@@ -462,7 +478,14 @@ impl Clients {
         self.q.at(now + self.p.op_timeout_ms, c);
     }
 
-    fn write(&mut self, c: usize, session: i64, xid: i32, opcode: i32, body: Bytes) -> Option<ToSeq> {
+    fn write(
+        &mut self,
+        c: usize,
+        session: i64,
+        xid: i32,
+        opcode: i32,
+        body: Bytes,
+    ) -> Option<ToSeq> {
         let conn = match self.clients[c].st {
             St::Idle { conn, .. } => conn,
             _ => return None,
@@ -518,7 +541,10 @@ impl Clients {
                         continue;
                     }
                     if self.tracing {
-                        self.log.push(format!("c{c} connected to s{} ok={ok} session {session:#x}", m + 1));
+                        self.log.push(format!(
+                            "c{c} connected to s{} ok={ok} session {session:#x}",
+                            m + 1
+                        ));
                     }
                     if !ok {
                         // Expired: a new session next time.
@@ -621,7 +647,9 @@ impl Clients {
                 _ => None,
             },
             KOp::Set { .. } => match hdr.err {
-                e if e == ok => jute::Stat::read(&mut r).ok().map(|s| KRet::Written(s.version)),
+                e if e == ok => jute::Stat::read(&mut r)
+                    .ok()
+                    .map(|s| KRet::Written(s.version)),
                 e if e == Code::BadVersion.as_i32() => Some(KRet::BadVersion),
                 e if e == Code::NoNode.as_i32() => Some(KRet::NoNode),
                 _ => None,
@@ -629,7 +657,8 @@ impl Clients {
         };
         let Some(ret) = ret else {
             // An error that says nothing certain: in flight for good.
-            self.log.push(format!("{now} c{c} {op:?} on /k{key}: error {}", hdr.err));
+            self.log
+                .push(format!("{now} c{c} {op:?} on /k{key}: error {}", hdr.err));
             self.abandon(c);
             self.clients[c].st = St::Idle { m, conn };
             self.q.at(now + rng.range(0, self.p.think_max_ms), c);

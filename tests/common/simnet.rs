@@ -100,7 +100,11 @@ pub type LinkId = usize;
 #[derive(Debug)]
 pub enum NetEvent<M> {
     /// A datagram from `from` to `to`.
-    Datagram { from: usize, to: usize, bytes: Vec<u8> },
+    Datagram {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
     /// A packet on `link`, for member `to`.
     Packet { link: LinkId, to: usize, msg: M },
     /// `link` was closed by its other end; `to` is told.
@@ -255,7 +259,14 @@ impl<M> SimNet<M> {
     // ---- datagrams ----
 
     /// Sends a datagram (see the module doc for its fate).
-    pub fn send_datagram(&mut self, rng: &mut Rng, now: u64, from: usize, to: usize, bytes: Vec<u8>) {
+    pub fn send_datagram(
+        &mut self,
+        rng: &mut Rng,
+        now: u64,
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    ) {
         self.stats.datagrams += 1;
         let when = if from == to {
             now
@@ -412,7 +423,12 @@ impl<M> SimNet<M> {
         (0..self.links.len())
             .filter(|&l| {
                 let k = &self.links[l];
-                k.open[0] && k.open[1] && !k.broken && !k.reset && self.alive(l, 0) && self.alive(l, 1)
+                k.open[0]
+                    && k.open[1]
+                    && !k.broken
+                    && !k.reset
+                    && self.alive(l, 0)
+                    && self.alive(l, 1)
             })
             .collect()
     }
@@ -424,10 +440,10 @@ impl<M> SimNet<M> {
             return;
         }
         l.reset = true;
-        let last = l.last;
-        for side in 0..2 {
-            if l.open[side] {
-                let when = (now + 1).max(last[side]);
+        let (last, open) = (l.last, l.open);
+        for (side, (last, open)) in last.into_iter().zip(open).enumerate() {
+            if open {
+                let when = (now + 1).max(last);
                 self.q.at(when, Wire::Closed { link, side });
             }
         }
