@@ -500,18 +500,13 @@ impl Replica {
     }
 
     fn publish(&mut self, u: Unpublished, gate: i64) {
-        // Nothing goes out past the gate, and versions only move forward:
-        // either would acknowledge what may yet be lost.
+        // Nothing goes out past the gate: it would acknowledge what may yet
+        // be lost. (Versions may go back: a TRUNC takes back what a
+        // restarted member had logged but no quorum committed.)
         assert!(
             u.version.last_zxid <= gate,
             "publishing 0x{:x} past the gate 0x{gate:x}",
             u.version.last_zxid
-        );
-        assert!(
-            u.version.last_zxid >= self.published.last_zxid,
-            "publishing 0x{:x} behind the published 0x{:x}",
-            u.version.last_zxid,
-            self.published.last_zxid
         );
         self.published = u.version.clone();
         if let Some(p) = self.peer.as_mut() {
@@ -606,7 +601,6 @@ impl Replica {
         if let Some(p) = self.peer.as_mut() {
             p.log_failed(self.durable, &mut self.seq, now);
             self.out.extend(p.take_out());
-            self.out.extend(p.take_log());
         }
     }
 

@@ -1,1 +1,472 @@
 //! Unit tests of the [`super::Replica`]: inputs in, actions out.
+
+use super::*;
+use crate::acl::AclPolicy;
+use crate::jute;
+use crate::prep::WriteOp;
+use crate::sequencer::RoleCell;
+use crate::server::msg::ConnRef;
+use crate::zab::wire::pkt;
+
+fn settings(server_id: i64) -> SeqSettings {
+    SeqSettings {
+        shards: 1,
+        tick_ms: 2000,
+        min_session_timeout: 4000,
+        max_session_timeout: 40000,
+        max_client_cnxns: 0,
+        max_cnxns: 0,
+        policy: AclPolicy::default(),
+        extended_types: false,
+        container_check_interval_ms: 60_000,
+        container_max_per_minute: 10_000,
+        server_id,
+        role: RoleCell::default(),
+    }
+}
+
+fn at(ms: u64) -> Now {
+    Now {
+        wall_ms: 1_700_000_000_000 + ms as i64,
+        mono_ms: ms,
+    }
+}
+
+const C: ConnRef = ConnRef { shard: 0, conn: 7 };
+
+fn connect(from: ConnRef) -> Input {
+    Input::Shard(ToSeq::Connect {
+        from,
+        session: 0,
+        passwd: Bytes::new(),
+        timeout: 10_000,
+        read_only: false,
+    })
+}
+
+fn create(from: ConnRef, session: i64, xid: i32, path: &str, ephemeral: bool) -> Input {
+    let req = jute::CreateTtlRequest {
+        path: path.into(),
+        data: Some(Bytes::new()),
+        acl: crate::tree::open_acl(),
+        flags: if ephemeral { 1 } else { 0 },
+        ttl: -1,
+    };
+    Input::Shard(ToSeq::Write {
+        from,
+        session,
+        xid,
+        body: Bytes::new(),
+        op: WriteOp::Create {
+            op: jute::op::CREATE,
+            req,
+        },
+        auth: Some(Vec::new()),
+        reads_before: false,
+    })
+}
+
+/// The items of every Publish.
+fn published(actions: &[Action]) -> Vec<&Item> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Publish { items, .. } => Some(items.iter().flatten()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn appended(actions: &[Action]) -> Vec<i64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Append(t) => Some(t.iter().map(|(t, _)| t.hdr.zxid)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// A standalone replica with a session on `C` made durable.
+fn standalone_with_session() -> (Replica, i64, i64) {
+    let mut r = Replica::new(settings(1), Tree::new(), Vec::new(), None, at(0));
+    let first = r.step(at(0));
+    assert!(matches!(first[..], [Action::Snapshot { .. }]), "{first:?}");
+    r.feed(connect(C), at(1));
+    let a = r.step(at(1));
+    let zxids = appended(&a);
+    assert_eq!(zxids.len(), 1, "{a:?}");
+    r.feed(Input::Durable(zxids[0]), at(2));
+    let a = r.step(at(2));
+    let session = published(&a)
+        .into_iter()
+        .find_map(|i| match i {
+            Item::Connected { session, ok, .. } => {
+                assert!(ok);
+                Some(*session)
+            }
+            _ => None,
+        })
+        .expect("the handshake is answered once durable");
+    (r, session, zxids[0])
+}
+
+#[test]
+fn standalone_publishes_nothing_before_it_is_durable() {
+    let mut r = Replica::new(settings(1), Tree::new(), Vec::new(), None, at(0));
+    r.step(at(0));
+    r.feed(connect(C), at(1));
+    let a = r.step(at(1));
+    let zxids = appended(&a);
+    assert_eq!(zxids.len(), 1);
+    assert!(published(&a).is_empty(), "nothing before durable: {a:?}");
+    // Time passing does not publish it either.
+    let a = r.step(at(500));
+    assert!(published(&a).is_empty(), "{a:?}");
+    // Durable below it: still nothing.
+    r.feed(Input::Durable(zxids[0] - 1), at(501));
+    assert!(published(&r.step(at(501))).is_empty());
+    r.feed(Input::Durable(zxids[0]), at(502));
+    let a = r.step(at(502));
+    assert!(
+        published(&a).iter().any(|i| matches!(
+            i,
+            Item::Connected {
+                conn: 7,
+                ok: true,
+                ..
+            }
+        )),
+        "{a:?}"
+    );
+    assert_eq!(r.published().last_zxid, zxids[0]);
+}
+
+#[test]
+fn a_failed_log_write_closes_its_connections_and_goes_back_to_durable() {
+    let (mut r, session, durable) = standalone_with_session();
+    r.feed(create(C, session, 1, "/a", false), at(10));
+    let a = r.step(at(10));
+    assert_eq!(appended(&a), vec![durable + 1]);
+    assert!(published(&a).is_empty());
+    r.feed(Input::LogFailed("ENOSPC".into()), at(11));
+    let a = r.step(at(11));
+    let items = published(&a);
+    assert!(
+        items.iter().any(|i| matches!(i, Item::Close { conn: 7 })),
+        "the writer's connection is closed: {a:?}"
+    );
+    assert!(
+        !items.iter().any(|i| matches!(i, Item::Reply { .. })),
+        "no reply for a write that is not durable: {a:?}"
+    );
+    assert_eq!(r.sequencer().tree().last_zxid, durable);
+    assert!(r.sequencer().tree().get("/a").is_none());
+    // What the closed connection still sends is dropped (fenced) ...
+    r.feed(create(C, session, 2, "/b", false), at(12));
+    let a = r.step(at(12));
+    assert!(appended(&a).is_empty(), "{a:?}");
+    // ... while the next zxid handed out is the failed one again.
+    let c2 = ConnRef { shard: 0, conn: 8 };
+    r.feed(connect(c2), at(13));
+    assert_eq!(appended(&r.step(at(13))), vec![durable + 1]);
+}
+
+#[test]
+fn a_dropped_close_tracks_its_session_again() {
+    let (mut r, session, durable) = standalone_with_session();
+    r.feed(create(C, session, 1, "/e", true), at(10));
+    let a = r.step(at(10));
+    r.feed(Input::Durable(appended(&a)[0]), at(11));
+    r.step(at(11));
+    assert_eq!(r.published().last_zxid, durable + 1);
+    r.feed(
+        Input::Shard(ToSeq::Close {
+            from: C,
+            session,
+            xid: 2,
+        }),
+        at(12),
+    );
+    let a = r.step(at(12));
+    assert_eq!(appended(&a), vec![durable + 2]);
+    assert!(
+        !r.sequencer().sessions().iter().any(|(s, _)| *s == session),
+        "closing takes the session out of the tracker"
+    );
+    r.feed(Input::LogFailed("EIO".into()), at(13));
+    r.step(at(13));
+    assert!(r.sequencer().tree().get("/e").is_some());
+    assert!(
+        r.sequencer().sessions().iter().any(|(s, _)| *s == session),
+        "the owner of a durable ephemeral is tracked again, so it expires"
+    );
+}
+
+// ---- three replicas in memory ----
+
+/// Three members (sids 1..=3) wired together in memory: every action is
+/// carried out at once, in order, with instant disks.
+struct Net {
+    r: Vec<Replica>,
+    /// (leader sid, handle) → (learner sid, generation).
+    links: Vec<((usize, Handle), (usize, u64))>,
+    next_handle: Handle,
+    /// Epoch writes fail on these sids.
+    epoch_fails: Vec<usize>,
+    /// Everything each member did, in order.
+    log: Vec<Vec<Action>>,
+    /// Messages between members that cannot go through yet (from, to,
+    /// what): links are TCP-like, so they wait rather than get lost.
+    parked: Vec<(usize, usize, Input)>,
+    now: u64,
+}
+
+impl Net {
+    fn new(epoch_fails: Vec<usize>) -> Net {
+        let quorum = QuorumMaj::new([1, 2, 3], []);
+        let r = (1..=3)
+            .map(|sid| {
+                let config = QuorumConfig {
+                    me: sid,
+                    quorum: quorum.clone(),
+                    observer: false,
+                    election: ElectionSettings {
+                        finalize_wait_ms: 20,
+                        min_notification_interval_ms: 20,
+                        max_notification_interval_ms: 200,
+                    },
+                    config: Vec::new(),
+                    config_servers: String::new(),
+                    tick_ms: 100,
+                    init_limit: 10,
+                    sync_limit: 5,
+                    read_only_mode: false,
+                    snapshot_size_factor: 0.33,
+                };
+                Replica::new(
+                    settings(sid),
+                    Tree::new(),
+                    Vec::new(),
+                    Some(QuorumStart {
+                        config,
+                        epochs: Epochs {
+                            current: 0,
+                            accepted: 0,
+                        },
+                        committed_log: VecDeque::new(),
+                    }),
+                    at(0),
+                )
+            })
+            .collect();
+        Net {
+            r,
+            links: Vec::new(),
+            next_handle: 1,
+            epoch_fails,
+            log: vec![Vec::new(), Vec::new(), Vec::new()],
+            parked: Vec::new(),
+            now: 0,
+        }
+    }
+
+    fn feed(&mut self, sid: usize, i: Input) {
+        self.r[sid - 1].feed(i, at(self.now));
+    }
+
+    /// Steps every member until nothing more happens, `deliver` deciding
+    /// which member-to-member packets go through now.
+    fn settle(&mut self, deliver: &dyn Fn(usize, usize) -> bool) {
+        for _ in 0..1000 {
+            let mut any = false;
+            let parked = std::mem::take(&mut self.parked);
+            for (from, to, i) in parked {
+                self.send(from, to, i, deliver);
+            }
+            for sid in 1..=3 {
+                let actions = self.r[sid - 1].step(at(self.now));
+                any |= !actions.is_empty();
+                for a in actions {
+                    self.carry(sid, &a, deliver);
+                    self.log[sid - 1].push(a);
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+        panic!("the members never settled");
+    }
+
+    fn send(&mut self, from: usize, to: usize, i: Input, deliver: &dyn Fn(usize, usize) -> bool) {
+        if deliver(from, to) {
+            self.feed(to, i);
+        } else {
+            self.parked.push((from, to, i));
+        }
+    }
+
+    fn carry(&mut self, sid: usize, a: &Action, deliver: &dyn Fn(usize, usize) -> bool) {
+        match a {
+            Action::SendElection { to, msg } => {
+                let i = Input::Peer(PeerInput::Election(sid as Sid, msg.clone()));
+                self.send(sid, *to as usize, i, deliver);
+            }
+            Action::Listen => self.feed(sid, Input::Listening(Ok(()))),
+            Action::ProbeCanLead { rewrite_epochs } => {
+                let ok = rewrite_epochs.is_none() || !self.epoch_fails.contains(&sid);
+                self.feed(sid, Input::CanLead(ok))
+            }
+            Action::PersistEpoch { kind, epoch } => {
+                let result = if self.epoch_fails.contains(&sid) {
+                    Err("read-only file system".to_string())
+                } else {
+                    Ok(())
+                };
+                self.feed(
+                    sid,
+                    Input::EpochPersisted {
+                        kind: *kind,
+                        epoch: *epoch,
+                        result,
+                    },
+                )
+            }
+            Action::Append(t) => {
+                let z = t.last().map_or(0, |(t, _)| t.hdr.zxid);
+                self.feed(sid, Input::Durable(z));
+            }
+            Action::Truncate { to, .. } => self.feed(
+                sid,
+                Input::Truncated {
+                    to: *to,
+                    result: Ok(None),
+                },
+            ),
+            Action::ReadLog { to, .. } => self.feed(
+                sid,
+                Input::LogRead {
+                    to: *to,
+                    size_limit: 0,
+                    read: TxnLogRead::default(),
+                },
+            ),
+            Action::ConnectLeader {
+                generation, sid: l, ..
+            } => {
+                let l = *l as usize;
+                let h = self.next_handle;
+                self.next_handle += 1;
+                self.links.push(((l, h), (sid, *generation)));
+                self.feed(l, Input::Peer(PeerInput::LearnerUp(h)));
+                self.feed(sid, Input::Peer(PeerInput::LeaderUp(*generation)));
+            }
+            Action::ToLeader { generation, pkt } => {
+                let link = self
+                    .links
+                    .iter()
+                    .find(|(_, (s, g))| *s == sid && g == generation)
+                    .map(|(lh, _)| *lh);
+                if let Some((l, h)) = link {
+                    let i = Input::Peer(PeerInput::FromLearner(h, pkt.clone()));
+                    self.send(sid, l, i, deliver);
+                }
+            }
+            Action::ToLearner { to, pkt } => {
+                let link = self
+                    .links
+                    .iter()
+                    .find(|((l, h), _)| *l == sid && h == to)
+                    .map(|(_, sg)| *sg);
+                if let Some((s, g)) = link {
+                    let i = Input::Peer(PeerInput::FromLeader(g, pkt.clone()));
+                    self.send(sid, s, i, deliver);
+                }
+            }
+            Action::SendSnapshot { .. } => panic!("no member should need a SNAP here"),
+            _ => {}
+        }
+    }
+
+    /// Lets time pass in steps of 10 ms.
+    fn run(&mut self, ms: u64, deliver: &dyn Fn(usize, usize) -> bool) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.now += 10;
+            self.settle(deliver);
+        }
+    }
+
+    fn role(&self, sid: usize) -> Role {
+        self.r[sid - 1].sequencer().role()
+    }
+}
+
+fn everyone(_: usize, _: usize) -> bool {
+    true
+}
+
+#[test]
+fn three_replicas_elect_and_publish_only_what_a_quorum_has() {
+    let mut n = Net::new(Vec::new());
+    n.run(2000, &everyone);
+    let leader = (1..=3)
+        .find(|&s| n.role(s) == Role::Leader)
+        .expect("a leader");
+    assert_eq!(leader, 3, "equal histories: the highest sid leads");
+    for s in [1, 2] {
+        assert_eq!(n.role(s), Role::Learner);
+    }
+    // A handshake on the leader, with its followers cut off: logged and
+    // durable on the leader, but not published.
+    n.feed(leader, connect(C));
+    let isolated = move |a: usize, b: usize| a != leader && b != leader || a == b;
+    n.run(200, &isolated);
+    let zxid = *appended(&n.log[leader - 1]).last().expect("logged");
+    assert!(n.r[leader - 1].published().last_zxid < zxid);
+    assert!(
+        !published(&n.log[leader - 1])
+            .iter()
+            .any(|i| matches!(i, Item::Connected { .. })),
+        "no answer before a quorum acked"
+    );
+    // One follower gets through (the other stays cut off): a quorum.
+    let one = move |a: usize, b: usize| (a != 1 && b != 1) || a == b;
+    n.run(300, &one);
+    assert!(
+        published(&n.log[leader - 1])
+            .iter()
+            .any(|i| matches!(i, Item::Connected { ok: true, .. })),
+        "answered once a quorum has it"
+    );
+    assert_eq!(n.r[leader - 1].published().last_zxid, zxid);
+    assert_eq!(
+        n.r[1].published().last_zxid,
+        zxid,
+        "the follower applied it"
+    );
+}
+
+#[test]
+fn a_follower_that_cannot_persist_the_epoch_never_acks_it() {
+    let mut n = Net::new(vec![1]);
+    n.run(3000, &everyone);
+    assert!(
+        n.log[0]
+            .iter()
+            .any(|a| matches!(a, Action::PersistEpoch { .. })),
+        "sid 1 tried to write an epoch"
+    );
+    let acked = n.log[0]
+        .iter()
+        .any(|a| matches!(a, Action::ToLeader { pkt, .. } if pkt.typ == pkt::ACKEPOCH));
+    assert!(!acked, "no ACKEPOCH after a failed epoch write");
+    assert_ne!(n.role(1), Role::Learner);
+    assert_eq!(n.r[0].epochs().map(|e| e.accepted), Some(0));
+    // The other two go on without it.
+    let leader = (2..=3).find(|&s| n.role(s) == Role::Leader);
+    assert!(leader.is_some(), "2 and 3 form a quorum");
+}

@@ -19,11 +19,11 @@ pub mod quorum_peer;
 pub mod shard;
 
 use crate::acl::AclPolicy;
+use crate::replica::{Action, Input, Now, QuorumStart, Replica};
 use crate::sequencer::SeqSettings;
 use crate::storage::{self, Dirs};
 use crate::tree::Tree;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use crate::replica::{Action, Input, Now, QuorumStart, Replica};
 use msg::{Batch, FromLog, Item, ToLog, ToSeq};
 use shards::coremap::CoreMap;
 use shards::mailbox::Mailbox;
@@ -472,9 +472,10 @@ async fn run_sequencer(b: SeqBoot) {
             match a {
                 Action::Publish { version, items } => {
                     // Closes and the drain go out even to a stopping shard.
-                    let must = items.iter().flatten().any(|it| {
-                        !matches!(it, Item::Close { .. } | Item::Drain)
-                    });
+                    let must = items
+                        .iter()
+                        .flatten()
+                        .any(|it| !matches!(it, Item::Close { .. } | Item::Drain));
                     for (items, s) in items.into_iter().zip(&senders) {
                         let batch = Batch {
                             version: version.clone(),

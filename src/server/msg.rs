@@ -184,8 +184,5 @@ pub enum FromLog {
     Snapshotted(i64),
     /// The log was truncated after this zxid, with what was reloaded
     /// when asked (or why it could not be).
-    Truncated(
-        i64,
-        Result<Option<Box<crate::replica::Reloaded>>, String>,
-    ),
+    Truncated(i64, Result<Option<Box<crate::replica::Reloaded>>, String>),
 }

@@ -418,7 +418,8 @@ fn port_free(addr: SocketAddr) -> bool {
 /// size limit the newest snapshot's size and `factor` make
 /// (`ZKDatabase.getProposalsFromTxnLog`); on the blocking pool.
 fn read_log(dirs: &Dirs, zxid: i64, factor: f64) -> (i64, TxnLogRead) {
-    let limit = crate::zab::sync::txnlog_size_limit(crate::storage::newest_snapshot_size(dirs), factor);
+    let limit =
+        crate::zab::sync::txnlog_size_limit(crate::storage::newest_snapshot_size(dirs), factor);
     match crate::storage::log_from(dirs, zxid, limit) {
         Ok(l) => (
             limit,
@@ -632,4 +633,3 @@ async fn pump(
         }
     }
 }
-
