@@ -130,6 +130,9 @@ struct Snap {
 enum Op {
     Sync { file: usize, len: usize, last: i64 },
     Fail(String),
+    /// The batch that filled the log is synced: the next one opens a new
+    /// file, and a snapshot is due (the log core rolls after the fsync).
+    Roll,
     Snapshot(Snap),
     Epoch { accepted: bool, epoch: i64 },
     Truncate { to: i64, reload: bool },
@@ -260,9 +263,7 @@ impl MemDisk {
         self.count += txns.len() as u64;
         if self.count > self.p.snap_count.max(2) / 2 {
             self.count = 0;
-            self.roll = true;
-            self.stats.rolls += 1;
-            self.q.at(when, Op::Fail(String::new()));
+            self.q.at(when, Op::Roll);
         }
         true
     }
@@ -319,8 +320,11 @@ impl MemDisk {
                         }
                     }
                 }
-                // An empty message: the roll's SnapshotDue.
-                Op::Fail(why) if why.is_empty() => return Some(Done::SnapshotDue),
+                Op::Roll => {
+                    self.roll = true;
+                    self.stats.rolls += 1;
+                    return Some(Done::SnapshotDue);
+                }
                 Op::Fail(why) => return Some(Done::Failed(why)),
                 Op::Snapshot(s) => {
                     let zxid = s.zxid;
