@@ -54,6 +54,7 @@ use corral::replica::{
     Action, EpochKind, Input, Now, PeerInput, QuorumConfig, QuorumStart, Reloaded, Replica,
 };
 use corral::sequencer::{Role, RoleCell, SeqSettings};
+use corral::server::msg::Item;
 use corral::storage::epochs::Epochs;
 use corral::tree::Tree;
 use corral::zab::leader::TxnLogRead;
@@ -101,6 +102,8 @@ struct Params {
     /// Per mille per 10 ms tick while faults run.
     fault_rate: u64,
     election: ElectionSettings,
+    /// Half the clean crashes are graceful stops instead.
+    stops: bool,
 }
 
 /// The learner side's connection to its leader.
@@ -133,11 +136,15 @@ struct Member {
     last_role: Role,
     /// Start-up failed (a corrupt read); retried.
     start_failures: u64,
+    /// A graceful stop was asked; it ends with `Action::Stop`.
+    stopping: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Stats {
     steps: u64,
+    stops: u64,
+    stopped: u64,
     publishes: u64,
     leaders: u64,
     crashes: u64,
@@ -166,6 +173,8 @@ impl Stats {
         macro_rules! sum { ($($f:ident),*) => { $( self.$f += o.$f; )* } }
         sum!(
             steps,
+            stops,
+            stopped,
             publishes,
             leaders,
             crashes,
@@ -257,7 +266,14 @@ struct Sim {
 }
 
 impl Sim {
-    fn new(seed: u64, voters: usize, observers: usize, trace: bool, skip: Skip) -> Sim {
+    fn new(
+        seed: u64,
+        voters: usize,
+        observers: usize,
+        trace: bool,
+        skip: Skip,
+        stops: bool,
+    ) -> Sim {
         let mut rng = Rng(seed);
         let tick_ms = 20 * rng.range(1, 3);
         let finalize_wait_ms = rng.range(20, 200);
@@ -275,6 +291,7 @@ impl Sim {
             quiet_ms: 2000 + 40 * tick_ms,
             fault_rate: rng.range(5, 40),
             election,
+            stops,
         };
         let n = voters + observers;
         let sids: Vec<Sid> = (1..=n as Sid).collect();
@@ -325,6 +342,7 @@ impl Sim {
                 published: None,
                 last_role: Role::NotServing,
                 start_failures: 0,
+                stopping: false,
             })
             .collect();
         let end = p.fault_ms + p.quiet_ms;
@@ -423,7 +441,7 @@ impl Sim {
             }
             loop {
                 let members = &self.members;
-                let up = |m: usize| members[m].replica.is_some();
+                let up = |m: usize| members[m].replica.is_some() && !members[m].stopping;
                 let version = |m: usize| members[m].version.clone();
                 let Some(out) = self.clients.wake_due(now, &mut self.rng, &up, &version) else {
                     break;
@@ -612,6 +630,7 @@ impl Sim {
         mb.wake_at = u64::MAX;
         mb.published = None;
         mb.last_role = Role::NotServing;
+        mb.stopping = false;
         self.stats.restarts += 1;
         Ok(())
     }
@@ -631,6 +650,7 @@ impl Sim {
         mb.leader_conn = None;
         mb.inbox.clear();
         mb.last_role = Role::NotServing;
+        mb.stopping = false;
         self.clients.member_down(m, now, &mut self.rng);
     }
 
@@ -674,6 +694,15 @@ impl Sim {
             0 | 1 => {
                 if self.members[m].replica.is_some() {
                     let clean = self.rng.chance(500);
+                    if self.p.stops && clean && (self.now / 10 + m as u64).is_multiple_of(2) {
+                        if !self.members[m].stopping {
+                            self.t(|| format!("STOP s{}", m + 1));
+                            self.stats.stops += 1;
+                            self.members[m].stopping = true;
+                            self.members[m].inbox.push_back(Input::Stop);
+                        }
+                        return Ok(());
+                    }
                     self.crash(m, clean);
                 } else {
                     self.t(|| format!("RESTART s{}", m + 1));
@@ -887,10 +916,16 @@ impl Sim {
                 self.publish(m, &version)?;
                 self.members[m].version = Some(version.clone());
                 for shard_items in items {
+                    let drain = shard_items.iter().any(|i| matches!(i, Item::Drain));
                     let out = self
                         .clients
                         .deliver(m, now, &mut self.rng, &version, shard_items);
                     self.feed_shards(out);
+                    if drain {
+                        self.t(|| format!("s{sid} DRAIN"));
+                        let out = self.clients.drain(m, now, &mut self.rng);
+                        self.feed_shards(out);
+                    }
                 }
             }
             Action::Append(txns) => {
@@ -1065,7 +1100,14 @@ impl Sim {
                 }
                 None => self.members[m].inbox.push_back(Input::CanLead(true)),
             },
-            Action::Stop => {}
+            Action::Stop => {
+                check!(self.members[m].stopping, "s{sid} stops unasked");
+                self.t(|| format!("s{sid} STOPPED"));
+                self.stats.stopped += 1;
+                // The log core syncs and closes the log on the way out.
+                self.members[m].disk.flush();
+                self.crash(m, true);
+            }
         }
         Ok(())
     }
@@ -1287,9 +1329,9 @@ fn shape(seed: u64) -> (usize, usize) {
     }
 }
 
-fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
+fn run_seed_with(seed: u64, trace: bool, stops: bool) -> (Res, Option<VecDeque<String>>, Stats) {
     let (v, o) = shape(seed);
-    let mut sim = Sim::new(seed, v, o, trace, Skip::from_env());
+    let mut sim = Sim::new(seed, v, o, trace, Skip::from_env(), stops);
     sim.clients.tracing = trace;
     // A Replica's assertion is a failure of this seed like any other.
     let r =
@@ -1304,20 +1346,29 @@ fn run_seed(seed: u64, trace: bool) -> (Res, Option<VecDeque<String>>, Stats) {
     (r, sim.trace.take(), sim.stats)
 }
 
-fn replay_command(seed: u64) -> String {
+fn replay_command(seed: u64, stops: bool) -> String {
     let skip = std::env::var("SIM_REPLICA_SKIP")
         .ok()
         .filter(|s| !s.is_empty())
         .map(|s| format!("SIM_REPLICA_SKIP={s} "))
         .unwrap_or_default();
-    format!("{skip}SIM_REPLICA_SEED={seed} cargo test --release --test sim_replica -- --nocapture")
+    let stops = if stops { "SIM_REPLICA_STOPS=1 " } else { "" };
+    format!(
+        "{skip}{stops}SIM_REPLICA_SEED={seed} cargo test --release --test sim_replica -- --nocapture"
+    )
 }
 
-#[test]
-fn replicas_survive_faults() {
+/// Many seeds (`seeds_var`, default `default`), or the one
+/// `SIM_REPLICA_SEED` names with its trace (when `SIM_REPLICA_STOPS=1`
+/// matches `stops`).
+fn run_many(stops: bool, seeds_var: &str, default: u64) {
+    let stops_asked = std::env::var("SIM_REPLICA_STOPS").is_ok_and(|v| v == "1");
     if let Ok(one) = std::env::var("SIM_REPLICA_SEED") {
+        if stops_asked != stops {
+            return;
+        }
         let seed: u64 = one.parse().expect("SIM_REPLICA_SEED is a number");
-        let (r, tr, stats) = run_seed(seed, true);
+        let (r, tr, stats) = run_seed_with(seed, true, stops);
         for l in tr.unwrap_or_default() {
             println!("{l}");
         }
@@ -1325,10 +1376,10 @@ fn replicas_survive_faults() {
         r.unwrap_or_else(|e| panic!("seed {seed} ({:?}): {e}", shape(seed)));
         return;
     }
-    let seeds: u64 = std::env::var("SIM_REPLICA_SEEDS")
+    let seeds: u64 = std::env::var(seeds_var)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(default);
     let start = std::time::Instant::now();
     // Panics are caught per seed and reported with their seed.
     let hook = std::panic::take_hook();
@@ -1345,7 +1396,7 @@ fn replicas_survive_faults() {
                     let mut failed = Vec::new();
                     let mut seed = t;
                     while seed < seeds {
-                        let (r, _, stats) = run_seed(seed, false);
+                        let (r, _, stats) = run_seed_with(seed, false, stops);
                         total.add(&stats);
                         if let Err(e) = r {
                             failed.push((seed, e));
@@ -1376,13 +1427,27 @@ fn replicas_survive_faults() {
                 shape(*s),
                 e.lines().next().unwrap_or("")
             );
-            eprintln!("  replay: {}", replay_command(*s));
+            eprintln!("  replay: {}", replay_command(*s, stops));
         }
         panic!(
             "{} of {seeds} seeds failed; the first, seed {seed} ({:?}): {e}\nreplay: {}",
             failed.len(),
             shape(*seed),
-            replay_command(*seed)
+            replay_command(*seed, stops)
         );
     }
+}
+
+/// Crashes, restarts, partitions, drops, lost datagrams, disk faults.
+#[test]
+fn replicas_survive_faults() {
+    run_many(false, "SIM_REPLICA_SEEDS", 10_000);
+}
+
+/// The same, with half the clean crashes replaced by graceful stops
+/// (`Input::Stop`: the shards drain, every accepted write is answered and
+/// durable, then `Action::Stop`).
+#[test]
+fn replicas_stop_gracefully_under_faults() {
+    run_many(true, "SIM_REPLICA_STOP_SEEDS", 1_000);
 }

@@ -128,15 +128,28 @@ struct Snap {
 }
 
 enum Op {
-    Sync { file: usize, len: usize, last: i64 },
+    Sync {
+        file: usize,
+        len: usize,
+        last: i64,
+    },
     Fail(String),
     /// The batch that filled the log is synced: the next one opens a new
     /// file, and a snapshot is due (the log core rolls after the fsync).
     Roll,
     Snapshot(Snap),
-    Epoch { accepted: bool, epoch: i64 },
-    Truncate { to: i64, reload: bool },
-    Rewrite { accepted: i64, current: i64 },
+    Epoch {
+        accepted: bool,
+        epoch: i64,
+    },
+    Truncate {
+        to: i64,
+        reload: bool,
+    },
+    Rewrite {
+        accepted: i64,
+        current: i64,
+    },
 }
 
 /// Fault and work counts.
@@ -392,6 +405,14 @@ impl MemDisk {
         self.next_zxid = None;
         // Appends in flight were written before the cut: their fsyncs
         // report nothing past it (`Sync` checks the length).
+    }
+
+    /// The log core's last fsync on the way out: everything written is
+    /// durable.
+    pub fn flush(&mut self) {
+        for f in &mut self.files {
+            f.synced = f.bytes.len();
+        }
     }
 
     /// A crash: each file keeps what was synced and, unless the fsyncs

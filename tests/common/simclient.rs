@@ -171,6 +171,8 @@ pub struct Clients {
     conns: HashMap<(usize, u64), Conn>,
     next_conn: u64,
     members: usize,
+    /// Members whose shard drains (a graceful stop).
+    draining: Vec<bool>,
     /// Wakes: (client, token); only a client's latest wake counts.
     q: Sched<(usize, u64)>,
     pub stats: ClientStats,
@@ -221,6 +223,7 @@ impl Clients {
             conns: HashMap::new(),
             next_conn: 1,
             members,
+            draining: vec![false; members],
             q,
             stats: ClientStats::default(),
             acked: vec![-1; p.keys],
@@ -309,6 +312,51 @@ impl Clients {
             }
         }
         self.conns.retain(|(x, _), _| *x != m);
+        self.draining[m] = false;
+    }
+
+    /// Member `m`'s shard drains (`Item::Drain`): it takes no new
+    /// connection (the simulation's `up` says so), closes each connection
+    /// once what it sent is answered, then reports `Drained`.
+    pub fn drain(&mut self, m: usize, now: u64, rng: &mut Rng) -> Vec<ToMember> {
+        self.draining[m] = true;
+        let mut out = Vec::new();
+        self.drain_check(now, rng, &mut out);
+        out
+    }
+
+    fn on(&self, c: usize) -> Option<usize> {
+        match self.clients[c].st {
+            St::Connecting { m, .. } | St::Idle { m, .. } | St::Busy { m, .. } => Some(m),
+            St::Down => None,
+        }
+    }
+
+    /// Closes the idle connections of draining members; `Drained` once a
+    /// member has none waiting for an answer.
+    fn drain_check(&mut self, now: u64, rng: &mut Rng, out: &mut Vec<ToMember>) {
+        for m in 0..self.members {
+            if !self.draining[m] {
+                continue;
+            }
+            let mut waiting = false;
+            for c in 0..self.clients.len() {
+                if self.on(c) != Some(m) {
+                    continue;
+                }
+                match self.clients[c].st {
+                    St::Idle { .. } => {
+                        self.disconnect(c, true, out);
+                        self.wake_at(c, now + rng.range(5, 100));
+                    }
+                    _ => waiting = true,
+                }
+            }
+            if !waiting {
+                self.draining[m] = false;
+                out.push((m, ToSeq::Drained { shard: 0 }));
+            }
+        }
     }
 
     /// The next client due to wake, and what its wake sends.
@@ -325,6 +373,9 @@ impl Clients {
         let mut out = Vec::new();
         if token == self.clients[c].token {
             self.wake(c, now, rng, up, version, &mut out);
+        }
+        if self.draining.iter().any(|d| *d) {
+            self.drain_check(now, rng, &mut out);
         }
         Some(out)
     }
@@ -603,6 +654,9 @@ impl Clients {
                 }
                 _ => {}
             }
+        }
+        if self.draining[m] {
+            self.drain_check(now, rng, &mut out);
         }
         out
     }
