@@ -350,7 +350,8 @@ impl Net {
                 self.links.retain(|((l, _), _)| *l != sid);
             }
             Action::CloseLeader { generation } => {
-                self.dials.retain(|(s, _, g)| !(*s == sid && g == generation));
+                self.dials
+                    .retain(|(s, _, g)| !(*s == sid && g == generation));
                 self.links
                     .retain(|(_, (s, g))| !(*s == sid && g == generation));
             }
