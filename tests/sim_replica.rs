@@ -73,11 +73,9 @@ const WALL0: i64 = 1_700_000_000_000;
 enum LinkMsg {
     /// An encoded quorum packet.
     Pkt(Bytes),
-    /// A SNAP's snapshot, as the learner's driver parses it.
-    Snap {
-        tree: Box<Tree>,
-        sessions: Vec<(i64, i32)>,
-    },
+    /// A SNAP's snapshot and signature, as the leader's driver writes
+    /// them (`snapshot::write_sync_snapshot`, `wire::write_snap_signature`).
+    Snap(Bytes),
 }
 
 /// The simulation's own events.
@@ -138,6 +136,8 @@ struct Member {
     start_failures: u64,
     /// A graceful stop was asked; it ends with `Action::Stop`.
     stopping: bool,
+    /// The zxid of the SNAP whose snapshot comes next.
+    snap_at: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -343,6 +343,7 @@ impl Sim {
                 last_role: Role::NotServing,
                 start_failures: 0,
                 stopping: false,
+                snap_at: None,
             })
             .collect();
         let end = p.fault_ms + p.quiet_ms;
@@ -625,6 +626,7 @@ impl Sim {
         mb.version = None;
         mb.listening = false;
         mb.leader_conn = None;
+        mb.snap_at = None;
         mb.inbox.clear();
         mb.inbox.push_back(Input::Tick);
         mb.wake_at = u64::MAX;
@@ -761,9 +763,34 @@ impl Sim {
                         return Ok(());
                     };
                     let input = match msg {
-                        LinkMsg::Pkt(b) => PeerInput::FromLeader(gen, decode_all(&b)?),
-                        LinkMsg::Snap { tree, sessions } => {
-                            PeerInput::Snapshot(gen, sessions, *tree)
+                        LinkMsg::Pkt(b) => {
+                            let p = decode_all(&b)?;
+                            if p.typ == wire::pkt::SNAP {
+                                self.members[to].snap_at = Some(p.zxid);
+                            }
+                            PeerInput::FromLeader(gen, p)
+                        }
+                        LinkMsg::Snap(b) => {
+                            // As the learner's driver parses it.
+                            let Some(z) = self.members[to].snap_at.take() else {
+                                return Err(format!("s{}: a snapshot without SNAP", to + 1));
+                            };
+                            let (sessions, tree, used) =
+                                match corral::snapshot::read_sync_snapshot(&b, z) {
+                                    Ok(Some(x)) => x,
+                                    other => {
+                                        return Err(format!(
+                                            "s{}: the SNAP's snapshot does not parse: {other:?}",
+                                            to + 1
+                                        ))
+                                    }
+                                };
+                            check!(
+                                matches!(wire::decode_snap_signature(&b[used..]), Ok(Some(n)) if used + n == b.len()),
+                                "s{}: the SNAP's snapshot lacks its signature",
+                                to + 1
+                            );
+                            PeerInput::Snapshot(gen, sessions, tree)
                         }
                     };
                     self.members[to].inbox.push_back(Input::Peer(input));
@@ -985,21 +1012,14 @@ impl Sim {
                 commits,
                 sessions,
             } => {
-                let mut tree = (*base).clone();
-                let mut scratch = Vec::new();
-                for (z, entry) in &commits {
-                    let (t, _) = corral::txnlog::decode_entry(entry).map_err(|e| {
-                        format!("s{sid}: a commit {z:#x} for a SNAP does not decode: {e}")
-                    })?;
-                    tree.apply(&t, &mut scratch);
-                    scratch.clear();
-                }
+                // As the leader's driver builds it.
+                let tree = corral::replica::committed_tree(&base, &commits);
+                let mut b = bytes::BytesMut::new();
+                corral::snapshot::write_sync_snapshot(&mut b, &tree, &sessions);
+                wire::write_snap_signature(&mut b);
                 self.t(|| format!("s{sid} -> link{to} SNAPSHOT at {:#x}", tree.last_zxid));
                 self.stats.snaps_sent += 1;
-                let msg = LinkMsg::Snap {
-                    tree: Box::new(tree),
-                    sessions,
-                };
+                let msg = LinkMsg::Snap(b.freeze());
                 self.net.send(&mut self.rng, now, to as LinkId, m, msg);
             }
             Action::SendElection { to, msg } => {
