@@ -980,7 +980,8 @@ impl Sim {
             }
             Action::Truncate { to, reload } => {
                 self.t(|| format!("s{sid} TRUNCATE to {to:#x} reload {reload}"));
-                if let Some(p) = self.members[m].published {
+                // (An epoch's zxid 0 names no txn: it may lie past `to`.)
+                if let Some(p) = self.members[m].published.filter(|p| p & 0xffff_ffff != 0) {
                     check!(
                         p <= to,
                         "s{sid} truncates its log to {to:#x} after publishing {p:#x}"
@@ -1151,7 +1152,10 @@ impl Sim {
             );
         }
         self.members[m].published = Some(z);
-        self.committed = self.committed.max(z);
+        // An epoch's zxid 0 (a SNAP's, a NEWLEADER's) names no txn.
+        if z & 0xffff_ffff != 0 {
+            self.committed = self.committed.max(z);
+        }
         if z == 0 {
             return Ok(());
         }
