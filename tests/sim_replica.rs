@@ -158,6 +158,7 @@ struct Stats {
     torn: u64,
     enospc: u64,
     corrupt_reads: u64,
+    skipped_snapshots: u64,
     client_ops: u64,
     client_ok: u64,
     client_writes: u64,
@@ -188,6 +189,7 @@ impl Stats {
             torn,
             enospc,
             corrupt_reads,
+            skipped_snapshots,
             client_ops,
             client_ok,
             client_writes,
@@ -1292,6 +1294,7 @@ impl Sim {
             self.stats.torn += s.torn_crashes;
             self.stats.enospc += s.enospc;
             self.stats.corrupt_reads += s.corrupt_reads;
+            self.stats.skipped_snapshots += s.skipped_snapshots;
         }
         self.clients.check()?;
         let Some(at) = self.converged_at else {

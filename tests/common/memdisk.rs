@@ -163,6 +163,7 @@ pub struct DiskStats {
     pub lost_bytes: u64,
     pub corrupt_reads: u64,
     pub snapshots: u64,
+    pub skipped_snapshots: u64,
     pub truncations: u64,
     pub rolls: u64,
 }
@@ -181,6 +182,8 @@ pub struct MemDisk {
     full_until: u64,
     /// Faults strike (ENOSPC, corrupt reads); off once the faults stop.
     pub faults: bool,
+    /// A snapshot is being written.
+    snapping: bool,
     count: u64,
     sync_at: u64,
     q: Sched<Op>,
@@ -199,6 +202,7 @@ impl MemDisk {
             next_zxid: None,
             full_until: 0,
             faults: true,
+            snapping: false,
             count: 0,
             sync_at: 0,
             q: Sched::default(),
@@ -340,6 +344,7 @@ impl MemDisk {
                 }
                 Op::Fail(why) => return Some(Done::Failed(why)),
                 Op::Snapshot(s) => {
+                    self.snapping = false;
                     let zxid = s.zxid;
                     self.stats.snapshots += 1;
                     self.snaps.push(s);
@@ -441,6 +446,7 @@ impl MemDisk {
         self.files
             .retain(|f| f.bytes.len() >= txnlog::FileHeader::LEN);
         self.q = Sched::default();
+        self.snapping = false;
         self.roll = true;
         self.next_zxid = None;
         self.full_until = 0;
