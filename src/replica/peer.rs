@@ -81,7 +81,7 @@ enum Held {
     Durable(i64),
     Propose(Vec<(i64, Bytes)>),
     Forward(Vec<Forward>),
-    LogFailed(i64),
+    LogFailed(i64, bool),
     LogRead {
         to: Handle,
         size_limit: i64,
@@ -127,6 +127,9 @@ pub(super) struct Peer {
     last_probe: u64,
     /// Leading could not start: go LOOKING at the next tick.
     relook: bool,
+    /// A TRUNC reloads the tree after a failed log write: go LOOKING once
+    /// it is done.
+    look_after_truncate: bool,
     /// The last version published to the shards.
     published: Arc<Tree>,
     /// A leader's committed tree short of its latest commits.
@@ -165,6 +168,7 @@ impl Peer {
             epochs_unwritable: false,
             last_probe: now.mono_ms,
             relook: false,
+            look_after_truncate: false,
             snap_base: published.clone(),
             published,
             unpublished_commits: Default::default(),
@@ -329,11 +333,19 @@ impl Peer {
     }
 
     /// The own txn log failed a write; it is durable up to `durable`.
-    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
+    /// `reload`: the sequencer's tree holds txns past it, so the tree must
+    /// be reloaded from the log.
+    pub(super) fn log_failed(
+        &mut self,
+        durable: i64,
+        reload: bool,
+        seq: &mut Sequencer,
+        now: Now,
+    ) {
         if self.pending.is_some() {
-            self.held.push_back(Held::LogFailed(durable));
+            self.held.push_back(Held::LogFailed(durable, reload));
         } else {
-            self.do_log_failed(durable, seq, now);
+            self.do_log_failed(durable, reload, seq, now);
         }
     }
 
@@ -428,6 +440,9 @@ impl Peer {
                 self.committed = seq.tree().last_zxid;
             }
         }
+        if std::mem::take(&mut self.look_after_truncate) {
+            self.look(seq, now);
+        }
         self.resume(seq, now);
     }
 
@@ -491,7 +506,7 @@ impl Peer {
                 Held::Durable(z) => self.do_durable(z, seq, now),
                 Held::Propose(t) => self.do_propose(t, seq, now),
                 Held::Forward(f) => self.do_forward(f, seq, now),
-                Held::LogFailed(d) => self.do_log_failed(d, seq, now),
+                Held::LogFailed(d, r) => self.do_log_failed(d, r, seq, now),
                 Held::LogRead {
                     to,
                     size_limit,
@@ -724,8 +739,30 @@ impl Peer {
     }
 
     /// A leader or learner leaves its role (ZooKeeper's server stops and
-    /// its peer goes back to LOOKING); what was not logged is forgotten.
-    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
+    /// its peer goes back to LOOKING); what was not logged is forgotten,
+    /// what was logged is kept (it may be committed). With `reload`, the
+    /// tree holds txns the log does not: it is reloaded from the log (a
+    /// TRUNC at the durable zxid) before the election, whose vote must
+    /// not claim them.
+    fn do_log_failed(&mut self, durable: i64, reload: bool, seq: &mut Sequencer, now: Now) {
+        self.uncommitted.retain(|z, _| *z <= durable);
+        if reload {
+            tracing::error!(
+                durable = format!("0x{durable:x}"),
+                "the txn log failed: leaving the role, reloading the tree from the log"
+            );
+            self.leave();
+            self.stop_serving(seq);
+            self.uncommitted.clear();
+            self.recent.retain(|(z, _)| *z <= durable);
+            self.to_log.push(Action::Truncate {
+                to: durable,
+                reload: true,
+            });
+            self.pending = Some(Pending::Truncate { to: durable });
+            self.look_after_truncate = true;
+            return;
+        }
         if matches!(self.state, State::Looking) {
             return;
         }
@@ -733,7 +770,6 @@ impl Peer {
             durable = format!("0x{durable:x}"),
             "the txn log failed: leaving the role"
         );
-        self.uncommitted.retain(|z, _| *z <= durable);
         self.look(seq, now);
     }
 
@@ -758,9 +794,9 @@ impl Peer {
         }
     }
 
-    /// Back to LOOKING: the sequencer stops serving and forgets what was
-    /// not committed; the election starts again (after the can-lead probe).
-    fn look(&mut self, seq: &mut Sequencer, now: Now) {
+    /// Leaves the role: closes the leader's or learners' connections and
+    /// the quorum port. Returns whether it was leading.
+    fn leave(&mut self) -> bool {
         let was_leading = matches!(self.state, State::Leading { .. });
         match std::mem::replace(&mut self.state, State::Looking) {
             State::Leading { leader, links } => {
@@ -780,6 +816,22 @@ impl Peer {
         }
         self.rest = Rest::None;
         self.awaiting_snapshot = false;
+        was_leading
+    }
+
+    /// The sequencer stops serving; what it applied since its last
+    /// publication is not for clients (no quorum committed it yet).
+    fn stop_serving(&mut self, seq: &mut Sequencer) {
+        let _ = seq.take();
+        self.committed = self.published.last_zxid;
+        self.unpublished_commits.clear();
+        seq.set_role(Role::NotServing, 0);
+    }
+
+    /// Back to LOOKING: the sequencer stops serving and forgets what was
+    /// not committed; the election starts again (after the can-lead probe).
+    fn look(&mut self, seq: &mut Sequencer, now: Now) {
+        let was_leading = self.leave();
         // The election must see the whole logged history, as ZooKeeper
         // reloads its database from disk here: a txn a quorum logged may
         // have been committed and acknowledged. A leader's tree has every
@@ -796,12 +848,7 @@ impl Peer {
                 Err(e) => tracing::error!(error = %e, "a logged txn does not decode"),
             }
         }
-        // Their events and answers are not for clients: no quorum
-        // committed them yet.
-        let _ = seq.take();
-        self.committed = self.published.last_zxid;
-        self.unpublished_commits.clear();
-        seq.set_role(Role::NotServing, 0);
+        self.stop_serving(seq);
         tracing::info!("LOOKING");
         let ms = now.mono_ms;
         self.looking_since = ms;
