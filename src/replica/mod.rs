@@ -270,8 +270,6 @@ pub struct Replica {
     stopped: bool,
     shards: usize,
     min_session_timeout: i32,
-    /// A rollback needs the tree reloaded from disk.
-    reload: bool,
 }
 
 impl Replica {
@@ -311,7 +309,6 @@ impl Replica {
             stopped: false,
             shards,
             min_session_timeout,
-            reload: false,
         }
     }
 
@@ -452,7 +449,10 @@ impl Replica {
                 *failed = true;
             }
             Input::SnapshotDue => self.snapshot_due = true,
-            Input::Snapshotted(_) | Input::Tick => {}
+            // What a snapshot holds is on disk: a rollback goes back no
+            // further (a learner's SNAP jumps its tree past its log).
+            Input::Snapshotted(z) => self.durable = self.durable.max(z),
+            Input::Tick => {}
             Input::Peer(e) => {
                 if let Some(p) = self.peer.as_mut() {
                     p.input(e, seq, now);
@@ -554,16 +554,14 @@ impl Replica {
             // Every txn the tree holds is in the log.
             None
         } else {
-            let at = self
-                .waiting
+            // Else nothing the replica holds is exactly the log: the peer
+            // reloads the tree from it.
+            self.waiting
                 .iter()
                 .map(|u| &u.version)
                 .chain(std::iter::once(&self.published))
                 .find(|v| v.last_zxid == durable)
-                .cloned();
-            // Nothing the replica holds is exactly the log: reload it.
-            self.reload = at.is_none();
-            at
+                .cloned()
         };
         let gate = self.gate().min(durable);
         let publish = self
@@ -636,9 +634,8 @@ impl Replica {
         // does when its SyncRequestProcessor dies: a leader must not hand
         // out the failed zxids again to txns its learners may already
         // hold, a learner must not ack.
-        let reload = std::mem::take(&mut self.reload);
         if let Some(p) = self.peer.as_mut() {
-            p.log_failed(self.durable, reload, &mut self.seq, now);
+            p.log_failed(self.durable, &mut self.seq);
             self.out.extend(p.take_out());
         }
     }

@@ -81,7 +81,7 @@ enum Held {
     Durable(i64),
     Propose(Vec<(i64, Bytes)>),
     Forward(Vec<Forward>),
-    LogFailed(i64, bool),
+    LogFailed(i64),
     LogRead {
         to: Handle,
         size_limit: i64,
@@ -333,19 +333,11 @@ impl Peer {
     }
 
     /// The own txn log failed a write; it is durable up to `durable`.
-    /// `reload`: the sequencer's tree holds txns past it, so the tree must
-    /// be reloaded from the log.
-    pub(super) fn log_failed(
-        &mut self,
-        durable: i64,
-        reload: bool,
-        seq: &mut Sequencer,
-        now: Now,
-    ) {
+    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
         if self.pending.is_some() {
-            self.held.push_back(Held::LogFailed(durable, reload));
+            self.held.push_back(Held::LogFailed(durable));
         } else {
-            self.do_log_failed(durable, reload, seq, now);
+            self.do_log_failed(durable, seq);
         }
     }
 
@@ -423,6 +415,7 @@ impl Peer {
             return;
         }
         self.pending = None;
+        let relook = std::mem::take(&mut self.look_after_truncate);
         match result {
             Err(e) => {
                 tracing::error!(error = %e, "TRUNC failed; leaving the leader");
@@ -438,10 +431,12 @@ impl Peer {
                     seq.install_tree(r.tree, &r.sessions, now.wall_ms);
                 }
                 self.committed = seq.tree().last_zxid;
+                // After a failed log write: the election, with the tree
+                // the log holds.
+                if relook {
+                    self.look(seq, now);
+                }
             }
-        }
-        if std::mem::take(&mut self.look_after_truncate) {
-            self.look(seq, now);
         }
         self.resume(seq, now);
     }
@@ -506,7 +501,7 @@ impl Peer {
                 Held::Durable(z) => self.do_durable(z, seq, now),
                 Held::Propose(t) => self.do_propose(t, seq, now),
                 Held::Forward(f) => self.do_forward(f, seq, now),
-                Held::LogFailed(d, r) => self.do_log_failed(d, r, seq, now),
+                Held::LogFailed(d) => self.do_log_failed(d, seq),
                 Held::LogRead {
                     to,
                     size_limit,
@@ -639,8 +634,24 @@ impl Peer {
                         nodes = tree.node_count(),
                         "snapshot from the leader installed"
                     );
-                    self.committed = tree.last_zxid;
+                    let before = seq.tree().last_zxid;
+                    let to = tree.last_zxid;
+                    self.committed = to;
                     seq.install_tree(tree, &sessions, now.wall_ms);
+                    if before > to {
+                        // The own log holds txns past the snapshot (an old
+                        // epoch's, never committed): recovery would replay
+                        // them on top of it. Cut them before anything else
+                        // reaches the log (the snapshot at NEWLEADER, the
+                        // proposals).
+                        tracing::info!(
+                            log = format!("0x{before:x}"),
+                            snapshot = format!("0x{to:x}"),
+                            "cutting the own log back to the leader's snapshot"
+                        );
+                        self.to_log.push(Action::Truncate { to, reload: false });
+                        self.pending = Some(Pending::Truncate { to });
+                    }
                 }
             }
             PeerInput::LeaderDown(g, why) => {
@@ -740,37 +751,33 @@ impl Peer {
 
     /// A leader or learner leaves its role (ZooKeeper's server stops and
     /// its peer goes back to LOOKING); what was not logged is forgotten,
-    /// what was logged is kept (it may be committed). With `reload`, the
-    /// tree holds txns the log does not: it is reloaded from the log (a
-    /// TRUNC at the durable zxid) before the election, whose vote must
-    /// not claim them.
-    fn do_log_failed(&mut self, durable: i64, reload: bool, seq: &mut Sequencer, now: Now) {
-        self.uncommitted.retain(|z, _| *z <= durable);
-        if reload {
-            tracing::error!(
-                durable = format!("0x{durable:x}"),
-                "the txn log failed: leaving the role, reloading the tree from the log"
-            );
-            self.leave();
-            self.stop_serving(seq);
-            self.uncommitted.clear();
-            self.recent.retain(|(z, _)| *z <= durable);
-            self.to_log.push(Action::Truncate {
-                to: durable,
-                reload: true,
-            });
-            self.pending = Some(Pending::Truncate { to: durable });
-            self.look_after_truncate = true;
-            return;
-        }
-        if matches!(self.state, State::Looking) {
-            return;
-        }
+    /// what was logged is kept (it may be committed). The log is cut at
+    /// its durable end (dropping what the failed write left, and telling
+    /// the log core where the next batch starts: a learner that rejoins
+    /// its leader continues from a SNAP or DIFF, not from the failed
+    /// zxid); with `reload` the tree held txns the log does not, and is
+    /// reloaded from it. The election waits for both: its vote must not
+    /// claim what the log lacks.
+    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
+        let reload = seq.tree().last_zxid > durable;
         tracing::error!(
             durable = format!("0x{durable:x}"),
+            reload,
             "the txn log failed: leaving the role"
         );
-        self.look(seq, now);
+        self.uncommitted.retain(|z, _| *z <= durable);
+        self.leave();
+        self.stop_serving(seq);
+        if reload {
+            self.uncommitted.clear();
+            self.recent.retain(|(z, _)| *z <= durable);
+        }
+        self.to_log.push(Action::Truncate {
+            to: durable,
+            reload,
+        });
+        self.pending = Some(Pending::Truncate { to: durable });
+        self.look_after_truncate = true;
     }
 
     fn do_log_read(
