@@ -127,6 +127,9 @@ pub(super) struct Peer {
     last_probe: u64,
     /// Leading could not start: go LOOKING at the next tick.
     relook: bool,
+    /// A TRUNC reloads the tree after a failed log write: go LOOKING once
+    /// it is done.
+    look_after_truncate: bool,
     /// The last version published to the shards.
     published: Arc<Tree>,
     /// A leader's committed tree short of its latest commits.
@@ -165,6 +168,7 @@ impl Peer {
             epochs_unwritable: false,
             last_probe: now.mono_ms,
             relook: false,
+            look_after_truncate: false,
             snap_base: published.clone(),
             published,
             unpublished_commits: Default::default(),
@@ -329,11 +333,11 @@ impl Peer {
     }
 
     /// The own txn log failed a write; it is durable up to `durable`.
-    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
+    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
         if self.pending.is_some() {
             self.held.push_back(Held::LogFailed(durable));
         } else {
-            self.do_log_failed(durable, seq, now);
+            self.do_log_failed(durable, seq);
         }
     }
 
@@ -411,6 +415,7 @@ impl Peer {
             return;
         }
         self.pending = None;
+        let relook = std::mem::take(&mut self.look_after_truncate);
         match result {
             Err(e) => {
                 tracing::error!(error = %e, "TRUNC failed; leaving the leader");
@@ -426,6 +431,11 @@ impl Peer {
                     seq.install_tree(r.tree, &r.sessions, now.wall_ms);
                 }
                 self.committed = seq.tree().last_zxid;
+                // After a failed log write: the election, with the tree
+                // the log holds.
+                if relook {
+                    self.look(seq, now);
+                }
             }
         }
         self.resume(seq, now);
@@ -491,7 +501,7 @@ impl Peer {
                 Held::Durable(z) => self.do_durable(z, seq, now),
                 Held::Propose(t) => self.do_propose(t, seq, now),
                 Held::Forward(f) => self.do_forward(f, seq, now),
-                Held::LogFailed(d) => self.do_log_failed(d, seq, now),
+                Held::LogFailed(d) => self.do_log_failed(d, seq),
                 Held::LogRead {
                     to,
                     size_limit,
@@ -624,8 +634,24 @@ impl Peer {
                         nodes = tree.node_count(),
                         "snapshot from the leader installed"
                     );
-                    self.committed = tree.last_zxid;
+                    let before = seq.tree().last_zxid;
+                    let to = tree.last_zxid;
+                    self.committed = to;
                     seq.install_tree(tree, &sessions, now.wall_ms);
+                    if before > to {
+                        // The own log holds txns past the snapshot (an old
+                        // epoch's, never committed): recovery would replay
+                        // them on top of it. Cut them before anything else
+                        // reaches the log (the snapshot at NEWLEADER, the
+                        // proposals).
+                        tracing::info!(
+                            log = format!("0x{before:x}"),
+                            snapshot = format!("0x{to:x}"),
+                            "cutting the own log back to the leader's snapshot"
+                        );
+                        self.to_log.push(Action::Truncate { to, reload: false });
+                        self.pending = Some(Pending::Truncate { to });
+                    }
                 }
             }
             PeerInput::LeaderDown(g, why) => {
@@ -724,17 +750,34 @@ impl Peer {
     }
 
     /// A leader or learner leaves its role (ZooKeeper's server stops and
-    /// its peer goes back to LOOKING); what was not logged is forgotten.
-    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
-        if matches!(self.state, State::Looking) {
-            return;
-        }
+    /// its peer goes back to LOOKING); what was not logged is forgotten,
+    /// what was logged is kept (it may be committed). The log is cut at
+    /// its durable end (dropping what the failed write left, and telling
+    /// the log core where the next batch starts: a learner that rejoins
+    /// its leader continues from a SNAP or DIFF, not from the failed
+    /// zxid); with `reload` the tree held txns the log does not, and is
+    /// reloaded from it. The election waits for both: its vote must not
+    /// claim what the log lacks.
+    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
+        let reload = seq.tree().last_zxid > durable;
         tracing::error!(
             durable = format!("0x{durable:x}"),
+            reload,
             "the txn log failed: leaving the role"
         );
         self.uncommitted.retain(|z, _| *z <= durable);
-        self.look(seq, now);
+        self.leave();
+        self.stop_serving(seq);
+        if reload {
+            self.uncommitted.clear();
+            self.recent.retain(|(z, _)| *z <= durable);
+        }
+        self.to_log.push(Action::Truncate {
+            to: durable,
+            reload,
+        });
+        self.pending = Some(Pending::Truncate { to: durable });
+        self.look_after_truncate = true;
     }
 
     fn do_log_read(
@@ -758,9 +801,9 @@ impl Peer {
         }
     }
 
-    /// Back to LOOKING: the sequencer stops serving and forgets what was
-    /// not committed; the election starts again (after the can-lead probe).
-    fn look(&mut self, seq: &mut Sequencer, now: Now) {
+    /// Leaves the role: closes the leader's or learners' connections and
+    /// the quorum port. Returns whether it was leading.
+    fn leave(&mut self) -> bool {
         let was_leading = matches!(self.state, State::Leading { .. });
         match std::mem::replace(&mut self.state, State::Looking) {
             State::Leading { leader, links } => {
@@ -780,6 +823,22 @@ impl Peer {
         }
         self.rest = Rest::None;
         self.awaiting_snapshot = false;
+        was_leading
+    }
+
+    /// The sequencer stops serving; what it applied since its last
+    /// publication is not for clients (no quorum committed it yet).
+    fn stop_serving(&mut self, seq: &mut Sequencer) {
+        let _ = seq.take();
+        self.committed = self.published.last_zxid;
+        self.unpublished_commits.clear();
+        seq.set_role(Role::NotServing, 0);
+    }
+
+    /// Back to LOOKING: the sequencer stops serving and forgets what was
+    /// not committed; the election starts again (after the can-lead probe).
+    fn look(&mut self, seq: &mut Sequencer, now: Now) {
+        let was_leading = self.leave();
         // The election must see the whole logged history, as ZooKeeper
         // reloads its database from disk here: a txn a quorum logged may
         // have been committed and acknowledged. A leader's tree has every
@@ -796,12 +855,7 @@ impl Peer {
                 Err(e) => tracing::error!(error = %e, "a logged txn does not decode"),
             }
         }
-        // Their events and answers are not for clients: no quorum
-        // committed them yet.
-        let _ = seq.take();
-        self.committed = self.published.last_zxid;
-        self.unpublished_commits.clear();
-        seq.set_role(Role::NotServing, 0);
+        self.stop_serving(seq);
         tracing::info!("LOOKING");
         let ms = now.mono_ms;
         self.looking_since = ms;
