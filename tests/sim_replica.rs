@@ -31,7 +31,9 @@
 //! `SIM_REPLICA_SEEDS` sets how many seeds run (default 10000);
 //! `SIM_REPLICA_SEED=<n>` runs one with its trace printed. Every failure
 //! prints the command that replays it. `SIM_REPLICA_SKIP` (a comma list of
-//! `crash`, `partition`, `drop`, `loss`, `enospc`, `torn`, `corrupt`)
+//! `crash`, `partition`, `drop`, `loss`, `enospc`, `torn`, `corrupt`,
+//! `snaplag`: snapshots are written later, may be skipped while another
+//! is written, and a crash loses one in flight)
 //! switches fault kinds off (a seed then runs differently: replay it with
 //! the same setting, as the printed command does).
 
@@ -214,6 +216,7 @@ struct Skip {
     enospc: bool,
     torn: bool,
     corrupt: bool,
+    snaplag: bool,
 }
 
 impl Skip {
@@ -229,6 +232,7 @@ impl Skip {
                 "enospc" => s.enospc = true,
                 "torn" => s.torn = true,
                 "corrupt" => s.corrupt = true,
+                "snaplag" => s.snaplag = true,
                 other => panic!("SIM_REPLICA_SKIP: unknown fault kind {other:?}"),
             }
         }
@@ -317,6 +321,7 @@ impl Sim {
             corrupt_read: [0, 0, 50, 200][rng.below(4) as usize],
             snap_count: rng.range(10, 200),
             commit_log_count: rng.range(3, 40) as usize,
+            instant_snapshots: skip.snaplag,
         };
         if skip.enospc {
             disk.enospc = 0;
@@ -969,6 +974,7 @@ impl Sim {
                 }
             }
             Action::Snapshot { tree, sessions } => {
+                self.t(|| format!("s{sid} SNAPSHOT {:#x}", tree.last_zxid));
                 self.members[m]
                     .disk
                     .snapshot(&mut self.rng, now, tree, sessions);
