@@ -312,6 +312,14 @@ impl Sequencer {
     /// Applies a txn, queues its events to every shard, and queues it for
     /// the log with the tree's digest after it.
     fn apply(&mut self, txn: Txn) -> crate::tree::ApplyResult {
+        // The zxids handed out only increase: a repeated or older one would
+        // stand for two different txns in the logs of the ensemble.
+        assert!(
+            txn.hdr.zxid > self.tree.last_zxid,
+            "zxid 0x{:x} handed out at or below the tree's 0x{:x}",
+            txn.hdr.zxid,
+            self.tree.last_zxid
+        );
         let r = self.apply_only(&txn);
         let digest = TxnDigest {
             version: crate::digest::DIGEST_VERSION,

@@ -1,9 +1,10 @@
 //! The core map: which CPU runs each role.
 //!
 //! Roles: `shards` (one executor per listed CPU, each serving client
-//! connections), `sequencer` (prep, apply, sessions, election and Zab) and
-//! `log` (the txn log and snapshots). Several roles may share one CPU; on a
-//! 2-core machine they must.
+//! connections), `sequencer` (prep, apply, sessions, and the election and
+//! Zab rules), `log` (the txn log and snapshots) and, in an ensemble, `zab`
+//! (the quorum sockets: election connections, learner links, the leader
+//! link). Several roles may share one CPU; on a 2-core machine they must.
 
 use serde::Deserialize;
 use std::path::Path;
@@ -14,10 +15,14 @@ use std::path::Path;
 pub struct CoreMap {
     /// One client-serving shard per entry, pinned to that CPU.
     pub shards: Vec<usize>,
-    /// The CPU of the sequencer (the "zab" core).
+    /// The CPU of the sequencer (the single writer).
     pub sequencer: usize,
     /// The CPU of the log core.
     pub log: usize,
+    /// The CPU of the zab core (an ensemble member's quorum sockets);
+    /// left out, it shares the log core's CPU. Standalone starts none.
+    #[serde(default)]
+    pub zab: Option<usize>,
 }
 
 /// Why a core map could not be used.
@@ -51,18 +56,26 @@ impl CoreMap {
                 shards: vec![0],
                 sequencer: 0,
                 log: 0,
+                zab: None,
             },
             2 | 3 => CoreMap {
                 shards: (0..cpus - 1).collect(),
                 sequencer: cpus - 1,
                 log: cpus - 1,
+                zab: None,
             },
             _ => CoreMap {
                 shards: (0..cpus - 2).collect(),
                 sequencer: cpus - 1,
                 log: cpus - 2,
+                zab: None,
             },
         }
+    }
+
+    /// The zab core's CPU: its own, or the log core's.
+    pub fn zab_cpu(&self) -> usize {
+        self.zab.unwrap_or(self.log)
     }
 
     /// The default placement for this machine.
@@ -111,6 +124,7 @@ impl CoreMap {
             .iter()
             .map(|c| ("shards", *c))
             .chain([("sequencer", self.sequencer), ("log", self.log)])
+            .chain(self.zab.map(|c| ("zab", c)))
         {
             if c >= cpus {
                 return Err(invalid(format!(
@@ -143,6 +157,18 @@ mod tests {
             let m = CoreMap::for_cpus(n);
             assert!(m.validate("t", n).is_ok(), "{n} cpus: {m:?}");
         }
+    }
+
+    #[test]
+    fn the_zab_core_is_optional_and_checked() {
+        let m = CoreMap::parse("shards = [0]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap();
+        assert_eq!((m.zab, m.zab_cpu()), (None, 1));
+        let m = CoreMap::parse("shards = [0]\nsequencer = 1\nlog = 1\nzab = 0\n", "t", 2).unwrap();
+        assert_eq!(m.zab_cpu(), 0);
+        let e = CoreMap::parse("shards = [0]\nsequencer = 1\nlog = 1\nzab = 5\n", "t", 2)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`zab` names CPU 5"), "{e}");
     }
 
     #[test]

@@ -221,6 +221,13 @@ struct Net {
     /// Messages between members that cannot go through yet (from, to,
     /// what): links are TCP-like, so they wait rather than get lost.
     parked: Vec<(usize, usize, Input)>,
+    /// Who listens on its quorum port.
+    listening: [bool; 3],
+    /// Learners dialling a leader that does not listen yet: (learner,
+    /// leader, generation).
+    dials: Vec<(usize, usize, u64)>,
+    /// Answers that take a time step (a failing fsync).
+    slow: Vec<(usize, Input)>,
     now: u64,
 }
 
@@ -269,6 +276,9 @@ impl Net {
             epoch_fails,
             log: vec![Vec::new(), Vec::new(), Vec::new()],
             parked: Vec::new(),
+            listening: [false; 3],
+            dials: Vec::new(),
+            slow: Vec::new(),
             now: 0,
         }
     }
@@ -286,6 +296,9 @@ impl Net {
             for (from, to, i) in parked {
                 self.send(from, to, i, deliver);
             }
+            for (s, l, g) in std::mem::take(&mut self.dials) {
+                self.dial(s, l, g);
+            }
             for sid in 1..=3 {
                 let actions = self.r[sid - 1].step(at(self.now));
                 any |= !actions.is_empty();
@@ -299,6 +312,19 @@ impl Net {
             }
         }
         panic!("the members never settled");
+    }
+
+    /// A learner's dial: it connects once the leader listens.
+    fn dial(&mut self, sid: usize, l: usize, generation: u64) {
+        if !self.listening[l - 1] {
+            self.dials.push((sid, l, generation));
+            return;
+        }
+        let h = self.next_handle;
+        self.next_handle += 1;
+        self.links.push(((l, h), (sid, generation)));
+        self.feed(l, Input::Peer(PeerInput::LearnerUp(h)));
+        self.feed(sid, Input::Peer(PeerInput::LeaderUp(generation)));
     }
 
     fn send(&mut self, from: usize, to: usize, i: Input, deliver: &dyn Fn(usize, usize) -> bool) {
@@ -315,25 +341,48 @@ impl Net {
                 let i = Input::Peer(PeerInput::Election(sid as Sid, msg.clone()));
                 self.send(sid, *to as usize, i, deliver);
             }
-            Action::Listen => self.feed(sid, Input::Listening(Ok(()))),
+            Action::Listen => {
+                self.listening[sid - 1] = true;
+                self.feed(sid, Input::Listening(Ok(())))
+            }
+            Action::StopListening => {
+                self.listening[sid - 1] = false;
+                self.links.retain(|((l, _), _)| *l != sid);
+            }
+            Action::CloseLeader { generation } => {
+                self.dials
+                    .retain(|(s, _, g)| !(*s == sid && g == generation));
+                self.links
+                    .retain(|(_, (s, g))| !(*s == sid && g == generation));
+            }
             Action::ProbeCanLead { rewrite_epochs } => {
-                let ok = rewrite_epochs.is_none() || !self.epoch_fails.contains(&sid);
-                self.feed(sid, Input::CanLead(ok))
+                if rewrite_epochs.is_some() && self.epoch_fails.contains(&sid) {
+                    self.slow.push((sid, Input::CanLead(false)));
+                } else {
+                    self.feed(sid, Input::CanLead(true));
+                }
             }
             Action::PersistEpoch { kind, epoch } => {
-                let result = if self.epoch_fails.contains(&sid) {
-                    Err("read-only file system".to_string())
-                } else {
-                    Ok(())
-                };
-                self.feed(
-                    sid,
-                    Input::EpochPersisted {
-                        kind: *kind,
-                        epoch: *epoch,
+                let (kind, epoch) = (*kind, *epoch);
+                if self.epoch_fails.contains(&sid) {
+                    let result = Err("read-only file system".to_string());
+                    let i = Input::EpochPersisted {
+                        kind,
+                        epoch,
                         result,
-                    },
-                )
+                    };
+                    self.slow.push((sid, i));
+                } else {
+                    let result = Ok(());
+                    self.feed(
+                        sid,
+                        Input::EpochPersisted {
+                            kind,
+                            epoch,
+                            result,
+                        },
+                    );
+                }
             }
             Action::Append(t) => {
                 let z = t.last().map_or(0, |(t, _)| t.hdr.zxid);
@@ -356,14 +405,7 @@ impl Net {
             ),
             Action::ConnectLeader {
                 generation, sid: l, ..
-            } => {
-                let l = *l as usize;
-                let h = self.next_handle;
-                self.next_handle += 1;
-                self.links.push(((l, h), (sid, *generation)));
-                self.feed(l, Input::Peer(PeerInput::LearnerUp(h)));
-                self.feed(sid, Input::Peer(PeerInput::LeaderUp(*generation)));
-            }
+            } => self.dial(sid, *l as usize, *generation),
             Action::ToLeader { generation, pkt } => {
                 let link = self
                     .links
@@ -396,6 +438,9 @@ impl Net {
         let end = self.now + ms;
         while self.now < end {
             self.now += 10;
+            for (sid, i) in std::mem::take(&mut self.slow) {
+                self.feed(sid, i);
+            }
             self.settle(deliver);
         }
     }

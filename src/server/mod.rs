@@ -6,8 +6,9 @@
 //! - the sequencer executor feeds the [`crate::replica::Replica`] (which
 //!   decides what is logged, published and acknowledged) and carries out
 //!   its actions: txns to the log core, tree versions (with their replies
-//!   and events) to the shards, and, in an ensemble, the quorum sockets of
-//!   `quorum_peer`.
+//!   and events) to the shards, and, in an ensemble, socket commands to
+//!   the zab core.
+//! - `quorum_peer`: the zab core (an ensemble member's quorum sockets).
 //! - `log`: the log core (group commit, snapshots, purge).
 
 pub mod counters;
@@ -192,14 +193,24 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         );
         sessions.extend(orphans);
     }
+    // An ensemble member's quorum sockets run on the zab core: commands in,
+    // events out, one channel each way.
+    let mut zab_side = None;
     let quorum = match &settings.quorum {
         None => None,
-        Some(q) => Some(QuorumBoot {
-            settings: q.clone(),
-            epochs: crate::storage::epochs::load(&dirs, rec.tree.last_zxid)?,
-            dirs: dirs.clone(),
-            committed_log: rec.replayed_tail,
-        }),
+        Some(q) => {
+            let (to_zab_tx, to_zab_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
+            let (from_zab_tx, from_zab_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
+            zab_side = Some((q.clone(), to_zab_rx, from_zab_tx));
+            Some(QuorumBoot {
+                settings: q.clone(),
+                epochs: crate::storage::epochs::load(&dirs, rec.tree.last_zxid)?,
+                dirs: dirs.clone(),
+                committed_log: rec.replayed_tail,
+                to_zab: to_zab_tx,
+                from_zab: from_zab_rx,
+            })
+        }
     };
     let initial = Arc::new(rec.tree);
     let (to_log_tx, to_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
@@ -218,6 +229,14 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
             )
         },
     )?);
+    if let Some((q, rx, tx)) = zab_side {
+        let ops = settings.ops.clone();
+        handles.push(shards::exec::spawn_pinned(
+            "zab",
+            settings.core_map.zab_cpu(),
+            move || monitored("zab", &ops, quorum_peer::run(q, rx, tx)),
+        )?);
+    }
     // A quorum member serves nobody until it has a leader.
     let role = crate::sequencer::RoleCell::new(if settings.quorum.is_some() {
         crate::sequencer::Role::NotServing
@@ -297,6 +316,12 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                         ("sequencer".to_string(), settings.core_map.sequencer),
                         ("log".to_string(), settings.core_map.log),
                     ])
+                    .chain(
+                        settings
+                            .quorum
+                            .is_some()
+                            .then(|| ("zab".to_string(), settings.core_map.zab_cpu())),
+                    )
                     .collect(),
                 show_session_ids: settings.admin_show_session_ids,
                 policy: settings.policy.clone(),
@@ -354,6 +379,10 @@ pub struct QuorumBoot {
     pub epochs: crate::storage::epochs::Epochs,
     /// The last txns replayed at start-up (the initial committed log).
     pub committed_log: std::collections::VecDeque<(i64, bytes::Bytes)>,
+    /// Commands to the zab core.
+    pub to_zab: SharedSender<quorum_peer::ToZab>,
+    /// The zab core's socket events.
+    pub from_zab: SharedReceiver<crate::replica::PeerInput>,
 }
 
 /// What the sequencer executor runs with.
@@ -445,7 +474,7 @@ async fn run_sequencer(b: SeqBoot) {
         senders.push(t.connect().await);
     }
     let clock = Clock(std::time::Instant::now());
-    let (mut io, quorum) = match b.quorum {
+    let (mut link, quorum) = match b.quorum {
         None => (None, None),
         Some(q) => {
             let start = QuorumStart {
@@ -453,16 +482,20 @@ async fn run_sequencer(b: SeqBoot) {
                 epochs: q.epochs,
                 committed_log: q.committed_log,
             };
-            match quorum_peer::QuorumIo::start(q.settings, q.dirs, inbox.clone()).await {
-                Ok(io) => (Some(io), Some(start)),
-                Err(e) => {
-                    // ZooKeeper's Listener exits with
-                    // UNABLE_TO_BIND_QUORUM_PORT: a server that cannot take
-                    // part in elections must not linger half alive.
-                    tracing::error!("{e}; exiting");
-                    std::process::exit(UNABLE_TO_BIND_QUORUM_PORT);
-                }
+            {
+                let inbox = inbox.clone();
+                let from_zab = q.from_zab;
+                glommio::spawn_local(async move {
+                    let r = from_zab.connect().await;
+                    while let Some(e) = r.recv().await {
+                        inbox.push(Input::Peer(e));
+                    }
+                })
+                .detach();
             }
+            let to_zab = q.to_zab.connect().await;
+            let link = quorum_peer::QuorumLink::new(&q.settings, q.dirs, inbox.clone(), to_zab);
+            (Some(link), Some(start))
         }
     };
     let mut replica = Replica::new(b.settings, b.tree, b.sessions, quorum, clock.now());
@@ -505,11 +538,19 @@ async fn run_sequencer(b: SeqBoot) {
                 // Returning drops the channels: the log core flushes and
                 // stops, and the shards stop.
                 Action::Stop => return,
-                other => {
-                    if let Some(a) = io.as_mut().and_then(|q| q.act(other)) {
-                        tracing::error!(action = ?a, "an action no driver carries out");
-                    }
-                }
+                other => match link.as_mut() {
+                    Some(q) => match q.act(other).await {
+                        Ok(None) => {}
+                        Ok(Some(a)) => {
+                            tracing::error!(action = ?a, "an action no driver carries out")
+                        }
+                        Err(()) => {
+                            tracing::error!("the zab core stopped; the sequencer stops");
+                            return;
+                        }
+                    },
+                    None => tracing::error!(action = ?other, "a quorum action standalone"),
+                },
             }
         }
         let wait = replica.next_wake_ms(clock.now());

@@ -1,14 +1,16 @@
-//! The quorum peer's sockets on the sequencer executor: the election
-//! connections ([`Peers`]), the leader's quorum listener and its learner
-//! links, and a learner's connection to its leader.
+//! The zab core: an ensemble member's quorum sockets on their own
+//! executor (the core map's `zab` role; by default on the log core's CPU).
+//! It owns the election connections ([`Peers`]), the leader's quorum
+//! listener and its learner links, and a learner's connection to its
+//! leader (with its DNS lookups), and builds and parses SNAP snapshots.
 //!
-//! It decides nothing. [`QuorumIo::act`] carries out the socket and epoch
-//! actions of the [`crate::replica::Replica`] (which owns the roles, the
-//! election and Zab); socket events, and the answers of the actions that
-//! have one, come back as [`Input`]s on the sequencer's mailbox. Disk work
-//! (the epoch files, the txn log read for a DIFF), DNS, and building and
-//! parsing SNAP snapshots run on glommio's blocking pool, never on the
-//! executor.
+//! It decides nothing: the sequencer sends it the socket actions of the
+//! [`crate::replica::Replica`] as [`ToZab`] commands, and it sends back the
+//! socket events as [`PeerInput`]s, one channel each way, in order. The
+//! sequencer side ([`QuorumLink`]) carries out the rest of the quorum
+//! actions: it binds the quorum port itself (and hands the listener over),
+//! probes it, and writes the epoch files and reads the txn log on glommio's
+//! blocking pool.
 
 use super::peers::{PeerSettings, Peers};
 use crate::election::ElectionSettings;
@@ -20,6 +22,7 @@ use crate::zab::leader::{Handle, TxnLogRead};
 use crate::zab::wire::{self, pkt, QuorumPacket};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::{TcpListener, TcpStream};
 use shards::mailbox::Mailbox;
 use std::cell::{Cell, RefCell};
@@ -127,12 +130,205 @@ impl Link {
     }
 }
 
-/// The quorum peer's sockets. See the module doc.
-pub struct QuorumIo {
-    s: QuorumSettings,
+/// A command for the zab core.
+pub enum ToZab {
+    /// A socket action of the replica.
+    Act(Action),
+    /// Accept learners on this quorum port (bound by the sequencer).
+    Listen(std::net::TcpListener),
+}
+
+/// Runs the zab core until the sequencer goes away. An election port that
+/// cannot be bound ends the process with
+/// [`super::UNABLE_TO_BIND_QUORUM_PORT`], as ZooKeeper's Listener does.
+pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedSender<PeerInput>) {
+    let peers = match Peers::start(s.peers.clone()).await {
+        Ok(p) => p,
+        Err(e) => {
+            // A server that cannot take part in elections must not linger
+            // half alive.
+            tracing::error!("{e}; exiting");
+            std::process::exit(super::UNABLE_TO_BIND_QUORUM_PORT);
+        }
+    };
+    let inbox: Rc<Mailbox<PeerInput>> = Rc::new(Mailbox::new());
+    {
+        let peers = peers.clone();
+        let inbox = inbox.clone();
+        glommio::spawn_local(async move {
+            loop {
+                let (from, m) = peers.recv().await;
+                inbox.push(PeerInput::Election(from, m));
+            }
+        })
+        .detach();
+    }
+    {
+        // The events go out in the order they happened.
+        let inbox = inbox.clone();
+        glommio::spawn_local(async move {
+            let tx = events.connect().await;
+            loop {
+                inbox.ready().await;
+                while let Some(e) = inbox.pop() {
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+    let mut io = QuorumIo {
+        s,
+        peers,
+        inbox,
+        links: Default::default(),
+        next_handle: Rc::new(Cell::new(1)),
+        listener_stop: None,
+        leader: None,
+    };
+    let cmds = cmds.connect().await;
+    while let Some(c) = cmds.recv().await {
+        match c {
+            ToZab::Act(a) => {
+                if let Some(a) = io.act(a) {
+                    tracing::error!(action = ?a, "not an action for the zab core");
+                }
+            }
+            ToZab::Listen(l) => io.listen(l),
+        }
+    }
+}
+
+/// The sequencer's side of the quorum: forwards the socket actions to the
+/// zab core, and carries out the others (the quorum port, epoch files, the
+/// txn log read for a DIFF), answering on the sequencer's mailbox.
+pub struct QuorumLink {
+    observer: bool,
+    quorum_listen: SocketAddr,
     dirs: Dirs,
-    peers: Peers,
     inbox: Rc<Mailbox<Input>>,
+    to_zab: ConnectedSender<ToZab>,
+}
+
+impl QuorumLink {
+    pub fn new(
+        s: &QuorumSettings,
+        dirs: Dirs,
+        inbox: Rc<Mailbox<Input>>,
+        to_zab: ConnectedSender<ToZab>,
+    ) -> QuorumLink {
+        QuorumLink {
+            observer: s.observer,
+            quorum_listen: s.quorum_listen,
+            dirs,
+            inbox,
+            to_zab,
+        }
+    }
+
+    /// Carries out one of the replica's quorum actions; hands back any
+    /// other. False: the zab core has stopped.
+    pub async fn act(&mut self, a: Action) -> Result<Option<Action>, ()> {
+        match a {
+            Action::Listen => {
+                let r = match shards::listen::peer_listener(self.quorum_listen, 1024) {
+                    Ok(l) => {
+                        if self.to_zab.send(ToZab::Listen(l)).await.is_err() {
+                            return Err(());
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("{}: {e}", self.quorum_listen)),
+                };
+                self.inbox.push(Input::Listening(r));
+            }
+            Action::PersistEpoch { kind, epoch } => {
+                let dirs = self.dirs.clone();
+                let inbox = self.inbox.clone();
+                glommio::spawn_local(async move {
+                    let result = glommio::executor()
+                        .spawn_blocking(move || {
+                            epochs::write(&dirs, epoch_file(kind), epoch).map_err(|e| e.to_string())
+                        })
+                        .await;
+                    inbox.push(Input::EpochPersisted {
+                        kind,
+                        epoch,
+                        result,
+                    });
+                })
+                .detach();
+            }
+            Action::ReadLog { to, from, factor } => {
+                let dirs = self.dirs.clone();
+                let inbox = self.inbox.clone();
+                glommio::spawn_local(async move {
+                    let (size_limit, read) = glommio::executor()
+                        .spawn_blocking(move || read_log(&dirs, from, factor))
+                        .await;
+                    inbox.push(Input::LogRead {
+                        to,
+                        size_limit,
+                        read,
+                    });
+                })
+                .detach();
+            }
+            Action::ProbeCanLead { rewrite_epochs } => match rewrite_epochs {
+                None => self.inbox.push(Input::CanLead(
+                    self.observer || port_free(self.quorum_listen),
+                )),
+                Some(e) => {
+                    let dirs = self.dirs.clone();
+                    let inbox = self.inbox.clone();
+                    let (observer, addr) = (self.observer, self.quorum_listen);
+                    glommio::spawn_local(async move {
+                        // After a failure, the epoch files are written
+                        // again with the values they hold.
+                        let r = glommio::executor()
+                            .spawn_blocking(move || {
+                                epochs::write(&dirs, epochs::ACCEPTED, e.accepted)
+                                    .and_then(|_| epochs::write(&dirs, epochs::CURRENT, e.current))
+                                    .map_err(|e| e.to_string())
+                            })
+                            .await;
+                        let free = match r {
+                            Ok(()) => observer || port_free(addr),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "epoch files still not writable");
+                                false
+                            }
+                        };
+                        inbox.push(Input::CanLead(free));
+                    })
+                    .detach();
+                }
+            },
+            Action::SendElection { .. }
+            | Action::ToLearner { .. }
+            | Action::CloseLearner { .. }
+            | Action::SendSnapshot { .. }
+            | Action::ToLeader { .. }
+            | Action::CloseLeader { .. }
+            | Action::ConnectLeader { .. }
+            | Action::StopListening => {
+                if self.to_zab.send(ToZab::Act(a)).await.is_err() {
+                    return Err(());
+                }
+            }
+            other => return Ok(Some(other)),
+        }
+        Ok(None)
+    }
+}
+
+/// The quorum sockets, on the zab core. See the module doc.
+struct QuorumIo {
+    s: QuorumSettings,
+    peers: Peers,
+    inbox: Rc<Mailbox<PeerInput>>,
     /// The leader's learner connections.
     links: Rc<RefCell<HashMap<Handle, Rc<Link>>>>,
     next_handle: Rc<Cell<Handle>>,
@@ -143,39 +339,8 @@ pub struct QuorumIo {
 }
 
 impl QuorumIo {
-    /// Starts the election connections; their messages go to `inbox`.
-    pub async fn start(
-        s: QuorumSettings,
-        dirs: Dirs,
-        inbox: Rc<Mailbox<Input>>,
-    ) -> Result<QuorumIo, super::peers::PeersError> {
-        let peers = Peers::start(s.peers.clone()).await?;
-        {
-            let peers = peers.clone();
-            let inbox = inbox.clone();
-            glommio::spawn_local(async move {
-                loop {
-                    let (from, m) = peers.recv().await;
-                    inbox.push(Input::Peer(PeerInput::Election(from, m)));
-                }
-            })
-            .detach();
-        }
-        Ok(QuorumIo {
-            s,
-            dirs,
-            peers,
-            inbox,
-            links: Default::default(),
-            next_handle: Rc::new(Cell::new(1)),
-            listener_stop: None,
-            leader: None,
-        })
-    }
-
-    /// Carries out one of the replica's quorum actions; hands back any
-    /// other.
-    pub fn act(&mut self, a: Action) -> Option<Action> {
+    /// Carries out one socket action; hands back any other.
+    fn act(&mut self, a: Action) -> Option<Action> {
         match a {
             Action::SendElection { to, msg } => self.peers.send(to, msg),
             Action::ToLearner { to, pkt } => {
@@ -225,20 +390,6 @@ impl QuorumIo {
                 delay_ms,
                 limit_ms,
             } => self.connect_leader(generation, sid, delay_ms, limit_ms),
-            Action::Listen => {
-                let r = match super::peers::bind(self.s.quorum_listen) {
-                    Ok(l) => {
-                        let stop = Rc::new(Stop::default());
-                        if let Some(old) = self.listener_stop.replace(stop.clone()) {
-                            old.stop();
-                        }
-                        self.spawn_listener(l, stop);
-                        Ok(())
-                    }
-                    Err(e) => Err(format!("{}: {e}", self.s.quorum_listen)),
-                };
-                self.inbox.push(Input::Listening(r));
-            }
             Action::StopListening => {
                 if let Some(stop) = self.listener_stop.take() {
                     stop.stop();
@@ -247,75 +398,21 @@ impl QuorumIo {
                     l.close();
                 }
             }
-            Action::PersistEpoch { kind, epoch } => {
-                let dirs = self.dirs.clone();
-                let inbox = self.inbox.clone();
-                glommio::spawn_local(async move {
-                    let result = glommio::executor()
-                        .spawn_blocking(move || {
-                            epochs::write(&dirs, epoch_file(kind), epoch).map_err(|e| e.to_string())
-                        })
-                        .await;
-                    inbox.push(Input::EpochPersisted {
-                        kind,
-                        epoch,
-                        result,
-                    });
-                })
-                .detach();
-            }
-            Action::ReadLog { to, from, factor } => {
-                let dirs = self.dirs.clone();
-                let inbox = self.inbox.clone();
-                glommio::spawn_local(async move {
-                    let (size_limit, read) = glommio::executor()
-                        .spawn_blocking(move || read_log(&dirs, from, factor))
-                        .await;
-                    inbox.push(Input::LogRead {
-                        to,
-                        size_limit,
-                        read,
-                    });
-                })
-                .detach();
-            }
-            Action::ProbeCanLead { rewrite_epochs } => match rewrite_epochs {
-                None => self.inbox.push(Input::CanLead(self.quorum_port_free())),
-                Some(e) => {
-                    let dirs = self.dirs.clone();
-                    let inbox = self.inbox.clone();
-                    let (observer, addr) = (self.s.observer, self.s.quorum_listen);
-                    glommio::spawn_local(async move {
-                        // After a failure, the epoch files are written
-                        // again with the values they hold.
-                        let r = glommio::executor()
-                            .spawn_blocking(move || {
-                                epochs::write(&dirs, epochs::ACCEPTED, e.accepted)
-                                    .and_then(|_| epochs::write(&dirs, epochs::CURRENT, e.current))
-                                    .map_err(|e| e.to_string())
-                            })
-                            .await;
-                        let free = match r {
-                            Ok(()) => observer || port_free(addr),
-                            Err(e) => {
-                                tracing::debug!(error = %e, "epoch files still not writable");
-                                false
-                            }
-                        };
-                        inbox.push(Input::CanLead(free));
-                    })
-                    .detach();
-                }
-            },
             other => return Some(other),
         }
         None
     }
 
-    /// Whether the quorum port can be bound now (bound and let go, never
-    /// listened on). An observer never leads: for it, always.
-    fn quorum_port_free(&self) -> bool {
-        self.s.observer || port_free(self.s.quorum_listen)
+    /// Accepts learners on `l` until `StopListening`.
+    fn listen(&mut self, l: std::net::TcpListener) {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // SAFETY: the fd comes from a listening socket we own and give up.
+        let listener = unsafe { TcpListener::from_raw_fd(l.into_raw_fd()) };
+        let stop = Rc::new(Stop::default());
+        if let Some(old) = self.listener_stop.replace(stop.clone()) {
+            old.stop();
+        }
+        self.spawn_listener(listener, stop);
     }
 
     fn connect_leader(&mut self, g: u64, leader: Sid, delay_ms: u64, limit_ms: u64) {
@@ -337,7 +434,7 @@ impl QuorumIo {
             }
             let why = leader_conn(&addr, g, link.clone(), inbox.clone(), max, limit).await;
             link.closed.set(true);
-            inbox.push(Input::Peer(PeerInput::LeaderDown(g, why)));
+            inbox.push(PeerInput::LeaderDown(g, why));
         })
         .detach();
     }
@@ -370,7 +467,7 @@ impl QuorumIo {
                 next.set(h + 1);
                 let link = Rc::new(Link::default());
                 links.borrow_mut().insert(h, link.clone());
-                inbox.push(Input::Peer(PeerInput::LearnerUp(h)));
+                inbox.push(PeerInput::LearnerUp(h));
                 let inbox = inbox.clone();
                 let links = links.clone();
                 glommio::spawn_local(async move {
@@ -379,7 +476,7 @@ impl QuorumIo {
                         link.clone(),
                         max,
                         |p| {
-                            inbox.push(Input::Peer(PeerInput::FromLearner(h, p)));
+                            inbox.push(PeerInput::FromLearner(h, p));
                             None
                         },
                         |_| {},
@@ -388,7 +485,7 @@ impl QuorumIo {
                     tracing::debug!(handle = h, why, "learner connection closed");
                     link.closed.set(true);
                     links.borrow_mut().remove(&h);
-                    inbox.push(Input::Peer(PeerInput::LearnerDown(h)));
+                    inbox.push(PeerInput::LearnerDown(h));
                 })
                 .detach();
             }
@@ -454,7 +551,7 @@ async fn leader_conn(
     addr: &str,
     g: u64,
     link: Rc<Link>,
-    inbox: Rc<Mailbox<Input>>,
+    inbox: Rc<Mailbox<PeerInput>>,
     max: usize,
     limit: Duration,
 ) -> String {
@@ -478,7 +575,7 @@ async fn leader_conn(
         }
         glommio::timer::sleep(Duration::from_millis(100)).await;
     };
-    inbox.push(Input::Peer(PeerInput::LeaderUp(g)));
+    inbox.push(PeerInput::LeaderUp(g));
     let snap_wait = Rc::new(Cell::new(false));
     let sw = snap_wait.clone();
     let inbox2 = inbox.clone();
@@ -491,12 +588,12 @@ async fn leader_conn(
                 sw.set(true);
             }
             let zxid = p.zxid;
-            inbox.push(Input::Peer(PeerInput::FromLeader(g, p)));
+            inbox.push(PeerInput::FromLeader(g, p));
             sw.get().then_some(zxid)
         },
         move |(sessions, tree)| {
             snap_wait.set(false);
-            inbox2.push(Input::Peer(PeerInput::Snapshot(g, sessions, tree)));
+            inbox2.push(PeerInput::Snapshot(g, sessions, tree));
         },
     )
     .await

@@ -767,7 +767,15 @@ impl Conn {
                     self.wbuf.extend_from_slice(&frame);
                     self.count_sent();
                 }
-                if let Some(Pending::Write { .. }) = self.pending.front() {
+                if let Some(Pending::Write { xid, .. }) = self.pending.front() {
+                    // A connection's answers keep the order of its requests:
+                    // the reply is for the oldest one waiting (a reply
+                    // out of order would answer one request with another's
+                    // result).
+                    if let Some(got) = frame.get(4..8) {
+                        let got = i32::from_be_bytes([got[0], got[1], got[2], got[3]]);
+                        assert_eq!(got, *xid, "a reply out of order on connection {}", self.id);
+                    }
                     if let Some(Pending::Write { xid, op, at, body }) = self.pending.pop_front() {
                         let zxid = zxid.unwrap_or_else(|| self.shard.version.borrow().last_zxid);
                         let ms = self.record(op, xid, zxid, at);
