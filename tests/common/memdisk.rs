@@ -50,6 +50,9 @@ pub struct DiskParams {
     pub snap_count: u64,
     /// Keep this many recent entries for the committed log at recovery.
     pub commit_log_count: usize,
+    /// Snapshots are durable the moment they are asked for (never lost
+    /// to a crash, never skipped): switches the snapshot-lag fault off.
+    pub instant_snapshots: bool,
 }
 
 /// What a finished operation reports.
@@ -128,12 +131,30 @@ struct Snap {
 }
 
 enum Op {
-    Sync { file: usize, len: usize, last: i64 },
+    Sync {
+        file: usize,
+        len: usize,
+        last: i64,
+    },
     Fail(String),
+    /// The batch that filled the log is synced: the next one opens a new
+    /// file, and a snapshot is due (the log core rolls after the fsync).
+    Roll,
     Snapshot(Snap),
-    Epoch { accepted: bool, epoch: i64 },
-    Truncate { to: i64, reload: bool },
-    Rewrite { accepted: i64, current: i64 },
+    /// An instant snapshot's report.
+    Snapshotted(i64),
+    Epoch {
+        accepted: bool,
+        epoch: i64,
+    },
+    Truncate {
+        to: i64,
+        reload: bool,
+    },
+    Rewrite {
+        accepted: i64,
+        current: i64,
+    },
 }
 
 /// Fault and work counts.
@@ -147,6 +168,7 @@ pub struct DiskStats {
     pub lost_bytes: u64,
     pub corrupt_reads: u64,
     pub snapshots: u64,
+    pub skipped_snapshots: u64,
     pub truncations: u64,
     pub rolls: u64,
 }
@@ -165,6 +187,8 @@ pub struct MemDisk {
     full_until: u64,
     /// Faults strike (ENOSPC, corrupt reads); off once the faults stop.
     pub faults: bool,
+    /// A snapshot is being written.
+    snapping: bool,
     count: u64,
     sync_at: u64,
     q: Sched<Op>,
@@ -183,6 +207,7 @@ impl MemDisk {
             next_zxid: None,
             full_until: 0,
             faults: true,
+            snapping: false,
             count: 0,
             sync_at: 0,
             q: Sched::default(),
@@ -260,14 +285,14 @@ impl MemDisk {
         self.count += txns.len() as u64;
         if self.count > self.p.snap_count.max(2) / 2 {
             self.count = 0;
-            self.roll = true;
-            self.stats.rolls += 1;
-            self.q.at(when, Op::Fail(String::new()));
+            self.q.at(when, Op::Roll);
         }
         true
     }
 
-    /// A snapshot of this version, durable once written.
+    /// A snapshot of this version, durable once written; skipped while
+    /// another is being written, as the log core does ("too busy to
+    /// snap").
     pub fn snapshot(
         &mut self,
         rng: &mut Rng,
@@ -275,8 +300,24 @@ impl MemDisk {
         tree: Arc<Tree>,
         sessions: Vec<(i64, i32)>,
     ) {
-        let when = now + rng.range(1, 20);
         let zxid = tree.last_zxid;
+        if self.p.instant_snapshots {
+            self.stats.snapshots += 1;
+            self.snaps.push(Snap {
+                zxid,
+                tree,
+                sessions,
+            });
+            self.snaps.sort_by_key(|s| s.zxid);
+            self.q.at(now, Op::Snapshotted(zxid));
+            return;
+        }
+        if self.snapping {
+            self.stats.skipped_snapshots += 1;
+            return;
+        }
+        self.snapping = true;
+        let when = now + rng.range(1, 20);
         self.q.at(
             when,
             Op::Snapshot(Snap {
@@ -319,10 +360,14 @@ impl MemDisk {
                         }
                     }
                 }
-                // An empty message: the roll's SnapshotDue.
-                Op::Fail(why) if why.is_empty() => return Some(Done::SnapshotDue),
+                Op::Roll => {
+                    self.roll = true;
+                    self.stats.rolls += 1;
+                    return Some(Done::SnapshotDue);
+                }
                 Op::Fail(why) => return Some(Done::Failed(why)),
                 Op::Snapshot(s) => {
+                    self.snapping = false;
                     let zxid = s.zxid;
                     self.stats.snapshots += 1;
                     self.snaps.push(s);
@@ -341,6 +386,7 @@ impl MemDisk {
                         result: Ok(()),
                     });
                 }
+                Op::Snapshotted(zxid) => return Some(Done::Snapshotted(zxid)),
                 Op::Rewrite { accepted, current } => {
                     self.accepted = accepted;
                     self.current = current;
@@ -390,6 +436,14 @@ impl MemDisk {
         // report nothing past it (`Sync` checks the length).
     }
 
+    /// The log core's last fsync on the way out: everything written is
+    /// durable.
+    pub fn flush(&mut self) {
+        for f in &mut self.files {
+            f.synced = f.bytes.len();
+        }
+    }
+
     /// A crash: each file keeps what was synced and, unless the fsyncs
     /// were lost outright, a random byte prefix of the rest (torn); the
     /// operations in flight never finish.
@@ -416,6 +470,7 @@ impl MemDisk {
         self.files
             .retain(|f| f.bytes.len() >= txnlog::FileHeader::LEN);
         self.q = Sched::default();
+        self.snapping = false;
         self.roll = true;
         self.next_zxid = None;
         self.full_until = 0;

@@ -136,6 +136,8 @@ pub struct Client {
     seen: Vec<i32>,
     auth_sent: bool,
     k: u64,
+    /// The token of the latest wake scheduled.
+    token: u64,
 }
 
 /// What the clients did.
@@ -169,7 +171,10 @@ pub struct Clients {
     conns: HashMap<(usize, u64), Conn>,
     next_conn: u64,
     members: usize,
-    q: Sched<usize>,
+    /// Members whose shard drains (a graceful stop).
+    draining: Vec<bool>,
+    /// Wakes: (client, token); only a client's latest wake counts.
+    q: Sched<(usize, u64)>,
     pub stats: ClientStats,
     /// For each key: the highest version a write was acknowledged with.
     pub acked: Vec<i32>,
@@ -194,7 +199,7 @@ impl Clients {
         let mut q = Sched::default();
         let clients = (0..p.clients)
             .map(|id| {
-                q.at(rng.range(1, 200), id);
+                q.at(rng.range(1, 200), (id, 0));
                 Client {
                     id,
                     home: id % members,
@@ -207,6 +212,7 @@ impl Clients {
                     seen: vec![-1; p.keys],
                     auth_sent: false,
                     k: 0,
+                    token: 0,
                 }
             })
             .collect();
@@ -217,6 +223,7 @@ impl Clients {
             conns: HashMap::new(),
             next_conn: 1,
             members,
+            draining: vec![false; members],
             q,
             stats: ClientStats::default(),
             acked: vec![-1; p.keys],
@@ -227,6 +234,13 @@ impl Clients {
 
     pub fn next_time(&self) -> Option<u64> {
         self.q.next_time()
+    }
+
+    /// Wakes client `c` at `when`, instead of any wake scheduled before.
+    fn wake_at(&mut self, c: usize, when: u64) {
+        let cl = &mut self.clients[c];
+        cl.token += 1;
+        self.q.at(when, (c, cl.token));
     }
 
     fn from(conn: u64) -> ConnRef {
@@ -294,10 +308,55 @@ impl Clients {
             };
             if on {
                 self.disconnect(c, false, &mut out);
-                self.q.at(now + rng.range(5, 100), c);
+                self.wake_at(c, now + rng.range(5, 100));
             }
         }
         self.conns.retain(|(x, _), _| *x != m);
+        self.draining[m] = false;
+    }
+
+    /// Member `m`'s shard drains (`Item::Drain`): it takes no new
+    /// connection (the simulation's `up` says so), closes each connection
+    /// once what it sent is answered, then reports `Drained`.
+    pub fn drain(&mut self, m: usize, now: u64, rng: &mut Rng) -> Vec<ToMember> {
+        self.draining[m] = true;
+        let mut out = Vec::new();
+        self.drain_check(now, rng, &mut out);
+        out
+    }
+
+    fn on(&self, c: usize) -> Option<usize> {
+        match self.clients[c].st {
+            St::Connecting { m, .. } | St::Idle { m, .. } | St::Busy { m, .. } => Some(m),
+            St::Down => None,
+        }
+    }
+
+    /// Closes the idle connections of draining members; `Drained` once a
+    /// member has none waiting for an answer.
+    fn drain_check(&mut self, now: u64, rng: &mut Rng, out: &mut Vec<ToMember>) {
+        for m in 0..self.members {
+            if !self.draining[m] {
+                continue;
+            }
+            let mut waiting = false;
+            for c in 0..self.clients.len() {
+                if self.on(c) != Some(m) {
+                    continue;
+                }
+                match self.clients[c].st {
+                    St::Idle { .. } => {
+                        self.disconnect(c, true, out);
+                        self.wake_at(c, now + rng.range(5, 100));
+                    }
+                    _ => waiting = true,
+                }
+            }
+            if !waiting {
+                self.draining[m] = false;
+                out.push((m, ToSeq::Drained { shard: 0 }));
+            }
+        }
     }
 
     /// The next client due to wake, and what its wake sends.
@@ -310,9 +369,14 @@ impl Clients {
         up: &dyn Fn(usize) -> bool,
         version: &dyn Fn(usize) -> Option<Arc<Tree>>,
     ) -> Option<Vec<ToMember>> {
-        let c = self.q.pop_due(now)?;
+        let (c, token) = self.q.pop_due(now)?;
         let mut out = Vec::new();
-        self.wake(c, now, rng, up, version, &mut out);
+        if token == self.clients[c].token {
+            self.wake(c, now, rng, up, version, &mut out);
+        }
+        if self.draining.iter().any(|d| *d) {
+            self.drain_check(now, rng, &mut out);
+        }
         Some(out)
     }
 
@@ -338,7 +402,7 @@ impl Clients {
                     rng.below(self.members as u64) as usize
                 };
                 if !up(m) {
-                    self.q.at(now + rng.range(20, 200), c);
+                    self.wake_at(c, now + rng.range(20, 200));
                     return;
                 }
                 let last = version(m).map_or(0, |v| v.last_zxid);
@@ -358,7 +422,7 @@ impl Clients {
                     self.stats.refused += 1;
                     self.clients[c].st = St::Connecting { m, conn };
                     self.disconnect(c, true, out);
-                    self.q.at(now + rng.range(20, 200), c);
+                    self.wake_at(c, now + rng.range(20, 200));
                     return;
                 }
                 if self.tracing {
@@ -379,19 +443,19 @@ impl Clients {
                         read_only: false,
                     },
                 ));
-                self.q.at(now + self.p.op_timeout_ms, c);
+                self.wake_at(c, now + self.p.op_timeout_ms);
             }
             St::Connecting { .. } => {
                 // No answer in time: drop the connection, try again.
                 self.stats.timeouts += 1;
                 self.disconnect(c, true, out);
-                self.q.at(now + rng.range(10, 100), c);
+                self.wake_at(c, now + rng.range(10, 100));
             }
             St::Busy { since, .. } => {
                 if now >= since + self.p.op_timeout_ms {
                     self.stats.timeouts += 1;
                     self.disconnect(c, true, out);
-                    self.q.at(now + rng.range(10, 100), c);
+                    self.wake_at(c, now + rng.range(10, 100));
                 }
             }
             St::Idle { m, conn } => {
@@ -475,7 +539,7 @@ impl Clients {
             since: now,
         };
         out.push((m, msg));
-        self.q.at(now + self.p.op_timeout_ms, c);
+        self.wake_at(c, now + self.p.op_timeout_ms);
     }
 
     fn write(
@@ -551,7 +615,7 @@ impl Clients {
                         self.stats.expired += 1;
                         self.clients[c].session = 0;
                         self.disconnect(c, true, &mut out);
-                        self.q.at(now + rng.range(5, 50), c);
+                        self.wake_at(c, now + rng.range(5, 50));
                         continue;
                     }
                     cn.session = session;
@@ -563,7 +627,7 @@ impl Clients {
                     cl.session = session;
                     cl.passwd = Bytes::copy_from_slice(&passwd);
                     cl.st = St::Idle { m, conn };
-                    self.q.at(now + rng.range(0, self.p.think_max_ms), c);
+                    self.wake_at(c, now + rng.range(0, self.p.think_max_ms));
                 }
                 Item::Reply {
                     conn,
@@ -586,10 +650,13 @@ impl Clients {
                         self.log.push(format!("c{c} closed by s{}", m + 1));
                     }
                     self.disconnect(c, true, &mut out);
-                    self.q.at(now + rng.range(5, 100), c);
+                    self.wake_at(c, now + rng.range(5, 100));
                 }
                 _ => {}
             }
+        }
+        if self.draining[m] {
+            self.drain_check(now, rng, &mut out);
         }
         out
     }
@@ -661,7 +728,7 @@ impl Clients {
                 .push(format!("{now} c{c} {op:?} on /k{key}: error {}", hdr.err));
             self.abandon(c);
             self.clients[c].st = St::Idle { m, conn };
-            self.q.at(now + rng.range(0, self.p.think_max_ms), c);
+            self.wake_at(c, now + rng.range(0, self.p.think_max_ms));
             return;
         };
         match ret {
@@ -695,7 +762,7 @@ impl Clients {
         let t = self.thread(c, key);
         self.histories[key].ret(t, ret);
         self.clients[c].st = St::Idle { m, conn };
-        self.q.at(now + rng.range(0, self.p.think_max_ms), c);
+        self.wake_at(c, now + rng.range(0, self.p.think_max_ms));
     }
 
     /// Checks every key's history; the first key that is not
