@@ -468,15 +468,30 @@ impl Peer {
                 self.look(seq, now);
             }
             Ok(r) => {
+                let mut short = false;
                 if let Some(r) = r {
                     tracing::info!(
                         zxid = format!("0x{:x}", r.tree.last_zxid),
                         "reloaded after TRUNC"
                     );
                     let r = *r;
+                    // The log did not reach `to` (the history past the
+                    // tree came by a snapshot the cut removed): the tree
+                    // is not the one the leader's sync builds on.
+                    short = r.tree.last_zxid < to;
                     seq.install_tree(r.tree, &r.sessions, now.wall_ms);
                 }
                 self.committed = seq.tree().last_zxid;
+                if short && !relook {
+                    tracing::error!(
+                        to = format!("0x{to:x}"),
+                        zxid = format!("0x{:x}", seq.tree().last_zxid),
+                        "the log held less than the TRUNC point; leaving the leader to sync again"
+                    );
+                    self.look(seq, now);
+                    self.resume(seq, now);
+                    return;
+                }
                 // After a failed log write: the election, with the tree
                 // the log holds.
                 if relook {
