@@ -451,7 +451,12 @@ impl Replica {
             Input::SnapshotDue => self.snapshot_due = true,
             // What a snapshot holds is on disk: a rollback goes back no
             // further (a learner's SNAP jumps its tree past its log).
-            Input::Snapshotted(z) => self.durable = self.durable.max(z),
+            Input::Snapshotted(z) => {
+                self.durable = self.durable.max(z);
+                if let Some(p) = self.peer.as_mut() {
+                    p.snapshotted(z, seq, now);
+                }
+            }
             Input::Tick => {}
             Input::Peer(e) => {
                 if let Some(p) = self.peer.as_mut() {

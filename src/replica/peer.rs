@@ -66,7 +66,20 @@ enum Pending {
     CanLead {
         then_look: bool,
     },
+    /// A learner's snapshot after a SNAP or TRUNC sync (its log lacks what
+    /// the snapshot holds): nothing is logged or acked until it is on disk,
+    /// as ZooKeeper takes it synchronously (`zk.takeSnapshot(syncSnapshot)`).
+    /// Asked again every `SNAPSHOT_RETRY_MS` (the log core skips one while
+    /// another is written), given up after `initLimit` ticks.
+    Snapshot {
+        zxid: i64,
+        since: u64,
+        asked: u64,
+    },
 }
+
+/// How often a learner asks again for its sync snapshot (ms).
+const SNAPSHOT_RETRY_MS: u64 = 200;
 
 /// The machine actions left behind a dependent one.
 enum Rest {
@@ -236,6 +249,29 @@ impl Peer {
     /// Timers: the election's back-off, the Zab machines' ticks, the
     /// can-lead probe while standing aside, read-only mode.
     pub(super) fn tick(&mut self, seq: &mut Sequencer, now: Now) {
+        if let Some(Pending::Snapshot { zxid, since, asked }) = self.pending {
+            let ms = now.mono_ms;
+            if ms.saturating_sub(since) >= self.s.tick_ms * self.s.init_limit as u64 {
+                tracing::error!(
+                    zxid = format!("0x{zxid:x}"),
+                    "the sync snapshot was never written; leaving the leader"
+                );
+                self.pending = None;
+                self.look(seq, now);
+                self.resume(seq, now);
+            } else if ms.saturating_sub(asked) >= SNAPSHOT_RETRY_MS {
+                self.pending = Some(Pending::Snapshot {
+                    zxid,
+                    since,
+                    asked: ms,
+                });
+                self.to_log.push(Action::Snapshot {
+                    tree: Arc::new(seq.tree().clone()),
+                    sessions: seq.sessions(),
+                });
+            }
+            return;
+        }
         if self.pending.is_some() {
             return;
         }
@@ -402,6 +438,16 @@ impl Peer {
         self.resume(seq, now);
     }
 
+    /// A snapshot at `zxid` is on disk: a learner's sync goes on.
+    pub(super) fn snapshotted(&mut self, zxid: i64, seq: &mut Sequencer, now: Now) {
+        if let Some(Pending::Snapshot { zxid: want, .. }) = self.pending {
+            if zxid >= want {
+                self.pending = None;
+                self.resume(seq, now);
+            }
+        }
+    }
+
     /// The log core cut the log after `to` (a TRUNC), and reloaded the
     /// tree when it held more.
     pub(super) fn truncated(
@@ -422,15 +468,30 @@ impl Peer {
                 self.look(seq, now);
             }
             Ok(r) => {
+                let mut short = false;
                 if let Some(r) = r {
                     tracing::info!(
                         zxid = format!("0x{:x}", r.tree.last_zxid),
                         "reloaded after TRUNC"
                     );
                     let r = *r;
+                    // The log did not reach `to` (the history past the
+                    // tree came by a snapshot the cut removed): the tree
+                    // is not the one the leader's sync builds on.
+                    short = r.tree.last_zxid < to;
                     seq.install_tree(r.tree, &r.sessions, now.wall_ms);
                 }
                 self.committed = seq.tree().last_zxid;
+                if short && !relook {
+                    tracing::error!(
+                        to = format!("0x{to:x}"),
+                        zxid = format!("0x{:x}", seq.tree().last_zxid),
+                        "the log held less than the TRUNC point; leaving the leader to sync again"
+                    );
+                    self.look(seq, now);
+                    self.resume(seq, now);
+                    return;
+                }
                 // After a failed log write: the election, with the tree
                 // the log holds.
                 if relook {
@@ -1167,10 +1228,19 @@ impl Peer {
                         }
                     }
                 }
-                LearnerAction::TakeSnapshot => self.to_log.push(Action::Snapshot {
-                    tree: Arc::new(seq.tree().clone()),
-                    sessions: seq.sessions(),
-                }),
+                LearnerAction::TakeSnapshot => {
+                    self.to_log.push(Action::Snapshot {
+                        tree: Arc::new(seq.tree().clone()),
+                        sessions: seq.sessions(),
+                    });
+                    self.pending = Some(Pending::Snapshot {
+                        zxid: seq.tree().last_zxid,
+                        since: now.mono_ms,
+                        asked: now.mono_ms,
+                    });
+                    self.rest = Rest::Learner(queue);
+                    return;
+                }
                 LearnerAction::Log { data, zxid } => match crate::txnlog::decode_entry(&data) {
                     Ok((t, d)) => {
                         self.uncommitted.insert(zxid, data.clone());
