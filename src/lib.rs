@@ -19,10 +19,12 @@ pub mod server;
 pub mod storage;
 
 /// Hash maps and sets keyed by what the server itself hands out (session
-/// and connection ids, addresses), with a fast, randomly seeded hasher
-/// (foldhash): they are looked up on every request, where the standard
-/// SipHash showed in the profiles. Maps keyed by what clients send (watch
-/// paths) keep the standard hasher.
-pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// and connection ids, addresses), with a fast hasher (foldhash): they are
+/// looked up on every request, where the standard SipHash showed in the
+/// profiles. Its seed is fixed, so that iteration order (which reaches the
+/// replies, as the order of closes when a role changes) is the same in
+/// every run: a simulation seed replays exactly (`tests/sim_replica.rs`).
+/// Maps keyed by what clients send (watch paths) keep the standard hasher.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 /// See [`FastMap`].
-pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;

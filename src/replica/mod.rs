@@ -447,7 +447,15 @@ impl Replica {
                 *failed = true;
             }
             Input::SnapshotDue => self.snapshot_due = true,
-            Input::Snapshotted(_) | Input::Tick => {}
+            // What a snapshot holds is on disk: a rollback goes back no
+            // further (a learner's SNAP jumps its tree past its log).
+            Input::Snapshotted(z) => {
+                self.durable = self.durable.max(z);
+                if let Some(p) = self.peer.as_mut() {
+                    p.snapshotted(z, seq, now);
+                }
+            }
+            Input::Tick => {}
             Input::Peer(e) => {
                 if let Some(p) = self.peer.as_mut() {
                     p.input(e, seq, now);
@@ -525,6 +533,13 @@ impl Replica {
     /// an answer), and the sequencer goes back to the durable tree, so the
     /// log core's next batch starts right after the durable zxid (it drops
     /// batches queued behind the failed one).
+    ///
+    /// A quorum member keeps everything its log holds (ZooKeeper reloads
+    /// its database from disk when it leaves a role): a learner's logged
+    /// proposals and a leader's logged txns may already be committed by a
+    /// quorum, so forgetting them could lose acknowledged writes. Its tree
+    /// goes back only as far as the log: to the version at the durable
+    /// zxid when the replica still has it, else it is reloaded from disk.
     fn rollback(&mut self, now: Now) {
         let durable = self.durable;
         let keep = self
@@ -532,9 +547,24 @@ impl Replica {
             .iter()
             .take_while(|u| u.zxid <= durable)
             .count();
-        let base = match keep {
-            0 => self.published.clone(),
-            n => self.waiting[n - 1].version.clone(),
+        // The tree the sequencer continues from (None: reload from disk).
+        let base = if self.peer.is_none() {
+            Some(match keep {
+                0 => self.published.clone(),
+                n => self.waiting[n - 1].version.clone(),
+            })
+        } else if self.seq.tree().last_zxid <= durable {
+            // Every txn the tree holds is in the log.
+            None
+        } else {
+            // Else nothing the replica holds is exactly the log: the peer
+            // reloads the tree from it.
+            self.waiting
+                .iter()
+                .map(|u| &u.version)
+                .chain(std::iter::once(&self.published))
+                .find(|v| v.last_zxid == durable)
+                .cloned()
         };
         let gate = self.gate().min(durable);
         let publish = self
@@ -560,14 +590,25 @@ impl Replica {
                 }
             }
         }
-        self.seq.reset_to(Tree::clone(&base));
+        match &base {
+            Some(base) => {
+                self.seq.reset_to(Tree::clone(base));
+                self.durable = base.last_zxid;
+            }
+            // The tree is the log (or is reloaded from it below): only
+            // what the sequencer queued is dropped.
+            None => self.seq.drop_queued(),
+        }
         self.seq
             .fence(close.iter().map(|&(shard, conn)| ConnRef { shard, conn }));
-        self.durable = base.last_zxid;
         // A dropped closeSession (or expiry) took its session out of the
         // tracker while the durable tree keeps its ephemerals: track it
         // again, so that it expires (or its client comes back) and they go.
-        let orphans = orphan_owners(&base, &self.seq.sessions(), self.min_session_timeout);
+        let orphans = orphan_owners(
+            self.seq.tree(),
+            &self.seq.sessions(),
+            self.min_session_timeout,
+        );
         if !orphans.is_empty() {
             tracing::warn!(
                 sessions = orphans.len(),
@@ -597,7 +638,7 @@ impl Replica {
         // out the failed zxids again to txns its learners may already
         // hold, a learner must not ack.
         if let Some(p) = self.peer.as_mut() {
-            p.log_failed(self.durable, &mut self.seq, now);
+            p.log_failed(self.durable, &mut self.seq);
             self.out.extend(p.take_out());
         }
     }

@@ -66,7 +66,20 @@ enum Pending {
     CanLead {
         then_look: bool,
     },
+    /// A learner's snapshot after a SNAP or TRUNC sync (its log lacks what
+    /// the snapshot holds): nothing is logged or acked until it is on disk,
+    /// as ZooKeeper takes it synchronously (`zk.takeSnapshot(syncSnapshot)`).
+    /// Asked again every `SNAPSHOT_RETRY_MS` (the log core skips one while
+    /// another is written), given up after `initLimit` ticks.
+    Snapshot {
+        zxid: i64,
+        since: u64,
+        asked: u64,
+    },
 }
+
+/// How often a learner asks again for its sync snapshot (ms).
+const SNAPSHOT_RETRY_MS: u64 = 200;
 
 /// The machine actions left behind a dependent one.
 enum Rest {
@@ -127,6 +140,9 @@ pub(super) struct Peer {
     last_probe: u64,
     /// Leading could not start: go LOOKING at the next tick.
     relook: bool,
+    /// A TRUNC reloads the tree after a failed log write: go LOOKING once
+    /// it is done.
+    look_after_truncate: bool,
     /// The last version published to the shards.
     published: Arc<Tree>,
     /// A leader's committed tree short of its latest commits.
@@ -165,6 +181,7 @@ impl Peer {
             epochs_unwritable: false,
             last_probe: now.mono_ms,
             relook: false,
+            look_after_truncate: false,
             snap_base: published.clone(),
             published,
             unpublished_commits: Default::default(),
@@ -232,6 +249,29 @@ impl Peer {
     /// Timers: the election's back-off, the Zab machines' ticks, the
     /// can-lead probe while standing aside, read-only mode.
     pub(super) fn tick(&mut self, seq: &mut Sequencer, now: Now) {
+        if let Some(Pending::Snapshot { zxid, since, asked }) = self.pending {
+            let ms = now.mono_ms;
+            if ms.saturating_sub(since) >= self.s.tick_ms * self.s.init_limit as u64 {
+                tracing::error!(
+                    zxid = format!("0x{zxid:x}"),
+                    "the sync snapshot was never written; leaving the leader"
+                );
+                self.pending = None;
+                self.look(seq, now);
+                self.resume(seq, now);
+            } else if ms.saturating_sub(asked) >= SNAPSHOT_RETRY_MS {
+                self.pending = Some(Pending::Snapshot {
+                    zxid,
+                    since,
+                    asked: ms,
+                });
+                self.to_log.push(Action::Snapshot {
+                    tree: Arc::new(seq.tree().clone()),
+                    sessions: seq.sessions(),
+                });
+            }
+            return;
+        }
         if self.pending.is_some() {
             return;
         }
@@ -334,11 +374,11 @@ impl Peer {
     }
 
     /// The own txn log failed a write; it is durable up to `durable`.
-    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
+    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
         if self.pending.is_some() {
             self.held.push_back(Held::LogFailed(durable));
         } else {
-            self.do_log_failed(durable, seq, now);
+            self.do_log_failed(durable, seq);
         }
     }
 
@@ -403,6 +443,16 @@ impl Peer {
         self.resume(seq, now);
     }
 
+    /// A snapshot at `zxid` is on disk: a learner's sync goes on.
+    pub(super) fn snapshotted(&mut self, zxid: i64, seq: &mut Sequencer, now: Now) {
+        if let Some(Pending::Snapshot { zxid: want, .. }) = self.pending {
+            if zxid >= want {
+                self.pending = None;
+                self.resume(seq, now);
+            }
+        }
+    }
+
     /// The log core cut the log after `to` (a TRUNC), and reloaded the
     /// tree when it held more.
     pub(super) fn truncated(
@@ -416,21 +466,42 @@ impl Peer {
             return;
         }
         self.pending = None;
+        let relook = std::mem::take(&mut self.look_after_truncate);
         match result {
             Err(e) => {
                 tracing::error!(error = %e, "TRUNC failed; leaving the leader");
                 self.look(seq, now);
             }
             Ok(r) => {
+                let mut short = false;
                 if let Some(r) = r {
                     tracing::info!(
                         zxid = format!("0x{:x}", r.tree.last_zxid),
                         "reloaded after TRUNC"
                     );
                     let r = *r;
+                    // The log did not reach `to` (the history past the
+                    // tree came by a snapshot the cut removed): the tree
+                    // is not the one the leader's sync builds on.
+                    short = r.tree.last_zxid < to;
                     seq.install_tree(r.tree, &r.sessions, now.wall_ms);
                 }
                 self.committed = seq.tree().last_zxid;
+                if short && !relook {
+                    tracing::error!(
+                        to = format!("0x{to:x}"),
+                        zxid = format!("0x{:x}", seq.tree().last_zxid),
+                        "the log held less than the TRUNC point; leaving the leader to sync again"
+                    );
+                    self.look(seq, now);
+                    self.resume(seq, now);
+                    return;
+                }
+                // After a failed log write: the election, with the tree
+                // the log holds.
+                if relook {
+                    self.look(seq, now);
+                }
             }
         }
         self.resume(seq, now);
@@ -496,7 +567,7 @@ impl Peer {
                 Held::Durable(z) => self.do_durable(z, seq, now),
                 Held::Propose(t) => self.do_propose(t, seq, now),
                 Held::Forward(f) => self.do_forward(f, seq, now),
-                Held::LogFailed(d) => self.do_log_failed(d, seq, now),
+                Held::LogFailed(d) => self.do_log_failed(d, seq),
                 Held::LogRead {
                     to,
                     size_limit,
@@ -629,8 +700,24 @@ impl Peer {
                         nodes = tree.node_count(),
                         "snapshot from the leader installed"
                     );
-                    self.committed = tree.last_zxid;
+                    let before = seq.tree().last_zxid;
+                    let to = tree.last_zxid;
+                    self.committed = to;
                     seq.install_tree(tree, &sessions, now.wall_ms);
+                    if before > to {
+                        // The own log holds txns past the snapshot (an old
+                        // epoch's, never committed): recovery would replay
+                        // them on top of it. Cut them before anything else
+                        // reaches the log (the snapshot at NEWLEADER, the
+                        // proposals).
+                        tracing::info!(
+                            log = format!("0x{before:x}"),
+                            snapshot = format!("0x{to:x}"),
+                            "cutting the own log back to the leader's snapshot"
+                        );
+                        self.to_log.push(Action::Truncate { to, reload: false });
+                        self.pending = Some(Pending::Truncate { to });
+                    }
                 }
             }
             PeerInput::LeaderDown(g, why) => {
@@ -729,17 +816,34 @@ impl Peer {
     }
 
     /// A leader or learner leaves its role (ZooKeeper's server stops and
-    /// its peer goes back to LOOKING); what was not logged is forgotten.
-    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
-        if matches!(self.state, State::Looking) {
-            return;
-        }
+    /// its peer goes back to LOOKING); what was not logged is forgotten,
+    /// what was logged is kept (it may be committed). The log is cut at
+    /// its durable end (dropping what the failed write left, and telling
+    /// the log core where the next batch starts: a learner that rejoins
+    /// its leader continues from a SNAP or DIFF, not from the failed
+    /// zxid); with `reload` the tree held txns the log does not, and is
+    /// reloaded from it. The election waits for both: its vote must not
+    /// claim what the log lacks.
+    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
+        let reload = seq.tree().last_zxid > durable;
         tracing::error!(
             durable = format!("0x{durable:x}"),
+            reload,
             "the txn log failed: leaving the role"
         );
         self.uncommitted.retain(|z, _| *z <= durable);
-        self.look(seq, now);
+        self.leave();
+        self.stop_serving(seq);
+        if reload {
+            self.uncommitted.clear();
+            self.recent.retain(|(z, _)| *z <= durable);
+        }
+        self.to_log.push(Action::Truncate {
+            to: durable,
+            reload,
+        });
+        self.pending = Some(Pending::Truncate { to: durable });
+        self.look_after_truncate = true;
     }
 
     fn do_log_read(
@@ -763,9 +867,9 @@ impl Peer {
         }
     }
 
-    /// Back to LOOKING: the sequencer stops serving and forgets what was
-    /// not committed; the election starts again (after the can-lead probe).
-    fn look(&mut self, seq: &mut Sequencer, now: Now) {
+    /// Leaves the role: closes the leader's or learners' connections and
+    /// the quorum port. Returns whether it was leading.
+    fn leave(&mut self) -> bool {
         let was_leading = matches!(self.state, State::Leading { .. });
         match std::mem::replace(&mut self.state, State::Looking) {
             State::Leading { leader, links } => {
@@ -785,6 +889,22 @@ impl Peer {
         }
         self.rest = Rest::None;
         self.awaiting_snapshot = false;
+        was_leading
+    }
+
+    /// The sequencer stops serving; what it applied since its last
+    /// publication is not for clients (no quorum committed it yet).
+    fn stop_serving(&mut self, seq: &mut Sequencer) {
+        let _ = seq.take();
+        self.committed = self.published.last_zxid;
+        self.unpublished_commits.clear();
+        seq.set_role(Role::NotServing, 0);
+    }
+
+    /// Back to LOOKING: the sequencer stops serving and forgets what was
+    /// not committed; the election starts again (after the can-lead probe).
+    fn look(&mut self, seq: &mut Sequencer, now: Now) {
+        let was_leading = self.leave();
         // The election must see the whole logged history, as ZooKeeper
         // reloads its database from disk here: a txn a quorum logged may
         // have been committed and acknowledged. A leader's tree has every
@@ -801,12 +921,7 @@ impl Peer {
                 Err(e) => tracing::error!(error = %e, "a logged txn does not decode"),
             }
         }
-        // Their events and answers are not for clients: no quorum
-        // committed them yet.
-        let _ = seq.take();
-        self.committed = self.published.last_zxid;
-        self.unpublished_commits.clear();
-        seq.set_role(Role::NotServing, 0);
+        self.stop_serving(seq);
         tracing::info!("LOOKING");
         let ms = now.mono_ms;
         self.looking_since = ms;
@@ -1118,10 +1233,19 @@ impl Peer {
                         }
                     }
                 }
-                LearnerAction::TakeSnapshot => self.to_log.push(Action::Snapshot {
-                    tree: Arc::new(seq.tree().clone()),
-                    sessions: seq.sessions(),
-                }),
+                LearnerAction::TakeSnapshot => {
+                    self.to_log.push(Action::Snapshot {
+                        tree: Arc::new(seq.tree().clone()),
+                        sessions: seq.sessions(),
+                    });
+                    self.pending = Some(Pending::Snapshot {
+                        zxid: seq.tree().last_zxid,
+                        since: now.mono_ms,
+                        asked: now.mono_ms,
+                    });
+                    self.rest = Rest::Learner(queue);
+                    return;
+                }
                 LearnerAction::Log { data, zxid } => {
                     match crate::storage::txnlog::decode_entry(&data) {
                         Ok((t, d)) => {

@@ -282,6 +282,12 @@ impl Sequencer {
     /// applied after it is forgotten (its replies were never sent).
     pub fn reset_to(&mut self, durable: Tree) {
         self.tree = durable;
+        self.drop_queued();
+    }
+
+    /// Forgets what was queued for the log and the shards (the tree stays):
+    /// a failed log write when the tree holds only durable txns.
+    pub fn drop_queued(&mut self) {
         self.logged.clear();
         self.last_reply.clear();
         for q in &mut self.out {

@@ -963,6 +963,16 @@ impl Leader {
         for p in pkts {
             self.send(h, p);
         }
+        // Its acks of what is re-sent below are from before this sync:
+        // a TRUNC (or a SNAP) may take those txns out of its log, so they
+        // count again only once it has logged them again (seed 3712 of
+        // the replica simulation: a commit counted an ack the TRUNC took
+        // back).
+        if let Some(sid) = self.peers.get(&h).and_then(|p| p.sid) {
+            for (_, p) in self.outstanding.range_mut(decision.forward_from + 1..) {
+                p.acks.remove(&sid);
+            }
+        }
         // `startForwarding`: proposals still outstanding past where the
         // learner will be (participants only), then join the broadcast.
         if !observer && self.last_proposed > decision.forward_from {

@@ -341,6 +341,9 @@ impl Learner {
         if let Some(last) = self.newleader_ack_after {
             if self.undurable.front().is_none_or(|z| *z > last) {
                 self.newleader_ack_after = None;
+                self.current_epoch = self.new_epoch;
+                self.out
+                    .push(LearnerAction::PersistCurrentEpoch(self.new_epoch));
                 self.send(QuorumPacket::new(pkt::ACK, make_zxid(self.new_epoch, 0)));
                 // ACKs of the txns already durable follow NEWLEADER's.
                 if self.kind == LearnerKind::Follower {
@@ -471,13 +474,14 @@ impl Learner {
                 if self.snapshot_needed {
                     self.out.push(LearnerAction::TakeSnapshot);
                 }
-                self.current_epoch = self.new_epoch;
-                self.out
-                    .push(LearnerAction::PersistCurrentEpoch(self.new_epoch));
                 self.write_to_txn_log = true;
                 self.newleader_seen = true;
                 // A follower logs what came during the sync before it acks
-                // (ZOOKEEPER-3911), and acks once that is durable.
+                // (ZOOKEEPER-3911), and acks once that is durable. The
+                // current epoch is written only then, right before the ACK
+                // (ZOOKEEPER-4646): written earlier, a crash or a failed
+                // log write leaves a member whose epoch wins elections
+                // while its log lacks committed txns of the last epoch.
                 let mut last = None;
                 if self.kind == LearnerKind::Follower {
                     for (zxid, data) in std::mem::take(&mut self.not_committed) {
@@ -706,7 +710,6 @@ mod tests {
             a,
             vec![
                 LearnerAction::LeaderConfig(Bytes::from_static(b"server.1=x\nversion=1")),
-                LearnerAction::PersistCurrentEpoch(4),
                 LearnerAction::Log {
                     zxid: z2,
                     data: Bytes::from_static(b"a")
@@ -717,10 +720,13 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(f.epochs(), (4, 4));
+        // The current epoch waits for the txns (ZOOKEEPER-4646).
+        assert_eq!(f.epochs(), (4, 3));
         // Half durable: no ACK yet.
         assert!(f.durable(z2).is_empty());
         let a = f.durable(z3);
+        assert_eq!(a.first(), Some(&LearnerAction::PersistCurrentEpoch(4)));
+        assert_eq!(f.epochs(), (4, 4));
         assert_eq!(
             sends(&a),
             vec![
@@ -776,15 +782,16 @@ mod tests {
             a,
             vec![
                 LearnerAction::TakeSnapshot,
-                LearnerAction::PersistCurrentEpoch(4),
                 LearnerAction::Log {
                     zxid: z9,
                     data: Bytes::from_static(b"y")
                 },
             ]
         );
+        let a = f.durable(z9);
+        assert_eq!(a.first(), Some(&LearnerAction::PersistCurrentEpoch(4)));
         assert_eq!(
-            sends(&f.durable(z9)),
+            sends(&a),
             vec![op(pkt::ACK, make_zxid(4, 0)), op(pkt::ACK, z9)]
         );
     }
