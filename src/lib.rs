@@ -2,8 +2,10 @@
 //!
 //! Logic without I/O lives in plain modules ([`jute`], [`tree`], [`txn`],
 //! [`prep`], [`acl`], [`path`], [`session`], [`watch`], [`request`],
-//! [`sequencer`], [`fourlw`], [`quorum`], [`election`], [`zab`]); the
-//! glommio drivers in [`server`] are a thin shell around them. The
+//! [`sequencer`], [`fourlw`], [`quorum`], [`election`], [`zab`], and
+//! [`replica`], which owns the sequencer, the election and Zab and decides
+//! what is published and acknowledged); the glommio drivers in [`server`]
+//! are a thin shell around them. The
 //! thread-per-core substrate is the `shards` crate.
 
 pub mod acl;
