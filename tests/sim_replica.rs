@@ -16,7 +16,8 @@
 //! member comes back, and within the quiet period the ensemble must
 //! converge and serve writes again.
 //!
-//! Checked all along: at most one established leader per epoch; every
+//! Checked all along: at most one established leader per epoch, a voter
+//! that holds every committed txn; one txn per zxid on every disk; every
 //! version a member publishes at a zxid has the same tree digest as every
 //! other member's at that zxid (one committed chain, applied in order:
 //! a member's published zxid only rises, except across a reload); a
@@ -27,6 +28,14 @@
 //! and the ensemble converged (one leader, every other member following or
 //! observing it, unless it accepted a later epoch: ZooKeeper's own
 //! exception, counted as stranded) and committed writes after the faults.
+//! A Replica's own assertion (a panic) fails its seed like a check.
+//!
+//! Three tests: `replicas_survive_faults` (the seeds above),
+//! `replicas_stop_gracefully_under_faults` (1000 seeds,
+//! `SIM_REPLICA_STOP_SEEDS`, where half the clean crashes are graceful
+//! stops: `Input::Stop`, the shards drain, every accepted write is
+//! answered, `Action::Stop`; replay with `SIM_REPLICA_STOPS=1`), and
+//! `a_seed_replays_exactly`.
 //!
 //! `SIM_REPLICA_SEEDS` sets how many seeds run (default 10000);
 //! `SIM_REPLICA_SEED=<n>` runs one with its trace printed. Every failure
