@@ -145,6 +145,9 @@ pub(super) struct Peer {
     look_after_truncate: bool,
     /// The last version published to the shards.
     published: Arc<Tree>,
+    /// The own log lacks the history at or below this zxid: it came with a
+    /// leader's SNAP (see `LeaderSettings::log_floor`).
+    log_floor: i64,
     /// A leader's committed tree short of its latest commits.
     snap_base: Arc<Tree>,
     /// A leader's commits past `snap_base`.
@@ -182,6 +185,7 @@ impl Peer {
             last_probe: now.mono_ms,
             relook: false,
             look_after_truncate: false,
+            log_floor: i64::MIN,
             snap_base: published.clone(),
             published,
             unpublished_commits: Default::default(),
@@ -702,6 +706,7 @@ impl Peer {
                     );
                     let before = seq.tree().last_zxid;
                     let to = tree.last_zxid;
+                    self.log_floor = self.log_floor.max(to);
                     self.committed = to;
                     seq.install_tree(tree, &sessions, now.wall_ms);
                     if before > to {
@@ -993,6 +998,7 @@ impl Peer {
         let mut ls = LeaderSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit);
         ls.config_servers = self.s.config_servers.clone();
         ls.snapshot_size_factor = self.s.snapshot_size_factor;
+        ls.log_floor = self.log_floor;
         // The committed log must end at the leader's last zxid: one that
         // ends before it (a former leader's own uncommitted proposals are
         // in its tree, not in `recent`) would TRUNC learners that hold

@@ -41,6 +41,10 @@ pub struct LeaderSettings {
     /// The config's version; 0 (a config file without one) makes NEWLEADER
     /// carry the new epoch's zxid as the version, as `Leader.lead` does.
     pub config_version: i64,
+    /// The own txn log lacks history at or below this zxid (it came with
+    /// a SNAP): a learner behind it gets a SNAP, never a DIFF or TRUNC
+    /// read across the gap. `i64::MIN`: no gap.
+    pub log_floor: i64,
 }
 
 impl LeaderSettings {
@@ -53,6 +57,7 @@ impl LeaderSettings {
             commit_log_count: super::sync::DEFAULT_COMMIT_LOG_COUNT,
             snapshot_size_factor: super::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR,
             force_snap_sync: false,
+            log_floor: i64::MIN,
             config_servers: String::new(),
             config_version: 0,
         }
@@ -881,7 +886,8 @@ impl Leader {
                 peer_last_zxid: peer_zxid,
                 last_processed_zxid: self.last_processed,
                 committed: &committed,
-                force_snap: self.settings.force_snap_sync,
+                force_snap: self.settings.force_snap_sync
+                    || (peer_zxid < self.settings.log_floor && peer_zxid != self.last_processed),
                 txnlog_sync_enabled: factor >= 0.0,
             },
             |start| {
