@@ -137,6 +137,9 @@ struct Member {
     leader_conn: Option<LeaderConn>,
     /// Inputs to feed at the next step.
     inbox: VecDeque<Input>,
+    /// What reached the log core while it writes a snapshot that closes
+    /// a gap: it takes them once that is done.
+    log_held: VecDeque<Action>,
     /// When the Replica asked to be woken (the event is queued).
     wake_at: u64,
     /// The published zxid, for the order check; `None` after a reload.
@@ -354,6 +357,7 @@ impl Sim {
                 listening: false,
                 leader_conn: None,
                 inbox: VecDeque::new(),
+                log_held: VecDeque::new(),
                 wake_at: u64::MAX,
                 published: None,
                 last_role: Role::NotServing,
@@ -667,6 +671,7 @@ impl Sim {
         mb.listening = false;
         mb.leader_conn = None;
         mb.inbox.clear();
+        mb.log_held.clear();
         mb.last_role = Role::NotServing;
         mb.stopping = false;
         self.clients.member_down(m, now, &mut self.rng);
@@ -946,6 +951,13 @@ impl Sim {
             Done::EpochsRewritten(ok) => Input::CanLead(ok),
         };
         self.members[m].inbox.push_back(input);
+        // The log core takes what waited behind a gap's snapshot.
+        while !self.members[m].disk.gap_open() {
+            let Some(a) = self.members[m].log_held.pop_front() else {
+                break;
+            };
+            self.action(m, a)?;
+        }
         Ok(())
     }
 
@@ -954,6 +966,14 @@ impl Sim {
     fn action(&mut self, m: usize, a: Action) -> Res {
         let sid = self.members[m].sid;
         let now = self.now;
+        let to_log = matches!(
+            a,
+            Action::Append(_) | Action::Snapshot { .. } | Action::Truncate { .. }
+        );
+        if to_log && self.members[m].disk.gap_open() {
+            self.members[m].log_held.push_back(a);
+            return Ok(());
+        }
         match a {
             Action::Publish { version, items } => {
                 self.publish(m, &version)?;
@@ -982,11 +1002,15 @@ impl Sim {
                     }
                 }
             }
-            Action::Snapshot { tree, sessions } => {
-                self.t(|| format!("s{sid} SNAPSHOT {:#x}", tree.last_zxid));
+            Action::Snapshot {
+                tree,
+                sessions,
+                closes_gap,
+            } => {
+                self.t(|| format!("s{sid} SNAPSHOT {:#x} gap {closes_gap}", tree.last_zxid));
                 self.members[m]
                     .disk
-                    .snapshot(&mut self.rng, now, tree, sessions);
+                    .snapshot(&mut self.rng, now, tree, sessions, closes_gap);
             }
             Action::PersistEpoch { kind, epoch } => {
                 self.t(|| format!("s{sid} PERSIST {kind:?} {epoch}"));
@@ -1467,29 +1491,6 @@ fn run_many(stops: bool, seeds_var: &str, default: u64) {
     }
     failed.sort_by_key(|f| f.0);
     eprintln!("{seeds} seeds in {:?}: {total:?}", start.elapsed());
-    // The seeds of the one open bug (see KNOWN_DIVERGENT) are reported, not
-    // failed; a known seed that passes fails the run, so the list cannot
-    // outlive the bug.
-    let known: &[u64] = if stops { &[] } else { KNOWN_DIVERGENT };
-    let (known_failed, failed): (Vec<_>, Vec<_>) =
-        failed.into_iter().partition(|(s, _)| known.contains(s));
-    for (s, e) in &known_failed {
-        eprintln!(
-            "KNOWN, open bug (KNOWN_DIVERGENT): seed {s} ({:?}): {}",
-            shape(*s),
-            e.lines().next().unwrap_or("")
-        );
-        eprintln!("  replay: {}", replay_command(*s, stops));
-    }
-    let fixed: Vec<u64> = known
-        .iter()
-        .copied()
-        .filter(|s| *s < seeds && !known_failed.iter().any(|(k, _)| k == s))
-        .collect();
-    assert!(
-        fixed.is_empty(),
-        "seeds {fixed:?} in KNOWN_DIVERGENT pass now: take them out of the list"
-    );
     if let Some((seed, e)) = failed.first() {
         for (s, e) in failed.iter().take(20) {
             eprintln!(
@@ -1507,17 +1508,6 @@ fn run_many(stops: bool, seeds_var: &str, default: u64) {
         );
     }
 }
-
-/// The seeds of one open bug, reported by `replicas_survive_faults` rather
-/// than failed (every other failing seed fails the test, and so does a seed
-/// here that passes). The bug: a member whose history came by SNAP keeps
-/// the gap in its txn log across a restart (the in-memory
-/// `LeaderSettings::log_floor` is gone), so as leader it sends a DIFF
-/// across the gap and the learner's tree diverges (traced for 2875; the
-/// others fail the same digest check and are not yet traced). The fix
-/// needs the floor on disk (the learner dropping log files below its sync
-/// snapshot once it is durable, or recovery reporting the floor).
-const KNOWN_DIVERGENT: &[u64] = &[2875, 4129, 6624, 7100, 7897];
 
 /// Crashes, restarts, partitions, drops, lost datagrams, disk faults.
 #[test]

@@ -171,6 +171,13 @@ pub enum Action {
     Snapshot {
         tree: Arc<Tree>,
         sessions: Vec<(i64, i32)>,
+        /// The own log stops short of this version (it came with a
+        /// leader's SNAP): the log rolls, nothing after this action is
+        /// written before the snapshot is durable, and then the logs it
+        /// covers are removed (`storage::remove_logs_covered_by`), so that
+        /// no restart replays, and no DIFF reads, across the gap. A
+        /// snapshot that cannot be written fails the log (`LogFailed`).
+        closes_gap: bool,
     },
     /// Dependent: write an epoch file (fsync, off the executor); answer
     /// [`Input::EpochPersisted`].
@@ -332,6 +339,7 @@ impl Replica {
             self.out.push(Action::Snapshot {
                 tree: self.published.clone(),
                 sessions: self.seq.sessions(),
+                closes_gap: false,
             });
         }
         let mut failed = false;
@@ -422,6 +430,7 @@ impl Replica {
             self.out.push(Action::Snapshot {
                 tree: self.published.clone(),
                 sessions: self.seq.sessions(),
+                closes_gap: false,
             });
         }
         std::mem::take(&mut self.out)
@@ -471,6 +480,10 @@ impl Replica {
                 }
             }
             Input::Truncated { to, result } => {
+                // The log (and every snapshot) now ends at `to` at most.
+                if result.is_ok() {
+                    self.durable = self.durable.min(to);
+                }
                 if let Some(p) = self.peer.as_mut() {
                     p.truncated(to, result, seq, now);
                 }

@@ -165,6 +165,8 @@ pub enum ToLog {
     Snapshot {
         tree: Arc<Tree>,
         sessions: Vec<(i64, i32)>,
+        /// See `Action::Snapshot`.
+        closes_gap: bool,
     },
     /// A learner's TRUNC: keep the txns up to `to`, drop the rest; then,
     /// when `reload`, recover the tree and sessions from disk.

@@ -272,6 +272,7 @@ impl Peer {
                 self.to_log.push(Action::Snapshot {
                     tree: Arc::new(seq.tree().clone()),
                     sessions: seq.sessions(),
+                    closes_gap: false,
                 });
             }
             return;
@@ -723,6 +724,15 @@ impl Peer {
                         self.to_log.push(Action::Truncate { to, reload: false });
                         self.pending = Some(Pending::Truncate { to });
                     }
+                    // The own log stops short of the snapshot: until a
+                    // snapshot holds the gap, nothing may be logged past
+                    // it (a restart would replay across the gap), and the
+                    // logs before it go once it is durable.
+                    self.to_log.push(Action::Snapshot {
+                        tree: Arc::new(seq.tree().clone()),
+                        sessions: seq.sessions(),
+                        closes_gap: true,
+                    });
                 }
             }
             PeerInput::LeaderDown(g, why) => {
@@ -1204,6 +1214,9 @@ impl Peer {
                     while self.recent.back().is_some_and(|(z, _)| *z > to) {
                         self.recent.pop_back();
                     }
+                    // What the cut removes from the log is gone: a later
+                    // LOOKING must not apply it again.
+                    self.uncommitted.retain(|z, _| *z <= to);
                     // The log core cuts the log (and reloads the tree if it
                     // holds more); the leader's packets wait until it has.
                     self.to_log.push(Action::Truncate {
@@ -1243,6 +1256,7 @@ impl Peer {
                     self.to_log.push(Action::Snapshot {
                         tree: Arc::new(seq.tree().clone()),
                         sessions: seq.sessions(),
+                        closes_gap: false,
                     });
                     self.pending = Some(Pending::Snapshot {
                         zxid: seq.tree().last_zxid,

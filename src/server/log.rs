@@ -102,6 +102,9 @@ impl SnapTrigger {
     }
 }
 
+/// A frozen tree version and the sessions, to snapshot.
+type Version = (std::sync::Arc<crate::data::tree::Tree>, Vec<(i64, i32)>);
+
 struct LogFile {
     file: BufferedFile,
     pos: u64,
@@ -196,7 +199,28 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
     let mut next_zxid: Option<i64> = None;
     // Whether a snapshot thread is running.
     let snapping = Rc::new(std::cell::Cell::new(false));
+    // A snapshot that closes a gap in the log (a learner's SNAP), taken
+    // once what came before it is written.
+    let mut gap: Option<Version> = None;
+    // That snapshot failed: nothing is appended (it would follow the gap)
+    // until the sequencer cuts the log back.
+    let mut refusing = false;
     loop {
+        if let Some((tree, sessions)) = gap.take() {
+            let r = close_gap(&s, &dirs, &mut current, &snapping, tree, sessions).await;
+            let sent = match r {
+                Ok(zxid) => tx.send(FromLog::Snapshotted(zxid)).await.is_ok(),
+                Err(e) => {
+                    refusing = true;
+                    report_failure(&tx, &mut failed, e).await;
+                    true
+                }
+            };
+            if !sent {
+                finish(current.take(), &snapping).await;
+                return;
+            }
+        }
         inbox.ready().await;
         if inbox.is_closed() && inbox.is_empty() {
             // The sequencer is gone (a graceful shutdown): everything it
@@ -215,6 +239,13 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                     let Some((head, _)) = txns.first() else {
                         continue;
                     };
+                    if refusing {
+                        tracing::debug!(
+                            zxid = head.hdr.zxid,
+                            "dropping a batch past a gap no snapshot holds"
+                        );
+                        continue;
+                    }
                     // A new epoch starts its own count (a leader's first
                     // txn, or a learner's first proposal, of an epoch).
                     let epoch = crate::quorum::epoch_of;
@@ -236,14 +267,34 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                     }
                     next_zxid = last.map(|l| l + 1);
                 }
-                ToLog::Snapshot { tree, sessions } => snapshots.push((tree, sessions)),
+                ToLog::Snapshot {
+                    tree,
+                    sessions,
+                    closes_gap: false,
+                } => snapshots.push((tree, sessions)),
+                ToLog::Snapshot {
+                    tree,
+                    sessions,
+                    closes_gap: true,
+                } => {
+                    // What came before it is written first; what comes
+                    // after it waits in the inbox until it is durable.
+                    gap = Some((tree, sessions));
+                    break;
+                }
                 ToLog::Truncate { to, reload } => {
+                    refusing = false;
                     // Only between leaders: nothing is being appended.
                     if !buf.is_empty() {
                         tracing::warn!("a truncation with appends in flight; they go first");
                     }
                     if let Some(lf) = current.take() {
                         let _ = lf.file.close().await;
+                    }
+                    // A snapshot being written may be of a version past
+                    // `to`: it lands first, and the cut removes it.
+                    while snapping.get() {
+                        glommio::timer::sleep(Duration::from_millis(5)).await;
                     }
                     let r = storage::truncate_log(&dirs, to).map_err(|e| e.to_string());
                     match &r {
@@ -380,6 +431,61 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                 report_failure(&tx, &mut failed, format!("txn log write failed: {e}")).await;
             }
         }
+    }
+}
+
+/// A learner synced by SNAP: its log stops short of the snapshot. The log
+/// rolls (what follows goes to a new file), the snapshot is written (after
+/// any other being written), and the logs it covers are removed, so that
+/// neither a restart nor a DIFF read crosses the gap. The caller holds
+/// every later message until this returns: the snapshot's zxid, or why it
+/// could not be written.
+async fn close_gap(
+    s: &LogSettings,
+    dirs: &Dirs,
+    current: &mut Option<LogFile>,
+    snapping: &std::cell::Cell<bool>,
+    tree: std::sync::Arc<crate::data::tree::Tree>,
+    sessions: Vec<(i64, i32)>,
+) -> Result<i64, String> {
+    if let Some(lf) = current.take() {
+        let _ = lf.file.close().await;
+    }
+    while snapping.get() {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    let zxid = tree.last_zxid;
+    let dirs = dirs.clone();
+    let compression = s.compression;
+    let handle = std::thread::Builder::new()
+        .name("snapshot".into())
+        .spawn(move || {
+            let t0 = Instant::now();
+            let r = storage::write_snapshot(&dirs.snap, &tree, &sessions, compression)
+                .and_then(|path| Ok((path, storage::remove_logs_covered_by(&dirs, zxid)?)));
+            (r, t0.elapsed())
+        })
+        .map_err(|e| format!("cannot start the snapshot thread: {e}"))?;
+    while !handle.is_finished() {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    match handle.join() {
+        Ok((Ok((path, removed)), took)) => {
+            crate::admin::counters::LOG
+                .snapshot
+                .add(took.as_micros() as u64);
+            tracing::info!(
+                file = %path.display(),
+                ms = took.as_millis() as u64,
+                removed_logs = removed.len(),
+                "snapshot of the leader's SNAP written; the logs before it removed"
+            );
+            Ok(zxid)
+        }
+        Ok((Err(e), _)) => Err(format!(
+            "the snapshot of the leader's SNAP at 0x{zxid:x} failed: {e}"
+        )),
+        Err(_) => Err("the snapshot thread panicked".into()),
     }
 }
 

@@ -518,8 +518,18 @@ async fn run_sequencer(b: SeqBoot) {
                         return;
                     }
                 }
-                Action::Snapshot { tree, sessions } => {
-                    let _ = to_log.send(ToLog::Snapshot { tree, sessions }).await;
+                Action::Snapshot {
+                    tree,
+                    sessions,
+                    closes_gap,
+                } => {
+                    let _ = to_log
+                        .send(ToLog::Snapshot {
+                            tree,
+                            sessions,
+                            closes_gap,
+                        })
+                        .await;
                 }
                 Action::Truncate { to, reload } => {
                     if to_log.send(ToLog::Truncate { to, reload }).await.is_err() {

@@ -260,6 +260,8 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
     let mut repairs = Vec::new();
     let mut replayed_tail = VecDeque::new();
     let last_index = to_replay.len().saturating_sub(1);
+    // Whether the logs hold the snapshot's own txn (see `log_gap` below).
+    let mut snapshot_zxid_logged = false;
     for (i, (_, name)) in to_replay.iter().enumerate() {
         let path = dirs.log.join(name);
         let bytes = crate::storage::filemap::map(&path).map_err(io(&path))?;
@@ -317,6 +319,9 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
             if let Some(entry) = bytes.get(span) {
                 push_bounded(&mut replayed_tail, (zxid, Bytes::copy_from_slice(entry)));
             }
+        }
+        if reader.last_skipped() == Some(snap_zxid) {
+            snapshot_zxid_logged = true;
         }
         let tail = reader.tail().cloned().unwrap_or(txnlog::LogTail::Eof);
         let valid_end = reader.valid_end();
@@ -396,6 +401,21 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
                 f.sync_all().map_err(io(&path))?;
                 truncated = Some((path, cut));
             }
+        }
+    }
+    // A snapshot whose own txn the logs lack came from a leader's SNAP:
+    // the logs before it stop short of it, a gap that a DIFF read from
+    // them would cross. The log core removes those logs once the
+    // snapshot is durable; a crash in between leaves them, and they go
+    // here.
+    if base_zxid.is_some_and(|z| z > 0) && !snapshot_zxid_logged {
+        let removed = remove_logs_covered_by(dirs, snap_zxid)?;
+        if !removed.is_empty() {
+            tracing::warn!(
+                snapshot = format!("0x{snap_zxid:x}"),
+                logs = removed.len(),
+                "the logs stop short of the snapshot (it came from a leader's SNAP): removed the logs it covers"
+            );
         }
     }
     Ok(Recovered {
@@ -521,6 +541,39 @@ pub fn purge(dirs: &Dirs, retain: usize) -> Result<Purged, StorageError> {
         }
     }
     Ok(out)
+}
+
+/// Removes the log files whose every txn is at or below `zxid` (a durable
+/// snapshot at `zxid` holds them): the files before the newest one that
+/// starts at or below it, and that one too when it holds nothing past
+/// `zxid`. A learner synced by SNAP does this once the snapshot is
+/// durable, so that no log read for a DIFF crosses the gap between its
+/// old log and the snapshot. Returns the removed paths.
+pub fn remove_logs_covered_by(dirs: &Dirs, zxid: i64) -> Result<Vec<PathBuf>, StorageError> {
+    let logs = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
+    let Some(last) = logs.iter().rposition(|(z, _)| *z <= zxid) else {
+        return Ok(Vec::new());
+    };
+    let mut doomed: Vec<PathBuf> = logs[..last].iter().map(|(_, p)| p.clone()).collect();
+    let (_, newest) = &logs[last];
+    let bytes = std::fs::read(newest).map_err(io(newest))?;
+    let past = match txnlog::LogReader::new(&bytes) {
+        Ok((_, mut r)) => r.any(|rec| rec.txn.hdr.zxid > zxid),
+        // Unreadable: kept, for recovery to judge.
+        Err(_) => true,
+    };
+    if !past {
+        doomed.push(newest.clone());
+    }
+    for p in &doomed {
+        std::fs::remove_file(p).map_err(io(p))?;
+    }
+    if !doomed.is_empty() {
+        if let Ok(d) = std::fs::File::open(&dirs.log) {
+            d.sync_all().map_err(io(&dirs.log))?;
+        }
+    }
+    Ok(doomed)
 }
 
 /// Opens `log.<first_zxid>` with its header written and synced; used by
@@ -829,6 +882,39 @@ mod tests {
         write_log_file(&dirs.log, &txns[5..12]).unwrap();
         assert!(recover(&dirs, false).is_err());
         assert_eq!(std::fs::read(&newest).unwrap(), b);
+    }
+
+    /// A learner synced by SNAP holds a snapshot its old logs stop short
+    /// of. Recovery (after a crash between the snapshot and the log core's
+    /// removal) removes the logs the snapshot covers, so that no DIFF is
+    /// read across the gap; a log that holds txns past the snapshot stays.
+    #[test]
+    fn a_snapshot_past_its_logs_removes_the_logs_it_covers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::open(tmp.path(), tmp.path()).unwrap();
+        let txns: Vec<Txn> = (1..=10).map(|z| create(z, &format!("/a{z}"))).collect();
+        let old = write_log_file(&dirs.log, &txns[..3]).unwrap();
+        let mut tree = Tree::new();
+        let mut scratch = Vec::new();
+        for t in &txns[..6] {
+            tree.apply(t, &mut scratch);
+        }
+        write_snapshot(&dirs.snap, &tree, &[], Compression::None).unwrap();
+        let new = write_log_file(&dirs.log, &txns[6..]).unwrap();
+        let r = recover(&dirs, false).unwrap();
+        assert_eq!((r.snapshot_zxid, r.tree.last_zxid), (Some(6), 10));
+        assert!(!old.exists(), "the log before the gap is gone");
+        assert!(new.exists());
+        assert!(log_from(&dirs, 2, 0).unwrap().first_zxid == Some(7));
+        // A snapshot whose own txn is logged leaves the logs alone.
+        let again = recover(&dirs, false).unwrap();
+        assert_eq!(again.tree.last_zxid, 10);
+        assert!(new.exists());
+        // A log running past the zxid stays; the ones before it go.
+        let a = write_log_file(&dirs.log, &txns[..2]).unwrap();
+        assert_eq!(remove_logs_covered_by(&dirs, 8).unwrap(), vec![a]);
+        assert!(new.exists());
+        assert_eq!(remove_logs_covered_by(&dirs, 10).unwrap(), vec![new]);
     }
 
     #[test]

@@ -191,6 +191,7 @@ pub struct LogReader<'a> {
     pos: usize,
     tail: Option<LogTail>,
     skip_through: i64,
+    last_skipped: Option<i64>,
 }
 
 impl<'a> LogReader<'a> {
@@ -210,6 +211,7 @@ impl<'a> LogReader<'a> {
                 pos: FileHeader::LEN,
                 tail: None,
                 skip_through: i64::MIN,
+                last_skipped: None,
             },
         ))
     }
@@ -236,6 +238,11 @@ impl<'a> LogReader<'a> {
     pub fn skip_through(mut self, zxid: i64) -> Self {
         self.skip_through = zxid;
         self
+    }
+
+    /// The zxid of the last record passed over by [`LogReader::skip_through`].
+    pub fn last_skipped(&self) -> Option<i64> {
+        self.last_skipped
     }
 
     /// The next good record, or `None` at the end (see [`LogReader::tail`]).
@@ -300,6 +307,7 @@ impl<'a> LogReader<'a> {
             let zxid = i64::from_be_bytes(z.try_into().unwrap_or_default());
             if zxid <= self.skip_through {
                 self.pos += 12 + len + 1;
+                self.last_skipped = Some(zxid);
                 return Some(Entry::Skipped);
             }
         }

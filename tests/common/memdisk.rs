@@ -132,7 +132,8 @@ struct Snap {
 
 enum Op {
     Sync {
-        file: usize,
+        /// The file's first zxid (files come and go: not an index).
+        file: i64,
         len: usize,
         last: i64,
     },
@@ -141,6 +142,11 @@ enum Op {
     /// file, and a snapshot is due (the log core rolls after the fsync).
     Roll,
     Snapshot(Snap),
+    /// A snapshot that closes a gap (a learner's SNAP) is durable; the
+    /// logs it covers go next.
+    GapSnapshot(Snap),
+    /// ... and they are gone: the log core goes on.
+    GapRemove(i64),
     /// An instant snapshot's report.
     Snapshotted(i64),
     Epoch {
@@ -189,6 +195,13 @@ pub struct MemDisk {
     pub faults: bool,
     /// A snapshot is being written.
     snapping: bool,
+    /// A truncation cut the log while a snapshot was written: one past
+    /// this zxid is removed as it lands (the log core waits for it, then
+    /// the cut removes it).
+    cancel_above: Option<i64>,
+    /// A snapshot that closes a gap is being written: the log core takes
+    /// nothing else until it is done (see [`MemDisk::gap_open`]).
+    gap: bool,
     count: u64,
     sync_at: u64,
     q: Sched<Op>,
@@ -208,6 +221,8 @@ impl MemDisk {
             full_until: 0,
             faults: true,
             snapping: false,
+            cancel_above: None,
+            gap: false,
             count: 0,
             sync_at: 0,
             q: Sched::default(),
@@ -281,7 +296,8 @@ impl MemDisk {
         self.next_zxid = Some(last + 1);
         let len = self.files[f].bytes.len();
         let when = self.fsync_delay(rng, now);
-        self.q.at(when, Op::Sync { file: f, len, last });
+        let file = self.files[f].start;
+        self.q.at(when, Op::Sync { file, len, last });
         self.count += txns.len() as u64;
         if self.count > self.p.snap_count.max(2) / 2 {
             self.count = 0;
@@ -290,17 +306,42 @@ impl MemDisk {
         true
     }
 
+    /// Whether a snapshot that closes a gap is being written: the log
+    /// core holds every later message (appends, snapshots, truncations)
+    /// until it is durable and the logs it covers are removed.
+    pub fn gap_open(&self) -> bool {
+        self.gap
+    }
+
     /// A snapshot of this version, durable once written; skipped while
     /// another is being written, as the log core does ("too busy to
-    /// snap").
+    /// snap"). One that `closes_gap` rolls the log, is never skipped, and
+    /// removes the logs it covers once durable (`storage::
+    /// remove_logs_covered_by`); a crash may fall between the two.
     pub fn snapshot(
         &mut self,
         rng: &mut Rng,
         now: u64,
         tree: Arc<Tree>,
         sessions: Vec<(i64, i32)>,
+        closes_gap: bool,
     ) {
         let zxid = tree.last_zxid;
+        if closes_gap {
+            self.gap = true;
+            self.roll = true;
+            let when = self.fsync_delay(rng, now) + rng.range(1, 20);
+            self.sync_at = when;
+            self.q.at(
+                when,
+                Op::GapSnapshot(Snap {
+                    zxid,
+                    tree,
+                    sessions,
+                }),
+            );
+            return;
+        }
         if self.p.instant_snapshots {
             self.stats.snapshots += 1;
             self.snaps.push(Snap {
@@ -352,7 +393,7 @@ impl MemDisk {
             let op = self.q.pop_due(now)?;
             match op {
                 Op::Sync { file, len, last } => {
-                    if let Some(f) = self.files.get_mut(file) {
+                    if let Some(f) = self.files.iter_mut().rev().find(|f| f.start == file) {
                         if f.bytes.len() >= len {
                             f.synced = f.synced.max(len);
                             self.stats.fsyncs += 1;
@@ -368,10 +409,26 @@ impl MemDisk {
                 Op::Fail(why) => return Some(Done::Failed(why)),
                 Op::Snapshot(s) => {
                     self.snapping = false;
+                    if std::mem::take(&mut self.cancel_above).is_some_and(|to| s.zxid > to) {
+                        continue;
+                    }
                     let zxid = s.zxid;
                     self.stats.snapshots += 1;
                     self.snaps.push(s);
                     self.snaps.sort_by_key(|s| s.zxid);
+                    return Some(Done::Snapshotted(zxid));
+                }
+                Op::GapSnapshot(s) => {
+                    let zxid = s.zxid;
+                    self.stats.snapshots += 1;
+                    self.snaps.push(s);
+                    self.snaps.sort_by_key(|s| s.zxid);
+                    let when = now + rng.below(3);
+                    self.q.at(when, Op::GapRemove(zxid));
+                }
+                Op::GapRemove(zxid) => {
+                    self.remove_covered(zxid);
+                    self.gap = false;
                     return Some(Done::Snapshotted(zxid));
                 }
                 Op::Epoch { accepted, epoch } => {
@@ -430,10 +487,25 @@ impl MemDisk {
             f.reindex();
         }
         self.snaps.retain(|s| s.zxid <= to);
+        if self.snapping {
+            self.cancel_above = Some(to);
+        }
         self.roll = true;
         self.next_zxid = None;
         // Appends in flight were written before the cut: their fsyncs
         // report nothing past it (`Sync` checks the length).
+    }
+
+    /// `storage::remove_logs_covered_by`: the files before the newest one
+    /// starting at or below `zxid`, and that one when it holds nothing
+    /// past `zxid`.
+    fn remove_covered(&mut self, zxid: i64) {
+        let Some(last) = self.files.iter().rposition(|f| f.start <= zxid) else {
+            return;
+        };
+        let past = self.files[last].index.iter().any(|&(z, _)| z > zxid);
+        let n = if past { last } else { last + 1 };
+        self.files.drain(..n);
     }
 
     /// The log core's last fsync on the way out: everything written is
@@ -471,6 +543,8 @@ impl MemDisk {
             .retain(|f| f.bytes.len() >= txnlog::FileHeader::LEN);
         self.q = Sched::default();
         self.snapping = false;
+        self.cancel_above = None;
+        self.gap = false;
         self.roll = true;
         self.next_zxid = None;
         self.full_until = 0;
@@ -551,6 +625,16 @@ impl MemDisk {
         }
         if !tail.is_empty() && replayed == 0 {
             tail.clear();
+        }
+        // `storage::recover`: a snapshot whose own txn no log holds came
+        // from a leader's SNAP; the logs it covers go.
+        let logged = |z: i64| {
+            self.files
+                .iter()
+                .any(|f| f.index.binary_search_by_key(&z, |&(x, _)| x).is_ok())
+        };
+        if snap_zxid > 0 && !logged(snap_zxid) {
+            self.remove_covered(snap_zxid);
         }
         Ok(Recovered {
             tree,

@@ -414,9 +414,20 @@ impl Leader {
 
     /// The committed log (ascending), as the leadership ends: what a
     /// later leader starts from, as ZooKeeper's `committedLog` outlives
-    /// the leadership.
+    /// the leadership. The proposals still outstanding follow it: the
+    /// tree holds them, and a later DIFF from this log must not skip
+    /// them (ZooKeeper's `fastForwardDataBase` adds every logged txn to
+    /// its `committedLog` as the leadership ends).
     pub fn into_committed_log(self) -> VecDeque<(i64, Bytes)> {
-        self.committed_log
+        let mut log = self.committed_log;
+        let last = log.back().map_or(i64::MIN, |(z, _)| *z);
+        for (zxid, p) in self.outstanding.range(last.saturating_add(1)..) {
+            log.push_back((*zxid, p.data.clone()));
+        }
+        while log.len() > self.settings.commit_log_count.max(1) {
+            log.pop_front();
+        }
+        log
     }
 
     /// The epoch being led, once chosen.
