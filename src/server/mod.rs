@@ -539,7 +539,12 @@ async fn run_sequencer(b: SeqBoot) {
                 }
                 // Returning drops the channels: the log core flushes and
                 // stops, and the shards stop.
-                Action::Stop => return,
+                Action::Stop => {
+                    if let Some(q) = link.as_mut() {
+                        let _ = q.flush().await;
+                    }
+                    return;
+                }
                 other => match link.as_mut() {
                     Some(q) => match q.act(other).await {
                         Ok(None) => {}
@@ -553,6 +558,12 @@ async fn run_sequencer(b: SeqBoot) {
                     },
                     None => tracing::error!(action = ?other, "a quorum action standalone"),
                 },
+            }
+        }
+        if let Some(q) = link.as_mut() {
+            if q.flush().await.is_err() {
+                tracing::error!("the zab core stopped; the sequencer stops");
+                return;
             }
         }
         let wait = replica.next_wake_ms(clock.now());

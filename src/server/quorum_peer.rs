@@ -132,8 +132,9 @@ impl Link {
 
 /// A command for the zab core.
 pub enum ToZab {
-    /// A socket action of the replica.
-    Act(Action),
+    /// The socket actions of one step of the replica, in order (one
+    /// message a step: each message can cost the zab core a wake-up).
+    Acts(Vec<Action>),
     /// Accept learners on this quorum port (bound by the sequencer).
     Listen(std::net::TcpListener),
 }
@@ -191,9 +192,11 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
     let cmds = cmds.connect().await;
     while let Some(c) = cmds.recv().await {
         match c {
-            ToZab::Act(a) => {
-                if let Some(a) = io.act(a) {
-                    tracing::error!(action = ?a, "not an action for the zab core");
+            ToZab::Acts(acts) => {
+                for a in acts {
+                    if let Some(a) = io.act(a) {
+                        tracing::error!(action = ?a, "not an action for the zab core");
+                    }
                 }
             }
             ToZab::Listen(l) => io.listen(l),
@@ -210,6 +213,8 @@ pub struct QuorumLink {
     dirs: Dirs,
     inbox: Rc<Mailbox<Input>>,
     to_zab: ConnectedSender<ToZab>,
+    /// Socket actions not yet sent to the zab core ([`QuorumLink::flush`]).
+    batch: Vec<Action>,
 }
 
 impl QuorumLink {
@@ -225,12 +230,41 @@ impl QuorumLink {
             dirs,
             inbox,
             to_zab,
+            batch: Vec::new(),
         }
     }
 
-    /// Carries out one of the replica's quorum actions; hands back any
-    /// other. False: the zab core has stopped.
+    /// Sends the socket actions gathered so far to the zab core, as one
+    /// message. Err: the zab core has stopped.
+    pub async fn flush(&mut self) -> Result<(), ()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let acts = std::mem::take(&mut self.batch);
+        self.to_zab.send(ToZab::Acts(acts)).await.map_err(|_| ())
+    }
+
+    /// Carries out one of the replica's quorum actions (the socket ones
+    /// are gathered until [`QuorumLink::flush`], or until an action
+    /// carried out here); hands back any other. Err: the zab core has
+    /// stopped.
     pub async fn act(&mut self, a: Action) -> Result<Option<Action>, ()> {
+        let socket = matches!(
+            a,
+            Action::SendElection { .. }
+                | Action::ToLearner { .. }
+                | Action::CloseLearner { .. }
+                | Action::SendSnapshot { .. }
+                | Action::ToLeader { .. }
+                | Action::CloseLeader { .. }
+                | Action::ConnectLeader { .. }
+                | Action::StopListening
+        );
+        if socket {
+            self.batch.push(a);
+            return Ok(None);
+        }
+        self.flush().await?;
         match a {
             Action::Listen => {
                 let r = match shards::listen::peer_listener(self.quorum_listen, 1024) {
@@ -306,18 +340,6 @@ impl QuorumLink {
                     .detach();
                 }
             },
-            Action::SendElection { .. }
-            | Action::ToLearner { .. }
-            | Action::CloseLearner { .. }
-            | Action::SendSnapshot { .. }
-            | Action::ToLeader { .. }
-            | Action::CloseLeader { .. }
-            | Action::ConnectLeader { .. }
-            | Action::StopListening => {
-                if self.to_zab.send(ToZab::Act(a)).await.is_err() {
-                    return Err(());
-                }
-            }
             other => return Ok(Some(other)),
         }
         Ok(None)
