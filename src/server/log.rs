@@ -293,9 +293,7 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                     }
                     // A snapshot being written may be of a version past
                     // `to`: it lands first, and the cut removes it.
-                    while snapping.get() {
-                        glommio::timer::sleep(Duration::from_millis(5)).await;
-                    }
+                    snapshot_idle(&snapping).await;
                     let r = storage::truncate_log(&dirs, to).map_err(|e| e.to_string());
                     match &r {
                         Ok(()) => tracing::info!(zxid = format!("0x{to:x}"), "txn log truncated"),
@@ -335,38 +333,17 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
             }
             snapping.set(true);
             let done = snapping.clone();
-            let dir = dirs.snap.clone();
+            let dirs = dirs.clone();
             let compression = s.compression;
             let tx2 = tx.clone();
-            let zxid = tree.last_zxid;
-            // Serialising a big tree takes a while: a plain thread does it,
-            // from the frozen version, so neither reads nor writes wait.
-            let handle = std::thread::Builder::new()
-                .name("snapshot".into())
-                .spawn(move || {
-                    let t0 = Instant::now();
-                    let r = storage::write_snapshot(&dir, &tree, &sessions, compression);
-                    (r, t0.elapsed())
-                });
             glommio::spawn_local(async move {
-                let Ok(h) = handle else {
-                    done.set(false);
-                    return;
-                };
-                // Poll for the thread without blocking the executor.
-                while !h.is_finished() {
-                    glommio::timer::sleep(Duration::from_millis(5)).await;
-                }
-                let joined = h.join();
+                let r = write_snapshot(dirs, compression, tree, sessions, false).await;
                 done.set(false);
-                match joined {
-                    Ok((Ok(path), took)) => {
-                        crate::admin::counters::LOG.snapshot.add(took.as_micros() as u64);
-                        tracing::info!(file = %path.display(), ms = took.as_millis() as u64, "snapshot written");
+                match r {
+                    Ok(zxid) => {
                         let _ = tx2.send(FromLog::Snapshotted(zxid)).await;
                     }
-                    Ok((Err(e), _)) => tracing::error!(error = %e, "snapshot failed"),
-                    Err(_) => tracing::error!("the snapshot thread panicked"),
+                    Err(e) => tracing::error!(error = %e, "snapshot failed"),
                 }
             })
             .detach();
@@ -451,41 +428,71 @@ async fn close_gap(
     if let Some(lf) = current.take() {
         let _ = lf.file.close().await;
     }
-    while snapping.get() {
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    }
+    snapshot_idle(snapping).await;
+    write_snapshot(dirs.clone(), s.compression, tree, sessions, true).await
+}
+
+/// Writes a snapshot of `tree` on a plain thread (serialising a big tree
+/// takes a while; neither reads nor writes wait for it), and, when it
+/// closes a gap, removes the logs it covers. Its zxid, or why not.
+async fn write_snapshot(
+    dirs: Dirs,
+    compression: Compression,
+    tree: std::sync::Arc<crate::data::tree::Tree>,
+    sessions: Vec<(i64, i32)>,
+    closes_gap: bool,
+) -> Result<i64, String> {
     let zxid = tree.last_zxid;
-    let dirs = dirs.clone();
-    let compression = s.compression;
+    let (r, took) = on_thread("snapshot", move || {
+        let t0 = Instant::now();
+        let r =
+            storage::write_snapshot(&dirs.snap, &tree, &sessions, compression).and_then(|path| {
+                let removed = if closes_gap {
+                    storage::remove_logs_covered_by(&dirs, zxid)?.len()
+                } else {
+                    0
+                };
+                Ok((path, removed))
+            });
+        (r, t0.elapsed())
+    })
+    .await?;
+    let (path, removed) = r.map_err(|e| format!("the snapshot at 0x{zxid:x} failed: {e}"))?;
+    crate::admin::counters::LOG
+        .snapshot
+        .add(took.as_micros() as u64);
+    tracing::info!(
+        file = %path.display(),
+        ms = took.as_millis() as u64,
+        removed_logs = removed,
+        closes_gap,
+        "snapshot written"
+    );
+    Ok(zxid)
+}
+
+/// Runs `work` on a plain thread and waits for it without blocking the
+/// executor.
+async fn on_thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     let handle = std::thread::Builder::new()
-        .name("snapshot".into())
-        .spawn(move || {
-            let t0 = Instant::now();
-            let r = storage::write_snapshot(&dirs.snap, &tree, &sessions, compression)
-                .and_then(|path| Ok((path, storage::remove_logs_covered_by(&dirs, zxid)?)));
-            (r, t0.elapsed())
-        })
-        .map_err(|e| format!("cannot start the snapshot thread: {e}"))?;
+        .name(name.into())
+        .spawn(work)
+        .map_err(|e| format!("cannot start the {name} thread: {e}"))?;
     while !handle.is_finished() {
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
-    match handle.join() {
-        Ok((Ok((path, removed)), took)) => {
-            crate::admin::counters::LOG
-                .snapshot
-                .add(took.as_micros() as u64);
-            tracing::info!(
-                file = %path.display(),
-                ms = took.as_millis() as u64,
-                removed_logs = removed.len(),
-                "snapshot of the leader's SNAP written; the logs before it removed"
-            );
-            Ok(zxid)
-        }
-        Ok((Err(e), _)) => Err(format!(
-            "the snapshot of the leader's SNAP at 0x{zxid:x} failed: {e}"
-        )),
-        Err(_) => Err("the snapshot thread panicked".into()),
+    handle
+        .join()
+        .map_err(|_| format!("the {name} thread panicked"))
+}
+
+/// Waits until no snapshot is being written.
+async fn snapshot_idle(snapping: &std::cell::Cell<bool>) {
+    while snapping.get() {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -494,9 +501,7 @@ async fn close_gap(
 /// and closes the current log (it matters with `forceSync=no`).
 async fn finish(current: Option<LogFile>, snapping: &std::cell::Cell<bool>) {
     let t0 = Instant::now();
-    while snapping.get() {
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    }
+    snapshot_idle(snapping).await;
     if let Some(lf) = current {
         if let Err(e) = lf.file.fdatasync().await {
             tracing::error!(error = %e, "the last fsync of the txn log failed");
