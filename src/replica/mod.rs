@@ -703,6 +703,15 @@ impl Replica {
         self.peer.as_ref().map(|p| p.epochs())
     }
 
+    /// The zxids of the committed log a next leadership would start from
+    /// (tests).
+    #[cfg(test)]
+    pub(crate) fn committed_log_zxids(&self) -> Vec<i64> {
+        self.peer
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.committed_log_zxids())
+    }
+
     /// Whether a graceful stop has completed ([`Action::Stop`] returned).
     pub fn stopped(&self) -> bool {
         self.stopped

@@ -239,6 +239,8 @@ struct Net {
     next_handle: Handle,
     /// Epoch writes fail on these sids.
     epoch_fails: Vec<usize>,
+    /// Log appends fail on these sids.
+    append_fails: Vec<usize>,
     /// Everything each member did, in order.
     log: Vec<Vec<Action>>,
     /// Messages between members that cannot go through yet (from, to,
@@ -280,6 +282,7 @@ impl Net {
             links: Vec::new(),
             next_handle: 1,
             epoch_fails,
+            append_fails: Vec::new(),
             log: vec![Vec::new(), Vec::new(), Vec::new()],
             parked: Vec::new(),
             listening: [false; 3],
@@ -389,6 +392,9 @@ impl Net {
                         },
                     );
                 }
+            }
+            Action::Append(_) if self.append_fails.contains(&sid) => {
+                self.feed(sid, Input::LogFailed("No space left on device".into()))
             }
             Action::Append(t) => {
                 let z = t.last().map_or(0, |(t, _)| t.hdr.zxid);
@@ -520,6 +526,35 @@ fn a_follower_that_cannot_persist_the_epoch_never_acks_it() {
     // The other two go on without it.
     let leader = (2..=3).find(|&s| n.role(s) == Role::Leader);
     assert!(leader.is_some(), "2 and 3 form a quorum");
+}
+
+#[test]
+fn a_leader_whose_log_failed_keeps_no_cut_proposal_in_its_committed_log() {
+    // Seed 22560 of the replica simulation: the proposals a failed log
+    // write cut stayed in the committed log a later leadership sent
+    // DIFFs from.
+    let mut n = Net::new(Vec::new());
+    n.run(2000, &everyone);
+    assert_eq!(n.role(3), Role::Leader);
+    n.feed(3, connect(C));
+    n.run(100, &everyone);
+    let committed = n.r[2].published().last_zxid;
+    assert!(committed & 0xffff_ffff > 0, "a txn committed");
+    // Its followers cut off, the leader proposes another txn, and its log
+    // fails to write it: it leaves, its tree back at the durable version.
+    n.append_fails = vec![3];
+    n.feed(3, connect(ConnRef { shard: 0, conn: 8 }));
+    let isolated = |a: usize, b: usize| a == b || (a != 3 && b != 3);
+    n.run(50, &isolated);
+    let proposed = *appended(&n.log[2]).last().expect("proposed");
+    assert!(proposed > committed);
+    assert_ne!(n.role(3), Role::Leader);
+    assert_eq!(n.r[2].sequencer().tree().last_zxid, committed);
+    let log = n.r[2].committed_log_zxids();
+    assert!(
+        log.iter().all(|z| *z <= committed),
+        "the committed log holds {log:x?}, past the log's 0x{committed:x}"
+    );
 }
 
 /// An election notification from `from` (round 1, peer epoch 1).
