@@ -30,12 +30,13 @@
 //! exception, counted as stranded) and committed writes after the faults.
 //! A Replica's own assertion (a panic) fails its seed like a check.
 //!
-//! Three tests: `replicas_survive_faults` (the seeds above),
+//! Four tests: `replicas_survive_faults` (the seeds above),
 //! `replicas_stop_gracefully_under_faults` (1000 seeds,
 //! `SIM_REPLICA_STOP_SEEDS`, where half the clean crashes are graceful
 //! stops: `Input::Stop`, the shards drain, every accepted write is
-//! answered, `Action::Stop`; replay with `SIM_REPLICA_STOPS=1`), and
-//! `a_seed_replays_exactly`.
+//! answered, `Action::Stop`; replay with `SIM_REPLICA_STOPS=1`),
+//! `regression_seeds_pass` (seeds past the default count that once
+//! failed) and `a_seed_replays_exactly`.
 //!
 //! `SIM_REPLICA_SEEDS` sets how many seeds run (default 10000);
 //! `SIM_REPLICA_SEED=<n>` runs one with its trace printed. Every failure
@@ -1584,6 +1585,34 @@ fn replicas_survive_faults() {
 #[test]
 fn replicas_stop_gracefully_under_faults() {
     run_many(true, "SIM_REPLICA_STOP_SEEDS", 1_000);
+}
+
+/// Seeds past the default count that once failed (`docs/sim-findings.md`):
+/// they run with every `cargo test`, whatever `SIM_REPLICA_SEEDS` says.
+/// (A change to the Replica reshuffles what a seed does: each fix also has
+/// a unit test of its own.)
+const REGRESSION_SEEDS: &[u64] = &[16344, 22300, 22560, 48080];
+
+/// The [`REGRESSION_SEEDS`].
+#[test]
+fn regression_seeds_pass() {
+    if std::env::var("SIM_REPLICA_SEED").is_ok() {
+        return;
+    }
+    let failed: Vec<String> = REGRESSION_SEEDS
+        .iter()
+        .filter_map(|&seed| {
+            let (r, _, _) = run_seed_with(seed, false, false);
+            r.err().map(|e| {
+                format!(
+                    "seed {seed} ({:?}): {e}\n  replay: {}",
+                    shape(seed),
+                    replay_command(seed, false)
+                )
+            })
+        })
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 /// A seed replays exactly: the same trace and counts twice over (what a
