@@ -30,12 +30,13 @@
 //! exception, counted as stranded) and committed writes after the faults.
 //! A Replica's own assertion (a panic) fails its seed like a check.
 //!
-//! Three tests: `replicas_survive_faults` (the seeds above),
+//! Four tests: `replicas_survive_faults` (the seeds above),
 //! `replicas_stop_gracefully_under_faults` (1000 seeds,
 //! `SIM_REPLICA_STOP_SEEDS`, where half the clean crashes are graceful
 //! stops: `Input::Stop`, the shards drain, every accepted write is
-//! answered, `Action::Stop`; replay with `SIM_REPLICA_STOPS=1`), and
-//! `a_seed_replays_exactly`.
+//! answered, `Action::Stop`; replay with `SIM_REPLICA_STOPS=1`),
+//! `regression_seeds_pass` (seeds past the default count that once
+//! failed) and `a_seed_replays_exactly`.
 //!
 //! `SIM_REPLICA_SEEDS` sets how many seeds run (default 10000);
 //! `SIM_REPLICA_SEED=<n>` runs one with its trace printed. Every failure
@@ -44,7 +45,10 @@
 //! `snaplag`: snapshots are written later, may be skipped while another
 //! is written, and a crash loses one in flight)
 //! switches fault kinds off (a seed then runs differently: replay it with
-//! the same setting, as the printed command does).
+//! the same setting, as the printed command does). With `SIM_REPLICA_SEED`,
+//! `SIM_REPLICA_LOG=<filter>` (e.g. `info`, `corral=debug`) puts the
+//! Replicas' own tracing into the printed trace, each line after the step
+//! that logged it (`s<n> | ...`).
 
 #[path = "common/lin.rs"]
 mod lin;
@@ -74,8 +78,49 @@ use memdisk::{DiskParams, Done, MemDisk};
 use rng::SplitMix as Rng;
 use simclient::{ClientParams, Clients, ToMember};
 use simnet::{LinkId, NetEvent, NetParams, Sched, SimNet};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+
+thread_local! {
+    /// What the Replicas logged since the last step (`SIM_REPLICA_LOG`).
+    static REPLICA_LOG: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The `tracing` writer of `SIM_REPLICA_LOG`: into [`REPLICA_LOG`].
+struct ReplicaLog;
+
+impl std::io::Write for ReplicaLog {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        REPLICA_LOG.with(|l| l.borrow_mut().extend_from_slice(b));
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends the Replicas' tracing to the trace, with `filter`.
+fn log_replicas(filter: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(|| ReplicaLog)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+/// Takes what the Replicas logged since the last call, a line each.
+fn take_replica_log() -> Vec<String> {
+    REPLICA_LOG.with(|l| {
+        let b = std::mem::take(&mut *l.borrow_mut());
+        String::from_utf8_lossy(&b)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    })
+}
 
 /// The wall clock at the simulation's time 0.
 const WALL0: i64 = 1_700_000_000_000;
@@ -553,6 +598,12 @@ impl Sim {
         let acts = r.step(now);
         let wake = self.now + r.next_wake_ms(now).max(1);
         self.stats.steps += 1;
+        if self.trace.is_some() {
+            let sid = self.members[m].sid;
+            for l in take_replica_log() {
+                self.t(|| format!("s{sid} | {l}"));
+            }
+        }
         for a in acts {
             self.action(m, a)?;
             if self.members[m].replica.is_none() {
@@ -639,6 +690,11 @@ impl Sim {
         let settings = self.settings(m);
         let now = self.now_of();
         let r = Replica::new(settings, rec.tree, rec.sessions, Some(start), now);
+        if self.trace.is_some() {
+            for l in take_replica_log() {
+                self.t(|| format!("s{sid} | {l}"));
+            }
+        }
         self.net.restart(m);
         let mb = &mut self.members[m];
         mb.boot = self.net.boot(m);
@@ -1188,6 +1244,11 @@ impl Sim {
         // A member that does not serve publishes what it loaded (its log
         // may hold txns that never commit): no client sees it.
         let role = self.members[m].role.get();
+        if self.trace.is_some() && z != self.members[m].version.as_ref().map_or(-1, |v| v.last_zxid)
+        {
+            let d = v.digest();
+            self.t(|| format!("s{sid} PUBLISH {z:#x} digest {d:#x} ({role:?})"));
+        }
         if !role.serving() {
             return Ok(());
         }
@@ -1439,6 +1500,9 @@ fn run_many(stops: bool, seeds_var: &str, default: u64) {
             return;
         }
         let seed: u64 = one.parse().expect("SIM_REPLICA_SEED is a number");
+        if let Ok(filter) = std::env::var("SIM_REPLICA_LOG") {
+            log_replicas(&filter);
+        }
         let (r, tr, stats) = run_seed_with(seed, true, stops);
         for l in tr.unwrap_or_default() {
             println!("{l}");
@@ -1521,6 +1585,34 @@ fn replicas_survive_faults() {
 #[test]
 fn replicas_stop_gracefully_under_faults() {
     run_many(true, "SIM_REPLICA_STOP_SEEDS", 1_000);
+}
+
+/// Seeds past the default count that once failed (`docs/sim-findings.md`):
+/// they run with every `cargo test`, whatever `SIM_REPLICA_SEEDS` says.
+/// (A change to the Replica reshuffles what a seed does: each fix also has
+/// a unit test of its own.)
+const REGRESSION_SEEDS: &[u64] = &[16344, 22300, 22560, 48080];
+
+/// The [`REGRESSION_SEEDS`].
+#[test]
+fn regression_seeds_pass() {
+    if std::env::var("SIM_REPLICA_SEED").is_ok() {
+        return;
+    }
+    let failed: Vec<String> = REGRESSION_SEEDS
+        .iter()
+        .filter_map(|&seed| {
+            let (r, _, _) = run_seed_with(seed, false, false);
+            r.err().map(|e| {
+                format!(
+                    "seed {seed} ({:?}): {e}\n  replay: {}",
+                    shape(seed),
+                    replay_command(seed, false)
+                )
+            })
+        })
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 /// A seed replays exactly: the same trace and counts twice over (what a

@@ -510,7 +510,29 @@ impl Replica {
         }
         if let Some(p) = self.peer.as_mut() {
             self.out.extend(p.take_out());
+            if let Some(v) = p.take_replaced() {
+                self.tree_replaced(v);
+            }
         }
+    }
+
+    /// The peer replaced the sequencer's tree (a SNAP, a reload after a
+    /// TRUNC): the shards get it at once, with what waited to go out with
+    /// the version they had, and snapshots take it. (The version the shards
+    /// had may hold txns the reload took back: served read-only, written
+    /// as a snapshot, or sent as a SNAP, it would spread them.)
+    fn tree_replaced(&mut self, v: Arc<Tree>) {
+        let old = std::mem::replace(&mut self.published, v.clone());
+        for u in &mut self.waiting {
+            if Arc::ptr_eq(&u.version, &old) {
+                u.zxid = v.last_zxid;
+                u.version = v.clone();
+            }
+        }
+        self.out.push(Action::Publish {
+            version: v,
+            items: vec![Vec::new(); self.shards],
+        });
     }
 
     /// What may be published: durable alone, committed in an ensemble.
@@ -679,6 +701,15 @@ impl Replica {
     /// The epochs as written (an ensemble member).
     pub fn epochs(&self) -> Option<Epochs> {
         self.peer.as_ref().map(|p| p.epochs())
+    }
+
+    /// The zxids of the committed log a next leadership would start from
+    /// (tests).
+    #[cfg(test)]
+    pub(crate) fn committed_log_zxids(&self) -> Vec<i64> {
+        self.peer
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.committed_log_zxids())
     }
 
     /// Whether a graceful stop has completed ([`Action::Stop`] returned).

@@ -152,6 +152,9 @@ pub(super) struct Peer {
     snap_base: Arc<Tree>,
     /// A leader's commits past `snap_base`.
     unpublished_commits: VecDeque<(i64, Bytes)>,
+    /// The sequencer's tree was replaced (a SNAP, a reload after TRUNC):
+    /// the replica publishes it in place of what the shards have.
+    replaced: Option<Arc<Tree>>,
 }
 
 impl Peer {
@@ -189,6 +192,7 @@ impl Peer {
             snap_base: published.clone(),
             published,
             unpublished_commits: Default::default(),
+            replaced: None,
         }
     }
 
@@ -232,6 +236,36 @@ impl Peer {
         {
             self.unpublished_commits.pop_front();
         }
+    }
+
+    /// The zxids of the committed log kept between leaderships (tests).
+    #[cfg(test)]
+    pub(super) fn committed_log_zxids(&self) -> Vec<i64> {
+        self.recent.iter().map(|(z, _)| *z).collect()
+    }
+
+    /// The tree that replaced the sequencer's since the last call, if any:
+    /// the replica publishes it (see [`Peer::tree_replaced`]).
+    pub(super) fn take_replaced(&mut self) -> Option<Arc<Tree>> {
+        self.replaced.take()
+    }
+
+    /// The sequencer's tree was replaced (a SNAP, or a reload after a
+    /// TRUNC or a failed write): the version the shards had is no longer
+    /// this member's history. A reload may even go back below it, past
+    /// txns the cut took out of the log (seed 16344: a member that logged
+    /// 0x100000015 as leader, reloaded at 0x100000014 by a TRUNC, kept
+    /// the 0x100000015 tree as its published version; leaving the leader,
+    /// `stop_serving` raised `committed` to it, the next batch published
+    /// it, `set_published` made it the SNAP base, and as the next leader it
+    /// sent that tree under a SNAP of 0x100000014). The replaced tree is
+    /// what is published from now on, and what a SNAP builds on.
+    fn tree_replaced(&mut self, seq: &Sequencer) {
+        let v = Arc::new(seq.tree().clone());
+        self.published = v.clone();
+        self.snap_base = v.clone();
+        self.unpublished_commits.clear();
+        self.replaced = Some(v);
     }
 
     /// When [`Peer::tick`] next has work (ms from `now`).
@@ -490,6 +524,7 @@ impl Peer {
                     // is not the one the leader's sync builds on.
                     short = r.tree.last_zxid < to;
                     seq.install_tree(r.tree, &r.sessions, now.wall_ms);
+                    self.tree_replaced(seq);
                 }
                 self.committed = seq.tree().last_zxid;
                 if short && !relook {
@@ -710,6 +745,7 @@ impl Peer {
                     self.log_floor = self.log_floor.max(to);
                     self.committed = to;
                     seq.install_tree(tree, &sessions, now.wall_ms);
+                    self.tree_replaced(seq);
                     if before > to {
                         // The own log holds txns past the snapshot (an old
                         // epoch's, never committed): recovery would replay
@@ -851,8 +887,17 @@ impl Peer {
         self.stop_serving(seq);
         if reload {
             self.uncommitted.clear();
-            self.recent.retain(|(z, _)| *z <= durable);
         }
+        // The committed log a next leadership starts from ends where the
+        // log does, reload or not: the replica may already have put the
+        // tree back at the durable version (`Replica::rollback`), while
+        // `recent` still holds what the cut takes out of the log (a
+        // leader's outstanding proposals, from `into_committed_log`; a
+        // learner's, applied going LOOKING). Kept, they went out in a
+        // later DIFF as committed history (seed 22560: a leader whose log
+        // failed after proposing 0x300000002 and 0x300000003 led again
+        // at 0x500000004 and sent both to a learner at 0x200000006).
+        self.recent.retain(|(z, _)| *z <= durable);
         self.to_log.push(Action::Truncate {
             to: durable,
             reload,

@@ -4,7 +4,9 @@ use super::*;
 use crate::data::acl::AclPolicy;
 use crate::data::prep::WriteOp;
 use crate::protocol::jute;
-use crate::quorum::zab::wire::pkt;
+use crate::quorum::election::{Notification, ServerState};
+use crate::quorum::make_zxid;
+use crate::quorum::zab::wire::{self, pkt};
 use crate::replica::msg::ConnRef;
 use crate::replica::sequencer::RoleCell;
 
@@ -207,6 +209,27 @@ fn a_dropped_close_tracks_its_session_again() {
 
 // ---- three replicas in memory ----
 
+/// Member `sid` of {1, 2, 3}, with quick timers.
+fn quorum_config(sid: Sid) -> QuorumConfig {
+    QuorumConfig {
+        me: sid,
+        quorum: QuorumMaj::new([1, 2, 3], []),
+        observer: false,
+        election: ElectionSettings {
+            finalize_wait_ms: 20,
+            min_notification_interval_ms: 20,
+            max_notification_interval_ms: 200,
+        },
+        config: Vec::new(),
+        config_servers: String::new(),
+        tick_ms: 100,
+        init_limit: 10,
+        sync_limit: 5,
+        read_only_mode: false,
+        snapshot_size_factor: 0.33,
+    }
+}
+
 /// Three members (sids 1..=3) wired together in memory: every action is
 /// carried out at once, in order, with instant disks.
 struct Net {
@@ -216,6 +239,8 @@ struct Net {
     next_handle: Handle,
     /// Epoch writes fail on these sids.
     epoch_fails: Vec<usize>,
+    /// Log appends fail on these sids.
+    append_fails: Vec<usize>,
     /// Everything each member did, in order.
     log: Vec<Vec<Action>>,
     /// Messages between members that cannot go through yet (from, to,
@@ -233,26 +258,9 @@ struct Net {
 
 impl Net {
     fn new(epoch_fails: Vec<usize>) -> Net {
-        let quorum = QuorumMaj::new([1, 2, 3], []);
         let r = (1..=3)
             .map(|sid| {
-                let config = QuorumConfig {
-                    me: sid,
-                    quorum: quorum.clone(),
-                    observer: false,
-                    election: ElectionSettings {
-                        finalize_wait_ms: 20,
-                        min_notification_interval_ms: 20,
-                        max_notification_interval_ms: 200,
-                    },
-                    config: Vec::new(),
-                    config_servers: String::new(),
-                    tick_ms: 100,
-                    init_limit: 10,
-                    sync_limit: 5,
-                    read_only_mode: false,
-                    snapshot_size_factor: 0.33,
-                };
+                let config = quorum_config(sid);
                 Replica::new(
                     settings(sid),
                     Tree::new(),
@@ -274,6 +282,7 @@ impl Net {
             links: Vec::new(),
             next_handle: 1,
             epoch_fails,
+            append_fails: Vec::new(),
             log: vec![Vec::new(), Vec::new(), Vec::new()],
             parked: Vec::new(),
             listening: [false; 3],
@@ -383,6 +392,9 @@ impl Net {
                         },
                     );
                 }
+            }
+            Action::Append(_) if self.append_fails.contains(&sid) => {
+                self.feed(sid, Input::LogFailed("No space left on device".into()))
             }
             Action::Append(t) => {
                 let z = t.last().map_or(0, |(t, _)| t.hdr.zxid);
@@ -514,4 +526,145 @@ fn a_follower_that_cannot_persist_the_epoch_never_acks_it() {
     // The other two go on without it.
     let leader = (2..=3).find(|&s| n.role(s) == Role::Leader);
     assert!(leader.is_some(), "2 and 3 form a quorum");
+}
+
+#[test]
+fn a_leader_whose_log_failed_keeps_no_cut_proposal_in_its_committed_log() {
+    // Seed 22560 of the replica simulation: the proposals a failed log
+    // write cut stayed in the committed log a later leadership sent
+    // DIFFs from.
+    let mut n = Net::new(Vec::new());
+    n.run(2000, &everyone);
+    assert_eq!(n.role(3), Role::Leader);
+    n.feed(3, connect(C));
+    n.run(100, &everyone);
+    let committed = n.r[2].published().last_zxid;
+    assert!(committed & 0xffff_ffff > 0, "a txn committed");
+    // Its followers cut off, the leader proposes another txn, and its log
+    // fails to write it: it leaves, its tree back at the durable version.
+    n.append_fails = vec![3];
+    n.feed(3, connect(ConnRef { shard: 0, conn: 8 }));
+    let isolated = |a: usize, b: usize| a == b || (a != 3 && b != 3);
+    n.run(50, &isolated);
+    let proposed = *appended(&n.log[2]).last().expect("proposed");
+    assert!(proposed > committed);
+    assert_ne!(n.role(3), Role::Leader);
+    assert_eq!(n.r[2].sequencer().tree().last_zxid, committed);
+    let log = n.r[2].committed_log_zxids();
+    assert!(
+        log.iter().all(|z| *z <= committed),
+        "the committed log holds {log:x?}, past the log's 0x{committed:x}"
+    );
+}
+
+/// An election notification from `from` (round 1, peer epoch 1).
+fn notification(from: Sid, state: ServerState, leader: Sid, zxid: i64) -> Input {
+    let n = Notification::new(state, leader, zxid, 1, 1, Bytes::new());
+    Input::Peer(PeerInput::Election(from, n.encode()))
+}
+
+#[test]
+fn a_reload_after_trunc_replaces_the_published_version() {
+    // Seed 16344 of the replica simulation: a member whose log held an
+    // uncommitted 0x100000002 was cut back to 0x100000001 by a TRUNC and
+    // reloaded, but kept the 0x100000002 tree as the version it had
+    // published; it published it again, and as the next leader sent it
+    // under a SNAP of 0x100000001.
+    let (logged, to) = (make_zxid(1, 2), make_zxid(1, 1));
+    let mut tree = Tree::new();
+    tree.last_zxid = logged;
+    let start = QuorumStart {
+        config: quorum_config(1),
+        epochs: Epochs {
+            current: 1,
+            accepted: 1,
+        },
+        committed_log: VecDeque::new(),
+    };
+    let mut r = Replica::new(settings(1), tree, Vec::new(), Some(start), at(0));
+    let a = r.step(at(0));
+    assert!(a.iter().any(|a| matches!(a, Action::ProbeCanLead { .. })));
+    r.feed(Input::CanLead(true), at(1));
+    r.step(at(1));
+    // 2 leads an established ensemble, with less than this member logged.
+    r.feed(notification(2, ServerState::Leading, 2, to), at(2));
+    r.feed(notification(3, ServerState::Following, 2, to), at(2));
+    let a = r.step(at(2));
+    let g = a
+        .iter()
+        .find_map(|a| match a {
+            Action::ConnectLeader {
+                generation, sid: 2, ..
+            } => Some(*generation),
+            _ => None,
+        })
+        .expect("follows 2");
+    r.feed(Input::Peer(PeerInput::LeaderUp(g)), at(3));
+    r.step(at(3));
+    let info = wire::leader_info(make_zxid(2, 0));
+    r.feed(Input::Peer(PeerInput::FromLeader(g, info)), at(4));
+    let a = r.step(at(4));
+    assert!(a.iter().any(|a| matches!(
+        a,
+        Action::PersistEpoch {
+            kind: EpochKind::Accepted,
+            epoch: 2
+        }
+    )));
+    r.feed(
+        Input::EpochPersisted {
+            kind: EpochKind::Accepted,
+            epoch: 2,
+            result: Ok(()),
+        },
+        at(5),
+    );
+    r.step(at(5));
+    let trunc = QuorumPacket::new(pkt::TRUNC, to);
+    r.feed(Input::Peer(PeerInput::FromLeader(g, trunc)), at(6));
+    let a = r.step(at(6));
+    assert!(
+        a.iter()
+            .any(|a| matches!(a, Action::Truncate { to: t, reload: true } if *t == to)),
+        "{a:?}"
+    );
+    let mut reloaded = Tree::new();
+    reloaded.last_zxid = to;
+    let reloaded = Box::new(Reloaded {
+        tree: reloaded,
+        sessions: Vec::new(),
+    });
+    r.feed(
+        Input::Truncated {
+            to,
+            result: Ok(Some(reloaded)),
+        },
+        at(7),
+    );
+    let mut acts = r.step(at(7));
+    assert_eq!(
+        r.published().last_zxid,
+        to,
+        "the reloaded tree is the published version"
+    );
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::Publish { version, .. } if version.last_zxid == to)));
+    // The link drops before NEWLEADER: LOOKING again; a snapshot falls due.
+    r.feed(
+        Input::Peer(PeerInput::LeaderDown(g, "closed".into())),
+        at(8),
+    );
+    acts.extend(r.step(at(8)));
+    r.feed(Input::CanLead(true), at(9));
+    r.feed(Input::SnapshotDue, at(9));
+    acts.extend(r.step(at(9)));
+    assert_eq!(r.published().last_zxid, to);
+    for a in &acts {
+        match a {
+            Action::Publish { version: v, .. } => assert!(v.last_zxid <= to, "publishes {v:?}"),
+            Action::Snapshot { tree: t, .. } => assert!(t.last_zxid <= to, "snapshots {t:?}"),
+            _ => {}
+        }
+    }
 }

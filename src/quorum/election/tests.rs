@@ -355,6 +355,39 @@ fn a_worse_vote_during_the_finalize_wait_is_dropped_and_restarts_it() {
 }
 
 #[test]
+fn a_later_round_ends_the_finalize_wait() {
+    // Seed 22300 of the replica simulation: 5 finalizes round 1 while the
+    // others, having followed it in vain, look again in later rounds.
+    let q = QuorumMaj::new([1, 2, 3, 4, 5], []);
+    let mut e = election(5, &q);
+    e.look(0, 0, 0);
+    e.receive(1, looking(5, 0, 1, 0), 10);
+    e.receive(2, looking(5, 0, 1, 0), 11);
+    assert_eq!(e.next_deadline(), Some(211), "a quorum: the finalize wait");
+    // 4 looks again in round 2, for itself: a worse vote, a later round.
+    let a = e.receive(4, looking(4, 0, 2, 0), 100);
+    assert!(decided(&a).is_none());
+    assert_eq!(e.logical_clock(), 2, "5 joins round 2");
+    let s = sends(&a);
+    assert_eq!(s.len(), 4, "its vote to every other voter: {s:?}");
+    assert!(s
+        .iter()
+        .all(|(_, n)| (n.leader, n.election_epoch) == (5, 2)));
+    // Round 1's quorum is gone: nothing is decided at its deadline.
+    assert!(decided(&e.timeout(211)).is_none());
+    // Round 2 agrees on 5 (4 included, its vote beaten): 5 leads.
+    e.receive(4, looking(5, 0, 2, 0), 220);
+    e.receive(3, looking(5, 0, 2, 0), 221);
+    let t = e.next_deadline().expect("finalizing round 2");
+    let (state, vote, support) = decided(&e.timeout(t)).expect("decides");
+    assert_eq!(
+        (state, vote.leader, vote.election_epoch),
+        (ServerState::Leading, 5, 2)
+    );
+    assert_eq!(support, Support::Round(vec![3, 4, 5]));
+}
+
+#[test]
 fn a_decided_peer_answers_a_looking_one_with_its_vote() {
     let q = QuorumMaj::new([1, 2, 3], []);
     let mut e = election(2, &q);
