@@ -15,6 +15,7 @@ pub mod ops;
 pub mod protocol;
 pub mod quorum;
 pub mod replica;
+pub mod security;
 pub mod server;
 pub mod storage;
 

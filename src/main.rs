@@ -320,6 +320,7 @@ fn run(cli: Cli) -> Result<(), String> {
         stop,
         quorum,
         initial_config,
+        client_tls: client_tls(&c)?,
         ..settings_from(&c, core_map)
     };
     server::run(settings).map_err(|e| e.to_string())
@@ -478,6 +479,8 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         policy: corral::data::acl::AclPolicy {
             skip: c.skip_acl,
             super_digest: c.super_digest.clone(),
+            x509: c.client_tls.is_some(),
+            x509_super_user: c.x509_super_user.clone(),
         },
         eager_acl_check: c.enable_eager_acl_check,
         extended_types: c.extended_types_enabled,
@@ -530,5 +533,35 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        client_tls: None,
     }
+}
+
+/// The client ports' TLS: the stores are read and checked here, so that a
+/// bad one stops the start with its key named.
+fn client_tls(c: &Config) -> Result<Option<server::ClientTls>, String> {
+    let Some(settings) = c.client_tls.clone() else {
+        return Ok(None);
+    };
+    let config = corral::security::tls::server_config(&settings).map_err(|e| e.to_string())?;
+    let limit = c
+        .property("zookeeper.netty.server.outstandingHandshake.limit")
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|_| {
+                format!("netty.server.outstandingHandshake.limit: {v:?} is not a number")
+            })
+        })
+        .transpose()?
+        .filter(|&n| n > 0)
+        .map(|n| n as usize);
+    Ok(Some(server::ClientTls {
+        settings,
+        config,
+        secure_addr: c
+            .secure_client_port
+            .map(|p| std::net::SocketAddr::new(c.secure_client_port_address, p)),
+        unified: c.client_port_unification,
+        reload: c.client_cert_reload,
+        handshake_limit: limit,
+    }))
 }

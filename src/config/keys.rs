@@ -4,44 +4,83 @@
 
 use super::*;
 
+/// Why corral refuses to start with a setting, if it does: the setting
+/// turns on something corral does not do (yet), and serving without it
+/// would be less safe than the operator asked for. `key` is the zoo.cfg
+/// spelling (property name without `zookeeper.`).
+pub(super) fn refused(key: &str, value: &str) -> Option<String> {
+    let on = value.trim().eq_ignore_ascii_case("true");
+    let k = key;
+    let not_yet = |what: &str| {
+        Some(format!(
+            "{what} is not supported by corral yet; remove the key (or set it to false) to start"
+        ))
+    };
+    match k {
+        "sslQuorum" | "portUnification" if on => {
+            not_yet("TLS between servers (sslQuorum, portUnification)")
+        }
+        "quorum.auth.enableSasl"
+        | "quorum.auth.serverRequireSasl"
+        | "quorum.auth.learnerRequireSasl"
+            if on =>
+        {
+            not_yet("SASL between servers")
+        }
+        "sessionRequireClientSASLAuth" | "enforce.auth.enabled" if on => {
+            not_yet("enforcing client authentication")
+        }
+        "admin.forceHttps" | "admin.portUnification" if on => not_yet("HTTPS on the AdminServer"),
+        "fips-mode" if on => not_yet("FIPS mode"),
+        "netty.server.earlyDropSecureConnectionHandshakes" if on => {
+            not_yet("dropping TLS handshakes early")
+        }
+        "ssl.sslProvider" | "ssl.quorum.sslProvider"
+            if !value.trim().is_empty() && !value.trim().eq_ignore_ascii_case("JDK") =>
+        {
+            Some(format!(
+                "{value:?}: corral's TLS stack is rustls; leave the key unset or JDK"
+            ))
+        }
+        _ if k == "authProvider" || k.starts_with("authProvider.") => {
+            let class = value.trim();
+            if class == super::tls::X509_PROVIDER
+                || class == "org.apache.zookeeper.server.auth.DigestAuthenticationProvider"
+                || class == "org.apache.zookeeper.server.auth.IPAuthenticationProvider"
+            {
+                None
+            } else if class == "org.apache.zookeeper.server.auth.SASLAuthenticationProvider" {
+                not_yet("SASL authentication")
+            } else {
+                Some(format!(
+                    "{class}: corral has no such authentication provider (it has the digest, ip and x509 ones)"
+                ))
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Why corral ignores a setting ZooKeeper implements in Java, if it does.
 /// `key` is the zoo.cfg spelling (property name without `zookeeper.`).
 pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
-    const TLS: &str = "TLS is not supported by corral; ignored";
-    const SASL: &str = "SASL/Kerberos authentication is not supported by corral; ignored";
     let k = key;
     let any = |names: &[&str]| names.contains(&k);
-    if any(&[
-        "secureClientPort",
-        "secureClientPortAddress",
-        "sslQuorum",
-        "sslQuorumReloadCertFiles",
-        "portUnification",
-        "client.portUnification",
-        "client.certReload",
-        "X509AuthenticationProvider.superUser",
-        "netty.server.earlyDropSecureConnectionHandshakes",
-        "netty.server.outstandingHandshake.limit",
-        "outstandingHandshake.limit",
-        "fips-mode",
-    ]) || k.starts_with("ssl.")
+    if k.starts_with("ssl.quorum.")
+        || any(&["sslQuorumReloadCertFiles", "quorum.cnxn.threads.size"])
     {
-        return Some(TLS);
+        return Some("used only by TLS between servers, which corral does not support; ignored");
     }
     if any(&[
-        "quorum.cnxn.threads.size",
-        "sessionRequireClientSASLAuth",
         "superUser",
         "allowSaslFailedClients",
+        "enforce.auth.schemes",
     ]) || k.starts_with("quorum.auth.")
         || k.starts_with("kerberos.")
         || k.starts_with("sasl.")
         || k.starts_with("superUser.")
     {
-        return Some(SASL);
-    }
-    if k == "authProvider" || k.starts_with("authProvider.") {
-        return Some("Java authentication provider classes are not supported by corral; ignored");
+        return Some("used only by SASL authentication, which corral does not support; ignored");
     }
     if any(&["serverCnxnFactory", "watchManagerName", "audit.impl.class"]) {
         return Some("selects a Java implementation class; corral has its own; ignored");
@@ -53,9 +92,6 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
         return Some(
             "JVM pause monitoring does not apply to corral (its stall monitor is set with corral.stallThresholdMs); ignored",
         );
-    }
-    if k == "admin.portUnification" || k == "admin.forceHttps" {
-        return Some("TLS on the AdminServer is not supported by corral; it serves plain HTTP");
     }
     if k == "metricsProvider.className"
         && value != DEFAULT_METRICS_PROVIDER

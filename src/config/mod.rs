@@ -44,6 +44,7 @@ mod props;
 mod quorum;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 mod values;
 
 use crate::protocol::fourlw::Cmd;
@@ -268,8 +269,18 @@ pub struct Config {
     pub client_port: u16,
     /// `clientPortAddress`; 0.0.0.0 when a zoo.cfg does not set it.
     pub client_port_address: IpAddr,
-    /// `secureClientPort` (TLS; parsed, not served by corral).
+    /// `secureClientPort`: the TLS client port (`None`: off).
     pub secure_client_port: Option<u16>,
+    /// `secureClientPortAddress`; 0.0.0.0 when not set.
+    pub secure_client_port_address: IpAddr,
+    /// `client.portUnification`: the plain client port takes TLS too.
+    pub client_port_unification: bool,
+    /// The client ports' TLS settings (`ssl.*`), when a TLS port is on.
+    pub client_tls: Option<tls::TlsSettings>,
+    /// `client.certReload`: new TLS connections follow a changed store.
+    pub client_cert_reload: bool,
+    /// `X509AuthenticationProvider.superUser`: the x509 id that is super.
+    pub x509_super_user: Option<String>,
     /// `observerMasterPort`.
     pub observer_master_port: Option<u16>,
     /// `clientPortListenBacklog`; `None` = OS default.
@@ -488,6 +499,11 @@ fn zk_defaults() -> Config {
         client_port: 2181,
         client_port_address: any,
         secure_client_port: None,
+        secure_client_port_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        client_port_unification: false,
+        client_tls: None,
+        client_cert_reload: false,
+        x509_super_user: None,
         observer_master_port: None,
         client_port_listen_backlog: None,
         max_client_cnxns: 60,
@@ -638,8 +654,9 @@ pub fn parse_str(
 pub fn load_builtin(jvm_flags: &BTreeMap<String, String>) -> Result<Loaded, ConfigError> {
     let mut p = Parser::new("(built-in defaults)", jvm_flags);
     let mut cfg = Config::builtin_defaults();
-    p.warn_java_only_flags();
+    p.warn_java_only_flags()?;
     p.resolve_properties(&mut cfg)?;
+    p.resolve_client_tls(&mut cfg, &|p: &Path| std::fs::read(p).map(decode_text))?;
     cfg.properties = p.props;
     Ok(Loaded {
         config: cfg,

@@ -18,7 +18,7 @@ pub(super) struct FileState {
     pub(super) data_dir: Option<PathBuf>,
     pub(super) client_port: Option<(u16, Location)>,
     pub(super) client_port_address: Option<(IpAddr, Location)>,
-    pub(super) secure_client_port_address: Option<Location>,
+    pub(super) secure_client_port_address: Option<(IpAddr, Location)>,
     pub(super) min_session_timeout: Option<(i64, Location)>,
     pub(super) max_session_timeout: Option<(i64, Location)>,
     pub(super) tick_time: Option<u32>,
@@ -101,22 +101,37 @@ impl Parser {
         kept
     }
 
-    pub(super) fn warn_java_only_flags(&mut self) {
+    pub(super) fn warn_java_only_flags(&mut self) -> Result<(), ConfigError> {
+        for (name, value) in &self.props {
+            let refusal = if name == "java.security.auth.login.config" {
+                Some(
+                    "SASL (a JAAS file) is not supported by corral yet; remove the flag to start"
+                        .to_string(),
+                )
+            } else {
+                name.strip_prefix("zookeeper.")
+                    .and_then(|k| refused(k, value))
+            };
+            if let Some(problem) = refusal {
+                return Err(ConfigError::invalid(
+                    Location::JvmFlag,
+                    name.clone(),
+                    problem,
+                ));
+            }
+        }
         let flagged: Vec<(String, &'static str)> = self
             .props
             .iter()
             .filter_map(|(name, value)| {
-                let reason = if name == "java.security.auth.login.config" {
-                    Some("SASL/Kerberos authentication is not supported by corral; ignored")
-                } else {
-                    java_only(name.strip_prefix("zookeeper.")?, value)
-                };
+                let reason = java_only(name.strip_prefix("zookeeper.")?, value);
                 reason.map(|r| (name.clone(), r))
             })
             .collect();
         for (name, reason) in flagged {
             self.warn(&Location::JvmFlag, &name, reason);
         }
+        Ok(())
     }
 
     /// One zoo.cfg entry, mirroring the if/else chain of `parseProperties`.
@@ -132,6 +147,9 @@ impl Parser {
         let v = e.value.as_str();
         let bad = |p: String| ConfigError::invalid(at.clone(), key, p);
 
+        if let Some(problem) = refused(key, v) {
+            return Err(bad(problem));
+        }
         if let Some(reason) = java_only(key, v) {
             self.warn(&at, key, reason);
         }
@@ -166,7 +184,9 @@ impl Parser {
                 let n = decimal_in(v, 0, 65535).map_err(bad)?;
                 cfg.secure_client_port = u16::try_from(n).ok().filter(|&p| p != 0);
             }
-            "secureClientPortAddress" => st.secure_client_port_address = Some(at.clone()),
+            "secureClientPortAddress" => {
+                st.secure_client_port_address = Some((ip_addr(v).map_err(bad)?, at.clone()));
+            }
             "observerMasterPort" => {
                 let n = decimal_in(v, INT_MIN, 65535).map_err(bad)?;
                 cfg.observer_master_port = u16::try_from(n).ok().filter(|&p| p != 0);
@@ -387,14 +407,16 @@ impl Parser {
             }
             (None, None) => {}
         }
-        if cfg.secure_client_port.is_none() {
-            if let Some(at) = &st.secure_client_port_address {
+        match (&cfg.secure_client_port, &st.secure_client_port_address) {
+            (None, Some((_, at))) => {
                 return Err(ConfigError::invalid(
                     at.clone(),
                     "secureClientPortAddress",
                     "is set but secureClientPort is not",
                 ));
             }
+            (Some(_), Some((a, _))) => cfg.secure_client_port_address = *a,
+            _ => {}
         }
 
         if let Some(t) = st.tick_time {
@@ -462,7 +484,7 @@ pub(super) fn parse_with(
     env: &Env<'_>,
 ) -> Result<Loaded, ConfigError> {
     let mut p = Parser::new(file, jvm_flags);
-    p.warn_java_only_flags();
+    p.warn_java_only_flags()?;
     let entries = parse_java_properties(text, file)?;
     let entries = p.dedupe(entries);
     let has_dynamic_file = entries.iter().any(|e| e.key == "dynamicConfigFile");
@@ -477,6 +499,7 @@ pub(super) fn parse_with(
         cfg.sync_enabled = b;
     }
     p.resolve_properties(&mut cfg)?;
+    p.resolve_client_tls(&mut cfg, env.read)?;
     // The multiAddress.* keys are QuorumPeerConfig fields: a zoo.cfg line wins
     // over the -D flag that only seeds their default.
     if let Some(b) = st.multi_address_enabled {

@@ -138,7 +138,11 @@ fn load_builtin_applies_jvm_flags() {
     assert!(l.config.is_four_letter_word_enabled("ruok"));
     assert_eq!(l.config.client_address().port(), 2181);
     assert_eq!(l.warnings.len(), 1);
-    assert!(l.warnings[0].starts_with("JVM flag -Dzookeeper.ssl.keyStore.location: TLS"));
+    assert!(
+        l.warnings[0].starts_with("JVM flag -Dzookeeper.ssl.keyStore.location: has no effect"),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]
@@ -726,16 +730,117 @@ fn contradictory_values_are_errors() {
 
     let e = err(&format!("{BASE}secureClientPortAddress=0.0.0.0\n"));
     assert_eq!(e.key(), Some("secureClientPortAddress"));
+}
 
-    let e = err(&format!("{BASE}quorum.auth.serverRequireSasl=true\n"));
+// --- keys that turn on what corral does not do: refused by name -------------
+
+#[test]
+fn settings_corral_cannot_honour_are_refused_by_name() {
+    for (line, key) in [
+        ("sslQuorum=true", "sslQuorum"),
+        ("portUnification=true", "portUnification"),
+        ("quorum.auth.enableSasl=true", "quorum.auth.enableSasl"),
+        (
+            "quorum.auth.serverRequireSasl=true",
+            "quorum.auth.serverRequireSasl",
+        ),
+        (
+            "sessionRequireClientSASLAuth=true",
+            "sessionRequireClientSASLAuth",
+        ),
+        ("enforce.auth.enabled=true", "enforce.auth.enabled"),
+        ("admin.forceHttps=true", "admin.forceHttps"),
+        ("admin.portUnification=true", "admin.portUnification"),
+        (
+            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+            "authProvider.1",
+        ),
+        ("authProvider.2=com.example.Custom", "authProvider.2"),
+        ("ssl.sslProvider=OPENSSL", "ssl.sslProvider"),
+        (
+            "ssl.crl=true\nsecureClientPort=2281\nssl.keyStore.location=/k.p12",
+            "ssl.crl",
+        ),
+        (
+            "ssl.ocsp=true\nsecureClientPort=2281\nssl.keyStore.location=/k.p12",
+            "ssl.ocsp",
+        ),
+        ("secureClientPort=2281", "ssl.keyStore.location"),
+        (
+            "secureClientPort=2281\nssl.keyStore.location=/k.p12\nssl.clientAuth=maybe",
+            "ssl.clientAuth",
+        ),
+        (
+            "secureClientPort=2281\nssl.keyStore.location=/k.p12\nssl.protocol=SSLv3",
+            "ssl.protocol",
+        ),
+        (
+            "secureClientPort=2281\nssl.keyStore.location=/k.p12\nssl.authProvider=ldap",
+            "ssl.authProvider",
+        ),
+    ] {
+        let e = err(&format!("{BASE}{line}\n"));
+        assert!(
+            e.to_string().contains(key),
+            "{line}: the error names {key}: {e}"
+        );
+    }
+    // Off is off: no refusal.
+    let l = ok(&format!(
+        "{BASE}sslQuorum=false\nquorum.auth.enableSasl=false\n"
+    ));
+    assert_eq!(l.config.client_tls, None);
+    // As a JVM flag too.
+    let e = parse_str(
+        BASE,
+        "zoo.cfg",
+        &flags(&[("java.security.auth.login.config", "/jaas")]),
+    )
+    .unwrap_err();
     assert!(
-        e.to_string().contains("quorum.auth.enableSasl is false"),
+        e.to_string().contains("java.security.auth.login.config"),
         "{e}"
     );
-    let e = err(&format!(
-        "{BASE}quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true\n"
+}
+
+#[test]
+fn client_tls_settings_are_read_as_zookeeper_reads_them() {
+    use crate::config::tls::{ClientAuth, Protocol};
+    let l = ok(&format!(
+        "{BASE}secureClientPort=2281\nsecureClientPortAddress=127.0.0.1\n\
+         ssl.keyStore.location=/s/key.p12\nssl.keyStore.password=kpw\n\
+         ssl.trustStore.location=/s/trust.jks\nssl.trustStore.type=JKS\n\
+         ssl.clientAuth=Want\nssl.enabledProtocols=TLSv1.3,TLSv1.2\n\
+         ssl.ciphersuites=TLS_AES_128_GCM_SHA256\nssl.handshakeDetectionTimeoutMillis=700\n\
+         X509AuthenticationProvider.superUser=CN=admin\nclient.certReload=true\n"
     ));
-    assert!(e.to_string().contains("learnerRequireSasl is false"), "{e}");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = &l.config;
+    assert_eq!(c.secure_client_port, Some(2281));
+    assert_eq!(c.secure_client_port_address.to_string(), "127.0.0.1");
+    assert!(c.client_cert_reload);
+    assert_eq!(c.x509_super_user.as_deref(), Some("CN=admin"));
+    let t = c.client_tls.as_ref().unwrap();
+    assert_eq!(t.key_store.path, std::path::Path::new("/s/key.p12"));
+    assert_eq!(t.key_store.password, "kpw");
+    let ts = t.trust_store.as_ref().unwrap();
+    assert_eq!((ts.password.as_str(), ts.ty.as_deref()), ("", Some("JKS")));
+    assert_eq!(t.client_auth, ClientAuth::Want);
+    assert_eq!(t.protocols, vec![Protocol::Tls13, Protocol::Tls12]);
+    assert_eq!(
+        t.cipher_suites,
+        Some(vec!["TLS_AES_128_GCM_SHA256".to_string()])
+    );
+    assert_eq!(t.handshake_timeout.as_millis(), 700);
+    // ZooKeeper's defaults: TLSv1.2 only, clientAuth need.
+    let l = ok(&format!(
+        "{BASE}client.portUnification=true\nssl.keyStore.location=/s/key.pem\n"
+    ));
+    let t = l.config.client_tls.as_ref().unwrap();
+    assert_eq!(t.protocols, vec![Protocol::Tls12]);
+    assert_eq!(t.client_auth, ClientAuth::Need);
+    assert_eq!(t.trust_store, None);
+    assert_eq!(l.config.secure_client_port, None);
 }
 
 // --- warnings for Java-only settings ----------------------------------------
@@ -744,27 +849,22 @@ fn contradictory_values_are_errors() {
 fn java_only_settings_warn_once_each() {
     let text = format!(
             "{BASE}serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
-             ssl.keyStore.location=/k\nssl.keyStore.password=pw\nauthProvider.1=org.X\n\
+             ssl.keyStore.location=/k\nssl.keyStore.password=pw\nssl.quorum.keyStore.location=/q\n\
              admin.serverPort=9999\nmetricsProvider.className={PROMETHEUS_METRICS_PROVIDER}\n\
              metricsProvider.httpPort=7001\nsecureClientPort=2281\nkerberos.removeHostFromPrincipal=true\n"
         );
     let l = ok(&text);
     // admin.* and metricsProvider.* are served (no warning).
-    assert_eq!(l.warnings.len(), 6, "{:#?}", l.warnings);
+    assert_eq!(l.warnings.len(), 3, "{:#?}", l.warnings);
     assert!(l.warnings[0]
         .starts_with("zoo.cfg line 3: serverCnxnFactory: selects a Java implementation class"));
     assert!(has_warning(
         &l,
-        "zoo.cfg line 4: ssl.keyStore.location: TLS is not supported"
+        "zoo.cfg line 6: ssl.quorum.keyStore.location: used only by TLS between servers"
     ));
     assert!(has_warning(
         &l,
-        "zoo.cfg line 6: authProvider.1: Java authentication provider"
-    ));
-    assert!(has_warning(&l, "zoo.cfg line 10: secureClientPort: TLS"));
-    assert!(has_warning(
-        &l,
-        "zoo.cfg line 11: kerberos.removeHostFromPrincipal: SASL"
+        "zoo.cfg line 11: kerberos.removeHostFromPrincipal: used only by SASL"
     ));
     let c = &l.config;
     assert_eq!(c.secure_client_port, Some(2281));
@@ -777,13 +877,14 @@ fn java_only_settings_warn_once_each() {
         "handled by QuorumPeerConfig"
     );
     assert_eq!(c.property("zookeeper.ssl.keyStore.location"), Some("/k"));
+    assert_eq!(c.client_tls.as_ref().unwrap().key_store.password, "pw");
 }
 
 #[test]
 fn java_only_jvm_flags_warn() {
     let jvm = flags(&[
-        ("java.security.auth.login.config", "/jaas.conf"),
-        ("zookeeper.authProvider.sasl", "org.X"),
+        ("zookeeper.kerberos.removeRealmFromPrincipal", "true"),
+        ("zookeeper.ssl.quorum.keyStore.location", "/q"),
         ("zookeeper.log.dir", "/logs"),
         (
             "zookeeper.DigestAuthenticationProvider.digestAlg",
@@ -794,7 +895,7 @@ fn java_only_jvm_flags_warn() {
     assert_eq!(l.warnings.len(), 3, "{:#?}", l.warnings);
     assert!(has_warning(
         &l,
-        "JVM flag -Djava.security.auth.login.config: SASL"
+        "JVM flag -Dzookeeper.kerberos.removeRealmFromPrincipal: used only by SASL"
     ));
     assert!(has_warning(&l, "JVM flag -Dzookeeper.DigestAuthenticationProvider.digestAlg: corral computes digest ACLs with SHA1 only"));
     let l = ok_with(
@@ -816,16 +917,23 @@ fn every_documented_key_is_accepted() {
             "4lw.commands.whitelist" => "ruok",
             "DigestAuthenticationProvider.superDigest" => "super:x",
             "DigestAuthenticationProvider.digestAlg" => "SHA1",
-            "quorum.auth.serverRequireSasl" | "quorum.auth.learnerRequireSasl" => "false",
+            "quorum.auth.serverRequireSasl"
+            | "quorum.auth.learnerRequireSasl"
+            | "quorum.auth.enableSasl"
+            | "sslQuorum"
+            | "portUnification"
+            | "sessionRequireClientSASLAuth"
+            | "enforce.auth.enabled"
+            | "fips-mode"
+            | "netty.server.earlyDropSecureConnectionHandshakes"
+            | "sslQuorumReloadCertFiles"
+            | "client.portUnification" => "false",
             "clientPortListenBacklog" | "tickTime" | "cnxTimeout" => "100",
             k if k.contains("Enabled")
                 || k.contains("enable")
-                || k.starts_with("ssl")
                 || matches!(
                     k,
-                    "sslQuorum"
-                        | "portUnification"
-                        | "quorumListenOnAllIPs"
+                    "quorumListenOnAllIPs"
                         | "jvm.pause.monitor"
                         | "syncEnabled"
                         | "standaloneEnabled"
@@ -846,6 +954,7 @@ fn every_documented_key_is_accepted() {
         text.push_str(&format!("{k}={}\n", value_for(k)));
     }
     text.push_str("metricsProvider.exportJvmInfo=true\nadmin.commandURL=/c\nserver.1=h:1:2\n");
+    text.push_str("ssl.keyStore.location=/k.p12\n");
     let l = ok(&text);
     let unknown: Vec<_> = l
         .warnings

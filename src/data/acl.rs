@@ -1,4 +1,5 @@
-//! Access control: the `world`, `auth`, `digest`, `ip` and `super` schemes.
+//! Access control: the `world`, `auth`, `digest`, `ip`, `x509` and `super`
+//! schemes.
 //!
 //! Owns the permission check (`ZooKeeperServer.checkACL`), the validation
 //! and expansion of ACLs a client sets (`fixupACL`), and authentication of
@@ -25,6 +26,10 @@ pub struct AclPolicy {
     pub skip: bool,
     /// `zookeeper.DigestAuthenticationProvider.superDigest` (`super:<digest>`).
     pub super_digest: Option<String>,
+    /// The `x509` scheme exists (a TLS client port is configured).
+    pub x509: bool,
+    /// `zookeeper.X509AuthenticationProvider.superUser`.
+    pub x509_super_user: Option<String>,
 }
 
 /// `user:base64(sha1("user:password"))`, as ZooKeeper computes it.
@@ -133,16 +138,57 @@ fn digest_valid(id: &str) -> bool {
     parts.len() == 2
 }
 
-fn provider_known(scheme: &str) -> bool {
-    matches!(scheme, "digest" | "ip")
+/// Whether a provider for `scheme` is registered (`ProviderRegistry`):
+/// `x509` only where a TLS client port is configured.
+fn provider_known(policy: &AclPolicy, scheme: &str) -> bool {
+    match scheme {
+        "digest" | "ip" => true,
+        "x509" => policy.x509,
+        _ => false,
+    }
 }
 
-fn matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
+/// Whether a scheme's ids are authenticated ones (`isAuthenticated`):
+/// the ids an `auth` ACL expands to.
+fn authenticated(policy: &AclPolicy, scheme: &str) -> bool {
+    match scheme {
+        "digest" => true,
+        "x509" => policy.x509,
+        _ => false,
+    }
+}
+
+fn matches(policy: &AclPolicy, scheme: &str, auth_id: &str, acl_id: &str) -> bool {
     match scheme {
         "digest" => auth_id == acl_id,
         "ip" => ip_matches(auth_id, acl_id),
+        // X509AuthenticationProvider.matches: the super user matches any.
+        "x509" => auth_id == acl_id || policy.x509_super_user.as_deref() == Some(auth_id),
         _ => false,
     }
+}
+
+/// Whether `dn` parses as an X.500 name (`new X500Principal(dn)`): RDNs
+/// split by unescaped commas, each `type=value` with a type.
+fn dn_valid(dn: &str) -> bool {
+    let mut parts = Vec::new();
+    let (mut cur, mut esc) = (String::new(), false);
+    for c in dn.chars() {
+        match (esc, c) {
+            (true, _) => {
+                esc = false;
+                cur.push(c);
+            }
+            (false, '\\') => esc = true,
+            (false, ',') | (false, ';') | (false, '+') => parts.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    !esc && parts.iter().all(|p| {
+        p.split_once('=')
+            .is_some_and(|(t, _)| !t.trim().is_empty() && !t.trim().contains(' '))
+    })
 }
 
 /// Checks that `auth` grants `perm` on a node with `acl`.
@@ -160,10 +206,10 @@ pub fn check(policy: &AclPolicy, acl: &[Acl], perm: i32, auth: &[Id]) -> Result<
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return Ok(());
         }
-        if provider_known(&a.id.scheme)
+        if provider_known(policy, &a.id.scheme)
             && auth
                 .iter()
-                .any(|x| x.scheme == a.id.scheme && matches(&a.id.scheme, &x.id, &a.id.id))
+                .any(|x| x.scheme == a.id.scheme && matches(policy, &a.id.scheme, &x.id, &a.id.id))
         {
             return Ok(());
         }
@@ -172,7 +218,7 @@ pub fn check(policy: &AclPolicy, acl: &[Acl], perm: i32, auth: &[Id]) -> Result<
 }
 
 /// Validates and expands the ACL a client sets (ZooKeeper's `fixupACL`).
-pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, Code> {
+pub fn fixup(policy: &AclPolicy, acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, Code> {
     if acls.is_empty() {
         return Err(Code::InvalidAcl);
     }
@@ -190,8 +236,8 @@ pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, Code> {
         } else if id.scheme == "auth" {
             let mut any = false;
             for cid in auth {
-                // Only providers that authenticate (digest) expand `auth`.
-                if cid.scheme == "digest" {
+                // Only providers that authenticate (digest, x509) expand `auth`.
+                if authenticated(policy, &cid.scheme) {
                     any = true;
                     out.push(Acl {
                         perms: a.perms,
@@ -206,6 +252,7 @@ pub fn fixup(acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, Code> {
             let valid = match id.scheme.as_str() {
                 "digest" => digest_valid(&id.id),
                 "ip" => ip_valid(&id.id),
+                "x509" if policy.x509 => dn_valid(&id.id),
                 _ => false,
             };
             if !valid {
@@ -247,7 +294,7 @@ pub fn authenticate(policy: &AclPolicy, scheme: &str, auth: &[u8]) -> Result<Vec
 pub fn user_name(id: &Id) -> String {
     match id.scheme.as_str() {
         "digest" => id.id.split(':').next().unwrap_or("").to_string(),
-        "ip" => id.id.clone(),
+        "ip" | "x509" => id.id.clone(),
         _ => String::new(),
     }
 }
@@ -381,13 +428,21 @@ mod tests {
             Ok(())
         );
 
-        assert_eq!(fixup(&[], &[]), Err(Code::InvalidAcl));
         assert_eq!(
-            fixup(&[acl(31, "auth", "")], &[id("ip", "1.2.3.4")]),
+            fixup(&AclPolicy::default(), &[], &[]),
             Err(Code::InvalidAcl)
         );
         assert_eq!(
             fixup(
+                &AclPolicy::default(),
+                &[acl(31, "auth", "")],
+                &[id("ip", "1.2.3.4")]
+            ),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(
+                &AclPolicy::default(),
                 &[acl(31, "auth", "")],
                 &[id("ip", "1.2.3.4"), id("digest", "u:h")]
             )
@@ -395,20 +450,23 @@ mod tests {
             vec![acl(31, "digest", "u:h")]
         );
         assert_eq!(
-            fixup(&[acl(31, "digest", "user:")], &[]),
+            fixup(&AclPolicy::default(), &[acl(31, "digest", "user:")], &[]),
             Err(Code::InvalidAcl)
         );
         assert_eq!(
-            fixup(&[acl(31, "digest", "a:b:c")], &[]),
+            fixup(&AclPolicy::default(), &[acl(31, "digest", "a:b:c")], &[]),
             Err(Code::InvalidAcl)
         );
         assert_eq!(
-            fixup(&[acl(31, "world", "someone")], &[]),
+            fixup(&AclPolicy::default(), &[acl(31, "world", "someone")], &[]),
             Err(Code::InvalidAcl)
         );
-        assert_eq!(fixup(&[acl(31, "bogus", "x")], &[]), Err(Code::InvalidAcl));
+        assert_eq!(
+            fixup(&AclPolicy::default(), &[acl(31, "bogus", "x")], &[]),
+            Err(Code::InvalidAcl)
+        );
         let dup = vec![acl(31, "world", "anyone"), acl(31, "world", "anyone")];
-        assert_eq!(fixup(&dup, &[]).unwrap().len(), 1);
+        assert_eq!(fixup(&AclPolicy::default(), &dup, &[]).unwrap().len(), 1);
     }
 
     #[test]
@@ -427,12 +485,51 @@ mod tests {
     #[test]
     fn super_digest_grants_super() {
         let p = AclPolicy {
-            skip: false,
             super_digest: Some(generate_digest("super:pw")),
+            ..AclPolicy::default()
         };
         let ids = authenticate(&p, "digest", b"super:pw").unwrap();
         assert_eq!(ids[0].scheme, "super");
         assert_eq!(authenticate(&p, "digest", b"bob:pw").unwrap().len(), 1);
         assert_eq!(authenticate(&p, "kerberos", b"x"), Err(Code::AuthFailed));
+    }
+
+    #[test]
+    fn x509_ids_exist_only_with_tls_and_match_exactly_or_as_super_user() {
+        let dn = "CN=client,OU=test,O=corral";
+        let off = AclPolicy::default();
+        let on = AclPolicy {
+            x509: true,
+            ..AclPolicy::default()
+        };
+        let node = [acl(perms::READ, "x509", dn)];
+        let me = [id("x509", dn)];
+        // Without a TLS port the scheme is unknown: no match, no such ACL.
+        assert_eq!(check(&off, &node, perms::READ, &me), Err(Code::NoAuth));
+        assert_eq!(fixup(&off, &node, &[]), Err(Code::InvalidAcl));
+        assert_eq!(check(&on, &node, perms::READ, &me), Ok(()));
+        let other = [id("x509", "CN=other")];
+        assert_eq!(check(&on, &node, perms::READ, &other), Err(Code::NoAuth));
+        let su = AclPolicy {
+            x509_super_user: Some("CN=other".into()),
+            ..on.clone()
+        };
+        assert_eq!(check(&su, &node, perms::READ, &other), Ok(()));
+        // `auth` expands to the x509 id (X509AuthenticationProvider is an
+        // authenticated scheme); ip is not.
+        assert_eq!(
+            fixup(
+                &on,
+                &[acl(31, "auth", "")],
+                &[id("ip", "1.2.3.4"), id("x509", dn)]
+            ),
+            Ok(vec![acl(31, "x509", dn)])
+        );
+        assert_eq!(fixup(&on, &node, &[]), Ok(node.to_vec()));
+        assert_eq!(
+            fixup(&on, &[acl(31, "x509", "not a name")], &[]),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(user_name(&me[0]), dn);
     }
 }

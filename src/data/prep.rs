@@ -118,7 +118,7 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
                 return Err(Code::BadArguments);
             }
             let parent_path = parent_for(&req.path)?;
-            let acl = acl::fixup(&req.acl, ctx.auth)?;
+            let acl = acl::fixup(ctx.policy, &req.acl, ctx.auth)?;
             let parent = node(t, parent_path)?;
             acl::check(ctx.policy, &parent.acl, perms::CREATE, ctx.auth)?;
             let mut path = req.path.clone();
@@ -192,7 +192,7 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
         }
         WriteOp::SetAcl(req) => {
             valid_path(&req.path)?;
-            let acl = acl::fixup(&req.acl, ctx.auth)?;
+            let acl = acl::fixup(ctx.policy, &req.acl, ctx.auth)?;
             let n = node(t, &req.path)?;
             acl::check(ctx.policy, &n.acl, perms::ADMIN, ctx.auth)?;
             let version = check_version(n.aversion, req.version)?;
@@ -321,7 +321,7 @@ pub fn eager_acl_check(policy: &AclPolicy, t: &Tree, auth: &[Id], w: &WriteOp) -
         _ => (None, perms::ALL, None),
     };
     if let Some(acl) = acl {
-        acl::fixup(acl, auth)?;
+        acl::fixup(policy, acl, auth)?;
     }
     if let Some(n) = path.and_then(|p| t.get(p)) {
         acl::check(policy, &n.acl, perm, auth)?;

@@ -15,6 +15,7 @@ pub mod log;
 pub mod peers;
 pub mod quorum_peer;
 pub mod shard;
+mod stream;
 
 use crate::data::acl::AclPolicy;
 use crate::data::tree::Tree;
@@ -82,6 +83,27 @@ pub struct Settings {
     pub initial_config: String,
     /// The system properties (`system_properties`), sorted by name.
     pub properties: Vec<(String, String)>,
+    /// TLS on the client ports, when `secureClientPort` or
+    /// `client.portUnification` is set.
+    pub client_tls: Option<ClientTls>,
+}
+
+/// The client ports' TLS.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// The `ssl.*` settings (each shard rebuilds from them on a reload).
+    pub settings: crate::config::tls::TlsSettings,
+    /// Built at start-up: a bad store stops the server there.
+    pub config: Arc<rustls::ServerConfig>,
+    /// `secureClientPort`: a port that speaks TLS only.
+    pub secure_addr: Option<SocketAddr>,
+    /// `client.portUnification`: the plain port takes TLS too.
+    pub unified: bool,
+    /// `client.certReload`.
+    pub reload: bool,
+    /// `netty.server.outstandingHandshake.limit`: handshakes in progress
+    /// at once, for the whole server (`None`: no limit).
+    pub handshake_limit: Option<usize>,
 }
 
 /// Why the server could not run.

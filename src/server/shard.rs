@@ -16,6 +16,7 @@
 //! it answers and reads nothing more until they are sent; its frame buffer
 //! shrinks back after a large frame.
 
+use super::stream::{self, Stream};
 use crate::data::acl::{self, perms};
 use crate::data::tree::{EventType, Tree};
 use crate::data::watch::{ConnId, Mode, Table, Watches};
@@ -27,7 +28,7 @@ use crate::replica::sequencer::connect_frame;
 use crate::{admin::facts, server::Settings};
 use crate::{FastMap as HashMap, FastSet as HashSet};
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::{TcpListener, TcpStream};
 use shards::frame::FrameBuf;
@@ -43,6 +44,18 @@ use std::time::{Duration, Instant};
 /// Capacity of a connection's write buffer kept between rounds; a larger
 /// one (a burst of replies) is freed once written.
 const WBUF_KEEP: usize = 256 * 1024;
+/// How often a shard looks for changed store files (`client.certReload`).
+const CERT_RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// What a client port speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    /// `secureClientPort`.
+    Tls,
+    /// `client.portUnification`: told by the first bytes.
+    Unified,
+}
 
 /// What a connection is told by its shard.
 #[derive(Debug)]
@@ -83,6 +96,10 @@ struct ConnHandle {
 struct Shard {
     id: usize,
     settings: Settings,
+    /// The client ports' TLS configuration (reloaded in place).
+    tls: Option<RefCell<crate::security::tls::Reloading>>,
+    /// TLS handshakes in progress on this shard.
+    handshakes: Cell<usize>,
     version: RefCell<Arc<Tree>>,
     conns: RefCell<HashMap<ConnId, Rc<ConnHandle>>>,
     watches: RefCell<Watches>,
@@ -113,20 +130,34 @@ pub async fn run(
     from_seq: SharedReceiver<Batch>,
     role: crate::replica::sequencer::RoleCell,
 ) {
-    let listener = match shards::listen::shard_listener(settings.client_addr, 1024) {
+    let listen = |addr: SocketAddr| match shards::listen::shard_listener(addr, 1024) {
         Ok(l) => {
             use std::os::fd::{FromRawFd, IntoRawFd};
             // SAFETY: the fd comes from a listening socket we own and give up.
             unsafe { TcpListener::from_raw_fd(l.into_raw_fd()) }
         }
         Err(e) => {
-            tracing::error!(shard = id, error = %e, "cannot listen on {}", settings.client_addr);
+            tracing::error!(shard = id, error = %e, "cannot listen on {addr}");
             std::process::exit(1);
         }
     };
+    let listener = listen(settings.client_addr);
+    let secure_listener = settings
+        .client_tls
+        .as_ref()
+        .and_then(|t| t.secure_addr)
+        .map(listen);
+    let tls = settings.client_tls.as_ref().map(|t| {
+        RefCell::new(crate::security::tls::Reloading::from_built(
+            t.settings.clone(),
+            t.config.clone(),
+        ))
+    });
     let shard = Rc::new(Shard {
         id,
         role,
+        tls,
+        handshakes: Cell::new(0),
         settings,
         version: RefCell::new(version),
         conns: RefCell::new(HashMap::default()),
@@ -171,13 +202,46 @@ pub async fn run(
         })
         .detach();
     }
+    if shard.settings.client_tls.as_ref().is_some_and(|t| t.reload) {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(CERT_RELOAD_CHECK).await;
+                if let Some(t) = &shard.tls {
+                    t.borrow_mut().check();
+                }
+            }
+        })
+        .detach();
+    }
+    let plain_kind = if shard
+        .settings
+        .client_tls
+        .as_ref()
+        .is_some_and(|t| t.unified)
+    {
+        Kind::Unified
+    } else {
+        Kind::Plain
+    };
     loop {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+        let plain = async { (listener.accept().await, plain_kind) };
+        let next = async {
+            match &secure_listener {
+                Some(sl) => {
+                    futures_lite::future::or(plain, async { (sl.accept().await, Kind::Tls) }).await
+                }
+                None => plain.await,
+            }
+        };
+        let accepted = futures_lite::future::or(async { Some(next.await) }, async {
             shard.drain_wake.ready().await;
             None
         })
         .await;
-        let Some(accepted) = accepted else { break };
+        let Some((accepted, kind)) = accepted else {
+            break;
+        };
         match accepted {
             Ok(stream) => {
                 let shard = shard.clone();
@@ -187,7 +251,7 @@ pub async fn run(
                         Err(_) => return,
                     };
                     let _ = stream.set_nodelay(true);
-                    Conn::serve(shard, stream, peer).await;
+                    Conn::serve(shard, stream, peer, kind).await;
                 })
                 .detach();
             }
@@ -203,6 +267,7 @@ pub async fn run(
     // writes it sent are still made durable, its client sees a connection
     // loss, as with any server that goes away.
     drop(listener);
+    drop(secure_listener);
     let t0 = Instant::now();
     let deadline = shard.settings.ops.shutdown_timeout / 2;
     let mut told = 0;
@@ -243,7 +308,58 @@ pub async fn run(
     }
 }
 
+/// One TLS handshake in progress on a shard (counted until dropped, a
+/// cancelled handshake included).
+struct HandshakeSlot<'a>(&'a Cell<usize>);
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
 impl Shard {
+    /// A new connection's stream: plain, or TLS once its handshake is done
+    /// (within `ssl.handshakeDetectionTimeoutMillis`, and while fewer than
+    /// this shard's share of `netty.server.outstandingHandshake.limit` are
+    /// in progress).
+    async fn open(&self, mut tcp: TcpStream, kind: Kind) -> std::io::Result<Stream> {
+        let (Some(tls), Some(ct)) = (&self.tls, &self.settings.client_tls) else {
+            return Ok(Stream::plain(tcp));
+        };
+        if kind == Kind::Plain {
+            return Ok(Stream::plain(tcp));
+        }
+        if let Some(limit) = ct.handshake_limit {
+            let share = (limit / self.settings.core_map.shards.len().max(1)).max(1);
+            if self.handshakes.get() >= share {
+                let _ = tcp.close().await;
+                return Err(std::io::Error::other(
+                    "too many TLS handshakes in progress (netty.server.outstandingHandshake.limit)",
+                ));
+            }
+        }
+        self.handshakes.set(self.handshakes.get() + 1);
+        let _slot = HandshakeSlot(&self.handshakes);
+        let config = tls.borrow().current().clone();
+        let timeout = ct.settings.handshake_timeout;
+        let s = if kind == Kind::Tls {
+            stream::accept(tcp, &config, &[], timeout).await?
+        } else {
+            stream::unified(tcp, &config, timeout).await?
+        };
+        // X509AuthenticationProvider checks a client's certificate against
+        // its trust store: with none, a certificate authenticates no one.
+        if s.peer_certificate().is_some() && ct.settings.trust_store.is_none() {
+            s.close().await;
+            return Err(std::io::Error::other(format!(
+                "a client certificate, but no {} to authenticate it with",
+                ct.settings.key("trustStore.location")
+            )));
+        }
+        Ok(s)
+    }
+
     /// This shard's share of `globalOutstandingLimit`.
     fn outstanding_limit(&self) -> usize {
         let shards = self.settings.core_map.shards.len().max(1);
@@ -465,7 +581,7 @@ struct Conn {
 }
 
 impl Conn {
-    async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketAddr) {
+    async fn serve(shard: Rc<Shard>, tcp: TcpStream, peer: SocketAddr, kind: Kind) {
         let id = shard.next_conn.get();
         shard.next_conn.set(id + 1);
         let handle = Rc::new(ConnHandle {
@@ -506,17 +622,31 @@ impl Conn {
         }
         let mut fb = FrameBuf::new(shard.settings.jute_max_buffer);
         let kill = c.handle.clone();
-        let result = futures_lite::future::or(c.pump(&mut stream, &mut fb), async {
-            kill.kill.ready().await;
+        async fn killed<T>(h: &ConnHandle) -> std::io::Result<T> {
+            h.kill.ready().await;
             Err(std::io::Error::other("closed by the shutdown"))
-        })
-        .await;
+        }
+        let opened = futures_lite::future::or(shard.open(tcp, kind), killed(&kill)).await;
+        let mut stream = None;
+        let result = match opened {
+            Ok(s) => {
+                c.add_x509_ids(&s);
+                let s = stream.insert(s);
+                futures_lite::future::or(c.pump(s, &mut fb), killed(&kill)).await
+            }
+            Err(e) => {
+                tracing::info!(peer = %peer, error = %e, "TLS connection refused");
+                Err(e)
+            }
+        };
         c.pending.clear();
         c.sync_outstanding();
         if let Err(e) = result {
             tracing::debug!(peer = %peer, error = %e, "connection closed");
         }
-        let _ = stream.close().await;
+        if let Some(s) = stream {
+            s.close().await;
+        }
         shard.conns.borrow_mut().remove(&id);
         shard.watches.borrow_mut().drop_conn(id);
         let _ = shard
@@ -532,7 +662,29 @@ impl Conn {
             .await;
     }
 
-    async fn pump(&mut self, stream: &mut TcpStream, fb: &mut FrameBuf) -> std::io::Result<()> {
+    /// The `x509` id of a TLS client's certificate (and `super` for the
+    /// configured super user), as `X509AuthenticationProvider` adds them.
+    fn add_x509_ids(&mut self, s: &Stream) {
+        let Some(dn) = s
+            .peer_certificate()
+            .and_then(|c| crate::security::x509::subject_rfc2253(c))
+        else {
+            return;
+        };
+        let is_super = self.shard.settings.policy.x509_super_user.as_deref() == Some(dn.as_str());
+        self.auth.push(Id {
+            scheme: "x509".into(),
+            id: dn.clone(),
+        });
+        if is_super {
+            self.auth.push(Id {
+                scheme: "super".into(),
+                id: dn,
+            });
+        }
+    }
+
+    async fn pump(&mut self, stream: &mut Stream, fb: &mut FrameBuf) -> std::io::Result<()> {
         loop {
             self.answered_at.set(None);
             // 0. Reads queued behind a write whose reply came in an earlier

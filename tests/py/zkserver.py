@@ -96,6 +96,7 @@ def java_bin() -> str:
 
 
 SERVLET_API_JAR = Path("/usr/share/java/servlet-api.jar")
+NETTY_CODEC_JAR = Path("/usr/share/java/netty-codec.jar")
 
 
 def ref_classpath(admin: bool = False) -> str:
@@ -108,6 +109,11 @@ def ref_classpath(admin: bool = False) -> str:
     simple = Path("/usr/share/java/slf4j-simple.jar")
     if simple.exists():
         cp.append(str(simple))
+    # zookeeper.jar's manifest leaves out netty-codec, which the Netty
+    # connection factory (secureClientPort) needs.
+    if not NETTY_CODEC_JAR.exists():
+        raise ToolMissing(f"{NETTY_CODEC_JAR} missing (libnetty-java; run scripts/setup.sh)")
+    cp.append(str(NETTY_CODEC_JAR))
     if admin:
         # Debian's zookeeper.jar names the Jetty jars in its manifest but
         # not the servlet API they need (javax.servlet.Servlet): without it

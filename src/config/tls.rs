@@ -1,0 +1,296 @@
+//! The TLS settings of one endpoint, as ZooKeeper's `X509Util` reads them
+//! under one prefix: `zookeeper.ssl.` for the client port (zoo.cfg's
+//! `ssl.*` keys become these properties), `zookeeper.ssl.quorum.` for the
+//! quorum. Parsing only; `security::tls` builds the TLS stack from them.
+
+use super::parser::Parser;
+use super::ConfigError;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `ssl.clientAuth` (`X509Util.ClientAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `none`: no client certificate is asked for.
+    None,
+    /// `want`: asked for; a client without one still connects.
+    Want,
+    /// `need` (the default): a client without a trusted one is refused.
+    Need,
+}
+
+/// A TLS protocol version corral's stack speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tls12,
+    Tls13,
+}
+
+/// A key or trust store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    /// The property prefix that named it (`zookeeper.ssl.keyStore`), for
+    /// messages.
+    pub key: String,
+    pub path: PathBuf,
+    pub password: String,
+    /// `.type` when set: JKS, PKCS12, PEM (else from the file name).
+    pub ty: Option<String>,
+}
+
+/// One endpoint's TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The property prefix (`zookeeper.ssl.`).
+    pub prefix: String,
+    pub key_store: Store,
+    pub trust_store: Option<Store>,
+    /// `enabledProtocols`, else `protocol`.
+    pub protocols: Vec<Protocol>,
+    /// `ciphersuites` (Java names); `None`: the stack's defaults.
+    pub cipher_suites: Option<Vec<String>>,
+    pub client_auth: ClientAuth,
+    /// `handshakeDetectionTimeoutMillis` (default 5000).
+    pub handshake_timeout: Duration,
+}
+
+impl TlsSettings {
+    /// The full property name of `name` under this endpoint's prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+fn protocol(v: &str) -> Option<Vec<Protocol>> {
+    match v.trim() {
+        "TLSv1.2" => Some(vec![Protocol::Tls12]),
+        "TLSv1.3" => Some(vec![Protocol::Tls13]),
+        // "TLS" in Java: every version the JDK enables.
+        "TLS" => Some(vec![Protocol::Tls13, Protocol::Tls12]),
+        _ => None,
+    }
+}
+
+impl Parser {
+    /// A store under `prefix` (`zookeeper.ssl.keyStore`): `None` when its
+    /// location is not set. The password comes from `.password`, or from
+    /// the file `.passwordPath` names (its content, as ZooKeeper's
+    /// `SecretUtils.readSecret` reads it).
+    fn tls_store(
+        &self,
+        prefix: &str,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<Option<Store>, ConfigError> {
+        let Some(location) = self
+            .prop(&format!("{prefix}.location"))
+            .filter(|l| !l.is_empty())
+        else {
+            return Ok(None);
+        };
+        let password = match (
+            self.prop(&format!("{prefix}.password")),
+            self.prop(&format!("{prefix}.passwordPath")),
+        ) {
+            (Some(p), _) => p.to_string(),
+            (None, Some(path)) if !path.is_empty() => {
+                let name = format!("{prefix}.passwordPath");
+                let text = read(std::path::Path::new(path))
+                    .map_err(|e| self.prop_err(&name, format!("cannot read {path}: {e}")))?;
+                text.trim_end_matches(['\r', '\n']).to_string()
+            }
+            _ => String::new(),
+        };
+        Ok(Some(Store {
+            key: prefix.to_string(),
+            path: PathBuf::from(location),
+            password,
+            ty: self
+                .prop(&format!("{prefix}.type"))
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+        }))
+    }
+
+    /// The settings under `prefix` (`zookeeper.ssl.`), for an endpoint
+    /// that is on: its key store must be set.
+    pub(super) fn tls_settings(
+        &mut self,
+        prefix: &str,
+        why_on: &str,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<TlsSettings, ConfigError> {
+        let k = |n: &str| format!("{prefix}{n}");
+        let key_store = self.tls_store(&k("keyStore"), read)?.ok_or_else(|| {
+            let key = k("keyStore.location");
+            let key = key.trim_start_matches("zookeeper.");
+            ConfigError::Invalid {
+                at: super::Location::File {
+                    file: self.file.clone(),
+                },
+                problem: format!("{why_on} needs a key store; set {key}"),
+                key: key.to_string(),
+            }
+        })?;
+        let trust_store = self.tls_store(&k("trustStore"), read)?;
+        let protocols = match self.prop(&k("enabledProtocols")) {
+            Some(list) if !list.trim().is_empty() => {
+                let mut out = Vec::new();
+                for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    match protocol(p) {
+                        Some(v) => out.extend(v),
+                        None => {
+                            return Err(self.prop_err(
+                                &k("enabledProtocols"),
+                                format!("{p:?} is not a protocol corral speaks (TLSv1.2, TLSv1.3)"),
+                            ))
+                        }
+                    }
+                }
+                out.dedup();
+                out
+            }
+            _ => match self.prop(&k("protocol")) {
+                Some(p) => protocol(p).ok_or_else(|| {
+                    self.prop_err(
+                        &k("protocol"),
+                        format!("{p:?} is not a protocol corral speaks (TLSv1.2, TLSv1.3, TLS)"),
+                    )
+                })?,
+                // ZooKeeper 3.8: `protocol` defaults to TLSv1.2, and the
+                // enabled protocols to that one.
+                None => vec![Protocol::Tls12],
+            },
+        };
+        let cipher_suites = self
+            .prop(&k("ciphersuites"))
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| {
+                c.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            });
+        let client_auth = match self
+            .prop(&k("clientAuth"))
+            .map(|v| v.trim().to_ascii_uppercase())
+        {
+            None => ClientAuth::Need,
+            Some(v) => match v.as_str() {
+                "" | "NEED" => ClientAuth::Need,
+                "WANT" => ClientAuth::Want,
+                "NONE" => ClientAuth::None,
+                _ => {
+                    return Err(self.prop_err(
+                        &k("clientAuth"),
+                        format!("{v:?} is not one of none, want, need"),
+                    ))
+                }
+            },
+        };
+        let handshake_ms = self
+            .prop_decimal(&k("handshakeDetectionTimeoutMillis"), 1, i32::MAX as i64)?
+            .unwrap_or(5000);
+        for name in ["crl", "ocsp"] {
+            if self.prop_java_bool(&k(name)) == Some(true) {
+                return Err(self.prop_err(
+                    &k(name),
+                    "revocation checking (CRL distribution points, OCSP) is not supported by corral; \
+                     remove the key or set it to false"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(v) = self.prop(&k("context.supplier.class")) {
+            if !v.is_empty() {
+                return Err(self.prop_err(
+                    &k("context.supplier.class"),
+                    "names a Java SSLContext supplier class; corral builds its own TLS context from the keystore keys"
+                        .into(),
+                ));
+            }
+        }
+        Ok(TlsSettings {
+            prefix: prefix.to_string(),
+            key_store,
+            trust_store,
+            protocols,
+            cipher_suites,
+            client_auth,
+            handshake_timeout: Duration::from_millis(handshake_ms as u64),
+        })
+    }
+}
+
+/// The `X509AuthenticationProvider` class, the one `authProvider.N` value
+/// of the TLS family corral honours.
+pub const X509_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
+
+impl Parser {
+    /// The client ports' TLS: on with `secureClientPort` or
+    /// `client.portUnification`; then the `zookeeper.ssl.*` settings, the
+    /// x509 provider (ZooKeeper's `configureSSLAuth`) and its super user.
+    pub(super) fn resolve_client_tls(
+        &mut self,
+        cfg: &mut super::Config,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<(), ConfigError> {
+        cfg.client_port_unification = self
+            .prop_java_bool("zookeeper.client.portUnification")
+            .unwrap_or(false);
+        cfg.client_cert_reload = self
+            .prop_java_bool("zookeeper.client.certReload")
+            .unwrap_or(false);
+        let why_on = match (cfg.secure_client_port, cfg.client_port_unification) {
+            (Some(_), _) => "secureClientPort",
+            (None, true) => "client.portUnification",
+            (None, false) => {
+                // ZooKeeper reads them only for a TLS port: say so.
+                let idle: Option<String> = self
+                    .props
+                    .keys()
+                    .find(|k| {
+                        k.starts_with("zookeeper.ssl.") && !k.starts_with("zookeeper.ssl.quorum.")
+                    })
+                    .cloned();
+                if let Some(k) = idle {
+                    self.prop_warn(
+                        &k,
+                        "has no effect without secureClientPort or client.portUnification",
+                    );
+                }
+                return Ok(());
+            }
+        };
+        let scheme = self
+            .prop("zookeeper.ssl.authProvider")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("x509")
+            .to_string();
+        let provider = format!("zookeeper.authProvider.{scheme}");
+        match self.prop(&provider) {
+            None if scheme == "x509" => {}
+            Some(X509_PROVIDER) => {}
+            Some(other) => {
+                let other = other.to_string();
+                return Err(self.prop_err(
+                    &provider,
+                    format!(
+                        "{other} is not an authentication provider corral has for TLS clients (it has {X509_PROVIDER})"
+                    ),
+                ));
+            }
+            None => {
+                return Err(self.prop_err(
+                    "zookeeper.ssl.authProvider",
+                    format!("{scheme:?}: no authProvider.{scheme} is configured (corral has x509)"),
+                ))
+            }
+        }
+        cfg.client_tls = Some(self.tls_settings("zookeeper.ssl.", why_on, read)?);
+        cfg.x509_super_user = self
+            .prop("zookeeper.X509AuthenticationProvider.superUser")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Makes the key and trust stores the TLS tests use, with Java's keytool
+# and openssl, the way an operator makes them for ZooKeeper: a CA; a
+# server and two client certificates it signs (server: SAN IP 127.0.0.1
+# and localhost, as the Java client checks the server's name); a client
+# certificate signed by another CA (untrusted); an expired client
+# certificate. Each key pair in JKS, PKCS12 and PEM; the trust store in
+# the three formats too. Every store's password is "storepw".
+# Usage: make-stores.sh <dir>   (re-running replaces the stores)
+set -euo pipefail
+out=${1:?usage: make-stores.sh <dir>}
+mkdir -p "$out"
+cd "$out"
+rm -f ./*.jks ./*.p12 ./*.pem ./*.csr ./*.crt ./*.srl
+pw=storepw
+kt() { keytool -noprompt "$@" 2>/dev/null; }
+
+# CAs (EC P-256: fast handshakes).
+for ca in ca otherca; do
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=corral test $ca/O=corral" -keyout "$ca-key.pem" -out "$ca.crt" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+done
+
+# name CA DN SAN-ext days-or-"expired"
+issue() {
+  local name=$1 ca=$2 dn=$3 ext=$4 when=$5
+  kt -genkeypair -alias "$name" -keyalg EC -groupname secp256r1 -dname "$dn" \
+    -keystore "$name.p12" -storetype PKCS12 -storepass $pw -keypass $pw -validity 3650
+  kt -certreq -alias "$name" -keystore "$name.p12" -storepass $pw -file "$name.csr"
+  local sign=(openssl x509 -req -in "$name.csr" -CA "$ca.crt" -CAkey "$ca-key.pem"
+    -CAcreateserial -out "$name.crt")
+  local extfile
+  extfile=$(mktemp)
+  printf '%s\n' "$ext" > "$extfile"
+  if [[ $when == expired ]]; then
+    # Valid for one day, a year ago (openssl 3: -not_before/-not_after).
+    "${sign[@]}" -extfile "$extfile" -not_before "$(date -u -d '-366 days' +%Y%m%d%H%M%SZ)" \
+      -not_after "$(date -u -d '-365 days' +%Y%m%d%H%M%SZ)" 2>/dev/null \
+      || "${sign[@]}" -extfile "$extfile" -days 1 -set_serial 99 2>/dev/null
+  else
+    "${sign[@]}" -extfile "$extfile" -days "$when" 2>/dev/null
+  fi
+  rm -f "$extfile"
+  cat "$name.crt" "$ca.crt" > "$name-chain.crt"
+  kt -importcert -alias ca -file "$ca.crt" -keystore "$name.p12" -storetype PKCS12 -storepass $pw
+  kt -importcert -alias "$name" -file "$name-chain.crt" -keystore "$name.p12" -storetype PKCS12 -storepass $pw
+  kt -importkeystore -srckeystore "$name.p12" -srcstoretype PKCS12 -srcstorepass $pw \
+    -destkeystore "$name.jks" -deststoretype JKS -deststorepass $pw -destkeypass $pw
+  # PEM: the chain and the PKCS#8 key in one file (ZooKeeper's PemReader),
+  # the key encrypted with the store password; and plain files for clients.
+  openssl pkcs12 -in "$name.p12" -passin pass:$pw -nocerts -nodes 2>/dev/null \
+    | openssl pkcs8 -topk8 -nocrypt -out "$name-key.pem"
+  openssl pkcs8 -topk8 -in "$name-key.pem" -v2 aes-256-cbc -passout pass:$pw -out "$name-enckey.pem"
+  cat "$name-chain.crt" "$name-enckey.pem" > "$name.pem"
+  cat "$name-chain.crt" "$name-key.pem" > "$name-nopw.pem"
+  cp "$name-chain.crt" "$name-cert.pem"
+  rm -f "$name.csr" "$name-enckey.pem"
+}
+
+issue server ca "CN=localhost,OU=server,O=corral" "subjectAltName=IP:127.0.0.1,DNS:localhost" 3650
+issue client ca "CN=client,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
+issue admin ca "CN=admin,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
+issue stranger otherca "CN=stranger,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
+
+
+# Trust stores: the CA alone.
+kt -importcert -alias ca -file ca.crt -keystore truststore.p12 -storetype PKCS12 -storepass $pw
+kt -importcert -alias ca -file ca.crt -keystore truststore.jks -storetype JKS -storepass $pw
+cp ca.crt truststore.pem
+echo "stores in $out"
