@@ -192,3 +192,52 @@ def test_a_bad_store_refuses_to_start_naming_the_key(stores, tmp_path, change, n
                        text=True, timeout=20)
     assert r.returncode != 0
     assert needle in r.stderr, r.stderr
+
+
+# The Java client (ZooKeeperMain, the program zkCli.sh runs) with Netty and
+# TLS. Debian's zkEnv.sh sets a class path without netty-codec, -resolver
+# and friends, so zkCli.sh itself cannot load the Netty socket; the same
+# main class is run with them added.
+JAVA_CP = ":".join(["/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar"] + [
+    f"/usr/share/java/netty-{m}.jar" for m in ("codec", "resolver", "handler", "transport")])
+
+
+def java_get(stores: Path, port: int, key_store: str, path: str) -> str:
+    from zkserver import java_bin
+    p = subprocess.run([
+        java_bin(), "-cp", JAVA_CP,
+        "-Dzookeeper.client.secure=true",
+        "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty",
+        f"-Dzookeeper.ssl.keyStore.location={stores / key_store}",
+        "-Dzookeeper.ssl.keyStore.password=storepw",
+        f"-Dzookeeper.ssl.trustStore.location={stores / 'truststore.p12'}",
+        "-Dzookeeper.ssl.trustStore.password=storepw",
+        "org.apache.zookeeper.ZooKeeperMain", "-server", f"127.0.0.1:{port}", "get", path,
+    ], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    out = p.stdout + p.stderr
+    for needle, what in (("secret", "reads"), ("Insufficient permission", "NoAuth"),
+                         ("ConnectionLoss", "no connection")):
+        if needle in out:
+            return what
+    return f"rc={p.returncode}: {out[-300:]}"
+
+
+def test_the_java_client_over_tls_sees_what_zookeeper_shows(stores):
+    results = {}
+    for kind in ("ref", "corral"):
+        cfg = tls_cfg(stores, "server.jks")
+        srv = start_server(kind, cfg)
+        try:
+            port = int(cfg["secureClientPort"])
+            owner = client(stores, port, "client")
+            owner.start(timeout=10)
+            owner.create("/only-client", b"secret", acl=[make_acl("x509", CLIENT_DN, all=True)])
+            owner.stop()
+            owner.close()
+            results[kind] = {ks: java_get(stores, port, ks, "/only-client")
+                             for ks in ("client.p12", "admin.jks", "stranger.p12")}
+        finally:
+            srv.stop()
+    assert results["ref"] == {"client.p12": "reads", "admin.jks": "NoAuth",
+                              "stranger.p12": "no connection"}, results
+    assert results["corral"] == results["ref"]
