@@ -241,3 +241,38 @@ def test_the_java_client_over_tls_sees_what_zookeeper_shows(stores):
     assert results["ref"] == {"client.p12": "reads", "admin.jks": "NoAuth",
                               "stranger.p12": "no connection"}, results
     assert results["corral"] == results["ref"]
+
+
+def served_cn(stores: Path, port: int) -> str:
+    ctx = ssl.create_default_context(cafile=str(stores / "ca.crt"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(stores / "client-cert.pem"), str(stores / "client-key.pem"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as s:
+            subject = dict(x[0] for x in s.getpeercert()["subject"])
+            return subject["commonName"]
+
+
+def test_cert_reload_serves_a_rotated_key_store_to_new_connections(stores, tmp_path):
+    import shutil
+    import time
+    live = tmp_path / "live.p12"
+    shutil.copy(stores / "server.p12", live)
+    cfg = tls_cfg(stores, "server.p12", **{"ssl.keyStore.location": str(live),
+                                           "client.certReload": "true"})
+    srv = start_server("corral", cfg)
+    try:
+        port = int(cfg["secureClientPort"])
+        assert served_cn(stores, port) == "localhost"
+        # A damaged store is refused and the last good one stays in use.
+        live.write_bytes(b"not a store")
+        time.sleep(2.5)
+        assert served_cn(stores, port) == "localhost"
+        shutil.copy(stores / "server2.p12", live)
+        deadline = time.monotonic() + 10
+        while served_cn(stores, port) != "server2" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert served_cn(stores, port) == "server2"
+        assert "cannot be used" in srv.log.read_text()
+    finally:
+        srv.stop()

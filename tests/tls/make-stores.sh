@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Makes the key and trust stores the TLS tests use, with Java's keytool
-# and openssl, the way an operator makes them for ZooKeeper: a CA; a
-# server and two client certificates it signs (server: SAN IP 127.0.0.1
-# and localhost, as the Java client checks the server's name); a client
-# certificate signed by another CA (untrusted); an expired client
-# certificate. Each key pair in JKS, PKCS12 and PEM; the trust store in
-# the three formats too. Every store's password is "storepw".
+# and openssl, the way an operator makes them for ZooKeeper: a CA; two
+# server and two client certificates it signs (servers: SAN IP 127.0.0.1
+# and localhost, as the Java client checks the server's name; the second
+# is the rotated one of the reload test); a client certificate signed by
+# another CA (untrusted). Each key pair in JKS, PKCS12 and PEM (with the
+# key encrypted by the store password, and without: *-nopw.pem); the
+# trust store in the three formats too. Every store's password is
+# "storepw".
 # Usage: make-stores.sh <dir>   (re-running replaces the stores)
 set -euo pipefail
 out=${1:?usage: make-stores.sh <dir>}
@@ -59,6 +61,7 @@ issue() {
 }
 
 issue server ca "CN=localhost,OU=server,O=corral" "subjectAltName=IP:127.0.0.1,DNS:localhost" 3650
+issue server2 ca "CN=server2,OU=server,O=corral" "subjectAltName=IP:127.0.0.1,DNS:localhost" 3650
 issue client ca "CN=client,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
 issue admin ca "CN=admin,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
 issue stranger otherca "CN=stranger,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
