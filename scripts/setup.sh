@@ -20,6 +20,8 @@ AIOZK_VERSION=0.32.0
 AIOZK_SDIST_SHA256=a1eace00c5d3f035aaacdce6d90d328583435cd8651165c5370f4c0593789099
 PY_PINS=(
   "kazoo==2.11.0"
+  # kazoo's SASL (DIGEST-MD5) client
+  "pure-sasl==0.6.2"
   "aiozk==${AIOZK_VERSION}"
   "pytest==8.4.1"
   "pytest-timeout==2.4.0"

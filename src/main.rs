@@ -481,6 +481,8 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
             super_digest: c.super_digest.clone(),
             x509: c.client_tls.is_some(),
             x509_super_user: c.x509_super_user.clone(),
+            sasl: c.sasl.provider,
+            let_any_sasl_user_do_x: c.sasl.let_any_do_x.clone(),
         },
         eager_acl_check: c.enable_eager_acl_check,
         extended_types: c.extended_types_enabled,
@@ -534,6 +536,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         client_tls: None,
+        sasl: c.sasl.clone(),
     }
 }
 

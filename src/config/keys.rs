@@ -27,9 +27,9 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         {
             not_yet("SASL between servers")
         }
-        "sessionRequireClientSASLAuth" | "enforce.auth.enabled" if on => {
-            not_yet("enforcing client authentication")
-        }
+        "security.auth_to_local" if value.trim() != "DEFAULT" => Some(format!(
+            "{value:?}: corral has only the DEFAULT rule (a principal of the default realm maps to its first component)"
+        )),
         "admin.forceHttps" | "admin.portUnification" if on => not_yet("HTTPS on the AdminServer"),
         "fips-mode" if on => not_yet("FIPS mode"),
         "netty.server.earlyDropSecureConnectionHandshakes" if on => {
@@ -47,13 +47,12 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
             if class == super::tls::X509_PROVIDER
                 || class == "org.apache.zookeeper.server.auth.DigestAuthenticationProvider"
                 || class == "org.apache.zookeeper.server.auth.IPAuthenticationProvider"
+                || class == super::sasl::SASL_PROVIDER
             {
                 None
-            } else if class == "org.apache.zookeeper.server.auth.SASLAuthenticationProvider" {
-                not_yet("SASL authentication")
             } else {
                 Some(format!(
-                    "{class}: corral has no such authentication provider (it has the digest, ip and x509 ones)"
+                    "{class}: corral has no such authentication provider (it has the digest, ip, x509 and sasl ones)"
                 ))
             }
         }
@@ -71,16 +70,19 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     {
         return Some("used only by TLS between servers, which corral does not support; ignored");
     }
-    if any(&[
-        "superUser",
-        "allowSaslFailedClients",
-        "enforce.auth.schemes",
-    ]) || k.starts_with("quorum.auth.")
-        || k.starts_with("kerberos.")
-        || k.starts_with("sasl.")
-        || k.starts_with("superUser.")
+    if k.starts_with("quorum.auth.") {
+        return Some("used only by SASL between servers, which corral does not support; ignored");
+    }
+    if k.starts_with("kerberos.")
+        && !any(&[
+            "kerberos.removeHostFromPrincipal",
+            "kerberos.removeRealmFromPrincipal",
+        ])
     {
-        return Some("used only by SASL authentication, which corral does not support; ignored");
+        return Some("used only by Kerberos (GSSAPI), which corral does not support; ignored");
+    }
+    if k.starts_with("sasl.") && k != "sasl.serverconfig" {
+        return Some("a client's SASL setting; a server does not read it; ignored");
     }
     if any(&["serverCnxnFactory", "watchManagerName", "audit.impl.class"]) {
         return Some("selects a Java implementation class; corral has its own; ignored");
@@ -177,7 +179,7 @@ pub(super) const QPC_KEYS: [&str; 43] = [
 /// Documented (zookeeperAdmin.md, 3.8) keys that become `zookeeper.<key>`
 /// system properties, plus `zookeeper.`-documented properties written without
 /// the prefix (which also work from zoo.cfg).
-pub(super) const PROPERTY_KEYS: [&str; 97] = [
+pub(super) const PROPERTY_KEYS: [&str; 101] = [
     "globalOutstandingLimit",
     // Read by ZKDatabase (a leader's DIFF from its txn log); not in the
     // admin guide, but a 3.8 property all the same.
@@ -258,6 +260,12 @@ pub(super) const PROPERTY_KEYS: [&str; 97] = [
     "DigestAuthenticationProvider.digestAlg",
     "X509AuthenticationProvider.superUser",
     "superUser",
+    // SASL on the client port (ZooKeeperServer, SaslServerCallbackHandler,
+    // SASLAuthenticationProvider, KerberosName); not in the admin guide.
+    "allowSaslFailedClients",
+    "letAnySaslUserDoX",
+    "SASLAuthenticationProvider.superPassword",
+    "security.auth_to_local",
     "ensembleAuthName",
     "sessionRequireClientSASLAuth",
     "enforce.auth.enabled",
@@ -280,8 +288,9 @@ pub(super) const PROPERTY_KEYS: [&str; 97] = [
 ];
 
 /// Documented prefixes of property keys.
-pub(super) const PROPERTY_PREFIXES: [&str; 6] = [
+pub(super) const PROPERTY_PREFIXES: [&str; 7] = [
     "ssl.",
+    "sasl.",
     "authProvider.",
     "kerberos.",
     "admin.",

@@ -42,6 +42,7 @@ mod parser;
 mod properties;
 mod props;
 mod quorum;
+pub mod sasl;
 #[cfg(test)]
 mod tests;
 pub mod tls;
@@ -281,6 +282,8 @@ pub struct Config {
     pub client_cert_reload: bool,
     /// `X509AuthenticationProvider.superUser`: the x509 id that is super.
     pub x509_super_user: Option<String>,
+    /// SASL on the client port and authentication enforcement.
+    pub sasl: sasl::SaslConfig,
     /// `observerMasterPort`.
     pub observer_master_port: Option<u16>,
     /// `clientPortListenBacklog`; `None` = OS default.
@@ -504,6 +507,7 @@ fn zk_defaults() -> Config {
         client_tls: None,
         client_cert_reload: false,
         x509_super_user: None,
+        sasl: sasl::SaslConfig::default(),
         observer_master_port: None,
         client_port_listen_backlog: None,
         max_client_cnxns: 60,
@@ -656,7 +660,9 @@ pub fn load_builtin(jvm_flags: &BTreeMap<String, String>) -> Result<Loaded, Conf
     let mut cfg = Config::builtin_defaults();
     p.warn_java_only_flags()?;
     p.resolve_properties(&mut cfg)?;
-    p.resolve_client_tls(&mut cfg, &|p: &Path| std::fs::read(p).map(decode_text))?;
+    let read = |p: &Path| std::fs::read(p).map(decode_text);
+    p.resolve_client_tls(&mut cfg, &read)?;
+    p.resolve_sasl(&mut cfg, &read)?;
     cfg.properties = p.props;
     Ok(Loaded {
         config: cfg,

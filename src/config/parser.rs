@@ -103,15 +103,9 @@ impl Parser {
 
     pub(super) fn warn_java_only_flags(&mut self) -> Result<(), ConfigError> {
         for (name, value) in &self.props {
-            let refusal = if name == "java.security.auth.login.config" {
-                Some(
-                    "SASL (a JAAS file) is not supported by corral yet; remove the flag to start"
-                        .to_string(),
-                )
-            } else {
-                name.strip_prefix("zookeeper.")
-                    .and_then(|k| refused(k, value))
-            };
+            let refusal = name
+                .strip_prefix("zookeeper.")
+                .and_then(|k| refused(k, value));
             if let Some(problem) = refusal {
                 return Err(ConfigError::invalid(
                     Location::JvmFlag,
@@ -500,6 +494,7 @@ pub(super) fn parse_with(
     }
     p.resolve_properties(&mut cfg)?;
     p.resolve_client_tls(&mut cfg, env.read)?;
+    p.resolve_sasl(&mut cfg, env.read)?;
     // The multiAddress.* keys are QuorumPeerConfig fields: a zoo.cfg line wins
     // over the -D flag that only seeds their default.
     if let Some(b) = st.multi_address_enabled {

@@ -39,6 +39,14 @@ fn err_with(text: &str, jvm: &BTreeMap<String, String>) -> ConfigError {
 
 /// Parses as `load` would, with an in-memory file system.
 fn with_files(text: &str, files: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+    with_files_flags(text, files, &no_flags())
+}
+
+fn with_files_flags(
+    text: &str,
+    files: &[(&str, &str)],
+    jvm: &BTreeMap<String, String>,
+) -> Result<Loaded, ConfigError> {
     let map: BTreeMap<PathBuf, String> = files
         .iter()
         .map(|(p, t)| (PathBuf::from(p), t.to_string()))
@@ -51,7 +59,7 @@ fn with_files(text: &str, files: &[(&str, &str)]) -> Result<Loaded, ConfigError>
     parse_with(
         text,
         "zoo.cfg",
-        &no_flags(),
+        jvm,
         &Env {
             read: &read,
             look_for_myid: true,
@@ -745,16 +753,17 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
             "quorum.auth.serverRequireSasl",
         ),
         (
-            "sessionRequireClientSASLAuth=true",
-            "sessionRequireClientSASLAuth",
+            "security.auth_to_local=RULE:[1:$1]",
+            "security.auth_to_local",
+        ),
+        // Enforcing a scheme no provider serves (AuthenticationHelper).
+        (
+            "enforce.auth.enabled=true\nenforce.auth.schemes=sasl",
+            "enforce.auth.schemes",
         ),
         ("enforce.auth.enabled=true", "enforce.auth.enabled"),
         ("admin.forceHttps=true", "admin.forceHttps"),
         ("admin.portUnification=true", "admin.portUnification"),
-        (
-            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-            "authProvider.1",
-        ),
         ("authProvider.2=com.example.Custom", "authProvider.2"),
         ("ssl.sslProvider=OPENSSL", "ssl.sslProvider"),
         (
@@ -794,13 +803,71 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
     let e = parse_str(
         BASE,
         "zoo.cfg",
-        &flags(&[("java.security.auth.login.config", "/jaas")]),
+        &flags(&[("zookeeper.security.auth_to_local", "RULE:x")]),
     )
     .unwrap_err();
+    assert!(
+        e.to_string().contains("zookeeper.security.auth_to_local"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sasl_is_read_from_the_jaas_file_and_zoo_cfg_as_zookeeper_reads_it() {
+    const JAAS: &str = "Server {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n \
+                        user_bob=\"b\" user_super=\"s\";\n};\n\
+                        Other { com.sun.security.auth.module.Krb5LoginModule required; };\n";
+    let jvm = flags(&[(crate::config::sasl::JAAS_FLAG, "/jaas.conf")]);
+    let files = [("/jaas.conf", JAAS)];
+    let l = with_files_flags(
+        &format!(
+            "{BASE}authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+             superUser=bob\nsuperUser.2=carol\nsessionRequireClientSASLAuth=true\n\
+             enforce.auth.schemes=ip\nletAnySaslUserDoX=anyone\nallowSaslFailedClients=true\n"
+        ),
+        &files,
+        &jvm,
+    )
+    .unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let s = &l.config.sasl;
+    assert!(s.provider && s.allow_failed);
+    assert_eq!(s.server.as_ref().map(|s| s.user_count()), Some(2));
+    assert_eq!(s.super_users, vec!["bob".to_string(), "carol".to_string()]);
+    assert_eq!(s.let_any_do_x.as_deref(), Some("anyone"));
+    // sessionRequireClientSASLAuth wins over enforce.auth.*.
+    assert_eq!(s.enforce_schemes, vec!["sasl".to_string()]);
+    assert!(s.sasl_required());
+
+    // enforce.auth.* on its own, trimmed; ip is always there.
+    let l = with_files_flags(
+        &format!("{BASE}enforce.auth.enabled=true\nenforce.auth.schemes= ip , digest\n"),
+        &files,
+        &jvm,
+    )
+    .unwrap();
+    assert_eq!(l.config.sasl.enforce_schemes, vec!["ip", "digest"]);
+    assert!(!l.config.sasl.sasl_required());
+    assert!(!l.config.sasl.provider);
+
+    // Another section: Kerberos is refused by name; a missing one warns
+    // and leaves SASL off; a missing file stops the start.
+    let e =
+        with_files_flags(&format!("{BASE}sasl.serverconfig=Other\n"), &files, &jvm).unwrap_err();
+    assert!(e.to_string().contains("Krb5LoginModule"), "{e}");
+    let l = with_files_flags(&format!("{BASE}sasl.serverconfig=Nope\n"), &files, &jvm).unwrap();
+    assert_eq!(l.config.sasl.server, None);
+    assert!(has_warning(&l, "no section \"Nope\""), "{:?}", l.warnings);
+    let e = with_files_flags(BASE, &[], &jvm).unwrap_err();
     assert!(
         e.to_string().contains("java.security.auth.login.config"),
         "{e}"
     );
+    let e = with_files_flags(BASE, &[("/jaas.conf", "Server {")], &jvm).unwrap_err();
+    assert!(e.to_string().contains("/jaas.conf: line 1"), "{e}");
+    // A section name without a JAAS file.
+    let e = err(&format!("{BASE}sasl.serverconfig=Server\n"));
+    assert_eq!(e.key(), Some("sasl.serverconfig"));
 }
 
 #[test]
@@ -848,11 +915,11 @@ fn client_tls_settings_are_read_as_zookeeper_reads_them() {
 #[test]
 fn java_only_settings_warn_once_each() {
     let text = format!(
-            "{BASE}serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+        "{BASE}serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
              ssl.keyStore.location=/k\nssl.keyStore.password=pw\nssl.quorum.keyStore.location=/q\n\
              admin.serverPort=9999\nmetricsProvider.className={PROMETHEUS_METRICS_PROVIDER}\n\
-             metricsProvider.httpPort=7001\nsecureClientPort=2281\nkerberos.removeHostFromPrincipal=true\n"
-        );
+             metricsProvider.httpPort=7001\nsecureClientPort=2281\nsasl.clientconfig=Client\n"
+    );
     let l = ok(&text);
     // admin.* and metricsProvider.* are served (no warning).
     assert_eq!(l.warnings.len(), 3, "{:#?}", l.warnings);
@@ -864,7 +931,7 @@ fn java_only_settings_warn_once_each() {
     ));
     assert!(has_warning(
         &l,
-        "zoo.cfg line 11: kerberos.removeHostFromPrincipal: used only by SASL"
+        "zoo.cfg line 11: sasl.clientconfig: a client's SASL setting"
     ));
     let c = &l.config;
     assert_eq!(c.secure_client_port, Some(2281));
@@ -883,7 +950,7 @@ fn java_only_settings_warn_once_each() {
 #[test]
 fn java_only_jvm_flags_warn() {
     let jvm = flags(&[
-        ("zookeeper.kerberos.removeRealmFromPrincipal", "true"),
+        ("zookeeper.sasl.client", "true"),
         ("zookeeper.ssl.quorum.keyStore.location", "/q"),
         ("zookeeper.log.dir", "/logs"),
         (
@@ -895,7 +962,7 @@ fn java_only_jvm_flags_warn() {
     assert_eq!(l.warnings.len(), 3, "{:#?}", l.warnings);
     assert!(has_warning(
         &l,
-        "JVM flag -Dzookeeper.kerberos.removeRealmFromPrincipal: used only by SASL"
+        "JVM flag -Dzookeeper.sasl.client: a client's SASL setting"
     ));
     assert!(has_warning(&l, "JVM flag -Dzookeeper.DigestAuthenticationProvider.digestAlg: corral computes digest ACLs with SHA1 only"));
     let l = ok_with(
@@ -917,6 +984,7 @@ fn every_documented_key_is_accepted() {
             "4lw.commands.whitelist" => "ruok",
             "DigestAuthenticationProvider.superDigest" => "super:x",
             "DigestAuthenticationProvider.digestAlg" => "SHA1",
+            "security.auth_to_local" => "DEFAULT",
             "quorum.auth.serverRequireSasl"
             | "quorum.auth.learnerRequireSasl"
             | "quorum.auth.enableSasl"

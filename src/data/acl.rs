@@ -1,5 +1,5 @@
-//! Access control: the `world`, `auth`, `digest`, `ip`, `x509` and `super`
-//! schemes.
+//! Access control: the `world`, `auth`, `digest`, `ip`, `x509`, `sasl`
+//! and `super` schemes.
 //!
 //! Owns the permission check (`ZooKeeperServer.checkACL`), the validation
 //! and expansion of ACLs a client sets (`fixupACL`), and authentication of
@@ -30,6 +30,10 @@ pub struct AclPolicy {
     pub x509: bool,
     /// `zookeeper.X509AuthenticationProvider.superUser`.
     pub x509_super_user: Option<String>,
+    /// The `sasl` scheme exists (`SASLAuthenticationProvider` is configured).
+    pub sasl: bool,
+    /// `zookeeper.letAnySaslUserDoX`: a `sasl` ACL id any SASL user matches.
+    pub let_any_sasl_user_do_x: Option<String>,
 }
 
 /// `user:base64(sha1("user:password"))`, as ZooKeeper computes it.
@@ -139,11 +143,13 @@ fn digest_valid(id: &str) -> bool {
 }
 
 /// Whether a provider for `scheme` is registered (`ProviderRegistry`):
-/// `x509` only where a TLS client port is configured.
+/// `x509` only where a TLS client port is configured, `sasl` only where
+/// its provider is.
 fn provider_known(policy: &AclPolicy, scheme: &str) -> bool {
     match scheme {
         "digest" | "ip" => true,
         "x509" => policy.x509,
+        "sasl" => policy.sasl,
         _ => false,
     }
 }
@@ -154,6 +160,7 @@ fn authenticated(policy: &AclPolicy, scheme: &str) -> bool {
     match scheme {
         "digest" => true,
         "x509" => policy.x509,
+        "sasl" => policy.sasl,
         _ => false,
     }
 }
@@ -164,6 +171,13 @@ fn matches(policy: &AclPolicy, scheme: &str, auth_id: &str, acl_id: &str) -> boo
         "ip" => ip_matches(auth_id, acl_id),
         // X509AuthenticationProvider.matches: the super user matches any.
         "x509" => auth_id == acl_id || policy.x509_super_user.as_deref() == Some(auth_id),
+        // SASLAuthenticationProvider.matches: a user named super matches
+        // any; so does every user an id of letAnySaslUserDoX.
+        "sasl" => {
+            auth_id == "super"
+                || auth_id == acl_id
+                || policy.let_any_sasl_user_do_x.as_deref() == Some(acl_id)
+        }
         _ => false,
     }
 }
@@ -189,6 +203,57 @@ fn dn_valid(dn: &str) -> bool {
         p.split_once('=')
             .is_some_and(|(t, _)| !t.trim().is_empty() && !t.trim().contains(' '))
     })
+}
+
+/// A Kerberos principal's parts (`KerberosName`): `service[/host]@REALM`,
+/// or a plain name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KerberosName {
+    pub service: String,
+    pub host: Option<String>,
+    pub realm: Option<String>,
+}
+
+impl KerberosName {
+    /// Parses as Java's `KerberosName(String)`: `([^/@]*)(/([^/@]*))?@([^/@]*)`,
+    /// else a name without `@` is a plain service name; else it is
+    /// malformed.
+    pub fn parse(name: &str) -> Option<KerberosName> {
+        let plain = |s: &str| !s.contains(['/', '@']);
+        if let Some((left, realm)) = name.split_once('@') {
+            if !plain(realm) {
+                return None;
+            }
+            let (service, host) = match left.split_once('/') {
+                Some((s, h)) => (s, Some(h)),
+                None => (left, None),
+            };
+            if !plain(service) || !host.is_none_or(plain) {
+                return None;
+            }
+            return Some(KerberosName {
+                service: service.to_string(),
+                host: host.map(str::to_string),
+                realm: Some(realm.to_string()),
+            });
+        }
+        Some(KerberosName {
+            service: name.to_string(),
+            host: None,
+            realm: None,
+        })
+    }
+
+    /// `getShortName` under the `DEFAULT` rule: a plain name is itself; a
+    /// principal of the default realm is its service (first component);
+    /// any other has no short name.
+    pub fn short_name(&self, default_realm: Option<&str>) -> Option<String> {
+        match &self.realm {
+            None if self.host.is_none() => Some(self.service.clone()),
+            Some(r) if Some(r.as_str()) == default_realm => Some(self.service.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Checks that `auth` grants `perm` on a node with `acl`.
@@ -253,6 +318,7 @@ pub fn fixup(policy: &AclPolicy, acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, 
                 "digest" => digest_valid(&id.id),
                 "ip" => ip_valid(&id.id),
                 "x509" if policy.x509 => dn_valid(&id.id),
+                "sasl" if policy.sasl => KerberosName::parse(&id.id).is_some(),
                 _ => false,
             };
             if !valid {
@@ -294,7 +360,7 @@ pub fn authenticate(policy: &AclPolicy, scheme: &str, auth: &[u8]) -> Result<Vec
 pub fn user_name(id: &Id) -> String {
     match id.scheme.as_str() {
         "digest" => id.id.split(':').next().unwrap_or("").to_string(),
-        "ip" | "x509" => id.id.clone(),
+        "ip" | "x509" | "sasl" => id.id.clone(),
         _ => String::new(),
     }
 }
@@ -492,6 +558,57 @@ mod tests {
         assert_eq!(ids[0].scheme, "super");
         assert_eq!(authenticate(&p, "digest", b"bob:pw").unwrap().len(), 1);
         assert_eq!(authenticate(&p, "kerberos", b"x"), Err(Code::AuthFailed));
+    }
+
+    #[test]
+    fn sasl_ids_exist_only_with_the_provider_and_match_as_zookeeper_matches_them() {
+        let off = AclPolicy::default();
+        let on = AclPolicy {
+            sasl: true,
+            ..AclPolicy::default()
+        };
+        let node = [acl(perms::READ, "sasl", "bob")];
+        let bob = [id("sasl", "bob")];
+        assert_eq!(check(&off, &node, perms::READ, &bob), Err(Code::NoAuth));
+        assert_eq!(fixup(&off, &node, &[]), Err(Code::InvalidAcl));
+        assert_eq!(check(&on, &node, perms::READ, &bob), Ok(()));
+        assert_eq!(
+            check(&on, &node, perms::READ, &[id("sasl", "eve")]),
+            Err(Code::NoAuth)
+        );
+        // A SASL user named super matches any sasl ACL.
+        assert_eq!(
+            check(&on, &node, perms::READ, &[id("sasl", "super")]),
+            Ok(())
+        );
+        // letAnySaslUserDoX: any SASL user matches ACLs of that id.
+        let any = AclPolicy {
+            let_any_sasl_user_do_x: Some("bob".into()),
+            ..on.clone()
+        };
+        assert_eq!(
+            check(&any, &node, perms::READ, &[id("sasl", "eve")]),
+            Ok(())
+        );
+        assert_eq!(
+            check(&any, &node, perms::READ, &[id("digest", "bob")]),
+            Err(Code::NoAuth)
+        );
+        // `auth` expands to the sasl id; a malformed Kerberos name is invalid.
+        assert_eq!(
+            fixup(
+                &on,
+                &[acl(31, "auth", "")],
+                &[id("ip", "1.2.3.4"), id("sasl", "bob")]
+            ),
+            Ok(vec![acl(31, "sasl", "bob")])
+        );
+        assert_eq!(
+            fixup(&on, &[acl(31, "sasl", "a@b@c")], &[]),
+            Err(Code::InvalidAcl)
+        );
+        assert!(fixup(&on, &[acl(31, "sasl", "zk/h@R")], &[]).is_ok());
+        assert_eq!(user_name(&id("sasl", "bob@R")), "bob@R");
     }
 
     #[test]

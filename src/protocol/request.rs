@@ -41,8 +41,9 @@ pub enum Request {
     RemoveWatches(jute::WatchTypeRequest),
     AddWatch(jute::AddWatchRequest),
     WhoAmI,
-    /// A SASL token: corral has no SASL provider, so it answers an empty one.
-    Sasl,
+    /// A SASL token (`GetSASLRequest`), answered by the connection's SASL
+    /// exchange.
+    Sasl(Vec<u8>),
     /// An opcode ZooKeeper does not serve: answered Unimplemented, then closed.
     Unknown(i32),
     /// A body that does not decode, where ZooKeeper answers it with a
@@ -294,7 +295,7 @@ pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
         // GetSASLRequest: a token that does not decode (or is null) makes
         // ZooKeeper close the connection.
         op::SASL => match r.buffer()? {
-            Some(_) => Request::Sasl,
+            Some(token) => Request::Sasl(token.to_vec()),
             None => return Err(JuteError::Refused("null SASL token")),
         },
         op::EXISTS => Request::Exists(Jute::read(r)?),

@@ -86,6 +86,8 @@ pub struct Settings {
     /// TLS on the client ports, when `secureClientPort` or
     /// `client.portUnification` is set.
     pub client_tls: Option<ClientTls>,
+    /// SASL on the client port and required authentication.
+    pub sasl: crate::config::sasl::SaslConfig,
 }
 
 /// The client ports' TLS.

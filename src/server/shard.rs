@@ -566,6 +566,8 @@ struct Conn {
     auth: Vec<Id>,
     /// Whether the sequencer has `auth` as it is now.
     auth_sent: bool,
+    /// The SASL exchange, from the connection's first SASL packet.
+    sasl: Option<crate::security::sasl::Session>,
     pending: VecDeque<Pending>,
     wbuf: BytesMut,
     closing: bool,
@@ -602,6 +604,7 @@ impl Conn {
                 id: peer.ip().to_string(),
             }],
             auth_sent: false,
+            sasl: None,
             pending: VecDeque::new(),
             wbuf: BytesMut::new(),
             closing: false,
@@ -1172,6 +1175,18 @@ impl Conn {
             return;
         };
         self.shard.touched.borrow_mut().insert(self.session);
+        if hdr.op != op::AUTH && hdr.op != op::SASL && !self.authenticated_enough() {
+            // AuthenticationHelper.enforceAuthentication: pings included.
+            tracing::warn!(
+                peer = %self.peer,
+                required = ?self.shard.settings.sasl.enforce_schemes,
+                "client holds no id of a required authentication scheme: closing the session"
+            );
+            let code = Code::SessionClosedRequireSaslAuth.as_i32();
+            self.reply(hdr.xid, 0, code, None);
+            self.closing = true;
+            return;
+        }
         let body = &frame[frame.len() - r.remaining()..];
         // Requests that go to the sequencer keep their bytes (a follower
         // forwards them; a slow-request warning names their path); reads
@@ -1199,22 +1214,9 @@ impl Conn {
                     &a.auth,
                 ) {
                     Ok(ids) => {
-                        let max = self.shard.settings.ops.max_auth_ids;
-                        for id in ids {
-                            if !self.auth.contains(&id) && self.auth.len() >= max {
-                                tracing::warn!(
-                                    peer = %self.peer,
-                                    max,
-                                    "addauth past corral.maxAuthIdsPerConnection: closing the connection"
-                                );
-                                self.reply(hdr.xid, 0, Code::AuthFailed.as_i32(), None);
-                                self.closing = true;
-                                return;
-                            }
-                            crate::data::acl::add_auth_id(&mut self.auth, id);
+                        if self.add_auth_ids(hdr.xid, ids) {
+                            self.reply(hdr.xid, 0, 0, None);
                         }
-                        self.auth_sent = false;
-                        self.reply(hdr.xid, 0, 0, None);
                     }
                     Err(code) => {
                         self.reply(hdr.xid, 0, code.as_i32(), None);
@@ -1222,6 +1224,7 @@ impl Conn {
                     }
                 }
             }
+            Request::Sasl(token) => self.sasl_step(hdr.xid, &token),
             Request::Write(w) => {
                 if self.shard.settings.eager_acl_check {
                     let version = self.shard.version.borrow().clone();
@@ -1336,11 +1339,6 @@ impl Conn {
         let zxid = version.last_zxid;
         match req {
             Request::Ping => self.reply(jute::xid::PING, zxid, 0, None),
-            // SASL is answered outside the request pipeline, with zxid 0.
-            Request::Sasl => {
-                // A null token (length -1): corral has no SASL provider.
-                self.reply(xid, 0, 0, Some(&(-1i32).to_be_bytes()));
-            }
             Request::SetWatches(w) => {
                 self.set_watches(&version, w);
                 self.reply(xid, zxid, 0, None);
@@ -1378,10 +1376,101 @@ impl Conn {
                 }
             }
         }
-        // SASL is answered outside ZooKeeper's request pipeline: no stats.
-        if opcode != op::SASL {
-            let ms = self.record(opcode, xid, zxid, at);
-            self.warn_if_slow(ms, opcode, || req.path().map(str::to_string));
+        let ms = self.record(opcode, xid, zxid, at);
+        self.warn_if_slow(ms, opcode, || req.path().map(str::to_string));
+    }
+
+    /// Whether the connection may send requests other than auth and SASL:
+    /// it holds an id of an enforced scheme, or nothing is enforced.
+    fn authenticated_enough(&self) -> bool {
+        let schemes = &self.shard.settings.sasl.enforce_schemes;
+        schemes.is_empty() || self.auth.iter().any(|id| schemes.contains(&id.scheme))
+    }
+
+    /// Adds auth ids, up to `corral.maxAuthIdsPerConnection`; false (and
+    /// the connection is closing, answered AuthFailed) past it.
+    fn add_auth_ids(&mut self, xid: i32, ids: Vec<Id>) -> bool {
+        let max = self.shard.settings.ops.max_auth_ids;
+        for id in ids {
+            if !self.auth.contains(&id) && self.auth.len() >= max {
+                tracing::warn!(
+                    peer = %self.peer,
+                    max,
+                    "auth ids past corral.maxAuthIdsPerConnection: closing the connection"
+                );
+                self.reply(xid, 0, Code::AuthFailed.as_i32(), None);
+                self.closing = true;
+                return false;
+            }
+            crate::data::acl::add_auth_id(&mut self.auth, id);
+        }
+        self.auth_sent = false;
+        true
+    }
+
+    /// One SASL packet (`ZooKeeperServer.processSasl`): answered at once,
+    /// outside the request pipeline, with zxid 0, as ZooKeeper answers it.
+    fn sasl_step(&mut self, xid: i32, token: &[u8]) {
+        use crate::security::sasl::Outcome;
+        let settings = &self.shard.settings.sasl;
+        let null_token = (-1i32).to_be_bytes();
+        let Some(server) = &settings.server else {
+            // ZooKeeper without a SASL server answers OK and a null token.
+            self.reply(xid, 0, 0, Some(&null_token));
+            return;
+        };
+        if self.sasl.is_none() {
+            let Some(nonce) = sasl_nonce() else {
+                tracing::error!(peer = %self.peer, "no random bytes for a SASL nonce: closing the connection");
+                self.reply(xid, 0, Code::AuthFailed.as_i32(), Some(&null_token));
+                self.closing = true;
+                return;
+            };
+            self.sasl = Some(server.session(nonce));
+        }
+        let Some(session) = self.sasl.as_mut() else {
+            return;
+        };
+        let framed = |t: &[u8]| {
+            let mut b = Vec::with_capacity(4 + t.len());
+            b.extend_from_slice(&(t.len() as i32).to_be_bytes());
+            b.extend_from_slice(t);
+            b
+        };
+        match session.step(server, token) {
+            Ok(Outcome::Continue(t)) => self.reply(xid, 0, 0, Some(&framed(&t))),
+            Ok(Outcome::Authenticated { token, id }) => {
+                tracing::info!(peer = %self.peer, id = %id, "SASL authenticated");
+                let mut ids = vec![Id {
+                    scheme: "sasl".into(),
+                    id: id.clone(),
+                }];
+                if settings.super_users.contains(&id) {
+                    tracing::info!(peer = %self.peer, id = %id, "SASL id is a super user");
+                    ids.push(Id {
+                        scheme: "super".into(),
+                        id: String::new(),
+                    });
+                }
+                if self.add_auth_ids(xid, ids) {
+                    self.reply(xid, 0, 0, Some(&framed(&token)));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "client failed to SASL authenticate");
+                if settings.allow_failed && !settings.sasl_required() {
+                    // allowSaslFailedClients: kept, with a null token.
+                    self.reply(xid, 0, 0, Some(&null_token));
+                    return;
+                }
+                let code = if settings.sasl_required() {
+                    Code::SessionClosedRequireSaslAuth
+                } else {
+                    Code::AuthFailed
+                };
+                self.reply(xid, 0, code.as_i32(), Some(&null_token));
+                self.closing = true;
+            }
         }
     }
 
@@ -1430,4 +1519,16 @@ impl Conn {
             self.count_sent();
         }
     }
+}
+
+/// A DIGEST-MD5 nonce: 30 random bytes in base64, as the JDK makes it,
+/// from the TLS provider's CSPRNG.
+fn sasl_nonce() -> Option<String> {
+    use base64::Engine;
+    let mut b = [0u8; 30];
+    rustls::crypto::aws_lc_rs::default_provider()
+        .secure_random
+        .fill(&mut b)
+        .ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(b))
 }

@@ -55,8 +55,8 @@ def _failed(request) -> bool:
                for w in ("setup", "call"))
 
 
-def start_server(kind: str, extra_cfg=None) -> ZKServer:
-    srv = ZKServer(kind, extra_cfg=extra_cfg)
+def start_server(kind: str, extra_cfg=None, jvm_flags=None) -> ZKServer:
+    srv = ZKServer(kind, extra_cfg=extra_cfg, jvm_flags=jvm_flags)
     missing = None
     try:
         srv.start()

@@ -128,7 +128,7 @@ class ZKServer:
     """A running server. Attributes: kind, host, port, hostport, datadir, log."""
 
     def __init__(self, kind: str, extra_cfg: dict | None = None, start_timeout: float = 60.0,
-                 admin: bool = False):
+                 admin: bool = False, jvm_flags: dict | None = None):
         assert kind in ("corral", "ref"), kind
         self.kind = kind
         # admin=True: serve the AdminServer on a free loopback port
@@ -139,6 +139,9 @@ class ZKServer:
         self.host = "127.0.0.1"
         self.port = None
         self.extra_cfg = dict(extra_cfg or {})
+        # -D flags: on the java command line of the reference, in
+        # SERVER_JVMFLAGS for corral (as zkServer.sh passes them).
+        self.jvm_flags = dict(jvm_flags or {})
         self.start_timeout = start_timeout
         self.tmp = Path(tempfile.mkdtemp(prefix=f"zk-{kind}-"))
         self.datadir = self.tmp / "data"
@@ -174,10 +177,15 @@ class ZKServer:
             b = corral_bin()
             if not b.exists():
                 raise ToolMissing(f"corral binary {b} not found (cargo build --release, or set CORRAL_BIN)")
-            return [str(b), str(self.cfg)], None
+            env = None
+            if self.jvm_flags:
+                env = dict(os.environ)
+                env["SERVER_JVMFLAGS"] = " ".join(f"-D{k}={v}" for k, v in self.jvm_flags.items())
+            return [str(b), str(self.cfg)], env
         java = java_bin()
         cmd = [
             java, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            *(f"-D{k}={v}" for k, v in self.jvm_flags.items()),
             f"-Dzookeeper.admin.enableServer={'true' if self.admin else 'false'}",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
