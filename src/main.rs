@@ -305,6 +305,7 @@ fn run(cli: Cli) -> Result<(), String> {
         tracing::warn!("{w}");
     }
     let c = loaded.config;
+    kerberos_acceptor(&c)?;
     let quorum = if c.is_distributed() {
         Some(quorum_settings(&c)?)
     } else {
@@ -538,6 +539,26 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         client_tls: None,
         sasl: c.sasl.clone(),
     }
+}
+
+/// A JAAS `Krb5LoginModule` section: points the GSS-API library at the
+/// Kerberos configuration (`-Djava.security.krb5.conf`, as `KRB5_CONFIG`)
+/// and the keytab, and checks that the keytab holds the principal, so that
+/// a bad one stops the start. Runs before any other thread exists.
+fn kerberos_acceptor(c: &Config) -> Result<(), String> {
+    use corral::security::sasl::Mechanism;
+    let Some(Mechanism::Kerberos { keytab, principal }) =
+        c.sasl.server.as_ref().map(|s| &s.mechanism)
+    else {
+        return Ok(());
+    };
+    if let Some(conf) = c.property("java.security.krb5.conf") {
+        std::env::set_var("KRB5_CONFIG", conf);
+    }
+    corral::security::gssapi::set_up_acceptor(keytab, principal)
+        .map_err(|e| format!("java.security.auth.login.config: Kerberos (Krb5LoginModule): {e}"))?;
+    tracing::info!(principal = %principal, keytab = %keytab, "SASL GSSAPI (Kerberos) acceptor ready");
+    Ok(())
 }
 
 /// The client ports' TLS: the stores are read and checked here, so that a

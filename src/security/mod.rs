@@ -2,11 +2,13 @@
 //! (`keystore`), the rustls server configuration built from the `ssl.*`
 //! settings (`tls`), and the `x509` ACL id of a client certificate
 //! (`x509`); SASL on the client port: the JAAS file (`jaas`), DIGEST-MD5
-//! (`digest_md5`) and each connection's exchange and `sasl` id (`sasl`).
+//! (`digest_md5`), Kerberos through the system's GSS-API library
+//! (`gssapi`) and each connection's exchange and `sasl` id (`sasl`).
 //! The drivers (`server/`) run the handshakes; this module reads
 //! the store files and holds no connection state.
 
 pub mod digest_md5;
+pub mod gssapi;
 pub mod jaas;
 pub mod keystore;
 pub mod sasl;

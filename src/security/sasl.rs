@@ -1,14 +1,17 @@
 //! SASL on the client port, as ZooKeeper's `ZooKeeperSaslServer` and
-//! `SaslServerCallbackHandler` run it: the mechanism and users come from
-//! the JAAS `Server` section (`jaas`), each connection runs its own
-//! exchange (`Session`), and a finished exchange gives the connection a
-//! `sasl` ACL id built from the authenticated name as ZooKeeper's
-//! `KerberosName` rules build it.
+//! `SaslServerCallbackHandler` run it: the mechanism comes from the JAAS
+//! `Server` section (`jaas`): DIGEST-MD5 with its `user_<name>` options,
+//! or GSSAPI (Kerberos, RFC 4752) with the keytab and principal of a
+//! `Krb5LoginModule`. Each connection runs its own exchange (`Session`),
+//! and a finished exchange gives the connection a `sasl` ACL id built from
+//! the authenticated name as ZooKeeper's `KerberosName` rules build it.
 //!
 //! [`ServerSasl::from_jaas`] reads nothing itself; the caller reads the
-//! file at start-up. Sessions are pure: the shard passes tokens in.
+//! file and sets the Kerberos acceptor up at start-up. DIGEST sessions are
+//! pure; GSSAPI ones call the system's GSS-API library (`gssapi`).
 
 use super::digest_md5::{DigestError, DigestMd5Server, Step};
+use super::gssapi::{Accepted, Acceptor, GssError};
 use super::jaas::Jaas;
 use crate::data::acl::KerberosName;
 use std::collections::BTreeMap;
@@ -21,9 +24,9 @@ pub const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModul
 /// A problem with the JAAS section, found at start-up.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SaslSetupError {
-    #[error("section {section:?} uses {KRB5_LOGIN_MODULE} (Kerberos, GSSAPI), which corral does not support yet")]
+    #[error("section {section:?}: {KRB5_LOGIN_MODULE} needs useKeyTab=true, keyTab and principal (corral reads no ticket cache)")]
     Kerberos { section: String },
-    #[error("section {section:?}: no login module {class} (corral has {DIGEST_LOGIN_MODULE})")]
+    #[error("section {section:?}: no login module {class} (corral has {DIGEST_LOGIN_MODULE} and {KRB5_LOGIN_MODULE})")]
     UnknownModule { section: String, class: String },
 }
 
@@ -60,10 +63,19 @@ impl Naming {
     }
 }
 
-/// The server's SASL set-up: DIGEST-MD5 users from the JAAS section.
+/// The mechanism a JAAS section selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mechanism {
+    /// DIGEST-MD5: the users and passwords of `user_<name>` options.
+    Digest { users: BTreeMap<String, String> },
+    /// GSSAPI: the acceptor's keytab and principal.
+    Kerberos { keytab: String, principal: String },
+}
+
+/// The server's SASL set-up, from the JAAS section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSasl {
-    users: BTreeMap<String, String>,
+    pub mechanism: Mechanism,
     /// `zookeeper.SASLAuthenticationProvider.superPassword`: the password
     /// of the user `super`, when the section names that user.
     pub super_password: Option<String>,
@@ -72,7 +84,9 @@ pub struct ServerSasl {
 
 impl ServerSasl {
     /// Builds the set-up from section `section` of `jaas`; `Ok(None)` when
-    /// the file has no such section (ZooKeeper then runs without SASL).
+    /// the file has no such section (ZooKeeper then runs without SASL). A
+    /// `Krb5LoginModule` entry selects GSSAPI, as a Kerberos principal in
+    /// the login subject does in ZooKeeper.
     pub fn from_jaas(
         jaas: &Jaas,
         section: &str,
@@ -83,13 +97,22 @@ impl ServerSasl {
             return Ok(None);
         };
         let mut users = BTreeMap::new();
+        let mut kerberos = None;
         for e in entries {
             match e.class.as_str() {
                 DIGEST_LOGIN_MODULE => {}
                 KRB5_LOGIN_MODULE => {
-                    return Err(SaslSetupError::Kerberos {
-                        section: section.to_string(),
-                    })
+                    let opt = |k: &str| e.options.get(k).map(String::as_str);
+                    match (opt("useKeyTab"), opt("keyTab"), opt("principal")) {
+                        (Some(u), Some(k), Some(p)) if u.eq_ignore_ascii_case("true") => {
+                            kerberos.get_or_insert((k.to_string(), p.to_string()));
+                        }
+                        _ => {
+                            return Err(SaslSetupError::Kerberos {
+                                section: section.to_string(),
+                            })
+                        }
+                    }
                 }
                 other => {
                     return Err(SaslSetupError::UnknownModule {
@@ -104,22 +127,32 @@ impl ServerSasl {
                 }
             }
         }
+        let mechanism = match kerberos {
+            Some((keytab, principal)) => Mechanism::Kerberos { keytab, principal },
+            None => Mechanism::Digest { users },
+        };
         Ok(Some(ServerSasl {
-            users,
+            mechanism,
             super_password,
             naming,
         }))
     }
 
-    /// The users the section names.
+    /// The users the section names (DIGEST-MD5).
     pub fn user_count(&self) -> usize {
-        self.users.len()
+        match &self.mechanism {
+            Mechanism::Digest { users } => users.len(),
+            Mechanism::Kerberos { .. } => 0,
+        }
     }
 
     /// A user's password (`handlePasswordCallback`): only users the section
     /// names have one; `super`'s may come from the system property.
     fn password(&self, user: &str) -> Option<String> {
-        let pw = self.users.get(user)?;
+        let Mechanism::Digest { users } = &self.mechanism else {
+            return None;
+        };
+        let pw = users.get(user)?;
         match (&self.super_password, user) {
             (Some(p), "super") => Some(p.clone()),
             _ => Some(pw.clone()),
@@ -128,9 +161,13 @@ impl ServerSasl {
 
     /// A new connection's exchange; `nonce` is fresh random text.
     pub fn session(&self, nonce: String) -> Session {
-        Session {
-            mech: DigestMd5Server::zookeeper(nonce),
-        }
+        Session(match &self.mechanism {
+            Mechanism::Digest { .. } => Mech::Digest(DigestMd5Server::zookeeper(nonce)),
+            Mechanism::Kerberos { principal, .. } => Mech::Gssapi {
+                acceptor: Acceptor::new(principal),
+                stage: GssStage::Context,
+            },
+        })
     }
 }
 
@@ -139,6 +176,10 @@ impl ServerSasl {
 pub enum SaslError {
     #[error(transparent)]
     Digest(#[from] DigestError),
+    #[error("GSSAPI: {0}")]
+    Gss(#[from] GssError),
+    #[error("GSSAPI: {0}")]
+    Gssapi(&'static str),
     #[error("malformed name {0:?}")]
     BadName(String),
 }
@@ -148,32 +189,124 @@ pub enum SaslError {
 pub enum Outcome {
     /// Send the token; the exchange goes on.
     Continue(Vec<u8>),
-    /// Send the token; the connection is now `sasl:<id>`.
-    Authenticated { token: Vec<u8>, id: String },
+    /// Send the token (`None`: a null one); the connection is now
+    /// `sasl:<id>`.
+    Authenticated { token: Option<Vec<u8>>, id: String },
+}
+
+/// Where a GSSAPI exchange is (the JDK's `GssKrb5Server` stages).
+#[derive(Debug)]
+enum GssStage {
+    /// Establishing the security context.
+    Context,
+    /// Established with the server's last token sent: the client answers
+    /// with an empty token.
+    Established {
+        peer: String,
+    },
+    /// The security-layer offer sent: the client answers with its choice.
+    Layers {
+        peer: String,
+    },
+    Finished,
+}
+
+#[derive(Debug)]
+enum Mech {
+    Digest(DigestMd5Server),
+    Gssapi { acceptor: Acceptor, stage: GssStage },
 }
 
 /// One connection's exchange.
 #[derive(Debug)]
-pub struct Session {
-    mech: DigestMd5Server,
-}
+pub struct Session(Mech);
+
+/// RFC 4752's security-layer bit for "no security layer", the only one
+/// ZooKeeper's server offers (quality of protection `auth`).
+const NO_SECURITY_LAYER: u8 = 1;
+/// The largest message the server takes (the JDK's default, 65536).
+const MAX_BUF: [u8; 3] = [0x01, 0x00, 0x00];
 
 impl Session {
     pub fn step(&mut self, server: &ServerSasl, token: &[u8]) -> Result<Outcome, SaslError> {
-        match self.mech.step(token, &|u| server.password(u))? {
-            Step::Challenge(c) => Ok(Outcome::Continue(c)),
-            Step::Done {
-                token,
-                authcid,
-                authzid,
-            } => {
-                let id = server
-                    .naming
-                    .authorized_id(&authcid, &authzid)
-                    .ok_or(SaslError::BadName(authcid))?;
-                Ok(Outcome::Authenticated { token, id })
+        let (authcid, authzid, token) = match &mut self.0 {
+            Mech::Digest(d) => match d.step(token, &|u| server.password(u))? {
+                Step::Challenge(c) => return Ok(Outcome::Continue(c)),
+                Step::Done {
+                    token,
+                    authcid,
+                    authzid,
+                } => (authcid, authzid, Some(token)),
+            },
+            Mech::Gssapi { acceptor, stage } => match gss_step(acceptor, stage, token)? {
+                GssStep::Send(t) => return Ok(Outcome::Continue(t)),
+                GssStep::Done { peer, authzid } => (peer, authzid, None),
+            },
+        };
+        let id = server
+            .naming
+            .authorized_id(&authcid, &authzid)
+            .ok_or(SaslError::BadName(authcid))?;
+        Ok(Outcome::Authenticated { token, id })
+    }
+}
+
+enum GssStep {
+    Send(Vec<u8>),
+    Done { peer: String, authzid: String },
+}
+
+/// One GSSAPI step, as the JDK's `GssKrb5Server.evaluateResponse` takes it.
+fn gss_step(a: &mut Acceptor, stage: &mut GssStage, token: &[u8]) -> Result<GssStep, SaslError> {
+    let offer = |a: &mut Acceptor| {
+        let mut m = vec![NO_SECURITY_LAYER];
+        m.extend_from_slice(&MAX_BUF);
+        a.wrap(&m)
+    };
+    match std::mem::replace(stage, GssStage::Finished) {
+        GssStage::Context => match a.step(token)? {
+            Accepted::Continue(t) => {
+                *stage = GssStage::Context;
+                Ok(GssStep::Send(t))
             }
+            Accepted::Done { token, peer } if token.is_empty() => {
+                let t = offer(a)?;
+                *stage = GssStage::Layers { peer };
+                Ok(GssStep::Send(t))
+            }
+            Accepted::Done { token, peer } => {
+                *stage = GssStage::Established { peer };
+                Ok(GssStep::Send(token))
+            }
+        },
+        GssStage::Established { peer } => {
+            if !token.is_empty() {
+                return Err(SaslError::Gssapi(
+                    "final handshake step should return empty",
+                ));
+            }
+            let t = offer(a)?;
+            *stage = GssStage::Layers { peer };
+            Ok(GssStep::Send(t))
         }
+        GssStage::Layers { peer } => {
+            let m = a.unwrap(token)?;
+            if m.len() < 4 {
+                return Err(SaslError::Gssapi("the security-layer answer is too short"));
+            }
+            if m[0] & NO_SECURITY_LAYER == 0 {
+                return Err(SaslError::Gssapi(
+                    "the client selected an unsupported protection",
+                ));
+            }
+            let authzid = if m.len() > 4 {
+                String::from_utf8_lossy(&m[4..]).into_owned()
+            } else {
+                peer.clone()
+            };
+            Ok(GssStep::Done { peer, authzid })
+        }
+        GssStage::Finished => Err(SaslError::Gssapi("authentication already completed")),
     }
 }
 
@@ -225,6 +358,8 @@ mod tests {
             "Server { org.apache.zookeeper.server.auth.DigestLoginModule required \
              user_bob=\"b\" user_super=\"s\" other=\"x\"; };\n\
              K { com.sun.security.auth.module.Krb5LoginModule required; };\n\
+             G { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
+             keyTab=\"/k.keytab\" principal=\"zookeeper/h@R\"; };\n\
              P { org.example.Plain required; };",
             &props,
         )
@@ -244,6 +379,16 @@ mod tests {
             ServerSasl::from_jaas(&j, "K", None, Naming::default()),
             Err(SaslSetupError::Kerberos { .. })
         ));
+        assert_eq!(
+            ServerSasl::from_jaas(&j, "G", None, Naming::default())
+                .unwrap()
+                .unwrap()
+                .mechanism,
+            Mechanism::Kerberos {
+                keytab: "/k.keytab".into(),
+                principal: "zookeeper/h@R".into()
+            }
+        );
         assert!(matches!(
             ServerSasl::from_jaas(&j, "P", None, Naming::default()),
             Err(SaslSetupError::UnknownModule { .. })

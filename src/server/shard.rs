@@ -1453,7 +1453,11 @@ impl Conn {
                     });
                 }
                 if self.add_auth_ids(xid, ids) {
-                    self.reply(xid, 0, 0, Some(&framed(&token)));
+                    let body = match &token {
+                        Some(t) => framed(t),
+                        None => null_token.to_vec(),
+                    };
+                    self.reply(xid, 0, 0, Some(&body));
                 }
             }
             Err(e) => {
