@@ -5,5 +5,6 @@
 //! the store files and holds no connection state.
 
 pub mod keystore;
+pub mod peername;
 pub mod tls;
 pub mod x509;
