@@ -610,6 +610,8 @@ async fn leader_conn(
     limit: Duration,
 ) -> String {
     let deadline = std::time::Instant::now() + limit;
+    // A refused handshake is logged once a connection attempt, not once a retry.
+    let mut tls_warned = false;
     let stream = loop {
         if link.closed.get() {
             return "closed before connecting".into();
@@ -622,7 +624,9 @@ async fn leader_conn(
                     quorum_tls::connected(tls, tcp, quorum_tls::host_of(addr))
                         .await
                         .map_err(|e| {
-                            tracing::warn!(addr, error = %e, "TLS with the leader failed");
+                            if !std::mem::replace(&mut tls_warned, true) {
+                                tracing::warn!(addr, error = %e, "TLS with the leader failed; retrying");
+                            }
                             e.to_string()
                         })
                 }
