@@ -443,7 +443,21 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
         // in SERVER_JVMFLAGS); the config warns about it in zoo.cfg.
         read_only_mode: c.property("readonlymode.enabled") == Some("true"),
         snapshot_size_factor: snapshot_size_factor(c),
+        tls: quorum_tls(c)?,
     })
+}
+
+/// The links between servers' TLS: the `ssl.quorum.*` stores are read
+/// and checked here, so that a bad one stops the start with its key named.
+fn quorum_tls(c: &Config) -> Result<Option<corral::server::quorum_tls::PeerTlsSettings>, String> {
+    let Some(q) = c.quorum_tls.clone() else {
+        return Ok(None);
+    };
+    let built = corral::security::tls::PeerTls::load(&q.settings).map_err(|e| e.to_string())?;
+    Ok(Some(corral::server::quorum_tls::PeerTlsSettings {
+        quorum: q,
+        built: std::sync::Arc::new(built),
+    }))
 }
 
 /// `zookeeper.snapshotSizeFactor`, read as `ZKDatabase` reads it: a

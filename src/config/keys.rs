@@ -17,9 +17,6 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         ))
     };
     match k {
-        "sslQuorum" | "portUnification" if on => {
-            not_yet("TLS between servers (sslQuorum, portUnification)")
-        }
         "quorum.auth.enableSasl"
         | "quorum.auth.serverRequireSasl"
         | "quorum.auth.learnerRequireSasl"
@@ -65,10 +62,10 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
 pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     let k = key;
     let any = |names: &[&str]| names.contains(&k);
-    if k.starts_with("ssl.quorum.")
-        || any(&["sslQuorumReloadCertFiles", "quorum.cnxn.threads.size"])
-    {
-        return Some("used only by TLS between servers, which corral does not support; ignored");
+    if k == "quorum.cnxn.threads.size" {
+        return Some(
+            "sizes ZooKeeper's pool of quorum SASL connection threads, which corral does not have; ignored",
+        );
     }
     if k.starts_with("quorum.auth.") {
         return Some("used only by SASL between servers, which corral does not support; ignored");

@@ -280,6 +280,17 @@ pub struct Config {
     pub client_tls: Option<tls::TlsSettings>,
     /// `client.certReload`: new TLS connections follow a changed store.
     pub client_cert_reload: bool,
+    /// `sslQuorum`: this server connects to its peers with TLS.
+    pub ssl_quorum: bool,
+    /// `portUnification`: the quorum and election ports take TLS and
+    /// plain connections both.
+    pub port_unification: bool,
+    /// `sslQuorumReloadCertFiles`: new quorum connections follow a
+    /// changed `ssl.quorum.*` store.
+    pub ssl_quorum_reload: bool,
+    /// The links between servers' TLS (`ssl.quorum.*`), when `sslQuorum`
+    /// or `portUnification` is on.
+    pub quorum_tls: Option<tls::QuorumTls>,
     /// `X509AuthenticationProvider.superUser`: the x509 id that is super.
     pub x509_super_user: Option<String>,
     /// SASL on the client port and authentication enforcement.
@@ -506,6 +517,10 @@ fn zk_defaults() -> Config {
         client_port_unification: false,
         client_tls: None,
         client_cert_reload: false,
+        ssl_quorum: false,
+        port_unification: false,
+        ssl_quorum_reload: false,
+        quorum_tls: None,
         x509_super_user: None,
         sasl: sasl::SaslConfig::default(),
         observer_master_port: None,

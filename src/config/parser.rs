@@ -255,7 +255,10 @@ impl Parser {
             "localSessionsUpgradingEnabled" => {
                 cfg.local_sessions_upgrading_enabled = strict_bool(v).map_err(bad)?;
             }
-            "sslQuorum" | "portUnification" | "sslQuorumReloadCertFiles" | "jvm.pause.monitor" => {
+            "sslQuorum" => cfg.ssl_quorum = strict_bool(v).map_err(bad)?,
+            "portUnification" => cfg.port_unification = strict_bool(v).map_err(bad)?,
+            "sslQuorumReloadCertFiles" => cfg.ssl_quorum_reload = strict_bool(v).map_err(bad)?,
+            "jvm.pause.monitor" => {
                 strict_bool(v).map_err(bad)?;
             }
             "quorum.auth.enableSasl" => st.sasl_enabled = strict_bool(v).map_err(bad)?,
@@ -495,6 +498,7 @@ pub(super) fn parse_with(
     p.resolve_properties(&mut cfg)?;
     p.resolve_client_tls(&mut cfg, env.read)?;
     p.resolve_sasl(&mut cfg, env.read)?;
+    p.resolve_quorum_tls(&mut cfg, env.read)?;
     // The multiAddress.* keys are QuorumPeerConfig fields: a zoo.cfg line wins
     // over the -D flag that only seeds their default.
     if let Some(b) = st.multi_address_enabled {

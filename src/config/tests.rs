@@ -745,8 +745,27 @@ fn contradictory_values_are_errors() {
 #[test]
 fn settings_corral_cannot_honour_are_refused_by_name() {
     for (line, key) in [
-        ("sslQuorum=true", "sslQuorum"),
-        ("portUnification=true", "portUnification"),
+        // TLS between servers is served; what it cannot do is refused.
+        ("sslQuorum=true", "ssl.quorum.keyStore.location"),
+        ("portUnification=true", "ssl.quorum.keyStore.location"),
+        (
+            "sslQuorum=true\nssl.quorum.keyStore.location=/k.p12\nssl.quorum.crl=true",
+            "ssl.quorum.crl",
+        ),
+        (
+            "sslQuorum=true\nssl.quorum.keyStore.location=/k.p12\nssl.quorum.ocsp=true",
+            "ssl.quorum.ocsp",
+        ),
+        (
+            "sslQuorum=true\nssl.quorum.keyStore.location=/k.p12\nssl.quorum.clientAuth=maybe",
+            "ssl.quorum.clientAuth",
+        ),
+        (
+            "sslQuorum=true\nssl.quorum.keyStore.location=/k.p12\n\
+             ssl.quorum.context.supplier.class=com.example.Ctx",
+            "ssl.quorum.context.supplier.class",
+        ),
+        ("ssl.quorum.sslProvider=OPENSSL", "ssl.quorum.sslProvider"),
         ("quorum.auth.enableSasl=true", "quorum.auth.enableSasl"),
         (
             "quorum.auth.serverRequireSasl=true",
@@ -871,6 +890,44 @@ fn sasl_is_read_from_the_jaas_file_and_zoo_cfg_as_zookeeper_reads_it() {
 }
 
 #[test]
+fn quorum_tls_settings_are_read_as_zookeeper_reads_them() {
+    use crate::config::tls::{ClientAuth, Protocol};
+    let l = ok(&format!(
+        "{BASE}sslQuorum=true\nportUnification=true\nsslQuorumReloadCertFiles=true\n\
+         ssl.quorum.keyStore.location=/s/q.jks\nssl.quorum.keyStore.password=qpw\n\
+         ssl.quorum.trustStore.location=/s/t.p12\nssl.quorum.trustStore.password=tpw\n\
+         ssl.quorum.hostnameVerification=false\nssl.quorum.enabledProtocols=TLSv1.3\n\
+         ssl.quorum.handshakeDetectionTimeoutMillis=900\n\
+         ssl.keyStore.location=/s/client-side.p12\n"
+    ));
+    // The client ports' keys have no effect here: said once.
+    assert_eq!(l.warnings.len(), 1, "{:#?}", l.warnings);
+    let q = l.config.quorum_tls.as_ref().unwrap();
+    assert!(q.connect_tls && q.unified && q.reload && q.reverse_dns);
+    let t = &q.settings;
+    assert_eq!(t.prefix, "zookeeper.ssl.quorum.");
+    assert_eq!(t.key_store.path, std::path::Path::new("/s/q.jks"));
+    assert_eq!(t.key_store.password, "qpw");
+    assert_eq!(t.trust_store.as_ref().unwrap().password, "tpw");
+    assert!(!t.hostname_verification);
+    assert_eq!(t.protocols, vec![Protocol::Tls13]);
+    assert_eq!(t.handshake_timeout.as_millis(), 900);
+    // ZooKeeper's defaults: clientAuth need, names checked, TLSv1.2.
+    let l = ok(&format!(
+        "{BASE}portUnification=true\nssl.quorum.keyStore.location=/s/q.pem\n"
+    ));
+    let q = l.config.quorum_tls.as_ref().unwrap();
+    assert!(!q.connect_tls && q.unified && !q.reload);
+    assert_eq!(q.settings.client_auth, ClientAuth::Need);
+    assert!(q.settings.hostname_verification);
+    assert_eq!(q.settings.protocols, vec![Protocol::Tls12]);
+    assert_eq!(l.config.client_tls, None);
+    // Off: nothing built.
+    let l = ok(&format!("{BASE}sslQuorum=false\n"));
+    assert_eq!(l.config.quorum_tls, None);
+}
+
+#[test]
 fn client_tls_settings_are_read_as_zookeeper_reads_them() {
     use crate::config::tls::{ClientAuth, Protocol};
     let l = ok(&format!(
@@ -927,7 +984,7 @@ fn java_only_settings_warn_once_each() {
         .starts_with("zoo.cfg line 3: serverCnxnFactory: selects a Java implementation class"));
     assert!(has_warning(
         &l,
-        "zoo.cfg line 6: ssl.quorum.keyStore.location: used only by TLS between servers"
+        "zoo.cfg line 6: ssl.quorum.keyStore.location: has no effect without sslQuorum or portUnification"
     ));
     assert!(has_warning(
         &l,

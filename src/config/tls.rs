@@ -52,6 +52,29 @@ pub struct TlsSettings {
     pub client_auth: ClientAuth,
     /// `handshakeDetectionTimeoutMillis` (default 5000).
     pub handshake_timeout: Duration,
+    /// `hostnameVerification` (default true). ZooKeeper checks names
+    /// only on quorum links (a client port never checks its clients').
+    pub hostname_verification: bool,
+}
+
+/// The links between servers' TLS (`sslQuorum`, `portUnification`, the
+/// `ssl.quorum.*` keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumTls {
+    pub settings: TlsSettings,
+    /// `sslQuorum`: connect to peers with TLS (and accept only TLS unless
+    /// `unified`).
+    pub connect_tls: bool,
+    /// `portUnification`: the quorum and election listeners take TLS and
+    /// plain connections both.
+    pub unified: bool,
+    /// `sslQuorumReloadCertFiles`.
+    pub reload: bool,
+    /// `ssl.quorum.allowReverseDnsLookup` (ZooKeeper 3.8.6; default true
+    /// for the quorum, and always so in 3.8.0): a peer address whose
+    /// certificate does not name it is looked up by reverse DNS, and the
+    /// name checked.
+    pub reverse_dns: bool,
 }
 
 impl TlsSettings {
@@ -209,7 +232,11 @@ impl Parser {
                 ));
             }
         }
+        let hostname_verification = self
+            .prop_java_bool(&k("hostnameVerification"))
+            .unwrap_or(true);
         Ok(TlsSettings {
+            hostname_verification,
             prefix: prefix.to_string(),
             key_store,
             trust_store,
@@ -291,6 +318,45 @@ impl Parser {
             .prop("zookeeper.X509AuthenticationProvider.superUser")
             .filter(|s| !s.is_empty())
             .map(str::to_string);
+        Ok(())
+    }
+}
+
+impl Parser {
+    /// The links between servers' TLS: on with `sslQuorum` (connect with
+    /// TLS) or `portUnification` (listeners take TLS too); then the
+    /// `zookeeper.ssl.quorum.*` settings.
+    pub(super) fn resolve_quorum_tls(
+        &mut self,
+        cfg: &mut super::Config,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<(), ConfigError> {
+        let why_on = match (cfg.ssl_quorum, cfg.port_unification) {
+            (true, _) => "sslQuorum",
+            (false, true) => "portUnification",
+            (false, false) => {
+                let idle: Option<String> = self
+                    .props
+                    .keys()
+                    .find(|k| k.starts_with("zookeeper.ssl.quorum."))
+                    .cloned();
+                if let Some(k) = idle {
+                    self.prop_warn(&k, "has no effect without sslQuorum or portUnification");
+                }
+                return Ok(());
+            }
+        };
+        let settings = self.tls_settings("zookeeper.ssl.quorum.", why_on, read)?;
+        let reverse_dns = self
+            .prop_java_bool("zookeeper.ssl.quorum.allowReverseDnsLookup")
+            .unwrap_or(true);
+        cfg.quorum_tls = Some(QuorumTls {
+            settings,
+            connect_tls: cfg.ssl_quorum,
+            unified: cfg.port_unification,
+            reload: cfg.ssl_quorum_reload,
+            reverse_dns,
+        });
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod digest_md5;
 pub mod gssapi;
 pub mod jaas;
 pub mod keystore;
+pub mod peername;
 pub mod sasl;
 pub mod tls;
 pub mod x509;

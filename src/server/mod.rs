@@ -14,6 +14,7 @@
 pub mod log;
 pub mod peers;
 pub mod quorum_peer;
+pub mod quorum_tls;
 pub mod shard;
 mod stream;
 

@@ -13,12 +13,16 @@
 //! blocks the others. A fresh connection with nothing queued re-sends the
 //! last message sent to that peer, as ZooKeeper's `SendWorker` does.
 //!
+//! With `sslQuorum` or `portUnification` a connection is wrapped in TLS
+//! (`quorum_tls`) before its initial message, both ways.
+//!
 //! This module owns the sockets and the queues; what the messages say is
-//! `election`'s business. It runs on the sequencer executor.
+//! `election`'s business. It runs on the zab core.
 
+use super::quorum_tls;
+use super::stream::Stream;
 use crate::quorum::election::wire::{self as ewire, InitialMessage, TieBreak};
 use crate::quorum::Sid;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use shards::frame::FrameBuf;
 use shards::mailbox::Mailbox;
@@ -91,6 +95,7 @@ struct Link {
 
 struct Inner {
     s: PeerSettings,
+    tls: quorum_tls::Shared,
     links: RefCell<HashMap<Sid, Rc<Link>>>,
     inbox: Mailbox<(Sid, Vec<u8>)>,
 }
@@ -102,7 +107,10 @@ pub struct Peers(Rc<Inner>);
 impl Peers {
     /// Binds the election port (retrying as `electionPortBindRetry` says,
     /// a second apart) and starts accepting peers.
-    pub async fn start(s: PeerSettings) -> Result<Peers, PeersError> {
+    pub(crate) async fn start(
+        s: PeerSettings,
+        tls: quorum_tls::Shared,
+    ) -> Result<Peers, PeersError> {
         let mut tries = 0;
         let listener = loop {
             match bind(s.listen) {
@@ -122,6 +130,7 @@ impl Peers {
         };
         let peers = Peers(Rc::new(Inner {
             s,
+            tls,
             links: RefCell::new(HashMap::new()),
             inbox: Mailbox::new(),
         }));
@@ -215,12 +224,17 @@ impl Peers {
             .spawn_blocking(move || a.to_socket_addrs().map(|mut r| r.next()))
             .await?
             .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
-        let mut stream = TcpStream::connect_timeout(resolved, self.0.s.cnx_timeout)
+        let tcp = TcpStream::connect_timeout(resolved, self.0.s.cnx_timeout)
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        let mut stream = quorum_tls::connected(&self.0.tls, tcp, quorum_tls::host_of(addr))
+            .await
+            .map_err(|e| {
+                tracing::warn!(sid, addr = %addr, error = %e, "TLS with the peer's election port failed");
+                e
+            })?;
         stream.write_all(&self.0.s.initial).await?;
-        stream.flush().await?;
         if !ewire::keep_connection(self.0.s.me, sid, true) {
             // The larger sid keeps only the connections it starts: it will
             // connect back.
@@ -228,15 +242,23 @@ impl Peers {
                 sid,
                 "smaller server id: dropping the connection, the peer connects back"
             );
-            let _ = stream.close().await;
+            stream.close().await;
             return Ok(());
         }
         self.install(sid, stream, FrameBuf::new(PACKET_MAX_SIZE));
         Ok(())
     }
 
-    async fn accepted(&self, mut stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
+    async fn accepted(&self, tcp: TcpStream) {
+        let _ = tcp.set_nodelay(true);
+        let from = tcp.peer_addr().ok();
+        let mut stream = match quorum_tls::accepted(&self.0.tls, tcp).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(from = ?from, error = %e, "election connection refused: TLS failed");
+                return;
+            }
+        };
         let mut fb = FrameBuf::new(PACKET_MAX_SIZE);
         let read = async {
             loop {
@@ -273,7 +295,7 @@ impl Peers {
                     sid,
                     "larger server id: dropping the connection and connecting back"
                 );
-                let _ = stream.close().await;
+                stream.close().await;
                 let link = self.link(sid);
                 link.generation.set(link.generation.get() + 1);
                 link.up.set(false);
@@ -286,14 +308,14 @@ impl Peers {
                     sid,
                     "a connection request from a server with our own id: a configuration error, or a bug"
                 );
-                let _ = stream.close().await;
+                stream.close().await;
             }
             TieBreak::Keep => self.install(sid, stream, fb),
         }
     }
 
     /// Makes `stream` the connection to `sid`, replacing any other.
-    fn install(&self, sid: Sid, stream: TcpStream, fb: FrameBuf) {
+    fn install(&self, sid: Sid, stream: Stream, fb: FrameBuf) {
         let link = self.link(sid);
         let generation = link.generation.get() + 1;
         link.generation.set(generation);
@@ -323,7 +345,7 @@ impl Peers {
         link: &Link,
         wake: &Mailbox<()>,
         generation: u64,
-        mut stream: TcpStream,
+        mut stream: Stream,
         mut fb: FrameBuf,
     ) -> std::io::Result<()> {
         // Nothing newer queued: re-send the last message (it may have been
@@ -374,7 +396,7 @@ impl Peers {
                 Some(Err(e)) => break Err(e),
             }
         };
-        let _ = stream.close().await;
+        stream.close().await;
         result
     }
 }
@@ -417,7 +439,7 @@ mod tests {
                 };
                 let mut p = Vec::new();
                 for me in 0..3 {
-                    p.push(Peers::start(mk(me)).await.unwrap());
+                    p.push(Peers::start(mk(me), None).await.unwrap());
                 }
                 // The smaller sid speaks first: its connection is dropped,
                 // the larger connects back, and the message still arrives.

@@ -4,6 +4,9 @@
 //! listener and its learner links, and a learner's connection to its
 //! leader (with its DNS lookups), and builds and parses SNAP snapshots.
 //!
+//! With `sslQuorum` or `portUnification` its connections are wrapped in
+//! TLS ([`super::quorum_tls`]) before their first packet, both ways.
+//!
 //! It decides nothing: the sequencer sends it the socket actions of the
 //! [`crate::replica::Replica`] as [`ToZab`] commands, and it sends back the
 //! socket events as [`PeerInput`]s, one channel each way, in order. The
@@ -13,6 +16,8 @@
 //! blocking pool.
 
 use super::peers::{PeerSettings, Peers};
+use super::quorum_tls::{self, LinkTls, PeerTlsSettings};
+use super::stream::Stream;
 use crate::data::tree::Tree;
 use crate::quorum::election::ElectionSettings;
 use crate::quorum::zab::leader::{Handle, TxnLogRead};
@@ -21,7 +26,6 @@ use crate::quorum::{QuorumMaj, Sid};
 use crate::replica::{Action, EpochKind, Input, PeerInput, QuorumConfig};
 use crate::storage::{epochs, Dirs};
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::{TcpListener, TcpStream};
 use shards::mailbox::Mailbox;
@@ -60,6 +64,8 @@ pub struct QuorumSettings {
     /// txn log while the log is under this fraction of its newest
     /// snapshot's size (negative: never; 0: always).
     pub snapshot_size_factor: f64,
+    /// TLS on the links (`sslQuorum`, `portUnification`), when on.
+    pub tls: Option<PeerTlsSettings>,
 }
 
 impl QuorumSettings {
@@ -143,7 +149,8 @@ pub enum ToZab {
 /// cannot be bound ends the process with
 /// [`super::UNABLE_TO_BIND_QUORUM_PORT`], as ZooKeeper's Listener does.
 pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedSender<PeerInput>) {
-    let peers = match Peers::start(s.peers.clone()).await {
+    let tls = LinkTls::start(s.tls.clone());
+    let peers = match Peers::start(s.peers.clone(), tls.clone()).await {
         Ok(p) => p,
         Err(e) => {
             // A server that cannot take part in elections must not linger
@@ -182,6 +189,7 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
     }
     let mut io = QuorumIo {
         s,
+        tls,
         peers,
         inbox,
         links: Default::default(),
@@ -349,6 +357,7 @@ impl QuorumLink {
 /// The quorum sockets, on the zab core. See the module doc.
 struct QuorumIo {
     s: QuorumSettings,
+    tls: quorum_tls::Shared,
     peers: Peers,
     inbox: Rc<Mailbox<PeerInput>>,
     /// The leader's learner connections.
@@ -450,11 +459,12 @@ impl QuorumIo {
         let inbox = self.inbox.clone();
         let max = self.s.max_buffer;
         let limit = Duration::from_millis(limit_ms);
+        let tls = self.tls.clone();
         glommio::spawn_local(async move {
             if delay_ms > 0 {
                 glommio::timer::sleep(Duration::from_millis(delay_ms)).await;
             }
-            let why = leader_conn(&addr, g, link.clone(), inbox.clone(), max, limit).await;
+            let why = leader_conn(&addr, &tls, g, link.clone(), inbox.clone(), max, limit).await;
             link.closed.set(true);
             inbox.push(PeerInput::LeaderDown(g, why));
         })
@@ -466,6 +476,7 @@ impl QuorumIo {
         let next = self.next_handle.clone();
         let links = self.links.clone();
         let max = self.s.max_buffer;
+        let tls = self.tls.clone();
         glommio::spawn_local(async move {
             while !stop.stopped.get() {
                 let accepted =
@@ -475,7 +486,7 @@ impl QuorumIo {
                     })
                     .await;
                 let Some(r) = accepted else { break };
-                let stream = match r {
+                let tcp = match r {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(error = %e, "quorum port accept failed");
@@ -485,14 +496,32 @@ impl QuorumIo {
                 if stop.stopped.get() {
                     break;
                 }
-                let h = next.get();
-                next.set(h + 1);
-                let link = Rc::new(Link::default());
-                links.borrow_mut().insert(h, link.clone());
-                inbox.push(PeerInput::LearnerUp(h));
                 let inbox = inbox.clone();
                 let links = links.clone();
+                let next = next.clone();
+                let tls = tls.clone();
+                let stop = stop.clone();
+                // The handshake runs in the connection's own task: a slow
+                // peer holds up no other.
                 glommio::spawn_local(async move {
+                    let _ = tcp.set_nodelay(true);
+                    let from = tcp.peer_addr().ok();
+                    let stream = match quorum_tls::accepted(&tls, tcp).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(from = ?from, error = %e, "learner connection refused: TLS failed");
+                            return;
+                        }
+                    };
+                    if stop.stopped.get() {
+                        stream.close().await;
+                        return;
+                    }
+                    let h = next.get();
+                    next.set(h + 1);
+                    let link = Rc::new(Link::default());
+                    links.borrow_mut().insert(h, link.clone());
+                    inbox.push(PeerInput::LearnerUp(h));
                     let why = pump(
                         stream,
                         link.clone(),
@@ -573,6 +602,7 @@ pub(crate) async fn resolve(addr: &str) -> Option<SocketAddr> {
 /// `initLimit`), then pumps. Returns why it ended.
 async fn leader_conn(
     addr: &str,
+    tls: &quorum_tls::Shared,
     g: u64,
     link: Rc<Link>,
     inbox: Rc<Mailbox<PeerInput>>,
@@ -580,13 +610,29 @@ async fn leader_conn(
     limit: Duration,
 ) -> String {
     let deadline = std::time::Instant::now() + limit;
+    // A refused handshake is logged once a connection attempt, not once a retry.
+    let mut tls_warned = false;
     let stream = loop {
         if link.closed.get() {
             return "closed before connecting".into();
         }
         let resolved = resolve(addr).await;
         if let Some(sa) = resolved {
-            match TcpStream::connect_timeout(sa, Duration::from_secs(1)).await {
+            let connected = match TcpStream::connect_timeout(sa, Duration::from_secs(1)).await {
+                Ok(tcp) => {
+                    let _ = tcp.set_nodelay(true);
+                    quorum_tls::connected(tls, tcp, quorum_tls::host_of(addr))
+                        .await
+                        .map_err(|e| {
+                            if !std::mem::replace(&mut tls_warned, true) {
+                                tracing::warn!(addr, error = %e, "TLS with the leader failed; retrying");
+                            }
+                            e.to_string()
+                        })
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match connected {
                 Ok(s) => break s,
                 Err(e) => {
                     if std::time::Instant::now() >= deadline {
@@ -634,13 +680,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// returns a zxid, the snapshot and signature a SNAP brings) and writes
 /// what `link` queues. Returns why it stopped.
 async fn pump(
-    mut stream: TcpStream,
+    mut stream: Stream,
     link: Rc<Link>,
     max: usize,
     mut on_packet: impl FnMut(QuorumPacket) -> Option<i64>,
     mut on_snapshot: impl FnMut((Vec<(i64, i32)>, Tree)),
 ) -> String {
-    let _ = stream.set_nodelay(true);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
     let mut snapshot_at: Option<i64> = None;
@@ -735,7 +780,7 @@ async fn pump(
             }
         }
         if close {
-            let _ = stream.close().await;
+            stream.close().await;
             return "closed".into();
         }
         let out = &link.out;

@@ -1,10 +1,14 @@
-//! A client connection's bytes: plain TCP, or TLS over it. The TLS state
-//! machine (rustls) is driven sans-IO on the connection's own shard, so a
-//! handshake never blocks another shard and costs no thread hop.
+//! A connection's bytes: plain TCP, or TLS over it, either side of the
+//! handshake (a client port's connections, and the links between servers
+//! in both directions). The TLS state machine (rustls) is driven sans-IO
+//! on the executor that owns the socket, so a handshake never blocks
+//! another core and costs no thread hop.
 //!
 //! A TLS handshake that has not finished within its timeout
-//! (`ssl.handshakeDetectionTimeoutMillis`) closes the connection; so does
-//! a port-unified connection that sends nothing to tell its kind by.
+//! (`ssl.handshakeDetectionTimeoutMillis`) closes the connection; a
+//! port-unified connection that sends nothing to tell its kind by is
+//! closed ([`Silence::Close`], client ports) or taken as plain
+//! ([`Silence::Plain`], quorum ports, as ZooKeeper's `UnifiedServerSocket`).
 //!
 //! `read` is cancel-safe (the connection races it against its outbox):
 //! bytes taken off the socket are kept until rustls has consumed them, and
@@ -36,7 +40,7 @@ pub(crate) enum Stream {
 
 pub(crate) struct Tls {
     tcp: TcpStream,
-    conn: rustls::ServerConnection,
+    conn: rustls::Connection,
     raw: Box<[u8]>,
     raw_at: usize,
     raw_end: usize,
@@ -94,7 +98,7 @@ impl Stream {
         }
     }
 
-    /// The client's certificate, leaf first (TLS with a client cert only).
+    /// The peer's certificate, leaf first (TLS with a peer cert only).
     pub(crate) fn peer_certificate(&self) -> Option<&CertificateDer<'static>> {
         match self {
             Stream::Plain { .. } => None,
@@ -110,14 +114,30 @@ fn looks_like_tls(b: &[u8]) -> bool {
     b.len() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
 }
 
-/// A connection on a port-unified port: TLS when its first bytes are a
-/// TLS handshake, plain otherwise (a ZooKeeper request or a four-letter
-/// word). Waits at most `timeout` for the first bytes.
-pub(crate) async fn unified(
+/// What a port-unified connection turned out to be.
+pub(crate) enum Detected {
+    /// A TLS handshake: its socket and the bytes already read off it.
+    Tls(TcpStream, Vec<u8>),
+    Plain(Stream),
+}
+
+/// What a port-unified port makes of a connection that sends nothing in
+/// time to tell its kind by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Silence {
+    Close,
+    Plain,
+}
+
+/// Tells a connection on a port-unified port: TLS when its first bytes
+/// are a TLS handshake, plain otherwise (a ZooKeeper request, a
+/// four-letter word, a peer's first message). Waits at most `timeout`
+/// for the first bytes.
+pub(crate) async fn detect(
     mut tcp: TcpStream,
-    config: &Arc<rustls::ServerConfig>,
     timeout: Duration,
-) -> io::Result<Stream> {
+    silence: Silence,
+) -> io::Result<Detected> {
     let mut head = vec![0u8; 8];
     let mut have = 0;
     let read = async {
@@ -131,12 +151,30 @@ pub(crate) async fn unified(
         }
         Ok::<_, io::Error>(())
     };
-    within(timeout, read, "sent nothing to tell TLS from plain text").await?;
+    let r = within(timeout, read, "sent nothing to tell TLS from plain text").await;
+    if let Err(e) = r {
+        if silence == Silence::Close || e.kind() != io::ErrorKind::TimedOut {
+            return Err(e);
+        }
+    }
     head.truncate(have);
     if looks_like_tls(&head) {
-        accept(tcp, config, &head, timeout).await
+        Ok(Detected::Tls(tcp, head))
     } else {
-        Ok(Stream::Plain { tcp, head })
+        Ok(Detected::Plain(Stream::Plain { tcp, head }))
+    }
+}
+
+/// A connection on a port-unified client port: TLS with `config`, or
+/// plain (see [`detect`]); silence closes it.
+pub(crate) async fn unified(
+    tcp: TcpStream,
+    config: &Arc<rustls::ServerConfig>,
+    timeout: Duration,
+) -> io::Result<Stream> {
+    match detect(tcp, timeout, Silence::Close).await? {
+        Detected::Tls(tcp, head) => accept(tcp, config, &head, timeout).await,
+        Detected::Plain(s) => Ok(s),
     }
 }
 
@@ -149,6 +187,28 @@ pub(crate) async fn accept(
     timeout: Duration,
 ) -> io::Result<Stream> {
     let conn = rustls::ServerConnection::new(config.clone()).map_err(tls_error)?;
+    handshake(tcp, conn.into(), head, timeout).await
+}
+
+/// The client side of a TLS handshake on `tcp` with the server at
+/// `name` (what the configuration's verifier checks the server against),
+/// bounded by `timeout`.
+pub(crate) async fn connect(
+    tcp: TcpStream,
+    config: &Arc<rustls::ClientConfig>,
+    name: rustls::pki_types::ServerName<'static>,
+    timeout: Duration,
+) -> io::Result<Stream> {
+    let conn = rustls::ClientConnection::new(config.clone(), name).map_err(tls_error)?;
+    handshake(tcp, conn.into(), &[], timeout).await
+}
+
+async fn handshake(
+    tcp: TcpStream,
+    conn: rustls::Connection,
+    head: &[u8],
+    timeout: Duration,
+) -> io::Result<Stream> {
     let mut raw = vec![0u8; RAW.max(head.len())].into_boxed_slice();
     raw[..head.len()].copy_from_slice(head);
     let mut t = Box::new(Tls {
@@ -161,7 +221,7 @@ pub(crate) async fn accept(
     });
     let r = within(timeout, t.handshake(), "did not finish the TLS handshake").await;
     if let Err(e) = r {
-        // An alert rustls queued (a bad certificate, say) tells the client why.
+        // An alert rustls queued (a bad certificate, say) tells the peer why.
         let _ = futures_lite::future::or(t.flush(), async {
             glommio::timer::sleep(Duration::from_millis(100)).await;
             Ok(())
@@ -198,7 +258,7 @@ impl Tls {
             if !self.feed().await? {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "the client closed during the TLS handshake",
+                    "the peer closed during the TLS handshake",
                 ));
             }
         }

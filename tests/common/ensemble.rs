@@ -38,6 +38,8 @@ pub struct Ensemble {
     pub members: Vec<Member>,
     procs: Vec<Option<Child>>,
     extra: Vec<(String, String)>,
+    /// Extra zoo.cfg keys of one member each.
+    own: Vec<Vec<(String, String)>>,
     /// JVM-style `-D` flags (`SERVER_JVMFLAGS` for corral).
     jvm: Vec<String>,
     proxy: Option<Proxy>,
@@ -70,6 +72,7 @@ impl Ensemble {
             procs: kinds.iter().map(|_| None).collect(),
             members,
             extra: Vec::new(),
+            own: kinds.iter().map(|_| Vec::new()).collect(),
             jvm: Vec::new(),
             proxy: None,
             views: Vec::new(),
@@ -123,6 +126,11 @@ impl Ensemble {
         self
     }
 
+    /// An extra zoo.cfg key for member `i` alone (after the common ones).
+    pub fn member_cfg(&mut self, i: usize, key: &str, value: &str) {
+        self.own[i].push((key.into(), value.into()));
+    }
+
     pub fn member_dir(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("m{}", self.members[i].sid))
     }
@@ -162,7 +170,7 @@ impl Ensemble {
         if m.observer {
             text.push_str("peerType=observer\n");
         }
-        for (k, v) in &self.extra {
+        for (k, v) in self.extra.iter().chain(&self.own[i]) {
             text.push_str(&format!("{k}={v}\n"));
         }
         let cfg = d.join("zoo.cfg");

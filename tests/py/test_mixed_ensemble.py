@@ -19,20 +19,26 @@ After every step: the same session id, the client's watches (kazoo's
 DataWatch and ChildrenWatch, set once at the start) see writes made after
 it, and the client's ephemeral node is there.
 At the end every live server has the same data.
+
+Then TLS between servers (sslQuorum with the ssl.quorum.* keys, stores from
+tests/tls/make-stores.sh): corral leading ZooKeeper followers, and corral
+following a ZooKeeper leader, with the same zoo.cfg keys for both kinds.
 """
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.retry import KazooRetry
 
-from zkserver import Ensemble, ToolMissing
+from zkserver import REPO, Ensemble, ToolMissing
 
 WAIT = 30.0
 
@@ -188,3 +194,83 @@ def test_kazoo_session_and_watches_move_across_kinds(ensemble):
         for c in (client, writer):
             c.stop()
             c.close()
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("stores")
+    r = subprocess.run(["bash", str(REPO / "tests/tls/make-stores.sh"), str(d)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"make-stores.sh failed:\n{r.stdout}\n{r.stderr}", pytrace=False)
+    return d
+
+
+def quorum_tls_cfg(stores: Path) -> dict:
+    """The same keys for both kinds: ZooKeeper 3.8's quorum TLS as its admin
+    guide sets it up (the Netty factory for the client port, as with TLS)."""
+    return {
+        "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
+        "sslQuorum": "true",
+        "ssl.quorum.keyStore.password": "storepw",
+        "ssl.quorum.trustStore.location": str(stores / "truststore.jks"),
+        "ssl.quorum.trustStore.password": "storepw",
+    }
+
+
+@pytest.mark.parametrize("kinds", [["ref", "ref", "corral"], ["corral", "ref", "ref"]],
+                         ids=["corral-leads-zk-over-tls", "corral-follows-zk-over-tls"])
+def test_tls_between_corral_and_zookeeper(stores, kinds, request):
+    ens = Ensemble(kinds, extra_cfg=quorum_tls_cfg(stores))
+    for i, k in enumerate(kinds):
+        # Each kind reads the other's store formats: JKS and PKCS12.
+        store = "server.p12" if (k == "corral") == (i % 2 == 0) else "server.jks"
+        ens.own_cfg[i]["ssl.quorum.keyStore.location"] = str(stores / store)
+    ok = False
+    try:
+        try:
+            ens.start_all()
+        except ToolMissing as e:
+            pytest.fail(f"required tool missing: {e}", pytrace=False)
+        # [ref, ref, corral]: corral (sid 3, up first) leads. [corral, ref,
+        # ref]: a ZooKeeper leads (sid 3, or sid 2 when sid 3's JVM comes
+        # up after the other two have formed a quorum).
+        leader = ens.wait_leader([0, 1, 2])
+        assert kinds[leader] == ("corral" if kinds[2] == "corral" else "ref"), (leader, kinds)
+        for i in range(3):
+            c = KazooClient(hosts=ens.hostport(i), timeout=10.0)
+            c.start(timeout=WAIT)
+            try:
+                c.create(f"/tls{i}", f"via {kinds[i]}".encode())
+            finally:
+                c.stop()
+                c.close()
+        for i in range(3):
+            c = KazooClient(hosts=ens.hostport(i), timeout=10.0)
+            c.start(timeout=WAIT)
+            try:
+                c.sync("/")
+                got = [c.get(f"/tls{j}")[0] for j in range(3)]
+            finally:
+                c.stop()
+                c.close()
+            assert got == [f"via {k}".encode() for k in kinds], (i, got)
+        # The links really are TLS: a plain peer is refused by each kind.
+        for i in range(3):
+            with socket.create_connection(("127.0.0.1", ens.members[i]["election"]), 5) as s:
+                s.settimeout(10)
+                # A plain election initial message (protocol -65536, sid 9).
+                addr = b"127.0.0.1:1"
+                s.sendall((-65536).to_bytes(8, "big", signed=True) + (9).to_bytes(8, "big")
+                          + len(addr).to_bytes(4, "big") + addr)
+                try:
+                    back = s.recv(64)
+                except OSError:
+                    back = b""
+                assert back == b"" or back[:1] == b"\x15", (kinds[i], back)
+        assert ens.wait_leader([0, 1, 2], timeout=30) == leader, "still one quorum"
+        ok = True
+    finally:
+        if not ok:
+            print("\n" + ens.log_tails(60))
+        ens.stop(cleanup=ok)

@@ -306,10 +306,13 @@ class Ensemble:
     peer.
     """
 
-    def __init__(self, kinds, tick_ms: int = 500):
+    def __init__(self, kinds, tick_ms: int = 500, extra_cfg: dict | None = None):
         self.kinds = list(kinds)
         self.tmp = Path(tempfile.mkdtemp(prefix="zk-ensemble-"))
         self.tick_ms = tick_ms
+        # zoo.cfg keys for every member, and member i's own (own_cfg[i]).
+        self.extra_cfg = dict(extra_cfg or {})
+        self.own_cfg = [{} for _ in self.kinds]
         self.members = [
             {"sid": i + 1, "kind": k, "client": free_port(), "quorum": free_port(),
              "election": free_port(), "proc": None}
@@ -340,6 +343,8 @@ class Ensemble:
         for p in self.members:
             lines.append(f"server.{p['sid']}=127.0.0.1:{p['quorum']}:{p['election']}:participant"
                          f";127.0.0.1:{p['client']}")
+        for k, v in {**self.extra_cfg, **self.own_cfg[i]}.items():
+            lines.append(f"{k}={v}")
         cfg = d / "zoo.cfg"
         cfg.write_text("\n".join(lines) + "\n")
         return cfg

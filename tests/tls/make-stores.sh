@@ -4,7 +4,10 @@
 # server and two client certificates it signs (servers: SAN IP 127.0.0.1
 # and localhost, as the Java client checks the server's name; the second
 # is the rotated one of the reload test); a client certificate signed by
-# another CA (untrusted). Each key pair in JKS, PKCS12 and PEM (with the
+# another CA (untrusted). For TLS between servers (the server
+# certificates serve as quorum certificates too): peer-cn, with only
+# CN=localhost and no SAN (ZooKeeper's own recipe); peer-wrongip, whose
+# SAN names another address; peer-stranger, from the untrusted CA. Each key pair in JKS, PKCS12 and PEM (with the
 # key encrypted by the store password, and without: *-nopw.pem); the
 # trust store in the three formats too. Every store's password is
 # "storepw".
@@ -65,6 +68,9 @@ issue server2 ca "CN=server2,OU=server,O=corral" "subjectAltName=IP:127.0.0.1,DN
 issue client ca "CN=client,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
 issue admin ca "CN=admin,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
 issue stranger otherca "CN=stranger,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
+issue peer-cn ca "CN=localhost,OU=quorum,O=corral" "basicConstraints=CA:FALSE" 3650
+issue peer-wrongip ca "CN=wrongip,OU=quorum,O=corral" "subjectAltName=IP:10.9.9.9,DNS:nowhere.invalid" 3650
+issue peer-stranger otherca "CN=localhost,OU=quorum,O=corral" "subjectAltName=IP:127.0.0.1,DNS:localhost" 3650
 
 
 # Trust stores: the CA alone.
