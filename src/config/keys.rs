@@ -30,7 +30,6 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         "security.auth_to_local" if value.trim() != "DEFAULT" => Some(format!(
             "{value:?}: corral has only the DEFAULT rule (a principal of the default realm maps to its first component)"
         )),
-        "admin.forceHttps" | "admin.portUnification" if on => not_yet("HTTPS on the AdminServer"),
         "fips-mode" if on => not_yet("FIPS mode"),
         "netty.server.earlyDropSecureConnectionHandshakes" if on => {
             not_yet("dropping TLS handshakes early")
@@ -65,7 +64,9 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
 pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     let k = key;
     let any = |names: &[&str]| names.contains(&k);
-    if k.starts_with("ssl.quorum.")
+    // The store keys are also the AdminServer's HTTPS: `resolve_admin_tls`
+    // warns about them when nothing reads them.
+    if (k.starts_with("ssl.quorum.") && !super::tls::admin_https_reads(k))
         || any(&["sslQuorumReloadCertFiles", "quorum.cnxn.threads.size"])
     {
         return Some("used only by TLS between servers, which corral does not support; ignored");
