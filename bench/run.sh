@@ -12,6 +12,16 @@
 # Prints one table: throughput, p50/p99 latency, server CPU per op, RSS,
 # and the corral/ZooKeeper ratios.
 #
+# TLS (issue 15): TLS=1 runs every scenario over TLS instead: both servers
+# get a secureClientPort with the same stores (tests/tls/make-stores.sh:
+# PKCS12 key and trust stores, EC P-256, ssl.clientAuth=need, ZooKeeper's
+# default TLSv1.2), ZooKeeper with the Netty connection factory it needs
+# for TLS, and zkbench connects with a client certificate. TLS=both runs
+# each scenario in plain text and then over TLS in the same invocation,
+# (rows `get` and `get/tls`), and adds a table of what TLS costs each
+# server. ZK_NETTY=1 puts ZooKeeper's plain rows on Netty too (by default
+# they use its NIO factory, as in the earlier runs).
+#
 # A/B against an older build: CORRAL_BASE=/path/to/old/corral adds that
 # binary to every scenario in the same run (the three servers alternate),
 # and a second table compares this build with it.
@@ -25,6 +35,14 @@ VALUE=${VALUE:-100}
 KEYS=${KEYS:-1000}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/corral-bench.XXXXXX)}
 FORCE_SYNC=${FORCE_SYNC:-yes}
+TLS=${TLS:-0}
+ZK_NETTY=${ZK_NETTY:-0}
+case $TLS in
+  0) MODES=plain ;;
+  1) MODES=tls ;;
+  both) MODES="plain tls" ;;
+  *) echo "TLS=$TLS: expected 0, 1 or both" >&2; exit 1 ;;
+esac
 
 bash scripts/setup.sh >/dev/null
 cargo build --release -p corral -p corral-bench >/dev/null 2>&1
@@ -37,8 +55,14 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-start_server() { # kind -> prints "pid port"
-  local kind=$1 port dir
+STORES=$BENCH_DIR/stores
+if [[ $MODES == *tls* ]]; then
+  bash tests/tls/make-stores.sh "$STORES" >/dev/null
+fi
+NETTY=org.apache.zookeeper.server.NettyServerCnxnFactory
+
+start_server() { # kind mode -> prints "pid port" (the TLS port in mode tls)
+  local kind=$1 mode=$2 port sport dir
   port=$(free_port)
   dir=$(mktemp -d "$BENCH_DIR/$kind.XXXX")
   cat >"$dir/zoo.cfg" <<CFG
@@ -51,11 +75,30 @@ forceSync=$FORCE_SYNC
 admin.enableServer=false
 4lw.commands.whitelist=*
 CFG
+  if [[ $mode == tls ]]; then
+    sport=$(free_port)
+    # The same keys for both servers; corral ignores serverCnxnFactory.
+    cat >>"$dir/zoo.cfg" <<CFG
+serverCnxnFactory=$NETTY
+secureClientPort=$sport
+secureClientPortAddress=127.0.0.1
+ssl.keyStore.location=$STORES/server.p12
+ssl.keyStore.password=storepw
+ssl.trustStore.location=$STORES/truststore.p12
+ssl.trustStore.password=storepw
+ssl.clientAuth=need
+CFG
+  elif [[ $kind == zk && $ZK_NETTY == 1 ]]; then
+    echo "serverCnxnFactory=$NETTY" >>"$dir/zoo.cfg"
+  fi
   mkdir -p "$dir/data"
   if [[ $kind == base ]]; then
     "$CORRAL_BASE" "$dir/zoo.cfg" >"$dir/log" 2>&1 &
   elif [[ $kind == zk ]]; then
-    java -Xmx2g -Dzookeeper.admin.enableServer=false -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
+    # netty-codec: zookeeper.jar's manifest leaves it out, and the Netty
+    # factory (TLS) needs it.
+    java -Xmx2g -Dzookeeper.admin.enableServer=false \
+      -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/netty-codec.jar \
       org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$dir/log" 2>&1 &
   else
     "$CORRAL" "$dir/zoo.cfg" >"$dir/log" 2>&1 &
@@ -66,17 +109,23 @@ CFG
     # Serving, not just listening: `srvr` answers with the version line.
     if python3 "$SERVING" "$port" 2>/dev/null
     then
-      echo "$pid $port"; return 0
+      if [[ $mode != tls ]]; then echo "$pid $port"; return 0; fi
+      if python3 -c 'import socket,sys;socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5)' "$sport" 2>/dev/null; then
+        echo "$pid $sport"; return 0
+      fi
     fi
     sleep 0.1
   done
   echo "server $kind did not start; log:" >&2; cat "$dir/log" >&2; exit 1
 }
 
-run_one() { # kind scenario -> json line
-  local kind=$1 sc=$2 pid port
-  local zsc=$sc s=$SESSIONS o=$OUTSTANDING v=$VALUE k=$KEYS
-  read -r pid port < <(start_server "$kind")
+run_one() { # kind scenario mode -> json line
+  local kind=$1 sc=$2 mode=$3 pid port
+  local zsc=$sc s=$SESSIONS o=$OUTSTANDING v=$VALUE k=$KEYS tls=()
+  read -r pid port < <(start_server "$kind" "$mode")
+  if [[ $mode == tls ]]; then
+    tls=(--tls-ca "$STORES/ca.crt" --tls-cert "$STORES/client-cert.pem" --tls-key "$STORES/client-key.pem")
+  fi
   case $sc in
     big) v=1048000 k=16 s=4 o=2 ;;
     tree) k=1000000 s=8 ;;
@@ -86,7 +135,7 @@ run_one() { # kind scenario -> json line
   esac
   "$ZKBENCH" --addr "127.0.0.1:$port" --scenario "$zsc" --sessions "$s" \
     --outstanding "$o" --value-size "$v" --keys "$k" \
-    --duration "$DURATION" --server-pid "$pid" --json
+    --duration "$DURATION" --server-pid "$pid" --json "${tls[@]}"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
@@ -94,35 +143,66 @@ run_one() { # kind scenario -> json line
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 CORRAL_BASE=${CORRAL_BASE:-}
 if [[ -n $CORRAL_BASE && ! -x $CORRAL_BASE ]]; then echo "CORRAL_BASE=$CORRAL_BASE is not an executable" >&2; exit 1; fi
-echo "settings: sessions=$SESSIONS outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s forceSync=$FORCE_SYNC dataDir=$BENCH_DIR"
+echo "settings: sessions=$SESSIONS outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s forceSync=$FORCE_SYNC dataDir=$BENCH_DIR tls=$TLS zk_plain_factory=$([[ $ZK_NETTY == 1 ]] && echo netty || echo nio)"
 results=()
 i=0
 for sc in $SCENARIOS; do
-  # Alternate which server goes first.
-  if (( i % 2 == 0 )); then order="zk corral"; else order="corral zk"; fi
-  if [[ -n $CORRAL_BASE ]]; then
-    if (( i % 2 == 0 )); then order="$order base"; else order="base $order"; fi
-  fi
-  declare -A line=([base]='null')
-  for kind in $order; do line[$kind]=$(run_one "$kind" "$sc"); done
-  results+=("$sc|${line[zk]}|${line[corral]}|${line[base]}")
-  i=$((i + 1))
+  for mode in $MODES; do
+    # Alternate which server goes first.
+    if (( i % 2 == 0 )); then order="zk corral"; else order="corral zk"; fi
+    if [[ -n $CORRAL_BASE ]]; then
+      if (( i % 2 == 0 )); then order="$order base"; else order="base $order"; fi
+    fi
+    declare -A line=([base]='null')
+    for kind in $order; do line[$kind]=$(run_one "$kind" "$sc" "$mode"); done
+    name=$sc
+    [[ $mode == tls ]] && name=$sc/tls
+    results+=("$name|${line[zk]}|${line[corral]}|${line[base]}")
+    i=$((i + 1))
+  done
 done
 python3 - "${results[@]}" <<'PY'
 import json, sys
 rows = []
-print(f"{'scenario':8} {'zk ops/s':>10} {'corral ops/s':>13} {'ratio':>6} {'zk p50/p99 us':>16} {'corral p50/p99 us':>18} {'zk cpu us/op':>12} {'corral cpu':>10} {'cpu ratio':>9} {'zk rss':>7} {'corral rss':>10} {'errors z/c':>10}")
+W = max([8] + [len(a.split("|")[0]) for a in sys.argv[1:]])
+print(f"{'scenario':{W}} {'zk ops/s':>10} {'corral ops/s':>13} {'ratio':>6} {'zk p50/p99 us':>16} {'corral p50/p99 us':>18} {'zk cpu us/op':>12} {'corral cpu':>10} {'cpu ratio':>9} {'zk rss':>7} {'corral rss':>10} {'errors z/c':>10}")
 base_rows = []
+by_name = {}
+negotiated = set()
 for arg in sys.argv[1:]:
     sc, z, c, b = arg.split("|")
     z, c, b = json.loads(z), json.loads(c), json.loads(b)
+    by_name.setdefault(sc, []).append((z, c))
+    for who, r in (("zk", z), ("corral", c)):
+        if r.get("tls"):
+            negotiated.add(f"{who}: {r['tls']}")
     if b is not None:
         base_rows.append((sc, c, b))
     ratio = c["ops_per_s"] / z["ops_per_s"] if z["ops_per_s"] else float("nan")
     cr = c["cpu_us_per_op"] / z["cpu_us_per_op"] if z["cpu_us_per_op"] else float("nan")
-    print(f"{sc:8} {z['ops_per_s']:>10.0f} {c['ops_per_s']:>13.0f} {ratio:>6.2f} "
+    print(f"{sc:{W}} {z['ops_per_s']:>10.0f} {c['ops_per_s']:>13.0f} {ratio:>6.2f} "
           f"{str(z['p50_us'])+'/'+str(z['p99_us']):>16} {str(c['p50_us'])+'/'+str(c['p99_us']):>18} "
           f"{z['cpu_us_per_op']:>12.2f} {c['cpu_us_per_op']:>10.2f} {cr:>9.2f} {z['rss_mb']:>7.0f} {c['rss_mb']:>10.0f} {str(z['errors'])+'/'+str(c['errors']):>10}")
+if negotiated:
+    print()
+    print("negotiated: " + "; ".join(sorted(negotiated)))
+pairs = [(sc, by_name[sc], by_name[sc + "/tls"]) for sc in by_name
+         if not sc.endswith("/tls") and sc + "/tls" in by_name]
+if pairs:
+    print()
+    print("what TLS costs each server (TLS row / plain row of the same scenario; several rows: the means):")
+    print(f"{'scenario':8} {'zk ops':>7} {'corral ops':>10} {'zk cpu/op':>10} {'corral cpu/op':>13} {'zk +us/op':>10} {'corral +us/op':>13}")
+    mean = lambda rows, who, key: sum(r[who][key] for r in rows) / len(rows)
+    for sc, plain, tls in pairs:
+        p = [dict(zk=z, c=c) for z, c in plain]
+        t = [dict(zk=z, c=c) for z, c in tls]
+        zo = mean(t, "zk", "ops_per_s") / mean(p, "zk", "ops_per_s")
+        co = mean(t, "c", "ops_per_s") / mean(p, "c", "ops_per_s")
+        zc = mean(t, "zk", "cpu_us_per_op") / mean(p, "zk", "cpu_us_per_op")
+        cc = mean(t, "c", "cpu_us_per_op") / mean(p, "c", "cpu_us_per_op")
+        zd = mean(t, "zk", "cpu_us_per_op") - mean(p, "zk", "cpu_us_per_op")
+        cd = mean(t, "c", "cpu_us_per_op") - mean(p, "c", "cpu_us_per_op")
+        print(f"{sc:8} {zo:>7.2f} {co:>10.2f} {zc:>10.2f} {cc:>13.2f} {zd:>10.2f} {cd:>13.2f}")
 if base_rows:
     print()
     print("this build against CORRAL_BASE, same run:")

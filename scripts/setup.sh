@@ -48,7 +48,7 @@ export DEBIAN_FRONTEND=noninteractive
 # libservlet-api-java: the servlet API the reference's AdminServer (Jetty) needs.
 # chromium: the headless browser of tests/py/test_console.py.
 # systemd, strace: tests/ops.rs verifies conf/corral.service and its syscall filter.
-APT_PKGS=(zookeeper zookeeper-bin libservlet-api-java libnetty-java openssl chromium python3 python3-venv ca-certificates systemd strace)
+APT_PKGS=(zookeeper zookeeper-bin libservlet-api-java libnetty-java openssl krb5-kdc krb5-admin-server libgssapi-krb5-2 chromium python3 python3-venv ca-certificates systemd strace)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -324,6 +324,10 @@ fn run(cli: Cli) -> Result<(), String> {
         client_tls: client_tls(&c)?,
         ..settings_from(&c, core_map)
     };
+    let settings = Settings {
+        admin: admin_https(&c, settings.admin.clone())?,
+        ..settings
+    };
     server::run(settings).map_err(|e| e.to_string())
 }
 
@@ -529,6 +533,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         admin: c.admin_enable_server.then(|| corral::admin::AdminSettings {
             addr: std::net::SocketAddr::new(c.admin_server_address, c.admin_server_port),
             command_url: c.admin_command_url.clone(),
+            https: None,
         }),
         http_limits: corral::admin::http::Limits {
             // Jetty: 0 is no idle timeout; the request deadline still holds.
@@ -573,6 +578,27 @@ fn kerberos_acceptor(c: &Config) -> Result<(), String> {
         .map_err(|e| format!("java.security.auth.login.config: Kerberos (Krb5LoginModule): {e}"))?;
     tracing::info!(principal = %principal, keytab = %keytab, "SASL GSSAPI (Kerberos) acceptor ready");
     Ok(())
+}
+
+/// The AdminServer's HTTPS, when `admin.forceHttps` or
+/// `admin.portUnification` is on: the `ssl.quorum.*` stores are read and
+/// checked here, so that a bad one stops the start with its key named.
+fn admin_https(
+    c: &Config,
+    admin: Option<corral::admin::AdminSettings>,
+) -> Result<Option<corral::admin::AdminSettings>, String> {
+    let (Some(a), Some(t)) = (admin.clone(), &c.admin_tls) else {
+        return Ok(admin);
+    };
+    let config = corral::security::tls::admin_server_config(&t.settings)
+        .map_err(|e| format!("the AdminServer's HTTPS: {e}"))?;
+    Ok(Some(corral::admin::AdminSettings {
+        https: Some(corral::admin::http::Https {
+            config,
+            only: t.mode == config::tls::AdminHttps::Only,
+        }),
+        ..a
+    }))
 }
 
 /// The client ports' TLS: the stores are read and checked here, so that a

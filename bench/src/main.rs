@@ -1,18 +1,21 @@
 //! `zkbench`: a pipelined load generator that speaks the ZooKeeper client
 //! protocol to any server (corral or ZooKeeper), and reports throughput,
 //! latency percentiles, errors, and the server's CPU per op and RSS (read
-//! from /proc when `--server-pid` is given).
+//! from /proc when `--server-pid` is given). With `--tls-ca` every
+//! connection is TLS (rustls), for a server's `secureClientPort`.
+
+mod conn;
 
 use bytes::{BufMut, BytesMut};
 use clap::{Parser, ValueEnum};
+use conn::Conn;
 use corral::protocol::jute::{self, op, Jute, Reader};
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
 enum Scenario {
@@ -71,13 +74,29 @@ struct Args {
     /// Skip creating the keys (they exist already).
     #[arg(long)]
     no_preload: bool,
+    /// Speak TLS, trusting the CA certificates in this PEM file (the
+    /// server's name is the host in --addr).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// With --tls-ca: present this certificate chain (PEM), as a server
+    /// with ssl.clientAuth=need asks.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// With --tls-cert: its PKCS#8 private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
+
+/// The TLS client configuration, when `--tls-ca` is given.
+static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+/// What the first TLS connection negotiated (protocol and cipher suite).
+static NEGOTIATED: OnceLock<String> = OnceLock::new();
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// One client session on one connection.
 struct Session {
-    stream: TcpStream,
+    stream: Conn,
     rbuf: BytesMut,
     xid: i32,
 }
@@ -93,8 +112,10 @@ fn frame(xid: i32, opcode: i32, body: &[u8]) -> BytesMut {
 
 impl Session {
     async fn connect(addr: &str) -> Res<Session> {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+        let mut stream = Conn::connect(addr, TLS.get()).await?;
+        if let Some(t) = stream.tls_summary() {
+            let _ = NEGOTIATED.set(t);
+        }
         let req = jute::ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
@@ -501,8 +522,11 @@ async fn run(a: Args) -> Res<()> {
     };
     if a.json {
         println!(
-            "{{\"scenario\":\"{:?}\",\"ops\":{ops},\"ops_per_s\":{rate:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{},\"cpu_us_per_op\":{cpu_us_per_op:.2},\"rss_mb\":{rss_mb:.1}}}",
+            "{{\"scenario\":\"{:?}\",\"tls\":{},\"ops\":{ops},\"ops_per_s\":{rate:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{},\"cpu_us_per_op\":{cpu_us_per_op:.2},\"rss_mb\":{rss_mb:.1}}}",
             a.scenario,
+            NEGOTIATED
+                .get()
+                .map_or("null".to_string(), |t| format!("\"{t}\"")),
             q(0.5),
             q(0.99),
             q(0.999),
@@ -510,6 +534,9 @@ async fn run(a: Args) -> Res<()> {
             sh.errors.load(Ordering::Relaxed)
         );
     } else {
+        if let Some(t) = NEGOTIATED.get() {
+            println!("tls: {t}");
+        }
         println!(
             "{:?}: {rate:.0} ops/s  p50 {}us p99 {}us p999 {}us max {}us  errors {}  {extra}server cpu {cpu_us_per_op:.2} us/op  rss {rss_mb:.1} MB",
             a.scenario,
@@ -525,6 +552,18 @@ async fn run(a: Args) -> Res<()> {
 
 fn main() {
     let a = Args::parse();
+    if let Some(ca) = &a.tls_ca {
+        let ck = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+        match conn::client_config(ca, ck) {
+            Ok(c) => {
+                let _ = TLS.set(c);
+            }
+            Err(e) => {
+                eprintln!("zkbench: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

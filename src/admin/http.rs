@@ -10,6 +10,14 @@
 //! parser ([`parse_head`]) is pure and unit-tested; `tiny_http` would
 //! add its own thread pool and HTML error pages we would have to work
 //! around. Each response closes its connection (`Connection: close`).
+//!
+//! HTTPS ([`Https`]: `admin.forceHttps`, `admin.portUnification`) is
+//! rustls driven on the connection's own thread, with the rustls
+//! configuration `security::tls` builds; a unified port tells TLS from
+//! plain HTTP by the first bytes (`security::tls::looks_like_tls`). The
+//! handshake counts as part of reading the request: the same idle gap and
+//! whole-head deadline bound it, and a connection in its handshake is one
+//! of the connections the cap counts (and may close for a newcomer).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -40,6 +48,154 @@ impl Request {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// TLS on an HTTP port.
+#[derive(Clone)]
+pub struct Https {
+    pub config: Arc<rustls::ServerConfig>,
+    /// `admin.forceHttps`: HTTPS only. Otherwise (`admin.portUnification`)
+    /// plain HTTP too, told apart by the first bytes.
+    pub only: bool,
+}
+
+impl std::fmt::Debug for Https {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Https").field("only", &self.only).finish()
+    }
+}
+
+/// A connection's bytes: plain, or TLS over the socket.
+enum Conn {
+    Plain {
+        tcp: TcpStream,
+        /// Bytes read to tell TLS from plain HTTP, read again first.
+        head: Vec<u8>,
+    },
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain { tcp, .. } => tcp,
+            Conn::Tls(t) => &t.sock,
+        }
+    }
+
+    /// Ends the answer: TLS's close_notify, then the socket's write side.
+    fn finish(&mut self) {
+        if let Conn::Tls(t) = self {
+            t.conn.send_close_notify();
+            let _ = t.flush();
+        }
+        let _ = self.tcp().shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain { tcp, head } if head.is_empty() => tcp.read(buf),
+            Conn::Plain { head, .. } => {
+                let n = head.len().min(buf.len());
+                buf[..n].copy_from_slice(&head[..n]);
+                head.drain(..n);
+                Ok(n)
+            }
+            Conn::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain { tcp, .. } => tcp.write(buf),
+            Conn::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain { tcp, .. } => tcp.flush(),
+            Conn::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// Sets the socket's timeouts to what is left before `deadline`, and no
+/// more than `idle`; `false` when nothing is left.
+fn time_left(tcp: &TcpStream, deadline: Instant, idle: Duration) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return false;
+    }
+    let wait = left.min(idle).max(Duration::from_millis(1));
+    let _ = tcp.set_read_timeout(Some(wait));
+    let _ = tcp.set_write_timeout(Some(wait));
+    true
+}
+
+/// The connection's stream: plain, or TLS once its handshake is done, all
+/// of it before `deadline` and with no silence over `l.idle`. `None`: the
+/// connection is closed (a failed or late handshake, plain text on an
+/// HTTPS-only port, nothing sent on a unified one).
+fn open(mut tcp: TcpStream, https: Option<&Https>, l: &Limits, deadline: Instant) -> Option<Conn> {
+    let Some(h) = https else {
+        return Some(Conn::Plain {
+            tcp,
+            head: Vec::new(),
+        });
+    };
+    // Three bytes tell; fewer at the stream's end are plain.
+    let mut head = [0u8; 3];
+    let mut have = 0;
+    while have < head.len() {
+        if !time_left(&tcp, deadline, l.idle) {
+            return None;
+        }
+        match tcp.read(&mut head[have..]) {
+            Ok(0) => break,
+            Ok(k) => have += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    let head = &head[..have];
+    if !h.only && !crate::security::tls::looks_like_tls(head) {
+        return Some(Conn::Plain {
+            tcp,
+            head: head.to_vec(),
+        });
+    }
+    let mut conn = rustls::ServerConnection::new(h.config.clone()).ok()?;
+    let mut rd = head;
+    while !rd.is_empty() {
+        conn.read_tls(&mut rd).ok()?;
+    }
+    while conn.is_handshaking() {
+        if !time_left(&tcp, deadline, l.idle) {
+            return None;
+        }
+        if conn.wants_write() {
+            conn.write_tls(&mut tcp).ok()?;
+            continue;
+        }
+        match conn.read_tls(&mut tcp) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+        if let Err(e) = conn.process_new_packets() {
+            // Send the alert rustls queued: the client learns why.
+            let _ = conn.write_tls(&mut tcp);
+            tracing::debug!(error = %e, "admin HTTPS handshake failed");
+            return None;
+        }
+    }
+    Some(Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
 }
 
 /// A response to write.
@@ -187,15 +343,25 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Jetty's `SecureRequestCustomizer` header on an HTTPS answer, as
+/// ZooKeeper sets it (a day, subdomains included).
+const HSTS: &str = "Strict-Transport-Security: max-age=86400; includeSubDomains\r\n";
+
 /// The bytes of `r` (no body for HEAD).
 pub fn encode(r: &Response, head_only: bool) -> Vec<u8> {
+    encode_for(r, head_only, false)
+}
+
+/// The bytes of `r`, with the HSTS header when it goes over HTTPS.
+fn encode_for(r: &Response, head_only: bool, secure: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\nServer: corral\r\n\r\n",
+         Cache-Control: no-store\r\nConnection: close\r\nServer: corral\r\n{}\r\n",
         r.status,
         reason(r.status),
         r.content_type,
-        r.body.len()
+        r.body.len(),
+        if secure { HSTS } else { "" }
     )
     .into_bytes();
     if !head_only {
@@ -232,10 +398,10 @@ impl Default for Limits {
     }
 }
 
-/// Reads one request head: no silence over `idle`, all of it within
-/// `request`. `Err` is the response to give; `Ok(None)`: close quietly.
-fn read_head(s: &mut TcpStream, l: &Limits) -> Result<Option<Vec<u8>>, Response> {
-    let deadline = Instant::now() + l.request;
+/// Reads one request head: no silence over `idle`, all of it before
+/// `deadline` (`request` after the connection came). `Err` is the
+/// response to give; `Ok(None)`: close quietly.
+fn read_head(s: &mut Conn, l: &Limits, deadline: Instant) -> Result<Option<Vec<u8>>, Response> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
@@ -255,7 +421,7 @@ fn read_head(s: &mut TcpStream, l: &Limits) -> Result<Option<Vec<u8>>, Response>
             };
         }
         let wait = left.min(l.idle).max(Duration::from_millis(1));
-        let _ = s.set_read_timeout(Some(wait));
+        let _ = s.tcp().set_read_timeout(Some(wait));
         match s.read(&mut chunk) {
             Ok(0) => return Ok(None),
             Ok(k) => buf.extend_from_slice(&chunk[..k]),
@@ -281,7 +447,7 @@ fn read_head(s: &mut TcpStream, l: &Limits) -> Result<Option<Vec<u8>>, Response>
 }
 
 /// Writes `bytes` within `within` in all, whatever pace the reader keeps.
-fn write_within(s: &mut TcpStream, bytes: &[u8], within: Duration) {
+fn write_within(s: &mut Conn, bytes: &[u8], within: Duration) {
     let deadline = Instant::now() + within;
     let mut at = 0;
     while at < bytes.len() {
@@ -289,13 +455,19 @@ fn write_within(s: &mut TcpStream, bytes: &[u8], within: Duration) {
         if left.is_zero() {
             return;
         }
-        let _ = s.set_write_timeout(Some(left));
+        let _ = s.tcp().set_write_timeout(Some(left));
         match s.write(&bytes[at..]) {
             Ok(0) => return,
             Ok(k) => at += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         }
+    }
+    // TLS: records still buffered.
+    let left = deadline.saturating_duration_since(Instant::now());
+    if !left.is_zero() {
+        let _ = s.tcp().set_write_timeout(Some(left));
+        let _ = s.flush();
     }
 }
 
@@ -384,8 +556,20 @@ impl Slots {
     }
 }
 
-fn serve_conn(mut s: TcpStream, l: &Limits, h: &dyn Handler, slots: &Slots, id: u64) {
-    let (resp, head_only) = match read_head(&mut s, l) {
+fn serve_conn(
+    tcp: TcpStream,
+    l: &Limits,
+    https: Option<&Https>,
+    h: &dyn Handler,
+    slots: &Slots,
+    id: u64,
+) {
+    let deadline = Instant::now() + l.request;
+    let Some(mut s) = open(tcp, https, l, deadline) else {
+        return;
+    };
+    let secure = matches!(s, Conn::Tls(_));
+    let (resp, head_only) = match read_head(&mut s, l, deadline) {
         Ok(None) => return,
         Err(r) => (r, false),
         Ok(Some(head)) => match parse_head(&head) {
@@ -395,7 +579,7 @@ fn serve_conn(mut s: TcpStream, l: &Limits, h: &dyn Handler, slots: &Slots, id: 
                     if !slots.set(id, Phase::Busy) {
                         return;
                     }
-                    req.peer = s.peer_addr().ok();
+                    req.peer = s.tcp().peer_addr().ok();
                     let r = h.handle(&req);
                     if !slots.set(id, Phase::Waiting) {
                         return;
@@ -414,25 +598,28 @@ fn serve_conn(mut s: TcpStream, l: &Limits, h: &dyn Handler, slots: &Slots, id: 
             },
         },
     };
-    write_within(&mut s, &encode(&resp, head_only), l.idle);
-    let _ = s.shutdown(std::net::Shutdown::Write);
+    write_within(&mut s, &encode_for(&resp, head_only, secure), l.idle);
+    s.finish();
     // Let the client read the answer before the socket goes (a reset
     // could discard it when unread request bytes remain).
-    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut tcp = s.tcp();
+    let _ = tcp.set_read_timeout(Some(Duration::from_millis(200)));
     let until = Instant::now() + Duration::from_millis(200);
     let mut sink = [0u8; 1024];
-    while Instant::now() < until && matches!(s.read(&mut sink), Ok(k) if k > 0) {}
+    while Instant::now() < until && matches!(tcp.read(&mut sink), Ok(k) if k > 0) {}
 }
 
 /// Binds `addr` and serves it on a thread named `name`, one more thread
 /// per connection, at most `limits.max_conns` of them (see
 /// [`Slots::admit`]: a newcomer closes the connection that has waited
 /// longest on its client; `503` only when every one is being answered).
+/// With `https`, connections speak TLS (or either, see [`Https::only`]).
 /// Returns the bound address.
 pub fn serve(
     name: &str,
     addr: SocketAddr,
     limits: Limits,
+    https: Option<Https>,
     handler: Arc<dyn Handler>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
@@ -454,17 +641,21 @@ pub fn serve(
                         max,
                         "HTTP connection refused: every connection is being answered"
                     );
-                    let r = Response::error(503, "too many connections");
-                    let _ = s.set_nonblocking(true);
-                    let _ = s.write(&encode(&r, false));
+                    // Over HTTPS, plain text would be garbage: just close.
+                    if https.is_none() {
+                        let r = Response::error(503, "too many connections");
+                        let _ = s.set_nonblocking(true);
+                        let _ = s.write(&encode(&r, false));
+                    }
                     continue;
                 }
                 let h = handler.clone();
                 let sl = slots.clone();
+                let tls = https.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("{thread_name}-conn"))
                     .spawn(move || {
-                        serve_conn(s, &limits, &*h, &sl, id);
+                        serve_conn(s, &limits, tls.as_ref(), &*h, &sl, id);
                         sl.leave(id);
                     });
                 if spawned.is_err() {

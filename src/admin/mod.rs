@@ -43,6 +43,8 @@ pub struct AdminSettings {
     pub addr: SocketAddr,
     /// `admin.commandURL`.
     pub command_url: String,
+    /// HTTPS (`admin.forceHttps`, `admin.portUnification`), when on.
+    pub https: Option<http::Https>,
 }
 
 /// What the AdminServer knows from the start: settings, not state.
@@ -290,10 +292,16 @@ pub fn start(
             link: link.clone(),
             command_url: a.command_url.clone(),
         });
-        match http::serve("admin", a.addr, limits, h) {
+        let scheme = match &a.https {
+            None => "http",
+            Some(h) if h.only => "https",
+            Some(_) => "http+https",
+        };
+        match http::serve("admin", a.addr, limits, a.https.clone(), h) {
             Ok(bound) => tracing::info!(
                 address = %bound,
                 command_url = %a.command_url,
+                scheme,
                 "started AdminServer"
             ),
             Err(e) => tracing::error!(
@@ -305,7 +313,7 @@ pub fn start(
     }
     if let Some(addr) = metrics_addr {
         let h = Arc::new(MetricsHandler { link });
-        match http::serve("metrics", addr, limits, h) {
+        match http::serve("metrics", addr, limits, None, h) {
             Ok(bound) => tracing::info!(address = %bound, "started /metrics HTTP endpoint"),
             Err(e) => tracing::error!(address = %addr, error = %e, "cannot start /metrics server"),
         }

@@ -27,7 +27,6 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         "security.auth_to_local" if value.trim() != "DEFAULT" => Some(format!(
             "{value:?}: corral has only the DEFAULT rule (a principal of the default realm maps to its first component)"
         )),
-        "admin.forceHttps" | "admin.portUnification" if on => not_yet("HTTPS on the AdminServer"),
         "fips-mode" if on => not_yet("FIPS mode"),
         "netty.server.earlyDropSecureConnectionHandshakes" if on => {
             not_yet("dropping TLS handshakes early")

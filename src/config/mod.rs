@@ -295,6 +295,9 @@ pub struct Config {
     pub x509_super_user: Option<String>,
     /// SASL on the client port and authentication enforcement.
     pub sasl: sasl::SaslConfig,
+    /// The AdminServer's HTTPS (`admin.forceHttps`, `admin.portUnification`
+    /// with the `ssl.quorum.*` stores), when on.
+    pub admin_tls: Option<tls::AdminTls>,
     /// `observerMasterPort`.
     pub observer_master_port: Option<u16>,
     /// `clientPortListenBacklog`; `None` = OS default.
@@ -523,6 +526,7 @@ fn zk_defaults() -> Config {
         quorum_tls: None,
         x509_super_user: None,
         sasl: sasl::SaslConfig::default(),
+        admin_tls: None,
         observer_master_port: None,
         client_port_listen_backlog: None,
         max_client_cnxns: 60,
@@ -678,6 +682,7 @@ pub fn load_builtin(jvm_flags: &BTreeMap<String, String>) -> Result<Loaded, Conf
     let read = |p: &Path| std::fs::read(p).map(decode_text);
     p.resolve_client_tls(&mut cfg, &read)?;
     p.resolve_sasl(&mut cfg, &read)?;
+    p.resolve_admin_tls(&mut cfg, &read)?;
     cfg.properties = p.props;
     Ok(Loaded {
         config: cfg,

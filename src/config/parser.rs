@@ -498,6 +498,7 @@ pub(super) fn parse_with(
     p.resolve_properties(&mut cfg)?;
     p.resolve_client_tls(&mut cfg, env.read)?;
     p.resolve_sasl(&mut cfg, env.read)?;
+    p.resolve_admin_tls(&mut cfg, env.read)?;
     p.resolve_quorum_tls(&mut cfg, env.read)?;
     // The multiAddress.* keys are QuorumPeerConfig fields: a zoo.cfg line wins
     // over the -D flag that only seeds their default.

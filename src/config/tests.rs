@@ -781,8 +781,12 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
             "enforce.auth.schemes",
         ),
         ("enforce.auth.enabled=true", "enforce.auth.enabled"),
-        ("admin.forceHttps=true", "admin.forceHttps"),
-        ("admin.portUnification=true", "admin.portUnification"),
+        // HTTPS on the AdminServer needs both ssl.quorum.* stores.
+        ("admin.forceHttps=true", "ssl.quorum.keyStore.location"),
+        (
+            "admin.portUnification=true\nssl.quorum.keyStore.location=/k.p12",
+            "ssl.quorum.trustStore.location",
+        ),
         ("authProvider.2=com.example.Custom", "authProvider.2"),
         ("ssl.sslProvider=OPENSSL", "ssl.sslProvider"),
         (
@@ -965,6 +969,54 @@ fn client_tls_settings_are_read_as_zookeeper_reads_them() {
     assert_eq!(t.client_auth, ClientAuth::Need);
     assert_eq!(t.trust_store, None);
     assert_eq!(l.config.secure_client_port, None);
+}
+
+#[test]
+fn admin_https_reads_the_quorum_stores_as_jetty_admin_server_does() {
+    use crate::config::tls::{AdminHttps, ClientAuth, Protocol};
+    let stores = "ssl.quorum.keyStore.location=/s/q.p12\nssl.quorum.keyStore.password=kpw\n\
+                  ssl.quorum.trustStore.location=/s/t.jks\nssl.quorum.trustStore.type=JKS\n";
+    // forceHttps wins over portUnification.
+    let l = ok(&format!(
+        "{BASE}admin.forceHttps=true\nadmin.portUnification=true\n{stores}"
+    ));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let a = l.config.admin_tls.as_ref().unwrap();
+    assert_eq!(a.mode, AdminHttps::Only);
+    assert_eq!(a.settings.key_store.path, std::path::Path::new("/s/q.p12"));
+    assert_eq!(a.settings.key_store.password, "kpw");
+    let t = a.settings.trust_store.as_ref().unwrap();
+    assert_eq!((t.password.as_str(), t.ty.as_deref()), ("", Some("JKS")));
+    // Jetty's defaults, not the ssl.quorum.* protocol keys: TLS 1.3 and
+    // 1.2, no client certificate.
+    assert_eq!(a.settings.protocols, vec![Protocol::Tls13, Protocol::Tls12]);
+    assert_eq!(a.settings.client_auth, ClientAuth::None);
+    assert_eq!(l.config.client_tls, None);
+    let l = ok(&format!("{BASE}admin.portUnification=TRUE\n{stores}"));
+    assert_eq!(l.config.admin_tls.unwrap().mode, AdminHttps::Unified);
+    // As JVM flags too.
+    let l = ok_with(
+        &format!("{BASE}{stores}"),
+        &flags(&[("zookeeper.admin.forceHttps", "true")]),
+    );
+    assert_eq!(l.config.admin_tls.unwrap().mode, AdminHttps::Only);
+    // Off, or no AdminServer: nothing read, and the stores are said to
+    // have no effect.
+    for off in [
+        "admin.forceHttps=false\n",
+        "admin.forceHttps=true\nadmin.enableServer=false\n",
+    ] {
+        let l = ok(&format!("{BASE}{off}{stores}"));
+        assert_eq!(l.config.admin_tls, None, "{off}");
+        assert!(
+            has_warning(
+                &l,
+                "has no effect without sslQuorum or portUnification (or the AdminServer's HTTPS"
+            ),
+            "{off}: {:?}",
+            l.warnings
+        );
+    }
 }
 
 // --- warnings for Java-only settings ----------------------------------------

@@ -335,13 +335,24 @@ impl Parser {
             (true, _) => "sslQuorum",
             (false, true) => "portUnification",
             (false, false) => {
+                // The AdminServer's HTTPS reads the stores too.
+                let admin = cfg.admin_tls.is_some();
                 let idle: Option<String> = self
                     .props
                     .keys()
-                    .find(|k| k.starts_with("zookeeper.ssl.quorum."))
+                    .find(|k| {
+                        k.strip_prefix("zookeeper.").is_some_and(|z| {
+                            z.starts_with("ssl.quorum.") && !(admin && admin_https_reads(z))
+                        })
+                    })
                     .cloned();
                 if let Some(k) = idle {
-                    self.prop_warn(&k, "has no effect without sslQuorum or portUnification");
+                    let msg = if admin {
+                        "has no effect without sslQuorum or portUnification"
+                    } else {
+                        "has no effect without sslQuorum or portUnification (or the AdminServer's HTTPS: admin.forceHttps, admin.portUnification)"
+                    };
+                    self.prop_warn(&k, msg);
                 }
                 return Ok(());
             }
@@ -356,6 +367,102 @@ impl Parser {
             unified: cfg.port_unification,
             reload: cfg.ssl_quorum_reload,
             reverse_dns,
+        });
+        Ok(())
+    }
+}
+
+/// How the AdminServer speaks HTTPS (ZooKeeper's `JettyAdminServer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminHttps {
+    /// `admin.forceHttps`: HTTPS only (it wins over `admin.portUnification`).
+    Only,
+    /// `admin.portUnification`: HTTP and HTTPS on the one port.
+    Unified,
+}
+
+/// The AdminServer's HTTPS: the `ssl.quorum.*` key and trust stores, as
+/// `JettyAdminServer` reads them; the rest is Jetty's default, not the
+/// `ssl.quorum.*` keys: TLS 1.3 and 1.2, the stack's cipher suites, no
+/// client certificate asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    pub mode: AdminHttps,
+    pub settings: TlsSettings,
+}
+
+/// The prefix of the stores the AdminServer's HTTPS reads.
+const ADMIN_PREFIX: &str = "zookeeper.ssl.quorum.";
+
+/// Whether the AdminServer's HTTPS reads `key` (the zoo.cfg spelling): the
+/// `ssl.quorum.*` key and trust store keys.
+pub(super) fn admin_https_reads(key: &str) -> bool {
+    ["keyStore.", "trustStore."].iter().any(|s| {
+        key.strip_prefix("ssl.quorum.")
+            .is_some_and(|rest| rest.starts_with(s))
+    })
+}
+
+impl Parser {
+    /// The AdminServer's HTTPS: on with `admin.forceHttps` or
+    /// `admin.portUnification` while the AdminServer is on; then both
+    /// `ssl.quorum.*` stores must be set (Jetty loads both, and ZooKeeper
+    /// serves no AdminServer when either fails). Run after
+    /// `resolve_properties` (it reads `admin.enableServer`) and before
+    /// `resolve_quorum_tls` (which warns about store keys nothing reads).
+    pub(super) fn resolve_admin_tls(
+        &mut self,
+        cfg: &mut super::Config,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<(), ConfigError> {
+        let force = self
+            .prop_java_bool("zookeeper.admin.forceHttps")
+            .unwrap_or(false);
+        let unified = self
+            .prop_java_bool("zookeeper.admin.portUnification")
+            .unwrap_or(false);
+        let mode = match (force, unified) {
+            (true, _) => Some((AdminHttps::Only, "admin.forceHttps")),
+            (false, true) => Some((AdminHttps::Unified, "admin.portUnification")),
+            (false, false) => None,
+        };
+        let Some((mode, why_on)) = mode.filter(|_| cfg.admin_enable_server) else {
+            // Unread store keys are told by `resolve_quorum_tls`.
+            return Ok(());
+        };
+        let mut stores = Vec::new();
+        for name in ["keyStore", "trustStore"] {
+            let prefix = format!("{ADMIN_PREFIX}{name}");
+            let store = self.tls_store(&prefix, read)?.ok_or_else(|| {
+                let key = format!("ssl.quorum.{name}.location");
+                ConfigError::Invalid {
+                    at: super::Location::File {
+                        file: self.file.clone(),
+                    },
+                    problem: format!("{why_on} needs the AdminServer's {name}; set {key}"),
+                    key,
+                }
+            })?;
+            stores.push(store);
+        }
+        let (Some(trust_store), Some(key_store)) = (stores.pop(), stores.pop()) else {
+            return Ok(());
+        };
+        cfg.admin_tls = Some(AdminTls {
+            mode,
+            settings: TlsSettings {
+                prefix: ADMIN_PREFIX.to_string(),
+                key_store,
+                trust_store: Some(trust_store),
+                protocols: vec![Protocol::Tls13, Protocol::Tls12],
+                cipher_suites: None,
+                client_auth: ClientAuth::None,
+                // Jetty checks no client names.
+                hostname_verification: false,
+                // The AdminServer bounds the handshake with the rest of
+                // the request (`corral.admin.requestTimeoutMs`).
+                handshake_timeout: Duration::from_millis(u64::from(cfg.admin_request_timeout_ms)),
+            },
         });
         Ok(())
     }

@@ -227,6 +227,22 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
+/// The AdminServer's HTTPS configuration (`config::tls::AdminTls`): as
+/// [`server_config`], and its trust store must load too, as Jetty loads it
+/// although it asks no client for a certificate.
+pub fn admin_server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    roots(s)?;
+    server_config(s)
+}
+
+/// Whether the first bytes of a connection start a TLS record (a
+/// handshake record of TLS 1.0 or later: the test Netty's `SslHandler`
+/// makes for ZooKeeper's port unification). Fewer than three bytes are
+/// not TLS. The client, peer and admin ports all tell by it.
+pub fn looks_like_tls(b: &[u8]) -> bool {
+    b.len() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
+}
+
 /// The one key pair of an endpoint, whatever the peer hints.
 #[derive(Debug)]
 struct OneKey(Arc<CertifiedKey>);
@@ -560,4 +576,19 @@ fn stamps(s: &TlsSettings) -> Vec<Option<SystemTime>> {
         .chain(s.trust_store.as_ref())
         .map(|st| std::fs::metadata(&st.path).and_then(|m| m.modified()).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_hello_is_told_from_a_request_or_a_word() {
+        assert!(looks_like_tls(&[0x16, 0x03, 0x01, 0x02, 0x00]));
+        assert!(!looks_like_tls(b"ruok"));
+        assert!(!looks_like_tls(b"GET / HTTP/1.1"));
+        // A ZooKeeper ConnectRequest starts with its length.
+        assert!(!looks_like_tls(&[0, 0, 0, 44, 0]));
+        assert!(!looks_like_tls(&[0x16, 0x03]));
+    }
 }

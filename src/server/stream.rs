@@ -15,6 +15,7 @@
 //! nothing is sent from inside it (what TLS wants to send waits for the
 //! next `write_all`).
 
+use crate::security::tls::looks_like_tls;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use rustls::pki_types::CertificateDer;
@@ -105,13 +106,6 @@ impl Stream {
             Stream::Tls(t) => t.conn.peer_certificates().and_then(|c| c.first()),
         }
     }
-}
-
-/// Whether the first bytes of a connection start a TLS record (a
-/// handshake record of TLS 1.0 or later: the test Netty's `SslHandler`
-/// makes for ZooKeeper's port unification).
-fn looks_like_tls(b: &[u8]) -> bool {
-    b.len() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
 }
 
 /// What a port-unified connection turned out to be.
@@ -332,19 +326,5 @@ impl Tls {
             self.flush().await?;
         }
         self.flush().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_client_hello_is_told_from_a_request_or_a_word() {
-        assert!(looks_like_tls(&[0x16, 0x03, 0x01, 0x02, 0x00]));
-        assert!(!looks_like_tls(b"ruok"));
-        // A ZooKeeper ConnectRequest starts with its length.
-        assert!(!looks_like_tls(&[0, 0, 0, 44, 0]));
-        assert!(!looks_like_tls(&[0x16, 0x03]));
     }
 }

@@ -10,6 +10,7 @@ A missing tool/binary makes tests FAIL (error), never skip.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from zkserver import ZKServer, ToolMissing  # noqa: E402
+from zkserver import REPO, ZKServer, ToolMissing  # noqa: E402
 
 TARGETS = ("corral", "ref")
 
@@ -135,3 +136,15 @@ def kazoo_factory():
             c.close()
         except Exception:
             pass
+
+
+@pytest.fixture(scope="session")
+def stores(tmp_path_factory) -> Path:
+    """Key and trust stores made by tests/tls/make-stores.sh (keytool and
+    openssl, as an operator makes them for ZooKeeper; password storepw)."""
+    d = tmp_path_factory.mktemp("stores")
+    r = subprocess.run(["bash", str(REPO / "tests/tls/make-stores.sh"), str(d)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"make-stores.sh failed:\n{r.stdout}\n{r.stderr}", pytrace=False)
+    return d

@@ -9,12 +9,18 @@
   `command` and `error`; bad requests get an HTTP error with a JSON body and
   never hang; an idle connection is closed after admin.idleTimeout.
 * /metrics: ZooKeeper's metric names, and the same numbers as mntr.
+* HTTPS (admin.forceHttps, admin.portUnification, the ssl.quorum.* stores),
+  differential: what HTTPS and plain HTTP get on the port, and a bad store
+  (ZooKeeper serves no AdminServer; corral refuses to start, naming the
+  key); corral alone: handshakes bounded in time and count.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -361,3 +367,147 @@ def test_admin_port_in_use_is_logged_and_clients_still_served():
             assert "problem starting AdminServer" in srv.log.read_text()
         finally:
             srv.stop()
+
+
+# ---------------------------------------------------------------- HTTPS
+# admin.forceHttps / admin.portUnification with the ssl.quorum.* stores,
+# as ZooKeeper's JettyAdminServer reads them. Stores: tests/tls/make-stores.sh.
+
+def https_cfg(stores, mode, **extra):
+    cfg = {
+        mode: "true",
+        "ssl.quorum.keyStore.location": str(stores / "server.p12"),
+        "ssl.quorum.keyStore.password": "storepw",
+        "ssl.quorum.trustStore.location": str(stores / "truststore.jks"),
+        "ssl.quorum.trustStore.password": "storepw",
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def https_get(stores, port, path="/commands/ruok"):
+    """(status, HSTS header, body) over HTTPS, checking the server's
+    certificate against the test CA (its SAN holds 127.0.0.1)."""
+    ctx = ssl.create_default_context(cafile=str(stores / "ca.crt"))
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.getheader("Strict-Transport-Security"), r.read().decode()
+    finally:
+        c.close()
+
+
+def plain_outcome(port):
+    """What a plain HTTP request to the port gets: an HTTP answer, a TLS
+    record (an alert), or the connection closed with nothing."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /commands/ruok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        buf = b""
+        try:
+            while chunk := s.recv(65536):
+                buf += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    if buf.startswith(b"HTTP/"):
+        return "HTTP " + buf.split(b" ")[1].decode()
+    if buf[:1] == b"\x15" and len(buf) >= 7:
+        # Its level; the description differs: Java's internal_error (80),
+        # rustls' decode_error (50).
+        return "fatal TLS alert" if buf[5] == 2 else f"TLS alert level {buf[5]}"
+    return "closed" if not buf else f"other {buf[:16]!r}"
+
+
+def https_steps(kind, stores, mode):
+    srv = start(kind, admin=True, extra_cfg=https_cfg(stores, mode))
+    try:
+        status, hsts, body = https_get(stores, srv.admin_port)
+        return {
+            "https": (status, json.loads(body)),
+            "hsts": hsts,
+            "plain http": plain_outcome(srv.admin_port),
+        }
+    finally:
+        srv.stop()
+
+
+RUOK = (200, {"command": "ruok", "error": None})
+HSTS = "max-age=86400; includeSubDomains"
+
+
+def test_force_https_serves_https_only_as_zookeeper(stores):
+    ref = https_steps("ref", stores, "admin.forceHttps")
+    ours = https_steps("corral", stores, "admin.forceHttps")
+    assert ref["https"] == RUOK and ref["hsts"] == HSTS, ref
+    assert ref["plain http"] == "fatal TLS alert", ref
+    assert ours == ref
+
+
+def test_port_unification_serves_http_and_https_as_zookeeper(stores):
+    ref = https_steps("ref", stores, "admin.portUnification")
+    ours = https_steps("corral", stores, "admin.portUnification")
+    assert ref == {"https": RUOK, "hsts": HSTS, "plain http": "HTTP 200"}, ref
+    assert ours == ref
+
+
+def admin_served(srv) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", srv.admin_port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"ssl.quorum.keyStore.password": "wrong"}, "ssl.quorum.keyStore.location"),
+    ({"ssl.quorum.trustStore.location": "/nonexistent/trust.jks"}, "ssl.quorum.trustStore.location"),
+    ({"ssl.quorum.trustStore.location": ""}, "ssl.quorum.trustStore.location"),
+])
+def test_a_bad_admin_store_stops_corral_and_zookeeper_serves_no_admin_server(stores, change, needle):
+    cfg = https_cfg(stores, "admin.forceHttps", **change)
+    # ZooKeeper logs the failure and serves clients without an AdminServer.
+    ref = start("ref", admin=True, extra_cfg=cfg)
+    try:
+        assert not admin_served(ref)
+        log = ref.log.read_text()
+        assert "Failed to load authentication certificates for admin server" in log
+        assert "Unable to start JettyAdminServer" in log
+    finally:
+        ref.stop()
+    # corral refuses to start, naming the key.
+    srv = ZKServer("corral", extra_cfg=cfg, admin=True, start_timeout=10)
+    with pytest.raises(RuntimeError) as e:
+        srv.start()
+    srv.stop()
+    assert needle in str(e.value), e.value
+
+
+def test_https_handshakes_are_bounded_in_time_and_count(stores):
+    # corral alone: a handshake is part of reading the request (a 1 s
+    # deadline here), and a stalled one is a connection the cap of 2 may
+    # close for a newcomer. ZooKeeper's Jetty bounds it by idleTimeout.
+    srv = start("corral", admin=True, extra_cfg=https_cfg(
+        stores, "admin.forceHttps", **{"corral.admin.requestTimeoutMs": "1000",
+                                        "corral.admin.maxConnections": "2"}))
+    try:
+        hello = b"\x16\x03\x01\x02\x00\x01"  # the start of a ClientHello, never finished
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", srv.admin_port), timeout=10) as s:
+            s.sendall(hello)
+            assert s.recv(100) == b""  # closed by the server
+        assert time.monotonic() - t0 < 5
+        stalled = [socket.create_connection(("127.0.0.1", srv.admin_port)) for _ in range(4)]
+        try:
+            for s in stalled:
+                s.sendall(hello)
+            time.sleep(0.5)  # the ones closed for a newcomer leave
+            assert https_get(stores, srv.admin_port)[0] == 200
+        finally:
+            for s in stalled:
+                s.close()
+        # Clients are served all along.
+        with socket.create_connection((srv.host, srv.port), timeout=5) as s:
+            s.sendall(b"ruok")
+            assert s.recv(10) == b"imok"
+    finally:
+        srv.stop()

@@ -18,20 +18,10 @@ from kazoo.exceptions import NoAuthError
 from kazoo.security import make_acl
 
 from conftest import start_server
-from zkserver import REPO, free_port
+from zkserver import free_port
 
 CLIENT_DN = "CN=client,OU=test,O=corral"
 ADMIN_DN = "CN=admin,OU=test,O=corral"
-
-
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("stores")
-    r = subprocess.run(["bash", str(REPO / "tests/tls/make-stores.sh"), str(d)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"make-stores.sh failed:\n{r.stdout}\n{r.stderr}", pytrace=False)
-    return d
 
 
 def tls_cfg(stores: Path, server_store: str, trust: str = "truststore.jks", **extra) -> dict:
