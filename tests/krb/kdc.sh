@@ -48,7 +48,7 @@ CONF
 export KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf"
 kdb5_util -r "$realm" -P masterpw create -s >/dev/null
 for p in zookeeper/localhost bob alice; do
-  kadmin.local -r "$realm" -q "addprinc -randkey $p@$realm" >/dev/null
+  kadmin.local -r "$realm" -q "addprinc -randkey $p@$realm" >/dev/null 2>&1
   kadmin.local -r "$realm" -q "ktadd -k $dir/${p//\//_}.keytab $p@$realm" >/dev/null
 done
 krb5kdc -r "$realm" -P "$dir/kdc.pid"

@@ -373,3 +373,100 @@ def test_the_java_client_with_a_jaas_client_section_sees_what_zookeeper_shows(ja
     assert results["corral"] == results["ref"]
 
 
+
+
+# ------------------------------------------------------------- Kerberos
+
+KRB_SERVER_JAAS = """
+Server {{
+    com.sun.security.auth.module.Krb5LoginModule required
+    useKeyTab=true
+    keyTab="{dir}/zookeeper_localhost.keytab"
+    storeKey=true
+    useTicketCache=false
+    principal="zookeeper/localhost@EXAMPLE.COM";
+}};
+"""
+
+
+@pytest.fixture(scope="module")
+def kdc(tmp_path_factory):
+    """A throw-away MIT KDC (tests/krb/kdc.sh) with principals
+    zookeeper/localhost, bob and alice, and their keytabs."""
+    from zkserver import REPO, free_port
+    d = tmp_path_factory.mktemp("kdc")
+    r = subprocess.run(["bash", str(REPO / "tests/krb/kdc.sh"), str(d), str(free_port())],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        pytest.fail(f"kdc.sh failed:\n{r.stdout}\n{r.stderr}", pytrace=False)
+    (d / "server.jaas").write_text(KRB_SERVER_JAAS.format(dir=d))
+    yield d
+    subprocess.run(["kill", (d / "kdc.pid").read_text().strip()], check=False)
+
+
+def java_krb(kdc: Path, port: int, user: str, *cmd: str) -> str:
+    from zkserver import java_bin
+    jaas = kdc / f"client-{user}.jaas"
+    jaas.write_text(
+        "Client {\n  com.sun.security.auth.module.Krb5LoginModule required\n"
+        f'  useKeyTab=true keyTab="{kdc}/{user}.keytab" storeKey=true useTicketCache=false\n'
+        f'  principal="{user}@EXAMPLE.COM";\n}};\n')
+    p = subprocess.run([
+        java_bin(), "-cp", "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar",
+        f"-Djava.security.auth.login.config={jaas}",
+        f"-Djava.security.krb5.conf={kdc / 'krb5.conf'}",
+        "org.apache.zookeeper.ZooKeeperMain", "-server", f"127.0.0.1:{port}", *cmd,
+    ], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return p.stdout + p.stderr
+
+
+def krb_steps(kind: str, kdc: Path, **cfg) -> dict:
+    flags = {"java.security.auth.login.config": str(kdc / "server.jaas"),
+             "java.security.krb5.conf": str(kdc / "krb5.conf")}
+    srv = start_server(kind, {"authProvider.1": SASL_PROVIDER, **cfg}, jvm_flags=flags)
+    try:
+        got = {}
+        out = java_krb(kdc, srv.port, "bob", "whoami")
+        got["bob whoami"] = sorted(line.strip() for line in out.splitlines()
+                                   if line.startswith(("ip:", "sasl:", "super:")))
+        got["bob authenticated"] = "SaslAuthenticated" in out
+        me = "bob" if cfg.get("kerberos.removeRealmFromPrincipal") == "true" else "bob@EXAMPLE.COM"
+        java_krb(kdc, srv.port, "bob", "create", "/k", "secret", f"sasl:{me}:cdrwa")
+        for user in ("bob", "alice"):
+            out = java_krb(kdc, srv.port, user, "get", "/k")
+            got[f"{user} get"] = ("reads" if "secret" in out else
+                                  "NoAuth" if "Insufficient permission" in out else out[-300:])
+        # A garbage GSSAPI token, then an anonymous session.
+        s = raw(srv)
+        got["garbage token"] = [shape([sasl_packet(s, b"\x60\x05garbage")]), alive(s)]
+        s.drop()
+        return got
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("cfg", [{}, {"kerberos.removeRealmFromPrincipal": "true"}],
+                         ids=["realm kept", "removeRealmFromPrincipal"])
+def test_kerberos_logins_match_zookeeper(kdc, cfg):
+    ref = krb_steps("ref", kdc, **cfg)
+    ours = krb_steps("corral", kdc, **cfg)
+    assert ref["bob authenticated"] is True and ref["bob get"] == "reads", ref
+    assert ref["alice get"] == "NoAuth", ref
+    diff = {k: (ref[k], ours.get(k)) for k in ref if ours.get(k) != ref[k]}
+    assert not diff, f"(ZooKeeper, corral): {diff}"
+
+
+def test_a_keytab_without_the_principal_refuses_to_start(kdc, tmp_path):
+    import os
+    from zkserver import corral_bin, free_port
+    jaas = tmp_path / "server.jaas"
+    jaas.write_text(KRB_SERVER_JAAS.format(dir=kdc).replace(
+        "zookeeper_localhost.keytab", "bob.keytab"))
+    (tmp_path / "zoo.cfg").write_text(
+        f"dataDir={tmp_path}\nclientPort={free_port()}\nadmin.enableServer=false\n")
+    env = dict(os.environ, SERVER_JVMFLAGS=f"-Djava.security.auth.login.config={jaas} "
+                                           f"-Djava.security.krb5.conf={kdc / 'krb5.conf'}")
+    r = subprocess.run([str(corral_bin()), str(tmp_path / "zoo.cfg")], capture_output=True,
+                       text=True, timeout=20, env=env)
+    assert r.returncode != 0
+    assert "zookeeper/localhost@EXAMPLE.COM" in r.stderr and "bob.keytab" in r.stderr, r.stderr
