@@ -77,7 +77,7 @@ def run_steps(kind: str, stores: Path, cfg: dict) -> dict:
         owner.stop()
         owner.close()
         got = {who or "no cert": outcome(stores, port, who)
-               for who in ("client", "admin", "stranger", None)}
+               for who in ("client", "admin", "stranger", "expired", None)}
         # Plain text to the TLS port: no ZooKeeper answer.
         with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
             s.sendall(b"ruok")
@@ -103,9 +103,13 @@ def test_tls_and_x509_outcomes_match_zookeeper(stores, server_store):
         "client": "reads",
         "admin": "connects, NoAuth",
         "stranger": ref["stranger"],
+        "expired": ref["expired"],
         "no cert": ref["no cert"],
         "plain text to the TLS port": "refused",
     }, ref
+    # An untrusted and an expired client certificate never connect.
+    assert ref["stranger"].startswith("no connection"), ref
+    assert ref["expired"].startswith("no connection"), ref
     assert ours == ref
 
 

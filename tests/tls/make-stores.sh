@@ -4,7 +4,7 @@
 # server and two client certificates it signs (servers: SAN IP 127.0.0.1
 # and localhost, as the Java client checks the server's name; the second
 # is the rotated one of the reload test); a client certificate signed by
-# another CA (untrusted). For TLS between servers (the server
+# another CA (untrusted); an expired client certificate of the CA. For TLS between servers (the server
 # certificates serve as quorum certificates too): peer-cn, with only
 # CN=localhost and no SAN (ZooKeeper's own recipe); peer-wrongip, whose
 # SAN names another address; peer-stranger, from the untrusted CA. Each key pair in JKS, PKCS12 and PEM (with the
@@ -39,10 +39,19 @@ issue() {
   extfile=$(mktemp)
   printf '%s\n' "$ext" > "$extfile"
   if [[ $when == expired ]]; then
-    # Valid for one day, a year ago (openssl 3: -not_before/-not_after).
-    "${sign[@]}" -extfile "$extfile" -not_before "$(date -u -d '-366 days' +%Y%m%d%H%M%SZ)" \
-      -not_after "$(date -u -d '-365 days' +%Y%m%d%H%M%SZ)" 2>/dev/null \
-      || "${sign[@]}" -extfile "$extfile" -days 1 -set_serial 99 2>/dev/null
+    # Valid for one day, a year ago. openssl 3.0's `x509 -req` cannot
+    # back-date; `openssl ca` can (-startdate/-enddate).
+    local cadir
+    cadir=$(mktemp -d)
+    : > "$cadir/index.txt"
+    printf 'policy = any\n[ca]\ndefault_ca = d\n[d]\ndatabase = %s/index.txt\nnew_certs_dir = %s\nserial = %s/serial\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n' \
+      "$cadir" "$cadir" "$cadir" > "$cadir/ca.cnf"
+    echo 1000 > "$cadir/serial"
+    openssl ca -batch -config "$cadir/ca.cnf" -cert "$ca.crt" -keyfile "$ca-key.pem" \
+      -in "$name.csr" -out "$name.crt" -notext -preserveDN -extfile "$extfile" \
+      -startdate "$(date -u -d '-366 days' +%Y%m%d%H%M%SZ)" \
+      -enddate "$(date -u -d '-365 days' +%Y%m%d%H%M%SZ)" 2>/dev/null
+    rm -rf "$cadir"
   else
     "${sign[@]}" -extfile "$extfile" -days "$when" 2>/dev/null
   fi
@@ -68,6 +77,7 @@ issue server2 ca "CN=server2,OU=server,O=corral" "subjectAltName=IP:127.0.0.1,DN
 issue client ca "CN=client,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
 issue admin ca "CN=admin,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
 issue stranger otherca "CN=stranger,OU=test,O=corral" "extendedKeyUsage=clientAuth" 3650
+issue expired ca "CN=expired,OU=test,O=corral" "extendedKeyUsage=clientAuth" expired
 issue peer-cn ca "CN=localhost,OU=quorum,O=corral" "basicConstraints=CA:FALSE" 3650
 issue peer-wrongip ca "CN=wrongip,OU=quorum,O=corral" "subjectAltName=IP:10.9.9.9,DNS:nowhere.invalid" 3650
 issue peer-stranger otherca "CN=localhost,OU=quorum,O=corral" "subjectAltName=IP:127.0.0.1,DNS:localhost" 3650
