@@ -28,7 +28,6 @@ following a ZooKeeper leader, with the same zoo.cfg keys for both kinds.
 from __future__ import annotations
 
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from kazoo.client import KazooClient
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.retry import KazooRetry
 
-from zkserver import REPO, Ensemble, ToolMissing
+from zkserver import Ensemble, ToolMissing
 
 WAIT = 30.0
 
@@ -196,14 +195,6 @@ def test_kazoo_session_and_watches_move_across_kinds(ensemble):
             c.close()
 
 
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("stores")
-    r = subprocess.run(["bash", str(REPO / "tests/tls/make-stores.sh"), str(d)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"make-stores.sh failed:\n{r.stdout}\n{r.stderr}", pytrace=False)
-    return d
 
 
 def quorum_tls_cfg(stores: Path) -> dict:
