@@ -502,6 +502,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
             x509_super_user: c.x509_super_user.clone(),
             sasl: c.sasl.provider,
             let_any_sasl_user_do_x: c.sasl.let_any_do_x.clone(),
+            digest_disabled: !c.digest_auth_enabled,
         },
         eager_acl_check: c.enable_eager_acl_check,
         extended_types: c.extended_types_enabled,

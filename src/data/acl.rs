@@ -34,6 +34,9 @@ pub struct AclPolicy {
     pub sasl: bool,
     /// `zookeeper.letAnySaslUserDoX`: a `sasl` ACL id any SASL user matches.
     pub let_any_sasl_user_do_x: Option<String>,
+    /// `zookeeper.DigestAuthenticationProvider.enabled=false`: no `digest`
+    /// scheme.
+    pub digest_disabled: bool,
 }
 
 /// `user:base64(sha1("user:password"))`, as ZooKeeper computes it.
@@ -147,7 +150,8 @@ fn digest_valid(id: &str) -> bool {
 /// its provider is.
 fn provider_known(policy: &AclPolicy, scheme: &str) -> bool {
     match scheme {
-        "digest" | "ip" => true,
+        "digest" => !policy.digest_disabled,
+        "ip" => true,
         "x509" => policy.x509,
         "sasl" => policy.sasl,
         _ => false,
@@ -158,7 +162,7 @@ fn provider_known(policy: &AclPolicy, scheme: &str) -> bool {
 /// the ids an `auth` ACL expands to.
 fn authenticated(policy: &AclPolicy, scheme: &str) -> bool {
     match scheme {
-        "digest" => true,
+        "digest" => !policy.digest_disabled,
         "x509" => policy.x509,
         "sasl" => policy.sasl,
         _ => false,
@@ -315,7 +319,7 @@ pub fn fixup(policy: &AclPolicy, acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, 
             }
         } else {
             let valid = match id.scheme.as_str() {
-                "digest" => digest_valid(&id.id),
+                "digest" if !policy.digest_disabled => digest_valid(&id.id),
                 "ip" => ip_valid(&id.id),
                 "x509" if policy.x509 => dn_valid(&id.id),
                 "sasl" if policy.sasl => KerberosName::parse(&id.id).is_some(),
@@ -333,7 +337,7 @@ pub fn fixup(policy: &AclPolicy, acls: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, 
 /// Authenticates an `addauth` packet: the ids to add, or `AuthFailed`.
 pub fn authenticate(policy: &AclPolicy, scheme: &str, auth: &[u8]) -> Result<Vec<Id>, Code> {
     match scheme {
-        "digest" => {
+        "digest" if !policy.digest_disabled => {
             let text = String::from_utf8_lossy(auth);
             let digest = generate_digest(&text);
             let mut ids = Vec::new();
@@ -558,6 +562,31 @@ mod tests {
         assert_eq!(ids[0].scheme, "super");
         assert_eq!(authenticate(&p, "digest", b"bob:pw").unwrap().len(), 1);
         assert_eq!(authenticate(&p, "kerberos", b"x"), Err(Code::AuthFailed));
+    }
+
+    #[test]
+    fn a_disabled_digest_provider_leaves_no_digest_scheme() {
+        let off = AclPolicy {
+            digest_disabled: true,
+            ..AclPolicy::default()
+        };
+        let d = generate_digest("bob:pw");
+        let node = [acl(perms::READ, "digest", &d)];
+        let me = [id("digest", &d)];
+        assert_eq!(
+            check(&AclPolicy::default(), &node, perms::READ, &me),
+            Ok(())
+        );
+        assert_eq!(check(&off, &node, perms::READ, &me), Err(Code::NoAuth));
+        assert_eq!(fixup(&off, &node, &[]), Err(Code::InvalidAcl));
+        assert_eq!(
+            authenticate(&off, "digest", b"bob:pw"),
+            Err(Code::AuthFailed)
+        );
+        assert_eq!(
+            fixup(&off, &[acl(31, "auth", "")], &me),
+            Err(Code::InvalidAcl)
+        );
     }
 
     #[test]

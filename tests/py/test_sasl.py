@@ -470,3 +470,35 @@ def test_a_keytab_without_the_principal_refuses_to_start(kdc, tmp_path):
                        text=True, timeout=20, env=env)
     assert r.returncode != 0
     assert "zookeeper/localhost@EXAMPLE.COM" in r.stderr and "bob.keytab" in r.stderr, r.stderr
+
+
+# ------------------------------------------------- the digest provider
+
+def digest_provider_steps(kind: str) -> dict:
+    srv = start_server(kind, {"DigestAuthenticationProvider.enabled": "false"})
+    try:
+        got = {}
+        s = raw(srv)
+        r = s.request(OP["auth"], W().int(0).string("digest").buffer(b"bob:pw").bytes(), xid=-4)
+        got["addauth digest"] = [r.errname, alive(s)]
+        s.drop()
+        zk = KazooClient(hosts=srv.hostport, timeout=5)
+        zk.start(timeout=10)
+        try:
+            zk.create("/d", b"", acl=[make_acl("digest", "bob:x", all=True)])
+            got["digest acl"] = "created"
+        except Exception as e:  # noqa: BLE001
+            got["digest acl"] = type(e).__name__
+        zk.stop()
+        zk.close()
+        return got
+    finally:
+        srv.stop()
+
+
+def test_a_disabled_digest_provider_matches_zookeeper():
+    """DigestAuthenticationProvider.enabled=false: no digest scheme."""
+    ref = digest_provider_steps("ref")
+    ours = digest_provider_steps("corral")
+    assert ref == {"addauth digest": ["AuthFailed", False], "digest acl": "InvalidACLError"}, ref
+    assert ours == ref
