@@ -15,6 +15,6 @@ export ZK_TARGET="${ZK_TARGET:-corral}"
 export PYTHONDONTWRITEBYTECODE=1
 # per-test limit from tests/py/pytest.ini (180 s, some tests set their own);
 # the outer timeout is a last resort so CI can never hang.
-timeout --signal=TERM --kill-after=30 1200 \
+timeout --signal=TERM --kill-after=30 2400 \
   .venv/bin/pytest tests/py -v --durations=10 "$@"
 exit $?
