@@ -448,6 +448,7 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
         read_only_mode: c.property("readonlymode.enabled") == Some("true"),
         snapshot_size_factor: snapshot_size_factor(c),
         tls: quorum_tls(c)?,
+        sasl: c.quorum_sasl.clone(),
     })
 }
 

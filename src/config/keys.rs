@@ -17,13 +17,6 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         ))
     };
     match k {
-        "quorum.auth.enableSasl"
-        | "quorum.auth.serverRequireSasl"
-        | "quorum.auth.learnerRequireSasl"
-            if on =>
-        {
-            not_yet("SASL between servers")
-        }
         "security.auth_to_local" if value.trim() != "DEFAULT" => Some(format!(
             "{value:?}: corral has only the DEFAULT rule (a principal of the default realm maps to its first component)"
         )),
@@ -63,11 +56,8 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     let any = |names: &[&str]| names.contains(&k);
     if k == "quorum.cnxn.threads.size" {
         return Some(
-            "sizes ZooKeeper's pool of quorum SASL connection threads, which corral does not have; ignored",
+            "sizes ZooKeeper's pool of threads for quorum SASL handshakes; corral runs each handshake in its connection's own task; ignored",
         );
-    }
-    if k.starts_with("quorum.auth.") {
-        return Some("used only by SASL between servers, which corral does not support; ignored");
     }
     if k.starts_with("kerberos.")
         && !any(&[

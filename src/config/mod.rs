@@ -295,6 +295,8 @@ pub struct Config {
     pub x509_super_user: Option<String>,
     /// SASL on the client port and authentication enforcement.
     pub sasl: sasl::SaslConfig,
+    /// SASL between servers (`quorum.auth.enableSasl`), in an ensemble.
+    pub quorum_sasl: Option<crate::security::quorum_auth::QuorumSasl>,
     /// The AdminServer's HTTPS (`admin.forceHttps`, `admin.portUnification`
     /// with the `ssl.quorum.*` stores), when on.
     pub admin_tls: Option<tls::AdminTls>,
@@ -524,6 +526,7 @@ fn zk_defaults() -> Config {
         port_unification: false,
         ssl_quorum_reload: false,
         quorum_tls: None,
+        quorum_sasl: None,
         x509_super_user: None,
         sasl: sasl::SaslConfig::default(),
         admin_tls: None,

@@ -28,7 +28,9 @@ pub(super) struct FileState {
     pub(super) multi_address_enabled: Option<bool>,
     pub(super) multi_address_check_enabled: Option<bool>,
     pub(super) multi_address_check_timeout: Option<u32>,
-    pub(super) sasl_enabled: bool,
+    pub(super) sasl_enabled: Option<Location>,
+    pub(super) sasl_learner_context: Option<String>,
+    pub(super) sasl_server_context: Option<String>,
     pub(super) sasl_server_required: Option<Location>,
     pub(super) sasl_learner_required: Option<Location>,
     pub(super) quorum_lines: Vec<RawEntry>,
@@ -261,7 +263,9 @@ impl Parser {
             "jvm.pause.monitor" => {
                 strict_bool(v).map_err(bad)?;
             }
-            "quorum.auth.enableSasl" => st.sasl_enabled = strict_bool(v).map_err(bad)?,
+            "quorum.auth.enableSasl" => {
+                st.sasl_enabled = strict_bool(v).map_err(bad)?.then(|| at.clone());
+            }
             "quorum.auth.serverRequireSasl" => {
                 if strict_bool(v).map_err(bad)? {
                     st.sasl_server_required = Some(at.clone());
@@ -272,9 +276,11 @@ impl Parser {
                     st.sasl_learner_required = Some(at.clone());
                 }
             }
-            "quorum.auth.learner.saslLoginContext"
-            | "quorum.auth.server.saslLoginContext"
-            | "quorum.auth.kerberos.servicePrincipal" => {}
+            "quorum.auth.learner.saslLoginContext" => st.sasl_learner_context = Some(v.into()),
+            "quorum.auth.server.saslLoginContext" => st.sasl_server_context = Some(v.into()),
+            // Names the Kerberos service of a learner's ticket: Kerberos
+            // between servers is refused with the JAAS section's name.
+            "quorum.auth.kerberos.servicePrincipal" => {}
             "quorum.cnxn.threads.size" => {
                 decimal_in(v, INT_MIN, INT_MAX).map_err(bad)?;
             }
@@ -346,7 +352,7 @@ impl Parser {
         st: &FileState,
     ) -> Result<(), ConfigError> {
         if let Some(at) = &st.sasl_server_required {
-            if !st.sasl_enabled {
+            if st.sasl_enabled.is_none() {
                 return Err(ConfigError::invalid(
                     at.clone(),
                     "quorum.auth.serverRequireSasl",
@@ -362,7 +368,7 @@ impl Parser {
             }
         }
         if let Some(at) = &st.sasl_learner_required {
-            if !st.sasl_enabled {
+            if st.sasl_enabled.is_none() {
                 return Err(ConfigError::invalid(
                     at.clone(),
                     "quorum.auth.learnerRequireSasl",
@@ -527,6 +533,7 @@ pub(super) fn parse_with(
         cfg.server_id = read_myid(&cfg, env)?;
     }
     p.finish_quorum(&mut cfg, &st, env)?;
+    p.resolve_quorum_sasl(&mut cfg, &st, env.read)?;
 
     cfg.properties = p.props;
     Ok(Loaded {

@@ -5,11 +5,13 @@
 //! `authProvider.N=...SASLAuthenticationProvider`, super users
 //! (`superUser`, `superUser.*`), and `sessionRequireClientSASLAuth` /
 //! `enforce.auth.enabled` + `enforce.auth.schemes`
-//! (`AuthenticationHelper`).
+//! (`AuthenticationHelper`); and SASL between servers
+//! (`quorum.auth.*` with the `QuorumLearner`/`QuorumServer` sections).
 
 use super::parser::Parser;
 use super::ConfigError;
 use crate::security::jaas;
+use crate::security::quorum_auth::{self, QuorumSasl};
 use crate::security::sasl::{Naming, ServerSasl};
 
 /// `SASLAuthenticationProvider`: registering it makes the `sasl` scheme.
@@ -146,10 +148,7 @@ impl Parser {
             }
             return Ok(None);
         };
-        let text = read(std::path::Path::new(&path))
-            .map_err(|e| self.prop_err(JAAS_FLAG, format!("cannot read {path}: {e}")))?;
-        let parsed = jaas::parse(&text, &self.props)
-            .map_err(|e| self.prop_err(JAAS_FLAG, format!("{path}: {e}")))?;
+        let parsed = self.read_jaas(&path, read)?;
         let naming = Naming {
             remove_host: self.prop("zookeeper.kerberos.removeHostFromPrincipal") == Some("true"),
             remove_realm: self.prop("zookeeper.kerberos.removeRealmFromPrincipal") == Some("true"),
@@ -168,6 +167,69 @@ impl Parser {
             );
         }
         Ok(server)
+    }
+
+    /// The JAAS file at `path`, read and parsed.
+    fn read_jaas(
+        &self,
+        path: &str,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<jaas::Jaas, ConfigError> {
+        let text = read(std::path::Path::new(path))
+            .map_err(|e| self.prop_err(JAAS_FLAG, format!("cannot read {path}: {e}")))?;
+        jaas::parse(&text, &self.props)
+            .map_err(|e| self.prop_err(JAAS_FLAG, format!("{path}: {e}")))
+    }
+
+    /// SASL between servers (`quorum.auth.enableSasl`), as `QuorumPeer`
+    /// sets it up: both JAAS sections must be there. A standalone server
+    /// has no quorum links: the keys are told to have no effect.
+    pub(super) fn resolve_quorum_sasl(
+        &mut self,
+        cfg: &mut super::Config,
+        st: &super::parser::FileState,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<(), ConfigError> {
+        let Some(at) = st.sasl_enabled.clone() else {
+            return Ok(());
+        };
+        const KEY: &str = "quorum.auth.enableSasl";
+        if !cfg.is_distributed() {
+            self.warn(
+                &at,
+                KEY,
+                "has no effect on a standalone server (no links between servers)",
+            );
+            return Ok(());
+        }
+        let learner = st
+            .sasl_learner_context
+            .as_deref()
+            .unwrap_or(quorum_auth::LEARNER_SECTION);
+        let server = st
+            .sasl_server_context
+            .as_deref()
+            .unwrap_or(quorum_auth::SERVER_SECTION);
+        let Some(path) = self.prop(JAAS_FLAG).map(str::to_string) else {
+            return Err(ConfigError::invalid(
+                at,
+                KEY,
+                format!(
+                    "needs the JAAS sections {learner:?} and {server:?}, but no JAAS file is given (-D{JAAS_FLAG}=... in SERVER_JVMFLAGS)"
+                ),
+            ));
+        };
+        let parsed = self.read_jaas(&path, read)?;
+        let q = QuorumSasl::from_jaas(
+            &parsed,
+            learner,
+            server,
+            st.sasl_learner_required.is_some(),
+            st.sasl_server_required.is_some(),
+        )
+        .map_err(|e| ConfigError::invalid(at, KEY, format!("{path}: {e}")))?;
+        cfg.quorum_sasl = Some(q);
+        Ok(())
     }
 
     /// The Kerberos default realm, as Java finds it:

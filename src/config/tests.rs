@@ -766,9 +766,17 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
             "ssl.quorum.context.supplier.class",
         ),
         ("ssl.quorum.sslProvider=OPENSSL", "ssl.quorum.sslProvider"),
-        ("quorum.auth.enableSasl=true", "quorum.auth.enableSasl"),
+        // QuorumPeerConfig's consistency checks.
         (
             "quorum.auth.serverRequireSasl=true",
+            "quorum.auth.serverRequireSasl",
+        ),
+        (
+            "quorum.auth.learnerRequireSasl=true",
+            "quorum.auth.learnerRequireSasl",
+        ),
+        (
+            "quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true",
             "quorum.auth.serverRequireSasl",
         ),
         (
@@ -891,6 +899,72 @@ fn sasl_is_read_from_the_jaas_file_and_zoo_cfg_as_zookeeper_reads_it() {
     // A section name without a JAAS file.
     let e = err(&format!("{BASE}sasl.serverconfig=Server\n"));
     assert_eq!(e.key(), Some("sasl.serverconfig"));
+}
+
+#[test]
+fn quorum_sasl_is_read_from_zoo_cfg_and_the_jaas_file_as_zookeeper_reads_it() {
+    const JAAS: &str = "QuorumServer {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n \
+                        user_peer=\"p\" user_other=\"o\";\n};\n\
+                        QuorumLearner { org.apache.zookeeper.server.auth.DigestLoginModule required \
+                        username=\"peer\" password=\"p\"; };\n\
+                        Mine { org.apache.zookeeper.server.auth.DigestLoginModule required \
+                        username=\"other\" password=\"o\"; };\n\
+                        Krb { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
+                        keyTab=\"/k\" principal=\"zkquorum/localhost\"; };\n";
+    let jvm = flags(&[(crate::config::sasl::JAAS_FLAG, "/jaas.conf")]);
+    let files = [("/jaas.conf", JAAS), ("/zk/myid", "1")];
+    let on = "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
+              quorum.auth.serverRequireSasl=true\n";
+    let l = with_files_flags(&format!("{ENSEMBLE}{on}"), &files, &jvm).unwrap();
+    let q = l.config.quorum_sasl.as_ref().expect("quorum SASL on");
+    assert!(q.learner_required && q.server_required);
+    assert_eq!(q.learner, Some(("peer".into(), "p".into())));
+    assert_eq!(q.users.len(), 2);
+    // Another learner section, by quorum.auth.learner.saslLoginContext.
+    let l = with_files_flags(
+        &format!("{ENSEMBLE}{on}quorum.auth.learner.saslLoginContext=Mine\n"),
+        &files,
+        &jvm,
+    )
+    .unwrap();
+    let q = l.config.quorum_sasl.unwrap();
+    assert_eq!(q.learner.map(|(u, _)| u).as_deref(), Some("other"));
+    // Enabled alone: on, requiring nothing.
+    let l = with_files_flags(
+        &format!("{ENSEMBLE}quorum.auth.enableSasl=true\n"),
+        &files,
+        &jvm,
+    )
+    .unwrap();
+    let q = l.config.quorum_sasl.unwrap();
+    assert!(!q.learner_required && !q.server_required);
+    // Start-up failures name the key and the section.
+    for (extra, jvm, want) in [
+        ("", no_flags(), "no JAAS file"),
+        (
+            "quorum.auth.server.saslLoginContext=Nope\n",
+            jvm.clone(),
+            "'Nope' could not be found",
+        ),
+        (
+            "quorum.auth.learner.saslLoginContext=Krb\n",
+            jvm.clone(),
+            "Kerberos between servers is not supported",
+        ),
+    ] {
+        let e = with_files_flags(&format!("{ENSEMBLE}{on}{extra}"), &files, &jvm).unwrap_err();
+        assert_eq!(e.key(), Some("quorum.auth.enableSasl"), "{e}");
+        assert!(e.to_string().contains(want), "{want}: {e}");
+    }
+    // A standalone server has no links: a warning, nothing on.
+    let l = with_files_flags(
+        &format!("{BASE}quorum.auth.enableSasl=true\n"),
+        &files,
+        &jvm,
+    )
+    .unwrap();
+    assert_eq!(l.config.quorum_sasl, None);
+    assert!(has_warning(&l, "standalone"), "{:?}", l.warnings);
 }
 
 #[test]

@@ -1,11 +1,15 @@
-//! The server side of SASL DIGEST-MD5 (RFC 2831), as the JDK's
-//! `DigestMD5Server` runs it for ZooKeeper: protocol `zookeeper`, server
-//! name and only realm `zk-sasl-md5`, quality of protection `auth` only
-//! (no integrity or confidentiality layer), `md5-sess`, UTF-8.
+//! SASL DIGEST-MD5 (RFC 2831) as the JDK runs it for ZooKeeper. The
+//! server side (`DigestMD5Server`): protocol `zookeeper`, server name and
+//! only realm `zk-sasl-md5` on the client port (`zookeeper-quorum` and
+//! `zk-quorum-sasl-md5` between servers), quality of protection `auth`
+//! only (no integrity or confidentiality layer), `md5-sess`, UTF-8. The
+//! client side (`DigestMD5Client`), for a server that authenticates to
+//! another (quorum SASL).
 //!
 //! Two steps: an empty first token is answered with a challenge; the
-//! client's digest response is checked and answered with `rspauth`. Pure
-//! logic: the caller gives the nonce and looks passwords up.
+//! client's digest response is checked and answered with `rspauth`, which
+//! the client checks in turn. Pure logic: the caller gives the nonces and
+//! looks passwords up.
 
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
@@ -26,6 +30,8 @@ pub enum DigestError {
     Mismatch(String),
     #[error("authentication already completed")]
     Completed,
+    #[error("the server's rspauth does not match: it does not know the password")]
+    ServerNotProven,
 }
 
 /// What a step produced.
@@ -149,6 +155,203 @@ fn directives(b: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     Ok(out)
 }
 
+/// RFC 2831's hashes for one exchange (`md5-sess`): H(A1) from the
+/// credentials and nonces, then KD for the client's `response` and the
+/// server's `rspauth`. Both sides use them.
+struct Hashes<'a> {
+    ha1: String,
+    nonce: &'a [u8],
+    nc: &'a [u8],
+    cnonce: &'a [u8],
+    qop: &'a [u8],
+}
+
+impl<'a> Hashes<'a> {
+    /// `credentials`: user, realm and password, encoded as the charset
+    /// says.
+    fn new(
+        credentials: &[&[u8]; 3],
+        nonce: &'a [u8],
+        cnonce: &'a [u8],
+        authzid: Option<&[u8]>,
+        nc: &'a [u8],
+        qop: &'a [u8],
+    ) -> Hashes<'a> {
+        let [user, realm, pw] = credentials;
+        let inner = md5(&[user, b":", realm, b":", pw]);
+        let mut a1: Vec<&[u8]> = vec![&inner, b":", nonce, b":", cnonce];
+        if let Some(z) = authzid {
+            a1.push(b":");
+            a1.push(z);
+        }
+        Hashes {
+            ha1: hex(&md5(&a1)),
+            nonce,
+            nc,
+            cnonce,
+            qop,
+        }
+    }
+
+    fn kd(&self, a2: &[&[u8]]) -> String {
+        let ha2 = hex(&md5(a2));
+        hex(&md5(&[
+            self.ha1.as_bytes(),
+            b":",
+            self.nonce,
+            b":",
+            self.nc,
+            b":",
+            self.cnonce,
+            b":",
+            self.qop,
+            b":",
+            ha2.as_bytes(),
+        ]))
+    }
+
+    /// The client's `response` directive.
+    fn response(&self, uri: &[u8]) -> String {
+        self.kd(&[b"AUTHENTICATE:", uri])
+    }
+
+    /// The server's `rspauth`.
+    fn rspauth(&self, uri: &[u8]) -> String {
+        self.kd(&[b":", uri])
+    }
+}
+
+/// Where a client's exchange is.
+#[derive(Debug)]
+enum ClientState {
+    Start,
+    /// The response sent; the server's `rspauth` must be this.
+    Responded {
+        rspauth: String,
+    },
+    Finished,
+}
+
+/// What a client's step produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientStep {
+    /// Send this and wait for the server's answer.
+    Respond(Vec<u8>),
+    /// The server proved it knows the password: authenticated.
+    Done,
+}
+
+/// The client side, as the JDK's `DigestMD5Client` answers a ZooKeeper
+/// server: no initial response, `qop=auth`, `charset=utf-8`, the first
+/// realm the server offers, `digest-uri` of protocol and server name.
+#[derive(Debug)]
+pub struct DigestMd5Client {
+    protocol: &'static str,
+    server: &'static str,
+    user: String,
+    password: String,
+    cnonce: String,
+    state: ClientState,
+}
+
+/// `"` and `\` escaped, for a quoted directive value.
+fn quoted(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+impl DigestMd5Client {
+    /// `cnonce`: fresh random text.
+    pub fn new(
+        protocol: &'static str,
+        server: &'static str,
+        user: &str,
+        password: &str,
+        cnonce: String,
+    ) -> DigestMd5Client {
+        DigestMd5Client {
+            protocol,
+            server,
+            user: user.to_string(),
+            password: password.to_string(),
+            cnonce,
+            state: ClientState::Start,
+        }
+    }
+
+    /// Takes the server's challenge, then its `rspauth`.
+    pub fn step(&mut self, token: &[u8]) -> Result<ClientStep, DigestError> {
+        match std::mem::replace(&mut self.state, ClientState::Finished) {
+            ClientState::Start => {
+                let (response, rspauth) = self.respond(token)?;
+                self.state = ClientState::Responded { rspauth };
+                Ok(ClientStep::Respond(response))
+            }
+            ClientState::Responded { rspauth } => {
+                let d = directives(token).map_err(DigestError::Format)?;
+                match d.get("rspauth") {
+                    Some(r) if r.eq_ignore_ascii_case(rspauth.as_bytes()) => Ok(ClientStep::Done),
+                    _ => Err(DigestError::ServerNotProven),
+                }
+            }
+            ClientState::Finished => Err(DigestError::Completed),
+        }
+    }
+
+    fn respond(&self, challenge: &[u8]) -> Result<(Vec<u8>, String), DigestError> {
+        if challenge.len() > MAX_RESPONSE_LENGTH {
+            return Err(DigestError::TooLong(challenge.len()));
+        }
+        let fmt = |m: &str| DigestError::Format(m.to_string());
+        let d = directives(challenge).map_err(DigestError::Format)?;
+        let text = |k: &str| d.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
+        let nonce = text("nonce").ok_or_else(|| fmt("the challenge has no nonce"))?;
+        if let Some(q) = text("qop") {
+            if !q.split(',').any(|o| o.trim() == "auth") {
+                return Err(DigestError::Format(format!(
+                    "the server offers qop {q:?}, not auth"
+                )));
+            }
+        }
+        match text("algorithm") {
+            Some(a) if a.eq_ignore_ascii_case("md5-sess") => {}
+            _ => return Err(fmt("the challenge's algorithm is not md5-sess")),
+        }
+        let utf8 = d
+            .get("charset")
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"utf-8"));
+        let enc = |s: &str| {
+            if utf8 {
+                latin1_or_utf8(s)
+            } else {
+                s.chars().map(|c| c as u8).collect()
+            }
+        };
+        let realm = text("realm").unwrap_or_default();
+        let uri = format!("{}/{}", self.protocol, self.server);
+        let h = Hashes::new(
+            &[&enc(&self.user), &enc(&realm), &enc(&self.password)],
+            nonce.as_bytes(),
+            self.cnonce.as_bytes(),
+            None,
+            b"00000001",
+            b"auth",
+        );
+        let mut out = String::new();
+        if utf8 {
+            out.push_str("charset=utf-8,");
+        }
+        out.push_str(&format!(
+            "username=\"{}\",realm=\"{}\",nonce=\"{}\",nc=00000001,cnonce=\"{}\",digest-uri=\"{uri}\",maxbuf=65536,response={},qop=auth",
+            quoted(&self.user),
+            quoted(&realm),
+            quoted(&nonce),
+            quoted(&self.cnonce),
+            h.response(uri.as_bytes()),
+        ));
+        Ok((out.into_bytes(), h.rspauth(uri.as_bytes())))
+    }
+}
+
 impl DigestMd5Server {
     /// ZooKeeper's client-port server: `Sasl.createSaslServer("DIGEST-MD5",
     /// "zookeeper", "zk-sasl-md5", ...)`. `nonce`: fresh random text.
@@ -263,36 +466,18 @@ impl DigestMd5Server {
                 s.chars().map(|c| c as u8).collect()
             }
         };
-        let inner = md5(&[&enc(&user), b":", &enc(&realm), b":", &enc(&pw)]);
-        let mut a1: Vec<&[u8]> = vec![&inner, b":", self.nonce.as_bytes(), b":", cnonce];
-        if let Some(z) = authzid {
-            a1.push(b":");
-            a1.push(z);
-        }
-        let ha1 = hex(&md5(&a1));
-        let kd = |a2: &[&[u8]]| {
-            let ha2 = hex(&md5(a2));
-            hex(&md5(&[
-                ha1.as_bytes(),
-                b":",
-                self.nonce.as_bytes(),
-                b":",
-                nc,
-                b":",
-                cnonce,
-                b":",
-                &qop,
-                b":",
-                ha2.as_bytes(),
-            ]))
-        };
-        if !kd(&[b"AUTHENTICATE:", uri])
-            .as_bytes()
-            .eq_ignore_ascii_case(response)
-        {
+        let h = Hashes::new(
+            &[&enc(&user), &enc(&realm), &enc(&pw)],
+            self.nonce.as_bytes(),
+            cnonce,
+            authzid.map(Vec::as_slice),
+            nc,
+            &qop,
+        );
+        if !h.response(uri).as_bytes().eq_ignore_ascii_case(response) {
             return Err(DigestError::Mismatch(user));
         }
-        let rspauth = kd(&[b":", uri]);
+        let rspauth = h.rspauth(uri);
         let authzid = match authzid {
             Some(z) => text("authzid").unwrap_or_else(|| String::from_utf8_lossy(z).into()),
             None => user.clone(),
@@ -473,6 +658,85 @@ mod tests {
             challenge(&mut s);
             let bad = resp.replace(from, to);
             assert!(s.step(bad.as_bytes(), &users).is_err(), "{to}");
+        }
+    }
+
+    #[test]
+    fn the_client_answers_rfc_2831s_example() {
+        let mut c = DigestMd5Client::new(
+            "imap",
+            "elwood.innosoft.com",
+            "chris",
+            "secret",
+            "OA6MHXh6VqTrRk".into(),
+        );
+        let challenge = b"realm=\"elwood.innosoft.com\",nonce=\"OA6MG9tEQGm2hh\",qop=\"auth\",algorithm=md5-sess,charset=utf-8";
+        let ClientStep::Respond(r) = c.step(challenge).unwrap() else {
+            panic!("no response")
+        };
+        let d = directives(&r).unwrap();
+        assert_eq!(d["response"], b"d388dad90d4bbd760a152321f2143af7");
+        assert_eq!(d["digest-uri"], b"imap/elwood.innosoft.com");
+        assert_eq!(d["nc"], b"00000001");
+        assert_eq!(
+            c.step(b"rspauth=ea40f60335c427b5527b84dbabcdfffd"),
+            Ok(ClientStep::Done)
+        );
+        assert_eq!(c.step(b""), Err(DigestError::Completed));
+    }
+
+    #[test]
+    fn client_and_server_agree_and_a_wrong_side_is_caught() {
+        let quorum = |pw: &str| {
+            DigestMd5Client::new(
+                "zookeeper-quorum",
+                "zk-quorum-sasl-md5",
+                "peer \"1\"",
+                pw,
+                "cn0nce".into(),
+            )
+        };
+        let users = |u: &str| (u == "peer \"1\"").then(|| "s3cret".to_string());
+        // The right password: both sides are satisfied.
+        let mut s = DigestMd5Server::new("zookeeper-quorum", "zk-quorum-sasl-md5", "n".into());
+        let mut c = quorum("s3cret");
+        let Ok(Step::Challenge(ch)) = s.step(b"", &users) else {
+            panic!()
+        };
+        let Ok(ClientStep::Respond(r)) = c.step(&ch) else {
+            panic!()
+        };
+        let Ok(Step::Done { token, authcid, .. }) = s.step(&r, &users) else {
+            panic!()
+        };
+        assert_eq!(authcid, "peer \"1\"");
+        assert_eq!(c.step(&token), Ok(ClientStep::Done));
+        // A wrong password: the server refuses.
+        let mut s = DigestMd5Server::new("zookeeper-quorum", "zk-quorum-sasl-md5", "n".into());
+        let mut c = quorum("wrong");
+        let Ok(Step::Challenge(ch)) = s.step(b"", &users) else {
+            panic!()
+        };
+        let Ok(ClientStep::Respond(r)) = c.step(&ch) else {
+            panic!()
+        };
+        assert!(matches!(s.step(&r, &users), Err(DigestError::Mismatch(_))));
+        // A server that does not know the password cannot prove itself.
+        let mut c = quorum("s3cret");
+        c.step(b"realm=\"zk-quorum-sasl-md5\",nonce=\"n\",charset=utf-8,algorithm=md5-sess")
+            .unwrap();
+        assert_eq!(
+            c.step(b"rspauth=00000000000000000000000000000000"),
+            Err(DigestError::ServerNotProven)
+        );
+        // Challenges a JDK client refuses.
+        for bad in [
+            &b"nonce=\"n\",algorithm=md5"[..],
+            b"realm=\"r\",algorithm=md5-sess",
+            b"nonce=\"n\",qop=\"auth-conf\",algorithm=md5-sess",
+            b"\xff\xfe",
+        ] {
+            assert!(quorum("x").step(bad).is_err(), "{bad:?}");
         }
     }
 

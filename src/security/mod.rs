@@ -12,6 +12,7 @@ pub mod gssapi;
 pub mod jaas;
 pub mod keystore;
 pub mod peername;
+pub mod quorum_auth;
 pub mod sasl;
 pub mod tls;
 pub mod x509;

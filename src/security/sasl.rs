@@ -310,6 +310,18 @@ fn gss_step(a: &mut Acceptor, stage: &mut GssStage, token: &[u8]) -> Result<GssS
     }
 }
 
+/// A DIGEST-MD5 nonce (or cnonce): 30 random bytes in base64, as the JDK makes it,
+/// from the TLS provider's CSPRNG.
+pub fn nonce() -> Option<String> {
+    use base64::Engine;
+    let mut b = [0u8; 30];
+    rustls::crypto::aws_lc_rs::default_provider()
+        .secure_random
+        .fill(&mut b)
+        .ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@
 
 pub mod log;
 pub mod peers;
+mod quorum_auth;
 pub mod quorum_peer;
 pub mod quorum_tls;
 pub mod shard;

@@ -14,11 +14,14 @@
 //! last message sent to that peer, as ZooKeeper's `SendWorker` does.
 //!
 //! With `sslQuorum` or `portUnification` a connection is wrapped in TLS
-//! (`quorum_tls`) before its initial message, both ways.
+//! (`quorum_tls`) before its initial message, both ways. With
+//! `quorum.auth.enableSasl` the initiator authenticates (`quorum_auth`)
+//! after its initial message, before the tie-break, as ZooKeeper's does.
 //!
 //! This module owns the sockets and the queues; what the messages say is
 //! `election`'s business. It runs on the zab core.
 
+use super::quorum_auth;
 use super::quorum_tls;
 use super::stream::Stream;
 use crate::quorum::election::wire::{self as ewire, InitialMessage, TieBreak};
@@ -96,6 +99,7 @@ struct Link {
 struct Inner {
     s: PeerSettings,
     tls: quorum_tls::Shared,
+    sasl: quorum_auth::Shared,
     links: RefCell<HashMap<Sid, Rc<Link>>>,
     inbox: Mailbox<(Sid, Vec<u8>)>,
 }
@@ -110,6 +114,7 @@ impl Peers {
     pub(crate) async fn start(
         s: PeerSettings,
         tls: quorum_tls::Shared,
+        sasl: quorum_auth::Shared,
     ) -> Result<Peers, PeersError> {
         let mut tries = 0;
         let listener = loop {
@@ -131,6 +136,7 @@ impl Peers {
         let peers = Peers(Rc::new(Inner {
             s,
             tls,
+            sasl,
             links: RefCell::new(HashMap::new()),
             inbox: Mailbox::new(),
         }));
@@ -235,6 +241,11 @@ impl Peers {
                 e
             })?;
         stream.write_all(&self.0.s.initial).await?;
+        if let Err(e) = quorum_auth::learn(&self.0.sasl, &mut stream).await {
+            tracing::warn!(sid, addr = %addr, error = %e, "SASL with the peer's election port failed");
+            stream.close().await;
+            return Err(e);
+        }
         if !ewire::keep_connection(self.0.s.me, sid, true) {
             // The larger sid keeps only the connections it starts: it will
             // connect back.
@@ -289,6 +300,17 @@ impl Peers {
             }
         };
         fb.consume(used);
+        if self.0.sasl.is_some() {
+            // The exchange reads the stream itself: hand back what came
+            // after the initial message.
+            stream.unread(fb.pending().to_vec());
+            fb = FrameBuf::new(PACKET_MAX_SIZE);
+            if let Err(e) = quorum_auth::serve(&self.0.sasl, &mut stream).await {
+                tracing::warn!(sid, error = %e, "election connection refused: SASL failed");
+                stream.close().await;
+                return;
+            }
+        }
         match ewire::tie_break(self.0.s.me, sid, false) {
             TieBreak::CloseAndConnect => {
                 tracing::debug!(
@@ -439,7 +461,7 @@ mod tests {
                 };
                 let mut p = Vec::new();
                 for me in 0..3 {
-                    p.push(Peers::start(mk(me), None).await.unwrap());
+                    p.push(Peers::start(mk(me), None, None).await.unwrap());
                 }
                 // The smaller sid speaks first: its connection is dropped,
                 // the larger connects back, and the message still arrives.

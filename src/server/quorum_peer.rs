@@ -5,7 +5,9 @@
 //! leader (with its DNS lookups), and builds and parses SNAP snapshots.
 //!
 //! With `sslQuorum` or `portUnification` its connections are wrapped in
-//! TLS ([`super::quorum_tls`]) before their first packet, both ways.
+//! TLS ([`super::quorum_tls`]) before their first packet, both ways; with
+//! `quorum.auth.enableSasl` they authenticate ([`super::quorum_auth`])
+//! before it too.
 //!
 //! It decides nothing: the sequencer sends it the socket actions of the
 //! [`crate::replica::Replica`] as [`ToZab`] commands, and it sends back the
@@ -16,6 +18,7 @@
 //! blocking pool.
 
 use super::peers::{PeerSettings, Peers};
+use super::quorum_auth;
 use super::quorum_tls::{self, LinkTls, PeerTlsSettings};
 use super::stream::Stream;
 use crate::data::tree::Tree;
@@ -66,6 +69,8 @@ pub struct QuorumSettings {
     pub snapshot_size_factor: f64,
     /// TLS on the links (`sslQuorum`, `portUnification`), when on.
     pub tls: Option<PeerTlsSettings>,
+    /// SASL on the links (`quorum.auth.enableSasl`), when on.
+    pub sasl: Option<crate::security::quorum_auth::QuorumSasl>,
 }
 
 impl QuorumSettings {
@@ -150,7 +155,13 @@ pub enum ToZab {
 /// [`super::UNABLE_TO_BIND_QUORUM_PORT`], as ZooKeeper's Listener does.
 pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedSender<PeerInput>) {
     let tls = LinkTls::start(s.tls.clone());
-    let peers = match Peers::start(s.peers.clone(), tls.clone()).await {
+    // An exchange is bounded as ZooKeeper's learner socket is (initLimit).
+    let sasl = quorum_auth::start(
+        s.sasl.clone(),
+        s.max_buffer,
+        Duration::from_millis(s.tick_ms * u64::from(s.init_limit)),
+    );
+    let peers = match Peers::start(s.peers.clone(), tls.clone(), sasl.clone()).await {
         Ok(p) => p,
         Err(e) => {
             // A server that cannot take part in elections must not linger
@@ -190,6 +201,7 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
     let mut io = QuorumIo {
         s,
         tls,
+        sasl,
         peers,
         inbox,
         links: Default::default(),
@@ -358,6 +370,7 @@ impl QuorumLink {
 struct QuorumIo {
     s: QuorumSettings,
     tls: quorum_tls::Shared,
+    sasl: quorum_auth::Shared,
     peers: Peers,
     inbox: Rc<Mailbox<PeerInput>>,
     /// The leader's learner connections.
@@ -459,12 +472,12 @@ impl QuorumIo {
         let inbox = self.inbox.clone();
         let max = self.s.max_buffer;
         let limit = Duration::from_millis(limit_ms);
-        let tls = self.tls.clone();
+        let sec = (self.tls.clone(), self.sasl.clone());
         glommio::spawn_local(async move {
             if delay_ms > 0 {
                 glommio::timer::sleep(Duration::from_millis(delay_ms)).await;
             }
-            let why = leader_conn(&addr, &tls, g, link.clone(), inbox.clone(), max, limit).await;
+            let why = leader_conn(&addr, &sec, g, link.clone(), inbox.clone(), max, limit).await;
             link.closed.set(true);
             inbox.push(PeerInput::LeaderDown(g, why));
         })
@@ -477,6 +490,7 @@ impl QuorumIo {
         let links = self.links.clone();
         let max = self.s.max_buffer;
         let tls = self.tls.clone();
+        let sasl = self.sasl.clone();
         glommio::spawn_local(async move {
             while !stop.stopped.get() {
                 let accepted =
@@ -500,19 +514,25 @@ impl QuorumIo {
                 let links = links.clone();
                 let next = next.clone();
                 let tls = tls.clone();
+                let sasl = sasl.clone();
                 let stop = stop.clone();
                 // The handshake runs in the connection's own task: a slow
                 // peer holds up no other.
                 glommio::spawn_local(async move {
                     let _ = tcp.set_nodelay(true);
                     let from = tcp.peer_addr().ok();
-                    let stream = match quorum_tls::accepted(&tls, tcp).await {
+                    let mut stream = match quorum_tls::accepted(&tls, tcp).await {
                         Ok(s) => s,
                         Err(e) => {
                             tracing::warn!(from = ?from, error = %e, "learner connection refused: TLS failed");
                             return;
                         }
                     };
+                    if let Err(e) = quorum_auth::serve(&sasl, &mut stream).await {
+                        tracing::warn!(from = ?from, error = %e, "learner connection refused: SASL failed");
+                        stream.close().await;
+                        return;
+                    }
                     if stop.stopped.get() {
                         stream.close().await;
                         return;
@@ -602,7 +622,7 @@ pub(crate) async fn resolve(addr: &str) -> Option<SocketAddr> {
 /// `initLimit`), then pumps. Returns why it ended.
 async fn leader_conn(
     addr: &str,
-    tls: &quorum_tls::Shared,
+    (tls, sasl): &(quorum_tls::Shared, quorum_auth::Shared),
     g: u64,
     link: Rc<Link>,
     inbox: Rc<Mailbox<PeerInput>>,
@@ -645,6 +665,14 @@ async fn leader_conn(
         }
         glommio::timer::sleep(Duration::from_millis(100)).await;
     };
+    let mut stream = stream;
+    // A refused authentication is not retried: the learner looks for a
+    // leader again, as ZooKeeper's does.
+    if let Err(e) = quorum_auth::learn(sasl, &mut stream).await {
+        tracing::warn!(addr, error = %e, "SASL with the leader failed");
+        stream.close().await;
+        return format!("SASL with the leader at {addr} failed: {e}");
+    }
     inbox.push(PeerInput::LeaderUp(g));
     let snap_wait = Rc::new(Cell::new(false));
     let sw = snap_wait.clone();

@@ -1420,7 +1420,7 @@ impl Conn {
             return;
         };
         if self.sasl.is_none() {
-            let Some(nonce) = sasl_nonce() else {
+            let Some(nonce) = crate::security::sasl::nonce() else {
                 tracing::error!(peer = %self.peer, "no random bytes for a SASL nonce: closing the connection");
                 self.reply(xid, 0, Code::AuthFailed.as_i32(), Some(&null_token));
                 self.closing = true;
@@ -1523,16 +1523,4 @@ impl Conn {
             self.count_sent();
         }
     }
-}
-
-/// A DIGEST-MD5 nonce: 30 random bytes in base64, as the JDK makes it,
-/// from the TLS provider's CSPRNG.
-fn sasl_nonce() -> Option<String> {
-    use base64::Engine;
-    let mut b = [0u8; 30];
-    rustls::crypto::aws_lc_rs::default_provider()
-        .secure_random
-        .fill(&mut b)
-        .ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(b))
 }

@@ -32,8 +32,8 @@ const WRITE_CHUNK: usize = 64 * 1024;
 pub(crate) enum Stream {
     Plain {
         tcp: TcpStream,
-        /// Bytes read while telling a port-unified connection's kind,
-        /// handed out before the socket is read again.
+        /// Bytes read while telling a port-unified connection's kind (or
+        /// handed back), handed out before the socket is read again.
         head: Vec<u8>,
     },
     Tls(Box<Tls>),
@@ -47,6 +47,8 @@ pub(crate) struct Tls {
     raw_end: usize,
     /// TLS records made and not yet sent.
     out: Vec<u8>,
+    /// Plain text handed back ([`Stream::unread`]), read before more.
+    head: Vec<u8>,
 }
 
 fn tls_error(e: rustls::Error) -> io::Error {
@@ -63,17 +65,35 @@ impl Stream {
 
     /// Reads what the peer sent: plain text, 0 at its end.
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let head = self.head();
+        if !head.is_empty() {
+            let n = head.len().min(buf.len());
+            buf[..n].copy_from_slice(&head[..n]);
+            head.drain(..n);
+            return Ok(n);
+        }
         match self {
-            Stream::Plain { tcp, head } => {
-                if head.is_empty() {
-                    return tcp.read(buf).await;
-                }
-                let n = head.len().min(buf.len());
-                buf[..n].copy_from_slice(&head[..n]);
-                head.drain(..n);
-                Ok(n)
-            }
+            Stream::Plain { tcp, .. } => tcp.read(buf).await,
             Stream::Tls(t) => t.read(buf).await,
+        }
+    }
+
+    /// Puts plain text already read back in front of what the peer sends
+    /// next (a look at the next bytes that found they were not for the
+    /// looker).
+    pub(crate) fn unread(&mut self, mut bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        let head = self.head();
+        bytes.extend_from_slice(head);
+        *head = bytes;
+    }
+
+    fn head(&mut self) -> &mut Vec<u8> {
+        match self {
+            Stream::Plain { head, .. } => head,
+            Stream::Tls(t) => &mut t.head,
         }
     }
 
@@ -212,6 +232,7 @@ async fn handshake(
         raw_at: 0,
         raw_end: head.len(),
         out: Vec::new(),
+        head: Vec::new(),
     });
     let r = within(timeout, t.handshake(), "did not finish the TLS handshake").await;
     if let Err(e) = r {

@@ -330,65 +330,6 @@ pub fn write_snap_signature(w: &mut BytesMut) {
     w.ustring(SNAP_SIGNATURE);
 }
 
-/// `QuorumAuth.QUORUM_AUTH_MAGIC_NUMBER` (Java's `-0xa0dbcafecafe1234L`,
-/// a negated negative literal): the first long of every
-/// `QuorumAuthPacket`, which tells the leader a SASL exchange comes first.
-pub const QUORUM_AUTH_MAGIC: i64 = 0x5f24_3501_3501_edcc;
-
-/// One step of quorum SASL (`zookeeper.jute`'s `QuorumAuthPacket`): sent
-/// before FOLLOWERINFO when `quorum.auth.enableSasl` is on. Status is 0 in
-/// progress, 1 success, -1 error (`QuorumAuth.Status`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuorumAuthPacket {
-    pub magic: i64,
-    pub status: i32,
-    pub token: Option<Bytes>,
-}
-
-impl QuorumAuthPacket {
-    /// The record's bytes.
-    pub fn encode(&self) -> BytesMut {
-        let mut b = BytesMut::with_capacity(16 + self.token.as_ref().map_or(0, |t| t.len()));
-        b.long(self.magic);
-        b.int(self.status);
-        b.buffer(self.token.as_deref());
-        b
-    }
-
-    /// Decodes one from the front of a stream buffer, as [`decode`].
-    pub fn decode(buf: &[u8]) -> Result<Option<(QuorumAuthPacket, usize)>, WireError> {
-        let mut c = Cursor {
-            buf,
-            pos: 0,
-            max_len: DEFAULT_MAX_BUFFER * 2,
-        };
-        let Some(magic) = c.long() else {
-            return Ok(None);
-        };
-        let Some(status) = c.int() else {
-            return Ok(None);
-        };
-        let token = match c.buffer()? {
-            Step::More => return Ok(None),
-            Step::Got(t) => t.map(Bytes::copy_from_slice),
-        };
-        Ok(Some((
-            QuorumAuthPacket {
-                magic,
-                status,
-                token,
-            },
-            c.pos,
-        )))
-    }
-}
-
-/// `QuorumAuth.nextPacketIsAuth`: whether the stream starts with a
-/// `QuorumAuthPacket` (`None` until 8 bytes are there).
-pub fn next_is_auth(buf: &[u8]) -> Option<bool> {
-    buf.get(..8).map(|b| be_i64(b) == QUORUM_AUTH_MAGIC)
-}
-
 /// What a learner says about itself in FOLLOWERINFO/OBSERVERINFO
 /// (`zookeeper.jute`'s `LearnerInfo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -841,28 +782,6 @@ mod tests {
         assert!(decode_snap_signature(b"\0\0\0\x01x").is_err());
     }
 
-    #[test]
-    fn quorum_auth_packet() {
-        let p = QuorumAuthPacket {
-            magic: QUORUM_AUTH_MAGIC,
-            status: 1,
-            token: Some(Bytes::from_static(b"t")),
-        };
-        let b = p.encode();
-        assert_eq!(
-            &b[..],
-            &[0x5f, 0x24, 0x35, 0x01, 0x35, 0x01, 0xed, 0xcc, 0, 0, 0, 1, 0, 0, 0, 1, b't']
-        );
-        assert_eq!(next_is_auth(&b), Some(true));
-        assert_eq!(next_is_auth(&b[..7]), None);
-        let info = QuorumPacket::new(pkt::FOLLOWERINFO, 0).encode();
-        assert_eq!(next_is_auth(&info), Some(false));
-        assert_eq!(QuorumAuthPacket::decode(&b), Ok(Some((p, b.len()))));
-        for cut in 0..b.len() {
-            assert_eq!(QuorumAuthPacket::decode(&b[..cut]), Ok(None));
-        }
-    }
-
     proptest! {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
@@ -875,7 +794,6 @@ mod tests {
                 }
             }
             let _ = decode_snap_signature(&bytes);
-            let _ = QuorumAuthPacket::decode(&bytes);
             let _ = decode_touches(Some(&bytes));
             let _ = decode_revalidate_reply(Some(&bytes));
             let _ = LearnerInfo::decode_lenient(&bytes);

@@ -1,0 +1,175 @@
+//! SASL on the links between servers (`quorum.auth.*`), on the zab core:
+//! runs [`crate::security::quorum_auth`]'s exchanges on a link's stream
+//! (plain or TLS), bounded in time and in bytes. The election connections
+//! ([`super::peers`]) authenticate after the initial message, the
+//! learner↔leader connections ([`super::quorum_peer`]) before their
+//! first packet, as ZooKeeper's `QuorumCnxManager` and `Learner` do.
+
+use super::stream::Stream;
+use crate::security::quorum_auth::{
+    is_auth, AuthError, LearnerStep, Packet, QuorumSasl, ServerStep,
+};
+use crate::security::sasl;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The links' SASL set-up and bounds.
+pub(crate) struct LinkSasl {
+    cfg: QuorumSasl,
+    /// The largest token taken (`jute.maxbuffer`).
+    max: usize,
+    /// How long an exchange may take.
+    timeout: Duration,
+}
+
+/// The zab core's SASL for its links, if on.
+pub(crate) type Shared = Option<Rc<LinkSasl>>;
+
+/// Starts the links' SASL, when `cfg` turns it on.
+pub(crate) fn start(cfg: Option<QuorumSasl>, max: usize, timeout: Duration) -> Shared {
+    Some(Rc::new(LinkSasl {
+        cfg: cfg?,
+        max,
+        timeout,
+    }))
+}
+
+fn failed(e: AuthError) -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, e)
+}
+
+fn no_nonce() -> io::Error {
+    io::Error::other("no random bytes for a SASL nonce")
+}
+
+async fn within<T>(
+    t: Duration,
+    f: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    futures_lite::future::or(f, async {
+        glommio::timer::sleep(t).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("SASL exchange unfinished in {} ms", t.as_millis()),
+        ))
+    })
+    .await
+}
+
+/// Reads one packet into `buf` (which may hold the start of it); what
+/// follows it stays in `buf`.
+async fn read_packet(stream: &mut Stream, buf: &mut Vec<u8>, max: usize) -> io::Result<Packet> {
+    loop {
+        if let Some((p, used)) = Packet::decode(buf, max).map_err(failed)? {
+            buf.drain(..used);
+            return Ok(p);
+        }
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed during the SASL exchange",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The connecting side: authenticates to the peer when
+/// `quorum.auth.learnerRequireSasl` says so, else does nothing. An error
+/// means the link must not be used.
+pub(crate) async fn learn(sasl: &Shared, stream: &mut Stream) -> io::Result<()> {
+    let Some(s) = sasl else { return Ok(()) };
+    let Some(mut l) = s.cfg.learner(sasl::nonce().ok_or_else(no_nonce)?) else {
+        return Ok(());
+    };
+    let mut buf = Vec::new();
+    within(s.timeout, async {
+        stream.write_all(&l.first().encode()).await?;
+        loop {
+            let p = read_packet(stream, &mut buf, s.max).await?;
+            match l.on_packet(p).map_err(failed)? {
+                LearnerStep::Send(next) => stream.write_all(&next.encode()).await?,
+                LearnerStep::Done => return Ok(()),
+            }
+        }
+    })
+    .await?;
+    // What the peer sent after its last packet is the link's.
+    stream.unread(buf);
+    Ok(())
+}
+
+/// The accepting side: looks at the next 8 bytes. A peer that does not
+/// authenticate passes unless `quorum.auth.serverRequireSasl`; one that
+/// does must succeed, or (without `serverRequireSasl`) passes with a
+/// warning, as in ZooKeeper. An error means the link must be closed.
+pub(crate) async fn serve(sasl: &Shared, stream: &mut Stream) -> io::Result<()> {
+    let Some(s) = sasl else { return Ok(()) };
+    let mut buf = Vec::new();
+    let r = within(s.timeout, exchange(s, stream, &mut buf)).await;
+    // Whatever the outcome, bytes that were not the exchange's are the
+    // link's.
+    stream.unread(buf);
+    match r {
+        Ok(user) => {
+            match user {
+                Some(u) => tracing::info!(user = %u, "a peer authenticated with SASL"),
+                None if s.cfg.server_required => {
+                    return Err(failed(AuthError::Protocol(
+                        "the peer is not trying to authenticate, and quorum.auth.serverRequireSasl=true",
+                    )))
+                }
+                None => {}
+            }
+            Ok(())
+        }
+        Err(e) if s.cfg.server_required => Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "a peer failed SASL; keeping the link as quorum.auth.serverRequireSasl=false");
+            Ok(())
+        }
+    }
+}
+
+/// Runs the accepting side's exchange: the user, or `None` when the
+/// peer sent no authentication packet.
+async fn exchange(
+    s: &LinkSasl,
+    stream: &mut Stream,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<String>> {
+    loop {
+        match is_auth(buf) {
+            Some(false) => return Ok(None),
+            Some(true) => break,
+            None => {}
+        }
+        let mut chunk = [0u8; 64];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed before its first packet",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let mut server = s.cfg.server(sasl::nonce().ok_or_else(no_nonce)?);
+    loop {
+        let p = read_packet(stream, buf, s.max).await?;
+        match server.on_packet(&s.cfg, p) {
+            ServerStep::Send(reply) => stream.write_all(&reply.encode()).await?,
+            ServerStep::Done { reply, user } => {
+                stream.write_all(&reply.encode()).await?;
+                return Ok(Some(user));
+            }
+            ServerStep::Failed { reply, why } => {
+                stream.write_all(&reply.encode()).await?;
+                return Err(failed(why));
+            }
+        }
+    }
+}
