@@ -1,8 +1,10 @@
 //! Sessions against the real binary: expiry, reconnect, refused
-//! reconnects, closeSession, timeout negotiation and watch re-registration.
+//! reconnects, closeSession, timeout negotiation and watch re-registration;
+//! and sessions across an ensemble's loss of quorum.
 
 mod common;
 
+use common::ensemble::{Ensemble, Kind};
 use common::{closed_by_peer, ev, Connect, Raw, Server, W};
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
@@ -388,4 +390,66 @@ fn set_watches_after_reconnect_fires_what_was_missed() {
             ev(common::ev::NODE_CREATED, "/rec/deep"),
         ]
     );
+}
+
+/// The Go client's NoQuorum test: a 3-server ensemble without a quorum
+/// for 6 s, longer than a 4 s session's timeout, keeps the session and its
+/// ephemeral once the quorum is back: the leader gives every session a
+/// full timeout from when it takes the lead, as ZooKeeper's does. (The
+/// leader that survives is elected again, with the session's old deadline
+/// long past.)
+#[test]
+fn a_session_outlives_a_loss_of_quorum_longer_than_its_timeout() {
+    let all = [0, 1, 2];
+    let mut e = Ensemble::new(&[Kind::Corral; 3]);
+    e.start_all();
+    e.wait_for(Duration::from_secs(30), "a leader", |e| {
+        e.one_leader(&all).is_some()
+    });
+    let leader = e.one_leader(&all).unwrap();
+    let addr = |e: &Ensemble, i: usize| format!("127.0.0.1:{}", e.members[i].client);
+    let mut a = Raw::connect_timeout(&addr(&e, leader), 4_000);
+    assert_eq!(a.create("/eph", b"", EPHEMERAL).err, 0);
+    let c = Connect {
+        session: a.session,
+        passwd: a.passwd.clone(),
+        timeout: 4_000,
+        last_zxid: a.last_zxid,
+        ..Connect::default()
+    };
+    // The other two go: no quorum for 6 s.
+    let others: Vec<usize> = all.iter().copied().filter(|&i| i != leader).collect();
+    let gone = Instant::now();
+    for &i in &others {
+        e.kill9(i);
+    }
+    e.wait_for(Duration::from_secs(10), "the leader to step down", |e| {
+        e.mode(leader).as_deref() != Some("leader")
+    });
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(gone.elapsed()));
+    drop(a);
+    for &i in &others {
+        e.start(i);
+    }
+    e.wait_for(Duration::from_secs(30), "a leader again", |e| {
+        e.one_leader(&all).is_some()
+    });
+    let back = gone.elapsed();
+    assert!(back > Duration::from_secs(6), "no quorum for {back:?}");
+    // Its client comes back at once, well within its timeout.
+    let now = e.one_leader(&all).unwrap();
+    let (mut b, resp) = Raw::connect_with(&addr(&e, now), &c).expect("handshake");
+    assert_eq!(
+        resp.session, c.session,
+        "the session expired while there was no quorum ({back:?}); leader {}",
+        e.members[now].sid
+    );
+    let st = b.exists("/eph", false).expect("the ephemeral is there");
+    assert_eq!(st.ephemeral_owner, c.session);
+    // Every server has it.
+    for i in all {
+        let mut r = Raw::connect(&addr(&e, i));
+        r.sync();
+        assert!(r.exists("/eph", false).is_some(), "member {i}");
+    }
 }

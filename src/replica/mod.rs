@@ -295,7 +295,7 @@ impl Replica {
         let published = Arc::new(seq.tree().clone());
         let peer = quorum.map(|q| {
             // A quorum member serves nobody until it has a leader.
-            seq.set_role(Role::NotServing, 0);
+            seq.set_role(Role::NotServing, 0, now.wall_ms);
             peer::Peer::new(q.config, q.epochs, q.committed_log, published.clone(), now)
         });
         Replica {
@@ -673,7 +673,7 @@ impl Replica {
         // out the failed zxids again to txns its learners may already
         // hold, a learner must not ack.
         if let Some(p) = self.peer.as_mut() {
-            p.log_failed(self.durable, &mut self.seq);
+            p.log_failed(self.durable, &mut self.seq, now);
             self.out.extend(p.take_out());
         }
     }

@@ -339,10 +339,10 @@ impl Peer {
             && ms.saturating_sub(self.looking_since) >= self.s.tick_ms.max(2000)
         {
             tracing::info!("no quorum: serving reads in read-only mode");
-            seq.set_role(Role::ReadOnly, 0);
+            seq.set_role(Role::ReadOnly, 0, now.wall_ms);
         }
         if !looking && seq.role() == Role::ReadOnly {
-            seq.set_role(Role::NotServing, 0);
+            seq.set_role(Role::NotServing, 0, now.wall_ms);
         }
         let a = self.election.timeout(ms);
         self.election_actions(a, seq, now);
@@ -413,11 +413,11 @@ impl Peer {
     }
 
     /// The own txn log failed a write; it is durable up to `durable`.
-    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
+    pub(super) fn log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
         if self.pending.is_some() {
             self.held.push_back(Held::LogFailed(durable));
         } else {
-            self.do_log_failed(durable, seq);
+            self.do_log_failed(durable, seq, now);
         }
     }
 
@@ -607,7 +607,7 @@ impl Peer {
                 Held::Durable(z) => self.do_durable(z, seq, now),
                 Held::Propose(t) => self.do_propose(t, seq, now),
                 Held::Forward(f) => self.do_forward(f, seq, now),
-                Held::LogFailed(d) => self.do_log_failed(d, seq),
+                Held::LogFailed(d) => self.do_log_failed(d, seq, now),
                 Held::LogRead {
                     to,
                     size_limit,
@@ -875,7 +875,7 @@ impl Peer {
     /// zxid); with `reload` the tree held txns the log does not, and is
     /// reloaded from it. The election waits for both: its vote must not
     /// claim what the log lacks.
-    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer) {
+    fn do_log_failed(&mut self, durable: i64, seq: &mut Sequencer, now: Now) {
         let reload = seq.tree().last_zxid > durable;
         tracing::error!(
             durable = format!("0x{durable:x}"),
@@ -884,7 +884,7 @@ impl Peer {
         );
         self.uncommitted.retain(|z, _| *z <= durable);
         self.leave();
-        self.stop_serving(seq);
+        self.stop_serving(seq, now);
         if reload {
             self.uncommitted.clear();
         }
@@ -954,11 +954,11 @@ impl Peer {
 
     /// The sequencer stops serving; what it applied since its last
     /// publication is not for clients (no quorum committed it yet).
-    fn stop_serving(&mut self, seq: &mut Sequencer) {
+    fn stop_serving(&mut self, seq: &mut Sequencer, now: Now) {
         let _ = seq.take();
         self.committed = self.published.last_zxid;
         self.unpublished_commits.clear();
-        seq.set_role(Role::NotServing, 0);
+        seq.set_role(Role::NotServing, 0, now.wall_ms);
     }
 
     /// Back to LOOKING: the sequencer stops serving and forgets what was
@@ -981,7 +981,7 @@ impl Peer {
                 Err(e) => tracing::error!(error = %e, "a logged txn does not decode"),
             }
         }
-        self.stop_serving(seq);
+        self.stop_serving(seq, now);
         tracing::info!("LOOKING");
         let ms = now.mono_ms;
         self.looking_since = ms;
@@ -1188,7 +1188,7 @@ impl Peer {
                     tracing::info!(epoch, "leading: established");
                     self.election.update_election_vote(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
-                    seq.set_role(Role::Leader, epoch);
+                    seq.set_role(Role::Leader, epoch, now.wall_ms);
                 }
                 LeaderAction::Request { from, req, .. } => {
                     if req.op == crate::protocol::jute::op::SYNC {
@@ -1338,7 +1338,7 @@ impl Peer {
                     } else {
                         Role::Learner
                     };
-                    seq.set_role(role, epoch);
+                    seq.set_role(role, epoch, now.wall_ms);
                 }
                 LearnerAction::ReplyPing { ping } => {
                     let touches: Vec<wire::Touch> = seq

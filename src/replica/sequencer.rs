@@ -756,12 +756,25 @@ impl Sequencer {
         self.role
     }
 
-    /// Takes a new role. A leader's first zxid is `make_zxid(epoch, 1)`.
-    /// Leaving a role closes every client connection it had (their
-    /// sessions live on; their clients reconnect, here or elsewhere).
-    pub fn set_role(&mut self, role: Role, epoch: i64) {
+    /// Takes a new role at `now`. A leader's first zxid is
+    /// `make_zxid(epoch, 1)`. Leaving a role closes every client
+    /// connection it had (their sessions live on; their clients
+    /// reconnect, here or elsewhere). Taking the lead gives every session
+    /// a full timeout from `now`, as ZooKeeper's new leader does (it
+    /// builds its session tracker when it starts leading): however long
+    /// the ensemble was without a leader, a client has its whole timeout
+    /// to find the new one.
+    pub fn set_role(&mut self, role: Role, epoch: i64, now: i64) {
         if role != self.role {
             tracing::info!(from = ?self.role, to = ?role, epoch, "role");
+        }
+        if role == Role::Leader && self.role != Role::Leader {
+            self.sessions.restart_expiry(now);
+            // No session is due the moment the lead is taken.
+            assert!(
+                self.sessions.next_expiry().is_none_or(|t| t > now),
+                "a session expires as the lead is taken"
+            );
         }
         self.epoch_start = if role == Role::Leader {
             crate::quorum::make_zxid(epoch, 1)
@@ -1241,9 +1254,9 @@ mod four_lw_tests {
     #[test]
     fn a_learner_forwards_and_answers_from_the_leaders_commits() {
         let mut leader = seq(1);
-        leader.set_role(Role::Leader, 3);
+        leader.set_role(Role::Leader, 3, 1_000);
         let mut learner = seq(1);
-        learner.set_role(Role::Learner, 3);
+        learner.set_role(Role::Learner, 3, 1_000);
         let c = ConnRef { shard: 0, conn: 7 };
         learner.handle(connect(c, false), 2_000);
         assert!(
@@ -1340,7 +1353,7 @@ mod four_lw_tests {
             }
         )));
         // Not serving: a new handshake is refused.
-        learner.set_role(Role::NotServing, 0);
+        learner.set_role(Role::NotServing, 0, 2_300);
         let _ = learner.take();
         learner.handle(
             ToSeq::Connect {
@@ -1361,7 +1374,7 @@ mod four_lw_tests {
     #[test]
     fn read_only_takes_only_read_only_clients_and_refuses_writes() {
         let mut s = seq(1);
-        s.set_role(Role::ReadOnly, 0);
+        s.set_role(Role::ReadOnly, 0, 1_000);
         let conn = |conn| ConnRef { shard: 0, conn };
         s.handle(connect(conn(1), false), 2_000);
         s.handle(connect(conn(2), true), 2_000);
@@ -1426,6 +1439,63 @@ mod four_lw_tests {
         match &s.take().unwrap()[0][0] {
             Item::Connected { session, .. } => *session,
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Takes the lead at `now` (epoch 4).
+    fn lead(s: &mut Sequencer, now: i64) {
+        s.set_role(Role::Leader, 4, now);
+    }
+
+    #[test]
+    fn a_new_leader_gives_every_session_a_full_timeout() {
+        // A follower that takes the lead, and a leader that is elected
+        // again, each after longer than the session timeout without a
+        // leader: as ZooKeeper's new leader builds its session tracker at
+        // start, every session expires a full timeout (rounded up to the
+        // tick) after the lead is taken, not at its old deadline.
+        for before in [Role::Learner, Role::Leader] {
+            let mut leader = seq(1);
+            leader.set_role(Role::Leader, 3, 1_000);
+            let from = ConnRef { shard: 0, conn: 3 };
+            let session = new_session(&mut leader, from);
+            let mut s = if before == Role::Leader {
+                leader
+            } else {
+                let mut learner = seq(1);
+                learner.set_role(Role::Learner, 3, 1_000);
+                let txn =
+                    prep::create_session(session, 10_000, crate::quorum::make_zxid(3, 1), 2_000);
+                learner.apply_committed(&txn, 2_000);
+                learner
+            };
+            assert!(s.sessions.is_live(session));
+            s.set_role(Role::NotServing, 0, 14_000);
+            let _ = s.take();
+            // The old deadline (12 s) is long past.
+            lead(&mut s, 20_001);
+            s.tick(20_001);
+            assert!(
+                s.take_logged().is_empty(),
+                "{before:?}: expired at the lead"
+            );
+            assert!(s.sessions.is_live(session), "{before:?}");
+            // 20 001 + 10 000, rounded up to the 2 s tick.
+            assert_eq!(s.next_deadline(), 32_000, "{before:?}");
+            s.tick(31_999);
+            assert!(s.sessions.is_live(session), "{before:?}");
+            s.tick(32_000);
+            let closed: Vec<i64> = s
+                .take_logged()
+                .iter()
+                .map(|(t, _)| t.hdr.client_id)
+                .collect();
+            assert_eq!(
+                closed,
+                vec![session],
+                "{before:?}: expires after its timeout"
+            );
+            assert!(!s.sessions.is_live(session));
         }
     }
 

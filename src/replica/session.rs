@@ -53,6 +53,12 @@ pub fn initial_session_id(server_id: i64, now_ms: i64) -> i64 {
     next
 }
 
+/// The end of the `tick`-wide bucket after `t` (ZooKeeper's
+/// `ExpiryQueue.roundToNextInterval`).
+fn round_up(tick: i64, t: i64) -> i64 {
+    (t / tick + 1) * tick
+}
+
 #[derive(Debug, Clone)]
 struct Session {
     timeout: i32,
@@ -80,7 +86,7 @@ impl SessionTracker {
     }
 
     fn round_up(&self, t: i64) -> i64 {
-        (t / self.tick + 1) * self.tick
+        round_up(self.tick, t)
     }
 
     /// A new session id (not yet tracked).
@@ -101,6 +107,26 @@ impl SessionTracker {
             },
         );
         self.touch(id, timeout, now);
+    }
+
+    /// Gives every session a full timeout from `now`, as a tracker built
+    /// afresh from the database does: ZooKeeper's new leader creates its
+    /// `SessionTrackerImpl` when it starts leading and adds every known
+    /// session with its timeout, so each expires at `now + timeout`
+    /// (rounded up to the tick), whatever deadline it had before.
+    pub fn restart_expiry(&mut self, now: i64) {
+        self.buckets.clear();
+        let tick = self.tick;
+        for (id, s) in &mut self.sessions {
+            s.closing = false;
+            s.expires_at = round_up(tick, now + s.timeout as i64);
+            self.buckets.entry(s.expires_at).or_default().insert(*id);
+        }
+        debug_assert_eq!(
+            self.buckets.values().map(BTreeSet::len).sum::<usize>(),
+            self.sessions.len(),
+            "every session is in one expiry bucket"
+        );
     }
 
     /// Pushes a session's expiry forward; false if it is gone or closing.
@@ -248,6 +274,25 @@ mod tests {
         t.remove(a);
         t.remove(b);
         assert!(t.is_empty() && t.next_expiry().is_none());
+    }
+
+    #[test]
+    fn a_restart_gives_every_session_a_full_timeout() {
+        let mut t = SessionTracker::new(2000, 100);
+        let a = t.next_session_id();
+        let b = t.next_session_id();
+        t.add(a, 4000, 0);
+        t.add(b, 10000, 0);
+        t.set_closing(b);
+        t.restart_expiry(20_001);
+        assert_eq!(
+            t.expiry_sets(),
+            vec![(26_000, vec![a]), (32_000, vec![b])],
+            "now + timeout, rounded up to the tick"
+        );
+        assert!(t.is_live(a) && t.is_live(b));
+        assert!(t.expired(25_999).is_empty());
+        assert_eq!(t.expired(26_000), vec![a]);
     }
 
     #[test]

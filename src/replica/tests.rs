@@ -258,13 +258,18 @@ struct Net {
 
 impl Net {
     fn new(epoch_fails: Vec<usize>) -> Net {
+        Net::restarted(epoch_fails, Vec::new())
+    }
+
+    /// Members that recovered `sessions` from disk at start-up.
+    fn restarted(epoch_fails: Vec<usize>, sessions: Vec<(i64, i32)>) -> Net {
         let r = (1..=3)
             .map(|sid| {
                 let config = quorum_config(sid);
                 Replica::new(
                     settings(sid),
                     Tree::new(),
-                    Vec::new(),
+                    sessions.clone(),
                     Some(QuorumStart {
                         config,
                         epochs: Epochs {
@@ -667,4 +672,132 @@ fn a_reload_after_trunc_replaces_the_published_version() {
             _ => {}
         }
     }
+}
+
+// ---- sessions across an election ----
+
+/// The timeout of the sessions these tests open (`connect`).
+const SESSION_MS: u64 = 10_000;
+
+/// Nobody reaches anybody: no quorum.
+fn alone(a: usize, b: usize) -> bool {
+    a == b
+}
+
+fn tracks(n: &Net, sid: usize, session: i64) -> bool {
+    n.r[sid - 1]
+        .sequencer()
+        .sessions()
+        .iter()
+        .any(|(s, _)| *s == session)
+}
+
+/// Three members led by 3, with a session (10 s) opened on the leader and
+/// its ephemeral `/e`, committed on every member. Its client is gone.
+fn net_with_session() -> (Net, i64) {
+    let mut n = Net::new(Vec::new());
+    n.run(2000, &everyone);
+    assert_eq!(n.role(3), Role::Leader);
+    n.feed(3, connect(C));
+    n.run(100, &everyone);
+    let session = published(&n.log[2])
+        .into_iter()
+        .find_map(|i| match i {
+            Item::Connected { session, ok, .. } => {
+                assert!(ok);
+                Some(*session)
+            }
+            _ => None,
+        })
+        .expect("the handshake is answered");
+    n.feed(3, create(C, session, 1, "/e", true));
+    n.run(100, &everyone);
+    for sid in 1..=3 {
+        assert!(tracks(&n, sid, session), "{sid} tracks the session");
+        let tree = n.r[sid - 1].sequencer().tree();
+        assert!(tree.get("/e").is_some(), "{sid} has the ephemeral");
+    }
+    (n, session)
+}
+
+/// No quorum for longer than the session timeout.
+fn no_quorum_past_the_timeout(n: &mut Net) {
+    n.run(SESSION_MS + 2_000, &alone);
+    for sid in 1..=3 {
+        assert_ne!(n.role(sid), Role::Leader, "{sid} leads alone");
+    }
+}
+
+/// Runs until `sid` leads (within 5 s).
+fn until_leading(n: &mut Net, sid: usize, deliver: &dyn Fn(usize, usize) -> bool) {
+    for _ in 0..500 {
+        if n.role(sid) == Role::Leader {
+            return;
+        }
+        n.run(10, deliver);
+    }
+    panic!("{sid} never led");
+}
+
+/// `sid` has just taken the lead: like a new ZooKeeper leader's session
+/// tracker, it gives every session a full timeout from now, and expires
+/// it after that (its client never came back).
+fn a_full_timeout_from_the_lead(
+    n: &mut Net,
+    sid: usize,
+    session: i64,
+    deliver: &dyn Fn(usize, usize) -> bool,
+) {
+    let has =
+        |n: &Net| tracks(n, sid, session) && n.r[sid - 1].sequencer().tree().get("/e").is_some();
+    assert!(
+        has(n),
+        "the new leader expired the session as it took the lead"
+    );
+    n.run(SESSION_MS - 2_000, deliver);
+    assert_eq!(n.role(sid), Role::Leader);
+    assert!(has(n), "the session expired before its timeout");
+    // The deadline is rounded up to the next tick (2 s) boundary.
+    n.run(4_000, deliver);
+    assert_eq!(n.role(sid), Role::Leader);
+    assert!(!tracks(n, sid, session), "the session outlived its timeout");
+    assert!(n.r[sid - 1].sequencer().tree().get("/e").is_none());
+}
+
+#[test]
+fn a_follower_that_takes_the_lead_gives_sessions_a_full_timeout() {
+    // The Go client's NoQuorum test: the ensemble has no quorum for
+    // longer than the session timeout; the follower that leads next
+    // expired every session the moment it took the lead.
+    let (mut n, session) = net_with_session();
+    no_quorum_past_the_timeout(&mut n);
+    let without_3 = |a: usize, b: usize| a == b || (a != 3 && b != 3);
+    until_leading(&mut n, 2, &without_3);
+    a_full_timeout_from_the_lead(&mut n, 2, session, &without_3);
+}
+
+#[test]
+fn a_re_elected_leader_gives_sessions_a_full_timeout() {
+    let (mut n, session) = net_with_session();
+    no_quorum_past_the_timeout(&mut n);
+    until_leading(&mut n, 3, &everyone);
+    a_full_timeout_from_the_lead(&mut n, 3, session, &everyone);
+}
+
+#[test]
+fn a_restarted_ensemble_gives_recovered_sessions_a_full_timeout() {
+    // Every member recovered the session from disk at start-up, then
+    // waited longer than its timeout for a quorum.
+    let session = crate::replica::session::initial_session_id(3, 1_600_000_000_000);
+    let mut n = Net::restarted(Vec::new(), vec![(session, SESSION_MS as i32)]);
+    no_quorum_past_the_timeout(&mut n);
+    for sid in 1..=3 {
+        assert!(tracks(&n, sid, session), "{sid} tracks the session");
+    }
+    until_leading(&mut n, 3, &everyone);
+    assert!(tracks(&n, 3, session), "expired as 3 took the lead");
+    n.run(SESSION_MS - 2_000, &everyone);
+    assert!(tracks(&n, 3, session), "expired before its timeout");
+    n.run(4_000, &everyone);
+    assert!(!tracks(&n, 3, session), "outlived its timeout");
 }
