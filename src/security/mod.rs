@@ -3,7 +3,8 @@
 //! settings (`tls`), and the `x509` ACL id of a client certificate
 //! (`x509`); SASL on the client port: the JAAS file (`jaas`), DIGEST-MD5
 //! (`digest_md5`), Kerberos through the system's GSS-API library
-//! (`gssapi`) and each connection's exchange and `sasl` id (`sasl`).
+//! (`gssapi`) and each connection's exchange and `sasl` id (`sasl`);
+//! SASL between servers (`quorum_auth`).
 //! The drivers (`server/`) run the handshakes; this module reads
 //! the store files and holds no connection state.
 
