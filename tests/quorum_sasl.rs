@@ -209,3 +209,89 @@ fn zookeeper_follows_a_corral_leader_over_sasl() {
     let logs = e.log_text(1) + &e.log_text(2);
     assert!(logs.contains("wrong password"), "{logs}");
 }
+
+/// What a stranger on the leader's quorum port gets with
+/// `serverRequireSasl`: a huge token length, a garbage response, and a
+/// FOLLOWERINFO without authentication each end the connection (the
+/// garbage after an ERROR packet), and the ensemble serves on.
+#[test]
+fn a_stranger_on_the_quorum_port_gets_nowhere() {
+    use std::io::{Read, Write};
+    let mut e = sasl_ensemble(&[Kind::Corral, Kind::Corral, Kind::Corral]);
+    e.start_all();
+    e.wait_for(
+        Duration::from_secs(60),
+        "one leader and two followers",
+        |e| e.one_leader(&[0, 1, 2]).is_some(),
+    );
+    let leader = e.one_leader(&[0, 1, 2]).unwrap();
+    let port = e.members[leader].quorum;
+    let magic: [u8; 8] = [0x5F, 0x24, 0x35, 0x01, 0x35, 0x01, 0xED, 0xCC];
+    let packet = |status: i32, token: &[u8]| {
+        let mut b = magic.to_vec();
+        b.extend_from_slice(&status.to_be_bytes());
+        b.extend_from_slice(&(token.len() as i32).to_be_bytes());
+        b.extend_from_slice(token);
+        b
+    };
+    let connect = || {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // Reads until the server closes; what it sent.
+    let until_closed = |s: &mut std::net::TcpStream| {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("the server kept the connection open ({e}); got {got:?}"),
+            }
+        }
+    };
+
+    // A token length of 1 GB: closed without an answer.
+    let mut s = connect();
+    let mut huge = magic.to_vec();
+    huge.extend_from_slice(&0i32.to_be_bytes());
+    huge.extend_from_slice(&1_000_000_000i32.to_be_bytes());
+    s.write_all(&huge).unwrap();
+    assert_eq!(until_closed(&mut s), Vec::<u8>::new());
+
+    // A challenge, then garbage: an ERROR packet, then closed.
+    let mut s = connect();
+    s.write_all(&packet(0, b"")).unwrap();
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(
+        &head[..12],
+        &[&magic[..], &0i32.to_be_bytes()[..]].concat()[..]
+    );
+    let len = i32::from_be_bytes(head[12..16].try_into().unwrap()) as usize;
+    let mut challenge = vec![0u8; len];
+    s.read_exact(&mut challenge).unwrap();
+    assert!(
+        String::from_utf8_lossy(&challenge).contains("zk-quorum-sasl-md5"),
+        "{challenge:?}"
+    );
+    s.write_all(&packet(0, b"username=\"peer\",garbage"))
+        .unwrap();
+    let rest = until_closed(&mut s);
+    assert_eq!(rest, packet(-1, b""), "an ERROR packet with an empty token");
+
+    // A FOLLOWERINFO (type 11) with no authentication first: closed.
+    let mut s = connect();
+    let mut info = Vec::new();
+    info.extend_from_slice(&11i32.to_be_bytes());
+    info.extend_from_slice(&0i64.to_be_bytes());
+    info.extend_from_slice(&(-1i32).to_be_bytes());
+    info.extend_from_slice(&(-1i32).to_be_bytes());
+    s.write_all(&info).unwrap();
+    assert_eq!(until_closed(&mut s), Vec::<u8>::new());
+
+    replicates(&e, &[0, 1, 2], "after");
+    let log = e.log_text(leader);
+    assert!(log.contains("not trying to authenticate"), "{log}");
+}
