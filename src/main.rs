@@ -507,6 +507,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         },
         eager_acl_check: c.enable_eager_acl_check,
         extended_types: c.extended_types_enabled,
+        enforce_quota: c.enforce_quota,
         container_check_interval_ms: c.container_check_interval_ms as i64,
         container_max_per_minute: c.container_max_per_minute,
         four_lw_whitelist: whitelist,

@@ -639,6 +639,7 @@ impl Sim {
             max_cnxns: 0,
             policy: AclPolicy::default(),
             extended_types: false,
+            enforce_quota: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             server_id: self.members[m].sid,

@@ -97,6 +97,7 @@ impl Writer {
         let ctx = PrepCtx {
             policy: &self.policy,
             extended_types: false,
+            enforce_quota: false,
             session: SESSION,
             auth: &[],
         };
@@ -119,6 +120,7 @@ impl Writer {
         let ctx = PrepCtx {
             policy: &self.policy,
             extended_types: false,
+            enforce_quota: false,
             session: SESSION,
             auth: &[],
         };

@@ -61,6 +61,50 @@ pub struct PrepCtx<'a> {
     pub extended_types: bool,
     pub session: i64,
     pub auth: &'a [Id],
+    /// `zookeeper.enforceQuota`: hard quota limits fail writes.
+    pub enforce_quota: bool,
+}
+
+/// `checkQuota` for a write that adds `count` nodes and `bytes` bytes at
+/// `path`: QuotaExceeded over a hard limit; over a soft one, a log line
+/// (at most one a second, as ZooKeeper's rate-limited logger).
+fn check_quota(
+    ctx: &PrepCtx<'_>,
+    t: &Tree,
+    path: &str,
+    bytes: i64,
+    count: i64,
+) -> Result<(), Code> {
+    if !ctx.enforce_quota {
+        return Ok(());
+    }
+    let msg = match t.check_quota(path, bytes, count) {
+        tree::QuotaCheck::Within => return Ok(()),
+        tree::QuotaCheck::Soft(msg) => msg,
+        tree::QuotaCheck::Hard { msg, .. } => {
+            rate_limited_warn(&msg);
+            return Err(Code::QuotaExceeded);
+        }
+    };
+    rate_limited_warn(&msg);
+    Ok(())
+}
+
+fn rate_limited_warn(msg: &str) {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+    }
+    let now = std::time::Instant::now();
+    let due = LAST.with(|l| match l.get() {
+        Some(t) if now.duration_since(t) < std::time::Duration::from_secs(1) => false,
+        _ => {
+            l.set(Some(now));
+            true
+        }
+    });
+    if due {
+        tracing::warn!("{msg}");
+    }
 }
 
 fn is_special(path: &str) -> bool {
@@ -133,6 +177,8 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
                 return Err(Code::NoChildrenForEphemerals);
             }
             let parent_cversion = parent.cversion.wrapping_add(1);
+            let len = req.data.as_ref().map_or(0, |d| d.len() as i64);
+            check_quota(ctx, t, &path, len, 1)?;
             let data = req.data.clone();
             let body = match *opc {
                 op::CREATE_CONTAINER => TxnBody::CreateContainer(jute::CreateContainerTxn {
@@ -180,6 +226,8 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
             valid_path(&req.path)?;
             let n = node(t, &req.path)?;
             acl::check(ctx.policy, &n.acl, perms::WRITE, ctx.auth)?;
+            let len = req.data.as_ref().map_or(0, |d| d.len() as i64);
+            check_quota(ctx, t, &req.path, len - n.data_len() as i64, 0)?;
             let version = check_version(n.version, req.version)?;
             Ok((
                 op::SET_DATA,
@@ -390,6 +438,7 @@ mod tests {
         PrepCtx {
             policy,
             extended_types: false,
+            enforce_quota: false,
             session: 0x55,
             auth: &[],
         }
@@ -412,6 +461,85 @@ mod tests {
         let p = AclPolicy::default();
         let txn = prep(&ctx(&p), t, 1, zxid, 1000, w);
         t.apply(&txn, &mut Vec::new())
+    }
+
+    #[test]
+    fn hard_quota_limits_fail_writes_when_enforced() {
+        let p = AclPolicy::default();
+        let enforcing = PrepCtx {
+            enforce_quota: true,
+            ..ctx(&p)
+        };
+        let mut t = Tree::new();
+        let mut zxid = 0;
+        let mut go = |t: &mut Tree, c: &PrepCtx<'_>, w: &WriteOp| {
+            zxid += 1;
+            let txn = prep(c, t, 1, zxid, 1000, w);
+            t.apply(&txn, &mut Vec::new()).err
+        };
+        let with = |path: &str, data: &'static [u8]| WriteOp::Create {
+            op: op::CREATE,
+            req: CreateTtlRequest {
+                path: path.into(),
+                data: Some(Bytes::from_static(data)),
+                acl: tree::open_acl(),
+                flags: 0,
+                ttl: -1,
+            },
+        };
+        let set = |path: &str, data: &'static [u8]| {
+            WriteOp::SetData(SetDataRequest {
+                path: path.into(),
+                data: Some(Bytes::from_static(data)),
+                version: -1,
+            })
+        };
+        // /a holds 3 nodes (itself, b, c) under countHardLimit=3 and
+        // byteHardLimit=10 (3 bytes so far); /s only a soft count limit.
+        for w in [
+            create("/a", 0),
+            create("/a/b", 0),
+            create("/s", 0),
+            create("/zookeeper/quota/a", 0),
+            create("/zookeeper/quota/s", 0),
+            with(
+                "/zookeeper/quota/a/zookeeper_limits",
+                b"count=-1,bytes=-1;countHardLimit=3,byteHardLimit=10",
+            ),
+            with("/zookeeper/quota/a/zookeeper_stats", b"count=0,bytes=0"),
+            with("/zookeeper/quota/s/zookeeper_limits", b"count=1,bytes=-1"),
+            with("/zookeeper/quota/s/zookeeper_stats", b"count=0,bytes=0"),
+            create("/a/c", 0),
+        ] {
+            assert_eq!(go(&mut t, &enforcing, &w), 0, "{w:?}");
+        }
+        let quota = Code::QuotaExceeded.as_i32();
+        assert_eq!(go(&mut t, &enforcing, &create("/a/d", 0)), quota);
+        assert_eq!(go(&mut t, &enforcing, &create("/a/b/deep", 0)), quota);
+        // Bytes: 3 held; growing /a/b by 7 reaches 10, by 8 passes it.
+        assert_eq!(go(&mut t, &enforcing, &set("/a/b", b"12345678")), 0);
+        assert_eq!(go(&mut t, &enforcing, &set("/a/b", b"123456789")), quota);
+        // Shrinking is always fine; a failed write changed nothing.
+        assert_eq!(go(&mut t, &enforcing, &set("/a/b", b"")), 0);
+        assert!(t.get("/a/d").is_none());
+        // A multi whose second create passes the limit fails whole: its
+        // ops count against the quota in order (ZooKeeper checks each
+        // against the tree before the multi, and would let both in).
+        let del = WriteOp::Delete(DeleteRequest {
+            path: "/a/c".into(),
+            version: -1,
+        });
+        assert_eq!(go(&mut t, &enforcing, &del), 0);
+        let m = WriteOp::Multi(vec![create("/a/e", 0), create("/a/f", 0)]);
+        assert_eq!(go(&mut t, &enforcing, &m), quota);
+        assert!(t.get("/a/e").is_none());
+        assert_eq!(go(&mut t, &enforcing, &create("/a/e", 0)), 0);
+        // Soft limits and paths without a quota never fail.
+        assert_eq!(go(&mut t, &enforcing, &create("/s/x", 0)), 0);
+        assert_eq!(go(&mut t, &enforcing, &create("/s/y", 0)), 0);
+        assert_eq!(go(&mut t, &enforcing, &create("/free", 0)), 0);
+        // Without zookeeper.enforceQuota nothing is enforced.
+        assert_eq!(go(&mut t, &ctx(&p), &create("/a/d", 0)), 0);
     }
 
     #[test]
@@ -566,7 +694,7 @@ mod model_tests {
         #[test]
         fn tree_matches_a_simple_model(ops in proptest::collection::vec(op(), 1..60)) {
             let policy = AclPolicy::default();
-            let ctx = PrepCtx { policy: &policy, extended_types: false, session: 7, auth: &[] };
+            let ctx = PrepCtx { policy: &policy, extended_types: false, session: 7, auth: &[], enforce_quota: false };
             let mut t = Tree::new();
             let mut model: BTreeMap<String, M> = BTreeMap::new();
             let mut seq_next: BTreeMap<String, i32> = BTreeMap::new();

@@ -1013,7 +1013,7 @@ fn stats_update(data: Option<&[u8]>, count: i64, bytes: i64, set: bool) -> Bytes
     let mut c = 0i64;
     let mut b = 0i64;
     let mut rest: Vec<String> = Vec::new();
-    for kv in text.split(',').filter(|x| !x.is_empty()) {
+    for kv in text.split([',', ';']).filter(|x| !x.is_empty()) {
         match kv.split_once('=') {
             Some(("count", v)) => c = v.trim().parse().unwrap_or(0),
             Some(("bytes", v)) => b = v.trim().parse().unwrap_or(0),
@@ -1032,6 +1032,79 @@ fn stats_update(data: Option<&[u8]>, count: i64, bytes: i64, set: bool) -> Bytes
         out.push_str(&r);
     }
     Bytes::from(out)
+}
+
+/// One value of a `StatsTrack` text (`count=N,bytes=M,countHardLimit=..`,
+/// pairs split at `,` or `;`, a pair's value the text between its first
+/// and second `=`, as Java's `split("=")` gives it: ZooKeeper 3.8 writes
+/// `bytes=-1=;...`): -1 when absent or not a number.
+fn stats_value(data: Option<&[u8]>, key: &str) -> i64 {
+    let text = String::from_utf8_lossy(data.unwrap_or_default());
+    text.split([',', ';'])
+        .filter_map(|kv| {
+            let mut parts = kv.split('=');
+            Some((parts.next()?, parts.next()?))
+        })
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(-1)
+}
+
+/// What a write's quota check found (`ZooKeeperServer.checkQuota`,
+/// with `zookeeper.enforceQuota`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaCheck {
+    Within,
+    /// Over a soft limit (`count`, `bytes`): logged, the write goes on.
+    Soft(String),
+    /// Over a hard limit (`countHardLimit`, `byteHardLimit`): the write
+    /// fails with QuotaExceeded. The quota's path and the log line.
+    Hard {
+        prefix: String,
+        msg: String,
+    },
+}
+
+impl Tree {
+    /// Checks a write that adds `count_diff` nodes and `bytes_diff` bytes
+    /// under `path` against the deepest quota above it, as ZooKeeper 3.8
+    /// does: a hard limit wins over a soft one of the same kind.
+    pub fn check_quota(&self, path: &str, bytes_diff: i64, count_diff: i64) -> QuotaCheck {
+        let Some(prefix) = self.quota_prefix(path) else {
+            return QuotaCheck::Within;
+        };
+        let Some(limits) = self.get(&format!("{QUOTA}{prefix}/{LIMIT_NODE}")) else {
+            return QuotaCheck::Within;
+        };
+        let lim = |k: &str| stats_value(limits.data(), k);
+        let kinds = [
+            (count_diff, "count", "countHardLimit", "CountLimit"),
+            (bytes_diff, "bytes", "byteHardLimit", "ByteLimit"),
+        ];
+        let Some(stats) = self.get(&format!("{QUOTA}{prefix}/{STAT_NODE}")) else {
+            return QuotaCheck::Within;
+        };
+        let mut soft = None;
+        for (diff, key, hard_key, name) in kinds {
+            if diff == 0 || (lim(key) <= -1 && lim(hard_key) <= -1) {
+                continue;
+            }
+            let now = stats_value(stats.data(), key) + diff;
+            let hard = lim(hard_key) > -1;
+            let limit = if hard { lim(hard_key) } else { lim(key) };
+            if now > limit {
+                let msg = format!(
+                    "Quota exceeded: {prefix} [current {key}={now}, {}{name}={limit}]",
+                    if hard { "hard" } else { "soft" }
+                );
+                if hard {
+                    return QuotaCheck::Hard { prefix, msg };
+                }
+                soft = Some(msg);
+            }
+        }
+        soft.map_or(QuotaCheck::Within, QuotaCheck::Soft)
+    }
 }
 
 impl Tree {
@@ -1144,6 +1217,20 @@ impl ZxidDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_values_read_as_zookeepers_stats_track() {
+        let v = |d: &str, k| stats_value(Some(d.as_bytes()), k);
+        let limits = "count=-1,bytes=10=;byteHardLimit=20;countHardLimit=3";
+        assert_eq!(v(limits, "bytes"), 10);
+        assert_eq!(v(limits, "byteHardLimit"), 20);
+        assert_eq!(v(limits, "countHardLimit"), 3);
+        assert_eq!(v(limits, "count"), -1);
+        assert_eq!(v("count=,bytes=x", "count"), -1);
+        assert_eq!(v("count=,bytes=x", "bytes"), -1);
+        assert_eq!(v("garbage", "count"), -1);
+        assert_eq!(stats_value(None, "count"), -1);
+    }
     use crate::protocol::jute::{op, CreateTxn, DeleteTxn, TxnHeader};
 
     fn txn(zxid: i64, op: i32, body: TxnBody) -> Txn {

@@ -34,6 +34,8 @@ pub struct SeqSettings {
     pub max_cnxns: u32,
     pub policy: AclPolicy,
     pub extended_types: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits fail writes.
+    pub enforce_quota: bool,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
     pub server_id: i64,
@@ -506,6 +508,7 @@ impl Sequencer {
                 let ctx = PrepCtx {
                     policy: &self.s.policy,
                     extended_types: self.s.extended_types,
+                    enforce_quota: self.s.enforce_quota,
                     session,
                     auth: self.auths.get(&from).map_or(&[], Vec::as_slice),
                 };
@@ -1145,6 +1148,7 @@ impl Sequencer {
                     let ctx = PrepCtx {
                         policy: &self.s.policy,
                         extended_types: self.s.extended_types,
+                        enforce_quota: self.s.enforce_quota,
                         session,
                         auth: &auth,
                     };
@@ -1218,6 +1222,7 @@ mod four_lw_tests {
             max_cnxns: 0,
             policy: AclPolicy::default(),
             extended_types: false,
+            enforce_quota: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             server_id: 0,

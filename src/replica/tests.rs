@@ -20,6 +20,7 @@ fn settings(server_id: i64) -> SeqSettings {
         max_cnxns: 0,
         policy: AclPolicy::default(),
         extended_types: false,
+        enforce_quota: false,
         container_check_interval_ms: 60_000,
         container_max_per_minute: 10_000,
         server_id,

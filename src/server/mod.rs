@@ -52,6 +52,8 @@ pub struct Settings {
     /// `zookeeper.enableEagerACLCheck`.
     pub eager_acl_check: bool,
     pub extended_types: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits fail writes.
+    pub enforce_quota: bool,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
     /// Four-letter words allowed (`*` allows all).
@@ -270,6 +272,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         max_cnxns: settings.max_cnxns,
         policy: settings.policy.clone(),
         extended_types: settings.extended_types,
+        enforce_quota: settings.enforce_quota,
         container_check_interval_ms: settings.container_check_interval_ms,
         container_max_per_minute: settings.container_max_per_minute,
         // Standalone ZooKeeper makes session ids with tracker id 1; a
