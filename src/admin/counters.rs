@@ -6,7 +6,8 @@
 //! - the log core: [`LOG`] (`batch`, `fsync`, `snapshot`);
 //! - the sequencer: [`SEQ_QUEUE`] (messages drained in its last wake-up);
 //! - the stall monitor keeps its own count ([`crate::ops::stall::STALLS`]);
-//!   [`values`] reads it from there.
+//!   [`values`] reads it from there, and prep its count of writes refused
+//!   over a hard quota.
 //!
 //! Per-shard counters are not here: they live in each shard and are
 //! gathered by message (see `crate::protocol::fourlw`), as the 4lw words read them.
@@ -136,11 +137,13 @@ pub static LOG: LogCounters = LogCounters::new();
 pub static SEQ_QUEUE: AtomicU64 = AtomicU64::new(0);
 
 /// Everything here at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Values {
     pub log: LogValues,
     pub seq_queue: u64,
     pub stalls: u64,
+    /// Writes refused over a hard quota, by namespace (kept by prep).
+    pub quota_exceeded: Vec<(String, u64)>,
 }
 
 pub fn values() -> Values {
@@ -148,6 +151,7 @@ pub fn values() -> Values {
         log: LOG.get(),
         seq_queue: SEQ_QUEUE.load(Relaxed),
         stalls: crate::ops::stall::stall_count(),
+        quota_exceeded: crate::data::prep::quota_exceeded_counts(),
     }
 }
 

@@ -6,7 +6,8 @@
 //! (`znode_count`, `avg_latency`, `packets_received`, …, from the very
 //! list `mntr` prints, [`fourlw::mntr_values`]), and the log's
 //! `fsynctime` and `snapshottime` summaries (ms; `_count` and `_sum`, no
-//! quantiles). Then corral's own, all prefixed `corral_`: per shard
+//! quantiles), and the quota gauge and counter sets by namespace
+//! (`quota_*_per_namespace`). Then corral's own, all prefixed `corral_`: per shard
 //! connections, packets and read/write latency histograms; the log core's
 //! batches and fsync latency histogram; the sequencer's queue; the zxid
 //! counter left before it rolls over; stalls. Histogram buckets are
@@ -74,6 +75,57 @@ impl Out {
 }
 
 /// The whole `/metrics` page.
+/// ZooKeeper's quota gauge sets and its exceeded-error counter set, by
+/// namespace (label `key`, as its Prometheus provider names a set's key).
+fn quotas(o: &mut Out, f: &Facts, exceeded: &[(String, u64)]) {
+    let gauges = f.tree.quota_gauges();
+    type Get = fn(&crate::data::tree::QuotaGauges) -> i64;
+    let sets: [(&str, &str, Get); 4] = [
+        (
+            "quota_count_limit_per_namespace",
+            "Quota count limit per namespace",
+            |g| g.count_limit,
+        ),
+        (
+            "quota_bytes_limit_per_namespace",
+            "Quota bytes limit per namespace",
+            |g| g.bytes_limit,
+        ),
+        (
+            "quota_count_usage_per_namespace",
+            "Quota count usage per namespace",
+            |g| g.count_usage,
+        ),
+        (
+            "quota_bytes_usage_per_namespace",
+            "Quota bytes usage per namespace",
+            |g| g.bytes_usage,
+        ),
+    ];
+    for (name, help, get) in sets {
+        o.head(name, "gauge", help);
+        for (ns, g) in &gauges {
+            o.sample(name, &format!("key=\"{}\"", label(ns)), get(g) as f64);
+        }
+    }
+    let name = "quota_exceeded_error_per_namespace";
+    o.head(
+        name,
+        "counter",
+        "Writes refused over a hard quota, per namespace",
+    );
+    for (ns, n) in exceeded {
+        o.sample(name, &format!("key=\"{}\"", label(ns)), *n as f64);
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 pub fn render(f: &Facts, c: &Values) -> String {
     let mut o = Out(String::new());
     for (k, v) in fourlw::mntr_values(f) {
@@ -86,6 +138,7 @@ pub fn render(f: &Facts, c: &Values) -> String {
     }
     o.summary_ms("fsynctime", "fsynctime", &c.log.fsync);
     o.summary_ms("snapshottime", "snapshottime", &c.log.snapshot);
+    quotas(&mut o, f, &c.quota_exceeded);
 
     o.head(
         "corral_shard_connections",

@@ -83,11 +83,30 @@ fn check_quota(
         tree::QuotaCheck::Soft(msg) => msg,
         tree::QuotaCheck::Hard { msg, .. } => {
             rate_limited_warn(&msg);
+            count_quota_exceeded(path);
             return Err(Code::QuotaExceeded);
         }
     };
     rate_limited_warn(&msg);
     Ok(())
+}
+
+/// Writes refused over a hard quota, by top-level namespace (ZooKeeper's
+/// `quota_exceeded_error_per_namespace` counter set): process-wide, for
+/// `/metrics`; written on the sequencer, rarely.
+static QUOTA_EXCEEDED: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn count_quota_exceeded(path: &str) {
+    let ns = path.split('/').nth(1).unwrap_or_default().to_string();
+    let mut m = QUOTA_EXCEEDED.lock().unwrap_or_else(|p| p.into_inner());
+    *m.entry(ns).or_default() += 1;
+}
+
+/// The writes refused over a hard quota so far, by namespace.
+pub fn quota_exceeded_counts() -> Vec<(String, u64)> {
+    let m = QUOTA_EXCEEDED.lock().unwrap_or_else(|p| p.into_inner());
+    m.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
 fn rate_limited_warn(msg: &str) {

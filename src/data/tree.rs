@@ -1065,6 +1065,58 @@ pub enum QuotaCheck {
     },
 }
 
+/// The quota gauges ZooKeeper 3.8 exports per top-level namespace
+/// (`QuotaMetricsUtils`): limits (a hard limit over a soft one) summed
+/// over the `zookeeper_limits` leaves, usage over the `zookeeper_stats`
+/// leaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaGauges {
+    pub count_limit: i64,
+    pub bytes_limit: i64,
+    pub count_usage: i64,
+    pub bytes_usage: i64,
+}
+
+impl Tree {
+    /// [`QuotaGauges`] by namespace, from the leaves under
+    /// `/zookeeper/quota`. Walks only that subtree.
+    pub fn quota_gauges(&self) -> std::collections::BTreeMap<String, QuotaGauges> {
+        let mut out: std::collections::BTreeMap<String, QuotaGauges> = Default::default();
+        let mut stack = vec![QUOTA.to_string()];
+        while let Some(p) = stack.pop() {
+            let Some(n) = self.get(&p) else { continue };
+            let children: Vec<String> = self.child_paths(&p).map(|c| c.to_string()).collect();
+            if !children.is_empty() {
+                stack.extend(children);
+                continue;
+            }
+            let limits = p.ends_with(&format!("/{LIMIT_NODE}"));
+            let stats = p.ends_with(&format!("/{STAT_NODE}"));
+            let Some(ns) = p[QUOTA.len()..]
+                .split('/')
+                .nth(1)
+                .filter(|_| limits || stats)
+            else {
+                continue;
+            };
+            if n.data().is_none() {
+                continue;
+            }
+            let v = |k: &str| stats_value(n.data(), k);
+            let g = out.entry(ns.to_string()).or_default();
+            if limits {
+                let hard_or = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
+                g.count_limit += hard_or(v("countHardLimit"), v("count"));
+                g.bytes_limit += hard_or(v("byteHardLimit"), v("bytes"));
+            } else {
+                g.count_usage += v("count");
+                g.bytes_usage += v("bytes");
+            }
+        }
+        out
+    }
+}
+
 impl Tree {
     /// Checks a write that adds `count_diff` nodes and `bytes_diff` bytes
     /// under `path` against the deepest quota above it, as ZooKeeper 3.8

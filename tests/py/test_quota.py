@@ -114,3 +114,38 @@ def test_a_multi_counts_its_own_ops_against_the_quota(kazoo_factory):
         zk.create("/q/b")
     finally:
         srv.stop()
+
+
+def test_quota_metrics(kazoo_factory):
+    """ZooKeeper 3.8's quota metrics on /metrics (corral only: Debian's
+    ZooKeeper has no Prometheus provider): the limit and usage gauge sets
+    and the exceeded-error counter set, by namespace."""
+    import urllib.request
+
+    from zkserver import free_port
+    port = free_port()
+    srv = start_server("corral", {
+        "metricsProvider.className":
+            "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",
+        "metricsProvider.httpHost": "127.0.0.1",
+        "metricsProvider.httpPort": str(port),
+    }, jvm_flags={"zookeeper.enforceQuota": "true"})
+    try:
+        zk = kazoo_factory(srv)
+        zk.create("/q", b"ab")
+        zk.create("/r")
+        zkcli(srv, "setquota -N 2 /q", "setquota -b 100 /r")
+        zk.create("/q/a")
+        with pytest.raises(QuotaExceededError):
+            zk.create("/q/b")
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        samples = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+                   for l in body.splitlines() if l and not l.startswith("#")}
+        assert samples['quota_count_limit_per_namespace{key="q"}'] == 2
+        assert samples['quota_count_usage_per_namespace{key="q"}'] == 2
+        assert samples['quota_bytes_usage_per_namespace{key="q"}'] == 2
+        assert samples['quota_bytes_limit_per_namespace{key="r"}'] == 100
+        assert samples['quota_count_limit_per_namespace{key="r"}'] == -1
+        assert samples['quota_exceeded_error_per_namespace{key="q"}'] == 1
+    finally:
+        srv.stop()
