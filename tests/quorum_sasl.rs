@@ -218,13 +218,18 @@ fn zookeeper_follows_a_corral_leader_over_sasl() {
 /// `quorum.auth.kerberos.servicePrincipal`), learners log in as
 /// `learner/127.0.0.1` (the host of every `server.N` line), and the
 /// `OtherHostLearner` section as `learner/localhost`, a host no
-/// `server.N` line names.
+/// `server.N` line names. The `ServiceAtHost` section accepts as
+/// `zkquorum/127.0.0.1`. The client port accepts Kerberos too, as
+/// `zookeeper/localhost` from another keytab: the quorum's acceptor
+/// keytab is its own.
 fn krb_ensemble(kdc: &Kdc, kinds: &[Kind]) -> Ensemble {
     let e = Ensemble::new(kinds);
     let jaas = e.dir.path().join("jaas.conf");
-    let text = kdc.jaas_section("QuorumServer", "zkquorum/localhost")
+    let text = kdc.jaas_section("Server", "zookeeper/localhost")
+        + &kdc.jaas_section("QuorumServer", "zkquorum/localhost")
         + &kdc.jaas_section("QuorumLearner", "learner/127.0.0.1")
-        + &kdc.jaas_section("OtherHostLearner", "learner/localhost");
+        + &kdc.jaas_section("OtherHostLearner", "learner/localhost")
+        + &kdc.jaas_section("ServiceAtHost", "zkquorum/127.0.0.1");
     std::fs::write(&jaas, text).unwrap();
     e.jvm(&format!(
         "-Djava.security.auth.login.config={}",
@@ -258,12 +263,14 @@ fn a_kerberos_quorum_elects_and_replicates() {
     for i in 0..3 {
         let log = e.log_text(i);
         assert!(
-            log.contains("quorum SASL GSSAPI (Kerberos) acceptor ready")
-                && log.contains("quorum SASL GSSAPI (Kerberos) initiator ready"),
+            log.contains("quorum SASL GSSAPI (Kerberos) initiator ready")
+                // The client port's and the quorum's.
+                && log.matches("GSSAPI (Kerberos) acceptor ready").count() == 2,
             "member {} checked its keytabs at start:\n{log}",
             i + 1
         );
         assert!(!log.contains("SASL failed"), "{log}");
+        assert!(log.contains("authenticated to the peer with SASL"), "{log}");
     }
     let log = e.log_text(leader);
     assert!(
@@ -271,6 +278,28 @@ fn a_kerberos_quorum_elects_and_replicates() {
             .any(|l| l.contains("a peer authenticated with SASL") && l.contains(LEARNER)),
         "the leader authenticated its learners as {LEARNER}:\n{log}"
     );
+}
+
+/// `quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST`: each learner
+/// asks for the service at its peer's host from the `server.N` lines
+/// (`zkquorum/127.0.0.1` here).
+#[test]
+fn a_kerberos_service_principal_with_host_pattern_names_each_peer() {
+    let kdc = Kdc::start();
+    let mut e = krb_ensemble(&kdc, &[Kind::Corral, Kind::Corral, Kind::Corral])
+        .cfg("quorum.auth.kerberos.servicePrincipal", "zkquorum/_HOST")
+        .cfg("quorum.auth.server.saslLoginContext", "ServiceAtHost");
+    e.start_all();
+    e.wait_for(
+        Duration::from_secs(60),
+        "one leader and two followers",
+        |e| e.one_leader(&[0, 1, 2]).is_some(),
+    );
+    replicates(&e, &[0, 1, 2], "krbhost");
+    let leader = e.one_leader(&[0, 1, 2]).unwrap();
+    let log = e.log_text(leader);
+    assert!(log.contains("a peer authenticated with SASL"), "{log}");
+    assert!(!log.contains("SASL failed"), "{log}");
 }
 
 /// A learner whose principal names a host that no `server.N` line has

@@ -483,6 +483,27 @@ mod tests {
     }
 
     #[test]
+    fn the_security_layer_answer_is_the_jdk_clients() {
+        // The server offers no security layer with a 65536-byte buffer;
+        // the client takes it and names itself as the authorization id.
+        let offer = [NO_SECURITY_LAYER, 0x01, 0x00, 0x00];
+        let reply = layers_reply(&offer, "learner/h@EXAMPLE.COM").unwrap();
+        assert_eq!(&reply[..4], &[0x01, 0x01, 0x00, 0x00]);
+        assert_eq!(&reply[4..], b"learner/h@EXAMPLE.COM");
+        // What the server side reads back from it.
+        assert_eq!(
+            layers_answer(&reply),
+            Ok((0x01, Some("learner/h@EXAMPLE.COM".to_string())))
+        );
+        assert_eq!(layers_answer(&reply[..4]), Ok((0x01, None)));
+        assert!(layers_answer(&reply[..3]).is_err());
+        // An offer of integrity or privacy only, or of the wrong size.
+        assert!(layers_reply(&[0x06, 0x01, 0x00, 0x00], "a").is_err());
+        assert!(layers_reply(&[0x01, 0x01, 0x00], "a").is_err());
+        assert!(layers_reply(&[0x07, 0x01, 0x00, 0x00, 0x00], "a").is_err());
+    }
+
+    #[test]
     fn the_section_gives_the_users_and_refuses_other_modules() {
         let props = BTreeMap::new();
         let j = jaas::parse(

@@ -81,7 +81,10 @@ async fn read_packet(stream: &mut Stream, buf: &mut Vec<u8>, max: usize) -> io::
 }
 
 /// Runs `f` on the learner: on the blocking pool when its steps may
-/// block, else in place. The learner comes back with the result.
+/// block, else in place. The learner comes back with the result. (An
+/// exchange that times out during a blocking step leaves that step to
+/// finish on the pool; its learner is then never freed, a small leak per
+/// such timeout.)
 async fn run_step<T: Send + 'static>(
     mut l: Learner,
     f: impl FnOnce(&mut Learner) -> T + Send + 'static,
@@ -121,6 +124,7 @@ pub(crate) async fn learn(sasl: &Shared, stream: &mut Stream, host: &str) -> io:
         }
     })
     .await?;
+    tracing::info!(peer = %host, "authenticated to the peer with SASL");
     // What the peer sent after its last packet is the link's.
     stream.unread(buf);
     Ok(())
