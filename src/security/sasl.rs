@@ -340,8 +340,9 @@ fn layers_answer(m: &[u8]) -> Result<(u8, Option<String>), SaslError> {
 }
 
 /// The client's security-layer answer to `offer` (the unwrapped 4 bytes
-/// from the server): no security layer, the JDK's receive buffer (65536)
-/// and the authorization id, as the JDK's `GssKrb5Client` sends them.
+/// from the server): no security layer, so a receive buffer of 0 (RFC 4752
+/// §3.1), then the authorization id, as the JDK's `GssKrb5Client` sends
+/// them.
 fn layers_reply(offer: &[u8], authzid: &str) -> Result<Vec<u8>, SaslError> {
     if offer.len() != 4 {
         return Err(SaslError::Gssapi(
@@ -353,8 +354,7 @@ fn layers_reply(offer: &[u8], authzid: &str) -> Result<Vec<u8>, SaslError> {
             "the server does not offer to go without a security layer",
         ));
     }
-    let mut m = vec![NO_SECURITY_LAYER];
-    m.extend_from_slice(&MAX_BUF);
+    let mut m = vec![NO_SECURITY_LAYER, 0, 0, 0];
     m.extend_from_slice(authzid.as_bytes());
     Ok(m)
 }
@@ -374,8 +374,10 @@ enum ClientStage {
 /// runs it: it has an initial response (the context's first token); once
 /// the context is established it answers the server's wrapped offer with
 /// "no security layer" and, as the authorization id, its own principal
-/// (what the JDK's callers in ZooKeeper pass). Every step may block on the
-/// KDC (the first does): run them on a blocking pool.
+/// (what the JDK's callers in ZooKeeper pass). Unlike the JDK with no
+/// security layer, it asks for mutual authentication (one more round:
+/// the server's reply token, answered with an empty one). Every step may
+/// block on the KDC (the first does): run them on a blocking pool.
 #[derive(Debug)]
 pub struct GssapiClient {
     initiator: Initiator,
@@ -411,6 +413,8 @@ impl GssapiClient {
     pub fn step(&mut self, token: &[u8]) -> Result<Vec<u8>, SaslError> {
         match self.stage {
             ClientStage::Context => self.context(token),
+            // The JDK answers an empty token with an empty one.
+            ClientStage::Layers if token.is_empty() => Ok(Vec::new()),
             ClientStage::Layers => {
                 let offer = self.initiator.unwrap(token)?;
                 let me = self.initiator.source()?;
@@ -485,10 +489,11 @@ mod tests {
     #[test]
     fn the_security_layer_answer_is_the_jdk_clients() {
         // The server offers no security layer with a 65536-byte buffer;
-        // the client takes it and names itself as the authorization id.
+        // the client takes it (so its own buffer is 0) and names itself
+        // as the authorization id.
         let offer = [NO_SECURITY_LAYER, 0x01, 0x00, 0x00];
         let reply = layers_reply(&offer, "learner/h@EXAMPLE.COM").unwrap();
-        assert_eq!(&reply[..4], &[0x01, 0x01, 0x00, 0x00]);
+        assert_eq!(&reply[..4], &[0x01, 0x00, 0x00, 0x00]);
         assert_eq!(&reply[4..], b"learner/h@EXAMPLE.COM");
         // What the server side reads back from it.
         assert_eq!(
