@@ -563,23 +563,54 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
     }
 }
 
-/// A JAAS `Krb5LoginModule` section: points the GSS-API library at the
+/// JAAS `Krb5LoginModule` sections: points the GSS-API library at the
 /// Kerberos configuration (`-Djava.security.krb5.conf`, as `KRB5_CONFIG`)
-/// and the keytab, and checks that the keytab holds the principal, so that
-/// a bad one stops the start. Runs before any other thread exists.
+/// and checks every keytab, so that a bad one stops the start: the client
+/// port's acceptor (the process-wide acceptor keytab), and between
+/// servers the `QuorumServer` acceptor (a keytab of its own, so it may
+/// differ from the client port's) and the `QuorumLearner` initiator (which
+/// asks the KDC for a ticket, as the JDK's login does at start). Runs
+/// before any other thread exists.
 fn kerberos_acceptor(c: &Config) -> Result<(), String> {
+    use corral::security::quorum_auth::{LearnerLogin, ServerLogin};
     use corral::security::sasl::Mechanism;
-    let Some(Mechanism::Kerberos { keytab, principal }) =
-        c.sasl.server.as_ref().map(|s| &s.mechanism)
-    else {
-        return Ok(());
+    let client = match c.sasl.server.as_ref().map(|s| &s.mechanism) {
+        Some(Mechanism::Kerberos { keytab, principal }) => Some((keytab, principal)),
+        _ => None,
     };
+    let q = c.quorum_sasl.as_ref();
+    let quorum_server = match q.map(|q| &q.server) {
+        Some(ServerLogin::Kerberos(k)) => Some(k),
+        _ => None,
+    };
+    let quorum_learner = match q.and_then(|q| q.learner.as_ref()) {
+        Some(LearnerLogin::Kerberos(k)) => Some(k),
+        _ => None,
+    };
+    if client.is_none() && quorum_server.is_none() && quorum_learner.is_none() {
+        return Ok(());
+    }
     if let Some(conf) = c.property("java.security.krb5.conf") {
         std::env::set_var("KRB5_CONFIG", conf);
     }
-    corral::security::gssapi::set_up_acceptor(keytab, principal)
-        .map_err(|e| format!("java.security.auth.login.config: Kerberos (Krb5LoginModule): {e}"))?;
-    tracing::info!(principal = %principal, keytab = %keytab, "SASL GSSAPI (Kerberos) acceptor ready");
+    const JAAS: &str = "java.security.auth.login.config";
+    if let Some((keytab, principal)) = client {
+        corral::security::gssapi::set_up_acceptor(keytab, principal)
+            .map_err(|e| format!("{JAAS}: Kerberos (Krb5LoginModule): {e}"))?;
+        tracing::info!(principal = %principal, keytab = %keytab, "SASL GSSAPI (Kerberos) acceptor ready");
+    }
+    if let Some(k) = quorum_server {
+        corral::security::gssapi::check_acceptor_keytab(&k.keytab, &k.principal).map_err(|e| {
+            format!("{JAAS}: quorum SASL server section, Kerberos (Krb5LoginModule): {e}")
+        })?;
+        tracing::info!(principal = %k.principal, keytab = %k.keytab, "quorum SASL GSSAPI (Kerberos) acceptor ready");
+    }
+    if let Some(k) = quorum_learner {
+        corral::security::gssapi::check_initiator_keytab(&k.keytab, &k.principal).map_err(|e| {
+            format!("{JAAS}: quorum SASL learner section, Kerberos (Krb5LoginModule): {e}")
+        })?;
+        tracing::info!(principal = %k.principal, keytab = %k.keytab, "quorum SASL GSSAPI (Kerberos) initiator ready");
+    }
     Ok(())
 }
 

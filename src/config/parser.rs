@@ -31,6 +31,7 @@ pub(super) struct FileState {
     pub(super) sasl_enabled: Option<Location>,
     pub(super) sasl_learner_context: Option<String>,
     pub(super) sasl_server_context: Option<String>,
+    pub(super) sasl_service_principal: Option<String>,
     pub(super) sasl_server_required: Option<Location>,
     pub(super) sasl_learner_required: Option<Location>,
     pub(super) quorum_lines: Vec<RawEntry>,
@@ -278,9 +279,9 @@ impl Parser {
             }
             "quorum.auth.learner.saslLoginContext" => st.sasl_learner_context = Some(v.into()),
             "quorum.auth.server.saslLoginContext" => st.sasl_server_context = Some(v.into()),
-            // Names the Kerberos service of a learner's ticket: Kerberos
-            // between servers is refused with the JAAS section's name.
-            "quorum.auth.kerberos.servicePrincipal" => {}
+            "quorum.auth.kerberos.servicePrincipal" => {
+                st.sasl_service_principal = Some(v.into());
+            }
             "quorum.cnxn.threads.size" => {
                 decimal_in(v, INT_MIN, INT_MAX).map_err(bad)?;
             }

@@ -228,6 +228,22 @@ impl Parser {
             st.sasl_server_required.is_some(),
         )
         .map_err(|e| ConfigError::invalid(at, KEY, format!("{path}: {e}")))?;
+        let mut q = q;
+        if let Some(p) = &st.sasl_service_principal {
+            q.service_principal = p.clone();
+        }
+        // QuorumPeer.initialize: the hosts of the members at start, as
+        // written (each QuorumServer keeps the host of its last address).
+        q.authz_hosts = cfg
+            .servers
+            .iter()
+            .map(|s| {
+                s.extra_addresses
+                    .last()
+                    .map_or(&s.host, |a| &a.host)
+                    .clone()
+            })
+            .collect();
         cfg.quorum_sasl = Some(q);
         Ok(())
     }

@@ -910,7 +910,9 @@ fn quorum_sasl_is_read_from_zoo_cfg_and_the_jaas_file_as_zookeeper_reads_it() {
                         Mine { org.apache.zookeeper.server.auth.DigestLoginModule required \
                         username=\"other\" password=\"o\"; };\n\
                         Krb { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
-                        keyTab=\"/k\" principal=\"zkquorum/localhost\"; };\n";
+                        keyTab=\"/k\" principal=\"zkquorum/localhost\"; };\n\
+                        NoKeytab { com.sun.security.auth.module.Krb5LoginModule required \
+                        useTicketCache=true principal=\"learner/zk1\"; };\n";
     let jvm = flags(&[(crate::config::sasl::JAAS_FLAG, "/jaas.conf")]);
     let files = [("/jaas.conf", JAAS), ("/zk/myid", "1")];
     let on = "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
@@ -918,8 +920,22 @@ fn quorum_sasl_is_read_from_zoo_cfg_and_the_jaas_file_as_zookeeper_reads_it() {
     let l = with_files_flags(&format!("{ENSEMBLE}{on}"), &files, &jvm).unwrap();
     let q = l.config.quorum_sasl.as_ref().expect("quorum SASL on");
     assert!(q.learner_required && q.server_required);
-    assert_eq!(q.learner, Some(("peer".into(), "p".into())));
-    assert_eq!(q.users.len(), 2);
+    use crate::security::quorum_auth::{Keytab, LearnerLogin, ServerLogin};
+    assert_eq!(
+        q.learner,
+        Some(LearnerLogin::Digest {
+            username: "peer".into(),
+            password: "p".into()
+        })
+    );
+    assert!(matches!(&q.server, ServerLogin::Digest { users } if users.len() == 2));
+    // The hosts of the server.N lines are the authorized ones; the
+    // service principal is ZooKeeper's default.
+    assert_eq!(
+        q.authz_hosts.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["zk1", "zk2", "zk3"]
+    );
+    assert_eq!(q.service_principal, "zkquorum/localhost");
     // Another learner section, by quorum.auth.learner.saslLoginContext.
     let l = with_files_flags(
         &format!("{ENSEMBLE}{on}quorum.auth.learner.saslLoginContext=Mine\n"),
@@ -928,7 +944,30 @@ fn quorum_sasl_is_read_from_zoo_cfg_and_the_jaas_file_as_zookeeper_reads_it() {
     )
     .unwrap();
     let q = l.config.quorum_sasl.unwrap();
-    assert_eq!(q.learner.map(|(u, _)| u).as_deref(), Some("other"));
+    assert!(
+        matches!(&q.learner, Some(LearnerLogin::Digest { username, .. }) if username == "other"),
+        "{q:?}"
+    );
+    assert!(!format!("{q:?}").contains("\"o\""), "no passwords: {q:?}");
+    // Kerberos on both sides, with the service principal from zoo.cfg.
+    let l = with_files_flags(
+        &format!(
+            "{ENSEMBLE}{on}quorum.auth.learner.saslLoginContext=Krb\n\
+             quorum.auth.server.saslLoginContext=Krb\n\
+             quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST\n"
+        ),
+        &files,
+        &jvm,
+    )
+    .unwrap();
+    let q = l.config.quorum_sasl.unwrap();
+    let k = Keytab {
+        keytab: "/k".into(),
+        principal: "zkquorum/localhost".into(),
+    };
+    assert_eq!(q.learner, Some(LearnerLogin::Kerberos(k.clone())));
+    assert_eq!(q.server, ServerLogin::Kerberos(k));
+    assert_eq!(q.service_principal, "zkquorum/_HOST");
     // Enabled alone: on, requiring nothing.
     let l = with_files_flags(
         &format!("{ENSEMBLE}quorum.auth.enableSasl=true\n"),
@@ -947,9 +986,9 @@ fn quorum_sasl_is_read_from_zoo_cfg_and_the_jaas_file_as_zookeeper_reads_it() {
             "'Nope' could not be found",
         ),
         (
-            "quorum.auth.learner.saslLoginContext=Krb\n",
+            "quorum.auth.learner.saslLoginContext=NoKeytab\n",
             jvm.clone(),
-            "Kerberos between servers is not supported",
+            "'NoKeytab': com.sun.security.auth.module.Krb5LoginModule needs useKeyTab=true, keyTab and principal",
         ),
     ] {
         let e = with_files_flags(&format!("{ENSEMBLE}{on}{extra}"), &files, &jvm).unwrap_err();

@@ -13,15 +13,29 @@
 //!   `quorum.auth.serverRequireSasl=true`. A failed exchange is answered
 //!   with an ERROR packet, and ends the link only with
 //!   `serverRequireSasl`.
-//! - DIGEST-MD5 only (protocol `zookeeper-quorum`, server
+//! - A section with a `Krb5LoginModule` entry logs in with Kerberos
+//!   (GSSAPI), as a Kerberos principal in the JAAS subject makes
+//!   ZooKeeper's `SecurityUtils` choose GSSAPI; otherwise DIGEST-MD5.
+//! - DIGEST-MD5 (protocol `zookeeper-quorum`, server
 //!   `zk-quorum-sasl-md5`): the learner's `username`/`password`, the
-//!   server's `user_<name>` options. The server authorizes a peer whose
-//!   authorization id is its authentication id.
+//!   server's `user_<name>` options.
+//! - GSSAPI: the learner's `keyTab`/`principal` initiate to the host-based
+//!   service of `quorum.auth.kerberos.servicePrincipal` (default
+//!   `zkquorum/localhost`; a host part `_HOST` becomes the peer's host from
+//!   its `server.N` line); the server accepts with its own `keyTab` and
+//!   `principal`. Initiator steps talk to the KDC: [`Learner::blocking`]
+//!   tells the driver to run them off its executor.
+//! - Either way the server authorizes a peer whose authorization id is its
+//!   authentication id and, for a name `name/host@REALM`, whose host is
+//!   one of the `server.N` lines' (`SaslQuorumServerCallbackHandler`).
 
 use super::digest_md5::{ClientStep, DigestError, DigestMd5Client, DigestMd5Server, Step};
+use super::gssapi::{Acceptor, Initiator};
 use super::jaas::Jaas;
-use super::sasl::{DIGEST_LOGIN_MODULE, KRB5_LOGIN_MODULE};
-use std::collections::BTreeMap;
+use super::sasl::{
+    GssStep, GssapiClient, GssapiServer, SaslError, DIGEST_LOGIN_MODULE, KRB5_LOGIN_MODULE,
+};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// `QuorumAuth.QUORUM_AUTH_MAGIC_NUMBER`, Java's `-0xa0dbcafecafe1234L`
 /// (the negation of a negative hex literal).
@@ -35,6 +49,10 @@ pub const MAX_RETRIES: u32 = 5;
 /// The JAAS sections' default names.
 pub const LEARNER_SECTION: &str = "QuorumLearner";
 pub const SERVER_SECTION: &str = "QuorumServer";
+/// `QuorumAuth.QUORUM_KERBEROS_SERVICE_PRINCIPAL_DEFAULT_VALUE`.
+pub const DEFAULT_SERVICE_PRINCIPAL: &str = "zkquorum/localhost";
+/// `SecurityUtils.QUORUM_HOSTNAME_PATTERN`.
+pub const HOST_PATTERN: &str = "_HOST";
 
 /// A packet's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +105,12 @@ pub enum AuthError {
     Refused,
     #[error("protocol error: {0}")]
     Protocol(&'static str),
+    #[error(transparent)]
+    Gssapi(#[from] SaslError),
     #[error("{authcid} asked to act as {authzid}: not authorized")]
     NotAuthorized { authcid: String, authzid: String },
+    #[error("{authzid}: host {host} is not one of the server.N lines' hosts: not authorized")]
+    HostNotAuthorized { authzid: String, host: String },
     #[error("no answer after {MAX_RETRIES} challenges")]
     TooManyRounds,
 }
@@ -170,6 +192,44 @@ pub fn is_auth(b: &[u8]) -> Option<bool> {
     }
 }
 
+/// A `Krb5LoginModule` login: `useKeyTab=true` with `keyTab` and
+/// `principal` (corral reads no ticket cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keytab {
+    pub keytab: String,
+    pub principal: String,
+}
+
+/// How the connecting side logs in.
+#[derive(Clone, PartialEq, Eq)]
+pub enum LearnerLogin {
+    Digest { username: String, password: String },
+    Kerberos(Keytab),
+}
+
+impl std::fmt::Debug for LearnerLogin {
+    // No passwords in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LearnerLogin::Digest { username, .. } => f
+                .debug_struct("Digest")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            LearnerLogin::Kerberos(k) => f.debug_tuple("Kerberos").field(k).finish(),
+        }
+    }
+}
+
+/// How the accepting side checks peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerLogin {
+    /// The `user_<name>` options.
+    Digest {
+        users: BTreeMap<String, String>,
+    },
+    Kerberos(Keytab),
+}
+
 /// The set-up, from zoo.cfg and the JAAS file.
 #[derive(Clone, PartialEq, Eq)]
 pub struct QuorumSasl {
@@ -177,20 +237,36 @@ pub struct QuorumSasl {
     pub learner_required: bool,
     /// `quorum.auth.serverRequireSasl`: refuse a peer that does not.
     pub server_required: bool,
-    /// The learner section's `username` and `password`.
-    pub learner: Option<(String, String)>,
-    /// The server section's `user_<name>` options.
-    pub users: BTreeMap<String, String>,
+    /// The learner section's login (`None`: DIGEST-MD5 without a
+    /// username and password, allowed while the learner need not
+    /// authenticate).
+    pub learner: Option<LearnerLogin>,
+    /// The server section's login.
+    pub server: ServerLogin,
+    /// `quorum.auth.kerberos.servicePrincipal`: whom a Kerberos learner
+    /// asks for.
+    pub service_principal: String,
+    /// The hosts of the `server.N` lines, as written: a Kerberos name
+    /// `name/host@REALM` must have one of them (`authzHosts`).
+    pub authz_hosts: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for QuorumSasl {
     // No passwords in logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let server = match &self.server {
+            ServerLogin::Digest { users } => {
+                format!("digest {:?}", users.keys().collect::<Vec<_>>())
+            }
+            ServerLogin::Kerberos(k) => format!("kerberos {}", k.principal),
+        };
         f.debug_struct("QuorumSasl")
             .field("learner_required", &self.learner_required)
             .field("server_required", &self.server_required)
-            .field("learner", &self.learner.as_ref().map(|(u, _)| u))
-            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("learner", &self.learner)
+            .field("server", &server)
+            .field("service_principal", &self.service_principal)
+            .field("authz_hosts", &self.authz_hosts)
             .finish()
     }
 }
@@ -203,7 +279,7 @@ pub enum QuorumSaslError {
     )]
     NoSection(String),
     #[error(
-        "JAAS section '{0}' logs in with Kerberos: Kerberos between servers is not supported by corral yet (DIGEST-MD5 is)"
+        "JAAS section '{0}': {KRB5_LOGIN_MODULE} needs useKeyTab=true, keyTab and principal (corral reads no ticket cache)"
     )]
     Kerberos(String),
     #[error("JAAS section '{section}': unknown login module {class}")]
@@ -214,9 +290,57 @@ pub enum QuorumSaslError {
     NoLearnerCredentials(String),
 }
 
+/// A section's login: its Kerberos keytab and principal when it has a
+/// `Krb5LoginModule` entry, else the options of its DIGEST entries.
+enum Login {
+    Digest(BTreeMap<String, String>),
+    Kerberos(Keytab),
+}
+
+fn login(jaas: &Jaas, section: &str) -> Result<Login, QuorumSaslError> {
+    let entries = jaas
+        .section(section)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| QuorumSaslError::NoSection(section.to_string()))?;
+    let mut all = BTreeMap::new();
+    let mut kerberos = None;
+    for e in entries {
+        match e.class.as_str() {
+            DIGEST_LOGIN_MODULE => {}
+            KRB5_LOGIN_MODULE => {
+                let opt = |k: &str| e.options.get(k).map(String::as_str);
+                match (opt("useKeyTab"), opt("keyTab"), opt("principal")) {
+                    (Some(u), Some(k), Some(p))
+                        if u.eq_ignore_ascii_case("true") && !k.is_empty() && !p.is_empty() =>
+                    {
+                        kerberos.get_or_insert(Keytab {
+                            keytab: k.to_string(),
+                            principal: p.to_string(),
+                        });
+                    }
+                    _ => return Err(QuorumSaslError::Kerberos(section.into())),
+                }
+            }
+            other => {
+                return Err(QuorumSaslError::UnknownModule {
+                    section: section.into(),
+                    class: other.into(),
+                })
+            }
+        }
+        all.extend(e.options.clone());
+    }
+    Ok(match kerberos {
+        Some(k) => Login::Kerberos(k),
+        None => Login::Digest(all),
+    })
+}
+
 impl QuorumSasl {
     /// The set-up from the `learner` and `server` sections of `jaas`.
-    /// Both must be there, as ZooKeeper logs in with both at start.
+    /// Both must be there, as ZooKeeper logs in with both at start. The
+    /// service principal is the default and no host is authorized yet:
+    /// the caller sets both from zoo.cfg.
     pub fn from_jaas(
         jaas: &Jaas,
         learner: &str,
@@ -224,72 +348,139 @@ impl QuorumSasl {
         learner_required: bool,
         server_required: bool,
     ) -> Result<QuorumSasl, QuorumSaslError> {
-        let options = |section: &str| -> Result<BTreeMap<String, String>, QuorumSaslError> {
-            let entries = jaas
-                .section(section)
-                .filter(|e| !e.is_empty())
-                .ok_or_else(|| QuorumSaslError::NoSection(section.to_string()))?;
-            let mut all = BTreeMap::new();
-            for e in entries {
-                match e.class.as_str() {
-                    DIGEST_LOGIN_MODULE => {}
-                    KRB5_LOGIN_MODULE => return Err(QuorumSaslError::Kerberos(section.into())),
-                    other => {
-                        return Err(QuorumSaslError::UnknownModule {
-                            section: section.into(),
-                            class: other.into(),
-                        })
-                    }
+        let l = login(jaas, learner)?;
+        let s = login(jaas, server)?;
+        let learner_login = match l {
+            Login::Kerberos(k) => Some(LearnerLogin::Kerberos(k)),
+            Login::Digest(l) => match (l.get("username"), l.get("password")) {
+                (Some(u), Some(p)) => Some(LearnerLogin::Digest {
+                    username: u.clone(),
+                    password: p.clone(),
+                }),
+                _ if learner_required => {
+                    return Err(QuorumSaslError::NoLearnerCredentials(learner.into()))
                 }
-                all.extend(e.options.clone());
-            }
-            Ok(all)
+                _ => None,
+            },
         };
-        let l = options(learner)?;
-        let s = options(server)?;
-        let creds = match (l.get("username"), l.get("password")) {
-            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-            _ if learner_required => {
-                return Err(QuorumSaslError::NoLearnerCredentials(learner.into()))
-            }
-            _ => None,
+        let server_login = match s {
+            Login::Kerberos(k) => ServerLogin::Kerberos(k),
+            Login::Digest(s) => ServerLogin::Digest {
+                users: s
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix("user_")?.to_string(), v.clone())))
+                    .collect(),
+            },
         };
-        let users = s
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("user_")?.to_string(), v.clone())))
-            .collect();
         Ok(QuorumSasl {
             learner_required,
             server_required,
-            learner: creds,
-            users,
+            learner: learner_login,
+            server: server_login,
+            service_principal: DEFAULT_SERVICE_PRINCIPAL.to_string(),
+            authz_hosts: BTreeSet::new(),
         })
     }
 
-    /// A connecting side's exchange, when it authenticates at all.
-    pub fn learner(&self, cnonce: String) -> Option<Learner> {
-        let (user, pw) = self.learner.as_ref().filter(|_| self.learner_required)?;
-        Some(Learner(DigestMd5Client::new(
-            PROTOCOL,
-            SERVER_NAME,
-            user,
-            pw,
-            cnonce,
-        )))
+    /// A connecting side's exchange with the peer at `host` (as its
+    /// `server.N` line names it), when it authenticates at all.
+    pub fn learner(&self, cnonce: String, host: &str) -> Option<Learner> {
+        let login = self.learner.as_ref().filter(|_| self.learner_required)?;
+        Some(match login {
+            LearnerLogin::Digest { username, password } => Learner::Digest(DigestMd5Client::new(
+                PROTOCOL,
+                SERVER_NAME,
+                username,
+                password,
+                cnonce,
+            )),
+            LearnerLogin::Kerberos(k) => {
+                let target = host_based_service(&server_principal(&self.service_principal, host));
+                Learner::Gssapi(GssapiClient::new(Initiator::new(
+                    &k.keytab,
+                    &k.principal,
+                    &target,
+                )))
+            }
+        })
     }
 
     /// An accepting side's exchange.
     pub fn server(&self, nonce: String) -> Server {
-        Server {
-            digest: DigestMd5Server::new(PROTOCOL, SERVER_NAME, nonce),
-            tries: 0,
+        let mech = match &self.server {
+            ServerLogin::Digest { .. } => {
+                ServerMech::Digest(DigestMd5Server::new(PROTOCOL, SERVER_NAME, nonce))
+            }
+            ServerLogin::Kerberos(k) => ServerMech::Gssapi(GssapiServer::new(
+                Acceptor::with_keytab(&k.principal, &k.keytab),
+            )),
+        };
+        Server { mech, tries: 0 }
+    }
+
+    fn password(&self, user: &str) -> Option<String> {
+        match &self.server {
+            ServerLogin::Digest { users } => users.get(user).cloned(),
+            ServerLogin::Kerberos(_) => None,
         }
     }
 }
 
+/// `SecurityUtils.getServerPrincipal`: a principal `name/_HOST` (two
+/// parts split at `/`, the second exactly `_HOST`, so no realm) gets the
+/// peer's host, lower-cased; any other stays as it is.
+pub fn server_principal(config: &str, host: &str) -> String {
+    match config.split('/').collect::<Vec<_>>()[..] {
+        [name, HOST_PATTERN] => format!("{name}/{}", host.to_lowercase()),
+        _ => config.to_string(),
+    }
+}
+
+/// The GSS host-based service name (`service@host`) of a principal
+/// `service/host[@REALM]`, as the JDK's `GssKrb5Client` builds it from
+/// ZooKeeper's `KerberosName` service and host: the realm is not part of
+/// it (the library finds the host's). A principal without a host names
+/// the bare service.
+pub fn host_based_service(principal: &str) -> String {
+    let name = principal.split('@').next().unwrap_or(principal);
+    match name.split_once('/') {
+        Some((service, host)) => format!("{service}@{host}"),
+        None => name.to_string(),
+    }
+}
+
+/// `SaslQuorumServerCallbackHandler.handleAuthorizeCallback`: the ids must
+/// match and, when the name splits at `/` and `@` into three parts, the
+/// middle one (the host) must be one of `hosts`.
+pub fn authorize(authcid: &str, authzid: &str, hosts: &BTreeSet<String>) -> Result<(), AuthError> {
+    if authcid != authzid {
+        return Err(AuthError::NotAuthorized {
+            authcid: authcid.into(),
+            authzid: authzid.into(),
+        });
+    }
+    // Java's `split("[/@]")`: trailing empty parts dropped.
+    let mut parts: Vec<&str> = authzid.split(['/', '@']).collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
+    }
+    if let [_, host, _] = parts[..] {
+        if !hosts.contains(host) {
+            return Err(AuthError::HostNotAuthorized {
+                authzid: authzid.into(),
+                host: host.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The connecting side's exchange.
 #[derive(Debug)]
-pub struct Learner(DigestMd5Client);
+pub enum Learner {
+    Digest(DigestMd5Client),
+    Gssapi(GssapiClient),
+}
 
 /// What the connecting side does next.
 #[derive(Debug, PartialEq, Eq)]
@@ -299,36 +490,71 @@ pub enum LearnerStep {
 }
 
 impl Learner {
-    /// The first packet: DIGEST-MD5 has no initial response.
-    pub fn first(&self) -> Packet {
-        Packet::new(Status::InProgress, Vec::new())
+    /// Whether its steps may block (on the KDC): GSSAPI's do.
+    pub fn blocking(&self) -> bool {
+        matches!(self, Learner::Gssapi(_))
+    }
+
+    /// The first packet: DIGEST-MD5 has no initial response, GSSAPI has.
+    pub fn first(&mut self) -> Result<Packet, AuthError> {
+        let token = match self {
+            Learner::Digest(_) => Vec::new(),
+            Learner::Gssapi(g) => g.first()?,
+        };
+        Ok(Packet::new(Status::InProgress, token))
     }
 
     /// Takes the server's packet.
     pub fn on_packet(&mut self, p: Packet) -> Result<LearnerStep, AuthError> {
         let token = p.token.unwrap_or_default();
-        match p.status {
-            Status::Error => Err(AuthError::Refused),
-            Status::InProgress => match self.0.step(&token)? {
-                ClientStep::Respond(r) => Ok(LearnerStep::Send(Packet::new(Status::InProgress, r))),
-                ClientStep::Done => Err(AuthError::Protocol(
+        match self {
+            Learner::Digest(d) => match p.status {
+                Status::Error => Err(AuthError::Refused),
+                Status::InProgress => match d.step(&token)? {
+                    ClientStep::Respond(r) => {
+                        Ok(LearnerStep::Send(Packet::new(Status::InProgress, r)))
+                    }
+                    ClientStep::Done => Err(AuthError::Protocol(
+                        "the server went on after the exchange was complete",
+                    )),
+                },
+                Status::Success => match d.step(&token)? {
+                    ClientStep::Done => Ok(LearnerStep::Done),
+                    ClientStep::Respond(_) => Err(AuthError::Protocol(
+                        "attempting to send a response after completion",
+                    )),
+                },
+            },
+            // The JDK's client is complete once it has sent its
+            // security-layer answer: the server's next status decides.
+            Learner::Gssapi(g) => match (p.status, g.complete()) {
+                (Status::Error, _) => Err(AuthError::Refused),
+                (Status::Success, true) => Ok(LearnerStep::Done),
+                (Status::Success, false) => Err(AuthError::Protocol(
+                    "the server reported success before the exchange was complete",
+                )),
+                (Status::InProgress, true) => Err(AuthError::Protocol(
                     "the server went on after the exchange was complete",
                 )),
-            },
-            Status::Success => match self.0.step(&token)? {
-                ClientStep::Done => Ok(LearnerStep::Done),
-                ClientStep::Respond(_) => Err(AuthError::Protocol(
-                    "attempting to send a response after completion",
-                )),
+                (Status::InProgress, false) => Ok(LearnerStep::Send(Packet::new(
+                    Status::InProgress,
+                    g.step(&token)?,
+                ))),
             },
         }
     }
 }
 
+#[derive(Debug)]
+enum ServerMech {
+    Digest(DigestMd5Server),
+    Gssapi(GssapiServer),
+}
+
 /// The accepting side's exchange.
 #[derive(Debug)]
 pub struct Server {
-    digest: DigestMd5Server,
+    mech: ServerMech,
     tries: u32,
 }
 
@@ -352,30 +578,44 @@ impl Server {
             reply: Packet::new(Status::Error, Vec::new()),
             why,
         };
-        match self.digest.step(&token, &|u| cfg.users.get(u).cloned()) {
-            Err(e) => failed(e.into()),
-            Ok(Step::Challenge(c)) => {
+        // The challenge, or the last token (`None`: a null one, as the
+        // JDK's GSSAPI server ends) with the ids.
+        let step = match &mut self.mech {
+            ServerMech::Digest(d) => match d.step(&token, &|u| cfg.password(u)) {
+                Err(e) => return failed(e.into()),
+                Ok(Step::Challenge(c)) => Err(c),
+                Ok(Step::Done {
+                    token,
+                    authcid,
+                    authzid,
+                }) => Ok((Some(token), authcid, authzid)),
+            },
+            ServerMech::Gssapi(g) => match g.step(&token) {
+                Err(e) => return failed(e.into()),
+                Ok(GssStep::Send(c)) => Err(c),
+                Ok(GssStep::Done { authcid, authzid }) => Ok((None, authcid, authzid)),
+            },
+        };
+        match step {
+            Err(challenge) => {
                 self.tries += 1;
                 if self.tries > MAX_RETRIES {
                     return ServerStep::Failed {
-                        reply: Packet::new(Status::Error, c),
+                        reply: Packet::new(Status::Error, challenge),
                         why: AuthError::TooManyRounds,
                     };
                 }
-                ServerStep::Send(Packet::new(Status::InProgress, c))
+                ServerStep::Send(Packet::new(Status::InProgress, challenge))
             }
-            Ok(Step::Done {
-                token,
-                authcid,
-                authzid,
-            }) => {
-                // SaslQuorumServerCallbackHandler: the ids must match
-                // (a host check applies to Kerberos names only).
-                if authcid != authzid {
-                    return failed(AuthError::NotAuthorized { authcid, authzid });
+            Ok((token, authcid, authzid)) => {
+                if let Err(why) = authorize(&authcid, &authzid, &cfg.authz_hosts) {
+                    return failed(why);
                 }
                 ServerStep::Done {
-                    reply: Packet::new(Status::Success, token),
+                    reply: Packet {
+                        status: Status::Success,
+                        token,
+                    },
                     user: authcid,
                 }
             }
@@ -408,9 +648,10 @@ mod tests {
         learner: &QuorumSasl,
         server: &QuorumSasl,
     ) -> (Result<(), AuthError>, Option<String>) {
-        let mut l = learner.learner("cn".into()).unwrap();
+        let mut l = learner.learner("cn".into(), "h").unwrap();
+        assert!(!l.blocking());
         let mut s = server.server("n".into());
-        let mut wire = l.first().encode();
+        let mut wire = l.first().unwrap().encode();
         loop {
             let (p, used) = Packet::decode(&wire, 1 << 20).unwrap().unwrap();
             assert_eq!(used, wire.len());
@@ -511,21 +752,151 @@ mod tests {
         // No credentials: fine unless the learner must authenticate.
         let j = both(digest, digest);
         assert!(from(&j, false).is_ok());
-        assert!(from(&j, false).unwrap().learner("c".into()).is_none());
+        assert!(from(&j, false).unwrap().learner("c".into(), "h").is_none());
         assert_eq!(
             from(&j, true),
             Err(QuorumSaslError::NoLearnerCredentials(
                 "QuorumLearner".into()
             ))
         );
-        let krb = "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\" principal=\"zkquorum/localhost\"";
+        // Kerberos: a keytab and a principal, on either side; a learner
+        // that must authenticate initiates (its steps block).
+        let krb = |p: &str| {
+            format!("com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k/{p}\" principal=\"{p}/localhost@EXAMPLE.COM\"")
+        };
+        let q = from(&both(&krb("zkquorum"), &krb("learner")), true).unwrap();
+        let keytab = |p: &str| Keytab {
+            keytab: format!("/k/{p}"),
+            principal: format!("{p}/localhost@EXAMPLE.COM"),
+        };
+        assert_eq!(q.learner, Some(LearnerLogin::Kerberos(keytab("learner"))));
+        assert_eq!(q.server, ServerLogin::Kerberos(keytab("zkquorum")));
+        assert_eq!(q.service_principal, "zkquorum/localhost");
+        assert!(q.learner("c".into(), "h").unwrap().blocking());
+        // Kerberos wins over DIGEST in one section, as a principal in the
+        // JAAS subject makes ZooKeeper choose GSSAPI.
+        let mixed = both(
+            &format!("{digest} user_a=\"b\"; {}", krb("zkquorum")),
+            digest,
+        );
         assert_eq!(
-            from(&both(digest, krb), false),
-            Err(QuorumSaslError::Kerberos("QuorumLearner".into()))
+            from(&mixed, false).unwrap().server,
+            ServerLogin::Kerberos(keytab("zkquorum"))
+        );
+        // Without a keytab login: refused, naming the section.
+        for bad in [
+            "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\"",
+            "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true principal=\"p\"",
+            "com.sun.security.auth.module.Krb5LoginModule required useTicketCache=true keyTab=\"/k\" principal=\"p\"",
+            "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=false keyTab=\"/k\" principal=\"p\"",
+        ] {
+            assert_eq!(
+                from(&both(digest, bad), false),
+                Err(QuorumSaslError::Kerberos("QuorumLearner".into())),
+                "{bad}"
+            );
+            assert_eq!(
+                from(&both(bad, digest), false),
+                Err(QuorumSaslError::Kerberos("QuorumServer".into())),
+                "{bad}"
+            );
+        }
+        let e = QuorumSaslError::Kerberos("QuorumLearner".into()).to_string();
+        assert!(
+            e.contains("'QuorumLearner'") && e.contains("useKeyTab=true"),
+            "{e}"
         );
         assert!(matches!(
             from(&both("a.B required", digest), false),
             Err(QuorumSaslError::UnknownModule { .. })
+        ));
+    }
+
+    #[test]
+    fn the_host_pattern_becomes_the_peers_host_as_zookeeper_substitutes_it() {
+        assert_eq!(
+            server_principal("zkquorum/_HOST", "ZK1.Example.com"),
+            "zkquorum/zk1.example.com"
+        );
+        // Only a whole host part without a realm is the pattern.
+        for same in [
+            "zkquorum/localhost",
+            "zkquorum/_HOST@EXAMPLE.COM",
+            "zkquorum/_host",
+            "zkquorum",
+            "a/_HOST/b",
+        ] {
+            assert_eq!(server_principal(same, "h"), same);
+        }
+        assert_eq!(
+            host_based_service("zkquorum/localhost"),
+            "zkquorum@localhost"
+        );
+        assert_eq!(
+            host_based_service("zkquorum/h.example.com@EXAMPLE.COM"),
+            "zkquorum@h.example.com"
+        );
+        assert_eq!(host_based_service("zkquorum@EXAMPLE.COM"), "zkquorum");
+        // The learner asks for the service at the peer's host.
+        let mut c = cfg("s3cret");
+        c.learner = Some(LearnerLogin::Kerberos(Keytab {
+            keytab: "/k".into(),
+            principal: "learner/h1@EXAMPLE.COM".into(),
+        }));
+        c.service_principal = "zkquorum/_HOST".into();
+        let l = format!("{:?}", c.learner("c".into(), "Peer2").unwrap());
+        assert!(l.contains("zkquorum@peer2"), "{l}");
+    }
+
+    #[test]
+    fn only_a_peer_acting_as_itself_from_a_listed_host_is_authorized() {
+        let hosts: BTreeSet<String> = ["zk1.example.com", "127.0.0.1"].map(String::from).into();
+        let ok = |a: &str| authorize(a, a, &hosts);
+        assert_eq!(ok("learner/zk1.example.com@EXAMPLE.COM"), Ok(()));
+        assert_eq!(ok("learner/127.0.0.1@EXAMPLE.COM"), Ok(()));
+        // Not three parts: no host to check.
+        assert_eq!(ok("peer"), Ok(()));
+        assert_eq!(ok("learner@EXAMPLE.COM"), Ok(()));
+        assert_eq!(ok("learner/elsewhere"), Ok(()));
+        // Java's split drops trailing empty parts.
+        assert_eq!(ok("learner/elsewhere@"), Ok(()));
+        assert_eq!(
+            ok("learner/zk9.example.com@EXAMPLE.COM"),
+            Err(AuthError::HostNotAuthorized {
+                authzid: "learner/zk9.example.com@EXAMPLE.COM".into(),
+                host: "zk9.example.com".into()
+            })
+        );
+        // The host is compared as written.
+        assert!(ok("learner/ZK1.example.com@EXAMPLE.COM").is_err());
+        assert!(ok("a/zk9.example.com/c").is_err());
+        assert!(matches!(
+            authorize(
+                "learner/zk1.example.com@EXAMPLE.COM",
+                "other@EXAMPLE.COM",
+                &hosts
+            ),
+            Err(AuthError::NotAuthorized { .. })
+        ));
+    }
+
+    #[test]
+    fn a_gssapi_learner_follows_the_servers_statuses() {
+        let mut c = cfg("s3cret");
+        c.learner = Some(LearnerLogin::Kerberos(Keytab {
+            keytab: "/nonexistent".into(),
+            principal: "learner/h@EXAMPLE.COM".into(),
+        }));
+        let mut l = c.learner("c".into(), "h").unwrap();
+        // A refusal ends it before any GSS-API call; SUCCESS before the
+        // exchange is complete is a protocol error.
+        assert_eq!(
+            l.on_packet(Packet::new(Status::Error, Vec::new())),
+            Err(AuthError::Refused)
+        );
+        assert!(matches!(
+            l.on_packet(Packet::new(Status::Success, Vec::new())),
+            Err(AuthError::Protocol(_))
         ));
     }
 

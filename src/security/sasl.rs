@@ -11,7 +11,7 @@
 //! pure; GSSAPI ones call the system's GSS-API library (`gssapi`).
 
 use super::digest_md5::{DigestError, DigestMd5Server, Step};
-use super::gssapi::{Accepted, Acceptor, GssError};
+use super::gssapi::{Accepted, Acceptor, GssError, Initiated, Initiator};
 use super::jaas::Jaas;
 use crate::data::acl::KerberosName;
 use std::collections::BTreeMap;
@@ -163,10 +163,9 @@ impl ServerSasl {
     pub fn session(&self, nonce: String) -> Session {
         Session(match &self.mechanism {
             Mechanism::Digest { .. } => Mech::Digest(DigestMd5Server::zookeeper(nonce)),
-            Mechanism::Kerberos { principal, .. } => Mech::Gssapi {
-                acceptor: Acceptor::new(principal),
-                stage: GssStage::Context,
-            },
+            Mechanism::Kerberos { principal, .. } => {
+                Mech::Gssapi(GssapiServer::new(Acceptor::new(principal)))
+            }
         })
     }
 }
@@ -214,7 +213,7 @@ enum GssStage {
 #[derive(Debug)]
 enum Mech {
     Digest(DigestMd5Server),
-    Gssapi { acceptor: Acceptor, stage: GssStage },
+    Gssapi(GssapiServer),
 }
 
 /// One connection's exchange.
@@ -238,9 +237,9 @@ impl Session {
                     authzid,
                 } => (authcid, authzid, Some(token)),
             },
-            Mech::Gssapi { acceptor, stage } => match gss_step(acceptor, stage, token)? {
+            Mech::Gssapi(g) => match g.step(token)? {
                 GssStep::Send(t) => return Ok(Outcome::Continue(t)),
-                GssStep::Done { peer, authzid } => (peer, authzid, None),
+                GssStep::Done { authcid, authzid } => (authcid, authzid, None),
             },
         };
         let id = server
@@ -251,62 +250,186 @@ impl Session {
     }
 }
 
-enum GssStep {
+/// What a GSSAPI server step gives.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GssStep {
+    /// Send this token; the client answers.
     Send(Vec<u8>),
-    Done { peer: String, authzid: String },
+    /// Complete (nothing more to send): the client proved `authcid` (its
+    /// principal, with the realm) and asks to act as `authzid`.
+    Done { authcid: String, authzid: String },
 }
 
-/// One GSSAPI step, as the JDK's `GssKrb5Server.evaluateResponse` takes it.
-fn gss_step(a: &mut Acceptor, stage: &mut GssStage, token: &[u8]) -> Result<GssStep, SaslError> {
-    let offer = |a: &mut Acceptor| {
-        let mut m = vec![NO_SECURITY_LAYER];
-        m.extend_from_slice(&MAX_BUF);
-        a.wrap(&m)
-    };
-    match std::mem::replace(stage, GssStage::Finished) {
-        GssStage::Context => match a.step(token)? {
-            Accepted::Continue(t) => {
-                *stage = GssStage::Context;
-                Ok(GssStep::Send(t))
-            }
-            Accepted::Done { token, peer } if token.is_empty() => {
+/// The server side of a GSSAPI exchange, as the JDK's `GssKrb5Server`
+/// runs it (quality of protection `auth` only).
+#[derive(Debug)]
+pub struct GssapiServer {
+    acceptor: Acceptor,
+    stage: GssStage,
+}
+
+impl GssapiServer {
+    pub fn new(acceptor: Acceptor) -> GssapiServer {
+        GssapiServer {
+            acceptor,
+            stage: GssStage::Context,
+        }
+    }
+
+    /// One step, as `GssKrb5Server.evaluateResponse` takes it.
+    pub fn step(&mut self, token: &[u8]) -> Result<GssStep, SaslError> {
+        let a = &mut self.acceptor;
+        let offer = |a: &mut Acceptor| {
+            let mut m = vec![NO_SECURITY_LAYER];
+            m.extend_from_slice(&MAX_BUF);
+            a.wrap(&m)
+        };
+        match std::mem::replace(&mut self.stage, GssStage::Finished) {
+            GssStage::Context => match a.step(token)? {
+                Accepted::Continue(t) => {
+                    self.stage = GssStage::Context;
+                    Ok(GssStep::Send(t))
+                }
+                Accepted::Done { token, peer } if token.is_empty() => {
+                    let t = offer(a)?;
+                    self.stage = GssStage::Layers { peer };
+                    Ok(GssStep::Send(t))
+                }
+                Accepted::Done { token, peer } => {
+                    self.stage = GssStage::Established { peer };
+                    Ok(GssStep::Send(token))
+                }
+            },
+            GssStage::Established { peer } => {
+                if !token.is_empty() {
+                    return Err(SaslError::Gssapi(
+                        "final handshake step should return empty",
+                    ));
+                }
                 let t = offer(a)?;
-                *stage = GssStage::Layers { peer };
+                self.stage = GssStage::Layers { peer };
                 Ok(GssStep::Send(t))
             }
-            Accepted::Done { token, peer } => {
-                *stage = GssStage::Established { peer };
-                Ok(GssStep::Send(token))
+            GssStage::Layers { peer } => {
+                let m = a.unwrap(token)?;
+                let (layers, authzid) = layers_answer(&m)?;
+                if layers & NO_SECURITY_LAYER == 0 {
+                    return Err(SaslError::Gssapi(
+                        "the client selected an unsupported protection",
+                    ));
+                }
+                let authzid = authzid.unwrap_or_else(|| peer.clone());
+                Ok(GssStep::Done {
+                    authcid: peer,
+                    authzid,
+                })
             }
-        },
-        GssStage::Established { peer } => {
-            if !token.is_empty() {
-                return Err(SaslError::Gssapi(
-                    "final handshake step should return empty",
-                ));
-            }
-            let t = offer(a)?;
-            *stage = GssStage::Layers { peer };
-            Ok(GssStep::Send(t))
+            GssStage::Finished => Err(SaslError::Gssapi("authentication already completed")),
         }
-        GssStage::Layers { peer } => {
-            let m = a.unwrap(token)?;
-            if m.len() < 4 {
-                return Err(SaslError::Gssapi("the security-layer answer is too short"));
-            }
-            if m[0] & NO_SECURITY_LAYER == 0 {
-                return Err(SaslError::Gssapi(
-                    "the client selected an unsupported protection",
-                ));
-            }
-            let authzid = if m.len() > 4 {
-                String::from_utf8_lossy(&m[4..]).into_owned()
-            } else {
-                peer.clone()
-            };
-            Ok(GssStep::Done { peer, authzid })
+    }
+}
+
+/// The client's security-layer answer (RFC 4752 §3.1): its layer, and the
+/// authorization id that follows the 4-byte head, if any.
+fn layers_answer(m: &[u8]) -> Result<(u8, Option<String>), SaslError> {
+    if m.len() < 4 {
+        return Err(SaslError::Gssapi("the security-layer answer is too short"));
+    }
+    let authzid = (m.len() > 4).then(|| String::from_utf8_lossy(&m[4..]).into_owned());
+    Ok((m[0], authzid))
+}
+
+/// The client's security-layer answer to `offer` (the unwrapped 4 bytes
+/// from the server): no security layer, so a receive buffer of 0 (RFC 4752
+/// §3.1), then the authorization id, as the JDK's `GssKrb5Client` sends
+/// them.
+fn layers_reply(offer: &[u8], authzid: &str) -> Result<Vec<u8>, SaslError> {
+    if offer.len() != 4 {
+        return Err(SaslError::Gssapi(
+            "the server's security-layer offer is not 4 bytes",
+        ));
+    }
+    if offer[0] & NO_SECURITY_LAYER == 0 {
+        return Err(SaslError::Gssapi(
+            "the server does not offer to go without a security layer",
+        ));
+    }
+    let mut m = vec![NO_SECURITY_LAYER, 0, 0, 0];
+    m.extend_from_slice(authzid.as_bytes());
+    Ok(m)
+}
+
+/// Where a GSSAPI client is (the JDK's `GssKrb5Client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientStage {
+    /// Establishing the security context.
+    Context,
+    /// Established: the next token is the server's security-layer offer.
+    Layers,
+    /// The answer sent: complete.
+    Complete,
+}
+
+/// The client side of a GSSAPI exchange, as the JDK's `GssKrb5Client`
+/// runs it: it has an initial response (the context's first token); once
+/// the context is established it answers the server's wrapped offer with
+/// "no security layer" and, as the authorization id, its own principal
+/// (what the JDK's callers in ZooKeeper pass). Unlike the JDK with no
+/// security layer, it asks for mutual authentication (one more round:
+/// the server's reply token, answered with an empty one). Every step may
+/// block on the KDC (the first does): run them on a blocking pool.
+#[derive(Debug)]
+pub struct GssapiClient {
+    initiator: Initiator,
+    stage: ClientStage,
+}
+
+impl GssapiClient {
+    pub fn new(initiator: Initiator) -> GssapiClient {
+        GssapiClient {
+            initiator,
+            stage: ClientStage::Context,
         }
-        GssStage::Finished => Err(SaslError::Gssapi("authentication already completed")),
+    }
+
+    /// The initial response.
+    pub fn first(&mut self) -> Result<Vec<u8>, SaslError> {
+        self.context(&[])
+    }
+
+    fn context(&mut self, token: &[u8]) -> Result<Vec<u8>, SaslError> {
+        match self.initiator.step(token)? {
+            Initiated::Continue(t) => Ok(t),
+            Initiated::Done(t) => {
+                self.stage = ClientStage::Layers;
+                // The JDK sends an empty token when the context has
+                // nothing more to say.
+                Ok(t)
+            }
+        }
+    }
+
+    /// Answers a server token (`evaluateChallenge`).
+    pub fn step(&mut self, token: &[u8]) -> Result<Vec<u8>, SaslError> {
+        match self.stage {
+            ClientStage::Context => self.context(token),
+            // The JDK answers an empty token with an empty one.
+            ClientStage::Layers if token.is_empty() => Ok(Vec::new()),
+            ClientStage::Layers => {
+                let offer = self.initiator.unwrap(token)?;
+                let me = self.initiator.source()?;
+                let reply = layers_reply(&offer, &me)?;
+                let wrapped = self.initiator.wrap(&reply)?;
+                self.stage = ClientStage::Complete;
+                Ok(wrapped)
+            }
+            ClientStage::Complete => Err(SaslError::Gssapi("authentication already completed")),
+        }
+    }
+
+    /// Whether the exchange is complete (`isComplete`).
+    pub fn complete(&self) -> bool {
+        self.stage == ClientStage::Complete
     }
 }
 
@@ -361,6 +484,28 @@ mod tests {
         assert_eq!(id(&n(true, true), "a/b").as_deref(), Some("a/b"));
         assert_eq!(id(&n(false, false), "a@b@c"), None);
         assert_eq!(KerberosName::parse("a/b/c@R"), None);
+    }
+
+    #[test]
+    fn the_security_layer_answer_is_the_jdk_clients() {
+        // The server offers no security layer with a 65536-byte buffer;
+        // the client takes it (so its own buffer is 0) and names itself
+        // as the authorization id.
+        let offer = [NO_SECURITY_LAYER, 0x01, 0x00, 0x00];
+        let reply = layers_reply(&offer, "learner/h@EXAMPLE.COM").unwrap();
+        assert_eq!(&reply[..4], &[0x01, 0x00, 0x00, 0x00]);
+        assert_eq!(&reply[4..], b"learner/h@EXAMPLE.COM");
+        // What the server side reads back from it.
+        assert_eq!(
+            layers_answer(&reply),
+            Ok((0x01, Some("learner/h@EXAMPLE.COM".to_string())))
+        );
+        assert_eq!(layers_answer(&reply[..4]), Ok((0x01, None)));
+        assert!(layers_answer(&reply[..3]).is_err());
+        // An offer of integrity or privacy only, or of the wrong size.
+        assert!(layers_reply(&[0x06, 0x01, 0x00, 0x00], "a").is_err());
+        assert!(layers_reply(&[0x01, 0x01, 0x00], "a").is_err());
+        assert!(layers_reply(&[0x07, 0x01, 0x00, 0x00, 0x00], "a").is_err());
     }
 
     #[test]

@@ -241,7 +241,9 @@ impl Peers {
                 e
             })?;
         stream.write_all(&self.0.s.initial).await?;
-        if let Err(e) = quorum_auth::learn(&self.0.sasl, &mut stream).await {
+        if let Err(e) =
+            quorum_auth::learn(&self.0.sasl, &mut stream, quorum_tls::host_of(addr)).await
+        {
             tracing::warn!(sid, addr = %addr, error = %e, "SASL with the peer's election port failed");
             stream.close().await;
             return Err(e);

@@ -4,10 +4,13 @@
 //! ([`super::peers`]) authenticate after the initial message, the
 //! learner↔leader connections ([`super::quorum_peer`]) before their
 //! first packet, as ZooKeeper's `QuorumCnxManager` and `Learner` do.
+//! A Kerberos learner's steps (GSS-API initiator calls, which may talk to
+//! the KDC) run on the executor's blocking pool; an acceptor's read only
+//! local files (the keytab, the replay cache) and run in place.
 
 use super::stream::Stream;
 use crate::security::quorum_auth::{
-    is_auth, AuthError, LearnerStep, Packet, QuorumSasl, ServerStep,
+    is_auth, AuthError, Learner, LearnerStep, Packet, QuorumSasl, ServerStep,
 };
 use crate::security::sasl;
 use std::io;
@@ -77,26 +80,51 @@ async fn read_packet(stream: &mut Stream, buf: &mut Vec<u8>, max: usize) -> io::
     }
 }
 
-/// The connecting side: authenticates to the peer when
-/// `quorum.auth.learnerRequireSasl` says so, else does nothing. An error
-/// means the link must not be used.
-pub(crate) async fn learn(sasl: &Shared, stream: &mut Stream) -> io::Result<()> {
+/// Runs `f` on the learner: on the blocking pool when its steps may
+/// block, else in place. The learner comes back with the result. (An
+/// exchange that times out during a blocking step leaves that step to
+/// finish on the pool; its learner is then never freed, a small leak per
+/// such timeout.)
+async fn run_step<T: Send + 'static>(
+    mut l: Learner,
+    f: impl FnOnce(&mut Learner) -> T + Send + 'static,
+) -> (Learner, T) {
+    if !l.blocking() {
+        let r = f(&mut l);
+        return (l, r);
+    }
+    glommio::executor()
+        .spawn_blocking(move || {
+            let r = f(&mut l);
+            (l, r)
+        })
+        .await
+}
+
+/// The connecting side: authenticates to the peer at `host` (as its
+/// `server.N` line names it) when `quorum.auth.learnerRequireSasl` says
+/// so, else does nothing. An error means the link must not be used.
+pub(crate) async fn learn(sasl: &Shared, stream: &mut Stream, host: &str) -> io::Result<()> {
     let Some(s) = sasl else { return Ok(()) };
-    let Some(mut l) = s.cfg.learner(sasl::nonce().ok_or_else(no_nonce)?) else {
+    let Some(l) = s.cfg.learner(sasl::nonce().ok_or_else(no_nonce)?, host) else {
         return Ok(());
     };
     let mut buf = Vec::new();
     within(s.timeout, async {
-        stream.write_all(&l.first().encode()).await?;
+        let (mut l, first) = run_step(l, Learner::first).await;
+        stream.write_all(&first.map_err(failed)?.encode()).await?;
         loop {
             let p = read_packet(stream, &mut buf, s.max).await?;
-            match l.on_packet(p).map_err(failed)? {
+            let (back, step) = run_step(l, move |l| l.on_packet(p)).await;
+            l = back;
+            match step.map_err(failed)? {
                 LearnerStep::Send(next) => stream.write_all(&next.encode()).await?,
                 LearnerStep::Done => return Ok(()),
             }
         }
     })
     .await?;
+    tracing::info!(peer = %host, "authenticated to the peer with SASL");
     // What the peer sent after its last packet is the link's.
     stream.unread(buf);
     Ok(())

@@ -668,7 +668,7 @@ async fn leader_conn(
     let mut stream = stream;
     // A refused authentication is not retried: the learner looks for a
     // leader again, as ZooKeeper's does.
-    if let Err(e) = quorum_auth::learn(sasl, &mut stream).await {
+    if let Err(e) = quorum_auth::learn(sasl, &mut stream, quorum_tls::host_of(addr)).await {
         tracing::warn!(addr, error = %e, "SASL with the leader failed");
         stream.close().await;
         return format!("SASL with the leader at {addr} failed: {e}");

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod ensemble;
+pub mod krb;
 pub mod proxy;
 
 use std::collections::{BTreeMap, VecDeque};

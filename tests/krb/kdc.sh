@@ -3,7 +3,9 @@
 #   bash tests/krb/kdc.sh DIR PORT
 # DIR gets krb5.conf (realm EXAMPLE.COM, KDC on 127.0.0.1:PORT), the
 # database, keytabs for zookeeper/localhost (the server), bob and alice
-# (clients), and kdc.pid. Prints nothing on success; stop the KDC with
+# (clients), zkquorum/localhost, zkquorum/127.0.0.1, learner/127.0.0.1 and
+# learner/localhost (quorum SASL: the servers' service and two learners), each as
+# DIR/<principal with / as _>.keytab, and kdc.pid. Prints nothing on success; stop the KDC with
 # `kill $(cat DIR/kdc.pid)`. Safe to run twice on one DIR (it starts over).
 set -euo pipefail
 dir="$1"
@@ -47,7 +49,7 @@ CONF
 : > "$dir/kadm5.acl"
 export KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf"
 kdb5_util -r "$realm" -P masterpw create -s >/dev/null
-for p in zookeeper/localhost bob alice; do
+for p in zookeeper/localhost bob alice zkquorum/localhost zkquorum/127.0.0.1 learner/127.0.0.1 learner/localhost; do
   kadmin.local -r "$realm" -q "addprinc -randkey $p@$realm" >/dev/null 2>&1
   kadmin.local -r "$realm" -q "ktadd -k $dir/${p//\//_}.keytab $p@$realm" >/dev/null
 done
