@@ -21,6 +21,11 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
             "{value:?}: corral has only the DEFAULT rule (a principal of the default realm maps to its first component)"
         )),
         "fips-mode" if on => not_yet("FIPS mode"),
+        // QuorumPeer: the peer's host name, canonicalized by DNS, in the
+        // Kerberos service principal a learner asks for.
+        "kerberos.canonicalizeHostNames" if on => {
+            not_yet("canonicalizing host names for Kerberos between servers")
+        }
         "netty.server.earlyDropSecureConnectionHandshakes" if on => {
             not_yet("dropping TLS handshakes early")
         }
@@ -63,9 +68,10 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
         && !any(&[
             "kerberos.removeHostFromPrincipal",
             "kerberos.removeRealmFromPrincipal",
+            "kerberos.canonicalizeHostNames",
         ])
     {
-        return Some("used only by Kerberos (GSSAPI), which corral does not support; ignored");
+        return Some("not a Kerberos setting ZooKeeper 3.8 reads; ignored");
     }
     if k.starts_with("sasl.") && k != "sasl.serverconfig" {
         return Some("a client's SASL setting; a server does not read it; ignored");

@@ -783,6 +783,10 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
             "security.auth_to_local=RULE:[1:$1]",
             "security.auth_to_local",
         ),
+        (
+            "kerberos.canonicalizeHostNames=true",
+            "kerberos.canonicalizeHostNames",
+        ),
         // Enforcing a scheme no provider serves (AuthenticationHelper).
         (
             "enforce.auth.enabled=true\nenforce.auth.schemes=sasl",
