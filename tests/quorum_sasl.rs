@@ -10,7 +10,6 @@ mod common;
 
 use common::ensemble::{Ensemble, Kind};
 use common::krb::Kdc;
-use common::Raw;
 use std::time::{Duration, Instant};
 
 /// The JAAS file: the servers' users, a learner with the right password,
@@ -47,29 +46,6 @@ fn sasl_ensemble(kinds: &[Kind]) -> Ensemble {
     .cfg("quorum.auth.serverRequireSasl", "true")
 }
 
-fn addr(e: &Ensemble, i: usize) -> String {
-    format!("127.0.0.1:{}", e.members[i].client)
-}
-
-/// A write through each of `members` is read back on all of them.
-fn replicates(e: &Ensemble, members: &[usize], tag: &str) {
-    for &i in members {
-        let mut c = Raw::connect(&addr(e, i));
-        let r = c.create(&format!("/{tag}{i}"), format!("from {i}").as_bytes(), 0);
-        assert_eq!(r.err, 0, "create through server {i}");
-    }
-    for &i in members {
-        let mut c = Raw::connect(&addr(e, i));
-        c.sync();
-        for &j in members {
-            let (data, _) = c
-                .get_data(&format!("/{tag}{j}"), false)
-                .unwrap_or_else(|err| panic!("/{tag}{j} on server {i}: error {err}"));
-            assert_eq!(data.as_deref(), Some(format!("from {j}").as_bytes()));
-        }
-    }
-}
-
 /// Member `i` neither leads nor follows for `for_`.
 fn stays_out(e: &Ensemble, i: usize, for_: Duration) {
     let until = Instant::now() + for_;
@@ -95,7 +71,7 @@ fn a_sasl_quorum_elects_and_replicates() {
         "one leader and two followers",
         |e| e.one_leader(&[0, 1, 2]).is_some(),
     );
-    replicates(&e, &[0, 1, 2], "sasl");
+    e.replicates(&[0, 1, 2], "sasl");
     let leader = e.one_leader(&[0, 1, 2]).unwrap();
     let log = e.log_text(leader);
     assert!(
@@ -117,7 +93,7 @@ fn a_member_with_a_wrong_password_does_not_join() {
         "members 1 and 2 forming a quorum",
         |e| e.one_leader(&[0, 1]).is_some(),
     );
-    replicates(&e, &[0, 1], "two");
+    e.replicates(&[0, 1], "two");
     stays_out(&e, 2, Duration::from_secs(8));
     assert!(
         e.one_leader(&[0, 1]).is_some(),
@@ -151,7 +127,7 @@ fn without_server_require_sasl_a_member_that_does_not_authenticate_joins() {
         "one leader and two followers",
         |e| e.one_leader(&[0, 1, 2]).is_some(),
     );
-    replicates(&e, &[0, 1, 2], "upgrade");
+    e.replicates(&[0, 1, 2], "upgrade");
 }
 
 /// A ZooKeeper 3.8 leader (either ZooKeeper member, whose sids are the
@@ -169,7 +145,7 @@ fn corral_follows_a_zookeeper_leader_over_sasl() {
         // is up.
         |e| matches!(e.one_leader(&[0, 1, 2]), Some(1 | 2)),
     );
-    replicates(&e, &[0, 1, 2], "zkleads");
+    e.replicates(&[0, 1, 2], "zkleads");
     let zk = e.log_text(e.one_leader(&[0, 1, 2]).unwrap());
     assert!(
         zk.contains("Successfully completed the authentication using SASL"),
@@ -196,7 +172,7 @@ fn zookeeper_follows_a_corral_leader_over_sasl() {
         "corral leading, ZooKeeper following",
         |e| matches!(e.one_leader(&[0, 1, 2]), Some(1 | 2)),
     );
-    replicates(&e, &[0, 1, 2], "corralleads");
+    e.replicates(&[0, 1, 2], "corralleads");
     let log = e.log_text(e.one_leader(&[0, 1, 2]).unwrap());
     assert!(log.contains("a peer authenticated with SASL"), "{log}");
     drop(e);
@@ -295,7 +271,7 @@ fn a_stranger_on_the_quorum_port_gets_nowhere() {
     s.write_all(&info).unwrap();
     assert_eq!(until_closed(&mut s), Vec::<u8>::new());
 
-    replicates(&e, &[0, 1, 2], "after");
+    e.replicates(&[0, 1, 2], "after");
     let log = e.log_text(leader);
     assert!(log.contains("not trying to authenticate"), "{log}");
 }
@@ -347,7 +323,7 @@ fn a_kerberos_quorum_elects_and_replicates() {
         "one leader and two followers",
         |e| e.one_leader(&[0, 1, 2]).is_some(),
     );
-    replicates(&e, &[0, 1, 2], "krb");
+    e.replicates(&[0, 1, 2], "krb");
     let leader = e.one_leader(&[0, 1, 2]).unwrap();
     for i in 0..3 {
         let log = e.log_text(i);
@@ -384,7 +360,7 @@ fn a_kerberos_service_principal_with_host_pattern_names_each_peer() {
         "one leader and two followers",
         |e| e.one_leader(&[0, 1, 2]).is_some(),
     );
-    replicates(&e, &[0, 1, 2], "krbhost");
+    e.replicates(&[0, 1, 2], "krbhost");
     let leader = e.one_leader(&[0, 1, 2]).unwrap();
     let log = e.log_text(leader);
     assert!(log.contains("a peer authenticated with SASL"), "{log}");
@@ -408,7 +384,7 @@ fn a_kerberos_learner_from_an_unlisted_host_does_not_join() {
         "members 1 and 2 forming a quorum",
         |e| e.one_leader(&[0, 1]).is_some(),
     );
-    replicates(&e, &[0, 1], "krbtwo");
+    e.replicates(&[0, 1], "krbtwo");
     stays_out(&e, 2, Duration::from_secs(8));
     let logs = e.log_text(0) + &e.log_text(1);
     assert!(
@@ -467,7 +443,7 @@ fn corral_follows_a_zookeeper_leader_over_kerberos() {
         // is up.
         |e| matches!(e.one_leader(&[0, 1, 2]), Some(1 | 2)),
     );
-    replicates(&e, &[0, 1, 2], "krbzk");
+    e.replicates(&[0, 1, 2], "krbzk");
     let zk = e.log_text(e.one_leader(&[0, 1, 2]).unwrap());
     assert!(
         zk.contains(&format!(
@@ -496,7 +472,7 @@ fn zookeeper_follows_a_corral_leader_over_kerberos() {
         "corral leading, ZooKeeper following",
         |e| matches!(e.one_leader(&[0, 1, 2]), Some(1 | 2)),
     );
-    replicates(&e, &[0, 1, 2], "krbcorral");
+    e.replicates(&[0, 1, 2], "krbcorral");
     let log = e.log_text(e.one_leader(&[0, 1, 2]).unwrap());
     assert!(
         log.lines()

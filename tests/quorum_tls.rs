@@ -6,7 +6,6 @@
 mod common;
 
 use common::ensemble::{Ensemble, Kind};
-use common::Raw;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -54,29 +53,6 @@ fn tls_ensemble(keys: [&str; 3]) -> Ensemble {
     e
 }
 
-fn addr(e: &Ensemble, i: usize) -> String {
-    format!("127.0.0.1:{}", e.members[i].client)
-}
-
-/// A write through each of `members` is read back on all of them.
-fn replicates(e: &Ensemble, members: &[usize], tag: &str) {
-    for &i in members {
-        let mut c = Raw::connect(&addr(e, i));
-        let r = c.create(&format!("/{tag}{i}"), format!("from {i}").as_bytes(), 0);
-        assert_eq!(r.err, 0, "create through server {i}");
-    }
-    for &i in members {
-        let mut c = Raw::connect(&addr(e, i));
-        c.sync();
-        for &j in members {
-            let (data, _) = c
-                .get_data(&format!("/{tag}{j}"), false)
-                .unwrap_or_else(|err| panic!("/{tag}{j} on server {i}: error {err}"));
-            assert_eq!(data.as_deref(), Some(format!("from {j}").as_bytes()));
-        }
-    }
-}
-
 /// A plain connection to a TLS-only peer port gets nothing back and is
 /// closed.
 fn refuses_plain(port: u16) {
@@ -116,11 +92,11 @@ fn a_tls_quorum_elects_and_replicates() {
     );
     let leader = e.one_leader(&[0, 1, 2]).unwrap();
     assert_eq!(e.members[leader].sid, 3, "the highest sid leads");
-    replicates(&e, &[0, 1, 2], "tls");
+    e.replicates(&[0, 1, 2], "tls");
     refuses_plain(e.members[0].election);
     refuses_plain(e.members[leader].quorum);
     // Still a quorum after that.
-    replicates(&e, &[0, 1, 2], "again");
+    e.replicates(&[0, 1, 2], "again");
 }
 
 /// A member whose certificate comes from a CA the others do not trust
@@ -134,7 +110,7 @@ fn a_member_with_an_untrusted_certificate_does_not_join() {
         "members 1 and 2 forming a quorum",
         |e| e.one_leader(&[0, 1]).is_some(),
     );
-    replicates(&e, &[0, 1], "two");
+    e.replicates(&[0, 1], "two");
     let until = Instant::now() + Duration::from_secs(8);
     while Instant::now() < until {
         let m = e.mode(2);
@@ -195,7 +171,7 @@ fn port_unification_lets_plain_and_tls_members_share_an_ensemble() {
         "one leader and two followers",
         |e| e.one_leader(&[0, 1, 2]).is_some(),
     );
-    replicates(&e, &[0, 1, 2], "mixed");
+    e.replicates(&[0, 1, 2], "mixed");
     let log = e.log_text(0);
     assert!(!log.contains("TLS failed"), "member 1:\n{log}");
 }
@@ -235,5 +211,5 @@ fn a_rotated_key_store_reaches_new_quorum_connections() {
         "the member joining after the rotation",
         |e| e.one_leader(&[0, 1, 2]).is_some(),
     );
-    replicates(&e, &[0, 1, 2], "rotated");
+    e.replicates(&[0, 1, 2], "rotated");
 }

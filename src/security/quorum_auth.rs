@@ -32,8 +32,9 @@
 use super::digest_md5::{ClientStep, DigestError, DigestMd5Client, DigestMd5Server, Step};
 use super::gssapi::{Acceptor, Initiator};
 use super::jaas::Jaas;
+pub use super::sasl::Keytab;
 use super::sasl::{
-    GssStep, GssapiClient, GssapiServer, SaslError, DIGEST_LOGIN_MODULE, KRB5_LOGIN_MODULE,
+    section_login, GssStep, GssapiClient, GssapiServer, SaslError, SaslSetupError, SectionLogin,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -192,14 +193,6 @@ pub fn is_auth(b: &[u8]) -> Option<bool> {
     }
 }
 
-/// A `Krb5LoginModule` login: `useKeyTab=true` with `keyTab` and
-/// `principal` (corral reads no ticket cache).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keytab {
-    pub keytab: String,
-    pub principal: String,
-}
-
 /// How the connecting side logs in.
 #[derive(Clone, PartialEq, Eq)]
 pub enum LearnerLogin {
@@ -278,62 +271,20 @@ pub enum QuorumSaslError {
         "SASL-authentication failed because the specified JAAS configuration section '{0}' could not be found"
     )]
     NoSection(String),
-    #[error(
-        "JAAS section '{0}': {KRB5_LOGIN_MODULE} needs useKeyTab=true, keyTab and principal (corral reads no ticket cache)"
-    )]
-    Kerberos(String),
-    #[error("JAAS section '{section}': unknown login module {class}")]
-    UnknownModule { section: String, class: String },
+    #[error(transparent)]
+    Setup(#[from] SaslSetupError),
     #[error(
         "JAAS section '{0}' has no username and password, which quorum.auth.learnerRequireSasl=true needs"
     )]
     NoLearnerCredentials(String),
 }
 
-/// A section's login: its Kerberos keytab and principal when it has a
-/// `Krb5LoginModule` entry, else the options of its DIGEST entries.
-enum Login {
-    Digest(BTreeMap<String, String>),
-    Kerberos(Keytab),
-}
-
-fn login(jaas: &Jaas, section: &str) -> Result<Login, QuorumSaslError> {
+fn login(jaas: &Jaas, section: &str) -> Result<SectionLogin, QuorumSaslError> {
     let entries = jaas
         .section(section)
         .filter(|e| !e.is_empty())
         .ok_or_else(|| QuorumSaslError::NoSection(section.to_string()))?;
-    let mut all = BTreeMap::new();
-    let mut kerberos = None;
-    for e in entries {
-        match e.class.as_str() {
-            DIGEST_LOGIN_MODULE => {}
-            KRB5_LOGIN_MODULE => {
-                let opt = |k: &str| e.options.get(k).map(String::as_str);
-                match (opt("useKeyTab"), opt("keyTab"), opt("principal")) {
-                    (Some(u), Some(k), Some(p))
-                        if u.eq_ignore_ascii_case("true") && !k.is_empty() && !p.is_empty() =>
-                    {
-                        kerberos.get_or_insert(Keytab {
-                            keytab: k.to_string(),
-                            principal: p.to_string(),
-                        });
-                    }
-                    _ => return Err(QuorumSaslError::Kerberos(section.into())),
-                }
-            }
-            other => {
-                return Err(QuorumSaslError::UnknownModule {
-                    section: section.into(),
-                    class: other.into(),
-                })
-            }
-        }
-        all.extend(e.options.clone());
-    }
-    Ok(match kerberos {
-        Some(k) => Login::Kerberos(k),
-        None => Login::Digest(all),
-    })
+    Ok(section_login(&entries, section)?)
 }
 
 impl QuorumSasl {
@@ -351,8 +302,8 @@ impl QuorumSasl {
         let l = login(jaas, learner)?;
         let s = login(jaas, server)?;
         let learner_login = match l {
-            Login::Kerberos(k) => Some(LearnerLogin::Kerberos(k)),
-            Login::Digest(l) => match (l.get("username"), l.get("password")) {
+            SectionLogin::Kerberos(k) => Some(LearnerLogin::Kerberos(k)),
+            SectionLogin::Digest(l) => match (l.get("username"), l.get("password")) {
                 (Some(u), Some(p)) => Some(LearnerLogin::Digest {
                     username: u.clone(),
                     password: p.clone(),
@@ -364,8 +315,8 @@ impl QuorumSasl {
             },
         };
         let server_login = match s {
-            Login::Kerberos(k) => ServerLogin::Kerberos(k),
-            Login::Digest(s) => ServerLogin::Digest {
+            SectionLogin::Kerberos(k) => ServerLogin::Kerberos(k),
+            SectionLogin::Digest(s) => ServerLogin::Digest {
                 users: s
                     .iter()
                     .filter_map(|(k, v)| Some((k.strip_prefix("user_")?.to_string(), v.clone())))
@@ -792,23 +743,26 @@ mod tests {
         ] {
             assert_eq!(
                 from(&both(digest, bad), false),
-                Err(QuorumSaslError::Kerberos("QuorumLearner".into())),
+                Err(QuorumSaslError::Setup(SaslSetupError::Kerberos { section: "QuorumLearner".into() })),
                 "{bad}"
             );
             assert_eq!(
                 from(&both(bad, digest), false),
-                Err(QuorumSaslError::Kerberos("QuorumServer".into())),
+                Err(QuorumSaslError::Setup(SaslSetupError::Kerberos { section: "QuorumServer".into() })),
                 "{bad}"
             );
         }
-        let e = QuorumSaslError::Kerberos("QuorumLearner".into()).to_string();
+        let e = QuorumSaslError::Setup(SaslSetupError::Kerberos {
+            section: "QuorumLearner".into(),
+        })
+        .to_string();
         assert!(
             e.contains("'QuorumLearner'") && e.contains("useKeyTab=true"),
             "{e}"
         );
         assert!(matches!(
             from(&both("a.B required", digest), false),
-            Err(QuorumSaslError::UnknownModule { .. })
+            Err(QuorumSaslError::Setup(SaslSetupError::UnknownModule { .. }))
         ));
     }
 

@@ -12,7 +12,7 @@
 
 use super::digest_md5::{DigestError, DigestMd5Server, Step};
 use super::gssapi::{Accepted, Acceptor, GssError, Initiated, Initiator};
-use super::jaas::Jaas;
+use super::jaas::{Entry, Jaas};
 use crate::data::acl::KerberosName;
 use std::collections::BTreeMap;
 
@@ -24,10 +24,71 @@ pub const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModul
 /// A problem with the JAAS section, found at start-up.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SaslSetupError {
-    #[error("section {section:?}: {KRB5_LOGIN_MODULE} needs useKeyTab=true, keyTab and principal (corral reads no ticket cache)")]
+    #[error("JAAS section '{section}': {KRB5_LOGIN_MODULE} needs useKeyTab=true, keyTab and principal (corral reads no ticket cache)")]
     Kerberos { section: String },
-    #[error("section {section:?}: no login module {class} (corral has {DIGEST_LOGIN_MODULE} and {KRB5_LOGIN_MODULE})")]
+    #[error("JAAS section '{section}': no login module {class} (corral has {DIGEST_LOGIN_MODULE} and {KRB5_LOGIN_MODULE})")]
     UnknownModule { section: String, class: String },
+}
+
+/// A `Krb5LoginModule` login: `useKeyTab=true` with `keyTab` and
+/// `principal` (corral reads no ticket cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keytab {
+    pub keytab: String,
+    pub principal: String,
+}
+
+/// What a JAAS section logs in with, as ZooKeeper's `Login` makes the
+/// subject: a Kerberos principal (the first `Krb5LoginModule` entry)
+/// selects GSSAPI; otherwise the options of its `DigestLoginModule`
+/// entries (`user_<name>`, `username`, `password`) are DIGEST-MD5's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionLogin {
+    Digest(BTreeMap<String, String>),
+    Kerberos(Keytab),
+}
+
+/// Reads the login of section `section`'s `entries`.
+pub fn section_login(entries: &[&Entry], section: &str) -> Result<SectionLogin, SaslSetupError> {
+    let mut options = BTreeMap::new();
+    let mut kerberos = None;
+    for e in entries {
+        match e.class.as_str() {
+            DIGEST_LOGIN_MODULE => {}
+            KRB5_LOGIN_MODULE => {
+                let opt = |k: &str| {
+                    e.options
+                        .get(k)
+                        .map(String::as_str)
+                        .filter(|v| !v.is_empty())
+                };
+                match (opt("useKeyTab"), opt("keyTab"), opt("principal")) {
+                    (Some(u), Some(k), Some(p)) if u.eq_ignore_ascii_case("true") => {
+                        kerberos.get_or_insert(Keytab {
+                            keytab: k.to_string(),
+                            principal: p.to_string(),
+                        });
+                    }
+                    _ => {
+                        return Err(SaslSetupError::Kerberos {
+                            section: section.to_string(),
+                        })
+                    }
+                }
+            }
+            other => {
+                return Err(SaslSetupError::UnknownModule {
+                    section: section.to_string(),
+                    class: other.to_string(),
+                })
+            }
+        }
+        options.extend(e.options.clone());
+    }
+    Ok(match kerberos {
+        Some(k) => SectionLogin::Kerberos(k),
+        None => SectionLogin::Digest(options),
+    })
 }
 
 /// How names become ACL ids (`SaslServerCallbackHandler.handleAuthorizeCallback`).
@@ -96,40 +157,17 @@ impl ServerSasl {
         let Some(entries) = jaas.section(section) else {
             return Ok(None);
         };
-        let mut users = BTreeMap::new();
-        let mut kerberos = None;
-        for e in entries {
-            match e.class.as_str() {
-                DIGEST_LOGIN_MODULE => {}
-                KRB5_LOGIN_MODULE => {
-                    let opt = |k: &str| e.options.get(k).map(String::as_str);
-                    match (opt("useKeyTab"), opt("keyTab"), opt("principal")) {
-                        (Some(u), Some(k), Some(p)) if u.eq_ignore_ascii_case("true") => {
-                            kerberos.get_or_insert((k.to_string(), p.to_string()));
-                        }
-                        _ => {
-                            return Err(SaslSetupError::Kerberos {
-                                section: section.to_string(),
-                            })
-                        }
-                    }
-                }
-                other => {
-                    return Err(SaslSetupError::UnknownModule {
-                        section: section.to_string(),
-                        class: other.to_string(),
-                    })
-                }
-            }
-            for (k, v) in &e.options {
-                if let Some(user) = k.strip_prefix("user_") {
-                    users.insert(user.to_string(), v.clone());
-                }
-            }
-        }
-        let mechanism = match kerberos {
-            Some((keytab, principal)) => Mechanism::Kerberos { keytab, principal },
-            None => Mechanism::Digest { users },
+        let mechanism = match section_login(&entries, section)? {
+            SectionLogin::Kerberos(k) => Mechanism::Kerberos {
+                keytab: k.keytab,
+                principal: k.principal,
+            },
+            SectionLogin::Digest(options) => Mechanism::Digest {
+                users: options
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix("user_")?.to_string(), v)))
+                    .collect(),
+            },
         };
         Ok(Some(ServerSasl {
             mechanism,

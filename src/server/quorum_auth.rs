@@ -8,7 +8,7 @@
 //! the KDC) run on the executor's blocking pool; an acceptor's read only
 //! local files (the keytab, the replay cache) and run in place.
 
-use super::stream::Stream;
+use super::stream::{self, Stream};
 use crate::security::quorum_auth::{
     is_auth, AuthError, Learner, LearnerStep, Packet, QuorumSasl, ServerStep,
 };
@@ -44,20 +44,6 @@ fn failed(e: AuthError) -> io::Error {
 
 fn no_nonce() -> io::Error {
     io::Error::other("no random bytes for a SASL nonce")
-}
-
-async fn within<T>(
-    t: Duration,
-    f: impl std::future::Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    futures_lite::future::or(f, async {
-        glommio::timer::sleep(t).await;
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("SASL exchange unfinished in {} ms", t.as_millis()),
-        ))
-    })
-    .await
 }
 
 /// Reads one packet into `buf` (which may hold the start of it); what
@@ -110,19 +96,23 @@ pub(crate) async fn learn(sasl: &Shared, stream: &mut Stream, host: &str) -> io:
         return Ok(());
     };
     let mut buf = Vec::new();
-    within(s.timeout, async {
-        let (mut l, first) = run_step(l, Learner::first).await;
-        stream.write_all(&first.map_err(failed)?.encode()).await?;
-        loop {
-            let p = read_packet(stream, &mut buf, s.max).await?;
-            let (back, step) = run_step(l, move |l| l.on_packet(p)).await;
-            l = back;
-            match step.map_err(failed)? {
-                LearnerStep::Send(next) => stream.write_all(&next.encode()).await?,
-                LearnerStep::Done => return Ok(()),
+    stream::within(
+        s.timeout,
+        async {
+            let (mut l, first) = run_step(l, Learner::first).await;
+            stream.write_all(&first.map_err(failed)?.encode()).await?;
+            loop {
+                let p = read_packet(stream, &mut buf, s.max).await?;
+                let (back, step) = run_step(l, move |l| l.on_packet(p)).await;
+                l = back;
+                match step.map_err(failed)? {
+                    LearnerStep::Send(next) => stream.write_all(&next.encode()).await?,
+                    LearnerStep::Done => return Ok(()),
+                }
             }
-        }
-    })
+        },
+        "did not finish the SASL exchange",
+    )
     .await?;
     tracing::info!(peer = %host, "authenticated to the peer with SASL");
     // What the peer sent after its last packet is the link's.
@@ -137,7 +127,12 @@ pub(crate) async fn learn(sasl: &Shared, stream: &mut Stream, host: &str) -> io:
 pub(crate) async fn serve(sasl: &Shared, stream: &mut Stream) -> io::Result<()> {
     let Some(s) = sasl else { return Ok(()) };
     let mut buf = Vec::new();
-    let r = within(s.timeout, exchange(s, stream, &mut buf)).await;
+    let r = stream::within(
+        s.timeout,
+        exchange(s, stream, &mut buf),
+        "did not finish the SASL exchange",
+    )
+    .await;
     // Whatever the outcome, bytes that were not the exchange's are the
     // link's.
     stream.unread(buf);

@@ -248,7 +248,9 @@ async fn handshake(
     Ok(Stream::Tls(t))
 }
 
-async fn within<T>(
+/// `f`, or a TimedOut error saying "`what` in N ms" once `timeout` has
+/// passed.
+pub(crate) async fn within<T>(
     timeout: Duration,
     f: impl std::future::Future<Output = io::Result<T>>,
     what: &str,

@@ -131,6 +131,31 @@ impl Ensemble {
         self.own[i].push((key.into(), value.into()));
     }
 
+    /// Member `i`'s client address.
+    pub fn client_addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.members[i].client)
+    }
+
+    /// A write through each of `members` is read back on all of them
+    /// (after a `sync`).
+    pub fn replicates(&self, members: &[usize], tag: &str) {
+        for &i in members {
+            let mut c = super::Raw::connect(&self.client_addr(i));
+            let r = c.create(&format!("/{tag}{i}"), format!("from {i}").as_bytes(), 0);
+            assert_eq!(r.err, 0, "create through server {i}");
+        }
+        for &i in members {
+            let mut c = super::Raw::connect(&self.client_addr(i));
+            c.sync();
+            for &j in members {
+                let (data, _) = c
+                    .get_data(&format!("/{tag}{j}"), false)
+                    .unwrap_or_else(|err| panic!("/{tag}{j} on server {i}: error {err}"));
+                assert_eq!(data.as_deref(), Some(format!("from {j}").as_bytes()));
+            }
+        }
+    }
+
     pub fn member_dir(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("m{}", self.members[i].sid))
     }
