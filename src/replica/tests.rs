@@ -23,6 +23,7 @@ fn settings(server_id: i64) -> SeqSettings {
         enforce_quota: false,
         container_check_interval_ms: 60_000,
         container_max_per_minute: 10_000,
+        container_max_never_used_interval_ms: 0,
         server_id,
         role: RoleCell::default(),
     }
@@ -226,6 +227,7 @@ fn quorum_config(sid: Sid) -> QuorumConfig {
         tick_ms: 100,
         init_limit: 10,
         sync_limit: 5,
+        connect_limit: 0,
         read_only_mode: false,
         snapshot_size_factor: 0.33,
     }
