@@ -425,6 +425,9 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
                 .map(|s| (s.id as Sid, hostport(&s.host, s.election_port)))
                 .collect(),
             cnx_timeout: std::time::Duration::from_millis(c.cnx_timeout_ms as u64),
+            quorum_cnxn_timeout: c
+                .quorum_cnxn_timeout_ms
+                .map(|ms| std::time::Duration::from_millis(u64::from(ms))),
             bind_retry: c.election_port_bind_retry,
             initial: election::wire::InitialMessage {
                 protocol: election::wire::Protocol::V1,
@@ -442,10 +445,12 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
         tick_ms: c.tick_time as u64,
         init_limit: c.init_limit,
         sync_limit: c.sync_limit,
+        connect_limit: c.connect_to_learner_master_limit,
         max_buffer: c.jute_maxbuffer as usize,
         // Only the JVM flag, as in ZooKeeper (`-Dreadonlymode.enabled=true`
-        // in SERVER_JVMFLAGS); the config warns about it in zoo.cfg.
-        read_only_mode: c.property("readonlymode.enabled") == Some("true"),
+        // in SERVER_JVMFLAGS, read with Boolean.getBoolean: "true" in any
+        // case); the config warns about it in zoo.cfg.
+        read_only_mode: c.readonly_mode_enabled,
         snapshot_size_factor: snapshot_size_factor(c),
         tls: quorum_tls(c)?,
         sasl: c.quorum_sasl.clone(),
@@ -510,6 +515,8 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         enforce_quota: c.enforce_quota,
         container_check_interval_ms: c.container_check_interval_ms as i64,
         container_max_per_minute: c.container_max_per_minute,
+        container_max_never_used_interval_ms: i64::try_from(c.container_max_never_used_interval_ms)
+            .unwrap_or(i64::MAX),
         four_lw_whitelist: whitelist,
         conf_lines: conf_lines(c),
         data_dir: c.data_dir.display().to_string(),

@@ -642,6 +642,7 @@ impl Sim {
             enforce_quota: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
+            container_max_never_used_interval_ms: 0,
             server_id: self.members[m].sid,
             role: self.members[m].role.clone(),
         }
@@ -677,6 +678,7 @@ impl Sim {
             tick_ms: self.p.tick_ms,
             init_limit: self.p.init_limit,
             sync_limit: self.p.sync_limit,
+            connect_limit: 0,
             read_only_mode: false,
             snapshot_size_factor: self.p.snapshot_size_factor,
         };

@@ -29,6 +29,20 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         "netty.server.earlyDropSecureConnectionHandshakes" if on => {
             not_yet("dropping TLS handshakes early")
         }
+        // Leader: with "no" the leader takes no client connections and
+        // leaves the clients to its followers; corral's leader serves.
+        "leaderServes" if value == "no" => Some(
+            "\"no\": a leader that serves no clients is not supported by corral yet; remove the key (or set it to yes) to start"
+                .to_string(),
+        ),
+        // QuorumPeerConfig: each server.N line may list several
+        // `|`-separated addresses, tried in turn and all listened on;
+        // corral has one address a server.
+        "multiAddress.enabled" if on => {
+            not_yet("more than one address per server (multiAddress)")
+        }
+        // EphemeralType: TTL nodes' ephemeralOwner in the 3.5.3 encoding.
+        "emulate353TTLNodes" if on => not_yet("ZooKeeper 3.5.3's TTL node encoding"),
         "ssl.sslProvider" | "ssl.quorum.sslProvider"
             if !value.trim().is_empty() && !value.trim().eq_ignore_ascii_case("JDK") =>
         {
@@ -95,9 +109,6 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     }
     if k == "oraclePath" {
         return Some("the quorum oracle (QuorumOracleMaj) is not supported by corral; ignored");
-    }
-    if k.starts_with("group.") || k.starts_with("weight.") {
-        return Some("hierarchical quorums are not supported by corral; majority quorums are used");
     }
     if k == "DigestAuthenticationProvider.digestAlg"
         && !(value.eq_ignore_ascii_case("SHA1") || value.eq_ignore_ascii_case("SHA-1"))

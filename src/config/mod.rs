@@ -18,8 +18,10 @@
 //! * the quorum: `server.N` lines, `dynamicConfigFile`, the `myid` file and the
 //!   ensemble sanity checks ZooKeeper performs;
 //! * validation: a malformed or contradictory value is a [`ConfigError`] that
-//!   names the file, line and key; a setting corral does not implement (TLS,
-//!   SASL, Java class plug-ins, ...) is accepted with one warning line.
+//!   names the file, line and key; a setting that turns on what corral does
+//!   not do is refused the same way, naming the key; one corral replaces
+//!   with an equivalent (Java class plug-ins, observers that always log,
+//!   ...) is accepted with one warning line saying what it does instead.
 //!
 //! Apart from [`load`] (which reads the config file, `<dataDir>/myid` and a
 //! `dynamicConfigFile` if one is named) nothing here does I/O or logs; callers

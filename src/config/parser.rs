@@ -7,6 +7,11 @@
 use super::*;
 use super::{keys::*, properties::*, values::*};
 
+/// The warning for a non-default `multiAddress.reachabilityCheck*`.
+pub(super) const REACHABILITY_UNUSED: &str =
+    "checks which of a server's several addresses is reachable (multiAddress.enabled=true), \
+     which corral does not support; with one address a server ZooKeeper checks nothing either; ignored";
+
 pub(super) struct Env<'a> {
     pub(super) read: &'a dyn Fn(&Path) -> io::Result<String>,
     pub(super) look_for_myid: bool,
@@ -25,6 +30,8 @@ pub(super) struct FileState {
     pub(super) snap_retain_count: Option<(i64, Location)>,
     pub(super) peer_type: Option<Location>,
     pub(super) sync_enabled: Option<bool>,
+    pub(super) sync_enabled_at: Option<Location>,
+    pub(super) local_sessions_at: Option<Location>,
     pub(super) multi_address_enabled: Option<bool>,
     pub(super) multi_address_check_enabled: Option<bool>,
     pub(super) multi_address_check_timeout: Option<u32>,
@@ -187,6 +194,16 @@ impl Parser {
             "observerMasterPort" => {
                 let n = decimal_in(v, INT_MIN, 65535).map_err(bad)?;
                 cfg.observer_master_port = u16::try_from(n).ok().filter(|&p| p != 0);
+                // QuorumPeer: a positive port makes every follower serve
+                // observers there (and observers look for it); corral's
+                // observers learn from the leader only.
+                if cfg.observer_master_port.is_some() {
+                    return Err(bad(
+                        "followers serving observers (observerMasterPort) is not supported by corral yet; \
+                         remove the key (or set it to 0) to start"
+                            .into(),
+                    ));
+                }
             }
             "clientPortListenBacklog" => {
                 let n = decimal_in(v, INT_MIN, INT_MAX).map_err(bad)?;
@@ -236,7 +253,10 @@ impl Parser {
                 })?;
                 st.peer_type = Some(at.clone());
             }
-            "syncEnabled" => st.sync_enabled = Some(strict_bool(v).map_err(bad)?),
+            "syncEnabled" => {
+                st.sync_enabled = Some(strict_bool(v).map_err(bad)?);
+                st.sync_enabled_at = Some(at.clone());
+            }
             "dynamicConfigFile" => {
                 if v.is_empty() {
                     return Err(bad("is empty; it must name a file".into()));
@@ -254,7 +274,10 @@ impl Parser {
             }
             "standaloneEnabled" => cfg.standalone_enabled = strict_bool(v).map_err(bad)?,
             "reconfigEnabled" => cfg.reconfig_enabled = strict_bool(v).map_err(bad)?,
-            "localSessionsEnabled" => cfg.local_sessions_enabled = strict_bool(v).map_err(bad)?,
+            "localSessionsEnabled" => {
+                cfg.local_sessions_enabled = strict_bool(v).map_err(bad)?;
+                st.local_sessions_at = Some(at.clone());
+            }
             "localSessionsUpgradingEnabled" => {
                 cfg.local_sessions_upgrading_enabled = strict_bool(v).map_err(bad)?;
             }
@@ -296,11 +319,18 @@ impl Parser {
             k if k.starts_with("metricsProvider.") => {}
             "multiAddress.enabled" => st.multi_address_enabled = Some(strict_bool(v).map_err(bad)?),
             "multiAddress.reachabilityCheckTimeoutMs" => {
-                st.multi_address_check_timeout =
-                    Some(to_u32(decimal_in(v, 0, INT_MAX).map_err(bad)?));
+                let t = to_u32(decimal_in(v, 0, INT_MAX).map_err(bad)?);
+                if t != 1000 {
+                    self.warn(&at, key, REACHABILITY_UNUSED);
+                }
+                st.multi_address_check_timeout = Some(t);
             }
             "multiAddress.reachabilityCheckEnabled" => {
-                st.multi_address_check_enabled = Some(strict_bool(v).map_err(bad)?);
+                let b = strict_bool(v).map_err(bad)?;
+                if !b {
+                    self.warn(&at, key, REACHABILITY_UNUSED);
+                }
+                st.multi_address_check_enabled = Some(b);
             }
             "oraclePath" => {}
             k if is_quorum_key(k) => {
@@ -454,6 +484,55 @@ impl Parser {
     }
 }
 
+impl Parser {
+    /// The settings whose meaning shows only once the whole config is
+    /// known: refused, or warned about with what corral does instead.
+    pub(super) fn check_unserved(
+        &mut self,
+        cfg: &Config,
+        st: &FileState,
+    ) -> Result<(), ConfigError> {
+        // Local sessions exist only in an ensemble (a standalone
+        // ZooKeeper ignores the key, as corral does).
+        if cfg.local_sessions_enabled && cfg.is_distributed() {
+            let at = st
+                .local_sessions_at
+                .clone()
+                .unwrap_or_else(|| self.whole_file());
+            if !cfg.local_sessions_upgrading_enabled {
+                // ZooKeeper: an ephemeral create on a local session fails
+                // with EPHEMERALONLOCALSESSION; corral's sessions are all
+                // global and would take it.
+                return Err(ConfigError::invalid(
+                    at,
+                    "localSessionsEnabled",
+                    "local sessions (which refuse ephemeral nodes unless localSessionsUpgradingEnabled=true) \
+                     are not supported by corral yet; remove the key (or set it to false) to start",
+                ));
+            }
+            self.warn(
+                &at,
+                "localSessionsEnabled",
+                "corral's sessions are all global, as a local session becomes once upgraded: \
+                 each one is a quorum write at creation and survives a move to another server",
+            );
+        }
+        // Observers only (ObserverZooKeeperServer): without a
+        // SyncRequestProcessor they keep txns in memory only.
+        if !cfg.sync_enabled {
+            const WHY: &str =
+                "false: corral's observers log their transactions to disk all the same, \
+                               as with true (the same data, more disk writes)";
+            if self.prop("zookeeper.observer.syncEnabled").is_some() {
+                self.prop_warn("zookeeper.observer.syncEnabled", WHY);
+            } else if let Some(at) = st.sync_enabled_at.clone() {
+                self.warn(&at, "syncEnabled", WHY);
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn read_myid(cfg: &Config, env: &Env<'_>) -> Result<Option<u64>, ConfigError> {
     let path = cfg.data_dir.join("myid");
     let text = match (env.read)(&path) {
@@ -534,6 +613,7 @@ pub(super) fn parse_with(
         cfg.server_id = read_myid(&cfg, env)?;
     }
     p.finish_quorum(&mut cfg, &st, env)?;
+    p.check_unserved(&cfg, &st)?;
     p.resolve_quorum_sasl(&mut cfg, &st, env.read)?;
 
     cfg.properties = p.props;

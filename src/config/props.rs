@@ -131,6 +131,17 @@ impl Parser {
             i64::MAX / 1024,
         )? {
             cfg.txn_log_size_limit_in_kb = (n > 0).then(|| to_u64(n));
+            // FileTxnLog rolls to a new file once the current one is
+            // over the limit; corral's log rolls when a snapshot falls
+            // due, by count or by bytes logged since the last one.
+            if n > 0 {
+                self.prop_warn(
+                    "zookeeper.txnLogSizeLimitInKb",
+                    "corral starts a new txn log file only when a snapshot falls due \
+                     (snapCount, or snapSizeLimitInKb bytes logged since the last snapshot); \
+                     set snapSizeLimitInKb to bound a log file's size; ignored",
+                );
+            }
         }
         if let Some(n) = self.prop_decimal("zookeeper.preAllocSize", 0, i64::MAX / 1024)? {
             cfg.pre_alloc_size_kb = to_u64(n);
@@ -205,6 +216,12 @@ impl Parser {
             cfg.multi_address_enabled = b;
         }
         if let Some(b) = self.prop_java_bool("zookeeper.multiAddress.reachabilityCheckEnabled") {
+            if !b {
+                self.prop_warn(
+                    "zookeeper.multiAddress.reachabilityCheckEnabled",
+                    REACHABILITY_UNUSED,
+                );
+            }
             cfg.multi_address_reachability_check_enabled = b;
         }
         if let Some(n) = self.prop_decode(
@@ -212,6 +229,12 @@ impl Parser {
             0,
             INT_MAX,
         )? {
+            if n != 1000 {
+                self.prop_warn(
+                    "zookeeper.multiAddress.reachabilityCheckTimeoutMs",
+                    REACHABILITY_UNUSED,
+                );
+            }
             cfg.multi_address_reachability_check_timeout_ms = to_u32(n);
         }
 

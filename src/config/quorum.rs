@@ -51,6 +51,21 @@ impl Parser {
         file: &str,
         lines: &[RawEntry],
     ) -> Result<(), ConfigError> {
+        // Any group*/weight* key makes ZooKeeper's quorum hierarchical
+        // (QuorumHierarchical: a majority of groups, each by weight);
+        // counting a plain majority instead would change which servers
+        // make a quorum.
+        if let Some(e) = lines.iter().find(|e| !e.key.starts_with("server.")) {
+            return Err(ConfigError::invalid(
+                Location::Line {
+                    file: file.to_string(),
+                    line: e.line,
+                },
+                &e.key,
+                "hierarchical quorums (group.N/weight.N) are not supported by corral yet; \
+                 remove the group and weight keys to start (corral counts a majority of the participants)",
+            ));
+        }
         let mut servers: BTreeMap<u64, (ServerSpec, usize)> = BTreeMap::new();
         for e in lines.iter().filter(|e| e.key.starts_with("server.")) {
             let at = Location::Line {
@@ -294,7 +309,7 @@ pub(super) fn parse_server_line(
 
     let addresses: Vec<&str> = server_client[0].split('|').collect();
     if addresses.len() > 1 && !multi_address_enabled {
-        return Err("lists several addresses, but the multiple address feature is disabled (set multiAddress.enabled=true)".into());
+        return Err("lists several addresses (ZooKeeper's multiAddress.enabled=true), which corral does not support yet; list one address".into());
     }
     let mut role: Option<PeerType> = None;
     let mut parsed = Vec::new();

@@ -530,7 +530,7 @@ fn typed_settings_resolve_from_zoo_cfg_keys() {
             "{BASE}skipACL=yes\nextendedTypesEnabled=true\nenableEagerACLCheck=true\n\
              DigestAuthenticationProvider.superDigest=super:xyz\nforceSync=no\npreAllocSize=1024\n\
              snapSizeLimitInKb=-1\ntxnLogSizeLimitInKb=2048\nfsync.warningthresholdms=50\n\
-             globalOutstandingLimit=5\nmaxCnxns=100\nsnapshot.compression.method=gz\nleaderServes=no\n\
+             globalOutstandingLimit=5\nmaxCnxns=100\nsnapshot.compression.method=gz\nleaderServes=yes\n\
              nio.sessionlessCnxnTimeout=1500\n"
         );
     let c = ok(&text).config;
@@ -548,7 +548,7 @@ fn typed_settings_resolve_from_zoo_cfg_keys() {
     assert_eq!(c.global_outstanding_limit, 5);
     assert_eq!(c.max_cnxns, 100);
     assert_eq!(c.snapshot_compression_method, SnapshotCompression::Gzip);
-    assert!(!c.leader_serves);
+    assert!(c.leader_serves);
     assert_eq!(c.property("zookeeper.skipACL"), Some("yes"));
 }
 
@@ -581,6 +581,86 @@ fn fsync_threshold_prefers_prefixed_property() {
     assert_eq!(ok_with(BASE, &jvm).config.fsync_warning_threshold_ms, 20);
     let jvm = flags(&[("fsync.warningthresholdms", "10")]);
     assert_eq!(ok_with(BASE, &jvm).config.fsync_warning_threshold_ms, 10);
+}
+
+#[test]
+fn quorum_keys_at_their_defaults_are_silent() {
+    // Every key of this family written out with ZooKeeper's default.
+    let text = format!(
+        "{ENSEMBLE}localSessionsEnabled=false\nlocalSessionsUpgradingEnabled=false\n\
+         observerMasterPort=0\nconnectToLearnerMasterLimit=0\nleaderServes=yes\nsyncEnabled=true\n\
+         multiAddress.enabled=false\nmultiAddress.reachabilityCheckEnabled=true\n\
+         multiAddress.reachabilityCheckTimeoutMs=1000\nquorumCnxnTimeoutMs=-1\n\
+         txnLogSizeLimitInKb=-1\nemulate353TTLNodes=false\n"
+    );
+    let jvm = flags(&[
+        ("znode.container.maxNeverUsedIntervalMs", "0"),
+        ("readonlymode.enabled", "false"),
+        ("zookeeper.observer.syncEnabled", "true"),
+    ]);
+    let l = ok_with(&text, &jvm);
+    assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
+    let c = &l.config;
+    assert!(!c.local_sessions_enabled && c.leader_serves && c.sync_enabled);
+    assert_eq!(c.quorum_cnxn_timeout_ms, None);
+    assert_eq!(c.txn_log_size_limit_in_kb, None);
+}
+
+#[test]
+fn honoured_quorum_keys_are_typed_without_warnings() {
+    let text = format!("{ENSEMBLE}connectToLearnerMasterLimit=3\nquorumCnxnTimeoutMs=700\n");
+    let jvm = flags(&[
+        ("znode.container.maxNeverUsedIntervalMs", "60000"),
+        // Boolean.getBoolean, as QuorumPeer reads it: any case.
+        ("readonlymode.enabled", "TRUE"),
+    ]);
+    let l = ok_with(&text, &jvm);
+    assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
+    let c = &l.config;
+    assert_eq!(c.connect_to_learner_master_limit, 3);
+    assert_eq!(c.quorum_cnxn_timeout_ms, Some(700));
+    assert_eq!(c.container_max_never_used_interval_ms, 60_000);
+    assert!(c.readonly_mode_enabled);
+}
+
+#[test]
+fn local_sessions_with_upgrading_warn_that_sessions_are_global() {
+    let l = ok(&format!(
+        "{ENSEMBLE}localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=true\n"
+    ));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 9: localSessionsEnabled: corral's sessions are all global"
+    ));
+    // A standalone ZooKeeper has no local sessions either: nothing to say.
+    let l = ok(&format!("{BASE}localSessionsEnabled=true\n"));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    // Upgrading alone does nothing in ZooKeeper.
+    let l = ok(&format!("{ENSEMBLE}localSessionsUpgradingEnabled=true\n"));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn settings_corral_does_safer_warn_with_what_it_does() {
+    // Observers without a txn log: corral's observers log all the same.
+    let l = ok(&format!("{BASE}syncEnabled=false\n"));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 3: syncEnabled: false: corral's observers log their transactions"
+    ));
+    let l = ok_with(BASE, &flags(&[("zookeeper.observer.syncEnabled", "false")]));
+    assert!(has_warning(
+        &l,
+        "JVM flag -Dzookeeper.observer.syncEnabled: false: corral's observers log"
+    ));
+    // FileTxnLog's roll by size: corral rolls at snapshots.
+    let l = ok(&format!("{BASE}txnLogSizeLimitInKb=2048\n"));
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 3: txnLogSizeLimitInKb: corral starts a new txn log file only when a snapshot falls due"
+    ));
+    let l = ok(&format!("{BASE}txnLogSizeLimitInKb=0\n"));
+    assert!(l.warnings.is_empty(), "0 disables it: {:?}", l.warnings);
 }
 
 #[test]
@@ -822,6 +902,32 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
             "secureClientPort=2281\nssl.keyStore.location=/k.p12\nssl.authProvider=ldap",
             "ssl.authProvider",
         ),
+        // Settings that turn on what corral does not do.
+        ("observerMasterPort=2191", "observerMasterPort"),
+        ("leaderServes=no", "leaderServes"),
+        ("multiAddress.enabled=true", "multiAddress.enabled"),
+        ("emulate353TTLNodes=true", "emulate353TTLNodes"),
+        (
+            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
+             localSessionsEnabled=true",
+            "localSessionsEnabled",
+        ),
+        (
+            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
+             localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=false",
+            "localSessionsEnabled",
+        ),
+        // Hierarchical quorums: a majority of groups, not of servers.
+        (
+            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
+             group.1=1:2:3",
+            "group.1",
+        ),
+        (
+            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
+             weight.1=2",
+            "weight.1",
+        ),
     ] {
         let e = err(&format!("{BASE}{line}\n"));
         assert!(
@@ -829,6 +935,29 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
             "{line}: the error names {key}: {e}"
         );
     }
+    for (name, value) in [
+        ("zookeeper.leaderServes", "no"),
+        ("zookeeper.emulate353TTLNodes", "true"),
+        ("zookeeper.multiAddress.enabled", "true"),
+    ] {
+        let e = parse_str(BASE, "zoo.cfg", &flags(&[(name, value)])).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!("JVM flag -D{name}: ")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("not supported by corral"), "{e}");
+    }
+    // A group line in a dynamic config file is refused the same way.
+    let dynamic = "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\ngroup.1=1:2:3\n";
+    let e = with_files(
+        &format!("{BASE}initLimit=5\nsyncLimit=2\ndynamicConfigFile=/dyn.cfg\n"),
+        &[("/dyn.cfg", dynamic)],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with("/dyn.cfg line 4: group.1:"),
+        "{e}"
+    );
     // Off is off: no refusal.
     let l = ok(&format!(
         "{BASE}sslQuorum=false\nquorum.auth.enableSasl=false\n"
@@ -1222,6 +1351,10 @@ fn every_documented_key_is_accepted() {
             | "netty.server.earlyDropSecureConnectionHandshakes"
             | "sslQuorumReloadCertFiles"
             | "client.portUnification" => "false",
+            // Their defaults: any other value is refused (see
+            // settings_corral_cannot_honour_are_refused_by_name).
+            "multiAddress.enabled" => "false",
+            "observerMasterPort" => "0",
             "clientPortListenBacklog" | "tickTime" | "cnxTimeout" => "100",
             k if k.contains("Enabled")
                 || k.contains("enable")
@@ -1353,24 +1486,48 @@ fn duplicate_server_id_is_an_error() {
 }
 
 #[test]
-fn multi_address_servers() {
+fn multi_address_servers_are_refused() {
+    // QuorumPeerConfig: several `|`-separated addresses a server, tried in
+    // turn; corral has one address a server and says so.
     let text = format!("{BASE}multiAddress.enabled=true\nserver.1=a:1:2|b:3:4\nserver.2=c:1:2\nserver.3=d:1:2\ninitLimit=5\nsyncLimit=2\n");
-    let c = ok(&text).config;
-    assert_eq!(
-        c.servers[0].extra_addresses,
-        vec![QuorumAddress {
-            host: "b".into(),
-            quorum_port: 3,
-            election_port: 4
-        }]
+    let e = err(&text);
+    assert!(
+        e.to_string()
+            .starts_with("zoo.cfg line 3: multiAddress.enabled:"),
+        "{e}"
     );
+    assert!(e.to_string().contains("not supported by corral"), "{e}");
     let jvm = flags(&[("zookeeper.multiAddress.enabled", "true")]);
-    let c = ok_with(&format!("{BASE}server.1=a:1:2|b:3:4\n"), &jvm).config;
-    assert_eq!(c.servers[0].extra_addresses.len(), 1);
-    let e = err(&format!(
-        "{BASE}multiAddress.enabled=true\nserver.1=a:1:2:observer|b:3:4:participant\n"
+    let e = parse_str(&format!("{BASE}server.1=a:1:2\n"), "zoo.cfg", &jvm).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("JVM flag -Dzookeeper.multiAddress.enabled"),
+        "{e}"
+    );
+    let e = err(&format!("{BASE}server.1=a:1:2|b:3:4\n"));
+    assert!(e.to_string().contains("corral does not support"), "{e}");
+    // Off, and one address a server: as ZooKeeper.
+    let c = ok(&format!(
+        "{BASE}multiAddress.enabled=false\nserver.1=a:1:2\n"
+    ))
+    .config;
+    assert!(c.servers[0].extra_addresses.is_empty());
+    // The reachability check has nothing to check with one address.
+    let l = ok(&format!(
+        "{BASE}multiAddress.reachabilityCheckEnabled=false\n"
     ));
-    assert!(e.to_string().contains("same role"), "{e}");
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 3: multiAddress.reachabilityCheckEnabled: checks which of a server's several addresses"
+    ));
+    let l = ok_with(
+        BASE,
+        &flags(&[("zookeeper.multiAddress.reachabilityCheckTimeoutMs", "500")]),
+    );
+    assert!(has_warning(
+        &l,
+        "JVM flag -Dzookeeper.multiAddress.reachabilityCheckTimeoutMs: checks which"
+    ));
 }
 
 #[test]

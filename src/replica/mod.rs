@@ -61,10 +61,28 @@ pub struct QuorumConfig {
     pub tick_ms: u64,
     pub init_limit: u32,
     pub sync_limit: u32,
+    /// `connectToLearnerMasterLimit` (ticks): how long a learner keeps
+    /// trying to connect to its leader; 0 = `init_limit`.
+    pub connect_limit: u32,
     /// `readonlymode.enabled`.
     pub read_only_mode: bool,
     /// `zookeeper.snapshotSizeFactor`.
     pub snapshot_size_factor: f64,
+}
+
+impl QuorumConfig {
+    /// How long a learner may take to connect to its leader, in ms: as
+    /// ZooKeeper's `Learner.connectToLeader`, `tickTime ×
+    /// connectToLearnerMasterLimit` when that is positive, else
+    /// `tickTime × initLimit`.
+    pub fn leader_connect_ms(&self) -> u64 {
+        let ticks = if self.connect_limit > 0 {
+            self.connect_limit
+        } else {
+            self.init_limit
+        };
+        self.tick_ms * u64::from(ticks)
+    }
 }
 
 /// What a quorum member starts with.

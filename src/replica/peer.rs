@@ -787,8 +787,9 @@ impl Peer {
                 }
                 // The leader may not listen yet (it decided a moment after
                 // us, or a proxy in between took the connection): within
-                // initLimit, and before it said anything, try it again.
-                let limit = self.s.tick_ms * self.s.init_limit as u64;
+                // initLimit (or connectToLearnerMasterLimit), and before
+                // it said anything, try it again.
+                let limit = self.s.leader_connect_ms();
                 if !*heard && ms.saturating_sub(*since) < limit {
                     tracing::debug!(
                         why,
@@ -1120,7 +1121,7 @@ impl Peer {
             generation: g,
             sid: leader,
             delay_ms: if retry { 100 } else { 0 },
-            limit_ms: self.s.tick_ms * self.s.init_limit as u64,
+            limit_ms: self.s.leader_connect_ms(),
         });
     }
 

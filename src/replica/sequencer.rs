@@ -38,6 +38,10 @@ pub struct SeqSettings {
     pub enforce_quota: bool,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
+    /// `znode.container.maxNeverUsedIntervalMs`: a container that never
+    /// had a child (cversion 0) is deleted once its mtime is older than
+    /// this; 0 = never.
+    pub container_max_never_used_interval_ms: i64,
     pub server_id: i64,
     /// Where the sequencer publishes its role, for the shards and the
     /// AdminServer (which gate their answers on it).
@@ -703,7 +707,14 @@ impl Sequencer {
         let mut candidates: Vec<String> = Vec::new();
         for p in self.tree.containers() {
             if let Some(n) = self.tree.get(p) {
-                if n.num_children == 0 && n.cversion > 0 {
+                // As ZooKeeper's ContainerManager: an empty container
+                // that had children goes; one that never had any (a
+                // fresh one, kept from a check just after its create)
+                // goes once older than maxNeverUsedIntervalMs, if set.
+                let never_used_max = self.s.container_max_never_used_interval_ms;
+                if n.num_children == 0
+                    && (n.cversion > 0 || (never_used_max != 0 && now - n.mtime > never_used_max))
+                {
                     candidates.push(p.to_string());
                 }
             }
@@ -1225,10 +1236,55 @@ mod four_lw_tests {
             enforce_quota: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
+            container_max_never_used_interval_ms: 0,
             server_id: 0,
             role: RoleCell::default(),
         };
         Sequencer::new(s, Tree::new(), 1_000)
+    }
+
+    /// Containers at `/used` (had a child: cversion 1), `/old` (never
+    /// used, mtime 1000) and `/young` (never used, mtime 8000), with
+    /// `znode.container.maxNeverUsedIntervalMs` = `never_used`; the
+    /// container check runs at 10000. What is left.
+    fn containers_left(never_used: i64) -> Vec<String> {
+        use crate::data::tree::{open_acl, shared_acl, Node, NodeHead, CONTAINER_OWNER};
+        let acl = shared_acl(&open_acl());
+        let node = |path: &str, cversion: i32, mtime: i64| {
+            let mut h = NodeHead::new(acl.clone());
+            h.ephemeral_owner = CONTAINER_OWNER;
+            h.cversion = cversion;
+            h.mtime = mtime;
+            Node::new(path, h, Some(&[]))
+        };
+        let nodes = vec![
+            Node::new("/", NodeHead::new(acl.clone()), Some(&[])),
+            node("/used", 1, 1000),
+            node("/old", 0, 1000),
+            node("/young", 0, 8000),
+        ];
+        let mut s = seq(1).s;
+        s.container_check_interval_ms = 1000;
+        s.container_max_never_used_interval_ms = never_used;
+        let mut q = Sequencer::new(s, Tree::from_nodes(nodes, 0).unwrap(), 1000);
+        q.tick(10_000);
+        let mut left: Vec<String> = q.tree().containers().map(|p| p.to_string()).collect();
+        left.sort();
+        left
+    }
+
+    #[test]
+    fn never_used_containers_go_after_max_never_used_interval() {
+        assert_eq!(
+            containers_left(0),
+            ["/old", "/young"],
+            "0: a container that never had a child stays"
+        );
+        assert_eq!(
+            containers_left(5000),
+            ["/young"],
+            "9000 ms old goes, 2000 ms old stays"
+        );
     }
 
     /// Carries a learner's forwards to the leader, and the leader's txns

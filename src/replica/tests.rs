@@ -23,6 +23,7 @@ fn settings(server_id: i64) -> SeqSettings {
         enforce_quota: false,
         container_check_interval_ms: 60_000,
         container_max_per_minute: 10_000,
+        container_max_never_used_interval_ms: 0,
         server_id,
         role: RoleCell::default(),
     }
@@ -226,6 +227,7 @@ fn quorum_config(sid: Sid) -> QuorumConfig {
         tick_ms: 100,
         init_limit: 10,
         sync_limit: 5,
+        connect_limit: 0,
         read_only_mode: false,
         snapshot_size_factor: 0.33,
     }
@@ -567,6 +569,57 @@ fn a_leader_whose_log_failed_keeps_no_cut_proposal_in_its_committed_log() {
 fn notification(from: Sid, state: ServerState, leader: Sid, zxid: i64) -> Input {
     let n = Notification::new(state, leader, zxid, 1, 1, Bytes::new());
     Input::Peer(PeerInput::Election(from, n.encode()))
+}
+
+/// A member that follows 2, with `connectToLearnerMasterLimit` =
+/// `connect_limit` (tick 100 ms, initLimit 10): the `limit_ms` of its
+/// ConnectLeader, and whether a refused connection `down_at` ms later is
+/// retried.
+fn leader_connect(connect_limit: u32, down_at: u64) -> (u64, bool) {
+    let mut config = quorum_config(1);
+    config.connect_limit = connect_limit;
+    let start = QuorumStart {
+        config,
+        epochs: Epochs {
+            current: 1,
+            accepted: 1,
+        },
+        committed_log: VecDeque::new(),
+    };
+    let mut r = Replica::new(settings(1), Tree::new(), Vec::new(), Some(start), at(0));
+    r.step(at(0));
+    r.feed(Input::CanLead(true), at(1));
+    r.step(at(1));
+    r.feed(notification(2, ServerState::Leading, 2, 0), at(2));
+    r.feed(notification(3, ServerState::Following, 2, 0), at(2));
+    let connect = |a: &[Action]| {
+        a.iter().find_map(|a| match a {
+            Action::ConnectLeader {
+                generation,
+                sid: 2,
+                limit_ms,
+                ..
+            } => Some((*generation, *limit_ms)),
+            _ => None,
+        })
+    };
+    let (g, limit_ms) = connect(&r.step(at(2))).expect("follows 2");
+    r.feed(
+        Input::Peer(PeerInput::LeaderDown(g, "refused".into())),
+        at(2 + down_at),
+    );
+    let retried = connect(&r.step(at(2 + down_at))).is_some();
+    (limit_ms, retried)
+}
+
+#[test]
+fn connect_to_learner_master_limit_bounds_the_leader_connection() {
+    // 0: tickTime × initLimit, as ZooKeeper's Learner.connectToLeader.
+    assert_eq!(leader_connect(0, 500), (1000, true));
+    // 3 ticks: 300 ms, whatever initLimit says.
+    assert_eq!(leader_connect(3, 200), (300, true));
+    assert_eq!(leader_connect(3, 500), (300, false));
+    assert_eq!(leader_connect(20, 1500), (2000, true));
 }
 
 #[test]

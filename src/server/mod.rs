@@ -56,6 +56,8 @@ pub struct Settings {
     pub enforce_quota: bool,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
+    /// `znode.container.maxNeverUsedIntervalMs` (0 = never).
+    pub container_max_never_used_interval_ms: i64,
     /// Four-letter words allowed (`*` allows all).
     pub four_lw_whitelist: Vec<String>,
     /// The lines the `conf` four-letter word prints, in order (ZooKeeper's
@@ -275,6 +277,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         enforce_quota: settings.enforce_quota,
         container_check_interval_ms: settings.container_check_interval_ms,
         container_max_per_minute: settings.container_max_per_minute,
+        container_max_never_used_interval_ms: settings.container_max_never_used_interval_ms,
         // Standalone ZooKeeper makes session ids with tracker id 1; a
         // quorum peer with its myid.
         server_id: settings.quorum.as_ref().map_or(1, |q| q.me),

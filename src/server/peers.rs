@@ -65,10 +65,23 @@ pub struct PeerSettings {
     pub peers: HashMap<Sid, String>,
     /// `cnxTimeout`: how long a connect or an initial message may take.
     pub cnx_timeout: Duration,
+    /// `zookeeper.quorumCnxnTimeoutMs`, when set: the read timeout of an
+    /// election connection's handshake (its initial message and SASL
+    /// exchange), as ZooKeeper's `QuorumCnxManager` sets it on its sockets.
+    pub quorum_cnxn_timeout: Option<Duration>,
     /// `electionPortBindRetry`: binds tried before giving up (0 = forever).
     pub bind_retry: u32,
     /// This server's initial message, already encoded.
     pub initial: Vec<u8>,
+}
+
+impl PeerSettings {
+    /// How long an accepted election connection may take to send its
+    /// initial message: `zookeeper.quorumCnxnTimeoutMs` when set, else
+    /// `cnxTimeout`.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.quorum_cnxn_timeout.unwrap_or(self.cnx_timeout)
+    }
 }
 
 /// A problem starting the election connections.
@@ -288,10 +301,13 @@ impl Peers {
                 fb.filled(n);
             }
         };
-        let timeout = self.0.s.cnx_timeout;
+        let timeout = self.0.s.handshake_timeout();
         let got = futures_lite::future::or(read, async {
             glommio::timer::sleep(timeout).await;
-            Err(std::io::Error::other("no initial message in cnxTimeout"))
+            Err(std::io::Error::other(format!(
+                "no initial message in {} ms",
+                timeout.as_millis()
+            )))
         })
         .await;
         let (sid, used) = match got {
@@ -437,6 +453,22 @@ mod tests {
     }
 
     #[test]
+    fn quorum_cnxn_timeout_bounds_the_initial_message_when_set() {
+        let mut s = PeerSettings {
+            me: 1,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            peers: HashMap::new(),
+            cnx_timeout: Duration::from_millis(5000),
+            quorum_cnxn_timeout: None,
+            bind_retry: 3,
+            initial: Vec::new(),
+        };
+        assert_eq!(s.handshake_timeout(), Duration::from_millis(5000));
+        s.quorum_cnxn_timeout = Some(Duration::from_millis(700));
+        assert_eq!(s.handshake_timeout(), Duration::from_millis(700));
+    }
+
+    #[test]
     fn two_peers_keep_one_connection_and_exchange_messages_both_ways() {
         let ex = glommio::LocalExecutorBuilder::default()
             .spawn(|| async {
@@ -450,6 +482,7 @@ mod tests {
                         .map(|i| (i as Sid, addr(i)))
                         .collect(),
                     cnx_timeout: Duration::from_secs(2),
+                    quorum_cnxn_timeout: None,
                     bind_retry: 3,
                     initial: InitialMessage {
                         protocol: ewire::Protocol::V1,

@@ -60,6 +60,8 @@ pub struct QuorumSettings {
     pub tick_ms: u64,
     pub init_limit: u32,
     pub sync_limit: u32,
+    /// `connectToLearnerMasterLimit` (ticks; 0 = `init_limit`).
+    pub connect_limit: u32,
     pub max_buffer: usize,
     /// `readonlymode.enabled`: serve reads while cut off from a quorum.
     pub read_only_mode: bool,
@@ -86,6 +88,7 @@ impl QuorumSettings {
             tick_ms: self.tick_ms,
             init_limit: self.init_limit,
             sync_limit: self.sync_limit,
+            connect_limit: self.connect_limit,
             read_only_mode: self.read_only_mode,
             snapshot_size_factor: self.snapshot_size_factor,
         }
@@ -161,7 +164,13 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
         s.max_buffer,
         Duration::from_millis(s.tick_ms * u64::from(s.init_limit)),
     );
-    let peers = match Peers::start(s.peers.clone(), tls.clone(), sasl.clone()).await {
+    // With zookeeper.quorumCnxnTimeoutMs, an election connection's SASL
+    // exchange is bounded by it, as ZooKeeper's election sockets' reads are.
+    let election_sasl = match s.peers.quorum_cnxn_timeout {
+        Some(t) => quorum_auth::start(s.sasl.clone(), s.max_buffer, t),
+        None => sasl.clone(),
+    };
+    let peers = match Peers::start(s.peers.clone(), tls.clone(), election_sasl).await {
         Ok(p) => p,
         Err(e) => {
             // A server that cannot take part in elections must not linger
