@@ -12,7 +12,8 @@ use corral::storage::snapshot::{self, Compression};
 use corral::data::tree::{open_acl, Tree};
 use corral::data::txn::{Txn, TxnBody};
 use corral::storage::txnlog;
-use corral::quorum::zab::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumAuthPacket, QuorumPacket};
+use corral::quorum::zab::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumPacket};
+use corral::security::quorum_auth::{Packet as QuorumAuthPacket, Status as AuthStatus};
 use std::path::Path;
 
 fn put(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
@@ -582,16 +583,12 @@ fn main() {
         p.write(&mut stream);
     }
     put(dir, "zab", "stream", &stream);
-    let auth = QuorumAuthPacket {
-        magic: 0x0000_0000_cafe_babe,
-        status: 0,
-        token: Some(Bytes::from_static(b"token")),
-    };
+    let auth = QuorumAuthPacket::new(AuthStatus::InProgress, b"token".to_vec());
     put(
         dir,
         "zab",
         "auth",
-        &[auth.encode().to_vec(), packets[0].encode().to_vec()].concat(),
+        &[auth.encode(), packets[0].encode().to_vec()].concat(),
     );
     let mut snap = BytesMut::new();
     QuorumPacket::new(pkt::SNAP, 10).write(&mut snap);
