@@ -563,7 +563,9 @@ impl Peer {
                     "cannot bind the quorum port: not leading; standing aside so that another member leads"
                 );
                 self.stand_aside = true;
-                let _ = self.election.set_stand_aside(true, now.mono_ms);
+                let _ = self
+                    .election
+                    .set_stand_aside(true, !self.epochs_unwritable, now.mono_ms);
                 self.relook = true;
             }
             Ok(()) => {
@@ -648,7 +650,9 @@ impl Peer {
                 );
             }
             self.stand_aside = !free;
-            let _ = self.election.set_stand_aside(!free, ms);
+            let _ = self
+                .election
+                .set_stand_aside(!free, !self.epochs_unwritable, ms);
             let a = self
                 .election
                 .look(seq.tree().last_zxid, self.epochs.current, ms);
@@ -656,7 +660,7 @@ impl Peer {
         } else if free && self.stand_aside && self.election.is_running() {
             tracing::info!("this server can lead again: no longer standing aside");
             self.stand_aside = false;
-            let a = self.election.set_stand_aside(false, ms);
+            let a = self.election.set_stand_aside(false, true, ms);
             self.election_actions(a, seq, now);
         }
     }
@@ -989,7 +993,7 @@ impl Peer {
         // A leader held its quorum port until now: it may lead again.
         if was_leading && !self.epochs_unwritable {
             self.stand_aside = false;
-            let _ = self.election.set_stand_aside(false, ms);
+            let _ = self.election.set_stand_aside(false, true, ms);
             let a = self
                 .election
                 .look(seq.tree().last_zxid, self.epochs.current, ms);

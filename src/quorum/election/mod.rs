@@ -64,7 +64,12 @@
 //! as recent as its own history (peer epoch, then zxid), so that another
 //! member leads instead of this one winning, failing and winning again.
 //! It never adopts a less recent server: that one would truncate what it
-//! may have acknowledged. ZooKeeper has no such mode; its peers elect the
+//! may have acknowledged. A voter whose epoch files cannot be written
+//! adopts no vote at all: it could not acknowledge an epoch as a
+//! follower, and its support let two others each count it towards a
+//! quorum in turn, neither establishing its epoch (hostile test
+//! `a_leader_that_cannot_persist_the_epoch_lets_another_lead`, seen
+//! flaky under load). ZooKeeper has no such mode; its peers elect the
 //! same way whichever one stands aside.
 
 pub mod wire;
@@ -195,6 +200,10 @@ pub struct Election {
     participant: bool,
     /// A voter that must not lead: see [`Election::set_stand_aside`].
     stand_aside: bool,
+    /// Standing aside, it may follow (adopt another's vote); a voter that
+    /// cannot write its epoch files could not acknowledge a leader's
+    /// epoch either, and adopts nothing.
+    aside_follows: bool,
     state: ServerState,
     /// `QuorumPeer.currentVote`.
     current_vote: Vote,
@@ -239,6 +248,7 @@ impl Election {
             settings,
             participant,
             stand_aside: false,
+            aside_follows: true,
             state: ServerState::Looking,
             current_vote: Vote::looking(me, -1, -1, -1),
             started: false,
@@ -337,14 +347,19 @@ impl Election {
 
     /// A voter that cannot lead stands aside (`true`) from the next
     /// [`Election::look`] on: it proposes no one it could win for, never
-    /// adopts a vote for itself, and adopts a vote for another server only
-    /// if that server's peer epoch and zxid are at least its own. Ending
+    /// adopts a vote for itself, and, if it `can_follow`, adopts a vote
+    /// for another server only if that server's peer epoch and zxid are
+    /// at least its own. One that cannot follow either (its epoch files
+    /// cannot be written, so it could not acknowledge an epoch) adopts no
+    /// vote at all: its support would let two other voters each form a
+    /// "quorum" with it in turn, neither able to establish its epoch. Ending
     /// it (`false`) during an election still abstaining puts forward its
     /// own vote again, at once.
-    pub fn set_stand_aside(&mut self, on: bool, now_ms: u64) -> Vec<Action> {
+    pub fn set_stand_aside(&mut self, on: bool, can_follow: bool, now_ms: u64) -> Vec<Action> {
         let mut actions = Vec::new();
         let was = self.stand_aside;
         self.stand_aside = on;
+        self.aside_follows = can_follow;
         if was && !on && self.running && self.proposed() == self.abstention() {
             let (l, z, e) = self.init_vote();
             self.update_proposal(l, z, e);
@@ -469,6 +484,9 @@ impl Election {
                 return false;
             }
             if cur == self.abstention() {
+                if !self.aside_follows {
+                    return false;
+                }
                 return (new.2, new.1) >= (self.current_epoch, self.last_logged_zxid);
             }
         }

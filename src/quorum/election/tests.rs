@@ -554,7 +554,10 @@ fn a_server_standing_aside_lets_the_next_best_lead() {
     // Without it, 3 (equal zxids, highest sid) would win again and again.
     let q = QuorumMaj::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
-    net.peers.get_mut(&3).unwrap().set_stand_aside(true, 0);
+    net.peers
+        .get_mut(&3)
+        .unwrap()
+        .set_stand_aside(true, true, 0);
     for sid in [1, 2, 3] {
         net.look(sid, make_zxid(2, 10), 2);
     }
@@ -567,12 +570,46 @@ fn a_server_standing_aside_lets_the_next_best_lead() {
 }
 
 #[test]
+fn a_server_that_cannot_follow_either_supports_nobody() {
+    // 3 cannot write its epoch files: it adopts no vote, so 1 and 2 must
+    // agree between themselves (2 leads, with 1), and 3's support never
+    // makes a leader of either alone.
+    let q = QuorumMaj::new([1, 2, 3], []);
+    let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
+    net.peers
+        .get_mut(&3)
+        .unwrap()
+        .set_stand_aside(true, false, 0);
+    for sid in [1, 2, 3] {
+        net.look(sid, make_zxid(2, 10), 2);
+    }
+    net.run(10_000);
+    assert_eq!(net.leader_of(1), Some(2));
+    assert_eq!(net.leader_of(2), Some(2));
+    assert_eq!(net.decisions[&2].0, ServerState::Leading);
+    assert_eq!(net.peers[&3].proposal().zxid, i64::MIN, "3 still abstains");
+    // 1 and 3 alone: 3 does not lift 1 to a quorum.
+    let mut net = Net::new(vec![election(1, &q), election(3, &q)]);
+    net.peers
+        .get_mut(&3)
+        .unwrap()
+        .set_stand_aside(true, false, 0);
+    net.look(1, make_zxid(2, 10), 2);
+    net.look(3, make_zxid(2, 10), 2);
+    net.run(10_000);
+    assert!(net.decisions.is_empty(), "{:?}", net.decisions);
+}
+
+#[test]
 fn a_server_standing_aside_never_follows_a_less_recent_one() {
     // 3 has a txn 2 lacks: following 2 would truncate it. Alone with 2,
     // it neither adopts 2's vote nor puts its own forward: no decision.
     let q = QuorumMaj::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(2, &q), election(3, &q)]);
-    net.peers.get_mut(&3).unwrap().set_stand_aside(true, 0);
+    net.peers
+        .get_mut(&3)
+        .unwrap()
+        .set_stand_aside(true, true, 0);
     net.look(2, make_zxid(2, 9), 2);
     net.look(3, make_zxid(2, 10), 2);
     net.run(10_000);
@@ -588,13 +625,20 @@ fn ending_the_stand_aside_puts_the_own_vote_forward_again() {
     // stands aside; once its port is free it proposes itself and wins.
     let q = QuorumMaj::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(3, &q)]);
-    net.peers.get_mut(&3).unwrap().set_stand_aside(true, 0);
+    net.peers
+        .get_mut(&3)
+        .unwrap()
+        .set_stand_aside(true, true, 0);
     net.look(1, make_zxid(2, 9), 2);
     net.look(3, make_zxid(2, 10), 2);
     net.run(3_000);
     assert!(net.decisions.is_empty());
     let now = net.now;
-    let a = net.peers.get_mut(&3).unwrap().set_stand_aside(false, now);
+    let a = net
+        .peers
+        .get_mut(&3)
+        .unwrap()
+        .set_stand_aside(false, true, now);
     assert!(sends(&a)
         .iter()
         .all(|(_, m)| m.leader == 3 && m.zxid == make_zxid(2, 10)));
