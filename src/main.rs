@@ -311,6 +311,19 @@ fn run(cli: Cli) -> Result<(), String> {
     } else {
         None
     };
+    if !c.datadir_autocreate {
+        // FileTxnSnapLog: the version-2 directories must already be there.
+        for dir in [&c.data_dir, c.data_log_dir.as_ref().unwrap_or(&c.data_dir)] {
+            let v2 = dir.join("version-2");
+            if !v2.is_dir() {
+                return Err(format!(
+                    "Missing data directory {}, automatic data directory creation is disabled \
+                     (zookeeper.datadir.autocreate is false). Please create this directory manually.",
+                    v2.display()
+                ));
+            }
+        }
+    }
     std::fs::create_dir_all(&c.data_dir)
         .map_err(|e| format!("cannot create dataDir {}: {e}", c.data_dir.display()))?;
     let stop = Stop::new();
@@ -451,7 +464,7 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
         // in SERVER_JVMFLAGS, read with Boolean.getBoolean: "true" in any
         // case); the config warns about it in zoo.cfg.
         read_only_mode: c.readonly_mode_enabled,
-        snapshot_size_factor: snapshot_size_factor(c),
+        snapshot_size_factor: c.snapshot_size_factor,
         tls: quorum_tls(c)?,
         sasl: c.quorum_sasl.clone(),
     })
@@ -468,23 +481,6 @@ fn quorum_tls(c: &Config) -> Result<Option<corral::server::quorum_tls::PeerTlsSe
         quorum: q,
         built: std::sync::Arc::new(built),
     }))
-}
-
-/// `zookeeper.snapshotSizeFactor`, read as `ZKDatabase` reads it: a
-/// value that is not a number is logged and the default used.
-fn snapshot_size_factor(c: &Config) -> f64 {
-    let default = corral::quorum::zab::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR;
-    match c.property("zookeeper.snapshotSizeFactor") {
-        None => default,
-        Some(v) => v.trim().parse().unwrap_or_else(|_| {
-            tracing::error!(
-                value = v,
-                default,
-                "zookeeper.snapshotSizeFactor is not a number; using the default"
-            );
-            default
-        }),
-    }
 }
 
 fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
@@ -649,16 +645,6 @@ fn client_tls(c: &Config) -> Result<Option<server::ClientTls>, String> {
         return Ok(None);
     };
     let config = corral::security::tls::server_config(&settings).map_err(|e| e.to_string())?;
-    let limit = c
-        .property("zookeeper.netty.server.outstandingHandshake.limit")
-        .map(|v| {
-            v.trim().parse::<i64>().map_err(|_| {
-                format!("netty.server.outstandingHandshake.limit: {v:?} is not a number")
-            })
-        })
-        .transpose()?
-        .filter(|&n| n > 0)
-        .map(|n| n as usize);
     Ok(Some(server::ClientTls {
         settings,
         config,
@@ -667,6 +653,6 @@ fn client_tls(c: &Config) -> Result<Option<server::ClientTls>, String> {
             .map(|p| std::net::SocketAddr::new(c.secure_client_port_address, p)),
         unified: c.client_port_unification,
         reload: c.client_cert_reload,
-        handshake_limit: limit,
+        handshake_limit: c.tls_handshake_limit,
     }))
 }

@@ -159,6 +159,36 @@ fn a_bad_ops_property_is_refused() {
     assert!(e.contains("corral.stallThresholdMs=soon"), "{e}");
 }
 
+/// `zookeeper.datadir.autocreate=false`: a missing `version-2` directory
+/// stops the start with ZooKeeper's message, and nothing is created.
+#[test]
+fn datadir_autocreate_false_needs_the_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "dataDir={}\nclientPort=0\nadmin.enableServer=false\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corral"))
+        .arg(&cfg)
+        .env("SERVER_JVMFLAGS", "-Dzookeeper.datadir.autocreate=false")
+        .env_remove("JVMFLAGS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("Missing data directory") && e.contains("zookeeper.datadir.autocreate is false"),
+        "{e}"
+    );
+    assert!(!data.exists(), "the data directory was created");
+}
+
 // ------------------------------------------------------------- systemd unit
 
 /// A tool the test needs: its absence fails the test.

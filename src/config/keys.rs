@@ -41,6 +41,23 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         "multiAddress.enabled" if on => {
             not_yet("more than one address per server (multiAddress)")
         }
+        // QuorumPeerConfig: with true, `reconfig` changes the membership;
+        // corral's membership is fixed at start (it answers
+        // ReconfigDisabled).
+        "reconfigEnabled" if on => not_yet("dynamic reconfig (reconfigEnabled=true)"),
+        // FileTxnSnapLog: with false, a server that finds no snapshot and
+        // no `initialize` file votes with zxid -1 instead of starting an
+        // empty database; corral always starts the empty database.
+        "db.autocreate" if value.trim().eq_ignore_ascii_case("false") => Some(
+            "false: a server that refuses to start from an empty database until an `initialize` file says so is not supported by corral yet; remove the key (or set it to true) to start"
+                .to_string(),
+        ),
+        // ZooKeeperServer: with false, closeSession txns omit the session's
+        // ephemerals, for servers older than 3.6; corral writes them.
+        "closeSessionTxn.enabled" if value.trim().eq_ignore_ascii_case("false") => Some(
+            "false: corral always writes the close-session txn with its ephemeral paths (servers older than ZooKeeper 3.6 cannot share an ensemble with it); remove the key (or set it to true) to start"
+                .to_string(),
+        ),
         // EphemeralType: TTL nodes' ephemeralOwner in the 3.5.3 encoding.
         "emulate353TTLNodes" if on => not_yet("ZooKeeper 3.5.3's TTL node encoding"),
         "ssl.sslProvider" | "ssl.quorum.sslProvider"
@@ -93,8 +110,159 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     if any(&["serverCnxnFactory", "watchManagerName", "audit.impl.class"]) {
         return Some("selects a Java implementation class; corral has its own; ignored");
     }
-    if k == "advancedFlowControlEnabled" {
+    if any(&[
+        "advancedFlowControlEnabled",
+        "netty.advancedFlowControl.enabled",
+    ]) {
         return Some("Netty-specific; ignored by corral");
+    }
+    if any(&["maxResponseCacheSize", "maxGetChildrenResponseCacheSize"]) {
+        return Some(
+            "sizes ZooKeeper's cache of serialized read replies; corral answers reads from an immutable tree version and keeps no such cache; ignored",
+        );
+    }
+    if any(&[
+        "watcherCleanThreadsNum",
+        "watcherCleanThreshold",
+        "watcherCleanIntervalInSeconds",
+        "maxInProcessingDeadWatchers",
+        "bitHashCacheSize",
+    ]) {
+        return Some(
+            "tunes WatchManagerOptimized's dead-watcher cleaner; corral drops a closed connection's watches at once, on its shard; ignored",
+        );
+    }
+    if any(&["flushDelay", "maxWriteQueuePollTime", "maxBatchSize"]) {
+        return Some(
+            "tunes ZooKeeper's batching of flushes; corral's log core group-commits whatever is ready (one write and one fdatasync a batch); ignored",
+        );
+    }
+    if k.starts_with("nio.") && k != "nio.sessionlessCnxnTimeout"
+        || k.starts_with("commitProcessor.")
+        || k == "intBufferStartingSizeBytes"
+    {
+        return Some(
+            "sizes a Java thread pool, queue or buffer; corral runs one executor a core (its core map); ignored",
+        );
+    }
+    if any(&[
+        "learner.closeSocketAsync",
+        "leader.closeSocketAsync",
+        "learner.asyncSending",
+        "forward_learner_requests_to_commit_processor_disabled",
+        "follower.skipLearnerRequestToNextProcessor",
+    ]) {
+        return Some(
+            "chooses how ZooKeeper's Java threads hand quorum work over; corral's Zab core never blocks on a socket; ignored",
+        );
+    }
+    if k.starts_with("messageTracker.") {
+        return Some(
+            "ZooKeeper's record of recent quorum messages, for debugging; corral logs them at debug level (RUST_LOG=corral=debug); ignored",
+        );
+    }
+    if any(&[
+        "metricsProvider.exportJvmInfo",
+        "jmx.log4j.disable",
+        "jmx.log4j.mbean",
+    ]) {
+        return Some("a JVM/JMX setting; corral has no JVM; ignored");
+    }
+    if k == "admin.httpVersion" {
+        return Some("Jetty's HTTP version; corral's AdminServer speaks HTTP/1.1; ignored");
+    }
+    if k.starts_with("pathStats.") {
+        return Some(
+            "ZooKeeper's per-path request statistics; corral does not collect them; ignored",
+        );
+    }
+    if any(&["leader.ackLoggingFrequency"]) {
+        return Some(
+            "how often ZooKeeper logs acks; corral logs quorum traffic at debug level; ignored",
+        );
+    }
+    if any(&[
+        "maxConcurrentSnapSyncs",
+        "maxConcurrentDiffSyncs",
+        "leader.maxConcurrentSnapSyncs",
+        "leader.maxConcurrentDiffSyncs",
+    ]) {
+        return Some(
+            "bounds how many learners a leader syncs at once; corral's leader syncs every learner that connects (their number is bounded by the server.N lines); ignored",
+        );
+    }
+    if any(&["maxTimeToWaitForEpoch", "leader.maxTimeToWaitForEpoch"]) {
+        return Some(
+            "bounds how long ZooKeeper's leader waits for its followers' epochs; corral's leader waits initLimit ticks, as ZooKeeper does when the key is unset; ignored",
+        );
+    }
+    if any(&["observer.reconnectDelayMs", "observer.election.DelayMs"]) {
+        return Some(
+            "delays an observer's reconnection or its search for a new leader; corral's observer does both at once; ignored",
+        );
+    }
+    if any(&["leaderConnectDelayDuringRetryMs"]) {
+        return Some(
+            "the pause between a learner's connection attempts; corral retries every 100 ms within initLimit; ignored",
+        );
+    }
+    if any(&[
+        "fastleader.minNotificationInterval",
+        "fastleader.maxNotificationInterval",
+    ]) {
+        return Some(
+            "FastLeaderElection's notification backoff; corral uses ZooKeeper's defaults (200 ms to 60 s); ignored",
+        );
+    }
+    if k == "commitLogCount" {
+        return Some(
+            "how many committed txns ZooKeeper keeps in memory for DIFF syncs; corral keeps ZooKeeper's default 500 and reads older ones from its txn log; ignored",
+        );
+    }
+    if k == "jute.maxbuffer.extrasize" {
+        return Some(
+            "the slack over jute.maxbuffer allowed on quorum links; corral allows ZooKeeper's default 1024 bytes; ignored",
+        );
+    }
+    if any(&["tcpKeepAlive", "clientTcpKeepAlive"]) {
+        return Some(
+            "TCP keepalive on quorum or client sockets; corral does not set SO_KEEPALIVE: a dead client is found by its session timeout, a dead peer by syncLimit; ignored",
+        );
+    }
+    if any(&[
+        "forceSnapshotSync",
+        "testingonly.initialZxid",
+        "controllerPort",
+    ]) {
+        return Some("a ZooKeeper test hook; corral has no such hook; ignored");
+    }
+    if k == "ensembleAuthName" {
+        return Some(
+            "names the ensemble for EnsembleAuthenticationProvider, which corral does not have; ignored",
+        );
+    }
+    if k == "observerMaster.sizeLimit" {
+        return Some("sizes the observer master's queue; corral has no observer master; ignored");
+    }
+    if any(&[
+        "client.secure",
+        "clientCnxnSocket",
+        "disableAutoWatchReset",
+        "request.timeout",
+        "requireKerberosConfig",
+        "kinit",
+        "server.principal",
+        "server.realm",
+    ]) {
+        return Some("a client's setting; a server does not read it; ignored");
+    }
+    if any(&["version", "configuration", "outstandingHandshake.limit"]) {
+        return Some(
+            "not a setting ZooKeeper 3.8's server reads (the TLS handshake bound is netty.server.outstandingHandshake.limit); ignored",
+        );
+    }
+    if k == "corral.experimental.ensemble" {
+        return Some("retired: every corral build runs ensembles; ignored");
     }
     if k.starts_with("jvm.pause.") {
         return Some(
@@ -182,7 +350,7 @@ pub(super) const QPC_KEYS: [&str; 43] = [
 /// Documented (zookeeperAdmin.md, 3.8) keys that become `zookeeper.<key>`
 /// system properties, plus `zookeeper.`-documented properties written without
 /// the prefix (which also work from zoo.cfg).
-pub(super) const PROPERTY_KEYS: [&str; 101] = [
+pub(super) const PROPERTY_KEYS: &[&str] = &[
     "globalOutstandingLimit",
     // Read by ZKDatabase (a leader's DIFF from its txn log); not in the
     // admin guide, but a 3.8 property all the same.
@@ -288,6 +456,55 @@ pub(super) const PROPERTY_KEYS: [&str; 101] = [
     "commitProcessor.maxCommitBatchSize",
     "messageTracker.BufferSize",
     "messageTracker.Enabled",
+    // Read by ZooKeeper 3.8's server (or its client, from the same JVM's
+    // properties) but not in the admin guide; each has a treatment in
+    // docs/configuration.md.
+    "closeSessionTxn.enabled",
+    "commitProcessor.shutdownTimeout",
+    "connection_throttle_tokens",
+    "connection_throttle_fill_time",
+    "connection_throttle_fill_count",
+    "connection_throttle_freeze_time",
+    "connection_throttle_drop_increase",
+    "connection_throttle_drop_decrease",
+    "connection_throttle_decrease_ratio",
+    "request_throttle_max_requests",
+    "request_throttle_stall_time",
+    "request_throttle_drop_stale",
+    "request_stale_connection_check",
+    "request_stale_latency_check",
+    "throttled_op_wait_time",
+    "intBufferStartingSizeBytes",
+    "jmx.log4j.disable",
+    "jmx.log4j.mbean",
+    "leader.ackLoggingFrequency",
+    "leader.maxConcurrentSnapSyncs",
+    "leader.maxConcurrentDiffSyncs",
+    "leader.maxTimeToWaitForEpoch",
+    "leaderConnectDelayDuringRetryMs",
+    "netty.advancedFlowControl.enabled",
+    "nio.directBufferBytes",
+    "nio.shutdownTimeout",
+    "observerMaster.sizeLimit",
+    "pathStats.enabled",
+    "pathStats.delay",
+    "pathStats.initialDelay",
+    "pathStats.maxDepth",
+    "pathStats.sampleRate",
+    "pathStats.slotCapacity",
+    "pathStats.slotDuration",
+    "pathStats.topPathMax",
+    "forceSnapshotSync",
+    "testingonly.initialZxid",
+    "controllerPort",
+    "client.secure",
+    "clientCnxnSocket",
+    "disableAutoWatchReset",
+    "request.timeout",
+    "requireKerberosConfig",
+    "kinit",
+    "version",
+    "configuration",
 ];
 
 /// Documented prefixes of property keys.

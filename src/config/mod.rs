@@ -343,6 +343,18 @@ pub struct Config {
     pub snapshot_compression_method: SnapshotCompression,
     /// `zookeeper.snapshot.trust.empty` (default false).
     pub snapshot_trust_empty: bool,
+    /// `zookeeper.snapshotSizeFactor` (default 0.33): a leader sends a
+    /// learner a SNAP instead of a DIFF once the txns it would send weigh
+    /// more than this share of the last snapshot. A negative value always
+    /// sends a SNAP past the committed log, as ZooKeeper does.
+    pub snapshot_size_factor: f64,
+    /// `zookeeper.datadir.autocreate` (default true): create a missing
+    /// `dataDir/version-2` and `dataLogDir/version-2`. With false a missing
+    /// one stops the start, naming the key.
+    pub datadir_autocreate: bool,
+    /// `zookeeper.netty.server.outstandingHandshake.limit`: TLS handshakes
+    /// one client port may have in flight (none when unset or 0 or less).
+    pub tls_handshake_limit: Option<usize>,
     /// `zookeeper.digest.enabled` (default true).
     pub digest_enabled: bool,
     /// `server.N` lines (from zoo.cfg or `dynamicConfigFile`), sorted by id.
@@ -552,6 +564,9 @@ fn zk_defaults() -> Config {
         autopurge_purge_interval: 0,
         snapshot_compression_method: SnapshotCompression::None,
         snapshot_trust_empty: false,
+        snapshot_size_factor: crate::quorum::zab::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR,
+        datadir_autocreate: true,
+        tls_handshake_limit: None,
         digest_enabled: true,
         servers: Vec::new(),
         server_id: None,

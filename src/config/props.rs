@@ -184,6 +184,32 @@ impl Parser {
                 }
             };
         }
+        // ZKDatabase: a value that is not a number is logged and the
+        // default used.
+        if let Some(v) = self.prop("zookeeper.snapshotSizeFactor") {
+            match v.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => cfg.snapshot_size_factor = f,
+                _ => {
+                    let msg = format!(
+                        "{v:?} is not a number; using the default {}, as ZooKeeper does",
+                        cfg.snapshot_size_factor
+                    );
+                    self.prop_warn("zookeeper.snapshotSizeFactor", &msg);
+                }
+            }
+        }
+        // FileTxnSnapLog: `Boolean.parseBoolean`, default true.
+        if let Some(v) = self.prop("zookeeper.datadir.autocreate") {
+            cfg.datadir_autocreate = v.trim().eq_ignore_ascii_case("true");
+        }
+        // NettyServerCnxnFactory: `Integer.getInteger`; 0 or less is no limit.
+        if let Some(n) = self.prop_decode(
+            "zookeeper.netty.server.outstandingHandshake.limit",
+            INT_MIN,
+            INT_MAX,
+        )? {
+            cfg.tls_handshake_limit = usize::try_from(n).ok().filter(|&n| n > 0);
+        }
         if let Some(b) = self.prop_java_bool("zookeeper.snapshot.trust.empty") {
             cfg.snapshot_trust_empty = b;
         }

@@ -356,9 +356,11 @@ fn unknown_key_becomes_zookeeper_property_with_warning() {
 }
 
 #[test]
-fn documented_property_key_is_stored_silently() {
+fn documented_property_key_is_stored_and_named_when_ignored() {
     let l = ok(&format!("{BASE}maxResponseCacheSize=10\nflushDelay=5\n"));
-    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    assert!(l.warnings[0].contains("maxResponseCacheSize") && l.warnings[0].ends_with("ignored"));
+    assert!(l.warnings[1].contains("flushDelay") && l.warnings[1].ends_with("ignored"));
     assert_eq!(
         l.config.property("zookeeper.maxResponseCacheSize"),
         Some("10")
@@ -1353,7 +1355,8 @@ fn every_documented_key_is_accepted() {
             | "client.portUnification" => "false",
             // Their defaults: any other value is refused (see
             // settings_corral_cannot_honour_are_refused_by_name).
-            "multiAddress.enabled" => "false",
+            "multiAddress.enabled" | "reconfigEnabled" => "false",
+            "closeSessionTxn.enabled" => "true",
             "observerMasterPort" => "0",
             "clientPortListenBacklog" | "tickTime" | "cnxTimeout" => "100",
             k if k.contains("Enabled")
@@ -1364,7 +1367,6 @@ fn every_documented_key_is_accepted() {
                         | "jvm.pause.monitor"
                         | "syncEnabled"
                         | "standaloneEnabled"
-                        | "reconfigEnabled"
                 ) =>
             {
                 "true"
@@ -1738,4 +1740,192 @@ fn sample_configs_parse() {
     assert_eq!(l.config.voting_members().count(), 3);
     assert_eq!(l.config.observers().count(), 1);
     assert_eq!(l.config.peer_type, PeerType::Observer);
+}
+
+// --- docs/configuration.md: every key's treatment, walked ------------------
+
+const CONFIGURATION_MD: &str = include_str!("../../docs/configuration.md");
+
+/// A JAAS file with every section the table's rows name (DIGEST-MD5).
+const TABLE_JAAS: &str = "\
+Server { org.apache.zookeeper.server.auth.DigestLoginModule required user_bob=\"b\"; };\n\
+Other { org.apache.zookeeper.server.auth.DigestLoginModule required user_eve=\"e\"; };\n\
+QuorumServer { org.apache.zookeeper.server.auth.DigestLoginModule required user_zk=\"z\"; };\n\
+QuorumLearner { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"zk\" password=\"z\"; };\n\
+QS2 { org.apache.zookeeper.server.auth.DigestLoginModule required user_zk2=\"y\"; };\n\
+QL2 { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"zk2\" password=\"y\"; };\n";
+
+const TABLE_BASE: &str =
+    "tickTime=2000\ndataDir=/tmp/zk\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n\
+    server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n";
+
+struct TableRow {
+    key: String,
+    treatment: String,
+    /// `None`: checked by the tests of the named file.
+    value: Option<String>,
+    see: Option<String>,
+    /// Extra zoo.cfg lines, and `-D` flags (`name=value`).
+    lines: Vec<String>,
+    flags: Vec<(String, String)>,
+}
+
+fn code_spans(s: &str) -> Vec<String> {
+    s.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+fn table_rows() -> Vec<TableRow> {
+    let mut rows = Vec::new();
+    for line in CONFIGURATION_MD.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert!(
+            cells.len() >= 3,
+            "a table row needs key, treatment, checked with: {line}"
+        );
+        let key = code_spans(cells[0]).remove(0);
+        let check = cells[2];
+        let spans = code_spans(check);
+        let mut row = TableRow {
+            key,
+            treatment: cells[1].to_string(),
+            value: None,
+            see: None,
+            lines: Vec::new(),
+            flags: Vec::new(),
+        };
+        if check.starts_with("see ") {
+            row.see = spans.first().cloned();
+        } else {
+            let mut spans = spans.into_iter();
+            row.value = spans.next();
+            for s in spans {
+                match s.strip_prefix("-D") {
+                    Some(flag) => {
+                        let (k, v) = flag.split_once('=').unwrap_or((flag, ""));
+                        row.flags.push((k.to_string(), v.to_string()));
+                    }
+                    None => row.lines.push(s),
+                }
+            }
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// The key as corral's messages name it.
+fn short_key(key: &str) -> &str {
+    key.trim_start_matches("-D")
+        .trim_start_matches("zookeeper.")
+}
+
+fn parse_row(row: &TableRow, with_key: bool) -> Result<Loaded, ConfigError> {
+    // A base line for the row's key, or for a key its lines set, gives way.
+    let own = |l: &str| {
+        let k = l.split('=').next().unwrap_or_default();
+        k == row.key || row.lines.iter().any(|x| x.split('=').next() == Some(k))
+    };
+    let mut text: String = TABLE_BASE
+        .lines()
+        .filter(|l| !own(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut jvm: BTreeMap<String, String> = row.flags.iter().cloned().collect();
+    for l in &row.lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    if with_key {
+        let value = row.value.clone().unwrap_or_default();
+        match row.key.strip_prefix("-D") {
+            Some(flag) => {
+                jvm.insert(flag.to_string(), value);
+            }
+            None => text.push_str(&format!("{}={value}\n", row.key)),
+        }
+    }
+    let files = [
+        ("/j.jaas", TABLE_JAAS),
+        ("/x.pw", "secret\n"),
+        ("/tmp/zk/myid", "1\n"),
+        ("/tmp/other/myid", "1\n"),
+    ];
+    with_files_flags(&text, &files, &jvm)
+}
+
+#[test]
+fn configuration_md_every_key_behaves_as_its_row_says() {
+    let rows = table_rows();
+    assert!(rows.len() > 250, "only {} rows", rows.len());
+    let settings = |l: &Loaded| {
+        let mut c = l.config.clone();
+        let ops = crate::ops::OpsSettings::from_properties(&c.properties).ok();
+        c.properties.clear();
+        (c, ops)
+    };
+    let mut wrong = Vec::new();
+    for row in &rows {
+        let short = short_key(&row.key);
+        let names = |s: &str| s.contains(short);
+        if let Some(file) = &row.see {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            match std::fs::read_to_string(&path) {
+                Ok(text) if text.contains(short) => {}
+                Ok(_) => wrong.push(format!("{}: {file} does not name it", row.key)),
+                Err(e) => wrong.push(format!("{}: {file}: {e}", row.key)),
+            }
+            continue;
+        }
+        let got = parse_row(row, true);
+        let verdict = match (row.treatment.as_str(), &got) {
+            ("refused", Err(e)) if names(&e.to_string()) => None,
+            ("refused", Err(e)) => Some(format!("refused, but the error does not name it: {e}")),
+            ("refused", Ok(_)) => Some("should be refused, but corral starts".to_string()),
+            (_, Err(e)) => Some(format!("should start, but: {e}")),
+            ("warned" | "accepted", Ok(l)) => (!l.warnings.iter().any(|w| names(w)))
+                .then(|| format!("no warning names it ({:?})", l.warnings)),
+            ("honoured", Ok(l)) => {
+                if let Some(w) = l.warnings.iter().find(|w| names(w)) {
+                    Some(format!("honoured, but warned: {w}"))
+                } else {
+                    match parse_row(row, false) {
+                        Ok(base) if settings(&base) == settings(l) => {
+                            Some("honoured, but the settings do not change".to_string())
+                        }
+                        _ => None,
+                    }
+                }
+            }
+            (t, _) => Some(format!("{t:?} is not a treatment")),
+        };
+        if let Some(v) = verdict {
+            wrong.push(format!("{} = {:?}: {v}", row.key, row.value));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} rows of docs/configuration.md are not true:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn configuration_md_lists_every_key_the_parser_knows() {
+    let rows = table_rows();
+    let listed: BTreeSet<&str> = rows.iter().map(|r| short_key(&r.key)).collect();
+    let known = QPC_KEYS
+        .iter()
+        .chain(PROPERTY_KEYS.iter())
+        .chain(JVM_ONLY_PROPERTIES.iter())
+        .chain(crate::ops::CORRAL_KEYS.iter());
+    let missing: Vec<&&str> = known.filter(|k| !listed.contains(**k)).collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/configuration.md: {missing:?}"
+    );
 }
