@@ -90,7 +90,36 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     if k.starts_with("sasl.") && k != "sasl.serverconfig" {
         return Some("a client's SASL setting; a server does not read it; ignored");
     }
-    if any(&["serverCnxnFactory", "watchManagerName", "audit.impl.class"]) {
+    if k == "audit.impl.class" {
+        return match value.trim() {
+            "org.apache.zookeeper.audit.Slf4jAuditLogger" => None,
+            _ => Some(
+                "selects a Java audit logger class; corral writes the audit log as ZooKeeper's default Slf4jAuditLogger does, through its own log (target corral::audit); ignored",
+            ),
+        };
+    }
+    // The admin guide's names of the connection throttle's settings:
+    // BlueThrottle reads none of them (it reads connection_throttle_*).
+    macro_rules! guide_name {
+        ($real:literal) => {
+            Some(concat!(
+                "the admin guide's name; ZooKeeper 3.8 reads ",
+                $real,
+                " instead, and so does corral; ignored"
+            ))
+        };
+    }
+    match k {
+        "connectionMaxTokens" => return guide_name!("connection_throttle_tokens"),
+        "connectionTokenFillTime" => return guide_name!("connection_throttle_fill_time"),
+        "connectionTokenFillCount" => return guide_name!("connection_throttle_fill_count"),
+        "connectionFreezeTime" => return guide_name!("connection_throttle_freeze_time"),
+        "connectionDropIncrease" => return guide_name!("connection_throttle_drop_increase"),
+        "connectionDropDecrease" => return guide_name!("connection_throttle_drop_decrease"),
+        "connectionDecreaseRatio" => return guide_name!("connection_throttle_decrease_ratio"),
+        _ => {}
+    }
+    if any(&["serverCnxnFactory", "watchManagerName"]) {
         return Some("selects a Java implementation class; corral has its own; ignored");
     }
     if k == "advancedFlowControlEnabled" {
@@ -182,7 +211,7 @@ pub(super) const QPC_KEYS: [&str; 43] = [
 /// Documented (zookeeperAdmin.md, 3.8) keys that become `zookeeper.<key>`
 /// system properties, plus `zookeeper.`-documented properties written without
 /// the prefix (which also work from zoo.cfg).
-pub(super) const PROPERTY_KEYS: [&str; 101] = [
+pub(super) const PROPERTY_KEYS: [&str; 108] = [
     "globalOutstandingLimit",
     // Read by ZKDatabase (a leader's DIFF from its txn log); not in the
     // admin guide, but a 3.8 property all the same.
@@ -213,6 +242,13 @@ pub(super) const PROPERTY_KEYS: [&str; 101] = [
     "connectionDropIncrease",
     "connectionDropDecrease",
     "connectionDecreaseRatio",
+    "connection_throttle_tokens",
+    "connection_throttle_fill_time",
+    "connection_throttle_fill_count",
+    "connection_throttle_freeze_time",
+    "connection_throttle_drop_increase",
+    "connection_throttle_drop_decrease",
+    "connection_throttle_decrease_ratio",
     "connection_throttle_weight_enabled",
     "connection_throttle_global_session_weight",
     "connection_throttle_local_session_weight",
