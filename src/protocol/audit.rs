@@ -705,6 +705,39 @@ mod tests {
     }
 
     #[test]
+    fn closed_sessions_wait_for_the_version_without_their_nodes() {
+        use crate::data::txn::{Txn, TxnBody};
+        let close = |zxid: i64, session: i64, paths: &[&str]| Txn {
+            hdr: jute::TxnHeader {
+                client_id: session,
+                cxid: 0,
+                zxid,
+                time: 0,
+                op: op::CLOSE_SESSION,
+            },
+            body: TxnBody::CloseSession(jute::CloseSessionTxn {
+                paths_to_delete: paths.iter().map(|p| p.to_string()).collect(),
+            }),
+        };
+        let mut c = ClosedSessions::default();
+        let txns = [close(5, 0x10, &["/e1", "/e2"]), close(6, 0x11, &[])];
+        c.appended(txns.iter());
+        let mut v = crate::data::tree::Tree::new();
+        v.last_zxid = 4;
+        assert!(c.published(&v).is_empty(), "not published yet");
+        v.last_zxid = 6;
+        let lines: Vec<String> = c.published(&v).into_iter().map(|e| e.line).collect();
+        let u = server_user();
+        assert_eq!(
+            lines,
+            ["/e1", "/e2"].map(|p| format!(
+                "session=0x10\tuser={u}\toperation=ephemeralZNodeDeletionOnSessionCloseOrExpire\tznode={p}\tresult=success"
+            ))
+        );
+        assert!(c.published(&v).is_empty(), "each once");
+    }
+
+    #[test]
     fn server_and_ephemeral_events() {
         let u = server_user();
         assert_eq!(
