@@ -341,7 +341,17 @@ fn run(cli: Cli) -> Result<(), String> {
         admin: admin_https(&c, settings.admin.clone())?,
         ..settings
     };
-    server::run(settings).map_err(|e| e.to_string())
+    let audit = settings.audit;
+    server::run(settings).map_err(|e| {
+        if audit {
+            use corral::protocol::audit;
+            audit::emit(&audit::server_event(
+                audit::OP_START,
+                audit::Outcome::Failure,
+            ));
+        }
+        e.to_string()
+    })
 }
 
 /// What the `conf` four-letter word prints for a standalone server, in
@@ -509,6 +519,9 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         eager_acl_check: c.enable_eager_acl_check,
         extended_types: c.extended_types_enabled,
         enforce_quota: c.enforce_quota,
+        audit: c.audit_enable,
+        connection_throttle: c.connection_throttle.clone(),
+        local_sessions: c.local_sessions_enabled,
         container_check_interval_ms: c.container_check_interval_ms as i64,
         container_max_per_minute: c.container_max_per_minute,
         container_max_never_used_interval_ms: i64::try_from(c.container_max_never_used_interval_ms)

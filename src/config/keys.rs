@@ -107,7 +107,36 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     if k.starts_with("sasl.") && k != "sasl.serverconfig" {
         return Some("a client's SASL setting; a server does not read it; ignored");
     }
-    if any(&["serverCnxnFactory", "watchManagerName", "audit.impl.class"]) {
+    if k == "audit.impl.class" {
+        return match value.trim() {
+            "org.apache.zookeeper.audit.Slf4jAuditLogger" => None,
+            _ => Some(
+                "selects a Java audit logger class; corral writes the audit log as ZooKeeper's default Slf4jAuditLogger does, through its own log (target corral::audit); ignored",
+            ),
+        };
+    }
+    // The admin guide's names of the connection throttle's settings:
+    // BlueThrottle reads none of them (it reads connection_throttle_*).
+    macro_rules! guide_name {
+        ($real:literal) => {
+            Some(concat!(
+                "the admin guide's name; ZooKeeper 3.8 reads ",
+                $real,
+                " instead, and so does corral; ignored"
+            ))
+        };
+    }
+    match k {
+        "connectionMaxTokens" => return guide_name!("connection_throttle_tokens"),
+        "connectionTokenFillTime" => return guide_name!("connection_throttle_fill_time"),
+        "connectionTokenFillCount" => return guide_name!("connection_throttle_fill_count"),
+        "connectionFreezeTime" => return guide_name!("connection_throttle_freeze_time"),
+        "connectionDropIncrease" => return guide_name!("connection_throttle_drop_increase"),
+        "connectionDropDecrease" => return guide_name!("connection_throttle_drop_decrease"),
+        "connectionDecreaseRatio" => return guide_name!("connection_throttle_decrease_ratio"),
+        _ => {}
+    }
+    if any(&["serverCnxnFactory", "watchManagerName"]) {
         return Some("selects a Java implementation class; corral has its own; ignored");
     }
     if any(&[
@@ -381,6 +410,13 @@ pub(super) const PROPERTY_KEYS: &[&str] = &[
     "connectionDropIncrease",
     "connectionDropDecrease",
     "connectionDecreaseRatio",
+    "connection_throttle_tokens",
+    "connection_throttle_fill_time",
+    "connection_throttle_fill_count",
+    "connection_throttle_freeze_time",
+    "connection_throttle_drop_increase",
+    "connection_throttle_drop_decrease",
+    "connection_throttle_decrease_ratio",
     "connection_throttle_weight_enabled",
     "connection_throttle_global_session_weight",
     "connection_throttle_local_session_weight",
@@ -461,13 +497,6 @@ pub(super) const PROPERTY_KEYS: &[&str] = &[
     // docs/configuration.md.
     "closeSessionTxn.enabled",
     "commitProcessor.shutdownTimeout",
-    "connection_throttle_tokens",
-    "connection_throttle_fill_time",
-    "connection_throttle_fill_count",
-    "connection_throttle_freeze_time",
-    "connection_throttle_drop_increase",
-    "connection_throttle_drop_decrease",
-    "connection_throttle_decrease_ratio",
     "request_throttle_max_requests",
     "request_throttle_stall_time",
     "request_throttle_drop_stale",

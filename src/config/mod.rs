@@ -415,6 +415,10 @@ pub struct Config {
     pub enable_eager_acl_check: bool,
     /// `zookeeper.enforceQuota` (default false).
     pub enforce_quota: bool,
+    /// `zookeeper.audit.enable` (default false).
+    pub audit_enable: bool,
+    /// `zookeeper.connection_throttle_*` (`BlueThrottle`), weights applied.
+    pub connection_throttle: crate::ops::throttle::ThrottleSettings,
     /// `zookeeper.admin.enableServer`: anything but `false` means true (default).
     pub admin_enable_server: bool,
     /// `zookeeper.admin.serverAddress` (default 127.0.0.1; ZooKeeper: 0.0.0.0).
@@ -596,6 +600,8 @@ fn zk_defaults() -> Config {
         jute_maxbuffer: 0xfffff,
         enable_eager_acl_check: false,
         enforce_quota: false,
+        audit_enable: false,
+        connection_throttle: crate::ops::throttle::ThrottleSettings::default(),
         admin_enable_server: true,
         // ZooKeeper's default is 0.0.0.0; corral's console shows more than
         // ZooKeeper's AdminServer, so it listens on loopback unless told

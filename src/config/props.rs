@@ -308,6 +308,10 @@ impl Parser {
         if let Some(b) = self.prop_java_bool("zookeeper.enforceQuota") {
             cfg.enforce_quota = b;
         }
+        if let Some(b) = self.prop_java_bool("zookeeper.audit.enable") {
+            cfg.audit_enable = b;
+        }
+        self.resolve_connection_throttle(cfg)?;
 
         // AdminServer.
         if let Some(v) = self.prop("zookeeper.admin.enableServer") {
@@ -340,6 +344,97 @@ impl Parser {
         }
 
         cfg.four_lw_whitelist = self.four_letter_whitelist();
+        Ok(())
+    }
+
+    /// `BlueThrottle`'s static initializer: the connection throttle's
+    /// settings, its weights checked as ZooKeeper checks them (a weight
+    /// out of bounds is warned about and replaced, as there). Values
+    /// ZooKeeper would choke on (a fill time under 1 ms divides by zero;
+    /// negative tokens shut every client out; a double that does not
+    /// parse stops its start) are refused.
+    fn resolve_connection_throttle(&mut self, cfg: &mut Config) -> Result<(), ConfigError> {
+        const P: &str = "zookeeper.connection_throttle_";
+        let key = |k: &str| format!("{P}{k}");
+        let int = |p: &Self, k: &str, lo: i64, def: i64| -> Result<i64, ConfigError> {
+            Ok(p.prop_decode(&key(k), lo, INT_MAX)?.unwrap_or(def))
+        };
+        let double = |p: &Self, k: &str, def: f64| -> Result<f64, ConfigError> {
+            match p.prop(&key(k)) {
+                None => Ok(def),
+                Some(v) => v
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite())
+                    .ok_or_else(|| p.prop_err(&key(k), format!("\"{v}\" is not a number"))),
+            }
+        };
+        let tokens = int(self, "tokens", 0, 0)?;
+        let fill_count = int(self, "fill_count", 0, 1)?;
+        let fill_time = int(self, "fill_time", 1, 1)?;
+        let freeze_time = int(self, "freeze_time", INT_MIN, -1)?;
+        let drop_increase = double(self, "drop_increase", 0.02)?;
+        let drop_decrease = double(self, "drop_decrease", 0.002)?;
+        let decrease_ratio = double(self, "decrease_ratio", 0.0)?;
+        let weight_enabled = self.prop_java_bool(&key("weight_enabled")).unwrap_or(false);
+        let global = int(self, "global_session_weight", INT_MIN, 3)?;
+        let local = int(self, "local_session_weight", INT_MIN, 1)?;
+        let renew = int(self, "renew_session_weight", INT_MIN, 2)?;
+        let global_weight = if global <= 0 {
+            self.prop_warn(
+                &key("global_session_weight"),
+                &format!("{global} is not above 0; using 3, as ZooKeeper does"),
+            );
+            3
+        } else if global < local {
+            self.prop_warn(
+                &key("global_session_weight"),
+                &format!("{global} is less than the local session weight {local}; using {local}, as ZooKeeper does"),
+            );
+            local
+        } else {
+            global
+        };
+        let local_weight = if local <= 0 {
+            self.prop_warn(
+                &key("local_session_weight"),
+                &format!("{local} is not above 0; using 1, as ZooKeeper does"),
+            );
+            1
+        } else {
+            local
+        };
+        let renew_weight = if renew <= 0 {
+            self.prop_warn(
+                &key("renew_session_weight"),
+                &format!("{renew} is not above 0; using 2, as ZooKeeper does"),
+            );
+            2
+        } else if renew < local {
+            self.prop_warn(
+                &key("renew_session_weight"),
+                &format!("{renew} is less than the local session weight {local}; using {local}, as ZooKeeper does"),
+            );
+            local
+        } else {
+            renew
+        };
+        // The configured tokens are for global sessions.
+        let times = if weight_enabled { global_weight } else { 1 };
+        cfg.connection_throttle = crate::ops::throttle::ThrottleSettings {
+            max_tokens: tokens.saturating_mul(times),
+            fill_time,
+            fill_count: fill_count.saturating_mul(times),
+            freeze_time,
+            drop_increase,
+            drop_decrease,
+            decrease_ratio,
+            weight_enabled,
+            global_weight,
+            local_weight,
+            renew_weight,
+        };
         Ok(())
     }
 

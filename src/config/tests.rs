@@ -1929,3 +1929,84 @@ fn configuration_md_lists_every_key_the_parser_knows() {
         "not in docs/configuration.md: {missing:?}"
     );
 }
+
+#[test]
+fn audit_keys() {
+    let base = "dataDir=/tmp/z\nclientPort=2181\n";
+    let l = ok(&format!("{base}audit.enable=true\n"));
+    assert!(l.config.audit_enable);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert!(!ok(base).config.audit_enable);
+    let l = ok(&format!(
+        "{base}audit.enable=true\naudit.impl.class=org.apache.zookeeper.audit.Slf4jAuditLogger\n"
+    ));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let l = ok(&format!(
+        "{base}audit.impl.class=org.apache.zookeeper.audit.Log4jAuditLogger\n"
+    ));
+    assert!(
+        has_warning(&l, "audit.impl.class") && has_warning(&l, "corral::audit"),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn connection_throttle_keys_as_zookeeper_spells_them() {
+    let base = "dataDir=/tmp/z\nclientPort=2181\n";
+    let l = ok(&format!(
+        "{base}connection_throttle_tokens=100\nconnection_throttle_fill_time=10\n\
+         connection_throttle_fill_count=5\nconnection_throttle_freeze_time=50\n\
+         connection_throttle_drop_increase=0.1\nconnection_throttle_drop_decrease=0.01\n\
+         connection_throttle_decrease_ratio=0.5\n"
+    ));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let t = &l.config.connection_throttle;
+    assert_eq!(
+        (t.max_tokens, t.fill_time, t.fill_count, t.freeze_time),
+        (100, 10, 5, 50)
+    );
+    assert_eq!(
+        (t.drop_increase, t.drop_decrease, t.decrease_ratio),
+        (0.1, 0.01, 0.5)
+    );
+    // Weighed: the tokens and the fill count are for global sessions.
+    let jvm = flags(&[
+        ("zookeeper.connection_throttle_tokens", "10"),
+        ("zookeeper.connection_throttle_weight_enabled", "true"),
+        ("zookeeper.connection_throttle_global_session_weight", "4"),
+    ]);
+    let t = ok_with(base, &jvm).config.connection_throttle;
+    assert_eq!((t.max_tokens, t.fill_count, t.global_weight), (40, 4, 4));
+    // Weights out of bounds: replaced as ZooKeeper replaces them, warned.
+    let l = ok(&format!(
+        "{base}connection_throttle_global_session_weight=0\n\
+         connection_throttle_renew_session_weight=1\nconnection_throttle_local_session_weight=2\n"
+    ));
+    let t = &l.config.connection_throttle;
+    assert_eq!((t.global_weight, t.local_weight, t.renew_weight), (3, 2, 2));
+    assert!(
+        has_warning(&l, "connection_throttle_global_session_weight")
+            && has_warning(&l, "connection_throttle_renew_session_weight"),
+        "{:?}",
+        l.warnings
+    );
+    // The admin guide's names: ZooKeeper reads none of them; warned, ignored.
+    let l = ok(&format!("{base}connectionMaxTokens=5\n"));
+    assert!(
+        has_warning(&l, "connectionMaxTokens") && has_warning(&l, "connection_throttle_tokens"),
+        "{:?}",
+        l.warnings
+    );
+    assert_eq!(l.config.connection_throttle.max_tokens, 0);
+    // Values ZooKeeper would choke on are refused, naming the key.
+    for bad in [
+        "connection_throttle_fill_time=0",
+        "connection_throttle_tokens=-1",
+        "connection_throttle_drop_increase=lots",
+    ] {
+        let e = err(&format!("{base}{bad}\n")).to_string();
+        let key = bad.split('=').next().unwrap_or_default();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}

@@ -9,6 +9,7 @@
 
 pub(crate) mod clock;
 pub(crate) mod stall;
+pub mod throttle;
 pub mod tools;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -507,6 +507,11 @@ pub struct ShardView {
     /// Per watching connection: its session and the paths of its data
     /// watches ([`Cmd::wants_watches`] only).
     pub data_watches: Vec<(i64, Vec<String>)>,
+    /// Connect requests the connection throttle refused (ZooKeeper's
+    /// `connection_rejected`).
+    pub connection_rejected: u64,
+    /// The shard's throttle's BLUE drop chance, in millionths.
+    pub connection_drop_millionths: u64,
 }
 
 /// Process facts the asking shard reads for `mntr` (-1 when unknown, as
@@ -852,7 +857,6 @@ fn cons(f: &Facts) -> String {
 /// - `zk_non_mtls_remote_conn_count`, `zk_non_mtls_local_conn_count`,
 ///   `zk_outstanding_tls_handshake`, `zk_auth_failed_count`: no TLS
 ///   listener (ZooKeeper counts these only on its Netty/TLS path);
-/// - `zk_connection_drop_probability`: corral has no connection throttling;
 /// - `zk_quota_*` gauge sets: quotas are not enforced or counted;
 /// - every counter and summary of ZooKeeper's metrics provider
 ///   (`zk_bytes_received_count`, `zk_fsynctime`, `zk_readlatency`,
@@ -915,6 +919,22 @@ pub fn mntr_values(f: &Facts) -> Vec<(&'static str, Value)> {
         ("local_sessions", Value::Int(0)),
         ("uptime", Value::Int(f.uptime_ms)),
         ("max_latency", i(st.latency.max)),
+        // ZooKeeper's connection throttle gauge and counter: corral's
+        // shards each throttle their share, so the chance is their mean.
+        (
+            "connection_drop_probability",
+            Value::Double(
+                f.views
+                    .iter()
+                    .map(|v| v.connection_drop_millionths as f64 / 1e6)
+                    .sum::<f64>()
+                    / f.views.len().max(1) as f64,
+            ),
+        ),
+        (
+            "connection_rejected",
+            i(f.views.iter().map(|v| v.connection_rejected).sum()),
+        ),
     ]
 }
 
@@ -1158,6 +1178,8 @@ mod tests {
                 outstanding: 0,
                 watch_count: 1,
                 data_watches: vec![(a.session, vec!["/fw".into()])],
+                connection_rejected: 2,
+                connection_drop_millionths: 100_000,
             },
             ShardView {
                 shard: 1,
@@ -1167,6 +1189,8 @@ mod tests {
                 outstanding: 0,
                 watch_count: 3,
                 data_watches: vec![(b.session, vec!["/fw".into(), "/nothere".into()])],
+                connection_rejected: 3,
+                connection_drop_millionths: 300_000,
             },
         ]
     }
@@ -1321,6 +1345,8 @@ mod tests {
                 "zk_local_sessions",
                 "zk_uptime",
                 "zk_max_latency",
+                "zk_connection_drop_probability",
+                "zk_connection_rejected",
             ]
         );
         let get = |k: &str| lines.iter().find(|(x, _)| *x == k).unwrap().1;
@@ -1331,7 +1357,10 @@ mod tests {
         assert_eq!(get("zk_packets_received"), "9");
         assert_eq!(get("zk_approximate_data_size"), "44");
         assert_eq!(get("zk_open_file_descriptor_count"), "42");
-        assert!(text.ends_with("zk_max_latency\t35\n"));
+        assert!(text.contains("zk_max_latency\t35\n"));
+        // The shards' throttles: their mean drop chance, their refusals.
+        assert_eq!(get("zk_connection_drop_probability"), "0.2");
+        assert_eq!(get("zk_connection_rejected"), "5");
     }
 
     #[test]

@@ -94,6 +94,14 @@ pub struct Settings {
     pub client_tls: Option<ClientTls>,
     /// SASL on the client port and required authentication.
     pub sasl: crate::config::sasl::SaslConfig,
+    /// `audit.enable`: the shards write the audit log
+    /// ([`crate::protocol::audit`]).
+    pub audit: bool,
+    /// `zookeeper.connection_throttle_*`: the server's budget, which each
+    /// shard takes its share of ([`crate::ops::throttle`]).
+    pub connection_throttle: crate::ops::throttle::ThrottleSettings,
+    /// `localSessionsEnabled`: a new session costs the local weight.
+    pub local_sessions: bool,
 }
 
 /// The client ports' TLS.
@@ -301,6 +309,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                 to_log: to_log_tx,
                 from_log: from_log_rx,
                 stop,
+                audit: settings.audit,
                 admin: admin_rx,
                 quorum,
             });
@@ -359,8 +368,22 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         sequencer_cpu = settings.core_map.sequencer,
         "corral is serving"
     );
+    if settings.audit {
+        use crate::protocol::audit;
+        audit::emit(&audit::server_event(
+            audit::OP_START,
+            audit::Outcome::Success,
+        ));
+    }
     for h in handles {
         h.join().map_err(|e| ServerError::Join(e.to_string()))?;
+    }
+    if settings.audit {
+        use crate::protocol::audit;
+        audit::emit(&audit::server_event(
+            audit::OP_STOP,
+            audit::Outcome::Invoked,
+        ));
     }
     tracing::info!("corral has shut down");
     Ok(())
@@ -421,6 +444,8 @@ struct SeqBoot {
     to_log: SharedSender<ToLog>,
     from_log: SharedReceiver<FromLog>,
     stop: crate::ops::Stop,
+    /// `audit.enable`: the ephemerals a closed session loses are audited.
+    audit: bool,
     /// The AdminServer's way in.
     admin: async_channel::Receiver<ToSeq>,
     quorum: Option<QuorumBoot>,
@@ -524,10 +549,18 @@ async fn run_sequencer(b: SeqBoot) {
     };
     let mut replica = Replica::new(b.settings, b.tree, b.sessions, quorum, clock.now());
     let mut now = clock.now();
+    // audit.enable: closed sessions' ephemerals, audited once the version
+    // that lacks them is published (the log core is not held up).
+    let mut closed = crate::protocol::audit::ClosedSessions::default();
     loop {
         for a in replica.step(now) {
             match a {
                 Action::Publish { version, items } => {
+                    if b.audit {
+                        for e in closed.published(&version) {
+                            crate::protocol::audit::emit(&e);
+                        }
+                    }
                     // Closes and the drain go out even to a stopping shard.
                     let must = items
                         .iter()
@@ -545,6 +578,9 @@ async fn run_sequencer(b: SeqBoot) {
                     }
                 }
                 Action::Append(txns) => {
+                    if b.audit {
+                        closed.appended(txns.iter().map(|(t, _)| t));
+                    }
                     if to_log.send(ToLog::Append(txns)).await.is_err() {
                         tracing::error!("the log core stopped; the sequencer stops");
                         return;

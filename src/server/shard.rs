@@ -20,6 +20,8 @@ use super::stream::{self, Stream};
 use crate::data::acl::{self, perms};
 use crate::data::tree::{EventType, Tree};
 use crate::data::watch::{ConnId, Mode, Table, Watches};
+use crate::ops::throttle::BlueThrottle;
+use crate::protocol::audit;
 use crate::protocol::fourlw::{self, Cmd, ConnInfo, Scope, ShardStats, ShardView};
 use crate::protocol::jute::{self, op, Code, Id, Jute, Reader};
 use crate::protocol::request::{self, ReadCtx, Request};
@@ -119,6 +121,10 @@ struct Shard {
     /// The sequencer's role: the four-letter words this shard answers
     /// alone are gated on it, as ZooKeeper gates them on serving.
     role: crate::replica::sequencer::RoleCell,
+    /// This shard's share of the connection throttle, and the connect
+    /// requests it refused.
+    throttle: RefCell<BlueThrottle>,
+    rejected: Cell<u64>,
 }
 
 /// Runs shard `id` until the process stops.
@@ -153,8 +159,20 @@ pub async fn run(
             t.config.clone(),
         ))
     });
+    let throttle = BlueThrottle::new(
+        settings
+            .connection_throttle
+            .share(id, settings.core_map.shards.len()),
+        super::elapsed_ms(Instant::now()),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
     let shard = Rc::new(Shard {
         id,
+        throttle: RefCell::new(throttle),
+        rejected: Cell::new(0),
         role,
         tls,
         handshakes: Cell::new(0),
@@ -497,6 +515,8 @@ impl Shard {
             conn_count: conns.len(),
             outstanding: conns.values().map(|c| c.info.borrow().outstanding).sum(),
             watch_count: watches.count() as u64,
+            connection_rejected: self.rejected.get(),
+            connection_drop_millionths: (self.throttle.borrow().drop_chance() * 1e6) as u64,
             ..ShardView::default()
         };
         if cmd.wants_conns() {
@@ -932,6 +952,14 @@ impl Conn {
                         assert_eq!(got, *xid, "a reply out of order on connection {}", self.id);
                     }
                     if let Some(Pending::Write { xid, op, at, body }) = self.pending.pop_front() {
+                        if self.shard.settings.audit {
+                            if let Ok(Request::Write(w)) = request::decode(op, &body) {
+                                let err = frame
+                                    .get(16..20)
+                                    .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                                self.audit(&w, err, frame.get(20..).unwrap_or_default());
+                            }
+                        }
                         let zxid = zxid.unwrap_or_else(|| self.shard.version.borrow().last_zxid);
                         let ms = self.record(op, xid, zxid, at);
                         self.warn_if_slow(ms, op, || {
@@ -1141,6 +1169,21 @@ impl Conn {
         } else {
             None
         };
+        // ZooKeeper's connection throttle (`processConnectRequest`): a
+        // refused connect gets no answer, its connection is closed.
+        let s = &self.shard.settings;
+        let need = s.connection_throttle.need(req.session_id, s.local_sessions);
+        let now = super::elapsed_ms(Instant::now());
+        if !self.shard.throttle.borrow_mut().check(need, now) {
+            self.shard.rejected.set(self.shard.rejected.get() + 1);
+            tracing::debug!(
+                peer = %self.peer,
+                session = format!("0x{:x}", req.session_id),
+                "connection throttled: closing it"
+            );
+            self.closing = true;
+            return;
+        }
         let last = self.shard.version.borrow().last_zxid;
         if req.last_zxid_seen > last {
             tracing::info!(
@@ -1232,6 +1275,8 @@ impl Conn {
                     if let Err(code) =
                         crate::data::prep::eager_acl_check(policy, &version, &self.auth, &w)
                     {
+                        // Not audited: ZooKeeper answers these before its
+                        // audit (`authWriteRequest`).
                         // In its turn: a reply ahead of an earlier write
                         // on this connection would break the client's xid
                         // order (ZooKeeper's client drops the connection).
@@ -1324,6 +1369,20 @@ impl Conn {
             }
         }
         self.handle.info.borrow_mut().outstanding = self.pending.len();
+    }
+
+    /// The audit lines of a write answered with `err` and reply `body`
+    /// (`audit.enable`), formatted here, on the connection's shard.
+    fn audit(&self, w: &crate::data::prep::WriteOp, err: i32, body: &[u8]) {
+        let ip = self.peer.ip().to_string();
+        let who = audit::Who {
+            session: self.session,
+            auth: &self.auth,
+            ip: &ip,
+        };
+        for e in audit::write_events(who, w, err, body) {
+            audit::emit(&e);
+        }
     }
 
     fn reply(&mut self, xid: i32, zxid: i64, err: i32, body: Option<&[u8]>) {
