@@ -22,6 +22,16 @@
 # server. ZK_NETTY=1 puts ZooKeeper's plain rows on Netty too (by default
 # they use its NIO factory, as in the earlier runs).
 #
+# Fairness (issue 17): every server gets WARM_RUNS (default 1) full,
+# unmeasured runs of the same scenario before the measured one, on the same
+# process, so ZooKeeper's JIT has compiled its hot paths (a fresh JVM
+# measured at once costs it about twice the CPU per op). WARM_RUNS=0 gives
+# the old cold-JVM method. CEILING=1 (the default) adds bench/src/ceiling.rs
+# to the get/set rows: a canned-reply server on corral's own substrate that
+# parses each frame and writes a fixed answer, the CPU floor of this
+# machine's network stack; a second table gives corral's CPU per op as a
+# multiple of it. zkbench's own CPU per op ("gen") is printed beside.
+#
 # A/B against an older build: CORRAL_BASE=/path/to/old/corral adds that
 # binary to every scenario in the same run (the three servers alternate),
 # and a second table compares this build with it.
@@ -37,6 +47,8 @@ BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/corral-bench.XXXXXX)}
 FORCE_SYNC=${FORCE_SYNC:-yes}
 TLS=${TLS:-0}
 ZK_NETTY=${ZK_NETTY:-0}
+WARM_RUNS=${WARM_RUNS:-1}
+CEILING=${CEILING:-1}
 case $TLS in
   0) MODES=plain ;;
   1) MODES=tls ;;
@@ -48,6 +60,7 @@ bash scripts/setup.sh >/dev/null
 cargo build --release -p corral -p corral-bench >/dev/null 2>&1
 CORRAL=$PWD/target/release/corral
 ZKBENCH=$PWD/target/release/zkbench
+CEILING_BIN=$PWD/target/release/ceiling
 SERVING=$PWD/bench/serving.py
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -92,7 +105,9 @@ CFG
     echo "serverCnxnFactory=$NETTY" >>"$dir/zoo.cfg"
   fi
   mkdir -p "$dir/data"
-  if [[ $kind == base ]]; then
+  if [[ $kind == ceiling ]]; then
+    "$CEILING_BIN" --port "$port" --value-size "$VALUE" >"$dir/log" 2>&1 &
+  elif [[ $kind == base ]]; then
     "$CORRAL_BASE" "$dir/zoo.cfg" >"$dir/log" 2>&1 &
   elif [[ $kind == zk ]]; then
     # netty-codec: zookeeper.jar's manifest leaves it out, and the Netty
@@ -133,9 +148,15 @@ run_one() { # kind scenario mode -> json line
     get8x1) zsc=get s=8 o=1 ;;
     set8x1) zsc=set s=8 o=1 ;;
   esac
-  "$ZKBENCH" --addr "127.0.0.1:$port" --scenario "$zsc" --sessions "$s" \
-    --outstanding "$o" --value-size "$v" --keys "$k" \
-    --duration "$DURATION" --server-pid "$pid" --json "${tls[@]}"
+  local args=(--addr "127.0.0.1:$port" --scenario "$zsc" --sessions "$s"
+    --outstanding "$o" --value-size "$v" --keys "$k" --duration "$DURATION"
+    --server-pid "$pid" --json "${tls[@]}")
+  local preload=()
+  for _ in $(seq 1 "$WARM_RUNS"); do
+    "$ZKBENCH" "${args[@]}" "${preload[@]}" >/dev/null
+    preload=(--no-preload)
+  done
+  "$ZKBENCH" "${args[@]}" "${preload[@]}"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
@@ -143,7 +164,7 @@ run_one() { # kind scenario mode -> json line
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 CORRAL_BASE=${CORRAL_BASE:-}
 if [[ -n $CORRAL_BASE && ! -x $CORRAL_BASE ]]; then echo "CORRAL_BASE=$CORRAL_BASE is not an executable" >&2; exit 1; fi
-echo "settings: sessions=$SESSIONS outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s forceSync=$FORCE_SYNC dataDir=$BENCH_DIR tls=$TLS zk_plain_factory=$([[ $ZK_NETTY == 1 ]] && echo netty || echo nio)"
+echo "settings: warm_runs=$WARM_RUNS ceiling=$CEILING sessions=$SESSIONS outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s forceSync=$FORCE_SYNC dataDir=$BENCH_DIR tls=$TLS zk_plain_factory=$([[ $ZK_NETTY == 1 ]] && echo netty || echo nio)"
 results=()
 i=0
 for sc in $SCENARIOS; do
@@ -153,11 +174,15 @@ for sc in $SCENARIOS; do
     if [[ -n $CORRAL_BASE ]]; then
       if (( i % 2 == 0 )); then order="$order base"; else order="base $order"; fi
     fi
-    declare -A line=([base]='null')
+    # The ceiling answers getData and setData only, in plain text.
+    if [[ $CEILING == 1 && $mode == plain && $sc =~ ^(get|set)(8x1)?$ ]]; then
+      order="$order ceiling"
+    fi
+    declare -A line=([base]='null' [ceiling]='null')
     for kind in $order; do line[$kind]=$(run_one "$kind" "$sc" "$mode"); done
     name=$sc
     [[ $mode == tls ]] && name=$sc/tls
-    results+=("$name|${line[zk]}|${line[corral]}|${line[base]}")
+    results+=("$name|${line[zk]}|${line[corral]}|${line[base]}|${line[ceiling]}")
     i=$((i + 1))
   done
 done
@@ -165,13 +190,16 @@ python3 - "${results[@]}" <<'PY'
 import json, sys
 rows = []
 W = max([8] + [len(a.split("|")[0]) for a in sys.argv[1:]])
-print(f"{'scenario':{W}} {'zk ops/s':>10} {'corral ops/s':>13} {'ratio':>6} {'zk p50/p99 us':>16} {'corral p50/p99 us':>18} {'zk cpu us/op':>12} {'corral cpu':>10} {'cpu ratio':>9} {'zk rss':>7} {'corral rss':>10} {'errors z/c':>10}")
+print(f"{'scenario':{W}} {'zk ops/s':>10} {'corral ops/s':>13} {'ratio':>6} {'zk p50/p99 us':>16} {'corral p50/p99 us':>18} {'zk cpu us/op':>12} {'corral cpu':>10} {'cpu ratio':>9} {'zk rss':>7} {'corral rss':>10} {'errors z/c':>10} {'gen z/c us/op':>14}")
 base_rows = []
+ceiling_rows = []
 by_name = {}
 negotiated = set()
 for arg in sys.argv[1:]:
-    sc, z, c, b = arg.split("|")
-    z, c, b = json.loads(z), json.loads(c), json.loads(b)
+    sc, z, c, b, ce = arg.split("|")
+    z, c, b, ce = json.loads(z), json.loads(c), json.loads(b), json.loads(ce)
+    if ce is not None:
+        ceiling_rows.append((sc, z, c, ce))
     by_name.setdefault(sc, []).append((z, c))
     for who, r in (("zk", z), ("corral", c)):
         if r.get("tls"):
@@ -182,7 +210,15 @@ for arg in sys.argv[1:]:
     cr = c["cpu_us_per_op"] / z["cpu_us_per_op"] if z["cpu_us_per_op"] else float("nan")
     print(f"{sc:{W}} {z['ops_per_s']:>10.0f} {c['ops_per_s']:>13.0f} {ratio:>6.2f} "
           f"{str(z['p50_us'])+'/'+str(z['p99_us']):>16} {str(c['p50_us'])+'/'+str(c['p99_us']):>18} "
-          f"{z['cpu_us_per_op']:>12.2f} {c['cpu_us_per_op']:>10.2f} {cr:>9.2f} {z['rss_mb']:>7.0f} {c['rss_mb']:>10.0f} {str(z['errors'])+'/'+str(c['errors']):>10}")
+          f"{z['cpu_us_per_op']:>12.2f} {c['cpu_us_per_op']:>10.2f} {cr:>9.2f} {z['rss_mb']:>7.0f} {c['rss_mb']:>10.0f} {str(z['errors'])+'/'+str(c['errors']):>10} "
+          f"{z.get('gen_cpu_us_per_op', float('nan')):>6.2f}/{c.get('gen_cpu_us_per_op', float('nan')):<7.2f}")
+if ceiling_rows:
+    print()
+    print("against the canned-reply ceiling (same run): CPU per op as a multiple of the ceiling's")
+    print(f"{'scenario':8} {'ceiling ops/s':>13} {'ceiling cpu us/op':>17} {'corral/ceiling':>14} {'zk/ceiling':>10} {'corral/zk ops':>13}")
+    for sc, z, c, ce in ceiling_rows:
+        cc = ce["cpu_us_per_op"]
+        print(f"{sc:8} {ce['ops_per_s']:>13.0f} {cc:>17.2f} {c['cpu_us_per_op']/cc:>14.2f} {z['cpu_us_per_op']/cc:>10.2f} {c['ops_per_s']/z['ops_per_s']:>13.2f}")
 if negotiated:
     print()
     print("negotiated: " + "; ".join(sorted(negotiated)))

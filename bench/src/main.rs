@@ -456,12 +456,31 @@ async fn churn_scenario(a: &Args, sh: Arc<Shared>) -> Res<Histogram<u64>> {
     Ok(hist)
 }
 
-async fn drive(a: &Args, sh: &Shared) {
+/// CPU seconds of the servers and of this generator, sampled at the edges
+/// of the measured window.
+type Window = (Option<(f64, u64)>, Option<(f64, u64)>);
+
+fn sample(a: &Args) -> Window {
+    (procs_usage(&a.server_pid), proc_usage(std::process::id()))
+}
+
+async fn drive(a: &Args, sh: &Shared) -> (Window, Window) {
     tokio::time::sleep(Duration::from_secs_f64(a.warmup)).await;
+    let start = sample(a);
     sh.measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
     sh.measuring.store(false, Ordering::Relaxed);
+    let end = sample(a);
     sh.stop.store(true, Ordering::Relaxed);
+    (start, end)
+}
+
+/// CPU microseconds an op between two samples.
+fn us_per_op(b: Option<(f64, u64)>, c: Option<(f64, u64)>, ops: u64) -> Option<f64> {
+    match (b, c) {
+        (Some((b, _)), Some((c, _))) if ops > 0 => Some((c - b) * 1e6 / ops as f64),
+        _ => None,
+    }
 }
 
 async fn run(a: Args) -> Res<()> {
@@ -479,6 +498,7 @@ async fn run(a: Args) -> Res<()> {
     let t0 = Instant::now();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut extra = String::new();
+    let mut window: Option<(Window, Window)> = None;
     match a.scenario {
         Scenario::Watch => {
             let (sets, events) = watch_scenario(&a, sh.clone()).await?;
@@ -494,7 +514,7 @@ async fn run(a: Args) -> Res<()> {
             for sid in 0..a.sessions {
                 tasks.push(tokio::spawn(run_session(a.clone(), sid, sh.clone())));
             }
-            drive(&a, &sh).await;
+            window = Some(drive(&a, &sh).await);
             for t in tasks {
                 hist.add(t.await??)?;
             }
@@ -505,12 +525,18 @@ async fn run(a: Args) -> Res<()> {
     let ops = sh.ops.load(Ordering::Relaxed);
     let secs = a.duration;
     let rate = ops as f64 / secs;
-    // CPU is measured over warm-up too; scale to the measured share.
-    let cpu_us_per_op = match (before, after) {
-        (Some((b, _)), Some((c, _))) if ops > 0 => {
-            (c - b) * (secs / (secs + a.warmup)) * 1e6 / ops as f64
-        }
-        _ => f64::NAN,
+    // The measured window's own samples where there are (the pipelined
+    // scenarios); the watch and churn scenarios scale the whole run's CPU
+    // to the measured share.
+    let (cpu_us_per_op, gen_us_per_op) = match window {
+        Some(((sb, gb), (sc, gc))) => (
+            us_per_op(sb, sc, ops).unwrap_or(f64::NAN),
+            us_per_op(gb, gc, ops).unwrap_or(f64::NAN),
+        ),
+        None => (
+            us_per_op(before, after, ops).map_or(f64::NAN, |u| u * secs / (secs + a.warmup)),
+            f64::NAN,
+        ),
     };
     let rss_mb = after.map_or(f64::NAN, |(_, r)| r as f64 / 1048576.0);
     let q = |p: f64| {
@@ -522,7 +548,7 @@ async fn run(a: Args) -> Res<()> {
     };
     if a.json {
         println!(
-            "{{\"scenario\":\"{:?}\",\"tls\":{},\"ops\":{ops},\"ops_per_s\":{rate:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{},\"cpu_us_per_op\":{cpu_us_per_op:.2},\"rss_mb\":{rss_mb:.1}}}",
+            "{{\"scenario\":\"{:?}\",\"tls\":{},\"ops\":{ops},\"ops_per_s\":{rate:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{},\"cpu_us_per_op\":{cpu_us_per_op:.2},\"gen_cpu_us_per_op\":{gen_us_per_op:.2},\"rss_mb\":{rss_mb:.1}}}",
             a.scenario,
             NEGOTIATED
                 .get()
@@ -538,7 +564,7 @@ async fn run(a: Args) -> Res<()> {
             println!("tls: {t}");
         }
         println!(
-            "{:?}: {rate:.0} ops/s  p50 {}us p99 {}us p999 {}us max {}us  errors {}  {extra}server cpu {cpu_us_per_op:.2} us/op  rss {rss_mb:.1} MB",
+            "{:?}: {rate:.0} ops/s  p50 {}us p99 {}us p999 {}us max {}us  errors {}  {extra}server cpu {cpu_us_per_op:.2} us/op  generator cpu {gen_us_per_op:.2} us/op  rss {rss_mb:.1} MB",
             a.scenario,
             q(0.5),
             q(0.99),
