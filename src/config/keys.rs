@@ -182,7 +182,7 @@ pub(super) const QPC_KEYS: [&str; 43] = [
 /// Documented (zookeeperAdmin.md, 3.8) keys that become `zookeeper.<key>`
 /// system properties, plus `zookeeper.`-documented properties written without
 /// the prefix (which also work from zoo.cfg).
-pub(super) const PROPERTY_KEYS: [&str; 101] = [
+pub(super) const PROPERTY_KEYS: [&str; 107] = [
     "globalOutstandingLimit",
     // Read by ZKDatabase (a leader's DIFF from its txn log); not in the
     // admin guide, but a 3.8 property all the same.
@@ -228,6 +228,14 @@ pub(super) const PROPERTY_KEYS: [&str; 101] = [
     "requestStaleLatencyCheck",
     "requestStaleConnectionCheck",
     "request_throttler.shutdownTimeout",
+    // The names the RequestThrottler, Request and ZooKeeperServer read
+    // (the admin guide's names above are read by none of them).
+    "request_throttle_max_requests",
+    "request_throttle_stall_time",
+    "request_throttle_drop_stale",
+    "request_stale_connection_check",
+    "request_stale_latency_check",
+    "throttled_op_wait_time",
     "advancedFlowControlEnabled",
     "enableEagerACLCheck",
     "maxConcurrentSnapSyncs",

@@ -393,6 +393,35 @@ pub struct ShardStats {
     /// The same, bucketed.
     pub read_hist: Histogram,
     pub write_hist: Histogram,
+    /// The request throttles' counters (ZooKeeper's `ServerMetrics` of
+    /// the same names).
+    pub throttle: ThrottleStats,
+}
+
+/// `ServerMetrics`' request-throttle counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleStats {
+    /// Stalls of `zookeeper.request_throttle_stall_time` (one a
+    /// connection holding requests, each time it waits).
+    pub request_throttle_wait_count: u64,
+    /// Requests served although stale.
+    pub stale_requests: u64,
+    /// Requests dropped as stale (their connection closed).
+    pub stale_requests_dropped: u64,
+    /// Large requests over `zookeeper.largeRequestMaxBytes`.
+    pub large_requests_rejected: u64,
+    /// Requests answered ZTHROTTLEDOP.
+    pub throttled_ops: u64,
+}
+
+impl ThrottleStats {
+    fn merge(&mut self, o: &ThrottleStats) {
+        self.request_throttle_wait_count += o.request_throttle_wait_count;
+        self.stale_requests += o.stale_requests;
+        self.stale_requests_dropped += o.stale_requests_dropped;
+        self.large_requests_rejected += o.large_requests_rejected;
+        self.throttled_ops += o.throttled_ops;
+    }
 }
 
 impl ShardStats {
@@ -409,6 +438,7 @@ impl ShardStats {
         self.write_us.merge(&o.write_us);
         self.read_hist.merge(&o.read_hist);
         self.write_hist.merge(&o.write_hist);
+        self.throttle.merge(&o.throttle);
     }
 }
 
@@ -915,6 +945,21 @@ pub fn mntr_values(f: &Facts) -> Vec<(&'static str, Value)> {
         ("local_sessions", Value::Int(0)),
         ("uptime", Value::Int(f.uptime_ms)),
         ("max_latency", i(st.latency.max)),
+        // ServerMetrics' request throttle counters (reset by srst here).
+        (
+            "request_throttle_wait_count",
+            i(st.throttle.request_throttle_wait_count),
+        ),
+        ("stale_requests", i(st.throttle.stale_requests)),
+        (
+            "stale_requests_dropped",
+            i(st.throttle.stale_requests_dropped),
+        ),
+        (
+            "large_requests_rejected",
+            i(st.throttle.large_requests_rejected),
+        ),
+        ("throttled_ops", i(st.throttle.throttled_ops)),
     ]
 }
 
@@ -1321,6 +1366,11 @@ mod tests {
                 "zk_local_sessions",
                 "zk_uptime",
                 "zk_max_latency",
+                "zk_request_throttle_wait_count",
+                "zk_stale_requests",
+                "zk_stale_requests_dropped",
+                "zk_large_requests_rejected",
+                "zk_throttled_ops",
             ]
         );
         let get = |k: &str| lines.iter().find(|(x, _)| *x == k).unwrap().1;
@@ -1331,7 +1381,8 @@ mod tests {
         assert_eq!(get("zk_packets_received"), "9");
         assert_eq!(get("zk_approximate_data_size"), "44");
         assert_eq!(get("zk_open_file_descriptor_count"), "42");
-        assert!(text.ends_with("zk_max_latency\t35\n"));
+        assert_eq!(get("zk_max_latency"), "35");
+        assert_eq!(get("zk_throttled_ops"), "0");
     }
 
     #[test]
