@@ -672,6 +672,9 @@ struct Conn {
     /// Since when the whole frames read have been held by the
     /// RequestThrottler (`None`: none held).
     held_since: Option<Instant>,
+    /// This round of `pump` may still pass one request through the
+    /// RequestThrottler while the connection has nothing outstanding.
+    free_pass: bool,
 }
 
 impl Conn {
@@ -706,6 +709,7 @@ impl Conn {
             read_at: Instant::now(),
             answered_at: Cell::new(None),
             held_since: None,
+            free_pass: false,
         };
         // Counted for its IP across every shard (`maxClientCnxns`); past
         // the limit the sequencer closes it at once.
@@ -793,6 +797,7 @@ impl Conn {
     async fn pump(&mut self, stream: &mut Stream, fb: &mut FrameBuf) -> std::io::Result<()> {
         loop {
             self.answered_at.set(None);
+            self.free_pass = true;
             // 0. Reads queued behind a write whose reply came in an earlier
             // round that stopped at the bound on queued reply bytes.
             self.serve_queued_reads();
@@ -967,7 +972,15 @@ impl Conn {
         let since = *self.held_since.get_or_insert_with(Instant::now);
         let waited = since.elapsed().as_millis() as u64;
         let timeout = u64::try_from(self.handle.info.borrow().timeout).unwrap_or(0);
-        let gate = rt.gate(self.shard.stalled(), waited, timeout, false);
+        let mut gate = rt.gate(self.shard.stalled(), waited, timeout, false);
+        // A connection with nothing outstanding passes one request a
+        // round (as ZooKeeper's connection layer lets each connection
+        // send one): a client waiting on its answers is never starved by
+        // pipelining floods.
+        if gate == Gate::Stall && self.free_pass && self.pending.is_empty() {
+            self.free_pass = false;
+            gate = Gate::Go;
+        }
         match gate {
             Gate::Go if rt.is_stale(waited, timeout, false) => {
                 self.shard.stats.borrow_mut().throttle.stale_requests += 1;
