@@ -505,6 +505,16 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         max_client_cnxns: c.max_client_cnxns,
         max_cnxns: c.max_cnxns,
         global_outstanding_limit: c.global_outstanding_limit as usize,
+        request_throttle: corral::replica::throttle::RequestThrottle {
+            max_requests: c.throttles.max_requests as usize,
+            stall_ms: u64::from(c.throttles.stall_ms),
+            drop_stale: c.throttles.drop_stale,
+            stale_connection_check: c.throttles.stale_connection_check,
+            stale_latency_check: c.throttles.stale_latency_check,
+            throttled_op_wait_ms: u64::from(c.throttles.throttled_op_wait_ms),
+        },
+        large_request_max_bytes: u64::from(c.throttles.large_request_max_bytes),
+        large_request_threshold: c.throttles.large_request_threshold.map(u64::from),
         jute_max_buffer: c.jute_maxbuffer as usize,
         sessionless_timeout_ms: c.sessionless_cnxn_timeout_ms as u64,
         policy: corral::data::acl::AclPolicy {

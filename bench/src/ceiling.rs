@@ -106,8 +106,8 @@ fn answer(frame: &[u8], canned: &Canned, out: &mut Vec<u8>) -> bool {
 
 fn connect_response(out: &mut Vec<u8>, session: i64) {
     // protocolVersion, timeOut, sessionId, passwd (16 bytes), readOnly.
-    let body_len = 4 + 4 + 8 + 4 + 16 + 1;
-    out.extend_from_slice(&(body_len as i32).to_be_bytes());
+    let body_len: i32 = 4 + 4 + 8 + 4 + 16 + 1;
+    out.extend_from_slice(&body_len.to_be_bytes());
     out.extend_from_slice(&0i32.to_be_bytes());
     out.extend_from_slice(&30_000i32.to_be_bytes());
     out.extend_from_slice(&session.to_be_bytes());

@@ -130,6 +130,21 @@ impl FrameBuf {
         self.frame_total().is_none_or(|t| t <= INITIAL)
     }
 
+    /// How many whole, valid frames are buffered.
+    pub fn frame_count(&self) -> usize {
+        let mut at = self.start;
+        let mut n = 0;
+        while let Some(h) = self.buf.get(at..at + 4).filter(|_| at + 4 <= self.end) {
+            let len = i32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+            if len < 0 || len as usize > self.max || self.end - at < 4 + len as usize {
+                break;
+            }
+            at += 4 + len as usize;
+            n += 1;
+        }
+        n
+    }
+
     /// The buffer's allocated size.
     pub fn capacity(&self) -> usize {
         self.buf.len()
@@ -176,6 +191,16 @@ mod tests {
         let s = f.spare(bytes.len());
         s[..bytes.len()].copy_from_slice(bytes);
         f.filled(bytes.len());
+    }
+
+    #[test]
+    fn counts_whole_frames_only() {
+        let mut f = FrameBuf::new(100);
+        assert_eq!(f.frame_count(), 0);
+        feed(&mut f, &[0, 0, 0, 1, 7, 0, 0, 0, 2, 8, 9, 0, 0, 0, 3, 1]);
+        assert_eq!(f.frame_count(), 2, "the third frame is not whole yet");
+        assert_eq!(f.next_frame(), Ok(Some(&[7u8][..])));
+        assert_eq!(f.frame_count(), 1);
     }
 
     #[test]

@@ -432,6 +432,14 @@ pub(super) const PROPERTY_KEYS: &[&str] = &[
     "requestStaleLatencyCheck",
     "requestStaleConnectionCheck",
     "request_throttler.shutdownTimeout",
+    // The names the RequestThrottler, Request and ZooKeeperServer read
+    // (the admin guide's names above are read by none of them).
+    "request_throttle_max_requests",
+    "request_throttle_stall_time",
+    "request_throttle_drop_stale",
+    "request_stale_connection_check",
+    "request_stale_latency_check",
+    "throttled_op_wait_time",
     "advancedFlowControlEnabled",
     "enableEagerACLCheck",
     "maxConcurrentSnapSyncs",
@@ -497,12 +505,6 @@ pub(super) const PROPERTY_KEYS: &[&str] = &[
     // docs/configuration.md.
     "closeSessionTxn.enabled",
     "commitProcessor.shutdownTimeout",
-    "request_throttle_max_requests",
-    "request_throttle_stall_time",
-    "request_throttle_drop_stale",
-    "request_stale_connection_check",
-    "request_stale_latency_check",
-    "throttled_op_wait_time",
     "intBufferStartingSizeBytes",
     "jmx.log4j.disable",
     "jmx.log4j.mbean",

@@ -164,6 +164,44 @@ impl ConfigError {
     }
 }
 
+/// ZooKeeper's request throttles (`RequestThrottler`, `Request`,
+/// `ZooKeeperServer`), as system properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttles {
+    /// `zookeeper.request_throttle_max_requests` (default 0: off).
+    pub max_requests: u32,
+    /// `zookeeper.request_throttle_stall_time`, ms (default 100).
+    pub stall_ms: u32,
+    /// `zookeeper.request_throttle_drop_stale` (default true).
+    pub drop_stale: bool,
+    /// `zookeeper.request_stale_connection_check` (default true).
+    pub stale_connection_check: bool,
+    /// `zookeeper.request_stale_latency_check` (default false).
+    pub stale_latency_check: bool,
+    /// `zookeeper.throttled_op_wait_time`, ms (default 0: off).
+    pub throttled_op_wait_ms: u32,
+    /// `zookeeper.largeRequestMaxBytes` (default 100 MiB).
+    pub large_request_max_bytes: u32,
+    /// `zookeeper.largeRequestThreshold`; `None` (-1, the default): no
+    /// request is large.
+    pub large_request_threshold: Option<u32>,
+}
+
+impl Default for Throttles {
+    fn default() -> Self {
+        Throttles {
+            max_requests: 0,
+            stall_ms: 100,
+            drop_stale: true,
+            stale_connection_check: true,
+            stale_latency_check: false,
+            throttled_op_wait_ms: 0,
+            large_request_max_bytes: 100 * 1024 * 1024,
+            large_request_threshold: None,
+        }
+    }
+}
+
 /// A parsed configuration plus the warnings (one line each) the caller should log.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -323,6 +361,8 @@ pub struct Config {
     pub local_sessions_upgrading_enabled: bool,
     /// `zookeeper.globalOutstandingLimit` (default 1000).
     pub global_outstanding_limit: u32,
+    /// The RequestThrottler and the large-request budget.
+    pub throttles: Throttles,
     /// `zookeeper.snapCount` (default 100000; values below 2 become 2, as in ZooKeeper).
     pub snap_count: u32,
     /// `zookeeper.snapSizeLimitInKb` (default 4194304 = 4 GB); `None` when set ≤ 0 (disabled).
@@ -558,6 +598,7 @@ fn zk_defaults() -> Config {
         local_sessions_enabled: false,
         local_sessions_upgrading_enabled: false,
         global_outstanding_limit: 1000,
+        throttles: Throttles::default(),
         snap_count: 100_000,
         snap_size_limit_in_kb: Some(4_194_304),
         txn_log_size_limit_in_kb: None,

@@ -118,6 +118,7 @@ impl Parser {
         if let Some(n) = self.prop_decode("zookeeper.globalOutstandingLimit", 0, INT_MAX)? {
             cfg.global_outstanding_limit = to_u32(n);
         }
+        self.resolve_throttles(&mut cfg.throttles)?;
         if let Some(n) = self.prop_decode(
             "zookeeper.snapSizeLimitInKb",
             i64::MIN / 1024,
@@ -435,6 +436,119 @@ impl Parser {
             local_weight,
             renew_weight,
         };
+        Ok(())
+    }
+
+    /// The request throttles, under the names ZooKeeper 3.8's code reads
+    /// (a zoo.cfg key `k` is the property `zookeeper.k`). The admin
+    /// guide's names for them (`requestThrottleLimit`, ...) are read by
+    /// no ZooKeeper code: corral ignores them too, and says which name
+    /// works.
+    pub(super) fn resolve_throttles(&mut self, t: &mut Throttles) -> Result<(), ConfigError> {
+        const MISNAMED: [(&str, &str); 7] = [
+            (
+                "zookeeper.requestThrottleLimit",
+                "request_throttle_max_requests",
+            ),
+            (
+                "zookeeper.requestThrottleStallTime",
+                "request_throttle_stall_time",
+            ),
+            (
+                "zookeeper.requestThrottleDropStale",
+                "request_throttle_drop_stale",
+            ),
+            ("request_throttle_drop_stale", "request_throttle_drop_stale"),
+            (
+                "zookeeper.requestStaleLatencyCheck",
+                "request_stale_latency_check",
+            ),
+            (
+                "zookeeper.requestStaleConnectionCheck",
+                "request_stale_connection_check",
+            ),
+            ("zookeeper.throttledOpWaitTime", "throttled_op_wait_time"),
+        ];
+        for (name, real) in MISNAMED {
+            if self.prop(name).is_some() {
+                self.prop_warn(
+                    name,
+                    &format!(
+                        "ZooKeeper 3.8 reads this setting only as zookeeper.{real} \
+                         (zoo.cfg key {real}, or -Dzookeeper.{real}); ignored, as ZooKeeper ignores it"
+                    ),
+                );
+            }
+        }
+        if let Some(n) =
+            self.prop_decode("zookeeper.request_throttle_max_requests", INT_MIN, INT_MAX)?
+        {
+            if n < 0 {
+                self.prop_warn(
+                    "zookeeper.request_throttle_max_requests",
+                    &format!("{n} is negative; the throttle is off, as with 0 (ZooKeeper's only checks > 0)"),
+                );
+            }
+            t.max_requests = to_u32(n);
+        }
+        if let Some(n) = self.prop_decode("zookeeper.request_throttle_stall_time", 0, INT_MAX)? {
+            t.stall_ms = to_u32(n);
+        }
+        if let Some(b) = self.prop_java_bool("zookeeper.request_throttle_drop_stale") {
+            t.drop_stale = b;
+        }
+        if let Some(b) = self.prop_java_bool("zookeeper.request_stale_connection_check") {
+            t.stale_connection_check = b;
+            if b {
+                self.prop_warn(
+                    "zookeeper.request_stale_connection_check",
+                    "corral reads nothing from a connection while the request throttle holds its \
+                     requests, so it sees the connection close only after serving them \
+                     (as ZooKeeper does with false)",
+                );
+            }
+        }
+        if let Some(b) = self.prop_java_bool("zookeeper.request_stale_latency_check") {
+            t.stale_latency_check = b;
+        }
+        if let Some(n) = self.prop_decode("zookeeper.throttled_op_wait_time", INT_MIN, INT_MAX)? {
+            t.throttled_op_wait_ms = to_u32(n);
+        }
+        if self
+            .prop_decode(
+                "zookeeper.request_throttler.shutdownTimeout",
+                INT_MIN,
+                INT_MAX,
+            )?
+            .is_some()
+        {
+            self.prop_warn(
+                "zookeeper.request_throttler.shutdownTimeout",
+                "corral has no throttler queue to drain at shutdown: requests a throttle holds are \
+                 served by the graceful shutdown, which corral.shutdownTimeoutMs bounds; ignored",
+            );
+        }
+        // setLargeRequestMaxBytes: not positive keeps the default.
+        if let Some(n) = self.prop_decode("zookeeper.largeRequestMaxBytes", INT_MIN, INT_MAX)? {
+            if n <= 0 {
+                self.prop_warn(
+                    "zookeeper.largeRequestMaxBytes",
+                    &format!("{n} is not positive; the default 104857600 stays, as in ZooKeeper"),
+                );
+            } else {
+                t.large_request_max_bytes = to_u32(n);
+            }
+        }
+        // setLargeRequestThreshold: 0 or below -1 is -1 (off).
+        if let Some(n) = self.prop_decode("zookeeper.largeRequestThreshold", INT_MIN, INT_MAX)? {
+            if n == 0 || n < -1 {
+                self.prop_warn(
+                    "zookeeper.largeRequestThreshold",
+                    &format!("{n} is neither -1 nor positive; -1 (off), as ZooKeeper does"),
+                );
+            }
+            t.large_request_threshold = (n > 0).then(|| to_u32(n));
+        }
         Ok(())
     }
 

@@ -2010,3 +2010,61 @@ fn connection_throttle_keys_as_zookeeper_spells_them() {
         assert!(e.contains(key), "{bad}: {e}");
     }
 }
+
+#[test]
+fn request_throttle_keys_under_the_names_zookeeper_reads() {
+    let t = ok(BASE).config.throttles;
+    assert_eq!(t, Throttles::default());
+    assert_eq!((t.max_requests, t.stall_ms, t.drop_stale), (0, 100, true));
+    assert_eq!(t.large_request_max_bytes, 100 * 1024 * 1024);
+    assert_eq!(t.large_request_threshold, None);
+    // zoo.cfg keys become zookeeper.<key>: the underscore names work.
+    let l = ok(&format!(
+        "{BASE}request_throttle_max_requests=7\nrequest_throttle_stall_time=9\n\
+         request_throttle_drop_stale=false\nrequest_stale_latency_check=true\n\
+         throttled_op_wait_time=11\nlargeRequestThreshold=2048\nlargeRequestMaxBytes=4096\n"
+    ));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let t = l.config.throttles;
+    assert_eq!(t.max_requests, 7);
+    assert_eq!(t.stall_ms, 9);
+    assert!(!t.drop_stale);
+    assert!(t.stale_latency_check);
+    assert!(t.stale_connection_check);
+    assert_eq!(t.throttled_op_wait_ms, 11);
+    assert_eq!(t.large_request_threshold, Some(2048));
+    assert_eq!(t.large_request_max_bytes, 4096);
+    // And as -D flags.
+    let jvm = flags(&[("zookeeper.request_throttle_max_requests", "3")]);
+    assert_eq!(ok_with(BASE, &jvm).config.throttles.max_requests, 3);
+}
+
+#[test]
+fn request_throttle_keys_zookeeper_ignores_are_warned_about() {
+    // The admin guide's names: no ZooKeeper code reads them.
+    let l = ok(&format!(
+        "{BASE}requestThrottleLimit=5\nthrottledOpWaitTime=5\nrequest_throttler.shutdownTimeout=5\n"
+    ));
+    assert_eq!(l.config.throttles, Throttles::default());
+    assert!(has_warning(&l, "requestThrottleLimit: ZooKeeper 3.8 reads this setting only as zookeeper.request_throttle_max_requests"));
+    assert!(has_warning(&l, "throttledOpWaitTime: ZooKeeper 3.8 reads this setting only as zookeeper.throttled_op_wait_time"));
+    assert!(has_warning(
+        &l,
+        "request_throttler.shutdownTimeout: corral has no throttler queue"
+    ));
+    // setLargeRequestThreshold / setLargeRequestMaxBytes' corrections.
+    let l = ok(&format!(
+        "{BASE}largeRequestThreshold=0\nlargeRequestMaxBytes=-1\n"
+    ));
+    assert_eq!(l.config.throttles, Throttles::default());
+    assert!(has_warning(
+        &l,
+        "largeRequestThreshold: 0 is neither -1 nor positive"
+    ));
+    assert!(has_warning(&l, "largeRequestMaxBytes: -1 is not positive"));
+    let l = ok(&format!("{BASE}request_stale_connection_check=true\n"));
+    assert!(has_warning(
+        &l,
+        "request_stale_connection_check: corral reads nothing"
+    ));
+}

@@ -393,6 +393,35 @@ pub struct ShardStats {
     /// The same, bucketed.
     pub read_hist: Histogram,
     pub write_hist: Histogram,
+    /// The request throttles' counters (ZooKeeper's `ServerMetrics` of
+    /// the same names).
+    pub throttle: ThrottleStats,
+}
+
+/// `ServerMetrics`' request-throttle counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleStats {
+    /// Stalls of `zookeeper.request_throttle_stall_time` (one a
+    /// connection holding requests, each time it waits).
+    pub request_throttle_wait_count: u64,
+    /// Requests served although stale.
+    pub stale_requests: u64,
+    /// Requests dropped as stale (their connection closed).
+    pub stale_requests_dropped: u64,
+    /// Large requests over `zookeeper.largeRequestMaxBytes`.
+    pub large_requests_rejected: u64,
+    /// Requests answered ZTHROTTLEDOP.
+    pub throttled_ops: u64,
+}
+
+impl ThrottleStats {
+    fn merge(&mut self, o: &ThrottleStats) {
+        self.request_throttle_wait_count += o.request_throttle_wait_count;
+        self.stale_requests += o.stale_requests;
+        self.stale_requests_dropped += o.stale_requests_dropped;
+        self.large_requests_rejected += o.large_requests_rejected;
+        self.throttled_ops += o.throttled_ops;
+    }
 }
 
 impl ShardStats {
@@ -409,6 +438,7 @@ impl ShardStats {
         self.write_us.merge(&o.write_us);
         self.read_hist.merge(&o.read_hist);
         self.write_hist.merge(&o.write_hist);
+        self.throttle.merge(&o.throttle);
     }
 }
 
@@ -935,6 +965,21 @@ pub fn mntr_values(f: &Facts) -> Vec<(&'static str, Value)> {
             "connection_rejected",
             i(f.views.iter().map(|v| v.connection_rejected).sum()),
         ),
+        // ServerMetrics' request throttle counters (reset by srst here).
+        (
+            "request_throttle_wait_count",
+            i(st.throttle.request_throttle_wait_count),
+        ),
+        ("stale_requests", i(st.throttle.stale_requests)),
+        (
+            "stale_requests_dropped",
+            i(st.throttle.stale_requests_dropped),
+        ),
+        (
+            "large_requests_rejected",
+            i(st.throttle.large_requests_rejected),
+        ),
+        ("throttled_ops", i(st.throttle.throttled_ops)),
     ]
 }
 
@@ -1347,6 +1392,11 @@ mod tests {
                 "zk_max_latency",
                 "zk_connection_drop_probability",
                 "zk_connection_rejected",
+                "zk_request_throttle_wait_count",
+                "zk_stale_requests",
+                "zk_stale_requests_dropped",
+                "zk_large_requests_rejected",
+                "zk_throttled_ops",
             ]
         );
         let get = |k: &str| lines.iter().find(|(x, _)| *x == k).unwrap().1;
@@ -1361,6 +1411,8 @@ mod tests {
         // The shards' throttles: their mean drop chance, their refusals.
         assert_eq!(get("zk_connection_drop_probability"), "0.2");
         assert_eq!(get("zk_connection_rejected"), "5");
+        assert_eq!(get("zk_max_latency"), "35");
+        assert_eq!(get("zk_throttled_ops"), "0");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod msg;
 mod peer;
 pub mod sequencer;
 pub mod session;
+pub mod throttle;
 pub use peer::committed_tree;
 #[cfg(test)]
 mod tests;
@@ -293,6 +294,8 @@ pub struct Replica {
     stopped: bool,
     shards: usize,
     min_session_timeout: i32,
+    /// The shards' outstanding requests, summed (the throttles).
+    load: throttle::GlobalLoad,
 }
 
 impl Replica {
@@ -332,7 +335,16 @@ impl Replica {
             stopped: false,
             shards,
             min_session_timeout,
+            load: throttle::GlobalLoad::new(shards, usize::MAX, 0),
         }
+    }
+
+    /// The server-wide limits on outstanding requests
+    /// (`globalOutstandingLimit`, and the RequestThrottler's
+    /// `zookeeper.request_throttle_max_requests`, 0 for none); without
+    /// this call, none.
+    pub fn set_load_limits(&mut self, global_outstanding_limit: usize, max_requests: usize) {
+        self.load = throttle::GlobalLoad::new(self.shards, global_outstanding_limit, max_requests);
     }
 
     /// One input. Cheap: the work happens in [`Replica::step`].
@@ -461,6 +473,19 @@ impl Replica {
             Input::Shard(ToSeq::Drained { shard }) => {
                 tracing::debug!(shard, "shard drained");
                 self.drained += 1;
+            }
+            Input::Shard(ToSeq::Load { shard, outstanding }) => {
+                if let Some(level) = self.load.report(shard, outstanding) {
+                    tracing::debug!(
+                        total = self.load.total(),
+                        ?level,
+                        "the server's load crossed a throttle"
+                    );
+                    self.out.push(Action::Publish {
+                        version: self.published.clone(),
+                        items: vec![vec![Item::Load(level)]; self.shards],
+                    });
+                }
             }
             Input::Shard(m) => seq.handle(m, now.wall_ms),
             Input::Durable(z) => {

@@ -104,6 +104,10 @@ pub enum ToSeq {
     /// and every connection has had all it sent answered; it sends nothing
     /// more that needs an answer.
     Drained { shard: usize },
+    /// This shard's count of requests read and not yet answered (sent
+    /// when it moved by a step, [`crate::replica::throttle::Reporter`]):
+    /// the sequencer sums them into the server-wide load.
+    Load { shard: usize, outstanding: usize },
 }
 
 /// One item of a batch, in the order the sequencer produced them.
@@ -146,6 +150,9 @@ pub enum Item {
     /// each connection once its pending requests are answered; then send
     /// [`ToSeq::Drained`].
     Drain,
+    /// The server-wide load crossed a throttle's limit (or fell back under
+    /// it): stop or resume reading, hold or serve the requests read.
+    Load(crate::replica::throttle::Level),
 }
 
 /// What the sequencer sends each shard after a batch.

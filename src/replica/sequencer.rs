@@ -560,6 +560,8 @@ impl Sequencer {
             ToSeq::Accept { .. } => {}
             // Counted by the driver (shutdown); nothing to sequence.
             ToSeq::Drained { .. } => {}
+            // Summed by the Replica (the throttles).
+            ToSeq::Load { .. } => {}
         }
     }
 

@@ -44,7 +44,18 @@ pub struct Settings {
     pub max_client_cnxns: u32,
     /// `zookeeper.maxCnxns`: all client connections; 0 is no limit.
     pub max_cnxns: u32,
+    /// `globalOutstandingLimit`: server-wide, over every shard (the
+    /// sequencer sums the shards' counts and tells them when to stop
+    /// reading).
     pub global_outstanding_limit: usize,
+    /// The RequestThrottler (`zookeeper.request_throttle_*`,
+    /// `zookeeper.throttled_op_wait_time`).
+    pub request_throttle: crate::replica::throttle::RequestThrottle,
+    /// `zookeeper.largeRequestMaxBytes` (over every shard; each shard
+    /// holds an equal share).
+    pub large_request_max_bytes: u64,
+    /// `zookeeper.largeRequestThreshold`; `None`: no request is large.
+    pub large_request_threshold: Option<u64>,
     pub jute_max_buffer: usize,
     /// `zookeeper.nio.sessionlessCnxnTimeout` (ms).
     pub sessionless_timeout_ms: u64,
@@ -296,6 +307,10 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     let (admin_tx, admin_rx) = async_channel::bounded::<ToSeq>(256);
     let seq_tree = Tree::clone(&initial);
     let (ops, stop) = (settings.ops.clone(), settings.stop.clone());
+    let load_limits = (
+        settings.global_outstanding_limit,
+        settings.request_throttle.max_requests,
+    );
     handles.push(shards::exec::spawn_pinned(
         "sequencer",
         settings.core_map.sequencer,
@@ -312,6 +327,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                 audit: settings.audit,
                 admin: admin_rx,
                 quorum,
+                load_limits,
             });
             monitored("sequencer", &ops, seq)
         },
@@ -449,6 +465,8 @@ struct SeqBoot {
     /// The AdminServer's way in.
     admin: async_channel::Receiver<ToSeq>,
     quorum: Option<QuorumBoot>,
+    /// `globalOutstandingLimit` and `zookeeper.request_throttle_max_requests`.
+    load_limits: (usize, usize),
 }
 
 /// The time as the replica takes it.
@@ -548,6 +566,7 @@ async fn run_sequencer(b: SeqBoot) {
         }
     };
     let mut replica = Replica::new(b.settings, b.tree, b.sessions, quorum, clock.now());
+    replica.set_load_limits(b.load_limits.0, b.load_limits.1);
     let mut now = clock.now();
     // audit.enable: closed sessions' ephemerals, audited once the version
     // that lacks them is published (the log core is not held up).
@@ -561,11 +580,12 @@ async fn run_sequencer(b: SeqBoot) {
                             crate::protocol::audit::emit(&e);
                         }
                     }
-                    // Closes and the drain go out even to a stopping shard.
+                    // Closes, the drain and the load go out even to a
+                    // stopping shard.
                     let must = items
                         .iter()
                         .flatten()
-                        .any(|it| !matches!(it, Item::Close { .. } | Item::Drain));
+                        .any(|it| !matches!(it, Item::Close { .. } | Item::Drain | Item::Load(_)));
                     for (items, s) in items.into_iter().zip(&senders) {
                         let batch = Batch {
                             version: version.clone(),

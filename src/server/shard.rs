@@ -15,6 +15,15 @@
 //! (+1 KiB) while built; once `corral.maxQueuedReplyBytes` of replies wait to be written,
 //! it answers and reads nothing more until they are sent; its frame buffer
 //! shrinks back after a large frame.
+//!
+//! The request throttles (`replica/throttle.rs` decides; this file
+//! carries out): the shard reports its outstanding count to the sequencer,
+//! which tells every shard when the whole server is over
+//! `globalOutstandingLimit` (stop reading) or the RequestThrottler's limit
+//! (hold the requests read, in the connection's frame buffer, stalling
+//! `zookeeper.request_throttle_stall_time` at a time); a large request
+//! counts against this shard's share of `zookeeper.largeRequestMaxBytes`
+//! until answered, and one that does not fit closes its connection.
 
 use super::stream::{self, Stream};
 use crate::data::acl::{self, perms};
@@ -27,6 +36,7 @@ use crate::protocol::jute::{self, op, Code, Id, Jute, Reader};
 use crate::protocol::request::{self, ReadCtx, Request};
 use crate::replica::msg::{Batch, ConnRef, Item, ToSeq};
 use crate::replica::sequencer::connect_frame;
+use crate::replica::throttle::{Gate, LargeBudget, Level, Reporter};
 use crate::{admin::facts, server::Settings};
 use crate::{FastMap as HashMap, FastSet as HashSet};
 use bytes::{Bytes, BytesMut};
@@ -110,8 +120,17 @@ struct Shard {
     to_seq: ConnectedSender<ToSeq>,
     /// Requests read but not yet answered, over all connections.
     outstanding: Cell<usize>,
-    /// Connections waiting for `outstanding` to drop under the limit.
+    /// Connections waiting for a throttle to ease (the outstanding count
+    /// to drop, or the sequencer's [`Level`] to change).
     throttled_wakers: RefCell<Vec<std::task::Waker>>,
+    /// The whole server's load, as the sequencer last told it.
+    level: Cell<Level>,
+    /// When `outstanding` is told to the sequencer.
+    reporter: RefCell<Reporter>,
+    /// Wakes the task that tells it.
+    report_wake: Mailbox<()>,
+    /// This shard's share of `zookeeper.largeRequestMaxBytes`.
+    large: RefCell<LargeBudget>,
     stats: RefCell<ShardStats>,
     /// Shutdown: set by [`Item::Drain`]; wakes the accept loop.
     draining: Cell<bool>,
@@ -169,6 +188,19 @@ pub async fn run(
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
     );
+    let shards = settings.core_map.shards.len().max(1);
+    let reporter = Reporter::new(
+        shards,
+        match settings.request_throttle.max_requests {
+            0 => settings.global_outstanding_limit,
+            m => m.min(settings.global_outstanding_limit),
+        },
+    );
+    // Each shard holds an equal share of the server's budget.
+    let large = LargeBudget::new(
+        settings.large_request_max_bytes / shards as u64,
+        settings.large_request_threshold,
+    );
     let shard = Rc::new(Shard {
         id,
         throttle: RefCell::new(throttle),
@@ -185,12 +217,41 @@ pub async fn run(
         to_seq: to_seq.connect().await,
         outstanding: Cell::new(0),
         throttled_wakers: RefCell::new(Vec::new()),
+        level: Cell::new(Level::default()),
+        reporter: RefCell::new(reporter),
+        report_wake: Mailbox::new(),
+        large: RefCell::new(large),
         stats: RefCell::new(ShardStats::default()),
         draining: Cell::new(false),
         drain_wake: Mailbox::new(),
         slow_warn: RefCell::new(crate::ops::WarnLimit::default()),
     });
     let from_seq = from_seq.connect().await;
+    {
+        // Tells the sequencer this shard's outstanding count, a step at
+        // a time (the sum is the server-wide load).
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            loop {
+                shard.report_wake.ready().await;
+                while shard.report_wake.pop().is_some() {}
+                loop {
+                    let now = shard.outstanding.get();
+                    if !shard.reporter.borrow_mut().due(now) {
+                        break;
+                    }
+                    let msg = ToSeq::Load {
+                        shard: shard.id,
+                        outstanding: now,
+                    };
+                    if shard.to_seq.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .detach();
+    }
     let batches = {
         let shard = shard.clone();
         glommio::spawn_local(async move {
@@ -378,31 +439,56 @@ impl Shard {
         Ok(s)
     }
 
-    /// This shard's share of `globalOutstandingLimit`.
-    fn outstanding_limit(&self) -> usize {
-        let shards = self.settings.core_map.shards.len().max(1);
-        (self.settings.global_outstanding_limit / shards).max(1)
+    /// Over `globalOutstandingLimit` (ZooKeeper's `shouldThrottle`:
+    /// `limit < inProcess`): the whole server as the sequencer last
+    /// summed it, or this shard alone.
+    fn throttled(&self) -> bool {
+        self.level.get().stop_reading
+            || self.outstanding.get() > self.settings.global_outstanding_limit
     }
 
-    fn throttled(&self) -> bool {
-        self.outstanding.get() >= self.outstanding_limit()
+    /// At the RequestThrottler's limit: the whole server, or this shard
+    /// alone.
+    fn stalled(&self) -> bool {
+        let max = self.settings.request_throttle.max_requests;
+        max > 0 && (self.level.get().stall || self.outstanding.get() >= max)
+    }
+
+    fn wake_throttled(&self) {
+        for w in self.throttled_wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
     }
 
     fn add_outstanding(&self, delta: isize) {
-        let was = self.throttled();
+        let (was, was_stalled) = (self.throttled(), self.stalled());
         let n = (self.outstanding.get() as isize + delta).max(0) as usize;
         self.outstanding.set(n);
-        if was && !self.throttled() {
-            for w in self.throttled_wakers.borrow_mut().drain(..) {
-                w.wake();
-            }
+        if (was && !self.throttled()) || (was_stalled && !self.stalled()) {
+            self.wake_throttled();
+        }
+        if self.reporter.borrow().would_report(n) {
+            self.report_wake.push(());
+        }
+    }
+
+    /// The sequencer's new [`Level`].
+    fn set_level(&self, level: Level) {
+        let was = self.level.replace(level);
+        if (was.stop_reading && !level.stop_reading) || (was.stall && !level.stall) {
+            self.wake_throttled();
         }
     }
 
     /// Waits until the shard is under its outstanding limit.
     async fn unthrottled(&self) {
+        self.eased(Shard::throttled).await
+    }
+
+    /// Waits until `busy` no longer holds (woken when a throttle eases).
+    async fn eased(&self, busy: fn(&Shard) -> bool) {
         std::future::poll_fn(|cx| {
-            if self.throttled() {
+            if busy(self) {
                 self.throttled_wakers.borrow_mut().push(cx.waker().clone());
                 std::task::Poll::Pending
             } else {
@@ -487,6 +573,7 @@ impl Shard {
                     view: Box::new(self.view(cmd)),
                 }),
                 Item::FourLw { conn, text } => push(conn, Out::FourLw(text)),
+                Item::Load(level) => self.set_level(level),
                 Item::Drain => {
                     self.draining.set(true);
                     self.drain_wake.push(());
@@ -556,6 +643,8 @@ enum Pending {
         /// The request body (shared with the frame), decoded again only
         /// to name its path in a slow-request warning.
         body: Bytes,
+        /// Its bytes counted against the large-request budget (0: small).
+        large: u64,
     },
     Read {
         xid: i32,
@@ -600,6 +689,12 @@ struct Conn {
     read_at: Instant,
     /// The answer time of this round of `pump`, read once on first use.
     answered_at: Cell<Option<Instant>>,
+    /// Since when the whole frames read have been held by the
+    /// RequestThrottler (`None`: none held).
+    held_since: Option<Instant>,
+    /// This round of `pump` may still pass one request through the
+    /// RequestThrottler while the connection has nothing outstanding.
+    free_pass: bool,
 }
 
 impl Conn {
@@ -633,6 +728,8 @@ impl Conn {
             counted_pending: 0,
             read_at: Instant::now(),
             answered_at: Cell::new(None),
+            held_since: None,
+            free_pass: false,
         };
         // Counted for its IP across every shard (`maxClientCnxns`); past
         // the limit the sequencer closes it at once.
@@ -662,6 +759,16 @@ impl Conn {
                 Err(e)
             }
         };
+        // Its large requests in flight are done with.
+        let large: u64 = c
+            .pending
+            .iter()
+            .map(|p| match p {
+                Pending::Write { large, .. } => *large,
+                Pending::Read { .. } => 0,
+            })
+            .sum();
+        shard.large.borrow_mut().release(large);
         c.pending.clear();
         c.sync_outstanding();
         if let Err(e) = result {
@@ -710,6 +817,7 @@ impl Conn {
     async fn pump(&mut self, stream: &mut Stream, fb: &mut FrameBuf) -> std::io::Result<()> {
         loop {
             self.answered_at.set(None);
+            self.free_pass = true;
             // 0. Reads queued behind a write whose reply came in an earlier
             // round that stopped at the bound on queued reply bytes.
             self.serve_queued_reads();
@@ -726,8 +834,12 @@ impl Conn {
             // 2. Whole frames already read (none while the answers queued
             // for this connection are at their bound: they are sent first,
             // and the client must read them before more is read from it).
+            // (The RequestThrottler may hold them in the buffer.)
             if !self.closing && !self.queue_full() {
                 self.process_frames(fb).await?;
+                if !fb.has_frame() {
+                    self.held_since = None;
+                }
             }
             // Shutdown: once everything this connection sent is answered,
             // it closes (the session lives on, as across any reconnect).
@@ -753,7 +865,8 @@ impl Conn {
             }
             // Work left over from a round that stopped at the bound: do it
             // before waiting for anything.
-            if self.queue_left(fb) {
+            let holding = self.holding(fb);
+            if self.queue_left(fb) && !holding {
                 continue;
             }
             // 4. Wait for input or output. Past the shard's share of
@@ -761,6 +874,7 @@ impl Conn {
             // every connection) until replies bring the count down.
             self.sync_outstanding();
             let can_read = !self.shard.throttled()
+                && !holding
                 && !self.shard.draining.get()
                 && !matches!(self.state, State::Connecting { .. } | State::FourLw)
                 && (self.admitted || fb.fits_at_rest());
@@ -791,6 +905,31 @@ impl Conn {
                         },
                         async { Wake::Read(stream.read(spare).await) },
                     ),
+                    expiry,
+                )
+                .await
+            } else if holding {
+                // The RequestThrottler's stall: until the load eases, or
+                // the stall time is up (then the gate looks again).
+                let shard = &self.shard;
+                let stall = Duration::from_millis(shard.settings.request_throttle.stall_ms);
+                shard
+                    .stats
+                    .borrow_mut()
+                    .throttle
+                    .request_throttle_wait_count += 1;
+                futures_lite::future::or(
+                    async {
+                        futures_lite::future::or(
+                            out.ready(),
+                            futures_lite::future::or(
+                                shard.eased(Shard::stalled),
+                                glommio::timer::sleep(stall),
+                            ),
+                        )
+                        .await;
+                        Wake::Out
+                    },
                     expiry,
                 )
                 .await
@@ -833,6 +972,62 @@ impl Conn {
                 Wake::Read(Err(e)) => return Err(e),
             }
         }
+    }
+
+    /// The RequestThrottler's gate for the whole frames this connection
+    /// has read (ZooKeeper's throttler loop, [`crate::replica::throttle`]).
+    /// Only a session's requests wait; none do in a shutdown (they are
+    /// served while it drains).
+    fn gate(&mut self, fb: &FrameBuf) -> Gate {
+        let rt = self.shard.settings.request_throttle;
+        if rt.max_requests == 0
+            || !matches!(self.state, State::Active)
+            || self.shard.draining.get()
+            || !fb.has_frame()
+        {
+            return Gate::Go;
+        }
+        // The shard's count includes what this connection sent so far.
+        self.sync_outstanding();
+        let since = *self.held_since.get_or_insert_with(Instant::now);
+        let waited = since.elapsed().as_millis() as u64;
+        let timeout = u64::try_from(self.handle.info.borrow().timeout).unwrap_or(0);
+        let mut gate = rt.gate(self.shard.stalled(), waited, timeout, false);
+        // A connection with nothing outstanding passes one request a
+        // round (as ZooKeeper's connection layer lets each connection
+        // send one): a client waiting on its answers is never starved by
+        // pipelining floods.
+        if gate == Gate::Stall && self.free_pass && self.pending.is_empty() {
+            self.free_pass = false;
+            gate = Gate::Go;
+        }
+        match gate {
+            Gate::Go if rt.is_stale(waited, timeout, false) => {
+                self.shard.stats.borrow_mut().throttle.stale_requests += 1;
+            }
+            // ZooKeeper touches a session as it reads its requests: held
+            // ones keep it alive here too.
+            Gate::Stall => {
+                self.shard.touched.borrow_mut().insert(self.session);
+            }
+            _ => {}
+        }
+        gate
+    }
+
+    /// Whether the RequestThrottler holds this connection's frames now.
+    fn holding(&self, fb: &FrameBuf) -> bool {
+        self.held_since.is_some()
+            && fb.has_frame()
+            && matches!(self.state, State::Active)
+            && !self.shard.draining.get()
+            && self.shard.stalled()
+    }
+
+    /// How long the frame being served waited in the RequestThrottler.
+    fn held_ms(&self) -> u64 {
+        self.held_since
+            .map_or(0, |t| t.elapsed().as_millis() as u64)
     }
 
     /// Brings the shard's count of outstanding requests up to date with
@@ -951,7 +1146,15 @@ impl Conn {
                         let got = i32::from_be_bytes([got[0], got[1], got[2], got[3]]);
                         assert_eq!(got, *xid, "a reply out of order on connection {}", self.id);
                     }
-                    if let Some(Pending::Write { xid, op, at, body }) = self.pending.pop_front() {
+                    if let Some(Pending::Write {
+                        xid,
+                        op,
+                        at,
+                        body,
+                        large,
+                    }) = self.pending.pop_front()
+                    {
+                        self.shard.large.borrow_mut().release(large);
                         if self.shard.settings.audit {
                             if let Ok(Request::Write(w)) = request::decode(op, &body) {
                                 let err = frame
@@ -1059,6 +1262,27 @@ impl Conn {
             {
                 return Ok(());
             }
+            // The RequestThrottler's gate, a request at a time: hold the
+            // rest in the buffer, or drop them as stale with the connection.
+            if matches!(self.state, State::Active) && fb.has_frame() {
+                match self.gate(fb) {
+                    Gate::Go => {}
+                    Gate::Stall => return Ok(()),
+                    Gate::DropStale => {
+                        self.shard
+                            .stats
+                            .borrow_mut()
+                            .throttle
+                            .stale_requests_dropped += fb.frame_count() as u64;
+                        tracing::info!(
+                            peer = %self.peer,
+                            "closing connection: its requests went stale while the request throttle held them"
+                        );
+                        self.closing = true;
+                        return Ok(());
+                    }
+                }
+            }
             let frame = match fb.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
@@ -1069,11 +1293,29 @@ impl Conn {
                 }
             };
             self.count_received();
+            // `checkRequestSizeWhenMessageReceived`: a large request that
+            // does not fit the budget closes the connection.
+            let large = match self.shard.large.borrow_mut().admit(frame.len() as u64) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.shard
+                        .stats
+                        .borrow_mut()
+                        .throttle
+                        .large_requests_rejected += 1;
+                    tracing::info!(peer = %self.peer, error = %e, "closing connection: zookeeper.largeRequestMaxBytes");
+                    self.closing = true;
+                    return Ok(());
+                }
+            };
+            let mut large = large;
             match self.state {
                 State::Handshake => self.handshake(frame).await,
-                State::Active => self.request(frame).await,
+                State::Active => self.request(frame, &mut large).await,
                 State::Connecting { .. } | State::FourLw => {}
             }
+            // A request not waiting for the sequencer is done with.
+            self.shard.large.borrow_mut().release(large);
         }
     }
 
@@ -1210,13 +1452,39 @@ impl Conn {
         }
     }
 
-    async fn request(&mut self, frame: &[u8]) {
+    async fn request(&mut self, frame: &[u8], large: &mut u64) {
         let at = self.read_at;
         let mut r = Reader::new(frame);
         let Ok(hdr) = jute::RequestHeader::read(&mut r) else {
             self.closing = true;
             return;
         };
+        // `shouldThrottleOp`: held past `zookeeper.throttled_op_wait_time`,
+        // it is answered ZTHROTTLEDOP in its turn, not served (auth and
+        // SASL packets never pass ZooKeeper's throttler).
+        if hdr.op != op::AUTH
+            && hdr.op != op::SASL
+            && self
+                .shard
+                .settings
+                .request_throttle
+                .throttled_op(hdr.op, self.held_ms())
+        {
+            self.shard.stats.borrow_mut().throttle.throttled_ops += 1;
+            let req = Request::Refused(Code::Throttled);
+            if self.pending.is_empty() {
+                self.answer_read(hdr.xid, hdr.op, &req, at);
+            } else {
+                self.pending.push_back(Pending::Read {
+                    xid: hdr.xid,
+                    op: hdr.op,
+                    req,
+                    at,
+                });
+                self.handle.info.borrow_mut().outstanding = self.pending.len();
+            }
+            return;
+        }
         self.shard.touched.borrow_mut().insert(self.session);
         if hdr.op != op::AUTH && hdr.op != op::SASL && !self.authenticated_enough() {
             // AuthenticationHelper.enforceAuthentication: pings included.
@@ -1303,6 +1571,7 @@ impl Conn {
                     op: hdr.op,
                     at,
                     body: body.clone(),
+                    large: std::mem::take(large),
                 });
                 let msg = ToSeq::Write {
                     from: self.me(),
@@ -1324,6 +1593,7 @@ impl Conn {
                     op: hdr.op,
                     at,
                     body: body_bytes(),
+                    large: std::mem::take(large),
                 });
                 let msg = ToSeq::Sync {
                     from: self.me(),
@@ -1340,6 +1610,7 @@ impl Conn {
                     op: hdr.op,
                     at,
                     body: body_bytes(),
+                    large: std::mem::take(large),
                 });
                 let msg = ToSeq::Close {
                     from: self.me(),
