@@ -85,6 +85,9 @@ pub struct Settings {
     /// Where `/metrics` listens, when `metricsProvider.className` is
     /// ZooKeeper's PrometheusMetricsProvider.
     pub metrics_addr: Option<SocketAddr>,
+    /// `metricsProvider.exportJvmInfo`: whether `/metrics` shows the
+    /// process and executor figures.
+    pub metrics_process: bool,
     /// The configuration text the server started from (`initial_configuration`).
     pub initial_config: String,
     /// The system properties (`system_properties`), sorted by name.
@@ -321,6 +324,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     crate::admin::start(
         settings.admin.clone(),
         settings.metrics_addr,
+        settings.metrics_process,
         settings.http_limits,
         crate::admin::Link::new(
             admin_tx,
