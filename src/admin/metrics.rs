@@ -6,8 +6,9 @@
 //! is a gauge of the same name (`znode_count`, `avg_latency`,
 //! `packets_received`, …, from the very list `mntr` prints,
 //! [`fourlw::mntr_values`]); the summaries `fsynctime`, `snapshottime`,
-//! `readlatency` and `updatelatency` (ms; `_count` and `_sum`, no
-//! quantiles); the Java client's `process_*` figures; then the quota gauge
+//! `readlatency`, `updatelatency` and recovery's `dbinittime` and
+//! `startup_*` (ms or txns; `_count` and `_sum`, no quantiles); the Java
+//! client's `process_*` figures; then the quota gauge
 //! and counter sets by namespace (`quota_*_per_namespace`, label `key`).
 //! `docs/metrics.md` lists every ZooKeeper 3.8 name and what corral does
 //! with it; `tests/py/test_metrics.py` keeps that list true. Then corral's
@@ -88,6 +89,11 @@ pub enum Metric {
         count: u64,
         sum_ms: f64,
     },
+    /// A summary of a count (txns, …).
+    Summary {
+        count: u64,
+        sum: f64,
+    },
 }
 
 /// A microsecond timer as a summary of ms.
@@ -132,6 +138,32 @@ pub fn zookeeper_metrics(
     m.push(("snapshottime", "snapshottime", timer_ms(&c.log.snapshot)));
     m.push(("readlatency", "readlatency", latency_ms(&st.read_us)));
     m.push(("updatelatency", "updatelatency", latency_ms(&st.write_us)));
+    // Recovery at start: one observation each (none before it is done).
+    let s = c.startup.unwrap_or_default();
+    let n = u64::from(c.startup.is_some());
+    let ms = |us: u64| Metric::SummaryMs {
+        count: n,
+        sum_ms: us as f64 / 1000.0,
+    };
+    m.push(("dbinittime", "dbinittime", ms(s.db_init_us)));
+    m.push((
+        "startup_snap_load_time",
+        "startup_snap_load_time",
+        ms(s.snap_load_us),
+    ));
+    m.push((
+        "startup_txns_load_time",
+        "startup_txns_load_time",
+        ms(s.txns_load_us),
+    ));
+    m.push((
+        "startup_txns_loaded",
+        "startup_txns_loaded",
+        Metric::Summary {
+            count: n,
+            sum: s.txns_loaded as f64,
+        },
+    ));
     if let Some(p) = process {
         let opt = |v: Option<f64>| v.unwrap_or(-1.0);
         let bytes = |v: Option<u64>| v.map_or(-1.0, |b| b as f64);
@@ -230,6 +262,7 @@ pub fn render(f: &Facts, c: &Values, process: Option<&ProcessFacts>) -> String {
             Metric::Gauge(v) => o.one(name, "gauge", help, v),
             Metric::Counter(v) => o.one(name, "counter", help, v),
             Metric::SummaryMs { count, sum_ms } => o.summary(name, help, count, sum_ms),
+            Metric::Summary { count, sum } => o.summary(name, help, count, sum),
         }
     }
     quotas(&mut o, f, &c.quota_exceeded);
@@ -506,6 +539,15 @@ mod tests {
             .contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"));
         assert!(text.contains("corral_executor_cpu_seconds_total{executor=\"shard-0\"} 0.25\n"));
         // exportJvmInfo=false: no process_* and no executor CPU.
+        assert!(text.contains("# TYPE dbinittime summary\ndbinittime_count 0.0\n"));
+        c.startup = Some(crate::admin::counters::StartupValues {
+            db_init_us: 1500,
+            txns_loaded: 7,
+            ..Default::default()
+        });
+        let text = render(&f, &c, Some(&p));
+        assert!(text.contains("dbinittime_count 1.0\ndbinittime_sum 1.5\n"));
+        assert!(text.contains("startup_txns_loaded_count 1.0\nstartup_txns_loaded_sum 7.0\n"));
         let bare = render(&f, &c, None);
         assert!(!bare.contains("process_") && !bare.contains("corral_executor_cpu"));
         assert!(bare.contains("# TYPE updatelatency summary\n"));

@@ -197,6 +197,12 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         std::path::Path::new(&settings.data_log_dir),
     )?;
     let rec = storage::recover(&dirs, settings.snapshot_trust_empty)?;
+    crate::admin::counters::STARTUP.set(
+        t0.elapsed(),
+        rec.snap_load,
+        rec.txns_load,
+        rec.replayed as u64,
+    );
     tracing::info!(
         zxid = format!("0x{:x}", rec.tree.last_zxid),
         nodes = rec.tree.node_count(),

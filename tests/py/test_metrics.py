@@ -203,6 +203,8 @@ def test_standalone_metrics_match_the_doc(doc):
         assert values[("quota_count_limit_per_namespace", (("key", "app"),))] == 10
         assert values[("readlatency_count", ())] >= 5
         assert values[("updatelatency_count", ())] >= 5
+        assert values[("dbinittime_count", ())] == 1
+        assert values[("startup_txns_loaded_count", ())] == 1
         assert values[("process_resident_memory_bytes", ())] > 0
         assert values[("process_start_time_seconds", ())] > time.time() - 600
         executors = {lab["executor"] for n, lab, _ in samples if n == "corral_executor_cpu_seconds_total"}
