@@ -138,6 +138,35 @@ pub fn zookeeper_metrics(
     m.push(("snapshottime", "snapshottime", timer_ms(&c.log.snapshot)));
     m.push(("readlatency", "readlatency", latency_ms(&st.read_us)));
     m.push(("updatelatency", "updatelatency", latency_ms(&st.write_us)));
+    // The ensemble's gauges, while serving in one (ZooKeeper registers them
+    // while its quorum servers run).
+    if let Some(q) = f.quorum {
+        m.push((
+            "quorum_size",
+            "quorum_size",
+            Metric::Gauge(q.quorum_size as f64),
+        ));
+        m.push((
+            "synced_observers",
+            "synced_observers",
+            Metric::Gauge(q.synced_observers as f64),
+        ));
+        if let Some(l) = q.leader {
+            m.extend([
+                ("learners", "learners", Metric::Gauge(l.learners as f64)),
+                (
+                    "synced_followers",
+                    "synced_followers",
+                    Metric::Gauge(l.synced_followers as f64),
+                ),
+                (
+                    "pending_syncs",
+                    "pending_syncs",
+                    Metric::Gauge(l.pending_syncs as f64),
+                ),
+            ]);
+        }
+    }
     // Recovery at start: one observation each (none before it is done).
     let s = c.startup.unwrap_or_default();
     let n = u64::from(c.startup.is_some());
@@ -479,6 +508,7 @@ mod tests {
             trace_mask: DEFAULT_TRACE_MASK,
             os: Default::default(),
             views: &views,
+            quorum: None,
         };
         let mut c = Values {
             stalls: 2,
@@ -548,6 +578,22 @@ mod tests {
         let text = render(&f, &c, Some(&p));
         assert!(text.contains("dbinittime_count 1.0\ndbinittime_sum 1.5\n"));
         assert!(text.contains("startup_txns_loaded_count 1.0\nstartup_txns_loaded_sum 7.0\n"));
+        assert!(!text.contains("quorum_size") && !text.contains("learners"));
+        let leading = Facts {
+            quorum: Some(fourlw::QuorumFacts {
+                quorum_size: 3,
+                synced_observers: 1,
+                leader: Some(fourlw::LeaderFacts {
+                    learners: 3,
+                    synced_followers: 2,
+                    pending_syncs: 0,
+                }),
+            }),
+            ..f
+        };
+        let text = render(&leading, &c, Some(&p));
+        assert!(text.contains("# TYPE quorum_size gauge\nquorum_size 3.0\n"));
+        assert!(text.contains("synced_followers 2.0\n") && text.contains("learners 3.0\n"));
         let bare = render(&f, &c, None);
         assert!(!bare.contains("process_") && !bare.contains("corral_executor_cpu"));
         assert!(bare.contains("# TYPE updatelatency summary\n"));

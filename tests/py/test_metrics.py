@@ -52,7 +52,8 @@ def doc_tables(text: str):
         assert typ in TYPES, line
         if section == "ZooKeeper 3.8's metrics":
             status = rest.split("|")[0].strip()
-            assert status in ("exported", "throttles", "no"), line
+            assert status in ("exported", "exported (ensemble)", "exported (leader)",
+                              "throttles", "no"), line
             assert name not in zk, f"{name} listed twice"
             zk[name] = (typ, labels, status)
         elif section == "corral's own":
@@ -93,8 +94,16 @@ def family_of(sample: str, types: dict) -> str:
     raise AssertionError(f"sample {sample} has no # TYPE line")
 
 
-def check(body: str, zk: dict, own: dict, must_have=()):
-    """Every rule of the module doc; returns the list of broken ones."""
+STANDALONE = {"exported"}
+FOLLOWER = {"exported", "exported (ensemble)"}
+LEADER = {"exported", "exported (ensemble)", "exported (leader)"}
+
+
+def check(body: str, zk: dict, own: dict, must_have=(), served=STANDALONE):
+    """Every rule of the module doc; returns the list of broken ones.
+    `served`: the statuses this server must serve (a standalone server, a
+    follower or the leader); any other `exported (...)` row must be absent,
+    as ZooKeeper registers those gauges only in that role."""
     problems = []
     types, samples = parse_exposition(body)
     by_family = {}
@@ -108,6 +117,8 @@ def check(body: str, zk: dict, own: dict, must_have=()):
             want, labels, status = zk[fam]
             if status == "no":
                 problems.append(f"{fam}: served, but docs/metrics.md says corral does not export it")
+            elif status.startswith("exported") and status not in served:
+                problems.append(f"{fam}: served, but docs/metrics.md says {status}")
             elif typ != want:
                 problems.append(f"{fam}: TYPE {typ}, docs/metrics.md says {want}")
             if "`key`" in labels:
@@ -120,8 +131,8 @@ def check(body: str, zk: dict, own: dict, must_have=()):
         else:
             problems.append(f"{fam}: served, but in neither table of docs/metrics.md")
     for name, (want, _, status) in zk.items():
-        if status == "exported" and name not in types:
-            problems.append(f"{name}: marked exported in docs/metrics.md, not served")
+        if status in served and name not in types:
+            problems.append(f"{name}: marked {status} in docs/metrics.md, not served")
     for name in must_have:
         if name not in types:
             problems.append(f"{name}: documented corral metric not served")
@@ -157,12 +168,13 @@ def test_the_checker_catches_a_lie(doc):
             "# TYPE fsynctime summary\nfsynctime_count 1.0\nfsynctime_sum 2.0\n")
     exported = {n for n, (_, _, s) in zk.items() if s == "exported"}
     problems = check(good, zk, own)
-    assert all("marked exported" in p for p in problems), problems
+    assert all("marked exported in" in p for p in problems), problems
     assert len(problems) == len(exported - {"znode_count", "fsynctime"})
     lies = {
         "# TYPE znode_count counter\nznode_count 5.0\n": "TYPE counter",
         "# TYPE commit_count counter\ncommit_count 1.0\n": "does not export it",
         "# TYPE made_up gauge\nmade_up 1.0\n": "neither table",
+        "# TYPE learners gauge\nlearners 2.0\n": "says exported (leader)",
         "# TYPE corral_made_up gauge\ncorral_made_up 1.0\n": "neither table",
         "znode_count 5.0\n": "no # TYPE line",
         '# TYPE quota_count_limit_per_namespace gauge\nquota_count_limit_per_namespace{path="/a"} 1.0\n':
@@ -247,8 +259,14 @@ def test_ensemble_metrics_match_the_doc(doc):
         finally:
             c.stop()
             c.close()
-        for i in (leader, follower):
-            problems = check(scrape(ports[i]), zk, own, must_have=own)
+        for i, served in ((leader, LEADER), (follower, FOLLOWER)):
+            body = scrape(ports[i])
+            problems = check(body, zk, own, must_have=own, served=served)
             assert not problems, f"member {i}:\n" + "\n".join(problems)
+            types, samples = parse_exposition(body)
+            values = {n: v for n, lab, v in samples if not lab}
+            assert values["quorum_size"] == 3, i
+            if i == leader:
+                assert values["learners"] == 2 and values["synced_followers"] == 2, values
     finally:
         ens.stop()
