@@ -3,7 +3,8 @@
 #
 #  * Debian packages: zookeeper (reference server 3.8.0, zkCli.sh, jars),
 #    systemd (systemd-analyze) and strace (the unit test of conf/corral.service),
-#    zookeeper-bin (C tools cli_mt / load_gen), python3 + venv.
+#    zookeeper-bin (C tools cli_mt / load_gen), zktop (the 4lw monitor of
+#    tests/py/test_zktop.py), python3 + venv.
 #  * Python venv at <repo>/.venv with pinned test dependencies.
 #  * cargo-afl (pinned), which builds AFL++ from the sources it bundles,
 #    for scripts/fuzz.sh (needs gcc and make, on the machine already).
@@ -34,6 +35,9 @@ PY_PINS=(
   "packaging==26.4"
   "pluggy==1.7.0"
   "Pygments==2.21.0"
+  # tests/py/test_zktop.py reads zktop's curses screen through a terminal emulator
+  "pyte==0.8.2"
+  "wcwidth==0.9.4"
 )
 # only used to let pip read the aiozk sdist's metadata (build backend: hatchling)
 SDIST_TOOL_PINS=(
@@ -48,7 +52,8 @@ export DEBIAN_FRONTEND=noninteractive
 # libservlet-api-java: the servlet API the reference's AdminServer (Jetty) needs.
 # chromium: the headless browser of tests/py/test_console.py.
 # systemd, strace: tests/ops.rs verifies conf/corral.service and its syscall filter.
-APT_PKGS=(zookeeper zookeeper-bin libservlet-api-java libnetty-java openssl krb5-kdc krb5-admin-server libgssapi-krb5-2 chromium python3 python3-venv ca-certificates systemd strace)
+# zktop: tests/py/test_zktop.py runs it against corral and ZooKeeper.
+APT_PKGS=(zookeeper zookeeper-bin zktop libservlet-api-java libnetty-java openssl krb5-kdc krb5-admin-server libgssapi-krb5-2 chromium python3 python3-venv ca-certificates systemd strace)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -68,7 +73,7 @@ else
 fi
 
 for f in /usr/share/zookeeper/bin/zkCli.sh /usr/share/java/zookeeper.jar /usr/share/java/servlet-api.jar \
-         /usr/lib/zookeeper/bin/cli_mt /usr/lib/zookeeper/bin/load_gen; do
+         /usr/lib/zookeeper/bin/cli_mt /usr/lib/zookeeper/bin/load_gen /usr/bin/zktop; do
   [[ -e $f ]] || { echo "[setup] expected file missing after install: $f" >&2; exit 1; }
 done
 command -v java >/dev/null || { echo "[setup] java not found" >&2; exit 1; }

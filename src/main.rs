@@ -578,6 +578,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         metrics_addr: c
             .metrics_prometheus_enabled()
             .then(|| std::net::SocketAddr::new(c.metrics_http_host, c.metrics_http_port)),
+        metrics_process: c.metrics_export_jvm_info,
         initial_config: String::new(),
         properties: c
             .properties

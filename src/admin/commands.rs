@@ -515,6 +515,7 @@ mod tests {
             trace_mask: DEFAULT_TRACE_MASK,
             os: Default::default(),
             views,
+            quorum: None,
         }
     }
 

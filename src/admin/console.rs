@@ -249,6 +249,7 @@ mod tests {
             trace_mask: DEFAULT_TRACE_MASK,
             os: Default::default(),
             views: &views,
+            quorum: None,
         };
         let shown = SessionIds::new(true);
         let s = stats_json(&f, &f, &Default::default(), &[("log".into(), 1)], 7, &shown);

@@ -5,6 +5,7 @@
 //! Who writes what:
 //! - the log core: [`LOG`] (`batch`, `fsync`, `snapshot`);
 //! - the sequencer: [`SEQ_QUEUE`] (messages drained in its last wake-up);
+//! - `server::run`, once, after recovery: [`STARTUP`];
 //! - the stall monitor keeps its own count ([`crate::ops::stall::STALLS`]);
 //!   [`values`] reads it from there, and prep its count of writes refused
 //!   over a hard quota.
@@ -136,12 +137,74 @@ pub static LOG: LogCounters = LogCounters::new();
 /// input queue).
 pub static SEQ_QUEUE: AtomicU64 = AtomicU64::new(0);
 
+/// What recovery at start took (ZooKeeper's `dbinittime` and
+/// `startup_*` summaries, one observation each): set once by `server::run`.
+#[derive(Debug, Default)]
+pub struct StartupCounters {
+    /// Whether [`StartupCounters::set`] has run.
+    done: AtomicU64,
+    db_init_us: AtomicU64,
+    snap_load_us: AtomicU64,
+    txns_load_us: AtomicU64,
+    txns_loaded: AtomicU64,
+}
+
+/// [`StartupCounters`] once set (times in microseconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartupValues {
+    pub db_init_us: u64,
+    pub snap_load_us: u64,
+    pub txns_load_us: u64,
+    pub txns_loaded: u64,
+}
+
+impl StartupCounters {
+    pub const fn new() -> StartupCounters {
+        StartupCounters {
+            done: AtomicU64::new(0),
+            db_init_us: AtomicU64::new(0),
+            snap_load_us: AtomicU64::new(0),
+            txns_load_us: AtomicU64::new(0),
+            txns_loaded: AtomicU64::new(0),
+        }
+    }
+
+    pub fn set(
+        &self,
+        db_init: std::time::Duration,
+        snap_load: std::time::Duration,
+        txns_load: std::time::Duration,
+        txns_loaded: u64,
+    ) {
+        let us = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.db_init_us.store(us(db_init), Relaxed);
+        self.snap_load_us.store(us(snap_load), Relaxed);
+        self.txns_load_us.store(us(txns_load), Relaxed);
+        self.txns_loaded.store(txns_loaded, Relaxed);
+        self.done.store(1, Relaxed);
+    }
+
+    /// `None` until recovery has finished.
+    pub fn get(&self) -> Option<StartupValues> {
+        (self.done.load(Relaxed) == 1).then(|| StartupValues {
+            db_init_us: self.db_init_us.load(Relaxed),
+            snap_load_us: self.snap_load_us.load(Relaxed),
+            txns_load_us: self.txns_load_us.load(Relaxed),
+            txns_loaded: self.txns_loaded.load(Relaxed),
+        })
+    }
+}
+
+pub static STARTUP: StartupCounters = StartupCounters::new();
+
 /// Everything here at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Values {
     pub log: LogValues,
     pub seq_queue: u64,
     pub stalls: u64,
+    /// Recovery at start, once done.
+    pub startup: Option<StartupValues>,
     /// Writes refused over a hard quota, by namespace (kept by prep).
     pub quota_exceeded: Vec<(String, u64)>,
 }
@@ -151,6 +214,7 @@ pub fn values() -> Values {
         log: LOG.get(),
         seq_queue: SEQ_QUEUE.load(Relaxed),
         stalls: crate::ops::stall::stall_count(),
+        startup: STARTUP.get(),
         quota_exceeded: crate::data::prep::quota_exceeded_counts(),
     }
 }

@@ -1,20 +1,26 @@
-//! `/metrics` in the Prometheus text format (0.0.4). Pure: gathered facts
-//! and counters in, text out.
+//! `/metrics` in the Prometheus text format (0.0.4). Pure: gathered facts,
+//! counters and process figures in, text out.
 //!
 //! ZooKeeper's names first, as its `PrometheusMetricsProvider` exports
-//! them: every numeric `mntr` value is a gauge of the same name
-//! (`znode_count`, `avg_latency`, `packets_received`, …, from the very
-//! list `mntr` prints, [`fourlw::mntr_values`]), and the log's
-//! `fsynctime` and `snapshottime` summaries (ms; `_count` and `_sum`, no
-//! quantiles), and the quota gauge and counter sets by namespace
-//! (`quota_*_per_namespace`). Then corral's own, all prefixed `corral_`: per shard
-//! connections, packets and read/write latency histograms; the log core's
+//! them, from one table ([`zookeeper_metrics`]): every numeric `mntr` value
+//! is a gauge of the same name (`znode_count`, `avg_latency`,
+//! `packets_received`, …, from the very list `mntr` prints,
+//! [`fourlw::mntr_values`]); the summaries `fsynctime`, `snapshottime`,
+//! `readlatency`, `updatelatency` and recovery's `dbinittime` and
+//! `startup_*` (ms or txns; `_count` and `_sum`, no quantiles); the Java
+//! client's `process_*` figures; then the quota gauge
+//! and counter sets by namespace (`quota_*_per_namespace`, label `key`).
+//! `docs/metrics.md` lists every ZooKeeper 3.8 name and what corral does
+//! with it; `tests/py/test_metrics.py` keeps that list true. Then corral's
+//! own, all prefixed `corral_`: per shard connections, packets and
+//! read/write latency histograms; per executor CPU time; the log core's
 //! batches and fsync latency histogram; the sequencer's queue; the zxid
 //! counter left before it rolls over; stalls. Histogram buckets are
 //! [`fourlw::HISTOGRAM_US`], 100 µs to 5 s.
 
 use crate::admin::counters::{TimerValues, Values};
-use crate::protocol::fourlw::{self, java_double, Facts, Histogram};
+use crate::admin::facts::ProcessFacts;
+use crate::protocol::fourlw::{self, java_double, Facts, Histogram, Latency};
 use std::fmt::Write;
 
 /// The content type Prometheus expects.
@@ -66,15 +72,176 @@ impl Out {
         self.sample(&format!("{name}_count"), labels, count as f64);
     }
 
-    /// A summary of ms from a microsecond timer (`_count`, `_sum`).
-    fn summary_ms(&mut self, name: &str, help: &str, t: &TimerValues) {
+    /// A summary without quantiles (`_count`, `_sum`).
+    fn summary(&mut self, name: &str, help: &str, count: u64, sum: f64) {
         self.head(name, "summary", help);
-        self.sample(&format!("{name}_count"), "", t.count as f64);
-        self.sample(&format!("{name}_sum"), "", t.sum_us as f64 / 1000.0);
+        self.sample(&format!("{name}_count"), "", count as f64);
+        self.sample(&format!("{name}_sum"), "", sum);
     }
 }
 
-/// The whole `/metrics` page.
+/// One ZooKeeper-named metric without labels.
+pub enum Metric {
+    Gauge(f64),
+    Counter(f64),
+    /// A summary of milliseconds: its count and sum.
+    SummaryMs {
+        count: u64,
+        sum_ms: f64,
+    },
+    /// A summary of a count (txns, …).
+    Summary {
+        count: u64,
+        sum: f64,
+    },
+}
+
+/// A microsecond timer as a summary of ms.
+fn timer_ms(t: &TimerValues) -> Metric {
+    Metric::SummaryMs {
+        count: t.count,
+        sum_ms: t.sum_us as f64 / 1000.0,
+    }
+}
+
+/// A microsecond latency as a summary of ms.
+fn latency_ms(l: &Latency) -> Metric {
+    Metric::SummaryMs {
+        count: l.count,
+        sum_ms: l.sum as f64 / 1000.0,
+    }
+}
+
+/// ZooKeeper's metrics without labels that corral has, by ZooKeeper's
+/// names, with their help text (ZooKeeper's own gauges, counters and
+/// summaries take their name as help; the Java client's `process_*` have
+/// their own): the one table to add such a metric to (and to list it in
+/// `docs/metrics.md`). `process` is `None` under
+/// `metricsProvider.exportJvmInfo=false`, which drops the `process_*` set as
+/// it does in ZooKeeper.
+pub fn zookeeper_metrics(
+    f: &Facts,
+    c: &Values,
+    process: Option<&ProcessFacts>,
+) -> Vec<(&'static str, &'static str, Metric)> {
+    let mut m = Vec::new();
+    for (k, v) in fourlw::mntr_values(f) {
+        let x = match v {
+            fourlw::Value::Int(i) => i as f64,
+            fourlw::Value::Double(d) => d,
+            fourlw::Value::Str(_) => continue,
+        };
+        // The throttles' counts are ServerMetrics counters in ZooKeeper.
+        let counter = matches!(
+            k,
+            "connection_rejected"
+                | "request_throttle_wait_count"
+                | "stale_requests"
+                | "stale_requests_dropped"
+                | "large_requests_rejected"
+                | "throttled_ops"
+        );
+        m.push((k, k, if counter { Metric::Counter(x) } else { Metric::Gauge(x) }));
+    }
+    let st = f.stats();
+    m.push(("fsynctime", "fsynctime", timer_ms(&c.log.fsync)));
+    m.push(("snapshottime", "snapshottime", timer_ms(&c.log.snapshot)));
+    m.push(("readlatency", "readlatency", latency_ms(&st.read_us)));
+    m.push(("updatelatency", "updatelatency", latency_ms(&st.write_us)));
+    // The ensemble's gauges, while serving in one (ZooKeeper registers them
+    // while its quorum servers run).
+    if let Some(q) = f.quorum {
+        m.push((
+            "quorum_size",
+            "quorum_size",
+            Metric::Gauge(q.quorum_size as f64),
+        ));
+        m.push((
+            "synced_observers",
+            "synced_observers",
+            Metric::Gauge(q.synced_observers as f64),
+        ));
+        if let Some(l) = q.leader {
+            m.extend([
+                ("learners", "learners", Metric::Gauge(l.learners as f64)),
+                (
+                    "synced_followers",
+                    "synced_followers",
+                    Metric::Gauge(l.synced_followers as f64),
+                ),
+                (
+                    "pending_syncs",
+                    "pending_syncs",
+                    Metric::Gauge(l.pending_syncs as f64),
+                ),
+            ]);
+        }
+    }
+    // Recovery at start: one observation each (none before it is done).
+    let s = c.startup.unwrap_or_default();
+    let n = u64::from(c.startup.is_some());
+    let ms = |us: u64| Metric::SummaryMs {
+        count: n,
+        sum_ms: us as f64 / 1000.0,
+    };
+    m.push(("dbinittime", "dbinittime", ms(s.db_init_us)));
+    m.push((
+        "startup_snap_load_time",
+        "startup_snap_load_time",
+        ms(s.snap_load_us),
+    ));
+    m.push((
+        "startup_txns_load_time",
+        "startup_txns_load_time",
+        ms(s.txns_load_us),
+    ));
+    m.push((
+        "startup_txns_loaded",
+        "startup_txns_loaded",
+        Metric::Summary {
+            count: n,
+            sum: s.txns_loaded as f64,
+        },
+    ));
+    if let Some(p) = process {
+        let opt = |v: Option<f64>| v.unwrap_or(-1.0);
+        let bytes = |v: Option<u64>| v.map_or(-1.0, |b| b as f64);
+        m.extend([
+            (
+                "process_cpu_seconds_total",
+                "Total user and system CPU time spent in seconds.",
+                Metric::Counter(opt(p.cpu_seconds)),
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                Metric::Gauge(opt(p.start_time_seconds)),
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors.",
+                Metric::Gauge(f.os.open_fds as f64),
+            ),
+            (
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                Metric::Gauge(f.os.max_fds as f64),
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                Metric::Gauge(bytes(p.virtual_memory_bytes)),
+            ),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                Metric::Gauge(bytes(p.resident_memory_bytes)),
+            ),
+        ]);
+    }
+    m
+}
+
 /// ZooKeeper's quota gauge sets and its exceeded-error counter set, by
 /// namespace (label `key`, as its Prometheus provider names a set's key).
 fn quotas(o: &mut Out, f: &Facts, exceeded: &[(String, u64)]) {
@@ -126,18 +293,17 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub fn render(f: &Facts, c: &Values) -> String {
+/// The whole `/metrics` page; `process` as in [`zookeeper_metrics`].
+pub fn render(f: &Facts, c: &Values, process: Option<&ProcessFacts>) -> String {
     let mut o = Out(String::new());
-    for (k, v) in fourlw::mntr_values(f) {
-        let x = match v {
-            fourlw::Value::Int(i) => i as f64,
-            fourlw::Value::Double(d) => d,
-            fourlw::Value::Str(_) => continue,
-        };
-        o.one(k, "gauge", k, x);
+    for (name, help, m) in zookeeper_metrics(f, c, process) {
+        match m {
+            Metric::Gauge(v) => o.one(name, "gauge", help, v),
+            Metric::Counter(v) => o.one(name, "counter", help, v),
+            Metric::SummaryMs { count, sum_ms } => o.summary(name, help, count, sum_ms),
+            Metric::Summary { count, sum } => o.summary(name, help, count, sum),
+        }
     }
-    o.summary_ms("fsynctime", "fsynctime", &c.log.fsync);
-    o.summary_ms("snapshottime", "snapshottime", &c.log.snapshot);
     quotas(&mut o, f, &c.quota_exceeded);
 
     o.head(
@@ -222,6 +388,17 @@ pub fn render(f: &Facts, c: &Values) -> String {
                 &labels,
                 l.max as f64 / 1e6,
             );
+        }
+    }
+    if let Some(p) = process {
+        let name = "corral_executor_cpu_seconds_total";
+        o.head(
+            name,
+            "counter",
+            "User plus system CPU time of each executor thread (sequencer, log, zab, shard-N)",
+        );
+        for (ex, secs) in &p.executors {
+            o.sample(name, &format!("executor=\"{}\"", label(ex)), *secs);
         }
     }
     o.one(
@@ -341,6 +518,7 @@ mod tests {
             trace_mask: DEFAULT_TRACE_MASK,
             os: Default::default(),
             views: &views,
+            quorum: None,
         };
         let mut c = Values {
             stalls: 2,
@@ -356,7 +534,12 @@ mod tests {
             max_us: 900,
             histogram: fsyncs,
         };
-        let text = render(&f, &c);
+        let p = ProcessFacts {
+            cpu_seconds: Some(1.5),
+            executors: vec![("shard-0".into(), 0.25)],
+            ..Default::default()
+        };
+        let text = render(&f, &c, Some(&p));
         let samples = parse(&text);
         let get = |k: &str| samples.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
         for line in fourlw::mntr(&f).lines() {
@@ -389,5 +572,40 @@ mod tests {
             "corral_shard_request_latency_seconds_bucket{shard=\"0\",kind=\"read\",le=\"1.0E-4\"} 0.0\n"
         ));
         assert_eq!(zxid_left(0x5_ffff_fffe), 1);
+        // ZooKeeper's summaries and the Java client's process figures.
+        assert!(text
+            .contains("# TYPE readlatency summary\nreadlatency_count 1.0\nreadlatency_sum 0.25\n"));
+        assert!(text
+            .contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"));
+        assert!(text.contains("corral_executor_cpu_seconds_total{executor=\"shard-0\"} 0.25\n"));
+        // exportJvmInfo=false: no process_* and no executor CPU.
+        assert!(text.contains("# TYPE dbinittime summary\ndbinittime_count 0.0\n"));
+        c.startup = Some(crate::admin::counters::StartupValues {
+            db_init_us: 1500,
+            txns_loaded: 7,
+            ..Default::default()
+        });
+        let text = render(&f, &c, Some(&p));
+        assert!(text.contains("dbinittime_count 1.0\ndbinittime_sum 1.5\n"));
+        assert!(text.contains("startup_txns_loaded_count 1.0\nstartup_txns_loaded_sum 7.0\n"));
+        assert!(!text.contains("quorum_size") && !text.contains("learners"));
+        let leading = Facts {
+            quorum: Some(fourlw::QuorumFacts {
+                quorum_size: 3,
+                synced_observers: 1,
+                leader: Some(fourlw::LeaderFacts {
+                    learners: 3,
+                    synced_followers: 2,
+                    pending_syncs: 0,
+                }),
+            }),
+            ..f
+        };
+        let text = render(&leading, &c, Some(&p));
+        assert!(text.contains("# TYPE quorum_size gauge\nquorum_size 3.0\n"));
+        assert!(text.contains("synced_followers 2.0\n") && text.contains("learners 3.0\n"));
+        let bare = render(&f, &c, None);
+        assert!(!bare.contains("process_") && !bare.contains("corral_executor_cpu"));
+        assert!(bare.contains("# TYPE updatelatency summary\n"));
     }
 }

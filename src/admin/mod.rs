@@ -15,7 +15,7 @@
 //!   otherwise;
 //! - the read-only settings it was started with, the data directories
 //!   (sizes, the newest snapshot's name and time), `/proc` (see
-//!   `server::facts`), and the atomics of `server::counters`.
+//!   [`facts`]), and the atomics of [`counters`].
 //!
 //! The formatting is pure and lives in [`commands`] (JSON per command),
 //! [`json`] (Jackson's layout), [`metrics`] (Prometheus) and [`console`].
@@ -252,6 +252,8 @@ impl Handler for AdminHandler {
 /// `/metrics`.
 struct MetricsHandler {
     link: Link,
+    /// `metricsProvider.exportJvmInfo`: read and show the process figures.
+    process: bool,
 }
 
 impl Handler for MetricsHandler {
@@ -263,7 +265,12 @@ impl Handler for MetricsHandler {
             Ok(g) => Response {
                 status: 200,
                 content_type: metrics::CONTENT_TYPE,
-                body: metrics::render(&g.facts(), &counters::values()).into_bytes(),
+                body: metrics::render(
+                    &g.facts(),
+                    &counters::values(),
+                    self.process.then(facts::process).as_ref(),
+                )
+                .into_bytes(),
             },
             Err(e) => Response::error(503, &e.to_string()),
         }
@@ -276,6 +283,7 @@ impl Handler for MetricsHandler {
 pub fn start(
     admin: Option<AdminSettings>,
     metrics_addr: Option<SocketAddr>,
+    metrics_process: bool,
     limits: http::Limits,
     link: Link,
 ) {
@@ -312,7 +320,10 @@ pub fn start(
         }
     }
     if let Some(addr) = metrics_addr {
-        let h = Arc::new(MetricsHandler { link });
+        let h = Arc::new(MetricsHandler {
+            link,
+            process: metrics_process,
+        });
         match http::serve("metrics", addr, limits, None, h) {
             Ok(bound) => tracing::info!(address = %bound, "started /metrics HTTP endpoint"),
             Err(e) => tracing::error!(address = %addr, error = %e, "cannot start /metrics server"),

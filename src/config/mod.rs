@@ -485,6 +485,9 @@ pub struct Config {
     pub metrics_http_host: IpAddr,
     /// `metricsProvider.httpPort` (Prometheus exporter; default 7000).
     pub metrics_http_port: u16,
+    /// `metricsProvider.exportJvmInfo` (default true): whether `/metrics`
+    /// shows the process figures (ZooKeeper's `DefaultExports`).
+    pub metrics_export_jvm_info: bool,
     /// All system properties: the `-D` flags, overlaid with `zookeeper.<key>`
     /// for every zoo.cfg key `QuorumPeerConfig` does not handle itself.
     pub properties: BTreeMap<String, String>,
@@ -657,6 +660,7 @@ fn zk_defaults() -> Config {
         metrics_provider_class_name: DEFAULT_METRICS_PROVIDER.to_string(),
         metrics_http_host: any,
         metrics_http_port: 7000,
+        metrics_export_jvm_info: true,
         properties: BTreeMap::new(),
     }
 }

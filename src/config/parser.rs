@@ -8,6 +8,13 @@ use super::*;
 use super::{keys::*, properties::*, values::*};
 
 /// The warning for a non-default `multiAddress.reachabilityCheck*`.
+/// The Prometheus provider's worker settings: ZooKeeper queues summary
+/// updates for worker threads; corral computes `/metrics` when scraped.
+pub(super) const METRICS_WORKERS_UNUSED: &str =
+    "sizes ZooKeeper's queue of Prometheus summary updates; corral computes /metrics when it is scraped and has no such queue; ignored";
+/// A `metricsProvider.` key ZooKeeper's Prometheus provider does not read.
+pub(super) const METRICS_KEY_UNKNOWN: &str =
+    "not a setting of ZooKeeper's PrometheusMetricsProvider (httpHost, httpPort, exportJvmInfo, numWorkerThreads, maxQueueSize, workerShutdownTimeoutMs); ignored";
 pub(super) const REACHABILITY_UNUSED: &str =
     "checks which of a server's several addresses is reachable (multiAddress.enabled=true), \
      which corral does not support; with one address a server ZooKeeper checks nothing either; ignored";
@@ -316,7 +323,19 @@ impl Parser {
             "metricsProvider.className" => cfg.metrics_provider_class_name = v.to_string(),
             "metricsProvider.httpHost" => cfg.metrics_http_host = ip_addr(v).map_err(bad)?,
             "metricsProvider.httpPort" => cfg.metrics_http_port = port(v).map_err(bad)?,
-            k if k.starts_with("metricsProvider.") => {}
+            "metricsProvider.exportJvmInfo" => {
+                // Java's Boolean.parseBoolean: "true" in any case, else false.
+                cfg.metrics_export_jvm_info = v.eq_ignore_ascii_case("true");
+            }
+            "metricsProvider.numWorkerThreads" | "metricsProvider.maxQueueSize" => {
+                decimal_in(v, INT_MIN, INT_MAX).map_err(bad)?;
+                self.warn(&at, key, METRICS_WORKERS_UNUSED);
+            }
+            "metricsProvider.workerShutdownTimeoutMs" => {
+                decimal_in(v, i64::MIN, i64::MAX).map_err(bad)?;
+                self.warn(&at, key, METRICS_WORKERS_UNUSED);
+            }
+            k if k.starts_with("metricsProvider.") => self.warn(&at, key, METRICS_KEY_UNKNOWN),
             "multiAddress.enabled" => st.multi_address_enabled = Some(strict_bool(v).map_err(bad)?),
             "multiAddress.reachabilityCheckTimeoutMs" => {
                 let t = to_u32(decimal_in(v, 0, INT_MAX).map_err(bad)?);

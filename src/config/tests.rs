@@ -790,6 +790,7 @@ fn invalid_values_are_errors() {
         ),
         ("jvm.pause.monitor=maybe", 3, "not true or false"),
         ("metricsProvider.httpPort=0", 3, "not a valid port"),
+        ("metricsProvider.maxQueueSize=big", 3, "not a number"),
         ("dataLogDir=", 3, "is empty"),
         ("clientPortListenBacklog=0", 3, "positive"),
         ("preAllocSize=64M", 3, "not a number"),
@@ -1268,6 +1269,43 @@ fn admin_https_reads_the_quorum_stores_as_jetty_admin_server_does() {
 }
 
 // --- warnings for Java-only settings ----------------------------------------
+
+#[test]
+fn metrics_provider_keys_are_honoured_or_warned_about() {
+    let l = ok(&format!(
+        "{BASE}metricsProvider.className={PROMETHEUS_METRICS_PROVIDER}\n"
+    ));
+    assert!(l.config.metrics_export_jvm_info, "default true");
+    assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
+    let l = ok(&format!(
+        "{BASE}metricsProvider.exportJvmInfo=FALSE\nmetricsProvider.numWorkerThreads=4\n\
+         metricsProvider.maxQueueSize=10\nmetricsProvider.workerShutdownTimeoutMs=5\n\
+         metricsProvider.exportJvmInf=true\n"
+    ));
+    assert!(!l.config.metrics_export_jvm_info);
+    assert_eq!(l.warnings.len(), 4, "{:#?}", l.warnings);
+    for (line, key) in [
+        (4, "numWorkerThreads"),
+        (5, "maxQueueSize"),
+        (6, "workerShutdownTimeoutMs"),
+    ] {
+        assert!(
+            has_warning(
+                &l,
+                &format!("zoo.cfg line {line}: metricsProvider.{key}: sizes ZooKeeper's queue")
+            ),
+            "{key}: {:#?}",
+            l.warnings
+        );
+    }
+    assert!(has_warning(
+        &l,
+        "zoo.cfg line 7: metricsProvider.exportJvmInf: not a setting of ZooKeeper's PrometheusMetricsProvider"
+    ));
+    // Java's Boolean.parseBoolean: anything but "true" is false.
+    let l = ok(&format!("{BASE}metricsProvider.exportJvmInfo=yes\n"));
+    assert!(!l.config.metrics_export_jvm_info);
+}
 
 #[test]
 fn java_only_settings_warn_once_each() {

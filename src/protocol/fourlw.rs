@@ -576,6 +576,34 @@ pub struct Facts<'a> {
     pub os: OsFacts,
     /// One view per shard.
     pub views: &'a [ShardView],
+    /// The ensemble, while this server serves in one.
+    pub quorum: Option<QuorumFacts>,
+}
+
+/// What `/metrics` shows of the ensemble while this server serves in one
+/// (ZooKeeper's `QuorumZooKeeperServer` and `LeaderZooKeeperServer`
+/// gauges, registered while they run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuorumFacts {
+    /// Voting members (`quorum_size`).
+    pub quorum_size: usize,
+    /// Observers synced through this server (`synced_observers`): the
+    /// leader's observers; 0 on a follower (no ObserverMaster).
+    pub synced_observers: usize,
+    /// The leader's own gauges, while leading.
+    pub leader: Option<LeaderFacts>,
+}
+
+/// The leader's gauges, as ZooKeeper's `LeaderZooKeeperServer` names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaderFacts {
+    /// Learner connections past their INFO packet (`learners`).
+    pub learners: usize,
+    /// Voting followers that are synced and receive proposals
+    /// (`synced_followers`).
+    pub synced_followers: usize,
+    /// Syncs waiting for their commit (`pending_syncs`).
+    pub pending_syncs: usize,
 }
 
 /// [`Facts`] as one owned, `Send` value: what the sequencer hands a reader
@@ -593,6 +621,7 @@ pub struct Gathered {
     pub trace_mask: i64,
     pub os: OsFacts,
     pub views: Vec<ShardView>,
+    pub quorum: Option<QuorumFacts>,
 }
 
 impl Gathered {
@@ -607,6 +636,7 @@ impl Gathered {
             trace_mask: self.trace_mask,
             os: self.os,
             views: &self.views,
+            quorum: self.quorum,
         }
     }
 }
@@ -623,6 +653,7 @@ impl<'a> Facts<'a> {
             trace_mask: self.trace_mask,
             os: self.os,
             views: self.views.to_vec(),
+            quorum: self.quorum,
         }
     }
 }
@@ -1253,6 +1284,7 @@ mod tests {
                 max_fds: 20_000,
             },
             views,
+            quorum: None,
         }
     }
 

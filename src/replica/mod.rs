@@ -487,7 +487,12 @@ impl Replica {
                     });
                 }
             }
-            Input::Shard(m) => seq.handle(m, now.wall_ms),
+            Input::Shard(m) => {
+                if matches!(m, ToSeq::Gather { .. } | ToSeq::Gathered { .. }) {
+                    seq.quorum = self.peer.as_ref().and_then(|p| p.quorum_facts());
+                }
+                seq.handle(m, now.wall_ms)
+            }
             Input::Durable(z) => {
                 self.durable = self.durable.max(z);
                 if let Some(p) = self.peer.as_mut() {

@@ -158,6 +158,34 @@ pub(super) struct Peer {
 }
 
 impl Peer {
+    /// The ensemble's gauges for `/metrics`: `None` while looking, or
+    /// while leading before the leader is established.
+    pub(super) fn quorum_facts(&self) -> Option<crate::protocol::fourlw::QuorumFacts> {
+        use crate::protocol::fourlw::{LeaderFacts, QuorumFacts};
+        let quorum_size = self.s.quorum.voters().count();
+        match &self.state {
+            State::Looking => None,
+            State::Leading { leader, .. } if leader.is_established() => {
+                let g = leader.gauges();
+                Some(QuorumFacts {
+                    quorum_size,
+                    synced_observers: g.synced_observers,
+                    leader: Some(LeaderFacts {
+                        learners: g.learners,
+                        synced_followers: g.synced_followers,
+                        pending_syncs: g.pending_syncs,
+                    }),
+                })
+            }
+            State::Leading { .. } => None,
+            State::Following { .. } => Some(QuorumFacts {
+                quorum_size,
+                synced_observers: 0,
+                leader: None,
+            }),
+        }
+    }
+
     pub(super) fn new(
         s: QuorumConfig,
         epochs: Epochs,

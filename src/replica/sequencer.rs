@@ -51,6 +51,9 @@ pub struct SeqSettings {
 /// The sequencer state.
 pub struct Sequencer {
     s: SeqSettings,
+    /// The ensemble as the replica last saw it (set before each gather
+    /// message; `None` standalone).
+    pub(super) quorum: Option<fourlw::QuorumFacts>,
     tree: Tree,
     sessions: SessionTracker,
     owners: HashMap<i64, ConnRef>,
@@ -233,6 +236,7 @@ impl Sequencer {
         let first = session::initial_session_id(s.server_id, now);
         let out = (0..s.shards).map(|_| Vec::new()).collect();
         Sequencer {
+            quorum: None,
             sessions: SessionTracker::new(s.tick_ms, first),
             next_container_check: now + s.container_check_interval_ms,
             s,
@@ -631,6 +635,7 @@ impl Sequencer {
             session_sets: &sets,
             uptime_ms: now - self.started,
             trace_mask: self.trace_mask,
+            quorum: self.quorum.filter(|_| self.role.serving()),
             os,
             views,
         };

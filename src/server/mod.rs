@@ -96,6 +96,9 @@ pub struct Settings {
     /// Where `/metrics` listens, when `metricsProvider.className` is
     /// ZooKeeper's PrometheusMetricsProvider.
     pub metrics_addr: Option<SocketAddr>,
+    /// `metricsProvider.exportJvmInfo`: whether `/metrics` shows the
+    /// process and executor figures.
+    pub metrics_process: bool,
     /// The configuration text the server started from (`initial_configuration`).
     pub initial_config: String,
     /// The system properties (`system_properties`), sorted by name.
@@ -213,6 +216,12 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         std::path::Path::new(&settings.data_log_dir),
     )?;
     let rec = storage::recover(&dirs, settings.snapshot_trust_empty)?;
+    crate::admin::counters::STARTUP.set(
+        t0.elapsed(),
+        rec.snap_load,
+        rec.txns_load,
+        rec.replayed as u64,
+    );
     tracing::info!(
         zxid = format!("0x{:x}", rec.tree.last_zxid),
         nodes = rec.tree.node_count(),
@@ -346,6 +355,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     crate::admin::start(
         settings.admin.clone(),
         settings.metrics_addr,
+        settings.metrics_process,
         settings.http_limits,
         crate::admin::Link::new(
             admin_tx,

@@ -75,6 +75,10 @@ pub struct Recovered {
     pub replayed: usize,
     /// A torn tail cut off the last log: (file, bytes removed).
     pub truncated: Option<(PathBuf, u64)>,
+    /// How long loading the snapshot took, and then replaying the logs
+    /// (ZooKeeper's `startup_snap_load_time`, `startup_txns_load_time`).
+    pub snap_load: std::time::Duration,
+    pub txns_load: std::time::Duration,
     /// The last replayed txns (at most `commitLogCount`), each as a
     /// PROPOSAL carries it: the committed log a quorum peer starts with,
     /// as ZooKeeper's `loadDataBase` fills `committedLog`.
@@ -169,6 +173,7 @@ enum Repair {
 /// snapshot that does not read is passed over for an older one only when
 /// the logs hold every txn from that older snapshot to the broken one.
 pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError> {
+    let started = std::time::Instant::now();
     remove_snapshot_temps(&dirs.snap);
     let snaps =
         txnlog::list_files(&dirs.snap, snapshot::SNAPSHOT_FILE_PREFIX).map_err(io(&dirs.snap))?;
@@ -211,6 +216,7 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
             });
         }
     }
+    let snap_load = started.elapsed();
     let logs = txnlog::list_files(&dirs.log, txnlog::LOG_FILE_PREFIX).map_err(io(&dirs.log))?;
     if base.is_none() && !logs.is_empty() && !trust_empty {
         return Err(StorageError::Bad {
@@ -424,6 +430,8 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         snapshot_zxid: base_zxid,
         replayed,
         truncated,
+        snap_load,
+        txns_load: started.elapsed().saturating_sub(snap_load),
         replayed_tail,
     })
 }

@@ -316,6 +316,15 @@ struct Peer {
     disk_read: Option<(i64, TxnLogRead)>,
 }
 
+/// [`Leader::gauges`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaderGauges {
+    pub learners: usize,
+    pub synced_followers: usize,
+    pub synced_observers: usize,
+    pub pending_syncs: usize,
+}
+
 #[derive(Debug, Clone)]
 struct Proposal {
     data: Bytes,
@@ -463,6 +472,24 @@ impl Leader {
     /// The sids of learners whose handlers are past the INFO packet.
     pub fn learners(&self) -> Vec<Sid> {
         self.peers.values().filter_map(|p| p.sid).collect()
+    }
+
+    /// ZooKeeper's leader gauges: learners past INFO, synced voting
+    /// followers and synced observers (those receiving proposals), and the
+    /// syncs waiting for a commit (`pendingSyncs.size()`).
+    pub fn gauges(&self) -> LeaderGauges {
+        let synced = |observer: bool| {
+            self.peers
+                .values()
+                .filter(|p| p.forwarding && p.observer == observer)
+                .count()
+        };
+        LeaderGauges {
+            learners: self.peers.values().filter(|p| p.sid.is_some()).count(),
+            synced_followers: synced(false),
+            synced_observers: synced(true),
+            pending_syncs: self.pending_syncs.len(),
+        }
     }
 
     /// A learner connected to the quorum port.
