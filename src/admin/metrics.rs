@@ -141,7 +141,15 @@ pub fn zookeeper_metrics(
                 | "large_requests_rejected"
                 | "throttled_ops"
         );
-        m.push((k, k, if counter { Metric::Counter(x) } else { Metric::Gauge(x) }));
+        m.push((
+            k,
+            k,
+            if counter {
+                Metric::Counter(x)
+            } else {
+                Metric::Gauge(x)
+            },
+        ));
     }
     let st = f.stats();
     m.push(("fsynctime", "fsynctime", timer_ms(&c.log.fsync)));

@@ -190,11 +190,7 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
             "ZooKeeper's record of recent quorum messages, for debugging; corral logs them at debug level (RUST_LOG=corral=debug); ignored",
         );
     }
-    if any(&[
-        "metricsProvider.exportJvmInfo",
-        "jmx.log4j.disable",
-        "jmx.log4j.mbean",
-    ]) {
+    if any(&["jmx.log4j.disable", "jmx.log4j.mbean"]) {
         return Some("a JVM/JMX setting; corral has no JVM; ignored");
     }
     if k == "admin.httpVersion" {
