@@ -85,6 +85,94 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
     }
 }
 
+/// Keys that change nothing in corral, and why (`java_only`).
+const IGNORED: &[(&[&str], &str)] = &[
+    (
+        &["maxResponseCacheSize", "maxGetChildrenResponseCacheSize"],
+        "sizes ZooKeeper's cache of serialized read replies; corral answers reads from an immutable tree version and keeps no such cache; ignored",
+    ),
+    (
+        &["watcherCleanThreadsNum", "watcherCleanThreshold", "watcherCleanIntervalInSeconds", "maxInProcessingDeadWatchers", "bitHashCacheSize"],
+        "tunes WatchManagerOptimized's dead-watcher cleaner; corral drops a closed connection's watches at once, on its shard; ignored",
+    ),
+    (
+        &["flushDelay", "maxWriteQueuePollTime", "maxBatchSize"],
+        "tunes ZooKeeper's batching of flushes; corral's log core group-commits whatever is ready (one write and one fdatasync a batch); ignored",
+    ),
+    (
+        &["learner.closeSocketAsync", "leader.closeSocketAsync", "learner.asyncSending", "forward_learner_requests_to_commit_processor_disabled", "follower.skipLearnerRequestToNextProcessor"],
+        "chooses how ZooKeeper's Java threads hand quorum work over; corral's Zab core never blocks on a socket; ignored",
+    ),
+    (
+        &["jmx.log4j.disable", "jmx.log4j.mbean"],
+        "a JVM/JMX setting; corral has no JVM; ignored",
+    ),
+    (
+        &["admin.httpVersion"],
+        "Jetty's HTTP version; corral's AdminServer speaks HTTP/1.1; ignored",
+    ),
+    (
+        &["leader.ackLoggingFrequency"],
+        "how often ZooKeeper logs acks; corral logs quorum traffic at debug level; ignored",
+    ),
+    (
+        &["maxConcurrentSnapSyncs", "maxConcurrentDiffSyncs", "leader.maxConcurrentSnapSyncs", "leader.maxConcurrentDiffSyncs"],
+        "bounds how many learners a leader syncs at once; corral's leader syncs every learner that connects (their number is bounded by the server.N lines); ignored",
+    ),
+    (
+        &["maxTimeToWaitForEpoch", "leader.maxTimeToWaitForEpoch"],
+        "bounds how long ZooKeeper's leader waits for its followers' epochs; corral's leader waits initLimit ticks, as ZooKeeper does when the key is unset; ignored",
+    ),
+    (
+        &["observer.reconnectDelayMs", "observer.election.DelayMs"],
+        "delays an observer's reconnection or its search for a new leader; corral's observer does both at once; ignored",
+    ),
+    (
+        &["leaderConnectDelayDuringRetryMs"],
+        "the pause between a learner's connection attempts; corral retries every 100 ms within initLimit; ignored",
+    ),
+    (
+        &["fastleader.minNotificationInterval", "fastleader.maxNotificationInterval"],
+        "FastLeaderElection's notification backoff; corral uses ZooKeeper's defaults (200 ms to 60 s); ignored",
+    ),
+    (
+        &["commitLogCount"],
+        "how many committed txns ZooKeeper keeps in memory for DIFF syncs; corral keeps ZooKeeper's default 500 and reads older ones from its txn log; ignored",
+    ),
+    (
+        &["jute.maxbuffer.extrasize"],
+        "the slack over jute.maxbuffer allowed on quorum links; corral allows ZooKeeper's default 1024 bytes; ignored",
+    ),
+    (
+        &["tcpKeepAlive", "clientTcpKeepAlive"],
+        "TCP keepalive on quorum or client sockets; corral does not set SO_KEEPALIVE: a dead client is found by its session timeout, a dead peer by syncLimit; ignored",
+    ),
+    (
+        &["forceSnapshotSync", "testingonly.initialZxid", "controllerPort"],
+        "a ZooKeeper test hook; corral has no such hook; ignored",
+    ),
+    (
+        &["ensembleAuthName"],
+        "names the ensemble for EnsembleAuthenticationProvider, which corral does not have; ignored",
+    ),
+    (
+        &["observerMaster.sizeLimit"],
+        "sizes the observer master's queue; corral has no observer master; ignored",
+    ),
+    (
+        &["client.secure", "clientCnxnSocket", "disableAutoWatchReset", "request.timeout", "requireKerberosConfig", "kinit", "server.principal", "server.realm"],
+        "a client's setting; a server does not read it; ignored",
+    ),
+    (
+        &["version", "configuration", "outstandingHandshake.limit"],
+        "not a setting ZooKeeper 3.8's server reads (the TLS handshake bound is netty.server.outstandingHandshake.limit); ignored",
+    ),
+    (
+        &["corral.experimental.ensemble"],
+        "retired: every corral build runs ensembles; ignored",
+    ),
+];
+
 /// Why corral ignores a setting ZooKeeper implements in Java, if it does.
 /// `key` is the zoo.cfg spelling (property name without `zookeeper.`).
 pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
@@ -145,27 +233,6 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
     ]) {
         return Some("Netty-specific; ignored by corral");
     }
-    if any(&["maxResponseCacheSize", "maxGetChildrenResponseCacheSize"]) {
-        return Some(
-            "sizes ZooKeeper's cache of serialized read replies; corral answers reads from an immutable tree version and keeps no such cache; ignored",
-        );
-    }
-    if any(&[
-        "watcherCleanThreadsNum",
-        "watcherCleanThreshold",
-        "watcherCleanIntervalInSeconds",
-        "maxInProcessingDeadWatchers",
-        "bitHashCacheSize",
-    ]) {
-        return Some(
-            "tunes WatchManagerOptimized's dead-watcher cleaner; corral drops a closed connection's watches at once, on its shard; ignored",
-        );
-    }
-    if any(&["flushDelay", "maxWriteQueuePollTime", "maxBatchSize"]) {
-        return Some(
-            "tunes ZooKeeper's batching of flushes; corral's log core group-commits whatever is ready (one write and one fdatasync a batch); ignored",
-        );
-    }
     if k.starts_with("nio.") && k != "nio.sessionlessCnxnTimeout"
         || k.starts_with("commitProcessor.")
         || k == "intBufferStartingSizeBytes"
@@ -174,120 +241,20 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
             "sizes a Java thread pool, queue or buffer; corral runs one executor a core (its core map); ignored",
         );
     }
-    if any(&[
-        "learner.closeSocketAsync",
-        "leader.closeSocketAsync",
-        "learner.asyncSending",
-        "forward_learner_requests_to_commit_processor_disabled",
-        "follower.skipLearnerRequestToNextProcessor",
-    ]) {
-        return Some(
-            "chooses how ZooKeeper's Java threads hand quorum work over; corral's Zab core never blocks on a socket; ignored",
-        );
-    }
     if k.starts_with("messageTracker.") {
         return Some(
             "ZooKeeper's record of recent quorum messages, for debugging; corral logs them at debug level (RUST_LOG=corral=debug); ignored",
         );
-    }
-    if any(&["jmx.log4j.disable", "jmx.log4j.mbean"]) {
-        return Some("a JVM/JMX setting; corral has no JVM; ignored");
-    }
-    if k == "admin.httpVersion" {
-        return Some("Jetty's HTTP version; corral's AdminServer speaks HTTP/1.1; ignored");
     }
     if k.starts_with("pathStats.") {
         return Some(
             "ZooKeeper's per-path request statistics; corral does not collect them; ignored",
         );
     }
-    if any(&["leader.ackLoggingFrequency"]) {
-        return Some(
-            "how often ZooKeeper logs acks; corral logs quorum traffic at debug level; ignored",
-        );
-    }
-    if any(&[
-        "maxConcurrentSnapSyncs",
-        "maxConcurrentDiffSyncs",
-        "leader.maxConcurrentSnapSyncs",
-        "leader.maxConcurrentDiffSyncs",
-    ]) {
-        return Some(
-            "bounds how many learners a leader syncs at once; corral's leader syncs every learner that connects (their number is bounded by the server.N lines); ignored",
-        );
-    }
-    if any(&["maxTimeToWaitForEpoch", "leader.maxTimeToWaitForEpoch"]) {
-        return Some(
-            "bounds how long ZooKeeper's leader waits for its followers' epochs; corral's leader waits initLimit ticks, as ZooKeeper does when the key is unset; ignored",
-        );
-    }
-    if any(&["observer.reconnectDelayMs", "observer.election.DelayMs"]) {
-        return Some(
-            "delays an observer's reconnection or its search for a new leader; corral's observer does both at once; ignored",
-        );
-    }
-    if any(&["leaderConnectDelayDuringRetryMs"]) {
-        return Some(
-            "the pause between a learner's connection attempts; corral retries every 100 ms within initLimit; ignored",
-        );
-    }
-    if any(&[
-        "fastleader.minNotificationInterval",
-        "fastleader.maxNotificationInterval",
-    ]) {
-        return Some(
-            "FastLeaderElection's notification backoff; corral uses ZooKeeper's defaults (200 ms to 60 s); ignored",
-        );
-    }
-    if k == "commitLogCount" {
-        return Some(
-            "how many committed txns ZooKeeper keeps in memory for DIFF syncs; corral keeps ZooKeeper's default 500 and reads older ones from its txn log; ignored",
-        );
-    }
-    if k == "jute.maxbuffer.extrasize" {
-        return Some(
-            "the slack over jute.maxbuffer allowed on quorum links; corral allows ZooKeeper's default 1024 bytes; ignored",
-        );
-    }
-    if any(&["tcpKeepAlive", "clientTcpKeepAlive"]) {
-        return Some(
-            "TCP keepalive on quorum or client sockets; corral does not set SO_KEEPALIVE: a dead client is found by its session timeout, a dead peer by syncLimit; ignored",
-        );
-    }
-    if any(&[
-        "forceSnapshotSync",
-        "testingonly.initialZxid",
-        "controllerPort",
-    ]) {
-        return Some("a ZooKeeper test hook; corral has no such hook; ignored");
-    }
-    if k == "ensembleAuthName" {
-        return Some(
-            "names the ensemble for EnsembleAuthenticationProvider, which corral does not have; ignored",
-        );
-    }
-    if k == "observerMaster.sizeLimit" {
-        return Some("sizes the observer master's queue; corral has no observer master; ignored");
-    }
-    if any(&[
-        "client.secure",
-        "clientCnxnSocket",
-        "disableAutoWatchReset",
-        "request.timeout",
-        "requireKerberosConfig",
-        "kinit",
-        "server.principal",
-        "server.realm",
-    ]) {
-        return Some("a client's setting; a server does not read it; ignored");
-    }
-    if any(&["version", "configuration", "outstandingHandshake.limit"]) {
-        return Some(
-            "not a setting ZooKeeper 3.8's server reads (the TLS handshake bound is netty.server.outstandingHandshake.limit); ignored",
-        );
-    }
-    if k == "corral.experimental.ensemble" {
-        return Some("retired: every corral build runs ensembles; ignored");
+    for (keys, why) in IGNORED {
+        if keys.contains(&k) {
+            return Some(why);
+        }
     }
     if k.starts_with("jvm.pause.") {
         return Some(

@@ -1471,18 +1471,7 @@ impl Conn {
                 .throttled_op(hdr.op, self.held_ms())
         {
             self.shard.stats.borrow_mut().throttle.throttled_ops += 1;
-            let req = Request::Refused(Code::Throttled);
-            if self.pending.is_empty() {
-                self.answer_read(hdr.xid, hdr.op, &req, at);
-            } else {
-                self.pending.push_back(Pending::Read {
-                    xid: hdr.xid,
-                    op: hdr.op,
-                    req,
-                    at,
-                });
-                self.handle.info.borrow_mut().outstanding = self.pending.len();
-            }
+            self.answer_in_turn(hdr.xid, hdr.op, Request::Refused(Code::Throttled), at);
             return;
         }
         self.shard.touched.borrow_mut().insert(self.session);
@@ -1548,18 +1537,7 @@ impl Conn {
                         // In its turn: a reply ahead of an earlier write
                         // on this connection would break the client's xid
                         // order (ZooKeeper's client drops the connection).
-                        let req = Request::Refused(code);
-                        if self.pending.is_empty() {
-                            self.answer_read(hdr.xid, hdr.op, &req, at);
-                        } else {
-                            self.pending.push_back(Pending::Read {
-                                xid: hdr.xid,
-                                op: hdr.op,
-                                req,
-                                at,
-                            });
-                            self.handle.info.borrow_mut().outstanding = self.pending.len();
-                        }
+                        self.answer_in_turn(hdr.xid, hdr.op, Request::Refused(code), at);
                         return;
                     }
                 }
@@ -1659,6 +1637,18 @@ impl Conn {
     fn reply(&mut self, xid: i32, zxid: i64, err: i32, body: Option<&[u8]>) {
         request::frame(&mut self.wbuf, xid, zxid, err, body);
         self.count_sent();
+    }
+
+    /// Answers a refused request in its turn: at once, or behind the
+    /// writes this connection still waits for (a reply ahead of an
+    /// earlier write would break the client's xid order).
+    fn answer_in_turn(&mut self, xid: i32, op: i32, req: Request, at: Instant) {
+        if self.pending.is_empty() {
+            self.answer_read(xid, op, &req, at);
+        } else {
+            self.pending.push_back(Pending::Read { xid, op, req, at });
+            self.handle.info.borrow_mut().outstanding = self.pending.len();
+        }
     }
 
     fn answer_read(&mut self, xid: i32, opcode: i32, req: &Request, at: Instant) {
