@@ -560,6 +560,8 @@ impl Sequencer {
             ToSeq::Accept { .. } => {}
             // Counted by the driver (shutdown); nothing to sequence.
             ToSeq::Drained { .. } => {}
+            // The Replica answers these (`Replica::input`).
+            ToSeq::Freeze(_) | ToSeq::Restore { .. } => {}
         }
     }
 
