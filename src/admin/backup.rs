@@ -160,7 +160,7 @@ impl Backup {
         // Boolean.parseBoolean.
         let streaming = req
             .arg("streaming")
-            .map_or(true, |v| v.eq_ignore_ascii_case("true"));
+            .is_none_or(|v| v.eq_ignore_ascii_case("true"));
         tracing::info!(
             zxid = format!("0x{:x}", f.tree.last_zxid),
             bytes = bytes.len(),
@@ -225,6 +225,13 @@ impl Backup {
         );
         match asked {
             Ok(Ok(zxid)) => {
+                // Answer once every shard serves the restored version: a
+                // round through the shards queues behind the version the
+                // restore handed them (a client told "restored" then reads
+                // the restored tree).
+                if let Err(e) = link.gather(crate::protocol::fourlw::Cmd::Srvr) {
+                    tracing::warn!(error = %e, "restored; the shards did not confirm in time");
+                }
                 let mut m = Map::new();
                 m.insert("last_zxid".into(), zxid.into());
                 answer(200, "restore", None, m)

@@ -835,6 +835,29 @@ mod tests {
     }
 
     #[test]
+    fn headers_and_the_declared_body_length() {
+        let r = parse_head(
+            b"POST /commands/restore HTTP/1.1\r\nAuthorization:  digest ops:secret \r\n\
+              Content-Length: 12\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.header("authorization"), Some("digest ops:secret"));
+        assert_eq!(content_length(&r), Ok(12));
+        let none = parse_head(b"POST / HTTP/1.1").unwrap();
+        assert_eq!(content_length(&none).unwrap_err().status, 411);
+        let chunked =
+            parse_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3")
+                .unwrap();
+        assert_eq!(content_length(&chunked).unwrap_err().status, 411);
+        let bad = parse_head(b"POST / HTTP/1.1\r\nContent-Length: -1").unwrap();
+        assert_eq!(content_length(&bad).unwrap_err().status, 400);
+        let mut with = Response::new(200, "application/octet-stream", vec![1, 2]);
+        with.headers.push(("last_zxid", "0x1f".into()));
+        let text = encode(&with, false);
+        assert!(text.windows(17).any(|w| w == b"last_zxid: 0x1f\r\n"));
+    }
+
+    #[test]
     fn a_newcomer_closes_the_connection_waiting_longest() {
         let slots = Slots::default();
         assert!(slots.admit(1, None, 2));

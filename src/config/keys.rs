@@ -182,7 +182,7 @@ pub(super) const QPC_KEYS: [&str; 43] = [
 /// Documented (zookeeperAdmin.md, 3.8) keys that become `zookeeper.<key>`
 /// system properties, plus `zookeeper.`-documented properties written without
 /// the prefix (which also work from zoo.cfg).
-pub(super) const PROPERTY_KEYS: [&str; 101] = [
+pub(super) const PROPERTY_KEYS: [&str; 103] = [
     "globalOutstandingLimit",
     // Read by ZKDatabase (a leader's DIFF from its txn log); not in the
     // admin guide, but a 3.8 property all the same.
@@ -263,6 +263,9 @@ pub(super) const PROPERTY_KEYS: [&str; 101] = [
     "DigestAuthenticationProvider.digestAlg",
     "X509AuthenticationProvider.superUser",
     "superUser",
+    // 3.9 keys read with the AdminServer's `snapshot`/`restore` (docs/admin.md).
+    "serializeLastProcessedZxid.enabled",
+    "IPAuthenticationProvider.usexforwardedfor",
     // SASL on the client port (ZooKeeperServer, SaslServerCallbackHandler,
     // SASLAuthenticationProvider, KerberosName); not in the admin guide.
     "allowSaslFailedClients",

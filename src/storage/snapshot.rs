@@ -133,6 +133,8 @@ pub struct Snapshot {
     /// list before the node itself was written. They carry an empty ACL
     /// (no access) until [`Snapshot::resolve_acls`] fixes them from the log.
     pub unresolved_acls: Vec<(String, i64)>,
+    /// Bytes after the last section read (a torn section, or garbage).
+    pub trailing: usize,
 }
 
 impl Snapshot {
@@ -786,6 +788,7 @@ pub fn read_snapshot(
         zxid_digest,
         last_processed_zxid,
         unresolved_acls: unresolved,
+        trailing: r.remaining(),
     })
 }
 
@@ -800,6 +803,8 @@ pub enum RestoreError {
     Digest,
     #[error("{0} nodes name ACL lists the snapshot lacks (a fuzzy snapshot needs its log)")]
     UnresolvedAcls(usize),
+    #[error("{0} bytes after the snapshot's last section (torn or not a snapshot)")]
+    Trailing(usize),
 }
 
 /// Reads a snapshot streamed to the AdminServer's `restore` (ZooKeeper's
@@ -809,6 +814,9 @@ pub enum RestoreError {
 /// and every node's ACL list present. Nothing half-read comes out.
 pub fn read_restore(bytes: &[u8]) -> Result<Snapshot, RestoreError> {
     let mut s = read_snapshot(bytes, Compression::None, 0)?;
+    if s.trailing > 0 {
+        return Err(RestoreError::Trailing(s.trailing));
+    }
     let zxid = s
         .last_processed_zxid
         .or(s.zxid_digest.as_ref().map(|d| d.zxid))
@@ -1309,15 +1317,29 @@ mod tests {
         // 3.8's file (no zxid section): the digest section's zxid.
         let old = snapshot_to_vec(&t, &SESSIONS, Compression::None);
         assert_eq!(read_restore(&old).unwrap().tree.last_zxid, t.last_zxid);
-        // Every truncation and every flipped byte is refused.
+        // Every truncation and every flipped byte is refused, but the cut
+        // that leaves exactly 3.8's file (whole, sealed).
+        assert_eq!(&b[..old.len()], &old[..]);
         for cut in 0..b.len() {
-            assert!(read_restore(&b[..cut]).is_err(), "cut at {cut}");
+            if cut != old.len() {
+                assert!(read_restore(&b[..cut]).is_err(), "cut at {cut}");
+            }
         }
+        assert!(matches!(
+            read_restore(&[&b[..], b"x"].concat()),
+            Err(RestoreError::Trailing(1))
+        ));
+        // A flipped byte is refused, or (in a seal's "/" marker, which
+        // ZooKeeper reads and ignores) changes nothing that is restored.
         for at in 0..b.len() {
             let mut bad = b.clone();
             bad[at] ^= 0x40;
             if let Ok(s) = read_restore(&bad) {
-                panic!("byte {at} flipped, read {} nodes", s.tree.node_count());
+                assert_eq!(
+                    (tree_digest(&s.tree), s.tree.last_zxid, &s.sessions[..]),
+                    (tree_digest(&t), t.last_zxid, &SESSIONS[..]),
+                    "byte {at} flipped"
+                );
             }
         }
     }

@@ -237,3 +237,58 @@ def test_zookeeper_3_8_loads_the_streamed_snapshot(tmp_path):
         c.stop()
     finally:
         ref.stop()
+
+
+def raw(port, head: bytes, trickle: bytes = b"", gap: float = 0.0, timeout: float = 10.0):
+    """Sends a request head (then `trickle`, a byte per `gap` s); the status
+    line and how long it took."""
+    import socket
+    import time
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head)
+        for b in trickle:
+            try:
+                s.sendall(bytes([b]))
+            except OSError:
+                break
+            time.sleep(gap)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\r\n")[0].decode(), time.monotonic() - t0
+
+
+def test_a_restore_body_is_read_only_when_allowed_and_only_so_fast():
+    srv = start(ZKServer("corral", admin=True, extra_cfg={
+        "admin.idleTimeout": "1000", "admin.rateLimiterIntervalInMS": "0"}))
+    try:
+        c = client(srv)
+        c.set_acls("/", [OPS_ALL, WORLD_READ])
+        huge = b"Content-Length: 100000000000\r\n"
+        # Unauthenticated or unauthorized: answered before the body.
+        line, took = raw(srv.admin_port, b"POST /commands/restore HTTP/1.1\r\n" + huge + b"\r\n")
+        assert line == "HTTP/1.1 401 Unauthorized" and took < 5, (line, took)
+        line, _ = raw(srv.admin_port, b"POST /commands/restore HTTP/1.1\r\n"
+                      b"Authorization: digest ops:wrong\r\n" + huge + b"\r\n")
+        assert line == "HTTP/1.1 403 Forbidden", line
+        # Authorized but over the bound: 413, unread.
+        line, _ = raw(srv.admin_port, b"POST /commands/restore HTTP/1.1\r\n"
+                      b"Authorization: digest ops:secret\r\n" + huge + b"\r\n")
+        assert line == "HTTP/1.1 413 Payload Too Large", line
+        # A body that trickles: cut off after admin.idleTimeout in all.
+        # (The limiter allows one call per interval *after* it: 0 ms still
+        # parts two calls in the same millisecond, as ZooKeeper's does.)
+        import time
+        time.sleep(0.05)
+        line, took = raw(srv.admin_port, b"POST /commands/restore HTTP/1.1\r\n"
+                         b"Authorization: digest ops:secret\r\nContent-Length: 100\r\n\r\n",
+                         trickle=b"x" * 100, gap=0.05)
+        assert line == "HTTP/1.1 408 Request Timeout" and took < 4, (line, took)
+        assert c.get_acls("/")[0] == [OPS_ALL, WORLD_READ]
+        c.stop()
+    finally:
+        srv.stop()
