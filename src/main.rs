@@ -563,6 +563,13 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
             addr: std::net::SocketAddr::new(c.admin_server_address, c.admin_server_port),
             command_url: c.admin_command_url.clone(),
             https: None,
+            backup: corral::admin::backup::BackupSettings {
+                snapshot_enabled: c.admin_snapshot_enabled,
+                restore_enabled: c.admin_restore_enabled,
+                rate_interval_ms: c.admin_rate_limiter_interval_ms,
+                serialize_last_processed_zxid: c.serialize_last_processed_zxid,
+                restore_max_bytes: usize::try_from(c.admin_restore_max_bytes).unwrap_or(usize::MAX),
+            },
         }),
         http_limits: corral::admin::http::Limits {
             // Jetty: 0 is no idle timeout; the request deadline still holds.

@@ -41,9 +41,10 @@ const fn c(names: &'static [&'static str], gather: Option<Cmd>) -> Command {
     Command { names, gather }
 }
 
-/// Every command ZooKeeper 3.8.0 registers, in its `Commands` order.
-/// The ensemble ones answer as a standalone ZooKeeper does.
-pub const COMMANDS: [Command; 26] = [
+/// Every command ZooKeeper 3.8.0 registers, in its `Commands` order, and
+/// 3.9's `restore` and `snapshot` (answered by `admin::backup`, not
+/// [`render`]). The ensemble ones answer as a standalone ZooKeeper does.
+pub const COMMANDS: [Command; 28] = [
     c(&["connection_stat_reset", "crst"], Some(Cmd::Crst)),
     c(&["configuration", "conf", "config"], None),
     c(&["connections", "cons"], Some(Cmd::Cons)),
@@ -58,9 +59,11 @@ pub const COMMANDS: [Command; 26] = [
     c(&["leader", "lead"], None),
     c(&["monitor", "mntr"], Some(Cmd::Mntr)),
     c(&["observer_connection_stat_reset", "orst"], None),
+    c(&["restore", "rest"], None),
     c(&["ruok"], None),
     // The mask comes from the request; see `gather_cmd`.
     c(&["set_trace_mask", "stmk"], Some(Cmd::Stmk(0))),
+    c(&["snapshot", "snap"], None),
     c(&["server_stats", "srvr"], Some(Cmd::Srvr)),
     c(&["stats", "stat"], Some(Cmd::Stat)),
     c(&["stat_reset", "srst"], Some(Cmd::Srst)),
@@ -530,7 +533,7 @@ mod tests {
         assert_eq!(lookup("lsnp").map(Command::primary), Some("last_snapshot"));
         assert!(lookup("nope").is_none());
         let names = primary_names();
-        assert_eq!(names.len(), 26);
+        assert_eq!(names.len(), 28);
         assert_eq!(names[0], "configuration");
         // Every four-letter word has an AdminServer command.
         for w in Cmd::ALL {

@@ -32,11 +32,11 @@ const DATA_SHOWN: usize = 4096;
 /// The console's routes (`/`, `/api/*`); `None` for any other path.
 pub fn route(link: &Link, req: &Request) -> Option<Response> {
     match req.path.as_str() {
-        "/" | "/index.html" => Some(Response {
-            status: 200,
-            content_type: "text/html;charset=utf-8",
-            body: PAGE.as_bytes().to_vec(),
-        }),
+        "/" | "/index.html" => Some(Response::new(
+            200,
+            "text/html;charset=utf-8",
+            PAGE.as_bytes().to_vec(),
+        )),
         "/api/node" => {
             let path = req.arg("path").unwrap_or("/");
             let who = anonymous(req.peer);

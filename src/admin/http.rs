@@ -39,9 +39,21 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     /// Who asked (the console checks ACLs of scheme `ip` against it).
     pub peer: Option<SocketAddr>,
+    /// The header fields, names in lower case, in order.
+    pub headers: Vec<(String, String)>,
+    /// A POST's body (see [`Handler::admit_body`]); empty otherwise.
+    pub body: Vec<u8>,
 }
 
 impl Request {
+    /// The first header field named `name` (lower case), trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn arg(&self, key: &str) -> Option<&str> {
         self.query
             .iter()
@@ -203,16 +215,23 @@ fn open(mut tcp: TcpStream, https: Option<&Https>, l: &Limits, deadline: Instant
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
+    /// Header fields besides the ones every answer has.
+    pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
 }
 
 impl Response {
-    pub fn json(status: u16, body: String) -> Response {
+    pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
         Response {
             status,
-            content_type: "application/json",
-            body: body.into_bytes(),
+            content_type,
+            headers: Vec::new(),
+            body,
         }
+    }
+
+    pub fn json(status: u16, body: String) -> Response {
+        Response::new(status, "application/json", body.into_bytes())
     }
 
     /// An HTTP error with a JSON body: `{"error" : "...", "status" : N}`.
@@ -304,12 +323,15 @@ pub fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
             HeadError::BadRequestLine
         });
     }
+    let mut headers = Vec::new();
     for h in lines {
         if h.is_empty() {
             continue;
         }
         match h.split_once(':') {
-            Some((name, _)) if !name.is_empty() && !name.contains(' ') => {}
+            Some((name, value)) if !name.is_empty() && !name.contains(' ') => {
+                headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+            }
             _ => return Err(HeadError::BadHeader),
         }
     }
@@ -324,6 +346,8 @@ pub fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
         path: decode(path, false)?,
         query: q,
         peer: None,
+        headers,
+        body: Vec::new(),
     })
 }
 
@@ -335,6 +359,10 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        401 => "Unauthorized",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -354,8 +382,13 @@ pub fn encode(r: &Response, head_only: bool) -> Vec<u8> {
 
 /// The bytes of `r`, with the HSTS header when it goes over HTTPS.
 fn encode_for(r: &Response, head_only: bool, secure: bool) -> Vec<u8> {
+    let extra: String = r
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}\
          Cache-Control: no-store\r\nConnection: close\r\nServer: corral\r\n{}\r\n",
         r.status,
         reason(r.status),
@@ -373,6 +406,70 @@ fn encode_for(r: &Response, head_only: bool, secure: bool) -> Vec<u8> {
 /// What a request is answered with.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &Request) -> Response;
+
+    /// A POST, before its body is read: the most bytes it may have, or the
+    /// answer that refuses it unread (by default every POST, 405).
+    fn admit_body(&self, req: &Request) -> Result<usize, Response> {
+        Err(method_not_allowed(&req.method))
+    }
+}
+
+fn method_not_allowed(m: &str) -> Response {
+    Response::error(
+        405,
+        &format!("HTTP method {m} is not supported by this URL"),
+    )
+}
+
+/// Reads a POST's body of `len` bytes: no silence over `l.idle`, all of it
+/// within `l.idle` of the head's end however steadily it trickles in (a
+/// slow body holds a connection as long as one answer's write may).
+fn read_body(s: &mut Conn, l: &Limits, len: usize, read: Vec<u8>) -> Result<Vec<u8>, Response> {
+    let deadline = Instant::now() + l.idle;
+    let mut body = read;
+    if body.len() > len {
+        return Err(Response::error(400, "more bytes than Content-Length"));
+    }
+    body.reserve(len.min(1 << 20));
+    let mut chunk = vec![0u8; 64 * 1024];
+    while body.len() < len {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Response::error(408, "Request Timeout"));
+        }
+        let _ = s
+            .tcp()
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))));
+        let want = (len - body.len()).min(chunk.len());
+        match s.read(&mut chunk[..want]) {
+            Ok(0) => return Err(Response::error(400, "the body ended early")),
+            Ok(k) => body.extend_from_slice(&chunk[..k]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Response::error(408, "Request Timeout"))
+            }
+            Err(_) => return Err(Response::error(400, "the body ended early")),
+        }
+    }
+    Ok(body)
+}
+
+/// The body length a POST declares: `Content-Length`, required (no
+/// chunked bodies).
+fn content_length(req: &Request) -> Result<usize, Response> {
+    if req.header("transfer-encoding").is_some() {
+        return Err(Response::error(411, "a Content-Length body is required"));
+    }
+    match req.header("content-length").map(str::parse::<usize>) {
+        Some(Ok(n)) => Ok(n),
+        Some(Err(_)) => Err(Response::error(400, "bad Content-Length")),
+        None => Err(Response::error(411, "Length Required")),
+    }
 }
 
 /// The bounds of one HTTP port: what a few slow or idle clients may hold.
@@ -400,14 +497,21 @@ impl Default for Limits {
 
 /// Reads one request head: no silence over `idle`, all of it before
 /// `deadline` (`request` after the connection came). `Err` is the
-/// response to give; `Ok(None)`: close quietly.
-fn read_head(s: &mut Conn, l: &Limits, deadline: Instant) -> Result<Option<Vec<u8>>, Response> {
+/// response to give; `Ok(None)`: close quietly. With the head come the
+/// bytes read after it (the start of a body).
+#[allow(clippy::type_complexity)]
+fn read_head(
+    s: &mut Conn,
+    l: &Limits,
+    deadline: Instant,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>, Response> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
             buf.truncate(end);
-            return Ok(Some(buf));
+            return Ok(Some((buf, rest)));
         }
         if buf.len() > MAX_HEAD {
             return Err(Response::error(431, "Request Header Fields Too Large"));
@@ -572,7 +676,7 @@ fn serve_conn(
     let (resp, head_only) = match read_head(&mut s, l, deadline) {
         Ok(None) => return,
         Err(r) => (r, false),
-        Ok(Some(head)) => match parse_head(&head) {
+        Ok(Some((head, rest))) => match parse_head(&head) {
             Err(e) => (Response::error(e.status(), &e.to_string()), false),
             Ok(mut req) => match req.method.as_str() {
                 "GET" | "HEAD" => {
@@ -586,15 +690,43 @@ fn serve_conn(
                     }
                     (r, req.method == "HEAD")
                 }
+                "POST" => {
+                    req.peer = s.tcp().peer_addr().ok();
+                    if !slots.set(id, Phase::Busy) {
+                        return;
+                    }
+                    let admitted = content_length(&req).and_then(|len| {
+                        let limit = h.admit_body(&req)?;
+                        if len > limit {
+                            return Err(Response::error(
+                                413,
+                                &format!("the body is {len} bytes; at most {limit} are read"),
+                            ));
+                        }
+                        Ok(len)
+                    });
+                    if !slots.set(id, Phase::Waiting) {
+                        return;
+                    }
+                    let r = match admitted.and_then(|len| read_body(&mut s, l, len, rest)) {
+                        Ok(body) => {
+                            req.body = body;
+                            if !slots.set(id, Phase::Busy) {
+                                return;
+                            }
+                            let r = h.handle(&req);
+                            if !slots.set(id, Phase::Waiting) {
+                                return;
+                            }
+                            r
+                        }
+                        Err(r) => r,
+                    };
+                    (r, false)
+                }
                 // Jetty answers TRACE 403 (ZooKeeper constrains it).
                 "TRACE" => (Response::error(403, "Forbidden"), false),
-                m => (
-                    Response::error(
-                        405,
-                        &format!("HTTP method {m} is not supported by this URL"),
-                    ),
-                    false,
-                ),
+                m => (method_not_allowed(m), false),
             },
         },
     };
@@ -700,6 +832,29 @@ mod tests {
             Err(HeadError::BadEncoding)
         );
         assert_eq!(parse_head(&[0xff, 0xfe]), Err(HeadError::BadRequestLine));
+    }
+
+    #[test]
+    fn headers_and_the_declared_body_length() {
+        let r = parse_head(
+            b"POST /commands/restore HTTP/1.1\r\nAuthorization:  digest ops:secret \r\n\
+              Content-Length: 12\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.header("authorization"), Some("digest ops:secret"));
+        assert_eq!(content_length(&r), Ok(12));
+        let none = parse_head(b"POST / HTTP/1.1").unwrap();
+        assert_eq!(content_length(&none).unwrap_err().status, 411);
+        let chunked =
+            parse_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3")
+                .unwrap();
+        assert_eq!(content_length(&chunked).unwrap_err().status, 411);
+        let bad = parse_head(b"POST / HTTP/1.1\r\nContent-Length: -1").unwrap();
+        assert_eq!(content_length(&bad).unwrap_err().status, 400);
+        let mut with = Response::new(200, "application/octet-stream", vec![1, 2]);
+        with.headers.push(("last_zxid", "0x1f".into()));
+        let text = encode(&with, false);
+        assert!(text.windows(17).any(|w| w == b"last_zxid: 0x1f\r\n"));
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! The formatting is pure and lives in [`commands`] (JSON per command),
 //! [`json`] (Jackson's layout), [`metrics`] (Prometheus) and [`console`].
 
+pub(crate) mod auth;
+pub mod backup;
 pub(crate) mod commands;
 pub(crate) mod console;
 pub(crate) mod counters;
@@ -45,6 +47,8 @@ pub struct AdminSettings {
     pub command_url: String,
     /// HTTPS (`admin.forceHttps`, `admin.portUnification`), when on.
     pub https: Option<http::Https>,
+    /// `snapshot` and `restore` (3.9's `admin.snapshot.*`, ...).
+    pub backup: backup::BackupSettings,
 }
 
 /// What the AdminServer knows from the start: settings, not state.
@@ -107,29 +111,47 @@ impl Link {
         self.role.get().serving()
     }
 
+    /// Sends the sequencer the message `msg` makes around a reply channel,
+    /// and waits up to `wait` for the answer.
+    pub fn ask<T>(
+        &self,
+        msg: impl FnOnce(std::sync::mpsc::SyncSender<T>) -> ToSeq,
+        wait: Duration,
+    ) -> Result<T, AdminError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.to_seq.try_send(msg(tx)).map_err(|e| match e {
+            async_channel::TrySendError::Full(_) => AdminError::Busy,
+            async_channel::TrySendError::Closed(_) => AdminError::Stopped,
+        })?;
+        match rx.recv_timeout(wait) {
+            Ok(v) => Ok(v),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(AdminError::Timeout),
+            Err(_) => Err(AdminError::Stopped),
+        }
+    }
+
     /// The facts four-letter word `cmd` reads, gathered from the sequencer
     /// and (for most words) every shard; `crst`/`srst`/`stmk` act as they do.
     pub fn gather(&self, cmd: Cmd) -> Result<Gathered, AdminError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let os = if cmd == Cmd::Mntr {
             facts::os()
         } else {
             fourlw::OsFacts::default()
         };
-        let msg = ToSeq::Gather {
-            from: Asker::Reply(tx),
-            cmd,
-            os,
-        };
-        self.to_seq.try_send(msg).map_err(|e| match e {
-            async_channel::TrySendError::Full(_) => AdminError::Busy,
-            async_channel::TrySendError::Closed(_) => AdminError::Stopped,
-        })?;
-        match rx.recv_timeout(GATHER_TIMEOUT) {
-            Ok(g) => Ok(*g),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(AdminError::Timeout),
-            Err(_) => Err(AdminError::Stopped),
-        }
+        let g = self.ask(
+            |tx| ToSeq::Gather {
+                from: Asker::Reply(tx),
+                cmd,
+                os,
+            },
+            GATHER_TIMEOUT,
+        )?;
+        Ok(*g)
+    }
+
+    /// The last version every shard has, with the sessions (`snapshot`).
+    pub fn freeze(&self) -> Result<crate::replica::msg::Frozen, AdminError> {
+        self.ask(ToSeq::Freeze, GATHER_TIMEOUT)
     }
 
     fn local<'a>(&'a self, primary: &str) -> commands::Local<'a> {
@@ -223,10 +245,55 @@ pub fn last_snapshot(dir: &Path) -> Option<(i64, i64)> {
 struct AdminHandler {
     link: Link,
     command_url: String,
+    backup: backup::Backup,
+}
+
+impl AdminHandler {
+    /// The command a request's path names (any of its names), as asked.
+    fn command_name<'r>(&self, req: &'r Request) -> Option<&'r str> {
+        let base = self.command_url.trim_end_matches('/');
+        req.path
+            .strip_prefix(base)
+            .and_then(|p| p.strip_prefix('/'))
+            .filter(|n| !n.is_empty())
+    }
 }
 
 impl Handler for AdminHandler {
+    fn admit_body(&self, req: &Request) -> Result<usize, Response> {
+        match self.command_name(req) {
+            Some(name)
+                if commands::lookup(name).map(commands::Command::primary) == Some("restore") =>
+            {
+                self.backup.admit_restore(&self.link, name, req)
+            }
+            _ => Err(Response::error(
+                405,
+                "HTTP method POST is not supported by this URL",
+            )),
+        }
+    }
+
     fn handle(&self, req: &Request) -> Response {
+        if let Some(name) = self.command_name(req) {
+            match (
+                commands::lookup(name).map(commands::Command::primary),
+                req.method.as_str(),
+            ) {
+                (Some("restore"), "POST") => return self.backup.restore(&self.link, req),
+                (Some("snapshot"), "GET" | "HEAD") => {
+                    return self.backup.snapshot(&self.link, name, req)
+                }
+                (Some("restore"), _) | (Some("snapshot"), _) => {
+                    let m = if req.method == "POST" { "POST" } else { "GET" };
+                    return Response::error(
+                        405,
+                        &format!("HTTP method {m} is not supported by this URL"),
+                    );
+                }
+                _ => {}
+            }
+        }
         let base = self.command_url.trim_end_matches('/');
         let path = req.path.as_str();
         if path == base || path.strip_prefix(base) == Some("/") {
@@ -235,11 +302,7 @@ impl Handler for AdminHandler {
             for c in commands::primary_names() {
                 body.push_str(&format!("<a href=\"{base}/{c}\">{c}</a>\n<br/>\n"));
             }
-            return Response {
-                status: 200,
-                content_type: "text/html;charset=utf-8",
-                body: body.into_bytes(),
-            };
+            return Response::new(200, "text/html;charset=utf-8", body.into_bytes());
         }
         if let Some(name) = path.strip_prefix(base).and_then(|p| p.strip_prefix('/')) {
             let (status, v) = self.link.command(name, &req.query);
@@ -262,16 +325,16 @@ impl Handler for MetricsHandler {
             return Response::error(404, "Not Found");
         }
         match self.link.gather(Cmd::Mntr) {
-            Ok(g) => Response {
-                status: 200,
-                content_type: metrics::CONTENT_TYPE,
-                body: metrics::render(
+            Ok(g) => Response::new(
+                200,
+                metrics::CONTENT_TYPE,
+                metrics::render(
                     &g.facts(),
                     &counters::values(),
                     self.process.then(facts::process).as_ref(),
                 )
                 .into_bytes(),
-            },
+            ),
             Err(e) => Response::error(503, &e.to_string()),
         }
     }
@@ -299,6 +362,7 @@ pub fn start(
         let h = Arc::new(AdminHandler {
             link: link.clone(),
             command_url: a.command_url.clone(),
+            backup: backup::Backup::new(a.backup),
         });
         let scheme = match &a.https {
             None => "http",

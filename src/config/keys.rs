@@ -438,6 +438,9 @@ pub(super) const PROPERTY_KEYS: &[&str] = &[
     "DigestAuthenticationProvider.digestAlg",
     "X509AuthenticationProvider.superUser",
     "superUser",
+    // 3.9 keys read with the AdminServer's `snapshot`/`restore` (docs/admin.md).
+    "serializeLastProcessedZxid.enabled",
+    "IPAuthenticationProvider.usexforwardedfor",
     // SASL on the client port (ZooKeeperServer, SaslServerCallbackHandler,
     // SASLAuthenticationProvider, KerberosName); not in the admin guide.
     "allowSaslFailedClients",

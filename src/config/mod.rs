@@ -479,6 +479,18 @@ pub struct Config {
     /// session ids (default false: a session id is half a session's
     /// credentials, see docs/admin.md).
     pub admin_show_session_ids: bool,
+    /// `zookeeper.admin.snapshot.enabled` (3.9; default true).
+    pub admin_snapshot_enabled: bool,
+    /// `zookeeper.admin.restore.enabled` (3.9; default true).
+    pub admin_restore_enabled: bool,
+    /// `zookeeper.admin.rateLimiterIntervalInMS` (3.9; default 300000).
+    pub admin_rate_limiter_interval_ms: u64,
+    /// `zookeeper.serializeLastProcessedZxid.enabled` (3.9; default true):
+    /// `false` makes `snapshot` and `restore` answer 500, as in 3.9.
+    pub serialize_last_processed_zxid: bool,
+    /// `corral.admin.restore.maxBytes`: the largest `restore` body read
+    /// (default 256 MiB).
+    pub admin_restore_max_bytes: u64,
     /// `metricsProvider.className` (default [`DEFAULT_METRICS_PROVIDER`]).
     pub metrics_provider_class_name: String,
     /// `metricsProvider.httpHost` (Prometheus exporter; default 0.0.0.0).
@@ -657,6 +669,11 @@ fn zk_defaults() -> Config {
         admin_request_timeout_ms: 10_000,
         admin_max_connections: 32,
         admin_show_session_ids: false,
+        admin_snapshot_enabled: true,
+        admin_restore_enabled: true,
+        admin_rate_limiter_interval_ms: 300_000,
+        serialize_last_processed_zxid: true,
+        admin_restore_max_bytes: 256 << 20,
         metrics_provider_class_name: DEFAULT_METRICS_PROVIDER.to_string(),
         metrics_http_host: any,
         metrics_http_port: 7000,

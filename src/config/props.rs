@@ -343,6 +343,40 @@ impl Parser {
         if let Some(b) = self.prop_java_bool(&key) {
             cfg.admin_show_session_ids = b;
         }
+        // 3.9's snapshot and restore (docs/admin.md).
+        if let Some(b) = self.prop_java_bool("zookeeper.admin.snapshot.enabled") {
+            cfg.admin_snapshot_enabled = b;
+        }
+        if let Some(b) = self.prop_java_bool("zookeeper.admin.restore.enabled") {
+            cfg.admin_restore_enabled = b;
+        }
+        if let Some(b) = self.prop_java_bool("zookeeper.serializeLastProcessedZxid.enabled") {
+            cfg.serialize_last_processed_zxid = b;
+        }
+        if let Some(n) = self.prop_decode("zookeeper.admin.rateLimiterIntervalInMS", 0, INT_MAX)? {
+            cfg.admin_rate_limiter_interval_ms = to_u64(n);
+        }
+        let key = self.corral_prop("corral.admin.restore.maxBytes");
+        if let Some(n) = self.prop_decode(&key, 0, i64::MAX)? {
+            cfg.admin_restore_max_bytes = to_u64(n);
+        }
+        if self.prop_java_bool("zookeeper.admin.needClientAuth") == Some(true) {
+            return Err(self.prop_err(
+                "zookeeper.admin.needClientAuth",
+                "corral's AdminServer asks no client for a certificate (no x509 admin \
+                 authentication); use the digest or ip scheme in the Authorization header"
+                    .into(),
+            ));
+        }
+        if self.prop_java_bool("zookeeper.IPAuthenticationProvider.usexforwardedfor") == Some(true)
+        {
+            return Err(self.prop_err(
+                "zookeeper.IPAuthenticationProvider.usexforwardedfor",
+                "corral takes an AdminServer client's ip id from its connection only, \
+                 never from X-Forwarded-For (anyone can send that header)"
+                    .into(),
+            ));
+        }
 
         cfg.four_lw_whitelist = self.four_letter_whitelist();
         Ok(())

@@ -527,6 +527,46 @@ corral.admin.showSessionIds=true
 }
 
 #[test]
+fn snapshot_and_restore_keys_of_3_9() {
+    let c = ok(BASE).config;
+    assert!(c.admin_snapshot_enabled && c.admin_restore_enabled);
+    assert!(c.serialize_last_processed_zxid);
+    assert_eq!(c.admin_rate_limiter_interval_ms, 300_000);
+    assert_eq!(c.admin_restore_max_bytes, 256 << 20);
+    let l = ok(&format!(
+        "{BASE}admin.snapshot.enabled=false\nadmin.restore.enabled=false\n\
+         admin.rateLimiterIntervalInMS=0\nserializeLastProcessedZxid.enabled=false\n\
+         corral.admin.restore.maxBytes=1000\nadmin.needClientAuth=false\n"
+    ));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config;
+    assert!(!c.admin_snapshot_enabled && !c.admin_restore_enabled);
+    assert!(!c.serialize_last_processed_zxid);
+    assert_eq!(c.admin_rate_limiter_interval_ms, 0);
+    assert_eq!(c.admin_restore_max_bytes, 1000);
+    let jvm = flags(&[("zookeeper.admin.restore.enabled", "false")]);
+    assert!(!ok_with(BASE, &jvm).config.admin_restore_enabled);
+    for (bad, key) in [
+        ("admin.needClientAuth=true", "admin.needClientAuth"),
+        (
+            "IPAuthenticationProvider.usexforwardedfor=true",
+            "IPAuthenticationProvider.usexforwardedfor",
+        ),
+        (
+            "admin.rateLimiterIntervalInMS=-1",
+            "admin.rateLimiterIntervalInMS",
+        ),
+        (
+            "corral.admin.restore.maxBytes=big",
+            "corral.admin.restore.maxBytes",
+        ),
+    ] {
+        let e = err(&format!("{BASE}{bad}\n")).to_string();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn typed_settings_resolve_from_zoo_cfg_keys() {
     let text = format!(
             "{BASE}skipACL=yes\nextendedTypesEnabled=true\nenableEagerACLCheck=true\n\

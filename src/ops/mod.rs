@@ -83,6 +83,7 @@ pub const CORRAL_KEYS: &[&str] = &[
     "corral.admin.requestTimeoutMs",
     "corral.admin.maxConnections",
     "corral.admin.showSessionIds",
+    "corral.admin.restore.maxBytes",
     // Retired: ensembles once needed it; `true` is what every build does now.
     "corral.experimental.ensemble",
 ];

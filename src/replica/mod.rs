@@ -296,6 +296,17 @@ pub struct Replica {
     min_session_timeout: i32,
     /// The shards' outstanding requests, summed (the throttles).
     load: throttle::GlobalLoad,
+    /// An AdminServer `restore` waiting for a moment with no write in
+    /// flight.
+    restore: Option<PendingRestore>,
+}
+
+/// See [`ToSeq::Restore`].
+struct PendingRestore {
+    tree: Box<Tree>,
+    sessions: Vec<(i64, i32)>,
+    until_ms: i64,
+    reply: std::sync::mpsc::SyncSender<Result<i64, msg::RestoreRefused>>,
 }
 
 impl Replica {
@@ -336,6 +347,7 @@ impl Replica {
             shards,
             min_session_timeout,
             load: throttle::GlobalLoad::new(shards, usize::MAX, 0),
+            restore: None,
         }
     }
 
@@ -433,6 +445,17 @@ impl Replica {
             };
             self.publish(u, gate);
         }
+        if let Some(r) = self.restore.take() {
+            if self.stop_asked {
+                let _ = r.reply.try_send(Err(msg::RestoreRefused::Stopping));
+            } else if now.wall_ms > r.until_ms {
+                let _ = r.reply.try_send(Err(msg::RestoreRefused::Busy));
+            } else if self.waiting.is_empty() {
+                self.restore_now(r, now);
+            } else {
+                self.restore = Some(r);
+            }
+        }
         if self.stop_asked && !self.stopping {
             self.stopping = true;
             tracing::info!(
@@ -485,6 +508,42 @@ impl Replica {
                         version: self.published.clone(),
                         items: vec![vec![Item::Load(level)]; self.shards],
                     });
+                }
+            }
+            Input::Shard(ToSeq::Freeze(reply)) => {
+                let _ = reply.try_send(msg::Frozen {
+                    tree: self.published.clone(),
+                    sessions: seq.sessions(),
+                    standalone: self.peer.is_none(),
+                });
+            }
+            Input::Shard(ToSeq::Restore {
+                tree,
+                sessions,
+                until_ms,
+                reply,
+            }) => {
+                let refused = if self.peer.is_some() {
+                    Some(msg::RestoreRefused::Ensemble)
+                } else if self.stop_asked {
+                    Some(msg::RestoreRefused::Stopping)
+                } else if self.restore.is_some() {
+                    Some(msg::RestoreRefused::InProgress)
+                } else {
+                    None
+                };
+                match refused {
+                    Some(why) => {
+                        let _ = reply.try_send(Err(why));
+                    }
+                    None => {
+                        self.restore = Some(PendingRestore {
+                            tree,
+                            sessions,
+                            until_ms,
+                            reply,
+                        })
+                    }
                 }
             }
             Input::Shard(m) => {
@@ -581,6 +640,39 @@ impl Replica {
             version: v,
             items: vec![Vec::new(); self.shards],
         });
+    }
+
+    /// ZooKeeper 3.9's `restoreFromSnapshot` on a standalone server, with
+    /// nothing in flight: the snapshot's tree and sessions replace the
+    /// database (a fresh session tracker), and the shards get the new
+    /// version at once, with no change events. Unlike ZooKeeper, which
+    /// keeps the restored database in memory only until its next snapshot,
+    /// the restore is written at once as a snapshot that closes the log:
+    /// the tree stands at the higher of its own zxid and the server's (so
+    /// the snapshot is the newest and covers every logged txn), no later
+    /// txn is logged before that snapshot is durable, and the logs it
+    /// covers then go, so a restart recovers the restored tree.
+    fn restore_now(&mut self, r: PendingRestore, now: Now) {
+        let mut tree = *r.tree;
+        let was = self.seq.tree().last_zxid;
+        tree.last_zxid = tree.last_zxid.max(was);
+        let zxid = tree.last_zxid;
+        tracing::warn!(
+            before = format!("0x{was:x}"),
+            zxid = format!("0x{zxid:x}"),
+            nodes = tree.node_count(),
+            sessions = r.sessions.len(),
+            "restoring the database from a snapshot (AdminServer restore)"
+        );
+        self.seq.install_tree(tree, &r.sessions, now.wall_ms);
+        self.durable = self.durable.max(zxid);
+        self.tree_replaced(Arc::new(self.seq.tree().clone()));
+        self.out.push(Action::Snapshot {
+            tree: self.published.clone(),
+            sessions: self.seq.sessions(),
+            closes_gap: true,
+        });
+        let _ = r.reply.try_send(Ok(zxid));
     }
 
     /// What may be published: durable alone, committed in an ensemble.

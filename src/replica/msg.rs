@@ -100,6 +100,19 @@ pub enum ToSeq {
         ticket: u64,
         view: Box<fourlw::ShardView>,
     },
+    /// The AdminServer's `snapshot`: the last version every shard has
+    /// (nothing that is not yet durable or committed), with the sessions.
+    Freeze(std::sync::mpsc::SyncSender<Frozen>),
+    /// The AdminServer's `restore` (standalone only): replace the tree and
+    /// the sessions with a snapshot's, once no write is in flight, unless
+    /// `until_ms` (wall clock) has passed by then; the answer is the zxid
+    /// the server then stands at.
+    Restore {
+        tree: Box<Tree>,
+        sessions: Vec<(i64, i32)>,
+        until_ms: i64,
+        reply: std::sync::mpsc::SyncSender<Result<i64, RestoreRefused>>,
+    },
     /// Shutdown: after [`Item::Drain`], this shard has closed its listener
     /// and every connection has had all it sent answered; it sends nothing
     /// more that needs an answer.
@@ -108,6 +121,31 @@ pub enum ToSeq {
     /// when it moved by a step, [`crate::replica::throttle::Reporter`]):
     /// the sequencer sums them into the server-wide load.
     Load { shard: usize, outstanding: usize },
+}
+
+/// A consistent version for the AdminServer's `snapshot`.
+#[derive(Debug)]
+pub struct Frozen {
+    pub tree: Arc<Tree>,
+    pub sessions: Vec<(i64, i32)>,
+    /// No ensemble: `restore` is possible.
+    pub standalone: bool,
+}
+
+/// Why the sequencer did not restore a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreRefused {
+    #[error(
+        "restore replaces one server's database; in an ensemble that server would \
+         diverge from the others (corral restores standalone servers only)"
+    )]
+    Ensemble,
+    #[error("the server is shutting down")]
+    Stopping,
+    #[error("another restore is in progress")]
+    InProgress,
+    #[error("writes kept coming: no moment without one in flight before the deadline")]
+    Busy,
 }
 
 /// One item of a batch, in the order the sequencer produced them.

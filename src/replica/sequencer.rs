@@ -566,6 +566,8 @@ impl Sequencer {
             ToSeq::Drained { .. } => {}
             // Summed by the Replica (the throttles).
             ToSeq::Load { .. } => {}
+            // The Replica answers these (`Replica::input`).
+            ToSeq::Freeze(_) | ToSeq::Restore { .. } => {}
         }
     }
 

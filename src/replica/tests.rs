@@ -855,3 +855,116 @@ fn a_restarted_ensemble_gives_recovered_sessions_a_full_timeout() {
     n.run(4_000, &everyone);
     assert!(!tracks(&n, 3, session), "outlived its timeout");
 }
+
+/// A `ToSeq::Restore` of `tree`, and where its answer comes.
+fn restore(
+    tree: Tree,
+    sessions: Vec<(i64, i32)>,
+    until_ms: i64,
+) -> (
+    Input,
+    std::sync::mpsc::Receiver<Result<i64, msg::RestoreRefused>>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let input = Input::Shard(ToSeq::Restore {
+        tree: Box::new(tree),
+        sessions,
+        until_ms,
+        reply: tx,
+    });
+    (input, rx)
+}
+
+#[test]
+fn a_restore_waits_for_no_write_in_flight_then_replaces_the_tree_durably() {
+    // The snapshot to restore: another server's tree with /r, at 0x50.
+    let (mut other, s2, d2) = standalone_with_session();
+    other.feed(create(C, s2, 1, "/r", false), at(5));
+    other.step(at(5));
+    other.feed(Input::Durable(d2 + 1), at(6));
+    other.step(at(6));
+    let mut snap = other.sequencer().tree().clone();
+    snap.last_zxid = 0x50;
+
+    let (mut r, session, durable) = standalone_with_session();
+    r.feed(create(C, session, 1, "/a", false), at(10));
+    r.step(at(10));
+    let (input, rx) = restore(snap.clone(), vec![(99, 10_000)], at(60_000).wall_ms);
+    r.feed(input, at(11));
+    let a = r.step(at(11));
+    assert!(rx.try_recv().is_err(), "a write is in flight: {a:?}");
+    // A second restore meanwhile is refused.
+    let (input2, rx2) = restore(snap.clone(), Vec::new(), at(60_000).wall_ms);
+    r.feed(input2, at(12));
+    r.step(at(12));
+    assert_eq!(rx2.try_recv(), Ok(Err(msg::RestoreRefused::InProgress)));
+    // The write is durable: it is answered, then the restore runs.
+    r.feed(Input::Durable(durable + 1), at(13));
+    let a = r.step(at(13));
+    assert_eq!(rx.try_recv(), Ok(Ok(0x50)));
+    assert!(
+        published(&a)
+            .iter()
+            .any(|i| matches!(i, Item::Reply { conn: 7, .. })),
+        "{a:?}"
+    );
+    let last = a
+        .iter()
+        .filter_map(|x| match x {
+            Action::Publish { version, .. } => Some(version.clone()),
+            _ => None,
+        })
+        .last()
+        .expect("the restored version goes to the shards");
+    assert!(last.get("/r").is_some() && last.get("/a").is_none());
+    assert_eq!(last.last_zxid, 0x50);
+    assert!(
+        a.iter().any(|x| matches!(
+            x,
+            Action::Snapshot { tree, closes_gap: true, sessions }
+                if tree.last_zxid == 0x50 && sessions.iter().any(|(id, _)| *id == 99)
+        )),
+        "the restore is written as a snapshot that closes the log: {a:?}"
+    );
+    // Writes go on after it.
+    r.feed(connect(ConnRef { shard: 0, conn: 8 }), at(14));
+    assert_eq!(appended(&r.step(at(14))), vec![0x51]);
+}
+
+#[test]
+fn a_restore_that_cannot_find_a_quiet_moment_gives_up() {
+    let (mut r, session, _) = standalone_with_session();
+    r.feed(create(C, session, 1, "/a", false), at(10));
+    r.step(at(10));
+    let (input, rx) = restore(Tree::new(), Vec::new(), at(20).wall_ms);
+    r.feed(input, at(11));
+    r.step(at(11));
+    assert!(rx.try_recv().is_err());
+    r.step(at(21));
+    assert_eq!(rx.try_recv(), Ok(Err(msg::RestoreRefused::Busy)));
+    assert!(r.sequencer().tree().get("/a").is_some());
+}
+
+#[test]
+fn an_ensemble_member_refuses_a_restore_and_freezes_its_published_version() {
+    let start = QuorumStart {
+        config: quorum_config(1),
+        epochs: Epochs {
+            current: 1,
+            accepted: 1,
+        },
+        committed_log: VecDeque::new(),
+    };
+    let mut r = Replica::new(settings(1), Tree::new(), Vec::new(), Some(start), at(0));
+    r.step(at(0));
+    let (input, rx) = restore(Tree::new(), Vec::new(), at(60_000).wall_ms);
+    r.feed(input, at(1));
+    r.step(at(1));
+    assert_eq!(rx.try_recv(), Ok(Err(msg::RestoreRefused::Ensemble)));
+    let (tx, frx) = std::sync::mpsc::sync_channel(1);
+    r.feed(Input::Shard(ToSeq::Freeze(tx)), at(2));
+    r.step(at(2));
+    let f = frx.try_recv().expect("frozen");
+    assert!(!f.standalone);
+    assert!(Arc::ptr_eq(&f.tree, r.published()));
+}

@@ -133,6 +133,8 @@ pub struct Snapshot {
     /// list before the node itself was written. They carry an empty ACL
     /// (no access) until [`Snapshot::resolve_acls`] fixes them from the log.
     pub unresolved_acls: Vec<(String, i64)>,
+    /// Bytes after the last section read (a torn section, or garbage).
+    pub trailing: usize,
 }
 
 impl Snapshot {
@@ -553,6 +555,36 @@ pub fn write_snapshot<W: Write>(
     compression: Compression,
     zxid_digest: Option<&ZxidDigest>,
 ) -> std::io::Result<W> {
+    write_snapshot_sections(out, tree, sessions, compression, zxid_digest, false)
+}
+
+/// ZooKeeper 3.9's snapshot as its AdminServer `snapshot` command streams
+/// it (`serializeLastProcessedZxid.enabled`, 3.9's default): uncompressed,
+/// with the digest section and then the last-processed-zxid section, each
+/// sealed. ZooKeeper 3.8 reads it too (it stops after the digest), and the
+/// zxid section is what a `restore` takes the snapshot's zxid from (a
+/// stream has no file name).
+pub fn snapshot_to_vec_with_zxid(tree: &Tree, sessions: &[(i64, i32)]) -> Vec<u8> {
+    let d = ZxidDigest::of(tree);
+    write_snapshot_sections(
+        Vec::new(),
+        tree,
+        sessions,
+        Compression::None,
+        Some(&d),
+        true,
+    )
+    .expect("Vec write")
+}
+
+fn write_snapshot_sections<W: Write>(
+    out: W,
+    tree: &Tree,
+    sessions: &[(i64, i32)],
+    compression: Compression,
+    zxid_digest: Option<&ZxidDigest>,
+    last_processed_zxid: bool,
+) -> std::io::Result<W> {
     let stream = match compression {
         Compression::None => Stream::Plain(out),
         Compression::Gzip => Stream::Gzip(Box::new(flate2::write::GzEncoder::new(
@@ -576,6 +608,10 @@ pub fn write_snapshot<W: Write>(
     w.seal()?;
     if let Some(d) = zxid_digest {
         d.write(&mut w.buf);
+        w.seal()?;
+    }
+    if last_processed_zxid {
+        w.buf.long(tree.last_zxid);
         w.seal()?;
     }
     w.flush_buf()?;
@@ -752,7 +788,47 @@ pub fn read_snapshot(
         zxid_digest,
         last_processed_zxid,
         unresolved_acls: unresolved,
+        trailing: r.remaining(),
     })
+}
+
+/// Why a snapshot sent to be restored is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Snap(#[from] SnapError),
+    #[error("the snapshot has no last-processed-zxid or digest section to take its zxid from")]
+    NoZxid,
+    #[error("the snapshot's digest does not match its tree")]
+    Digest,
+    #[error("{0} nodes name ACL lists the snapshot lacks (a fuzzy snapshot needs its log)")]
+    UnresolvedAcls(usize),
+    #[error("{0} bytes after the snapshot's last section (torn or not a snapshot)")]
+    Trailing(usize),
+}
+
+/// Reads a snapshot streamed to the AdminServer's `restore` (ZooKeeper's
+/// `ZKDatabase.deserializeSnapshot` of an uncompressed stream): every
+/// seal checked, its zxid from the last-processed-zxid section (3.9) or
+/// else the digest section (3.8), the digest checked when there is one,
+/// and every node's ACL list present. Nothing half-read comes out.
+pub fn read_restore(bytes: &[u8]) -> Result<Snapshot, RestoreError> {
+    let mut s = read_snapshot(bytes, Compression::None, 0)?;
+    if s.trailing > 0 {
+        return Err(RestoreError::Trailing(s.trailing));
+    }
+    let zxid = s
+        .last_processed_zxid
+        .or(s.zxid_digest.as_ref().map(|d| d.zxid))
+        .ok_or(RestoreError::NoZxid)?;
+    s.tree.last_zxid = zxid;
+    if s.digest_matches() == Some(false) {
+        return Err(RestoreError::Digest);
+    }
+    if !s.unresolved_acls.is_empty() {
+        return Err(RestoreError::UnresolvedAcls(s.unresolved_acls.len()));
+    }
+    Ok(s)
 }
 
 /// Reads a snapshot file; the stream and zxid come from its name.
@@ -1227,6 +1303,45 @@ mod tests {
         let s = read_snapshot(&a, Compression::None, 0).unwrap();
         assert_eq!(*s.tree.get("/").unwrap().acl, crate::data::tree::open_acl());
         assert_eq!(s.tree.get("/").unwrap().data(), None);
+    }
+
+    #[test]
+    fn a_streamed_snapshot_restores_and_a_damaged_one_is_refused() {
+        let t = sample_tree();
+        let b = snapshot_to_vec_with_zxid(&t, &SESSIONS);
+        let s = read_restore(&b).unwrap();
+        assert_eq!(s.last_processed_zxid, Some(t.last_zxid));
+        assert_eq!(s.tree.last_zxid, t.last_zxid);
+        assert_eq!(s.sessions, SESSIONS);
+        assert_eq!(tree_digest(&s.tree), tree_digest(&t));
+        // 3.8's file (no zxid section): the digest section's zxid.
+        let old = snapshot_to_vec(&t, &SESSIONS, Compression::None);
+        assert_eq!(read_restore(&old).unwrap().tree.last_zxid, t.last_zxid);
+        // Every truncation and every flipped byte is refused, but the cut
+        // that leaves exactly 3.8's file (whole, sealed).
+        assert_eq!(&b[..old.len()], &old[..]);
+        for cut in 0..b.len() {
+            if cut != old.len() {
+                assert!(read_restore(&b[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        assert!(matches!(
+            read_restore(&[&b[..], b"x"].concat()),
+            Err(RestoreError::Trailing(1))
+        ));
+        // A flipped byte is refused, or (in a seal's "/" marker, which
+        // ZooKeeper reads and ignores) changes nothing that is restored.
+        for at in 0..b.len() {
+            let mut bad = b.clone();
+            bad[at] ^= 0x40;
+            if let Ok(s) = read_restore(&bad) {
+                assert_eq!(
+                    (tree_digest(&s.tree), s.tree.last_zxid, &s.sessions[..]),
+                    (tree_digest(&t), t.last_zxid, &SESSIONS[..]),
+                    "byte {at} flipped"
+                );
+            }
+        }
     }
 
     #[test]

@@ -163,7 +163,8 @@ def test_same_command_list(pair):
     cor, ref = pair
     names = listing(ref)
     assert len(names) == 26, names
-    assert listing(cor) == names
+    # And 3.9's snapshot and restore (tests/py/test_backup.py).
+    assert listing(cor) == sorted(names + ["restore", "snapshot"])
 
 
 # Commands whose keys cannot match by nature; checked separately below.
@@ -270,6 +271,8 @@ def raw(port, data: bytes, timeout=5.0):
 
 def test_every_command_answers_json(corral):
     for name in listing(corral):
+        if name in ("restore", "snapshot"):
+            continue  # guarded, POST: tests/py/test_backup.py
         v = command(corral, name)
         assert v["command"] == name
         assert "error" in v
