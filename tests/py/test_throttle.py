@@ -164,14 +164,25 @@ def test_throttled_op_wait_time_answers_ZTHROTTLEDOP(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_stale_requests_are_dropped_with_their_connection(kind):
-    srv = start_server(kind, extra_cfg={"tickTime": "100"}, jvm_flags={
+    # minSessionTimeout=25 lets the flood have a 25 ms session: requests
+    # held longer than that are stale. The flood's requests are held one
+    # at a time behind a one-request limit, each waiting for the previous
+    # one's fsync; the time a whole read of them (ZooKeeper: up to
+    # globalOutstandingLimit of them; corral: a 16 KiB read buffer, about
+    # 260 creates) waits is then several times 25 ms. (A 200 ms
+    # session made the test depend on the disk: with a fast fsync, corral's
+    # 260 held requests were all served within 200 ms, and nothing went
+    # stale.) Sessions live in tickTime buckets, as in ZooKeeper; the flood's
+    # session, touched by each request served, outlives the flood. (Shorter
+    # still, ZooKeeper on a loaded machine expired the session before its
+    # throttler found a request stale.)
+    srv = start_server(kind, extra_cfg={"tickTime": "100", "minSessionTimeout": "25"}, jvm_flags={
         "zookeeper.request_throttle_max_requests": "1",
         "zookeeper.request_throttle_stall_time": "10",
         "zookeeper.request_stale_latency_check": "true",
     })
     try:
-        # A 200 ms session: requests held longer than that are stale.
-        flood, probes = run_flood(srv, 5000, "/stale-", timeout_ms=200)
+        flood, probes = run_flood(srv, 5000, "/stale-", timeout_ms=25)
         assert flood.closed, "the connection of a dropped request is closed"
         assert len(flood.errs) < 5000
         assert set(flood.errs) <= {0}
