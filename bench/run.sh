@@ -5,9 +5,17 @@
 #   bash bench/run.sh                       # default scenarios, 10 s each
 #   DURATION=5 SCENARIOS="get set" bash bench/run.sh
 #
-# Scenarios: zkbench's (get set mix lock watch churn big tree), plus
-# get8x1 / set8x1: getData / setData at 8 sessions x 1 outstanding (p50 at
-# low load). SESSIONS/OUTSTANDING/VALUE/KEYS apply to the others.
+# Scenarios: zkbench's (get set mix lock watch fanout watchmany churn big
+# tree), plus get8x1 / set8x1: getData / setData at 8 sessions x 1
+# outstanding (p50 at low load). SESSIONS/OUTSTANDING/VALUE/KEYS apply to
+# the others, except: fanout has FANOUT (default 1000) watchers of one
+# node, re-registering, and one writer that sets the node once every
+# watcher is armed again (ops: events delivered; p50/p99: the write to the
+# last watcher's event); watchmany has 32 sessions each watching all of
+# KEYS nodes, and one writer with OUTSTANDING setData in flight (ops:
+# events delivered; p50/p99: the writes). The old `watch` row (one setter
+# at 1 kHz) is bound by its setter's rate and measures nothing; it is no
+# longer a default.
 #
 # Prints one table: throughput, p50/p99 latency, server CPU per op, RSS,
 # and the corral/ZooKeeper ratios.
@@ -38,7 +46,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
-SCENARIOS=${SCENARIOS:-"get set mix lock watch churn get8x1 set8x1"}
+SCENARIOS=${SCENARIOS:-"get set mix lock fanout watchmany churn get8x1 set8x1"}
+FANOUT=${FANOUT:-1000}
 SESSIONS=${SESSIONS:-32}
 OUTSTANDING=${OUTSTANDING:-8}
 VALUE=${VALUE:-100}
@@ -147,6 +156,8 @@ run_one() { # kind scenario mode -> json line
     # Latency at low load: 8 sessions, one request in flight each.
     get8x1) zsc=get s=8 o=1 ;;
     set8x1) zsc=set s=8 o=1 ;;
+    fanout) s=$FANOUT ;;
+    watchmany) s=32 ;;
   esac
   local args=(--addr "127.0.0.1:$port" --scenario "$zsc" --sessions "$s"
     --outstanding "$o" --value-size "$v" --keys "$k" --duration "$DURATION"
@@ -164,7 +175,7 @@ run_one() { # kind scenario mode -> json line
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 CORRAL_BASE=${CORRAL_BASE:-}
 if [[ -n $CORRAL_BASE && ! -x $CORRAL_BASE ]]; then echo "CORRAL_BASE=$CORRAL_BASE is not an executable" >&2; exit 1; fi
-echo "settings: warm_runs=$WARM_RUNS ceiling=$CEILING sessions=$SESSIONS outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s forceSync=$FORCE_SYNC dataDir=$BENCH_DIR tls=$TLS zk_plain_factory=$([[ $ZK_NETTY == 1 ]] && echo netty || echo nio)"
+echo "settings: warm_runs=$WARM_RUNS ceiling=$CEILING sessions=$SESSIONS fanout=$FANOUT outstanding=$OUTSTANDING value=${VALUE}B keys=$KEYS duration=${DURATION}s forceSync=$FORCE_SYNC dataDir=$BENCH_DIR tls=$TLS zk_plain_factory=$([[ $ZK_NETTY == 1 ]] && echo netty || echo nio)"
 results=()
 i=0
 for sc in $SCENARIOS; do
@@ -212,6 +223,14 @@ for arg in sys.argv[1:]:
           f"{str(z['p50_us'])+'/'+str(z['p99_us']):>16} {str(c['p50_us'])+'/'+str(c['p99_us']):>18} "
           f"{z['cpu_us_per_op']:>12.2f} {c['cpu_us_per_op']:>10.2f} {cr:>9.2f} {z['rss_mb']:>7.0f} {c['rss_mb']:>10.0f} {str(z['errors'])+'/'+str(c['errors']):>10} "
           f"{z.get('gen_cpu_us_per_op', float('nan')):>6.2f}/{c.get('gen_cpu_us_per_op', float('nan')):<7.2f}")
+fan = [(sc, z, c) for sc, rows in by_name.items() for z, c in rows if "rounds" in c]
+if fan:
+    print()
+    print("fan-out: rounds (one write, every watcher's event, every watcher armed again); latency from the write to each watcher's event")
+    print(f"{'scenario':8} {'zk rounds/s':>11} {'corral rounds/s':>15} {'zk each p50/p99 us':>19} {'corral each p50/p99 us':>23}")
+    for sc, z, c in fan:
+        d = lambda r: r["rounds"] / (r["ops"] / r["ops_per_s"]) if r["ops_per_s"] else float("nan")
+        print(f"{sc:8} {d(z):>11.1f} {d(c):>15.1f} {str(z['each_p50_us'])+'/'+str(z['each_p99_us']):>19} {str(c['each_p50_us'])+'/'+str(c['each_p99_us']):>23}")
 if ceiling_rows:
     print()
     print("against the canned-reply ceiling (same run): CPU per op as a multiple of the ceiling's")

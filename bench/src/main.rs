@@ -30,6 +30,18 @@ enum Scenario {
     /// N sessions watch one node that one session keeps setting; every
     /// event is counted.
     Watch,
+    /// Fan-out: `--sessions` watchers of one node, re-registering after
+    /// each event; one writer sets the node as soon as every watcher is
+    /// armed again. Reports events delivered a second, the latency from
+    /// the write to the last watcher's event (the histogram) and to each
+    /// watcher's event (`each_p50_us`/`each_p99_us`).
+    Fanout,
+    /// Many watches per session: `--sessions` watchers each hold a data
+    /// watch on every one of `--keys` nodes and re-register it after its
+    /// event; one writer session keeps `--outstanding` setData on random
+    /// keys in flight. Reports events delivered a second (ops), the
+    /// writes' latency, and the server's CPU per event.
+    Watchmany,
     /// connect, handshake, closeSession, over and over.
     Churn,
     /// Like `set`/`get` with 1 MB values (use --value-size 1048000).
@@ -334,7 +346,7 @@ async fn preload(a: &Args) -> Res<()> {
         }
         i = end;
     }
-    if a.scenario == Scenario::Watch {
+    if matches!(a.scenario, Scenario::Watch | Scenario::Fanout) {
         s.call(op::CREATE, &create_body("/bench/watched", b"", 0), &events)
             .await?;
     }
@@ -428,6 +440,251 @@ async fn watch_scenario(a: &Args, sh: Arc<Shared>) -> Res<(u64, u64)> {
     Ok((sets, sh.events.load(Ordering::Relaxed)))
 }
 
+/// What the fan-out's watchers and its writer share.
+struct Fan {
+    /// Watchers armed (their watch registered) since the last write.
+    armed: std::sync::atomic::AtomicUsize,
+    /// Watchers that saw the last write's event.
+    got: std::sync::atomic::AtomicUsize,
+    /// When the last write went out, and when its latest event came in
+    /// (ns since `base`).
+    sent_ns: AtomicU64,
+    last_ns: AtomicU64,
+    base: Instant,
+    wake: tokio::sync::Notify,
+}
+
+impl Fan {
+    fn ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+}
+
+async fn fanout_watcher(a: Args, sh: Arc<Shared>, fan: Arc<Fan>) -> Res<Histogram<u64>> {
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut s = Session::connect(&a.addr).await?;
+    let body = jute::PathWatchRequest {
+        path: "/bench/watched".into(),
+        watch: true,
+    }
+    .encode();
+    let xid = s.next_xid();
+    s.stream.write_all(&frame(xid, op::GET_DATA, &body)).await?;
+    let n = a.sessions;
+    while !sh.stop.load(Ordering::Relaxed) {
+        let f = tokio::time::timeout(Duration::from_millis(200), s.read_frame()).await;
+        let Ok(f) = f else { continue };
+        let f = f?;
+        let h = jute::ReplyHeader::read(&mut Reader::new(&f))?;
+        if h.xid == jute::xid::NOTIFICATION {
+            let now = fan.ns();
+            fan.last_ns.fetch_max(now, Ordering::Relaxed);
+            if sh.measuring.load(Ordering::Relaxed) {
+                let took = now.saturating_sub(fan.sent_ns.load(Ordering::Relaxed));
+                let _ = hist.record((took / 1000).max(1));
+            }
+            if fan.got.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                fan.wake.notify_one();
+            }
+            let xid = s.next_xid();
+            s.stream.write_all(&frame(xid, op::GET_DATA, &body)).await?;
+        } else {
+            if h.err != 0 {
+                return Err(format!("fan-out watcher: getData error {}", h.err).into());
+            }
+            if fan.armed.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                fan.wake.notify_one();
+            }
+        }
+    }
+    Ok(hist)
+}
+
+/// Waits until `count` reaches `n`; an error after 30 s (events lost).
+async fn fan_wait(
+    fan: &Fan,
+    count: &std::sync::atomic::AtomicUsize,
+    n: usize,
+    what: &str,
+) -> Res<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count.load(Ordering::Relaxed) < n {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "fan-out: {} of {n} watchers {what} after 30 s",
+                count.load(Ordering::Relaxed)
+            )
+            .into());
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), fan.wake.notified()).await;
+    }
+    Ok(())
+}
+
+/// The fan-out scenario: returns the write-to-last-watcher histogram, the
+/// merged write-to-each-watcher one, the rounds measured, and the CPU
+/// window.
+async fn fanout_scenario(
+    a: &Args,
+    sh: Arc<Shared>,
+) -> Res<(Histogram<u64>, Histogram<u64>, u64, (Window, Window))> {
+    let n = a.sessions;
+    let fan = Arc::new(Fan {
+        armed: Default::default(),
+        got: Default::default(),
+        sent_ns: AtomicU64::new(0),
+        last_ns: AtomicU64::new(0),
+        base: Instant::now(),
+        wake: tokio::sync::Notify::new(),
+    });
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        tasks.push(tokio::spawn(fanout_watcher(
+            a.clone(),
+            sh.clone(),
+            fan.clone(),
+        )));
+    }
+    let mut writer = Session::connect(&a.addr).await?;
+    let events = AtomicU64::new(0);
+    let body = jute::SetDataRequest {
+        path: "/bench/watched".into(),
+        data: Some(bytes::Bytes::from(vec![b'v'; a.value_size])),
+        version: -1,
+    }
+    .encode();
+    let mut last = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut rounds = 0u64;
+    let start = Instant::now();
+    let warm = Duration::from_secs_f64(a.warmup);
+    let total = warm + Duration::from_secs_f64(a.duration);
+    let mut w_start = None;
+    fan_wait(&fan, &fan.armed, n, "armed").await?;
+    while start.elapsed() < total {
+        if w_start.is_none() && start.elapsed() >= warm {
+            w_start = Some(sample(a));
+            sh.measuring.store(true, Ordering::Relaxed);
+        }
+        fan.armed.store(0, Ordering::Relaxed);
+        fan.got.store(0, Ordering::Relaxed);
+        let sent = fan.ns();
+        fan.sent_ns.store(sent, Ordering::Relaxed);
+        fan.last_ns.store(sent, Ordering::Relaxed);
+        if writer.call(op::SET_DATA, &body, &events).await? != 0 {
+            return Err("fan-out: setData failed".into());
+        }
+        fan_wait(&fan, &fan.got, n, "got the event").await?;
+        if sh.measuring.load(Ordering::Relaxed) {
+            let took = fan.last_ns.load(Ordering::Relaxed).saturating_sub(sent);
+            let _ = last.record((took / 1000).max(1));
+            rounds += 1;
+            sh.ops.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        fan_wait(&fan, &fan.armed, n, "armed again").await?;
+    }
+    sh.measuring.store(false, Ordering::Relaxed);
+    let w_end = sample(a);
+    sh.stop.store(true, Ordering::Relaxed);
+    let mut each = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for t in tasks {
+        each.add(t.await??)?;
+    }
+    let w_start = w_start.unwrap_or(w_end);
+    Ok((last, each, rounds, (w_start, w_end)))
+}
+
+/// One session holding a data watch on every key, re-registering each
+/// after its event; counts events while measuring.
+async fn watchmany_watcher(a: Args, sh: Arc<Shared>, ready: Arc<tokio::sync::Barrier>) -> Res<()> {
+    let mut s = Session::connect(&a.addr).await?;
+    let watch = |k: &str| {
+        jute::PathWatchRequest {
+            path: k.to_string(),
+            watch: true,
+        }
+        .encode()
+    };
+    // Register in windows of 1000, reading the answers.
+    let mut i = 0;
+    while i < a.keys {
+        let end = (i + 1000).min(a.keys);
+        let mut out = BytesMut::new();
+        for k in i..end {
+            let xid = s.next_xid();
+            out.extend_from_slice(&frame(xid, op::EXISTS, &watch(&key(k))));
+        }
+        s.stream.write_all(&out).await?;
+        let events = AtomicU64::new(0);
+        for _ in i..end {
+            s.read_reply(&events).await?;
+        }
+        i = end;
+    }
+    ready.wait().await;
+    while !sh.stop.load(Ordering::Relaxed) {
+        let f = tokio::time::timeout(Duration::from_millis(200), s.read_frame()).await;
+        let Ok(f) = f else { continue };
+        let f = f?;
+        let mut r = Reader::new(&f);
+        let h = jute::ReplyHeader::read(&mut r)?;
+        if h.xid != jute::xid::NOTIFICATION {
+            continue;
+        }
+        if sh.measuring.load(Ordering::Relaxed) {
+            sh.ops.fetch_add(1, Ordering::Relaxed);
+        }
+        let ev = jute::WatcherEvent::read(&mut r)?;
+        let xid = s.next_xid();
+        s.stream
+            .write_all(&frame(xid, op::EXISTS, &watch(&ev.path)))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The many-watches scenario: the writer's latency histogram and the CPU
+/// window (ops: the events delivered).
+async fn watchmany_scenario(a: &Args, sh: Arc<Shared>) -> Res<(Histogram<u64>, (Window, Window))> {
+    let ready = Arc::new(tokio::sync::Barrier::new(a.sessions + 1));
+    let mut tasks = Vec::new();
+    for _ in 0..a.sessions {
+        tasks.push(tokio::spawn(watchmany_watcher(
+            a.clone(),
+            sh.clone(),
+            ready.clone(),
+        )));
+    }
+    ready.wait().await;
+    // The writer: one pipelined session of setData, not counted as ops.
+    let mut wa = a.clone();
+    wa.scenario = Scenario::Set;
+    let wsh = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        measuring: AtomicBool::new(false),
+        ops: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        events: AtomicU64::new(0),
+    });
+    let writer = tokio::spawn(run_session(wa, 0, wsh.clone()));
+    tokio::time::sleep(Duration::from_secs_f64(a.warmup)).await;
+    let start = sample(a);
+    sh.measuring.store(true, Ordering::Relaxed);
+    wsh.measuring.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
+    sh.measuring.store(false, Ordering::Relaxed);
+    wsh.measuring.store(false, Ordering::Relaxed);
+    let end = sample(a);
+    wsh.stop.store(true, Ordering::Relaxed);
+    sh.stop.store(true, Ordering::Relaxed);
+    let hist = writer.await??;
+    for t in tasks {
+        t.await??;
+    }
+    sh.errors
+        .fetch_add(wsh.errors.load(Ordering::Relaxed), Ordering::Relaxed);
+    Ok((hist, (start, end)))
+}
+
 async fn churn_scenario(a: &Args, sh: Arc<Shared>) -> Res<Histogram<u64>> {
     let mut tasks = Vec::new();
     for _ in 0..a.sessions {
@@ -498,6 +755,7 @@ async fn run(a: Args) -> Res<()> {
     let t0 = Instant::now();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut extra = String::new();
+    let mut extra_json = String::new();
     let mut window: Option<(Window, Window)> = None;
     match a.scenario {
         Scenario::Watch => {
@@ -509,6 +767,33 @@ async fn run(a: Args) -> Res<()> {
             );
         }
         Scenario::Churn => hist = churn_scenario(&a, sh.clone()).await?,
+        Scenario::Fanout => {
+            let (last, each, rounds, w) = fanout_scenario(&a, sh.clone()).await?;
+            hist = last;
+            window = Some(w);
+            let q = |p: f64| {
+                if each.is_empty() {
+                    0
+                } else {
+                    each.value_at_quantile(p)
+                }
+            };
+            extra = format!(
+                "rounds={rounds} each_p50_us={} each_p99_us={} ",
+                q(0.5),
+                q(0.99)
+            );
+            extra_json = format!(
+                ",\"rounds\":{rounds},\"each_p50_us\":{},\"each_p99_us\":{}",
+                q(0.5),
+                q(0.99)
+            );
+        }
+        Scenario::Watchmany => {
+            let (h, w) = watchmany_scenario(&a, sh.clone()).await?;
+            hist = h;
+            window = Some(w);
+        }
         _ => {
             let mut tasks = Vec::new();
             for sid in 0..a.sessions {
@@ -548,7 +833,7 @@ async fn run(a: Args) -> Res<()> {
     };
     if a.json {
         println!(
-            "{{\"scenario\":\"{:?}\",\"tls\":{},\"ops\":{ops},\"ops_per_s\":{rate:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{},\"cpu_us_per_op\":{cpu_us_per_op:.2},\"gen_cpu_us_per_op\":{gen_us_per_op:.2},\"rss_mb\":{rss_mb:.1}}}",
+            "{{\"scenario\":\"{:?}\",\"tls\":{},\"ops\":{ops},\"ops_per_s\":{rate:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{},\"cpu_us_per_op\":{cpu_us_per_op:.2},\"gen_cpu_us_per_op\":{gen_us_per_op:.2},\"rss_mb\":{rss_mb:.1}{extra_json}}}",
             a.scenario,
             NEGOTIATED
                 .get()
