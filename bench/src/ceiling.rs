@@ -7,7 +7,8 @@
 //! to create, an empty body to anything else. Every reply to the frames
 //! one read brought in goes out in one write. It runs on the same
 //! substrate as corral (`shards`: one pinned glommio executor a core,
-//! `SO_REUSEPORT` listeners, `FrameBuf`), so corral's CPU per op over the
+//! `SO_REUSEPORT` listeners, `FrameBuf`, and by default the CPUs of
+//! corral's client-serving shards), so corral's CPU per op over the
 //! ceiling's is what ZooKeeper's semantics cost corral, and the ceiling's
 //! own CPU per op is the floor of this machine's network stack.
 //!
@@ -31,7 +32,10 @@ struct Args {
     /// Bytes of data in every getData reply.
     #[arg(long, default_value_t = 100)]
     value_size: usize,
-    /// Executors (one a CPU, from CPU 0); default: every CPU.
+    /// Executors (one a CPU, from CPU 0); default: the CPUs that serve
+    /// clients in corral's default core map (`shards::coremap`: on 2 CPUs
+    /// one executor on CPU 0, as corral's one shard), so that both serve
+    /// the same load on the same cores.
     #[arg(long)]
     shards: Option<usize>,
 }
@@ -158,10 +162,13 @@ async fn serve(mut s: TcpStream, canned: &Canned, session: i64) -> std::io::Resu
 fn main() {
     let a = Args::parse();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards_n = a.shards.unwrap_or(cpus).clamp(1, cpus);
+    let placement: Vec<usize> = match a.shards {
+        Some(n) => (0..n.clamp(1, cpus)).collect(),
+        None => shards::coremap::CoreMap::detect().shards,
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], a.port));
     let mut handles = Vec::new();
-    for cpu in 0..shards_n {
+    for cpu in placement {
         let listener = match shards::listen::shard_listener(addr, 1024) {
             Ok(l) => l,
             Err(e) => {
