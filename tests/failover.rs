@@ -1,9 +1,10 @@
 //! Failover on real processes: kill -9 the leader of a 3- and a 5-server
 //! ensemble under a pipelined write load, 20 times in a row; writes must
 //! succeed again through the survivors, and every acknowledged write must
-//! be on every server afterwards. The same runs on ZooKeeper 3.8 in the
-//! same test, and the kill-to-first-write times of both are printed (they
-//! are measurements, not assertions: see bench/RESULTS.md).
+//! be on every corral server afterwards. The same runs on ZooKeeper 3.8 in
+//! the same test, and the kill-to-first-write times of both are printed (they
+//! are measurements, not assertions: see bench/RESULTS.md). ZooKeeper's own
+//! lost writes are printed, not asserted: see `kill_the_leader_repeatedly`.
 
 mod common;
 
@@ -157,7 +158,7 @@ fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
         "the load ran: {} writes",
         acked.len()
     );
-    for (i, addr) in addrs.iter().enumerate() {
+    let missing_on = |addr: &str| -> Vec<String> {
         let mut c = Raw::connect(addr);
         c.sync();
         let children: BTreeSet<String> = c
@@ -166,12 +167,40 @@ fn kill_the_leader_repeatedly(kind: Kind, n: usize) -> Vec<Duration> {
             .into_iter()
             .map(|c| format!("/load/{c}"))
             .collect();
-        let missing: Vec<&String> = acked.difference(&children).take(5).collect();
-        assert!(
-            missing.is_empty(),
-            "{kind:?} server {}: acknowledged writes missing, e.g. {missing:?}",
-            e.members[i].sid
-        );
+        acked.difference(&children).cloned().collect()
+    };
+    for (i, addr) in addrs.iter().enumerate() {
+        let sid = e.members[i].sid;
+        let mut missing = missing_on(addr);
+        match kind {
+            // corral: after a sync, every acknowledged write is there.
+            Kind::Corral => assert!(
+                missing.is_empty(),
+                "{kind:?} server {sid}: {} acknowledged writes missing, e.g. {:?}",
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            ),
+            // ZooKeeper 3.8 is the reference for the timings only. Debian's
+            // 3.8 has known lost-txn bugs in a restarted follower's DIFF
+            // sync (ZOOKEEPER-4785, -4643, -4646, fixed in 3.8.4), which
+            // this test hits now and then: give the server time to catch
+            // up, then report what it still lacks instead of failing.
+            Kind::ZooKeeper => {
+                let t = Instant::now();
+                while !missing.is_empty() && t.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    missing = missing_on(addr);
+                }
+                if !missing.is_empty() {
+                    eprintln!(
+                        "ZooKeeper 3.8 server {sid} LOST {} of {} acknowledged writes, e.g. {:?}",
+                        missing.len(),
+                        acked.len(),
+                        &missing[..missing.len().min(5)]
+                    );
+                }
+            }
+        }
     }
     took
 }
