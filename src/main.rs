@@ -529,6 +529,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         eager_acl_check: c.enable_eager_acl_check,
         extended_types: c.extended_types_enabled,
         enforce_quota: c.enforce_quota,
+        leader_serves: c.leader_serves,
         audit: c.audit_enable,
         connection_throttle: c.connection_throttle.clone(),
         local_sessions: c.local_sessions_enabled,

@@ -319,3 +319,83 @@ fn a_restarted_leader_diffs_a_lagging_follower_from_its_txn_log() {
         );
     }
 }
+
+/// `leaderServes=no`, on three corral peers and on three ZooKeeper 3.8
+/// peers: the leader closes a client's handshake unanswered and answers
+/// `srvr` "not currently serving" while `ruok` still says imok; the
+/// followers serve, a write through one is read through the other; and
+/// after the leader is killed the new leader stops serving too. What each
+/// kind does is compared.
+#[test]
+fn leader_serves_no_leaves_the_clients_to_the_followers() {
+    let run = |kind: Kind| -> Vec<String> {
+        let mut e = Ensemble::new(&[kind; 3]).cfg("leaderServes", "no");
+        e.start_all();
+        let mut seen = Vec::new();
+        let mut killed = None;
+        for round in 0..2 {
+            let alive: Vec<usize> = (0..3).filter(|&i| Some(i) != killed).collect();
+            // All but one alive member follow: that one leads.
+            let mut leader = None;
+            e.wait_for(Duration::from_secs(60), "all but one following", |e| {
+                let modes: Vec<Option<String>> = alive.iter().map(|&i| e.mode(i)).collect();
+                let followers: Vec<usize> = alive
+                    .iter()
+                    .zip(&modes)
+                    .filter(|(_, m)| m.as_deref() == Some("follower"))
+                    .map(|(&i, _)| i)
+                    .collect();
+                leader = (0..3).find(|i| Some(*i) != killed && !followers.contains(i));
+                followers.len() == alive.len() - 1
+            });
+            let leader = leader.expect("a leader");
+            let followers: Vec<usize> = alive.iter().copied().filter(|&i| i != leader).collect();
+            let srvr = e.four_letter(leader, "srvr");
+            seen.push(format!("round {round}: leader srvr: {}", srvr.trim()));
+            seen.push(format!(
+                "round {round}: leader ruok: {}",
+                e.four_letter(leader, "ruok")
+            ));
+            let handshake = Raw::connect_within(
+                &e.client_addr(leader),
+                &Connect::default(),
+                Duration::from_secs(5),
+            );
+            seen.push(format!(
+                "round {round}: handshake with the leader: {}",
+                match handshake {
+                    Ok((_, c)) if c.session != 0 => "a session",
+                    Ok(_) => "refused",
+                    Err(_) => "connection closed",
+                }
+            ));
+            let path = format!("/through-follower-{round}");
+            seen.push(format!(
+                "round {round}: create through a follower: {}",
+                try_create(&e.client_addr(followers[0]), &path, b"f")
+                    .map(|_| "ok".to_string())
+                    .unwrap_or_else(|e| e)
+            ));
+            let mut c = Raw::connect(&e.client_addr(*followers.last().unwrap()));
+            c.sync();
+            seen.push(format!(
+                "round {round}: read through the other: {:?}",
+                c.get_data(&path, false).map(|(d, _)| d)
+            ));
+            if round == 0 {
+                e.kill9(leader);
+                killed = Some(leader);
+            }
+        }
+        seen
+    };
+    let corral = run(Kind::Corral);
+    let zk = run(Kind::ZooKeeper);
+    for line in &corral {
+        eprintln!("corral: {line}");
+    }
+    assert_eq!(corral, zk, "corral and ZooKeeper 3.8 differ");
+    assert!(corral[0].contains("not currently serving"), "{corral:?}");
+    assert!(corral[2].ends_with("connection closed"), "{corral:?}");
+    assert!(corral[3].ends_with(": ok"), "{corral:?}");
+}

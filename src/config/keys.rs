@@ -29,12 +29,6 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         "netty.server.earlyDropSecureConnectionHandshakes" if on => {
             not_yet("dropping TLS handshakes early")
         }
-        // Leader: with "no" the leader takes no client connections and
-        // leaves the clients to its followers; corral's leader serves.
-        "leaderServes" if value == "no" => Some(
-            "\"no\": a leader that serves no clients is not supported by corral yet; remove the key (or set it to yes) to start"
-                .to_string(),
-        ),
         // QuorumPeerConfig: each server.N line may list several
         // `|`-separated addresses, tried in turn and all listened on;
         // corral has one address a server.

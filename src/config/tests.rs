@@ -947,7 +947,6 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
         ),
         // Settings that turn on what corral does not do.
         ("observerMasterPort=2191", "observerMasterPort"),
-        ("leaderServes=no", "leaderServes"),
         ("multiAddress.enabled=true", "multiAddress.enabled"),
         ("emulate353TTLNodes=true", "emulate353TTLNodes"),
         (
@@ -979,7 +978,6 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
         );
     }
     for (name, value) in [
-        ("zookeeper.leaderServes", "no"),
         ("zookeeper.emulate353TTLNodes", "true"),
         ("zookeeper.multiAddress.enabled", "true"),
     ] {

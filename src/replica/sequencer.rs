@@ -157,8 +157,23 @@ impl Role {
 /// The sequencer's role, readable from other threads (the shards answer
 /// some four-letter words alone; the AdminServer runs on its own threads).
 /// Only the sequencer writes it ([`Sequencer::set_role`]).
-#[derive(Debug, Clone, Default)]
-pub struct RoleCell(std::sync::Arc<std::sync::atomic::AtomicU8>);
+#[derive(Debug, Clone)]
+pub struct RoleCell {
+    role: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// `leaderServes` (fixed at start): with false, a leader takes no
+    /// client connections, as ZooKeeper's leader with
+    /// `zookeeper.leaderServes=no` has no server behind its client port.
+    leader_serves: bool,
+}
+
+impl Default for RoleCell {
+    fn default() -> RoleCell {
+        RoleCell {
+            role: std::sync::Arc::default(),
+            leader_serves: true,
+        }
+    }
+}
 
 impl RoleCell {
     pub fn new(role: Role) -> RoleCell {
@@ -167,16 +182,33 @@ impl RoleCell {
         c
     }
 
+    /// The same cell, with `leaderServes` as given.
+    pub fn leader_serves(self, serves: bool) -> RoleCell {
+        RoleCell {
+            leader_serves: serves,
+            ..self
+        }
+    }
+
+    /// Whether the client port serves now: handshakes are answered, and
+    /// the four-letter words gated on serving answer in full. False
+    /// between leaders, and on a leader with `leaderServes=no` (whose
+    /// AdminServer still answers, as ZooKeeper's does).
+    pub fn clients_served(&self) -> bool {
+        let role = self.get();
+        role.serving() && (role != Role::Leader || self.leader_serves)
+    }
+
     pub fn set(&self, role: Role) {
         let i = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
-        self.0.store(
+        self.role.store(
             u8::try_from(i).unwrap_or(0),
             std::sync::atomic::Ordering::Release,
         );
     }
 
     pub fn get(&self) -> Role {
-        let i = self.0.load(std::sync::atomic::Ordering::Acquire);
+        let i = self.role.load(std::sync::atomic::Ordering::Acquire);
         Role::ALL
             .get(usize::from(i))
             .copied()
@@ -469,6 +501,10 @@ impl Sequencer {
             _ => {}
         }
         let msg = match self.role {
+            Role::Leader if !self.s.role.clients_served() => match self.refuse(msg) {
+                Some(m) => m,
+                None => return,
+            },
             Role::Standalone | Role::Leader => msg,
             Role::ReadOnly => match self.read_only(msg, now) {
                 Some(m) => m,
@@ -578,7 +614,8 @@ impl Sequencer {
         // no shard resets its counters for `crst`/`srst`.
         // (The AdminServer gates its commands itself: its `monitor` answers
         // in full, with the state `looking`.)
-        let gated = matches!(from, Asker::Conn(_)) && cmd.needs_serving() && !self.role.serving();
+        let gated =
+            matches!(from, Asker::Conn(_)) && cmd.needs_serving() && !self.s.role.clients_served();
         if cmd.scope() != Scope::Shards || gated {
             if let Cmd::Stmk(mask) = cmd {
                 self.trace_mask = mask;
@@ -643,7 +680,13 @@ impl Sequencer {
         };
         match from {
             Asker::Conn(from) => {
-                let text = fourlw::answer(cmd, &facts);
+                // A leader with leaderServes=no is served, but not on
+                // its client port.
+                let text = if cmd.needs_serving() && !self.s.role.clients_served() {
+                    fourlw::not_serving(cmd)
+                } else {
+                    fourlw::answer(cmd, &facts)
+                };
                 if let Some(q) = self.out.get_mut(from.shard) {
                     q.push(Item::FourLw {
                         conn: from.conn,
@@ -1439,6 +1482,48 @@ mod four_lw_tests {
         assert!(items[0]
             .iter()
             .any(|i| matches!(i, Item::Close { conn: 9 })));
+    }
+
+    #[test]
+    fn a_leader_with_leader_serves_no_takes_no_client() {
+        let conn = |conn| ConnRef { shard: 0, conn };
+        for serves in [true, false] {
+            let mut s = seq(1);
+            s.s.role = RoleCell::default().leader_serves(serves);
+            s.set_role(Role::Leader, 2, 1_000);
+            assert_eq!(s.s.role.clients_served(), serves);
+            s.handle(connect(conn(1), false), 2_000);
+            let items = s.take().unwrap();
+            let closed = items[0]
+                .iter()
+                .any(|i| matches!(i, Item::Close { conn: 1 }));
+            let connected = items[0].iter().any(|i| {
+                matches!(
+                    i,
+                    Item::Connected {
+                        conn: 1,
+                        ok: true,
+                        ..
+                    }
+                )
+            });
+            assert_eq!((closed, connected), (!serves, serves), "{:?}", items[0]);
+            // A gated four-letter word asked on the client port answers
+            // "not currently serving" without asking the shards.
+            s.handle(
+                ToSeq::Gather {
+                    from: Asker::Conn(conn(2)),
+                    cmd: Cmd::Srvr,
+                    os: OsFacts::default(),
+                },
+                2_000,
+            );
+            let text = format!("{:?}", s.take());
+            assert_eq!(text.contains("not currently serving"), !serves, "{text}");
+        }
+        // Any other role is as before.
+        let s = RoleCell::new(Role::Learner).leader_serves(false);
+        assert!(s.clients_served());
     }
 
     #[test]

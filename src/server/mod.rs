@@ -65,6 +65,8 @@ pub struct Settings {
     pub extended_types: bool,
     /// `zookeeper.enforceQuota`: hard quota limits fail writes.
     pub enforce_quota: bool,
+    /// `leaderServes`: with false, the leader takes no client connections.
+    pub leader_serves: bool,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
     /// `znode.container.maxNeverUsedIntervalMs` (0 = never).
@@ -292,7 +294,8 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         crate::replica::sequencer::Role::NotServing
     } else {
         crate::replica::sequencer::Role::Standalone
-    });
+    })
+    .leader_serves(settings.leader_serves);
     let seq_settings = SeqSettings {
         shards: n,
         tick_ms: settings.tick_ms,

@@ -1336,7 +1336,7 @@ impl Conn {
             tracing::info!(peer = %self.peer, shard = self.shard.id, "processing {} command", cmd.name());
             self.count_received();
             match cmd.scope() {
-                Scope::Local if cmd.needs_serving() && !self.shard.role.get().serving() => {
+                Scope::Local if cmd.needs_serving() && !self.shard.role.clients_served() => {
                     self.on_out(Out::FourLw(fourlw::not_serving(cmd)));
                 }
                 Scope::Local => {
