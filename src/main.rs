@@ -395,7 +395,7 @@ fn conf_lines(c: &Config) -> Vec<(String, String)> {
 /// The quorum peer's settings from a distributed config (QuorumPeerConfig).
 fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSettings, String> {
     use corral::quorum::election;
-    use corral::quorum::{QuorumMaj, Sid};
+    use corral::quorum::{Quorum, Sid};
     let me = c
         .my_server()
         .ok_or("this server's myid is not one of the server.N lines")?;
@@ -422,15 +422,30 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
             format!("{h}:{p}")
         }
     };
-    let config = election::wire::quorum_config_string(&c.servers, 0);
-    let config_servers = election::wire::quorum_config_string(&c.servers, 0)
+    let mut quorum = Quorum::from_servers(&c.servers);
+    if !c.quorum_groups.is_empty() {
+        let weights = c
+            .quorum_weights
+            .iter()
+            .map(|(k, v)| (*k as Sid, *v))
+            .collect();
+        let groups: Vec<(u64, Vec<Sid>)> = c
+            .quorum_groups
+            .iter()
+            .map(|(g, m)| (*g, m.iter().map(|s| *s as Sid).collect()))
+            .collect();
+        quorum = quorum.with_hierarchy(corral::quorum::Hierarchy::new(&groups, &weights));
+    }
+    let config = election::wire::quorum_config_string(&c.servers, quorum.hierarchy(), 0);
+    // NEWLEADER's config: the same text without its version line.
+    let config_servers = config
         .lines()
-        .filter(|l| l.starts_with("server."))
+        .filter(|l| !l.starts_with("version="))
         .map(|l| format!("{l}\n"))
         .collect();
     Ok(corral::server::quorum_peer::QuorumSettings {
         me: sid,
-        quorum: QuorumMaj::from_servers(&c.servers),
+        quorum,
         observer: me.role == corral::config::PeerType::Observer,
         quorum_addrs: c
             .servers

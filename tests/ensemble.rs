@@ -399,3 +399,67 @@ fn leader_serves_no_leaves_the_clients_to_the_followers() {
     assert!(corral[2].ends_with("connection closed"), "{corral:?}");
     assert!(corral[3].ends_with(": ok"), "{corral:?}");
 }
+
+/// A hierarchical quorum (`group.1=1:2:3`, `weight.3=0`), on three corral
+/// peers and on three ZooKeeper 3.8 peers: server 3 weighs nothing, so it
+/// never leads and 1 and 2 are both needed. With the leader killed, the
+/// other two (a majority of servers, but half the group's weight) take no
+/// write; once it is back, writes go through again. What each kind does
+/// is compared.
+#[test]
+fn a_hierarchical_quorum_counts_weights_not_servers() {
+    let run = |kind: Kind| -> Vec<String> {
+        let mut e = Ensemble::new(&[kind; 3]);
+        for i in 0..3 {
+            e.member_cfg(i, "group.1", "1:2:3");
+            e.member_cfg(i, "weight.3", "0");
+        }
+        e.start_all();
+        let all = [0, 1, 2];
+        let mut seen = Vec::new();
+        e.wait_for(Duration::from_secs(60), "a leader", |e| {
+            e.one_leader(&all).is_some()
+        });
+        let leader = e.one_leader(&all).unwrap();
+        seen.push(format!("server 3 leads: {}", leader == 2));
+        seen.push(format!(
+            "write through server 3: {:?}",
+            try_create(&e.client_addr(2), "/h1", b"").map(|_| ())
+        ));
+        e.kill9(leader);
+        let t = std::time::Instant::now();
+        let mut acked = 0;
+        while t.elapsed() < Duration::from_secs(4) {
+            if try_create(&e.client_addr(2), "/no-quorum", b"").is_ok() {
+                acked += 1;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        seen.push(format!("writes acknowledged without the leader: {acked}"));
+        seen.push(format!(
+            "server 3 serving without the leader: {:?}",
+            e.mode(2)
+        ));
+        e.start(leader);
+        e.wait_for(Duration::from_secs(60), "a leader again", |e| {
+            e.one_leader(&all).is_some()
+        });
+        seen.push(format!("server 3 leads: {}", e.one_leader(&all) == Some(2)));
+        let mut ok = None;
+        e.wait_for(Duration::from_secs(20), "a write", |e| {
+            ok = try_create(&e.client_addr(2), "/h2", b"").ok();
+            ok.is_some()
+        });
+        seen.push("write after the leader is back: Ok(())".to_string());
+        seen
+    };
+    let corral = run(Kind::Corral);
+    let zk = run(Kind::ZooKeeper);
+    for line in &corral {
+        eprintln!("corral: {line}");
+    }
+    assert_eq!(corral, zk, "corral and ZooKeeper 3.8 differ");
+    assert_eq!(corral[0], "server 3 leads: false");
+    assert_eq!(corral[1], "write through server 3: Ok(())");
+    assert_eq!(corral[2], "writes acknowledged without the leader: 0");
+}

@@ -34,7 +34,7 @@ use bytes::Bytes;
 use corral::quorum::election::{
     Action, Election, ElectionSettings, Notification, ServerState, Support,
 };
-use corral::quorum::{make_zxid, QuorumMaj, Sid};
+use corral::quorum::{make_zxid, Quorum, Sid};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt::Write as _;
@@ -110,7 +110,7 @@ struct Sim {
     heap: BinaryHeap<Reverse<(u64, u64)>>,
     events: HashMap<u64, Event>,
     nodes: Vec<Node>,
-    quorum: QuorumMaj,
+    quorum: Quorum,
     config: Bytes,
     group: Vec<u8>,
     faulty: bool,
@@ -143,7 +143,7 @@ impl Sim {
         let mut rng = SplitMix(seed);
         let voters: i64 = if rng.percent(50) { 3 } else { 5 };
         let observers: i64 = if rng.percent(30) { 1 } else { 0 };
-        let quorum = QuorumMaj::new(1..=voters, voters + 1..=voters + observers);
+        let quorum = Quorum::new(1..=voters, voters + 1..=voters + observers);
         let config = Bytes::from(format!("sim voters={voters} observers={observers}"));
         let settings = ElectionSettings::default();
         let mut nodes = Vec::new();

@@ -67,7 +67,7 @@ use corral::data::tree::Tree;
 use corral::quorum::election::ElectionSettings;
 use corral::quorum::zab::leader::TxnLogRead;
 use corral::quorum::zab::wire::{self, QuorumPacket};
-use corral::quorum::{QuorumMaj, Sid};
+use corral::quorum::{Quorum, Sid};
 use corral::replica::msg::Item;
 use corral::replica::sequencer::{Role, RoleCell, SeqSettings};
 use corral::replica::{
@@ -309,7 +309,7 @@ struct Sim {
     rng: Rng,
     now: u64,
     p: Params,
-    quorum: QuorumMaj,
+    quorum: Quorum,
     members: Vec<Member>,
     net: SimNet<LinkMsg>,
     clients: Clients,
@@ -358,7 +358,7 @@ impl Sim {
         };
         let n = voters + observers;
         let sids: Vec<Sid> = (1..=n as Sid).collect();
-        let quorum = QuorumMaj::new(
+        let quorum = Quorum::new(
             sids[..voters].iter().copied(),
             sids[voters..].iter().copied(),
         );

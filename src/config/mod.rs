@@ -399,6 +399,11 @@ pub struct Config {
     pub digest_enabled: bool,
     /// `server.N` lines (from zoo.cfg or `dynamicConfigFile`), sorted by id.
     pub servers: Vec<ServerSpec>,
+    /// `group.N=a:b:c` lines: a hierarchical quorum (ZooKeeper's
+    /// `QuorumHierarchical`) when not empty; by group id.
+    pub quorum_groups: Vec<(u64, Vec<u64>)>,
+    /// `weight.N` lines (a grouped server without one weighs 1).
+    pub quorum_weights: BTreeMap<u64, u64>,
     /// Contents of `<dataDir>/myid`, when [`load`] found one.
     pub server_id: Option<u64>,
     /// `peerType` (default participant; the `server.N` line wins when they disagree).
@@ -629,6 +634,8 @@ fn zk_defaults() -> Config {
         tls_handshake_limit: None,
         digest_enabled: true,
         servers: Vec::new(),
+        quorum_groups: Vec::new(),
+        quorum_weights: BTreeMap::new(),
         server_id: None,
         peer_type: PeerType::Participant,
         sync_enabled: true,

@@ -51,21 +51,6 @@ impl Parser {
         file: &str,
         lines: &[RawEntry],
     ) -> Result<(), ConfigError> {
-        // Any group*/weight* key makes ZooKeeper's quorum hierarchical
-        // (QuorumHierarchical: a majority of groups, each by weight);
-        // counting a plain majority instead would change which servers
-        // make a quorum.
-        if let Some(e) = lines.iter().find(|e| !e.key.starts_with("server.")) {
-            return Err(ConfigError::invalid(
-                Location::Line {
-                    file: file.to_string(),
-                    line: e.line,
-                },
-                &e.key,
-                "hierarchical quorums (group.N/weight.N) are not supported by corral yet; \
-                 remove the group and weight keys to start (corral counts a majority of the participants)",
-            ));
-        }
         let mut servers: BTreeMap<u64, (ServerSpec, usize)> = BTreeMap::new();
         for e in lines.iter().filter(|e| e.key.starts_with("server.")) {
             let at = Location::Line {
@@ -84,6 +69,7 @@ impl Parser {
             servers.insert(spec.id, (spec, e.line));
         }
         cfg.servers = servers.into_values().map(|(s, _)| s).collect();
+        self.build_hierarchy(cfg, file, lines)?;
 
         let at = Location::File {
             file: file.to_string(),
@@ -131,6 +117,97 @@ impl Parser {
                 "non-optimal configuration; consider an odd number of servers",
             );
         }
+        Ok(())
+    }
+
+    /// Any `group*`/`weight*` key makes the quorum hierarchical, as in
+    /// `QuorumPeerConfig.parseDynamicConfig`: every participant must then
+    /// be in exactly one group (`QuorumHierarchical.parse`). corral also
+    /// refuses a group member that is not a participant (ZooKeeper fails
+    /// on one without a weight, and counts one with a weight).
+    fn build_hierarchy(
+        &mut self,
+        cfg: &mut Config,
+        file: &str,
+        lines: &[RawEntry],
+    ) -> Result<(), ConfigError> {
+        let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        let mut group_of: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut weights = BTreeMap::new();
+        let mut first = None;
+        for e in lines.iter().filter(|e| !e.key.starts_with("server.")) {
+            let at = Location::Line {
+                file: file.to_string(),
+                line: e.line,
+            };
+            first.get_or_insert(at.clone());
+            let bad = |what: &str| ConfigError::invalid(at.clone(), &e.key, what.to_string());
+            let (kind, id) = e.key.split_once('.').ok_or_else(|| {
+                bad("is not group.N or weight.N (hierarchical quorums take only those)")
+            })?;
+            let id: u64 = id
+                .trim()
+                .parse()
+                .map_err(|_| bad("must end in a number (group.N, weight.N)"))?;
+            match kind {
+                "group" => {
+                    let mut members = Vec::new();
+                    for part in e.value.split(':') {
+                        let sid: u64 = part.trim().parse().map_err(|_| {
+                            bad(&format!("{part:?} is not a server id (group.N=a:b:c)"))
+                        })?;
+                        if let Some(g) = group_of.insert(sid, id) {
+                            return Err(bad(&format!(
+                                "server {sid} is in multiple groups (group.{g} and group.{id})"
+                            )));
+                        }
+                        members.push(sid);
+                    }
+                    if groups.insert(id, members).is_some() {
+                        return Err(bad(&format!("group.{id} is given twice")));
+                    }
+                }
+                "weight" => {
+                    let w: u64 = e.value.trim().parse().map_err(|_| {
+                        bad(&format!(
+                            "{:?} is not a weight (a number, 0 or more)",
+                            e.value
+                        ))
+                    })?;
+                    weights.insert(id, w);
+                }
+                _ => {
+                    return Err(bad(
+                        "is not group.N or weight.N (hierarchical quorums take only those)",
+                    ))
+                }
+            }
+        }
+        let Some(at) = first else {
+            return Ok(());
+        };
+        for s in &cfg.servers {
+            let grouped = group_of.contains_key(&s.id);
+            if s.role == PeerType::Participant && !grouped {
+                return Err(ConfigError::invalid(
+                    at,
+                    "group.N",
+                    format!("server {} is not in a group (with group.N or weight.N lines, every participant must be in one)", s.id),
+                ));
+            }
+        }
+        if let Some(sid) = group_of
+            .keys()
+            .find(|sid| !cfg.voting_members().any(|s| s.id == **sid))
+        {
+            return Err(ConfigError::invalid(
+                at,
+                "group.N",
+                format!("server {sid} is in a group but is not a participant server.N"),
+            ));
+        }
+        cfg.quorum_groups = groups.into_iter().collect();
+        cfg.quorum_weights = weights;
         Ok(())
     }
 

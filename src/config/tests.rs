@@ -959,17 +959,6 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
              localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=false",
             "localSessionsEnabled",
         ),
-        // Hierarchical quorums: a majority of groups, not of servers.
-        (
-            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
-             group.1=1:2:3",
-            "group.1",
-        ),
-        (
-            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
-             weight.1=2",
-            "weight.1",
-        ),
     ] {
         let e = err(&format!("{BASE}{line}\n"));
         assert!(
@@ -988,17 +977,47 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
         );
         assert!(e.to_string().contains("not supported by corral"), "{e}");
     }
-    // A group line in a dynamic config file is refused the same way.
-    let dynamic = "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\ngroup.1=1:2:3\n";
-    let e = with_files(
+    // A group line in a dynamic config file is read as in zoo.cfg.
+    let dynamic = "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\ngroup.1=1:2:3\nweight.3=0\n";
+    let l = with_files(
         &format!("{BASE}initLimit=5\nsyncLimit=2\ndynamicConfigFile=/dyn.cfg\n"),
-        &[("/dyn.cfg", dynamic)],
+        &[("/dyn.cfg", dynamic), ("/var/lib/zk/myid", "1")],
     )
-    .unwrap_err();
-    assert!(
-        e.to_string().starts_with("/dyn.cfg line 4: group.1:"),
-        "{e}"
-    );
+    .unwrap();
+    assert_eq!(l.config.quorum_groups, vec![(1, vec![1, 2, 3])]);
+    assert_eq!(l.config.quorum_weights, BTreeMap::from([(3, 0)]));
+    // Hierarchical quorums: read as QuorumHierarchical reads them, and
+    // refused where it would fail or corral would count differently.
+    let three = "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n";
+    let l = ok(&format!(
+        "{BASE}{three}group.1=1:2\ngroup.2=3\nweight.1=2\n"
+    ));
+    assert_eq!(l.config.quorum_groups, vec![(1, vec![1, 2]), (2, vec![3])]);
+    assert_eq!(l.config.quorum_weights, BTreeMap::from([(1, 2)]));
+    for (extra, names, says) in [
+        ("weight.1=2", "group.N", "server 1 is not in a group"),
+        ("group.1=1:2", "group.N", "server 3 is not in a group"),
+        ("group.1=1:2:3\ngroup.2=3", "group.2", "in multiple groups"),
+        (
+            "group.1=1:2:3:4",
+            "group.N",
+            "server 4 is in a group but is not a participant",
+        ),
+        ("group.1=1:x:3", "group.1", "\"x\" is not a server id"),
+        ("group.1=1:2:3\nweight.1=-1", "weight.1", "is not a weight"),
+        (
+            "group.1=1:2:3\ngroupies=1",
+            "groupies",
+            "is not group.N or weight.N",
+        ),
+    ] {
+        let e = err(&format!("{BASE}{three}{extra}\n"));
+        let text = e.to_string();
+        assert!(
+            text.contains(names) && text.contains(says),
+            "{extra}: {text}"
+        );
+    }
     // Off is off: no refusal.
     let l = ok(&format!(
         "{BASE}sslQuorum=false\nquorum.auth.enableSasl=false\n"

@@ -28,7 +28,7 @@ use crate::data::txn::Txn;
 use crate::quorum::election::ElectionSettings;
 use crate::quorum::zab::leader::{Handle, TxnLogRead};
 use crate::quorum::zab::wire::QuorumPacket;
-use crate::quorum::{QuorumMaj, Sid};
+use crate::quorum::{Quorum, Sid};
 use crate::replica::msg::{ConnRef, Item, ToSeq};
 use crate::replica::sequencer::Role;
 use crate::replica::sequencer::{SeqSettings, Sequencer};
@@ -51,7 +51,7 @@ pub struct Now {
 #[derive(Debug, Clone)]
 pub struct QuorumConfig {
     pub me: Sid,
-    pub quorum: QuorumMaj,
+    pub quorum: Quorum,
     /// This server is an observer.
     pub observer: bool,
     pub election: ElectionSettings,

@@ -215,7 +215,7 @@ fn a_dropped_close_tracks_its_session_again() {
 fn quorum_config(sid: Sid) -> QuorumConfig {
     QuorumConfig {
         me: sid,
-        quorum: QuorumMaj::new([1, 2, 3], []),
+        quorum: Quorum::new([1, 2, 3], []),
         observer: false,
         election: ElectionSettings {
             finalize_wait_ms: 20,

@@ -25,7 +25,7 @@ use crate::data::tree::Tree;
 use crate::quorum::election::ElectionSettings;
 use crate::quorum::zab::leader::{Handle, TxnLogRead};
 use crate::quorum::zab::wire::{self, pkt, QuorumPacket};
-use crate::quorum::{QuorumMaj, Sid};
+use crate::quorum::{Quorum, Sid};
 use crate::replica::{Action, EpochKind, Input, PeerInput, QuorumConfig};
 use crate::storage::{epochs, Dirs};
 use bytes::{Bytes, BytesMut};
@@ -44,7 +44,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct QuorumSettings {
     pub me: Sid,
-    pub quorum: QuorumMaj,
+    pub quorum: Quorum,
     /// Whether this server is an observer.
     pub observer: bool,
     /// Every member's quorum address (`host:quorumPort`).

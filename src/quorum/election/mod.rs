@@ -14,7 +14,7 @@
 //!
 //! Behaviour follows the 3.8 source:
 //! * A vote beats another by peer epoch, then zxid, then sid
-//!   (`totalOrderPredicate`; with `QuorumMaj` every server weighs 1).
+//!   (`totalOrderPredicate`); a server of weight 0 never beats another.
 //! * Notifications go to every voter, this peer included: a message to
 //!   oneself is looped back internally, as `QuorumCnxManager.toSend` does.
 //!   An observer sends to the voters only, proposes nobody (`Long.MIN_VALUE`
@@ -38,7 +38,7 @@
 //! Simplified, on purpose:
 //! * No dynamic reconfiguration: the config a notification carries is not
 //!   parsed (ZooKeeper restarts the election on a newer config version), and
-//!   the voters are one fixed `QuorumMaj`. No `QuorumOracleMaj`.
+//!   the voters are one fixed `Quorum`. No `QuorumOracleMaj`.
 //! * When no message went out since the last timeout ZooKeeper reconnects
 //!   instead of re-sending (`haveDelivered`); here the vote is always re-sent
 //!   and the transport decides what to do with it.
@@ -76,7 +76,7 @@ pub mod wire;
 
 pub use wire::{Notification, ServerState};
 
-use crate::quorum::{QuorumMaj, Sid};
+use crate::quorum::{Quorum, Sid};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -193,7 +193,7 @@ const MAX_QUEUED: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct Election {
     me: Sid,
-    quorum: QuorumMaj,
+    quorum: Quorum,
     config: Bytes,
     settings: ElectionSettings,
     /// Learner type PARTICIPANT (a voter), else OBSERVER.
@@ -235,7 +235,7 @@ impl Election {
     /// [`Election::look`] to start.
     pub fn new(
         me: Sid,
-        quorum: QuorumMaj,
+        quorum: Quorum,
         config: impl Into<Bytes>,
         settings: ElectionSettings,
     ) -> Election {
@@ -490,7 +490,7 @@ impl Election {
                 return (new.2, new.1) >= (self.current_epoch, self.last_logged_zxid);
             }
         }
-        Self::total_order(new, cur)
+        self.total_order(new, cur)
     }
 
     fn update_proposal(&mut self, leader: Sid, zxid: i64, epoch: i64) {
@@ -500,11 +500,14 @@ impl Election {
     }
 
     /// `totalOrderPredicate`: whether (new_id, new_zxid, new_epoch) beats
-    /// the current one. `QuorumMaj.getWeight` is 1 for every id, so no id
-    /// is excluded here.
-    fn total_order(new: (Sid, i64, i64), cur: (Sid, i64, i64)) -> bool {
+    /// the current one. A server of weight 0 (`weight.N=0` in a
+    /// hierarchical quorum) never does.
+    fn total_order(&self, new: (Sid, i64, i64), cur: (Sid, i64, i64)) -> bool {
         let (new_id, new_zxid, new_epoch) = new;
         let (cur_id, cur_zxid, cur_epoch) = cur;
+        if self.quorum.weight(new_id) == 0 {
+            return false;
+        }
         new_epoch > cur_epoch
             || (new_epoch == cur_epoch
                 && (new_zxid > cur_zxid || (new_zxid == cur_zxid && new_id > cur_id)))

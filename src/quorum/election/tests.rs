@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 const CONFIG: &[u8] = b"server.1=a:1:2:participant\nversion=0";
 
-fn election(me: Sid, quorum: &QuorumMaj) -> Election {
+fn election(me: Sid, quorum: &Quorum) -> Election {
     Election::new(
         me,
         quorum.clone(),
@@ -118,7 +118,7 @@ impl Net {
 
 #[test]
 fn three_servers_elect_the_highest_zxid() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
     net.look(1, make_zxid(1, 5), 1);
     net.look(2, make_zxid(1, 7), 1);
@@ -137,7 +137,7 @@ fn three_servers_elect_the_highest_zxid() {
 
 #[test]
 fn equal_zxids_elect_the_highest_sid() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
     for sid in [1, 2, 3] {
         net.look(sid, make_zxid(2, 10), 2);
@@ -151,7 +151,7 @@ fn equal_zxids_elect_the_highest_sid() {
 
 #[test]
 fn the_peer_epoch_outranks_the_zxid() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
     net.look(1, make_zxid(1, 0), 3);
     net.look(2, make_zxid(1, 9), 2);
@@ -162,9 +162,34 @@ fn the_peer_epoch_outranks_the_zxid() {
     }
 }
 
+/// `group.1=1:2:3` with `weight.3=0`: server 3 has the highest sid and
+/// the newest zxid, yet it is never elected (`totalOrderPredicate` gives
+/// no weight-0 server the lead); 1 and 2 weigh the whole group, so both
+/// are needed, and 3 alone with either is no quorum.
+#[test]
+fn a_server_of_weight_zero_is_never_elected_and_does_not_count() {
+    let h = crate::quorum::Hierarchy::new(&[(1, vec![1, 2, 3])], &BTreeMap::from([(3, 0)]));
+    let q = Quorum::new([1, 2, 3], []).with_hierarchy(h);
+    let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
+    net.look(1, make_zxid(1, 5), 1);
+    net.look(2, make_zxid(1, 5), 1);
+    net.look(3, make_zxid(1, 9), 1);
+    net.run(10_000);
+    for sid in [1, 2, 3] {
+        assert_eq!(net.leader_of(sid), Some(2), "server {sid}");
+    }
+    assert_eq!(net.decisions[&2].0, ServerState::Leading);
+    // 2 and 3 without 1: no quorum, no leader.
+    let mut net = Net::new(vec![election(2, &q), election(3, &q)]);
+    net.look(2, make_zxid(1, 5), 1);
+    net.look(3, make_zxid(1, 9), 1);
+    net.run(10_000);
+    assert!(net.decisions.is_empty(), "{:?}", net.decisions);
+}
+
 #[test]
 fn two_of_three_elect_without_the_third() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(2, &q)]);
     net.look(1, make_zxid(1, 1), 1);
     net.look(2, make_zxid(1, 1), 1);
@@ -175,7 +200,7 @@ fn two_of_three_elect_without_the_third() {
 
 #[test]
 fn a_lone_server_keeps_looking_with_back_off() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = Election::new(
         1,
         q,
@@ -210,7 +235,7 @@ fn a_lone_server_keeps_looking_with_back_off() {
 fn a_newcomer_joins_an_established_leader() {
     // Five voters; 2..5 run with leader 3, elected in round 5. Server 1
     // starts in round 1 and learns it from FOLLOWING/LEADING answers.
-    let q = QuorumMaj::new([1, 2, 3, 4, 5], []);
+    let q = Quorum::new([1, 2, 3, 4, 5], []);
     let mut e = election(1, &q);
     e.look(make_zxid(4, 2), 4, 0);
     for (t, sid) in [(10, 2), (11, 4), (12, 5)] {
@@ -232,7 +257,7 @@ fn a_newcomer_joins_an_established_leader() {
 
 #[test]
 fn a_newcomer_in_the_same_round_decides_from_recvset() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(1, &q);
     e.look(0, 0, 0);
     e.receive(2, note(ServerState::Following, 3, 7, 1, 1), 1);
@@ -244,7 +269,7 @@ fn a_newcomer_in_the_same_round_decides_from_recvset() {
 
 #[test]
 fn a_peer_that_others_follow_leads_only_in_its_own_round() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(3, &q);
     e.look(0, 0, 0); // round 1
     let a = e.receive(1, note(ServerState::Following, 3, 0, 2, 0), 1);
@@ -263,7 +288,7 @@ fn a_peer_that_others_follow_leads_only_in_its_own_round() {
 
 #[test]
 fn an_observer_follows() {
-    let q = QuorumMaj::new([1, 2, 3], [4]);
+    let q = Quorum::new([1, 2, 3], [4]);
     let mut net = Net::new(vec![
         election(1, &q),
         election(2, &q),
@@ -294,7 +319,7 @@ fn an_observer_follows() {
 
 #[test]
 fn an_observer_joins_a_running_ensemble() {
-    let q = QuorumMaj::new([1, 2, 3], [4]);
+    let q = Quorum::new([1, 2, 3], [4]);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
     for sid in [1, 2, 3] {
         net.look(sid, make_zxid(1, 1), 1);
@@ -309,7 +334,7 @@ fn an_observer_joins_a_running_ensemble() {
 
 #[test]
 fn a_better_vote_within_the_finalize_wait_changes_the_outcome() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let run = |late_at: u64| {
         let mut e = election(1, &q);
         e.look(make_zxid(1, 5), 1, 0);
@@ -339,7 +364,7 @@ fn a_better_vote_within_the_finalize_wait_changes_the_outcome() {
 
 #[test]
 fn a_worse_vote_during_the_finalize_wait_is_dropped_and_restarts_it() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(3, &q);
     e.look(make_zxid(1, 5), 1, 0);
     e.receive(2, looking(3, make_zxid(1, 5), 1, 1), 10);
@@ -358,7 +383,7 @@ fn a_worse_vote_during_the_finalize_wait_is_dropped_and_restarts_it() {
 fn a_later_round_ends_the_finalize_wait() {
     // Seed 22300 of the replica simulation: 5 finalizes round 1 while the
     // others, having followed it in vain, look again in later rounds.
-    let q = QuorumMaj::new([1, 2, 3, 4, 5], []);
+    let q = Quorum::new([1, 2, 3, 4, 5], []);
     let mut e = election(5, &q);
     e.look(0, 0, 0);
     e.receive(1, looking(5, 0, 1, 0), 10);
@@ -389,7 +414,7 @@ fn a_later_round_ends_the_finalize_wait() {
 
 #[test]
 fn a_decided_peer_answers_a_looking_one_with_its_vote() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(2, &q);
     e.look(0, 0, 0);
     e.receive(1, note(ServerState::Following, 3, 7, 1, 1), 1);
@@ -416,7 +441,7 @@ fn a_decided_peer_answers_a_looking_one_with_its_vote() {
 
 #[test]
 fn a_looking_peer_answers_a_sender_from_an_older_round() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(2, &q);
     e.look(0, 0, 0);
     e.look(0, 0, 0); // round 2
@@ -433,7 +458,7 @@ fn a_looking_peer_answers_a_sender_from_an_older_round() {
 
 #[test]
 fn a_sender_from_a_newer_round_moves_the_clock_and_resets_the_round() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(2, &q);
     e.look(make_zxid(1, 3), 1, 0);
     // 1 is in round 4 proposing itself with a lower zxid.
@@ -450,7 +475,7 @@ fn a_sender_from_a_newer_round_moves_the_clock_and_resets_the_round() {
 
 #[test]
 fn non_voters_are_answered_and_never_counted() {
-    let q = QuorumMaj::new([1, 2, 3], [4]);
+    let q = Quorum::new([1, 2, 3], [4]);
     let mut e = election(1, &q);
     e.look(5, 0, 0);
     let s = sends(&e.receive(4, looking(Sid::MIN, i64::MIN, 1, i64::MIN), 1));
@@ -468,7 +493,7 @@ fn non_voters_are_answered_and_never_counted() {
 
 #[test]
 fn a_zxid_of_minus_one_is_ignored() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(1, &q);
     e.look(5, 0, 0);
     e.receive(2, looking(2, -1, 1, 0), 1);
@@ -481,7 +506,7 @@ fn a_zxid_of_minus_one_is_ignored() {
 
 #[test]
 fn unknown_states_are_skipped() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(1, &q);
     e.look(5, 0, 0);
     let mut n = looking(3, 9, 1, 0);
@@ -492,7 +517,7 @@ fn unknown_states_are_skipped() {
 
 #[test]
 fn notifications_kept_while_looking_wait_for_look() {
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut e = election(1, &q);
     e.look(0, 0, 0);
     e.receive(2, note(ServerState::Following, 3, 7, 1, 1), 1);
@@ -552,7 +577,7 @@ impl Vote {
 #[test]
 fn a_server_standing_aside_lets_the_next_best_lead() {
     // Without it, 3 (equal zxids, highest sid) would win again and again.
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
     net.peers
         .get_mut(&3)
@@ -574,7 +599,7 @@ fn a_server_that_cannot_follow_either_supports_nobody() {
     // 3 cannot write its epoch files: it adopts no vote, so 1 and 2 must
     // agree between themselves (2 leads, with 1), and 3's support never
     // makes a leader of either alone.
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);
     net.peers
         .get_mut(&3)
@@ -604,7 +629,7 @@ fn a_server_that_cannot_follow_either_supports_nobody() {
 fn a_server_standing_aside_never_follows_a_less_recent_one() {
     // 3 has a txn 2 lacks: following 2 would truncate it. Alone with 2,
     // it neither adopts 2's vote nor puts its own forward: no decision.
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(2, &q), election(3, &q)]);
     net.peers
         .get_mut(&3)
@@ -623,7 +648,7 @@ fn a_server_standing_aside_never_follows_a_less_recent_one() {
 fn ending_the_stand_aside_puts_the_own_vote_forward_again() {
     // 1 and 3 alone; 3 is more recent, so nobody can lead while it
     // stands aside; once its port is free it proposes itself and wins.
-    let q = QuorumMaj::new([1, 2, 3], []);
+    let q = Quorum::new([1, 2, 3], []);
     let mut net = Net::new(vec![election(1, &q), election(3, &q)]);
     net.peers
         .get_mut(&3)

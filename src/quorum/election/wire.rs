@@ -8,7 +8,7 @@
 //! payload ([`next_frame`], [`encode_frame`]); every payload is a
 //! [`Notification`]. Each notification carries the sender's quorum config as
 //! text, which [`quorum_config_string`] produces exactly as ZooKeeper's
-//! `QuorumMaj.toString()` does.
+//! `QuorumVerifier.toString()` does.
 //!
 //! Decoders take byte slices, never panic, and return a [`WireError`] for any
 //! input ZooKeeper would reject. All integers are big-endian (Java's
@@ -463,9 +463,10 @@ impl Notification {
 // The config string
 // ---------------------------------------------------------------------------
 
-/// `QuorumMaj.toString()` of the given servers with the given version: one
+/// `QuorumVerifier.toString()` of the given servers with the given version: one
 /// `server.N=...` line per member (see [`server_string`]), each ending in
-/// `\n`, then `version=<hex>` with no newline.
+/// `\n`, then a hierarchical quorum's `group.N` and `weight.N` lines
+/// (`QuorumHierarchical.toString`), then `version=<hex>` with no newline.
 ///
 /// Members come in the iteration order of ZooKeeper's `HashMap<Long, ...>`:
 /// by bucket (`hash(sid) & (capacity - 1)`, the capacity growing from 16 as
@@ -474,7 +475,11 @@ impl Notification {
 /// multiple of the capacity, such as 1 and 17) Java's order follows the
 /// order in which the config's `Properties` were iterated; here it is
 /// ascending sid.
-pub fn quorum_config_string(servers: &[ServerSpec], version: i64) -> String {
+pub fn quorum_config_string(
+    servers: &[ServerSpec],
+    hierarchy: Option<&crate::quorum::Hierarchy>,
+    version: i64,
+) -> String {
     let mut members: Vec<&ServerSpec> = Vec::new();
     for s in servers {
         // A later line for the same sid replaces the earlier (HashMap.put).
@@ -502,6 +507,9 @@ pub fn quorum_config_string(servers: &[ServerSpec], version: i64) -> String {
         out.push('=');
         out.push_str(&server_string(s));
         out.push('\n');
+    }
+    if let Some(h) = hierarchy {
+        out.push_str(&h.config_lines());
     }
     out.push_str("version=");
     out.push_str(&format!("{:x}", version as u64));

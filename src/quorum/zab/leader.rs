@@ -17,7 +17,7 @@
 
 use super::sync::{plan_sync, txnlog_size_limit, txnlog_usable, SyncInput, SyncPlan};
 use super::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumPacket, Touch, WireError};
-use crate::quorum::{counter_of, epoch_of, make_zxid, QuorumMaj, Sid};
+use crate::quorum::{counter_of, epoch_of, make_zxid, Quorum, Sid};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -36,7 +36,7 @@ pub struct LeaderSettings {
     pub snapshot_size_factor: f64,
     pub force_snap_sync: bool,
     /// The `server.N=...` lines of the quorum config, each ending in `\n`
-    /// (`QuorumMaj.toString` without its `version=` line).
+    /// (`QuorumVerifier.toString` without its `version=` line).
     pub config_servers: String,
     /// The config's version; 0 (a config file without one) makes NEWLEADER
     /// carry the new epoch's zxid as the version, as `Leader.lead` does.
@@ -334,7 +334,7 @@ struct Proposal {
 /// The leader's state machine. See the module doc.
 pub struct Leader {
     me: Sid,
-    quorum: QuorumMaj,
+    quorum: Quorum,
     settings: LeaderSettings,
     disk: Box<dyn TxnLogSource>,
     phase: Phase,
@@ -371,7 +371,7 @@ impl Leader {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         me: Sid,
-        quorum: QuorumMaj,
+        quorum: Quorum,
         accepted_epoch: i64,
         current_epoch: i64,
         last_zxid: i64,
@@ -1261,7 +1261,7 @@ mod tests {
     fn leader(voters: &[Sid], accepted: i64, current: i64, last: i64) -> Leader {
         Leader::new(
             1,
-            QuorumMaj::new(voters.iter().copied(), []),
+            Quorum::new(voters.iter().copied(), []),
             accepted,
             current,
             last,
@@ -1620,7 +1620,7 @@ mod tests {
             .collect();
         let mut l = Leader::new(
             1,
-            QuorumMaj::new([1, 2, 3], []),
+            Quorum::new([1, 2, 3], []),
             3,
             3,
             make_zxid(3, 4),

@@ -95,7 +95,7 @@ pub enum LearnerAction {
     Log { zxid: i64, data: Bytes },
     /// Apply a logged txn.
     Commit { zxid: i64, data: Bytes },
-    /// The quorum config NEWLEADER carried (`QuorumMaj.toString` text).
+    /// The quorum config NEWLEADER carried (`QuorumVerifier.toString` text).
     LeaderConfig(Bytes),
     /// In sync: start serving clients in `epoch`.
     Established { epoch: i64 },

@@ -436,7 +436,7 @@ fn config_string_matches_zookeeper() {
         },
     ];
     assert_eq!(
-        quorum_config_string(&servers, 0x1_0000_0000),
+        quorum_config_string(&servers, None, 0x1_0000_0000),
         "server.1=127.0.0.1:2888:3888:participant\n\
          server.2=zk2:2889:3889:observer;0.0.0.0:2181\n\
          server.3=[0:0:0:0:0:0:0:1]:2890:3890:participant;[0:0:0:0:0:0:0:1]:2182\n\
@@ -453,7 +453,7 @@ fn config_string_follows_java_hashmap_order() {
         spec(16, "h", 7, 8),
     ];
     assert_eq!(
-        quorum_config_string(&servers, 0),
+        quorum_config_string(&servers, None, 0),
         "server.16=h:7:8:participant\nserver.65536=h:5:6:participant\n\
          server.100=h:1:2:participant\nserver.5=h:3:4:participant\nversion=0"
     );
@@ -461,7 +461,7 @@ fn config_string_follows_java_hashmap_order() {
     let many: Vec<ServerSpec> = (1..=14)
         .map(|i| spec(i * 5, &format!("h{i}"), 1, 2))
         .collect();
-    let order: Vec<String> = quorum_config_string(&many, 0)
+    let order: Vec<String> = quorum_config_string(&many, None, 0)
         .lines()
         .map(|l| l.split('=').next().unwrap_or("").to_string())
         .collect();
@@ -510,7 +510,7 @@ fn config_string_normalizes_ip_literals_and_sorts_multi_addresses() {
         },
     ];
     assert_eq!(
-        quorum_config_string(&servers, 0),
+        quorum_config_string(&servers, None, 0),
         "server.1=10.0.0.1:1:2:participant;1.2.3.4:7\n\
          server.2=[fe80:0:0:0:0:0:1:2]:3:4:participant;[2001:db8:0:0:0:0:0:1]:5\n\
          server.3=10.1.2.3:1:2:participant;[0:0:0:0:0:0:0:0]:8\n\
@@ -533,5 +533,5 @@ fn java_ipv4_literal_forms() {
 
 #[test]
 fn negative_version_prints_as_unsigned_hex() {
-    assert!(quorum_config_string(&[], -1).ends_with("version=ffffffffffffffff"));
+    assert!(quorum_config_string(&[], None, -1).ends_with("version=ffffffffffffffff"));
 }
