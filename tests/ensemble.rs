@@ -463,3 +463,54 @@ fn a_hierarchical_quorum_counts_weights_not_servers() {
     assert_eq!(corral[1], "write through server 3: Ok(())");
     assert_eq!(corral[2], "writes acknowledged without the leader: 0");
 }
+
+/// `/zookeeper/config` on every member of a corral and of a ZooKeeper 3.8
+/// ensemble (with a hierarchical quorum, so the group and weight lines
+/// show too): the quorum config text, version -1, mzxid 0, as
+/// `initConfigInZKDatabase` writes it; ports are replaced by names before
+/// the two kinds are compared.
+#[test]
+fn the_config_node_holds_the_quorum_config_as_in_zookeeper() {
+    let run = |kind: Kind| -> Vec<String> {
+        let mut e = Ensemble::new(&[kind; 3]);
+        for i in 0..3 {
+            e.member_cfg(i, "group.1", "1:2:3");
+            e.member_cfg(i, "weight.3", "2");
+        }
+        e.start_all();
+        e.wait_for(Duration::from_secs(60), "a leader", |e| {
+            e.one_leader(&[0, 1, 2]).is_some()
+        });
+        let mut seen = Vec::new();
+        for i in 0..3 {
+            let mut c = Raw::connect(&e.client_addr(i));
+            c.sync();
+            let (data, stat) = c.get_data("/zookeeper/config", false).expect("config node");
+            let mut text = String::from_utf8(data.unwrap_or_default()).expect("utf-8");
+            for (j, m) in e.members.iter().enumerate() {
+                for (name, port) in [
+                    ("client", m.client),
+                    ("quorum", m.quorum),
+                    ("election", m.election),
+                ] {
+                    text = text.replace(&format!(":{port}"), &format!(":<{name}{j}>"));
+                }
+            }
+            seen.push(format!(
+                "member {i}: {text:?} version {} mzxid {} aversion {}",
+                stat.version, stat.mzxid, stat.aversion
+            ));
+        }
+        seen
+    };
+    let corral = run(Kind::Corral);
+    let zk = run(Kind::ZooKeeper);
+    for line in &corral {
+        eprintln!("corral: {line}");
+    }
+    assert_eq!(corral, zk, "corral and ZooKeeper 3.8 differ");
+    assert!(
+        corral[0].contains("group.1=1:2:3\\nweight.1=1\\nweight.2=1\\nweight.3=2\\nversion=0"),
+        "{corral:?}"
+    );
+}

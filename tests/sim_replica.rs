@@ -645,6 +645,7 @@ impl Sim {
             container_max_never_used_interval_ms: 0,
             server_id: self.members[m].sid,
             role: self.members[m].role.clone(),
+            config_node: None,
         }
     }
 

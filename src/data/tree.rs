@@ -862,6 +862,22 @@ impl Tree {
         Some(n)
     }
 
+    /// `ZKDatabase.initConfigInZKDatabase`: `/zookeeper/config` holds a
+    /// quorum member's config text, set as ZooKeeper's `DataTree.setData`
+    /// sets it: version -1, mzxid the config's version (`version`), mtime
+    /// `now`. Outside the digest, as all of `/zookeeper/`.
+    pub fn set_config_node(&mut self, text: &[u8], version: i64, now: i64) {
+        let n = match self.nodes.get(ps(CONFIG).get()) {
+            Some(e) => e.0.with_data(Some(text), |h| {
+                h.version = -1;
+                h.mzxid = version;
+                h.mtime = now;
+            }),
+            None => return,
+        };
+        self.put(n);
+    }
+
     /// Stores `n`, replacing the node at its path, and keeps the digest.
     fn put(&mut self, n: Node) {
         if n.path_bytes() == QUOTA.as_bytes() {

@@ -46,6 +46,11 @@ pub struct SeqSettings {
     /// Where the sequencer publishes its role, for the shards and the
     /// AdminServer (which gate their answers on it).
     pub role: RoleCell,
+    /// A quorum member's config text (`QuorumVerifier.toString()`), put
+    /// in `/zookeeper/config` after every tree a leader sends, as
+    /// ZooKeeper does while reconfig is off (the driver puts it in the
+    /// tree it starts from); `None` standalone.
+    pub config_node: Option<Bytes>,
 }
 
 /// The sequencer state.
@@ -871,7 +876,10 @@ impl Sequencer {
     }
 
     /// Replaces the tree (a learner's SNAP, or a reload after TRUNC).
-    pub fn install_tree(&mut self, tree: Tree, sessions: &[(i64, i32)], now: i64) {
+    pub fn install_tree(&mut self, mut tree: Tree, sessions: &[(i64, i32)], now: i64) {
+        if let Some(text) = &self.s.config_node {
+            tree.set_config_node(text, 0, now);
+        }
         self.reset_to(tree);
         self.sessions = SessionTracker::new(
             self.s.tick_ms,
@@ -1291,6 +1299,7 @@ mod four_lw_tests {
             container_max_never_used_interval_ms: 0,
             server_id: 0,
             role: RoleCell::default(),
+            config_node: None,
         };
         Sequencer::new(s, Tree::new(), 1_000)
     }

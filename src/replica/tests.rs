@@ -26,6 +26,7 @@ fn settings(server_id: i64) -> SeqSettings {
         container_max_never_used_interval_ms: 0,
         server_id,
         role: RoleCell::default(),
+        config_node: None,
     }
 }
 

@@ -264,7 +264,15 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
             })
         }
     };
-    let initial = Arc::new(rec.tree);
+    let config_node = settings
+        .quorum
+        .as_ref()
+        .map(|q| bytes::Bytes::from(q.config.clone()));
+    let mut tree = rec.tree;
+    if let Some(text) = &config_node {
+        tree.set_config_node(text, 0, crate::ops::clock::now_ms());
+    }
+    let initial = Arc::new(tree);
     let (to_log_tx, to_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
     let (from_log_tx, from_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
     let mut handles = Vec::new();
@@ -313,6 +321,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         // quorum peer with its myid.
         server_id: settings.quorum.as_ref().map_or(1, |q| q.me),
         role: role.clone(),
+        config_node,
     };
     // The AdminServer's way in: a channel it can send on from a plain
     // thread (glommio wakes the sequencer's task from there).
