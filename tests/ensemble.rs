@@ -335,8 +335,12 @@ fn leader_serves_no_leaves_the_clients_to_the_followers() {
         let mut killed = None;
         for round in 0..2 {
             let alive: Vec<usize> = (0..3).filter(|&i| Some(i) != killed).collect();
-            // All but one alive member follow: that one leads.
+            // All but one alive member follow, and a write goes through
+            // each of them (so none is a follower of a leader that is
+            // gone, still saying so): the one left leads.
             let mut leader = None;
+            let mut attempt = 0;
+            let path = format!("/through-follower-{round}");
             e.wait_for(Duration::from_secs(60), "all but one following", |e| {
                 let modes: Vec<Option<String>> = alive.iter().map(|&i| e.mode(i)).collect();
                 let followers: Vec<usize> = alive
@@ -346,7 +350,16 @@ fn leader_serves_no_leaves_the_clients_to_the_followers() {
                     .map(|(&i, _)| i)
                     .collect();
                 leader = (0..3).find(|i| Some(*i) != killed && !followers.contains(i));
+                attempt += 1;
                 followers.len() == alive.len() - 1
+                    && followers.iter().all(|&f| {
+                        try_create(
+                            &e.client_addr(f),
+                            &format!("/probe-{round}-{attempt}-{f}"),
+                            b"",
+                        )
+                        .is_ok()
+                    })
             });
             let leader = leader.expect("a leader");
             let followers: Vec<usize> = alive.iter().copied().filter(|&i| i != leader).collect();
@@ -369,7 +382,6 @@ fn leader_serves_no_leaves_the_clients_to_the_followers() {
                     Err(_) => "connection closed",
                 }
             ));
-            let path = format!("/through-follower-{round}");
             seen.push(format!(
                 "round {round}: create through a follower: {}",
                 try_create(&e.client_addr(followers[0]), &path, b"f")
@@ -436,10 +448,9 @@ fn a_hierarchical_quorum_counts_weights_not_servers() {
             std::thread::sleep(Duration::from_millis(200));
         }
         seen.push(format!("writes acknowledged without the leader: {acked}"));
-        seen.push(format!(
-            "server 3 serving without the leader: {:?}",
-            e.mode(2)
-        ));
+        e.wait_for(Duration::from_secs(20), "server 3 to stop serving", |e| {
+            e.mode(2).is_none()
+        });
         e.start(leader);
         e.wait_for(Duration::from_secs(60), "a leader again", |e| {
             e.one_leader(&all).is_some()
@@ -462,6 +473,7 @@ fn a_hierarchical_quorum_counts_weights_not_servers() {
     assert_eq!(corral[0], "server 3 leads: false");
     assert_eq!(corral[1], "write through server 3: Ok(())");
     assert_eq!(corral[2], "writes acknowledged without the leader: 0");
+    assert_eq!(corral[3], "server 3 leads: false");
 }
 
 /// `/zookeeper/config` on every member of a corral and of a ZooKeeper 3.8
