@@ -6,14 +6,25 @@
 #
 #   bash bench/restart.sh                 # 1,000,000 znodes of 100 B
 #   KEYS=200000 ROUNDS=3 bash bench/restart.sh
+#   FILL=clients bash bench/restart.sh    # issue 17's "fill through clients"
 #
 # The dataDir is made once by corral (zkbench's `tree` scenario, then a
 # clean restart, which snapshots after loading as ZooKeeper does); both
 # servers read ZooKeeper's format, so each gets an identical copy.
+# FILL=clients makes it as a client fill leaves it instead: snapCount at
+# ZooKeeper's default (100000), and the filling server killed with -9 (no
+# clean restart), so a restart loads the last snapshot taken during the
+# fill and replays the log records after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYS=${KEYS:-1000000}
 ROUNDS=${ROUNDS:-2}
+FILL=${FILL:-snapshot}
+case $FILL in
+  snapshot) SNAPCOUNT=100000000 ;;
+  clients) SNAPCOUNT=100000 ;;
+  *) echo "FILL must be snapshot or clients, not $FILL" >&2; exit 2 ;;
+esac
 WORK=${WORK:-$(mktemp -d /tmp/corral-restart.XXXXXX)}
 
 bash scripts/setup.sh >/dev/null
@@ -31,7 +42,7 @@ tickTime=2000
 dataDir=$1
 clientPort=$PORT
 clientPortAddress=127.0.0.1
-snapCount=100000000
+snapCount=$SNAPCOUNT
 admin.enableServer=false
 CFG
   echo "$1.cfg"
@@ -67,13 +78,18 @@ c=$(cfg "$BASE")
 read -r _ PID < <(start corral "$c")
 echo "filling $KEYS znodes..." >&2
 "$ZKBENCH" --addr "127.0.0.1:$PORT" --scenario tree --keys "$KEYS" --sessions 8 --duration 1 >/dev/null
-stop
-read -r _ PID < <(start corral "$c")
-sleep 5 # the snapshot after loading is written in the background
-stop
+if [[ $FILL == clients ]]; then
+  kill -9 "$PID"; while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done; PID=
+else
+  stop
+  read -r _ PID < <(start corral "$c")
+  sleep 5 # the snapshot after loading is written in the background
+  stop
+fi
 du -sh "$BASE/version-2" >&2
 
-echo "znodes=$KEYS machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
+ls "$BASE/version-2" >&2
+echo "znodes=$KEYS fill=$FILL snapCount=$SNAPCOUNT machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 printf '%-7s %-6s %10s %10s\n' round server seconds rss_MB
 for r in $(seq 1 "$ROUNDS"); do
   for kind in zk corral; do
