@@ -6,6 +6,7 @@
 #
 #   bash bench/ensemble.sh                     # get and set, 10 s each
 #   DURATION=5 SCENARIOS="set" bash bench/ensemble.sh
+#   WARM_RUNS=0 bash bench/ensemble.sh         # the old cold-JVM method
 #   CORRAL_BASE=/path/to/old/corral bash bench/ensemble.sh   # A/B: adds an
 #                                   # ensemble of that build to each scenario
 set -euo pipefail
@@ -71,7 +72,8 @@ sys.exit(0 if b'Mode: leader' in d or b'Mode: follower' in d else 1)" 2>/dev/nul
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
-echo "settings: 3 servers each, sessions=$SESSIONS outstanding=$OUTSTANDING duration=${DURATION}s"
+WARM_RUNS=${WARM_RUNS:-1}
+echo "settings: 3 servers each, sessions=$SESSIONS outstanding=$OUTSTANDING duration=${DURATION}s warm_runs=$WARM_RUNS"
 CORRAL_BASE=${CORRAL_BASE:-}
 KINDS="zk corral"
 if [[ -n $CORRAL_BASE ]]; then
@@ -81,6 +83,11 @@ fi
 for sc in $SCENARIOS; do
   for kind in $KINDS; do
     start_ensemble "$kind"
+    # As bench/run.sh: WARM_RUNS full unmeasured runs first (a warm JIT).
+    for _ in $(seq 1 "$WARM_RUNS"); do
+      "$ZKBENCH" --addr "$ADDRS" --scenario "$sc" --sessions "$SESSIONS" \
+        --outstanding "$OUTSTANDING" --duration "$DURATION" >/dev/null
+    done
     line=$("$ZKBENCH" --addr "$ADDRS" --scenario "$sc" --sessions "$SESSIONS" \
       --outstanding "$OUTSTANDING" --duration "$DURATION" --server-pid "$EPIDS" | tail -1)
     echo "$sc $kind: $line"
