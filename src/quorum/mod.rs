@@ -67,6 +67,11 @@ impl Hierarchy {
                 *h.group_weight.entry(*gid).or_insert(0) += w;
             }
         }
+        // Weight lines of servers in no group count for nothing, but
+        // QuorumHierarchical keeps (and prints) them.
+        for (sid, w) in weights {
+            h.weight.entry(*sid).or_insert(*w);
+        }
         h.groups = h.group_weight.values().filter(|w| **w > 0).count();
         h
     }
@@ -88,8 +93,8 @@ impl Hierarchy {
 
     /// The `group.N` and `weight.N` lines of `QuorumHierarchical.toString`,
     /// each ending in a newline: groups by id with their servers in
-    /// ascending order, then every grouped server's weight (the order of
-    /// Java's `HashMap` for small ids).
+    /// ascending order, then every server's weight, grouped or given by a
+    /// `weight.N` line (the order of Java's `HashMap` for small ids).
     pub fn config_lines(&self) -> String {
         let mut by_group: BTreeMap<u64, Vec<Sid>> = BTreeMap::new();
         for (sid, gid) in &self.group_of {
@@ -139,8 +144,9 @@ impl Quorum {
     }
 
     /// A server's weight (`QuorumVerifier.getWeight`): 1 for any id with
-    /// a majority quorum (`QuorumMaj`); with groups, its `weight.N` (0 for
-    /// a server in no group). A server of weight 0 is never elected.
+    /// a majority quorum (`QuorumMaj`); with groups, its `weight.N` (1 in a
+    /// group without one, 0 with neither). A server of weight 0 is never
+    /// elected.
     pub fn weight(&self, sid: Sid) -> u64 {
         match &self.hierarchy {
             Some(h) => h.weight.get(&sid).copied().unwrap_or(0),
@@ -244,6 +250,15 @@ mod tests {
         assert!(!q.contains_quorum(&[3]));
         assert_eq!(q.weight(3), 0);
         assert_eq!(q.weight(9), 0, "in no group");
+        let stray = Hierarchy::new(&[(1, vec![1, 2])], &BTreeMap::from([(9, 4)]));
+        assert_eq!(
+            stray.config_lines(),
+            "group.1=1:2\nweight.1=1\nweight.2=1\nweight.9=4\n",
+            "a weight line of a server in no group is kept, as ZooKeeper prints it"
+        );
+        assert!(!Quorum::new([1, 2], [])
+            .with_hierarchy(stray)
+            .contains_quorum(&[9]));
         // A heavy server is a group's majority alone.
         let heavy = Hierarchy::new(&[(1, vec![1, 2, 3])], &BTreeMap::from([(1, 3)]));
         let q = Quorum::new([1, 2, 3], []).with_hierarchy(heavy.clone());

@@ -188,7 +188,7 @@ impl RoleCell {
     }
 
     /// The same cell, with `leaderServes` as given.
-    pub fn leader_serves(self, serves: bool) -> RoleCell {
+    pub fn with_leader_serves(self, serves: bool) -> RoleCell {
         RoleCell {
             leader_serves: serves,
             ..self
@@ -202,6 +202,11 @@ impl RoleCell {
     pub fn clients_served(&self) -> bool {
         let role = self.get();
         role.serving() && (role != Role::Leader || self.leader_serves)
+    }
+
+    /// `leaderServes` as configured.
+    pub fn leader_serves(&self) -> bool {
+        self.leader_serves
     }
 
     pub fn set(&self, role: Role) {
@@ -506,7 +511,7 @@ impl Sequencer {
             _ => {}
         }
         let msg = match self.role {
-            Role::Leader if !self.s.role.clients_served() => match self.refuse(msg) {
+            Role::Leader if !self.s.role.leader_serves() => match self.refuse(msg) {
                 Some(m) => m,
                 None => return,
             },
@@ -1498,7 +1503,7 @@ mod four_lw_tests {
         let conn = |conn| ConnRef { shard: 0, conn };
         for serves in [true, false] {
             let mut s = seq(1);
-            s.s.role = RoleCell::default().leader_serves(serves);
+            s.s.role = RoleCell::default().with_leader_serves(serves);
             s.set_role(Role::Leader, 2, 1_000);
             assert_eq!(s.s.role.clients_served(), serves);
             s.handle(connect(conn(1), false), 2_000);
@@ -1531,7 +1536,7 @@ mod four_lw_tests {
             assert_eq!(text.contains("not currently serving"), !serves, "{text}");
         }
         // Any other role is as before.
-        let s = RoleCell::new(Role::Learner).leader_serves(false);
+        let s = RoleCell::new(Role::Learner).with_leader_serves(false);
         assert!(s.clients_served());
     }
 

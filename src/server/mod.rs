@@ -303,7 +303,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     } else {
         crate::replica::sequencer::Role::Standalone
     })
-    .leader_serves(settings.leader_serves);
+    .with_leader_serves(settings.leader_serves);
     let seq_settings = SeqSettings {
         shards: n,
         tick_ms: settings.tick_ms,

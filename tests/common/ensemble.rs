@@ -303,21 +303,34 @@ impl Ensemble {
             .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
     }
 
+    /// Each of members `among` with its `srvr` mode (`None` while it does
+    /// not serve).
+    pub fn modes(&self, among: &[usize]) -> Vec<(usize, Option<String>)> {
+        among.iter().map(|&i| (i, self.mode(i))).collect()
+    }
+
+    /// The members of `among` whose `srvr` says `mode`.
+    pub fn in_mode(&self, among: &[usize], mode: &str) -> Vec<usize> {
+        self.modes(among)
+            .into_iter()
+            .filter(|(_, m)| m.as_deref() == Some(mode))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// The one leader among members `among` when the others all follow
     /// it (by `srvr`), else `None`.
     pub fn one_leader(&self, among: &[usize]) -> Option<usize> {
-        let modes: Vec<Option<String>> = among.iter().map(|&i| self.mode(i)).collect();
-        let leaders: Vec<usize> = among
-            .iter()
-            .zip(&modes)
-            .filter(|(_, m)| m.as_deref() == Some("leader"))
-            .map(|(&i, _)| i)
-            .collect();
-        let followers = modes
-            .iter()
-            .filter(|m| m.as_deref() == Some("follower"))
-            .count();
-        (leaders.len() == 1 && followers == among.len() - 1).then(|| leaders[0])
+        let modes = self.modes(among);
+        let with = |mode: &str| -> Vec<usize> {
+            modes
+                .iter()
+                .filter(|(_, m)| m.as_deref() == Some(mode))
+                .map(|(i, _)| *i)
+                .collect()
+        };
+        let leaders = with("leader");
+        (leaders.len() == 1 && with("follower").len() == among.len() - 1).then(|| leaders[0])
     }
 
     /// Waits for member `i`'s log to say it synced with the leader by
