@@ -545,6 +545,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         extended_types: c.extended_types_enabled,
         enforce_quota: c.enforce_quota,
         leader_serves: c.leader_serves,
+        reconfig_enabled: c.reconfig_enabled,
         audit: c.audit_enable,
         connection_throttle: c.connection_throttle.clone(),
         local_sessions: c.local_sessions_enabled,

@@ -44,6 +44,7 @@ mod parser;
 mod properties;
 mod props;
 mod quorum;
+pub use quorum::parse_server_line;
 pub mod sasl;
 #[cfg(test)]
 mod tests;

@@ -353,7 +353,8 @@ pub(super) fn host_and_ports(s: &str) -> Result<Vec<&str>, String> {
     Ok(parts)
 }
 
-pub(super) fn parse_server_line(
+/// One `server.N` line's value as `QuorumPeer.QuorumServer` reads it.
+pub fn parse_server_line(
     key: &str,
     value: &str,
     multi_address_enabled: bool,

@@ -24,7 +24,7 @@ pub enum WriteOp {
     SetAcl(jute::SetAclRequest),
     Check(jute::CheckVersionRequest),
     Multi(Vec<WriteOp>),
-    Reconfig,
+    Reconfig(jute::ReconfigRequest),
     /// An internal opcode sent by a client: refused with `err` in an error
     /// txn, whatever its body.
     Internal {
@@ -46,7 +46,7 @@ impl WriteOp {
             WriteOp::SetAcl(_) => op::SET_ACL,
             WriteOp::Check(_) => op::CHECK,
             WriteOp::Multi(_) => op::MULTI,
-            WriteOp::Reconfig => op::RECONFIG,
+            WriteOp::Reconfig(_) => op::RECONFIG,
             WriteOp::Internal { op, .. } => *op,
             WriteOp::Malformed { op } => *op,
         }
@@ -63,8 +63,11 @@ pub struct PrepCtx<'a> {
     pub auth: &'a [Id],
     /// `zookeeper.enforceQuota`: hard quota limits fail writes.
     pub enforce_quota: bool,
+    /// A reconfig's new config text, or the error its checks gave (the
+    /// replica checks the membership rules, `quorum::reconfig`, which
+    /// need the quorum's state); unused for other writes.
+    pub reconfig: Result<&'a str, Code>,
 }
-
 /// `checkQuota` for a write that adds `count` nodes and `bytes` bytes at
 /// `path`: QuotaExceeded over a hard limit; over a soft one, a log line
 /// (at most one a second, as ZooKeeper's rate-limited logger).
@@ -285,7 +288,7 @@ fn prep_one(ctx: &PrepCtx<'_>, t: &Tree, w: &WriteOp) -> Result<(i32, TxnBody), 
                 }),
             ))
         }
-        WriteOp::Reconfig => Err(Code::ReconfigDisabled),
+        WriteOp::Reconfig(_) => Err(Code::MarshallingError),
         WriteOp::Internal { err, .. } => Err(*err),
         WriteOp::Malformed { .. } => Err(Code::MarshallingError),
         WriteOp::Multi(_) => Err(Code::MarshallingError),
@@ -343,6 +346,13 @@ pub fn prep(ctx: &PrepCtx<'_>, t: &Tree, cxid: i32, zxid: i64, time: i64, w: &Wr
             }
             TxnBody::Multi(subs)
         }
+        WriteOp::Reconfig(_) => match prep_reconfig(ctx, t) {
+            Ok(body) => body,
+            Err(code) => {
+                hdr.op = op::ERROR;
+                error(code)
+            }
+        },
         _ => match prep_one(ctx, t, w) {
             Ok((_, body)) => body,
             Err(code) => {
@@ -352,6 +362,22 @@ pub fn prep(ctx: &PrepCtx<'_>, t: &Tree, cxid: i32, zxid: i64, time: i64, w: &Wr
         },
     };
     Txn { hdr, body }
+}
+
+/// A reconfig (`pRequest2Txn`'s case, in its order): the feature, the
+/// role and the next membership's checks (done by the caller, in
+/// `ctx.reconfig`), then WRITE on `/zookeeper/config` (only a superuser
+/// or `skipACL` has it). The txn is a SetData of the new config text with
+/// version -1.
+fn prep_reconfig(ctx: &PrepCtx<'_>, t: &Tree) -> Result<TxnBody, Code> {
+    let next = ctx.reconfig?;
+    let n = node(t, tree::CONFIG)?;
+    acl::check(ctx.policy, &n.acl, perms::WRITE, ctx.auth)?;
+    Ok(TxnBody::SetData(jute::SetDataTxn {
+        path: tree::CONFIG.to_string(),
+        data: Some(bytes::Bytes::copy_from_slice(next.as_bytes())),
+        version: -1,
+    }))
 }
 
 /// A txn that only carries an error (a request that fails before prep,
@@ -460,6 +486,7 @@ mod tests {
             enforce_quota: false,
             session: 0x55,
             auth: &[],
+            reconfig: Err(Code::ReconfigDisabled),
         }
     }
 
@@ -713,7 +740,7 @@ mod model_tests {
         #[test]
         fn tree_matches_a_simple_model(ops in proptest::collection::vec(op(), 1..60)) {
             let policy = AclPolicy::default();
-            let ctx = PrepCtx { policy: &policy, extended_types: false, session: 7, auth: &[], enforce_quota: false };
+            let ctx = PrepCtx { policy: &policy, extended_types: false, session: 7, auth: &[], enforce_quota: false, reconfig: Err(Code::ReconfigDisabled) };
             let mut t = Tree::new();
             let mut model: BTreeMap<String, M> = BTreeMap::new();
             let mut seq_next: BTreeMap<String, i32> = BTreeMap::new();

@@ -16,7 +16,7 @@
 
 use crate::data::digest::{digest_of, AdHash, ZxidDigest, DIGEST_VERSION};
 use crate::data::txn::{Txn, TxnBody};
-use crate::protocol::jute::{Acl, Code, Id, Stat};
+use crate::protocol::jute::{op, Acl, Code, Id, Stat};
 use bytes::Bytes;
 use imbl::{GenericHashMap, OrdSet};
 use ref_cast::RefCast;
@@ -357,6 +357,8 @@ pub struct ApplyResult {
     pub err: i32,
     pub path: String,
     pub stat: Option<Stat>,
+    /// A reconfig's new config (its reply carries it).
+    pub data: Option<Bytes>,
     pub multi: Vec<ApplyResult>,
 }
 
@@ -367,6 +369,7 @@ impl ApplyResult {
             err: 0,
             path: String::new(),
             stat: None,
+            data: None,
             multi: Vec::new(),
         }
     }
@@ -727,6 +730,9 @@ impl Tree {
             }
             TxnBody::SetData(s) => {
                 r.path = s.path.clone();
+                if txn.hdr.op == op::RECONFIG {
+                    r.data = s.data.clone();
+                }
                 self.set_data(&s.path, &s.data, s.version, zxid, time, events)
                     .map(Some)
             }

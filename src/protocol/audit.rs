@@ -362,7 +362,7 @@ pub fn write_events(who: Who<'_>, w: &WriteOp, err: i32, body: &[u8]) -> Vec<Eve
         }),
         // A reconfig's txn is the new /zookeeper/config; a failed one has
         // no txn, so no path.
-        WriteOp::Reconfig => lines.push(Line {
+        WriteOp::Reconfig(_) => lines.push(Line {
             operation: OP_RECONFIG,
             znode: ok.then_some("/zookeeper/config"),
             znode_type: None,

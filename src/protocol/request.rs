@@ -89,7 +89,7 @@ fn write_path(w: &WriteOp) -> Option<&str> {
         WriteOp::SetAcl(r) => Some(&r.path),
         WriteOp::Check(r) => Some(&r.path),
         WriteOp::Multi(ops) => ops.first().and_then(write_path),
-        WriteOp::Reconfig | WriteOp::Internal { .. } | WriteOp::Malformed { .. } => None,
+        WriteOp::Reconfig(_) | WriteOp::Internal { .. } | WriteOp::Malformed { .. } => None,
     }
 }
 
@@ -280,8 +280,7 @@ pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
         // A reconfig body that does not decode fails before ZooKeeper gives
         // it a zxid: a marshalling error with no txn.
         op::RECONFIG => {
-            jute::ReconfigRequest::read(r)?;
-            Request::Write(WriteOp::Reconfig)
+            Request::Write(WriteOp::Reconfig(jute::ReconfigRequest::read(r)?))
         }
         // Internal types are never served from a client: deleteContainer is
         // the container manager's (it skips the ACL check), createSession
@@ -739,6 +738,14 @@ pub fn write_reply(op: i32, r: &crate::data::tree::ApplyResult) -> (i32, Option<
             .stat
             .clone()
             .map(|stat| jute::StatResponse { stat }.encode()),
+        // The new config and its node's stat (FinalRequestProcessor).
+        op::RECONFIG => r.stat.clone().map(|stat| {
+            jute::GetDataResponse {
+                data: r.data.clone(),
+                stat,
+            }
+            .encode()
+        }),
         _ => None,
     };
     (0, b.map(|b| b.freeze()))

@@ -6,6 +6,7 @@
 //! parsed `server.N` lines from `config` and touches nothing else.
 
 pub mod election;
+pub mod reconfig;
 pub mod zab;
 use crate::config::{PeerType, ServerSpec};
 use std::collections::{BTreeMap, BTreeSet};

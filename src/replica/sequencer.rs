@@ -9,12 +9,13 @@
 
 use crate::data::acl::AclPolicy;
 use crate::data::digest::TxnDigest;
-use crate::data::prep::{self, PrepCtx};
+use crate::data::prep::{self, PrepCtx, WriteOp};
 use crate::data::tree::{NodeKind, Tree};
 use crate::data::txn::{Txn, TxnBody};
 use crate::protocol::fourlw::{self, Cmd, OsFacts, Scope, ShardView};
 use crate::protocol::jute::{self, Code, Jute};
 use crate::protocol::request;
+use crate::quorum::reconfig::{self, ReconfigView};
 use crate::replica::msg::{Asker, ConnRef, Item, ToSeq};
 use crate::replica::session::{self, SessionTracker};
 use crate::{FastMap as HashMap, FastSet as HashSet};
@@ -51,6 +52,8 @@ pub struct SeqSettings {
     /// ZooKeeper does while reconfig is off (the driver puts it in the
     /// tree it starts from); `None` standalone.
     pub config_node: Option<Bytes>,
+    /// `reconfigEnabled`.
+    pub reconfig_enabled: bool,
 }
 
 /// The sequencer state.
@@ -59,6 +62,8 @@ pub struct Sequencer {
     /// The ensemble as the replica last saw it (set before each gather
     /// message; `None` standalone).
     pub(super) quorum: Option<fourlw::QuorumFacts>,
+    /// Leading: what a reconfig is checked against.
+    reconfig: Option<ReconfigView>,
     tree: Tree,
     sessions: SessionTracker,
     owners: HashMap<i64, ConnRef>,
@@ -279,6 +284,7 @@ impl Sequencer {
         let out = (0..s.shards).map(|_| Vec::new()).collect();
         Sequencer {
             quorum: None,
+            reconfig: None,
             sessions: SessionTracker::new(s.tick_ms, first),
             next_container_check: now + s.container_check_interval_ms,
             s,
@@ -559,14 +565,8 @@ impl Sequencer {
                 if reads_before {
                     self.seal_previous_reply(from);
                 }
-                let ctx = PrepCtx {
-                    policy: &self.s.policy,
-                    extended_types: self.s.extended_types,
-                    enforce_quota: self.s.enforce_quota,
-                    session,
-                    auth: self.auths.get(&from).map_or(&[], Vec::as_slice),
-                };
-                let txn = prep::prep(&ctx, &self.tree, xid, self.next_zxid(), now, &w);
+                let auth = self.auths.get(&from).map_or(&[][..], Vec::as_slice);
+                let txn = self.prep(session, auth, xid, &w, now);
                 let zxid = txn.hdr.zxid;
                 let r = self.apply(txn);
                 let (err, body) = request::write_reply(w.op(), &r);
@@ -1221,20 +1221,50 @@ impl Sequencer {
                 };
                 let txn = if self.sessions.is_live(session) {
                     self.sessions.touch_current(session, now);
-                    let ctx = PrepCtx {
-                        policy: &self.s.policy,
-                        extended_types: self.s.extended_types,
-                        enforce_quota: self.s.enforce_quota,
-                        session,
-                        auth: &auth,
-                    };
-                    prep::prep(&ctx, &self.tree, cxid, self.next_zxid(), now, &w)
+                    self.prep(session, &auth, cxid, &w, now)
                 } else {
                     prep::error_txn(session, cxid, self.next_zxid(), now, Code::SessionExpired)
                 };
                 self.apply(txn);
             }
         }
+    }
+
+    /// Preps a client's write into the txn with the next zxid.
+    fn prep(&self, session: i64, auth: &[jute::Id], xid: i32, w: &WriteOp, now: i64) -> Txn {
+        let zxid = self.next_zxid();
+        let reconfig = match w {
+            WriteOp::Reconfig(req) => self.next_config(req, zxid),
+            _ => Err(Code::ReconfigDisabled),
+        };
+        let ctx = PrepCtx {
+            policy: &self.s.policy,
+            extended_types: self.s.extended_types,
+            enforce_quota: self.s.enforce_quota,
+            session,
+            auth,
+            reconfig: reconfig.as_deref().map_err(|c| *c),
+        };
+        prep::prep(&ctx, &self.tree, xid, zxid, now, w)
+    }
+
+    /// A reconfig's new config text: off with `reconfigEnabled=false`
+    /// (ReconfigDisabled), only on a leader (Unimplemented elsewhere, as a
+    /// standalone ZooKeeper answers), then the membership rules.
+    fn next_config(&self, req: &jute::ReconfigRequest, zxid: i64) -> Result<String, Code> {
+        if !self.s.reconfig_enabled {
+            return Err(Code::ReconfigDisabled);
+        }
+        let Some(view) = self.reconfig.as_ref().filter(|_| self.role == Role::Leader) else {
+            return Err(Code::Unimplemented);
+        };
+        reconfig::next_membership(req, view, zxid).map(|m| m.text())
+    }
+
+    /// Leader: what a reconfig is checked against (the replica keeps it
+    /// current: configs, synced followers); `None` when not leading.
+    pub fn set_reconfig_view(&mut self, view: Option<ReconfigView>) {
+        self.reconfig = view;
     }
 
     /// Leader: a learner's ping touched these sessions.

@@ -66,6 +66,8 @@ pub struct Settings {
     /// `zookeeper.enforceQuota`: hard quota limits fail writes.
     pub enforce_quota: bool,
     /// `leaderServes`: with false, the leader takes no client connections.
+    /// `reconfigEnabled`.
+    pub reconfig_enabled: bool,
     pub leader_serves: bool,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
@@ -322,6 +324,7 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         server_id: settings.quorum.as_ref().map_or(1, |q| q.me),
         role: role.clone(),
         config_node,
+        reconfig_enabled: settings.reconfig_enabled,
     };
     // The AdminServer's way in: a channel it can send on from a plain
     // thread (glommio wakes the sequencer's task from there).
