@@ -38,6 +38,17 @@ PY_PINS=(
   # tests/py/test_zktop.py reads zktop's curses screen through a terminal emulator
   "pyte==0.8.2"
   "wcwidth==0.9.4"
+  # kazoo.testing (its harness, which tests/py/test_reconfig.py runs
+  # kazoo's own TestReconfig through) imports OpenSSL
+  "pyOpenSSL==26.4.0"
+  "cryptography==50.0.2"
+  "cffi==2.1.1"
+  "pycparser==3.12"
+  "pyjks==20.0.0"
+  "pyasn1==0.6.5"
+  "pyasn1_modules==0.4.2"
+  "pycryptodomex==3.24.2"
+  "twofish==0.3.0"
 )
 # only used to let pip read the aiozk sdist's metadata (build backend: hatchling)
 SDIST_TOOL_PINS=(

@@ -307,7 +307,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let c = loaded.config;
     kerberos_acceptor(&c)?;
     let quorum = if c.is_distributed() {
-        Some(quorum_settings(&c)?)
+        Some(quorum_settings(&c, path.as_deref())?)
     } else {
         None
     };
@@ -393,7 +393,10 @@ fn conf_lines(c: &Config) -> Vec<(String, String)> {
 /// The server's settings from the config; `ops` and `stop` are defaults
 /// that `run` replaces.
 /// The quorum peer's settings from a distributed config (QuorumPeerConfig).
-fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSettings, String> {
+fn quorum_settings(
+    c: &Config,
+    config_file: Option<&std::path::Path>,
+) -> Result<corral::server::quorum_peer::QuorumSettings, String> {
     use corral::quorum::election;
     use corral::quorum::{Quorum, Sid};
     let me = c
@@ -415,13 +418,7 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
             resolve(&me.host, port)
         }
     };
-    let hostport = |h: &str, p: u16| {
-        if h.contains(':') {
-            format!("[{h}]:{p}")
-        } else {
-            format!("{h}:{p}")
-        }
-    };
+    let hostport = corral::quorum::reconfig::host_port;
     let mut quorum = Quorum::from_servers(&c.servers);
     if !c.quorum_groups.is_empty() {
         let weights = c
@@ -436,7 +433,8 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
             .collect();
         quorum = quorum.with_hierarchy(corral::quorum::Hierarchy::new(&groups, &weights));
     }
-    let config = election::wire::quorum_config_string(&c.servers, quorum.hierarchy(), 0);
+    let config =
+        election::wire::quorum_config_string(&c.servers, quorum.hierarchy(), c.config_version);
     // NEWLEADER's config: the same text without its version line.
     let config_servers = config
         .lines()
@@ -490,6 +488,9 @@ fn quorum_settings(c: &Config) -> Result<corral::server::quorum_peer::QuorumSett
         // case); the config warns about it in zoo.cfg.
         read_only_mode: c.readonly_mode_enabled,
         snapshot_size_factor: c.snapshot_size_factor,
+        reconfig_enabled: c.reconfig_enabled,
+        standalone_enabled: c.standalone_enabled,
+        config_file: config_file.map(std::path::Path::to_path_buf),
         tls: quorum_tls(c)?,
         sasl: c.quorum_sasl.clone(),
     })

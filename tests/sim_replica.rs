@@ -646,6 +646,7 @@ impl Sim {
             server_id: self.members[m].sid,
             role: self.members[m].role.clone(),
             config_node: None,
+            reconfig_enabled: false,
         }
     }
 
@@ -682,6 +683,8 @@ impl Sim {
             connect_limit: 0,
             read_only_mode: false,
             snapshot_size_factor: self.p.snapshot_size_factor,
+            reconfig_enabled: false,
+            standalone_enabled: true,
         };
         let start = QuorumStart {
             config,

@@ -35,10 +35,6 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         "multiAddress.enabled" if on => {
             not_yet("more than one address per server (multiAddress)")
         }
-        // QuorumPeerConfig: with true, `reconfig` changes the membership;
-        // corral's membership is fixed at start (it answers
-        // ReconfigDisabled).
-        "reconfigEnabled" if on => not_yet("dynamic reconfig (reconfigEnabled=true)"),
         // FileTxnSnapLog: with false, a server that finds no snapshot and
         // no `initialize` file votes with zxid -1 instead of starting an
         // empty database; corral always starts the empty database.

@@ -433,6 +433,10 @@ pub struct Config {
     pub multi_address_reachability_check_timeout_ms: u32,
     /// `dynamicConfigFile`.
     pub dynamic_config_file: Option<PathBuf>,
+    /// The quorum config's version: the hex after the last `.` of the
+    /// dynamic config file's name (`zoo.cfg.dynamic.100000000`), as
+    /// `QuorumPeerConfig.getVersionFromFilename`; 0 without one.
+    pub config_version: i64,
     /// Enabled four-letter words: `zookeeper.4lw.commands.whitelist` (zoo.cfg
     /// `4lw.commands.whitelist`; `*` = all), plus `srvr` always and `isro` when
     /// `readonlymode.enabled=true`. Default: just `srvr`.
@@ -651,6 +655,7 @@ fn zk_defaults() -> Config {
         multi_address_reachability_check_enabled: true,
         multi_address_reachability_check_timeout_ms: 1000,
         dynamic_config_file: None,
+        config_version: 0,
         four_lw_whitelist: BTreeSet::from(["srvr".to_string()]),
         super_digest: None,
         digest_auth_enabled: true,

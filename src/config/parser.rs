@@ -619,6 +619,11 @@ pub(super) fn parse_with(
 
     match cfg.dynamic_config_file.clone() {
         Some(path) => {
+            cfg.config_version = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .and_then(|e| i64::from_str_radix(e, 16).ok())
+                .unwrap_or(0);
             let (name, lines) = p.dynamic_lines(&path, env)?;
             p.build_quorum(&mut cfg, &name, &lines)?;
         }

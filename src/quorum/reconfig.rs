@@ -63,6 +63,34 @@ impl Membership {
         }
     }
 
+    /// Every member's quorum address (`host:quorumPort`).
+    pub fn quorum_addrs(&self) -> std::collections::HashMap<Sid, String> {
+        self.servers
+            .iter()
+            .map(|s| (s.id as Sid, host_port(&s.host, s.quorum_port)))
+            .collect()
+    }
+
+    /// Every member's election address (`host:electionPort`) but `me`'s.
+    pub fn election_addrs(&self, me: Sid) -> std::collections::HashMap<Sid, String> {
+        self.servers
+            .iter()
+            .filter(|s| s.id as Sid != me)
+            .map(|s| (s.id as Sid, host_port(&s.host, s.election_port)))
+            .collect()
+    }
+
+    /// The dynamic config file's content (`writeDynamicConfig` without
+    /// the version): the `key=value` lines sorted as strings, joined by
+    /// newlines, with none after the last.
+    pub fn dynamic_file_text(&self) -> String {
+        let mut lines: Vec<&str> = Vec::new();
+        let text = self.servers_text();
+        lines.extend(text.lines().filter(|l| !l.is_empty()));
+        lines.sort_unstable();
+        lines.join("\n")
+    }
+
     /// A member's spec.
     pub fn server(&self, sid: Sid) -> Option<&ServerSpec> {
         self.servers.iter().find(|s| s.id as Sid == sid)
@@ -131,6 +159,48 @@ impl Membership {
         };
         Ok(Membership::new(servers, hierarchy, version))
     }
+}
+
+/// `host:port`, with brackets around an IPv6 host.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// zoo.cfg rewritten to point at a new dynamic config file
+/// (`QuorumPeerConfig.editStaticConfig`): the `server.`, `group`,
+/// `weight`, `dynamicConfigFile` and `peerType` lines go (and `clientPort`
+/// and `clientPortAddress` when `erase_client` — this server's line
+/// carries its client address), and `dynamicConfigFile=<path>` is
+/// appended. Other lines, comments included, stay as written.
+pub fn edit_static_config(text: &str, dynamic_path: &str, erase_client: bool) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let key = line
+            .trim_start()
+            .split(['=', ':', ' ', '\t'])
+            .next()
+            .unwrap_or("");
+        let comment = line.trim_start().starts_with('#') || line.trim_start().starts_with('!');
+        let dropped = !comment
+            && (key.starts_with("server.")
+                || key.starts_with("group")
+                || key.starts_with("weight")
+                || key.starts_with("dynamicConfigFile")
+                || key.starts_with("peerType")
+                || (erase_client && key.starts_with("clientPort")));
+        if !dropped {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str("dynamicConfigFile=");
+    out.push_str(dynamic_path);
+    out.push('\n');
+    out
 }
 
 /// What the leader's prep of a reconfig needs besides the request.
@@ -406,6 +476,23 @@ mod tests {
             next_membership(&req(None, None, Some("clientPort=1")), &view(&[1]), 9),
             Err(Code::BadArguments)
         );
+    }
+
+    #[test]
+    fn the_dynamic_file_and_the_static_edit_are_zookeepers() {
+        let m = three();
+        assert_eq!(
+            m.dynamic_file_text(),
+            "server.1=127.0.0.1:2001:3001:participant;127.0.0.1:4001\n\
+             server.2=127.0.0.1:2002:3002:participant;127.0.0.1:4002\n\
+             server.3=127.0.0.1:2003:3003:participant;127.0.0.1:4003"
+        );
+        let cfg = "# mine\ntickTime=2000\nclientPort=4001\nserver.1=a:1:2\ngroup.1=1\ndynamicConfigFile=/old\ninitLimit=5\n";
+        assert_eq!(
+            edit_static_config(cfg, "/d/zoo.cfg.dynamic.5", true),
+            "# mine\ntickTime=2000\ninitLimit=5\ndynamicConfigFile=/d/zoo.cfg.dynamic.5\n"
+        );
+        assert!(edit_static_config(cfg, "/x", false).contains("clientPort=4001"));
     }
 
     #[test]

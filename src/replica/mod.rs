@@ -28,6 +28,7 @@ use crate::data::txn::Txn;
 use crate::quorum::election::ElectionSettings;
 use crate::quorum::zab::leader::{Handle, TxnLogRead};
 use crate::quorum::zab::wire::QuorumPacket;
+use crate::quorum::reconfig::Membership;
 use crate::quorum::{Quorum, Sid};
 use crate::replica::msg::{ConnRef, Item, ToSeq};
 use crate::replica::sequencer::Role;
@@ -69,6 +70,10 @@ pub struct QuorumConfig {
     pub read_only_mode: bool,
     /// `zookeeper.snapshotSizeFactor`.
     pub snapshot_size_factor: f64,
+    /// `reconfigEnabled`: committed reconfigs change the membership.
+    pub reconfig_enabled: bool,
+    /// `standaloneEnabled`: a reconfig keeps at least two voters.
+    pub standalone_enabled: bool,
 }
 
 impl QuorumConfig {
@@ -247,6 +252,13 @@ pub enum Action {
     /// values first when given (off the executor), then probe the quorum
     /// port; answer [`Input::CanLead`].
     ProbeCanLead { rewrite_epochs: Option<Epochs> },
+    /// A reconfig made this config active (or an established leader
+    /// gave a config file's version 0 one): write it as the dynamic
+    /// config file `<zoo.cfg>.dynamic.<version hex>` and point zoo.cfg at
+    /// it (off the sequencer's executor), and dial its members' new
+    /// addresses. Not awaited: a restart before it is written reads the
+    /// previous config, as ZooKeeper's would.
+    Reconfigured { membership: Membership },
     /// Everything is answered and durable: stop.
     Stop,
 }
@@ -549,6 +561,11 @@ impl Replica {
             Input::Shard(m) => {
                 if matches!(m, ToSeq::Gather { .. } | ToSeq::Gathered { .. }) {
                     seq.quorum = self.peer.as_ref().and_then(|p| p.quorum_facts());
+                }
+                if matches!(&m, ToSeq::Write { op: crate::data::prep::WriteOp::Reconfig(_), .. }) {
+                    if let Some(p) = self.peer.as_ref() {
+                        p.refresh_view(seq);
+                    }
                 }
                 seq.handle(m, now.wall_ms)
             }

@@ -22,6 +22,7 @@ use crate::quorum::zab::leader::{
 use crate::quorum::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
 use crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::zab::wire::{self, pkt, ForwardedRequest};
+use crate::quorum::reconfig::{Membership, ReconfigView};
 use crate::quorum::Sid;
 use crate::replica::sequencer::{Forward, Role, Sequencer};
 use crate::storage::epochs::Epochs;
@@ -155,6 +156,12 @@ pub(super) struct Peer {
     /// The sequencer's tree was replaced (a SNAP, a reload after TRUNC):
     /// the replica publishes it in place of what the shards have.
     replaced: Option<Arc<Tree>>,
+    /// The active config with its version (`quorumVerifier`).
+    membership: Membership,
+    /// Leading: a proposed reconfig not yet committed.
+    next_membership: Option<Membership>,
+    /// Learning: the config NEWLEADER carried, activated at UPTODATE.
+    leader_config: Option<Membership>,
 }
 
 impl Peer {
@@ -194,6 +201,8 @@ impl Peer {
         now: Now,
     ) -> Peer {
         let election = Election::new(s.me, s.quorum.clone(), s.config.clone(), s.election);
+        let membership = Membership::parse(&String::from_utf8_lossy(&s.config))
+            .unwrap_or_else(|_| Membership::new(Vec::new(), None, 0));
         Peer {
             s,
             election,
@@ -221,6 +230,9 @@ impl Peer {
             published,
             unpublished_commits: Default::default(),
             replaced: None,
+            membership,
+            next_membership: None,
+            leader_config: None,
         }
     }
 
@@ -857,6 +869,10 @@ impl Peer {
             let State::Leading { leader, .. } = &mut self.state else {
                 return;
             };
+            if let Some(m) = reconfig_of(&data) {
+                leader.set_next_config(zxid, m.quorum());
+                self.next_membership = Some(m);
+            }
             match leader.propose(zxid, data, now.mono_ms) {
                 Ok(a) => self.leader_actions(a.into(), seq, now),
                 Err(e) => {
@@ -1157,6 +1173,64 @@ impl Peer {
         });
     }
 
+    /// `QuorumPeer.processReconfig`: `m` is the active config (a no-op
+    /// with `reconfigEnabled=false`, as in ZooKeeper). Writes it to
+    /// `/zookeeper/config` and (through the driver) the dynamic config
+    /// file; the election counts its voters from now on. A change of this
+    /// server's role, its removal, or a leader other than the designated
+    /// one ends the role: back to LOOKING, and `true` (the caller stops).
+    fn activate(&mut self, m: Membership, designated: Option<Sid>, seq: &mut Sequencer, now: Now) -> bool {
+        if !self.s.reconfig_enabled || m.version < self.membership.version {
+            return false;
+        }
+        let me = self.s.me;
+        let q = m.quorum();
+        tracing::info!(version = format!("{:x}", m.version), voters = ?q.voters().collect::<Vec<_>>(), observers = ?q.observers().collect::<Vec<_>>(), "config active");
+        let was_observer = self.s.observer;
+        let member = q.members().any(|s| s == me);
+        self.s.observer = q.is_observer(me);
+        self.s.quorum = q.clone();
+        self.s.config = m.text().into_bytes();
+        self.s.config_servers = m.servers_text();
+        self.election.set_config(q, self.s.config.clone());
+        seq.set_config_node(m.text().as_bytes(), m.version, now.wall_ms);
+        if let State::Leading { leader, .. } = &mut self.state {
+            leader.set_config(m.servers_text(), m.version);
+        }
+        self.out.push(Action::Reconfigured {
+            membership: m.clone(),
+        });
+        self.membership = m;
+        let leader_changed = match (&self.state, designated) {
+            (State::Leading { .. }, Some(d)) => d != me,
+            (State::Following { leader, .. }, Some(d)) => d != *leader,
+            _ => false,
+        };
+        if !member || was_observer != self.s.observer || leader_changed {
+            tracing::info!(member, leader_changed, "the new config changes this server's role; LOOKING");
+            self.look(seq, now);
+            return true;
+        }
+        false
+    }
+
+    /// Leading: tells the sequencer what a reconfig is checked against.
+    pub(super) fn refresh_view(&self, seq: &mut Sequencer) {
+        let view = match &self.state {
+            State::Leading { leader, .. } if leader.is_established() => Some(ReconfigView {
+                active_version: self.membership.version,
+                last_seen: self
+                    .next_membership
+                    .clone()
+                    .unwrap_or_else(|| self.membership.clone()),
+                synced: leader.synced_followers(),
+                standalone_enabled: self.s.standalone_enabled,
+            }),
+            _ => None,
+        };
+        seq.set_reconfig_view(view);
+    }
+
     /// Asks for an epoch write and holds what follows.
     fn persist(&mut self, kind: EpochKind, epoch: i64) {
         self.out.push(Action::PersistEpoch { kind, epoch });
@@ -1222,6 +1296,27 @@ impl Peer {
                     self.election.update_election_vote(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
                     seq.set_role(Role::Leader, epoch, now.wall_ms);
+                    // ZOOKEEPER-1783: a config file's version 0 becomes the
+                    // NEWLEADER zxid once a quorum has followed it.
+                    if self.membership.version == 0 {
+                        let mut m = self.membership.clone();
+                        m.version = crate::quorum::make_zxid(epoch, 0);
+                        if self.activate(m, None, seq, now) {
+                            return;
+                        }
+                    }
+                }
+                LeaderAction::Activate { zxid, designated } => {
+                    let m = self
+                        .next_membership
+                        .take()
+                        .filter(|m| m.version == zxid)
+                        .or_else(|| config_in(seq.tree()));
+                    if let Some(m) = m {
+                        if self.activate(m, Some(designated), seq, now) {
+                            return;
+                        }
+                    }
                 }
                 LeaderAction::Request { from, req, .. } => {
                     if req.op == crate::protocol::jute::op::SYNC {
@@ -1229,6 +1324,9 @@ impl Peer {
                             queue.extend(leader.sync(from));
                         }
                     } else {
+                        if req.op == crate::protocol::jute::op::RECONFIG {
+                            self.refresh_view(seq);
+                        }
                         seq.handle_forwarded(
                             req.session_id,
                             req.cxid,
@@ -1361,7 +1459,15 @@ impl Peer {
                         }
                     }
                 }
-                LearnerAction::LeaderConfig(_) => {}
+                LearnerAction::LeaderConfig(text) => {
+                    match Membership::parse(&String::from_utf8_lossy(&text)) {
+                        Ok(m) if m.version > self.membership.version => {
+                            self.leader_config = Some(m)
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "the leader's config does not parse"),
+                    }
+                }
                 LearnerAction::Established { epoch } => {
                     tracing::info!(epoch, "following: in sync");
                     self.election.update_election_vote(epoch);
@@ -1372,7 +1478,25 @@ impl Peer {
                         Role::Learner
                     };
                     seq.set_role(role, epoch, now.wall_ms);
+                    // `syncWithLeader` at UPTODATE: the config NEWLEADER
+                    // carried becomes active.
+                    if let Some(m) = self.leader_config.take() {
+                        if self.activate(m, None, seq, now) {
+                            return;
+                        }
+                    }
                 }
+                LearnerAction::Activate { zxid, designated } => match config_in(seq.tree()) {
+                    Some(m) if m.version == zxid => {
+                        if self.activate(m, Some(designated), seq, now) {
+                            return;
+                        }
+                    }
+                    _ => tracing::warn!(
+                        zxid = format!("0x{zxid:x}"),
+                        "a reconfig to activate that the tree does not hold"
+                    ),
+                },
                 LearnerAction::ReplyPing { ping } => {
                     let touches: Vec<wire::Touch> = seq
                         .take_touched()
@@ -1399,6 +1523,28 @@ impl Peer {
             }
         }
     }
+}
+
+/// The new config a proposal carries, when it is a reconfig.
+fn reconfig_of(data: &[u8]) -> Option<Membership> {
+    // TxnHeader: clientId, cxid, zxid, time, then the type.
+    let typ = data.get(28..32)?;
+    if i32::from_be_bytes(typ.try_into().ok()?) != crate::protocol::jute::op::RECONFIG {
+        return None;
+    }
+    match crate::storage::txnlog::decode_entry(data) {
+        Ok((Txn {
+            body: crate::data::txn::TxnBody::SetData(s),
+            ..
+        }, _)) => Membership::parse(&String::from_utf8_lossy(s.data.as_deref()?)).ok(),
+        _ => None,
+    }
+}
+
+/// The config `/zookeeper/config` holds.
+fn config_in(t: &Tree) -> Option<Membership> {
+    let n = t.get(crate::data::tree::CONFIG)?;
+    Membership::parse(&String::from_utf8_lossy(n.data()?)).ok()
 }
 
 /// The tree a SNAP sends: `base` with `commits` past it applied (pure CPU

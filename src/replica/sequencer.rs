@@ -64,6 +64,8 @@ pub struct Sequencer {
     pub(super) quorum: Option<fourlw::QuorumFacts>,
     /// Leading: what a reconfig is checked against.
     reconfig: Option<ReconfigView>,
+    /// The version of the config in `s.config_node`.
+    config_version: i64,
     tree: Tree,
     sessions: SessionTracker,
     owners: HashMap<i64, ConnRef>,
@@ -285,6 +287,11 @@ impl Sequencer {
         Sequencer {
             quorum: None,
             reconfig: None,
+            config_version: s
+                .config_node
+                .as_ref()
+                .and_then(|t| reconfig::Membership::parse(&String::from_utf8_lossy(t)).ok())
+                .map_or(0, |m| m.version),
             sessions: SessionTracker::new(s.tick_ms, first),
             next_container_check: now + s.container_check_interval_ms,
             s,
@@ -880,10 +887,19 @@ impl Sequencer {
         self.s.role.set(role);
     }
 
+    /// `initConfigInZKDatabase` after a reconfig: `/zookeeper/config`
+    /// holds the active config, now and in every tree installed later.
+    pub fn set_config_node(&mut self, text: &[u8], version: i64, now: i64) {
+        self.s.config_node = Some(Bytes::copy_from_slice(text));
+        self.config_version = version;
+        self.tree.set_config_node(text, version, now);
+        self.dirty = true;
+    }
+
     /// Replaces the tree (a learner's SNAP, or a reload after TRUNC).
     pub fn install_tree(&mut self, mut tree: Tree, sessions: &[(i64, i32)], now: i64) {
         if let Some(text) = &self.s.config_node {
-            tree.set_config_node(text, 0, now);
+            tree.set_config_node(text, self.config_version, now);
         }
         self.reset_to(tree);
         self.sessions = SessionTracker::new(
@@ -1335,6 +1351,7 @@ mod four_lw_tests {
             server_id: 0,
             role: RoleCell::default(),
             config_node: None,
+            reconfig_enabled: false,
         };
         Sequencer::new(s, Tree::new(), 1_000)
     }

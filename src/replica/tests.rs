@@ -27,6 +27,7 @@ fn settings(server_id: i64) -> SeqSettings {
         server_id,
         role: RoleCell::default(),
         config_node: None,
+        reconfig_enabled: false,
     }
 }
 
@@ -231,6 +232,8 @@ fn quorum_config(sid: Sid) -> QuorumConfig {
         connect_limit: 0,
         read_only_mode: false,
         snapshot_size_factor: 0.33,
+        reconfig_enabled: false,
+        standalone_enabled: true,
     }
 }
 

@@ -114,6 +114,9 @@ struct Inner {
     tls: quorum_tls::Shared,
     sasl: quorum_auth::Shared,
     links: RefCell<HashMap<Sid, Rc<Link>>>,
+    /// Every other member's election address (from `s.peers`, replaced
+    /// by a reconfig).
+    addrs: RefCell<HashMap<Sid, String>>,
     inbox: Mailbox<(Sid, Vec<u8>)>,
 }
 
@@ -147,6 +150,7 @@ impl Peers {
             }
         };
         let peers = Peers(Rc::new(Inner {
+            addrs: RefCell::new(s.peers.clone()),
             s,
             tls,
             sasl,
@@ -190,6 +194,11 @@ impl Peers {
         self.connect_one(to);
     }
 
+    /// A reconfig's members: later connections dial these addresses.
+    pub fn set_addresses(&self, addrs: HashMap<Sid, String>) {
+        *self.0.addrs.borrow_mut() = addrs;
+    }
+
     /// Whether a connection to `sid` is up.
     pub fn is_connected(&self, sid: Sid) -> bool {
         self.0.links.borrow().get(&sid).is_some_and(|l| l.up.get())
@@ -220,7 +229,7 @@ impl Peers {
         if link.up.get() || link.connecting.get() {
             return;
         }
-        let Some(addr) = self.0.s.peers.get(&sid).cloned() else {
+        let Some(addr) = self.0.addrs.borrow().get(&sid).cloned() else {
             tracing::warn!(sid, "no election address for this server id");
             return;
         };

@@ -69,6 +69,14 @@ pub struct QuorumSettings {
     /// txn log while the log is under this fraction of its newest
     /// snapshot's size (negative: never; 0: always).
     pub snapshot_size_factor: f64,
+    /// `reconfigEnabled`.
+    pub reconfig_enabled: bool,
+    /// `standaloneEnabled`.
+    pub standalone_enabled: bool,
+    /// The zoo.cfg this server started from: a reconfig writes the
+    /// dynamic config file beside it and points it there (`None`: the
+    /// built-in defaults, nothing to write).
+    pub config_file: Option<std::path::PathBuf>,
     /// TLS on the links (`sslQuorum`, `portUnification`), when on.
     pub tls: Option<PeerTlsSettings>,
     /// SASL on the links (`quorum.auth.enableSasl`), when on.
@@ -91,8 +99,46 @@ impl QuorumSettings {
             connect_limit: self.connect_limit,
             read_only_mode: self.read_only_mode,
             snapshot_size_factor: self.snapshot_size_factor,
+            reconfig_enabled: self.reconfig_enabled,
+            standalone_enabled: self.standalone_enabled,
         }
     }
+}
+
+/// `QuorumPeer.setQuorumVerifier(qv, true)`: writes
+/// `<zoo.cfg>.dynamic.<version hex>` and points zoo.cfg at it, each
+/// written to a temporary file, fsynced and renamed over
+/// (`AtomicFileWritingIdiom`).
+fn write_dynamic_config(
+    cfg: &std::path::Path,
+    m: &crate::quorum::reconfig::Membership,
+    me: Sid,
+) -> std::io::Result<()> {
+    use crate::quorum::reconfig::edit_static_config;
+    let dynamic = std::path::PathBuf::from(format!("{}.dynamic.{:x}", cfg.display(), m.version));
+    atomic_write(&dynamic, m.dynamic_file_text().as_bytes())?;
+    let dynamic = std::fs::canonicalize(&dynamic)?;
+    let text = std::fs::read_to_string(cfg)?;
+    let erase_client = m.server(me).is_some_and(|s| s.client.is_some());
+    let edited = edit_static_config(&text, &dynamic.display().to_string(), erase_client);
+    atomic_write(cfg, edited.as_bytes())?;
+    tracing::info!(file = %dynamic.display(), "dynamic config written");
+    Ok(())
+}
+
+/// Writes `path.tmp`, fsyncs it, renames it over `path` and fsyncs the
+/// directory.
+fn atomic_write(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = std::path::PathBuf::from(format!("{}.tmp", path.display()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The stop switch of a leader's quorum listener: stopping wakes it, so
@@ -151,6 +197,11 @@ pub enum ToZab {
     Acts(Vec<Action>),
     /// Accept learners on this quorum port (bound by the sequencer).
     Listen(std::net::TcpListener),
+    /// A reconfig's members: their quorum and election addresses.
+    Members {
+        quorum: HashMap<Sid, String>,
+        election: HashMap<Sid, String>,
+    },
 }
 
 /// Runs the zab core until the sequencer goes away. An election port that
@@ -229,6 +280,10 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
                 }
             }
             ToZab::Listen(l) => io.listen(l),
+            ToZab::Members { quorum, election } => {
+                io.s.quorum_addrs = quorum;
+                io.peers.set_addresses(election);
+            }
         }
     }
 }
@@ -237,6 +292,9 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
 /// zab core, and carries out the others (the quorum port, epoch files, the
 /// txn log read for a DIFF), answering on the sequencer's mailbox.
 pub struct QuorumLink {
+    me: Sid,
+    /// zoo.cfg, which a reconfig points at its new dynamic config file.
+    config_file: Option<std::path::PathBuf>,
     observer: bool,
     quorum_listen: SocketAddr,
     dirs: Dirs,
@@ -254,6 +312,8 @@ impl QuorumLink {
         to_zab: ConnectedSender<ToZab>,
     ) -> QuorumLink {
         QuorumLink {
+            me: s.me,
+            config_file: s.config_file.clone(),
             observer: s.observer,
             quorum_listen: s.quorum_listen,
             dirs,
@@ -338,6 +398,28 @@ impl QuorumLink {
                     });
                 })
                 .detach();
+            }
+            Action::Reconfigured { membership } => {
+                let me = self.me;
+                self.observer = membership.quorum().is_observer(me);
+                let members = ToZab::Members {
+                    quorum: membership.quorum_addrs(),
+                    election: membership.election_addrs(me),
+                };
+                if self.to_zab.send(members).await.is_err() {
+                    return Err(());
+                }
+                if let Some(cfg) = self.config_file.clone() {
+                    glommio::spawn_local(async move {
+                        let r = glommio::executor()
+                            .spawn_blocking(move || write_dynamic_config(&cfg, &membership, me))
+                            .await;
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "cannot write the dynamic config file; a restart reads the previous config");
+                        }
+                    })
+                    .detach();
+                }
             }
             Action::ProbeCanLead { rewrite_epochs } => match rewrite_epochs {
                 None => self.inbox.push(Input::CanLead(

@@ -306,8 +306,12 @@ class Ensemble:
     peer.
     """
 
-    def __init__(self, kinds, tick_ms: int = 500, extra_cfg: dict | None = None):
+    def __init__(self, kinds, tick_ms: int = 500, extra_cfg: dict | None = None,
+                 jvm_flags: dict | None = None):
         self.kinds = list(kinds)
+        # -D flags: on the reference's java command line, in SERVER_JVMFLAGS
+        # for corral (as zkServer.sh passes them).
+        self.jvm_flags = dict(jvm_flags or {})
         self.tmp = Path(tempfile.mkdtemp(prefix="zk-ensemble-"))
         self.tick_ms = tick_ms
         # zoo.cfg keys for every member, and member i's own (own_cfg[i]).
@@ -349,20 +353,27 @@ class Ensemble:
         cfg.write_text("\n".join(lines) + "\n")
         return cfg
 
-    def start(self, i: int):
-        """Starts member i; it serves once it has joined a quorum."""
+    def start(self, i: int, keep_cfg: bool = False):
+        """Starts member i; it serves once it has joined a quorum. With
+        keep_cfg, its zoo.cfg is read as the server left it (a reconfig
+        rewrites it) instead of being written afresh."""
         self.kill9(i)
-        cfg = self._write_cfg(i)
+        cfg = self._dir(i) / "zoo.cfg" if keep_cfg else self._write_cfg(i)
         m = self.members[i]
+        env = None
         if m["kind"] == "corral":
             b = corral_bin()
             if not b.exists():
                 raise ToolMissing(f"corral binary {b} not found (cargo build --release, or set CORRAL_BIN)")
             cmd = [str(b), str(cfg)]
+            if self.jvm_flags:
+                env = dict(os.environ)
+                env["SERVER_JVMFLAGS"] = " ".join(f"-D{k}={v}" for k, v in self.jvm_flags.items())
         else:
             cmd = [
                 java_bin(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dzookeeper.admin.enableServer=false",
+                *(f"-D{k}={v}" for k, v in self.jvm_flags.items()),
                 "-cp", ref_classpath(), "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg),
             ]
         logf = open(self.log(i), "ab")
@@ -370,7 +381,7 @@ class Ensemble:
         logf.flush()
         m["proc"] = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-            cwd=str(self._dir(i)), start_new_session=True, preexec_fn=die_with_parent,
+            cwd=str(self._dir(i)), start_new_session=True, preexec_fn=die_with_parent, env=env,
         )
         logf.close()
 

@@ -269,6 +269,14 @@ impl Election {
         }
     }
 
+    /// A reconfig made another config active (`QuorumPeer.setQuorumVerifier`):
+    /// later rounds count its voters and notifications carry its text.
+    pub fn set_config(&mut self, quorum: Quorum, config: impl Into<Bytes>) {
+        self.participant = quorum.is_voter(self.me);
+        self.quorum = quorum;
+        self.config = config.into();
+    }
+
     /// Starts an election round (`lookForLeader`) with this peer's last
     /// logged zxid and current (accepted) epoch: the state becomes LOOKING,
     /// the logical clock advances, and the initial vote goes to every voter.

@@ -17,6 +17,7 @@
 
 use super::sync::{plan_sync, txnlog_size_limit, txnlog_usable, SyncInput, SyncPlan};
 use super::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumPacket, Touch, WireError};
+use crate::quorum::reconfig::designated_leader;
 use crate::quorum::{counter_of, epoch_of, make_zxid, Quorum, Sid};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -200,6 +201,9 @@ pub enum LeaderAction {
     Commit { zxid: i64, data: Bytes },
     /// Leading in `epoch`: start serving and proposing.
     Established { epoch: i64 },
+    /// A reconfig committed (after its `Commit`): the next config is
+    /// active, led by `designated` (this leader unless it left the voters).
+    Activate { zxid: i64, designated: Sid },
     /// A learner forwarded a client request (a `sync` one is answered by
     /// calling [`Leader::sync`] once it reaches the proposal stage).
     Request {
@@ -329,6 +333,9 @@ pub struct LeaderGauges {
 struct Proposal {
     data: Bytes,
     acks: BTreeSet<Sid>,
+    /// A proposal made while a reconfig is outstanding needs a quorum of
+    /// the next config too (`Proposal.qvAcksetPairs`).
+    next: Option<Quorum>,
 }
 
 /// The leader's state machine. See the module doc.
@@ -356,6 +363,9 @@ pub struct Leader {
     own_durable: i64,
     pending_syncs: BTreeMap<i64, Vec<Handle>>,
     peers: BTreeMap<Handle, Peer>,
+    /// A proposed reconfig not yet committed: its zxid and next quorum
+    /// (`lastSeenQuorumVerifier` past the active one).
+    next: Option<(i64, Quorum)>,
     follower_counter: Sid,
     tick: u64,
     tick_skip: bool,
@@ -404,6 +414,7 @@ impl Leader {
             own_durable: last_zxid,
             pending_syncs: BTreeMap::new(),
             peers: BTreeMap::new(),
+            next: None,
             follower_counter: -1,
             tick: 0,
             tick_skip: true,
@@ -594,6 +605,7 @@ impl Leader {
             Proposal {
                 data: data.clone(),
                 acks: BTreeSet::new(),
+                next: self.next.as_ref().map(|(_, q)| q.clone()),
             },
         );
         let p = QuorumPacket::with_data(pkt::PROPOSAL, zxid, data.clone());
@@ -615,6 +627,33 @@ impl Leader {
             self.process_ack(me, zxid);
         }
         Ok(self.take())
+    }
+
+    /// The next proposal (at `zxid`) is a reconfig to `next`: it and every
+    /// proposal after it need a quorum of both configs until it commits
+    /// (`Leader.propose` with `lastSeenQuorumVerifier`).
+    pub fn set_next_config(&mut self, zxid: i64, next: Quorum) {
+        self.next = Some((zxid, next));
+    }
+
+    /// The config text NEWLEADER carries from now on (the `server.N`
+    /// lines and the version), after a reconfig.
+    pub fn set_config(&mut self, servers: String, version: i64) {
+        self.settings.config_servers = servers;
+        self.settings.config_version = version;
+    }
+
+    /// The voters in touch (`Leader.isQuorumSynced`): the leader and its
+    /// synced followers, by sid.
+    pub fn synced_followers(&self) -> BTreeSet<Sid> {
+        let mut s: BTreeSet<Sid> = self
+            .peers
+            .values()
+            .filter(|p| p.forwarding && !p.observer && self.tick <= p.tick_deadline)
+            .filter_map(|p| p.sid)
+            .collect();
+        s.insert(self.me);
+        s
     }
 
     /// A learner's `sync` request reached the proposal stage
@@ -1169,7 +1208,9 @@ impl Leader {
         let Some(p) = self.outstanding.get(&zxid) else {
             return false;
         };
-        if !self.quorum.contains_quorum(&p.acks) {
+        if !self.quorum.contains_quorum(&p.acks)
+            || p.next.as_ref().is_some_and(|q| !q.contains_quorum(&p.acks))
+        {
             return false;
         }
         let Some(p) = self.outstanding.remove(&zxid) else {
@@ -1177,8 +1218,35 @@ impl Leader {
         };
         self.last_committed = zxid;
         self.last_processed = zxid;
-        let commit = QuorumPacket::new(pkt::COMMIT, zxid);
-        let inform = QuorumPacket::with_data(pkt::INFORM, zxid, p.data.clone());
+        let mut activate = None;
+        let (commit, inform) = match self.next.take() {
+            Some((z, next)) if z == zxid => {
+                // `tryToCommit` of a reconfig: the next config is active
+                // from here on, and every learner is told who leads it.
+                let designated = designated_leader(self.me, &next, &p.acks);
+                self.quorum = next;
+                activate = Some(designated);
+                (
+                    QuorumPacket::with_data(
+                        pkt::COMMITANDACTIVATE,
+                        zxid,
+                        wire::designated_leader_body(designated, &[]),
+                    ),
+                    QuorumPacket::with_data(
+                        pkt::INFORMANDACTIVATE,
+                        zxid,
+                        wire::designated_leader_body(designated, &p.data),
+                    ),
+                )
+            }
+            other => {
+                self.next = other;
+                (
+                    QuorumPacket::new(pkt::COMMIT, zxid),
+                    QuorumPacket::with_data(pkt::INFORM, zxid, p.data.clone()),
+                )
+            }
+        };
         let to: Vec<(Handle, bool)> = self
             .peers
             .iter()
@@ -1199,6 +1267,9 @@ impl Leader {
             zxid,
             data: p.data.clone(),
         });
+        if let Some(designated) = activate {
+            self.out.push(LeaderAction::Activate { zxid, designated });
+        }
         // `ZKDatabase.addCommittedProposal`.
         if self.committed_log.len() > self.settings.commit_log_count {
             self.committed_log.pop_front();

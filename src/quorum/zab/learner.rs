@@ -97,6 +97,9 @@ pub enum LearnerAction {
     Commit { zxid: i64, data: Bytes },
     /// The quorum config NEWLEADER carried (`QuorumVerifier.toString` text).
     LeaderConfig(Bytes),
+    /// The reconfig committed at `zxid` (after its `Commit`) is active;
+    /// `designated` leads it (COMMITANDACTIVATE, INFORMANDACTIVATE).
+    Activate { zxid: i64, designated: Sid },
     /// In sync: start serving clients in `epoch`.
     Established { epoch: i64 },
     /// The leader pinged: answer with [`wire::ping_reply`] and the
@@ -544,7 +547,15 @@ impl Learner {
         match p.typ {
             pkt::PING => self.out.push(LearnerAction::ReplyPing { ping: p }),
             pkt::PROPOSAL => self.log(p.zxid, p.data.unwrap_or_default()),
-            pkt::COMMIT | pkt::COMMITANDACTIVATE => self.commit(p.zxid)?,
+            pkt::COMMIT => self.commit(p.zxid)?,
+            pkt::COMMITANDACTIVATE => {
+                let (designated, _) = wire::decode_designated_leader(p.data.as_ref())?;
+                self.commit(p.zxid)?;
+                self.out.push(LearnerAction::Activate {
+                    zxid: p.zxid,
+                    designated,
+                });
+            }
             pkt::REVALIDATE => self.revalidated(&p)?,
             pkt::SYNC => self.out.push(LearnerAction::SyncDone),
             // UPTODATE again, or unknown: logged and ignored.
@@ -558,13 +569,20 @@ impl Learner {
         match p.typ {
             pkt::PING => self.out.push(LearnerAction::ReplyPing { ping: p }),
             pkt::INFORM | pkt::INFORMANDACTIVATE => {
-                let data = if p.typ == pkt::INFORMANDACTIVATE {
-                    wire::decode_designated_leader(p.data.as_ref())?.1
+                let (designated, data) = if p.typ == pkt::INFORMANDACTIVATE {
+                    let (d, data) = wire::decode_designated_leader(p.data.as_ref())?;
+                    (Some(d), data)
                 } else {
-                    p.data.unwrap_or_default()
+                    (None, p.data.unwrap_or_default())
                 };
                 self.log(p.zxid, data.clone());
                 self.out.push(LearnerAction::Commit { zxid: p.zxid, data });
+                if let Some(designated) = designated {
+                    self.out.push(LearnerAction::Activate {
+                        zxid: p.zxid,
+                        designated,
+                    });
+                }
             }
             pkt::REVALIDATE => self.revalidated(&p)?,
             pkt::SYNC => self.out.push(LearnerAction::SyncDone),
