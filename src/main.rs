@@ -307,6 +307,16 @@ fn run(cli: Cli) -> Result<(), String> {
     let c = loaded.config;
     kerberos_acceptor(&c)?;
     let quorum = if c.is_distributed() {
+        // QuorumPeerConfig.backupOldConfig: with reconfig on and the
+        // members still in zoo.cfg, a copy is kept as zoo.cfg.bak before
+        // the first reconfig rewrites it.
+        if let (true, None, Some(p)) = (c.reconfig_enabled, &c.dynamic_config_file, &path) {
+            let bak = std::path::PathBuf::from(format!("{}.bak", p.display()));
+            let tmp = std::path::PathBuf::from(format!("{}.bak.tmp", p.display()));
+            std::fs::copy(p, &tmp)
+                .and_then(|_| std::fs::rename(&tmp, &bak))
+                .map_err(|e| format!("cannot back up {} to {}: {e}", p.display(), bak.display()))?;
+        }
         Some(quorum_settings(&c, path.as_deref())?)
     } else {
         None

@@ -1230,6 +1230,10 @@ impl Sim {
                 }
                 None => self.members[m].inbox.push_back(Input::CanLead(true)),
             },
+            // The members run with reconfigEnabled=false: never asked.
+            Action::Reconfigured { .. } => {
+                check!(false, "s{sid} reconfigured with reconfig off");
+            }
             Action::Stop => {
                 check!(self.members[m].stopping, "s{sid} stops unasked");
                 self.t(|| format!("s{sid} STOPPED"));

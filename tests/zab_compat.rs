@@ -106,6 +106,7 @@ impl Peer {
                 LearnerAction::LostLeader { why } => panic!("the learner gave up: {why}"),
                 LearnerAction::TakeSnapshot
                 | LearnerAction::LeaderConfig(_)
+                | LearnerAction::Activate { .. }
                 | LearnerAction::Revalidated { .. }
                 | LearnerAction::SyncDone => {}
             }

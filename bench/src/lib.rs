@@ -100,6 +100,7 @@ impl Writer {
             enforce_quota: false,
             session: SESSION,
             auth: &[],
+            reconfig: Err(corral::protocol::jute::Code::ReconfigDisabled),
         };
         let zxid = self.tree.last_zxid + 1;
         let txn = prep::prep(&ctx, &self.tree, cxid, zxid, self.time, w);
@@ -123,6 +124,7 @@ impl Writer {
             enforce_quota: false,
             session: SESSION,
             auth: &[],
+            reconfig: Err(corral::protocol::jute::Code::ReconfigDisabled),
         };
         let zxid = self.tree.last_zxid + 1;
         let txn = prep::prep(&ctx, &self.tree, hdr.xid, zxid, self.time, &w);

@@ -279,9 +279,7 @@ pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, JuteError> {
         }
         // A reconfig body that does not decode fails before ZooKeeper gives
         // it a zxid: a marshalling error with no txn.
-        op::RECONFIG => {
-            Request::Write(WriteOp::Reconfig(jute::ReconfigRequest::read(r)?))
-        }
+        op::RECONFIG => Request::Write(WriteOp::Reconfig(jute::ReconfigRequest::read(r)?)),
         // Internal types are never served from a client: deleteContainer is
         // the container manager's (it skips the ACL check), createSession
         // the handshake's. ZooKeeper answers them with an error txn:

@@ -11,7 +11,7 @@
 
 use crate::config::{parse_server_line, PeerType, ServerSpec};
 use crate::protocol::jute::{Code, ReconfigRequest};
-use crate::quorum::election::wire::quorum_config_string;
+use crate::quorum::election::wire::{copied_map_capacity, quorum_config_text};
 use crate::quorum::{Hierarchy, Quorum, Sid};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +23,10 @@ pub struct Membership {
     pub servers: Vec<ServerSpec>,
     pub hierarchy: Option<Hierarchy>,
     pub version: i64,
+    /// The bucket count of the Java `HashMap` the config's text is printed
+    /// from: 16 for a config read from text, less for an incremental
+    /// reconfig's (copied from the last config, see [`Membership::text`]).
+    pub capacity: usize,
 }
 
 impl Membership {
@@ -35,6 +39,7 @@ impl Membership {
             servers: by_id.into_values().collect(),
             hierarchy,
             version,
+            capacity: 16,
         }
     }
 
@@ -50,7 +55,12 @@ impl Membership {
     /// `QuorumVerifier.toString()`: what `/zookeeper/config`, the dynamic
     /// config file (less its last line) and notifications carry.
     pub fn text(&self) -> String {
-        quorum_config_string(&self.servers, self.hierarchy.as_ref(), self.version)
+        quorum_config_text(
+            &self.servers,
+            self.hierarchy.as_ref(),
+            self.version,
+            self.capacity,
+        )
     }
 
     /// The text without its `version=` line: the dynamic config file's
@@ -272,7 +282,9 @@ pub fn next_membership(
         .filter(|s| q.is_voter(*s))
         .collect();
     if !q.contains_quorum(&synced) {
-        tracing::warn!("reconfig failed: there must be a connected and synced quorum in the new configuration");
+        tracing::warn!(
+            "reconfig failed: there must be a connected and synced quorum in the new configuration"
+        );
         return Err(Code::NewConfigNoQuorum);
     }
     Ok(next)
@@ -328,7 +340,11 @@ fn incremental(req: &ReconfigRequest, last: &Membership) -> Result<Membership, C
             next.insert(spec.id, spec);
         }
     }
-    Ok(Membership::new(next.into_values().collect(), None, 0))
+    // `new HashMap<>(lastSeenQV.getAllMembers())`, then the leaving
+    // removed and the joining put in.
+    let mut m = Membership::new(next.into_values().collect(), None, 0);
+    m.capacity = copied_map_capacity(last.servers.len());
+    Ok(m)
 }
 
 /// The server a leader hands over to when a committed reconfig leaves it
@@ -390,8 +406,31 @@ mod tests {
     #[test]
     fn an_observer_joins_and_leaves_with_the_reconfig_zxid_as_version() {
         let joining = "server.100=0.0.0.0:21001:21002:observer;0.0.0.0:21003";
-        let m = next_membership(&req(Some(joining), None, None), &view(&[1, 2]), 0x1_0000_0005).unwrap();
+        let m = next_membership(
+            &req(Some(joining), None, None),
+            &view(&[1, 2]),
+            0x1_0000_0005,
+        )
+        .unwrap();
         assert!(m.text().contains(joining), "{}", m.text());
+        // Printed from a copy of the three-member map (8 buckets): 100
+        // lands in bucket 4, after 3; server.9 would follow server.1.
+        let nine = next_membership(
+            &req(
+                Some("server.9=127.0.0.1:1:2:observer;127.0.0.1:3"),
+                None,
+                None,
+            ),
+            &view(&[1, 2]),
+            5,
+        )
+        .unwrap();
+        let text = nine.text();
+        let order: Vec<&str> = text.lines().map(|l| &l[..8]).collect();
+        assert_eq!(
+            order,
+            ["server.1", "server.9", "server.2", "server.3", "version="]
+        );
         assert!(m.text().ends_with("version=100000005"));
         assert_eq!(m.quorum().observers().collect::<Vec<_>>(), vec![100]);
         let mut v = view(&[1, 2]);
@@ -448,7 +487,11 @@ mod tests {
     fn a_joiner_on_a_members_ports_is_refused() {
         assert_eq!(
             next_membership(
-                &req(Some("server.4=127.0.0.1:2001:3009:participant;4004"), None, None),
+                &req(
+                    Some("server.4=127.0.0.1:2001:3009:participant;4004"),
+                    None,
+                    None
+                ),
                 &view(&[1, 2, 3]),
                 9
             ),

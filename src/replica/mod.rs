@@ -26,9 +26,9 @@ use crate::data::digest::TxnDigest;
 use crate::data::tree::Tree;
 use crate::data::txn::Txn;
 use crate::quorum::election::ElectionSettings;
+use crate::quorum::reconfig::Membership;
 use crate::quorum::zab::leader::{Handle, TxnLogRead};
 use crate::quorum::zab::wire::QuorumPacket;
-use crate::quorum::reconfig::Membership;
 use crate::quorum::{Quorum, Sid};
 use crate::replica::msg::{ConnRef, Item, ToSeq};
 use crate::replica::sequencer::Role;
@@ -562,7 +562,13 @@ impl Replica {
                 if matches!(m, ToSeq::Gather { .. } | ToSeq::Gathered { .. }) {
                     seq.quorum = self.peer.as_ref().and_then(|p| p.quorum_facts());
                 }
-                if matches!(&m, ToSeq::Write { op: crate::data::prep::WriteOp::Reconfig(_), .. }) {
+                if matches!(
+                    &m,
+                    ToSeq::Write {
+                        op: crate::data::prep::WriteOp::Reconfig(_),
+                        ..
+                    }
+                ) {
                     if let Some(p) = self.peer.as_ref() {
                         p.refresh_view(seq);
                     }

@@ -16,13 +16,13 @@ use crate::data::digest::TxnDigest;
 use crate::data::tree::Tree;
 use crate::data::txn::Txn;
 use crate::quorum::election::{self, Election, ServerState};
+use crate::quorum::reconfig::{Membership, ReconfigView};
 use crate::quorum::zab::leader::{
     DeferredTxnLog, Handle, Leader, LeaderAction, LeaderSettings, TxnLogRead,
 };
 use crate::quorum::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
 use crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::zab::wire::{self, pkt, ForwardedRequest};
-use crate::quorum::reconfig::{Membership, ReconfigView};
 use crate::quorum::Sid;
 use crate::replica::sequencer::{Forward, Role, Sequencer};
 use crate::storage::epochs::Epochs;
@@ -1179,7 +1179,17 @@ impl Peer {
     /// file; the election counts its voters from now on. A change of this
     /// server's role, its removal, or a leader other than the designated
     /// one ends the role: back to LOOKING, and `true` (the caller stops).
-    fn activate(&mut self, m: Membership, designated: Option<Sid>, seq: &mut Sequencer, now: Now) -> bool {
+    /// `write_node`: `/zookeeper/config` gets the text; a committed
+    /// reconfig txn has put its own there already (which lists the servers
+    /// in the leader's order), and keeps it.
+    fn activate(
+        &mut self,
+        m: Membership,
+        designated: Option<Sid>,
+        write_node: bool,
+        seq: &mut Sequencer,
+        now: Now,
+    ) -> bool {
         if !self.s.reconfig_enabled || m.version < self.membership.version {
             return false;
         }
@@ -1193,7 +1203,17 @@ impl Peer {
         self.s.config = m.text().into_bytes();
         self.s.config_servers = m.servers_text();
         self.election.set_config(q, self.s.config.clone());
-        seq.set_config_node(m.text().as_bytes(), m.version, now.wall_ms);
+        match seq
+            .tree()
+            .get(crate::data::tree::CONFIG)
+            .and_then(|n| n.data())
+        {
+            Some(t) if !write_node => {
+                let t = t.to_vec();
+                seq.keep_config_node(&t, m.version);
+            }
+            _ => seq.set_config_node(m.text().as_bytes(), m.version, now.wall_ms),
+        }
         if let State::Leading { leader, .. } = &mut self.state {
             leader.set_config(m.servers_text(), m.version);
         }
@@ -1207,7 +1227,11 @@ impl Peer {
             _ => false,
         };
         if !member || was_observer != self.s.observer || leader_changed {
-            tracing::info!(member, leader_changed, "the new config changes this server's role; LOOKING");
+            tracing::info!(
+                member,
+                leader_changed,
+                "the new config changes this server's role; LOOKING"
+            );
             self.look(seq, now);
             return true;
         }
@@ -1301,7 +1325,7 @@ impl Peer {
                     if self.membership.version == 0 {
                         let mut m = self.membership.clone();
                         m.version = crate::quorum::make_zxid(epoch, 0);
-                        if self.activate(m, None, seq, now) {
+                        if self.activate(m, None, true, seq, now) {
                             return;
                         }
                     }
@@ -1313,7 +1337,7 @@ impl Peer {
                         .filter(|m| m.version == zxid)
                         .or_else(|| config_in(seq.tree()));
                     if let Some(m) = m {
-                        if self.activate(m, Some(designated), seq, now) {
+                        if self.activate(m, Some(designated), false, seq, now) {
                             return;
                         }
                     }
@@ -1481,14 +1505,14 @@ impl Peer {
                     // `syncWithLeader` at UPTODATE: the config NEWLEADER
                     // carried becomes active.
                     if let Some(m) = self.leader_config.take() {
-                        if self.activate(m, None, seq, now) {
+                        if self.activate(m, None, true, seq, now) {
                             return;
                         }
                     }
                 }
                 LearnerAction::Activate { zxid, designated } => match config_in(seq.tree()) {
                     Some(m) if m.version == zxid => {
-                        if self.activate(m, Some(designated), seq, now) {
+                        if self.activate(m, Some(designated), false, seq, now) {
                             return;
                         }
                     }
@@ -1533,10 +1557,13 @@ fn reconfig_of(data: &[u8]) -> Option<Membership> {
         return None;
     }
     match crate::storage::txnlog::decode_entry(data) {
-        Ok((Txn {
-            body: crate::data::txn::TxnBody::SetData(s),
-            ..
-        }, _)) => Membership::parse(&String::from_utf8_lossy(s.data.as_deref()?)).ok(),
+        Ok((
+            Txn {
+                body: crate::data::txn::TxnBody::SetData(s),
+                ..
+            },
+            _,
+        )) => Membership::parse(&String::from_utf8_lossy(s.data.as_deref()?)).ok(),
         _ => None,
     }
 }

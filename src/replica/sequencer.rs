@@ -890,10 +890,16 @@ impl Sequencer {
     /// `initConfigInZKDatabase` after a reconfig: `/zookeeper/config`
     /// holds the active config, now and in every tree installed later.
     pub fn set_config_node(&mut self, text: &[u8], version: i64, now: i64) {
-        self.s.config_node = Some(Bytes::copy_from_slice(text));
-        self.config_version = version;
+        self.keep_config_node(text, version);
         self.tree.set_config_node(text, version, now);
         self.dirty = true;
+    }
+
+    /// The tree already holds the active config (a committed reconfig
+    /// txn put it there): trees installed later get it too.
+    pub fn keep_config_node(&mut self, text: &[u8], version: i64) {
+        self.s.config_node = Some(Bytes::copy_from_slice(text));
+        self.config_version = version;
     }
 
     /// Replaces the tree (a learner's SNAP, or a reload after TRUNC).
@@ -1141,6 +1147,17 @@ impl Sequencer {
                 }
             }
             (_, Some(Waiter::Write { from, op, .. })) => {
+                let mut r = r;
+                if op == jute::op::RECONFIG {
+                    // A learner answers with its active config, which it
+                    // read back from the txn's text (`configFromString`):
+                    // the servers in id order, not in the leader's.
+                    r.data = r
+                        .data
+                        .as_deref()
+                        .and_then(|d| reconfig::Membership::parse(&String::from_utf8_lossy(d)).ok())
+                        .map(|m| Bytes::from(m.text()));
+                }
                 let (err, body) = request::write_reply(op, &r);
                 if op == jute::op::CHECK && err == 0 {
                     self.push_reply(from, Bytes::new());

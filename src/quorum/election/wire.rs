@@ -480,6 +480,20 @@ pub fn quorum_config_string(
     hierarchy: Option<&crate::quorum::Hierarchy>,
     version: i64,
 ) -> String {
+    quorum_config_text(servers, hierarchy, version, 16)
+}
+
+/// [`quorum_config_string`] for a member map whose table started at
+/// `capacity` buckets (a power of two): a `HashMap` copied from another
+/// of `n` entries starts at `tableSizeFor(n / 0.75 + 1)` (see
+/// [`copied_map_capacity`]), so the reconfig leader's new config lists
+/// a joining server by its bucket among the old ones.
+pub fn quorum_config_text(
+    servers: &[ServerSpec],
+    hierarchy: Option<&crate::quorum::Hierarchy>,
+    version: i64,
+    capacity: usize,
+) -> String {
     let mut members: Vec<&ServerSpec> = Vec::new();
     for s in servers {
         // A later line for the same sid replaces the earlier (HashMap.put).
@@ -489,7 +503,7 @@ pub fn quorum_config_string(
             members.push(s);
         }
     }
-    let mut capacity: usize = 16;
+    let mut capacity = capacity.max(1);
     while members.len() > capacity / 4 * 3 {
         capacity *= 2;
     }
@@ -514,6 +528,13 @@ pub fn quorum_config_string(
     out.push_str("version=");
     out.push_str(&format!("{:x}", version as u64));
     out
+}
+
+/// The table size of Java's `new HashMap<>(m)` for a map of `n` entries:
+/// `tableSizeFor((int) (n / 0.75f + 1))`.
+pub fn copied_map_capacity(n: usize) -> usize {
+    let want = (n as f32 / 0.75 + 1.0) as usize;
+    want.max(1).next_power_of_two()
 }
 
 /// `QuorumServer.toString()`: `host:quorumPort:electionPort` for each

@@ -1447,6 +1447,56 @@ mod tests {
     }
 
     #[test]
+    fn a_reconfig_commits_with_both_quorums_and_activates_the_new_one() {
+        // Leader 1 with follower 2 (handle 7); a reconfig to {1, 2, 4, 5}.
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        establish(&mut l, make_zxid(3, 5));
+        let (z1, z2) = (make_zxid(4, 1), make_zxid(4, 2));
+        l.set_next_config(z1, Quorum::new([1, 2, 4, 5], []));
+        l.propose(z1, Bytes::from_static(b"reconfig"), 10).unwrap();
+        l.propose(z2, Bytes::new(), 10).unwrap();
+        l.own_durable(z2);
+        // 1 and 2 are a quorum of the old config, not of the new one.
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z1), 11);
+        assert!(!a.iter().any(|a| matches!(a, LeaderAction::Commit { .. })));
+        l.learner_connected(8, 11);
+        l.peers.get_mut(&8).unwrap().sid = Some(4);
+        l.peers.get_mut(&8).unwrap().stage = Stage::Active;
+        l.peers.get_mut(&8).unwrap().forwarding = true;
+        let a = l.packet(8, QuorumPacket::new(pkt::ACK, z1), 12);
+        let pos = |f: &dyn Fn(&LeaderAction) -> bool| a.iter().position(f);
+        let commit =
+            pos(&|a| matches!(a, LeaderAction::Commit { zxid, .. } if *zxid == z1)).unwrap();
+        let activate = pos(&|a| {
+            *a == LeaderAction::Activate {
+                zxid: z1,
+                designated: 1,
+            }
+        })
+        .unwrap();
+        assert!(commit < activate, "{a:?}");
+        // Followers are told COMMITANDACTIVATE with the designated leader.
+        let to7 = sent(&a, 7);
+        assert_eq!(types(&to7), vec!["COMMITANDACTIVATE"]);
+        assert_eq!(
+            wire::decode_designated_leader(to7[0].data.as_ref())
+                .unwrap()
+                .0,
+            1
+        );
+        // z2 was proposed under both configs: 1, 2 and 4 are a quorum of
+        // {1, 2, 4, 5} (the active one now) as well.
+        let a = l.packet(8, QuorumPacket::new(pkt::ACK, z2), 13);
+        assert!(a.iter().all(|a| !matches!(a, LeaderAction::Commit { .. })));
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z2), 14);
+        assert!(a
+            .iter()
+            .any(|a| matches!(a, LeaderAction::Commit { zxid, .. } if *zxid == z2)));
+        // From now on the new config's quorum decides alone.
+        assert!(l.quorum.is_voter(5) && !l.quorum.is_voter(3));
+    }
+
+    #[test]
     fn new_epoch_is_one_past_the_highest_accepted_of_a_quorum() {
         let mut l = leader(&[1, 2, 3, 4, 5], 2, 2, make_zxid(2, 1));
         l.start(0);
