@@ -411,8 +411,8 @@ impl Replica {
         if let Some(p) = self.peer.as_mut() {
             p.tick(&mut self.seq, now);
             p.forward(&mut self.seq, now);
-            self.out.extend(p.take_out());
         }
+        self.after_peer();
         if let Some(items) = self.seq.take() {
             let txns = self.seq.take_logged();
             if let Some(p) = self.peer.as_mut() {
@@ -638,11 +638,33 @@ impl Replica {
                 }
             }
         }
-        if let Some(p) = self.peer.as_mut() {
-            self.out.extend(p.take_out());
-            if let Some(v) = p.take_replaced() {
-                self.tree_replaced(v);
-            }
+        self.after_peer();
+    }
+
+    /// What the peer did in an input or a tick: its actions, a learner's
+    /// committed work to publish before it left its leader, a replaced
+    /// tree.
+    fn after_peer(&mut self) {
+        let Some(p) = self.peer.as_mut() else {
+            return;
+        };
+        if let Some((version, items)) = p.take_flushed() {
+            let zxid = version.last_zxid;
+            self.publish(
+                Unpublished {
+                    zxid,
+                    version,
+                    items,
+                },
+                zxid,
+            );
+        }
+        let Some(p) = self.peer.as_mut() else {
+            return;
+        };
+        self.out.extend(p.take_out());
+        if let Some(v) = p.take_replaced() {
+            self.tree_replaced(v);
         }
     }
 

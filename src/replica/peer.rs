@@ -162,6 +162,8 @@ pub(super) struct Peer {
     next_membership: Option<Membership>,
     /// Learning: the config NEWLEADER carried, activated at UPTODATE.
     leader_config: Option<Membership>,
+    /// See [`Peer::take_flushed`].
+    flushed: Option<(Arc<Tree>, Vec<Vec<crate::replica::msg::Item>>)>,
 }
 
 impl Peer {
@@ -233,6 +235,7 @@ impl Peer {
             membership,
             next_membership: None,
             leader_config: None,
+            flushed: None,
         }
     }
 
@@ -288,6 +291,18 @@ impl Peer {
     /// the replica publishes it (see [`Peer::tree_replaced`]).
     pub(super) fn take_replaced(&mut self) -> Option<Arc<Tree>> {
         self.replaced.take()
+    }
+
+    /// What a learner applied from its leader's commits and had not
+    /// published when it went LOOKING (a reconfig's answer, say), with
+    /// its version: committed, so published before anything else.
+    pub(super) fn take_flushed(
+        &mut self,
+    ) -> Option<(Arc<Tree>, Vec<Vec<crate::replica::msg::Item>>)> {
+        let f = self.flushed.take()?;
+        // Committed when it was applied; `stop_serving` lowered the gate.
+        self.committed = self.committed.max(f.0.last_zxid);
+        Some(f)
     }
 
     /// The sequencer's tree was replaced (a SNAP, or a reload after a
@@ -1013,6 +1028,16 @@ impl Peer {
     /// Back to LOOKING: the sequencer stops serving and forgets what was
     /// not committed; the election starts again (after the can-lead probe).
     fn look(&mut self, seq: &mut Sequencer, now: Now) {
+        // A learner's sequencer applies only what its leader committed:
+        // the answers waiting for this step's end go out first.
+        if matches!(self.state, State::Following { .. })
+            && seq.tree().last_zxid <= self.committed
+            && self.flushed.is_none()
+        {
+            if let Some(items) = seq.take() {
+                self.flushed = Some((Arc::new(seq.tree().clone()), items));
+            }
+        }
         let was_leading = self.leave();
         // The election must see the whole logged history, as ZooKeeper
         // reloads its database from disk here: a txn a quorum logged may
@@ -1176,9 +1201,11 @@ impl Peer {
     /// `QuorumPeer.processReconfig`: `m` is the active config (a no-op
     /// with `reconfigEnabled=false`, as in ZooKeeper). Writes it to
     /// `/zookeeper/config` and (through the driver) the dynamic config
-    /// file; the election counts its voters from now on. A change of this
-    /// server's role, its removal, or a leader other than the designated
-    /// one ends the role: back to LOOKING, and `true` (the caller stops).
+    /// file; the election counts its voters from now on. A change between
+    /// observer and participant, or a leader other than the designated
+    /// one, ends the role: back to LOOKING once this step's commits are
+    /// published. A server the config leaves out goes on as a non-voting
+    /// participant, as ZooKeeper's does.
     /// `write_node`: `/zookeeper/config` gets the text; a committed
     /// reconfig txn has put its own there already (which lists the servers
     /// in the leader's order), and keeps it.
@@ -1189,15 +1216,16 @@ impl Peer {
         write_node: bool,
         seq: &mut Sequencer,
         now: Now,
-    ) -> bool {
+    ) {
         if !self.s.reconfig_enabled || m.version < self.membership.version {
-            return false;
+            return;
         }
         let me = self.s.me;
         let q = m.quorum();
         tracing::info!(version = format!("{:x}", m.version), voters = ?q.voters().collect::<Vec<_>>(), observers = ?q.observers().collect::<Vec<_>>(), "config active");
+        // `updateLearnerType`: an observer of the new config observes; a
+        // server in no config stays (or becomes) a non-voting participant.
         let was_observer = self.s.observer;
-        let member = q.members().any(|s| s == me);
         self.s.observer = q.is_observer(me);
         self.s.quorum = q.clone();
         self.s.config = m.text().into_bytes();
@@ -1226,16 +1254,15 @@ impl Peer {
             (State::Following { leader, .. }, Some(d)) => d != *leader,
             _ => false,
         };
-        if !member || was_observer != self.s.observer || leader_changed {
+        if was_observer != self.s.observer || leader_changed {
+            // At the next tick: what this step committed (the reconfig
+            // itself, and its answer) is published first.
             tracing::info!(
-                member,
                 leader_changed,
                 "the new config changes this server's role; LOOKING"
             );
-            self.look(seq, now);
-            return true;
+            self.relook = true;
         }
-        false
     }
 
     /// Leading: tells the sequencer what a reconfig is checked against.
@@ -1325,9 +1352,7 @@ impl Peer {
                     if self.membership.version == 0 {
                         let mut m = self.membership.clone();
                         m.version = crate::quorum::make_zxid(epoch, 0);
-                        if self.activate(m, None, true, seq, now) {
-                            return;
-                        }
+                        self.activate(m, None, true, seq, now);
                     }
                 }
                 LeaderAction::Activate { zxid, designated } => {
@@ -1337,9 +1362,7 @@ impl Peer {
                         .filter(|m| m.version == zxid)
                         .or_else(|| config_in(seq.tree()));
                     if let Some(m) = m {
-                        if self.activate(m, Some(designated), false, seq, now) {
-                            return;
-                        }
+                        self.activate(m, Some(designated), false, seq, now);
                     }
                 }
                 LeaderAction::Request { from, req, .. } => {
@@ -1505,16 +1528,12 @@ impl Peer {
                     // `syncWithLeader` at UPTODATE: the config NEWLEADER
                     // carried becomes active.
                     if let Some(m) = self.leader_config.take() {
-                        if self.activate(m, None, true, seq, now) {
-                            return;
-                        }
+                        self.activate(m, None, true, seq, now);
                     }
                 }
                 LearnerAction::Activate { zxid, designated } => match config_in(seq.tree()) {
                     Some(m) if m.version == zxid => {
-                        if self.activate(m, Some(designated), false, seq, now) {
-                            return;
-                        }
+                        self.activate(m, Some(designated), false, seq, now);
                     }
                     _ => tracing::warn!(
                         zxid = format!("0x{zxid:x}"),

@@ -40,6 +40,8 @@ pub struct Ensemble {
     extra: Vec<(String, String)>,
     /// Extra zoo.cfg keys of one member each.
     own: Vec<Vec<(String, String)>>,
+    /// The members each member's zoo.cfg lists (`None`: all of them).
+    listed: Vec<Option<Vec<usize>>>,
     /// JVM-style `-D` flags (`SERVER_JVMFLAGS` for corral).
     jvm: Vec<String>,
     proxy: Option<Proxy>,
@@ -73,6 +75,7 @@ impl Ensemble {
             members,
             extra: Vec::new(),
             own: kinds.iter().map(|_| Vec::new()).collect(),
+            listed: kinds.iter().map(|_| None).collect(),
             jvm: Vec::new(),
             proxy: None,
             views: Vec::new(),
@@ -131,6 +134,31 @@ impl Ensemble {
         self.own[i].push((key.into(), value.into()));
     }
 
+    /// Member `i`'s zoo.cfg lists only `members` (a joining server's
+    /// view of the ensemble, or the ensemble before it grows).
+    pub fn set_view(&mut self, i: usize, members: &[usize]) {
+        self.listed[i] = Some(members.to_vec());
+    }
+
+    /// Member `i`'s `server.N` line value, as its zoo.cfg gives it.
+    pub fn server_line(&self, i: usize) -> String {
+        let p = &self.members[i];
+        let role = if p.observer {
+            "observer"
+        } else {
+            "participant"
+        };
+        format!(
+            "127.0.0.1:{}:{}:{role};127.0.0.1:{}",
+            p.quorum, p.election, p.client
+        )
+    }
+
+    /// Starts member `i` from the zoo.cfg it has (a reconfig rewrites it).
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i, self.member_dir(i).join("zoo.cfg"));
+    }
+
     /// Member `i`'s client address.
     pub fn client_addr(&self, i: usize) -> String {
         format!("127.0.0.1:{}", self.members[i].client)
@@ -181,6 +209,9 @@ impl Ensemble {
             m.client
         );
         for (j, p) in self.members.iter().enumerate() {
+            if self.listed[i].as_ref().is_some_and(|l| !l.contains(&j)) {
+                continue;
+            }
             let (quorum, election) = self.views.get(i).map_or((p.quorum, p.election), |v| v[j]);
             let role = if p.observer {
                 "observer"
@@ -205,8 +236,12 @@ impl Ensemble {
 
     /// Starts member `i` (its config is written afresh).
     pub fn start(&mut self, i: usize) {
-        self.kill9(i);
         let cfg = self.write_config(i);
+        self.spawn(i, cfg);
+    }
+
+    fn spawn(&mut self, i: usize, cfg: PathBuf) {
+        self.kill9(i);
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -363,6 +398,11 @@ impl Ensemble {
             std::thread::sleep(Duration::from_millis(50));
         }
         let mut logs = String::new();
+        // ENSEMBLE_LOG_LINES: how much of each log a failure shows.
+        let tail = std::env::var("ENSEMBLE_LOG_LINES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(40);
         for i in 0..self.members.len() {
             let t = self.log_text(i);
             // The harness's own four-letter words are noise here.
@@ -374,7 +414,7 @@ impl Ensemble {
                 "\n--- member {} ({:?}):\n{}",
                 self.members[i].sid,
                 self.members[i].kind,
-                lines[lines.len().saturating_sub(40)..].join("\n")
+                lines[lines.len().saturating_sub(tail)..].join("\n")
             ));
         }
         panic!("timed out waiting for {what}{logs}");
