@@ -395,9 +395,30 @@ fn conf_lines(c: &Config) -> Vec<(String, String)> {
                 .to_string(),
         ),
         // A standalone ZooKeeperServer reports server id 0.
-        ("serverId", "0".to_string()),
+        (
+            "serverId",
+            match (c.is_distributed(), c.server_id) {
+                (true, Some(id)) => id.to_string(),
+                _ => "0".to_string(),
+            },
+        ),
     ];
-    lines.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    let mut lines: Vec<(String, String)> =
+        lines.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    // QuorumZooKeeperServer.dumpConf adds the quorum's lines; the shard
+    // adds `membership:` and the active config.
+    if let Some(me) = c.my_server().filter(|_| c.is_distributed()) {
+        let observer = me.role == corral::config::PeerType::Observer;
+        lines.extend([
+            ("initLimit".to_string(), c.init_limit.to_string()),
+            ("syncLimit".to_string(), c.sync_limit.to_string()),
+            ("electionAlg".to_string(), "3".to_string()),
+            ("electionPort".to_string(), me.election_port.to_string()),
+            ("quorumPort".to_string(), me.quorum_port.to_string()),
+            ("peerType".to_string(), u8::from(observer).to_string()),
+        ]);
+    }
+    lines
 }
 
 /// The server's settings from the config; `ops` and `stop` are defaults

@@ -733,6 +733,9 @@ pub struct LocalFacts<'a> {
     pub env: &'a EnvFacts,
     /// The server serves read-only clients only (`isro` answers `ro`).
     pub read_only: bool,
+    /// A quorum member's active config: whether it observes in it
+    /// (`peerType`), and its text (`membership:`).
+    pub membership: Option<(bool, String)>,
 }
 
 // ---------------------------------------------------------------------------
@@ -789,10 +792,22 @@ fn conf(f: &LocalFacts) -> String {
     for (k, v) in f.conf_lines {
         let v = match k.as_str() {
             "dataDirSize" => f.data_dir_size.to_string(),
+            "dataLogDir" | "dataDir" => v.clone(),
             "dataLogSize" => f.log_dir_size.to_string(),
+            // `LearnerType.ordinal()` in the active config.
+            "peerType" => match &f.membership {
+                Some((observer, _)) => u8::from(*observer).to_string(),
+                None => v.clone(),
+            },
             _ => v.clone(),
         };
         let _ = writeln!(s, "{k}={v}");
+    }
+    // QuorumZooKeeperServer.dumpConf: the active config, as its
+    // `toString` prints it (no newline after the version).
+    if let Some((_, text)) = &f.membership {
+        s.push_str("membership: \n");
+        s.push_str(text);
     }
     s
 }

@@ -65,9 +65,9 @@ pub struct Settings {
     pub extended_types: bool,
     /// `zookeeper.enforceQuota`: hard quota limits fail writes.
     pub enforce_quota: bool,
-    /// `leaderServes`: with false, the leader takes no client connections.
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
+    /// `leaderServes`: with false, the leader takes no client connections.
     pub leader_serves: bool,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,

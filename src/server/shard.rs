@@ -1361,6 +1361,9 @@ impl Conn {
                             env: &env,
                             read_only: self.shard.role.get()
                                 == crate::replica::sequencer::Role::ReadOnly,
+                            membership: (cmd == Cmd::Conf)
+                                .then(|| membership(&self.shard.version.borrow(), &settings))
+                                .flatten(),
                         },
                     );
                     self.on_out(Out::FourLw(text));
@@ -1843,4 +1846,14 @@ impl Conn {
             self.count_sent();
         }
     }
+}
+
+/// A quorum member's active config as `conf` prints it (whether it
+/// observes, and the config's text), from the `/zookeeper/config` of the
+/// version this shard serves; `None` standalone.
+fn membership(v: &Tree, settings: &Settings) -> Option<(bool, String)> {
+    let me = settings.quorum.as_ref()?.me;
+    let text = v.get(crate::data::tree::CONFIG)?.data()?;
+    let m = crate::quorum::reconfig::Membership::parse(&String::from_utf8_lossy(text)).ok()?;
+    Some((m.quorum().is_observer(me), m.text()))
 }

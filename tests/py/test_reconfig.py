@@ -26,7 +26,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadArgumentsError, BadVersionError, NewConfigNoQuorumError, NoAuthError
 import kazoo.tests.test_client as kazoo_client_tests
 
-from zkserver import Ensemble, ToolMissing
+from zkserver import Ensemble, ToolMissing, four_letter
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -141,6 +141,12 @@ def observe_reconfig(kind: str) -> dict:
             too_many = "NewConfigNoQuorum"
         # Every member holds the new config, with the same stat.
         views = [member_view(e, i) for i in range(3)]
+        # `conf` prints the quorum's lines and the active config.
+        conf = four_letter("127.0.0.1", e.members[0]["client"], "conf")
+        keys = [line.split("=")[0] for line in conf.split("membership:")[0].splitlines() if "=" in line]
+        membership = conf.split("membership: \n")[1] if "membership: \n" in conf else ""
+        conf_view = (keys, membership == added.decode() or membership == views[0][0],
+                     f"serverId={e.members[0]['sid']}" in conf)
         # Each member wrote zoo.cfg.dynamic.<version> and points at it.
         files = []
         for i in range(3):
@@ -173,6 +179,7 @@ def observe_reconfig(kind: str) -> dict:
             "dynamic files": files,
             "restarted member has it": restarted == added.decode(),
             "removed": "server.9=" not in removed.decode(),
+            "conf (keys, membership is the new config, serverId)": conf_view,
         }
     except BaseException:
         print(e.log_tails(), file=sys.stderr)
