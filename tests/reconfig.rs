@@ -320,3 +320,72 @@ fn a_mixed_ensemble_grows_shrinks_and_removes_its_leader_under_load() {
 fn zookeeper_grows_shrinks_and_removes_its_leader_under_load() {
     grow_shrink_and_remove_the_leader([Kind::ZooKeeper; 5]);
 }
+
+/// Member 4 (index 3) of three participants and an observer is promoted
+/// to a participant, then made an observer again; returns what `srvr`
+/// says of it and what the config lists after each step.
+fn promote_and_demote(kind: Kind) -> Vec<(String, String)> {
+    let mut e = Ensemble::new(&[kind; 4])
+        .cfg("reconfigEnabled", "true")
+        .jvm(SUPER_DIGEST);
+    e.members[3].observer = true;
+    e.start_all();
+    e.wait_for(Duration::from_secs(60), "a leader and an observer", |e| {
+        e.one_leader(&[0, 1, 2]).is_some() && e.mode(3).as_deref() == Some("observer")
+    });
+    e.replicates(&serving(&e, &[0, 1, 2, 3]), "start");
+    let line = |e: &Ensemble, role: &str| {
+        let m = &e.members[3];
+        format!(
+            "server.4=127.0.0.1:{}:{}:{role};127.0.0.1:{}",
+            m.quorum, m.election, m.client
+        )
+    };
+    let role_of = |c: &str| {
+        c.lines()
+            .find(|l| l.starts_with("server.4="))
+            .map_or("absent".to_string(), |l| {
+                l.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+    };
+    let mut seen = Vec::new();
+    for role in ["participant", "observer"] {
+        let want = line(&e, role);
+        reconfig_when_synced(&e, 0, Some(&want), None, |c| c.contains(&want));
+        let mode = if role == "participant" {
+            "follower"
+        } else {
+            "observer"
+        };
+        e.wait_for(
+            Duration::from_secs(60),
+            &format!("member 4 to be a {mode}"),
+            |e| e.mode(3).as_deref() == Some(mode),
+        );
+        let config = config_of(&e, 3).unwrap_or_default();
+        e.replicates(&serving(&e, &[0, 1, 2, 3]), role);
+        seen.push((e.mode(3).unwrap_or_default(), role_of(&config)));
+    }
+    seen
+}
+
+#[test]
+fn an_observer_is_promoted_to_participant_and_back_as_on_zookeeper() {
+    let zk = promote_and_demote(Kind::ZooKeeper);
+    let mine = promote_and_demote(Kind::Corral);
+    println!("ZooKeeper 3.8: {zk:?}\ncorral:        {mine:?}");
+    assert_eq!(mine, zk);
+    assert_eq!(
+        mine,
+        vec![
+            ("follower".to_string(), "participant".to_string()),
+            ("observer".to_string(), "observer".to_string())
+        ]
+    );
+}

@@ -1552,6 +1552,7 @@ mod tests {
             log_dir_size: 9,
             env: &env,
             read_only: false,
+            membership: None,
         };
         assert_eq!(local(Cmd::Ruok, &f), "imok");
         assert_eq!(local(Cmd::Isro, &f), "rw");
@@ -1560,6 +1561,17 @@ mod tests {
             "clientPort=2181\ndataDir=/d/version-2\ndataDirSize=7\ndataLogSize=9\n"
         );
         assert_eq!(local(Cmd::Dirs, &f), "datadir_size: 7\nlogdir_size: 9\n");
+        // A quorum member: peerType from the active config, then it.
+        let quorum_lines = [("peerType".to_string(), "0".to_string())];
+        let q = LocalFacts {
+            conf_lines: &quorum_lines,
+            membership: Some((true, "server.1=a:1:2:observer\nversion=5".into())),
+            ..f
+        };
+        assert_eq!(
+            local(Cmd::Conf, &q),
+            "peerType=1\nmembership: \nserver.1=a:1:2:observer\nversion=5"
+        );
         let envi = local(Cmd::Envi, &f);
         let keys: Vec<&str> = envi
             .lines()
