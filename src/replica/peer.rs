@@ -1244,6 +1244,7 @@ impl Peer {
         }
         if let State::Leading { leader, .. } = &mut self.state {
             leader.set_config(m.servers_text(), m.version);
+            leader.set_quorum(self.s.quorum.clone());
         }
         self.out.push(Action::Reconfigured {
             membership: m.clone(),
@@ -1347,6 +1348,14 @@ impl Peer {
                     self.election.update_election_vote(epoch);
                     self.committed = self.committed.max(seq.tree().last_zxid);
                     seq.set_role(Role::Leader, epoch, now.wall_ms);
+                    // A reconfig this leader logged and nobody activated
+                    // (its leader fell before it committed) is committed
+                    // with the new epoch: it is active now.
+                    if let Some(m) =
+                        config_in(seq.tree()).filter(|m| m.version > self.membership.version)
+                    {
+                        self.activate(m, None, false, seq, now);
+                    }
                     // ZOOKEEPER-1783: a config file's version 0 becomes the
                     // NEWLEADER zxid once a quorum has followed it.
                     if self.membership.version == 0 {
@@ -1526,8 +1535,14 @@ impl Peer {
                     };
                     seq.set_role(role, epoch, now.wall_ms);
                     // `syncWithLeader` at UPTODATE: the config NEWLEADER
-                    // carried becomes active.
-                    if let Some(m) = self.leader_config.take() {
+                    // carried becomes active (or one the sync brought in a
+                    // committed reconfig txn, if newer).
+                    let synced = config_in(seq.tree());
+                    let newest = match (self.leader_config.take(), synced) {
+                        (Some(a), Some(b)) if b.version > a.version => Some(b),
+                        (a, b) => a.or(b).filter(|m| m.version > self.membership.version),
+                    };
+                    if let Some(m) = newest {
                         self.activate(m, None, true, seq, now);
                     }
                 }

@@ -1362,7 +1362,7 @@ impl Conn {
                             read_only: self.shard.role.get()
                                 == crate::replica::sequencer::Role::ReadOnly,
                             membership: (cmd == Cmd::Conf)
-                                .then(|| membership(&self.shard.version.borrow(), &settings))
+                                .then(|| membership(&self.shard.version.borrow(), settings))
                                 .flatten(),
                         },
                     );

@@ -128,7 +128,17 @@ def observe_reconfig(kind: str) -> dict:
         before, _ = c.get("/zookeeper/config")
         ver0 = int(before.decode().split("\n")[-1].split("=")[1], 16)
         joining = "server.9=127.0.0.1:1:2:observer;127.0.0.1:3"
+        # A watch on /zookeeper/config, on another member, sees the change.
+        w = KazooClient(e.hostport(2), timeout=10)
+        w.start(timeout=30)
+        fired = []
+        w.get("/zookeeper/config", watch=lambda ev: fired.append((ev.type, ev.path)))
         added, st = c.reconfig(joining=joining, leaving=None, new_members=None)
+        deadline = time.monotonic() + 5
+        while not fired and time.monotonic() < deadline:
+            time.sleep(0.05)
+        w.stop()
+        w.close()
         ver1 = int(added.decode().split("\n")[-1].split("=")[1], 16)
         # Three voters synced of a new six-voter config: no quorum.
         try:
@@ -165,11 +175,23 @@ def observe_reconfig(kind: str) -> dict:
         e.wait_leader([0, 1, 2])
         restarted, _ = member_view(e, 2)
         removed, _ = c.reconfig(joining=None, leaving="9", new_members=None)
+        # Non-incremental, from the current version (-v): the same three
+        # members and server 9 as an observer, comma-separated.
+        cur = int(removed.decode().split("\n")[-1].split("=")[1], 16)
+        members = [line for line in removed.decode().split("\n") if line.startswith("server.")]
+        listed, _ = c.reconfig(joining=None, leaving=None,
+                               new_members=",".join(members + [joining]), from_config=cur)
+        try:
+            c.reconfig(joining=None, leaving=None, new_members=",".join(members), from_config=cur)
+            stale = "ok"
+        except BadVersionError:
+            stale = "BadVersion"
         c.stop()
         c.close()
         return {
             "version bumped by the first election": ver0 > 0,
             "added": "server.9=127.0.0.1:1:2:observer;127.0.0.1:3" in added.decode(),
+            "watch on /zookeeper/config": fired,
             "version is the reconfig's zxid": ver1 == st.mzxid,
             "answer stat version": st.version,
             "too many voters": too_many,
@@ -179,6 +201,8 @@ def observe_reconfig(kind: str) -> dict:
             "dynamic files": files,
             "restarted member has it": restarted == added.decode(),
             "removed": "server.9=" not in removed.decode(),
+            "non-incremental": (joining in listed.decode(), len(listed.decode().splitlines())),
+            "non-incremental from a stale version": stale,
             "conf (keys, membership is the new config, serverId)": conf_view,
         }
     except BaseException:

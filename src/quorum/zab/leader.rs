@@ -643,6 +643,12 @@ impl Leader {
         self.settings.config_version = version;
     }
 
+    /// The quorum that commits from now on (a config activated outside a
+    /// commit: one found in the log at election).
+    pub fn set_quorum(&mut self, quorum: Quorum) {
+        self.quorum = quorum;
+    }
+
     /// The voters in touch (`Leader.isQuorumSynced`): the leader and its
     /// synced followers, by sid.
     pub fn synced_followers(&self) -> BTreeSet<Sid> {
