@@ -389,3 +389,75 @@ fn an_observer_is_promoted_to_participant_and_back_as_on_zookeeper() {
         ]
     );
 }
+
+/// Member 3 is down while the ensemble grows to five and then drops
+/// members 1 and 2 (voters {3, 4, 5}). It comes back with its first
+/// zoo.cfg ({1, 2, 3}): the non-voting 1 and 2 answer its election with
+/// the newer config, which it takes, and it joins the new voters. Returns
+/// its mode and the sids of its config.
+fn a_member_that_missed_two_reconfigs(kind: Kind) -> (String, BTreeSet<i64>) {
+    let mut e = Ensemble::new(&[kind; 5])
+        .cfg("reconfigEnabled", "true")
+        .jvm(SUPER_DIGEST);
+    for i in 0..3 {
+        e.set_view(i, &[0, 1, 2]);
+    }
+    // The joiners list the members that are up (a quorum of their view
+    // must answer them) and themselves.
+    e.set_view(3, &[0, 1, 3]);
+    e.set_view(4, &[0, 1, 4]);
+    for i in 0..3 {
+        e.start(i);
+    }
+    e.wait_for(Duration::from_secs(60), "a leader of three", |e| {
+        e.one_leader(&[0, 1, 2]).is_some()
+    });
+    e.replicates(&[0, 1, 2], "three");
+    e.kill9(2);
+    e.wait_for(Duration::from_secs(60), "a leader of the two left", |e| {
+        e.one_leader(&[0, 1]).is_some()
+    });
+    e.start(3);
+    e.start(4);
+    e.wait_for(
+        Duration::from_secs(60),
+        "the joining servers to follow",
+        |e| e.in_mode(&[3, 4], "follower").len() == 2 || e.in_mode(&[3, 4], "leader").len() == 1,
+    );
+    let joining = format!(
+        "server.4={},server.5={}",
+        e.server_line(3),
+        e.server_line(4)
+    );
+    let five = BTreeSet::from([1, 2, 3, 4, 5]);
+    let via = serving(&e, &[0, 1])[0];
+    reconfig_when_synced(&e, via, Some(&joining), None, |c| sids(c) == five);
+    let later = BTreeSet::from([3, 4, 5]);
+    let via = serving(&e, &[3, 4])[0];
+    reconfig_when_synced(&e, via, None, Some("1,2"), |c| sids(c) == later);
+    e.replicates(&serving(&e, &[3, 4]), "later");
+    e.start(2);
+    e.wait_for(Duration::from_secs(60), "member 3 to rejoin", |e| {
+        matches!(e.mode(2).as_deref(), Some("follower") | Some("leader"))
+    });
+    e.replicates(&serving(&e, &[2, 3, 4]), "back");
+    let mode = e.mode(2).unwrap_or_default();
+    let config = config_of(&e, 2).map(|c| sids(&c)).unwrap_or_default();
+    (
+        if mode == "leader" {
+            "follower".into()
+        } else {
+            mode
+        },
+        config,
+    )
+}
+
+#[test]
+fn a_member_that_missed_reconfigs_learns_the_config_from_the_election_as_on_zookeeper() {
+    let zk = a_member_that_missed_two_reconfigs(Kind::ZooKeeper);
+    let mine = a_member_that_missed_two_reconfigs(Kind::Corral);
+    println!("ZooKeeper 3.8: {zk:?}\ncorral:        {mine:?}");
+    assert_eq!(mine, zk);
+    assert_eq!(mine, ("follower".to_string(), BTreeSet::from([3, 4, 5])));
+}

@@ -726,6 +726,7 @@ impl Peer {
             PeerInput::Election(from, bytes) => {
                 match election::wire::Notification::decode(&bytes) {
                     Ok(n) => {
+                        self.newer_config_from(from, &n, seq, now);
                         let a = self.election.receive(from, n, ms);
                         self.election_actions(a, seq, now);
                     }
@@ -1263,6 +1264,42 @@ impl Peer {
                 "the new config changes this server's role; LOOKING"
             );
             self.relook = true;
+        }
+    }
+
+    /// `FastLeaderElection`'s receiver: while LOOKING, a notification
+    /// carrying a newer config makes it active (`processReconfig` without
+    /// a leader) and starts the round again among its voters, so a member
+    /// that missed reconfigs finds the ensemble it belongs to now.
+    fn newer_config_from(
+        &mut self,
+        from: Sid,
+        n: &election::wire::Notification,
+        seq: &mut Sequencer,
+        now: Now,
+    ) {
+        if !self.s.reconfig_enabled || !matches!(self.state, State::Looking) {
+            return;
+        }
+        let Some(m) = n
+            .config
+            .as_deref()
+            .and_then(|c| Membership::parse(&String::from_utf8_lossy(c)).ok())
+            .filter(|m| m.version > self.membership.version)
+        else {
+            return;
+        };
+        tracing::info!(
+            from,
+            version = format!("{:x}", m.version),
+            "a newer config in an election notification; restarting the election"
+        );
+        self.activate(m, None, true, seq, now);
+        if self.election.is_running() && self.pending.is_none() {
+            let a = self
+                .election
+                .look(seq.tree().last_zxid, self.epochs.current, now.mono_ms);
+            self.election_actions(a, seq, now);
         }
     }
 
