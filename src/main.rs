@@ -521,6 +521,7 @@ fn quorum_settings(
         snapshot_size_factor: c.snapshot_size_factor,
         reconfig_enabled: c.reconfig_enabled,
         standalone_enabled: c.standalone_enabled,
+        sync_enabled: c.sync_enabled,
         config_file: config_file.map(std::path::Path::to_path_buf),
         tls: quorum_tls(c)?,
         sasl: c.quorum_sasl.clone(),

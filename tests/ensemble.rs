@@ -518,3 +518,52 @@ fn the_config_node_holds_the_quorum_config_as_in_zookeeper() {
         "{corral:?}"
     );
 }
+
+/// `syncEnabled=false` on an observer, on corral and on ZooKeeper 3.8: the
+/// observer serves every write, logs none of them (no txn log file in its
+/// dataDir), and after a kill -9 it comes back with all of them (synced
+/// from the leader). What each kind does is compared.
+#[test]
+fn an_observer_without_sync_logs_nothing_and_resyncs_after_a_restart() {
+    same_on_both(|kind| {
+        let mut e = Ensemble::new(&[kind; 4]);
+        e.members[3].observer = true;
+        e.member_cfg(3, "syncEnabled", "false");
+        e.start_all();
+        e.wait_for(Duration::from_secs(60), "a leader and an observer", |e| {
+            e.one_leader(&[0, 1, 2]).is_some() && e.mode(3).as_deref() == Some("observer")
+        });
+        let obs = e.client_addr(3);
+        for i in 0..20 {
+            try_create(&obs, &format!("/nosync-{i}"), b"x").expect("a write through the observer");
+        }
+        try_create(&e.client_addr(0), "/nosync-last", b"x").expect("a write");
+        let mut r = Raw::connect(&obs);
+        r.sync();
+        let served = r.exists("/nosync-last", false).is_some();
+        let logs = |e: &Ensemble| {
+            std::fs::read_dir(e.member_dir(3).join("data/version-2"))
+                .map(|d| {
+                    d.filter_map(|f| f.ok())
+                        .filter(|f| f.file_name().to_string_lossy().starts_with("log."))
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        let logs_before = logs(&e);
+        e.kill9(3);
+        e.start(3);
+        e.wait_for(Duration::from_secs(60), "the observer back", |e| {
+            e.mode(3).as_deref() == Some("observer")
+        });
+        let mut r = Raw::connect(&obs);
+        r.sync();
+        let all_back = (0..20).all(|i| r.exists(&format!("/nosync-{i}"), false).is_some())
+            && r.exists("/nosync-last", false).is_some();
+        vec![
+            format!("served: {served}"),
+            format!("txn log files: {logs_before}"),
+            format!("all back after a restart: {all_back}"),
+        ]
+    });
+}

@@ -685,6 +685,7 @@ impl Sim {
             snapshot_size_factor: self.p.snapshot_size_factor,
             reconfig_enabled: false,
             standalone_enabled: true,
+            sync_enabled: true,
         };
         let start = QuorumStart {
             config,

@@ -37,7 +37,6 @@ pub(super) struct FileState {
     pub(super) snap_retain_count: Option<(i64, Location)>,
     pub(super) peer_type: Option<Location>,
     pub(super) sync_enabled: Option<bool>,
-    pub(super) sync_enabled_at: Option<Location>,
     pub(super) local_sessions_at: Option<Location>,
     pub(super) multi_address_enabled: Option<bool>,
     pub(super) multi_address_check_enabled: Option<bool>,
@@ -262,7 +261,6 @@ impl Parser {
             }
             "syncEnabled" => {
                 st.sync_enabled = Some(strict_bool(v).map_err(bad)?);
-                st.sync_enabled_at = Some(at.clone());
             }
             "dynamicConfigFile" => {
                 if v.is_empty() {
@@ -536,18 +534,8 @@ impl Parser {
                  each one is a quorum write at creation and survives a move to another server",
             );
         }
-        // Observers only (ObserverZooKeeperServer): without a
-        // SyncRequestProcessor they keep txns in memory only.
-        if !cfg.sync_enabled {
-            const WHY: &str =
-                "false: corral's observers log their transactions to disk all the same, \
-                               as with true (the same data, more disk writes)";
-            if self.prop("zookeeper.observer.syncEnabled").is_some() {
-                self.prop_warn("zookeeper.observer.syncEnabled", WHY);
-            } else if let Some(at) = st.sync_enabled_at.clone() {
-                self.warn(&at, "syncEnabled", WHY);
-            }
-        }
+        // Observers only (ObserverZooKeeperServer): with false they keep
+        // txns in memory only; honoured by the replica.
         Ok(())
     }
 }

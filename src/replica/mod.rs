@@ -74,6 +74,8 @@ pub struct QuorumConfig {
     pub reconfig_enabled: bool,
     /// `standaloneEnabled`: a reconfig keeps at least two voters.
     pub standalone_enabled: bool,
+    /// `syncEnabled` (observers): with false, an observer logs nothing.
+    pub sync_enabled: bool,
 }
 
 impl QuorumConfig {

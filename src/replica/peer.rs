@@ -1535,6 +1535,15 @@ impl Peer {
                     self.rest = Rest::Learner(queue);
                     return;
                 }
+                LearnerAction::Log { zxid, .. } if self.s.observer && !self.s.sync_enabled => {
+                    // `syncEnabled=false`: an observer without its
+                    // SyncRequestProcessor keeps the txn in memory only
+                    // (it is applied at its INFORM); after a restart it
+                    // syncs from its last snapshot.
+                    if let State::Following { learner, .. } = &mut self.state {
+                        queue.extend(learner.durable(zxid));
+                    }
+                }
                 LearnerAction::Log { data, zxid } => {
                     match crate::storage::txnlog::decode_entry(&data) {
                         Ok((t, d)) => {

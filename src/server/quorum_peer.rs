@@ -73,6 +73,8 @@ pub struct QuorumSettings {
     pub reconfig_enabled: bool,
     /// `standaloneEnabled`.
     pub standalone_enabled: bool,
+    /// `syncEnabled` (`zookeeper.observer.syncEnabled`): observers log.
+    pub sync_enabled: bool,
     /// The zoo.cfg this server started from: a reconfig writes the
     /// dynamic config file beside it and points it there (`None`: the
     /// built-in defaults, nothing to write).
@@ -101,6 +103,7 @@ impl QuorumSettings {
             snapshot_size_factor: self.snapshot_size_factor,
             reconfig_enabled: self.reconfig_enabled,
             standalone_enabled: self.standalone_enabled,
+            sync_enabled: self.sync_enabled,
         }
     }
 }
