@@ -248,3 +248,48 @@ def test_a_client_without_the_superuser_cannot_reconfig_on_either_kind():
     print(outcome)
     assert outcome["corral"] == outcome["ref"]
     assert outcome["corral"][0] == "NoAuthError"
+
+
+def zkcli_reconfig(kind: str) -> list[str]:
+    """zkCli.sh as an operator runs it: addauth, reconfig -add/-remove,
+    config; the output with ports and versions replaced by names."""
+    import re
+    import subprocess
+
+    from zkserver import ZKCLI, die_with_parent
+
+    if not ZKCLI.exists():
+        pytest.fail(f"{ZKCLI} missing (run scripts/setup.sh)", pytrace=False)
+    e = start_ensemble(kind)
+    try:
+        script = [
+            "addauth digest super:test",
+            "reconfig -add server.9=127.0.0.1:1:2:observer;127.0.0.1:3",
+            "config",
+            "reconfig -remove 9",
+            "config",
+            "reconfig -remove 1,2",
+        ]
+        p = subprocess.run([str(ZKCLI), "-server", e.hostport(1)], input="\n".join(script) + "\nquit\n",
+                           capture_output=True, text=True, timeout=120, preexec_fn=die_with_parent)
+        out = p.stdout
+        for m in e.members:
+            for name in ("client", "quorum", "election"):
+                out = out.replace(f":{m[name]}", f":<{name}{m['sid']}>")
+        out = re.sub(r"version=[0-9a-f]+", "version=V", out)
+        keep = []
+        for line in out.splitlines():
+            line = re.sub(r"^\[zk: [^\]]*\] ", "", line).strip()
+            if line and not line.startswith(("Connecting", "WATCHER", "WatchedEvent", "Welcome", "JLine")):
+                keep.append(line)
+        return keep
+    finally:
+        e.stop()
+
+
+def test_zkcli_reconfig_and_config_print_what_zookeeper_prints():
+    ref = zkcli_reconfig("ref")
+    mine = zkcli_reconfig("corral")
+    print("\n".join(mine))
+    assert mine == ref
+    assert any("server.9=127.0.0.1:1:2:observer;127.0.0.1:3" in line for line in mine)
