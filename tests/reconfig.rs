@@ -316,6 +316,14 @@ fn a_mixed_ensemble_grows_shrinks_and_removes_its_leader_under_load() {
     grow_shrink_and_remove_the_leader([C, Z, C, Z, C]);
 }
 
+/// The other mix: a ZooKeeper leader (sid 3) commits the reconfigs for
+/// corral followers and joiners, until it removes itself.
+#[test]
+fn a_mixed_ensemble_led_by_zookeeper_grows_shrinks_and_removes_its_leader() {
+    use Kind::{Corral as C, ZooKeeper as Z};
+    grow_shrink_and_remove_the_leader([Z, C, Z, C, Z]);
+}
+
 #[test]
 fn zookeeper_grows_shrinks_and_removes_its_leader_under_load() {
     grow_shrink_and_remove_the_leader([Kind::ZooKeeper; 5]);

@@ -141,6 +141,9 @@ pub(super) struct Peer {
     last_probe: u64,
     /// Leading could not start: go LOOKING at the next tick.
     relook: bool,
+    /// With `relook`: a committed reconfig named this leader (and zxid):
+    /// go to it without an election.
+    handover: Option<(Sid, i64)>,
     /// A TRUNC reloads the tree after a failed log write: go LOOKING once
     /// it is done.
     look_after_truncate: bool,
@@ -226,6 +229,7 @@ impl Peer {
             epochs_unwritable: false,
             last_probe: now.mono_ms,
             relook: false,
+            handover: None,
             look_after_truncate: false,
             log_floor: i64::MIN,
             snap_base: published.clone(),
@@ -370,7 +374,10 @@ impl Peer {
             return;
         }
         if std::mem::take(&mut self.relook) {
-            self.look(seq, now);
+            match self.handover.take() {
+                Some((leader, zxid)) => self.hand_over(leader, zxid, seq, now),
+                None => self.look(seq, now),
+            }
             if self.pending.is_some() {
                 return;
             }
@@ -1026,9 +1033,39 @@ impl Peer {
         seq.set_role(Role::NotServing, 0, now.wall_ms);
     }
 
+    /// After a committed reconfig named `leader`: leaves the role as
+    /// [`Peer::look`] does, then leads, follows or observes `leader`
+    /// without an election (its vote is `Vote(leader, zxid)`).
+    fn hand_over(&mut self, leader: Sid, zxid: i64, seq: &mut Sequencer, now: Now) {
+        self.leave_role(seq, now);
+        tracing::info!(leader, "handing over to the reconfig's designated leader");
+        let a = self.election.designate(leader, zxid);
+        self.election_actions(a, seq, now);
+    }
+
     /// Back to LOOKING: the sequencer stops serving and forgets what was
     /// not committed; the election starts again (after the can-lead probe).
     fn look(&mut self, seq: &mut Sequencer, now: Now) {
+        let was_leading = self.leave_role(seq, now);
+        tracing::info!("LOOKING");
+        let ms = now.mono_ms;
+        self.looking_since = ms;
+        // A leader held its quorum port until now: it may lead again.
+        if was_leading && !self.epochs_unwritable {
+            self.stand_aside = false;
+            let _ = self.election.set_stand_aside(false, true, ms);
+            let a = self
+                .election
+                .look(seq.tree().last_zxid, self.epochs.current, ms);
+            self.election_actions(a, seq, now);
+        } else {
+            self.probe(true, seq, now);
+        }
+    }
+
+    /// Leaves the role (see [`Peer::look`]); returns whether it was
+    /// leading.
+    fn leave_role(&mut self, seq: &mut Sequencer, now: Now) -> bool {
         // A learner's sequencer applies only what its leader committed:
         // the answers waiting for this step's end go out first.
         if matches!(self.state, State::Following { .. })
@@ -1057,20 +1094,7 @@ impl Peer {
             }
         }
         self.stop_serving(seq, now);
-        tracing::info!("LOOKING");
-        let ms = now.mono_ms;
-        self.looking_since = ms;
-        // A leader held its quorum port until now: it may lead again.
-        if was_leading && !self.epochs_unwritable {
-            self.stand_aside = false;
-            let _ = self.election.set_stand_aside(false, true, ms);
-            let a = self
-                .election
-                .look(seq.tree().last_zxid, self.epochs.current, ms);
-            self.election_actions(a, seq, now);
-        } else {
-            self.probe(true, seq, now);
-        }
+        was_leading
     }
 
     fn election_actions(&mut self, actions: Vec<election::Action>, seq: &mut Sequencer, now: Now) {
@@ -1127,6 +1151,9 @@ impl Peer {
         self.unpublished_commits.clear();
         let mut ls = LeaderSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit);
         ls.config_servers = self.s.config_servers.clone();
+        // NEWLEADER carries the active config's version, and a learner
+        // with a later one is refused (`LearnerHandler`'s check).
+        ls.config_version = self.membership.version;
         ls.snapshot_size_factor = self.s.snapshot_size_factor;
         ls.log_floor = self.log_floor;
         // The committed log must end at the leader's last zxid: one that
@@ -1258,12 +1285,16 @@ impl Peer {
         };
         if was_observer != self.s.observer || leader_changed {
             // At the next tick: what this step committed (the reconfig
-            // itself, and its answer) is published first.
+            // itself, and its answer) is published first. With a
+            // designated leader (COMMITANDACTIVATE), straight to it, as
+            // ZooKeeper's `updateServerState` does; else an election.
             tracing::info!(
                 leader_changed,
-                "the new config changes this server's role; LOOKING"
+                ?designated,
+                "the new config changes this server's role"
             );
             self.relook = true;
+            self.handover = designated.map(|d| (d, seq.tree().last_zxid));
         }
     }
 
@@ -1500,13 +1531,25 @@ impl Peer {
                 | LearnerAction::Commit { zxid, data } => {
                     self.uncommitted.remove(&zxid);
                     match crate::storage::txnlog::decode_entry(&data) {
+                        Ok((t, _)) if t.hdr.zxid == seq.tree().last_zxid => {
+                            // The txn the tree ends with, again: a ZooKeeper
+                            // leader's SNAP can hold the txn of a proposal
+                            // it forwards after it (its snapshot is taken
+                            // while it goes on proposing); its learners
+                            // warn and go on, and so does this one.
+                            tracing::warn!(
+                                zxid = format!("0x{zxid:x}"),
+                                "a commit the synced tree already holds; skipped"
+                            );
+                            self.committed = self.committed.max(t.hdr.zxid);
+                        }
                         Ok((t, _)) => {
                             // Commits apply in zxid order: applying one
                             // again, or one older than the tree, would
                             // silently change it.
                             assert!(
                                 t.hdr.zxid > seq.tree().last_zxid,
-                                "a commit at or below the tree: 0x{:x} <= 0x{:x}",
+                                "a commit below the tree: 0x{:x} < 0x{:x}",
                                 t.hdr.zxid,
                                 seq.tree().last_zxid
                             );

@@ -160,6 +160,9 @@ pub enum Support {
     /// Votes of servers already following or leading (`outofelection`):
     /// this peer joined an established leader.
     Established(Vec<Sid>),
+    /// No election: a committed reconfig named the leader
+    /// (`QuorumPeer.updateVote` and `updateServerState`).
+    Designated,
 }
 
 impl Support {
@@ -167,6 +170,7 @@ impl Support {
     pub fn sids(&self) -> &[Sid] {
         match self {
             Support::Round(s) | Support::Established(s) => s,
+            Support::Designated => &[],
         }
     }
 }
@@ -447,6 +451,24 @@ impl Election {
             self.deadline = None;
             self.recvqueue.clear();
         }
+    }
+
+    /// A committed reconfig's designated leader (`updateVote` then
+    /// `updateServerState`): no election; the current vote is
+    /// `Vote(leader, zxid)` (round and epoch -1, as ZooKeeper's
+    /// two-argument `Vote`), and this peer leads, follows or observes it.
+    pub fn designate(&mut self, leader: Sid, zxid: i64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let vote = Vote {
+            leader,
+            zxid,
+            election_epoch: -1,
+            peer_epoch: -1,
+            state: ServerState::Looking,
+            version: 0,
+        };
+        self.decide(vote, Support::Designated, &mut actions);
+        actions
     }
 
     /// `QuorumPeer.updateElectionVote`: Zab settled on a new epoch; the

@@ -673,3 +673,27 @@ fn ending_the_stand_aside_puts_the_own_vote_forward_again() {
     assert_eq!(net.leader_of(1), Some(3));
     assert_eq!(net.decisions[&3].0, ServerState::Leading);
 }
+
+#[test]
+fn a_designated_leader_is_taken_without_an_election() {
+    // ZooKeeper's updateVote + updateServerState after a reconfig: the
+    // vote is Vote(leader, zxid) (round and epoch -1), and the state
+    // follows from who this peer is in the config.
+    let q = Quorum::new([1, 2, 3], [4]);
+    for (me, want) in [
+        (2, ServerState::Leading),
+        (1, ServerState::Following),
+        (4, ServerState::Observing),
+    ] {
+        let mut e = election(me, &q);
+        let a = e.designate(2, 0x1_0000_0007);
+        let [Action::Decided { state, vote, .. }] = a.as_slice() else {
+            panic!("one decision, no messages: {a:?}");
+        };
+        assert_eq!(*state, want, "server {me}");
+        assert_eq!((vote.leader, vote.zxid), (2, 0x1_0000_0007));
+        assert_eq!((vote.election_epoch, vote.peer_epoch), (-1, -1));
+        assert_eq!(e.state(), want);
+        assert!(!e.is_running());
+    }
+}
