@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::ensemble::{Ensemble, Kind};
+use common::ensemble::{same_on_both, Ensemble, Kind};
 use common::{Connect, Raw};
 use std::time::Duration;
 
@@ -318,18 +318,6 @@ fn a_restarted_leader_diffs_a_lagging_follower_from_its_txn_log() {
             "/missed{n} on the follower"
         );
     }
-}
-
-/// Runs `steps` on corral and on ZooKeeper 3.8 and checks that each
-/// saw the same; returns what corral saw.
-fn same_on_both(steps: impl Fn(Kind) -> Vec<String>) -> Vec<String> {
-    let corral = steps(Kind::Corral);
-    let zk = steps(Kind::ZooKeeper);
-    for line in &corral {
-        eprintln!("corral: {line}");
-    }
-    assert_eq!(corral, zk, "corral and ZooKeeper 3.8 differ");
-    corral
 }
 
 /// `leaderServes=no`, on three corral peers and on three ZooKeeper 3.8

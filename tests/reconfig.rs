@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::ensemble::{Ensemble, Kind};
+use common::ensemble::{same_on_both, Ensemble, Kind};
 use common::{body, op, Connect, Raw, R, W};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -385,10 +385,7 @@ fn promote_and_demote(kind: Kind) -> Vec<(String, String)> {
 
 #[test]
 fn an_observer_is_promoted_to_participant_and_back_as_on_zookeeper() {
-    let zk = promote_and_demote(Kind::ZooKeeper);
-    let mine = promote_and_demote(Kind::Corral);
-    println!("ZooKeeper 3.8: {zk:?}\ncorral:        {mine:?}");
-    assert_eq!(mine, zk);
+    let mine = same_on_both(promote_and_demote);
     assert_eq!(
         mine,
         vec![
@@ -463,9 +460,6 @@ fn a_member_that_missed_two_reconfigs(kind: Kind) -> (String, BTreeSet<i64>) {
 
 #[test]
 fn a_member_that_missed_reconfigs_learns_the_config_from_the_election_as_on_zookeeper() {
-    let zk = a_member_that_missed_two_reconfigs(Kind::ZooKeeper);
-    let mine = a_member_that_missed_two_reconfigs(Kind::Corral);
-    println!("ZooKeeper 3.8: {zk:?}\ncorral:        {mine:?}");
-    assert_eq!(mine, zk);
+    let mine = same_on_both(a_member_that_missed_two_reconfigs);
     assert_eq!(mine, ("follower".to_string(), BTreeSet::from([3, 4, 5])));
 }

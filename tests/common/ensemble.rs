@@ -443,3 +443,13 @@ fn plain(l: &str) -> String {
     }
     out
 }
+
+/// Runs `steps` on corral and on ZooKeeper 3.8, checks that both saw the
+/// same, and returns what corral saw.
+pub fn same_on_both<T: std::fmt::Debug + PartialEq>(steps: impl Fn(Kind) -> T) -> T {
+    let corral = steps(Kind::Corral);
+    let zk = steps(Kind::ZooKeeper);
+    eprintln!("corral:        {corral:?}\nZooKeeper 3.8: {zk:?}");
+    assert_eq!(corral, zk, "corral and ZooKeeper 3.8 differ");
+    corral
+}

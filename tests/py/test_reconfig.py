@@ -26,6 +26,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadArgumentsError, BadVersionError, NewConfigNoQuorumError, NoAuthError
 import kazoo.tests.test_client as kazoo_client_tests
 
+from test_zkcli import _clean_out
 from zkserver import Ensemble, ToolMissing, four_letter
 
 pytestmark = pytest.mark.timeout(300)
@@ -277,12 +278,9 @@ def zkcli_reconfig(kind: str) -> list[str]:
             for name in ("client", "quorum", "election"):
                 out = out.replace(f":{m[name]}", f":<{name}{m['sid']}>")
         out = re.sub(r"version=[0-9a-f]+", "version=V", out)
-        keep = []
-        for line in out.splitlines():
-            line = re.sub(r"^\[zk: [^\]]*\] ", "", line).strip()
-            if line and not line.startswith(("Connecting", "WATCHER", "WatchedEvent", "Welcome", "JLine")):
-                keep.append(line)
-        return keep
+        # zkCli's chatter as test_zkcli.py drops it, and its prompts.
+        lines = (re.sub(r"^\[zk: [^\]]*\] ", "", line).strip() for line in out.splitlines())
+        return [line for line in _clean_out("\n".join(lines)).splitlines() if line]
     finally:
         e.stop()
 
