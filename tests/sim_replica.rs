@@ -65,6 +65,7 @@ use bytes::Bytes;
 use corral::data::acl::AclPolicy;
 use corral::data::tree::Tree;
 use corral::quorum::election::ElectionSettings;
+use corral::quorum::reconfig::Membership;
 use corral::quorum::zab::leader::TxnLogRead;
 use corral::quorum::zab::wire::{self, QuorumPacket};
 use corral::quorum::{Quorum, Sid};
@@ -76,7 +77,7 @@ use corral::replica::{
 use corral::storage::epochs::Epochs;
 use memdisk::{DiskParams, Done, MemDisk};
 use rng::SplitMix as Rng;
-use simclient::{ClientParams, Clients, ToMember};
+use simclient::{server_line, ClientParams, Clients, ToMember};
 use simnet::{LinkId, NetEvent, NetParams, Sched, SimNet};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -158,6 +159,42 @@ struct Params {
     election: ElectionSettings,
     /// Half the clean crashes are graceful stops instead.
     stops: bool,
+    /// `reconfigEnabled=true`, and an admin client issues reconfigs.
+    reconfig: bool,
+}
+
+/// What a run does besides the faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Faults,
+    /// Half the clean crashes are graceful stops.
+    Stops,
+    /// Members run with `reconfigEnabled=true` and an admin client
+    /// changes the membership all along.
+    Reconfig,
+}
+
+impl Mode {
+    /// The variable that selects it for a replay.
+    fn var(self) -> Option<&'static str> {
+        match self {
+            Mode::Faults => None,
+            Mode::Stops => Some("SIM_REPLICA_STOPS"),
+            Mode::Reconfig => Some("SIM_REPLICA_RECONFIG"),
+        }
+    }
+
+    /// The mode a replay's variables name.
+    fn asked() -> Mode {
+        let on = |v: &str| std::env::var(v).is_ok_and(|v| v == "1");
+        if on("SIM_REPLICA_STOPS") {
+            Mode::Stops
+        } else if on("SIM_REPLICA_RECONFIG") {
+            Mode::Reconfig
+        } else {
+            Mode::Faults
+        }
+    }
 }
 
 /// The learner side's connection to its leader.
@@ -170,7 +207,9 @@ struct LeaderConn {
 
 struct Member {
     sid: Sid,
-    voter: bool,
+    /// Its config (its dynamic config file): the first one, or the last
+    /// it activated; read at each start.
+    config: Membership,
     replica: Option<Replica>,
     /// Its incarnation: bumped at each crash and start.
     boot: u64,
@@ -226,6 +265,15 @@ struct Stats {
     quiet_writes: u64,
     stranded: u64,
     slowest_convergence_ms: u64,
+    reconfigs: u64,
+    reconfigs_ok: u64,
+    /// Configs activated (a member each).
+    activations: u64,
+    /// Activated by a member in a later epoch than the reconfig's: its
+    /// proposer fell before it was committed.
+    late_activations: u64,
+    /// Leaders whose config, activated at establishment, left them out.
+    leaders_outside_config: u64,
 }
 
 impl Stats {
@@ -255,7 +303,12 @@ impl Stats {
             client_reads,
             indeterminate,
             quiet_writes,
-            stranded
+            stranded,
+            reconfigs,
+            reconfigs_ok,
+            activations,
+            late_activations,
+            leaders_outside_config
         );
         self.slowest_convergence_ms = self.slowest_convergence_ms.max(o.slowest_convergence_ms);
     }
@@ -323,20 +376,19 @@ struct Sim {
     /// The highest zxid published anywhere: committed.
     committed: i64,
     converged_at: Option<u64>,
+    /// Every config activated anywhere, by version: one per version.
+    configs: HashMap<i64, String>,
+    /// The config each reconfig txn logged anywhere carries, by zxid.
+    config_txns: HashMap<i64, String>,
+    /// The config active at its leader when each reconfig was proposed.
+    config_before: HashMap<i64, Quorum>,
     stats: Stats,
     trace: Option<VecDeque<String>>,
     skip: Skip,
 }
 
 impl Sim {
-    fn new(
-        seed: u64,
-        voters: usize,
-        observers: usize,
-        trace: bool,
-        skip: Skip,
-        stops: bool,
-    ) -> Sim {
+    fn new(seed: u64, voters: usize, observers: usize, trace: bool, skip: Skip, mode: Mode) -> Sim {
         let mut rng = Rng(seed);
         let tick_ms = 20 * rng.range(1, 3);
         let finalize_wait_ms = rng.range(20, 200);
@@ -351,10 +403,16 @@ impl Sim {
             sync_limit: rng.range(2, 5) as u32,
             snapshot_size_factor: [0.33, -1.0, 1.0, 0.0][rng.below(4) as usize],
             fault_ms: 2500,
-            quiet_ms: 2000 + 40 * tick_ms,
+            // With reconfig, a config of two voters is common; their
+            // election can stall for a few notification intervals, as
+            // FastLeaderElection's does: a LOOKING voter answers a
+            // same-round notification with a worse vote only at its own
+            // timeout, and each notification received restarts that.
+            quiet_ms: 2000 + 40 * tick_ms + if mode == Mode::Reconfig { 2000 } else { 0 },
             fault_rate: rng.range(5, 40),
             election,
-            stops,
+            stops: mode == Mode::Stops,
+            reconfig: mode == Mode::Reconfig,
         };
         let n = voters + observers;
         let sids: Vec<Sid> = (1..=n as Sid).collect();
@@ -389,11 +447,18 @@ impl Sim {
         if skip.corrupt {
             disk.corrupt_read = 0;
         }
+        let first = Membership::parse(
+            &sids
+                .iter()
+                .map(|&s| server_line(s, quorum.is_voter(s)) + "\n")
+                .collect::<String>(),
+        )
+        .expect("the simulation's config parses");
         let members = sids
             .iter()
             .map(|&sid| Member {
                 sid,
-                voter: quorum.is_voter(sid),
+                config: first.clone(),
                 replica: None,
                 boot: 0,
                 disk: MemDisk::new(disk),
@@ -420,6 +485,7 @@ impl Sim {
                 op_timeout_ms: 1500,
                 session_timeout_ms: 6000,
                 stop_at: end - 600,
+                admin: mode == Mode::Reconfig,
             },
             n,
             &mut rng,
@@ -443,6 +509,9 @@ impl Sim {
             txns: HashMap::new(),
             committed: 0,
             converged_at: None,
+            configs: HashMap::new(),
+            config_txns: HashMap::new(),
+            config_before: HashMap::new(),
             stats: Stats::default(),
             trace: trace.then(VecDeque::new),
             skip,
@@ -637,7 +706,12 @@ impl Sim {
             max_session_timeout: 20 * self.p.tick_ms as i32 + 10_000,
             max_client_cnxns: 0,
             max_cnxns: 0,
-            policy: AclPolicy::default(),
+            // The admin's reconfigs pass the ACL check on
+            // /zookeeper/config (the other clients use open ACLs).
+            policy: AclPolicy {
+                skip: self.p.reconfig,
+                ..AclPolicy::default()
+            },
             extended_types: false,
             enforce_quota: false,
             container_check_interval_ms: 60_000,
@@ -645,8 +719,11 @@ impl Sim {
             container_max_never_used_interval_ms: 0,
             server_id: self.members[m].sid,
             role: self.members[m].role.clone(),
-            config_node: None,
-            reconfig_enabled: false,
+            config_node: self
+                .p
+                .reconfig
+                .then(|| Bytes::from(self.members[m].config.text())),
+            reconfig_enabled: self.p.reconfig,
         }
     }
 
@@ -670,20 +747,39 @@ impl Sim {
                 rec.tree.last_zxid, rec.accepted, rec.current, rec.replayed, rec.torn_bytes
             )
         });
+        // With reconfig off, as before reconfig existed (the seeds keep
+        // their runs); with it, the member's config, as the server reads
+        // its dynamic file and puts it in /zookeeper/config.
+        let mut tree = rec.tree;
+        let (quorum, observer, text, servers) = if self.p.reconfig {
+            let c = &self.members[m].config;
+            tree.set_config_node(c.text().as_bytes(), c.version, WALL0 + self.now as i64);
+            let q = c.quorum();
+            let observer = q.is_observer(sid);
+            (q, observer, c.text().into_bytes(), c.servers_text())
+        } else {
+            let observer = !self.quorum.is_voter(sid);
+            (
+                self.quorum.clone(),
+                observer,
+                Vec::new(),
+                "server.1=a:1:2:participant\n".into(),
+            )
+        };
         let config = QuorumConfig {
             me: sid,
-            quorum: self.quorum.clone(),
-            observer: !self.members[m].voter,
+            quorum,
+            observer,
             election: self.p.election,
-            config: Vec::new(),
-            config_servers: "server.1=a:1:2:participant\n".into(),
+            config: text,
+            config_servers: servers,
             tick_ms: self.p.tick_ms,
             init_limit: self.p.init_limit,
             sync_limit: self.p.sync_limit,
             connect_limit: 0,
             read_only_mode: false,
             snapshot_size_factor: self.p.snapshot_size_factor,
-            reconfig_enabled: false,
+            reconfig_enabled: self.p.reconfig,
             standalone_enabled: true,
             sync_enabled: true,
         };
@@ -697,7 +793,7 @@ impl Sim {
         };
         let settings = self.settings(m);
         let now = self.now_of();
-        let r = Replica::new(settings, rec.tree, rec.sessions, Some(start), now);
+        let r = Replica::new(settings, tree, rec.sessions, Some(start), now);
         if self.trace.is_some() {
             for l in take_replica_log() {
                 self.t(|| format!("s{sid} | {l}"));
@@ -1231,10 +1327,7 @@ impl Sim {
                 }
                 None => self.members[m].inbox.push_back(Input::CanLead(true)),
             },
-            // The members run with reconfigEnabled=false: never asked.
-            Action::Reconfigured { .. } => {
-                check!(false, "s{sid} reconfigured with reconfig off");
-            }
+            Action::Reconfigured { membership } => self.reconfigured(m, membership)?,
             Action::Stop => {
                 check!(self.members[m].stopping, "s{sid} stops unasked");
                 self.t(|| format!("s{sid} STOPPED"));
@@ -1298,17 +1391,114 @@ impl Sim {
                     .map(|k| self.members[k].sid)
                     .collect();
                 check!(
-                    self.quorum.contains_quorum(&holders),
+                    self.quorum_of(v).contains_quorum(&holders),
                     "leader s{sid} publishes {z:#x}, durable only on {holders:?}"
                 );
+                // The reconfig txn (and what follows it in its batch):
+                // on a quorum of the config before it as well.
+                let prev = self.members[m].version.as_deref();
+                if let (Some(prev), Some((_, r))) = (prev, self.config_of(v)) {
+                    let old = self.config_before.get(&r);
+                    // (A reconfig of an earlier epoch, activated at this
+                    // leader's establishment, took both at NEWLEADER.)
+                    if let Some(old) = old.filter(|_| r >> 32 == own && r > prev.last_zxid) {
+                        check!(
+                            old.contains_quorum(&holders),
+                            "leader s{sid} publishes {z:#x} past the reconfig {r:#x}, durable only on {holders:?}: no quorum of the config before it"
+                        );
+                    }
+                }
             }
         }
+        Ok(())
+    }
+
+    /// The config in a version, and the zxid that last set it.
+    fn config_of(&self, v: &Tree) -> Option<(Membership, i64)> {
+        if !self.p.reconfig {
+            return None;
+        }
+        let n = v.get(corral::data::tree::CONFIG)?;
+        let c = Membership::parse(&String::from_utf8_lossy(n.data()?)).ok()?;
+        Some((c, n.stat().mzxid))
+    }
+
+    /// Who votes in a version: its config's voters with reconfig on.
+    fn quorum_of(&self, v: &Tree) -> Quorum {
+        self.config_of(v)
+            .map_or_else(|| self.quorum.clone(), |(c, _)| c.quorum())
+    }
+
+    /// A member activates a config: one config per version everywhere,
+    /// the one its reconfig txn carries; the driver writes the dynamic
+    /// file, read at the member's next start.
+    fn reconfigured(&mut self, m: usize, c: Membership) -> Res {
+        let sid = self.members[m].sid;
+        check!(self.p.reconfig, "s{sid} reconfigured with reconfig off");
+        let v = c.version;
+        let text = c.servers_text();
+        self.t(|| {
+            format!(
+                "s{sid} ACTIVATES {v:#x}: {}",
+                text.trim().replace('\n', " ")
+            )
+        });
+        self.stats.activations += 1;
+        match self.configs.get(&v) {
+            Some(t) => check!(
+                *t == text,
+                "s{sid} activates config {v:#x} as {text:?}; it was {t:?} elsewhere"
+            ),
+            None => {
+                // The first activation anywhere, in a later epoch than
+                // the reconfig's: its leader fell before committing it.
+                if v & 0xffff_ffff != 0 && v >> 32 < self.members[m].disk.epochs().0 {
+                    self.stats.late_activations += 1;
+                }
+                self.configs.insert(v, text.clone());
+            }
+        }
+        // A reconfig's version is its txn's zxid (a version at an epoch's
+        // zxid 0 is ZOOKEEPER-1783's renumbering of the first config).
+        if v & 0xffff_ffff != 0 {
+            match self.config_txns.get(&v) {
+                Some(t) => check!(
+                    *t == text,
+                    "s{sid} activates {v:#x} as {text:?}; its txn holds {t:?}"
+                ),
+                None => {
+                    return Err(format!(
+                        "s{sid} activates {v:#x}: no reconfig txn was logged there"
+                    ))
+                }
+            }
+        }
+        self.members[m].config = c;
         Ok(())
     }
 
     /// No two txns are ever logged at one zxid.
     fn logged(&mut self, m: usize, t: &corral::data::txn::Txn) -> Res {
         let z = t.hdr.zxid;
+        if t.hdr.op == corral::protocol::jute::op::RECONFIG {
+            if let corral::data::txn::TxnBody::SetData(d) = &t.body {
+                let c = d
+                    .data
+                    .as_deref()
+                    .and_then(|d| Membership::parse(&String::from_utf8_lossy(d)).ok());
+                let Some(c) = c else {
+                    return Err(format!(
+                        "s{}: the reconfig txn at {z:#x} holds no config",
+                        m + 1
+                    ));
+                };
+                self.config_txns.insert(z, c.servers_text());
+                if self.members[m].role.get() == Role::Leader {
+                    self.config_before
+                        .insert(z, self.members[m].config.quorum());
+                }
+            }
+        }
         let b = t.encode();
         match self.txns.get(&z) {
             Some(old) => check!(
@@ -1336,11 +1526,24 @@ impl Sim {
         self.t(|| format!("s{sid} ROLE {role:?} (current epoch {epoch})"));
         if role == Role::Leader {
             self.stats.leaders += 1;
-            check!(self.members[m].voter, "observer s{sid} leads");
-            let has = self.members[m]
+            let tree = self.members[m]
                 .replica
                 .as_ref()
-                .map_or(0, |r| r.sequencer().tree().last_zxid);
+                .map(|r| r.sequencer().tree());
+            let voter = tree.map_or(self.quorum.is_voter(sid), |t| {
+                self.quorum_of(t).is_voter(sid)
+            });
+            let has = tree.map_or(0, |t| t.last_zxid);
+            // A leader that activated, at its establishment, a reconfig
+            // (logged under the fallen leader) that leaves it out hands
+            // over at once: ZooKeeper's `startZkServer` with
+            // `allowedToCommit = false`. Any other leader is a voter.
+            if !voter {
+                check!(self.p.reconfig, "s{sid}, no voter in its config, leads");
+                self.t(|| format!("s{sid} LEADS OUTSIDE ITS CONFIG: hands over"));
+                self.stats.leaders_outside_config += 1;
+            }
+
             check!(
                 has >= self.committed,
                 "new leader s{sid} of epoch {epoch} has {has:#x}, short of the committed {:#x}",
@@ -1375,7 +1578,14 @@ impl Sim {
                 _ => return false,
             }
         }
-        self.quorum.contains_quorum(&synced)
+        let sid = self.members[leader].sid;
+        match self.members[leader].replica.as_ref() {
+            Some(r) => {
+                let q = self.quorum_of(r.sequencer().tree());
+                q.is_voter(sid) && q.contains_quorum(&synced)
+            }
+            None => false,
+        }
     }
 
     fn established_leader(&self) -> Option<(usize, i64)> {
@@ -1399,6 +1609,8 @@ impl Sim {
     fn final_checks(&mut self) -> Res {
         let cs = self.clients.stats;
         self.stats.client_ops = cs.ops;
+        self.stats.reconfigs = cs.reconfigs;
+        self.stats.reconfigs_ok = cs.reconfigs_ok;
         self.stats.client_ok = cs.ok;
         self.stats.client_writes = cs.writes_ok;
         self.stats.client_reads = cs.reads_ok;
@@ -1473,9 +1685,9 @@ fn shape(seed: u64) -> (usize, usize) {
     }
 }
 
-fn run_seed_with(seed: u64, trace: bool, stops: bool) -> (Res, Option<VecDeque<String>>, Stats) {
+fn run_seed_with(seed: u64, trace: bool, mode: Mode) -> (Res, Option<VecDeque<String>>, Stats) {
     let (v, o) = shape(seed);
-    let mut sim = Sim::new(seed, v, o, trace, Skip::from_env(), stops);
+    let mut sim = Sim::new(seed, v, o, trace, Skip::from_env(), mode);
     sim.clients.tracing = trace;
     // A Replica's assertion is a failure of this seed like any other.
     let r =
@@ -1490,32 +1702,31 @@ fn run_seed_with(seed: u64, trace: bool, stops: bool) -> (Res, Option<VecDeque<S
     (r, sim.trace.take(), sim.stats)
 }
 
-fn replay_command(seed: u64, stops: bool) -> String {
+fn replay_command(seed: u64, mode: Mode) -> String {
     let skip = std::env::var("SIM_REPLICA_SKIP")
         .ok()
         .filter(|s| !s.is_empty())
         .map(|s| format!("SIM_REPLICA_SKIP={s} "))
         .unwrap_or_default();
-    let stops = if stops { "SIM_REPLICA_STOPS=1 " } else { "" };
+    let mode = mode.var().map(|v| format!("{v}=1 ")).unwrap_or_default();
     format!(
-        "{skip}{stops}SIM_REPLICA_SEED={seed} cargo test --release --test sim_replica -- --nocapture"
+        "{skip}{mode}SIM_REPLICA_SEED={seed} cargo test --release --test sim_replica -- --nocapture"
     )
 }
 
 /// Many seeds (`seeds_var`, default `default`), or the one
 /// `SIM_REPLICA_SEED` names with its trace (when `SIM_REPLICA_STOPS=1`
-/// matches `stops`).
-fn run_many(stops: bool, seeds_var: &str, default: u64) {
-    let stops_asked = std::env::var("SIM_REPLICA_STOPS").is_ok_and(|v| v == "1");
+/// or `SIM_REPLICA_RECONFIG=1` selects `mode`).
+fn run_many(mode: Mode, seeds_var: &str, default: u64) {
     if let Ok(one) = std::env::var("SIM_REPLICA_SEED") {
-        if stops_asked != stops {
+        if Mode::asked() != mode {
             return;
         }
         let seed: u64 = one.parse().expect("SIM_REPLICA_SEED is a number");
         if let Ok(filter) = std::env::var("SIM_REPLICA_LOG") {
             log_replicas(&filter);
         }
-        let (r, tr, stats) = run_seed_with(seed, true, stops);
+        let (r, tr, stats) = run_seed_with(seed, true, mode);
         for l in tr.unwrap_or_default() {
             println!("{l}");
         }
@@ -1543,7 +1754,7 @@ fn run_many(stops: bool, seeds_var: &str, default: u64) {
                     let mut failed = Vec::new();
                     let mut seed = t;
                     while seed < seeds {
-                        let (r, _, stats) = run_seed_with(seed, false, stops);
+                        let (r, _, stats) = run_seed_with(seed, false, mode);
                         total.add(&stats);
                         if let Err(e) = r {
                             failed.push((seed, e));
@@ -1574,13 +1785,13 @@ fn run_many(stops: bool, seeds_var: &str, default: u64) {
                 shape(*s),
                 e.lines().next().unwrap_or("")
             );
-            eprintln!("  replay: {}", replay_command(*s, stops));
+            eprintln!("  replay: {}", replay_command(*s, mode));
         }
         panic!(
             "{} of {seeds} seeds failed; the first, seed {seed} ({:?}): {e}\nreplay: {}",
             failed.len(),
             shape(*seed),
-            replay_command(*seed, stops)
+            replay_command(*seed, mode)
         );
     }
 }
@@ -1588,7 +1799,7 @@ fn run_many(stops: bool, seeds_var: &str, default: u64) {
 /// Crashes, restarts, partitions, drops, lost datagrams, disk faults.
 #[test]
 fn replicas_survive_faults() {
-    run_many(false, "SIM_REPLICA_SEEDS", 10_000);
+    run_many(Mode::Faults, "SIM_REPLICA_SEEDS", 10_000);
 }
 
 /// The same, with half the clean crashes replaced by graceful stops
@@ -1596,7 +1807,20 @@ fn replicas_survive_faults() {
 /// durable, then `Action::Stop`).
 #[test]
 fn replicas_stop_gracefully_under_faults() {
-    run_many(true, "SIM_REPLICA_STOP_SEEDS", 1_000);
+    run_many(Mode::Stops, "SIM_REPLICA_STOP_SEEDS", 1_000);
+}
+
+/// The same faults while an admin client changes the membership all
+/// along (`reconfigEnabled=true`): roles flipped, members removed and
+/// added, new member lists. Checked besides: one config per version
+/// everywhere, the one its reconfig txn carries; a leader is a voter of
+/// its config; each txn is durable on a quorum of the config it commits
+/// under, and the reconfig's batch on a quorum of the config before it
+/// too (no two disjoint quorums); convergence counts the last config's
+/// voters. Replay with `SIM_REPLICA_RECONFIG=1`.
+#[test]
+fn replicas_reconfigure_under_faults() {
+    run_many(Mode::Reconfig, "SIM_REPLICA_RECONFIG_SEEDS", 2_000);
 }
 
 /// Seeds past the default count that once failed (`docs/sim-findings.md`):
@@ -1614,12 +1838,12 @@ fn regression_seeds_pass() {
     let failed: Vec<String> = REGRESSION_SEEDS
         .iter()
         .filter_map(|&seed| {
-            let (r, _, _) = run_seed_with(seed, false, false);
+            let (r, _, _) = run_seed_with(seed, false, Mode::Faults);
             r.err().map(|e| {
                 format!(
                     "seed {seed} ({:?}): {e}\n  replay: {}",
                     shape(seed),
-                    replay_command(seed, false)
+                    replay_command(seed, Mode::Faults)
                 )
             })
         })
@@ -1636,8 +1860,9 @@ fn a_seed_replays_exactly() {
         return;
     }
     for seed in 0..12 {
-        let (r1, t1, s1) = run_seed_with(seed, true, seed % 2 == 1);
-        let (r2, t2, s2) = run_seed_with(seed, true, seed % 2 == 1);
+        let mode = [Mode::Faults, Mode::Stops, Mode::Reconfig][seed as usize % 3];
+        let (r1, t1, s1) = run_seed_with(seed, true, mode);
+        let (r2, t2, s2) = run_seed_with(seed, true, mode);
         assert_eq!(
             format!("{r1:?} {s1:?}"),
             format!("{r2:?} {s2:?}"),

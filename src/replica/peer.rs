@@ -1251,10 +1251,15 @@ impl Peer {
         let me = self.s.me;
         let q = m.quorum();
         tracing::info!(version = format!("{:x}", m.version), voters = ?q.voters().collect::<Vec<_>>(), observers = ?q.observers().collect::<Vec<_>>(), "config active");
-        // `updateLearnerType`: an observer of the new config observes; a
-        // server in no config stays (or becomes) a non-voting participant.
+        // `updateLearnerType`: an observer of the new config observes, a
+        // voter participates; a server in no config keeps its type (a
+        // participant left out follows on without a vote).
         let was_observer = self.s.observer;
-        self.s.observer = q.is_observer(me);
+        if q.is_voter(me) {
+            self.s.observer = false;
+        } else if q.is_observer(me) {
+            self.s.observer = true;
+        }
         self.s.quorum = q.clone();
         self.s.config = m.text().into_bytes();
         self.s.config_servers = m.servers_text();

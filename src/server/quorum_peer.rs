@@ -404,7 +404,11 @@ impl QuorumLink {
             }
             Action::Reconfigured { membership } => {
                 let me = self.me;
-                self.observer = membership.quorum().is_observer(me);
+                // As the replica: a server left out keeps its type.
+                let q = membership.quorum();
+                if q.is_voter(me) || q.is_observer(me) {
+                    self.observer = q.is_observer(me);
+                }
                 let members = ToZab::Members {
                     quorum: membership.quorum_addrs(),
                     election: membership.election_addrs(me),

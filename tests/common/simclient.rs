@@ -95,6 +95,10 @@ pub struct ClientParams {
     pub session_timeout_ms: i32,
     /// Clients stop issuing operations at this time.
     pub stop_at: u64,
+    /// One more client, the admin, issues reconfigs (`reconfig`, op 16)
+    /// instead: incremental role changes, removals and additions of the
+    /// members, now and then a new member list, sometimes with `-v`.
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +142,9 @@ pub struct Client {
     k: u64,
     /// The token of the latest wake scheduled.
     token: u64,
+    /// The admin (`ClientParams::admin`): its operations are reconfigs,
+    /// outside the histories (its `St::Busy` names key 0 and `Read`).
+    admin: bool,
 }
 
 /// What the clients did.
@@ -154,6 +161,9 @@ pub struct ClientStats {
     pub timeouts: u64,
     /// When the last write was acknowledged.
     pub last_write_ok_at: u64,
+    /// The admin's reconfigs: sent, and answered Ok.
+    pub reconfigs: u64,
+    pub reconfigs_ok: u64,
 }
 
 /// A connection's shard-side state.
@@ -197,7 +207,7 @@ pub type ToMember = (usize, ToSeq);
 impl Clients {
     pub fn new(p: ClientParams, members: usize, rng: &mut Rng) -> Clients {
         let mut q = Sched::default();
-        let clients = (0..p.clients)
+        let clients = (0..p.clients + usize::from(p.admin))
             .map(|id| {
                 q.at(rng.range(1, 200), (id, 0));
                 Client {
@@ -213,6 +223,7 @@ impl Clients {
                     auth_sent: false,
                     k: 0,
                     token: 0,
+                    admin: id == p.clients,
                 }
             })
             .collect();
@@ -462,7 +473,12 @@ impl Clients {
                 if now >= self.p.stop_at {
                     return;
                 }
-                self.issue(c, m, conn, now, rng, out);
+                if self.clients[c].admin {
+                    let tree = version(m);
+                    self.issue_reconfig(c, m, conn, now, rng, tree.as_deref(), out);
+                } else {
+                    self.issue(c, m, conn, now, rng, out);
+                }
             }
         }
     }
@@ -540,6 +556,94 @@ impl Clients {
         };
         out.push((m, msg));
         self.wake_at(c, now + self.p.op_timeout_ms);
+    }
+
+    /// The admin's next reconfig, chosen against the config in member
+    /// `m`'s version: a member's role flipped, a member removed or added
+    /// (incremental), or now and then a new member list; sometimes `-v`
+    /// with the version it read.
+    #[allow(clippy::too_many_arguments)]
+    fn issue_reconfig(
+        &mut self,
+        c: usize,
+        m: usize,
+        conn: u64,
+        now: u64,
+        rng: &mut Rng,
+        tree: Option<&Tree>,
+        out: &mut Vec<ToMember>,
+    ) {
+        use corral::quorum::reconfig::Membership;
+        let current = tree
+            .and_then(|t| t.get(corral::data::tree::CONFIG))
+            .and_then(|n| Membership::parse(&String::from_utf8_lossy(n.data()?)).ok());
+        let Some(current) = current else {
+            self.wake_at(c, now + rng.range(50, 200));
+            return;
+        };
+        let q = current.quorum();
+        let n = self.members as i64;
+        let sid = rng.range(1, n as u64) as i64;
+        let mut req = jute::ReconfigRequest {
+            joining_servers: String::new(),
+            leaving_servers: String::new(),
+            new_members: String::new(),
+            cur_config_id: if rng.percent(20) { current.version } else { -1 },
+        };
+        if rng.percent(10) {
+            // A new member list: every member, each a voter or not (a
+            // list without enough voters is refused).
+            let mut lines = Vec::new();
+            for s in 1..=n {
+                if rng.percent(85) {
+                    lines.push(server_line(s, rng.percent(70)));
+                }
+            }
+            req.new_members = lines.join(",");
+        } else if q.is_voter(sid) || q.is_observer(sid) {
+            if rng.percent(50) {
+                req.leaving_servers = sid.to_string();
+            } else {
+                req.joining_servers = server_line(sid, !q.is_voter(sid));
+            }
+        } else {
+            req.joining_servers = server_line(sid, rng.percent(70));
+        }
+        let body = req.encode().freeze();
+        self.clients[c].xid += 1;
+        let (session, xid) = (self.clients[c].session, self.clients[c].xid);
+        let Some(msg) = self.write(c, session, xid, op::RECONFIG, body) else {
+            return;
+        };
+        if self.tracing {
+            self.log
+                .push(format!("c{c} (admin) -> s{} xid {xid} {req:?}", m + 1));
+        }
+        self.stats.reconfigs += 1;
+        self.clients[c].st = St::Busy {
+            m,
+            conn,
+            xid,
+            key: 0,
+            op: KOp::Read,
+            since: now,
+        };
+        out.push((m, msg));
+        self.wake_at(c, now + self.p.op_timeout_ms);
+    }
+
+    /// The admin's answer: counted, and the next reconfig after a pause.
+    fn admin_reply(&mut self, c: usize, m: usize, conn: u64, now: u64, rng: &mut Rng, err: i32) {
+        use corral::protocol::jute::Code;
+        if err == Code::Ok.as_i32() {
+            self.stats.reconfigs_ok += 1;
+        }
+        if self.tracing {
+            self.log
+                .push(format!("c{c} (admin) <- s{} reconfig error {err}", m + 1));
+        }
+        self.clients[c].st = St::Idle { m, conn };
+        self.wake_at(c, now + rng.range(50, 400));
     }
 
     fn write(
@@ -685,6 +789,9 @@ impl Clients {
         if hdr.xid != xid {
             return;
         }
+        if self.clients[c].admin {
+            return self.admin_reply(c, m, conn, now, rng, hdr.err);
+        }
         let cl = &mut self.clients[c];
         if hdr.zxid > 0 {
             cl.last_zxid = cl.last_zxid.max(hdr.zxid);
@@ -786,6 +893,13 @@ impl Clients {
     pub fn any_busy(&self) -> bool {
         self.clients.iter().any(|c| matches!(c.st, St::Busy { .. }))
     }
+}
+
+/// Member `sid`'s line in the simulation's configs: its own host (no
+/// port clash), a client port, a voter or an observer.
+pub fn server_line(sid: i64, voter: bool) -> String {
+    let role = if voter { "participant" } else { "observer" };
+    format!("server.{sid}=10.0.0.{sid}:2888:3888:{role};2181")
 }
 
 /// Writes `v` as a frame body (for tests of this file).

@@ -200,7 +200,9 @@ pub struct Election {
     quorum: Quorum,
     config: Bytes,
     settings: ElectionSettings,
-    /// Learner type PARTICIPANT (a voter), else OBSERVER.
+    /// Learner type PARTICIPANT, else OBSERVER. A server in no config is
+    /// a (non-voting) participant, as in ZooKeeper: it follows, and its
+    /// notifications say FOLLOWING, not OBSERVING.
     participant: bool,
     /// A voter that must not lead: see [`Election::set_stand_aside`].
     stand_aside: bool,
@@ -243,7 +245,7 @@ impl Election {
         config: impl Into<Bytes>,
         settings: ElectionSettings,
     ) -> Election {
-        let participant = quorum.is_voter(me);
+        let participant = !quorum.is_observer(me);
         let config = config.into();
         Election {
             me,
@@ -276,7 +278,13 @@ impl Election {
     /// A reconfig made another config active (`QuorumPeer.setQuorumVerifier`):
     /// later rounds count its voters and notifications carry its text.
     pub fn set_config(&mut self, quorum: Quorum, config: impl Into<Bytes>) {
-        self.participant = quorum.is_voter(self.me);
+        // `updateLearnerType`: a server the new config leaves out keeps
+        // its learner type.
+        if quorum.is_voter(self.me) {
+            self.participant = true;
+        } else if quorum.is_observer(self.me) {
+            self.participant = false;
+        }
         self.quorum = quorum;
         self.config = config.into();
     }

@@ -318,6 +318,36 @@ fn an_observer_follows() {
 }
 
 #[test]
+fn a_server_in_no_config_follows_as_a_non_voting_participant() {
+    // ZooKeeper's learner type of a server its config leaves out is
+    // PARTICIPANT: it decides FOLLOWING (`learningState`), so its
+    // notifications count when the config adds it as a voter later.
+    // Found by the reconfig simulation: it decided OBSERVING, and a voter
+    // looking among {1, 2, 3} then ignored it.
+    let q = Quorum::new([1, 2, 3], []);
+    let mut net = Net::new(vec![
+        election(1, &q),
+        election(2, &q),
+        election(3, &q),
+        election(4, &q),
+    ]);
+    for sid in [1, 2, 3] {
+        net.look(sid, make_zxid(1, sid), 1);
+    }
+    net.run(10_000);
+    net.look(4, make_zxid(1, 1), 1);
+    net.run(100_000);
+    assert_eq!(net.leader_of(4), Some(3));
+    assert_eq!(net.decisions[&4].0, ServerState::Following);
+    // A config that leaves out an observer keeps it an observer.
+    let mut e = election(4, &Quorum::new([1, 2, 3], [4]));
+    e.set_config(q.clone(), Vec::new());
+    assert!(!e.participant);
+    e.set_config(Quorum::new([1, 2, 3, 4], []), Vec::new());
+    assert!(e.participant);
+}
+
+#[test]
 fn an_observer_joins_a_running_ensemble() {
     let q = Quorum::new([1, 2, 3], [4]);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);

@@ -334,8 +334,10 @@ struct Proposal {
     data: Bytes,
     acks: BTreeSet<Sid>,
     /// A proposal made while a reconfig is outstanding needs a quorum of
-    /// the next config too (`Proposal.qvAcksetPairs`).
-    next: Option<Quorum>,
+    /// the config it was made under and of the next one, even once the
+    /// reconfig has committed before it (`Proposal.qvAcksetPairs`, fixed
+    /// at `Leader.propose`); `None`: the leader's quorum.
+    under: Option<(Quorum, Quorum)>,
 }
 
 /// The leader's state machine. See the module doc.
@@ -605,7 +607,10 @@ impl Leader {
             Proposal {
                 data: data.clone(),
                 acks: BTreeSet::new(),
-                next: self.next.as_ref().map(|(_, q)| q.clone()),
+                under: self
+                    .next
+                    .as_ref()
+                    .map(|(_, q)| (self.quorum.clone(), q.clone())),
             },
         );
         let p = QuorumPacket::with_data(pkt::PROPOSAL, zxid, data.clone());
@@ -1214,9 +1219,11 @@ impl Leader {
         let Some(p) = self.outstanding.get(&zxid) else {
             return false;
         };
-        if !self.quorum.contains_quorum(&p.acks)
-            || p.next.as_ref().is_some_and(|q| !q.contains_quorum(&p.acks))
-        {
+        let quorums = match &p.under {
+            Some((old, new)) => old.contains_quorum(&p.acks) && new.contains_quorum(&p.acks),
+            None => self.quorum.contains_quorum(&p.acks),
+        };
+        if !quorums {
             return false;
         }
         let Some(p) = self.outstanding.remove(&zxid) else {
@@ -1500,6 +1507,48 @@ mod tests {
             .any(|a| matches!(a, LeaderAction::Commit { zxid, .. } if *zxid == z2)));
         // From now on the new config's quorum decides alone.
         assert!(l.quorum.is_voter(5) && !l.quorum.is_voter(3));
+    }
+
+    #[test]
+    fn a_proposal_made_under_two_configs_needs_both_quorums_after_the_reconfig_commits() {
+        // Found by the simulation (tests/sim_replica.rs, reconfig seeds):
+        // z2, proposed while the reconfig z1 to {1, 2, 4} was pending,
+        // committed with a quorum of the new config alone once z1 had.
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        establish(&mut l, make_zxid(3, 5));
+        l.learner_connected(8, 10);
+        let p8 = l.peers.get_mut(&8).unwrap();
+        p8.sid = Some(4);
+        p8.stage = Stage::Active;
+        p8.forwarding = true;
+        let (z1, z2) = (make_zxid(4, 1), make_zxid(4, 2));
+        l.set_next_config(z1, Quorum::new([1, 2, 4], []));
+        l.propose(z1, Bytes::from_static(b"reconfig"), 10).unwrap();
+        l.propose(z2, Bytes::new(), 10).unwrap();
+        l.own_durable(z2);
+        let commits = |a: &[LeaderAction]| -> Vec<i64> {
+            a.iter()
+                .filter_map(|a| match a {
+                    LeaderAction::Commit { zxid, .. } => Some(*zxid),
+                    _ => None,
+                })
+                .collect()
+        };
+        // 1, 2 (old) and 1, 4 (new): z1 commits; z2 has only 1 and 4.
+        l.packet(8, QuorumPacket::new(pkt::ACK, z1), 11);
+        l.packet(8, QuorumPacket::new(pkt::ACK, z2), 11);
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z1), 12);
+        assert_eq!(commits(&a), vec![z1]);
+        // {1, 4} is a quorum of {1, 2, 4}, not of {1, 2, 3}: z2 waits.
+        assert!(l.quorum.is_voter(4));
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z2), 13);
+        assert_eq!(commits(&a), vec![z2]);
+        // A proposal after the commit needs the new config's alone.
+        let z3 = make_zxid(4, 3);
+        l.propose(z3, Bytes::new(), 14).unwrap();
+        l.own_durable(z3);
+        let a = l.packet(8, QuorumPacket::new(pkt::ACK, z3), 15);
+        assert_eq!(commits(&a), vec![z3]);
     }
 
     #[test]
