@@ -30,13 +30,16 @@
 //! exception, counted as stranded) and committed writes after the faults.
 //! A Replica's own assertion (a panic) fails its seed like a check.
 //!
-//! Four tests: `replicas_survive_faults` (the seeds above),
+//! Five tests: `replicas_survive_faults` (the seeds above),
 //! `replicas_stop_gracefully_under_faults` (1000 seeds,
 //! `SIM_REPLICA_STOP_SEEDS`, where half the clean crashes are graceful
 //! stops: `Input::Stop`, the shards drain, every accepted write is
 //! answered, `Action::Stop`; replay with `SIM_REPLICA_STOPS=1`),
-//! `regression_seeds_pass` (seeds past the default count that once
-//! failed) and `a_seed_replays_exactly`.
+//! `replicas_reconfigure_under_faults` (5000 seeds,
+//! `SIM_REPLICA_RECONFIG_SEEDS`: members run with `reconfigEnabled=true`
+//! and an admin client reconfigures all along, see the test's doc;
+//! replay with `SIM_REPLICA_RECONFIG=1`), `regression_seeds_pass` (seeds
+//! past the default counts that once failed) and `a_seed_replays_exactly`.
 //!
 //! `SIM_REPLICA_SEEDS` sets how many seeds run (default 10000);
 //! `SIM_REPLICA_SEED=<n>` runs one with its trace printed. Every failure
@@ -1820,7 +1823,7 @@ fn replicas_stop_gracefully_under_faults() {
 /// voters. Replay with `SIM_REPLICA_RECONFIG=1`.
 #[test]
 fn replicas_reconfigure_under_faults() {
-    run_many(Mode::Reconfig, "SIM_REPLICA_RECONFIG_SEEDS", 2_000);
+    run_many(Mode::Reconfig, "SIM_REPLICA_RECONFIG_SEEDS", 5_000);
 }
 
 /// Seeds past the default count that once failed (`docs/sim-findings.md`):
@@ -1829,21 +1832,28 @@ fn replicas_reconfigure_under_faults() {
 /// a unit test of its own.)
 const REGRESSION_SEEDS: &[u64] = &[16344, 22300, 22560, 48080];
 
+/// The same for reconfig seeds (`SIM_REPLICA_RECONFIG=1`).
+const REGRESSION_RECONFIG_SEEDS: &[u64] = &[5083, 5995, 6340, 7213, 7250, 7325, 7988, 8029, 9433];
+
 /// The [`REGRESSION_SEEDS`].
 #[test]
 fn regression_seeds_pass() {
     if std::env::var("SIM_REPLICA_SEED").is_ok() {
         return;
     }
-    let failed: Vec<String> = REGRESSION_SEEDS
+    let seeds = REGRESSION_SEEDS.iter().map(|&s| (s, Mode::Faults));
+    let reconfig = REGRESSION_RECONFIG_SEEDS
         .iter()
-        .filter_map(|&seed| {
-            let (r, _, _) = run_seed_with(seed, false, Mode::Faults);
+        .map(|&s| (s, Mode::Reconfig));
+    let failed: Vec<String> = seeds
+        .chain(reconfig)
+        .filter_map(|(seed, mode)| {
+            let (r, _, _) = run_seed_with(seed, false, mode);
             r.err().map(|e| {
                 format!(
                     "seed {seed} ({:?}): {e}\n  replay: {}",
                     shape(seed),
-                    replay_command(seed, Mode::Faults)
+                    replay_command(seed, mode)
                 )
             })
         })

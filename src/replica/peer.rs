@@ -144,6 +144,14 @@ pub(super) struct Peer {
     /// With `relook`: a committed reconfig named this leader (and zxid):
     /// go to it without an election.
     handover: Option<(Sid, i64)>,
+    /// With `relook` after a reconfig: a follower first acknowledges the
+    /// proposals it logged before the COMMITANDACTIVATE (up to this zxid),
+    /// until the deadline (monotonic ms). Proposals made while the
+    /// reconfig was pending need a quorum of the old config too, and the
+    /// old voters that leave (as observers, or out of the config) would
+    /// otherwise never send those ACKs: the leader's commits would stop.
+    /// (ZooKeeper's follower closes its socket at once and can lose them.)
+    acks_before_leaving: Option<(i64, u64)>,
     /// A TRUNC reloads the tree after a failed log write: go LOOKING once
     /// it is done.
     look_after_truncate: bool,
@@ -229,6 +237,7 @@ impl Peer {
             epochs_unwritable: false,
             last_probe: now.mono_ms,
             relook: false,
+            acks_before_leaving: None,
             handover: None,
             look_after_truncate: false,
             log_floor: i64::MIN,
@@ -327,6 +336,17 @@ impl Peer {
         self.replaced = Some(v);
     }
 
+    /// Whether a follower about to leave after a reconfig still owes its
+    /// leader ACKs (see `acks_before_leaving`).
+    fn owes_acks(&self, now: Now) -> bool {
+        match (&self.state, self.acks_before_leaving) {
+            (State::Following { learner, .. }, Some((z, until))) => {
+                now.mono_ms < until && !learner.acked_through(z)
+            }
+            _ => false,
+        }
+    }
+
     /// When [`Peer::tick`] next has work (ms from `now`).
     pub(super) fn next_wait_ms(&self, now: Now) -> u64 {
         if self.relook {
@@ -373,7 +393,9 @@ impl Peer {
         if self.pending.is_some() {
             return;
         }
-        if std::mem::take(&mut self.relook) {
+        if self.relook && !self.owes_acks(now) {
+            self.relook = false;
+            self.acks_before_leaving = None;
             match self.handover.take() {
                 Some((leader, zxid)) => self.hand_over(leader, zxid, seq, now),
                 None => self.look(seq, now),
@@ -715,6 +737,7 @@ impl Peer {
             let _ = self
                 .election
                 .set_stand_aside(!free, !self.epochs_unwritable, ms);
+            self.set_last_seen(seq);
             let a = self
                 .election
                 .look(seq.tree().last_zxid, self.epochs.current, ms);
@@ -1054,6 +1077,7 @@ impl Peer {
         if was_leading && !self.epochs_unwritable {
             self.stand_aside = false;
             let _ = self.election.set_stand_aside(false, true, ms);
+            self.set_last_seen(seq);
             let a = self
                 .election
                 .look(seq.tree().last_zxid, self.epochs.current, ms);
@@ -1154,6 +1178,15 @@ impl Peer {
         // NEWLEADER carries the active config's version, and a learner
         // with a later one is refused (`LearnerHandler`'s check).
         ls.config_version = self.membership.version;
+        if self.s.reconfig_enabled {
+            ls.last_seen = config_in(seq.tree())
+                .filter(|m| m.version > self.membership.version)
+                .map(|m| crate::quorum::zab::leader::LastSeen {
+                    servers: m.servers_text(),
+                    version: m.version,
+                    quorum: m.quorum(),
+                });
+        }
         ls.snapshot_size_factor = self.s.snapshot_size_factor;
         ls.log_floor = self.log_floor;
         // The committed log must end at the leader's last zxid: one that
@@ -1300,6 +1333,10 @@ impl Peer {
             );
             self.relook = true;
             self.handover = designated.map(|d| (d, seq.tree().last_zxid));
+            if let State::Following { learner, .. } = &self.state {
+                let until = now.mono_ms + self.s.tick_ms * u64::from(self.s.sync_limit);
+                self.acks_before_leaving = learner.acks_owed_through().map(|z| (z, until));
+            }
         }
     }
 
@@ -1332,11 +1369,21 @@ impl Peer {
         );
         self.activate(m, None, true, seq, now);
         if self.election.is_running() && self.pending.is_none() {
+            self.set_last_seen(seq);
             let a = self
                 .election
                 .look(seq.tree().last_zxid, self.epochs.current, now.mono_ms);
             self.election_actions(a, seq, now);
         }
+    }
+
+    /// The election counts the quorum of a config its logged history holds
+    /// and no commit activated yet, as ZooKeeper's does with
+    /// `lastSeenQuorumVerifier`.
+    fn set_last_seen(&mut self, seq: &Sequencer) {
+        let next = config_in(seq.tree())
+            .filter(|m| self.s.reconfig_enabled && m.version > self.membership.version);
+        self.election.set_last_seen(next.map(|m| m.quorum()));
     }
 
     /// Leading: tells the sequencer what a reconfig is checked against.

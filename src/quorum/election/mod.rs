@@ -198,6 +198,11 @@ const MAX_QUEUED: usize = 1024;
 pub struct Election {
     me: Sid,
     quorum: Quorum,
+    /// `lastSeenQuorumVerifier` when newer than `quorum`: a config in a
+    /// logged reconfig txn not yet active. Its voters are notified and
+    /// heard too, and a decision needs a quorum of it as well
+    /// (`termPredicate`, `getCurrentAndNextConfigVoters`).
+    last_seen: Option<Quorum>,
     config: Bytes,
     settings: ElectionSettings,
     /// Learner type PARTICIPANT, else OBSERVER. A server in no config is
@@ -250,6 +255,7 @@ impl Election {
         Election {
             me,
             quorum,
+            last_seen: None,
             config,
             settings,
             participant,
@@ -287,6 +293,13 @@ impl Election {
         }
         self.quorum = quorum;
         self.config = config.into();
+        self.last_seen = None;
+    }
+
+    /// The config of a logged reconfig txn not yet active (`None` when
+    /// there is none): see `last_seen`. Set before [`Election::look`].
+    pub fn set_last_seen(&mut self, q: Option<Quorum>) {
+        self.last_seen = q;
     }
 
     /// Starts an election round (`lookForLeader`) with this peer's last
@@ -488,7 +501,17 @@ impl Election {
     // -- internals ---------------------------------------------------------
 
     fn valid_voter(&self, sid: Sid) -> bool {
-        self.quorum.is_voter(sid)
+        self.quorum.is_voter(sid) || self.last_seen.as_ref().is_some_and(|q| q.is_voter(sid))
+    }
+
+    /// `termPredicate`'s `hasAllQuorums`: a quorum of the active config
+    /// and of the last seen one.
+    fn has_all_quorums(&self, agree: &[Sid]) -> bool {
+        self.quorum.contains_quorum(agree)
+            && self
+                .last_seen
+                .as_ref()
+                .is_none_or(|q| q.contains_quorum(agree))
     }
 
     /// `getInitId`, `getInitLastLoggedZxid`, `getPeerEpoch`.
@@ -569,7 +592,10 @@ impl Election {
 
     /// `sendNotifications`: the proposal, LOOKING, to every voter.
     fn send_notifications(&mut self, actions: &mut Vec<Action>) {
-        let voters: Vec<Sid> = self.quorum.voters().collect();
+        let mut voters: Vec<Sid> = self.quorum.voters().collect();
+        if let Some(q) = &self.last_seen {
+            voters.extend(q.voters().filter(|s| !self.quorum.is_voter(*s)));
+        }
         for sid in voters {
             let msg = Notification::new(
                 ServerState::Looking,
@@ -612,8 +638,20 @@ impl Election {
             "notification"
         );
         if self.state == ServerState::Looking {
-            if ack_state == ServerState::Looking && n.election_epoch < self.logical_clock {
-                // The sender is a round behind: tell it ours.
+            let theirs = (n.leader, n.zxid, n.peer_epoch);
+            let behind = n.election_epoch < self.logical_clock
+                || (n.election_epoch == self.logical_clock
+                    && self.running
+                    && self.quorum.is_voter(self.me)
+                    && self.total_order(self.proposed(), theirs));
+            if ack_state == ServerState::Looking && behind {
+                // The sender is a round behind: tell it ours. So too when
+                // it proposes a worse vote in our round, a deliberate
+                // difference from ZooKeeper (which answers that only at
+                // its own next timeout, and every notification received
+                // restarts the wait): peers whose timers equal ours could
+                // otherwise keep the best vote unheard for many intervals
+                // (docs/sim-findings.md, reconfig seeds 944 and 9577).
                 let msg = Notification::new(
                     ServerState::Looking,
                     self.proposed_leader,
@@ -728,7 +766,7 @@ impl Election {
                 );
                 let mine = self.proposal();
                 let agree = agreeing(&self.recvset, &mine);
-                if self.quorum.contains_quorum(&agree) {
+                if self.has_all_quorums(&agree) {
                     self.finalizing = Some(agree);
                     self.deadline = Some(now_ms + self.settings.finalize_wait_ms);
                 }
@@ -771,7 +809,7 @@ impl Election {
                 },
             );
             let agree = agreeing(&self.recvset, &theirs);
-            if self.quorum.contains_quorum(&agree)
+            if self.has_all_quorums(&agree)
                 && self.check_leader(&self.recvset, n.leader, n.election_epoch)
             {
                 self.decide(end, Support::Round(agree), actions);
@@ -782,7 +820,7 @@ impl Election {
         // same leader (outofelection also holds this round's votes).
         self.outofelection.insert(from, theirs);
         let agree = agreeing(&self.outofelection, &theirs);
-        if self.quorum.contains_quorum(&agree)
+        if self.has_all_quorums(&agree)
             && self.check_leader(&self.outofelection, n.leader, n.election_epoch)
         {
             self.logical_clock = n.election_epoch;

@@ -348,6 +348,61 @@ fn a_server_in_no_config_follows_as_a_non_voting_participant() {
 }
 
 #[test]
+fn a_logged_reconfig_makes_the_election_need_both_quorums() {
+    // 1 and 2 logged a reconfig from {1, 2, 3} to {1, 2, 4, 5} that none
+    // activated: as ZooKeeper's termPredicate with lastSeenQuorumVerifier,
+    // {1, 2} is not enough, and 4 (a voter of the new config only) is
+    // notified and heard.
+    let q = Quorum::new([1, 2, 3], []);
+    let next = Quorum::new([1, 2, 4, 5], []);
+    let with_next = |sid| {
+        let mut e = election(sid, &q);
+        e.set_last_seen(Some(next.clone()));
+        e
+    };
+    let mut net = Net::new(vec![with_next(1), with_next(2)]);
+    net.look(1, make_zxid(1, 5), 1);
+    net.look(2, make_zxid(1, 7), 1);
+    net.run(10_000);
+    assert!(net.decisions.is_empty(), "{:?}", net.decisions);
+    net.peers.insert(4, election(4, &next));
+    net.look(4, make_zxid(1, 6), 1);
+    net.run(100_000);
+    for sid in [1, 2, 4] {
+        assert_eq!(net.leader_of(sid), Some(2), "server {sid}");
+    }
+    // Without it, 1 and 2 decide alone.
+    let mut net = Net::new(vec![election(1, &q), election(2, &q)]);
+    net.look(1, make_zxid(1, 5), 1);
+    net.look(2, make_zxid(1, 7), 1);
+    net.run(10_000);
+    assert_eq!(net.leader_of(1), Some(2));
+}
+
+#[test]
+fn a_voter_answers_a_worse_vote_of_its_round_at_once() {
+    // A deliberate difference from ZooKeeper (see `worker_receive`): 3
+    // holds the best vote but its datagrams to 1 were lost; 1's own
+    // notifications reach 3 before 3's timeout, every time. 3 answers
+    // the first with its vote, so 1 need not wait for 3's timeout.
+    let q = Quorum::new([1, 2, 3], []);
+    let mut e3 = election(3, &q);
+    let a = e3.look(make_zxid(1, 9), 1, 0);
+    assert!(!sends(&a).is_empty());
+    let a = e3.receive(1, looking(1, make_zxid(1, 5), 1, 1), 10);
+    let s = sends(&a);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(
+        (s[0].0, s[0].1.leader, s[0].1.zxid),
+        (1, 3, make_zxid(1, 9))
+    );
+    // A better vote of the round gets no answer (3 takes it up instead,
+    // and tells everyone), nor does an observer's.
+    let a = e3.receive(2, looking(2, make_zxid(1, 10), 1, 1), 20);
+    assert!(sends(&a).iter().all(|(_, n)| n.leader == 2));
+}
+
+#[test]
 fn an_observer_joins_a_running_ensemble() {
     let q = Quorum::new([1, 2, 3], [4]);
     let mut net = Net::new(vec![election(1, &q), election(2, &q), election(3, &q)]);

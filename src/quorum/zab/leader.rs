@@ -46,6 +46,21 @@ pub struct LeaderSettings {
     /// a SNAP): a learner behind it gets a SNAP, never a DIFF or TRUNC
     /// read across the gap. `i64::MIN`: no gap.
     pub log_floor: i64,
+    /// A newer config than the active one, in a reconfig txn this leader
+    /// logged and nobody activated (its leader fell before committing
+    /// it): `lastSeenQuorumVerifier`. NEWLEADER carries it, and needs a
+    /// quorum of it as well as of the active config (`Leader.lead`'s
+    /// `newLeaderProposal.addQuorumVerifier(lastSeenQV)`).
+    pub last_seen: Option<LastSeen>,
+}
+
+/// See [`LeaderSettings::last_seen`].
+#[derive(Debug, Clone)]
+pub struct LastSeen {
+    /// Its `server.N=` lines, each ending in `\n`.
+    pub servers: String,
+    pub version: i64,
+    pub quorum: Quorum,
 }
 
 impl LeaderSettings {
@@ -61,6 +76,7 @@ impl LeaderSettings {
             log_floor: i64::MIN,
             config_servers: String::new(),
             config_version: 0,
+            last_seen: None,
         }
     }
 
@@ -646,6 +662,14 @@ impl Leader {
     pub fn set_config(&mut self, servers: String, version: i64) {
         self.settings.config_servers = servers;
         self.settings.config_version = version;
+        if self
+            .settings
+            .last_seen
+            .as_ref()
+            .is_some_and(|l| l.version <= version)
+        {
+            self.settings.last_seen = None;
+        }
     }
 
     /// The quorum that commits from now on (a config activated outside a
@@ -779,6 +803,9 @@ impl Leader {
     }
 
     fn config_bytes(&self) -> Bytes {
+        if let Some(l) = &self.settings.last_seen {
+            return Bytes::from(format!("{}version={:x}", l.servers, l.version));
+        }
         let version = if self.settings.config_version == 0 {
             self.newleader_zxid()
         } else {
@@ -1117,7 +1144,10 @@ impl Leader {
             return;
         }
         self.newleader_acks.insert(sid);
-        if self.quorum.contains_quorum(&self.newleader_acks) {
+        let last_seen = self.settings.last_seen.as_ref();
+        if self.quorum.contains_quorum(&self.newleader_acks)
+            && last_seen.is_none_or(|l| l.quorum.contains_quorum(&self.newleader_acks))
+        {
             self.establish(now);
         }
     }
@@ -1307,7 +1337,16 @@ impl Leader {
                     .filter(|p| self.tick <= p.tick_deadline)
                     .filter_map(|p| p.sid),
             );
-            if !self.quorum.contains_quorum(&synced) {
+            // With a reconfig pending (proposed, or logged by the fallen
+            // leader), its config's quorum must be in touch too: `lead`'s
+            // `syncedAckSet` with `lastSeenQuorumVerifier`.
+            let next = self.next.as_ref().map(|(_, q)| q);
+            let last_seen = self.settings.last_seen.as_ref().map(|l| &l.quorum);
+            let in_touch = [Some(&self.quorum), next, last_seen]
+                .into_iter()
+                .flatten()
+                .all(|q| q.contains_quorum(&synced));
+            if !in_touch {
                 let sids = synced.into_iter().filter(|s| self.quorum.is_voter(*s));
                 self.step_down(StepDownReason::LostQuorum(sids.collect()));
                 return;
@@ -1552,6 +1591,57 @@ mod tests {
     }
 
     #[test]
+    fn newleader_carries_a_logged_reconfig_and_needs_both_quorums() {
+        // Found by the reconfig simulation: a leader elected with a
+        // reconfig in its log (its leader fell before committing it) sent
+        // NEWLEADER with its active config, so a learner synced by SNAP
+        // never took the new one; and it was established by the old
+        // config's quorum alone.
+        let mut s = settings();
+        s.last_seen = Some(LastSeen {
+            servers: "server.1=a:2888:3888:participant\nserver.4=d:2888:3888:participant\nserver.5=e:2888:3888:participant\n".into(),
+            version: make_zxid(3, 5),
+            quorum: Quorum::new([1, 4, 5], []),
+        });
+        let mut l = Leader::new(
+            1,
+            Quorum::new([1, 2, 3], []),
+            3,
+            3,
+            make_zxid(3, 5),
+            Vec::new(),
+            Box::new(NoTxnLog),
+            s,
+        );
+        l.start(0);
+        for (h, sid) in [(7, 2), (8, 4)] {
+            l.learner_connected(h, 0);
+            l.packet(h, info(pkt::FOLLOWERINFO, sid, 3), 1);
+        }
+        let a = l.packet(7, wire::ack_epoch(make_zxid(3, 5), 3), 2);
+        let nl = sent(&a, 7)
+            .into_iter()
+            .find(|p| p.typ == pkt::NEWLEADER)
+            .unwrap();
+        assert!(nl
+            .data
+            .as_deref()
+            .unwrap()
+            .ends_with(b"server.5=e:2888:3888:participant\nversion=300000005"));
+        l.packet(8, wire::ack_epoch(make_zxid(3, 5), 3), 2);
+        // 1 and 2: a quorum of {1, 2, 3}, not of {1, 4, 5}.
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 3);
+        assert!(!a
+            .iter()
+            .any(|a| matches!(a, LeaderAction::Established { .. })));
+        let a = l.packet(8, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 4);
+        assert!(a.contains(&LeaderAction::Established { epoch: 4 }));
+        // Once active, NEWLEADER carries the active config.
+        l.set_config("server.1=a:2888:3888:participant\n".into(), make_zxid(3, 5));
+        assert!(l.settings.last_seen.is_none());
+    }
+
+    #[test]
     fn new_epoch_is_one_past_the_highest_accepted_of_a_quorum() {
         let mut l = leader(&[1, 2, 3, 4, 5], 2, 2, make_zxid(2, 1));
         l.start(0);
@@ -1669,6 +1759,38 @@ mod tests {
             gone = l.tick(t).iter().any(|a| {
                 matches!(a, LeaderAction::StepDown { why: StepDownReason::LostQuorum(s) } if s == &vec![1])
             });
+        }
+        assert!(gone, "stepped down");
+    }
+
+    #[test]
+    fn a_pending_reconfig_needs_its_quorum_in_touch() {
+        // Found by the reconfig simulation: the only other voter of a
+        // pending reconfig's config went LOOKING; the leader, synced with
+        // a quorum of the active config, stayed and the reconfig (and
+        // every proposal after it) never committed. ZooKeeper's leader
+        // steps down (`syncedAckSet` with the last seen config).
+        let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
+        establish(&mut l, make_zxid(3, 5));
+        l.set_next_config(make_zxid(4, 1), Quorum::new([1, 3], []));
+        l.propose(make_zxid(4, 1), Bytes::from_static(b"reconfig"), 10)
+            .unwrap();
+        l.packet(7, QuorumPacket::new(pkt::ACK, make_zxid(4, 1)), 11);
+        // Follower 2 (handle 7) acked it and answers every ping; 3 is
+        // not there.
+        let mut t = 3;
+        let mut gone = false;
+        while t < 4000 && !gone {
+            t += 50;
+            gone = l
+                .tick(t)
+                .iter()
+                .any(|a| matches!(a, LeaderAction::StepDown { .. }));
+            l.packet(
+                7,
+                wire::ping_reply(&QuorumPacket::new(pkt::PING, 0), &[]),
+                t,
+            );
         }
         assert!(gone, "stepped down");
     }

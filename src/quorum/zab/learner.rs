@@ -140,6 +140,10 @@ pub struct Learner {
     newleader_seen: bool,
     not_committed: VecDeque<(i64, Bytes)>,
     committed: VecDeque<i64>,
+    /// The last COMMITANDACTIVATE / INFORMANDACTIVATE of the sync (zxid,
+    /// designated leader): activated once its commit is applied, at
+    /// UPTODATE (`syncWithLeader` processes the reconfig as it comes).
+    sync_activate: Option<(i64, Sid)>,
     /// The NEWLEADER ACK waits for the txns logged at NEWLEADER.
     newleader_ack_after: Option<i64>,
     /// A follower's logged txns not yet committed (`pendingTxns`).
@@ -176,6 +180,7 @@ impl Learner {
             newleader_seen: false,
             not_committed: VecDeque::new(),
             committed: VecDeque::new(),
+            sync_activate: None,
             newleader_ack_after: None,
             pending: VecDeque::new(),
             undurable: VecDeque::new(),
@@ -260,6 +265,20 @@ impl Learner {
             }
         }
         self.take()
+    }
+
+    /// The last proposal logged and not yet acknowledged because it is
+    /// not durable yet (a follower's, once NEWLEADER is done).
+    pub fn acks_owed_through(&self) -> Option<i64> {
+        let acks = self.kind == LearnerKind::Follower && self.newleader_seen;
+        (acks && self.stage != Stage::Dead)
+            .then(|| self.undurable.back().copied())
+            .flatten()
+    }
+
+    /// Whether the ACK of every proposal up to `zxid` went out.
+    pub fn acked_through(&self, zxid: i64) -> bool {
+        self.stage == Stage::Dead || self.undurable.front().is_none_or(|z| *z > zxid)
     }
 
     /// Time passes: the socket's read timeout (`initLimit` ticks until
@@ -428,6 +447,10 @@ impl Learner {
 
     /// The loop of `syncWithLeader`, up to UPTODATE.
     fn on_sync_packet(&mut self, p: QuorumPacket) -> Result<(), LearnerError> {
+        if p.typ == pkt::COMMITANDACTIVATE || p.typ == pkt::INFORMANDACTIVATE {
+            let (designated, _) = wire::decode_designated_leader(p.data.as_ref())?;
+            self.sync_activate = Some((p.zxid, designated));
+        }
         match p.typ {
             pkt::PROPOSAL => {
                 self.not_committed
@@ -538,6 +561,9 @@ impl Learner {
                     self.out.push(LearnerAction::Commit { zxid, data });
                 }
             }
+        }
+        if let Some((zxid, designated)) = self.sync_activate.take() {
+            self.out.push(LearnerAction::Activate { zxid, designated });
         }
         Ok(())
     }
@@ -845,6 +871,54 @@ mod tests {
                 why: LearnerError::NotSyncMode("UPTODATE")
             }]
         ));
+    }
+
+    #[test]
+    fn a_reconfig_committed_during_the_sync_is_activated_at_uptodate() {
+        // Found by the reconfig simulation: an observer promoted while it
+        // synced applied the reconfig at UPTODATE but never activated it,
+        // and stayed an observer of a leader that counted it as a voter.
+        let mut f = follower(3, 3, make_zxid(3, 1));
+        synced_to(&mut f, op(pkt::DIFF, make_zxid(3, 1)));
+        let z1 = make_zxid(4, 1);
+        f.packet(prop(z1, b"reconfig"), 3);
+        f.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 3);
+        let body = wire::designated_leader_body(3, &[]);
+        f.packet(QuorumPacket::with_data(pkt::COMMITANDACTIVATE, z1, body), 3);
+        let a = f.packet(op(pkt::UPTODATE, -1), 4);
+        let at = |want: &dyn Fn(&LearnerAction) -> bool| a.iter().position(want);
+        let est = at(&|a| matches!(a, LearnerAction::Established { .. })).unwrap();
+        let commit =
+            at(&|a| matches!(a, LearnerAction::Commit { zxid, .. } if *zxid == z1)).unwrap();
+        let act = at(&|a| {
+            *a == LearnerAction::Activate {
+                zxid: z1,
+                designated: 3,
+            }
+        })
+        .expect("activated");
+        assert!(est < commit && commit < act, "{a:?}");
+    }
+
+    #[test]
+    fn a_follower_says_which_acks_it_owes() {
+        // What a follower leaving after a reconfig waits for (the
+        // replica's `acks_before_leaving`).
+        let mut f = follower(3, 3, make_zxid(3, 1));
+        synced_to(&mut f, op(pkt::DIFF, make_zxid(3, 1)));
+        f.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 3);
+        f.packet(op(pkt::UPTODATE, -1), 3);
+        assert_eq!(f.acks_owed_through(), None);
+        let (z1, z2) = (make_zxid(4, 1), make_zxid(4, 2));
+        f.packet(prop(z1, b"1"), 4);
+        f.packet(prop(z2, b"2"), 4);
+        assert_eq!(f.acks_owed_through(), Some(z2));
+        assert!(!f.acked_through(z1));
+        assert_eq!(sends(&f.durable(z1)), vec![op(pkt::ACK, z1)]);
+        assert!(f.acked_through(z1) && !f.acked_through(z2));
+        f.durable(z2);
+        assert!(f.acked_through(z2));
+        assert_eq!(f.acks_owed_through(), None);
     }
 
     #[test]
