@@ -213,6 +213,12 @@ struct Member {
     /// Its config (its dynamic config file): the first one, or the last
     /// it activated; read at each start.
     config: Membership,
+    /// A config activated whose file is still being written (the driver
+    /// writes it after the activation, off the replica): it is the file
+    /// from this time on, unless a crash comes first.
+    config_writing: Option<(Membership, u64)>,
+    /// The config it activated last (or read at its start).
+    active: Membership,
     replica: Option<Replica>,
     /// Its incarnation: bumped at each crash and start.
     boot: u64,
@@ -277,6 +283,8 @@ struct Stats {
     late_activations: u64,
     /// Leaders whose config, activated at establishment, left them out.
     leaders_outside_config: u64,
+    /// Dynamic config files a crash cut short.
+    config_writes_lost: u64,
 }
 
 impl Stats {
@@ -311,7 +319,8 @@ impl Stats {
             reconfigs_ok,
             activations,
             late_activations,
-            leaders_outside_config
+            leaders_outside_config,
+            config_writes_lost
         );
         self.slowest_convergence_ms = self.slowest_convergence_ms.max(o.slowest_convergence_ms);
     }
@@ -462,6 +471,8 @@ impl Sim {
             .map(|&sid| Member {
                 sid,
                 config: first.clone(),
+                config_writing: None,
+                active: first.clone(),
                 replica: None,
                 boot: 0,
                 disk: MemDisk::new(disk),
@@ -755,7 +766,8 @@ impl Sim {
         // its dynamic file and puts it in /zookeeper/config.
         let mut tree = rec.tree;
         let (quorum, observer, text, servers) = if self.p.reconfig {
-            let c = &self.members[m].config;
+            let c = self.config_file(m).clone();
+            self.members[m].active = c.clone();
             tree.set_config_node(c.text().as_bytes(), c.version, WALL0 + self.now as i64);
             let q = c.quorum();
             let observer = q.is_observer(sid);
@@ -826,7 +838,11 @@ impl Sim {
         self.stats.crashes += 1;
         let now = self.now;
         self.net.crash(now, m, clean);
+        self.config_file(m);
         let mb = &mut self.members[m];
+        if mb.config_writing.take().is_some() {
+            self.stats.config_writes_lost += 1;
+        }
         mb.replica = None;
         mb.boot = self.net.boot(m);
         mb.disk.crash(&mut self.rng);
@@ -1476,8 +1492,27 @@ impl Sim {
                 }
             }
         }
-        self.members[m].config = c;
+        // The file lands a little later; a crash before loses it, and the
+        // member starts with the config before (as a real one would).
+        let done = self.now + self.rng.range(0, 20);
+        self.members[m].active = c.clone();
+        self.members[m].config_writing = Some((c, done));
         Ok(())
+    }
+
+    /// The config a member starts with: its file, with a write that
+    /// finished by now.
+    fn config_file(&mut self, m: usize) -> &Membership {
+        let now = self.now;
+        let mb = &mut self.members[m];
+        if let Some((c, done)) = mb.config_writing.take() {
+            if done <= now {
+                mb.config = c;
+            } else {
+                mb.config_writing = Some((c, done));
+            }
+        }
+        &mb.config
     }
 
     /// No two txns are ever logged at one zxid.
@@ -1497,8 +1532,8 @@ impl Sim {
                 };
                 self.config_txns.insert(z, c.servers_text());
                 if self.members[m].role.get() == Role::Leader {
-                    self.config_before
-                        .insert(z, self.members[m].config.quorum());
+                    let active = self.members[m].active.quorum();
+                    self.config_before.insert(z, active);
                 }
             }
         }
@@ -1833,7 +1868,9 @@ fn replicas_reconfigure_under_faults() {
 const REGRESSION_SEEDS: &[u64] = &[16344, 22300, 22560, 48080];
 
 /// The same for reconfig seeds (`SIM_REPLICA_RECONFIG=1`).
-const REGRESSION_RECONFIG_SEEDS: &[u64] = &[5083, 5995, 6340, 7213, 7250, 7325, 7988, 8029, 9433];
+const REGRESSION_RECONFIG_SEEDS: &[u64] = &[
+    5083, 5995, 6340, 7213, 7250, 7325, 7988, 8029, 8225, 8878, 9433, 9577, 14136, 16310, 18838,
+];
 
 /// The [`REGRESSION_SEEDS`].
 #[test]

@@ -152,6 +152,10 @@ pub(super) struct Peer {
     /// otherwise never send those ACKs: the leader's commits would stop.
     /// (ZooKeeper's follower closes its socket at once and can lose them.)
     acks_before_leaving: Option<(i64, u64)>,
+    /// The version of the config the election counts besides the active
+    /// one (see [`Peer::set_last_seen`]), and one proven never committed.
+    last_seen_version: Option<i64>,
+    stale_config: Option<i64>,
     /// A TRUNC reloads the tree after a failed log write: go LOOKING once
     /// it is done.
     look_after_truncate: bool,
@@ -238,6 +242,8 @@ impl Peer {
             last_probe: now.mono_ms,
             relook: false,
             acks_before_leaving: None,
+            last_seen_version: None,
+            stale_config: None,
             handover: None,
             look_after_truncate: false,
             log_floor: i64::MIN,
@@ -1297,6 +1303,7 @@ impl Peer {
         self.s.config = m.text().into_bytes();
         self.s.config_servers = m.servers_text();
         self.election.set_config(q, self.s.config.clone());
+        self.last_seen_version = None;
         match seq
             .tree()
             .get(crate::data::tree::CONFIG)
@@ -1354,12 +1361,34 @@ impl Peer {
         if !self.s.reconfig_enabled || !matches!(self.state, State::Looking) {
             return;
         }
-        let Some(m) = n
+        let theirs = n
             .config
             .as_deref()
-            .and_then(|c| Membership::parse(&String::from_utf8_lossy(c)).ok())
-            .filter(|m| m.version > self.membership.version)
-        else {
+            .and_then(|c| Membership::parse(&String::from_utf8_lossy(c)).ok());
+        // A reconfig logged here and never activated, whose epoch an
+        // established leader has passed with an older config, was never
+        // committed (that leader would hold and have activated it): the
+        // election stops counting its quorum, or a member whose log holds
+        // it could never join (ZooKeeper keeps such a stale
+        // lastSeenQuorumVerifier until a restart).
+        let established = matches!(
+            n.server_state(),
+            Some(ServerState::Leading | ServerState::Following)
+        );
+        if let Some(v) = self.last_seen_version {
+            let older = theirs.as_ref().map_or(0, |m| m.version) < v;
+            if established && older && n.peer_epoch > v >> 32 {
+                tracing::info!(
+                    from,
+                    version = format!("{v:x}"),
+                    "a logged reconfig an established leader of a later epoch lacks: never committed"
+                );
+                self.stale_config = Some(v);
+                self.last_seen_version = None;
+                self.election.set_last_seen(None);
+            }
+        }
+        let Some(m) = theirs.filter(|m| m.version > self.membership.version) else {
             return;
         };
         tracing::info!(
@@ -1381,8 +1410,12 @@ impl Peer {
     /// and no commit activated yet, as ZooKeeper's does with
     /// `lastSeenQuorumVerifier`.
     fn set_last_seen(&mut self, seq: &Sequencer) {
-        let next = config_in(seq.tree())
-            .filter(|m| self.s.reconfig_enabled && m.version > self.membership.version);
+        let next = config_in(seq.tree()).filter(|m| {
+            self.s.reconfig_enabled
+                && m.version > self.membership.version
+                && Some(m.version) != self.stale_config
+        });
+        self.last_seen_version = next.as_ref().map(|m| m.version);
         self.election.set_last_seen(next.map(|m| m.quorum()));
     }
 
