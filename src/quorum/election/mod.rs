@@ -35,10 +35,18 @@
 //!   timeout, which doubles from `min_notification_interval_ms` up to
 //!   `max_notification_interval_ms`.
 //!
+//! * Dynamic reconfig: the replica parses the config a notification
+//!   carries and, while LOOKING, activates a newer one
+//!   ([`Election::set_config`], then [`Election::look`] again). A config
+//!   the peer logged and has not activated (`lastSeenQuorumVerifier`,
+//!   [`Election::set_last_seen`]) is counted too: its voters are notified
+//!   and heard, and a decision needs a quorum of both (`termPredicate`).
+//!   A server in no config is a non-voting participant: it proposes
+//!   nobody and decides FOLLOWING; a config that leaves it out keeps its
+//!   learner type (`updateLearnerType`).
+//!
 //! Simplified, on purpose:
-//! * No dynamic reconfiguration: the config a notification carries is not
-//!   parsed (ZooKeeper restarts the election on a newer config version), and
-//!   the voters are one fixed `Quorum`. No `QuorumOracleMaj`.
+//! * No `QuorumOracleMaj`.
 //! * When no message went out since the last timeout ZooKeeper reconnects
 //!   instead of re-sending (`haveDelivered`); here the vote is always re-sent
 //!   and the transport decides what to do with it.
@@ -55,6 +63,17 @@
 //! within `finalize_wait_ms` of each other; in the replica simulation
 //! (seed 22300, 5 voters) no leader was established for 2.5 s after the
 //! faults ended.
+//!
+//! Added: a LOOKING voter answers a LOOKING notification of its own round
+//! whose vote is worse than its proposal with its proposal, as ZooKeeper
+//! answers a sender a round behind. ZooKeeper answers it only when its own
+//! poll times out, and every notification received restarts that poll:
+//! with the back-off of every peer at its maximum, the peers that lack the
+//! best vote keep the one that holds it from ever timing out, and no
+//! decision comes for many intervals (the replica simulation's reconfig
+//! seeds 944 and 9577, with two and three voters). The answer goes to that
+//! sender only, once per worse notification; the sender then takes the
+//! better vote up.
 //!
 //! Added: a voter that cannot lead (its quorum port cannot be bound, or
 //! its epoch files cannot be written) can
