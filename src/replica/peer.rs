@@ -144,14 +144,6 @@ pub(super) struct Peer {
     /// With `relook`: a committed reconfig named this leader (and zxid):
     /// go to it without an election.
     handover: Option<(Sid, i64)>,
-    /// With `relook` after a reconfig: a follower first acknowledges the
-    /// proposals it logged before the COMMITANDACTIVATE (up to this zxid),
-    /// until the deadline (monotonic ms). Proposals made while the
-    /// reconfig was pending need a quorum of the old config too, and the
-    /// old voters that leave (as observers, or out of the config) would
-    /// otherwise never send those ACKs: the leader's commits would stop.
-    /// (ZooKeeper's follower closes its socket at once and can lose them.)
-    acks_before_leaving: Option<(i64, u64)>,
     /// The version of the config the election counts besides the active
     /// one (see [`Peer::set_last_seen`]), and one proven never committed.
     last_seen_version: Option<i64>,
@@ -241,7 +233,6 @@ impl Peer {
             epochs_unwritable: false,
             last_probe: now.mono_ms,
             relook: false,
-            acks_before_leaving: None,
             last_seen_version: None,
             stale_config: None,
             handover: None,
@@ -342,17 +333,6 @@ impl Peer {
         self.replaced = Some(v);
     }
 
-    /// Whether a follower about to leave after a reconfig still owes its
-    /// leader ACKs (see `acks_before_leaving`).
-    fn owes_acks(&self, now: Now) -> bool {
-        match (&self.state, self.acks_before_leaving) {
-            (State::Following { learner, .. }, Some((z, until))) => {
-                now.mono_ms < until && !learner.acked_through(z)
-            }
-            _ => false,
-        }
-    }
-
     /// When [`Peer::tick`] next has work (ms from `now`).
     pub(super) fn next_wait_ms(&self, now: Now) -> u64 {
         if self.relook {
@@ -399,9 +379,7 @@ impl Peer {
         if self.pending.is_some() {
             return;
         }
-        if self.relook && !self.owes_acks(now) {
-            self.relook = false;
-            self.acks_before_leaving = None;
+        if std::mem::take(&mut self.relook) {
             match self.handover.take() {
                 Some((leader, zxid)) => self.hand_over(leader, zxid, seq, now),
                 None => self.look(seq, now),
@@ -1302,7 +1280,7 @@ impl Peer {
         self.s.quorum = q.clone();
         self.s.config = m.text().into_bytes();
         self.s.config_servers = m.servers_text();
-        self.election.set_config(q, self.s.config.clone());
+        self.election.set_config(q.clone(), self.s.config.clone());
         self.last_seen_version = None;
         match seq
             .tree()
@@ -1323,9 +1301,14 @@ impl Peer {
             membership: m.clone(),
         });
         self.membership = m;
+        // Without a designated leader (a config taken at establishment,
+        // from NEWLEADER, or from a notification), `processReconfig`'s
+        // test: the leader is no voter of the new config.
         let leader_changed = match (&self.state, designated) {
             (State::Leading { .. }, Some(d)) => d != me,
             (State::Following { leader, .. }, Some(d)) => d != *leader,
+            (State::Leading { .. }, None) => !q.is_voter(me),
+            (State::Following { leader, .. }, None) => !q.is_voter(*leader),
             _ => false,
         };
         if was_observer != self.s.observer || leader_changed {
@@ -1340,10 +1323,6 @@ impl Peer {
             );
             self.relook = true;
             self.handover = designated.map(|d| (d, seq.tree().last_zxid));
-            if let State::Following { learner, .. } = &self.state {
-                let until = now.mono_ms + self.s.tick_ms * u64::from(self.s.sync_limit);
-                self.acks_before_leaving = learner.acks_owed_through().map(|z| (z, until));
-            }
         }
     }
 

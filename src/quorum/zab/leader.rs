@@ -350,9 +350,10 @@ struct Proposal {
     data: Bytes,
     acks: BTreeSet<Sid>,
     /// A proposal made while a reconfig is outstanding needs a quorum of
-    /// the config it was made under and of the next one, even once the
-    /// reconfig has committed before it (`Proposal.qvAcksetPairs`, fixed
-    /// at `Leader.propose`); `None`: the leader's quorum.
+    /// the config it was made under and of the next one
+    /// (`Proposal.qvAcksetPairs`) until the reconfig commits; from then
+    /// on (`None`) the leader's quorum, the new config's. ZooKeeper keeps
+    /// both for it; see [`Leader::try_commit`].
     under: Option<(Quorum, Quorum)>,
 }
 
@@ -1268,6 +1269,20 @@ impl Leader {
                 // from here on, and every learner is told who leads it.
                 let designated = designated_leader(self.me, &next, &p.acks);
                 self.quorum = next;
+                // The proposals made while it was pending need the new
+                // config's quorum alone from now on. ZooKeeper keeps the
+                // old one's for them too; but the old voters that the
+                // reconfig made observers (or removed) leave to re-sync,
+                // their acks of those proposals go (they are truncated),
+                // and the leader's commits then stop for good (the
+                // reconfig simulation, seeds 4438 and 46049). It is safe:
+                // every later leader holds the committed reconfig and is
+                // elected and established with a quorum of the new config
+                // (counted as the last seen config until it is active),
+                // which holds these proposals.
+                for o in self.outstanding.values_mut() {
+                    o.under = None;
+                }
                 activate = Some(designated);
                 (
                     QuorumPacket::with_data(
@@ -1549,10 +1564,10 @@ mod tests {
     }
 
     #[test]
-    fn a_proposal_made_under_two_configs_needs_both_quorums_after_the_reconfig_commits() {
-        // Found by the simulation (tests/sim_replica.rs, reconfig seeds):
+    fn a_proposal_made_under_two_configs_needs_the_new_quorum_once_the_reconfig_commits() {
         // z2, proposed while the reconfig z1 to {1, 2, 4} was pending,
-        // committed with a quorum of the new config alone once z1 had.
+        // needs both quorums until z1 commits, then the new one's alone
+        // (see `try_commit`).
         let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
         establish(&mut l, make_zxid(3, 5));
         l.learner_connected(8, 10);
@@ -1573,15 +1588,17 @@ mod tests {
                 })
                 .collect()
         };
-        // 1, 2 (old) and 1, 4 (new): z1 commits; z2 has only 1 and 4.
-        l.packet(8, QuorumPacket::new(pkt::ACK, z1), 11);
-        l.packet(8, QuorumPacket::new(pkt::ACK, z2), 11);
+        // z2 acked by 1 and 4, z1 by 1 alone: {1, 4} is a quorum of
+        // {1, 2, 4}, not of {1, 2, 3}, so neither commits.
+        let a = l.packet(8, QuorumPacket::new(pkt::ACK, z2), 11);
+        assert!(commits(&a).is_empty());
+        let a = l.packet(8, QuorumPacket::new(pkt::ACK, z1), 11);
+        assert!(commits(&a).is_empty());
+        // 2 acks z1: both quorums; z1 commits, and z2 with the new
+        // config's quorum {1, 4}.
         let a = l.packet(7, QuorumPacket::new(pkt::ACK, z1), 12);
-        assert_eq!(commits(&a), vec![z1]);
-        // {1, 4} is a quorum of {1, 2, 4}, not of {1, 2, 3}: z2 waits.
+        assert_eq!(commits(&a), vec![z1, z2]);
         assert!(l.quorum.is_voter(4));
-        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z2), 13);
-        assert_eq!(commits(&a), vec![z2]);
         // A proposal after the commit needs the new config's alone.
         let z3 = make_zxid(4, 3);
         l.propose(z3, Bytes::new(), 14).unwrap();

@@ -267,20 +267,6 @@ impl Learner {
         self.take()
     }
 
-    /// The last proposal logged and not yet acknowledged because it is
-    /// not durable yet (a follower's, once NEWLEADER is done).
-    pub fn acks_owed_through(&self) -> Option<i64> {
-        let acks = self.kind == LearnerKind::Follower && self.newleader_seen;
-        (acks && self.stage != Stage::Dead)
-            .then(|| self.undurable.back().copied())
-            .flatten()
-    }
-
-    /// Whether the ACK of every proposal up to `zxid` went out.
-    pub fn acked_through(&self, zxid: i64) -> bool {
-        self.stage == Stage::Dead || self.undurable.front().is_none_or(|z| *z > zxid)
-    }
-
     /// Time passes: the socket's read timeout (`initLimit` ticks until
     /// NEWLEADER, `syncLimit` ticks after).
     pub fn tick(&mut self, now: u64) -> Vec<LearnerAction> {
@@ -898,27 +884,6 @@ mod tests {
         })
         .expect("activated");
         assert!(est < commit && commit < act, "{a:?}");
-    }
-
-    #[test]
-    fn a_follower_says_which_acks_it_owes() {
-        // What a follower leaving after a reconfig waits for (the
-        // replica's `acks_before_leaving`).
-        let mut f = follower(3, 3, make_zxid(3, 1));
-        synced_to(&mut f, op(pkt::DIFF, make_zxid(3, 1)));
-        f.packet(op(pkt::NEWLEADER, make_zxid(4, 0)), 3);
-        f.packet(op(pkt::UPTODATE, -1), 3);
-        assert_eq!(f.acks_owed_through(), None);
-        let (z1, z2) = (make_zxid(4, 1), make_zxid(4, 2));
-        f.packet(prop(z1, b"1"), 4);
-        f.packet(prop(z2, b"2"), 4);
-        assert_eq!(f.acks_owed_through(), Some(z2));
-        assert!(!f.acked_through(z1));
-        assert_eq!(sends(&f.durable(z1)), vec![op(pkt::ACK, z1)]);
-        assert!(f.acked_through(z1) && !f.acked_through(z2));
-        f.durable(z2);
-        assert!(f.acked_through(z2));
-        assert_eq!(f.acks_owed_through(), None);
     }
 
     #[test]
