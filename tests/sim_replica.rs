@@ -768,7 +768,8 @@ impl Sim {
         let (quorum, observer, text, servers) = if self.p.reconfig {
             let c = self.config_file(m).clone();
             self.members[m].active = c.clone();
-            tree.set_config_node(c.text().as_bytes(), c.version, WALL0 + self.now as i64);
+            let now = WALL0 + self.now as i64;
+            corral::quorum::reconfig::put_config_node(&mut tree, c.text().as_bytes(), true, now);
             let q = c.quorum();
             let observer = q.is_observer(sid);
             (q, observer, c.text().into_bytes(), c.servers_text())

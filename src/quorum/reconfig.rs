@@ -15,6 +15,28 @@ use crate::quorum::election::wire::{copied_map_capacity, quorum_config_text};
 use crate::quorum::{Hierarchy, Quorum, Sid};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// At start, `/zookeeper/config` holds the config file's text, as
+/// ZooKeeper's `initConfigInZKDatabase` puts it there before the log is
+/// replayed: except, with reconfig on, when the replayed log ends with a
+/// newer config (a reconfig logged and maybe never activated here, whose
+/// dynamic file was not written): that one stays, for the election and
+/// NEWLEADER to count it as the last seen config.
+pub fn put_config_node(
+    tree: &mut crate::data::tree::Tree,
+    text: &[u8],
+    reconfig_enabled: bool,
+    now: i64,
+) {
+    let version = Membership::parse(&String::from_utf8_lossy(text)).map_or(0, |m| m.version);
+    let logged = tree
+        .get(crate::data::tree::CONFIG)
+        .and_then(|n| Membership::parse(&String::from_utf8_lossy(n.data()?)).ok());
+    if reconfig_enabled && logged.is_some_and(|m| m.version > version) {
+        return;
+    }
+    tree.set_config_node(text, version, now);
+}
+
 /// A quorum config with its version: the zxid of the reconfig that made
 /// it (0 for a config file without one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,6 +395,34 @@ mod tests {
              version=100000000",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_replayed_newer_config_stays_in_the_config_node_at_start() {
+        // Found by the reconfig simulation (seeds 28325, 40828): a member
+        // restarted with a reconfig in its log whose dynamic file it never
+        // wrote; the file's config was put over the replayed node, so it
+        // led (and committed) with the old config's quorum alone while
+        // the new config's voters elected another leader.
+        let node = |t: &crate::data::tree::Tree| {
+            let n = t.get(crate::data::tree::CONFIG).unwrap();
+            Membership::parse(&String::from_utf8_lossy(n.data().unwrap())).unwrap()
+        };
+        let file = three();
+        let mut logged = three();
+        logged.servers.pop();
+        logged.version = 0x100000005;
+        let mut t = crate::data::tree::Tree::new();
+        t.set_config_node(logged.text().as_bytes(), logged.version, 0);
+        put_config_node(&mut t, file.text().as_bytes(), true, 1);
+        assert_eq!(node(&t).version, 0x100000005);
+        // Without reconfig, or with an older log, the file's.
+        put_config_node(&mut t, file.text().as_bytes(), false, 1);
+        assert_eq!(node(&t), file);
+        put_config_node(&mut t, logged.text().as_bytes(), true, 1);
+        assert_eq!(node(&t).version, 0x100000005);
+        put_config_node(&mut t, file.text().as_bytes(), true, 1);
+        assert_eq!(node(&t).version, 0x100000005);
     }
 
     fn view(synced: &[Sid]) -> ReconfigView {

@@ -272,9 +272,12 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         .map(|q| bytes::Bytes::from(q.config.clone()));
     let mut tree = rec.tree;
     if let Some(text) = &config_node {
-        let version = crate::quorum::reconfig::Membership::parse(&String::from_utf8_lossy(text))
-            .map_or(0, |m| m.version);
-        tree.set_config_node(text, version, crate::ops::clock::now_ms());
+        crate::quorum::reconfig::put_config_node(
+            &mut tree,
+            text,
+            settings.reconfig_enabled,
+            crate::ops::clock::now_ms(),
+        );
     }
     let initial = Arc::new(tree);
     let (to_log_tx, to_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
