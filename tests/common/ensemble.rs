@@ -187,7 +187,14 @@ impl Ensemble {
                 }
             };
             if self.members[i].kind != Kind::ZooKeeper {
-                read_all();
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read_all));
+                if let Err(p) = r {
+                    println!(
+                        "corral member {i} (sid {}) failed to answer after the writes",
+                        self.members[i].sid
+                    );
+                    std::panic::resume_unwind(p);
+                }
                 continue;
             }
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
