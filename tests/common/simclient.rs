@@ -546,6 +546,21 @@ impl Clients {
                 .push(format!("c{c} -> s{} xid {xid} /k{key} {op:?}", m + 1));
         }
         self.stats.ops += 1;
+        self.send_busy(c, (m, conn, xid), key, op, now, msg, out);
+    }
+
+    /// Sends `msg` and waits for its answer (or the op timeout).
+    #[allow(clippy::too_many_arguments)]
+    fn send_busy(
+        &mut self,
+        c: usize,
+        (m, conn, xid): (usize, u64, i32),
+        key: usize,
+        op: KOp,
+        now: u64,
+        msg: ToSeq,
+        out: &mut Vec<ToMember>,
+    ) {
         self.clients[c].st = St::Busy {
             m,
             conn,
@@ -620,16 +635,7 @@ impl Clients {
                 .push(format!("c{c} (admin) -> s{} xid {xid} {req:?}", m + 1));
         }
         self.stats.reconfigs += 1;
-        self.clients[c].st = St::Busy {
-            m,
-            conn,
-            xid,
-            key: 0,
-            op: KOp::Read,
-            since: now,
-        };
-        out.push((m, msg));
-        self.wake_at(c, now + self.p.op_timeout_ms);
+        self.send_busy(c, (m, conn, xid), 0, KOp::Read, now, msg, out);
     }
 
     /// The admin's answer: counted, and the next reconfig after a pause.
