@@ -1378,6 +1378,7 @@ impl Peer {
         self.activate(m, None, true, seq, now);
         if self.election.is_running() && self.pending.is_none() {
             self.set_last_seen(seq);
+            self.election.start_over();
             let a = self
                 .election
                 .look(seq.tree().last_zxid, self.epochs.current, now.mono_ms);
@@ -1508,8 +1509,11 @@ impl Peer {
                 }
                 LeaderAction::Request { from, req, .. } => {
                     if req.op == crate::protocol::jute::op::SYNC {
+                        // After what this learner forwarded before it: the
+                        // sequencer has prepped those txns (the step
+                        // proposes them at its end), so its last zxid.
                         if let State::Leading { leader, .. } = &mut self.state {
-                            queue.extend(leader.sync(from));
+                            queue.extend(leader.sync(from, seq.tree().last_zxid));
                         }
                     } else {
                         if req.op == crate::protocol::jute::op::RECONFIG {

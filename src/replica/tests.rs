@@ -973,3 +973,81 @@ fn an_ensemble_member_refuses_a_restore_and_freezes_its_published_version() {
     assert!(!f.standalone);
     assert!(Arc::ptr_eq(&f.tree, r.published()));
 }
+
+/// A follower's sync and a write it forwarded, in one step: the SYNC goes
+/// after the PROPOSAL (and, once a quorum acks, the COMMIT) of a write
+/// forwarded before it, and before those of a write forwarded after it,
+/// as a ZooKeeper follower matches them against its own requests in
+/// order. Answered when its step's proposals were not out yet, it
+/// overtook the write before it; answered after them, it fell behind the
+/// write after it. A ZooKeeper 3.8 follower took either for another
+/// server's commit and stopped answering its clients.
+#[test]
+fn a_learners_sync_keeps_its_place_among_its_writes() {
+    use crate::quorum::zab::wire::ForwardedRequest;
+    use jute::Jute;
+    let (mut n, session) = net_with_session();
+    let h = n
+        .links
+        .iter()
+        .find(|((l, _), (s, _))| *l == 3 && *s == 1)
+        .map(|((_, h), _)| *h)
+        .expect("1 follows 3");
+    let forward = |cxid, path: Option<&str>| {
+        let (op, request) = match path {
+            Some(path) => {
+                let create = jute::CreateRequest {
+                    path: path.into(),
+                    data: Some(Bytes::new()),
+                    acl: crate::data::tree::open_acl(),
+                    flags: 0,
+                };
+                (jute::op::CREATE, create.encode().freeze())
+            }
+            // SyncRequest: the path alone.
+            None => (jute::op::SYNC, String::from("/").encode().freeze()),
+        };
+        let f = ForwardedRequest {
+            session_id: session,
+            cxid,
+            op,
+            request,
+            authinfo: Some(Vec::new()),
+        };
+        Input::Peer(PeerInput::FromLearner(h, f.to_packet()))
+    };
+    // One step of the leader: what it sent 1 (carried on as usual).
+    let to_1 = |n: &mut Net| -> Vec<i32> {
+        let actions = n.r[2].step(at(n.now));
+        let sent = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::ToLearner { to, pkt } if *to == h => Some(pkt.typ),
+                _ => None,
+            })
+            .collect();
+        for a in actions {
+            n.carry(3, &a, &everyone);
+            n.log[2].push(a);
+        }
+        sent
+    };
+    // Write, then sync: the SYNC waits for the write.
+    n.feed(3, forward(5, Some("/w")));
+    n.feed(3, forward(6, None));
+    assert_eq!(
+        to_1(&mut n),
+        vec![pkt::PROPOSAL],
+        "the SYNC overtook the write"
+    );
+    n.run(100, &everyone);
+    // Sync, then write: nothing is outstanding, so the SYNC goes at once,
+    // ahead of the write's PROPOSAL.
+    n.feed(3, forward(7, None));
+    n.feed(3, forward(8, Some("/v")));
+    assert_eq!(
+        to_1(&mut n),
+        vec![pkt::SYNC, pkt::PROPOSAL],
+        "the SYNC waited for a later write"
+    );
+}

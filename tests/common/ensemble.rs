@@ -190,8 +190,9 @@ impl Ensemble {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read_all));
                 if let Err(p) = r {
                     println!(
-                        "corral member {i} (sid {}) failed to answer after the writes",
-                        self.members[i].sid
+                        "corral member {i} (sid {}) failed to answer after the writes{}",
+                        self.members[i].sid,
+                        self.log_tails()
                     );
                     std::panic::resume_unwind(p);
                 }
@@ -203,10 +204,21 @@ impl Ensemble {
                 match r {
                     Ok(()) => break,
                     Err(_) if std::time::Instant::now() < deadline => {
-                        println!("ZooKeeper member {i} dropped the reading client; again");
+                        println!(
+                            "{} ZooKeeper member {i} dropped the reading client; again",
+                            utc_now()
+                        );
                         std::thread::sleep(std::time::Duration::from_millis(200));
                     }
-                    Err(p) => std::panic::resume_unwind(p),
+                    Err(p) => {
+                        println!(
+                            "{} ZooKeeper member {i} (sid {}) did not answer for 20 s{}",
+                            utc_now(),
+                            self.members[i].sid,
+                            self.log_tails()
+                        );
+                        std::panic::resume_unwind(p)
+                    }
                 }
             }
         }
@@ -283,8 +295,19 @@ impl Ensemble {
                     "-XX:+UseSerialGC",
                     "-XX:TieredStopAtLevel=1",
                     "-Dzookeeper.admin.enableServer=false",
+                    // Times on the lines, to read them beside corral's.
+                    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                    "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
                 ]);
                 c.args(&self.jvm);
+                // ENSEMBLE_ZK_DEBUG=a.b.C,...: those ZooKeeper classes log
+                // at debug (CommitProcessor shows each commit's session
+                // and cxid beside the local requests).
+                if let Ok(classes) = std::env::var("ENSEMBLE_ZK_DEBUG") {
+                    for class in classes.split(',').filter(|c| !c.is_empty()) {
+                        c.arg(format!("-Dorg.slf4j.simpleLogger.log.{class}=debug"));
+                    }
+                }
                 c.args([
                     "-cp",
                     "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar",
@@ -425,6 +448,12 @@ impl Ensemble {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        panic!("timed out waiting for {what}{}", self.log_tails());
+    }
+
+    /// Every member's log tail (ENSEMBLE_LOG_LINES lines, 40 by default),
+    /// for a failure's message.
+    pub fn log_tails(&self) -> String {
         let mut logs = String::new();
         // ENSEMBLE_LOG_LINES: how much of each log a failure shows.
         let tail = std::env::var("ENSEMBLE_LOG_LINES")
@@ -436,7 +465,12 @@ impl Ensemble {
             // The harness's own four-letter words are noise here.
             let lines: Vec<&str> = t
                 .lines()
-                .filter(|l| !l.contains("srvr command") && !l.contains("Processing srvr"))
+                .filter(|l| {
+                    !l.contains("srvr command")
+                        && !l.contains("Processing srvr")
+                        && !l.starts_with("\tat ")
+                        && !l.starts_with("\t... ")
+                })
                 .collect();
             logs.push_str(&format!(
                 "\n--- member {} ({:?}):\n{}",
@@ -445,7 +479,7 @@ impl Ensemble {
                 lines[lines.len().saturating_sub(tail)..].join("\n")
             ));
         }
-        panic!("timed out waiting for {what}{logs}");
+        logs
     }
 }
 
@@ -454,7 +488,38 @@ impl Drop for Ensemble {
         for i in 0..self.procs.len() {
             self.kill9(i);
         }
+        // ENSEMBLE_KEEP=1: a failed test leaves its members' directories
+        // (logs, data) for a look.
+        if std::thread::panicking() && std::env::var_os("ENSEMBLE_KEEP").is_some() {
+            let kept = std::mem::replace(
+                &mut self.dir,
+                tempfile::Builder::new()
+                    .prefix("corral-ens-")
+                    .tempdir()
+                    .expect("temp dir"),
+            )
+            .keep();
+            println!(
+                "ENSEMBLE_KEEP: the members' files are in {}",
+                kept.display()
+            );
+        }
     }
+}
+
+/// The time of day (UTC), as the members' log lines print it.
+fn utc_now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ms = t.as_millis() % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 /// A log line without its ANSI colours.

@@ -334,6 +334,15 @@ struct Peer {
     reading: bool,
     /// The deferred read (size limit, what it read), once in.
     disk_read: Option<(i64, TxnLogRead)>,
+    /// COMMITs for a follower between NEWLEADER and UPTODATE, sent right
+    /// after UPTODATE. ZooKeeper 3.8.0's learner empties its uncommitted
+    /// proposals at NEWLEADER, and a COMMIT that reaches it before a
+    /// later PROPOSAL does throws in `syncWithLeader` (ZOOKEEPER-4394);
+    /// it then syncs again, and under load again, and was seen stuck for
+    /// good after a few rounds. ZooKeeper's leader has the same race in
+    /// a narrower window. After UPTODATE the learner logs what it holds
+    /// and takes the commits in order.
+    held: Vec<QuorumPacket>,
 }
 
 /// [`Leader::gauges`].
@@ -541,6 +550,7 @@ impl Leader {
                     pinging: false,
                     reading: false,
                     disk_read: None,
+                    held: Vec::new(),
                 },
             );
         }
@@ -693,16 +703,20 @@ impl Leader {
     }
 
     /// A learner's `sync` request reached the proposal stage
-    /// (`Leader.processSync`): SYNC goes back once what is outstanding now
-    /// has committed.
-    pub fn sync(&mut self, h: Handle) -> Vec<LeaderAction> {
-        if self.outstanding.is_empty() {
+    /// (`Leader.processSync`): SYNC goes back once `after`, the last zxid
+    /// handed out when it arrived, has committed, and before any later
+    /// commit. `after` counts the txns the sequencer has prepped and not
+    /// yet proposed (they go out at the end of the step): a write the
+    /// learner forwarded just before its sync is one, and one it forwarded
+    /// just after is not. A ZooKeeper 3.8 follower matches each COMMIT and
+    /// SYNC against the oldest of its own requests; one out of that order
+    /// is taken for another server's, its request then never completes,
+    /// and no later local write is answered either.
+    pub fn sync(&mut self, h: Handle, after: i64) -> Vec<LeaderAction> {
+        if after <= self.last_committed {
             self.send(h, QuorumPacket::new(pkt::SYNC, 0));
         } else {
-            self.pending_syncs
-                .entry(self.last_proposed)
-                .or_default()
-                .push(h);
+            self.pending_syncs.entry(after).or_default().push(h);
         }
         self.take()
     }
@@ -1176,11 +1190,16 @@ impl Leader {
     }
 
     fn uptodate(&mut self, h: Handle, now: u64) {
+        let mut held = Vec::new();
         if let Some(p) = self.peers.get_mut(&h) {
             p.stage = Stage::Active;
             p.read_deadline = Some(now + self.settings.sync_ms());
+            held = std::mem::take(&mut p.held);
         }
         self.send(h, QuorumPacket::new(pkt::UPTODATE, -1));
+        for c in held {
+            self.send(h, c);
+        }
     }
 
     fn on_broadcast_packet(&mut self, h: Handle, p: QuorumPacket) -> Result<(), LearnerFault> {
@@ -1305,21 +1324,20 @@ impl Leader {
                 )
             }
         };
-        let to: Vec<(Handle, bool)> = self
-            .peers
-            .iter()
-            .filter(|(_, x)| x.forwarding)
-            .map(|(h, x)| (*h, x.observer))
-            .collect();
-        for (h, observer) in to {
-            self.send(
-                h,
-                if observer {
-                    inform.clone()
-                } else {
-                    commit.clone()
-                },
-            );
+        for (h, x) in self.peers.iter_mut().filter(|(_, x)| x.forwarding) {
+            if x.observer {
+                self.out.push(LeaderAction::Send {
+                    to: *h,
+                    pkt: inform.clone(),
+                });
+            } else if x.stage == Stage::Active {
+                self.out.push(LeaderAction::Send {
+                    to: *h,
+                    pkt: commit.clone(),
+                });
+            } else {
+                x.held.push(commit.clone());
+            }
         }
         self.out.push(LeaderAction::Commit {
             zxid,
@@ -1333,8 +1351,11 @@ impl Leader {
             self.committed_log.pop_front();
         }
         self.committed_log.push_back((zxid, p.data));
-        if let Some(hs) = self.pending_syncs.remove(&zxid) {
-            for h in hs {
+        while let Some(e) = self.pending_syncs.first_entry() {
+            if *e.key() > zxid {
+                break;
+            }
+            for h in e.remove() {
                 self.send(h, QuorumPacket::new(pkt::SYNC, 0));
             }
         }
@@ -1870,13 +1891,29 @@ mod tests {
     fn sync_requests_wait_for_what_is_outstanding() {
         let mut l = leader(&[1, 2, 3], 3, 3, make_zxid(3, 5));
         establish(&mut l, make_zxid(3, 5));
-        assert_eq!(sent(&l.sync(7), 7), vec![QuorumPacket::new(pkt::SYNC, 0)]);
+        let last = make_zxid(3, 5);
+        assert_eq!(
+            sent(&l.sync(7, last), 7),
+            vec![QuorumPacket::new(pkt::SYNC, 0)]
+        );
         let z = make_zxid(4, 1);
         l.propose(z, Bytes::new(), 10).unwrap();
-        assert!(l.sync(7).is_empty());
+        assert!(l.sync(7, z).is_empty());
         l.own_durable(z);
         let a = l.packet(7, QuorumPacket::new(pkt::ACK, z), 11);
         assert_eq!(types(&sent(&a, 7)), vec!["COMMIT", "SYNC"]);
+        // A sync after a txn prepped and not yet proposed waits for it,
+        // and goes before the commit of the txn after it.
+        let (z2, z3) = (make_zxid(4, 2), make_zxid(4, 3));
+        assert!(l.sync(7, z2).is_empty());
+        for z in [z2, z3] {
+            l.propose(z, Bytes::new(), 12).unwrap();
+            l.own_durable(z);
+        }
+        let mut p = sent(&l.packet(7, QuorumPacket::new(pkt::ACK, z2), 13), 7);
+        p.extend(sent(&l.packet(7, QuorumPacket::new(pkt::ACK, z3), 13), 7));
+        assert_eq!(types(&p), vec!["COMMIT", "SYNC", "COMMIT"]);
+        assert_eq!((p[0].zxid, p[2].zxid), (z2, z3));
     }
 
     #[test]
@@ -1970,5 +2007,47 @@ mod tests {
         // Once it acks NEWLEADER it is up to date straight away.
         let a = l.packet(9, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 13);
         assert_eq!(types(&sent(&a, 9)), vec!["UPTODATE"]);
+    }
+
+    /// A proposal sent to a syncing follower before NEWLEADER that commits
+    /// before the follower acks NEWLEADER: its COMMIT waits for UPTODATE
+    /// (a ZooKeeper 3.8.0 learner throws on a COMMIT between NEWLEADER and
+    /// the next PROPOSAL, ZOOKEEPER-4394).
+    #[test]
+    fn a_syncing_follower_gets_its_commits_after_uptodate() {
+        let mut l = Leader::new(
+            1,
+            Quorum::new([1, 2, 3], []),
+            3,
+            3,
+            make_zxid(3, 4),
+            Vec::new(),
+            Box::new(NoTxnLog),
+            settings(),
+        );
+        establish(&mut l, make_zxid(3, 4));
+        let z = make_zxid(4, 1);
+        l.propose(z, Bytes::from_static(b"p"), 10).unwrap();
+        l.learner_connected(9, 11);
+        l.packet(9, info(pkt::FOLLOWERINFO, 3, 4), 11);
+        let a = l.packet(9, wire::ack_epoch(make_zxid(3, 4), 4), 12);
+        assert_eq!(types(&sent(&a, 9)), vec!["SNAP", "PROPOSAL", "NEWLEADER"]);
+        // Follower 2 and the leader ack: (4,1) commits; 2 gets its
+        // COMMIT, 9 not yet.
+        l.own_durable(z);
+        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z), 13);
+        assert_eq!(sent(&a, 7), vec![QuorumPacket::new(pkt::COMMIT, z)]);
+        assert!(sent(&a, 9).is_empty(), "{a:?}");
+        let a = l.packet(9, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 14);
+        let p = sent(&a, 9);
+        assert_eq!(types(&p), vec!["UPTODATE", "COMMIT"]);
+        assert_eq!(p[1].zxid, z);
+        // From then on, at once.
+        let z2 = make_zxid(4, 2);
+        let a = l.propose(z2, Bytes::from_static(b"q"), 15).unwrap();
+        assert_eq!(types(&sent(&a, 9)), vec!["PROPOSAL"]);
+        l.own_durable(z2);
+        let a = l.packet(9, QuorumPacket::new(pkt::ACK, z2), 16);
+        assert_eq!(sent(&a, 9), vec![QuorumPacket::new(pkt::COMMIT, z2)]);
     }
 }
