@@ -1378,7 +1378,6 @@ impl Peer {
         self.activate(m, None, true, seq, now);
         if self.election.is_running() && self.pending.is_none() {
             self.set_last_seen(seq);
-            self.election.start_over();
             let a = self
                 .election
                 .look(seq.tree().last_zxid, self.epochs.current, now.mono_ms);

@@ -321,23 +321,6 @@ impl Election {
         self.last_seen = q;
     }
 
-    /// The election starts over as a new `FastLeaderElection` would
-    /// (`QuorumPeer.startLeaderElection` after a notification brought a
-    /// newer config, `shuttingDownLE`): the next [`Election::look`] is
-    /// round 1 again, with this peer's own initial vote, and the
-    /// notifications queued for the old round are gone. A peer that kept
-    /// counting its rounds could stay ahead of voters that agree in round
-    /// 1 and need its vote (sim reconfig seed 16698).
-    pub fn start_over(&mut self) {
-        self.started = false;
-        self.logical_clock = 0;
-        self.recvqueue.clear();
-        self.loopback.clear();
-        self.recvset.clear();
-        self.outofelection.clear();
-        self.finalizing = None;
-    }
-
     /// Starts an election round (`lookForLeader`) with this peer's last
     /// logged zxid and current (accepted) epoch: the state becomes LOOKING,
     /// the logical clock advances, and the initial vote goes to every voter.

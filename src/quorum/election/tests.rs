@@ -782,37 +782,3 @@ fn a_designated_leader_is_taken_without_an_election() {
         assert!(!e.is_running());
     }
 }
-
-/// A peer that starts over (a newer config arrived in a notification)
-/// runs round 1 again, as a new `FastLeaderElection` does, so it hears
-/// voters that agree in round 1 (sim reconfig seed 16698: a peer that
-/// kept counting discarded their round-1 votes, and they needed its).
-#[test]
-fn starting_over_runs_round_one_again_and_hears_its_votes() {
-    let q = Quorum::new([1, 2, 3], []);
-    let mut e = election(1, &q);
-    e.look(make_zxid(1, 4), 1, 0);
-    e.look(make_zxid(1, 4), 1, 10);
-    assert_eq!(e.logical_clock(), 2);
-    e.start_over();
-    let a = e.look(make_zxid(1, 4), 1, 20);
-    assert_eq!(e.logical_clock(), 1);
-    let own = sends(&a);
-    assert!(own
-        .iter()
-        .all(|(_, n)| n.election_epoch == 1 && n.leader == 1));
-    // 2 and 3 agree on 3 in round 1: 1 adopts it and decides.
-    e.receive(3, looking(3, make_zxid(1, 4), 1, 1), 30);
-    let a = e.receive(2, looking(3, make_zxid(1, 4), 1, 1), 31);
-    let t = e.next_deadline().expect("finalize wait");
-    let a = if decided(&a).is_some() {
-        a
-    } else {
-        e.timeout(t)
-    };
-    let (state, vote, _) = decided(&a).expect("decides in round 1");
-    assert_eq!(
-        (state, vote.leader, vote.election_epoch),
-        (ServerState::Following, 3, 1)
-    );
-}
