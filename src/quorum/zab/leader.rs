@@ -334,15 +334,6 @@ struct Peer {
     reading: bool,
     /// The deferred read (size limit, what it read), once in.
     disk_read: Option<(i64, TxnLogRead)>,
-    /// COMMITs for a follower between NEWLEADER and UPTODATE, sent right
-    /// after UPTODATE. ZooKeeper 3.8.0's learner empties its uncommitted
-    /// proposals at NEWLEADER, and a COMMIT that reaches it before a
-    /// later PROPOSAL does throws in `syncWithLeader` (ZOOKEEPER-4394);
-    /// it then syncs again, and under load again, and was seen stuck for
-    /// good after a few rounds. ZooKeeper's leader has the same race in
-    /// a narrower window. After UPTODATE the learner logs what it holds
-    /// and takes the commits in order.
-    held: Vec<QuorumPacket>,
 }
 
 /// [`Leader::gauges`].
@@ -550,7 +541,6 @@ impl Leader {
                     pinging: false,
                     reading: false,
                     disk_read: None,
-                    held: Vec::new(),
                 },
             );
         }
@@ -1190,16 +1180,11 @@ impl Leader {
     }
 
     fn uptodate(&mut self, h: Handle, now: u64) {
-        let mut held = Vec::new();
         if let Some(p) = self.peers.get_mut(&h) {
             p.stage = Stage::Active;
             p.read_deadline = Some(now + self.settings.sync_ms());
-            held = std::mem::take(&mut p.held);
         }
         self.send(h, QuorumPacket::new(pkt::UPTODATE, -1));
-        for c in held {
-            self.send(h, c);
-        }
     }
 
     fn on_broadcast_packet(&mut self, h: Handle, p: QuorumPacket) -> Result<(), LearnerFault> {
@@ -1324,20 +1309,21 @@ impl Leader {
                 )
             }
         };
-        for (h, x) in self.peers.iter_mut().filter(|(_, x)| x.forwarding) {
-            if x.observer {
-                self.out.push(LeaderAction::Send {
-                    to: *h,
-                    pkt: inform.clone(),
-                });
-            } else if x.stage == Stage::Active {
-                self.out.push(LeaderAction::Send {
-                    to: *h,
-                    pkt: commit.clone(),
-                });
-            } else {
-                x.held.push(commit.clone());
-            }
+        let to: Vec<(Handle, bool)> = self
+            .peers
+            .iter()
+            .filter(|(_, x)| x.forwarding)
+            .map(|(h, x)| (*h, x.observer))
+            .collect();
+        for (h, observer) in to {
+            self.send(
+                h,
+                if observer {
+                    inform.clone()
+                } else {
+                    commit.clone()
+                },
+            );
         }
         self.out.push(LeaderAction::Commit {
             zxid,
@@ -2007,47 +1993,5 @@ mod tests {
         // Once it acks NEWLEADER it is up to date straight away.
         let a = l.packet(9, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 13);
         assert_eq!(types(&sent(&a, 9)), vec!["UPTODATE"]);
-    }
-
-    /// A proposal sent to a syncing follower before NEWLEADER that commits
-    /// before the follower acks NEWLEADER: its COMMIT waits for UPTODATE
-    /// (a ZooKeeper 3.8.0 learner throws on a COMMIT between NEWLEADER and
-    /// the next PROPOSAL, ZOOKEEPER-4394).
-    #[test]
-    fn a_syncing_follower_gets_its_commits_after_uptodate() {
-        let mut l = Leader::new(
-            1,
-            Quorum::new([1, 2, 3], []),
-            3,
-            3,
-            make_zxid(3, 4),
-            Vec::new(),
-            Box::new(NoTxnLog),
-            settings(),
-        );
-        establish(&mut l, make_zxid(3, 4));
-        let z = make_zxid(4, 1);
-        l.propose(z, Bytes::from_static(b"p"), 10).unwrap();
-        l.learner_connected(9, 11);
-        l.packet(9, info(pkt::FOLLOWERINFO, 3, 4), 11);
-        let a = l.packet(9, wire::ack_epoch(make_zxid(3, 4), 4), 12);
-        assert_eq!(types(&sent(&a, 9)), vec!["SNAP", "PROPOSAL", "NEWLEADER"]);
-        // Follower 2 and the leader ack: (4,1) commits; 2 gets its
-        // COMMIT, 9 not yet.
-        l.own_durable(z);
-        let a = l.packet(7, QuorumPacket::new(pkt::ACK, z), 13);
-        assert_eq!(sent(&a, 7), vec![QuorumPacket::new(pkt::COMMIT, z)]);
-        assert!(sent(&a, 9).is_empty(), "{a:?}");
-        let a = l.packet(9, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 14);
-        let p = sent(&a, 9);
-        assert_eq!(types(&p), vec!["UPTODATE", "COMMIT"]);
-        assert_eq!(p[1].zxid, z);
-        // From then on, at once.
-        let z2 = make_zxid(4, 2);
-        let a = l.propose(z2, Bytes::from_static(b"q"), 15).unwrap();
-        assert_eq!(types(&sent(&a, 9)), vec!["PROPOSAL"]);
-        l.own_durable(z2);
-        let a = l.packet(9, QuorumPacket::new(pkt::ACK, z2), 16);
-        assert_eq!(sent(&a, 9), vec![QuorumPacket::new(pkt::COMMIT, z2)]);
     }
 }
