@@ -442,14 +442,30 @@ fn quorum_settings(
             .next()
             .ok_or_else(|| format!("{host}:{port} resolves to nothing"))
     };
-    let listen = |port: u16| -> Result<std::net::SocketAddr, String> {
-        if c.quorum_listen_on_all_ips {
-            Ok(std::net::SocketAddr::from(([0, 0, 0, 0], port)))
-        } else {
-            resolve(&me.host, port)
-        }
-    };
-    let hostport = corral::quorum::reconfig::host_port;
+    // Every address of this server's line is listened on (several with
+    // multiAddress), each port once on all interfaces with
+    // quorumListenOnAllIPs.
+    let listen =
+        |port_of: fn((&str, u16, u16)) -> u16| -> Result<Vec<std::net::SocketAddr>, String> {
+            let mut out: Vec<std::net::SocketAddr> = Vec::new();
+            for a in me.addresses() {
+                let sa = if c.quorum_listen_on_all_ips {
+                    std::net::SocketAddr::from(([0, 0, 0, 0], port_of(a)))
+                } else {
+                    resolve(a.0, port_of(a))?
+                };
+                if !out.contains(&sa) {
+                    out.push(sa);
+                }
+            }
+            Ok(out)
+        };
+    let reach_check =
+        (c.multi_address_enabled && c.multi_address_reachability_check_enabled).then(|| {
+            std::time::Duration::from_millis(u64::from(
+                c.multi_address_reachability_check_timeout_ms,
+            ))
+        });
     let mut quorum = Quorum::from_servers(&c.servers);
     if !c.quorum_groups.is_empty() {
         let weights = c
@@ -476,33 +492,36 @@ fn quorum_settings(
         me: sid,
         quorum,
         observer: me.role == corral::config::PeerType::Observer,
-        quorum_addrs: c
-            .servers
-            .iter()
-            .map(|s| (s.id as Sid, hostport(&s.host, s.quorum_port)))
-            .collect(),
-        quorum_listen: listen(me.quorum_port)?,
+        quorum_addrs: corral::quorum::reconfig::quorum_addrs(&c.servers),
+        quorum_listen: listen(|(_, q, _)| q)?,
+        reach_check,
+        multi_address: c.multi_address_enabled,
         peers: corral::server::peers::PeerSettings {
             me: sid,
-            listen: listen(me.election_port)?,
-            peers: c
-                .servers
-                .iter()
-                .filter(|s| s.id != me.id)
-                .map(|s| (s.id as Sid, hostport(&s.host, s.election_port)))
-                .collect(),
+            listen: listen(|(_, _, e)| e)?,
+            peers: corral::quorum::reconfig::election_addrs(&c.servers, sid),
+            reach_check,
             cnx_timeout: std::time::Duration::from_millis(c.cnx_timeout_ms as u64),
             quorum_cnxn_timeout: c
                 .quorum_cnxn_timeout_ms
                 .map(|ms| std::time::Duration::from_millis(u64::from(ms))),
             bind_retry: c.election_port_bind_retry,
+            // ZooKeeper sends V2, with every address, only with
+            // multiAddress on: older servers read V1 alone (ZOOKEEPER-3720).
             initial: election::wire::InitialMessage {
-                protocol: election::wire::Protocol::V1,
+                protocol: if c.multi_address_enabled {
+                    election::wire::Protocol::V2
+                } else {
+                    election::wire::Protocol::V1
+                },
                 sid,
-                addresses: vec![election::wire::ElectionAddress {
-                    host: me.host.clone(),
-                    port: me.election_port,
-                }],
+                addresses: me
+                    .addresses()
+                    .map(|(host, _, port)| election::wire::ElectionAddress {
+                        host: host.to_string(),
+                        port,
+                    })
+                    .collect(),
             }
             .encode(),
         },

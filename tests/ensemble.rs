@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::ensemble::{same_on_both, Ensemble, Kind};
+use common::ensemble::{same_on_both, Ensemble, Kind, Multi};
 use common::{Connect, Raw};
 use std::time::Duration;
 
@@ -217,6 +217,63 @@ fn corral_and_zookeeper_share_an_ensemble_either_way() {
         );
         writes_reach_every_server(&e, "mixed");
     }
+}
+
+/// `multiAddress.enabled=true`: every zoo.cfg lists, for each other
+/// member, an address nobody listens on first and a live one second. The
+/// members still elect, sync and replicate, and fail over when the leader
+/// is killed, because a dial falls through to the next address (election
+/// connections in turn, a learner's to its leader all at once). With one
+/// address tried, as before, no member could reach another.
+#[test]
+fn servers_with_several_addresses_fall_through_to_one_that_answers() {
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
+        .with_multi_address(Multi::DeadFirst);
+    e.start_all();
+    e.wait_for(Duration::from_secs(30), "a leader", |e| {
+        e.one_leader(&[0, 1, 2]).is_some()
+    });
+    e.replicates(&[0, 1, 2], "multi");
+    let leader = e.one_leader(&[0, 1, 2]).unwrap();
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    e.kill9(leader);
+    e.wait_for(Duration::from_secs(30), "a new leader", |e| {
+        e.one_leader(&others).is_some()
+    });
+    e.replicates(&others, "after");
+    e.start(leader);
+    e.wait_for(Duration::from_secs(30), "the old leader following", |e| {
+        e.in_mode(&[leader], "follower") == vec![leader]
+    });
+    e.replicates(&[0, 1, 2], "back");
+}
+
+/// A mixed ensemble with two addresses a server: ZooKeeper 3.8 members
+/// and corral members exchange the V2 initial message (every election
+/// address) and sync over either address, before and after the leader
+/// is killed.
+#[test]
+fn corral_and_zookeeper_share_an_ensemble_with_several_addresses_a_server() {
+    let mut e = Ensemble::new(&[Kind::Corral, Kind::ZooKeeper, Kind::Corral])
+        .with_multi_address(Multi::Both);
+    e.start_all();
+    e.wait_for(Duration::from_secs(60), "a leader and two followers", |e| {
+        e.one_leader(&[0, 1, 2]).is_some() && e.in_mode(&[0, 1, 2], "follower").len() == 2
+    });
+    e.replicates(&[0, 1, 2], "multi");
+    let leader = e.one_leader(&[0, 1, 2]).unwrap();
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    e.kill9(leader);
+    e.wait_for(Duration::from_secs(60), "a new leader", |e| {
+        e.one_leader(&others).is_some()
+    });
+    e.replicates(&others, "after");
+    e.start(leader);
+    e.wait_for(Duration::from_secs(60), "the old leader following", |e| {
+        e.one_leader(&[0, 1, 2]).is_some_and(|l| l != leader)
+            && e.in_mode(&[leader], "follower") == vec![leader]
+    });
+    e.replicates(&[0, 1, 2], "back");
 }
 
 /// An observer serves reads and forwards writes, and does not vote: with

@@ -797,6 +797,7 @@ impl Sim {
             snapshot_size_factor: self.p.snapshot_size_factor,
             reconfig_enabled: self.p.reconfig,
             standalone_enabled: true,
+            multi_address: false,
             sync_enabled: true,
         };
         let start = QuorumStart {

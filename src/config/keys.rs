@@ -29,12 +29,6 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
         "netty.server.earlyDropSecureConnectionHandshakes" if on => {
             not_yet("dropping TLS handshakes early")
         }
-        // QuorumPeerConfig: each server.N line may list several
-        // `|`-separated addresses, tried in turn and all listened on;
-        // corral has one address a server.
-        "multiAddress.enabled" if on => {
-            not_yet("more than one address per server (multiAddress)")
-        }
         // FileTxnSnapLog: with false, a server that finds no snapshot and
         // no `initialize` file votes with zxid -1 instead of starting an
         // empty database; corral always starts the empty database.

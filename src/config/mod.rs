@@ -289,6 +289,17 @@ pub struct ServerSpec {
     pub client: Option<ClientAddress>,
 }
 
+impl ServerSpec {
+    /// Every address, the first one first: (host, quorum port, election port).
+    pub fn addresses(&self) -> impl Iterator<Item = (&str, u16, u16)> {
+        std::iter::once((self.host.as_str(), self.quorum_port, self.election_port)).chain(
+            self.extra_addresses
+                .iter()
+                .map(|a| (a.host.as_str(), a.quorum_port, a.election_port)),
+        )
+    }
+}
+
 /// Typed ZooKeeper 3.8 settings. Field docs name the zoo.cfg key or system
 /// property each comes from and ZooKeeper's default.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,8 +16,8 @@ pub(super) const METRICS_WORKERS_UNUSED: &str =
 pub(super) const METRICS_KEY_UNKNOWN: &str =
     "not a setting of ZooKeeper's PrometheusMetricsProvider (httpHost, httpPort, exportJvmInfo, numWorkerThreads, maxQueueSize, workerShutdownTimeoutMs); ignored";
 pub(super) const REACHABILITY_UNUSED: &str =
-    "checks which of a server's several addresses is reachable (multiAddress.enabled=true), \
-     which corral does not support; with one address a server ZooKeeper checks nothing either; ignored";
+    "checks which of a server's several addresses is reachable, which needs multiAddress.enabled=true; \
+     without it ZooKeeper checks nothing either; ignored";
 
 pub(super) struct Env<'a> {
     pub(super) read: &'a dyn Fn(&Path) -> io::Result<String>,
@@ -56,6 +56,9 @@ pub(super) struct Parser {
     pub(super) props: BTreeMap<String, String>,
     /// For each property: where it was set and the key as the user wrote it.
     pub(super) sources: BTreeMap<String, (Location, String)>,
+    /// `multiAddress.reachabilityCheck*` set away from the default: a
+    /// warning unless `multiAddress.enabled` turns out true.
+    pub(super) reachability_set: Vec<(Location, String)>,
 }
 
 impl Parser {
@@ -63,6 +66,7 @@ impl Parser {
         Parser {
             file: file.to_string(),
             warnings: Vec::new(),
+            reachability_set: Vec::new(),
             props: jvm_flags.clone(),
             sources: jvm_flags
                 .keys()
@@ -338,14 +342,14 @@ impl Parser {
             "multiAddress.reachabilityCheckTimeoutMs" => {
                 let t = to_u32(decimal_in(v, 0, INT_MAX).map_err(bad)?);
                 if t != 1000 {
-                    self.warn(&at, key, REACHABILITY_UNUSED);
+                    self.reachability_set.push((at.clone(), key.to_string()));
                 }
                 st.multi_address_check_timeout = Some(t);
             }
             "multiAddress.reachabilityCheckEnabled" => {
                 let b = strict_bool(v).map_err(bad)?;
                 if !b {
-                    self.warn(&at, key, REACHABILITY_UNUSED);
+                    self.reachability_set.push((at.clone(), key.to_string()));
                 }
                 st.multi_address_check_enabled = Some(b);
             }
@@ -603,6 +607,11 @@ pub(super) fn parse_with(
     }
     if let Some(t) = st.multi_address_check_timeout {
         cfg.multi_address_reachability_check_timeout_ms = t;
+    }
+    if !cfg.multi_address_enabled {
+        for (at, key) in std::mem::take(&mut p.reachability_set) {
+            p.warn(&at, &key, REACHABILITY_UNUSED);
+        }
     }
 
     match cfg.dynamic_config_file.clone() {

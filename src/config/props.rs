@@ -244,10 +244,8 @@ impl Parser {
         }
         if let Some(b) = self.prop_java_bool("zookeeper.multiAddress.reachabilityCheckEnabled") {
             if !b {
-                self.prop_warn(
-                    "zookeeper.multiAddress.reachabilityCheckEnabled",
-                    REACHABILITY_UNUSED,
-                );
+                let set = self.prop_source("zookeeper.multiAddress.reachabilityCheckEnabled");
+                self.reachability_set.push(set);
             }
             cfg.multi_address_reachability_check_enabled = b;
         }
@@ -257,10 +255,8 @@ impl Parser {
             INT_MAX,
         )? {
             if n != 1000 {
-                self.prop_warn(
-                    "zookeeper.multiAddress.reachabilityCheckTimeoutMs",
-                    REACHABILITY_UNUSED,
-                );
+                let set = self.prop_source("zookeeper.multiAddress.reachabilityCheckTimeoutMs");
+                self.reachability_set.push(set);
             }
             cfg.multi_address_reachability_check_timeout_ms = to_u32(n);
         }

@@ -387,7 +387,10 @@ pub fn parse_server_line(
 
     let addresses: Vec<&str> = server_client[0].split('|').collect();
     if addresses.len() > 1 && !multi_address_enabled {
-        return Err("lists several addresses (ZooKeeper's multiAddress.enabled=true), which corral does not support yet; list one address".into());
+        return Err(
+            "lists several addresses, which needs multiAddress.enabled=true (as in ZooKeeper)"
+                .into(),
+        );
     }
     let mut role: Option<PeerType> = None;
     let mut parsed = Vec::new();

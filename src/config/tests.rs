@@ -939,7 +939,6 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
         ),
         // Settings that turn on what corral does not do.
         ("observerMasterPort=2191", "observerMasterPort"),
-        ("multiAddress.enabled=true", "multiAddress.enabled"),
         ("emulate353TTLNodes=true", "emulate353TTLNodes"),
         (
             "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
@@ -958,17 +957,13 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
             "{line}: the error names {key}: {e}"
         );
     }
-    for (name, value) in [
-        ("zookeeper.emulate353TTLNodes", "true"),
-        ("zookeeper.multiAddress.enabled", "true"),
-    ] {
-        let e = parse_str(BASE, "zoo.cfg", &flags(&[(name, value)])).unwrap_err();
-        assert!(
-            e.to_string().starts_with(&format!("JVM flag -D{name}: ")),
-            "{e}"
-        );
-        assert!(e.to_string().contains("not supported by corral"), "{e}");
-    }
+    let name = "zookeeper.emulate353TTLNodes";
+    let e = parse_str(BASE, "zoo.cfg", &flags(&[(name, "true")])).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!("JVM flag -D{name}: ")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("not supported by corral"), "{e}");
     // A group line in a dynamic config file is read as in zoo.cfg.
     let dynamic = "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\ngroup.1=1:2:3\nweight.3=0\n";
     let l = with_files(
@@ -1442,7 +1437,7 @@ fn every_documented_key_is_accepted() {
             | "client.portUnification" => "false",
             // Their defaults: any other value is refused (see
             // settings_corral_cannot_honour_are_refused_by_name).
-            "multiAddress.enabled" | "reconfigEnabled" => "false",
+            "reconfigEnabled" => "false",
             "closeSessionTxn.enabled" => "true",
             "observerMasterPort" => "0",
             "clientPortListenBacklog" | "tickTime" | "cnxTimeout" => "100",
@@ -1575,33 +1570,30 @@ fn duplicate_server_id_is_an_error() {
 }
 
 #[test]
-fn multi_address_servers_are_refused() {
-    // QuorumPeerConfig: several `|`-separated addresses a server, tried in
-    // turn; corral has one address a server and says so.
+fn multi_address_servers_need_the_switch() {
+    // QuorumPeerConfig: several `|`-separated addresses a server only with
+    // multiAddress.enabled=true, as in ZooKeeper.
     let text = format!("{BASE}multiAddress.enabled=true\nserver.1=a:1:2|b:3:4\nserver.2=c:1:2\nserver.3=d:1:2\ninitLimit=5\nsyncLimit=2\n");
-    let e = err(&text);
-    assert!(
-        e.to_string()
-            .starts_with("zoo.cfg line 3: multiAddress.enabled:"),
-        "{e}"
-    );
-    assert!(e.to_string().contains("not supported by corral"), "{e}");
+    let c = ok(&text).config;
+    assert!(c.multi_address_enabled);
+    let a: Vec<_> = c.servers[0].addresses().collect();
+    assert_eq!(a, vec![("a", 1, 2), ("b", 3, 4)]);
+    // The JVM flag turns it on too.
     let jvm = flags(&[("zookeeper.multiAddress.enabled", "true")]);
-    let e = parse_str(&format!("{BASE}server.1=a:1:2\n"), "zoo.cfg", &jvm).unwrap_err();
+    let l = parse_str(&format!("{BASE}server.1=a:1:2|b:3:4\n"), "zoo.cfg", &jvm).unwrap();
+    assert_eq!(l.config.servers[0].extra_addresses.len(), 1);
+    let e = err(&format!("{BASE}server.1=a:1:2|b:3:4\n"));
     assert!(
-        e.to_string()
-            .contains("JVM flag -Dzookeeper.multiAddress.enabled"),
+        e.to_string().contains("needs multiAddress.enabled=true"),
         "{e}"
     );
-    let e = err(&format!("{BASE}server.1=a:1:2|b:3:4\n"));
-    assert!(e.to_string().contains("corral does not support"), "{e}");
     // Off, and one address a server: as ZooKeeper.
     let c = ok(&format!(
         "{BASE}multiAddress.enabled=false\nserver.1=a:1:2\n"
     ))
     .config;
     assert!(c.servers[0].extra_addresses.is_empty());
-    // The reachability check has nothing to check with one address.
+    // The reachability check has nothing to check without the switch...
     let l = ok(&format!(
         "{BASE}multiAddress.reachabilityCheckEnabled=false\n"
     ));
@@ -1617,6 +1609,17 @@ fn multi_address_servers_are_refused() {
         &l,
         "JVM flag -Dzookeeper.multiAddress.reachabilityCheckTimeoutMs: checks which"
     ));
+    // ...and is honoured with it, whichever comes first.
+    let l = ok(&format!(
+        "{BASE}multiAddress.reachabilityCheckEnabled=false\nmultiAddress.reachabilityCheckTimeoutMs=300\nmultiAddress.enabled=true\n"
+    ));
+    assert!(
+        !l.warnings.iter().any(|w| w.contains("reachability")),
+        "{:?}",
+        l.warnings
+    );
+    assert!(!l.config.multi_address_reachability_check_enabled);
+    assert_eq!(l.config.multi_address_reachability_check_timeout_ms, 300);
 }
 
 #[test]

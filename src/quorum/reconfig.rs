@@ -95,21 +95,15 @@ impl Membership {
         }
     }
 
-    /// Every member's quorum address (`host:quorumPort`).
-    pub fn quorum_addrs(&self) -> std::collections::HashMap<Sid, String> {
-        self.servers
-            .iter()
-            .map(|s| (s.id as Sid, host_port(&s.host, s.quorum_port)))
-            .collect()
+    /// Every member's quorum addresses (`host:quorumPort`, several with
+    /// `multiAddress.enabled`).
+    pub fn quorum_addrs(&self) -> std::collections::HashMap<Sid, Vec<String>> {
+        quorum_addrs(&self.servers)
     }
 
-    /// Every member's election address (`host:electionPort`) but `me`'s.
-    pub fn election_addrs(&self, me: Sid) -> std::collections::HashMap<Sid, String> {
-        self.servers
-            .iter()
-            .filter(|s| s.id as Sid != me)
-            .map(|s| (s.id as Sid, host_port(&s.host, s.election_port)))
-            .collect()
+    /// Every member's election addresses (`host:electionPort`) but `me`'s.
+    pub fn election_addrs(&self, me: Sid) -> std::collections::HashMap<Sid, Vec<String>> {
+        election_addrs(&self.servers, me)
     }
 
     /// The dynamic config file's content (`writeDynamicConfig` without
@@ -168,7 +162,9 @@ impl Membership {
                     weights.insert(id as Sid, w);
                 }
             } else if key.starts_with("server.") {
-                servers.push(parse_server_line(key, value, false)?);
+                // A config the ensemble wrote: checked against
+                // `multiAddress.enabled` when it was proposed.
+                servers.push(parse_server_line(key, value, true)?);
             } else if key == "version" {
                 version = i64::from_str_radix(value, 16)
                     .map_err(|_| format!("version={value} is not a hex number"))?;
@@ -194,6 +190,32 @@ impl Membership {
 }
 
 /// `host:port`, with brackets around an IPv6 host.
+/// Every server's quorum addresses (`host:quorumPort`), in the order listed.
+pub fn quorum_addrs(servers: &[ServerSpec]) -> std::collections::HashMap<Sid, Vec<String>> {
+    servers
+        .iter()
+        .map(|s| {
+            let a = s.addresses().map(|(h, q, _)| host_port(h, q)).collect();
+            (s.id as Sid, a)
+        })
+        .collect()
+}
+
+/// Every server's election addresses (`host:electionPort`) but `me`'s.
+pub fn election_addrs(
+    servers: &[ServerSpec],
+    me: Sid,
+) -> std::collections::HashMap<Sid, Vec<String>> {
+    servers
+        .iter()
+        .filter(|s| s.id as Sid != me)
+        .map(|s| {
+            let a = s.addresses().map(|(h, _, e)| host_port(h, e)).collect();
+            (s.id as Sid, a)
+        })
+        .collect()
+}
+
 pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
@@ -247,6 +269,9 @@ pub struct ReconfigView {
     pub synced: BTreeSet<Sid>,
     /// `standaloneEnabled`: a new config needs two voters, not one.
     pub standalone_enabled: bool,
+    /// `multiAddress.enabled`: a server of the new config may list
+    /// several addresses.
+    pub multi_address: bool,
 }
 
 /// The next membership a reconfig asks for, or the error ZooKeeper's leader
@@ -286,6 +311,12 @@ pub fn next_membership(
         }
         None => incremental(req, last)?,
     };
+    if !view.multi_address && next.servers.iter().any(|s| !s.extra_addresses.is_empty()) {
+        tracing::warn!(
+            "reconfig: a server lists several addresses, which needs multiAddress.enabled=true"
+        );
+        return Err(Code::BadArguments);
+    }
     next.version = zxid;
     let voters = next.quorum().voters().count();
     let least = if view.standalone_enabled { 2 } else { 1 };
@@ -340,7 +371,7 @@ fn incremental(req: &ReconfigRequest, last: &Membership) -> Result<Membership, C
                 return Err(Code::BadArguments);
             };
             let id = key.rsplit('.').next().unwrap_or(key);
-            let spec = parse_server_line(&format!("server.{}", id.trim()), value.trim(), false)
+            let spec = parse_server_line(&format!("server.{}", id.trim()), value.trim(), true)
                 .map_err(|e| {
                     tracing::warn!(error = %e, "reconfig: bad joining server");
                     Code::BadArguments
@@ -432,6 +463,7 @@ mod tests {
             last_seen: m,
             synced: synced.iter().copied().collect(),
             standalone_enabled: true,
+            multi_address: false,
         }
     }
 
@@ -488,6 +520,32 @@ mod tests {
         v.last_seen = m;
         let back = next_membership(&req(None, Some("100"), None), &v, 0x1_0000_0006).unwrap();
         assert!(!back.text().contains("server.100"));
+    }
+
+    #[test]
+    fn several_addresses_need_the_multi_address_switch() {
+        let joiner = "server.9=127.0.0.1:1:2|127.0.0.2:5:6:observer;127.0.0.1:3";
+        assert_eq!(
+            next_membership(&req(Some(joiner), None, None), &view(&[1, 2]), 5),
+            Err(Code::BadArguments)
+        );
+        let members = "server.1=127.0.0.1:1:2|127.0.0.2:5:6;3\nserver.2=127.0.0.1:7:8;9";
+        assert_eq!(
+            next_membership(&req(None, None, Some(members)), &view(&[1, 2]), 5),
+            Err(Code::BadArguments)
+        );
+        let mut v = view(&[1, 2]);
+        v.multi_address = true;
+        let m = next_membership(&req(Some(joiner), None, None), &v, 5).unwrap();
+        let nine = m.servers.iter().find(|s| s.id == 9).unwrap();
+        assert_eq!(nine.addresses().count(), 2);
+        assert_eq!(
+            m.election_addrs(1)[&9],
+            vec!["127.0.0.1:2".to_string(), "127.0.0.2:6".to_string()]
+        );
+        // The text the ensemble logs reads back with both addresses.
+        let back = Membership::parse(&m.text()).unwrap();
+        assert_eq!(back.quorum_addrs()[&9].len(), 2);
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub struct QuorumConfig {
     pub reconfig_enabled: bool,
     /// `standaloneEnabled`: a reconfig keeps at least two voters.
     pub standalone_enabled: bool,
+    /// `multiAddress.enabled`: a reconfig may give a server several
+    /// addresses.
+    pub multi_address: bool,
     /// `syncEnabled` (observers): with false, an observer logs nothing.
     pub sync_enabled: bool,
 }

@@ -1409,6 +1409,7 @@ impl Peer {
                     .unwrap_or_else(|| self.membership.clone()),
                 synced: leader.synced_followers(),
                 standalone_enabled: self.s.standalone_enabled,
+                multi_address: self.s.multi_address,
             }),
             _ => None,
         };

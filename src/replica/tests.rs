@@ -234,6 +234,7 @@ fn quorum_config(sid: Sid) -> QuorumConfig {
         snapshot_size_factor: 0.33,
         reconfig_enabled: false,
         standalone_enabled: true,
+        multi_address: false,
         sync_enabled: true,
     }
 }

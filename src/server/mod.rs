@@ -11,6 +11,7 @@
 //! - `quorum_peer`: the zab core (an ensemble member's quorum sockets).
 //! - `log`: the log core (group commit, snapshots, purge).
 
+mod dial;
 pub mod log;
 pub mod peers;
 mod quorum_auth;

@@ -21,6 +21,7 @@
 //! This module owns the sockets and the queues; what the messages say is
 //! `election`'s business. It runs on the zab core.
 
+use super::dial;
 use super::quorum_auth;
 use super::quorum_tls;
 use super::stream::Stream;
@@ -31,7 +32,7 @@ use shards::frame::FrameBuf;
 use shards::mailbox::Mailbox;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -59,10 +60,13 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 #[derive(Debug, Clone)]
 pub struct PeerSettings {
     pub me: Sid,
-    /// The election address to listen on.
-    pub listen: SocketAddr,
-    /// Every other member's election address, as `host:port`.
-    pub peers: HashMap<Sid, String>,
+    /// The election addresses to listen on (several with `multiAddress`).
+    pub listen: Vec<SocketAddr>,
+    /// Every other member's election addresses, as `host:port`.
+    pub peers: HashMap<Sid, Vec<String>>,
+    /// `multiAddress.reachabilityCheck*`: which of a peer's several
+    /// addresses are dialed.
+    pub reach_check: dial::ReachCheck,
     /// `cnxTimeout`: how long a connect or an initial message may take.
     pub cnx_timeout: Duration,
     /// `zookeeper.quorumCnxnTimeoutMs`, when set: the read timeout of an
@@ -107,6 +111,10 @@ struct Link {
     generation: Cell<u64>,
     up: Cell<bool>,
     connecting: Cell<bool>,
+    /// The live connection's far end, for the reachability check.
+    remote: Cell<Option<std::net::IpAddr>>,
+    /// A reachability probe of the live connection is under way.
+    probing: Cell<bool>,
 }
 
 struct Inner {
@@ -114,9 +122,9 @@ struct Inner {
     tls: quorum_tls::Shared,
     sasl: quorum_auth::Shared,
     links: RefCell<HashMap<Sid, Rc<Link>>>,
-    /// Every other member's election address (from `s.peers`, replaced
+    /// Every other member's election addresses (from `s.peers`, replaced
     /// by a reconfig).
-    addrs: RefCell<HashMap<Sid, String>>,
+    addrs: RefCell<HashMap<Sid, Vec<String>>>,
     inbox: Mailbox<(Sid, Vec<u8>)>,
 }
 
@@ -133,18 +141,23 @@ impl Peers {
         sasl: quorum_auth::Shared,
     ) -> Result<Peers, PeersError> {
         let mut tries = 0;
-        let listener = loop {
-            match bind(s.listen) {
+        let listeners = loop {
+            match s
+                .listen
+                .iter()
+                .map(|a| bind(*a).map_err(|e| (*a, e)))
+                .collect()
+            {
                 Ok(l) => break l,
-                Err(e) => {
+                Err((addr, e)) => {
                     tries += 1;
                     if s.bind_retry != 0 && tries >= s.bind_retry {
                         return Err(PeersError::Bind {
-                            addr: s.listen,
+                            addr,
                             source: std::io::Error::other(e.to_string()),
                         });
                     }
-                    tracing::warn!(addr = %s.listen, error = %e, "cannot bind the election port; retrying");
+                    tracing::warn!(addr = %addr, error = %e, "cannot bind the election port; retrying");
                     glommio::timer::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -157,22 +170,25 @@ impl Peers {
             links: RefCell::new(HashMap::new()),
             inbox: Mailbox::new(),
         }));
-        let p = peers.clone();
-        glommio::spawn_local(async move {
-            loop {
-                match listener.accept().await {
-                    Ok(stream) => {
-                        let p = p.clone();
-                        glommio::spawn_local(async move { p.accepted(stream).await }).detach();
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "election port accept failed");
-                        glommio::timer::sleep(Duration::from_millis(100)).await;
+        let listeners: Vec<TcpListener> = listeners;
+        for listener in listeners {
+            let p = peers.clone();
+            glommio::spawn_local(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok(stream) => {
+                            let p = p.clone();
+                            glommio::spawn_local(async move { p.accepted(stream).await }).detach();
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "election port accept failed");
+                            glommio::timer::sleep(Duration::from_millis(100)).await;
+                        }
                     }
                 }
-            }
-        })
-        .detach();
+            })
+            .detach();
+        }
         Ok(peers)
     }
 
@@ -192,10 +208,40 @@ impl Peers {
         *link.queued.borrow_mut() = Some(msg.into());
         link.wake.borrow().push(());
         self.connect_one(to);
+        self.check_still_reachable(to, &link);
+    }
+
+    /// With the reachability check and several addresses for `sid`: probes
+    /// the live connection's far end, and drops the connection if it no
+    /// longer answers, so that the next dial picks an address that does
+    /// (`SendWorker.asyncValidateIfSocketIsStillReachable`).
+    fn check_still_reachable(&self, sid: Sid, link: &Rc<Link>) {
+        let Some(timeout) = self.0.s.reach_check else {
+            return;
+        };
+        let several = self.0.addrs.borrow().get(&sid).is_some_and(|a| a.len() > 1);
+        let Some(ip) = link.remote.get() else { return };
+        if !several || !link.up.get() || link.probing.replace(true) {
+            return;
+        }
+        let (p, link) = (self.clone(), link.clone());
+        let generation = link.generation.get();
+        glommio::spawn_local(async move {
+            let ok = dial::reachable(ip, timeout).await;
+            link.probing.set(false);
+            if !ok && link.generation.get() == generation && link.up.get() {
+                tracing::info!(sid, ip = %ip, "the election connection's address no longer answers; dropping it");
+                link.generation.set(generation + 1);
+                link.up.set(false);
+                link.wake.borrow().push(());
+                p.connect_one(sid);
+            }
+        })
+        .detach();
     }
 
     /// A reconfig's members: later connections dial these addresses.
-    pub fn set_addresses(&self, addrs: HashMap<Sid, String>) {
+    pub fn set_addresses(&self, addrs: HashMap<Sid, Vec<String>>) {
         *self.0.addrs.borrow_mut() = addrs;
     }
 
@@ -239,22 +285,23 @@ impl Peers {
             let r = p.connect(sid, &addr).await;
             p.link(sid).connecting.set(false);
             if let Err(e) = r {
-                tracing::debug!(sid, addr = %addr, error = %e, "cannot reach the peer's election port");
+                tracing::debug!(sid, addr = ?addr, error = %e, "cannot reach the peer's election port");
             }
         })
         .detach();
     }
 
-    async fn connect(&self, sid: Sid, addr: &str) -> std::io::Result<()> {
-        // DNS may block: on the blocking pool.
-        let a = addr.to_string();
-        let resolved = glommio::executor()
-            .spawn_blocking(move || a.to_socket_addrs().map(|mut r| r.next()))
-            .await?
-            .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
-        let tcp = TcpStream::connect_timeout(resolved, self.0.s.cnx_timeout)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    async fn connect(&self, sid: Sid, addrs: &[String]) -> std::io::Result<()> {
+        let resolved = dial::resolve(addrs).await;
+        if resolved.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "{addrs:?} resolves to nothing"
+            )));
+        }
+        let dialed = dial::candidates(resolved, self.0.s.reach_check).await;
+        let (addr, tcp) = dial::in_turn(&dialed, self.0.s.cnx_timeout).await?;
+        let addr = addr.as_str();
+        let remote = tcp.peer_addr().ok().map(|a| a.ip());
         let _ = tcp.set_nodelay(true);
         let mut stream = quorum_tls::connected(&self.0.tls, tcp, quorum_tls::host_of(addr))
             .await
@@ -280,7 +327,7 @@ impl Peers {
             stream.close().await;
             return Ok(());
         }
-        self.install(sid, stream, FrameBuf::new(PACKET_MAX_SIZE));
+        self.install(sid, stream, FrameBuf::new(PACKET_MAX_SIZE), remote);
         Ok(())
     }
 
@@ -359,13 +406,14 @@ impl Peers {
                 );
                 stream.close().await;
             }
-            TieBreak::Keep => self.install(sid, stream, fb),
+            TieBreak::Keep => self.install(sid, stream, fb, from.map(|a| a.ip())),
         }
     }
 
     /// Makes `stream` the connection to `sid`, replacing any other.
-    fn install(&self, sid: Sid, stream: Stream, fb: FrameBuf) {
+    fn install(&self, sid: Sid, stream: Stream, fb: FrameBuf, remote: Option<std::net::IpAddr>) {
         let link = self.link(sid);
+        link.remote.set(remote);
         let generation = link.generation.get() + 1;
         link.generation.set(generation);
         link.up.set(true);
@@ -465,8 +513,9 @@ mod tests {
     fn quorum_cnxn_timeout_bounds_the_initial_message_when_set() {
         let mut s = PeerSettings {
             me: 1,
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
             peers: HashMap::new(),
+            reach_check: None,
             cnx_timeout: Duration::from_millis(5000),
             quorum_cnxn_timeout: None,
             bind_retry: 3,
@@ -485,11 +534,12 @@ mod tests {
                 let addr = |i: usize| format!("127.0.0.1:{}", ports[i]);
                 let mk = |me: Sid| PeerSettings {
                     me,
-                    listen: addr(me as usize).parse().unwrap(),
+                    listen: vec![addr(me as usize).parse().unwrap()],
                     peers: (0..3)
                         .filter(|&i| i != me as usize)
-                        .map(|i| (i as Sid, addr(i)))
+                        .map(|i| (i as Sid, vec![addr(i)]))
                         .collect(),
+                    reach_check: None,
                     cnx_timeout: Duration::from_secs(2),
                     quorum_cnxn_timeout: None,
                     bind_retry: 3,

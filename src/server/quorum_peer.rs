@@ -30,7 +30,7 @@ use crate::replica::{Action, EpochKind, Input, PeerInput, QuorumConfig};
 use crate::storage::{epochs, Dirs};
 use bytes::{Bytes, BytesMut};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpListener;
 use shards::mailbox::Mailbox;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -47,10 +47,16 @@ pub struct QuorumSettings {
     pub quorum: Quorum,
     /// Whether this server is an observer.
     pub observer: bool,
-    /// Every member's quorum address (`host:quorumPort`).
-    pub quorum_addrs: HashMap<Sid, String>,
-    /// Where this server's quorum port listens.
-    pub quorum_listen: SocketAddr,
+    /// Every member's quorum addresses (`host:quorumPort`; several with
+    /// `multiAddress`).
+    pub quorum_addrs: HashMap<Sid, Vec<String>>,
+    /// Where this server's quorum port listens (each of its addresses).
+    pub quorum_listen: Vec<SocketAddr>,
+    /// `multiAddress.reachabilityCheck*`: which of the leader's several
+    /// addresses a learner dials.
+    pub reach_check: super::dial::ReachCheck,
+    /// `multiAddress.enabled`.
+    pub multi_address: bool,
     pub peers: PeerSettings,
     pub election: ElectionSettings,
     /// The config bytes notifications carry (`QuorumVerifier.toString()`).
@@ -103,6 +109,7 @@ impl QuorumSettings {
             snapshot_size_factor: self.snapshot_size_factor,
             reconfig_enabled: self.reconfig_enabled,
             standalone_enabled: self.standalone_enabled,
+            multi_address: self.multi_address,
             sync_enabled: self.sync_enabled,
         }
     }
@@ -199,11 +206,11 @@ pub enum ToZab {
     /// message a step: each message can cost the zab core a wake-up).
     Acts(Vec<Action>),
     /// Accept learners on this quorum port (bound by the sequencer).
-    Listen(std::net::TcpListener),
+    Listen(Vec<std::net::TcpListener>),
     /// A reconfig's members: their quorum and election addresses.
     Members {
-        quorum: HashMap<Sid, String>,
-        election: HashMap<Sid, String>,
+        quorum: HashMap<Sid, Vec<String>>,
+        election: HashMap<Sid, Vec<String>>,
     },
 }
 
@@ -269,7 +276,7 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
         inbox,
         links: Default::default(),
         next_handle: Rc::new(Cell::new(1)),
-        listener_stop: None,
+        listener_stop: Vec::new(),
         leader: None,
     };
     let cmds = cmds.connect().await;
@@ -299,7 +306,7 @@ pub struct QuorumLink {
     /// zoo.cfg, which a reconfig points at its new dynamic config file.
     config_file: Option<std::path::PathBuf>,
     observer: bool,
-    quorum_listen: SocketAddr,
+    quorum_listen: Vec<SocketAddr>,
     dirs: Dirs,
     inbox: Rc<Mailbox<Input>>,
     to_zab: ConnectedSender<ToZab>,
@@ -318,7 +325,7 @@ impl QuorumLink {
             me: s.me,
             config_file: s.config_file.clone(),
             observer: s.observer,
-            quorum_listen: s.quorum_listen,
+            quorum_listen: s.quorum_listen.clone(),
             dirs,
             inbox,
             to_zab,
@@ -359,14 +366,21 @@ impl QuorumLink {
         self.flush().await?;
         match a {
             Action::Listen => {
-                let r = match shards::listen::peer_listener(self.quorum_listen, 1024) {
+                let bound: Result<Vec<_>, String> = self
+                    .quorum_listen
+                    .iter()
+                    .map(|a| {
+                        shards::listen::peer_listener(*a, 1024).map_err(|e| format!("{a}: {e}"))
+                    })
+                    .collect();
+                let r = match bound {
                     Ok(l) => {
                         if self.to_zab.send(ToZab::Listen(l)).await.is_err() {
                             return Err(());
                         }
                         Ok(())
                     }
-                    Err(e) => Err(format!("{}: {e}", self.quorum_listen)),
+                    Err(e) => Err(e),
                 };
                 self.inbox.push(Input::Listening(r));
             }
@@ -430,12 +444,12 @@ impl QuorumLink {
             }
             Action::ProbeCanLead { rewrite_epochs } => match rewrite_epochs {
                 None => self.inbox.push(Input::CanLead(
-                    self.observer || port_free(self.quorum_listen),
+                    self.observer || ports_free(&self.quorum_listen),
                 )),
                 Some(e) => {
                     let dirs = self.dirs.clone();
                     let inbox = self.inbox.clone();
-                    let (observer, addr) = (self.observer, self.quorum_listen);
+                    let (observer, addr) = (self.observer, self.quorum_listen.clone());
                     glommio::spawn_local(async move {
                         // After a failure, the epoch files are written
                         // again with the values they hold.
@@ -447,7 +461,7 @@ impl QuorumLink {
                             })
                             .await;
                         let free = match r {
-                            Ok(()) => observer || port_free(addr),
+                            Ok(()) => observer || ports_free(&addr),
                             Err(e) => {
                                 tracing::debug!(error = %e, "epoch files still not writable");
                                 false
@@ -474,8 +488,9 @@ struct QuorumIo {
     /// The leader's learner connections.
     links: Rc<RefCell<HashMap<Handle, Rc<Link>>>>,
     next_handle: Rc<Cell<Handle>>,
-    /// The leader's quorum listener's stop switch.
-    listener_stop: Option<Rc<Stop>>,
+    /// The leader's quorum listeners' stop switches (one a listener: a
+    /// switch wakes one waiter).
+    listener_stop: Vec<Rc<Stop>>,
     /// A learner's leader connection and its generation.
     leader: Option<(u64, Rc<Link>)>,
 }
@@ -533,7 +548,7 @@ impl QuorumIo {
                 limit_ms,
             } => self.connect_leader(generation, sid, delay_ms, limit_ms),
             Action::StopListening => {
-                if let Some(stop) = self.listener_stop.take() {
+                for stop in self.listener_stop.drain(..) {
                     stop.stop();
                 }
                 for (_, l) in self.links.borrow_mut().drain() {
@@ -545,23 +560,26 @@ impl QuorumIo {
         None
     }
 
-    /// Accepts learners on `l` until `StopListening`.
-    fn listen(&mut self, l: std::net::TcpListener) {
+    /// Accepts learners on each of `ls` until `StopListening`.
+    fn listen(&mut self, ls: Vec<std::net::TcpListener>) {
         use std::os::fd::{FromRawFd, IntoRawFd};
-        // SAFETY: the fd comes from a listening socket we own and give up.
-        let listener = unsafe { TcpListener::from_raw_fd(l.into_raw_fd()) };
-        let stop = Rc::new(Stop::default());
-        if let Some(old) = self.listener_stop.replace(stop.clone()) {
+        for old in self.listener_stop.drain(..) {
             old.stop();
         }
-        self.spawn_listener(listener, stop);
+        for l in ls {
+            // SAFETY: the fd comes from a listening socket we own and give up.
+            let listener = unsafe { TcpListener::from_raw_fd(l.into_raw_fd()) };
+            let stop = Rc::new(Stop::default());
+            self.listener_stop.push(stop.clone());
+            self.spawn_listener(listener, stop);
+        }
     }
 
     fn connect_leader(&mut self, g: u64, leader: Sid, delay_ms: u64, limit_ms: u64) {
         if let Some((_, old)) = self.leader.take() {
             old.close();
         }
-        let Some(addr) = self.s.quorum_addrs.get(&leader).cloned() else {
+        let Some(addrs) = self.s.quorum_addrs.get(&leader).cloned() else {
             tracing::error!(leader, "no quorum address for the leader");
             return;
         };
@@ -571,11 +589,13 @@ impl QuorumIo {
         let max = self.s.max_buffer;
         let limit = Duration::from_millis(limit_ms);
         let sec = (self.tls.clone(), self.sasl.clone());
+        let check = self.s.reach_check;
         glommio::spawn_local(async move {
             if delay_ms > 0 {
                 glommio::timer::sleep(Duration::from_millis(delay_ms)).await;
             }
-            let why = leader_conn(&addr, &sec, g, link.clone(), inbox.clone(), max, limit).await;
+            let to = LeaderAt { addrs, check };
+            let why = leader_conn(&to, &sec, g, link.clone(), inbox.clone(), max, limit).await;
             link.closed.set(true);
             inbox.push(PeerInput::LeaderDown(g, why));
         })
@@ -670,14 +690,14 @@ fn epoch_file(kind: EpochKind) -> &'static str {
     }
 }
 
-fn port_free(addr: SocketAddr) -> bool {
-    match shards::listen::probe(addr) {
+fn ports_free(addrs: &[SocketAddr]) -> bool {
+    addrs.iter().all(|addr| match shards::listen::probe(*addr) {
         Ok(_) => true,
         Err(e) => {
             tracing::debug!(addr = %addr, error = %e, "quorum port probe");
             false
         }
-    }
+    })
 }
 
 /// The leader's txn log on disk from the file holding `zxid` on, under the
@@ -704,22 +724,17 @@ fn read_log(dirs: &Dirs, zxid: i64, factor: f64) -> (i64, TxnLogRead) {
     }
 }
 
-/// Resolves `addr` on the blocking pool (DNS may block).
-pub(crate) async fn resolve(addr: &str) -> Option<SocketAddr> {
-    let a = addr.to_string();
-    glommio::executor()
-        .spawn_blocking(move || {
-            std::net::ToSocketAddrs::to_socket_addrs(&a)
-                .ok()
-                .and_then(|mut a| a.next())
-        })
-        .await
-}
-
 /// A learner's connection to its leader: connects (retrying within
 /// `initLimit`), then pumps. Returns why it ended.
+/// Where a learner's leader is: its quorum addresses, and which of them
+/// to dial.
+struct LeaderAt {
+    addrs: Vec<String>,
+    check: super::dial::ReachCheck,
+}
+
 async fn leader_conn(
-    addr: &str,
+    to: &LeaderAt,
     (tls, sasl): &(quorum_tls::Shared, quorum_auth::Shared),
     g: u64,
     link: Rc<Link>,
@@ -727,20 +742,23 @@ async fn leader_conn(
     max: usize,
     limit: Duration,
 ) -> String {
+    use super::dial;
     let deadline = std::time::Instant::now() + limit;
     // A refused handshake is logged once a connection attempt, not once a retry.
     let mut tls_warned = false;
-    let stream = loop {
+    let (addr, stream) = loop {
         if link.closed.get() {
             return "closed before connecting".into();
         }
-        let resolved = resolve(addr).await;
-        if let Some(sa) = resolved {
-            let connected = match TcpStream::connect_timeout(sa, Duration::from_secs(1)).await {
-                Ok(tcp) => {
+        let resolved = dial::resolve(&to.addrs).await;
+        if !resolved.is_empty() {
+            let dialed = dial::candidates(resolved, to.check).await;
+            let connected = match dial::first_of(&dialed, Duration::from_secs(1)).await {
+                Ok((addr, tcp)) => {
                     let _ = tcp.set_nodelay(true);
-                    quorum_tls::connected(tls, tcp, quorum_tls::host_of(addr))
+                    quorum_tls::connected(tls, tcp, quorum_tls::host_of(&addr))
                         .await
+                        .map(|s| (addr.clone(), s))
                         .map_err(|e| {
                             if !std::mem::replace(&mut tls_warned, true) {
                                 tracing::warn!(addr, error = %e, "TLS with the leader failed; retrying");
@@ -754,15 +772,19 @@ async fn leader_conn(
                 Ok(s) => break s,
                 Err(e) => {
                     if std::time::Instant::now() >= deadline {
-                        return format!("cannot connect to the leader at {addr}: {e}");
+                        return format!(
+                            "cannot connect to the leader at {}: {e}",
+                            to.addrs.join("|")
+                        );
                     }
                 }
             }
         } else if std::time::Instant::now() >= deadline {
-            return format!("cannot resolve the leader's address {addr}");
+            return format!("cannot resolve the leader's address {}", to.addrs.join("|"));
         }
         glommio::timer::sleep(Duration::from_millis(100)).await;
     };
+    let addr = addr.as_str();
     let mut stream = stream;
     // A refused authentication is not retried: the learner looks for a
     // leader again, as ZooKeeper's does.

@@ -33,6 +33,22 @@ pub struct Member {
     pub election: u16,
 }
 
+/// Several addresses a server (`multiAddress.enabled=true`): each member
+/// listens on `127.0.0.1:quorum:election` and on a second address,
+/// `127.0.0.2` with ports of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Multi {
+    /// Every zoo.cfg lists both addresses of every member.
+    Both,
+    /// Each member's zoo.cfg lists, for the others, an address nobody
+    /// listens on first (refused at once) and their second address after:
+    /// they reach each other only by failing over.
+    DeadFirst,
+}
+
+/// A (quorum, election) port pair.
+type Ports = (u16, u16);
+
 pub struct Ensemble {
     pub dir: tempfile::TempDir,
     pub members: Vec<Member>,
@@ -48,6 +64,9 @@ pub struct Ensemble {
     /// With a proxy: `views[i][j]` is the (quorum, election) ports member
     /// `i`'s zoo.cfg lists for member `j`.
     views: Vec<Vec<(u16, u16)>>,
+    /// With several addresses a server: how, and each member's second
+    /// (quorum, election) ports and dead ones.
+    multi: Option<(Multi, Vec<Ports>, Vec<Ports>)>,
 }
 
 impl Ensemble {
@@ -79,7 +98,21 @@ impl Ensemble {
             jvm: Vec::new(),
             proxy: None,
             views: Vec::new(),
+            multi: None,
         }
+    }
+
+    /// Gives every member a second address (see [`Multi`]).
+    pub fn with_multi_address(mut self, how: Multi) -> Ensemble {
+        let n = self.members.len();
+        let second = (0..n).map(|_| (free_port(), free_port())).collect();
+        let dead = (0..n).map(|_| (free_port(), free_port())).collect();
+        self.multi = Some((how, second, dead));
+        // ZooKeeper 3.8 reads server lines with several addresses only
+        // under the JVM flag (QuorumServer reads the system property); the
+        // zoo.cfg key sets the rest (the V2 initial message, the check).
+        self.cfg("multiAddress.enabled", "true")
+            .jvm("-Dzookeeper.multiAddress.enabled=true")
     }
 
     /// Routes every member's connections to the others (quorum and
@@ -258,8 +291,20 @@ impl Ensemble {
             } else {
                 "participant"
             };
+            let addrs = match &self.multi {
+                None => format!("127.0.0.1:{quorum}:{election}"),
+                Some((how, second, dead)) => {
+                    let (q2, e2) = second[j];
+                    let (dq, de) = dead[j];
+                    if *how == Multi::DeadFirst && i != j {
+                        format!("127.0.0.1:{dq}:{de}|127.0.0.2:{q2}:{e2}")
+                    } else {
+                        format!("127.0.0.1:{quorum}:{election}|127.0.0.2:{q2}:{e2}")
+                    }
+                }
+            };
             text.push_str(&format!(
-                "server.{}=127.0.0.1:{quorum}:{election}:{role};127.0.0.1:{}\n",
+                "server.{}={addrs}:{role};127.0.0.1:{}\n",
                 p.sid, p.client
             ));
         }
