@@ -601,6 +601,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         audit: c.audit_enable,
         connection_throttle: c.connection_throttle.clone(),
         local_sessions: c.local_sessions_enabled,
+        local_sessions_upgrading: c.local_sessions_upgrading_enabled,
         container_check_interval_ms: c.container_check_interval_ms as i64,
         container_max_per_minute: c.container_max_per_minute,
         container_max_never_used_interval_ms: i64::try_from(c.container_max_never_used_interval_ms)

@@ -276,6 +276,87 @@ fn corral_and_zookeeper_share_an_ensemble_with_several_addresses_a_server() {
     e.replicates(&[0, 1, 2], "back");
 }
 
+/// `localSessionsEnabled=true`, without and with upgrading, on three
+/// corral peers and on three ZooKeeper 3.8 peers, compared step by step.
+/// Without upgrading, a session lives on the server it was made on: it
+/// writes persistent nodes through the leader, is refused an ephemeral
+/// (EphemeralOnLocalSession, -120) there and on the leader, resumes on its
+/// own server but not on another, and is gone once closed. With upgrading,
+/// an ephemeral create makes it global: another server sees the node owned
+/// by it, the session resumes there, and closing it deletes the node.
+#[test]
+fn local_sessions_behave_as_in_zookeeper() {
+    let run = |kind: Kind| -> Vec<String> {
+        let mut seen = Vec::new();
+        for upgrading in [false, true] {
+            let mut e = Ensemble::new(&[kind; 3])
+                .cfg("localSessionsEnabled", "true")
+                .cfg("localSessionsUpgradingEnabled", &upgrading.to_string());
+            e.start_all();
+            e.wait_for(Duration::from_secs(60), "a leader and two followers", |e| {
+                e.one_leader(&[0, 1, 2]).is_some() && e.in_mode(&[0, 1, 2], "follower").len() == 2
+            });
+            let leader = e.one_leader(&[0, 1, 2]).unwrap();
+            let f: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+            let (mut a, first) =
+                Raw::connect_with(&e.client_addr(f[0]), &Connect::default()).unwrap();
+            let again = Connect {
+                session: first.session,
+                passwd: first.passwd.clone(),
+                ..Connect::default()
+            };
+            let resumes = |i: usize| {
+                let (_, c) = Raw::connect_with(&e.client_addr(i), &again).unwrap();
+                if c.session == first.session {
+                    "resumes"
+                } else {
+                    "expired"
+                }
+            };
+            let tag = format!("upgrading={upgrading}");
+            seen.push(format!(
+                "{tag}: persistent: {}",
+                a.create("/p", b"v", 0).err
+            ));
+            seen.push(format!("{tag}: ephemeral: {}", a.create("/e", b"v", 1).err));
+            let mut b = Raw::connect(&e.client_addr(f[1]));
+            b.sync();
+            seen.push(format!(
+                "{tag}: /p elsewhere: {:?}; /e owned by it: {:?}",
+                b.exists("/p", false).is_some(),
+                b.exists("/e", false)
+                    .map(|s| s.ephemeral_owner == first.session)
+            ));
+            seen.push(format!("{tag}: on another server: {}", resumes(f[1])));
+            seen.push(format!("{tag}: on its own server: {}", resumes(f[0])));
+            let (mut c, _) = Raw::connect_with(&e.client_addr(f[0]), &again).unwrap();
+            c.close_session();
+            seen.push(format!("{tag}: after close: {}", resumes(f[0])));
+            b.sync();
+            seen.push(format!(
+                "{tag}: /e after close: {:?}",
+                b.exists("/e", false).is_some()
+            ));
+            let (mut l, _) =
+                Raw::connect_with(&e.client_addr(leader), &Connect::default()).unwrap();
+            seen.push(format!(
+                "{tag}: ephemeral on the leader: {}",
+                l.create("/l", b"v", 1).err
+            ));
+        }
+        seen
+    };
+    let corral = same_on_both(run);
+    assert!(
+        corral.contains(&"upgrading=false: ephemeral: -120".to_string()),
+        "{corral:?}"
+    );
+    assert!(
+        corral.contains(&"upgrading=true: ephemeral: 0".to_string()),
+        "{corral:?}"
+    );
+}
+
 /// An observer serves reads and forwards writes, and does not vote: with
 /// two of the three participants gone there is no quorum, and a write
 /// through the observer is not acknowledged.

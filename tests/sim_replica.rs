@@ -738,6 +738,7 @@ impl Sim {
                 .reconfig
                 .then(|| Bytes::from(self.members[m].config.text())),
             reconfig_enabled: self.p.reconfig,
+            local_sessions: None,
         }
     }
 

@@ -513,6 +513,7 @@ mod tests {
             tree,
             server_state: "standalone",
             global_sessions: 0,
+            local_sessions: 0,
             session_sets: &[],
             uptime_ms: 10,
             trace_mask: DEFAULT_TRACE_MASK,

@@ -521,6 +521,7 @@ mod tests {
             tree: &tree,
             server_state: "standalone",
             global_sessions: 1,
+            local_sessions: 0,
             session_sets: &[],
             uptime_ms: 99,
             trace_mask: DEFAULT_TRACE_MASK,

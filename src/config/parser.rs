@@ -37,7 +37,6 @@ pub(super) struct FileState {
     pub(super) snap_retain_count: Option<(i64, Location)>,
     pub(super) peer_type: Option<Location>,
     pub(super) sync_enabled: Option<bool>,
-    pub(super) local_sessions_at: Option<Location>,
     pub(super) multi_address_enabled: Option<bool>,
     pub(super) multi_address_check_enabled: Option<bool>,
     pub(super) multi_address_check_timeout: Option<u32>,
@@ -285,7 +284,6 @@ impl Parser {
             "reconfigEnabled" => cfg.reconfig_enabled = strict_bool(v).map_err(bad)?,
             "localSessionsEnabled" => {
                 cfg.local_sessions_enabled = strict_bool(v).map_err(bad)?;
-                st.local_sessions_at = Some(at.clone());
             }
             "localSessionsUpgradingEnabled" => {
                 cfg.local_sessions_upgrading_enabled = strict_bool(v).map_err(bad)?;
@@ -505,45 +503,6 @@ impl Parser {
     }
 }
 
-impl Parser {
-    /// The settings whose meaning shows only once the whole config is
-    /// known: refused, or warned about with what corral does instead.
-    pub(super) fn check_unserved(
-        &mut self,
-        cfg: &Config,
-        st: &FileState,
-    ) -> Result<(), ConfigError> {
-        // Local sessions exist only in an ensemble (a standalone
-        // ZooKeeper ignores the key, as corral does).
-        if cfg.local_sessions_enabled && cfg.is_distributed() {
-            let at = st
-                .local_sessions_at
-                .clone()
-                .unwrap_or_else(|| self.whole_file());
-            if !cfg.local_sessions_upgrading_enabled {
-                // ZooKeeper: an ephemeral create on a local session fails
-                // with EPHEMERALONLOCALSESSION; corral's sessions are all
-                // global and would take it.
-                return Err(ConfigError::invalid(
-                    at,
-                    "localSessionsEnabled",
-                    "local sessions (which refuse ephemeral nodes unless localSessionsUpgradingEnabled=true) \
-                     are not supported by corral yet; remove the key (or set it to false) to start",
-                ));
-            }
-            self.warn(
-                &at,
-                "localSessionsEnabled",
-                "corral's sessions are all global, as a local session becomes once upgraded: \
-                 each one is a quorum write at creation and survives a move to another server",
-            );
-        }
-        // Observers only (ObserverZooKeeperServer): with false they keep
-        // txns in memory only; honoured by the replica.
-        Ok(())
-    }
-}
-
 pub(super) fn read_myid(cfg: &Config, env: &Env<'_>) -> Result<Option<u64>, ConfigError> {
     let path = cfg.data_dir.join("myid");
     let text = match (env.read)(&path) {
@@ -634,7 +593,6 @@ pub(super) fn parse_with(
         cfg.server_id = read_myid(&cfg, env)?;
     }
     p.finish_quorum(&mut cfg, &st, env)?;
-    p.check_unserved(&cfg, &st)?;
     p.resolve_quorum_sasl(&mut cfg, &st, env.read)?;
 
     cfg.properties = p.props;

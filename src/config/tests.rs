@@ -666,14 +666,15 @@ fn honoured_quorum_keys_are_typed_without_warnings() {
 }
 
 #[test]
-fn local_sessions_with_upgrading_warn_that_sessions_are_global() {
-    let l = ok(&format!(
-        "{ENSEMBLE}localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=true\n"
-    ));
-    assert!(has_warning(
-        &l,
-        "zoo.cfg line 9: localSessionsEnabled: corral's sessions are all global"
-    ));
+fn local_sessions_are_honoured_in_an_ensemble() {
+    for upgrading in [true, false] {
+        let l = ok(&format!(
+            "{ENSEMBLE}localSessionsEnabled=true\nlocalSessionsUpgradingEnabled={upgrading}\n"
+        ));
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert!(l.config.local_sessions_enabled);
+        assert_eq!(l.config.local_sessions_upgrading_enabled, upgrading);
+    }
     // A standalone ZooKeeper has no local sessions either: nothing to say.
     let l = ok(&format!("{BASE}localSessionsEnabled=true\n"));
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
@@ -940,16 +941,6 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
         // Settings that turn on what corral does not do.
         ("observerMasterPort=2191", "observerMasterPort"),
         ("emulate353TTLNodes=true", "emulate353TTLNodes"),
-        (
-            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
-             localSessionsEnabled=true",
-            "localSessionsEnabled",
-        ),
-        (
-            "initLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
-             localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=false",
-            "localSessionsEnabled",
-        ),
     ] {
         let e = err(&format!("{BASE}{line}\n"));
         assert!(

@@ -38,6 +38,20 @@ pub enum WriteOp {
 }
 
 impl WriteOp {
+    /// Whether it creates an ephemeral node with create or create2, alone
+    /// or in a multi: what a local session cannot do
+    /// (`ZooKeeperServer.checkUpgradeSession`; createTTL and
+    /// createContainer never make one).
+    pub fn creates_ephemeral(&self) -> bool {
+        match self {
+            WriteOp::Create { op: o, req } => {
+                (*o == op::CREATE || *o == op::CREATE2) && matches!(req.flags, 1 | 3)
+            }
+            WriteOp::Multi(ops) => ops.iter().any(WriteOp::creates_ephemeral),
+            _ => false,
+        }
+    }
+
     pub fn op(&self) -> i32 {
         match self {
             WriteOp::Create { op, .. } => *op,

@@ -568,6 +568,8 @@ pub struct Facts<'a> {
     /// `standalone`, `leader`, `follower`, `observer`, …
     pub server_state: &'a str,
     pub global_sessions: usize,
+    /// Local sessions (`localSessionsEnabled`) on this server.
+    pub local_sessions: usize,
     /// Session expiry sets, oldest first (wall-clock ms → session ids);
     /// only `dump` reads them.
     pub session_sets: &'a [(i64, Vec<i64>)],
@@ -616,6 +618,7 @@ pub struct Gathered {
     pub tree: Tree,
     pub server_state: String,
     pub global_sessions: usize,
+    pub local_sessions: usize,
     pub session_sets: Vec<(i64, Vec<i64>)>,
     pub uptime_ms: i64,
     pub trace_mask: i64,
@@ -631,6 +634,7 @@ impl Gathered {
             tree: &self.tree,
             server_state: &self.server_state,
             global_sessions: self.global_sessions,
+            local_sessions: self.local_sessions,
             session_sets: &self.session_sets,
             uptime_ms: self.uptime_ms,
             trace_mask: self.trace_mask,
@@ -648,6 +652,7 @@ impl<'a> Facts<'a> {
             tree: self.tree.clone(),
             server_state: self.server_state.to_string(),
             global_sessions: self.global_sessions,
+            local_sessions: self.local_sessions,
             session_sets: self.session_sets.to_vec(),
             uptime_ms: self.uptime_ms,
             trace_mask: self.trace_mask,
@@ -992,7 +997,7 @@ pub fn mntr_values(f: &Facts) -> Vec<(&'static str, Value)> {
         ("max_file_descriptor_count", Value::Int(f.os.max_fds)),
         ("approximate_data_size", i(f.tree.approximate_data_size())),
         ("open_file_descriptor_count", Value::Int(f.os.open_fds)),
-        ("local_sessions", Value::Int(0)),
+        ("local_sessions", i(f.local_sessions as u64)),
         ("uptime", Value::Int(f.uptime_ms)),
         ("max_latency", i(st.latency.max)),
         // ZooKeeper's connection throttle gauge and counter: corral's
@@ -1291,6 +1296,7 @@ mod tests {
             tree,
             server_state: "standalone",
             global_sessions: 2,
+            local_sessions: 0,
             session_sets: sets,
             uptime_ms: 13_820,
             trace_mask: DEFAULT_TRACE_MASK,

@@ -54,11 +54,19 @@ pub struct SeqSettings {
     pub config_node: Option<Bytes>,
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
+    /// `localSessionsEnabled` in an ensemble: `Some(upgrading)`, with
+    /// `localSessionsUpgradingEnabled`; `None` off (and standalone, which
+    /// ignores both keys as ZooKeeper does).
+    pub local_sessions: Option<bool>,
 }
 
 /// The sequencer state.
 pub struct Sequencer {
     s: SeqSettings,
+    /// Local sessions (`localSessionsEnabled`): known to this server
+    /// alone, never logged; their ids come from `sessions`' counter. A
+    /// role change drops them, as ZooKeeper's new server does.
+    local: SessionTracker,
     /// The ensemble as the replica last saw it (set before each gather
     /// message; `None` standalone).
     pub(super) quorum: Option<fourlw::QuorumFacts>,
@@ -272,6 +280,19 @@ enum Waiter {
     },
 }
 
+/// What a write from a session asks of the local sessions.
+enum LocalWrite {
+    /// A global session (or local sessions are off).
+    Global,
+    /// A local session's write that needs no global session.
+    Local,
+    /// A local session's ephemeral create, with upgrading on: the session
+    /// becomes global (with this timeout) before the write.
+    Upgrade(i32),
+    /// Answered with EphemeralOnLocalSession.
+    Refused,
+}
+
 /// A gathered four-letter word in flight.
 struct Gathering {
     from: Asker,
@@ -293,6 +314,7 @@ impl Sequencer {
                 .and_then(|t| reconfig::Membership::parse(&String::from_utf8_lossy(t)).ok())
                 .map_or(0, |m| m.version),
             sessions: SessionTracker::new(s.tick_ms, first),
+            local: SessionTracker::new(s.tick_ms, first),
             next_container_check: now + s.container_check_interval_ms,
             s,
             tree,
@@ -558,7 +580,16 @@ impl Sequencer {
                 reads_before,
                 ..
             } => {
-                if !self.sessions.is_live(session) {
+                match self.local_write(from, session, xid, &w, now) {
+                    LocalWrite::Refused => return,
+                    LocalWrite::Upgrade(timeout) => {
+                        self.sessions.add(session, timeout, now);
+                        let txn = prep::create_session(session, timeout, self.next_zxid(), now);
+                        self.apply(txn);
+                    }
+                    LocalWrite::Local | LocalWrite::Global => {}
+                }
+                if !self.sessions.is_live(session) && !self.local.is_live(session) {
                     self.reply(
                         from,
                         xid,
@@ -590,6 +621,9 @@ impl Sequencer {
                 self.reply(from, xid, self.tree.last_zxid, 0, Some(&body));
             }
             ToSeq::Close { from, session, xid } => {
+                if self.close_local(from, session, xid) {
+                    return;
+                }
                 self.seal_previous_reply(from);
                 // The asking connection is closed after its reply, not
                 // before it as another owner would be.
@@ -603,7 +637,7 @@ impl Sequencer {
                 self.close_conn(from);
             }
             ToSeq::Touch(ids) => {
-                for id in ids {
+                for id in self.touch_local(ids, now) {
                     self.sessions.touch_current(id, now);
                 }
             }
@@ -688,6 +722,7 @@ impl Sequencer {
             tree: &self.tree,
             server_state: self.role.name(),
             global_sessions: self.sessions.len(),
+            local_sessions: self.local.len(),
             session_sets: &sets,
             uptime_ms: now - self.started,
             trace_mask: self.trace_mask,
@@ -721,6 +756,9 @@ impl Sequencer {
 
     fn connect(&mut self, from: ConnRef, session: i64, passwd: Bytes, timeout: i32, now: i64) {
         let timeout = self.clamp_timeout(timeout);
+        if self.connect_local(from, session, &passwd, timeout, now) {
+            return;
+        }
         let (ok, id) = if session == 0 {
             let id = self.sessions.next_session_id();
             self.sessions.add(id, timeout, now);
@@ -755,8 +793,122 @@ impl Sequencer {
         }
     }
 
+    /// Whether new sessions here are local: `localSessionsEnabled` in an
+    /// ensemble role.
+    fn locals_on(&self) -> bool {
+        self.s.local_sessions.is_some()
+            && matches!(self.role, Role::Leader | Role::Learner | Role::Observer)
+    }
+
+    /// A handshake that makes or resumes a local session, answered here
+    /// at once (no txn): true if it was one. A new session is local when
+    /// local sessions are on; a returning one, when this server holds it
+    /// as local (`LearnerZooKeeperServer.revalidateSession`).
+    fn connect_local(
+        &mut self,
+        from: ConnRef,
+        session: i64,
+        passwd: &[u8],
+        timeout: i32,
+        now: i64,
+    ) -> bool {
+        if session == 0 {
+            if !self.locals_on() {
+                return false;
+            }
+            let id = self.sessions.next_session_id();
+            self.local.add(id, timeout, now);
+            self.owners.insert(id, from);
+            self.connected(from, id, timeout, true);
+            return true;
+        }
+        if !self.local.is_live(session) {
+            return false;
+        }
+        if let Some(old) = self.owners.remove(&session) {
+            if old != from {
+                self.close_conn(old);
+            }
+        }
+        let ok = passwd == session::password(session) && self.local.touch(session, timeout, now);
+        if ok {
+            self.owners.insert(session, from);
+        }
+        self.connected(from, session, timeout, ok);
+        true
+    }
+
+    /// A write from `session`: whether it is a local session's, and what
+    /// that takes (`ZooKeeperServer.checkUpgradeSession`): an ephemeral
+    /// create (create or create2, alone or in a multi) needs a global
+    /// session, made by upgrading or refused with EphemeralOnLocalSession.
+    fn local_write(
+        &mut self,
+        from: ConnRef,
+        session: i64,
+        xid: i32,
+        w: &WriteOp,
+        now: i64,
+    ) -> LocalWrite {
+        let Some(timeout) = self.local.timeout_of(session) else {
+            return LocalWrite::Global;
+        };
+        if !w.creates_ephemeral() {
+            self.local.touch_current(session, now);
+            return LocalWrite::Local;
+        }
+        if self.s.local_sessions != Some(true) {
+            let z = self.tree.last_zxid;
+            self.reply(from, xid, z, Code::EphemeralOnLocalSession.as_i32(), None);
+            return LocalWrite::Refused;
+        }
+        tracing::debug!(
+            session = format!("0x{session:x}"),
+            "upgrading a local session for an ephemeral node"
+        );
+        self.local.remove(session);
+        LocalWrite::Upgrade(timeout)
+    }
+
+    /// Closes a local session (no txn): true if `session` was one.
+    fn close_local(&mut self, from: ConnRef, session: i64, xid: i32) -> bool {
+        if !self.local.is_live(session) {
+            return false;
+        }
+        self.seal_previous_reply(from);
+        self.local.remove(session);
+        self.owners.remove(&session);
+        let z = self.tree.last_zxid;
+        self.reply(from, xid, z, 0, None);
+        self.close_conn(from);
+        true
+    }
+
+    /// Touches each of `ids`: local ones here; the rest are returned.
+    fn touch_local(&mut self, ids: Vec<i64>, now: i64) -> Vec<i64> {
+        if self.local.is_empty() {
+            return ids;
+        }
+        ids.into_iter()
+            .filter(|&id| !self.local.touch_current(id, now))
+            .collect()
+    }
+
+    /// Expires local sessions: their connections close, nothing is logged.
+    fn expire_local(&mut self, now: i64) {
+        for id in self.local.expired(now) {
+            tracing::info!(session = format!("0x{id:x}"), "local session expired");
+            self.local.remove(id);
+            if let Some(owner) = self.owners.remove(&id) {
+                self.close_conn(owner);
+            }
+        }
+    }
+
     /// Expires sessions and runs the container manager when due.
     pub fn tick(&mut self, now: i64) {
+        // Every server expires its own local sessions.
+        self.expire_local(now);
         // Only a leader (or a server alone) expires sessions and deletes
         // containers; a learner hears of it through the leader's txns.
         if !matches!(self.role, Role::Standalone | Role::Leader) {
@@ -807,11 +959,15 @@ impl Sequencer {
 
     /// When `tick` next has work, in ms.
     pub fn next_deadline(&self) -> i64 {
+        let local = self.local.next_expiry().unwrap_or(i64::MAX);
         if !matches!(self.role, Role::Standalone | Role::Leader) {
-            return i64::MAX;
+            return local;
         }
         let c = self.next_container_check;
-        self.sessions.next_expiry().map_or(c, |e| e.min(c))
+        self.sessions
+            .next_expiry()
+            .map_or(c, |e| e.min(c))
+            .min(local)
     }
 
     /// Takes the per-shard items produced since the last call, if anything
@@ -864,6 +1020,12 @@ impl Sequencer {
         } else {
             0
         };
+        if role != self.role {
+            // ZooKeeper's next server starts with no local session.
+            for (id, _) in self.local.all() {
+                self.local.remove(id);
+            }
+        }
         if role != self.role && self.role != Role::Standalone {
             let owners: Vec<ConnRef> = self.owners.drain().map(|(_, c)| c).collect();
             for c in owners {
@@ -1001,6 +1163,9 @@ impl Sequencer {
                 ..
             } => {
                 let timeout = self.clamp_timeout(timeout);
+                if self.connect_local(from, session, &passwd, timeout, now) {
+                    return None;
+                }
                 if session == 0 {
                     let id = self.sessions.next_session_id();
                     self.waiting
@@ -1028,7 +1193,6 @@ impl Sequencer {
                     );
                     self.forwards.push(Forward::Revalidate { session, timeout });
                 }
-                let _ = now;
                 None
             }
             ToSeq::Write {
@@ -1040,8 +1204,26 @@ impl Sequencer {
                 reads_before,
                 ..
             } => {
+                match self.local_write(from, session, xid, &op, now) {
+                    LocalWrite::Refused => return None,
+                    // The leader takes another server's local session's
+                    // writes (`LeaderSessionTracker.checkSession`).
+                    LocalWrite::Local => {}
+                    LocalWrite::Upgrade(timeout) => {
+                        // `makeUpgradeRequest`: createSession for the same
+                        // id goes first; its commit makes it global here.
+                        self.forwards.push(Forward::Request {
+                            session,
+                            cxid: 0,
+                            op: jute::op::CREATE_SESSION,
+                            body: Bytes::copy_from_slice(&timeout.to_be_bytes()),
+                            auth: Vec::new(),
+                        });
+                        self.touched.push(session);
+                    }
+                    LocalWrite::Global => self.touched.push(session),
+                }
                 let auth = self.auths.get(&from).cloned().unwrap_or_default();
-                self.touched.push(session);
                 self.waiting.insert(
                     (session, xid),
                     Waiter::Write {
@@ -1060,6 +1242,9 @@ impl Sequencer {
                 None
             }
             ToSeq::Close { from, session, xid } => {
+                if self.close_local(from, session, xid) {
+                    return None;
+                }
                 self.waiting.insert((session, xid), Waiter::Close { from });
                 self.forwards.push(Forward::Request {
                     session,
@@ -1083,7 +1268,8 @@ impl Sequencer {
                 None
             }
             ToSeq::Touch(ids) => {
-                self.touched.extend(ids);
+                let global = self.touch_local(ids, now);
+                self.touched.extend(global);
                 None
             }
             other => Some(other),
@@ -1252,8 +1438,15 @@ impl Sequencer {
                         return;
                     }
                 };
+                // Another server's local session is not known here, and
+                // is taken on trust (`LeaderSessionTracker.checkSession`);
+                // one of this server's ids is not.
+                let foreign_local =
+                    self.s.local_sessions.is_some() && session >> 56 != self.s.server_id;
                 let txn = if self.sessions.is_live(session) {
                     self.sessions.touch_current(session, now);
+                    self.prep(session, &auth, cxid, &w, now)
+                } else if foreign_local {
                     self.prep(session, &auth, cxid, &w, now)
                 } else {
                     prep::error_txn(session, cxid, self.next_zxid(), now, Code::SessionExpired)
@@ -1352,6 +1545,11 @@ mod four_lw_tests {
     use super::*;
 
     fn seq(shards: usize) -> Sequencer {
+        seq_with(shards, 0, None)
+    }
+
+    /// A sequencer with this server id and `local_sessions` setting.
+    fn seq_with(shards: usize, server_id: i64, local_sessions: Option<bool>) -> Sequencer {
         let s = SeqSettings {
             shards,
             tick_ms: 2000,
@@ -1365,10 +1563,11 @@ mod four_lw_tests {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             container_max_never_used_interval_ms: 0,
-            server_id: 0,
+            server_id,
             role: RoleCell::default(),
             config_node: None,
             reconfig_enabled: false,
+            local_sessions,
         };
         Sequencer::new(s, Tree::new(), 1_000)
     }
@@ -1560,6 +1759,205 @@ mod four_lw_tests {
         assert!(items[0]
             .iter()
             .any(|i| matches!(i, Item::Close { conn: 9 })));
+    }
+
+    /// A create of `path` (flags 1: ephemeral) by `session` on `from`.
+    fn create(from: ConnRef, session: i64, xid: i32, path: &str, flags: i32) -> ToSeq {
+        let req = jute::CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"v")),
+            acl: crate::data::tree::open_acl(),
+            flags,
+        };
+        ToSeq::Write {
+            from,
+            session,
+            xid,
+            body: req.encode().freeze(),
+            op: prep::WriteOp::Create {
+                op: jute::op::CREATE,
+                req: jute::CreateTtlRequest {
+                    path: req.path.clone(),
+                    data: req.data.clone(),
+                    acl: req.acl.clone(),
+                    flags,
+                    ttl: -1,
+                },
+            },
+            auth: Some(Vec::new()),
+            reads_before: false,
+        }
+    }
+
+    /// The (session, ok) of the handshake answered in `items`.
+    fn answered(items: &[Item]) -> (i64, bool) {
+        items
+            .iter()
+            .find_map(|i| match i {
+                Item::Connected { session, ok, .. } => Some((*session, *ok)),
+                _ => None,
+            })
+            .expect("a handshake answer")
+    }
+
+    /// Each reply's (xid, err) in `items`.
+    fn replies(items: &[Item]) -> Vec<(i32, i32)> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Reply { frame, .. } if frame.len() > 4 => {
+                    let h = jute::ReplyHeader::read(&mut jute::Reader::new(&frame[4..])).ok()?;
+                    Some((h.xid, h.err))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn local_sessions_live_on_their_server_alone() {
+        // localSessionsEnabled without upgrading: a learner (server 2)
+        // answers a new session at once and logs nothing; the leader
+        // (server 1) takes its persistent writes, an ephemeral is
+        // refused, another server does not know the session, and the
+        // learner closes and expires it on its own.
+        let mut leader = seq_with(1, 1, Some(false));
+        leader.set_role(Role::Leader, 3, 1_000);
+        let mut learner = seq_with(1, 2, Some(false));
+        learner.set_role(Role::Learner, 3, 1_000);
+        let c = ConnRef { shard: 0, conn: 7 };
+        learner.handle(connect(c, false), 2_000);
+        assert!(
+            learner.take_forwards().is_empty(),
+            "nothing goes to the leader"
+        );
+        let session = match &learner.take().unwrap()[0][..] {
+            [Item::Connected {
+                conn: 7,
+                session,
+                ok: true,
+                ..
+            }] => *session,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(session >> 56, 2, "the learner's own id");
+        // A persistent node: forwarded, and taken by the leader.
+        learner.handle(create(c, session, 1, "/p", 0), 2_100);
+        let txns = relay(&mut learner, &mut leader, 2_100);
+        assert_eq!(txns.len(), 1);
+        assert_eq!(txns[0].hdr.client_id, session);
+        assert_eq!(replies(&learner.take().unwrap()[0]), vec![(1, 0)]);
+        assert!(leader.tree().get("/p").is_some());
+        // An ephemeral: refused here, nothing forwarded.
+        learner.handle(create(c, session, 2, "/e", 1), 2_200);
+        assert!(learner.take_forwards().is_empty());
+        assert_eq!(
+            replies(&learner.take().unwrap()[0]),
+            vec![(2, Code::EphemeralOnLocalSession.as_i32())]
+        );
+        // Its touches stay here: no ping carries it.
+        learner.handle(ToSeq::Touch(vec![session]), 2_300);
+        assert!(learner.take_touched().is_empty());
+        // The leader does not know it; the learner does.
+        let moved = || ToSeq::Connect {
+            from: ConnRef { shard: 0, conn: 8 },
+            session,
+            passwd: Bytes::copy_from_slice(&session::password(session)),
+            timeout: 10_000,
+            read_only: false,
+        };
+        leader.handle(moved(), 2_400);
+        assert!(!answered(&leader.take().unwrap()[0]).1);
+        learner.handle(moved(), 2_400);
+        assert!(learner.take_forwards().is_empty());
+        let items = learner.take().unwrap();
+        assert!(items[0]
+            .iter()
+            .any(|i| matches!(i, Item::Close { conn: 7 })));
+        assert!(items[0].iter().any(|i| matches!(
+            i,
+            Item::Connected {
+                conn: 8,
+                ok: true,
+                ..
+            }
+        )));
+        // Closed here, without a txn.
+        let d = ConnRef { shard: 0, conn: 8 };
+        learner.handle(
+            ToSeq::Close {
+                from: d,
+                session,
+                xid: 3,
+            },
+            2_500,
+        );
+        assert!(learner.take_forwards().is_empty());
+        assert!(!learner.local.is_live(session));
+        // A second one expires here: its connection closes.
+        let e = ConnRef { shard: 0, conn: 9 };
+        learner.handle(connect(e, false), 3_000);
+        let _ = learner.take();
+        assert!(learner.next_deadline() <= 3_000 + 10_000 + 2_000);
+        learner.tick(16_000);
+        let items = learner.take().unwrap();
+        assert!(items[0]
+            .iter()
+            .any(|i| matches!(i, Item::Close { conn: 9 })));
+        assert!(learner.take_forwards().is_empty());
+        // The leader's own local sessions refuse ephemerals too.
+        let f = ConnRef { shard: 0, conn: 10 };
+        leader.handle(connect(f, false), 3_000);
+        assert!(leader.take_logged().is_empty(), "no createSession txn");
+        let mine = answered(&leader.take().unwrap()[0]).0;
+        leader.handle(create(f, mine, 1, "/e", 1), 3_100);
+        assert_eq!(
+            replies(&leader.take().unwrap()[0]),
+            vec![(1, Code::EphemeralOnLocalSession.as_i32())]
+        );
+        // A role change drops local sessions, as a new ZooKeeper server.
+        learner.handle(connect(e, false), 4_000);
+        let _ = learner.take();
+        learner.set_role(Role::NotServing, 0, 4_100);
+        assert!(learner.local.is_empty());
+    }
+
+    #[test]
+    fn an_ephemeral_upgrades_a_local_session_when_upgrading_is_on() {
+        let mut leader = seq_with(1, 1, Some(true));
+        leader.set_role(Role::Leader, 3, 1_000);
+        let mut learner = seq_with(1, 2, Some(true));
+        learner.set_role(Role::Learner, 3, 1_000);
+        let c = ConnRef { shard: 0, conn: 7 };
+        learner.handle(connect(c, false), 2_000);
+        let session = match &learner.take().unwrap()[0][..] {
+            [Item::Connected { session, .. }] => *session,
+            other => panic!("{other:?}"),
+        };
+        learner.handle(create(c, session, 1, "/e", 1), 2_100);
+        let txns = relay(&mut learner, &mut leader, 2_100);
+        let kinds: Vec<bool> = txns
+            .iter()
+            .map(|t| matches!(t.body, TxnBody::CreateSession(_)))
+            .collect();
+        assert_eq!(kinds, vec![true, false], "createSession first");
+        assert!(txns.iter().all(|t| t.hdr.client_id == session));
+        assert_eq!(replies(&learner.take().unwrap()[0]), vec![(1, 0)]);
+        let node = leader.tree().get("/e").expect("the ephemeral");
+        assert_eq!(node.stat().ephemeral_owner, session);
+        assert!(leader.sessions.is_live(session), "global on the leader");
+        assert!(!learner.local.is_live(session) && learner.sessions.is_live(session));
+        learner.handle(ToSeq::Touch(vec![session]), 2_200);
+        assert_eq!(learner.take_touched(), vec![(session, 10_000)]);
+        // On the leader: the createSession is logged before the write.
+        let f = ConnRef { shard: 0, conn: 8 };
+        leader.handle(connect(f, false), 3_000);
+        let mine = answered(&leader.take().unwrap()[0]).0;
+        leader.handle(create(f, mine, 1, "/mine", 3), 3_100);
+        let logged: Vec<Txn> = leader.take_logged().into_iter().map(|(t, _)| t).collect();
+        assert_eq!(logged.len(), 2);
+        assert!(matches!(logged[0].body, TxnBody::CreateSession(_)));
+        assert_eq!(replies(&leader.take().unwrap()[0]), vec![(1, 0)]);
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn settings(server_id: i64) -> SeqSettings {
         role: RoleCell::default(),
         config_node: None,
         reconfig_enabled: false,
+        local_sessions: None,
     }
 }
 

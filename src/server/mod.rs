@@ -119,8 +119,12 @@ pub struct Settings {
     /// `zookeeper.connection_throttle_*`: the server's budget, which each
     /// shard takes its share of ([`crate::ops::throttle`]).
     pub connection_throttle: crate::ops::throttle::ThrottleSettings,
-    /// `localSessionsEnabled`: a new session costs the local weight.
+    /// `localSessionsEnabled`: in an ensemble, new sessions are local, and
+    /// a new session costs the connection throttle's local weight.
     pub local_sessions: bool,
+    /// `localSessionsUpgradingEnabled`: a local session that creates an
+    /// ephemeral node becomes global.
+    pub local_sessions_upgrading: bool,
 }
 
 /// The client ports' TLS.
@@ -331,6 +335,9 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         role: role.clone(),
         config_node,
         reconfig_enabled: settings.reconfig_enabled,
+        local_sessions: settings
+            .local_sessions
+            .then_some(settings.local_sessions_upgrading),
     };
     // The AdminServer's way in: a channel it can send on from a plain
     // thread (glommio wakes the sequencer's task from there).
