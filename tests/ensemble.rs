@@ -284,12 +284,15 @@ fn corral_and_zookeeper_share_an_ensemble_with_several_addresses_a_server() {
 /// own server but not on another, and is gone once closed. With upgrading,
 /// an ephemeral create makes it global: another server sees the node owned
 /// by it, the session resumes there, and closing it deletes the node.
+/// Mixed ensembles give the same answers: a local session on a ZooKeeper
+/// follower of a corral leader, and on a corral follower of a ZooKeeper
+/// leader.
 #[test]
 fn local_sessions_behave_as_in_zookeeper() {
-    let run = |kind: Kind| -> Vec<String> {
+    let run = |kinds: [Kind; 3]| -> Vec<String> {
         let mut seen = Vec::new();
         for upgrading in [false, true] {
-            let mut e = Ensemble::new(&[kind; 3])
+            let mut e = Ensemble::new(&kinds)
                 .cfg("localSessionsEnabled", "true")
                 .cfg("localSessionsUpgradingEnabled", &upgrading.to_string());
             e.start_all();
@@ -297,6 +300,7 @@ fn local_sessions_behave_as_in_zookeeper() {
                 e.one_leader(&[0, 1, 2]).is_some() && e.in_mode(&[0, 1, 2], "follower").len() == 2
             });
             let leader = e.one_leader(&[0, 1, 2]).unwrap();
+            // The session's server first: member 0 unless it leads.
             let f: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
             let (mut a, first) =
                 Raw::connect_with(&e.client_addr(f[0]), &Connect::default()).unwrap();
@@ -346,7 +350,12 @@ fn local_sessions_behave_as_in_zookeeper() {
         }
         seen
     };
-    let corral = same_on_both(run);
+    let corral = same_on_both(|k| run([k; 3]));
+    // sid 3 leads a fresh ensemble; the session is made on member 0.
+    use Kind::{Corral, ZooKeeper};
+    for kinds in [[ZooKeeper, Corral, Corral], [Corral, Corral, ZooKeeper]] {
+        assert_eq!(run(kinds), corral, "{kinds:?}");
+    }
     assert!(
         corral.contains(&"upgrading=false: ephemeral: -120".to_string()),
         "{corral:?}"

@@ -1446,9 +1446,13 @@ impl Sequencer {
                 let txn = if self.sessions.is_live(session) {
                     self.sessions.touch_current(session, now);
                     self.prep(session, &auth, cxid, &w, now)
-                } else if foreign_local {
+                } else if foreign_local && !w.creates_ephemeral() {
                     self.prep(session, &auth, cxid, &w, now)
                 } else {
+                    // An ephemeral needs a global session
+                    // (`checkGlobalSession`): a ZooKeeper learner forwards
+                    // a local session's ephemeral create that it refused,
+                    // and answers its client with EphemeralOnLocalSession.
                     prep::error_txn(session, cxid, self.next_zxid(), now, Code::SessionExpired)
                 };
                 self.apply(txn);
@@ -1855,6 +1859,18 @@ mod four_lw_tests {
             replies(&learner.take().unwrap()[0]),
             vec![(2, Code::EphemeralOnLocalSession.as_i32())]
         );
+        // A ZooKeeper learner forwards such a create after refusing it;
+        // the leader logs it as an error (`checkGlobalSession`).
+        let ToSeq::Write { body, .. } = create(c, session, 2, "/e", 1) else {
+            unreachable!()
+        };
+        leader.handle_forwarded(session, 2, jute::op::CREATE, &body, Vec::new(), 2_200);
+        let logged = leader.take_logged();
+        assert!(
+            matches!(&logged[..], [(t, _)] if matches!(&t.body, TxnBody::Error(e) if e.err == Code::SessionExpired.as_i32())),
+            "{logged:?}"
+        );
+        assert!(leader.tree().get("/e").is_none());
         // Its touches stay here: no ping carries it.
         learner.handle(ToSeq::Touch(vec![session]), 2_300);
         assert!(learner.take_touched().is_empty());
