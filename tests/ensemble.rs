@@ -347,10 +347,38 @@ fn local_sessions_behave_as_in_zookeeper() {
                 "{tag}: ephemeral on the leader: {}",
                 l.create("/l", b"v", 1).err
             ));
+            // Its server expires a local session left without a client.
+            if !upgrading {
+                let short = Connect {
+                    timeout: 1_000,
+                    ..Connect::default()
+                };
+                let (gone, c) = Raw::connect_with(&e.client_addr(f[0]), &short).unwrap();
+                drop(gone);
+                std::thread::sleep(Duration::from_millis(3_000));
+                let back = Connect {
+                    session: c.session,
+                    passwd: c.passwd.clone(),
+                    ..short
+                };
+                let (_, r) = Raw::connect_with(&e.client_addr(f[0]), &back).unwrap();
+                seen.push(format!(
+                    "{tag}: left for 3 s: {}",
+                    if r.session == c.session {
+                        "resumes"
+                    } else {
+                        "expired"
+                    }
+                ));
+            }
         }
         seen
     };
     let corral = same_on_both(|k| run([k; 3]));
+    assert!(
+        corral.contains(&"upgrading=false: left for 3 s: expired".to_string()),
+        "{corral:?}"
+    );
     // sid 3 leads a fresh ensemble; the session is made on member 0.
     use Kind::{Corral, ZooKeeper};
     for kinds in [[ZooKeeper, Corral, Corral], [Corral, Corral, ZooKeeper]] {
