@@ -1064,9 +1064,20 @@ impl Sequencer {
         self.config_version = version;
     }
 
-    /// Replaces the tree (a learner's SNAP, or a reload after TRUNC).
+    /// Replaces the tree (a learner's SNAP, or a reload after TRUNC). Its
+    /// `/zookeeper/config` gets the active config, unless (with
+    /// `reconfigEnabled`) it holds a newer one: a reconfig its history
+    /// logged and no commit activated yet, which the election and the
+    /// next leader still count as the last seen config.
     pub fn install_tree(&mut self, mut tree: Tree, sessions: &[(i64, i32)], now: i64) {
-        if let Some(text) = &self.s.config_node {
+        let logged = tree
+            .get(crate::data::tree::CONFIG)
+            .and_then(|n| n.data())
+            .and_then(|d| reconfig::Membership::parse(&String::from_utf8_lossy(d)).ok())
+            .map(|m| m.version);
+        let newer_logged =
+            self.s.reconfig_enabled && logged.is_some_and(|v| v > self.config_version);
+        if let Some(text) = self.s.config_node.as_ref().filter(|_| !newer_logged) {
             tree.set_config_node(text, self.config_version, now);
         }
         self.reset_to(tree);
@@ -1816,6 +1827,37 @@ mod four_lw_tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn an_installed_tree_keeps_a_newer_logged_config() {
+        // A reload after TRUNC or a SNAP whose history holds a reconfig no
+        // commit activated: with reconfigEnabled its config stays in
+        // `/zookeeper/config` (the last seen config); without, or when
+        // older, the active one is put there.
+        let active = b"server.1=10.0.0.1:2888:3888:participant;2181\nversion=100000000";
+        let logged = b"server.1=10.0.0.1:2888:3888:participant;2181\nserver.2=10.0.0.2:2888:3888:participant;2181\nversion=500000002";
+        for (enabled, tree_text, kept) in [
+            (true, &logged[..], true),
+            (false, &logged[..], false),
+            (true, &active[..], true),
+        ] {
+            let mut s = seq(1);
+            s.s.reconfig_enabled = enabled;
+            s.keep_config_node(active, 0x1_0000_0000);
+            let mut t = Tree::new();
+            t.set_config_node(tree_text, 7, 1_000);
+            s.install_tree(t, &[], 2_000);
+            let now = s
+                .tree()
+                .get(crate::data::tree::CONFIG)
+                .unwrap()
+                .data()
+                .unwrap()
+                .to_vec();
+            let expect: &[u8] = if kept { tree_text } else { active };
+            assert_eq!(now, expect, "reconfigEnabled={enabled}");
+        }
     }
 
     #[test]
