@@ -227,25 +227,9 @@ fn corral_and_zookeeper_share_an_ensemble_either_way() {
 /// address tried, as before, no member could reach another.
 #[test]
 fn servers_with_several_addresses_fall_through_to_one_that_answers() {
-    let mut e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
+    let e = Ensemble::new(&[Kind::Corral, Kind::Corral, Kind::Corral])
         .with_multi_address(Multi::DeadFirst);
-    e.start_all();
-    e.wait_for(Duration::from_secs(30), "a leader", |e| {
-        e.one_leader(&[0, 1, 2]).is_some()
-    });
-    e.replicates(&[0, 1, 2], "multi");
-    let leader = e.one_leader(&[0, 1, 2]).unwrap();
-    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
-    e.kill9(leader);
-    e.wait_for(Duration::from_secs(30), "a new leader", |e| {
-        e.one_leader(&others).is_some()
-    });
-    e.replicates(&others, "after");
-    e.start(leader);
-    e.wait_for(Duration::from_secs(30), "the old leader following", |e| {
-        e.in_mode(&[leader], "follower") == vec![leader]
-    });
-    e.replicates(&[0, 1, 2], "back");
+    serves_through_a_leader_failover(e, Duration::from_secs(30));
 }
 
 /// A mixed ensemble with two addresses a server: ZooKeeper 3.8 members
@@ -254,22 +238,27 @@ fn servers_with_several_addresses_fall_through_to_one_that_answers() {
 /// is killed.
 #[test]
 fn corral_and_zookeeper_share_an_ensemble_with_several_addresses_a_server() {
-    let mut e = Ensemble::new(&[Kind::Corral, Kind::ZooKeeper, Kind::Corral])
+    let e = Ensemble::new(&[Kind::Corral, Kind::ZooKeeper, Kind::Corral])
         .with_multi_address(Multi::Both);
+    serves_through_a_leader_failover(e, Duration::from_secs(60));
+}
+
+/// Starts the three members of `e`: they elect and replicate; with the
+/// leader killed, the other two elect and replicate; the old leader comes
+/// back as a follower and all three replicate. Each wait is `within`.
+fn serves_through_a_leader_failover(mut e: Ensemble, within: Duration) {
     e.start_all();
-    e.wait_for(Duration::from_secs(60), "a leader and two followers", |e| {
+    e.wait_for(within, "a leader and two followers", |e| {
         e.one_leader(&[0, 1, 2]).is_some() && e.in_mode(&[0, 1, 2], "follower").len() == 2
     });
     e.replicates(&[0, 1, 2], "multi");
     let leader = e.one_leader(&[0, 1, 2]).unwrap();
     let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     e.kill9(leader);
-    e.wait_for(Duration::from_secs(60), "a new leader", |e| {
-        e.one_leader(&others).is_some()
-    });
+    e.wait_for(within, "a new leader", |e| e.one_leader(&others).is_some());
     e.replicates(&others, "after");
     e.start(leader);
-    e.wait_for(Duration::from_secs(60), "the old leader following", |e| {
+    e.wait_for(within, "the old leader following", |e| {
         e.one_leader(&[0, 1, 2]).is_some_and(|l| l != leader)
             && e.in_mode(&[leader], "follower") == vec![leader]
     });

@@ -189,16 +189,9 @@ impl Membership {
     }
 }
 
-/// `host:port`, with brackets around an IPv6 host.
 /// Every server's quorum addresses (`host:quorumPort`), in the order listed.
 pub fn quorum_addrs(servers: &[ServerSpec]) -> std::collections::HashMap<Sid, Vec<String>> {
-    servers
-        .iter()
-        .map(|s| {
-            let a = s.addresses().map(|(h, q, _)| host_port(h, q)).collect();
-            (s.id as Sid, a)
-        })
-        .collect()
+    addrs_by_sid(servers, None, |(_, q, _)| q)
 }
 
 /// Every server's election addresses (`host:electionPort`) but `me`'s.
@@ -206,16 +199,27 @@ pub fn election_addrs(
     servers: &[ServerSpec],
     me: Sid,
 ) -> std::collections::HashMap<Sid, Vec<String>> {
+    addrs_by_sid(servers, Some(me), |(_, _, e)| e)
+}
+
+/// Each server's addresses (but `skip`'s) as `host:port`, the port picked
+/// from (host, quorum port, election port).
+fn addrs_by_sid(
+    servers: &[ServerSpec],
+    skip: Option<Sid>,
+    port: fn((&str, u16, u16)) -> u16,
+) -> std::collections::HashMap<Sid, Vec<String>> {
     servers
         .iter()
-        .filter(|s| s.id as Sid != me)
+        .filter(|s| Some(s.id as Sid) != skip)
         .map(|s| {
-            let a = s.addresses().map(|(h, _, e)| host_port(h, e)).collect();
+            let a = s.addresses().map(|a| host_port(a.0, port(a))).collect();
             (s.id as Sid, a)
         })
         .collect()
 }
 
+/// `host:port`, with brackets around an IPv6 host.
 pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")

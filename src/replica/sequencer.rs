@@ -1804,6 +1804,16 @@ mod four_lw_tests {
         }
     }
 
+    /// A leader (server 1) and its learner (server 2) of epoch 3, with
+    /// local sessions on, upgrading as given.
+    fn leader_and_learner(upgrading: bool) -> (Sequencer, Sequencer) {
+        let mut leader = seq_with(1, 1, Some(upgrading));
+        leader.set_role(Role::Leader, 3, 1_000);
+        let mut learner = seq_with(1, 2, Some(upgrading));
+        learner.set_role(Role::Learner, 3, 1_000);
+        (leader, learner)
+    }
+
     /// The (session, ok) of the handshake answered in `items`.
     fn answered(items: &[Item]) -> (i64, bool) {
         items
@@ -1867,10 +1877,7 @@ mod four_lw_tests {
         // (server 1) takes its persistent writes, an ephemeral is
         // refused, another server does not know the session, and the
         // learner closes and expires it on its own.
-        let mut leader = seq_with(1, 1, Some(false));
-        leader.set_role(Role::Leader, 3, 1_000);
-        let mut learner = seq_with(1, 2, Some(false));
-        learner.set_role(Role::Learner, 3, 1_000);
+        let (mut leader, mut learner) = leader_and_learner(false);
         let c = ConnRef { shard: 0, conn: 7 };
         learner.handle(connect(c, false), 2_000);
         assert!(
@@ -1982,16 +1989,10 @@ mod four_lw_tests {
 
     #[test]
     fn an_ephemeral_upgrades_a_local_session_when_upgrading_is_on() {
-        let mut leader = seq_with(1, 1, Some(true));
-        leader.set_role(Role::Leader, 3, 1_000);
-        let mut learner = seq_with(1, 2, Some(true));
-        learner.set_role(Role::Learner, 3, 1_000);
+        let (mut leader, mut learner) = leader_and_learner(true);
         let c = ConnRef { shard: 0, conn: 7 };
         learner.handle(connect(c, false), 2_000);
-        let session = match &learner.take().unwrap()[0][..] {
-            [Item::Connected { session, .. }] => *session,
-            other => panic!("{other:?}"),
-        };
+        let session = answered(&learner.take().unwrap()[0]).0;
         learner.handle(create(c, session, 1, "/e", 1), 2_100);
         let txns = relay(&mut learner, &mut leader, 2_100);
         let kinds: Vec<bool> = txns
