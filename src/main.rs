@@ -460,6 +460,18 @@ fn quorum_settings(
             }
             Ok(out)
         };
+    // A follower's observer master port: on each of its quorum hosts (all
+    // interfaces with quorumListenOnAllIPs), as ObserverMaster.start.
+    let listen_at = |port: u16| {
+        listen(|_| 0).map(|v| {
+            v.into_iter()
+                .map(|mut a| {
+                    a.set_port(port);
+                    a
+                })
+                .collect::<Vec<_>>()
+        })
+    };
     let reach_check =
         (c.multi_address_enabled && c.multi_address_reachability_check_enabled).then(|| {
             std::time::Duration::from_millis(u64::from(
@@ -541,6 +553,11 @@ fn quorum_settings(
         reconfig_enabled: c.reconfig_enabled,
         standalone_enabled: c.standalone_enabled,
         sync_enabled: c.sync_enabled,
+        observer_master_port: c.observer_master_port,
+        observer_master_listen: match c.observer_master_port {
+            Some(port) => listen_at(port)?,
+            None => Vec::new(),
+        },
         config_file: config_file.map(std::path::Path::to_path_buf),
         tls: quorum_tls(c)?,
         sasl: c.quorum_sasl.clone(),

@@ -719,3 +719,112 @@ fn an_observer_without_sync_logs_nothing_and_resyncs_after_a_restart() {
         ]
     });
 }
+
+fn mntr(e: &Ensemble, i: usize, key: &str) -> Option<String> {
+    e.four_letter(i, "mntr").lines().find_map(|l| {
+        let (k, v) = l.split_once('\t')?;
+        (k == key).then(|| v.to_string())
+    })
+}
+
+/// The members among `among` that report `n` synced observers.
+fn serving_observers(e: &Ensemble, among: &[usize], n: usize) -> Vec<usize> {
+    let n = n.to_string();
+    among
+        .iter()
+        .copied()
+        .filter(|&i| mntr(e, i, "zk_synced_observers").as_deref() == Some(n.as_str()))
+        .collect()
+}
+
+/// `observerMasterPort`: an observer syncs from a follower's observer
+/// master, never from the leader; its writes and syncs go through that
+/// follower; when the follower dies, it moves to the other one.
+#[test]
+fn an_observer_syncs_from_a_follower_with_observer_master_port() {
+    let port = common::free_port().to_string();
+    let mut e = Ensemble::new(&[Kind::Corral; 4])
+        .with_own_hosts()
+        .cfg("observerMasterPort", &port);
+    e.members[3].observer = true;
+    e.start_all();
+    let voters = [0, 1, 2];
+    e.wait_for(
+        Duration::from_secs(60),
+        "the observer in sync through a follower",
+        |e| e.mode(3).as_deref() == Some("observer") && serving_observers(e, &voters, 1).len() == 1,
+    );
+    let leader = e.one_leader(&voters).expect("a leader");
+    let master = serving_observers(&e, &voters, 1)[0];
+    assert_ne!(master, leader, "the leader serves no observer");
+    assert_eq!(
+        mntr(&e, leader, "zk_synced_observers").as_deref(),
+        Some("0")
+    );
+    e.replicates(&[0, 1, 2, 3], "om");
+    e.kill9(master);
+    let other = 3 - leader - master;
+    e.wait_for(
+        Duration::from_secs(60),
+        "the observer in sync through the other follower",
+        |e| {
+            e.mode(3).as_deref() == Some("observer")
+                && serving_observers(e, &[other], 1) == vec![other]
+        },
+    );
+    e.replicates(&[leader, other, 3], "om2");
+}
+
+/// Across the wire with ZooKeeper 3.8: a ZooKeeper observer syncs from a
+/// corral follower's observer master, and a corral observer from a
+/// ZooKeeper follower's. Each voter serves observers on a port of its
+/// own, and each observer is given the port of the follower it must use.
+#[test]
+fn observers_sync_from_followers_of_the_other_kind() {
+    use Kind::{Corral as C, ZooKeeper as Z};
+    let mut e = Ensemble::new(&[C, Z, C, Z, Z, C]).with_own_hosts();
+    e.members[4].observer = true;
+    e.members[5].observer = true;
+    let voters = [0, 1, 2, 3];
+    let ports: Vec<String> = voters
+        .iter()
+        .map(|_| common::free_port().to_string())
+        .collect();
+    for &i in &voters {
+        e.member_cfg(i, "observerMasterPort", &ports[i]);
+    }
+    for i in voters {
+        e.start(i);
+    }
+    e.wait_for(
+        Duration::from_secs(60),
+        "a leader and three followers",
+        |e| e.one_leader(&voters).is_some() && e.in_mode(&voters, "follower").len() == 3,
+    );
+    let followers = e.in_mode(&voters, "follower");
+    let of_kind = |k: Kind| {
+        *followers
+            .iter()
+            .find(|&&i| e.members[i].kind == k)
+            .expect("a follower of each kind")
+    };
+    let (corral_master, zk_master) = (of_kind(C), of_kind(Z));
+    e.member_cfg(4, "observerMasterPort", &ports[corral_master]);
+    e.member_cfg(5, "observerMasterPort", &ports[zk_master]);
+    e.start(4);
+    e.start(5);
+    e.wait_for(
+        Duration::from_secs(90),
+        "each observer in sync through a follower of the other kind",
+        |e| {
+            e.in_mode(&[4, 5], "observer").len() == 2
+                && serving_observers(e, &[corral_master, zk_master], 1).len() == 2
+        },
+    );
+    let leader = e.one_leader(&voters).expect("a leader");
+    assert_eq!(
+        mntr(&e, leader, "zk_synced_observers").as_deref(),
+        Some("0")
+    );
+    e.replicates(&[0, 1, 2, 3, 4, 5], "omx");
+}

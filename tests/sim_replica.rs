@@ -800,6 +800,7 @@ impl Sim {
             standalone_enabled: true,
             multi_address: false,
             sync_enabled: true,
+            observer_master_port: None,
         };
         let start = QuorumStart {
             config,
@@ -1310,6 +1311,7 @@ impl Sim {
                 sid: leader,
                 delay_ms,
                 limit_ms,
+                ..
             } => {
                 self.t(|| format!("s{sid} FOLLOWS s{leader} gen {generation}"));
                 if let Some(old) = self.members[m].leader_conn.take() {
@@ -1341,6 +1343,8 @@ impl Sim {
             Action::StopListening => {
                 self.members[m].listening = false;
             }
+            // The simulation runs without observerMasterPort.
+            Action::ListenObservers => unreachable!("no observer master in the simulation"),
             Action::ProbeCanLead { rewrite_epochs } => match rewrite_epochs {
                 Some(e) => {
                     self.members[m]

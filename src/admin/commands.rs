@@ -445,8 +445,11 @@ pub fn render(cmd: &Command, f: Option<&Facts>, l: &Local) -> Value {
                 m.insert("secure_connections".into(), json!([]));
             }
         }
-        ("observers", _) => {
-            m.insert("synced_observers".into(), 0.into());
+        ("observers", f) => {
+            // The leader's observers, or a follower's through its
+            // observer master; the per-observer list is not kept.
+            let synced = f.and_then(|f| f.quorum).map_or(0, |q| q.synced_observers);
+            m.insert("synced_observers".into(), (synced as u64).into());
             m.insert("observers".into(), json!([]));
         }
         ("system_properties", _) => {

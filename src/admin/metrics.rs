@@ -156,35 +156,6 @@ pub fn zookeeper_metrics(
     m.push(("snapshottime", "snapshottime", timer_ms(&c.log.snapshot)));
     m.push(("readlatency", "readlatency", latency_ms(&st.read_us)));
     m.push(("updatelatency", "updatelatency", latency_ms(&st.write_us)));
-    // The ensemble's gauges, while serving in one (ZooKeeper registers them
-    // while its quorum servers run).
-    if let Some(q) = f.quorum {
-        m.push((
-            "quorum_size",
-            "quorum_size",
-            Metric::Gauge(q.quorum_size as f64),
-        ));
-        m.push((
-            "synced_observers",
-            "synced_observers",
-            Metric::Gauge(q.synced_observers as f64),
-        ));
-        if let Some(l) = q.leader {
-            m.extend([
-                ("learners", "learners", Metric::Gauge(l.learners as f64)),
-                (
-                    "synced_followers",
-                    "synced_followers",
-                    Metric::Gauge(l.synced_followers as f64),
-                ),
-                (
-                    "pending_syncs",
-                    "pending_syncs",
-                    Metric::Gauge(l.pending_syncs as f64),
-                ),
-            ]);
-        }
-    }
     // Recovery at start: one observation each (none before it is done).
     let s = c.startup.unwrap_or_default();
     let n = u64::from(c.startup.is_some());

@@ -202,17 +202,10 @@ impl Parser {
             }
             "observerMasterPort" => {
                 let n = decimal_in(v, INT_MIN, 65535).map_err(bad)?;
-                cfg.observer_master_port = u16::try_from(n).ok().filter(|&p| p != 0);
                 // QuorumPeer: a positive port makes every follower serve
-                // observers there (and observers look for it); corral's
-                // observers learn from the leader only.
-                if cfg.observer_master_port.is_some() {
-                    return Err(bad(
-                        "followers serving observers (observerMasterPort) is not supported by corral yet; \
-                         remove the key (or set it to 0) to start"
-                            .into(),
-                    ));
-                }
+                // observers there, and observers sync from the voters' at
+                // this port; 0 or less turns it off.
+                cfg.observer_master_port = u16::try_from(n).ok().filter(|&p| p != 0);
             }
             "clientPortListenBacklog" => {
                 let n = decimal_in(v, INT_MIN, INT_MAX).map_err(bad)?;

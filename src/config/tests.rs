@@ -939,7 +939,6 @@ fn settings_corral_cannot_honour_are_refused_by_name() {
             "ssl.authProvider",
         ),
         // Settings that turn on what corral does not do.
-        ("observerMasterPort=2191", "observerMasterPort"),
         ("emulate353TTLNodes=true", "emulate353TTLNodes"),
     ] {
         let e = err(&format!("{BASE}{line}\n"));

@@ -944,8 +944,10 @@ fn cons(f: &Facts) -> String {
 ///   `zk_p99_*`, the commit-processor and learner metrics, …): they
 ///   describe ZooKeeper's request-processor pipeline and JVM, which corral
 ///   does not have;
-/// - the ensemble keys (`zk_followers`, `zk_synced_followers`,
-///   `zk_pending_syncs`, `zk_peer_state`, …): standalone only for now.
+/// - of the ensemble keys, those beyond `zk_quorum_size`,
+///   `zk_synced_observers`, and the leader's `zk_learners`,
+///   `zk_synced_followers` and `zk_pending_syncs` (`zk_followers`,
+///   `zk_peer_state`, the proposal sizes, …).
 pub fn mntr(f: &Facts) -> String {
     let mut s = String::new();
     for (k, v) in mntr_values(f) {
@@ -981,7 +983,7 @@ pub fn mntr_values(f: &Facts) -> Vec<(&'static str, Value)> {
     let st = f.stats();
     let watches: u64 = f.views.iter().map(|v| v.watch_count).sum();
     let i = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
-    vec![
+    let mut v = vec![
         ("version", Value::Str(VERSION.to_string())),
         ("server_state", Value::Str(f.server_state.to_string())),
         ("ephemerals_count", i(f.tree.ephemeral_count() as u64)),
@@ -1031,7 +1033,19 @@ pub fn mntr_values(f: &Facts) -> Vec<(&'static str, Value)> {
             i(st.throttle.large_requests_rejected),
         ),
         ("throttled_ops", i(st.throttle.throttled_ops)),
-    ]
+    ];
+    // The ensemble's gauges, while serving in one (ZooKeeper registers them
+    // while its quorum servers run, and `mntr` dumps every gauge).
+    if let Some(q) = f.quorum {
+        v.push(("quorum_size", i(q.quorum_size as u64)));
+        v.push(("synced_observers", i(q.synced_observers as u64)));
+        if let Some(l) = q.leader {
+            v.push(("learners", i(l.learners as u64)));
+            v.push(("synced_followers", i(l.synced_followers as u64)));
+            v.push(("pending_syncs", i(l.pending_syncs as u64)));
+        }
+    }
+    v
 }
 
 /// `dump`: session expiry sets, ephemerals, connection expiry sets.

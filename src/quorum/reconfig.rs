@@ -219,6 +219,12 @@ fn addrs_by_sid(
         .collect()
 }
 
+/// A `host:port` address (as [`host_port`] writes it) with another port.
+pub fn with_port(addr: &str, port: u16) -> String {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    format!("{host}:{port}")
+}
+
 /// `host:port`, with brackets around an IPv6 host.
 pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') {

@@ -79,6 +79,9 @@ pub struct QuorumConfig {
     pub multi_address: bool,
     /// `syncEnabled` (observers): with false, an observer logs nothing.
     pub sync_enabled: bool,
+    /// `observerMasterPort`: followers serve observers there, and
+    /// observers sync from the voters' (not from the leader).
+    pub observer_master_port: Option<u16>,
 }
 
 impl QuorumConfig {
@@ -240,19 +243,28 @@ pub enum Action {
     /// retrying within `limit_ms`, after `delay_ms`) as `generation`;
     /// report [`PeerInput::LeaderUp`] / `FromLeader` / `Snapshot` /
     /// `LeaderDown` with it. A new generation replaces the old one.
+    /// With `master_port`, an observer dials member `sid`'s observer
+    /// master: its quorum host at that port (`observerMasterPort`).
     ConnectLeader {
         generation: u64,
         sid: Sid,
         delay_ms: u64,
         limit_ms: u64,
+        master_port: Option<u16>,
     },
     /// Close the leader connection of this generation.
     CloseLeader { generation: u64 },
     /// Dependent: bind the quorum port and accept learners; answer
     /// [`Input::Listening`].
     Listen,
-    /// Stop accepting learners (let go of the quorum port).
+    /// Stop accepting learners (let go of the quorum port, or of a
+    /// follower's observer master port).
     StopListening,
+    /// A follower in sync serves observers (`observerMasterPort`): bind
+    /// the observer master port and accept observers as learners
+    /// (`PeerInput::LearnerUp`...). Not awaited: a port that cannot be
+    /// bound is logged, and the follower goes on without it.
+    ListenObservers,
     /// Dependent: can this server lead? Rewrite the epoch files with these
     /// values first when given (off the executor), then probe the quorum
     /// port; answer [`Input::CanLead`].

@@ -21,6 +21,9 @@ use crate::quorum::zab::leader::{
     DeferredTxnLog, Handle, Leader, LeaderAction, LeaderSettings, TxnLogRead,
 };
 use crate::quorum::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
+use crate::quorum::zab::observer_master::{
+    FollowerView, MasterAction, MasterSettings, ObserverMaster,
+};
 use crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::zab::wire::{self, pkt, ForwardedRequest};
 use crate::quorum::Sid;
@@ -77,6 +80,19 @@ enum Pending {
         since: u64,
         asked: u64,
     },
+}
+
+/// A follower's observer master (`observerMasterPort`) and its links.
+struct MasterHost {
+    om: Box<ObserverMaster>,
+    /// The observers' connections.
+    links: BTreeSet<Handle>,
+    /// The observers' REVALIDATEs forwarded to the leader, in order
+    /// (`pendingRevalidations`): session and observer.
+    revals: VecDeque<(i64, Handle)>,
+    /// A committed reconfig waiting for its activation: observers get it
+    /// as INFORMANDACTIVATE, with the designated leader.
+    reconfig: Option<(i64, Bytes)>,
 }
 
 /// How often a learner asks again for its sync snapshot (ms).
@@ -171,6 +187,16 @@ pub(super) struct Peer {
     leader_config: Option<Membership>,
     /// See [`Peer::take_flushed`].
     flushed: Option<(Arc<Tree>, Vec<Vec<crate::replica::msg::Item>>)>,
+    /// Following in sync with `observerMasterPort`: the observers this
+    /// follower serves.
+    master: Option<MasterHost>,
+    /// Following: whose each `sync` forwarded to the leader is, in order
+    /// (`None`: this server's own, `Some`: an observer's); the leader
+    /// answers them in that order (ZooKeeper's `pendingSyncs`).
+    sync_owners: VecDeque<Option<Handle>>,
+    /// An observer with `observerMasterPort`: which voter's master it
+    /// tries next (ZooKeeper's `nextObserverMaster`).
+    master_turn: usize,
 }
 
 impl Peer {
@@ -196,7 +222,7 @@ impl Peer {
             State::Leading { .. } => None,
             State::Following { .. } => Some(QuorumFacts {
                 quorum_size,
-                synced_observers: 0,
+                synced_observers: self.master.as_ref().map_or(0, |m| m.om.active_observers()),
                 leader: None,
             }),
         }
@@ -246,6 +272,9 @@ impl Peer {
             next_membership: None,
             leader_config: None,
             flushed: None,
+            master: None,
+            sync_owners: VecDeque::new(),
+            master_turn: 0,
         }
     }
 
@@ -422,6 +451,10 @@ impl Peer {
             State::Following { learner, .. } => {
                 let a = learner.tick(ms);
                 self.learner_actions(a.into(), seq, now);
+                if let Some(m) = &mut self.master {
+                    let a = m.om.tick(ms);
+                    self.master_actions(a, seq, now);
+                }
             }
             State::Looking => {}
         }
@@ -752,6 +785,10 @@ impl Peer {
                     links.insert(h);
                     let a = leader.learner_connected(h, ms);
                     self.leader_actions(a.into(), seq, now);
+                } else if let Some(m) = &mut self.master {
+                    m.links.insert(h);
+                    let a = m.om.connected(h, ms);
+                    self.master_actions(a, seq, now);
                 } else {
                     self.out.push(Action::CloseLearner { to: h });
                 }
@@ -760,6 +797,13 @@ impl Peer {
                 if let State::Leading { leader, .. } = &mut self.state {
                     let a = leader.packet(h, p, ms);
                     self.leader_actions(a.into(), seq, now);
+                } else if let Some(m) = &mut self.master {
+                    let view = FollowerView {
+                        last_processed: seq.tree().last_zxid,
+                        committed: &self.recent,
+                    };
+                    let a = m.om.packet(h, p, view, ms);
+                    self.master_actions(a, seq, now);
                 }
             }
             PeerInput::LearnerDown(h) => {
@@ -767,6 +811,11 @@ impl Peer {
                     links.remove(&h);
                     let a = leader.learner_gone(h);
                     self.leader_actions(a.into(), seq, now);
+                } else if let Some(m) = &mut self.master {
+                    m.links.remove(&h);
+                    m.revals.retain(|(_, x)| *x != h);
+                    let a = m.om.gone(h);
+                    self.master_actions(a, seq, now);
                 }
             }
             PeerInput::LeaderUp(g) => {
@@ -932,13 +981,18 @@ impl Peer {
                     op,
                     body,
                     auth,
-                } => learner.forward(&ForwardedRequest {
-                    session_id: session,
-                    cxid,
-                    op,
-                    request: body,
-                    authinfo: Some(auth),
-                }),
+                } => {
+                    if op == crate::protocol::jute::op::SYNC {
+                        self.sync_owners.push_back(None);
+                    }
+                    learner.forward(&ForwardedRequest {
+                        session_id: session,
+                        cxid,
+                        op,
+                        request: body,
+                        authinfo: Some(auth),
+                    })
+                }
                 Forward::Revalidate { session, timeout } => learner.revalidate(session, timeout),
             });
         }
@@ -1023,12 +1077,106 @@ impl Peer {
             }
             State::Looking => {}
         }
+        self.stop_master();
         if std::mem::take(&mut self.listening) {
             self.out.push(Action::StopListening);
         }
         self.rest = Rest::None;
         self.awaiting_snapshot = false;
         was_leading
+    }
+
+    /// A follower in sync with `observerMasterPort` serves observers from
+    /// now on (`Follower.followLeader` starts its ObserverMaster).
+    fn start_master(&mut self, epoch: i64, seq: &Sequencer, now: Now) {
+        if self.s.observer
+            || self.s.observer_master_port.is_none()
+            || self.master.is_some()
+            || !matches!(self.state, State::Following { .. })
+        {
+            return;
+        }
+        let settings = MasterSettings {
+            tick_ms: self.s.tick_ms,
+            init_limit: self.s.init_limit,
+            sync_limit: self.s.sync_limit,
+            config: Bytes::from(self.membership.text()),
+            config_version: self.membership.version,
+        };
+        let om = ObserverMaster::new(settings, epoch, seq.tree().last_zxid, now.mono_ms);
+        self.master = Some(MasterHost {
+            om: Box::new(om),
+            links: BTreeSet::new(),
+            revals: VecDeque::new(),
+            reconfig: None,
+        });
+        self.out.push(Action::ListenObservers);
+    }
+
+    /// Carries out the observer master's actions.
+    fn master_actions(&mut self, queue: Vec<MasterAction>, seq: &mut Sequencer, now: Now) {
+        for a in queue {
+            let Some(m) = &mut self.master else {
+                return;
+            };
+            match a {
+                MasterAction::Send { to, pkt } => {
+                    if m.links.contains(&to) {
+                        self.out.push(Action::ToLearner { to, pkt });
+                    }
+                }
+                MasterAction::SendSnapshot { to } => {
+                    // A follower's tree holds only what was committed.
+                    if m.links.contains(&to) {
+                        self.out.push(Action::SendSnapshot {
+                            to,
+                            base: Arc::new(seq.tree().clone()),
+                            commits: Vec::new(),
+                            sessions: seq.sessions(),
+                        });
+                    }
+                }
+                MasterAction::Close { to } => {
+                    if m.links.remove(&to) {
+                        self.out.push(Action::CloseLearner { to });
+                    }
+                }
+                MasterAction::Request { from, req } => {
+                    if req.op == crate::protocol::jute::op::SYNC {
+                        self.sync_owners.push_back(Some(from));
+                    }
+                    if let State::Following { learner, .. } = &mut self.state {
+                        let a = learner.forward(&req);
+                        self.learner_actions(a.into(), seq, now);
+                    }
+                }
+                MasterAction::Revalidate {
+                    from,
+                    session_id,
+                    timeout,
+                } => {
+                    m.revals.push_back((session_id, from));
+                    if let State::Following { learner, .. } = &mut self.state {
+                        let a = learner.revalidate(session_id, timeout);
+                        self.learner_actions(a.into(), seq, now);
+                    }
+                }
+                MasterAction::Touch(t) => seq.touch_from_observer(t.session_id),
+            }
+        }
+    }
+
+    /// A follower leaves its leader: its observers go (they look for
+    /// another master), and so does the observer master port.
+    fn stop_master(&mut self) {
+        self.sync_owners.clear();
+        if let Some(mut m) = self.master.take() {
+            m.om.stop();
+            for to in m.links {
+                self.out.push(Action::CloseLearner { to });
+            }
+            self.out.push(Action::StopListening);
+        }
     }
 
     /// The sequencer stops serving; what it applied since its last
@@ -1228,6 +1376,27 @@ impl Peer {
                 generation: *generation,
             });
         }
+        self.stop_master();
+        // An observer with observerMasterPort syncs from the voters' observer
+        // masters in turn (the leader's is never open), each attempt the
+        // next one: QuorumPeer.findLearnerMaster. ZooKeeper shuffles the
+        // list; here each observer starts at its own place in it.
+        let (dial, master_port) = match self.s.observer_master_port {
+            Some(port) if self.s.observer => {
+                let voters: Vec<Sid> = self.s.quorum.voters().collect();
+                if voters.is_empty() {
+                    (leader, None)
+                } else {
+                    let at = (self.master_turn + self.s.me.unsigned_abs() as usize) % voters.len();
+                    self.master_turn = self.master_turn.wrapping_add(1);
+                    (voters[at], Some(port))
+                }
+            }
+            _ => (leader, None),
+        };
+        if master_port.is_some() {
+            tracing::info!(leader, master = dial, "observing through a learner master");
+        }
         self.state = State::Following {
             learner: Box::new(learner),
             generation: g,
@@ -1237,9 +1406,10 @@ impl Peer {
         };
         self.out.push(Action::ConnectLeader {
             generation: g,
-            sid: leader,
+            sid: dial,
             delay_ms: if retry { 100 } else { 0 },
             limit_ms: self.s.leader_connect_ms(),
+            master_port,
         });
     }
 
@@ -1296,6 +1466,9 @@ impl Peer {
         if let State::Leading { leader, .. } = &mut self.state {
             leader.set_config(m.servers_text(), m.version);
             leader.set_quorum(self.s.quorum.clone());
+        }
+        if let Some(h) = &mut self.master {
+            h.om.set_config(Bytes::from(m.text()), m.version);
         }
         self.out.push(Action::Reconfigured {
             membership: m.clone(),
@@ -1623,6 +1796,16 @@ impl Peer {
                             );
                             seq.apply_committed(&t, now.wall_ms);
                             self.committed = self.committed.max(t.hdr.zxid);
+                            if let Some(m) = &mut self.master {
+                                // Observers get it too; a reconfig waits
+                                // for its activation (INFORMANDACTIVATE).
+                                if reconfig_of(&data).is_some() {
+                                    m.reconfig = Some((zxid, data.clone()));
+                                } else {
+                                    let a = m.om.committed(zxid, data.clone());
+                                    self.master_actions(a, seq, now);
+                                }
+                            }
                             self.remember(zxid, data);
                         }
                         Err(e) => {
@@ -1702,16 +1885,29 @@ impl Peer {
                     if let Some(m) = newest {
                         self.activate(m, None, true, seq, now);
                     }
+                    self.start_master(epoch, seq, now);
                 }
-                LearnerAction::Activate { zxid, designated } => match config_in(seq.tree()) {
-                    Some(m) if m.version == zxid => {
-                        self.activate(m, Some(designated), false, seq, now);
+                LearnerAction::Activate { zxid, designated } => {
+                    if let Some(m) = &mut self.master {
+                        if let Some((z, data)) = m.reconfig.take() {
+                            let a = if z == zxid {
+                                m.om.activated(zxid, designated, &data)
+                            } else {
+                                m.om.committed(z, data)
+                            };
+                            self.master_actions(a, seq, now);
+                        }
                     }
-                    _ => tracing::warn!(
-                        zxid = format!("0x{zxid:x}"),
-                        "a reconfig to activate that the tree does not hold"
-                    ),
-                },
+                    match config_in(seq.tree()) {
+                        Some(m) if m.version == zxid => {
+                            self.activate(m, Some(designated), false, seq, now);
+                        }
+                        _ => tracing::warn!(
+                            zxid = format!("0x{zxid:x}"),
+                            "a reconfig to activate that the tree does not hold"
+                        ),
+                    }
+                }
                 LearnerAction::ReplyPing { ping } => {
                     let touches: Vec<wire::Touch> = seq
                         .take_touched()
@@ -1727,9 +1923,35 @@ impl Peer {
                     });
                 }
                 LearnerAction::Revalidated { session_id, valid } => {
-                    seq.revalidated(session_id, valid, now.wall_ms)
+                    // An observer's, when it heads the observers' queue
+                    // (`revalidateLearnerSession`); else this server's.
+                    let observer = self.master.as_mut().and_then(|m| {
+                        m.revals
+                            .front()
+                            .is_some_and(|(s, _)| *s == session_id)
+                            .then(|| m.revals.pop_front())
+                            .flatten()
+                    });
+                    match (observer, self.master.as_mut()) {
+                        (Some((_, h)), Some(m)) => {
+                            let a = m.om.revalidated(h, session_id, valid);
+                            if valid {
+                                seq.touch_from_observer(session_id);
+                            }
+                            self.master_actions(a, seq, now);
+                        }
+                        _ => seq.revalidated(session_id, valid, now.wall_ms),
+                    }
                 }
-                LearnerAction::SyncDone => seq.sync_done(),
+                LearnerAction::SyncDone => match self.sync_owners.pop_front() {
+                    Some(Some(h)) => {
+                        if let Some(m) = &mut self.master {
+                            let a = m.om.synced(h);
+                            self.master_actions(a, seq, now);
+                        }
+                    }
+                    _ => seq.sync_done(),
+                },
                 LearnerAction::LostLeader { why } => {
                     tracing::warn!(why = %why, "lost the leader");
                     self.look(seq, now);

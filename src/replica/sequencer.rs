@@ -1292,6 +1292,13 @@ impl Sequencer {
         std::mem::take(&mut self.forwards)
     }
 
+    /// Follower: a session that an observer syncing from this server
+    /// touched (its ping to the observer master): the next ping reports
+    /// it to the leader.
+    pub fn touch_from_observer(&mut self, session: i64) {
+        self.touched.push(session);
+    }
+
     /// Learner: the sessions to report in the next ping, with timeouts.
     pub fn take_touched(&mut self) -> Vec<(i64, i32)> {
         let mut ids = std::mem::take(&mut self.touched);

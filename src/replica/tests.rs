@@ -237,6 +237,7 @@ fn quorum_config(sid: Sid) -> QuorumConfig {
         standalone_enabled: true,
         multi_address: false,
         sync_enabled: true,
+        observer_master_port: None,
     }
 }
 

@@ -81,6 +81,11 @@ pub struct QuorumSettings {
     pub standalone_enabled: bool,
     /// `syncEnabled` (`zookeeper.observer.syncEnabled`): observers log.
     pub sync_enabled: bool,
+    /// `observerMasterPort`, and where a follower listens on it (its
+    /// quorum addresses' hosts, or all interfaces with
+    /// `quorumListenOnAllIPs`).
+    pub observer_master_port: Option<u16>,
+    pub observer_master_listen: Vec<SocketAddr>,
     /// The zoo.cfg this server started from: a reconfig writes the
     /// dynamic config file beside it and points it there (`None`: the
     /// built-in defaults, nothing to write).
@@ -111,6 +116,7 @@ impl QuorumSettings {
             standalone_enabled: self.standalone_enabled,
             multi_address: self.multi_address,
             sync_enabled: self.sync_enabled,
+            observer_master_port: self.observer_master_port,
         }
     }
 }
@@ -307,6 +313,8 @@ pub struct QuorumLink {
     config_file: Option<std::path::PathBuf>,
     observer: bool,
     quorum_listen: Vec<SocketAddr>,
+    /// A follower's observer master port (see [`QuorumSettings`]).
+    observer_master_listen: Vec<SocketAddr>,
     dirs: Dirs,
     inbox: Rc<Mailbox<Input>>,
     to_zab: ConnectedSender<ToZab>,
@@ -326,6 +334,7 @@ impl QuorumLink {
             config_file: s.config_file.clone(),
             observer: s.observer,
             quorum_listen: s.quorum_listen.clone(),
+            observer_master_listen: s.observer_master_listen.clone(),
             dirs,
             inbox,
             to_zab,
@@ -383,6 +392,29 @@ impl QuorumLink {
                     Err(e) => Err(e),
                 };
                 self.inbox.push(Input::Listening(r));
+            }
+            Action::ListenObservers => {
+                let bound: Result<Vec<_>, String> = self
+                    .observer_master_listen
+                    .iter()
+                    .map(|a| {
+                        shards::listen::peer_listener(*a, 1024).map_err(|e| format!("{a}: {e}"))
+                    })
+                    .collect();
+                match bound {
+                    Ok(l) => {
+                        tracing::info!(at = ?self.observer_master_listen, "serving observers (observerMasterPort)");
+                        if self.to_zab.send(ToZab::Listen(l)).await.is_err() {
+                            return Err(());
+                        }
+                    }
+                    // ZooKeeper's follower leaves its leader when
+                    // ObserverMaster cannot bind; this one goes on
+                    // following, and its observers sync elsewhere.
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot bind the observer master port; observers cannot sync from this follower")
+                    }
+                }
             }
             Action::PersistEpoch { kind, epoch } => {
                 let dirs = self.dirs.clone();
@@ -546,7 +578,8 @@ impl QuorumIo {
                 sid,
                 delay_ms,
                 limit_ms,
-            } => self.connect_leader(generation, sid, delay_ms, limit_ms),
+                master_port,
+            } => self.connect_leader(generation, sid, delay_ms, limit_ms, master_port),
             Action::StopListening => {
                 for stop in self.listener_stop.drain(..) {
                     stop.stop();
@@ -575,14 +608,29 @@ impl QuorumIo {
         }
     }
 
-    fn connect_leader(&mut self, g: u64, leader: Sid, delay_ms: u64, limit_ms: u64) {
+    fn connect_leader(
+        &mut self,
+        g: u64,
+        leader: Sid,
+        delay_ms: u64,
+        limit_ms: u64,
+        master_port: Option<u16>,
+    ) {
         if let Some((_, old)) = self.leader.take() {
             old.close();
         }
-        let Some(addrs) = self.s.quorum_addrs.get(&leader).cloned() else {
+        let Some(mut addrs) = self.s.quorum_addrs.get(&leader).cloned() else {
             tracing::error!(leader, "no quorum address for the leader");
             return;
         };
+        if let Some(port) = master_port {
+            // An observer master: the member's quorum hosts at the
+            // observer's own observerMasterPort (QuorumPeer.updateObserverMasterList).
+            addrs = addrs
+                .iter()
+                .map(|a| crate::quorum::reconfig::with_port(a, port))
+                .collect();
+        }
         let link = Rc::new(Link::default());
         self.leader = Some((g, link.clone()));
         let inbox = self.inbox.clone();

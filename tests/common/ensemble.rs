@@ -67,6 +67,9 @@ pub struct Ensemble {
     /// With several addresses a server: how, and each member's second
     /// (quorum, election) ports and dead ones.
     multi: Option<(Multi, Vec<Ports>, Vec<Ports>)>,
+    /// Each member's quorum and election ports on a loopback address of
+    /// its own (`127.0.0.<sid>`), as on separate machines.
+    own_hosts: bool,
 }
 
 impl Ensemble {
@@ -99,6 +102,24 @@ impl Ensemble {
             proxy: None,
             views: Vec::new(),
             multi: None,
+            own_hosts: false,
+        }
+    }
+
+    /// Puts each member's quorum and election ports on `127.0.0.<sid>`
+    /// (a key such as `observerMasterPort` names one port for every
+    /// server, as on separate machines).
+    pub fn with_own_hosts(mut self) -> Ensemble {
+        self.own_hosts = true;
+        self
+    }
+
+    /// The host of member `i`'s quorum and election ports.
+    pub fn quorum_host(&self, i: usize) -> String {
+        if self.own_hosts {
+            format!("127.0.0.{}", self.members[i].sid)
+        } else {
+            "127.0.0.1".to_string()
         }
     }
 
@@ -292,7 +313,7 @@ impl Ensemble {
                 "participant"
             };
             let addrs = match &self.multi {
-                None => format!("127.0.0.1:{quorum}:{election}"),
+                None => format!("{}:{quorum}:{election}", self.quorum_host(j)),
                 Some((how, second, dead)) => {
                     let (q2, e2) = second[j];
                     let (dq, de) = dead[j];

@@ -15,7 +15,7 @@
 //! [`LeaderAction`]s in order (persisting epochs before sending what
 //! follows them). Learners are named by the driver's [`Handle`].
 
-use super::sync::{plan_sync, txnlog_size_limit, txnlog_usable, SyncInput, SyncPlan};
+use super::sync::{plan_packets, plan_sync, txnlog_size_limit, txnlog_usable, SyncInput, SyncPlan};
 use super::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumPacket, Touch, WireError};
 use crate::quorum::reconfig::designated_leader;
 use crate::quorum::{counter_of, epoch_of, make_zxid, Quorum, Sid};
@@ -171,6 +171,8 @@ pub enum LearnerFault {
     ReadTimeout(u64),
     #[error("a proposal went unacked for syncLimit")]
     SyncLimit,
+    #[error("an observer acked {0:#x}: observers do not ack")]
+    ObserverAck(i64),
 }
 
 /// Why the leader stopped leading (and its server goes back to election).
@@ -1044,41 +1046,20 @@ impl Leader {
             });
             return;
         }
-        let txns = |s: &Self, zxids: &[i64], out: &mut Vec<QuorumPacket>| {
-            for &z in zxids {
-                let data = s
-                    .committed_log
-                    .binary_search_by_key(&z, |(x, _)| *x)
-                    .ok()
-                    .map(|i| s.committed_log[i].1.clone())
-                    .or_else(|| {
-                        from_disk
-                            .binary_search_by_key(&z, |(x, _)| *x)
-                            .ok()
-                            .map(|i| from_disk[i].1.clone())
-                    })
-                    .unwrap_or_default();
-                out.push(QuorumPacket::with_data(pkt::PROPOSAL, z, data));
-                out.push(QuorumPacket::new(pkt::COMMIT, z));
-            }
-        };
-        let mut pkts = Vec::new();
-        let mut snap = false;
-        match &decision.plan {
-            SyncPlan::Snap => {
-                pkts.push(QuorumPacket::new(pkt::SNAP, self.last_processed));
-                snap = true;
-            }
-            SyncPlan::Diff { zxid, txns: t } => {
-                pkts.push(QuorumPacket::new(pkt::DIFF, *zxid));
-                txns(self, t, &mut pkts);
-            }
-            SyncPlan::Trunc { to } => pkts.push(QuorumPacket::new(pkt::TRUNC, *to)),
-            SyncPlan::TruncThenDiff { to, txns: t } => {
-                pkts.push(QuorumPacket::new(pkt::TRUNC, *to));
-                txns(self, t, &mut pkts);
-            }
-        }
+        let pkts = plan_packets(&decision.plan, self.last_processed, |z| {
+            self.committed_log
+                .binary_search_by_key(&z, |(x, _)| *x)
+                .ok()
+                .map(|i| self.committed_log[i].1.clone())
+                .or_else(|| {
+                    from_disk
+                        .binary_search_by_key(&z, |(x, _)| *x)
+                        .ok()
+                        .map(|i| from_disk[i].1.clone())
+                })
+                .unwrap_or_default()
+        });
+        let snap = decision.plan == SyncPlan::Snap;
         let mut pkts = pkts.into_iter();
         if snap {
             if let Some(p) = pkts.next() {

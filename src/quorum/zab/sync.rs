@@ -6,8 +6,12 @@
 //! the learner's last zxid, the leader's last processed zxid, the zxids of
 //! its in-memory committed log, and what its on-disk txn log can serve
 //! (`ZKDatabase.getProposalsFromTxnLog` under the
-//! `zookeeper.snapshotSizeFactor` size limit). The leader turns the plan
-//! into packets; nothing here touches data or I/O.
+//! `zookeeper.snapshotSizeFactor` size limit), and the packets a plan
+//! queues ([`plan_packets`]), for the leader and for a follower's observer
+//! master alike. Nothing here touches data or I/O.
+
+use super::wire::{pkt, QuorumPacket};
+use bytes::Bytes;
 
 /// ZooKeeper's `zookeeper.commitLogCount` default: how many committed txns
 /// the leader keeps in memory for DIFFs.
@@ -39,6 +43,36 @@ pub enum SyncPlan {
 pub struct SyncDecision {
     pub plan: SyncPlan,
     pub forward_from: i64,
+}
+
+/// The packets a plan queues before NEWLEADER, in order; `data_of` gives
+/// a txn's data (TxnHeader, txn, digest) by zxid. A SNAP is the first
+/// packet, and the serialized tree follows it on the wire.
+pub fn plan_packets(
+    plan: &SyncPlan,
+    last_processed: i64,
+    data_of: impl Fn(i64) -> Bytes,
+) -> Vec<QuorumPacket> {
+    let txns = |zxids: &[i64], out: &mut Vec<QuorumPacket>| {
+        for &z in zxids {
+            out.push(QuorumPacket::with_data(pkt::PROPOSAL, z, data_of(z)));
+            out.push(QuorumPacket::new(pkt::COMMIT, z));
+        }
+    };
+    let mut pkts = Vec::new();
+    match plan {
+        SyncPlan::Snap => pkts.push(QuorumPacket::new(pkt::SNAP, last_processed)),
+        SyncPlan::Diff { zxid, txns: t } => {
+            pkts.push(QuorumPacket::new(pkt::DIFF, *zxid));
+            txns(t, &mut pkts);
+        }
+        SyncPlan::Trunc { to } => pkts.push(QuorumPacket::new(pkt::TRUNC, *to)),
+        SyncPlan::TruncThenDiff { to, txns: t } => {
+            pkts.push(QuorumPacket::new(pkt::TRUNC, *to));
+            txns(t, &mut pkts);
+        }
+    }
+    pkts
 }
 
 /// The inputs of `syncFollower`.
