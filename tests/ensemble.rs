@@ -755,13 +755,47 @@ fn an_observer_syncs_from_a_follower_with_observer_master_port() {
         |e| e.mode(3).as_deref() == Some("observer") && serving_observers(e, &voters, 1).len() == 1,
     );
     let leader = e.one_leader(&voters).expect("a leader");
-    let master = serving_observers(&e, &voters, 1)[0];
-    assert_ne!(master, leader, "the leader serves no observer");
+    assert_ne!(
+        serving_observers(&e, &voters, 1),
+        vec![leader],
+        "the leader serves no observer"
+    );
     assert_eq!(
         mntr(&e, leader, "zk_synced_observers").as_deref(),
         Some("0")
     );
     e.replicates(&[0, 1, 2, 3], "om");
+    // Its sessions live on through the follower's pings: an ephemeral
+    // node of a 2 s session, kept alive by pings for 5 s, is still there.
+    let mut s = Raw::connect_timeout(&e.client_addr(3), 2000);
+    assert_eq!(s.create("/om-eph", b"", 1).err, 0);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(500));
+        s.ping();
+    }
+    let mut l = Raw::connect(&e.client_addr(leader));
+    l.sync();
+    assert!(
+        l.exists("/om-eph", false).is_some(),
+        "the observer's session expired on the leader"
+    );
+    // Behind by more than the committed log: a SNAP from the follower.
+    e.kill9(3);
+    for n in 0..600 {
+        assert_eq!(l.create(&format!("/om-far{n}"), b"x", 0).err, 0);
+    }
+    let mark = e.log_text(3).len();
+    e.start(3);
+    e.wait_for(
+        Duration::from_secs(60),
+        "the observer back in sync through a follower",
+        |e| e.mode(3).as_deref() == Some("observer") && serving_observers(e, &voters, 1).len() == 1,
+    );
+    e.synced_by(3, mark, "SNAP");
+    let mut o = Raw::connect(&e.client_addr(3));
+    o.sync();
+    assert!(o.exists("/om-far599", false).is_some());
+    let master = serving_observers(&e, &voters, 1)[0];
     e.kill9(master);
     let other = 3 - leader - master;
     e.wait_for(
