@@ -807,6 +807,29 @@ fn an_observer_syncs_from_a_follower_with_observer_master_port() {
         },
     );
     e.replicates(&[leader, other, 3], "om2");
+    // A new leader: the follower of the two left serves the observer
+    // (its master port is bound again when it follows anew).
+    e.start(master);
+    e.wait_for(Duration::from_secs(60), "the old master following", |e| {
+        e.mode(master).as_deref() == Some("follower")
+    });
+    e.kill9(leader);
+    let left = [master, other];
+    e.wait_for(
+        Duration::from_secs(60),
+        "a new leader, and the observer in sync through its follower",
+        |e| {
+            e.one_leader(&left).is_some()
+                && e.mode(3).as_deref() == Some("observer")
+                && serving_observers(e, &left, 1).len() == 1
+        },
+    );
+    let new_leader = e.one_leader(&left).expect("a leader");
+    assert_eq!(
+        serving_observers(&e, &left, 1),
+        vec![master + other - new_leader]
+    );
+    e.replicates(&[master, other, 3], "om3");
 }
 
 /// Across the wire with ZooKeeper 3.8: a ZooKeeper observer syncs from a

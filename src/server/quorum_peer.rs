@@ -313,8 +313,6 @@ pub struct QuorumLink {
     config_file: Option<std::path::PathBuf>,
     observer: bool,
     quorum_listen: Vec<SocketAddr>,
-    /// A follower's observer master port (see [`QuorumSettings`]).
-    observer_master_listen: Vec<SocketAddr>,
     dirs: Dirs,
     inbox: Rc<Mailbox<Input>>,
     to_zab: ConnectedSender<ToZab>,
@@ -334,7 +332,6 @@ impl QuorumLink {
             config_file: s.config_file.clone(),
             observer: s.observer,
             quorum_listen: s.quorum_listen.clone(),
-            observer_master_listen: s.observer_master_listen.clone(),
             dirs,
             inbox,
             to_zab,
@@ -367,6 +364,7 @@ impl QuorumLink {
                 | Action::CloseLeader { .. }
                 | Action::ConnectLeader { .. }
                 | Action::StopListening
+                | Action::ListenObservers
         );
         if socket {
             self.batch.push(a);
@@ -392,29 +390,6 @@ impl QuorumLink {
                     Err(e) => Err(e),
                 };
                 self.inbox.push(Input::Listening(r));
-            }
-            Action::ListenObservers => {
-                let bound: Result<Vec<_>, String> = self
-                    .observer_master_listen
-                    .iter()
-                    .map(|a| {
-                        shards::listen::peer_listener(*a, 1024).map_err(|e| format!("{a}: {e}"))
-                    })
-                    .collect();
-                match bound {
-                    Ok(l) => {
-                        tracing::info!(at = ?self.observer_master_listen, "serving observers (observerMasterPort)");
-                        if self.to_zab.send(ToZab::Listen(l)).await.is_err() {
-                            return Err(());
-                        }
-                    }
-                    // ZooKeeper's follower leaves its leader when
-                    // ObserverMaster cannot bind; this one goes on
-                    // following, and its observers sync elsewhere.
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot bind the observer master port; observers cannot sync from this follower")
-                    }
-                }
             }
             Action::PersistEpoch { kind, epoch } => {
                 let dirs = self.dirs.clone();
@@ -588,9 +563,54 @@ impl QuorumIo {
                     l.close();
                 }
             }
+            Action::ListenObservers => self.listen_observers(),
             other => return Some(other),
         }
         None
+    }
+
+    /// A follower's observer master port, on each of its addresses, until
+    /// `StopListening`. The port may still be held for a moment by the
+    /// listener of a leadership just left (it lets go on its own
+    /// executor turn): the bind is tried again every 200 ms for 5 s.
+    fn listen_observers(&mut self) {
+        for addr in self.s.observer_master_listen.clone() {
+            let stop = Rc::new(Stop::default());
+            self.listener_stop.push(stop.clone());
+            let accept = self.acceptor();
+            glommio::spawn_local(async move {
+                let mut tries = 0;
+                let listener = loop {
+                    if stop.stopped.get() {
+                        return;
+                    }
+                    match shards::listen::peer_listener(addr, 1024) {
+                        Ok(l) => break l,
+                        Err(e) if tries < 25 => {
+                            tracing::debug!(%addr, error = %e, "observer master port busy; trying again");
+                            tries += 1;
+                            glommio::timer::sleep(Duration::from_millis(200)).await;
+                        }
+                        // ZooKeeper's follower leaves its leader here; this
+                        // one goes on following, and its observers sync
+                        // from another.
+                        Err(e) => {
+                            tracing::error!(%addr, error = %e, "cannot bind the observer master port; observers cannot sync from this follower");
+                            return;
+                        }
+                    }
+                };
+                if stop.stopped.get() {
+                    return;
+                }
+                tracing::info!(%addr, "serving observers (observerMasterPort)");
+                use std::os::fd::{FromRawFd, IntoRawFd};
+                // SAFETY: the fd comes from a listening socket we own and give up.
+                let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
+                accept.run(listener, stop).await;
+            })
+            .detach();
+        }
     }
 
     /// Accepts learners on each of `ls` until `StopListening`.
@@ -651,83 +671,108 @@ impl QuorumIo {
     }
 
     fn spawn_listener(&self, listener: TcpListener, stop: Rc<Stop>) {
-        let inbox = self.inbox.clone();
-        let next = self.next_handle.clone();
-        let links = self.links.clone();
-        let max = self.s.max_buffer;
-        let tls = self.tls.clone();
-        let sasl = self.sasl.clone();
-        glommio::spawn_local(async move {
-            while !stop.stopped.get() {
-                let accepted =
-                    futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                        stop.wake.ready().await;
-                        None
-                    })
-                    .await;
-                let Some(r) = accepted else { break };
-                let tcp = match r {
+        glommio::spawn_local(self.acceptor().run(listener, stop)).detach();
+    }
+
+    fn acceptor(&self) -> Acceptor {
+        Acceptor {
+            inbox: self.inbox.clone(),
+            next: self.next_handle.clone(),
+            links: self.links.clone(),
+            max: self.s.max_buffer,
+            tls: self.tls.clone(),
+            sasl: self.sasl.clone(),
+        }
+    }
+}
+
+/// What a listener needs to take learners in (the leader's quorum port, a
+/// follower's observer master port): each accepted connection gets TLS
+/// and SASL as configured, a handle, and its packets go to the replica.
+#[derive(Clone)]
+struct Acceptor {
+    inbox: Rc<Mailbox<PeerInput>>,
+    next: Rc<Cell<Handle>>,
+    links: Rc<RefCell<HashMap<Handle, Rc<Link>>>>,
+    max: usize,
+    tls: quorum_tls::Shared,
+    sasl: quorum_auth::Shared,
+}
+
+impl Acceptor {
+    /// Accepts until `stop`.
+    async fn run(self, listener: TcpListener, stop: Rc<Stop>) {
+        while !stop.stopped.get() {
+            let accepted =
+                futures_lite::future::or(async { Some(listener.accept().await) }, async {
+                    stop.wake.ready().await;
+                    None
+                })
+                .await;
+            let Some(r) = accepted else { break };
+            let tcp = match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "quorum port accept failed");
+                    continue;
+                }
+            };
+            if stop.stopped.get() {
+                break;
+            }
+            let Acceptor {
+                inbox,
+                next,
+                links,
+                max,
+                tls,
+                sasl,
+            } = self.clone();
+            let stop = stop.clone();
+            // The handshake runs in the connection's own task: a slow
+            // peer holds up no other.
+            glommio::spawn_local(async move {
+                let _ = tcp.set_nodelay(true);
+                let from = tcp.peer_addr().ok();
+                let mut stream = match quorum_tls::accepted(&tls, tcp).await {
                     Ok(s) => s,
                     Err(e) => {
-                        tracing::warn!(error = %e, "quorum port accept failed");
-                        continue;
+                        tracing::warn!(from = ?from, error = %e, "learner connection refused: TLS failed");
+                        return;
                     }
                 };
-                if stop.stopped.get() {
-                    break;
+                if let Err(e) = quorum_auth::serve(&sasl, &mut stream).await {
+                    tracing::warn!(from = ?from, error = %e, "learner connection refused: SASL failed");
+                    stream.close().await;
+                    return;
                 }
-                let inbox = inbox.clone();
-                let links = links.clone();
-                let next = next.clone();
-                let tls = tls.clone();
-                let sasl = sasl.clone();
-                let stop = stop.clone();
-                // The handshake runs in the connection's own task: a slow
-                // peer holds up no other.
-                glommio::spawn_local(async move {
-                    let _ = tcp.set_nodelay(true);
-                    let from = tcp.peer_addr().ok();
-                    let mut stream = match quorum_tls::accepted(&tls, tcp).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::warn!(from = ?from, error = %e, "learner connection refused: TLS failed");
-                            return;
-                        }
-                    };
-                    if let Err(e) = quorum_auth::serve(&sasl, &mut stream).await {
-                        tracing::warn!(from = ?from, error = %e, "learner connection refused: SASL failed");
-                        stream.close().await;
-                        return;
-                    }
-                    if stop.stopped.get() {
-                        stream.close().await;
-                        return;
-                    }
-                    let h = next.get();
-                    next.set(h + 1);
-                    let link = Rc::new(Link::default());
-                    links.borrow_mut().insert(h, link.clone());
-                    inbox.push(PeerInput::LearnerUp(h));
-                    let why = pump(
-                        stream,
-                        link.clone(),
-                        max,
-                        |p| {
-                            inbox.push(PeerInput::FromLearner(h, p));
-                            None
-                        },
-                        |_| {},
-                    )
-                    .await;
-                    tracing::debug!(handle = h, why, "learner connection closed");
-                    link.closed.set(true);
-                    links.borrow_mut().remove(&h);
-                    inbox.push(PeerInput::LearnerDown(h));
-                })
-                .detach();
-            }
-        })
-        .detach();
+                if stop.stopped.get() {
+                    stream.close().await;
+                    return;
+                }
+                let h = next.get();
+                next.set(h + 1);
+                let link = Rc::new(Link::default());
+                links.borrow_mut().insert(h, link.clone());
+                inbox.push(PeerInput::LearnerUp(h));
+                let why = pump(
+                    stream,
+                    link.clone(),
+                    max,
+                    |p| {
+                        inbox.push(PeerInput::FromLearner(h, p));
+                        None
+                    },
+                    |_| {},
+                )
+                .await;
+                tracing::debug!(handle = h, why, "learner connection closed");
+                link.closed.set(true);
+                links.borrow_mut().remove(&h);
+                inbox.push(PeerInput::LearnerDown(h));
+            })
+            .detach();
+        }
     }
 }
 
