@@ -164,6 +164,8 @@ struct Params {
     stops: bool,
     /// `reconfigEnabled=true`, and an admin client issues reconfigs.
     reconfig: bool,
+    /// `observerMasterPort`: observers sync from followers.
+    observer_master: bool,
 }
 
 /// What a run does besides the faults.
@@ -175,6 +177,9 @@ enum Mode {
     /// Members run with `reconfigEnabled=true` and an admin client
     /// changes the membership all along.
     Reconfig,
+    /// Members run with `observerMasterPort`: observers sync from, and
+    /// write through, a follower's observer master.
+    ObserverMaster,
 }
 
 impl Mode {
@@ -184,6 +189,7 @@ impl Mode {
             Mode::Faults => None,
             Mode::Stops => Some("SIM_REPLICA_STOPS"),
             Mode::Reconfig => Some("SIM_REPLICA_RECONFIG"),
+            Mode::ObserverMaster => Some("SIM_REPLICA_OBSERVER_MASTER"),
         }
     }
 
@@ -194,6 +200,8 @@ impl Mode {
             Mode::Stops
         } else if on("SIM_REPLICA_RECONFIG") {
             Mode::Reconfig
+        } else if on("SIM_REPLICA_OBSERVER_MASTER") {
+            Mode::ObserverMaster
         } else {
             Mode::Faults
         }
@@ -204,6 +212,8 @@ impl Mode {
 struct LeaderConn {
     gen: u64,
     leader: usize,
+    /// An observer dialing a follower's observer master port.
+    master: bool,
     link: Option<LinkId>,
     give_up_at: u64,
 }
@@ -227,6 +237,8 @@ struct Member {
     /// The shard's version.
     version: Option<Arc<Tree>>,
     listening: bool,
+    /// A follower's observer master port is open.
+    master_listening: bool,
     leader_conn: Option<LeaderConn>,
     /// Inputs to feed at the next step.
     inbox: VecDeque<Input>,
@@ -425,6 +437,7 @@ impl Sim {
             election,
             stops: mode == Mode::Stops,
             reconfig: mode == Mode::Reconfig,
+            observer_master: mode == Mode::ObserverMaster,
         };
         let n = voters + observers;
         let sids: Vec<Sid> = (1..=n as Sid).collect();
@@ -479,6 +492,7 @@ impl Sim {
                 role: RoleCell::default(),
                 version: None,
                 listening: false,
+                master_listening: false,
                 leader_conn: None,
                 inbox: VecDeque::new(),
                 log_held: VecDeque::new(),
@@ -800,7 +814,7 @@ impl Sim {
             standalone_enabled: true,
             multi_address: false,
             sync_enabled: true,
-            observer_master_port: None,
+            observer_master_port: self.p.observer_master.then_some(2191),
         };
         let start = QuorumStart {
             config,
@@ -824,6 +838,7 @@ impl Sim {
         mb.replica = Some(r);
         mb.version = None;
         mb.listening = false;
+        mb.master_listening = false;
         mb.leader_conn = None;
         mb.snap_at = None;
         mb.inbox.clear();
@@ -852,6 +867,7 @@ impl Sim {
         mb.disk.crash(&mut self.rng);
         mb.version = None;
         mb.listening = false;
+        mb.master_listening = false;
         mb.leader_conn = None;
         mb.inbox.clear();
         mb.log_held.clear();
@@ -1045,8 +1061,14 @@ impl Sim {
         else {
             return Ok(());
         };
-        let (leader, give_up_at) = (c.leader, c.give_up_at);
-        let listening = self.members[leader].replica.is_some() && self.members[leader].listening;
+        let (leader, give_up_at, master) = (c.leader, c.give_up_at, c.master);
+        let to = &self.members[leader];
+        let listening = to.replica.is_some()
+            && if master {
+                to.master_listening
+            } else {
+                to.listening
+            };
         let link = if listening {
             self.net.connect(m, leader)
         } else {
@@ -1311,7 +1333,7 @@ impl Sim {
                 sid: leader,
                 delay_ms,
                 limit_ms,
-                ..
+                master_port,
             } => {
                 self.t(|| format!("s{sid} FOLLOWS s{leader} gen {generation}"));
                 if let Some(old) = self.members[m].leader_conn.take() {
@@ -1323,6 +1345,7 @@ impl Sim {
                 self.members[m].leader_conn = Some(LeaderConn {
                     gen: generation,
                     leader: self.idx(leader),
+                    master: master_port.is_some(),
                     link: None,
                     give_up_at: first + limit_ms,
                 });
@@ -1342,9 +1365,9 @@ impl Sim {
             }
             Action::StopListening => {
                 self.members[m].listening = false;
+                self.members[m].master_listening = false;
             }
-            // The simulation runs without observerMasterPort.
-            Action::ListenObservers => unreachable!("no observer master in the simulation"),
+            Action::ListenObservers => self.members[m].master_listening = true,
             Action::ProbeCanLead { rewrite_epochs } => match rewrite_epochs {
                 Some(e) => {
                     self.members[m]
@@ -1727,7 +1750,12 @@ fn decode_all(b: &[u8]) -> Result<QuorumPacket, String> {
     }
 }
 
-fn shape(seed: u64) -> (usize, usize) {
+/// Voters and observers: with observer masters, 3 voters and 1 or 2
+/// observers; else 3 or 5 voters, or 3 and an observer.
+fn shape(seed: u64, mode: Mode) -> (usize, usize) {
+    if mode == Mode::ObserverMaster {
+        return (3, 1 + (seed % 2) as usize);
+    }
     match seed % 3 {
         0 => (3, 0),
         1 => (5, 0),
@@ -1736,7 +1764,7 @@ fn shape(seed: u64) -> (usize, usize) {
 }
 
 fn run_seed_with(seed: u64, trace: bool, mode: Mode) -> (Res, Option<VecDeque<String>>, Stats) {
-    let (v, o) = shape(seed);
+    let (v, o) = shape(seed, mode);
     let mut sim = Sim::new(seed, v, o, trace, Skip::from_env(), mode);
     sim.clients.tracing = trace;
     // A Replica's assertion is a failure of this seed like any other.
@@ -1781,7 +1809,7 @@ fn run_many(mode: Mode, seeds_var: &str, default: u64) {
             println!("{l}");
         }
         println!("{stats:?}");
-        r.unwrap_or_else(|e| panic!("seed {seed} ({:?}): {e}", shape(seed)));
+        r.unwrap_or_else(|e| panic!("seed {seed} ({:?}): {e}", shape(seed, mode)));
         return;
     }
     let seeds: u64 = std::env::var(seeds_var)
@@ -1832,7 +1860,7 @@ fn run_many(mode: Mode, seeds_var: &str, default: u64) {
         for (s, e) in failed.iter().take(20) {
             eprintln!(
                 "seed {s} ({:?}): {}",
-                shape(*s),
+                shape(*s, mode),
                 e.lines().next().unwrap_or("")
             );
             eprintln!("  replay: {}", replay_command(*s, mode));
@@ -1840,7 +1868,7 @@ fn run_many(mode: Mode, seeds_var: &str, default: u64) {
         panic!(
             "{} of {seeds} seeds failed; the first, seed {seed} ({:?}): {e}\nreplay: {}",
             failed.len(),
-            shape(*seed),
+            shape(*seed, mode),
             replay_command(*seed, mode)
         );
     }
@@ -1885,6 +1913,22 @@ const REGRESSION_RECONFIG_SEEDS: &[u64] = &[
     18838, 46049, 48212, 57332,
 ];
 
+/// The same for observer master seeds (`SIM_REPLICA_OBSERVER_MASTER=1`).
+const REGRESSION_OBSERVER_MASTER_SEEDS: &[u64] = &[3375, 5505];
+
+/// Observers with `observerMasterPort` (3 voters, 1 or 2 observers): they
+/// sync from, write and `sync` through, and move between followers'
+/// observer masters under the same faults; replay with
+/// `SIM_REPLICA_OBSERVER_MASTER=1`.
+#[test]
+fn observers_sync_from_followers_under_faults() {
+    run_many(
+        Mode::ObserverMaster,
+        "SIM_REPLICA_OBSERVER_MASTER_SEEDS",
+        2_000,
+    );
+}
+
 /// The [`REGRESSION_SEEDS`].
 #[test]
 fn regression_seeds_pass() {
@@ -1895,14 +1939,18 @@ fn regression_seeds_pass() {
     let reconfig = REGRESSION_RECONFIG_SEEDS
         .iter()
         .map(|&s| (s, Mode::Reconfig));
+    let observer_master = REGRESSION_OBSERVER_MASTER_SEEDS
+        .iter()
+        .map(|&s| (s, Mode::ObserverMaster));
     let failed: Vec<String> = seeds
         .chain(reconfig)
+        .chain(observer_master)
         .filter_map(|(seed, mode)| {
             let (r, _, _) = run_seed_with(seed, false, mode);
             r.err().map(|e| {
                 format!(
                     "seed {seed} ({:?}): {e}\n  replay: {}",
-                    shape(seed),
+                    shape(seed, mode),
                     replay_command(seed, mode)
                 )
             })

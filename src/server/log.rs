@@ -279,6 +279,13 @@ pub async fn run(s: LogSettings, dirs: Dirs, rx: SharedReceiver<ToLog>, tx: Shar
                 } => {
                     // What came before it is written first; what comes
                     // after it waits in the inbox until it is durable.
+                    // The snapshot is the new base: the next batch follows
+                    // it, not the log's old end (a learner SNAPped within
+                    // its log's epoch, an observer by its observer master
+                    // say, had every later txn dropped as "built on a
+                    // failed one", and lost them at its next restart: the
+                    // replica simulation's observer master seed 5505).
+                    next_zxid = None;
                     gap = Some((tree, sessions));
                     break;
                 }

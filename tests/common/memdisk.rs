@@ -330,6 +330,8 @@ impl MemDisk {
         if closes_gap {
             self.gap = true;
             self.roll = true;
+            // As the log core: the snapshot is the next batch's base.
+            self.next_zxid = None;
             let when = self.fsync_delay(rng, now) + rng.range(1, 20);
             self.sync_at = when;
             self.q.at(

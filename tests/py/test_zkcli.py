@@ -25,6 +25,12 @@ def _clean_err(text):
 
 def _clean_out(text):
     """drop the connection banner/watcher chatter zkCli prints before the command output"""
+    # The watcher thread prints "\nWATCHER::" and "\nWatchedEvent ..." with
+    # println while the main thread may be half-way through a line (ls
+    # prints "[" and the children apart): cut them out whole first, so the
+    # line they split comes back together.
+    text = re.sub(r"\nWATCHER::\n", "", text)
+    text = re.sub(r"\nWatchedEvent [^\n]*\n", "", text)
     keep = []
     for l in text.splitlines():
         if (l.startswith("Connecting to ") or l.startswith("WATCHER::") or l.startswith("WatchedEvent ")

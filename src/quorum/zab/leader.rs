@@ -173,6 +173,8 @@ pub enum LearnerFault {
     SyncLimit,
     #[error("an observer acked {0:#x}: observers do not ack")]
     ObserverAck(i64),
+    #[error("the observer ({observer:#x}) is ahead of this observer master ({master:#x})")]
+    MasterBehind { observer: i64, master: i64 },
 }
 
 /// Why the leader stopped leading (and its server goes back to election).

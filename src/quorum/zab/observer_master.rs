@@ -19,7 +19,7 @@
 use super::leader::{Handle, LearnerFault};
 use super::sync::{plan_packets, plan_sync, SyncInput, SyncPlan};
 use super::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumPacket, Touch};
-use crate::quorum::{counter_of, make_zxid};
+use crate::quorum::{counter_of, epoch_of, make_zxid};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -332,6 +332,20 @@ impl ObserverMaster {
             return Err(LearnerFault::NotAckEpoch(pkt::name(p.typ)));
         }
         wire::body_int("ACKEPOCH", p.data.as_deref())?;
+        // An observer ahead of this follower in the current epoch holds
+        // commits that this follower has not applied yet (another master
+        // passed them on): a TRUNC would take committed txns back from
+        // it, and its clients would see its state go back. It goes to
+        // another master, or comes back once this one has caught up.
+        // (ZooKeeper's master sends that TRUNC; the replica simulation
+        // found it, seed 3375 of its observer master runs.) Past txns of
+        // an older epoch are not committed, and are cut as usual.
+        if epoch_of(p.zxid) == self.epoch && p.zxid > view.last_processed {
+            return Err(LearnerFault::MasterBehind {
+                observer: p.zxid,
+                master: view.last_processed,
+            });
+        }
         let committed: Vec<i64> = view.committed.iter().map(|(z, _)| *z).collect();
         // Only the committed log serves a DIFF: an observer further behind
         // gets a SNAP (ZooKeeper's master may read its txn log as well).

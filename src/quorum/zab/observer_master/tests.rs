@@ -209,3 +209,28 @@ fn pings_go_every_half_tick_to_synced_observers_with_the_last_zxid() {
     );
     assert_eq!(m.tick(60), vec![]);
 }
+
+#[test]
+fn an_observer_ahead_in_this_epoch_goes_elsewhere_one_ahead_in_an_old_one_is_cut() {
+    let e = make_zxid(3, 0);
+    let log: VecDeque<(i64, Bytes)> = (1..=4).map(|c| txn(e + c)).collect();
+    // It took e+6 from another master: this one has not applied it yet.
+    let mut m = ObserverMaster::new(settings(), 3, e + 4, 0);
+    m.connected(H, 0);
+    let mut o = observer(e + 6);
+    let first = o.connected(0);
+    let (_, m_rest) = pump(&mut m, &mut o, first, &log, e + 4);
+    assert_eq!(m_rest, vec![MasterAction::Close { to: H }]);
+    assert!(!o.is_established());
+    // Past the follower in an older epoch: never committed; it is synced
+    // (here by SNAP) and loses that tail.
+    let old = make_zxid(2, 9);
+    let log: VecDeque<(i64, Bytes)> = [txn(make_zxid(2, 5)), txn(e + 1)].into();
+    let mut m = ObserverMaster::new(settings(), 3, e + 1, 0);
+    m.connected(H, 0);
+    let mut o = observer(old);
+    let first = o.connected(0);
+    let (o_rest, m_rest) = pump(&mut m, &mut o, first, &log, e + 1);
+    assert!(o.is_established(), "{o_rest:?}");
+    assert_eq!(m_rest, vec![MasterAction::SendSnapshot { to: H }]);
+}
