@@ -136,6 +136,10 @@ pub(super) struct Peer {
     generation: u64,
     /// A learner's SNAP waits for its snapshot.
     awaiting_snapshot: bool,
+    /// The zxid of the SNAP this learner synced by, while it follows that
+    /// leader: a ZooKeeper leader's snapshot is fuzzy, and may hold txns
+    /// past it whose commits follow.
+    snapped_at: Option<i64>,
     /// A learner's logged proposals not yet committed, by zxid.
     uncommitted: BTreeMap<i64, Bytes>,
     /// The last committed txns (at most `commitLogCount`): the committed
@@ -248,6 +252,7 @@ impl Peer {
             out: Vec::new(),
             generation: 0,
             awaiting_snapshot: false,
+            snapped_at: None,
             uncommitted: Default::default(),
             recent: committed_log,
             pending: None,
@@ -1083,6 +1088,7 @@ impl Peer {
         }
         self.rest = Rest::None;
         self.awaiting_snapshot = false;
+        self.snapped_at = None;
         was_leading
     }
 
@@ -1724,6 +1730,15 @@ impl Peer {
         }
     }
 
+    /// A commit at or below the tree's last zxid that the tree already
+    /// holds: the txn the tree ends with, or one past the zxid of the SNAP
+    /// it came by (a fuzzy snapshot). Anything else below the tree is a
+    /// bug, and stops the server.
+    fn fuzzy_snap_holds(&self, zxid: i64, seq: &Sequencer) -> bool {
+        let last = seq.tree().last_zxid;
+        zxid == last || (zxid < last && self.snapped_at.is_some_and(|s| zxid > s))
+    }
+
     fn learner_actions(
         &mut self,
         mut queue: VecDeque<LearnerAction>,
@@ -1747,8 +1762,9 @@ impl Peer {
                     self.rest = Rest::Learner(queue);
                     return;
                 }
-                LearnerAction::LoadSnapshot { .. } => {
+                LearnerAction::LoadSnapshot { zxid } => {
                     self.awaiting_snapshot = true;
+                    self.snapped_at = Some(zxid);
                     self.recent.clear();
                 }
                 LearnerAction::Truncate { to } => {
@@ -1772,12 +1788,13 @@ impl Peer {
                 | LearnerAction::Commit { zxid, data } => {
                     self.uncommitted.remove(&zxid);
                     match crate::storage::txnlog::decode_entry(&data) {
-                        Ok((t, _)) if t.hdr.zxid == seq.tree().last_zxid => {
-                            // The txn the tree ends with, again: a ZooKeeper
-                            // leader's SNAP can hold the txn of a proposal
-                            // it forwards after it (its snapshot is taken
-                            // while it goes on proposing); its learners
-                            // warn and go on, and so does this one.
+                        Ok((t, _)) if self.fuzzy_snap_holds(t.hdr.zxid, seq) => {
+                            // A txn the synced tree holds already: a
+                            // ZooKeeper leader serializes its tree while it
+                            // goes on proposing, so the snapshot can hold
+                            // txns past the SNAP's zxid whose proposals and
+                            // commits follow it; its learners apply them
+                            // again harmlessly, this one skips them.
                             tracing::warn!(
                                 zxid = format!("0x{zxid:x}"),
                                 "a commit the synced tree already holds; skipped"

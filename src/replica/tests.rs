@@ -630,16 +630,10 @@ fn connect_to_learner_master_limit_bounds_the_leader_connection() {
     assert_eq!(leader_connect(20, 1500), (2000, true));
 }
 
-#[test]
-fn a_reload_after_trunc_replaces_the_published_version() {
-    // Seed 16344 of the replica simulation: a member whose log held an
-    // uncommitted 0x100000002 was cut back to 0x100000001 by a TRUNC and
-    // reloaded, but kept the 0x100000002 tree as the version it had
-    // published; it published it again, and as the next leader sent it
-    // under a SNAP of 0x100000001.
-    let (logged, to) = (make_zxid(1, 2), make_zxid(1, 1));
-    let mut tree = Tree::new();
-    tree.last_zxid = logged;
+/// Member 1, with `tree` and epoch 1, follows 2 (which leads an
+/// established ensemble at `leader_zxid`) into epoch 2 and has acked the
+/// epoch: the leader's sync packets come next. Gives the link's generation.
+fn following_2(tree: Tree, leader_zxid: i64) -> (Replica, u64) {
     let start = QuorumStart {
         config: quorum_config(1),
         epochs: Epochs {
@@ -653,9 +647,12 @@ fn a_reload_after_trunc_replaces_the_published_version() {
     assert!(a.iter().any(|a| matches!(a, Action::ProbeCanLead { .. })));
     r.feed(Input::CanLead(true), at(1));
     r.step(at(1));
-    // 2 leads an established ensemble, with less than this member logged.
-    r.feed(notification(2, ServerState::Leading, 2, to), at(2));
-    r.feed(notification(3, ServerState::Following, 2, to), at(2));
+    // 2 leads an established ensemble at `leader_zxid`.
+    r.feed(notification(2, ServerState::Leading, 2, leader_zxid), at(2));
+    r.feed(
+        notification(3, ServerState::Following, 2, leader_zxid),
+        at(2),
+    );
     let a = r.step(at(2));
     let g = a
         .iter()
@@ -687,6 +684,20 @@ fn a_reload_after_trunc_replaces_the_published_version() {
         at(5),
     );
     r.step(at(5));
+    (r, g)
+}
+
+#[test]
+fn a_reload_after_trunc_replaces_the_published_version() {
+    // Seed 16344 of the replica simulation: a member whose log held an
+    // uncommitted 0x100000002 was cut back to 0x100000001 by a TRUNC and
+    // reloaded, but kept the 0x100000002 tree as the version it had
+    // published; it published it again, and as the next leader sent it
+    // under a SNAP of 0x100000001.
+    let (logged, to) = (make_zxid(1, 2), make_zxid(1, 1));
+    let mut tree = Tree::new();
+    tree.last_zxid = logged;
+    let (mut r, g) = following_2(tree, to);
     let trunc = QuorumPacket::new(pkt::TRUNC, to);
     r.feed(Input::Peer(PeerInput::FromLeader(g, trunc)), at(6));
     let a = r.step(at(6));
@@ -734,6 +745,71 @@ fn a_reload_after_trunc_replaces_the_published_version() {
             _ => {}
         }
     }
+}
+
+#[test]
+fn a_fuzzy_snapshot_skips_the_commits_it_already_holds() {
+    // A ZooKeeper leader serializes its tree while it goes on proposing:
+    // its SNAP says 0x200000001, the tree it sends holds up to 0x200000003,
+    // and the proposals and commits of 0x200000002 and 0x200000003 follow.
+    // Seen once in CI (tests/reconfig.rs, a mixed ensemble led by
+    // ZooKeeper): the learner stopped on "a commit below the tree".
+    let z = |n| make_zxid(2, n);
+    let (mut r, g) = following_2(Tree::new(), z(3));
+    let feed = |r: &mut Replica, p: QuorumPacket, ms| {
+        r.feed(Input::Peer(PeerInput::FromLeader(g, p)), at(ms));
+        r.step(at(ms))
+    };
+    feed(&mut r, QuorumPacket::new(pkt::SNAP, z(1)), 6);
+    let mut fuzzy = Tree::new();
+    fuzzy.last_zxid = z(3);
+    r.feed(
+        Input::Peer(PeerInput::Snapshot(g, Vec::new(), fuzzy)),
+        at(7),
+    );
+    r.step(at(7));
+    assert_eq!(r.sequencer().tree().last_zxid, z(3));
+    for n in 2..=4 {
+        let txn = crate::data::prep::create_session(0x100 + n, 10_000, z(n), 0);
+        let data = crate::storage::txnlog::marshall_entry(&txn, None);
+        feed(
+            &mut r,
+            QuorumPacket::with_data(pkt::PROPOSAL, z(n), data),
+            8,
+        );
+    }
+    for n in 2..=4 {
+        feed(&mut r, QuorumPacket::new(pkt::COMMIT, z(n)), 9);
+    }
+    // 2 and 3 are skipped, 4 applies on top of the snapshot.
+    assert_eq!(r.sequencer().tree().last_zxid, z(4));
+    assert!(!r.stopped());
+}
+
+#[test]
+#[should_panic(expected = "a commit below the tree")]
+fn a_commit_below_a_snapshot_is_a_bug() {
+    // The same, but the commit is of a txn at or before the SNAP's zxid:
+    // no leader sends that, and applying it again would change the tree.
+    let z = |n| make_zxid(2, n);
+    let (mut r, g) = following_2(Tree::new(), z(3));
+    let feed = |r: &mut Replica, p: QuorumPacket, ms| {
+        r.feed(Input::Peer(PeerInput::FromLeader(g, p)), at(ms));
+        r.step(at(ms))
+    };
+    feed(&mut r, QuorumPacket::new(pkt::SNAP, z(3)), 6);
+    let mut tree = Tree::new();
+    tree.last_zxid = z(3);
+    r.feed(Input::Peer(PeerInput::Snapshot(g, Vec::new(), tree)), at(7));
+    r.step(at(7));
+    let txn = crate::data::prep::create_session(0x102, 10_000, z(2), 0);
+    let data = crate::storage::txnlog::marshall_entry(&txn, None);
+    feed(
+        &mut r,
+        QuorumPacket::with_data(pkt::PROPOSAL, z(2), data),
+        8,
+    );
+    feed(&mut r, QuorumPacket::new(pkt::COMMIT, z(2)), 9);
 }
 
 // ---- sessions across an election ----

@@ -177,6 +177,25 @@ pub enum LearnerFault {
     MasterBehind { observer: i64, master: i64 },
 }
 
+/// The checks of a FOLLOWERINFO or OBSERVERINFO body that the leader and
+/// an observer master share (`LearnerHandler.run`): the learner must not
+/// have activated a later config than `config_version`, and must speak Zab
+/// 1.0 (pre-3.4 learners know no LEADERINFO/ACKEPOCH). Gives the sid it
+/// names, if its body has one.
+pub(super) fn info_sid(p: &QuorumPacket, config_version: i64) -> Result<Option<Sid>, LearnerFault> {
+    let (sid, version, config) = match &p.data {
+        Some(d) => LearnerInfo::decode_lenient(d),
+        None => (None, 0, None),
+    };
+    if let Some(c) = config.filter(|c| *c > config_version) {
+        return Err(LearnerFault::ConfigAhead(c));
+    }
+    if version < wire::PROTOCOL_VERSION {
+        return Err(LearnerFault::OldProtocol(version));
+    }
+    Ok(sid)
+}
+
 /// Why the leader stopped leading (and its server goes back to election).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepDownReason {
@@ -859,20 +878,7 @@ impl Leader {
         if p.typ != pkt::FOLLOWERINFO && p.typ != pkt::OBSERVERINFO {
             return Err(LearnerFault::NotInfo(pkt::name(p.typ)));
         }
-        let (sid, version, config) = match &p.data {
-            Some(d) => LearnerInfo::decode_lenient(d),
-            None => (None, 0, None),
-        };
-        if let Some(c) = config {
-            if c > self.settings.config_version {
-                return Err(LearnerFault::ConfigAhead(c));
-            }
-        }
-        if version < wire::PROTOCOL_VERSION {
-            // Pre-3.4 learners (no LEADERINFO/ACKEPOCH) are not spoken to.
-            return Err(LearnerFault::OldProtocol(version));
-        }
-        let sid = sid.unwrap_or_else(|| {
+        let sid = info_sid(&p, self.settings.config_version)?.unwrap_or_else(|| {
             let s = self.follower_counter;
             self.follower_counter -= 1;
             s

@@ -16,9 +16,9 @@
 //! and counts no acks: observers do not vote. No I/O; observers are named
 //! by the driver's [`Handle`].
 
-use super::leader::{Handle, LearnerFault};
+use super::leader::{info_sid, Handle, LearnerFault};
 use super::sync::{plan_packets, plan_sync, SyncInput, SyncPlan};
-use super::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumPacket, Touch};
+use super::wire::{self, pkt, ForwardedRequest, QuorumPacket, Touch};
 use crate::quorum::{counter_of, epoch_of, make_zxid};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
@@ -239,16 +239,7 @@ impl ObserverMaster {
             while self.next_half_tick <= now {
                 self.next_half_tick += half;
             }
-            let ping = QuorumPacket::new(pkt::PING, self.last_sent);
-            let to: Vec<Handle> = self
-                .observers
-                .iter()
-                .filter(|(_, o)| o.forwarding)
-                .map(|(h, _)| *h)
-                .collect();
-            for h in to {
-                self.send(h, ping.clone());
-            }
+            self.send_forwarding(&QuorumPacket::new(pkt::PING, self.last_sent));
         }
         self.take()
     }
@@ -278,14 +269,16 @@ impl ObserverMaster {
 
     fn pass_on(&mut self, p: QuorumPacket) {
         self.last_sent = p.zxid;
-        let to: Vec<Handle> = self
-            .observers
-            .iter()
-            .filter(|(_, o)| o.forwarding)
-            .map(|(h, _)| *h)
-            .collect();
-        for h in to {
-            self.send(h, p.clone());
+        self.send_forwarding(&p);
+    }
+
+    /// Sends `p` to every observer past its sync.
+    fn send_forwarding(&mut self, p: &QuorumPacket) {
+        for (h, _) in self.observers.iter().filter(|(_, o)| o.forwarding) {
+            self.out.push(MasterAction::Send {
+                to: *h,
+                pkt: p.clone(),
+            });
         }
     }
 
@@ -301,18 +294,7 @@ impl ObserverMaster {
             // would be refused later anyway (`processAck` throws).
             return Err(LearnerFault::NotInfo(pkt::name(p.typ)));
         }
-        let (_, version, config) = match &p.data {
-            Some(d) => LearnerInfo::decode_lenient(d),
-            None => (None, 0, None),
-        };
-        if let Some(c) = config {
-            if c > self.settings.config_version {
-                return Err(LearnerFault::ConfigAhead(c));
-            }
-        }
-        if version < wire::PROTOCOL_VERSION {
-            return Err(LearnerFault::OldProtocol(version));
-        }
+        info_sid(p, self.settings.config_version)?;
         if let Some(o) = self.observers.get_mut(&h) {
             o.stage = Stage::AwaitAckEpoch;
         }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::quorum::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSettings};
+use crate::quorum::zab::wire::LearnerInfo;
 
 const H: Handle = 7;
 
