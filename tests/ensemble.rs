@@ -197,13 +197,13 @@ fn writes_reach_every_server(e: &Ensemble, tag: &str) {
 /// follows it; then the reverse, two ZooKeeper peers follow a corral leader.
 #[test]
 fn corral_and_zookeeper_share_an_ensemble_either_way() {
-    // sid 3 (the highest) wins a fresh election.
+    // sid 3 (the highest), up before the others, wins a fresh election.
     for kinds in [
         [Kind::Corral, Kind::ZooKeeper, Kind::ZooKeeper],
         [Kind::ZooKeeper, Kind::ZooKeeper, Kind::Corral],
     ] {
         let mut e = Ensemble::new(&kinds);
-        e.start_all();
+        e.start_all_after(2);
         e.wait_for(
             Duration::from_secs(60),
             "one leader and two followers",

@@ -1557,6 +1557,9 @@ impl Peer {
         self.activate(m, None, true, seq, now);
         if self.election.is_running() && self.pending.is_none() {
             self.set_last_seen(seq);
+            // A new FastLeaderElection (`shuttingDownLE`): round 1 again,
+            // as the new config's members count (reconfig seed 16698).
+            self.election.restart_rounds();
             let a = self
                 .election
                 .look(seq.tree().last_zxid, self.epochs.current, now.mono_ms);

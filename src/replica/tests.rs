@@ -579,6 +579,62 @@ fn notification(from: Sid, state: ServerState, leader: Sid, zxid: i64) -> Input 
     Input::Peer(PeerInput::Election(from, n.encode()))
 }
 
+/// The rounds of the notifications a step sent.
+fn rounds_sent(actions: &[Action]) -> Vec<i64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendElection { msg, .. } => Notification::decode(msg).ok(),
+            _ => None,
+        })
+        .map(|n| n.election_epoch)
+        .collect()
+}
+
+#[test]
+fn a_newer_config_in_a_notification_starts_a_new_election_at_round_one() {
+    // Reconfig seed 16698: a member that took a newer config from a
+    // notification went on counting its rounds up (round 6 here); the
+    // members of the new config agreed in round 1 and discarded its votes
+    // as late, it discarded theirs as old. ZooKeeper makes a new
+    // FastLeaderElection, whose rounds start again at 1.
+    let mut config = quorum_config(1);
+    config.reconfig_enabled = true;
+    let start = QuorumStart {
+        config,
+        epochs: Epochs {
+            current: 1,
+            accepted: 1,
+        },
+        committed_log: VecDeque::new(),
+    };
+    let mut r = Replica::new(settings(1), Tree::new(), Vec::new(), Some(start), at(0));
+    r.step(at(0));
+    r.feed(Input::CanLead(true), at(1));
+    r.step(at(1));
+    let looking = |from: Sid, round: i64, config: &str| {
+        let n = Notification::new(
+            ServerState::Looking,
+            from,
+            0,
+            round,
+            1,
+            Bytes::from(config.to_string()),
+        );
+        Input::Peer(PeerInput::Election(from, n.encode()))
+    };
+    r.feed(looking(2, 5, ""), at(2));
+    assert!(rounds_sent(&r.step(at(2))).contains(&5), "joins round 5");
+    let newer = "server.1=10.0.0.1:2888:3888:participant;2181\n\
+                 server.2=10.0.0.2:2888:3888:participant;2181\n\
+                 server.3=10.0.0.3:2888:3888:participant;2181\n\
+                 version=100000000";
+    r.feed(looking(3, 1, newer), at(3));
+    let rounds = rounds_sent(&r.step(at(3)));
+    assert!(!rounds.is_empty(), "a new election");
+    assert!(rounds.iter().all(|r| *r == 1), "rounds {rounds:?}");
+}
+
 /// A member that follows 2, with `connectToLearnerMasterLimit` =
 /// `connect_limit` (tick 100 ms, initLimit 10): the `limit_ms` of its
 /// ConnectLeader, and whether a refused connection `down_at` ms later is

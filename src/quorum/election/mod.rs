@@ -321,6 +321,12 @@ impl Election {
         self.last_seen = q;
     }
 
+    /// A new FastLeaderElection (`QuorumPeer` makes one after a reconfig
+    /// while LOOKING, `shuttingDownLE`): its rounds count from 1 again.
+    pub fn restart_rounds(&mut self) {
+        self.logical_clock = 0;
+    }
+
     /// Starts an election round (`lookForLeader`) with this peer's last
     /// logged zxid and current (accepted) epoch: the state becomes LOOKING,
     /// the logical clock advances, and the initial vote goes to every voter.

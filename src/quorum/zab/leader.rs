@@ -703,13 +703,21 @@ impl Leader {
     }
 
     /// The voters in touch (`Leader.isQuorumSynced`): the leader and its
-    /// synced followers, by sid.
+    /// synced followers, by sid. A follower that the active config makes
+    /// an observer is not counted, where ZooKeeper counts it: it came with
+    /// an older config, and leaves at UPTODATE, when NEWLEADER's config
+    /// changes its role. Counted, it let a reconfig that promotes it
+    /// commit a config whose quorum it was needed for, and the ensemble
+    /// stopped for good (the replica simulation's reconfig seed 10832).
+    /// A follower the active config leaves out is counted, as in
+    /// ZooKeeper: that is how a joining server is added.
     pub fn synced_followers(&self) -> BTreeSet<Sid> {
         let mut s: BTreeSet<Sid> = self
             .peers
             .values()
             .filter(|p| p.forwarding && !p.observer && self.tick <= p.tick_deadline)
             .filter_map(|p| p.sid)
+            .filter(|sid| !self.quorum.is_observer(*sid))
             .collect();
         s.insert(self.me);
         s
@@ -1485,6 +1493,35 @@ mod tests {
             l.propose(make_zxid(4, 3), Bytes::new(), 12),
             Err(ProposeError::OutOfOrder { .. })
         ));
+    }
+
+    #[test]
+    fn a_follower_the_active_config_makes_an_observer_is_not_a_synced_voter() {
+        // Reconfig seed 10832: 4, an observer of the active config, came
+        // as a follower with an older config; counted, it let a reconfig
+        // that made it a voter pass the synced-quorum check.
+        let mut l = Leader::new(
+            1,
+            Quorum::new([1, 2, 3], [4]),
+            3,
+            3,
+            make_zxid(3, 5),
+            Vec::new(),
+            Box::new(NoTxnLog),
+            settings(),
+        );
+        establish(&mut l, make_zxid(3, 5));
+        l.learner_connected(8, 4);
+        l.packet(8, info(pkt::FOLLOWERINFO, 4, 3), 5);
+        let a = l.packet(8, wire::ack_epoch(make_zxid(3, 5), 3), 6);
+        assert_eq!(types(&sent(&a, 8)).last(), Some(&"NEWLEADER"));
+        assert!(l.peers.values().any(|p| p.sid == Some(4) && p.forwarding));
+        assert_eq!(l.synced_followers(), BTreeSet::from([1, 2]));
+        // A joining server, in no config yet, counts (how one is added).
+        l.learner_connected(9, 7);
+        l.packet(9, info(pkt::FOLLOWERINFO, 5, 3), 8);
+        l.packet(9, wire::ack_epoch(make_zxid(3, 5), 3), 9);
+        assert_eq!(l.synced_followers(), BTreeSet::from([1, 2, 5]));
     }
 
     #[test]
