@@ -579,6 +579,25 @@ fn notification(from: Sid, state: ServerState, leader: Sid, zxid: i64) -> Input 
     Input::Peer(PeerInput::Election(from, n.encode()))
 }
 
+/// Member 1 with `config`, `tree` and epoch 1, LOOKING (its can-lead
+/// probe answered).
+fn looking_member(config: QuorumConfig, tree: Tree) -> Replica {
+    let start = QuorumStart {
+        config,
+        epochs: Epochs {
+            current: 1,
+            accepted: 1,
+        },
+        committed_log: VecDeque::new(),
+    };
+    let mut r = Replica::new(settings(1), tree, Vec::new(), Some(start), at(0));
+    let a = r.step(at(0));
+    assert!(a.iter().any(|a| matches!(a, Action::ProbeCanLead { .. })));
+    r.feed(Input::CanLead(true), at(1));
+    r.step(at(1));
+    r
+}
+
 /// The rounds of the notifications a step sent.
 fn rounds_sent(actions: &[Action]) -> Vec<i64> {
     actions
@@ -600,18 +619,7 @@ fn a_newer_config_in_a_notification_starts_a_new_election_at_round_one() {
     // FastLeaderElection, whose rounds start again at 1.
     let mut config = quorum_config(1);
     config.reconfig_enabled = true;
-    let start = QuorumStart {
-        config,
-        epochs: Epochs {
-            current: 1,
-            accepted: 1,
-        },
-        committed_log: VecDeque::new(),
-    };
-    let mut r = Replica::new(settings(1), Tree::new(), Vec::new(), Some(start), at(0));
-    r.step(at(0));
-    r.feed(Input::CanLead(true), at(1));
-    r.step(at(1));
+    let mut r = looking_member(config, Tree::new());
     let looking = |from: Sid, round: i64, config: &str| {
         let n = Notification::new(
             ServerState::Looking,
@@ -642,18 +650,7 @@ fn a_newer_config_in_a_notification_starts_a_new_election_at_round_one() {
 fn leader_connect(connect_limit: u32, down_at: u64) -> (u64, bool) {
     let mut config = quorum_config(1);
     config.connect_limit = connect_limit;
-    let start = QuorumStart {
-        config,
-        epochs: Epochs {
-            current: 1,
-            accepted: 1,
-        },
-        committed_log: VecDeque::new(),
-    };
-    let mut r = Replica::new(settings(1), Tree::new(), Vec::new(), Some(start), at(0));
-    r.step(at(0));
-    r.feed(Input::CanLead(true), at(1));
-    r.step(at(1));
+    let mut r = looking_member(config, Tree::new());
     r.feed(notification(2, ServerState::Leading, 2, 0), at(2));
     r.feed(notification(3, ServerState::Following, 2, 0), at(2));
     let connect = |a: &[Action]| {
@@ -690,19 +687,7 @@ fn connect_to_learner_master_limit_bounds_the_leader_connection() {
 /// established ensemble at `leader_zxid`) into epoch 2 and has acked the
 /// epoch: the leader's sync packets come next. Gives the link's generation.
 fn following_2(tree: Tree, leader_zxid: i64) -> (Replica, u64) {
-    let start = QuorumStart {
-        config: quorum_config(1),
-        epochs: Epochs {
-            current: 1,
-            accepted: 1,
-        },
-        committed_log: VecDeque::new(),
-    };
-    let mut r = Replica::new(settings(1), tree, Vec::new(), Some(start), at(0));
-    let a = r.step(at(0));
-    assert!(a.iter().any(|a| matches!(a, Action::ProbeCanLead { .. })));
-    r.feed(Input::CanLead(true), at(1));
-    r.step(at(1));
+    let mut r = looking_member(quorum_config(1), tree);
     // 2 leads an established ensemble at `leader_zxid`.
     r.feed(notification(2, ServerState::Leading, 2, leader_zxid), at(2));
     r.feed(
@@ -803,6 +788,32 @@ fn a_reload_after_trunc_replaces_the_published_version() {
     }
 }
 
+/// Member 1 follows 2 into epoch 2 and syncs by a SNAP that says
+/// `snap_zxid` and whose tree holds up to `tree_zxid`; then 2 proposes and
+/// commits each of `commits` (createSession txns), in that order.
+fn snapped_then_committed(snap_zxid: i64, tree_zxid: i64, commits: &[i64]) -> Replica {
+    let (mut r, g) = following_2(Tree::new(), tree_zxid);
+    let from_leader = |r: &mut Replica, p: QuorumPacket, ms| {
+        r.feed(Input::Peer(PeerInput::FromLeader(g, p)), at(ms));
+        r.step(at(ms));
+    };
+    from_leader(&mut r, QuorumPacket::new(pkt::SNAP, snap_zxid), 6);
+    let mut tree = Tree::new();
+    tree.last_zxid = tree_zxid;
+    r.feed(Input::Peer(PeerInput::Snapshot(g, Vec::new(), tree)), at(7));
+    r.step(at(7));
+    assert_eq!(r.sequencer().tree().last_zxid, tree_zxid);
+    for z in commits {
+        let txn = crate::data::prep::create_session(0x100 + z, 10_000, *z, 0);
+        let data = crate::storage::txnlog::marshall_entry(&txn, None);
+        from_leader(&mut r, QuorumPacket::with_data(pkt::PROPOSAL, *z, data), 8);
+    }
+    for z in commits {
+        from_leader(&mut r, QuorumPacket::new(pkt::COMMIT, *z), 9);
+    }
+    r
+}
+
 #[test]
 fn a_fuzzy_snapshot_skips_the_commits_it_already_holds() {
     // A ZooKeeper leader serializes its tree while it goes on proposing:
@@ -811,32 +822,7 @@ fn a_fuzzy_snapshot_skips_the_commits_it_already_holds() {
     // Seen once in CI (tests/reconfig.rs, a mixed ensemble led by
     // ZooKeeper): the learner stopped on "a commit below the tree".
     let z = |n| make_zxid(2, n);
-    let (mut r, g) = following_2(Tree::new(), z(3));
-    let feed = |r: &mut Replica, p: QuorumPacket, ms| {
-        r.feed(Input::Peer(PeerInput::FromLeader(g, p)), at(ms));
-        r.step(at(ms))
-    };
-    feed(&mut r, QuorumPacket::new(pkt::SNAP, z(1)), 6);
-    let mut fuzzy = Tree::new();
-    fuzzy.last_zxid = z(3);
-    r.feed(
-        Input::Peer(PeerInput::Snapshot(g, Vec::new(), fuzzy)),
-        at(7),
-    );
-    r.step(at(7));
-    assert_eq!(r.sequencer().tree().last_zxid, z(3));
-    for n in 2..=4 {
-        let txn = crate::data::prep::create_session(0x100 + n, 10_000, z(n), 0);
-        let data = crate::storage::txnlog::marshall_entry(&txn, None);
-        feed(
-            &mut r,
-            QuorumPacket::with_data(pkt::PROPOSAL, z(n), data),
-            8,
-        );
-    }
-    for n in 2..=4 {
-        feed(&mut r, QuorumPacket::new(pkt::COMMIT, z(n)), 9);
-    }
+    let r = snapped_then_committed(z(1), z(3), &[z(2), z(3), z(4)]);
     // 2 and 3 are skipped, 4 applies on top of the snapshot.
     assert_eq!(r.sequencer().tree().last_zxid, z(4));
     assert!(!r.stopped());
@@ -848,24 +834,7 @@ fn a_commit_below_a_snapshot_is_a_bug() {
     // The same, but the commit is of a txn at or before the SNAP's zxid:
     // no leader sends that, and applying it again would change the tree.
     let z = |n| make_zxid(2, n);
-    let (mut r, g) = following_2(Tree::new(), z(3));
-    let feed = |r: &mut Replica, p: QuorumPacket, ms| {
-        r.feed(Input::Peer(PeerInput::FromLeader(g, p)), at(ms));
-        r.step(at(ms))
-    };
-    feed(&mut r, QuorumPacket::new(pkt::SNAP, z(3)), 6);
-    let mut tree = Tree::new();
-    tree.last_zxid = z(3);
-    r.feed(Input::Peer(PeerInput::Snapshot(g, Vec::new(), tree)), at(7));
-    r.step(at(7));
-    let txn = crate::data::prep::create_session(0x102, 10_000, z(2), 0);
-    let data = crate::storage::txnlog::marshall_entry(&txn, None);
-    feed(
-        &mut r,
-        QuorumPacket::with_data(pkt::PROPOSAL, z(2), data),
-        8,
-    );
-    feed(&mut r, QuorumPacket::new(pkt::COMMIT, z(2)), 9);
+    snapped_then_committed(z(3), z(3), &[z(2)]);
 }
 
 // ---- sessions across an election ----
