@@ -706,9 +706,10 @@ impl Leader {
     /// synced followers, by sid. A follower that the active config makes
     /// an observer is not counted, where ZooKeeper counts it: it came with
     /// an older config, and leaves at UPTODATE, when NEWLEADER's config
-    /// changes its role. Counted, it let a reconfig that promotes it
-    /// commit a config whose quorum it was needed for, and the ensemble
-    /// stopped for good (the replica simulation's reconfig seed 10832).
+    /// changes its role. Counted, it let a reconfig that promotes it pass
+    /// this check; once it left, that config's quorum was out of reach,
+    /// nothing committed again, and the ensemble stopped for good (the
+    /// replica simulation's reconfig seed 10832).
     /// A follower the active config leaves out is counted, as in
     /// ZooKeeper: that is how a joining server is added.
     pub fn synced_followers(&self) -> BTreeSet<Sid> {
