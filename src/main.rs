@@ -518,6 +518,7 @@ fn quorum_settings(
                 .quorum_cnxn_timeout_ms
                 .map(|ms| std::time::Duration::from_millis(u64::from(ms))),
             bind_retry: c.election_port_bind_retry,
+            max_connections: c.quorum_max_connections as usize,
             // ZooKeeper sends V2, with every address, only with
             // multiAddress on: older servers read V1 alone (ZOOKEEPER-3720).
             initial: election::wire::InitialMessage {

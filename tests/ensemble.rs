@@ -885,3 +885,125 @@ fn observers_sync_from_followers_of_the_other_kind() {
     );
     e.replicates(&[0, 1, 2, 3, 4, 5], "omx");
 }
+
+/// Opens `n` connections to `addr` that each send `hello(k)` (or nothing)
+/// and then stay silent.
+fn idle_connections(
+    addr: &str,
+    n: usize,
+    hello: impl Fn(usize) -> Vec<u8>,
+) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    (0..n)
+        .map(|k| {
+            // A member just started may not listen yet.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let mut s = loop {
+                match std::net::TcpStream::connect(addr) {
+                    Ok(s) => break s,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => panic!("connect to {addr}: {e}"),
+                }
+            };
+            s.write_all(&hello(k)).expect("write");
+            // Let the server take each in turn: the oldest goes first.
+            std::thread::sleep(Duration::from_millis(50));
+            s
+        })
+        .collect()
+}
+
+/// Whether the server has closed `s` (EOF or reset), waiting up to `within`.
+fn closed_by_server(s: &std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    let _ = s.set_read_timeout(Some(within));
+    let mut b = [0u8; 1024];
+    loop {
+        match (&*s).read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// `corral.quorum.maxConnections` bounds what strangers can hold open on
+/// the election and quorum ports: silent sockets, and sockets that claim a
+/// server id no config names, are closed oldest first as newcomers come
+/// (long before `cnxTimeout`, which is 60 s here), and a member restarted
+/// into the flood still gets back in (it displaces them).
+#[test]
+fn a_flood_on_the_quorum_ports_is_bounded_and_keeps_no_member_out() {
+    let max = 4;
+    let mut e = Ensemble::new(&[Kind::Corral; 3])
+        .cfg("corral.quorum.maxConnections", &max.to_string())
+        .cfg("cnxTimeout", "60000");
+    e.start_all_after(2);
+    e.wait_for(Duration::from_secs(60), "a leader", |e| {
+        e.one_leader(&[0, 1, 2]).is_some()
+    });
+    let leader = e.one_leader(&[0, 1, 2]).expect("a leader");
+    assert_eq!(leader, 2);
+    // Sid 1's election port holds the connections of sids 2 and 3 (the
+    // larger sid's survive); two places are left for strangers. Silent
+    // sockets first, then ones that claim unknown sids (the old protocol's
+    // initial message: the sid alone).
+    let election = format!("127.0.0.1:{}", e.members[0].election);
+    let mut flood = idle_connections(&election, 6, |_| Vec::new());
+    flood.extend(idle_connections(&election, 6, |k| {
+        (1000 + k as i64).to_be_bytes().to_vec()
+    }));
+    let gone = flood
+        .iter()
+        .filter(|s| closed_by_server(s, Duration::from_secs(10)))
+        .count();
+    assert!(
+        gone >= flood.len() - (max - 2),
+        "only {gone} of {} strangers on the election port were closed",
+        flood.len()
+    );
+    assert!(
+        !closed_by_server(flood.last().expect("one"), Duration::from_millis(100)),
+        "the newest stranger keeps its place until the next comes"
+    );
+    // The leader's quorum port: two followers and two places.
+    let quorum = format!("127.0.0.1:{}", e.members[leader].quorum);
+    let learners = idle_connections(&quorum, 12, |_| Vec::new());
+    let gone = learners
+        .iter()
+        .filter(|s| closed_by_server(s, Duration::from_secs(10)))
+        .count();
+    assert!(
+        gone >= learners.len() - (max - 2),
+        "only {gone} of 12 strangers on the quorum port were closed"
+    );
+    // With both ports full of strangers, a restarted follower gets back
+    // in: its connections displace theirs.
+    let flood_election = idle_connections(&election, max, |_| Vec::new());
+    let flood_quorum = idle_connections(&quorum, max, |_| Vec::new());
+    e.kill9(0);
+    e.start(0);
+    let flood_election2 = idle_connections(&election, max, |_| Vec::new());
+    e.wait_for(Duration::from_secs(60), "sid 1 following again", |e| {
+        e.mode(0).as_deref() == Some("follower")
+    });
+    e.replicates(&[0, 1, 2], "flood");
+    drop((
+        flood,
+        learners,
+        flood_election,
+        flood_quorum,
+        flood_election2,
+    ));
+}

@@ -11,9 +11,12 @@
 //!   size limit (logic without I/O).
 //! - [`listen`]: SO_REUSEPORT listeners, one per shard, on the client port.
 //! - [`mailbox`]: a lock-free single-threaded queue that wakes its consumer.
+//! - [`slots`]: a bound on a listener's connections, and which one a
+//!   newcomer displaces at it (logic without I/O).
 
 pub mod coremap;
 pub mod exec;
 pub mod frame;
 pub mod listen;
 pub mod mailbox;
+pub mod slots;

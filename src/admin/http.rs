@@ -19,6 +19,7 @@
 //! whole-head deadline bound it, and a connection in its handshake is one
 //! of the connections the cap counts (and may close for a newcomer).
 
+use shards::slots::{Admission, State};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -575,88 +576,44 @@ fn write_within(s: &mut Conn, bytes: &[u8], within: Duration) {
     }
 }
 
-/// What a connection is doing: whether it may be closed for a newcomer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Reading the request, or writing the answer: at the client's pace.
-    Waiting,
-    /// The handler runs: bounded by the server, not the client.
-    Busy,
-    /// Closed for a newcomer; its thread is on its way out.
-    Evicted,
-}
-
-/// One live connection, as the accept thread sees it.
-struct Slot {
-    id: u64,
-    since: Instant,
-    phase: Phase,
-    /// A handle to shut the socket down from the accept thread.
-    stream: Option<TcpStream>,
-}
-
-/// Every live connection of one port.
-#[derive(Default)]
-struct Slots {
-    slots: std::sync::Mutex<Vec<Slot>>,
-}
+/// Every live connection of one port (`shards::slots`: at the bound a
+/// newcomer closes the connection waiting longest on its client), with
+/// a handle to shut each socket down from the accept thread.
+struct Slots(std::sync::Mutex<shards::slots::Slots<Option<TcpStream>>>);
 
 impl Slots {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
-        self.slots
+    fn new(max: usize) -> Slots {
+        Slots(std::sync::Mutex::new(shards::slots::Slots::new(max)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, shards::slots::Slots<Option<TcpStream>>> {
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Makes room for a new connection: below `max` there is room; at
-    /// `max`, the connection waiting longest on its client is shut down to
-    /// make it. `false`: every connection is busy being answered.
-    fn admit(&self, id: u64, stream: Option<TcpStream>, max: usize) -> bool {
-        let mut v = self.lock();
-        let live = v.iter().filter(|s| s.phase != Phase::Evicted).count();
-        // Evicted threads leave at once; a hard bound all the same.
-        if live >= max && v.len() < 2 * max {
-            let oldest = v
-                .iter_mut()
-                .filter(|s| s.phase == Phase::Waiting)
-                .min_by_key(|s| s.since);
-            if let Some(old) = oldest {
-                old.phase = Phase::Evicted;
-                if let Some(st) = old.stream.take() {
+    /// Makes room for a new connection (shutting down the one it
+    /// displaces). `None`: every connection is busy being answered.
+    fn admit(&self, stream: Option<TcpStream>) -> Option<u64> {
+        match self.lock().admit(stream) {
+            Admission::Admitted { id, displaced } => {
+                if let Some(Some(st)) = displaced {
                     let _ = st.shutdown(std::net::Shutdown::Both);
                 }
-            } else {
-                return false;
+                Some(id)
             }
-        } else if live >= max {
-            return false;
+            Admission::Refused => None,
         }
-        v.push(Slot {
-            id,
-            since: Instant::now(),
-            phase: Phase::Waiting,
-            stream,
-        });
-        true
     }
 
-    /// The connection's phase changes (an evicted one stays evicted).
-    /// `false`: it was evicted.
-    fn set(&self, id: u64, phase: Phase) -> bool {
-        let mut v = self.lock();
-        match v.iter_mut().find(|s| s.id == id) {
-            Some(s) if s.phase == Phase::Evicted => false,
-            Some(s) => {
-                s.phase = phase;
-                s.since = Instant::now();
-                true
-            }
-            None => false,
-        }
+    /// The connection waits on its client, or is being answered. `false`:
+    /// it was displaced.
+    fn set(&self, id: u64, state: State) -> bool {
+        self.lock().set(id, state)
     }
 
     fn leave(&self, id: u64) {
-        self.lock().retain(|s| s.id != id);
+        self.lock().leave(id)
     }
 }
 
@@ -680,19 +637,19 @@ fn serve_conn(
             Err(e) => (Response::error(e.status(), &e.to_string()), false),
             Ok(mut req) => match req.method.as_str() {
                 "GET" | "HEAD" => {
-                    if !slots.set(id, Phase::Busy) {
+                    if !slots.set(id, State::Held) {
                         return;
                     }
                     req.peer = s.tcp().peer_addr().ok();
                     let r = h.handle(&req);
-                    if !slots.set(id, Phase::Waiting) {
+                    if !slots.set(id, State::Waiting) {
                         return;
                     }
                     (r, req.method == "HEAD")
                 }
                 "POST" => {
                     req.peer = s.tcp().peer_addr().ok();
-                    if !slots.set(id, Phase::Busy) {
+                    if !slots.set(id, State::Held) {
                         return;
                     }
                     let admitted = content_length(&req).and_then(|len| {
@@ -705,17 +662,17 @@ fn serve_conn(
                         }
                         Ok(len)
                     });
-                    if !slots.set(id, Phase::Waiting) {
+                    if !slots.set(id, State::Waiting) {
                         return;
                     }
                     let r = match admitted.and_then(|len| read_body(&mut s, l, len, rest)) {
                         Ok(body) => {
                             req.body = body;
-                            if !slots.set(id, Phase::Busy) {
+                            if !slots.set(id, State::Held) {
                                 return;
                             }
                             let r = h.handle(&req);
-                            if !slots.set(id, Phase::Waiting) {
+                            if !slots.set(id, State::Waiting) {
                                 return;
                             }
                             r
@@ -756,18 +713,15 @@ pub fn serve(
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
-    let slots = Arc::new(Slots::default());
-    let thread_name = name.to_string();
     let max = limits.max_conns.max(1);
+    let slots = Arc::new(Slots::new(max));
+    let thread_name = name.to_string();
     std::thread::Builder::new()
         .name(thread_name.clone())
         .spawn(move || {
-            let mut next_id: u64 = 0;
             for conn in listener.incoming() {
                 let Ok(mut s) = conn else { continue };
-                next_id += 1;
-                let id = next_id;
-                if !slots.admit(id, s.try_clone().ok(), max) {
+                let Some(id) = slots.admit(s.try_clone().ok()) else {
                     tracing::warn!(
                         port = %thread_name,
                         max,
@@ -780,7 +734,7 @@ pub fn serve(
                         let _ = s.write(&encode(&r, false));
                     }
                     continue;
-                }
+                };
                 let h = handler.clone();
                 let sl = slots.clone();
                 let tls = https.clone();
@@ -859,22 +813,27 @@ mod tests {
 
     #[test]
     fn a_newcomer_closes_the_connection_waiting_longest() {
-        let slots = Slots::default();
-        assert!(slots.admit(1, None, 2));
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(slots.admit(2, None, 2));
-        // Full: 1 waited longest on its client and goes.
-        assert!(slots.admit(3, None, 2));
-        assert!(!slots.set(1, Phase::Busy), "1 was evicted");
-        slots.leave(1);
+        // A real socket for the first: the displaced one is shut down.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (served, _) = l.accept().unwrap();
+        let slots = Slots::new(2);
+        let one = slots.admit(Some(served)).unwrap();
+        let two = slots.admit(None).unwrap();
+        // Full: the first waited longest on its client and goes.
+        let three = slots.admit(None).unwrap();
+        assert!(!slots.set(one, State::Held), "the first was displaced");
+        let mut b = [0u8; 1];
+        assert_eq!(client.read(&mut b).unwrap(), 0, "its socket was shut down");
+        slots.leave(one);
         // Both left are being answered: nobody to close, 503.
-        assert!(slots.set(2, Phase::Busy) && slots.set(3, Phase::Busy));
-        assert!(!slots.admit(4, None, 2));
+        assert!(slots.set(two, State::Held) && slots.set(three, State::Held));
+        assert_eq!(slots.admit(None), None);
         // One answered and writing: it may go for a newcomer.
-        assert!(slots.set(2, Phase::Waiting));
-        assert!(slots.admit(5, None, 2));
-        assert!(!slots.set(2, Phase::Busy));
-        assert!(slots.set(3, Phase::Waiting) && slots.set(5, Phase::Busy));
+        assert!(slots.set(two, State::Waiting));
+        let five = slots.admit(None).unwrap();
+        assert!(!slots.set(two, State::Held));
+        assert!(slots.set(three, State::Waiting) && slots.set(five, State::Held));
     }
 
     #[test]

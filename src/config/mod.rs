@@ -496,6 +496,10 @@ pub struct Config {
     /// `corral.admin.maxConnections`: HTTP connections served at once on
     /// each of the AdminServer and `/metrics` ports (default 32).
     pub admin_max_connections: u32,
+    /// `corral.quorum.maxConnections`: connections each quorum-facing
+    /// port (election, quorum, observer master) holds at once (default
+    /// 256); see `server::port_slots`.
+    pub quorum_max_connections: u32,
     /// `corral.admin.showSessionIds`: whether the AdminServer's JSON shows
     /// session ids (default false: a session id is half a session's
     /// credentials, see docs/admin.md).
@@ -692,6 +696,7 @@ fn zk_defaults() -> Config {
         admin_command_url: "/commands".to_string(),
         admin_request_timeout_ms: 10_000,
         admin_max_connections: 32,
+        quorum_max_connections: 256,
         admin_show_session_ids: false,
         admin_snapshot_enabled: true,
         admin_restore_enabled: true,

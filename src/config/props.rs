@@ -335,6 +335,10 @@ impl Parser {
         if let Some(n) = self.prop_decode(&key, 1, 65_536)? {
             cfg.admin_max_connections = to_u32(n);
         }
+        let key = self.corral_prop("corral.quorum.maxConnections");
+        if let Some(n) = self.prop_decode(&key, 1, 65_536)? {
+            cfg.quorum_max_connections = to_u32(n);
+        }
         let key = self.corral_prop("corral.admin.showSessionIds");
         if let Some(b) = self.prop_java_bool(&key) {
             cfg.admin_show_session_ids = b;

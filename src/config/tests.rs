@@ -483,18 +483,21 @@ fn admin_defaults_are_safe_and_its_bounds_have_keys() {
     assert_eq!(c.admin_idle_timeout_ms, 30_000);
     assert_eq!(c.admin_request_timeout_ms, 10_000);
     assert_eq!(c.admin_max_connections, 32);
+    assert_eq!(c.quorum_max_connections, 256);
     assert!(!c.admin_show_session_ids);
     let c = ok(&format!(
         "{BASE}admin.serverAddress=0.0.0.0
 corral.admin.requestTimeoutMs=500
              corral.admin.maxConnections=4
 corral.admin.showSessionIds=true
+corral.quorum.maxConnections=12
 "
     ))
     .config;
     assert_eq!(c.admin_server_address, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     assert_eq!(c.admin_request_timeout_ms, 500);
     assert_eq!(c.admin_max_connections, 4);
+    assert_eq!(c.quorum_max_connections, 12);
     assert!(c.admin_show_session_ids);
     // -D flags, and the zoo.cfg key wins over the flag.
     let jvm = flags(&[
@@ -513,6 +516,8 @@ corral.admin.showSessionIds=true
     assert_eq!(c.admin_request_timeout_ms, 900);
     for bad in [
         "corral.admin.maxConnections=0",
+        "corral.quorum.maxConnections=0",
+        "corral.quorum.maxConnections=many",
         "corral.admin.requestTimeoutMs=0",
         "corral.admin.requestTimeoutMs=soon",
     ] {

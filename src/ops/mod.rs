@@ -69,8 +69,8 @@ pub enum OpsError {
     },
 }
 
-/// Every `corral.*` setting (zoo.cfg key or `-D` flag); `docs/operations.md`
-/// and `docs/admin.md` say what each does.
+/// Every `corral.*` setting (zoo.cfg key or `-D` flag); `docs/operations.md`,
+/// `docs/admin.md` and `docs/security.md` say what each does.
 pub const CORRAL_KEYS: &[&str] = &[
     "corral.stallThresholdMs",
     "corral.requestWarnThresholdMs",
@@ -84,6 +84,7 @@ pub const CORRAL_KEYS: &[&str] = &[
     "corral.admin.maxConnections",
     "corral.admin.showSessionIds",
     "corral.admin.restore.maxBytes",
+    "corral.quorum.maxConnections",
     // Retired: ensembles once needed it; `true` is what every build does now.
     "corral.experimental.ensemble",
 ];

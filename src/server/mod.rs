@@ -14,6 +14,7 @@
 mod dial;
 pub mod log;
 pub mod peers;
+mod port_slots;
 mod quorum_auth;
 pub mod quorum_peer;
 pub mod quorum_tls;

@@ -22,6 +22,7 @@
 //! `election`'s business. It runs on the zab core.
 
 use super::dial;
+use super::port_slots::{Place, PortSlots};
 use super::quorum_auth;
 use super::quorum_tls;
 use super::stream::Stream;
@@ -75,6 +76,10 @@ pub struct PeerSettings {
     pub quorum_cnxn_timeout: Option<Duration>,
     /// `electionPortBindRetry`: binds tried before giving up (0 = forever).
     pub bind_retry: u32,
+    /// `corral.quorum.maxConnections`: connections each quorum-facing
+    /// port (this one, the quorum port, the observer master port) holds at
+    /// once.
+    pub max_connections: usize,
     /// This server's initial message, already encoded.
     pub initial: Vec<u8>,
 }
@@ -126,11 +131,35 @@ struct Inner {
     /// by a reconfig).
     addrs: RefCell<HashMap<Sid, Vec<String>>>,
     inbox: Mailbox<(Sid, Vec<u8>)>,
+    /// The accepted connections, bounded (`port_slots`).
+    slots: Rc<PortSlots>,
 }
 
 /// The election connections of this server.
 #[derive(Clone)]
 pub struct Peers(Rc<Inner>);
+
+/// Marks a link down when its connection's future ends, or is dropped (a
+/// connection displaced from the election port), and forgets the link of
+/// a server id no config names.
+struct LinkDown<'a> {
+    peers: &'a Peers,
+    sid: Sid,
+    link: &'a Rc<Link>,
+    generation: u64,
+}
+
+impl Drop for LinkDown<'_> {
+    fn drop(&mut self) {
+        if self.link.generation.get() != self.generation {
+            return;
+        }
+        self.link.up.set(false);
+        if !self.peers.known(self.sid) {
+            self.peers.0.links.borrow_mut().remove(&self.sid);
+        }
+    }
+}
 
 impl Peers {
     /// Binds the election port (retrying as `electionPortBindRetry` says,
@@ -164,6 +193,7 @@ impl Peers {
         };
         let peers = Peers(Rc::new(Inner {
             addrs: RefCell::new(s.peers.clone()),
+            slots: PortSlots::new("election", s.max_connections),
             s,
             tls,
             sasl,
@@ -177,8 +207,14 @@ impl Peers {
                 loop {
                     match listener.accept().await {
                         Ok(stream) => {
+                            let Some(place) = p.0.slots.admit(stream.peer_addr().ok()) else {
+                                continue;
+                            };
                             let p = p.clone();
-                            glommio::spawn_local(async move { p.accepted(stream).await }).detach();
+                            glommio::spawn_local(async move {
+                                place.run(p.accepted(stream, &place)).await;
+                            })
+                            .detach();
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "election port accept failed");
@@ -198,13 +234,29 @@ impl Peers {
     }
 
     /// Queues `msg` for `to` (replacing one not yet sent) and connects if
-    /// there is no connection. A message to oneself loops back.
+    /// there is no connection. A message to oneself loops back. A server
+    /// id no config names is answered only over its own live connection:
+    /// a link kept for every id a stranger claims would grow without bound.
     pub fn send(&self, to: Sid, msg: Vec<u8>) {
         if to == self.0.s.me {
             self.0.inbox.push((to, msg));
             return;
         }
-        let link = self.link(to);
+        let link = if self.known(to) {
+            self.link(to)
+        } else {
+            let live = self.0.links.borrow().get(&to).cloned();
+            match live {
+                Some(l) => l,
+                None => {
+                    tracing::debug!(
+                        sid = to,
+                        "no connection to a server id no config names: message dropped"
+                    );
+                    return;
+                }
+            }
+        };
         *link.queued.borrow_mut() = Some(msg.into());
         link.wake.borrow().push(());
         self.connect_one(to);
@@ -263,6 +315,11 @@ impl Peers {
     /// A message already received, if any.
     pub fn try_recv(&self) -> Option<(Sid, Vec<u8>)> {
         self.0.inbox.pop()
+    }
+
+    /// Whether a config names `sid` (else it is a joiner, or a stranger).
+    fn known(&self, sid: Sid) -> bool {
+        self.0.addrs.borrow().contains_key(&sid)
     }
 
     fn link(&self, sid: Sid) -> Rc<Link> {
@@ -327,11 +384,18 @@ impl Peers {
             stream.close().await;
             return Ok(());
         }
-        self.install(sid, stream, FrameBuf::new(PACKET_MAX_SIZE), remote);
+        let p = self.clone();
+        glommio::spawn_local(async move {
+            p.serve(sid, stream, FrameBuf::new(PACKET_MAX_SIZE), remote)
+                .await
+        })
+        .detach();
         Ok(())
     }
 
-    async fn accepted(&self, tcp: TcpStream) {
+    /// An accepted connection, in its `place` on the election port: it is
+    /// held once its initial message names a server id a config names.
+    async fn accepted(&self, tcp: TcpStream, place: &Place) {
         let _ = tcp.set_nodelay(true);
         let from = tcp.peer_addr().ok();
         let mut stream = match quorum_tls::accepted(&self.0.tls, tcp).await {
@@ -406,12 +470,24 @@ impl Peers {
                 );
                 stream.close().await;
             }
-            TieBreak::Keep => self.install(sid, stream, fb, from.map(|a| a.ip())),
+            TieBreak::Keep => {
+                if self.known(sid) && !place.hold() {
+                    return;
+                }
+                self.serve(sid, stream, fb, from.map(|a| a.ip())).await
+            }
         }
     }
 
-    /// Makes `stream` the connection to `sid`, replacing any other.
-    fn install(&self, sid: Sid, stream: Stream, fb: FrameBuf, remote: Option<std::net::IpAddr>) {
+    /// Makes `stream` the connection to `sid`, replacing any other, and
+    /// serves it until it closes (or this future is dropped).
+    async fn serve(
+        &self,
+        sid: Sid,
+        stream: Stream,
+        fb: FrameBuf,
+        remote: Option<std::net::IpAddr>,
+    ) {
         let link = self.link(sid);
         link.remote.set(remote);
         let generation = link.generation.get() + 1;
@@ -423,17 +499,15 @@ impl Peers {
         wake.push(());
         link.wake.replace(wake.clone()).push(());
         tracing::debug!(sid, "election connection up");
-        let p = self.clone();
-        glommio::spawn_local(async move {
-            let r = p.pump(sid, &link, &wake, generation, stream, fb).await;
-            if link.generation.get() == generation {
-                link.up.set(false);
-            }
-            if let Err(e) = r {
-                tracing::debug!(sid, error = %e, "election connection closed");
-            }
-        })
-        .detach();
+        let _down = LinkDown {
+            peers: self,
+            sid,
+            link: &link,
+            generation,
+        };
+        if let Err(e) = self.pump(sid, &link, &wake, generation, stream, fb).await {
+            tracing::debug!(sid, error = %e, "election connection closed");
+        }
     }
 
     async fn pump(
@@ -519,6 +593,7 @@ mod tests {
             cnx_timeout: Duration::from_millis(5000),
             quorum_cnxn_timeout: None,
             bind_retry: 3,
+            max_connections: 16,
             initial: Vec::new(),
         };
         assert_eq!(s.handshake_timeout(), Duration::from_millis(5000));
@@ -543,6 +618,7 @@ mod tests {
                     cnx_timeout: Duration::from_secs(2),
                     quorum_cnxn_timeout: None,
                     bind_retry: 3,
+                    max_connections: 16,
                     initial: InitialMessage {
                         protocol: ewire::Protocol::V1,
                         sid: me,

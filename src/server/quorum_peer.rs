@@ -18,6 +18,7 @@
 //! blocking pool.
 
 use super::peers::{PeerSettings, Peers};
+use super::port_slots::PortSlots;
 use super::quorum_auth;
 use super::quorum_tls::{self, LinkTls, PeerTlsSettings};
 use super::stream::Stream;
@@ -274,6 +275,7 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
         })
         .detach();
     }
+    let max_connections = s.peers.max_connections;
     let mut io = QuorumIo {
         s,
         tls,
@@ -282,6 +284,8 @@ pub async fn run(s: QuorumSettings, cmds: SharedReceiver<ToZab>, events: SharedS
         inbox,
         links: Default::default(),
         next_handle: Rc::new(Cell::new(1)),
+        learner_slots: PortSlots::new("quorum", max_connections),
+        observer_slots: PortSlots::new("observer master", max_connections),
         listener_stop: Vec::new(),
         leader: None,
     };
@@ -495,6 +499,10 @@ struct QuorumIo {
     /// The leader's learner connections.
     links: Rc<RefCell<HashMap<Handle, Rc<Link>>>>,
     next_handle: Rc<Cell<Handle>>,
+    /// The connections of the quorum port (as leader) and of the observer
+    /// master port (as follower), each bounded on its own.
+    learner_slots: Rc<PortSlots>,
+    observer_slots: Rc<PortSlots>,
     /// The leader's quorum listeners' stop switches (one a listener: a
     /// switch wakes one waiter).
     listener_stop: Vec<Rc<Stop>>,
@@ -577,7 +585,7 @@ impl QuorumIo {
         for addr in self.s.observer_master_listen.clone() {
             let stop = Rc::new(Stop::default());
             self.listener_stop.push(stop.clone());
-            let accept = self.acceptor();
+            let accept = self.acceptor(&self.observer_slots);
             glommio::spawn_local(async move {
                 let mut tries = 0;
                 let listener = loop {
@@ -671,10 +679,10 @@ impl QuorumIo {
     }
 
     fn spawn_listener(&self, listener: TcpListener, stop: Rc<Stop>) {
-        glommio::spawn_local(self.acceptor().run(listener, stop)).detach();
+        glommio::spawn_local(self.acceptor(&self.learner_slots).run(listener, stop)).detach();
     }
 
-    fn acceptor(&self) -> Acceptor {
+    fn acceptor(&self, slots: &Rc<PortSlots>) -> Acceptor {
         Acceptor {
             inbox: self.inbox.clone(),
             next: self.next_handle.clone(),
@@ -682,6 +690,7 @@ impl QuorumIo {
             max: self.s.max_buffer,
             tls: self.tls.clone(),
             sasl: self.sasl.clone(),
+            slots: slots.clone(),
         }
     }
 }
@@ -697,6 +706,8 @@ struct Acceptor {
     max: usize,
     tls: quorum_tls::Shared,
     sasl: quorum_auth::Shared,
+    /// The port's connections, bounded (`port_slots`).
+    slots: Rc<PortSlots>,
 }
 
 impl Acceptor {
@@ -720,6 +731,10 @@ impl Acceptor {
             if stop.stopped.get() {
                 break;
             }
+            let from = tcp.peer_addr().ok();
+            let Some(place) = self.slots.admit(from) else {
+                continue;
+            };
             let Acceptor {
                 inbox,
                 next,
@@ -727,25 +742,33 @@ impl Acceptor {
                 max,
                 tls,
                 sasl,
+                ..
             } = self.clone();
             let stop = stop.clone();
             // The handshake runs in the connection's own task: a slow
             // peer holds up no other.
             glommio::spawn_local(async move {
                 let _ = tcp.set_nodelay(true);
-                let from = tcp.peer_addr().ok();
-                let mut stream = match quorum_tls::accepted(&tls, tcp).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(from = ?from, error = %e, "learner connection refused: TLS failed");
-                        return;
+                let handshake = async {
+                    let mut stream = match quorum_tls::accepted(&tls, tcp).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(from = ?from, error = %e, "learner connection refused: TLS failed");
+                            return None;
+                        }
+                    };
+                    if let Err(e) = quorum_auth::serve(&sasl, &mut stream).await {
+                        tracing::warn!(from = ?from, error = %e, "learner connection refused: SASL failed");
+                        stream.close().await;
+                        return None;
                     }
+                    Some(stream)
                 };
-                if let Err(e) = quorum_auth::serve(&sasl, &mut stream).await {
-                    tracing::warn!(from = ?from, error = %e, "learner connection refused: SASL failed");
-                    stream.close().await;
+                // Displaced (None) or refused (Some(None)): the socket is
+                // gone with the future.
+                let Some(Some(stream)) = place.run(handshake).await else {
                     return;
-                }
+                };
                 if stop.stopped.get() {
                     stream.close().await;
                     return;
@@ -755,7 +778,11 @@ impl Acceptor {
                 let link = Rc::new(Link::default());
                 links.borrow_mut().insert(h, link.clone());
                 inbox.push(PeerInput::LearnerUp(h));
-                let why = pump(
+                // Held once the replica answers it (it took its
+                // FOLLOWERINFO or OBSERVERINFO); until then a newcomer may
+                // displace it.
+                let mut held = false;
+                let served = place.run(pump(
                     stream,
                     link.clone(),
                     max,
@@ -764,8 +791,11 @@ impl Acceptor {
                         None
                     },
                     |_| {},
-                )
-                .await;
+                    || held = held || place.hold(),
+                ));
+                let why = served.await.unwrap_or_else(|| {
+                    format!("displaced by a newer connection ({})", super::port_slots::KEY)
+                });
                 tracing::debug!(handle = h, why, "learner connection closed");
                 link.closed.set(true);
                 links.borrow_mut().remove(&h);
@@ -906,6 +936,7 @@ async fn leader_conn(
             snap_wait.set(false);
             inbox2.push(PeerInput::Snapshot(g, sessions, tree));
         },
+        || {},
     )
     .await
 }
@@ -919,13 +950,15 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Reads packets off `stream` (and, after a packet for which `on_packet`
 /// returns a zxid, the snapshot and signature a SNAP brings) and writes
-/// what `link` queues. Returns why it stopped.
+/// what `link` queues (calling `on_sent` after each write). Returns why it
+/// stopped.
 async fn pump(
     mut stream: Stream,
     link: Rc<Link>,
     max: usize,
     mut on_packet: impl FnMut(QuorumPacket) -> Option<i64>,
     mut on_snapshot: impl FnMut((Vec<(i64, i32)>, Tree)),
+    mut on_sent: impl FnMut(),
 ) -> String {
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut start = 0usize;
@@ -1019,6 +1052,7 @@ async fn pump(
             if let Err(e) = stream.write_all(&wbuf).await {
                 return format!("write failed: {e}");
             }
+            on_sent();
         }
         if close {
             stream.close().await;
