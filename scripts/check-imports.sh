@@ -73,7 +73,7 @@ for f in sorted(pathlib.Path("src").rglob("*.rs")):
         continue
     text = f.read_text()
     # the test module (at the end of a file) may import anything
-    t = re.search(r"(?m)^#\[cfg\(test\)\]\s*\nmod tests\b", text)
+    t = re.search(r"(?m)^#\[cfg\(test\)\]\s*\nmod tests\s*\{", text)
     if t:
         text = text[: t.start()]
     code = "\n".join(re.sub(r"//.*", "", l) for l in text.splitlines())

@@ -519,6 +519,7 @@ fn quorum_settings(
                 .map(|ms| std::time::Duration::from_millis(u64::from(ms))),
             bind_retry: c.election_port_bind_retry,
             max_connections: c.quorum_max_connections as usize,
+            keep_alive: c.tcp_keep_alive,
             // ZooKeeper sends V2, with every address, only with
             // multiAddress on: older servers read V1 alone (ZOOKEEPER-3720).
             initial: election::wire::InitialMessage {
@@ -538,7 +539,11 @@ fn quorum_settings(
             }
             .encode(),
         },
-        election: election::ElectionSettings::default(),
+        election: election::ElectionSettings {
+            min_notification_interval_ms: c.fastleader_min_notification_interval_ms,
+            max_notification_interval_ms: c.fastleader_max_notification_interval_ms,
+            ..election::ElectionSettings::default()
+        },
         config: config.into_bytes(),
         config_servers,
         tick_ms: c.tick_time as u64,
@@ -546,6 +551,8 @@ fn quorum_settings(
         sync_limit: c.sync_limit,
         connect_limit: c.connect_to_learner_master_limit,
         max_buffer: c.jute_maxbuffer as usize,
+        commit_log_count: c.commit_log_count,
+        leader_connect_retry_ms: c.leader_connect_delay_during_retry_ms,
         // Only the JVM flag, as in ZooKeeper (`-Dreadonlymode.enabled=true`
         // in SERVER_JVMFLAGS, read with Boolean.getBoolean: "true" in any
         // case); the config warns about it in zoo.cfg.
@@ -589,6 +596,7 @@ fn settings_from(c: &Config, core_map: CoreMap) -> Settings {
         max_session_timeout: c.max_session_timeout as i32,
         max_client_cnxns: c.max_client_cnxns,
         max_cnxns: c.max_cnxns,
+        client_tcp_keep_alive: c.client_tcp_keep_alive,
         global_outstanding_limit: c.global_outstanding_limit as usize,
         request_throttle: corral::replica::throttle::RequestThrottle {
             max_requests: c.throttles.max_requests as usize,

@@ -1042,3 +1042,35 @@ async fn reconfig_is_disabled() {
     let (_, st) = c.get_config().await.unwrap();
     assert_eq!(st.version, 0);
 }
+
+/// `clientTcpKeepAlive=true` sets SO_KEEPALIVE on the server's side of a
+/// client connection, as ZooKeeper's `NIOServerCnxn` does; without it,
+/// none.
+#[test]
+fn client_tcp_keep_alive_turns_keepalive_on_for_client_sockets() {
+    for (on, server) in [
+        (
+            true,
+            Server::opts().cfg("clientTcpKeepAlive", "true").start(),
+        ),
+        (false, Server::opts().start()),
+    ] {
+        let client = std::net::TcpStream::connect(server.addr()).expect("connect");
+        let mine = client.local_addr().expect("local address").port();
+        let mut timer = None;
+        for _ in 0..100 {
+            timer = common::tcp_timer(server.port, mine);
+            if timer.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let want = if on { 2 } else { 0 };
+        assert_eq!(
+            timer,
+            Some(want),
+            "the server's socket's timer with clientTcpKeepAlive={on}"
+        );
+        drop(client);
+    }
+}

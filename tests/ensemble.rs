@@ -1007,3 +1007,53 @@ fn a_flood_on_the_quorum_ports_is_bounded_and_keeps_no_member_out() {
         flood_election2,
     ));
 }
+
+/// `tcpKeepAlive=true` sets SO_KEEPALIVE on the election connections, as
+/// ZooKeeper's `QuorumCnxManager` does: every election socket between the
+/// members has the kernel's keepalive timer.
+#[test]
+fn tcp_keep_alive_turns_keepalive_on_for_election_sockets() {
+    let mut e = Ensemble::new(&[Kind::Corral; 3]).cfg("tcpKeepAlive", "true");
+    e.start_all_after(2);
+    e.wait_for(Duration::from_secs(60), "a leader", |e| {
+        e.one_leader(&[0, 1, 2]).is_some()
+    });
+    let election: Vec<u16> = e.members.iter().map(|m| m.election).collect();
+    // Each pair of members keeps one connection: the accepting side's
+    // socket has the election port as its local port.
+    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let sockets: Vec<(u16, u16)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = |s: &str| u16::from_str_radix(s.rsplit(':').next()?, 16).ok();
+            // 01: ESTABLISHED.
+            (f.get(3) == Some(&"01")).then_some((port(f[1])?, port(f[2])?))
+        })
+        .filter(|(local, _)| election.contains(local))
+        .collect();
+    assert!(
+        sockets.len() >= 3,
+        "three election connections accepted: {sockets:?}"
+    );
+    // A message in flight shows the retransmit timer (1) for a moment.
+    let keepalive = |local: u16, remote: u16| {
+        (0..100).any(|_| {
+            let t = common::tcp_timer(local, remote);
+            std::thread::sleep(Duration::from_millis(20));
+            t == Some(2)
+        })
+    };
+    for (local, remote) in sockets {
+        assert!(
+            keepalive(local, remote),
+            "the election socket {local} <- {remote} has no keepalive timer"
+        );
+        // And the dialing side's socket.
+        assert!(
+            keepalive(remote, local),
+            "the election socket {remote} -> {local} has no keepalive timer"
+        );
+    }
+}

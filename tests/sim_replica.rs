@@ -815,6 +815,7 @@ impl Sim {
             multi_address: false,
             sync_enabled: true,
             observer_master_port: self.p.observer_master.then_some(2191),
+            commit_log_count: corral::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT,
         };
         let start = QuorumStart {
             config,

@@ -53,6 +53,15 @@ pub fn peer_listener(addr: SocketAddr, backlog: i32) -> std::io::Result<std::net
     Ok(s.into())
 }
 
+/// Turns TCP keepalive on or off on a connected socket (`SO_KEEPALIVE`,
+/// with the kernel's timings), as Java's `Socket.setKeepAlive` does.
+pub fn set_keepalive(sock: &impl std::os::fd::AsRawFd, on: bool) -> std::io::Result<()> {
+    // SAFETY: the fd is open for as long as `sock` is borrowed, and the
+    // borrowed socket is only used for this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+    socket2::SockRef::from(&fd).set_keepalive(on)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

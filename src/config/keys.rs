@@ -42,6 +42,13 @@ pub(super) fn refused(key: &str, value: &str) -> Option<String> {
             "false: corral always writes the close-session txn with its ephemeral paths (servers older than ZooKeeper 3.6 cannot share an ensemble with it); remove the key (or set it to true) to start"
                 .to_string(),
         ),
+        // QuorumOracleMaj: with two voters, the survivor of a lost peer
+        // leads alone while the oracle file says 1. Without it a two-server
+        // ensemble needs both: accepted and ignored, the key would promise
+        // an availability corral does not give.
+        "oraclePath" => Some(
+            "the quorum oracle (QuorumOracleMaj), which lets one server of a two-server ensemble serve alone, is not supported by corral yet; without it both servers are needed, so remove the key to start".to_string(),
+        ),
         // EphemeralType: TTL nodes' ephemeralOwner in the 3.5.3 encoding.
         "emulate353TTLNodes" if on => not_yet("ZooKeeper 3.5.3's TTL node encoding"),
         "ssl.sslProvider" | "ssl.quorum.sslProvider"
@@ -112,24 +119,8 @@ const IGNORED: &[(&[&str], &str)] = &[
         "delays an observer's reconnection or its search for a new leader; corral's observer does both at once; ignored",
     ),
     (
-        &["leaderConnectDelayDuringRetryMs"],
-        "the pause between a learner's connection attempts; corral retries every 100 ms within initLimit; ignored",
-    ),
-    (
-        &["fastleader.minNotificationInterval", "fastleader.maxNotificationInterval"],
-        "FastLeaderElection's notification backoff; corral uses ZooKeeper's defaults (200 ms to 60 s); ignored",
-    ),
-    (
-        &["commitLogCount"],
-        "how many committed txns ZooKeeper keeps in memory for DIFF syncs; corral keeps ZooKeeper's default 500 and reads older ones from its txn log; ignored",
-    ),
-    (
         &["jute.maxbuffer.extrasize"],
         "the slack over jute.maxbuffer allowed on quorum links; corral allows ZooKeeper's default 1024 bytes; ignored",
-    ),
-    (
-        &["tcpKeepAlive", "clientTcpKeepAlive"],
-        "TCP keepalive on quorum or client sockets; corral does not set SO_KEEPALIVE: a dead client is found by its session timeout, a dead peer by syncLimit; ignored",
     ),
     (
         &["forceSnapshotSync", "testingonly.initialZxid", "controllerPort"],
@@ -141,7 +132,7 @@ const IGNORED: &[(&[&str], &str)] = &[
     ),
     (
         &["observerMaster.sizeLimit"],
-        "sizes the observer master's queue; corral has no observer master; ignored",
+        "sizes the observer master's cache of commits; corral's observer master keeps none (it syncs an observer from the follower's committed log, or by SNAP); ignored",
     ),
     (
         &["client.secure", "clientCnxnSocket", "disableAutoWatchReset", "request.timeout", "requireKerberosConfig", "kinit", "server.principal", "server.realm"],
@@ -250,9 +241,6 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
         && value != PROMETHEUS_METRICS_PROVIDER
     {
         return Some("unknown metrics provider class; corral serves no metrics endpoint for it");
-    }
-    if k == "oraclePath" {
-        return Some("the quorum oracle (QuorumOracleMaj) is not supported by corral; ignored");
     }
     if k == "DigestAuthenticationProvider.digestAlg"
         && !(value.eq_ignore_ascii_case("SHA1") || value.eq_ignore_ascii_case("SHA-1"))

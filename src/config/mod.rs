@@ -65,6 +65,14 @@ use std::path::{Path, PathBuf};
 /// [`Config::builtin_defaults`] use 2000.)
 pub const DEFAULT_TICK_TIME_MS: u32 = 3000;
 
+/// ZooKeeper's `zookeeper.commitLogCount` default, and its floor: how many
+/// committed txns are kept in memory for DIFF syncs.
+pub const DEFAULT_COMMIT_LOG_COUNT: usize = 500;
+
+/// ZooKeeper's `zookeeper.snapshotSizeFactor` default: the on-disk txn log
+/// may serve a DIFF while it is under this fraction of the snapshot's size.
+pub const DEFAULT_SNAPSHOT_SIZE_FACTOR: f64 = 0.33;
+
 /// Every four-letter-word command ZooKeeper 3.8 knows (what `*` enables in
 /// `4lw.commands.whitelist`): the names of [`Cmd::ALL`], the one list.
 pub fn four_letter_words() -> impl Iterator<Item = &'static str> {
@@ -360,6 +368,12 @@ pub struct Config {
     pub max_client_cnxns: u32,
     /// `zookeeper.maxCnxns`: total connections; 0 = unlimited (default).
     pub max_cnxns: u32,
+    /// `zookeeper.clientTcpKeepAlive`: SO_KEEPALIVE on client sockets
+    /// (default false).
+    pub client_tcp_keep_alive: bool,
+    /// `zookeeper.tcpKeepAlive`: SO_KEEPALIVE on election sockets
+    /// (default false).
+    pub tcp_keep_alive: bool,
     /// `zookeeper.nio.sessionlessCnxnTimeout` (ms): a connection without a
     /// session that reads nothing for this long is closed. Default 10000.
     pub sessionless_cnxn_timeout_ms: u32,
@@ -400,6 +414,18 @@ pub struct Config {
     /// more than this share of the last snapshot. A negative value always
     /// sends a SNAP past the committed log, as ZooKeeper does.
     pub snapshot_size_factor: f64,
+    /// `zookeeper.commitLogCount`: committed txns kept in memory for DIFF
+    /// syncs (default and least 500, as ZooKeeper's `ZKDatabase`).
+    pub commit_log_count: usize,
+    /// `zookeeper.leaderConnectDelayDuringRetryMs` (ms, default 100): a
+    /// learner's pause between tries to connect to its leader.
+    pub leader_connect_delay_during_retry_ms: u64,
+    /// `zookeeper.fastleader.minNotificationInterval` (ms, default 200):
+    /// an election's first wait for notifications.
+    pub fastleader_min_notification_interval_ms: u64,
+    /// `zookeeper.fastleader.maxNotificationInterval` (ms, default 60000):
+    /// the longest, as the waits double.
+    pub fastleader_max_notification_interval_ms: u64,
     /// `zookeeper.datadir.autocreate` (default true): create a missing
     /// `dataDir/version-2` and `dataLogDir/version-2`. With false a missing
     /// one stops the start, naming the key.
@@ -632,6 +658,8 @@ fn zk_defaults() -> Config {
         client_port_listen_backlog: None,
         max_client_cnxns: 60,
         max_cnxns: 0,
+        client_tcp_keep_alive: false,
+        tcp_keep_alive: false,
         sessionless_cnxn_timeout_ms: 10_000,
         min_session_timeout: 2 * DEFAULT_TICK_TIME_MS,
         max_session_timeout: 20 * DEFAULT_TICK_TIME_MS,
@@ -649,7 +677,11 @@ fn zk_defaults() -> Config {
         autopurge_purge_interval: 0,
         snapshot_compression_method: SnapshotCompression::None,
         snapshot_trust_empty: false,
-        snapshot_size_factor: crate::quorum::zab::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR,
+        snapshot_size_factor: DEFAULT_SNAPSHOT_SIZE_FACTOR,
+        commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
+        leader_connect_delay_during_retry_ms: 100,
+        fastleader_min_notification_interval_ms: 200,
+        fastleader_max_notification_interval_ms: 60_000,
         datadir_autocreate: true,
         tls_handshake_limit: None,
         digest_enabled: true,

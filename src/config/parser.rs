@@ -344,7 +344,6 @@ impl Parser {
                 }
                 st.multi_address_check_enabled = Some(b);
             }
-            "oraclePath" => {}
             k if is_quorum_key(k) => {
                 if has_dynamic_file {
                     return Err(bad(

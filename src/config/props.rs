@@ -199,6 +199,35 @@ impl Parser {
                 }
             }
         }
+        // ZKDatabase: fewer than the default 500 is raised to 500, with a
+        // warning.
+        if let Some(n) = self.prop_decode("zookeeper.commitLogCount", INT_MIN, INT_MAX)? {
+            let least = super::DEFAULT_COMMIT_LOG_COUNT;
+            match usize::try_from(n) {
+                Ok(n) if n >= least => cfg.commit_log_count = n,
+                _ => self.prop_warn(
+                    "zookeeper.commitLogCount",
+                    &format!("{n} is less than the recommended {least}; using {least}, as ZooKeeper does"),
+                ),
+            }
+        }
+        // Learner: `Integer.getInteger`, in ms.
+        if let Some(n) =
+            self.prop_decode("zookeeper.leaderConnectDelayDuringRetryMs", 1, INT_MAX)?
+        {
+            cfg.leader_connect_delay_during_retry_ms = to_u64(n);
+        }
+        // FastLeaderElection: `Integer.getInteger`, in ms.
+        if let Some(n) =
+            self.prop_decode("zookeeper.fastleader.minNotificationInterval", 1, INT_MAX)?
+        {
+            cfg.fastleader_min_notification_interval_ms = to_u64(n);
+        }
+        if let Some(n) =
+            self.prop_decode("zookeeper.fastleader.maxNotificationInterval", 1, INT_MAX)?
+        {
+            cfg.fastleader_max_notification_interval_ms = to_u64(n);
+        }
         // FileTxnSnapLog: `Boolean.parseBoolean`, default true.
         if let Some(v) = self.prop("zookeeper.datadir.autocreate") {
             cfg.datadir_autocreate = v.trim().eq_ignore_ascii_case("true");
@@ -213,6 +242,13 @@ impl Parser {
         }
         if let Some(b) = self.prop_java_bool("zookeeper.snapshot.trust.empty") {
             cfg.snapshot_trust_empty = b;
+        }
+        // Boolean.getBoolean: only "true" (any case) is true.
+        if let Some(b) = self.prop_java_bool("zookeeper.tcpKeepAlive") {
+            cfg.tcp_keep_alive = b;
+        }
+        if let Some(b) = self.prop_java_bool("zookeeper.clientTcpKeepAlive") {
+            cfg.client_tcp_keep_alive = b;
         }
         if let Some(b) = self.prop_java_bool("zookeeper.digest.enabled") {
             cfg.digest_enabled = b;

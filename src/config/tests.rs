@@ -2153,3 +2153,25 @@ fn request_throttle_keys_zookeeper_ignores_are_warned_about() {
         "request_stale_connection_check: corral reads nothing"
     ));
 }
+
+#[test]
+fn commit_log_count_below_zookeepers_floor_is_raised_to_it() {
+    let l = ok(&format!("{BASE}commitLogCount=100\n"));
+    assert_eq!(l.config.commit_log_count, 500);
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("commitLogCount") && w.contains("using 500")),
+        "{:?}",
+        l.warnings
+    );
+    let l = ok(&format!("{BASE}commitLogCount=2000\n"));
+    assert_eq!(l.config.commit_log_count, 2000);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn oracle_path_is_refused_by_name() {
+    let e = err(&format!("{BASE}oraclePath=/tmp/oracle\n")).to_string();
+    assert!(e.contains("oraclePath") && e.contains("two-server"), "{e}");
+}

@@ -82,6 +82,8 @@ pub struct QuorumConfig {
     /// `observerMasterPort`: followers serve observers there, and
     /// observers sync from the voters' (not from the leader).
     pub observer_master_port: Option<u16>,
+    /// `zookeeper.commitLogCount`: committed txns kept for DIFF syncs.
+    pub commit_log_count: usize,
 }
 
 impl QuorumConfig {

@@ -24,7 +24,6 @@ use crate::quorum::zab::learner::{Learner, LearnerAction, LearnerKind, LearnerSe
 use crate::quorum::zab::observer_master::{
     FollowerView, MasterAction, MasterSettings, ObserverMaster,
 };
-use crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::zab::wire::{self, pkt, ForwardedRequest};
 use crate::quorum::Sid;
 use crate::replica::sequencer::{Forward, Role, Sequencer};
@@ -1300,7 +1299,7 @@ impl Peer {
         if self.recent.back().is_some_and(|(z, _)| *z >= zxid) {
             return;
         }
-        if self.recent.len() >= DEFAULT_COMMIT_LOG_COUNT {
+        if self.recent.len() >= self.s.commit_log_count.max(1) {
             self.recent.pop_front();
         }
         self.recent.push_back((zxid, data));
@@ -1312,6 +1311,7 @@ impl Peer {
         self.snap_base = Arc::new(seq.tree().clone());
         self.unpublished_commits.clear();
         let mut ls = LeaderSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit);
+        ls.commit_log_count = self.s.commit_log_count;
         ls.config_servers = self.s.config_servers.clone();
         // NEWLEADER carries the active config's version, and a learner
         // with a later one is refused (`LearnerHandler`'s check).

@@ -238,6 +238,7 @@ fn quorum_config(sid: Sid) -> QuorumConfig {
         multi_address: false,
         sync_enabled: true,
         observer_master_port: None,
+        commit_log_count: crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT,
     }
 }
 
@@ -274,9 +275,19 @@ impl Net {
 
     /// Members that recovered `sessions` from disk at start-up.
     fn restarted(epoch_fails: Vec<usize>, sessions: Vec<(i64, i32)>) -> Net {
+        Net::configured(epoch_fails, sessions, |_| {})
+    }
+
+    /// Members whose configs `tweak` changes.
+    fn configured(
+        epoch_fails: Vec<usize>,
+        sessions: Vec<(i64, i32)>,
+        tweak: impl Fn(&mut QuorumConfig),
+    ) -> Net {
         let r = (1..=3)
             .map(|sid| {
-                let config = quorum_config(sid);
+                let mut config = quorum_config(sid);
+                tweak(&mut config);
                 Replica::new(
                     settings(sid),
                     Tree::new(),
@@ -1154,4 +1165,28 @@ fn a_learners_sync_keeps_its_place_among_its_writes() {
         vec![pkt::SYNC, pkt::PROPOSAL],
         "the SYNC waited for a later write"
     );
+}
+
+#[test]
+fn the_committed_log_keeps_commit_log_count_txns() {
+    // zookeeper.commitLogCount: the committed log a leader syncs learners
+    // from, and that a member keeps between leaderships, holds that many.
+    let keep = 510;
+    let mut n = Net::configured(Vec::new(), Vec::new(), |c| c.commit_log_count = keep);
+    n.run(2000, &everyone);
+    assert_eq!(n.role(3), Role::Leader);
+    for conn in 0..600 {
+        n.feed(3, connect(ConnRef { shard: 0, conn }));
+        n.run(5, &everyone);
+    }
+    n.run(200, &everyone);
+    assert_eq!(n.r[2].published().last_zxid & 0xffff_ffff, 600);
+    // The leader goes; the members' committed logs show the bound.
+    let isolated = |a: usize, b: usize| a == b || (a != 3 && b != 3);
+    n.run(3000, &isolated);
+    for i in 0..2 {
+        let log = n.r[i].committed_log_zxids();
+        assert_eq!(log.len(), keep, "member {}", i + 1);
+        assert_eq!(log.last().map(|z| z & 0xffff_ffff), Some(600));
+    }
 }

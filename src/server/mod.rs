@@ -8,7 +8,9 @@
 //!   its actions: txns to the log core, tree versions (with their replies
 //!   and events) to the shards, and, in an ensemble, socket commands to
 //!   the zab core.
-//! - `quorum_peer`: the zab core (an ensemble member's quorum sockets).
+//! - `quorum_peer`: the zab core (an ensemble member's quorum sockets);
+//!   `peers` its election connections, `port_slots` the bound on what each
+//!   peer port holds.
 //! - `log`: the log core (group commit, snapshots, purge).
 
 mod dial;
@@ -46,6 +48,8 @@ pub struct Settings {
     pub max_client_cnxns: u32,
     /// `zookeeper.maxCnxns`: all client connections; 0 is no limit.
     pub max_cnxns: u32,
+    /// `zookeeper.clientTcpKeepAlive`: SO_KEEPALIVE on client sockets.
+    pub client_tcp_keep_alive: bool,
     /// `globalOutstandingLimit`: server-wide, over every shard (the
     /// sequencer sums the shards' counts and tells them when to stop
     /// reading).
@@ -225,7 +229,13 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
         std::path::Path::new(&settings.data_dir),
         std::path::Path::new(&settings.data_log_dir),
     )?;
-    let rec = storage::recover(&dirs, settings.snapshot_trust_empty)?;
+    let tail = settings
+        .quorum
+        .as_ref()
+        .map_or(crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT, |q| {
+            q.commit_log_count
+        });
+    let rec = storage::recover_keeping(&dirs, settings.snapshot_trust_empty, tail)?;
     crate::admin::counters::STARTUP.set(
         t0.elapsed(),
         rec.snap_load,

@@ -80,6 +80,8 @@ pub struct PeerSettings {
     /// port (this one, the quorum port, the observer master port) holds at
     /// once.
     pub max_connections: usize,
+    /// `zookeeper.tcpKeepAlive`: SO_KEEPALIVE on election sockets.
+    pub keep_alive: bool,
     /// This server's initial message, already encoded.
     pub initial: Vec<u8>,
 }
@@ -317,6 +319,17 @@ impl Peers {
         self.0.inbox.pop()
     }
 
+    /// ZooKeeper's `setSockOpts`: no Nagle, and keepalive with
+    /// `tcpKeepAlive`.
+    fn socket_options(&self, tcp: &TcpStream) {
+        let _ = tcp.set_nodelay(true);
+        if self.0.s.keep_alive {
+            if let Err(e) = shards::listen::set_keepalive(tcp, true) {
+                tracing::debug!(error = %e, "cannot set SO_KEEPALIVE (tcpKeepAlive)");
+            }
+        }
+    }
+
     /// Whether a config names `sid` (else it is a joiner, or a stranger).
     fn known(&self, sid: Sid) -> bool {
         self.0.addrs.borrow().contains_key(&sid)
@@ -359,7 +372,7 @@ impl Peers {
         let (addr, tcp) = dial::in_turn(&dialed, self.0.s.cnx_timeout).await?;
         let addr = addr.as_str();
         let remote = tcp.peer_addr().ok().map(|a| a.ip());
-        let _ = tcp.set_nodelay(true);
+        self.socket_options(&tcp);
         let mut stream = quorum_tls::connected(&self.0.tls, tcp, quorum_tls::host_of(addr))
             .await
             .map_err(|e| {
@@ -396,7 +409,7 @@ impl Peers {
     /// An accepted connection, in its `place` on the election port: it is
     /// held once its initial message names a server id a config names.
     async fn accepted(&self, tcp: TcpStream, place: &Place) {
-        let _ = tcp.set_nodelay(true);
+        self.socket_options(&tcp);
         let from = tcp.peer_addr().ok();
         let mut stream = match quorum_tls::accepted(&self.0.tls, tcp).await {
             Ok(s) => s,
@@ -594,6 +607,7 @@ mod tests {
             quorum_cnxn_timeout: None,
             bind_retry: 3,
             max_connections: 16,
+            keep_alive: false,
             initial: Vec::new(),
         };
         assert_eq!(s.handshake_timeout(), Duration::from_millis(5000));
@@ -619,6 +633,7 @@ mod tests {
                     quorum_cnxn_timeout: None,
                     bind_retry: 3,
                     max_connections: 16,
+                    keep_alive: false,
                     initial: InitialMessage {
                         protocol: ewire::Protocol::V1,
                         sid: me,

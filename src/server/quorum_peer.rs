@@ -70,6 +70,12 @@ pub struct QuorumSettings {
     /// `connectToLearnerMasterLimit` (ticks; 0 = `init_limit`).
     pub connect_limit: u32,
     pub max_buffer: usize,
+    /// `zookeeper.commitLogCount`: committed txns kept in memory for DIFF
+    /// syncs (at least 500, as ZooKeeper's `ZKDatabase` enforces).
+    pub commit_log_count: usize,
+    /// `zookeeper.leaderConnectDelayDuringRetryMs` (default 100): a
+    /// learner's pause between tries to connect to its leader.
+    pub leader_connect_retry_ms: u64,
     /// `readonlymode.enabled`: serve reads while cut off from a quorum.
     pub read_only_mode: bool,
     /// `zookeeper.snapshotSizeFactor`: a leader serves a DIFF from its
@@ -118,6 +124,7 @@ impl QuorumSettings {
             multi_address: self.multi_address,
             sync_enabled: self.sync_enabled,
             observer_master_port: self.observer_master_port,
+            commit_log_count: self.commit_log_count,
         }
     }
 }
@@ -666,11 +673,16 @@ impl QuorumIo {
         let limit = Duration::from_millis(limit_ms);
         let sec = (self.tls.clone(), self.sasl.clone());
         let check = self.s.reach_check;
+        let retry = Duration::from_millis(self.s.leader_connect_retry_ms);
         glommio::spawn_local(async move {
             if delay_ms > 0 {
                 glommio::timer::sleep(Duration::from_millis(delay_ms)).await;
             }
-            let to = LeaderAt { addrs, check };
+            let to = LeaderAt {
+                addrs,
+                check,
+                retry,
+            };
             let why = leader_conn(&to, &sec, g, link.clone(), inbox.clone(), max, limit).await;
             link.closed.set(true);
             inbox.push(PeerInput::LeaderDown(g, why));
@@ -854,6 +866,9 @@ fn read_log(dirs: &Dirs, zxid: i64, factor: f64) -> (i64, TxnLogRead) {
 struct LeaderAt {
     addrs: Vec<String>,
     check: super::dial::ReachCheck,
+    /// `zookeeper.leaderConnectDelayDuringRetryMs`: the pause between
+    /// tries.
+    retry: Duration,
 }
 
 async fn leader_conn(
@@ -905,7 +920,7 @@ async fn leader_conn(
         } else if std::time::Instant::now() >= deadline {
             return format!("cannot resolve the leader's address {}", to.addrs.join("|"));
         }
-        glommio::timer::sleep(Duration::from_millis(100)).await;
+        glommio::timer::sleep(to.retry).await;
     };
     let addr = addr.as_str();
     let mut stream = stream;

@@ -330,6 +330,11 @@ pub async fn run(
                         Err(_) => return,
                     };
                     let _ = stream.set_nodelay(true);
+                    if shard.settings.client_tcp_keep_alive {
+                        if let Err(e) = shards::listen::set_keepalive(&stream, true) {
+                            tracing::debug!(error = %e, "cannot set SO_KEEPALIVE (clientTcpKeepAlive)");
+                        }
+                    }
                     Conn::serve(shard, stream, peer, kind).await;
                 })
                 .detach();

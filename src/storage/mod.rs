@@ -85,9 +85,9 @@ pub struct Recovered {
     pub replayed_tail: VecDeque<(i64, Bytes)>,
 }
 
-/// Appends to a deque kept to the last `commitLogCount` items.
-fn push_bounded<T>(q: &mut VecDeque<T>, item: T) {
-    if q.len() == crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT {
+/// Appends to a deque kept to its last `max` items.
+fn push_bounded<T>(q: &mut VecDeque<T>, max: usize, item: T) {
+    if q.len() >= max {
         q.pop_front();
     }
     q.push_back(item);
@@ -173,6 +173,20 @@ enum Repair {
 /// snapshot that does not read is passed over for an older one only when
 /// the logs hold every txn from that older snapshot to the broken one.
 pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError> {
+    recover_keeping(
+        dirs,
+        trust_empty,
+        crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT,
+    )
+}
+
+/// [`recover`], keeping the last `tail` replayed txns
+/// ([`Recovered::replayed_tail`]: `zookeeper.commitLogCount`).
+pub fn recover_keeping(
+    dirs: &Dirs,
+    trust_empty: bool,
+    tail: usize,
+) -> Result<Recovered, StorageError> {
     let started = std::time::Instant::now();
     remove_snapshot_temps(&dirs.snap);
     let snaps =
@@ -315,6 +329,7 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
             // The record is crc (8 bytes), length (4), the entry, 'B'.
             push_bounded(
                 &mut spans,
+                tail,
                 (
                     rec.txn.hdr.zxid,
                     rec.offset as usize + 12..rec.end as usize - 1,
@@ -323,7 +338,11 @@ pub fn recover(dirs: &Dirs, trust_empty: bool) -> Result<Recovered, StorageError
         }
         for (zxid, span) in spans {
             if let Some(entry) = bytes.get(span) {
-                push_bounded(&mut replayed_tail, (zxid, Bytes::copy_from_slice(entry)));
+                push_bounded(
+                    &mut replayed_tail,
+                    tail,
+                    (zxid, Bytes::copy_from_slice(entry)),
+                );
             }
         }
         if reader.last_skipped() == Some(snap_zxid) {
@@ -784,6 +803,10 @@ mod tests {
         assert_eq!(zxids, (101..=n + 100).collect::<Vec<_>>());
         let (t, _) = txnlog::decode_entry(&r.replayed_tail[0].1).unwrap();
         assert_eq!(t, more[97]);
+        // A larger `commitLogCount` keeps more of them.
+        let r = recover_keeping(&dirs, true, 550).unwrap();
+        let zxids: Vec<i64> = r.replayed_tail.iter().map(|(z, _)| *z).collect();
+        assert_eq!(zxids, (51..=n + 100).collect::<Vec<_>>());
     }
 
     fn create(zxid: i64, path: &str) -> Txn {

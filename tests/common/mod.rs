@@ -1152,3 +1152,27 @@ fn digest_matches_known_value() {
     // Known from ZooKeeper's docs/tests: super:test.
     assert_eq!(digest("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
 }
+
+/// The kernel's timer of the TCP socket on `local` port with peer port
+/// `remote` (`/proc/net/tcp` and `tcp6`, the `tr` field: 0 none, 1
+/// retransmit, 2 keepalive, 3 TIME_WAIT, 4 zero-window probe), if such a
+/// socket exists. A socket with `SO_KEEPALIVE` and nothing in flight has
+/// timer 2; one without, 0.
+pub fn tcp_timer(local: u16, remote: u16) -> Option<u8> {
+    let port = |field: &str| {
+        field
+            .rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
+        let text = std::fs::read_to_string(f).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 6 || port(fields[1])? != local || port(fields[2])? != remote {
+                return None;
+            }
+            u8::from_str_radix(fields[5].split(':').next()?, 16).ok()
+        })
+    })
+}

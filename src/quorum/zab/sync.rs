@@ -13,13 +13,7 @@
 use super::wire::{pkt, QuorumPacket};
 use bytes::Bytes;
 
-/// ZooKeeper's `zookeeper.commitLogCount` default: how many committed txns
-/// the leader keeps in memory for DIFFs.
-pub const DEFAULT_COMMIT_LOG_COUNT: usize = 500;
-
-/// ZooKeeper's `zookeeper.snapshotSizeFactor` default: the on-disk txn log
-/// may serve a DIFF while it is under this fraction of the snapshot's size.
-pub const DEFAULT_SNAPSHOT_SIZE_FACTOR: f64 = 0.33;
+pub use crate::config::{DEFAULT_COMMIT_LOG_COUNT, DEFAULT_SNAPSHOT_SIZE_FACTOR};
 
 /// What the leader queues for a learner before NEWLEADER.
 #[derive(Debug, Clone, PartialEq, Eq)]
