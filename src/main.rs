@@ -553,6 +553,10 @@ fn quorum_settings(
         max_buffer: c.jute_maxbuffer as usize,
         commit_log_count: c.commit_log_count,
         leader_connect_retry_ms: c.leader_connect_delay_during_retry_ms,
+        sync_bounds: corral::quorum::zab::sync::SyncBounds {
+            snap: c.max_concurrent_snap_syncs,
+            diff: c.max_concurrent_diff_syncs,
+        },
         // Only the JVM flag, as in ZooKeeper (`-Dreadonlymode.enabled=true`
         // in SERVER_JVMFLAGS, read with Boolean.getBoolean: "true" in any
         // case); the config warns about it in zoo.cfg.

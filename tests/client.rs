@@ -1055,15 +1055,19 @@ fn client_tcp_keep_alive_turns_keepalive_on_for_client_sockets() {
         ),
         (false, Server::opts().start()),
     ] {
-        let client = std::net::TcpStream::connect(server.addr()).expect("connect");
-        let mine = client.local_addr().expect("local address").port();
+        // A session: the server has accepted the connection (and set its
+        // options) once it answers.
+        let client = Raw::connect(&server.addr());
+        let mine = client.stream.local_addr().expect("local address").port();
+        // Reply bytes not yet acked show the retransmit timer (1) for a
+        // moment.
         let mut timer = None;
         for _ in 0..100 {
             timer = common::tcp_timer(server.port, mine);
-            if timer.is_some() {
+            if timer != Some(1) {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
         let want = if on { 2 } else { 0 };
         assert_eq!(

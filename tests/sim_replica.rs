@@ -816,6 +816,7 @@ impl Sim {
             sync_enabled: true,
             observer_master_port: self.p.observer_master.then_some(2191),
             commit_log_count: corral::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT,
+            sync_bounds: Default::default(),
         };
         let start = QuorumStart {
             config,

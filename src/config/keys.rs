@@ -107,10 +107,6 @@ const IGNORED: &[(&[&str], &str)] = &[
         "how often ZooKeeper logs acks; corral logs quorum traffic at debug level; ignored",
     ),
     (
-        &["maxConcurrentSnapSyncs", "maxConcurrentDiffSyncs", "leader.maxConcurrentSnapSyncs", "leader.maxConcurrentDiffSyncs"],
-        "bounds how many learners a leader syncs at once; corral's leader syncs every learner that connects (their number is bounded by the server.N lines); ignored",
-    ),
-    (
         &["maxTimeToWaitForEpoch", "leader.maxTimeToWaitForEpoch"],
         "bounds how long ZooKeeper's leader waits for its followers' epochs; corral's leader waits initLimit ticks, as ZooKeeper does when the key is unset; ignored",
     ),
@@ -197,6 +193,8 @@ pub(super) fn java_only(key: &str, value: &str) -> Option<&'static str> {
         "connectionDropIncrease" => return guide_name!("connection_throttle_drop_increase"),
         "connectionDropDecrease" => return guide_name!("connection_throttle_drop_decrease"),
         "connectionDecreaseRatio" => return guide_name!("connection_throttle_decrease_ratio"),
+        "maxConcurrentSnapSyncs" => return guide_name!("leader.maxConcurrentSnapSyncs"),
+        "maxConcurrentDiffSyncs" => return guide_name!("leader.maxConcurrentDiffSyncs"),
         _ => {}
     }
     if any(&["serverCnxnFactory", "watchManagerName"]) {

@@ -420,6 +420,12 @@ pub struct Config {
     /// `zookeeper.leaderConnectDelayDuringRetryMs` (ms, default 100): a
     /// learner's pause between tries to connect to its leader.
     pub leader_connect_delay_during_retry_ms: u64,
+    /// `zookeeper.leader.maxConcurrentSnapSyncs` (default 10): observers'
+    /// SNAP syncs a leader or observer master runs at once.
+    pub max_concurrent_snap_syncs: usize,
+    /// `zookeeper.leader.maxConcurrentDiffSyncs` (default 100): the same
+    /// for every other sync.
+    pub max_concurrent_diff_syncs: usize,
     /// `zookeeper.fastleader.minNotificationInterval` (ms, default 200):
     /// an election's first wait for notifications.
     pub fastleader_min_notification_interval_ms: u64,
@@ -680,6 +686,8 @@ fn zk_defaults() -> Config {
         snapshot_size_factor: DEFAULT_SNAPSHOT_SIZE_FACTOR,
         commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
         leader_connect_delay_during_retry_ms: 100,
+        max_concurrent_snap_syncs: 10,
+        max_concurrent_diff_syncs: 100,
         fastleader_min_notification_interval_ms: 200,
         fastleader_max_notification_interval_ms: 60_000,
         datadir_autocreate: true,

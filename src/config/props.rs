@@ -217,6 +217,18 @@ impl Parser {
         {
             cfg.leader_connect_delay_during_retry_ms = to_u64(n);
         }
+        // LearnerMaster: `Integer.getInteger`. At 0 (or less) every
+        // observer's sync is refused, as ZooKeeper's throttler does.
+        if let Some(n) =
+            self.prop_decode("zookeeper.leader.maxConcurrentSnapSyncs", INT_MIN, INT_MAX)?
+        {
+            cfg.max_concurrent_snap_syncs = usize::try_from(n).unwrap_or(0);
+        }
+        if let Some(n) =
+            self.prop_decode("zookeeper.leader.maxConcurrentDiffSyncs", INT_MIN, INT_MAX)?
+        {
+            cfg.max_concurrent_diff_syncs = usize::try_from(n).unwrap_or(0);
+        }
         // FastLeaderElection: `Integer.getInteger`, in ms.
         if let Some(n) =
             self.prop_decode("zookeeper.fastleader.minNotificationInterval", 1, INT_MAX)?

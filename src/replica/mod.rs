@@ -84,6 +84,9 @@ pub struct QuorumConfig {
     pub observer_master_port: Option<u16>,
     /// `zookeeper.commitLogCount`: committed txns kept for DIFF syncs.
     pub commit_log_count: usize,
+    /// `zookeeper.leader.maxConcurrentSnapSyncs`/`DiffSyncs`: observers'
+    /// syncs a leader or observer master runs at once.
+    pub sync_bounds: crate::quorum::zab::sync::SyncBounds,
 }
 
 impl QuorumConfig {

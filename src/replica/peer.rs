@@ -1107,6 +1107,7 @@ impl Peer {
             sync_limit: self.s.sync_limit,
             config: Bytes::from(self.membership.text()),
             config_version: self.membership.version,
+            sync_bounds: self.s.sync_bounds,
         };
         let om = ObserverMaster::new(settings, epoch, seq.tree().last_zxid, now.mono_ms);
         self.master = Some(MasterHost {
@@ -1312,6 +1313,7 @@ impl Peer {
         self.unpublished_commits.clear();
         let mut ls = LeaderSettings::new(self.s.tick_ms, self.s.init_limit, self.s.sync_limit);
         ls.commit_log_count = self.s.commit_log_count;
+        ls.sync_bounds = self.s.sync_bounds;
         ls.config_servers = self.s.config_servers.clone();
         // NEWLEADER carries the active config's version, and a learner
         // with a later one is refused (`LearnerHandler`'s check).

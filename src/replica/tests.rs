@@ -239,6 +239,7 @@ fn quorum_config(sid: Sid) -> QuorumConfig {
         sync_enabled: true,
         observer_master_port: None,
         commit_log_count: crate::quorum::zab::sync::DEFAULT_COMMIT_LOG_COUNT,
+        sync_bounds: Default::default(),
     }
 }
 

@@ -76,6 +76,8 @@ pub struct QuorumSettings {
     /// `zookeeper.leaderConnectDelayDuringRetryMs` (default 100): a
     /// learner's pause between tries to connect to its leader.
     pub leader_connect_retry_ms: u64,
+    /// `zookeeper.leader.maxConcurrentSnapSyncs`/`DiffSyncs`.
+    pub sync_bounds: crate::quorum::zab::sync::SyncBounds,
     /// `readonlymode.enabled`: serve reads while cut off from a quorum.
     pub read_only_mode: bool,
     /// `zookeeper.snapshotSizeFactor`: a leader serves a DIFF from its
@@ -125,6 +127,7 @@ impl QuorumSettings {
             sync_enabled: self.sync_enabled,
             observer_master_port: self.observer_master_port,
             commit_log_count: self.commit_log_count,
+            sync_bounds: self.sync_bounds,
         }
     }
 }

@@ -15,7 +15,9 @@
 //! [`LeaderAction`]s in order (persisting epochs before sending what
 //! follows them). Learners are named by the driver's [`Handle`].
 
-use super::sync::{plan_packets, plan_sync, txnlog_size_limit, txnlog_usable, SyncInput, SyncPlan};
+use super::sync::{
+    plan_packets, plan_sync, txnlog_size_limit, txnlog_usable, SyncBounds, SyncInput, SyncPlan,
+};
 use super::wire::{self, pkt, ForwardedRequest, LearnerInfo, QuorumPacket, Touch, WireError};
 use crate::quorum::reconfig::designated_leader;
 use crate::quorum::{counter_of, epoch_of, make_zxid, Quorum, Sid};
@@ -36,6 +38,8 @@ pub struct LeaderSettings {
     pub commit_log_count: usize,
     pub snapshot_size_factor: f64,
     pub force_snap_sync: bool,
+    /// `zookeeper.leader.maxConcurrentSnapSyncs`/`DiffSyncs`.
+    pub sync_bounds: SyncBounds,
     /// The `server.N=...` lines of the quorum config, each ending in `\n`
     /// (`QuorumVerifier.toString` without its `version=` line).
     pub config_servers: String,
@@ -73,6 +77,7 @@ impl LeaderSettings {
             commit_log_count: super::sync::DEFAULT_COMMIT_LOG_COUNT,
             snapshot_size_factor: super::sync::DEFAULT_SNAPSHOT_SIZE_FACTOR,
             force_snap_sync: false,
+            sync_bounds: SyncBounds::default(),
             log_floor: i64::MIN,
             config_servers: String::new(),
             config_version: 0,
@@ -175,6 +180,28 @@ pub enum LearnerFault {
     ObserverAck(i64),
     #[error("the observer ({observer:#x}) is ahead of this observer master ({master:#x})")]
     MasterBehind { observer: i64, master: i64 },
+    #[error("{bound} {kind} syncs are in progress (leader.maxConcurrent{kind_key}Syncs): the observer comes back later")]
+    SyncThrottled {
+        kind: &'static str,
+        kind_key: &'static str,
+        bound: usize,
+    },
+}
+
+impl LearnerFault {
+    /// The fault of an observer's sync over its [`SyncBounds`] bound.
+    pub(super) fn throttled(snap: bool, bound: usize) -> LearnerFault {
+        let (kind, kind_key) = if snap {
+            ("SNAP", "Snap")
+        } else {
+            ("DIFF", "Diff")
+        };
+        LearnerFault::SyncThrottled {
+            kind,
+            kind_key,
+            bound,
+        }
+    }
 }
 
 /// The checks of a FOLLOWERINFO or OBSERVERINFO body that the leader and
@@ -357,6 +384,9 @@ struct Peer {
     reading: bool,
     /// The deferred read (size limit, what it read), once in.
     disk_read: Option<(i64, TxnLogRead)>,
+    /// Its sync is a SNAP (for [`SyncBounds`], while it awaits
+    /// NEWLEADER's ACK).
+    snap_sync: bool,
 }
 
 /// [`Leader::gauges`].
@@ -564,6 +594,7 @@ impl Leader {
                     pinging: false,
                     reading: false,
                     disk_read: None,
+                    snap_sync: false,
                 },
             );
         }
@@ -1077,6 +1108,18 @@ impl Leader {
                 .unwrap_or_default()
         });
         let snap = decision.plan == SyncPlan::Snap;
+        let running = self
+            .peers
+            .values()
+            .filter(|p| p.stage == Stage::AwaitNewLeaderAck && p.snap_sync == snap)
+            .count();
+        if let Err(bound) = self.settings.sync_bounds.admit(snap, observer, running) {
+            self.close(h, LearnerFault::throttled(snap, bound));
+            return;
+        }
+        if let Some(p) = self.peers.get_mut(&h) {
+            p.snap_sync = snap;
+        }
         let mut pkts = pkts.into_iter();
         if snap {
             if let Some(p) = pkts.next() {
@@ -1523,6 +1566,59 @@ mod tests {
         l.packet(9, info(pkt::FOLLOWERINFO, 5, 3), 8);
         l.packet(9, wire::ack_epoch(make_zxid(3, 5), 3), 9);
         assert_eq!(l.synced_followers(), BTreeSet::from([1, 2, 5]));
+    }
+
+    #[test]
+    fn observers_syncs_over_the_sync_bounds_are_dropped_participants_never() {
+        // leader.maxConcurrentSnapSyncs=1: a SNAP to one observer is in
+        // progress until its NEWLEADER ACK; a second observer's SNAP is
+        // refused meanwhile, a participant's runs.
+        let mut st = settings();
+        st.sync_bounds = SyncBounds { snap: 1, diff: 1 };
+        let mut l = Leader::new(
+            1,
+            Quorum::new([1, 2, 3], [4, 6]),
+            3,
+            3,
+            make_zxid(3, 5),
+            Vec::new(),
+            Box::new(NoTxnLog),
+            st,
+        );
+        establish(&mut l, make_zxid(3, 5));
+        let sync = |l: &mut Leader, h: Handle, typ: i32, sid: Sid| {
+            l.learner_connected(h, 4);
+            l.packet(h, info(typ, sid, 3), 5);
+            l.packet(h, wire::ack_epoch(0, 3), 6)
+        };
+        let a = sync(&mut l, 8, pkt::OBSERVERINFO, 4);
+        assert!(a.contains(&LeaderAction::SendSnapshot { to: 8 }), "{a:?}");
+        let a = sync(&mut l, 9, pkt::OBSERVERINFO, 6);
+        assert!(!a.contains(&LeaderAction::SendSnapshot { to: 9 }));
+        assert!(
+            a.iter().any(|a| matches!(
+                a,
+                LeaderAction::Close {
+                    to: 9,
+                    why: LearnerFault::SyncThrottled { bound: 1, .. }
+                }
+            )),
+            "{a:?}"
+        );
+        let a = sync(&mut l, 10, pkt::FOLLOWERINFO, 3);
+        assert!(
+            a.contains(&LeaderAction::SendSnapshot { to: 10 }),
+            "a participant always syncs"
+        );
+        // The first observer's sync ends at its NEWLEADER ACK (with the
+        // participant's it still counts two): still refused. Once the
+        // participant is in too, an observer syncs again.
+        l.packet(8, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 7);
+        let a = sync(&mut l, 11, pkt::OBSERVERINFO, 6);
+        assert!(!a.contains(&LeaderAction::SendSnapshot { to: 11 }), "{a:?}");
+        l.packet(10, QuorumPacket::new(pkt::ACK, make_zxid(4, 0)), 8);
+        let a = sync(&mut l, 12, pkt::OBSERVERINFO, 6);
+        assert!(a.contains(&LeaderAction::SendSnapshot { to: 12 }), "{a:?}");
     }
 
     #[test]

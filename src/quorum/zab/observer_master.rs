@@ -17,7 +17,7 @@
 //! by the driver's [`Handle`].
 
 use super::leader::{info_sid, Handle, LearnerFault};
-use super::sync::{plan_packets, plan_sync, SyncInput, SyncPlan};
+use super::sync::{plan_packets, plan_sync, SyncBounds, SyncInput, SyncPlan};
 use super::wire::{self, pkt, ForwardedRequest, QuorumPacket, Touch};
 use crate::quorum::{counter_of, epoch_of, make_zxid};
 use bytes::Bytes;
@@ -33,6 +33,9 @@ pub struct MasterSettings {
     /// (`getQuorumVerifierBytes`), and that version.
     pub config: Bytes,
     pub config_version: i64,
+    /// `zookeeper.leader.maxConcurrentSnapSyncs`/`DiffSyncs` (ZooKeeper's
+    /// `ObserverMaster` is a `LearnerMaster` with the same throttles).
+    pub sync_bounds: SyncBounds,
 }
 
 impl MasterSettings {
@@ -100,6 +103,8 @@ struct Observer {
     read_deadline: u64,
     /// Past its sync: takes INFORMs and PINGs.
     forwarding: bool,
+    /// Its sync is a SNAP (for [`SyncBounds`]).
+    snap_sync: bool,
 }
 
 /// One follower's observer master. See the module doc.
@@ -148,6 +153,7 @@ impl ObserverMaster {
                 stage: Stage::AwaitInfo,
                 read_deadline: now + self.settings.init_ms(),
                 forwarding: false,
+                snap_sync: false,
             },
         );
         self.take()
@@ -349,6 +355,17 @@ impl ObserverMaster {
                 .unwrap_or_default()
         });
         let snap = decision.plan == SyncPlan::Snap;
+        let running = self
+            .observers
+            .values()
+            .filter(|o| o.stage == Stage::AwaitNewLeaderAck && o.snap_sync == snap)
+            .count();
+        if let Err(bound) = self.settings.sync_bounds.admit(snap, true, running) {
+            return Err(LearnerFault::throttled(snap, bound));
+        }
+        if let Some(o) = self.observers.get_mut(&h) {
+            o.snap_sync = snap;
+        }
         let mut pkts = pkts.into_iter();
         if snap {
             if let Some(p) = pkts.next() {

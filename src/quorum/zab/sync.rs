@@ -15,6 +15,40 @@ use bytes::Bytes;
 
 pub use crate::config::{DEFAULT_COMMIT_LOG_COUNT, DEFAULT_SNAPSHOT_SIZE_FACTOR};
 
+/// `LearnerSyncThrottler`: how many syncs of each kind a leader or an
+/// observer master runs at once, from the plan to NEWLEADER's ACK
+/// (`zookeeper.leader.maxConcurrentSnapSyncs`, default 10;
+/// `zookeeper.leader.maxConcurrentDiffSyncs`, default 100; a DIFF here is
+/// any sync that is not a SNAP). Only an observer's sync is refused at the
+/// bound; a participant's is essential and always runs, and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncBounds {
+    pub snap: usize,
+    pub diff: usize,
+}
+
+impl Default for SyncBounds {
+    fn default() -> SyncBounds {
+        SyncBounds {
+            snap: 10,
+            diff: 100,
+        }
+    }
+}
+
+impl SyncBounds {
+    /// Whether a sync (a SNAP or not) of an observer or a participant may
+    /// start with `running` of its kind in progress; `Err(bound)` if not.
+    pub fn admit(&self, snap: bool, observer: bool, running: usize) -> Result<(), usize> {
+        let bound = if snap { self.snap } else { self.diff };
+        if observer && running >= bound {
+            Err(bound)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// What the leader queues for a learner before NEWLEADER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncPlan {

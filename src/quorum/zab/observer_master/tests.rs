@@ -14,6 +14,7 @@ fn settings() -> MasterSettings {
         sync_limit: 5,
         config: Bytes::from_static(b"server.1=a:1:2:participant\nversion=100000000"),
         config_version: 0x1_0000_0000,
+        sync_bounds: crate::quorum::zab::sync::SyncBounds::default(),
     }
 }
 
@@ -234,4 +235,44 @@ fn an_observer_ahead_in_this_epoch_goes_elsewhere_one_ahead_in_an_old_one_is_cut
     let (o_rest, m_rest) = pump(&mut m, &mut o, first, &log, e + 1);
     assert!(o.is_established(), "{o_rest:?}");
     assert_eq!(m_rest, vec![MasterAction::SendSnapshot { to: H }]);
+}
+
+#[test]
+fn observers_over_the_sync_bounds_are_dropped_until_a_sync_ends() {
+    // leader.maxConcurrentDiffSyncs=1 on the master: while one observer's
+    // DIFF awaits its NEWLEADER ACK, a second observer is turned away.
+    let e = make_zxid(1, 0);
+    let log: VecDeque<(i64, Bytes)> = (1..=5).map(|c| txn(e + c)).collect();
+    let view = FollowerView {
+        last_processed: e + 5,
+        committed: &log,
+    };
+    let mut st = settings();
+    st.sync_bounds = SyncBounds { snap: 1, diff: 1 };
+    let mut m = ObserverMaster::new(st, 1, e + 5, 0);
+    let info = LearnerInfo {
+        serverid: 4,
+        protocol_version: wire::PROTOCOL_VERSION,
+        config_version: 0,
+    };
+    let start = |m: &mut ObserverMaster, h: Handle| {
+        m.connected(h, 0);
+        let p = QuorumPacket::with_data(pkt::OBSERVERINFO, e, info.encode());
+        m.packet(h, p, view, 1);
+        m.packet(h, wire::ack_epoch(e + 2, 1), view, 2)
+    };
+    let a = start(&mut m, 1);
+    assert!(
+        a.iter()
+            .any(|a| matches!(a, MasterAction::Send { to: 1, pkt } if pkt.typ == pkt::NEWLEADER)),
+        "{a:?}"
+    );
+    assert_eq!(start(&mut m, 2), vec![MasterAction::Close { to: 2 }]);
+    m.packet(1, QuorumPacket::new(pkt::ACK, e), view, 3);
+    let a = start(&mut m, 3);
+    assert!(
+        a.iter()
+            .any(|a| matches!(a, MasterAction::Send { to: 3, pkt } if pkt.typ == pkt::NEWLEADER)),
+        "{a:?}"
+    );
 }
