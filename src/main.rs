@@ -550,7 +550,7 @@ fn quorum_settings(
         init_limit: c.init_limit,
         sync_limit: c.sync_limit,
         connect_limit: c.connect_to_learner_master_limit,
-        max_buffer: c.jute_maxbuffer as usize,
+        max_buffer: c.quorum_max_buffer(),
         commit_log_count: c.commit_log_count,
         leader_connect_retry_ms: c.leader_connect_delay_during_retry_ms,
         sync_bounds: corral::quorum::zab::sync::SyncBounds {

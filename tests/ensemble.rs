@@ -916,28 +916,6 @@ fn idle_connections(
         .collect()
 }
 
-/// Whether the server has closed `s` (EOF or reset), waiting up to `within`.
-fn closed_by_server(s: &std::net::TcpStream, within: Duration) -> bool {
-    use std::io::Read;
-    let _ = s.set_read_timeout(Some(within));
-    let mut b = [0u8; 1024];
-    loop {
-        match (&*s).read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
-}
-
 /// `corral.quorum.maxConnections` bounds what strangers can hold open on
 /// the election and quorum ports: silent sockets, and sockets that claim a
 /// server id no config names, are closed oldest first as newcomers come
@@ -965,8 +943,9 @@ fn a_flood_on_the_quorum_ports_is_bounded_and_keeps_no_member_out() {
         (1000 + k as i64).to_be_bytes().to_vec()
     }));
     let gone = flood
-        .iter()
-        .filter(|s| closed_by_server(s, Duration::from_secs(10)))
+        .iter_mut()
+        .map(|s| common::closed_by_peer(s, Duration::from_secs(10)))
+        .filter(|closed| *closed)
         .count();
     assert!(
         gone >= flood.len() - (max - 2),
@@ -974,15 +953,16 @@ fn a_flood_on_the_quorum_ports_is_bounded_and_keeps_no_member_out() {
         flood.len()
     );
     assert!(
-        !closed_by_server(flood.last().expect("one"), Duration::from_millis(100)),
+        !common::closed_by_peer(flood.last_mut().expect("one"), Duration::from_millis(100)),
         "the newest stranger keeps its place until the next comes"
     );
     // The leader's quorum port: two followers and two places.
     let quorum = format!("127.0.0.1:{}", e.members[leader].quorum);
-    let learners = idle_connections(&quorum, 12, |_| Vec::new());
+    let mut learners = idle_connections(&quorum, 12, |_| Vec::new());
     let gone = learners
-        .iter()
-        .filter(|s| closed_by_server(s, Duration::from_secs(10)))
+        .iter_mut()
+        .map(|s| common::closed_by_peer(s, Duration::from_secs(10)))
+        .filter(|closed| *closed)
         .count();
     assert!(
         gone >= learners.len() - (max - 2),

@@ -115,10 +115,6 @@ const IGNORED: &[(&[&str], &str)] = &[
         "delays an observer's reconnection or its search for a new leader; corral's observer does both at once; ignored",
     ),
     (
-        &["jute.maxbuffer.extrasize"],
-        "the slack over jute.maxbuffer allowed on quorum links; corral allows ZooKeeper's default 1024 bytes; ignored",
-    ),
-    (
         &["forceSnapshotSync", "testingonly.initialZxid", "controllerPort"],
         "a ZooKeeper test hook; corral has no such hook; ignored",
     ),

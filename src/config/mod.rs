@@ -504,6 +504,10 @@ pub struct Config {
     pub skip_acl: bool,
     /// `jute.maxbuffer` (JVM property only; default 0xfffff).
     pub jute_maxbuffer: u32,
+    /// `zookeeper.jute.maxbuffer.extrasize`: what a quorum packet's buffer
+    /// may hold past `jute.maxbuffer` (`None`: `jute.maxbuffer` again,
+    /// ZooKeeper's default; at least 1024).
+    pub jute_maxbuffer_extrasize: Option<u32>,
     /// `zookeeper.enableEagerACLCheck` (default false).
     pub enable_eager_acl_check: bool,
     /// `zookeeper.enforceQuota` (default false).
@@ -563,6 +567,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// The longest buffer a quorum packet may carry, as ZooKeeper's
+    /// `BinaryInputArchive` allows it: `jute.maxbuffer` plus
+    /// `zookeeper.jute.maxbuffer.extrasize` (by default `jute.maxbuffer`
+    /// again, at least 1024), at most `i32::MAX`.
+    pub fn quorum_max_buffer(&self) -> usize {
+        let extra = self
+            .jute_maxbuffer_extrasize
+            .unwrap_or(self.jute_maxbuffer)
+            .max(1024);
+        (u64::from(self.jute_maxbuffer) + u64::from(extra)).min(i32::MAX as u64) as usize
+    }
+
     /// Settings used when corral runs without a config file: a standalone
     /// server on 127.0.0.1:2181 with data in `./data`, tickTime 2000,
     /// initLimit 10 and syncLimit 5 (ZooKeeper's `zoo_sample.cfg`), no
@@ -722,6 +738,7 @@ fn zk_defaults() -> Config {
         container_max_never_used_interval_ms: 0,
         skip_acl: false,
         jute_maxbuffer: 0xfffff,
+        jute_maxbuffer_extrasize: None,
         enable_eager_acl_check: false,
         enforce_quota: false,
         audit_enable: false,

@@ -347,6 +347,10 @@ impl Parser {
         if let Some(n) = self.prop_decode("jute.maxbuffer", 1, INT_MAX)? {
             cfg.jute_maxbuffer = to_u32(n);
         }
+        // BinaryInputArchive: `Integer.getInteger`, under 1024 raised to it.
+        if let Some(n) = self.prop_decode("zookeeper.jute.maxbuffer.extrasize", INT_MIN, INT_MAX)? {
+            cfg.jute_maxbuffer_extrasize = Some(to_u32(n.max(1024)));
+        }
         if let Some(b) = self.prop_java_bool("zookeeper.enableEagerACLCheck") {
             cfg.enable_eager_acl_check = b;
         }

@@ -2175,3 +2175,15 @@ fn oracle_path_is_refused_by_name() {
     let e = err(&format!("{BASE}oraclePath=/tmp/oracle\n")).to_string();
     assert!(e.contains("oraclePath") && e.contains("two-server"), "{e}");
 }
+
+#[test]
+fn quorum_packets_may_hold_jute_maxbuffer_plus_its_extra_size() {
+    // BinaryInputArchive: the extra size defaults to jute.maxbuffer, and
+    // is at least 1024.
+    let c = ok(BASE).config;
+    assert_eq!(c.quorum_max_buffer(), 2 * 0xfffff);
+    let c = ok(&format!("{BASE}jute.maxbuffer.extrasize=4096\n")).config;
+    assert_eq!(c.quorum_max_buffer(), 0xfffff + 4096);
+    let c = ok(&format!("{BASE}jute.maxbuffer.extrasize=10\n")).config;
+    assert_eq!(c.quorum_max_buffer(), 0xfffff + 1024);
+}

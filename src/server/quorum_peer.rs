@@ -69,6 +69,8 @@ pub struct QuorumSettings {
     pub sync_limit: u32,
     /// `connectToLearnerMasterLimit` (ticks; 0 = `init_limit`).
     pub connect_limit: u32,
+    /// The longest buffer a quorum packet may carry (`jute.maxbuffer` +
+    /// `zookeeper.jute.maxbuffer.extrasize`, `Config::quorum_max_buffer`).
     pub max_buffer: usize,
     /// `zookeeper.commitLogCount`: committed txns kept in memory for DIFF
     /// syncs (at least 500, as ZooKeeper's `ZKDatabase` enforces).
