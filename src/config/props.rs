@@ -217,17 +217,13 @@ impl Parser {
         {
             cfg.leader_connect_delay_during_retry_ms = to_u64(n);
         }
-        // LearnerMaster: `Integer.getInteger`. At 0 (or less) every
-        // observer's sync is refused, as ZooKeeper's throttler does.
-        if let Some(n) =
-            self.prop_decode("zookeeper.leader.maxConcurrentSnapSyncs", INT_MIN, INT_MAX)?
-        {
-            cfg.max_concurrent_snap_syncs = usize::try_from(n).unwrap_or(0);
+        // LearnerMaster: `Integer.getInteger`; LearnerSyncThrottler throws
+        // on 0 or less (its leader cannot start), so those stop the start.
+        if let Some(n) = self.prop_decode("zookeeper.leader.maxConcurrentSnapSyncs", 1, INT_MAX)? {
+            cfg.max_concurrent_snap_syncs = usize::try_from(n).unwrap_or(1);
         }
-        if let Some(n) =
-            self.prop_decode("zookeeper.leader.maxConcurrentDiffSyncs", INT_MIN, INT_MAX)?
-        {
-            cfg.max_concurrent_diff_syncs = usize::try_from(n).unwrap_or(0);
+        if let Some(n) = self.prop_decode("zookeeper.leader.maxConcurrentDiffSyncs", 1, INT_MAX)? {
+            cfg.max_concurrent_diff_syncs = usize::try_from(n).unwrap_or(1);
         }
         // FastLeaderElection: `Integer.getInteger`, in ms.
         if let Some(n) =

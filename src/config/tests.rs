@@ -2187,3 +2187,23 @@ fn quorum_packets_may_hold_jute_maxbuffer_plus_its_extra_size() {
     let c = ok(&format!("{BASE}jute.maxbuffer.extrasize=10\n")).config;
     assert_eq!(c.quorum_max_buffer(), 0xfffff + 1024);
 }
+
+#[test]
+fn sync_bounds_must_be_positive_as_zookeepers_throttler_requires() {
+    let c = ok(&format!(
+        "{BASE}leader.maxConcurrentSnapSyncs=3\nleader.maxConcurrentDiffSyncs=4\n"
+    ))
+    .config;
+    assert_eq!(
+        (c.max_concurrent_snap_syncs, c.max_concurrent_diff_syncs),
+        (3, 4)
+    );
+    for bad in [
+        "leader.maxConcurrentSnapSyncs=0",
+        "leader.maxConcurrentDiffSyncs=-1",
+    ] {
+        let e = err(&format!("{BASE}{bad}\n")).to_string();
+        let key = bad.split('=').next().unwrap_or_default();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}
