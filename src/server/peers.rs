@@ -463,6 +463,16 @@ impl Peers {
             }
         }
         match ewire::tie_break(self.0.s.me, sid, false) {
+            // A smaller id no config names has no address to dial back:
+            // closed, and no link kept for it (ZooKeeper's `connectOne`
+            // logs "Invalid server id" and gives up).
+            TieBreak::CloseAndConnect if !self.known(sid) => {
+                tracing::debug!(
+                    sid,
+                    "a smaller server id no config names: dropping the connection"
+                );
+                stream.close().await;
+            }
             TieBreak::CloseAndConnect => {
                 tracing::debug!(
                     sid,
@@ -672,6 +682,46 @@ mod tests {
                 // back over the same connection.
                 p[2].send(0, b"reply".to_vec());
                 assert_eq!(p[0].recv().await, (2, b"reply".to_vec()));
+            })
+            .unwrap();
+        ex.join().unwrap();
+    }
+
+    #[test]
+    fn strangers_claiming_unknown_server_ids_leave_no_link_behind() {
+        let ex = glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let port = free_port();
+                let addr = format!("127.0.0.1:{port}");
+                let s = PeerSettings {
+                    me: 5,
+                    listen: vec![addr.parse().unwrap()],
+                    peers: HashMap::from([(6, vec!["127.0.0.1:1".to_string()])]),
+                    reach_check: None,
+                    cnx_timeout: Duration::from_secs(2),
+                    quorum_cnxn_timeout: None,
+                    bind_retry: 3,
+                    max_connections: 16,
+                    keep_alive: false,
+                    initial: Vec::new(),
+                };
+                let p = Peers::start(s, None, None).await.unwrap();
+                // The old protocol's initial message is the sid alone: ids
+                // below ours (which would be dialed back) and above it.
+                for sid in [-7i64, 1, 9, 1000] {
+                    let mut c = TcpStream::connect(addr.as_str()).await.unwrap();
+                    futures_lite::AsyncWriteExt::write_all(&mut c, &sid.to_be_bytes())
+                        .await
+                        .unwrap();
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                    drop(c);
+                }
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                let left: Vec<Sid> = p.0.links.borrow().keys().copied().collect();
+                assert!(left.is_empty(), "links left for {left:?}");
+                // A message to an unknown id makes none either.
+                p.send(1000, b"x".to_vec());
+                assert!(p.0.links.borrow().is_empty());
             })
             .unwrap();
         ex.join().unwrap();
