@@ -23,6 +23,23 @@ pub struct CoreMap {
     /// left out, see [`CoreMap::zab_cpu`]. Standalone starts none.
     #[serde(default)]
     pub zab: Option<usize>,
+    /// How the roles placed on one CPU run; left out, [`Executors::PerRole`].
+    #[serde(default)]
+    pub executors: Executors,
+}
+
+/// How the roles that a core map places on one CPU run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Executors {
+    /// One executor thread per role: roles on one CPU are threads that the
+    /// kernel switches between, so each hand-off between them is a sleep
+    /// and a wake-up of a thread.
+    #[default]
+    PerRole,
+    /// One executor thread per CPU: the roles placed on it are tasks of
+    /// that executor, so a hand-off between them is a task wake-up.
+    PerCpu,
 }
 
 /// Why a core map could not be used.
@@ -42,33 +59,44 @@ pub enum CoreMapError {
 impl CoreMap {
     /// The default placement for a machine with `cpus` usable CPUs.
     ///
-    /// - 1 CPU: everything on CPU 0.
-    /// - 2–3 CPUs: the sequencer and the log share the last CPU, shards the
-    ///   rest. (A shard on the sequencer's CPU as well was measured on 2
-    ///   CPUs, clients on the same machine: 35% more CPU per getData, a 3×
-    ///   worse p99, and no gain for writes; `bench/RESULTS.md`, run 8.)
+    /// - 1–2 CPUs: every role on CPU 0, as tasks of one executor. On 2
+    ///   CPUs with the clients on the same machine, this cost setData 27–35%
+    ///   less CPU per op than a shard on CPU 0 and the sequencer and the log
+    ///   on CPU 1 as three threads, at the same throughput (32 × 8) or 7%
+    ///   less (8 × 1, p50 +50 µs), and getData the same: every write's
+    ///   hand-offs (shard, sequencer, log and back) were thread switches,
+    ///   now task wake-ups (`bench/RESULTS.md`, run 27). The other CPU is
+    ///   left to the kernel's network work, the fsyncs' io_uring workers and
+    ///   the snapshot thread.
+    /// - 3 CPUs: the sequencer and the log share the last CPU, shards the
+    ///   rest. (A shard on the sequencer's CPU as a thread of its own was
+    ///   measured on 2 CPUs: 35% more CPU per getData, a 3× worse p99, and
+    ///   no gain for writes; `bench/RESULTS.md`, run 8.)
     /// - 4+ CPUs: the sequencer and the log get a CPU each at the top, the
     ///   rest serve clients.
     pub fn for_cpus(cpus: usize) -> CoreMap {
         let cpus = cpus.max(1);
         match cpus {
-            1 => CoreMap {
+            1 | 2 => CoreMap {
                 shards: vec![0],
                 sequencer: 0,
                 log: 0,
                 zab: None,
+                executors: Executors::PerCpu,
             },
-            2 | 3 => CoreMap {
-                shards: (0..cpus - 1).collect(),
-                sequencer: cpus - 1,
-                log: cpus - 1,
+            3 => CoreMap {
+                shards: vec![0, 1],
+                sequencer: 2,
+                log: 2,
                 zab: None,
+                executors: Executors::default(),
             },
             _ => CoreMap {
                 shards: (0..cpus - 2).collect(),
                 sequencer: cpus - 1,
                 log: cpus - 2,
                 zab: None,
+                executors: Executors::default(),
             },
         }
     }
@@ -156,7 +184,9 @@ mod tests {
         assert_eq!(CoreMap::for_cpus(1).shards, vec![0]);
         let two = CoreMap::for_cpus(2);
         assert_eq!(two.shards, vec![0]);
-        assert_eq!((two.sequencer, two.log), (1, 1));
+        assert_eq!((two.sequencer, two.log), (0, 0));
+        assert_eq!(two.executors, Executors::PerCpu);
+        assert_eq!(CoreMap::for_cpus(3).executors, Executors::PerRole);
         let three = CoreMap::for_cpus(3);
         assert_eq!(three.shards, vec![0, 1]);
         assert_eq!((three.sequencer, three.log), (2, 2));
@@ -189,8 +219,15 @@ mod tests {
 
     #[test]
     fn parse_checks_cpus_and_duplicates() {
-        let ok = CoreMap::parse("shards = [0]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap();
+        let ok = CoreMap::parse(
+            "shards = [0]\nsequencer = 0\nlog = 0\nexecutors = \"per-cpu\"\n",
+            "t",
+            2,
+        )
+        .unwrap();
         assert_eq!(ok, CoreMap::for_cpus(2));
+        let e = CoreMap::parse("shards=[0]\nsequencer=0\nlog=0\nexecutors=\"one\"", "t", 2);
+        assert!(e.unwrap_err().to_string().contains("per-cpu"));
         let e = CoreMap::parse("shards = [0, 4]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap_err();
         assert!(e.to_string().contains("CPU 4"), "{e}");
         let e = CoreMap::parse("shards = [0, 0]\nsequencer = 1\nlog = 1\n", "t", 2).unwrap_err();

@@ -62,11 +62,13 @@ fn all_digits(s: &str) -> bool {
 }
 
 /// The executor a thread belongs to, from its name: glommio names an
-/// executor's threads `<name>-<executor id>` (`shard-0-3`, `sequencer-2`).
+/// executor's threads `<name>-<executor id>` (`shard-0-3`, `sequencer-2`; `core-0-1` for the roles sharing CPU 0's
+/// executor).
 fn executor_of(comm: &str) -> Option<&str> {
     let (name, id) = comm.rsplit_once('-')?;
     let ours = matches!(name, "sequencer" | "log" | "zab")
-        || name.strip_prefix("shard-").is_some_and(all_digits);
+        || name.strip_prefix("shard-").is_some_and(all_digits)
+        || name.strip_prefix("core-").is_some_and(all_digits);
     (ours && all_digits(id)).then_some(name)
 }
 
@@ -227,6 +229,7 @@ mod tests {
         assert!(p.virtual_memory_bytes >= p.resident_memory_bytes, "{p:?}");
         assert_eq!(executor_of("shard-12-14"), Some("shard-12"));
         assert_eq!(executor_of("sequencer-2"), Some("sequencer"));
+        assert_eq!(executor_of("core-0-1"), Some("core-0"));
         for other in [
             "shard-3",
             "shard--1",
@@ -234,6 +237,7 @@ mod tests {
             "sequencer",
             "main-1",
             "log-",
+            "core-x-1",
         ] {
             assert_eq!(executor_of(other), None, "{other}");
         }

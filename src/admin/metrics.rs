@@ -374,7 +374,7 @@ pub fn render(f: &Facts, c: &Values, process: Option<&ProcessFacts>) -> String {
         o.head(
             name,
             "counter",
-            "User plus system CPU time of each executor thread (sequencer, log, zab, shard-N)",
+            "User plus system CPU time of each executor thread (sequencer, log, zab, shard-N; core-N for the roles sharing CPU N's executor)",
         );
         for (ex, secs) in &p.executors {
             o.sample(name, &format!("executor=\"{}\"", label(ex)), *secs);

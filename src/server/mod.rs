@@ -31,6 +31,7 @@ use crate::replica::{Action, Input, Now, QuorumStart, Replica};
 use crate::storage::{self, Dirs};
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
 use shards::coremap::CoreMap;
+use shards::exec::Role;
 use shards::mailbox::Mailbox;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -298,27 +299,15 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     let initial = Arc::new(tree);
     let (to_log_tx, to_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
     let (from_log_tx, from_log_rx) = shared_channel::new_bounded(CHANNEL_DEPTH);
-    let mut handles = Vec::new();
+    let mut roles = Vec::new();
     let log_settings = settings.log.clone();
-    let ops = settings.ops.clone();
-    handles.push(shards::exec::spawn_pinned(
-        "log",
-        settings.core_map.log,
-        move || {
-            monitored(
-                "log",
-                &ops,
-                log::run(log_settings, dirs, to_log_rx, from_log_tx),
-            )
-        },
-    )?);
+    roles.push(Role::new("log", settings.core_map.log, move || {
+        log::run(log_settings, dirs, to_log_rx, from_log_tx)
+    }));
     if let Some((q, rx, tx)) = zab_side {
-        let ops = settings.ops.clone();
-        handles.push(shards::exec::spawn_pinned(
-            "zab",
-            settings.core_map.zab_cpu(),
-            move || monitored("zab", &ops, quorum_peer::run(q, rx, tx)),
-        )?);
+        roles.push(Role::new("zab", settings.core_map.zab_cpu(), move || {
+            quorum_peer::run(q, rx, tx)
+        }));
     }
     // A quorum member serves nobody until it has a leader.
     let role = crate::replica::sequencer::RoleCell::new(if settings.quorum.is_some() {
@@ -354,16 +343,17 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     // thread (glommio wakes the sequencer's task from there).
     let (admin_tx, admin_rx) = async_channel::bounded::<ToSeq>(256);
     let seq_tree = Tree::clone(&initial);
-    let (ops, stop) = (settings.ops.clone(), settings.stop.clone());
+    let stop = settings.stop.clone();
     let load_limits = (
         settings.global_outstanding_limit,
         settings.request_throttle.max_requests,
     );
-    handles.push(shards::exec::spawn_pinned(
+    let audit = settings.audit;
+    roles.push(Role::new(
         "sequencer",
         settings.core_map.sequencer,
         move || {
-            let seq = run_sequencer(SeqBoot {
+            run_sequencer(SeqBoot {
                 settings: seq_settings,
                 tree: seq_tree,
                 sessions,
@@ -372,25 +362,29 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
                 to_log: to_log_tx,
                 from_log: from_log_rx,
                 stop,
-                audit: settings.audit,
+                audit,
                 admin: admin_rx,
                 quorum,
                 load_limits,
-            });
-            monitored("sequencer", &ops, seq)
+            })
         },
-    )?);
+    ));
     for (i, (tx, rx)) in to_seq_tx.into_iter().zip(to_shard_rx).enumerate() {
         let s = settings.clone();
         let v = initial.clone();
-        let cpu = settings.core_map.shards[i];
         let role = role.clone();
-        let name = format!("shard-{i}");
-        handles.push(shards::exec::spawn_pinned(&name.clone(), cpu, move || {
-            let ops = s.ops.clone();
-            monitored(&name, &ops, shard::run(i, s, v, tx, rx, role))
-        })?);
+        roles.push(Role::new(
+            format!("shard-{i}"),
+            settings.core_map.shards[i],
+            move || shard::run(i, s, v, tx, rx, role),
+        ));
     }
+    let ops = settings.ops.clone();
+    let handles = shards::exec::spawn_roles(
+        roles,
+        settings.core_map.executors,
+        move |name, roles, work| Box::pin(monitored(&name, &roles, &ops, work)),
+    )?;
     crate::admin::start(
         settings.admin.clone(),
         settings.metrics_addr,
@@ -454,19 +448,22 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// `role` with the stall monitor of its executor `name` running beside it
+/// `work` with the stall monitor of its executor `name` (which runs
+/// `roles`) beside it
 /// (see [`crate::ops::stall`]). `corral.test.stallMs` makes the sequencer hold
 /// its executor once, soon after start, so tests can see a stall.
 fn monitored(
     name: &str,
+    roles: &[String],
     ops: &crate::ops::OpsSettings,
-    role: impl std::future::Future<Output = ()>,
+    work: impl std::future::Future<Output = ()>,
 ) -> impl std::future::Future<Output = ()> {
+    let holds_sequencer = roles.iter().any(|r| r == "sequencer");
     let hb = crate::ops::stall::Heartbeat::new(ops.stall_threshold_ms);
     let name = name.to_string();
     let hold = Duration::from_millis(ops.test_stall_ms);
     async move {
-        if !hold.is_zero() && name == "sequencer" {
+        if !hold.is_zero() && holds_sequencer {
             glommio::spawn_local(async move {
                 glommio::timer::sleep(Duration::from_millis(300)).await;
                 tracing::warn!(
@@ -480,7 +477,7 @@ fn monitored(
         if let Some(hb) = hb {
             glommio::spawn_local(crate::ops::stall::monitor(name, hb)).detach();
         }
-        role.await
+        work.await
     }
 }
 
