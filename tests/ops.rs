@@ -77,7 +77,10 @@ fn stall_and_slow_request_are_reported_in_json_logs() {
     let stall = lines
         .iter()
         .find(|l| {
-            field(l, "executor").and_then(Value::as_str) == Some("sequencer")
+            // Its own executor, or one it shares (`core-N`, its roles listed).
+            field(l, "roles")
+                .and_then(Value::as_str)
+                .is_some_and(|r| r.split(',').any(|r| r == "sequencer"))
                 && field(l, "level").and_then(Value::as_str) == Some("WARN")
         })
         .unwrap_or_else(|| panic!("no stall warning naming the sequencer; log:\n{log}"));

@@ -68,11 +68,13 @@ impl Heartbeat {
     }
 }
 
-/// Counts a stall of `executor` that lasted `stalled`, and logs it once.
-pub fn report(executor: &str, stalled: Duration, threshold: Duration) {
+/// Counts a stall of `executor` (which runs `roles`, comma-separated)
+/// that lasted `stalled`, and logs it once.
+pub fn report(executor: &str, roles: &str, stalled: Duration, threshold: Duration) {
     let total = STALLS.fetch_add(1, Ordering::Relaxed) + 1;
     tracing::warn!(
         executor,
+        roles,
         stall_ms = stalled.as_millis() as u64,
         threshold_ms = threshold.as_millis() as u64,
         stalls_total = total,
@@ -82,13 +84,14 @@ pub fn report(executor: &str, stalled: Duration, threshold: Duration) {
     );
 }
 
-/// The heartbeat task of executor `name`: runs until its executor stops.
-pub async fn monitor(name: String, hb: Heartbeat) {
+/// The heartbeat task of executor `name` (running `roles`,
+/// comma-separated): runs until its executor stops.
+pub async fn monitor(name: String, roles: String, hb: Heartbeat) {
     loop {
         let t0 = Instant::now();
         glommio::timer::sleep(hb.interval).await;
         if let Some(late) = hb.check(t0.elapsed()) {
-            report(&name, late, hb.threshold);
+            report(&name, &roles, late, hb.threshold);
         }
     }
 }
@@ -153,7 +156,7 @@ mod tests {
         tracing::subscriber::with_default(sub, || {
             glommio::LocalExecutor::default().run(async {
                 let hb = Heartbeat::new(100).unwrap();
-                let m = glommio::spawn_local(monitor("test-exec".into(), hb));
+                let m = glommio::spawn_local(monitor("test-exec".into(), "test".into(), hb));
                 // Let the heartbeat start its first sleep.
                 glommio::timer::sleep(Duration::from_millis(10)).await;
                 // Hold the executor: no task runs, no timer fires.

@@ -459,6 +459,7 @@ fn monitored(
     work: impl std::future::Future<Output = ()>,
 ) -> impl std::future::Future<Output = ()> {
     let holds_sequencer = roles.iter().any(|r| r == "sequencer");
+    let roles = roles.join(",");
     let hb = crate::ops::stall::Heartbeat::new(ops.stall_threshold_ms);
     let name = name.to_string();
     let hold = Duration::from_millis(ops.test_stall_ms);
@@ -475,7 +476,7 @@ fn monitored(
             .detach();
         }
         if let Some(hb) = hb {
-            glommio::spawn_local(crate::ops::stall::monitor(name, hb)).detach();
+            glommio::spawn_local(crate::ops::stall::monitor(name, roles, hb)).detach();
         }
         work.await
     }

@@ -191,11 +191,18 @@ fn spawn_server(dir: &Path, log: &Path, port: u16, opts: &ServerOpts) -> Child {
         c.args(&opts.args);
         // Two shards wherever there are two CPUs, so that the tests cross
         // shards (watches, sessions moving, connection counts) even where
-        // the built-in default has one shard.
+        // the built-in default has one shard; one executor per CPU, as the
+        // default on 2 CPUs, so that shard 1, the sequencer and the log are
+        // tasks of one executor and shard 0 another: both kinds of
+        // hand-off are under test.
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         if cpus >= 2 && !opts.args.iter().any(|a| a == "--core-map") {
             let map = dir.join("two-shards.toml");
-            std::fs::write(&map, "shards = [0, 1]\nsequencer = 1\nlog = 1\n").unwrap();
+            std::fs::write(
+                &map,
+                "shards = [0, 1]\nsequencer = 1\nlog = 1\nexecutors = \"per-cpu\"\n",
+            )
+            .unwrap();
             c.arg("--core-map").arg(map);
         }
         c.arg(&cfg);
