@@ -39,7 +39,16 @@ fn wait_for_log(srv: &Server, within: Duration, needle: &str) -> bool {
 /// its session, opcode and path, and every log line is JSON.
 #[test]
 fn stall_and_slow_request_are_reported_in_json_logs() {
+    // The sequencer on an executor of its own (a thread beside the shard
+    // on CPU 0, which exists everywhere): a shard that shared it would
+    // be held too and would read the write only after the hold, so the
+    // write would not look slow to the server (the test's two-shard map puts
+    // shard 1 there).
+    let map = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(map.path(), "shards = [0]\nsequencer = 0\nlog = 0\n").unwrap();
     let srv = Server::opts()
+        .arg("--core-map")
+        .arg(map.path().to_str().unwrap())
         .arg("--log-format")
         .arg("json")
         .jvm(
