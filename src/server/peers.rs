@@ -606,19 +606,28 @@ mod tests {
             .unwrap_or(0)
     }
 
-    #[test]
-    fn quorum_cnxn_timeout_bounds_the_initial_message_when_set() {
-        let mut s = PeerSettings {
-            me: 1,
-            listen: vec!["127.0.0.1:0".parse().unwrap()],
-            peers: HashMap::new(),
+    /// Server `me` listening on `listen`, knowing `peers`; 2 s to connect,
+    /// no initial message of its own.
+    fn settings(me: Sid, listen: &str, peers: HashMap<Sid, Vec<String>>) -> PeerSettings {
+        PeerSettings {
+            me,
+            listen: vec![listen.parse().unwrap()],
+            peers,
             reach_check: None,
-            cnx_timeout: Duration::from_millis(5000),
+            cnx_timeout: Duration::from_secs(2),
             quorum_cnxn_timeout: None,
             bind_retry: 3,
             max_connections: 16,
             keep_alive: false,
             initial: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn quorum_cnxn_timeout_bounds_the_initial_message_when_set() {
+        let mut s = PeerSettings {
+            cnx_timeout: Duration::from_millis(5000),
+            ..settings(1, "127.0.0.1:0", HashMap::new())
         };
         assert_eq!(s.handshake_timeout(), Duration::from_millis(5000));
         s.quorum_cnxn_timeout = Some(Duration::from_millis(700));
@@ -632,18 +641,6 @@ mod tests {
                 let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
                 let addr = |i: usize| format!("127.0.0.1:{}", ports[i]);
                 let mk = |me: Sid| PeerSettings {
-                    me,
-                    listen: vec![addr(me as usize).parse().unwrap()],
-                    peers: (0..3)
-                        .filter(|&i| i != me as usize)
-                        .map(|i| (i as Sid, vec![addr(i)]))
-                        .collect(),
-                    reach_check: None,
-                    cnx_timeout: Duration::from_secs(2),
-                    quorum_cnxn_timeout: None,
-                    bind_retry: 3,
-                    max_connections: 16,
-                    keep_alive: false,
                     initial: InitialMessage {
                         protocol: ewire::Protocol::V1,
                         sid: me,
@@ -653,6 +650,14 @@ mod tests {
                         }],
                     }
                     .encode(),
+                    ..settings(
+                        me,
+                        &addr(me as usize),
+                        (0..3)
+                            .filter(|&i| i != me as usize)
+                            .map(|i| (i as Sid, vec![addr(i)]))
+                            .collect(),
+                    )
                 };
                 let mut p = Vec::new();
                 for me in 0..3 {
@@ -693,18 +698,11 @@ mod tests {
             .spawn(|| async {
                 let port = free_port();
                 let addr = format!("127.0.0.1:{port}");
-                let s = PeerSettings {
-                    me: 5,
-                    listen: vec![addr.parse().unwrap()],
-                    peers: HashMap::from([(6, vec!["127.0.0.1:1".to_string()])]),
-                    reach_check: None,
-                    cnx_timeout: Duration::from_secs(2),
-                    quorum_cnxn_timeout: None,
-                    bind_retry: 3,
-                    max_connections: 16,
-                    keep_alive: false,
-                    initial: Vec::new(),
-                };
+                let s = settings(
+                    5,
+                    &addr,
+                    HashMap::from([(6, vec!["127.0.0.1:1".to_string()])]),
+                );
                 let p = Peers::start(s, None, None).await.unwrap();
                 // The old protocol's initial message is the sid alone: ids
                 // below ours (which would be dialed back) and above it.
