@@ -614,17 +614,11 @@ impl Tree {
             digest: AdHash::default(),
             quotas: false,
         };
-        let all: Vec<Node> = all
-            .into_iter()
-            .zip(counts)
-            .map(|(n, count)| {
-                if n.num_children == count {
-                    n
-                } else {
-                    n.with(|h| h.num_children = count)
-                }
-            })
-            .collect();
+        for (n, count) in all.iter_mut().zip(counts) {
+            if n.num_children != count {
+                *n = n.with(|h| h.num_children = count);
+            }
+        }
         for n in &all {
             t.index(n);
             t.data_size += java_len(n.path()) + n.data_len() as u64;

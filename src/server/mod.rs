@@ -449,9 +449,9 @@ pub fn run(settings: Settings) -> Result<(), ServerError> {
 }
 
 /// `work` with the stall monitor of its executor `name` (which runs
-/// `roles`) beside it
-/// (see [`crate::ops::stall`]). `corral.test.stallMs` makes the sequencer hold
-/// its executor once, soon after start, so tests can see a stall.
+/// `roles`) beside it (see [`crate::ops::stall`]). `corral.test.stallMs`
+/// makes the executor that runs the sequencer hold once, soon after start,
+/// so tests can see a stall.
 fn monitored(
     name: &str,
     roles: &[String],
